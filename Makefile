@@ -1,0 +1,42 @@
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CACHE ?= $(HOME)/.cache/cyclone
+
+.PHONY: setup system-deps run test lint bench control-plane clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) system-deps
+
+system-deps:
+	@command -v bwrap >/dev/null || { \
+	  echo "installing bubblewrap (host runtime sandbox)"; \
+	  (apt-get update -qq && apt-get install -y -qq bubblewrap git) >/dev/null; }
+
+run: setup
+	$(VENV)/bin/cyclone up
+
+control-plane: setup
+	bash scripts/control-plane/build.sh
+
+test: setup
+	@if [ -f scripts/control-plane/build.sh ]; then \
+	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""Group, version, label and annotation keys shared by every layer."""
+
+GROUP = "cyclone.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Labels
+LABEL_PROJECT = "project.cyclone.dev/name"
+LABEL_WORKFLOW = "workflow.cyclone.dev/name"
+LABEL_WORKFLOWRUN = "workflowrun.cyclone.dev/name"
+LABEL_STAGE_TEMPLATE = "stage.cyclone.dev/template"
+LABEL_RESOURCE_TEMPLATE = "resource.cyclone.dev/template"
+LABEL_BUILTIN = "cyclone.dev/builtin"
+LABEL_SCENE = "cyclone.dev/scene"
+LABEL_INTEGRATION_TYPE = "integration.cyclone.dev/type"
+LABEL_TRIGGER_EVENT_SOURCE = "workflowtrigger.cyclone.dev/event-source"
+LABEL_POD_KIND = "pod.kubernetes.io/kind"
+LABEL_POD_CREATED_BY = "pod.kubernetes.io/created-by"
+LABEL_STAGE = "stage.cyclone.dev/name"
+LABEL_TENANT = "tenant.cyclone.dev/name"
+
+POD_KIND_WORKLOAD = "workload"
+POD_KIND_GC = "gc"
+POD_KIND_PVC_WATCHER = "pvc-watcher"
+CREATED_BY_CYCLONE = "cyclone"
+
+# Annotations
+ANNOTATION_ALIAS = "cyclone.dev/alias"
+ANNOTATION_DESCRIPTION = "cyclone.dev/description"
+ANNOTATION_STAGE_EXECUTION_RESULTS = "stage.cyclone.dev/execution-results"
+ANNOTATION_WORKFLOWRUN_TRIGGER = "workflowrun.cyclone.dev/trigger"
+ANNOTATION_SCM_EVENT = "workflowrun.cyclone.dev/scm-event"
+ANNOTATION_META_NAMESPACE = "cyclone.dev/meta-namespace"
+ANNOTATION_TENANT_INFO = "tenant.cyclone.dev/info"
+
+CONTROL_CLUSTER_NAME = "cyclone-control-cluster"
+DEFAULT_TENANT = "system"
+TENANT_NAMESPACE_PREFIX = "cyclone-"
+
+
+def tenant_namespace(tenant: str) -> str:
+    """The metadata namespace that holds a tenant's Cyclone objects."""
+    return f"{TENANT_NAMESPACE_PREFIX}{tenant}"
+
+
+def tenant_pvc_name(tenant: str) -> str:
+    return f"cyclone-pvc-{tenant}"
