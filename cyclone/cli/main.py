@@ -20,6 +20,34 @@ def crds() -> None:
     typer.echo(render_crds_yaml(), nl=False)
 
 
+@app.command()
+def up(
+    data_dir: str = typer.Option("./.cyclone", "--data-dir", help="Where all state lives."),
+    port: int = typer.Option(7099, "--port", help="Port of the REST API and UI."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address the server listens on."),
+    runtime: str = typer.Option("host", "--runtime", help="Node agent runtime: host or fake."),
+    kubeconfig: str | None = typer.Option(
+        None, "--kubeconfig", help="Run against this Kubernetes cluster instead of the embedded one."
+    ),
+    node_agent: bool = typer.Option(
+        False, "--node-agent", help="With --kubeconfig: also run a node agent as a node."
+    ),
+) -> None:
+    """Start Cyclone in one process: embedded cluster, node agent, engine and server."""
+    from cyclone.up import UpOptions, run_up
+
+    run_up(
+        UpOptions(
+            data_dir=data_dir,
+            port=port,
+            host=host,
+            runtime=runtime,
+            kubeconfig=kubeconfig,
+            node_agent=node_agent,
+        )
+    )
+
+
 def main() -> None:
     app()
 
