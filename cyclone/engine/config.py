@@ -1,0 +1,51 @@
+"""Engine configuration: limits, delays and endpoints the controllers honour."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class QueueLimits(BaseModel):
+    """How many runs may run at once, and how many may wait for a slot."""
+
+    max_running: int = Field(default=0, ge=0, description="0 means unlimited")
+    max_queued: int = Field(default=0, ge=0, description="runs allowed to wait for a slot")
+
+
+class SmtpConfig(BaseModel):
+    """Where Email notifications are sent from."""
+
+    host: str = "localhost"
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    sender: str = "cyclone@localhost"
+    starttls: bool = False
+    timeout_seconds: float = 10.0
+
+
+class EngineConfig(BaseModel):
+    """Everything the engine can be tuned with; defaults suit `cyclone up`."""
+
+    default_timeout_seconds: float = 3600.0
+    overall: QueueLimits = Field(default_factory=QueueLimits)
+    per_workflow: QueueLimits = Field(default_factory=QueueLimits)
+    gc_delay_seconds: float = 300.0
+    gc_enabled: bool = True
+    gc_image: str = "busybox:1.36"
+    callback_base_url: str = "http://127.0.0.1:7099"
+    delegation_timeout_seconds: float = 3600.0
+    http_timeout_seconds: float = 10.0
+    quota_retry_backoff_seconds: float = 1.0
+    quota_retry_max_backoff_seconds: float = 30.0
+    default_service_account: str | None = None
+    resolver_images: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Git": "cyclone/resolver-git",
+            "Svn": "cyclone/resolver-svn",
+            "Image": "cyclone/resolver-image",
+            "Http": "cyclone/resolver-http",
+        }
+    )
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    workers: int = Field(default=4, ge=1)

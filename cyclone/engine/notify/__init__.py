@@ -1,0 +1,19 @@
+"""Notification senders: what a run's receivers get once it is terminal."""
+
+from cyclone.engine.notify.senders import (
+    NotificationResult,
+    notification_due,
+    send_email,
+    send_notification,
+    send_slack,
+    send_webhook,
+)
+
+__all__ = [
+    "NotificationResult",
+    "notification_due",
+    "send_email",
+    "send_notification",
+    "send_slack",
+    "send_webhook",
+]

@@ -1,0 +1,123 @@
+"""Send a terminal run to Webhook, Slack and Email receivers.
+
+Every sender returns a `NotificationResult` instead of raising: a receiver that is down
+is recorded in `status.notifications` as a failure, it never blocks the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import httpx
+
+from cyclone.engine.config import SmtpConfig
+
+SUCCEEDED = "Succeeded"
+RESULT_SUCCEEDED = "Succeeded"
+RESULT_FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class NotificationResult:
+    result: str
+    message: str = ""
+
+    def as_status(self) -> dict:
+        return {"result": self.result, "message": self.message}
+
+
+def notification_due(policy: str | None, overall_phase: str) -> bool:
+    """Whether the workflow's policy (Always|Success|Failure) asks for a notification."""
+    policy = policy or "Always"
+    if policy == "Always":
+        return True
+    if policy == "Success":
+        return overall_phase == SUCCEEDED
+    if policy == "Failure":
+        return overall_phase != SUCCEEDED
+    return False
+
+
+def _run_summary(run: dict) -> str:
+    meta = run.get("metadata", {})
+    overall = (run.get("status") or {}).get("overall") or {}
+    workflow = ((run.get("spec") or {}).get("workflowRef") or {}).get("name", "")
+    text = f"WorkflowRun {meta.get('namespace')}/{meta.get('name')} of workflow {workflow}: "
+    text += str(overall.get("phase"))
+    if overall.get("reason"):
+        text += f" ({overall['reason']})"
+    if overall.get("message"):
+        text += f" — {overall['message']}"
+    return text
+
+
+async def _post(url: str, payload: dict, http_timeout: float) -> NotificationResult:
+    try:
+        async with httpx.AsyncClient(timeout=http_timeout) as client:
+            response = await client.post(url, json=payload)
+    except httpx.HTTPError as exc:
+        return NotificationResult(RESULT_FAILED, f"POST {url}: {exc!r}")
+    if response.is_success:
+        return NotificationResult(RESULT_SUCCEEDED, f"HTTP {response.status_code}")
+    return NotificationResult(RESULT_FAILED, f"HTTP {response.status_code}: {response.text[:200]}")
+
+
+async def send_webhook(url: str, run: dict, http_timeout: float = 10.0) -> NotificationResult:
+    """POST the run object as JSON."""
+    return await _post(url, run, http_timeout)
+
+
+async def send_slack(url: str, run: dict, http_timeout: float = 10.0) -> NotificationResult:
+    """POST a Slack incoming-webhook message describing the run."""
+    overall = ((run.get("status") or {}).get("overall") or {}).get("phase")
+    color = "good" if overall == SUCCEEDED else "danger"
+    stages = (run.get("status") or {}).get("stages") or {}
+    fields = [
+        {"title": name, "value": str((s.get("status") or {}).get("phase")), "short": True}
+        for name, s in stages.items()
+    ]
+    payload = {
+        "text": _run_summary(run),
+        "attachments": [{"color": color, "fields": fields}],
+    }
+    return await _post(url, payload, http_timeout)
+
+
+def _send_mail_blocking(smtp: SmtpConfig, address: str, subject: str, body: str) -> None:
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = address
+    message["Subject"] = subject
+    message.set_content(body)
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as client:
+        if smtp.starttls:
+            client.starttls()
+        if smtp.username:
+            client.login(smtp.username, smtp.password or "")
+        client.send_message(message)
+
+
+async def send_email(smtp: SmtpConfig, address: str, run: dict) -> NotificationResult:
+    """Send a plain-text mail through the engine's SMTP server."""
+    summary = _run_summary(run)
+    try:
+        await asyncio.to_thread(_send_mail_blocking, smtp, address, summary, summary + "\n")
+    except (OSError, smtplib.SMTPException) as exc:
+        return NotificationResult(RESULT_FAILED, f"SMTP to {address}: {exc!r}")
+    return NotificationResult(RESULT_SUCCEEDED, "sent")
+
+
+async def send_notification(
+    receiver_type: str, address: str, run: dict, smtp: SmtpConfig, http_timeout: float = 10.0
+) -> NotificationResult:
+    """Dispatch on the receiver type (Webhook, Slack, Email)."""
+    if receiver_type == "Webhook":
+        return await send_webhook(address, run, http_timeout)
+    if receiver_type == "Slack":
+        return await send_slack(address, run, http_timeout)
+    if receiver_type == "Email":
+        return await send_email(smtp, address, run)
+    return NotificationResult(RESULT_FAILED, f"unknown receiver type {receiver_type!r}")
