@@ -1,0 +1,214 @@
+"""The log collector: follows every stage container's log of a cluster into the log store.
+
+For each Cyclone stage pod (labels `pod.kubernetes.io/created-by=cyclone`,
+`pod.kubernetes.io/kind=workload`) the collector follows each container that has started
+through `Cluster.pod_logs(follow=True)`, masks the values of the Secrets the pod sees, and
+appends the result to the store. It resumes from the source offset the store recorded,
+so a restarted collector never duplicates a line, and marks a log complete once its
+container has ended (or its pod is gone). Stored logs outlive the pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from cyclone.api import keys
+from cyclone.kube import errors, kinds
+from cyclone.kube.protocol import Cluster
+from cyclone.server.logs.masking import LineMaskingStream, SecretMasker, pod_secret_values
+from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, LogWriter, RunRef
+
+log = logging.getLogger(__name__)
+
+STAGE_POD_SELECTOR = (
+    f"{keys.LABEL_POD_CREATED_BY}={keys.CREATED_BY_CYCLONE},"
+    f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
+)
+
+_TERMINAL_POD_PHASES = {"Succeeded", "Failed"}
+
+
+def tenant_of_pod(pod: dict) -> str | None:
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    if labels.get(keys.LABEL_TENANT):
+        return labels[keys.LABEL_TENANT]
+    namespace = (meta.get("annotations") or {}).get(keys.ANNOTATION_META_NAMESPACE) or meta.get(
+        "namespace"
+    )
+    if not namespace:
+        return None
+    if namespace.startswith(keys.TENANT_NAMESPACE_PREFIX):
+        return namespace[len(keys.TENANT_NAMESPACE_PREFIX):]
+    return namespace
+
+
+def stage_log_refs(pod: dict) -> dict[str, LogRef]:
+    """Container name → where its log is stored; empty for a pod Cyclone did not label."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    tenant = tenant_of_pod(pod)
+    project = labels.get(keys.LABEL_PROJECT)
+    workflow = labels.get(keys.LABEL_WORKFLOW)
+    run = labels.get(keys.LABEL_WORKFLOWRUN)
+    stage = labels.get(keys.LABEL_STAGE)
+    if not (tenant and project and workflow and run and stage):
+        return {}
+    spec = pod.get("spec") or {}
+    try:
+        run_ref = RunRef(tenant, project, workflow, run)
+        return {
+            c["name"]: LogRef(run_ref, stage, c["name"])
+            for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+            if c.get("name")
+        }
+    except InvalidLogName as err:
+        log.warning("pod %s: cannot store its logs: %s", pod["metadata"].get("name"), err)
+        return {}
+
+
+def _container_statuses(pod: dict) -> dict[str, dict]:
+    status = pod.get("status") or {}
+    return {
+        s["name"]: s.get("state") or {}
+        for s in [*(status.get("initContainerStatuses") or []),
+                  *(status.get("containerStatuses") or [])]
+        if s.get("name")
+    }
+
+
+def container_started(pod: dict, container: str) -> bool:
+    state = _container_statuses(pod).get(container) or {}
+    return "running" in state or "terminated" in state
+
+
+def container_ended(pod: dict, container: str) -> bool:
+    if (pod.get("status") or {}).get("phase") in _TERMINAL_POD_PHASES:
+        return True
+    return "terminated" in (_container_statuses(pod).get(container) or {})
+
+
+async def pod_events(
+    cluster: Cluster, label_selector: str, *, retry_delay: float = 1.0
+) -> AsyncIterator[tuple[str, dict]]:
+    """List then watch the selected pods across namespaces, re-listing after `Gone`."""
+    resource_version: str | None = None
+    while True:
+        try:
+            if resource_version is None:
+                listed = await cluster.list(kinds.POD, None, label_selector=label_selector)
+                for pod in listed.items:
+                    yield "ADDED", pod
+                resource_version = listed.resource_version
+            async for event in cluster.watch(
+                kinds.POD, None, label_selector=label_selector,
+                resource_version=resource_version,
+            ):
+                rv = (event.object.get("metadata") or {}).get("resourceVersion")
+                if rv:
+                    resource_version = rv
+                if event.type != "BOOKMARK":
+                    yield event.type, event.object
+        except errors.Gone:
+            resource_version = None
+        except errors.ApiError as err:
+            log.warning("watching stage pods of %s: %s", cluster.name, err)
+            await asyncio.sleep(retry_delay)
+
+
+class LogCollector:
+    """Follows the logs of every stage pod of one cluster into a log store."""
+
+    def __init__(self, cluster: Cluster, store: LogStore, *, retry_delay: float = 1.0) -> None:
+        self.cluster = cluster
+        self.store = store
+        self.retry_delay = retry_delay
+        self._following: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        """Collect until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            async for event_type, pod in pod_events(
+                self.cluster, STAGE_POD_SELECTOR, retry_delay=self.retry_delay
+            ):
+                if event_type != "DELETED":
+                    self._follow_started_containers(group, pod)
+
+    def _follow_started_containers(self, group: asyncio.TaskGroup, pod: dict) -> None:
+        meta = pod["metadata"]
+        for container, ref in stage_log_refs(pod).items():
+            key = (meta.get("namespace") or "", meta["name"], container)
+            if key in self._following or not container_started(pod, container):
+                continue
+            if self.store.exists(ref) and self.store.state(ref).complete:
+                continue
+            task = group.create_task(self._follow(pod, container, ref))
+            self._following[key] = task
+            task.add_done_callback(lambda _t, key=key: self._following.pop(key, None))
+
+    async def _follow(self, pod: dict, container: str, ref: LogRef) -> None:
+        name, namespace = pod["metadata"]["name"], pod["metadata"].get("namespace") or ""
+        try:
+            masker = SecretMasker(await pod_secret_values(self.cluster, pod))
+            writer = self.store.writer(ref)
+            while not writer.complete:
+                stream = LineMaskingStream(masker)
+                try:
+                    async for chunk in self.cluster.pod_logs(
+                        name, namespace, container=container, follow=True,
+                        since_bytes=writer.source_offset,
+                    ):
+                        writer.append(*stream.feed(chunk))
+                except errors.NotFound:
+                    writer.append(*stream.flush())
+                    writer.finish()
+                    return
+                except errors.BadRequest as err:
+                    log.debug("log of %s/%s[%s] not ready: %s", namespace, name, container, err)
+                    await asyncio.sleep(self.retry_delay)
+                    continue
+                except errors.ApiError as err:
+                    log.warning("following %s/%s[%s]: %s", namespace, name, container, err)
+                    await asyncio.sleep(self.retry_delay)
+                    continue
+                await self._finish_if_ended(writer, stream, name, namespace, container)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("log collection of %s/%s[%s] failed", namespace, name, container)
+
+    async def _finish_if_ended(
+        self, writer: LogWriter, stream: LineMaskingStream, name: str, namespace: str,
+        container: str,
+    ) -> None:
+        """After a stream ends: complete the log if the container ended, else follow again.
+
+        A followed stream may end early (a dropped connection), so an ended container's log
+        is read once more from the stored offset before it is marked complete.
+        """
+        try:
+            current = await self.cluster.get(kinds.POD, name, namespace)
+        except errors.NotFound:
+            current = None
+        except errors.ApiError as err:
+            log.warning("reading pod %s/%s: %s", namespace, name, err)
+            await asyncio.sleep(self.retry_delay)
+            return
+        if current is not None and not container_ended(current, container):
+            await asyncio.sleep(self.retry_delay)
+            return
+        if current is not None:
+            rest = LineMaskingStream(stream.masker)
+            try:
+                async for chunk in self.cluster.pod_logs(
+                    name, namespace, container=container, since_bytes=writer.source_offset
+                ):
+                    writer.append(*rest.feed(chunk))
+                stream = rest
+            except errors.ApiError as err:
+                log.debug("final read of %s/%s[%s]: %s", namespace, name, container, err)
+                if rest.received:
+                    stream = rest
+        writer.append(*stream.flush())
+        writer.finish()

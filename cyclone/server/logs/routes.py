@@ -1,0 +1,219 @@
+"""Log routes: stored logs as plain text, and live streams over WebSocket and SSE.
+
+- `GET …/workflowruns/{run}/logs?stage=&container=&download=` — the stored log. Without
+  `container` the stage's workload container (the one not named `csc-*`/`wsc-*`); without
+  `stage` every stage, each under a `==> stage/container <==` header.
+- `WS …/workflowruns/{run}/logstream?stage=&container=` — the log as text frames, from the
+  start, live until the container ends; then the socket closes with code 1000. Browsers
+  cannot set headers on a WebSocket, so `?token=` and `?tenant=` are accepted too.
+- `GET …/workflowruns/{run}/logstream?stage=&container=` with `Accept: text/event-stream`,
+  or `GET …/logstream/sse` — the same as Server-Sent Events (one `data:` line per log
+  line, then `event: end`), for curl: `curl -N -H 'Accept: text/event-stream' …`.
+  Without that Accept header it streams plain text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from cyclone.kube import errors
+from cyclone.server.auth import require_tenant, server_state
+from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef
+from cyclone.server.state import ServerState
+
+RUN_PATH = "/apis/v1alpha1/projects/{project}/workflows/{workflow}/workflowruns/{run}"
+_LOG_STORE_KEY = "log_store"
+
+
+def log_store_for(state: ServerState) -> LogStore:
+    """The log store of a server (one per process, kept in its state)."""
+    store = state.extras.get(_LOG_STORE_KEY)
+    if store is None:
+        store = LogStore(state.data_dir / "logs")
+        state.extras[_LOG_STORE_KEY] = store
+    return store
+
+
+def is_sidecar(container: str) -> bool:
+    return container.startswith(("csc-", "wsc-"))
+
+
+def _run_ref(tenant: str, project: str, workflow: str, run: str) -> RunRef:
+    try:
+        return RunRef(tenant, project, workflow, run)
+    except InvalidLogName as err:
+        raise errors.BadRequest(str(err)) from err
+
+
+def _pick_container(store: LogStore, run_ref: RunRef, stage: str, container: str | None) -> str:
+    if container:
+        return container
+    stored = store.containers(run_ref, stage)
+    workload = [c for c in stored if not is_sidecar(c)]
+    if workload:
+        return workload[0]
+    if stored:
+        return stored[0]
+    raise errors.NotFound(f"no logs for stage {stage!r}")
+
+
+def _log_ref(run_ref: RunRef, stage: str, container: str) -> LogRef:
+    try:
+        return LogRef(run_ref, stage, container)
+    except InvalidLogName as err:
+        raise errors.BadRequest(str(err)) from err
+
+
+def _stored_logs(store: LogStore, run_ref: RunRef, stage: str | None,
+                 container: str | None) -> tuple[bytes, str]:
+    """The log bytes to answer and a file name for them."""
+    if stage:
+        ref = _log_ref(run_ref, stage, _pick_container(store, run_ref, stage, container))
+        if not store.exists(ref):
+            raise errors.NotFound(f"no logs for stage {stage!r} container {ref.container!r}")
+        return store.read(ref), f"{run_ref.run}-{stage}-{ref.container}.log"
+    parts: list[bytes] = []
+    for stage_name in store.stages(run_ref):
+        for name in store.containers(run_ref, stage_name):
+            if container and name != container:
+                continue
+            body = store.read(LogRef(run_ref, stage_name, name))
+            parts.append(f"==> {stage_name}/{name} <==\n".encode())
+            parts.append(body if not body or body.endswith(b"\n") else body + b"\n")
+    if not parts:
+        raise errors.NotFound(f"no logs for workflowrun {run_ref.run!r}")
+    return b"".join(parts), f"{run_ref.run}.log"
+
+
+async def _follow_stage(store: LogStore, run_ref: RunRef, stage: str,
+                        container: str | None) -> AsyncIterator[bytes]:
+    if container is None:
+        container = await _wait_for_container(store, run_ref, stage)
+    async for chunk in store.follow(_log_ref(run_ref, stage, container)):
+        yield chunk
+
+
+async def _wait_for_container(store: LogStore, run_ref: RunRef, stage: str) -> str:
+    """The workload container's name, once its log exists."""
+
+    while True:
+        stored = store.containers(run_ref, stage)
+        workload = [c for c in stored if not is_sidecar(c)]
+        if workload:
+            return workload[0]
+        await asyncio.sleep(store.poll_interval)
+
+
+async def _sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield b"data: " + line.rstrip(b"\r") + b"\n\n"
+    if pending:
+        yield b"data: " + pending + b"\n\n"
+    yield b"event: end\ndata: \n\n"
+
+
+def _wants_sse(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")
+
+
+def build_logs_router() -> APIRouter:
+    """Routes over the log store of `request.app.state.cyclone` (see `log_store_for`)."""
+    router = APIRouter(tags=["logs"])
+
+    @router.get(f"{RUN_PATH}/logs", response_class=PlainTextResponse)
+    async def get_logs(
+        request: Request,
+        project: str,
+        workflow: str,
+        run: str,
+        stage: str | None = Query(default=None),
+        container: str | None = Query(default=None),
+        download: bool = Query(default=False),
+        tenant: str = Depends(require_tenant),
+    ) -> PlainTextResponse:
+        store = log_store_for(server_state(request))
+        body, filename = _stored_logs(store, _run_ref(tenant, project, workflow, run),
+                                      stage, container)
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
+        return PlainTextResponse(body, headers=headers)
+
+    async def stream_response(request: Request, project: str, workflow: str, run: str,
+                              stage: str, container: str | None, tenant: str,
+                              sse: bool) -> StreamingResponse:
+        store = log_store_for(server_state(request))
+        run_ref = _run_ref(tenant, project, workflow, run)
+        if container:
+            _log_ref(run_ref, stage, container)
+        chunks = _follow_stage(store, run_ref, stage, container)
+        if sse:
+            return StreamingResponse(
+                _sse_events(chunks), media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+
+    @router.get(f"{RUN_PATH}/logstream")
+    async def stream_logs(
+        request: Request, project: str, workflow: str, run: str,
+        stage: str = Query(), container: str | None = Query(default=None),
+        tenant: str = Depends(require_tenant),
+    ) -> StreamingResponse:
+        return await stream_response(request, project, workflow, run, stage, container,
+                                     tenant, _wants_sse(request))
+
+    @router.get(f"{RUN_PATH}/logstream/sse")
+    async def stream_logs_sse(
+        request: Request, project: str, workflow: str, run: str,
+        stage: str = Query(), container: str | None = Query(default=None),
+        tenant: str = Depends(require_tenant),
+    ) -> StreamingResponse:
+        return await stream_response(request, project, workflow, run, stage, container,
+                                     tenant, True)
+
+    @router.websocket(f"{RUN_PATH}/logstream")
+    async def stream_logs_ws(websocket: WebSocket, project: str, workflow: str, run: str,
+                             stage: str, container: str | None = None) -> None:
+        state: ServerState = websocket.app.state.cyclone
+        try:
+            tenant = await _websocket_tenant(websocket, state)
+            run_ref = _run_ref(tenant, project, workflow, run)
+            if container:
+                _log_ref(run_ref, stage, container)
+        except errors.ApiError as err:
+            await websocket.close(code=1008, reason=err.message[:120])
+            return
+        await websocket.accept()
+        store = log_store_for(state)
+        try:
+            async for chunk in _follow_stage(store, run_ref, stage, container):
+                await websocket.send_text(chunk.decode("utf-8", errors="replace"))
+        except WebSocketDisconnect:
+            return
+        await websocket.close(code=1000)
+
+    return router
+
+
+async def _websocket_tenant(websocket: WebSocket, state: ServerState) -> str:
+    """The tenant of a WebSocket caller: bearer token from the header or `?token=`."""
+    from cyclone.server.auth import require_tenant as tenant_of
+
+    authorization = websocket.headers.get("authorization")
+    token = websocket.query_params.get("token")
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            token = value.strip()
+    if not token:
+        raise errors.Unauthorized("missing bearer token")
+    principal = await state.auth.authenticate(token)
+    x_tenant = websocket.headers.get("x-tenant") or websocket.query_params.get("tenant")
+    return await tenant_of(principal, x_tenant)
