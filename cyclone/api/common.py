@@ -1,0 +1,150 @@
+"""The base of every Cyclone model and the small types several kinds share."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    WithJsonSchema,
+    model_serializer,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticUndefined
+
+FREE_FORM_SCHEMA: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+QUANTITY_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "integer"}, {"type": "string"}],
+    "x-kubernetes-int-or-string": True,
+}
+
+FreeForm = Annotated[dict[str, Any], WithJsonSchema(FREE_FORM_SCHEMA)]
+"""An embedded object Cyclone keeps whole without modelling it (a PodSpec, a kubeconfig)."""
+
+Quantity = Annotated[int | float | str, WithJsonSchema(QUANTITY_SCHEMA)]
+"""A Kubernetes resource quantity: ``2``, ``500m``, ``4Gi``."""
+
+
+class CycloneModel(BaseModel):
+    """camelCase on the wire, unknown fields kept, and dumps that equal what was loaded.
+
+    A field is written out when it was given (even with its default value) or when it
+    now differs from its default (a list appended to, a map filled in); a field that was
+    neither is left out, so ``Model.from_object(x).to_object() == x``.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="allow",
+        validate_assignment=False,
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_untouched_defaults(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        fields_set = self.model_fields_set
+        for name, field in type(self).model_fields.items():
+            if name in fields_set:
+                continue
+            key = (field.alias or name) if info.by_alias else name
+            if key not in data:
+                continue
+            if field.default_factory is not None:
+                default = field.default_factory()  # type: ignore[call-arg]
+            elif field.default is PydanticUndefined:
+                continue
+            else:
+                default = field.default
+            if getattr(self, name) == default:
+                del data[key]
+        return data
+
+    @classmethod
+    def from_object(cls, data: dict[str, Any]) -> Self:
+        """The model of a plain JSON object (raises ``pydantic.ValidationError``)."""
+        return cls.model_validate(data)
+
+    def to_object(self) -> dict[str, Any]:
+        """The plain JSON object, camelCase keys, unset defaults left out."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class Phase(StrEnum):
+    """Phase of a stage or of a whole run."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    WAITING = "Waiting"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED)
+
+
+class Status(CycloneModel):
+    """Status of a stage in a run, or of the whole run; ``phase`` is always written out."""
+
+    phase: Phase = Phase.PENDING
+    last_transition_time: str | None = Field(
+        default=None, description="RFC 3339 time of the last phase change."
+    )
+    reason: str | None = None
+    message: str | None = None
+    start_time: str | None = Field(default=None, description="RFC 3339 time the work started.")
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.model_fields_set.add("phase")
+
+
+class ParameterItem(CycloneModel):
+    """A named parameter or argument, with its default value."""
+
+    name: str
+    value: str | None = None
+    description: str | None = None
+    required: bool | None = None
+
+
+class GlobalVariable(CycloneModel):
+    """A variable usable as ``${variables.<name>}``; the value may be a generator."""
+
+    name: str
+    value: str | None = None
+
+
+class KeyValue(CycloneModel):
+    key: str
+    value: str | None = None
+
+
+class ResourceItem(CycloneModel):
+    """A Resource a stage pulls (input) or pushes (output)."""
+
+    name: str
+    type: str | None = None
+    path: str | None = Field(
+        default=None,
+        description="Input: where the resource is mounted in the workload container. "
+        "Output: the path whose data is pushed.",
+    )
+
+
+class ArtifactItem(CycloneModel):
+    """An artifact; as an input, ``source`` is ``<stage>/<artifact>``."""
+
+    name: str
+    path: str | None = None
+    source: str | None = None
