@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from cyclone.server.logs.collector import LogCollector, stage_log_refs, tenant_of_pod
+from cyclone.server.logs.store import LogRef, LogStore, RunRef
+from logs.fakes import FakeLogCluster, eventually, set_running, set_succeeded, stage_pod
+
+NS = "cyclone-devops-worker"
+RUN = RunRef("devops", "proj", "wf", "wf-run1")
+
+
+def ref(container: str = "main") -> LogRef:
+    return LogRef(RUN, "build", container)
+
+
+@contextlib.asynccontextmanager
+async def collecting(cluster: FakeLogCluster, store: LogStore):
+    task = asyncio.create_task(LogCollector(cluster, store, retry_delay=0.01).run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def complete(store: LogStore, log_ref: LogRef) -> bool:
+    return store.exists(log_ref) and store.state(log_ref).complete
+
+
+def test_pod_labels_and_meta_namespace_name_the_log_path() -> None:
+    pod = stage_pod(init_containers=("csc-git",))
+    assert tenant_of_pod(pod) == "devops"
+    refs = stage_log_refs(pod)
+    assert set(refs) == {"csc-git", "main"}
+    assert refs["main"] == ref("main")
+
+
+def test_pod_without_cyclone_labels_has_no_log_refs() -> None:
+    pod = stage_pod()
+    del pod["metadata"]["labels"]["stage.cyclone.dev/name"]
+    assert stage_log_refs(pod) == {}
+
+
+async def test_each_container_log_ends_up_in_the_store(tmp_path) -> None:
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    pod = stage_pod(init_containers=("csc-git",))
+    set_running(pod)
+    cluster.put_pod(pod)
+    cluster.write_log(NS, pod["metadata"]["name"], "csc-git", b"cloned\n")
+    cluster.end_logs(NS, pod["metadata"]["name"], "csc-git")
+    async with collecting(cluster, store):
+        cluster.write_log(NS, pod["metadata"]["name"], "main", b"step 1\n")
+        await eventually(lambda: store.exists(ref()) and store.read(ref()) == b"step 1\n")
+        cluster.write_log(NS, pod["metadata"]["name"], "main", b"step 2\nno newline")
+        set_succeeded(pod)
+        cluster.put_pod(pod)
+        cluster.end_logs(NS, pod["metadata"]["name"], "main")
+        await eventually(lambda: complete(store, ref()) and complete(store, ref("csc-git")))
+    assert store.read(ref()) == b"step 1\nstep 2\nno newline"
+    assert store.read(ref("csc-git")) == b"cloned\n"
+    assert (tmp_path / "logs/devops/proj/wf/wf-run1/build/main.log").is_file()
+
+
+async def test_container_not_started_is_followed_once_it_starts(tmp_path) -> None:
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    pod = stage_pod()
+    cluster.put_pod(pod)
+    async with collecting(cluster, store):
+        await asyncio.sleep(0.05)
+        assert not store.exists(ref())
+        set_running(pod)
+        cluster.put_pod(pod)
+        cluster.write_log(NS, pod["metadata"]["name"], "main", b"hello\n")
+        await eventually(lambda: store.exists(ref()) and store.read(ref()) == b"hello\n")
+
+
+async def test_restarted_collector_resumes_without_duplicates(tmp_path) -> None:
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    pod = stage_pod()
+    name = pod["metadata"]["name"]
+    set_running(pod)
+    cluster.put_pod(pod)
+    cluster.write_log(NS, name, "main", b"line 1\nline 2\n")
+    async with collecting(cluster, store):
+        await eventually(lambda: store.exists(ref()) and store.read(ref()) == b"line 1\nline 2\n")
+    cluster.write_log(NS, name, "main", b"line 3\n")
+    set_succeeded(pod)
+    cluster.put_pod(pod)
+    cluster.end_logs(NS, name, "main")
+    async with collecting(cluster, store):
+        await eventually(lambda: complete(store, ref()))
+    assert store.read(ref()) == b"line 1\nline 2\nline 3\n"
+    assert ("main", 14) in cluster.log_reads
+
+
+def test_bytes_written_after_the_last_recorded_offset_are_cut_on_resume(tmp_path) -> None:
+    store = LogStore(tmp_path / "logs")
+    writer = store.writer(ref())
+    writer.append(b"kept\n", 5)
+    with open(store.path(ref()), "ab") as f:
+        f.write(b"written but never recorded\n")
+    resumed = store.writer(ref())
+    assert resumed.source_offset == 5
+    assert store.read(ref()) == b"kept\n"
+    assert store.path(ref()).read_bytes() == b"kept\n"
+
+
+async def test_completed_logs_are_not_followed_again(tmp_path) -> None:
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    pod = stage_pod()
+    set_succeeded(pod)
+    cluster.put_pod(pod)
+    cluster.write_log(NS, pod["metadata"]["name"], "main", b"done\n")
+    cluster.end_logs(NS, pod["metadata"]["name"], "main")
+    async with collecting(cluster, store):
+        await eventually(lambda: complete(store, ref()))
+    reads = len(cluster.log_reads)
+    async with collecting(cluster, store):
+        await asyncio.sleep(0.05)
+    assert len(cluster.log_reads) == reads
+    assert store.read(ref()) == b"done\n"
+
+
+@pytest.mark.parametrize("split_at", [3, 9, 12])
+async def test_secret_values_are_masked_even_across_chunks(tmp_path, split_at: int) -> None:
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    cluster.put_secret(NS, "git-auth", {"password": "hunter2-pass", "user": "alice"})
+    cluster.put_secret(NS, "registry", {"token": "tok-XYZ-987"})
+    pod = stage_pod(
+        env=[{"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "git-auth",
+                                                            "key": "password"}}}],
+        volumes=[{"name": "reg", "secret": {"secretName": "registry"}}],
+    )
+    name = pod["metadata"]["name"]
+    set_running(pod)
+    cluster.put_pod(pod)
+    line = b"login hunter2-pass user alice with tok-XYZ-987\n"
+    async with collecting(cluster, store):
+        cluster.write_log(NS, name, "main", line[:split_at])
+        await asyncio.sleep(0.02)
+        cluster.write_log(NS, name, "main", line[split_at:])
+        set_succeeded(pod)
+        cluster.put_pod(pod)
+        cluster.end_logs(NS, name, "main")
+        await eventually(lambda: complete(store, ref()))
+    assert store.read(ref()) == b"login *** user alice with ***\n"
+
+
+async def test_logs_survive_pod_deletion(tmp_path) -> None:
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    pod = stage_pod()
+    name = pod["metadata"]["name"]
+    set_running(pod)
+    cluster.put_pod(pod)
+    async with collecting(cluster, store):
+        cluster.write_log(NS, name, "main", b"before delete\n")
+        await eventually(lambda: store.exists(ref()) and store.read(ref()) == b"before delete\n")
+        cluster.delete_pod(NS, name)
+        await eventually(lambda: complete(store, ref()))
+    assert store.read(ref()) == b"before delete\n"
+
+
+async def test_follow_yields_appends_until_complete(tmp_path) -> None:
+    store = LogStore(tmp_path / "logs", poll_interval=5.0)
+    received: list[bytes] = []
+
+    async def reader() -> None:
+        async for chunk in store.follow(ref()):
+            received.append(chunk)
+
+    task = asyncio.create_task(reader())
+    writer = store.writer(ref())
+    writer.append(b"a\n", 2)
+    await eventually(lambda: b"".join(received) == b"a\n")
+    writer.append(b"b\n", 2)
+    writer.finish()
+    await asyncio.wait_for(task, 2)
+    assert b"".join(received) == b"a\nb\n"
