@@ -1,0 +1,300 @@
+"""`EmbeddedCluster`: the Cluster protocol over one SQLite file, with Kubernetes semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from cyclone.kube import kinds
+from cyclone.kube.embedded import apiserver, objects
+from cyclone.kube.embedded.feed import ChangeFeed
+from cyclone.kube.embedded.logs import read_pod_logs
+from cyclone.kube.embedded.store import (
+    Change,
+    Transaction,
+    changes_after,
+    connect,
+    kind_key,
+    read_transaction,
+    write_transaction,
+)
+from cyclone.kube.errors import Gone, Unavailable
+from cyclone.kube.kinds import Kind
+from cyclone.kube.patching import apply_patch
+from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
+from cyclone.kube.selectors import object_filter
+
+T = TypeVar("T")
+_BATCH = 1000
+
+
+class EmbeddedCluster:
+    """A single-machine cluster: objects in a SQLite file that several processes may share.
+
+    Lifecycle: `await start()` (or first use, or `async with`) opens the file and starts the
+    change feed that serves watches; `await close()` stops it. All SQLite work runs on one
+    thread owned by the cluster, so the event loop never blocks on the file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str = "embedded",
+        change_log_size: int = 10000,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.name = name
+        self.path = Path(path)
+        self._change_log_size = change_log_size
+        self._poll_interval = poll_interval
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-sqlite")
+        self._conn: sqlite3.Connection | None = None
+        self._feed: ChangeFeed | None = None
+        self._feed_task: asyncio.Task[None] | None = None
+        self._start_lock = asyncio.Lock()
+        self._closed = False
+
+    async def __aenter__(self) -> EmbeddedCluster:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._closed:
+                raise Unavailable(f"cluster {self.name} is closed")
+            if self._conn is not None:
+                return
+            loop = asyncio.get_running_loop()
+            self._conn = await loop.run_in_executor(self._executor, connect, self.path)
+            await self._write(self._ensure_default_namespace)
+            position = await self._read(lambda tx: tx.current_rv())
+            self._feed = ChangeFeed(self._fetch_changes, position, self._poll_interval)
+            self._feed_task = asyncio.create_task(self._feed.run(), name=f"{self.name}-feed")
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feed_task
+            self._feed_task = None
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=False)
+
+    @staticmethod
+    def _ensure_default_namespace(tx: Transaction) -> None:
+        if tx.get(kinds.NAMESPACE, None, "default") is None:
+            apiserver.create(tx, {"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": "default"}}, None)
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        if self._conn is None:
+            await self.start()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _write(self, fn: Callable[[Transaction], T]) -> T:
+        def run() -> T:
+            assert self._conn is not None
+            with write_transaction(self._conn, self._change_log_size) as tx:
+                return fn(tx)
+
+        result = await self._call(run)
+        if self._feed is not None:
+            self._feed.notify()
+        return result
+
+    async def _read(self, fn: Callable[[Transaction], T]) -> T:
+        def run() -> T:
+            assert self._conn is not None
+            with read_transaction(self._conn) as tx:
+                return fn(tx)
+
+        return await self._call(run)
+
+    async def _fetch_changes(self, after: int) -> list[Change]:
+        return await self._call(lambda: changes_after(self._conn, after, _BATCH))  # type: ignore[arg-type]
+
+    async def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict:
+        obj = await self._read(lambda tx: tx.get(kind, namespace, name))
+        if obj is None:
+            raise apiserver.not_found(kind, name)
+        return obj
+
+    async def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList:
+        accept = object_filter(label_selector, field_selector, kind.kind)
+        items, rv = await self._read(
+            lambda tx: (tx.list(kind, namespace if kind.namespaced else None), tx.current_rv())
+        )
+        return ObjectList([obj for obj in items if accept(obj)], str(rv))
+
+    async def create(self, obj: dict, *, namespace: str | None = None) -> dict:
+        return await self._write(lambda tx: apiserver.create(tx, obj, namespace))
+
+    async def replace(self, obj: dict) -> dict:
+        return await self._replace(obj, status_only=False)
+
+    async def replace_status(self, obj: dict) -> dict:
+        return await self._replace(obj, status_only=True)
+
+    async def _replace(self, obj: dict, *, status_only: bool) -> dict:
+        kind = objects.kind_for(obj)
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") if kind.namespaced else None
+        incoming = copy.deepcopy(obj)
+        return await self._write(
+            lambda tx: apiserver.update(
+                tx, kind, namespace, meta.get("name", ""), lambda _current: incoming,
+                status_only=status_only,
+            )
+        )
+
+    async def patch(
+        self,
+        kind: Kind,
+        name: str,
+        patch: dict | list,
+        namespace: str | None = None,
+        *,
+        patch_type: PatchType = "merge",
+        subresource: Literal["status"] | None = None,
+        resource_version: str | None = None,
+    ) -> dict:
+        ns = namespace if kind.namespaced else None
+        return await self._write(
+            lambda tx: apiserver.update(
+                tx, kind, ns, name, lambda current: apply_patch(current, patch, patch_type),
+                status_only=subresource == "status", precondition_rv=resource_version,
+            )
+        )
+
+    async def delete(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period_seconds: int | None = None,
+        propagation_policy: Literal["Background", "Foreground", "Orphan"] | None = None,
+    ) -> dict | None:
+        ns = namespace if kind.namespaced else None
+        return await self._write(
+            lambda tx: apiserver.delete(
+                tx, kind, ns, name, grace_period_seconds=grace_period_seconds,
+                propagation_policy=propagation_policy,
+            )
+        )
+
+    async def bind_pod(self, name: str, namespace: str, node_name: str) -> None:
+        await self._write(lambda tx: apiserver.bind_pod(tx, name, namespace, node_name))
+
+    async def watch(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int | None = None,
+    ) -> AsyncIterator[WatchEvent]:
+        accept = object_filter(label_selector, field_selector, kind.kind)
+        ns = namespace if kind.namespaced else None
+        key = kind_key(kind)
+        if self._conn is None:
+            await self.start()
+        assert self._feed is not None
+        queue = self._feed.subscribe()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_seconds if timeout_seconds else None
+        try:
+            if resource_version in (None, "", "0"):
+                items, last = await self._read(lambda tx: (tx.list(kind, ns), tx.current_rv()))
+                for obj in items:
+                    if accept(obj):
+                        yield WatchEvent("ADDED", obj)
+            else:
+                last = int(resource_version)  # type: ignore[arg-type]
+            while True:
+                batch = await self._read(lambda tx, after=last: self._history(tx, after))
+                for change in batch:
+                    last = change.rv
+                    if event := _event_for(change, key, ns, accept):
+                        yield event
+                if len(batch) < _BATCH:
+                    break
+            while True:
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    change = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    return
+                if change.rv <= last:
+                    continue
+                last = change.rv
+                if event := _event_for(change, key, ns, accept):
+                    yield event
+        finally:
+            self._feed.unsubscribe(queue)
+
+    def _history(self, tx: Transaction, after: int) -> list[Change]:
+        compacted = tx.compacted_rv()
+        if after < compacted:
+            raise Gone(f"too old resource version: {after} ({compacted + 1})")
+        return changes_after(self._conn, after, _BATCH)  # type: ignore[arg-type]
+
+    async def pod_logs(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        container: str | None = None,
+        follow: bool = False,
+        since_bytes: int = 0,
+    ) -> AsyncIterator[bytes]:
+        async for chunk in read_pod_logs(
+            self.get, name, namespace, container=container, follow=follow,
+            since_bytes=since_bytes,
+        ):
+            yield chunk
+
+
+def _event_for(
+    change: Change, key: str, namespace: str | None, accept: Callable[[dict], bool]
+) -> WatchEvent | None:
+    """The event a watcher sees, as the watch cache computes it when selectors apply."""
+    if change.kind_key != key or (namespace is not None and change.namespace != namespace):
+        return None
+    now = accept(change.object)
+    if change.type != "MODIFIED" or change.old is None:
+        return WatchEvent(change.type, copy.deepcopy(change.object)) if now else None  # type: ignore[arg-type]
+    before = accept(change.old)
+    if now and before:
+        return WatchEvent("MODIFIED", copy.deepcopy(change.object))
+    if now:
+        return WatchEvent("ADDED", copy.deepcopy(change.object))
+    if before:
+        old = copy.deepcopy(change.old)
+        old["metadata"]["resourceVersion"] = change.object["metadata"]["resourceVersion"]
+        return WatchEvent("DELETED", old)
+    return None

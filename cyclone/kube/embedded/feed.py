@@ -1,0 +1,48 @@
+"""Fan-out of the change log to watchers, fed by in-process writes and by polling the file
+(so writes of other processes sharing it are seen too)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from cyclone.kube.embedded.store import Change
+
+FetchChanges = Callable[[int], Awaitable[list[Change]]]
+
+
+class ChangeFeed:
+    """Reads new change-log rows in version order and hands each to every subscriber."""
+
+    def __init__(self, fetch: FetchChanges, position: int, poll_interval: float) -> None:
+        self._fetch = fetch
+        self._position = position
+        self._poll_interval = poll_interval
+        self._subscribers: set[asyncio.Queue[Change]] = set()
+        self._wake = asyncio.Event()
+
+    def subscribe(self) -> asyncio.Queue[Change]:
+        queue: asyncio.Queue[Change] = asyncio.Queue()
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
+        self._subscribers.discard(queue)
+
+    def notify(self) -> None:
+        """A write happened in this process: read the log now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            batch = await self._fetch(self._position)
+            for change in batch:
+                self._position = change.rv
+                for queue in self._subscribers:
+                    queue.put_nowait(change)
+            if batch:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)

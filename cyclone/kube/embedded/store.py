@@ -1,0 +1,210 @@
+"""The SQLite file under the embedded cluster: objects, a change log and one version counter.
+
+Every write runs in a `BEGIN IMMEDIATE` transaction, so several processes may share one
+file: the counter is bumped under the write lock, which makes resourceVersions global,
+monotonic and committed in order. WAL with `synchronous=NORMAL` keeps every committed
+transaction across a crash of the process.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclone.kube.kinds import Kind
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind_key TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    rv INTEGER NOT NULL,
+    owners TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind_key, namespace, name)
+);
+CREATE INDEX IF NOT EXISTS objects_by_namespace ON objects (namespace);
+CREATE TABLE IF NOT EXISTS changes (
+    rv INTEGER PRIMARY KEY,
+    kind_key TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    old_body TEXT
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO counters VALUES ('resource_version', 0), ('compacted', 0);
+"""
+
+
+def kind_key(kind: Kind) -> str:
+    return f"{kind.api_version}/{kind.kind}"
+
+
+def _namespace_of(kind: Kind, obj: dict) -> str:
+    return (obj["metadata"].get("namespace") or "") if kind.namespaced else ""
+
+
+def _owners(obj: dict) -> str:
+    uids = [ref.get("uid", "") for ref in obj["metadata"].get("ownerReferences") or []]
+    return "," + ",".join(uids) + "," if uids else ""
+
+
+@dataclass
+class Change:
+    rv: int
+    kind_key: str
+    namespace: str
+    type: str
+    object: dict
+    old: dict | None
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+    return conn
+
+
+class Transaction:
+    """Reads and writes inside one SQLite transaction; every write takes a new version."""
+
+    def __init__(self, conn: sqlite3.Connection, change_log_size: int) -> None:
+        self._conn = conn
+        self._change_log_size = change_log_size
+        self.changes: list[Change] = []
+
+    def current_rv(self) -> int:
+        return self._counter("resource_version")
+
+    def compacted_rv(self) -> int:
+        return self._counter("compacted")
+
+    def _counter(self, name: str) -> int:
+        row = self._conn.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+        return int(row[0])
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> dict | None:
+        ns = (namespace or "") if kind.namespaced else ""
+        row = self._conn.execute(
+            "SELECT body FROM objects WHERE kind_key=? AND namespace=? AND name=?",
+            (kind_key(kind), ns, name),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list(self, kind: Kind, namespace: str | None = None) -> list[dict]:
+        if kind.namespaced and namespace is not None:
+            rows = self._conn.execute(
+                "SELECT body FROM objects WHERE kind_key=? AND namespace=? ORDER BY name",
+                (kind_key(kind), namespace),
+            )
+        else:
+            rows = self._conn.execute(
+                "SELECT body FROM objects WHERE kind_key=? ORDER BY namespace, name",
+                (kind_key(kind),),
+            )
+        return [json.loads(row[0]) for row in rows]
+
+    def namespace_contents(self, namespace: str) -> list[tuple[str, dict]]:
+        rows = self._conn.execute(
+            "SELECT kind_key, body FROM objects WHERE namespace=? ORDER BY kind_key, name",
+            (namespace,),
+        )
+        return [(row[0], json.loads(row[1])) for row in rows]
+
+    def dependents(self, uid: str) -> list[tuple[str, dict]]:
+        rows = self._conn.execute(
+            "SELECT kind_key, body FROM objects WHERE owners LIKE ?", (f"%,{uid},%",)
+        )
+        return [(row[0], json.loads(row[1])) for row in rows]
+
+    def _next_rv(self) -> int:
+        self._conn.execute(
+            "UPDATE counters SET value = value + 1 WHERE name='resource_version'"
+        )
+        return self.current_rv()
+
+    def put(self, kind: Kind, obj: dict, old: dict | None) -> dict:
+        """Store an object (ADDED when `old` is None, else MODIFIED) under a new version."""
+        rv = self._next_rv()
+        obj["metadata"]["resourceVersion"] = str(rv)
+        body = json.dumps(obj, separators=(",", ":"))
+        ns = _namespace_of(kind, obj)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
+            (kind_key(kind), ns, obj["metadata"]["name"], rv, _owners(obj), body),
+        )
+        self._record(rv, kind, ns, "ADDED" if old is None else "MODIFIED", body, old)
+        return obj
+
+    def remove(self, kind: Kind, obj: dict) -> dict:
+        """Delete an object; the DELETED event carries it at the deletion's version."""
+        rv = self._next_rv()
+        obj["metadata"]["resourceVersion"] = str(rv)
+        ns = _namespace_of(kind, obj)
+        self._conn.execute(
+            "DELETE FROM objects WHERE kind_key=? AND namespace=? AND name=?",
+            (kind_key(kind), ns, obj["metadata"]["name"]),
+        )
+        self._record(rv, kind, ns, "DELETED", json.dumps(obj, separators=(",", ":")), None)
+        return obj
+
+    def _record(
+        self, rv: int, kind: Kind, ns: str, type_: str, body: str, old: dict | None
+    ) -> None:
+        old_body = json.dumps(old, separators=(",", ":")) if old is not None else None
+        self._conn.execute(
+            "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)",
+            (rv, kind_key(kind), ns, type_, body, old_body),
+        )
+        self.changes.append(Change(rv, kind_key(kind), ns, type_, json.loads(body), old))
+        keep_after = rv - self._change_log_size
+        step = max(1, min(64, self._change_log_size // 4))
+        if keep_after > 0 and rv % step == 0:
+            self._conn.execute("DELETE FROM changes WHERE rv <= ?", (keep_after,))
+            self._conn.execute(
+                "UPDATE counters SET value = max(value, ?) WHERE name='compacted'",
+                (keep_after,),
+            )
+
+
+@contextmanager
+def write_transaction(
+    conn: sqlite3.Connection, change_log_size: int
+) -> Iterator[Transaction]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield Transaction(conn, change_log_size)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[Transaction]:
+    conn.execute("BEGIN")
+    try:
+        yield Transaction(conn, 0)
+    finally:
+        conn.execute("COMMIT")
+
+
+def changes_after(conn: sqlite3.Connection, rv: int, limit: int = 1000) -> list[Change]:
+    rows = conn.execute(
+        "SELECT rv, kind_key, namespace, type, body, old_body FROM changes "
+        "WHERE rv > ? ORDER BY rv LIMIT ?",
+        (rv, limit),
+    )
+    return [
+        Change(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]) if r[5] else None)
+        for r in rows
+    ]
