@@ -64,6 +64,14 @@ from cyclone.api.trigger import (
     WorkflowTriggerSpec,
     WorkflowTriggerStatus,
 )
+from cyclone.api.validation import (
+    FieldError,
+    ValidationFailed,
+    ensure_valid,
+    parse_duration,
+    validate_model,
+    validate_object,
+)
 from cyclone.api.workflow import (
     Notification,
     NotificationPolicy,
@@ -105,6 +113,7 @@ __all__ = [
     "ExecutionCluster",
     "ExecutionClusterSpec",
     "ExecutionContext",
+    "FieldError",
     "FreeForm",
     "GeneralItem",
     "GlobalVariable",
@@ -162,6 +171,7 @@ __all__ = [
     "TenantSpec",
     "TriggerType",
     "UnknownKind",
+    "ValidationFailed",
     "VolumeType",
     "Workflow",
     "WorkflowRun",
@@ -171,6 +181,10 @@ __all__ = [
     "WorkflowTrigger",
     "WorkflowTriggerSpec",
     "WorkflowTriggerStatus",
+    "ensure_valid",
     "load_object",
     "model_for_kind",
+    "parse_duration",
+    "validate_model",
+    "validate_object",
 ]

@@ -32,6 +32,8 @@ class ExecutionClusterSpec(CycloneModel):
 
 
 class ExecutionCluster(CycloneObject):
+    """A cluster stage pods can run in, and how to reach it (cluster-scoped)."""
+
     KIND: ClassVar[str] = "ExecutionCluster"
     PLURAL: ClassVar[str] = "executionclusters"
     SHORT_NAME: ClassVar[str] = "ec"

@@ -29,6 +29,8 @@ class ProjectStatus(CycloneModel):
 
 
 class Project(CycloneObject):
+    """A group of workflows and the defaults they share."""
+
     KIND: ClassVar[str] = "Project"
     PLURAL: ClassVar[str] = "projects"
     SHORT_NAME: ClassVar[str] = "proj"

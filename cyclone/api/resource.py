@@ -56,6 +56,8 @@ class ResourceSpec(CycloneModel):
 
 
 class Resource(CycloneObject):
+    """Data a stage pulls as an input or pushes as an output, resolved by an image."""
+
     KIND: ClassVar[str] = "Resource"
     PLURAL: ClassVar[str] = "resources"
     SHORT_NAME: ClassVar[str] = "rsc"

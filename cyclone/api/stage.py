@@ -72,6 +72,8 @@ class StageSpec(CycloneModel):
 
 
 class Stage(CycloneObject):
+    """The smallest unit of a Workflow: a pod workload or a delegation."""
+
     KIND: ClassVar[str] = "Stage"
     PLURAL: ClassVar[str] = "stages"
     SHORT_NAME: ClassVar[str] = "stg"

@@ -90,6 +90,8 @@ class WorkflowTriggerStatus(CycloneModel):
 
 
 class WorkflowTrigger(CycloneObject):
+    """Starts runs of a workflow on a cron schedule or on SCM events."""
+
     KIND: ClassVar[str] = "WorkflowTrigger"
     PLURAL: ClassVar[str] = "workflowtriggers"
     SHORT_NAME: ClassVar[str] = "wft"

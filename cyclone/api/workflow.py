@@ -54,6 +54,8 @@ class WorkflowSpec(CycloneModel):
 
 
 class Workflow(CycloneObject):
+    """A DAG of stages, with its variables and notifications."""
+
     KIND: ClassVar[str] = "Workflow"
     PLURAL: ClassVar[str] = "workflows"
     SHORT_NAME: ClassVar[str] = "wf"

@@ -140,6 +140,8 @@ class WorkflowRunStatus(CycloneModel):
 
 
 class WorkflowRun(CycloneObject):
+    """One execution of a Workflow: its parameters and its status."""
+
     KIND: ClassVar[str] = "WorkflowRun"
     PLURAL: ClassVar[str] = "workflowruns"
     SHORT_NAME: ClassVar[str] = "wfr"
