@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import io
+import tarfile
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from cyclone.server.artifacts import (
+    ARTIFACT_RETENTION_KEY,
+    ArtifactStore,
+    artifact_store_for,
+    artifact_upload_token,
+)
+from cyclone.server.logs.store import RunRef
+from logs.serving import DEVOPS, OTHER, build_app
+
+ARTIFACTS = "/apis/v1alpha1/projects/proj/workflows/wf/workflowruns/wf-run1/artifacts"
+RUN = RunRef("devops", "proj", "wf", "wf-run1")
+
+
+def auth(token: str = DEVOPS) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def tarball() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = b"binary output"
+        info = tarfile.TarInfo("out/app")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def client_for(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def test_upload_list_download_delete(tmp_path) -> None:
+    app = build_app(tmp_path)
+    body = tarball()
+    async with client_for(app) as client:
+        uploaded = await client.post(f"{ARTIFACTS}/app.tar.gz", params={"stage": "build"},
+                                     content=body, headers=auth())
+        listed = await client.get(ARTIFACTS, headers=auth())
+        downloaded = await client.get(f"{ARTIFACTS}/app.tar.gz", headers=auth())
+        deleted = await client.delete(f"{ARTIFACTS}/app.tar.gz", headers=auth())
+        after = await client.get(ARTIFACTS, headers=auth())
+        gone = await client.get(f"{ARTIFACTS}/app.tar.gz", headers=auth())
+    assert uploaded.status_code == 201
+    assert uploaded.json()["size"] == len(body)
+    assert listed.json()["metadata"] == {"total": 1, "itemsLength": 1}
+    item = listed.json()["items"][0]
+    assert (item["name"], item["stage"], item["size"]) == ("app.tar.gz", "build", len(body))
+    assert downloaded.status_code == 200
+    assert downloaded.content == body
+    assert "attachment" in downloaded.headers["content-disposition"]
+    with tarfile.open(fileobj=io.BytesIO(downloaded.content)) as tar:
+        assert tar.extractfile("out/app").read() == b"binary output"
+    assert deleted.status_code == 204
+    assert after.json()["items"] == []
+    assert gone.status_code == 404
+
+
+async def test_upload_with_the_run_upload_token(tmp_path) -> None:
+    app = build_app(tmp_path)
+    token = artifact_upload_token(app.state.cyclone, RUN)
+    other_run = artifact_upload_token(app.state.cyclone, RunRef("devops", "proj", "wf", "x"))
+    async with client_for(app) as client:
+        accepted = await client.post(f"{ARTIFACTS}/a.tgz", content=b"data",
+                                     headers={"X-Upload-Token": token, "X-Tenant": "devops"})
+        wrong_run = await client.post(f"{ARTIFACTS}/b.tgz", content=b"data",
+                                      headers={"X-Upload-Token": other_run,
+                                               "X-Tenant": "devops"})
+        wrong_tenant = await client.post(f"{ARTIFACTS}/c.tgz", content=b"data",
+                                         headers={"X-Upload-Token": token, "X-Tenant": "other"})
+        listed = await client.get(ARTIFACTS, headers=auth())
+    assert accepted.status_code == 201
+    assert wrong_run.status_code == 401
+    assert wrong_tenant.status_code == 401
+    assert [i["name"] for i in listed.json()["items"]] == ["a.tgz"]
+
+
+async def test_artifacts_are_isolated_per_tenant(tmp_path) -> None:
+    app = build_app(tmp_path)
+    async with client_for(app) as client:
+        await client.post(f"{ARTIFACTS}/app.tgz", content=b"x", headers=auth())
+        listed = await client.get(ARTIFACTS, headers=auth(OTHER))
+        download = await client.get(f"{ARTIFACTS}/app.tgz", headers=auth(OTHER))
+        delete = await client.delete(f"{ARTIFACTS}/app.tgz", headers=auth(OTHER))
+        still_there = await client.get(f"{ARTIFACTS}/app.tgz", headers=auth())
+        anonymous = await client.post(f"{ARTIFACTS}/x.tgz", content=b"x")
+    assert listed.json()["items"] == []
+    assert download.status_code == 404
+    assert delete.status_code == 404
+    assert still_there.status_code == 200
+    assert anonymous.status_code == 401
+
+
+async def test_bad_artifact_names_are_rejected(tmp_path) -> None:
+    app = build_app(tmp_path)
+    async with client_for(app) as client:
+        hidden = await client.post(f"{ARTIFACTS}/.meta", content=b"x", headers=auth())
+        dotdot = await client.post(f"{ARTIFACTS}/..%2Fescape", content=b"x", headers=auth())
+    assert hidden.status_code == 400
+    assert dotdot.status_code in (400, 404)
+    assert not (tmp_path / "artifacts/devops/proj/wf/escape").exists()
+
+
+async def test_expired_artifacts_are_swept_and_listed_with_expiry(tmp_path) -> None:
+    app = build_app(tmp_path, extras={ARTIFACT_RETENTION_KEY: timedelta(days=7)})
+    store = artifact_store_for(app.state.cyclone)
+    old = datetime.now(UTC) - timedelta(days=8)
+
+    async def body(data: bytes):
+        yield data
+
+    await store.save(RUN, "old.tgz", body(b"old"), now=old)
+    await store.save(RUN, "new.tgz", body(b"new"))
+    async with client_for(app) as client:
+        before = await client.get(ARTIFACTS, headers=auth())
+        assert sorted(i["name"] for i in before.json()["items"]) == ["new.tgz", "old.tgz"]
+        assert all(i["expiresAt"] for i in before.json()["items"])
+        assert store.sweep() == 1
+        after = await client.get(ARTIFACTS, headers=auth())
+    assert [i["name"] for i in after.json()["items"]] == ["new.tgz"]
+
+
+async def test_without_retention_nothing_expires(tmp_path) -> None:
+    store = ArtifactStore(tmp_path)
+
+    async def body():
+        yield b"x"
+
+    await store.save(RUN, "a.tgz", body(), now=datetime(2000, 1, 1, tzinfo=UTC))
+    assert store.sweep() == 0
+    assert [i.name for i in store.list(RUN)] == ["a.tgz"]
+    assert store.list(RUN)[0].expiresAt is None
+
+
+async def test_oversized_upload_is_refused_and_leaves_nothing(tmp_path) -> None:
+    app = build_app(tmp_path)
+    artifact_store_for(app.state.cyclone).max_bytes = 10
+    async with client_for(app) as client:
+        response = await client.post(f"{ARTIFACTS}/big.tgz", content=b"x" * 100,
+                                     headers=auth())
+        listed = await client.get(ARTIFACTS, headers=auth())
+    assert response.status_code == 400
+    assert listed.json()["items"] == []
+    assert not [p for p in (tmp_path / "artifacts/devops/proj/wf/wf-run1").iterdir()
+                if p.is_file()]
