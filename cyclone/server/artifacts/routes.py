@@ -31,7 +31,8 @@ from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.logs.store import InvalidLogName, RunRef
 from cyclone.server.state import ServerState
 
-RUN_PATH = "/apis/v1alpha1/projects/{project}/workflows/{workflow}/workflowruns/{run}"
+API_PREFIX = "/apis/v1alpha1"
+RUN_PATH = "/projects/{project}/workflows/{workflow}/workflowruns/{run}"
 _STORE_KEY = "artifact_store"
 _UPLOAD_KEY = "artifact_upload_key"
 ARTIFACT_RETENTION_KEY = "artifact_retention"
@@ -105,9 +106,12 @@ async def _uploading_tenant(
     return tenant
 
 
-def build_artifacts_router() -> APIRouter:
-    """Routes over the artifact store of `request.app.state.cyclone`."""
-    router = APIRouter(tags=["artifacts"])
+def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
+    """Routes over the artifact store of `request.app.state.cyclone`.
+
+    `prefix` is where the API lives; pass "" when the app mounts the router under it.
+    """
+    router = APIRouter(prefix=prefix, tags=["artifacts"])
 
     @router.get(f"{RUN_PATH}/artifacts")
     async def list_artifacts(request: Request, project: str, workflow: str, run: str,

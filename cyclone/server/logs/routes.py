@@ -25,7 +25,8 @@ from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef
 from cyclone.server.state import ServerState
 
-RUN_PATH = "/apis/v1alpha1/projects/{project}/workflows/{workflow}/workflowruns/{run}"
+API_PREFIX = "/apis/v1alpha1"
+RUN_PATH = "/projects/{project}/workflows/{workflow}/workflowruns/{run}"
 _LOG_STORE_KEY = "log_store"
 
 
@@ -124,9 +125,12 @@ def _wants_sse(request: Request) -> bool:
     return "text/event-stream" in request.headers.get("accept", "")
 
 
-def build_logs_router() -> APIRouter:
-    """Routes over the log store of `request.app.state.cyclone` (see `log_store_for`)."""
-    router = APIRouter(tags=["logs"])
+def build_logs_router(prefix: str = API_PREFIX) -> APIRouter:
+    """Routes over the log store of `request.app.state.cyclone` (see `log_store_for`).
+
+    `prefix` is where the API lives; pass "" when the app mounts the router under it.
+    """
+    router = APIRouter(prefix=prefix, tags=["logs"])
 
     @router.get(f"{RUN_PATH}/logs", response_class=PlainTextResponse)
     async def get_logs(
