@@ -1,0 +1,128 @@
+"""The FastAPI application of the Cyclone server, and serving it in the current loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from cyclone.api import keys
+from cyclone.kube.protocol import Cluster
+from cyclone.server import (
+    catalog,
+    clusters,
+    delegation,
+    integrations,
+    runs,
+    stats,
+    storage,
+    templates,
+    tenants,
+)
+from cyclone.server.auth import TokenAuthority
+from cyclone.server.builtins import ensure_builtins
+from cyclone.server.errors import install_error_handlers
+from cyclone.server.state import ClusterLookup, ServerState
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/apis/v1alpha1"
+
+
+async def bootstrap(state: ServerState) -> None:
+    """What must exist before the first request: the `system` tenant and the built-ins."""
+    await tenants.ensure_tenant(state.cluster, tenants.Tenant(
+        metadata=tenants.TenantMeta(name=keys.DEFAULT_TENANT)))
+    resolver_images = None
+    try:
+        from cyclone.engine.config import EngineConfig
+
+        resolver_images = EngineConfig().resolver_images
+    except ImportError:
+        pass
+    await ensure_builtins(state.cluster, resolver_images)
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(tenants.router)
+    router.include_router(integrations.router)
+    router.include_router(clusters.router)
+    router.include_router(storage.router)
+    router.include_router(catalog.catalog_router())
+    router.include_router(templates.templates_router())
+    router.include_router(runs.router)
+    router.include_router(stats.router)
+    router.include_router(delegation.router)
+    return router
+
+
+def create_app(
+    *,
+    cluster: Cluster,
+    data_dir: Path,
+    admin_token: str,
+    clusters: ClusterLookup | None = None,
+    engine_hooks: Any = None,
+    extra_routers: Sequence[APIRouter] = (),
+    server_url: str = "http://127.0.0.1:7099",
+) -> FastAPI:
+    """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.
+
+    `extra_routers` are mounted under `/apis/v1alpha1` too; they reach the shared state
+    through `cyclone.server.auth.server_state` and authorise with `require_tenant`.
+    `server_url` is how pods (the PVC watchdog) reach this server.
+    """
+    state = ServerState(
+        cluster=cluster,
+        data_dir=Path(data_dir),
+        auth=TokenAuthority(cluster, admin_token),
+        clusters=clusters,
+        engine_hooks=engine_hooks,
+        server_url=server_url,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await bootstrap(state)
+        yield
+
+    app = FastAPI(
+        title="Cyclone",
+        version="v1alpha1",
+        description="Kubernetes-native CI/CD workflow engine. Authenticate with "
+        "`Authorization: Bearer <token>`; choose the tenant with `X-Tenant` (default system).",
+        lifespan=lifespan,
+    )
+    app.state.cyclone = state
+    install_error_handlers(app)
+
+    @app.get("/healthcheck", tags=["health"])
+    async def healthcheck() -> dict:
+        return {"status": "ok"}
+
+    router = api_router()
+    for extra in extra_routers:
+        router.include_router(extra)
+    app.include_router(router)
+    return app
+
+
+async def serve(app: FastAPI, host: str, port: int) -> None:
+    """Serve `app` in the current event loop until cancelled."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    try:
+        await server.serve()
+    except asyncio.CancelledError:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.shield(server.shutdown())
+        raise

@@ -1,0 +1,71 @@
+"""Projects and what lives in them: resources, stages, workflows, workflow triggers."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+
+from cyclone.api import keys
+from cyclone.kube import errors, kinds
+from cyclone.server.crud import KindRoutes, crud_router
+from cyclone.server.scopes import Scope, project_scope, tenant_scope, workflow_scope
+
+log = logging.getLogger(__name__)
+PROJECT_CONTENTS = (kinds.WORKFLOW_TRIGGER, kinds.WORKFLOW_RUN, kinds.WORKFLOW, kinds.STAGE,
+                    kinds.RESOURCE)
+
+
+async def _label_project(scope: Scope, obj: dict) -> None:
+    obj["metadata"].setdefault("labels", {})[keys.LABEL_PROJECT] = obj["metadata"]["name"]
+
+
+async def _delete_project_contents(scope: Scope, project: dict) -> None:
+    """Everything labelled with the project goes with it."""
+    selector = f"{keys.LABEL_PROJECT}={project['metadata']['name']}"
+    for kind in PROJECT_CONTENTS:
+        for obj in (await scope.cluster.list(kind, scope.namespace,
+                                             label_selector=selector)).items:
+            try:
+                await scope.cluster.delete(kind, obj["metadata"]["name"], scope.namespace,
+                                           propagation_policy="Background")
+            except errors.NotFound:
+                pass
+
+
+async def _delete_workflow_contents(scope: Scope, workflow: dict) -> None:
+    selector = (f"{keys.LABEL_PROJECT}={scope.project},"
+                f"{keys.LABEL_WORKFLOW}={workflow['metadata']['name']}")
+    for kind in (kinds.WORKFLOW_TRIGGER, kinds.WORKFLOW_RUN):
+        for obj in (await scope.cluster.list(kind, scope.namespace,
+                                             label_selector=selector)).items:
+            try:
+                await scope.cluster.delete(kind, obj["metadata"]["name"], scope.namespace,
+                                           propagation_policy="Background")
+            except errors.NotFound:
+                pass
+
+
+async def _point_at_workflow(scope: Scope, obj: dict) -> None:
+    obj["spec"]["workflowRef"] = {"kind": "Workflow", "name": scope.workflow,
+                                  "apiVersion": keys.API_VERSION}
+
+
+PROJECTS = KindRoutes(kinds.PROJECT, "project", "/projects", tenant_scope, "projects",
+                      prepare=_label_project, after_delete=_delete_project_contents)
+RESOURCES = KindRoutes(kinds.RESOURCE, "resource", "/projects/{project}/resources",
+                       project_scope, "resources")
+STAGES = KindRoutes(kinds.STAGE, "stage", "/projects/{project}/stages", project_scope,
+                    "stages")
+WORKFLOWS = KindRoutes(kinds.WORKFLOW, "workflow", "/projects/{project}/workflows",
+                       project_scope, "workflows", after_delete=_delete_workflow_contents)
+TRIGGERS = KindRoutes(kinds.WORKFLOW_TRIGGER, "workflowtrigger",
+                      "/projects/{project}/workflows/{workflow}/workflowtriggers",
+                      workflow_scope, "workflowtriggers", prepare=_point_at_workflow)
+
+
+def catalog_router() -> APIRouter:
+    router = APIRouter()
+    for spec in (PROJECTS, RESOURCES, STAGES, WORKFLOWS, TRIGGERS):
+        router.include_router(crud_router(spec))
+    return router

@@ -1,0 +1,116 @@
+"""The callback through which an outside system reports a delegation stage's result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from cyclone.api import keys
+from cyclone.kube import errors, kinds
+from cyclone.server.auth import server_state
+from cyclone.server.objects import DNS_LABEL
+from cyclone.server.state import ServerState
+
+router = APIRouter(tags=["delegation"])
+
+
+class DelegationResult(BaseModel):
+    """What the outside system reports. `phase` (Succeeded/Failed) or `succeeded` says how
+    the stage ended; `outputs` are `[{key, value}]`, a mapping, or `key:value` lines."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    phase: str | None = Field(default=None, pattern=r"^(Succeeded|Failed)$")
+    succeeded: bool | None = None
+    message: str = Field(default="", max_length=4096)
+    outputs: list[dict[str, Any]] | dict[str, Any] | str | None = None
+    token: str | None = Field(default=None, max_length=256)
+
+
+def _succeeded(result: DelegationResult) -> bool:
+    if result.phase is not None:
+        return result.phase == "Succeeded"
+    if result.succeeded is None:
+        raise errors.BadRequest("report phase (Succeeded or Failed) or succeeded (true/false)")
+    return result.succeeded
+
+
+def _outputs(outputs: Any) -> Any:
+    if isinstance(outputs, list):
+        for index, item in enumerate(outputs):
+            if "key" not in item:
+                raise errors.BadRequest(f"outputs[{index}]: key is required")
+    return outputs
+
+
+async def report(state: ServerState, namespace: str, run: str, stage: str, token: str,
+                 result: DelegationResult) -> dict:
+    from cyclone.engine.controllers.delegation import (
+        DelegationRejected,
+        report_delegation_result,
+    )
+
+    if not token:
+        raise errors.Unauthorized("the delegation token is missing (body token or "
+                                  "X-Delegation-Token header)")
+    if not namespace.startswith(keys.TENANT_NAMESPACE_PREFIX):
+        raise errors.NotFound(f"workflowrun {run!r} not found")
+    await state.cluster.get(kinds.WORKFLOW_RUN, run, namespace)
+    key_namespace = getattr(state.engine_hooks, "delegation_key_namespace", None)
+    try:
+        updated = await report_delegation_result(
+            state.cluster, namespace, run, stage, token, _succeeded(result), result.message,
+            _outputs(result.outputs), key_namespace=key_namespace,
+        )
+    except DelegationRejected as exc:
+        raise errors.Conflict(str(exc)) from exc
+    stage_status = ((updated.get("status") or {}).get("stages") or {}).get(stage) or {}
+    return {"workflowrun": run, "stage": stage, "status": stage_status.get("status")}
+
+
+def _token(header_token: str | None, authorization: str | None, body: DelegationResult) -> str:
+    if body.token:
+        return body.token
+    if header_token:
+        return header_token
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return ""
+
+
+@router.put("/workflowruns/{run}/stages/{stage}/result",
+            summary="Report the result of a delegation stage")
+async def report_result(
+    run: str,
+    stage: str,
+    body: DelegationResult,
+    x_tenant: str | None = Header(default=None, pattern=DNS_LABEL, max_length=50),
+    x_delegation_token: str | None = Header(default=None, max_length=256),
+    authorization: str | None = Header(default=None, max_length=1024),
+    state: ServerState = Depends(server_state),
+) -> dict:
+    """Authorised by the stage's delegation token (in the body, `X-Delegation-Token`, or
+    `Authorization: Bearer`), not by a user token. The run lives in the tenant of
+    `X-Tenant` (default system)."""
+    namespace = keys.tenant_namespace(x_tenant or keys.DEFAULT_TENANT)
+    return await report(state, namespace, run, stage,
+                        _token(x_delegation_token, authorization, body), body)
+
+
+@router.put("/delegations/{namespace}/{run}/{stage}",
+            summary="Report the result of a delegation stage (engine's callback URL)")
+@router.post("/delegations/{namespace}/{run}/{stage}", include_in_schema=False)
+async def report_result_by_namespace(
+    namespace: str,
+    run: str,
+    stage: str,
+    body: DelegationResult,
+    token: str | None = Query(default=None, max_length=256),
+    x_delegation_token: str | None = Header(default=None, max_length=256),
+    authorization: str | None = Header(default=None, max_length=1024),
+    state: ServerState = Depends(server_state),
+) -> dict:
+    return await report(state, namespace, run, stage,
+                        token or _token(x_delegation_token, authorization, body), body)

@@ -1,0 +1,121 @@
+"""WorkflowRuns: create, list, get, stop, pause, resume, retry, delete."""
+
+from __future__ import annotations
+
+import copy
+
+from fastapi import APIRouter, Depends, Response
+
+from cyclone.api import keys
+from cyclone.kube import errors, kinds
+from cyclone.server.clusters import execution_context
+from cyclone.server.crud import KindRoutes, delete_object, list_objects
+from cyclone.server.listing import ListQuery, list_query, paginate
+from cyclone.server.objects import (
+    ObjectBody,
+    build_object,
+    random_suffix,
+    resolve_name,
+)
+from cyclone.server.scopes import Scope, get_owned, workflow_scope
+from cyclone.server.validation import validate_object
+
+RUNS = KindRoutes(kinds.WORKFLOW_RUN, "workflowrun",
+                  "/projects/{project}/workflows/{workflow}/workflowruns", workflow_scope,
+                  "workflowruns")
+_RUN = RUNS.path + "/{name}"
+router = APIRouter(tags=["workflowruns"])
+
+
+def _run_name(scope: Scope, body: ObjectBody) -> str:
+    if body.metadata.name or body.metadata.annotations.get(keys.ANNOTATION_ALIAS, "").strip():
+        return resolve_name(body.metadata, "workflowrun")
+    return f"{scope.workflow}-{random_suffix()}"[:63]
+
+
+async def create_run(scope: Scope, body: ObjectBody, *, retry_of: str | None = None) -> dict:
+    """A new run of the scope's workflow; fills the execution context when empty."""
+    obj = build_object(kinds.WORKFLOW_RUN, body, _run_name(scope, body), scope.namespace,
+                       scope.labels)
+    spec = obj["spec"]
+    spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
+                           "name": scope.workflow, "namespace": scope.namespace}
+    spec.pop("stopped", None)
+    spec.pop("paused", None)
+    if retry_of:
+        spec["retryOf"] = retry_of
+    context = {k: v for k, v in (spec.get("executionContext") or {}).items() if v}
+    if not context.get("cluster") or not context.get("namespace"):
+        context = {**await execution_context(scope.cluster, scope.tenant), **context}
+    spec["executionContext"] = context
+    validate_object(obj)
+    try:
+        return await scope.cluster.create(obj, namespace=scope.namespace)
+    except errors.AlreadyExists as exc:
+        raise errors.AlreadyExists(
+            f"workflowrun {obj['metadata']['name']!r} already exists") from exc
+
+
+async def _set_flags(scope: Scope, name: str, flags: dict) -> dict:
+    await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+    return await scope.cluster.patch(kinds.WORKFLOW_RUN, name, {"spec": flags},
+                                     scope.namespace)
+
+
+@router.get(RUNS.path, summary="List workflowruns")
+async def list_runs(query: ListQuery = Depends(list_query),
+                    scope: Scope = Depends(workflow_scope)) -> dict:
+    return paginate(await list_objects(RUNS, scope), query)
+
+
+@router.post(RUNS.path, status_code=201, summary="Run the workflow")
+async def create_run_route(body: ObjectBody | None = None,
+                           scope: Scope = Depends(workflow_scope)) -> dict:
+    """Start a run: `spec.stages[].parameters`, `spec.globalVariables` and the rest of a
+    WorkflowRunSpec are taken from the body; `workflowRef` is the workflow of the path."""
+    return await create_run(scope, body or ObjectBody())
+
+
+@router.get(_RUN, summary="Get a workflowrun")
+async def get_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+    return await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+
+
+@router.delete(_RUN, status_code=204, summary="Delete a workflowrun")
+async def delete_run(name: str, scope: Scope = Depends(workflow_scope)) -> Response:
+    await delete_object(RUNS, scope, name)
+    return Response(status_code=204)
+
+
+@router.put(_RUN + "/stop", summary="Stop a workflowrun")
+async def stop_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+    return await _set_flags(scope, name, {"stopped": True})
+
+
+@router.put(_RUN + "/pause", summary="Pause a workflowrun (no new stage starts)")
+async def pause_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+    return await _set_flags(scope, name, {"paused": True})
+
+
+@router.put(_RUN + "/resume", summary="Resume a paused workflowrun")
+async def resume_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+    return await _set_flags(scope, name, {"paused": False})
+
+
+@router.post(_RUN + "/retry", status_code=201, summary="Retry a run from its failed stages")
+async def retry_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+    """A new run with the same spec and `spec.retryOf` naming this one: its succeeded stages
+    are reused with their outputs, the rest runs again."""
+    old = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+    spec = copy.deepcopy(old.get("spec") or {})
+    spec.pop("retryOf", None)
+    labels = {k: v for k, v in (old["metadata"].get("labels") or {}).items()}
+    annotations = dict(old["metadata"].get("annotations") or {})
+    annotations.pop(keys.ANNOTATION_ALIAS, None)
+    base = name if len(name) <= 50 else name[:50].rstrip("-")
+    body = ObjectBody.model_validate({
+        "metadata": {"name": f"{base}-retry-{random_suffix()}", "labels": labels,
+                     "annotations": annotations},
+        "spec": spec,
+    })
+    return await create_run(scope, body, retry_of=name)

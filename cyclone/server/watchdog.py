@@ -1,0 +1,82 @@
+"""The PVC watchdog pod: measures the tenant PVC and reports it to `/storage/usages`."""
+
+from __future__ import annotations
+
+from cyclone.api import keys
+
+WATCHDOG_TOKEN_SECRET = "cyclone-pvc-watcher-token"
+WATCHDOG_IMAGE = "busybox:1.36"
+REPORT_INTERVAL_SECONDS = 30
+DATA_MOUNT = "/pvc-data"
+TOKEN_MOUNT = "/var/run/cyclone"
+
+WATCHDOG_SCRIPT = r"""
+while true; do
+  total=$(df -Pk "$DATA_DIR" | awk 'NR==2 {print $2 * 1024}')
+  used=$(du -sk "$DATA_DIR" 2>/dev/null | awk '{print $1 * 1024}')
+  items=""
+  for dir in "$DATA_DIR"/*/; do
+    [ -d "$dir" ] || continue
+    size=$(du -sk "$dir" 2>/dev/null | awk '{print $1 * 1024}')
+    items="$items${items:+,}\"$(basename "$dir")\":${size:-0}"
+  done
+  body="{\"total\":${total:-0},\"used\":${used:-0},\"items\":{$items}}"
+  token=$(cat "$TOKEN_FILE")
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsS -m 10 -X POST -H "Content-Type: application/json" \
+      -H "Authorization: Bearer $token" -d "$body" "$REPORT_URL" >/dev/null || true
+  else
+    wget -q -T 10 -O /dev/null --header "Content-Type: application/json" \
+      --header "Authorization: Bearer $token" --post-data "$body" "$REPORT_URL" || true
+  fi
+  sleep "$INTERVAL"
+done
+"""
+
+
+def watchdog_pod_name(tenant: str) -> str:
+    return f"cyclone-pvc-watcher-{tenant}"
+
+
+def watchdog_token_id(integration: str) -> str:
+    return f"pvc-watcher-{integration}"[:63].rstrip("-")
+
+
+def watchdog_pod(tenant: str, namespace: str, pvc: str, server_url: str) -> dict:
+    labels = {
+        keys.LABEL_POD_KIND: keys.POD_KIND_PVC_WATCHER,
+        keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+        keys.LABEL_TENANT: tenant,
+    }
+    env = {
+        "DATA_DIR": DATA_MOUNT,
+        "TOKEN_FILE": f"{TOKEN_MOUNT}/token",
+        "REPORT_URL": server_url.rstrip("/") + "/apis/v1alpha1/storage/usages",
+        "INTERVAL": str(REPORT_INTERVAL_SECONDS),
+        "TENANT": tenant,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": watchdog_pod_name(tenant), "namespace": namespace,
+                     "labels": labels},
+        "spec": {
+            "restartPolicy": "Always",
+            "containers": [{
+                "name": "csc-pvc-watcher",
+                "image": WATCHDOG_IMAGE,
+                "command": ["sh", "-c", WATCHDOG_SCRIPT],
+                "env": [{"name": k, "value": v} for k, v in env.items()],
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                              "limits": {"cpu": "100m", "memory": "64Mi"}},
+                "volumeMounts": [
+                    {"name": "data", "mountPath": DATA_MOUNT, "readOnly": True},
+                    {"name": "token", "mountPath": TOKEN_MOUNT, "readOnly": True},
+                ],
+            }],
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": pvc}},
+                {"name": "token", "secret": {"secretName": WATCHDOG_TOKEN_SECRET}},
+            ],
+        },
+    }
