@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cyclone.engine.core.errors import StagePodError
 from cyclone.engine.core.timelayout import format_time
 
 SecretLookup = Callable[[str, str], Mapping[str, Any] | None]
@@ -52,13 +53,8 @@ _PATTERN = re.compile(
 _OUTPUT_REF = re.compile(r"\$\{stages\.(?P<stage>[^.{}]+)\.outputs\.(?P<key>[^{}]+)\}")
 
 
-class RenderError(ValueError):
+class RenderError(StagePodError):
     """A value of a stage cannot be rendered; the message names the stage and the value."""
-
-    def __init__(self, stage: str, message: str) -> None:
-        super().__init__(f'stage "{stage}": {message}')
-        self.stage = stage
-        self.detail = message
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 RESULTS_DIR = "/cyclone/results"
 RESULT_FILE = f"{RESULTS_DIR}/__result__"
+EXIT_CODE_FILE = f"{RESULTS_DIR}/__exit__"
 
 
 def parse_results(message: str | None) -> list[dict[str, str]]:

@@ -1,0 +1,422 @@
+"""A stage pod from a Stage, its Workflow and WorkflowRun — plain data, no I/O.
+
+Layout of a stage pod (every container gets ``METADATA_NAMESPACE, WORKFLOW_NAME,
+WORKFLOWRUN_NAME, STAGE_NAME``):
+
+- init containers ``csc-pull-<resource>``, one per input resource, in order, then the
+  user's own init containers. Each runs the resolver image (the Resource's
+  ``spec.resolver``, else its resource type's, else ``cyclone/resolver-<type>``) as
+  ``/entrypoint.sh pull`` in ``/workspace`` with the data at ``/workspace/data`` = the
+  data volume at ``workflowruns/<run>/resources/<resource>`` (a persistent resource: its own
+  PVC at its ``path``, with ``PULL_POLICY``), and the resource's parameters as env vars,
+  the run's ``spec.resources[].parameters`` winning.
+- the workload: the PodSpec's first container (unnamed → ``c0``). It mounts each input
+  resource at ``inputs.resources[].path`` (default ``/workspace/<resource>``), each input
+  artifact at its ``path``, each output artifact at its ``path``, and the results volume
+  at ``/cyclone/results``; ``terminationMessagePath`` is ``/cyclone/results/__result__``.
+- user sidecars: the other containers, named ``wsc-<name>`` (unnamed → ``wsc-c<i>``).
+- ``csc-push-<resource>``, one per output resource: the resolver's ``/entrypoint.sh push``
+  run once the workload has exited 0 (see below).
+
+Artifacts are directories: an output artifact's ``path`` is mounted from the data volume
+at ``workflowruns/<run>/stages/<stage>/artifacts/<name>``, so what the workload writes
+under it is stored there directly (no copy, works on any kubelet); an input artifact
+(source ``<stage>/<artifact>`` from the workflow's ``stages[].artifacts`` or the Stage's
+own ``source``) is that directory mounted at the consumer's ``path``.
+
+Output resources: the workload mounts ``workflowruns/<run>/resources/<resource>`` at the
+output's ``path``; its command is wrapped in ``sh -c`` to write its exit code to
+``/cyclone/results/__exit__``, which each ``csc-push-*`` container waits for. So a stage
+with output resources needs a workload with an explicit ``command`` and a ``sh`` in its
+image. The stage's result is the workload's (see ``podstatus``).
+
+Resources of a container: its own, each missing entry filled from the workflow's
+``spec.resources``, then from the project's ``spec.quota`` (``requests.cpu``,
+``limits.memory``, bare ``cpu`` = request). Service account: the PodSpec's, else the run's
+``spec.serviceAccount``, else the default given. Without a PVC the data volume is an
+emptyDir: the pod works, but nothing is shared with other stages.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cyclone.api import keys
+from cyclone.api.project import Project
+from cyclone.api.resource import Resource
+from cyclone.api.stage import Stage
+from cyclone.api.workflow import Workflow
+from cyclone.api.workflowrun import WorkflowRun
+from cyclone.engine.core.errors import StagePodError
+from cyclone.engine.core.names import dns_label_part, stage_pod_name
+from cyclone.engine.core.podvolumes import (
+    DATA_VOLUME,
+    GROUP_SIDECAR,
+    GROUP_WORKLOAD,
+    RESULTS_VOLUME,
+    artifact_data_path,
+    data_volume,
+    persistent_volume_name,
+    preset_volumes,
+    resource_data_path,
+    results_volume,
+)
+from cyclone.engine.core.render import (
+    RenderContext,
+    SecretLookup,
+    global_variables,
+    render_string,
+    render_value,
+    stage_arguments,
+)
+from cyclone.engine.core.requirements import container_resources, quota_requirements
+from cyclone.engine.core.results import EXIT_CODE_FILE, RESULT_FILE, RESULTS_DIR
+
+ANNOTATION_ATTEMPT = "stage.cyclone.dev/attempt"
+ANNOTATION_CLUSTER = "workflowrun.cyclone.dev/cluster"
+WORKLOAD_SIDECAR_PREFIX = "wsc-"
+CYCLONE_CONTAINER_PREFIX = "csc-"
+RESOLVER_WORKDIR = "/workspace"
+RESOLVER_DATA_DIR = "/workspace/data"
+
+_WAIT_AND_PUSH = (
+    f"while [ ! -f {EXIT_CODE_FILE} ]; do sleep 1; done; "
+    f'if [ "$(cat {EXIT_CODE_FILE})" != 0 ]; then '
+    'echo "workload failed: nothing pushed"; exit 0; fi; '
+    "exec /entrypoint.sh push"
+)
+_RECORD_EXIT_CODE = f'"$@"; code=$?; echo "$code" > {EXIT_CODE_FILE}; exit "$code"'
+
+
+@dataclass(frozen=True)
+class PodBuildOptions:
+    """Engine-wide settings of stage pods."""
+
+    resolver_image_prefix: str = "cyclone/resolver-"
+    helper_resources: Mapping[str, Any] | None = None
+    """Resources of Cyclone's own containers; None → the same defaults as the workload."""
+
+
+@dataclass
+class StagePodContext:
+    """Everything a stage pod is built from; the controller reads it, the core decides."""
+
+    stage: Stage
+    workflow: Workflow
+    run: WorkflowRun
+    namespace: str
+    now: datetime
+    rng: random.Random
+    tenant: str = keys.DEFAULT_TENANT
+    pvc: str | None = None
+    cluster: str | None = None
+    attempt: int = 1
+    resources: Mapping[str, Resource] = field(default_factory=dict)
+    resource_types: Mapping[str, Resource] = field(default_factory=dict)
+    project: Project | None = None
+    default_service_account: str | None = None
+    upstream_outputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    secret_lookup: SecretLookup | None = None
+    options: PodBuildOptions = field(default_factory=PodBuildOptions)
+
+
+def _label_value(value: str) -> str:
+    return dns_label_part(value)[:63].strip("-")
+
+
+def _container_name(prefix: str, name: str) -> str:
+    return (prefix + dns_label_part(name))[:63].rstrip("-")
+
+
+def _base_env(ctx: StagePodContext) -> list[dict[str, str]]:
+    return [
+        {"name": "METADATA_NAMESPACE", "value": ctx.run.metadata.namespace or ""},
+        {"name": "WORKFLOW_NAME", "value": ctx.workflow.name},
+        {"name": "WORKFLOWRUN_NAME", "value": ctx.run.name},
+        {"name": "STAGE_NAME", "value": ctx.stage.name},
+    ]
+
+
+def _with_env(container: dict[str, Any], env: list[dict[str, Any]]) -> None:
+    ours = {item["name"] for item in env}
+    kept = [item for item in container.get("env") or [] if item.get("name") not in ours]
+    container["env"] = [*copy.deepcopy(env), *kept]
+
+
+def _mount(container: dict[str, Any], mounts: list[dict[str, Any]]) -> None:
+    if mounts:
+        container["volumeMounts"] = [*(container.get("volumeMounts") or []), *mounts]
+
+
+def _render_context(ctx: StagePodContext) -> RenderContext:
+    variables = global_variables(
+        ctx.workflow.spec.global_variables, ctx.run.spec.global_variables
+    )
+    base = RenderContext(
+        stage=ctx.stage.name,
+        now=ctx.now,
+        rng=ctx.rng,
+        variables=variables,
+        outputs=ctx.upstream_outputs,
+        secret_lookup=ctx.secret_lookup,
+    )
+    overrides = next(
+        (item.parameters for item in ctx.run.spec.stages if item.name == ctx.stage.name), []
+    )
+    pod = ctx.stage.spec.pod
+    declared = pod.inputs.arguments if pod is not None else []
+    base.arguments = stage_arguments(ctx.stage.name, declared, overrides, base)
+    return base
+
+
+def _resolver_image(ctx: StagePodContext, resource: Resource) -> str:
+    if resource.spec.resolver:
+        return resource.spec.resolver
+    template = ctx.resource_types.get(resource.spec.type)
+    if template is not None and template.spec.resolver:
+        return template.spec.resolver
+    return f"{ctx.options.resolver_image_prefix}{resource.spec.type.lower()}"
+
+
+def _resource_env(
+    ctx: StagePodContext, resource: Resource, render: RenderContext
+) -> list[dict[str, str]]:
+    values: dict[str, str] = {}
+    template = ctx.resource_types.get(resource.spec.type)
+    sources = [template.spec.parameters] if template is not None else []
+    sources.append(resource.spec.parameters)
+    sources.extend(item.parameters for item in ctx.run.spec.resources if item.name == resource.name)
+    for parameters in sources:
+        for item in parameters:
+            if item.value is not None:
+                values[item.name] = render_string(item.value, render)
+            else:
+                values.setdefault(item.name, "")
+    if resource.spec.persistent is not None and resource.spec.persistent.pull_policy:
+        values["PULL_POLICY"] = str(resource.spec.persistent.pull_policy.value)
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def _lookup_resource(ctx: StagePodContext, name: str) -> Resource:
+    resource = ctx.resources.get(name)
+    if resource is None:
+        raise StagePodError(ctx.stage.name, f'resource "{name}" not found')
+    return resource
+
+
+def _resource_mount(
+    ctx: StagePodContext, resource: Resource, mount_path: str, volumes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    persistent = resource.spec.persistent
+    if persistent is None:
+        return {
+            "name": DATA_VOLUME,
+            "mountPath": mount_path,
+            "subPath": resource_data_path(ctx.run.name, resource.name),
+        }
+    volume_name = persistent_volume_name(persistent.pvc)
+    if all(v["name"] != volume_name for v in volumes):
+        volumes.append(
+            {"name": volume_name, "persistentVolumeClaim": {"claimName": persistent.pvc}}
+        )
+    mount = {"name": volume_name, "mountPath": mount_path}
+    if persistent.path and persistent.path.strip("/"):
+        mount["subPath"] = persistent.path.strip("/")
+    return mount
+
+
+def _artifact_source(ctx: StagePodContext, name: str, own_source: str | None) -> tuple[str, str]:
+    item = ctx.workflow.stage(ctx.stage.name)
+    source = own_source
+    if item is not None:
+        source = next((a.source for a in item.artifacts if a.name == name and a.source), source)
+    if not source or "/" not in source:
+        raise StagePodError(
+            ctx.stage.name, f'input artifact "{name}" has no source "<stage>/<artifact>"'
+        )
+    stage, _, artifact = source.partition("/")
+    return stage, artifact
+
+
+def _named_containers(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    named = []
+    for index, container in enumerate(containers):
+        name = container.get("name") or f"c{index}"
+        if index > 0 and not name.startswith(WORKLOAD_SIDECAR_PREFIX):
+            name = _container_name(WORKLOAD_SIDECAR_PREFIX, name)
+        named.append({**container, "name": name})
+    return named
+
+
+def _set_resources(container: dict[str, Any], resources: dict[str, Any]) -> None:
+    if resources:
+        container["resources"] = resources
+    else:
+        container.pop("resources", None)
+
+
+def _wrap_for_exit_code(ctx: StagePodContext, workload: dict[str, Any]) -> None:
+    command = workload.get("command")
+    if not command:
+        raise StagePodError(
+            ctx.stage.name, "output resources need the workload container to set command"
+        )
+    workload["command"] = ["sh", "-c", _RECORD_EXIT_CODE, "--", *command]
+    workload["args"] = list(workload.get("args") or [])
+
+
+def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
+    """The v1 Pod of one attempt of a pod stage (see the module doc for its layout)."""
+    stage_name = ctx.stage.name
+    pod = ctx.stage.spec.pod
+    if pod is None:
+        raise StagePodError(stage_name, "not a pod stage")
+    render = _render_context(ctx)
+    spec: dict[str, Any] = render_value(copy.deepcopy(pod.spec), render)
+    if not spec.get("containers"):
+        raise StagePodError(stage_name, "spec.pod.spec.containers is empty")
+    containers = _named_containers(spec["containers"])
+    workload, sidecars = containers[0], containers[1:]
+    env = _base_env(ctx)
+    try:
+        presets, preset_mounts = preset_volumes(ctx.run.spec.volumes)
+    except ValueError as exc:
+        raise StagePodError(stage_name, str(exc)) from exc
+    volumes: list[dict[str, Any]] = [data_volume(ctx.pvc), results_volume(), *presets]
+
+    workload_mounts: list[dict[str, Any]] = [{"name": RESULTS_VOLUME, "mountPath": RESULTS_DIR}]
+    pull_containers: list[dict[str, Any]] = []
+    for item in pod.inputs.resources:
+        resource = _lookup_resource(ctx, item.name)
+        pull_containers.append(
+            {
+                "name": _container_name("csc-pull-", item.name),
+                "image": _resolver_image(ctx, resource),
+                "command": ["/entrypoint.sh", "pull"],
+                "workingDir": RESOLVER_WORKDIR,
+                "env": _resource_env(ctx, resource, render),
+                "volumeMounts": [_resource_mount(ctx, resource, RESOLVER_DATA_DIR, volumes)],
+            }
+        )
+        path = item.path or f"{RESOLVER_WORKDIR}/{item.name}"
+        workload_mounts.append(_resource_mount(ctx, resource, path, volumes))
+    for artifact in pod.inputs.artifacts:
+        source_stage, source_artifact = _artifact_source(ctx, artifact.name, artifact.source)
+        workload_mounts.append(
+            {
+                "name": DATA_VOLUME,
+                "mountPath": artifact.path or f"/cyclone/artifacts/{artifact.name}",
+                "subPath": artifact_data_path(ctx.run.name, source_stage, source_artifact),
+            }
+        )
+    for artifact in pod.outputs.artifacts:
+        if not artifact.path:
+            raise StagePodError(stage_name, f'output artifact "{artifact.name}" has no path')
+        workload_mounts.append(
+            {
+                "name": DATA_VOLUME,
+                "mountPath": artifact.path,
+                "subPath": artifact_data_path(ctx.run.name, stage_name, artifact.name),
+            }
+        )
+    push_containers: list[dict[str, Any]] = []
+    for item in pod.outputs.resources:
+        resource = _lookup_resource(ctx, item.name)
+        if item.path:
+            workload_mounts.append(_resource_mount(ctx, resource, item.path, volumes))
+        push_containers.append(
+            {
+                "name": _container_name("csc-push-", item.name),
+                "image": _resolver_image(ctx, resource),
+                "command": ["sh", "-c", _WAIT_AND_PUSH],
+                "workingDir": RESOLVER_WORKDIR,
+                "env": _resource_env(ctx, resource, render),
+                "volumeMounts": [
+                    _resource_mount(ctx, resource, RESOLVER_DATA_DIR, volumes),
+                    {"name": RESULTS_VOLUME, "mountPath": RESULTS_DIR},
+                ],
+            }
+        )
+    if push_containers:
+        _wrap_for_exit_code(ctx, workload)
+
+    defaults = [ctx.workflow.spec.resources or {}]
+    if ctx.project is not None:
+        defaults.append(quota_requirements(ctx.project.spec.quota))
+    helper_defaults = [ctx.options.helper_resources] if ctx.options.helper_resources else defaults
+
+    workload["terminationMessagePath"] = RESULT_FILE
+    _mount(workload, [*workload_mounts, *preset_mounts[GROUP_WORKLOAD]])
+    for container in [workload, *sidecars]:
+        _with_env(container, env)
+        _set_resources(container, container_resources(container.get("resources"), defaults))
+    for sidecar in sidecars:
+        _mount(sidecar, preset_mounts[GROUP_SIDECAR])
+    for helper in push_containers:
+        _mount(helper, preset_mounts[GROUP_SIDECAR])
+    for helper in [*pull_containers, *push_containers]:
+        _with_env(helper, env)
+        _set_resources(helper, container_resources(None, helper_defaults))
+    for init in spec.get("initContainers") or []:
+        _with_env(init, env)
+
+    spec["containers"] = [workload, *sidecars, *push_containers]
+    if pull_containers or spec.get("initContainers"):
+        spec["initContainers"] = [*pull_containers, *(spec.get("initContainers") or [])]
+    spec["volumes"] = [*(spec.get("volumes") or []), *volumes]
+    spec["restartPolicy"] = "Never"
+    service_account = (
+        spec.get("serviceAccountName")
+        or ctx.run.spec.service_account
+        or ctx.default_service_account
+    )
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": _metadata(ctx),
+        "spec": spec,
+    }
+
+
+def _project_name(ctx: StagePodContext) -> str | None:
+    for labels in (ctx.run.metadata.labels, ctx.workflow.metadata.labels):
+        if labels and labels.get(keys.LABEL_PROJECT):
+            return labels[keys.LABEL_PROJECT]
+    return ctx.project.name if ctx.project is not None else None
+
+
+def _metadata(ctx: StagePodContext) -> dict[str, Any]:
+    pod = ctx.stage.spec.pod
+    user_meta = pod.metadata if pod is not None else None
+    labels: dict[str, str] = dict((user_meta.labels if user_meta else None) or {})
+    labels.update(
+        {
+            keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+            keys.LABEL_POD_KIND: keys.POD_KIND_WORKLOAD,
+            keys.LABEL_WORKFLOW: _label_value(ctx.workflow.name),
+            keys.LABEL_WORKFLOWRUN: _label_value(ctx.run.name),
+            keys.LABEL_STAGE: _label_value(ctx.stage.name),
+            keys.LABEL_TENANT: _label_value(ctx.tenant),
+        }
+    )
+    project = _project_name(ctx)
+    if project:
+        labels[keys.LABEL_PROJECT] = _label_value(project)
+    annotations: dict[str, str] = dict((user_meta.annotations if user_meta else None) or {})
+    annotations[keys.ANNOTATION_META_NAMESPACE] = ctx.run.metadata.namespace or ""
+    annotations[ANNOTATION_ATTEMPT] = str(ctx.attempt)
+    if ctx.cluster:
+        annotations[ANNOTATION_CLUSTER] = ctx.cluster
+    return {
+        "name": stage_pod_name(ctx.workflow.name, ctx.stage.name, ctx.run.name, ctx.attempt),
+        "namespace": ctx.namespace,
+        "labels": labels,
+        "annotations": annotations,
+    }
