@@ -1,0 +1,125 @@
+"""Certificates and keys for a loopback control plane: a private CA, the apiserver's serving
+certificate, and the service-account signing key."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+SERVING_HOSTS = (
+    "127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default",
+    "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
+)
+
+
+@dataclass(frozen=True)
+class PlanePki:
+    ca_cert: Path
+    ca_key: Path
+    serving_cert: Path
+    serving_key: Path
+    service_account_key: Path
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
+    path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ))
+    path.chmod(0o600)
+
+
+def _validity() -> tuple[datetime.datetime, datetime.datetime]:
+    now = datetime.datetime.now(datetime.UTC)
+    return now - datetime.timedelta(hours=1), now + datetime.timedelta(days=365)
+
+
+def _subject_alt_names(hosts: tuple[str, ...]) -> x509.SubjectAlternativeName:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return x509.SubjectAlternativeName(names)
+
+
+def issue_serving_certificate(
+    ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path,
+    hosts: tuple[str, ...], common_name: str,
+) -> None:
+    """Write a serving certificate for `hosts` signed by the CA at `ca_cert_path`."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    not_before, not_after = _validity()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(_subject_alt_names(hosts), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+
+
+def write_certificates(directory: Path) -> PlanePki:
+    """Create (or reuse) the CA, the apiserver serving pair and the service-account key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = PlanePki(
+        ca_cert=directory / "ca.crt",
+        ca_key=directory / "ca.key",
+        serving_cert=directory / "apiserver.crt",
+        serving_key=directory / "apiserver.key",
+        service_account_key=directory / "sa.key",
+    )
+    if all(p.exists() for p in (pki.ca_cert, pki.ca_key, pki.serving_cert, pki.serving_key,
+                                  pki.service_account_key)):
+        return pki
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cyclone-test-ca")])
+    not_before, not_after = _validity()
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(pki.ca_key, ca_key)
+    issue_serving_certificate(
+        pki.ca_cert, pki.ca_key, pki.serving_cert, pki.serving_key,
+        SERVING_HOSTS, "kube-apiserver",
+    )
+    _write_key(pki.service_account_key, rsa.generate_private_key(65537, 2048))
+    return pki
