@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from .helpers import make_client
+
+
+async def test_healthcheck_answers_without_token(app):
+    async with make_client(app) as client:
+        response = await client.get("http://cyclone.test/healthcheck")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_openapi_and_docs_are_served(app):
+    async with make_client(app) as client:
+        spec = (await client.get("http://cyclone.test/openapi.json")).json()
+        docs = await client.get("http://cyclone.test/docs")
+    assert "/apis/v1alpha1/projects/{project}/workflows/{workflow}/workflowruns" in spec["paths"]
+    assert docs.status_code == 200
+
+
+async def test_request_without_token_is_401_with_message(app):
+    async with make_client(app) as client:
+        response = await client.get("/projects")
+    assert response.status_code == 401
+    assert response.json()["reason"] == "Unauthorized"
+    assert response.json()["message"]
+
+
+async def test_wrong_token_is_401(app):
+    async with make_client(app, "nope") as client:
+        assert (await client.get("/projects")).status_code == 401
+    async with make_client(app, "cyt.system.abcd.forged") as client:
+        assert (await client.get("/projects")).status_code == 401
+
+
+async def test_system_tenant_exists_at_startup(admin):
+    response = await admin.get("/tenants/system")
+    assert response.status_code == 200
+    assert response.json()["metadata"]["name"] == "system"
+
+
+async def test_unknown_route_is_404_json(admin):
+    response = await admin.get("/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["reason"] == "NotFound"
