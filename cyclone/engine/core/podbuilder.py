@@ -249,7 +249,8 @@ def _named_containers(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         name = container.get("name") or f"c{index}"
         if index > 0 and not name.startswith(WORKLOAD_SIDECAR_PREFIX):
             name = _container_name(WORKLOAD_SIDECAR_PREFIX, name)
-        named.append({**container, "name": name})
+        rest = {key: value for key, value in container.items() if key != "name"}
+        named.append({"name": name, **rest})
     return named
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+from cyclone.api.formats import parse_duration
 
 DEFAULT_BACKOFF = timedelta(seconds=10)
 MAX_BACKOFF = timedelta(minutes=10)
@@ -52,3 +55,16 @@ def decide_retry(
         return RetryDecision(retry=False)
     wait = retry_backoff(attempt, backoff, max_backoff)
     return RetryDecision(retry=True, next_attempt=attempt + 1, not_before=failed_at + wait)
+
+
+def stage_retry_decision(
+    stage: Any, attempt: int, failed_at: datetime, max_backoff: timedelta = MAX_BACKOFF
+) -> RetryDecision:
+    """``decide_retry`` with the Stage's ``spec.retries`` and ``spec.retryBackoff``."""
+    spec = stage.get("spec", {}) if isinstance(stage, dict) else stage.spec
+    if isinstance(spec, dict):
+        retries, backoff_text = spec.get("retries"), spec.get("retryBackoff")
+    else:
+        retries, backoff_text = spec.retries, spec.retry_backoff
+    backoff = parse_duration(backoff_text) if backoff_text else None
+    return decide_retry(attempt, retries, failed_at, backoff, max_backoff)
