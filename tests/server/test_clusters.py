@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from cyclone.api import keys
+from cyclone.kube import errors, kinds
+
+from .helpers import make_client
+
+WORKER = {"metadata": {"name": "worker"}, "spec": {"type": "Cluster", "cluster": {
+    "clusterName": "worker-1", "namespace": "cyclone-devops-worker",
+    "credential": {"server": "https://k8s.example", "bearerToken": "tkn"}}}}
+
+
+async def _absent(cluster, kind, name, namespace=None) -> bool:
+    try:
+        obj = await cluster.get(kind, name, namespace)
+    except errors.NotFound:
+        return True
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
+async def test_open_cluster_creates_workload_objects(devops, cluster, lookups):
+    assert (await devops.post("/integrations", json=WORKER)).status_code == 201
+    response = await devops.put("/integrations/worker/opencluster")
+    assert response.status_code == 200, response.text
+    assert response.json()["spec"]["cluster"]["isWorkerCluster"] is True
+    assert lookups and lookups[0]["credential"]["server"] == "https://k8s.example"
+
+    ns = "cyclone-devops-worker"
+    assert (await cluster.get(kinds.NAMESPACE, ns))["metadata"]["name"] == ns
+    quota = await cluster.get(kinds.RESOURCE_QUOTA, "cyclone-quota-devops", ns)
+    assert quota["spec"]["hard"]["limits.cpu"] == "4"
+    pvc = await cluster.get(kinds.PERSISTENT_VOLUME_CLAIM, "cyclone-pvc-devops", ns)
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert pvc["spec"]["storageClassName"] == "standard"
+    pods = (await cluster.list(kinds.POD, ns,
+                               label_selector="pod.kubernetes.io/kind=pvc-watcher")).items
+    assert len(pods) == 1
+    pod = pods[0]
+    assert pod["metadata"]["labels"][keys.LABEL_POD_CREATED_BY] == "cyclone"
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["REPORT_URL"] == "http://cyclone.test:7099/apis/v1alpha1/storage/usages"
+    assert "du " in container["command"][-1]
+    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == \
+        "cyclone-pvc-devops"
+    ec = await cluster.get(kinds.EXECUTION_CLUSTER, "worker-1")
+    assert ec["spec"]["credential"]["server"] == "https://k8s.example"
+
+
+async def test_watchdog_token_can_report_storage_usage(app, devops, cluster):
+    await devops.post("/integrations", json=WORKER)
+    await devops.put("/integrations/worker/opencluster")
+    secret = await cluster.get(kinds.SECRET, "cyclone-pvc-watcher-token",
+                               "cyclone-devops-worker")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    async with make_client(app, token) as watchdog:
+        usage = {"total": 1000, "used": 300, "items": {"workflowruns": 200, "caches": 100}}
+        response = await watchdog.post("/storage/usages", json=usage)
+        assert response.status_code == 200, response.text
+    got = (await devops.get("/storage/usages")).json()
+    assert got["used"] == 300 and got["items"] == {"workflowruns": 200, "caches": 100}
+
+
+async def test_storage_usage_rejects_bad_reports(devops):
+    assert (await devops.get("/storage/usages")).status_code == 404
+    bad = await devops.post("/storage/usages", json={"total": -1, "used": "x"})
+    assert bad.status_code == 422
+
+
+async def test_close_cluster_removes_what_open_created(devops, cluster):
+    await devops.post("/integrations", json=WORKER)
+    await devops.put("/integrations/worker/opencluster")
+    response = await devops.put("/integrations/worker/closecluster")
+    assert response.status_code == 200, response.text
+    assert response.json()["spec"]["cluster"]["isWorkerCluster"] is False
+    ns = "cyclone-devops-worker"
+    assert await _absent(cluster, kinds.POD, "cyclone-pvc-watcher-devops", ns)
+    assert await _absent(cluster, kinds.PERSISTENT_VOLUME_CLAIM, "cyclone-pvc-devops", ns)
+    assert await _absent(cluster, kinds.RESOURCE_QUOTA, "cyclone-quota-devops", ns)
+    assert await _absent(cluster, kinds.NAMESPACE, ns)
+    assert await _absent(cluster, kinds.EXECUTION_CLUSTER, "worker-1")
+
+
+async def test_open_twice_is_harmless_and_run_uses_opened_cluster(devops, cluster):
+    await devops.post("/integrations", json=WORKER)
+    assert (await devops.put("/integrations/worker/opencluster")).status_code == 200
+    assert (await devops.put("/integrations/worker/opencluster")).status_code == 200
+    pods = (await cluster.list(kinds.POD, "cyclone-devops-worker")).items
+    assert len(pods) == 1
+
+
+async def test_control_cluster_integration_uses_control_cluster(devops, cluster, lookups):
+    body = {"metadata": {"name": "control"}, "spec": {"type": "Cluster", "cluster": {
+        "isControlCluster": True, "namespace": "cyclone-devops-work"}}}
+    await devops.post("/integrations", json=body)
+    assert (await devops.put("/integrations/control/opencluster")).status_code == 200
+    assert lookups == []
+    ec = await cluster.get(kinds.EXECUTION_CLUSTER, keys.CONTROL_CLUSTER_NAME)
+    assert ec["metadata"]["labels"]["opened.tenant.cyclone.dev/devops"] == "true"
+    await devops.put("/integrations/control/closecluster")
+    assert not await _absent(cluster, kinds.EXECUTION_CLUSTER, keys.CONTROL_CLUSTER_NAME)
+    assert await _absent(cluster, kinds.NAMESPACE, "cyclone-devops-work")
+
+
+async def test_open_cluster_on_non_cluster_integration_is_400(devops):
+    await devops.post("/integrations", json={"metadata": {"name": "reg"}, "spec": {
+        "type": "DockerRegistry", "dockerRegistry": {"server": "r"}}})
+    response = await devops.put("/integrations/reg/opencluster")
+    assert response.status_code == 400
+    assert (await devops.put("/integrations/missing/opencluster")).status_code == 404
+
+
+async def test_deleting_tenant_removes_its_workload_namespace(admin, devops, cluster):
+    await devops.post("/integrations", json=WORKER)
+    await devops.put("/integrations/worker/opencluster")
+    assert (await admin.delete("/tenants/devops")).status_code == 204
+    assert await _absent(cluster, kinds.NAMESPACE, "cyclone-devops-worker")
+    assert await _absent(cluster, kinds.NAMESPACE, "cyclone-devops")
+    assert await _absent(cluster, kinds.EXECUTION_CLUSTER, "worker-1")
+
+
+@pytest.mark.parametrize("route", ["opencluster", "closecluster"])
+async def test_other_tenant_cannot_open_or_close(app, admin, devops, route):
+    from .helpers import create_tenant, tenant_token
+
+    await devops.post("/integrations", json=WORKER)
+    await create_tenant(admin, "qa")
+    async with make_client(app, await tenant_token(admin, "qa")) as qa:
+        assert (await qa.put(f"/integrations/worker/{route}")).status_code == 404
