@@ -42,7 +42,6 @@ class CycloneModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="allow",
-        validate_assignment=False,
     )
 
     @model_serializer(mode="wrap")

@@ -26,7 +26,7 @@ OBJECT_TYPES: tuple[type[CycloneObject], ...] = (
 _BY_KIND = {model.KIND: model for model in OBJECT_TYPES}
 
 
-class UnknownKind(KeyError):
+class UnknownKind(ValueError):
     """The object is not of a ``cyclone.dev/v1alpha1`` kind."""
 
 

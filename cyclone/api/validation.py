@@ -19,6 +19,7 @@ from cyclone.api import keys
 from cyclone.api.cluster import ExecutionCluster
 from cyclone.api.common import CycloneModel
 from cyclone.api.formats import (
+    DNS1123_LABEL_MAX,
     cron_schedule_error,
     dns1123_label_error,
     dns1123_subdomain_error,
@@ -280,6 +281,15 @@ def _check_cluster(cluster: ExecutionCluster, errors: list[FieldError]) -> None:
             errors.append(FieldError("spec.credential", "server or kubeConfig required"))
 
 
+def _check_tenant_name(name: str, errors: list[FieldError]) -> None:
+    namespace = keys.tenant_namespace(name)
+    if name and len(namespace) > DNS1123_LABEL_MAX:
+        longest = DNS1123_LABEL_MAX - len(keys.tenant_namespace(""))
+        errors.append(
+            FieldError("metadata.name", f"at most {longest} characters (namespace {namespace!r})")
+        )
+
+
 def _check_integration(integration: Integration, errors: list[FieldError]) -> None:
     spec = integration.spec
     field = SOURCE_FIELD_BY_TYPE[spec.type]
@@ -309,6 +319,7 @@ def validate_model(model: CycloneModel) -> list[FieldError]:
             check(model, errors)
     elif isinstance(model, Tenant):
         _check_metadata(model.metadata, errors)
+        _check_tenant_name(model.name, errors)
     elif isinstance(model, Integration):
         _check_metadata(model.metadata, errors, label=False)
         _check_integration(model, errors)

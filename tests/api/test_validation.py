@@ -276,3 +276,13 @@ def test_ensure_valid_raises_with_every_error() -> None:
     assert [e.path for e in caught.value.errors] == ["metadata.name", "spec.stages[1].depends[0]"]
     assert 'spec.stages[1].depends[0]: unknown stage "ghost"' in str(caught.value)
     assert isinstance(caught.value.errors[0], FieldError)
+
+
+def test_tenant_name_must_leave_room_for_its_namespace() -> None:
+    tenant = load_manifest("tenant")
+    tenant["metadata"]["name"] = "t" * 56
+    assert _messages(tenant) == [
+        f"metadata.name: at most 55 characters (namespace 'cyclone-{'t' * 56}')"
+    ]
+    tenant["metadata"]["name"] = "t" * 55
+    assert validate_object(tenant) == []
