@@ -1,0 +1,238 @@
+"""The node agent: the kubelet of a cluster that has none.
+
+It registers a Node and keeps its heartbeat, watches the pods bound to the node (binding
+unscheduled ones to itself when asked, as the embedded cluster has no scheduler), and runs
+each pod through a `PodWorker`. It holds no state it cannot rebuild from the cluster and its
+data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cyclone.kube import kinds
+from cyclone.kube.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
+from cyclone.kube.protocol import Cluster
+from cyclone.node.layout import NodeLayout
+from cyclone.node.node_object import node_conditions, node_metadata, node_object, node_status
+from cyclone.node.pod_worker import NodeContext, PodWorker
+from cyclone.node.runtimes.base import ContainerLaunch, Runtime
+
+log = logging.getLogger(__name__)
+WATCH_TIMEOUT_SECONDS = 300
+MAX_BACKOFF_SECONDS = 10.0
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        node_name: str,
+        data_dir: Path,
+        runtime: Runtime,
+        schedule_unbound: bool = False,
+        heartbeat_seconds: float = 10,
+        log_server_port: int | None = None,
+    ) -> None:
+        self.cluster = cluster
+        self.node_name = node_name
+        self.layout = NodeLayout(Path(data_dir).resolve())
+        self.runtime = runtime
+        self.schedule_unbound = schedule_unbound
+        self.heartbeat_seconds = heartbeat_seconds
+        self.log_server_port = log_server_port
+        self.context = NodeContext(cluster, self.layout, runtime, node_name)
+        self.workers: dict[str, PodWorker] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._ready_since = datetime.now(UTC)
+        self.registered = asyncio.Event()
+
+    async def run(self) -> None:
+        """Serve the node until cancelled."""
+        self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            if self.log_server_port is not None:
+                from cyclone.node.log_server import serve_logs
+
+                self.log_server_port = await serve_logs(group, self.layout, self.log_server_port)
+            await self._register()
+            group.create_task(self._heartbeat())
+            group.create_task(self._watch_pods())
+            if self.schedule_unbound:
+                group.create_task(self._bind_unscheduled())
+
+    async def _register(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._ensure_node()
+                self.registered.set()
+                return
+            except ApiError as error:
+                log.warning("node %s: registration failed: %s", self.node_name, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def _ensure_node(self) -> None:
+        now = datetime.now(UTC)
+        try:
+            await self.cluster.get(kinds.NODE, self.node_name)
+        except NotFound:
+            node = node_object(
+                self.node_name, self.layout.logs_dir, runtime_name=self.runtime.name, now=now,
+                log_server_port=self.log_server_port,
+            )
+            with contextlib.suppress(AlreadyExists):
+                await self.cluster.create(node)
+        else:
+            await self.cluster.patch(
+                kinds.NODE, self.node_name,
+                {"metadata": node_metadata(self.node_name, self.layout.logs_dir)},
+            )
+        status = node_status(
+            runtime_name=self.runtime.name, now=now, ready_since=self._ready_since,
+            log_server_port=self.log_server_port,
+        )
+        await self.cluster.patch(
+            kinds.NODE, self.node_name, {"status": status}, subresource="status"
+        )
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            conditions = node_conditions(datetime.now(UTC), self._ready_since)
+            try:
+                await self.cluster.patch(
+                    kinds.NODE, self.node_name, {"status": {"conditions": conditions}},
+                    subresource="status",
+                )
+            except NotFound:
+                await self._register()
+            except ApiError as error:
+                log.warning("node %s: heartbeat failed: %s", self.node_name, error)
+
+    def _observe(self, pod: dict) -> None:
+        uid = pod["metadata"]["uid"]
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(pod)
+            return
+        worker = PodWorker(self.context, pod)
+        self.workers[uid] = worker
+        assert self._group is not None
+        self._group.create_task(self._run_worker(worker), name=f"pod-{uid}")
+
+    async def _run_worker(self, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        except Exception:
+            log.exception("pod %s/%s: worker failed", worker.namespace, worker.name)
+        finally:
+            self.workers.pop(worker.uid, None)
+
+    async def _watch_pods(self) -> None:
+        selector = f"spec.nodeName={self.node_name}"
+        first_list = True
+        delay = 0.2
+        while True:
+            try:
+                listed = await self.cluster.list(kinds.POD, field_selector=selector)
+                present = {pod["metadata"]["uid"] for pod in listed.items}
+                for uid in [uid for uid in self.workers if uid not in present]:
+                    self.workers[uid].vanish()
+                for pod in listed.items:
+                    self._observe(pod)
+                if first_list:
+                    await self._stop_orphans(present)
+                    first_list = False
+                version = listed.resource_version
+                while True:
+                    async for event in self.cluster.watch(
+                        kinds.POD, field_selector=selector, resource_version=version,
+                        timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                    ):
+                        version = event.object["metadata"].get("resourceVersion", version)
+                        delay = 0.2
+                        if event.type == "DELETED":
+                            worker = self.workers.get(event.object["metadata"]["uid"])
+                            if worker is not None:
+                                worker.vanish()
+                        elif event.type in ("ADDED", "MODIFIED"):
+                            self._observe(event.object)
+            except Gone:
+                continue
+            except (ApiError, OSError) as error:
+                log.warning("node %s: pod watch failed: %s", self.node_name, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def _stop_orphans(self, present: set[str]) -> None:
+        """Kill what still runs for pods this node no longer has, and remove their data."""
+        pods_dir = self.layout.data_dir / "pods"
+        if not pods_dir.is_dir():
+            return
+        for pod_dir in pods_dir.iterdir():
+            if pod_dir.name in present or pod_dir.name in self.workers:
+                continue
+            containers = pod_dir / "containers"
+            for state_dir in containers.iterdir() if containers.is_dir() else ():
+                launch = ContainerLaunch(
+                    pod_dir.name, "", "", state_dir.name, "", [], [], {}, None, [], state_dir,
+                    state_dir / "orphan.log",
+                )
+                await self.runtime.stop(launch, 0.0)
+            await asyncio.to_thread(shutil.rmtree, pod_dir, True)
+
+    async def _bind_unscheduled(self) -> None:
+        selector = "spec.nodeName="
+        delay = 0.2
+        while True:
+            try:
+                async for event in self.cluster.watch(
+                    kinds.POD, field_selector=selector, timeout_seconds=WATCH_TIMEOUT_SECONDS
+                ):
+                    delay = 0.2
+                    pod = event.object
+                    if event.type in ("ADDED", "MODIFIED") and self._should_bind(pod):
+                        await self._bind(pod)
+            except (ApiError, OSError) as error:
+                log.warning("node %s: unscheduled pod watch failed: %s", self.node_name, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    @staticmethod
+    def _should_bind(pod: dict) -> bool:
+        return not (pod.get("spec") or {}).get("nodeName") and not pod["metadata"].get(
+            "deletionTimestamp"
+        )
+
+    async def _bind(self, pod: dict) -> None:
+        meta = pod["metadata"]
+        with contextlib.suppress(Conflict, NotFound):
+            await self.cluster.bind_pod(meta["name"], meta["namespace"], self.node_name)
+
+
+async def run_node_agent(
+    cluster: Cluster,
+    *,
+    node_name: str,
+    data_dir: Path,
+    runtime: Runtime,
+    schedule_unbound: bool = False,
+    heartbeat_seconds: float = 10,
+    log_server_port: int | None = None,
+) -> None:
+    """Run a node agent until cancelled."""
+    agent = NodeAgent(
+        cluster, node_name=node_name, data_dir=data_dir, runtime=runtime,
+        schedule_unbound=schedule_unbound, heartbeat_seconds=heartbeat_seconds,
+        log_server_port=log_server_port,
+    )
+    await agent.run()

@@ -1,0 +1,223 @@
+"""The host runtime: a container's command on this machine in a bubblewrap mount namespace.
+
+Each container runs under a small shell wrapper in its own session, so it outlives the agent
+process; the wrapper records its pid and the exit code in the container's state directory,
+which is all a restarted agent needs to reattach (wait for it, or read how it ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cyclone.node.runtimes.base import (
+    ContainerExited,
+    ContainerLaunch,
+    ContainerProgress,
+    ContainerRunning,
+    StartError,
+)
+
+WRAPPER = Path(__file__).with_name("wrapper.sh")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+START_TIMEOUT_SECONDS = 10.0
+"""How long a launched container may take to record its pid before it is deemed lost."""
+
+
+def image_name(image: str) -> str:
+    """An image reference without its tag or digest (`reg:5000/a/b:1.0` → `reg:5000/a/b`)."""
+    image = image.split("@", 1)[0]
+    head, _, last = image.rpartition("/")
+    if ":" in last:
+        last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+def _read_int(path: Path, *, complete_line: bool = False) -> int | None:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    if complete_line and not text.endswith("\n"):
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
+class HostRuntime:
+    name = "host"
+
+    def __init__(
+        self,
+        image_overlays: dict[str, dict[str, Path]] | None = None,
+        *,
+        image_entrypoints: dict[str, list[str]] | None = None,
+        bwrap: str = "/usr/bin/bwrap",
+    ) -> None:
+        self.image_overlays = {image_name(k): v for k, v in (image_overlays or {}).items()}
+        self.image_entrypoints = {image_name(k): v for k, v in (image_entrypoints or {}).items()}
+        self.bwrap = bwrap
+        self._children: dict[int, asyncio.subprocess.Process] = {}
+
+    def image_id(self, image: str) -> str:
+        return f"host://{image_name(image)}"
+
+    def container_id(self, launch: ContainerLaunch) -> str:
+        digest = hashlib.sha256(f"{launch.pod_uid}/{launch.name}".encode()).hexdigest()
+        return f"host://{digest[:40]}"
+
+    def argv(self, launch: ContainerLaunch) -> list[str]:
+        """The full command line: bwrap, its binds, then the container's command."""
+        command = launch.command or self.image_entrypoints.get(image_name(launch.image), [])
+        program = [*command, *launch.args]
+        if not program:
+            raise StartError(
+                f"container {launch.name!r} has neither command nor args, and the host runtime"
+                f" does not know the entrypoint of image {launch.image!r}"
+            )
+        argv = [self.bwrap, "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--unshare-pid", "--die-with-parent"]
+        for bind in launch.binds:
+            argv += ["--ro-bind" if bind.read_only else "--bind", str(bind.source), bind.target]
+        for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
+            argv += ["--ro-bind", str(source), target]
+        if launch.working_dir:
+            argv += ["--dir", launch.working_dir, "--chdir", launch.working_dir]
+        return [*argv, "--", *program]
+
+    async def start(self, launch: ContainerLaunch) -> None:
+        argv = self.argv(launch)
+        launch.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(launch.state_dir / "launched", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise StartError(f"container {launch.name!r} was already launched") from None
+        os.close(fd)
+        launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": launch.pod_name, **launch.env}
+        log = os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "/bin/sh", str(WRAPPER), str(launch.state_dir), *argv,
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                env=env, start_new_session=True,
+            )
+        finally:
+            os.close(log)
+        self._children[process.pid] = process
+
+    async def inspect(self, launch: ContainerLaunch) -> ContainerProgress:
+        state = launch.state_dir
+        launched = state / "launched"
+        if not launched.exists():
+            return None
+        container_id = self.container_id(launch)
+        code = _read_int(state / "exit", complete_line=True)
+        if code is not None:
+            return self._exited(launch, code)
+        pid = _read_int(state / "pid")
+        if pid is None:
+            if time.time() - launched.stat().st_mtime < START_TIMEOUT_SECONDS:
+                return ContainerRunning(_mtime(launched), container_id)
+            return ContainerExited(
+                128, _mtime(launched), _mtime(launched), container_id,
+                reason="StartError", message="the container was lost before it started",
+            )
+        if self._alive(pid, launch):
+            return ContainerRunning(_mtime(state / "pid"), container_id)
+        code = _read_int(state / "exit", complete_line=True)
+        if code is not None:
+            return self._exited(launch, code)
+        finished = datetime.now(UTC)
+        return ContainerExited(
+            137, _mtime(state / "pid"), finished, container_id,
+            message="the container was killed before it recorded its exit code",
+        )
+
+    def _exited(self, launch: ContainerLaunch, code: int) -> ContainerExited:
+        state = launch.state_dir
+        started = _mtime(state / "pid") if (state / "pid").exists() else _mtime(state / "launched")
+        self._forget(launch)
+        return ContainerExited(code, started, _mtime(state / "exit"), self.container_id(launch))
+
+    def _forget(self, launch: ContainerLaunch) -> None:
+        pid = _read_int(launch.state_dir / "pid")
+        if pid is not None:
+            self._children.pop(pid, None)
+
+    def _alive(self, pid: int, launch: ContainerLaunch) -> bool:
+        """Whether the wrapper of this container still runs (not a zombie, not a reused pid)."""
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return False
+        return str(launch.state_dir).encode() in cmdline
+
+    async def wait(self, launch: ContainerLaunch) -> ContainerExited:
+        delay = 0.02
+        while True:
+            progress = await self.inspect(launch)
+            if isinstance(progress, ContainerExited):
+                return progress
+            pid = _read_int(launch.state_dir / "pid")
+            if pid is None:
+                await asyncio.sleep(delay)
+            else:
+                await self._wait_pid(pid, at_most=min(delay * 10, 1.0))
+            delay = min(delay * 2, 0.5)
+
+    async def _wait_pid(self, pid: int, at_most: float) -> None:
+        """Return when the process ends (through a pidfd when possible) or after `at_most`."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            await asyncio.sleep(at_most)
+            return
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+        loop.add_reader(pidfd, lambda: ended.done() or ended.set_result(None))
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended, at_most)
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+
+    async def stop(self, launch: ContainerLaunch, grace_seconds: float) -> None:
+        progress = await self.inspect(launch)
+        if not isinstance(progress, ContainerRunning):
+            return
+        pid = _read_int(launch.state_dir / "pid")
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while pid is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            pid = _read_int(launch.state_dir / "pid")
+        if pid is None:
+            return
+        if grace_seconds > 0:
+            self._signal(pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait(launch), grace_seconds)
+        if self._alive(pid, launch):
+            self._signal(pid, signal.SIGKILL)
+            await self.wait(launch)
+
+    @staticmethod
+    def _signal(pgid: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)

@@ -1,0 +1,95 @@
+"""Helpers of the node agent tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from cyclone.kube import kinds
+from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.node import NodeAgent
+from cyclone.node.runtimes.base import Runtime
+
+NODE = "node-a"
+
+
+@contextlib.asynccontextmanager
+async def running_agent(
+    cluster: EmbeddedCluster, data_dir: Path, runtime: Runtime, **options: object
+) -> AsyncIterator[NodeAgent]:
+    agent = NodeAgent(cluster, node_name=NODE, data_dir=data_dir, runtime=runtime, **options)
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(agent.registered.wait(), 10)
+        yield agent
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def wait_for_pod(
+    cluster: EmbeddedCluster,
+    name: str,
+    predicate: Callable[[dict], bool],
+    namespace: str = "default",
+    within: float = 20,
+) -> dict:
+    """The pod once `predicate` holds, following its watch events."""
+
+    async def follow() -> dict:
+        pod = await cluster.get(kinds.POD, name, namespace)
+        if predicate(pod):
+            return pod
+        version = pod["metadata"]["resourceVersion"]
+        while True:
+            async for event in cluster.watch(
+                kinds.POD, namespace, field_selector=f"metadata.name={name}",
+                resource_version=version,
+            ):
+                version = event.object["metadata"]["resourceVersion"]
+                if event.type != "DELETED" and predicate(event.object):
+                    return event.object
+
+    return await asyncio.wait_for(follow(), within)
+
+
+async def wait_for_pod_gone(
+    cluster: EmbeddedCluster, name: str, namespace: str = "default", within: float = 20
+) -> None:
+    async def follow() -> None:
+        try:
+            pod = await cluster.get(kinds.POD, name, namespace)
+        except Exception:
+            return
+        version = pod["metadata"]["resourceVersion"]
+        async for event in cluster.watch(
+            kinds.POD, namespace, field_selector=f"metadata.name={name}",
+            resource_version=version,
+        ):
+            if event.type == "DELETED":
+                return
+
+    await asyncio.wait_for(follow(), within)
+
+
+def terminal(pod: dict) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def pod_manifest(name: str, spec: dict, *, node: str | None = NODE, **metadata: object) -> dict:
+    spec = {"restartPolicy": "Never", **spec}
+    if node:
+        spec["nodeName"] = node
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", **metadata},
+        "spec": spec,
+    }
+
+
+def statuses(pod: dict, key: str = "containerStatuses") -> dict[str, dict]:
+    return {c["name"]: c for c in pod["status"].get(key) or []}
