@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
 
-app = typer.Typer(
+try:
+    from typer._click.exceptions import ClickException
+except ImportError:
+    from click import ClickException
+
+from cyclone.cli import admin, objects, runs
+from cyclone.cli.session import global_options, print_error
+
+
+class CycloneApp(typer.Typer):
+    """A Typer app whose usage errors, like every other error, are one `error: …` line."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().__call__(*args, **kwargs)
+        except ClickException as err:
+            hint = f" (see `{err.ctx.command_path} --help`)" if getattr(err, "ctx", None) else ""
+            print_error(f"{err.format_message()}{hint}")
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = CycloneApp(
     name="cyclone",
     help="Cyclone: a Kubernetes-native CI/CD workflow engine.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.callback()(global_options)
 
 
 @app.command()
@@ -27,7 +57,8 @@ def up(
     host: str = typer.Option("127.0.0.1", "--host", help="Address the server listens on."),
     runtime: str = typer.Option("host", "--runtime", help="Node agent runtime: host or fake."),
     kubeconfig: str | None = typer.Option(
-        None, "--kubeconfig", help="Run against this Kubernetes cluster instead of the embedded one."
+        None, "--kubeconfig",
+        help="Run against this Kubernetes cluster instead of the embedded one.",
     ),
     node_agent: bool = typer.Option(
         False, "--node-agent", help="With --kubeconfig: also run a node agent as a node."
@@ -46,6 +77,11 @@ def up(
             node_agent=node_agent,
         )
     )
+
+
+objects.register(app)
+runs.register(app)
+admin.register(app)
 
 
 def main() -> None:

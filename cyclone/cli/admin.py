@@ -1,0 +1,162 @@
+"""`cyclone tenant …` and `cyclone integration …`."""
+
+from __future__ import annotations
+
+import typer
+
+from cyclone.cli.client import CliError
+from cyclone.cli.kinds import lookup_kind
+from cyclone.cli.objects import read_documents
+from cyclone.cli.output import print_objects
+from cyclone.cli.runs import parse_pairs
+from cyclone.cli.session import client_from, handles_errors
+
+INTEGRATION_SOURCES = {"SCM": "scm", "DockerRegistry": "dockerRegistry",
+                       "SonarQube": "sonarQube", "Cluster": "cluster", "General": "general"}
+
+
+def _scalar(value: str) -> object:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return value
+
+
+def _set_path(target: dict, dotted: str, value: object) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = target.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise CliError(f"--set {dotted}: {part} is not an object")
+        target = node
+    target[leaf] = value
+
+
+def integration_body(name: str, kind: str, settings: list[str]) -> dict:
+    """An Integration from `--type` and `--set field=value` (dotted fields nest)."""
+    canonical = {k.lower(): k for k in INTEGRATION_SOURCES}.get(kind.lower())
+    if canonical is None:
+        raise CliError(f"unknown integration type {kind!r} "
+                       f"(one of: {', '.join(INTEGRATION_SOURCES)})")
+    pairs = parse_pairs(settings, "--set")
+    source: object
+    if canonical == "General":
+        source = [{"name": k, "value": v} for k, v in pairs]
+    else:
+        source = {}
+        for key, value in pairs:
+            _set_path(source, key, _scalar(value))
+    return {"metadata": {"name": name},
+            "spec": {"type": canonical, INTEGRATION_SOURCES[canonical]: source}}
+
+
+def tenant_body(name: str, storage_class: str | None, pvc_size: str | None,
+                quota: list[str]) -> dict:
+    spec: dict = {}
+    pvc = {k: v for k, v in (("storageClass", storage_class), ("size", pvc_size)) if v}
+    if pvc:
+        spec["persistentVolumeClaim"] = pvc
+    if quota:
+        spec["resourceQuota"] = dict(parse_pairs(quota, "--quota"))
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def register(app: typer.Typer) -> None:
+    tenant_app = typer.Typer(help="Create, list and delete tenants (admin).",
+                             no_args_is_help=True)
+    integration_app = typer.Typer(help="Integrations with external systems and clusters.",
+                                  no_args_is_help=True)
+    app.add_typer(tenant_app, name="tenant")
+    app.add_typer(integration_app, name="integration")
+
+    @tenant_app.command("create")
+    @handles_errors
+    def tenant_create(
+        ctx: typer.Context,
+        name: str = typer.Argument(..., help="Tenant name."),
+        storage_class: str | None = typer.Option(None, "--storage-class",
+                                                 help="Storage class of the tenant PVC."),
+        pvc_size: str | None = typer.Option(None, "--pvc-size", help="Size of the tenant PVC."),
+        quota: list[str] = typer.Option([], "--quota",
+                                        help="Resource quota, e.g. limits.cpu=4 (repeatable)."),
+    ) -> None:
+        """Create a tenant (its metadata namespace cyclone-NAME)."""
+        with client_from(ctx) as client:
+            client.post("/tenants", tenant_body(name, storage_class, pvc_size, quota))
+        typer.echo(f"tenant/{name} created")
+
+    @tenant_app.command("list")
+    @handles_errors
+    def tenant_list(ctx: typer.Context,
+                    output: str = typer.Option("table", "--output", "-o")) -> None:
+        """List tenants."""
+        with client_from(ctx) as client:
+            print_objects(lookup_kind("tenants"), client.items("/tenants"), output)
+
+    @tenant_app.command("delete")
+    @handles_errors
+    def tenant_delete(ctx: typer.Context,
+                      name: str = typer.Argument(..., help="Tenant name.")) -> None:
+        """Delete a tenant and everything it owns, in every cluster."""
+        with client_from(ctx) as client:
+            client.delete(f"/tenants/{name}")
+        typer.echo(f"tenant/{name} deleted")
+
+    @integration_app.command("create")
+    @handles_errors
+    def integration_create(
+        ctx: typer.Context,
+        name: str | None = typer.Argument(None, help="Integration name (not with -f)."),
+        kind: str | None = typer.Option(None, "--type", "-t", help="SCM, DockerRegistry, "
+                                        "SonarQube, Cluster or General."),
+        settings: list[str] = typer.Option([], "--set", help="field=value of the type's "
+                                           "settings, dotted for nesting (repeatable)."),
+        filename: str | None = typer.Option(None, "--filename", "-f",
+                                            help="YAML/JSON Integration objects instead."),
+    ) -> None:
+        """Create an integration from flags or a file."""
+        if filename:
+            bodies = read_documents(filename)
+        elif name and kind:
+            bodies = [integration_body(name, kind, settings)]
+        else:
+            raise CliError("give NAME and --type, or -f FILE")
+        with client_from(ctx) as client:
+            for body in bodies:
+                client.post("/integrations", body)
+                typer.echo(f"integration/{body['metadata']['name']} created")
+
+    @integration_app.command("list")
+    @handles_errors
+    def integration_list(ctx: typer.Context,
+                         output: str = typer.Option("table", "--output", "-o")) -> None:
+        """List integrations (secret fields are never shown)."""
+        with client_from(ctx) as client:
+            print_objects(lookup_kind("integrations"), client.items("/integrations"), output)
+
+    @integration_app.command("delete")
+    @handles_errors
+    def integration_delete(ctx: typer.Context,
+                           name: str = typer.Argument(..., help="Integration name.")) -> None:
+        """Delete an integration."""
+        with client_from(ctx) as client:
+            client.delete(f"/integrations/{name}")
+        typer.echo(f"integration/{name} deleted")
+
+    @integration_app.command("open-cluster")
+    @handles_errors
+    def open_cluster(ctx: typer.Context,
+                     name: str = typer.Argument(..., help="Cluster integration.")) -> None:
+        """Use a Cluster integration as a worker cluster (namespace, quota, PVC, watchdog)."""
+        with client_from(ctx) as client:
+            client.put(f"/integrations/{name}/opencluster")
+        typer.echo(f"integration/{name} cluster opened")
+
+    @integration_app.command("close-cluster")
+    @handles_errors
+    def close_cluster(ctx: typer.Context,
+                      name: str = typer.Argument(..., help="Cluster integration.")) -> None:
+        """Stop using a Cluster integration as a worker cluster."""
+        with client_from(ctx) as client:
+            client.put(f"/integrations/{name}/closecluster")
+        typer.echo(f"integration/{name} cluster closed")

@@ -1,0 +1,143 @@
+"""The CLI's HTTP client: every failure becomes a `CliError` holding one line for a person."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from cyclone.cli.config import CliSettings
+
+API_PREFIX = "/apis/v1alpha1"
+
+
+class CliError(Exception):
+    """A failure to report as `error: <message>`; `exit_code` is the process status."""
+
+    def __init__(self, message: str, *, exit_code: int = 1, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.status = status
+
+
+def _message_of(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return body["detail"]
+    text = response.text.strip().splitlines()
+    return text[0] if text else f"HTTP {response.status_code}"
+
+
+class CycloneClient:
+    """Talks to `/apis/v1alpha1` of one server as one tenant."""
+
+    def __init__(self, settings: CliSettings, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        headers = {"Accept": "application/json"}
+        if settings.token:
+            headers["Authorization"] = f"Bearer {settings.token}"
+        if settings.tenant:
+            headers["X-Tenant"] = settings.tenant
+        self._http = httpx.Client(base_url=settings.server, headers=headers, timeout=timeout,
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CycloneClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _unreachable(self, err: Exception) -> CliError:
+        return CliError(
+            f"cannot reach the Cyclone server at {self.settings.server}: "
+            "is `cyclone up` running?"
+        ) if isinstance(err, httpx.ConnectError) else CliError(
+            f"talking to the Cyclone server at {self.settings.server}: {err}"
+        )
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.status_code < 400:
+            return response
+        message = _message_of(response)
+        if response.status_code == 401:
+            message = f"not authorised: {message} (set --token or CYCLONE_TOKEN)"
+        raise CliError(message, status=response.status_code)
+
+    def request(self, method: str, path: str, *, params: dict | None = None,
+                json: Any = None, api: bool = True) -> Any:
+        """Send a request; the decoded JSON answer (None when there is no body)."""
+        url = f"{API_PREFIX}{path}" if api else path
+        try:
+            response = self._http.request(method, url, params=params, json=json)
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err
+        self._check(response)
+        if not response.content:
+            return None
+        if "json" not in response.headers.get("content-type", ""):
+            return response.text
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items()
+                                                 if v is not None} or None)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body)
+
+    def put(self, path: str, body: Any = None) -> Any:
+        return self.request("PUT", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)
+
+    def items(self, path: str) -> list[dict]:
+        """Every item of a list route."""
+        answer = self.get(path)
+        if isinstance(answer, dict):
+            return list(answer.get("items") or [])
+        return list(answer or [])
+
+    def text(self, path: str, **params: Any) -> str:
+        try:
+            response = self._http.get(f"{API_PREFIX}{path}", params={
+                k: v for k, v in params.items() if v is not None}, headers={"Accept": "*/*"})
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err
+        return self._check(response).text
+
+    def event_stream(self, path: str, **params: Any) -> Iterator[str]:
+        """The `data:` lines of a Server-Sent Events stream, until its `end` event."""
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            with self._http.stream(
+                "GET", f"{API_PREFIX}{path}", params=query,
+                headers={"Accept": "text/event-stream"}, timeout=httpx.Timeout(30, read=None),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response)
+                event = "message"
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[len("event:"):].strip()
+                    elif line.startswith("data:"):
+                        if event == "end":
+                            return
+                        data = line[len("data:"):]
+                        yield data[1:] if data.startswith(" ") else data
+                    elif not line:
+                        event = "message"
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err

@@ -1,0 +1,154 @@
+"""The kinds the CLI knows: their names, short names, REST paths and table columns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cyclone.api import keys
+from cyclone.cli.client import CliError, CycloneClient
+
+Scope = Literal["global", "project", "workflow"]
+Column = tuple[str, Callable[[dict], str]]
+
+
+def _meta(obj: dict) -> dict:
+    return obj.get("metadata") or {}
+
+
+def _label(key: str) -> Callable[[dict], str]:
+    return lambda obj: (_meta(obj).get("labels") or {}).get(key, "")
+
+
+def _spec(path: str) -> Callable[[dict], str]:
+    def read(obj: dict) -> str:
+        node: object = obj.get("spec") or {}
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return "" if node is None else str(node)
+    return read
+
+
+def run_phase(obj: dict) -> str:
+    return ((obj.get("status") or {}).get("overall") or {}).get("phase") or "Pending"
+
+
+def _stage_type(obj: dict) -> str:
+    spec = obj.get("spec") or {}
+    return "Delegation" if spec.get("delegation") else "Pod"
+
+
+def _stage_count(obj: dict) -> str:
+    return str(len((obj.get("spec") or {}).get("stages") or []))
+
+
+def _integration_type(obj: dict) -> str:
+    return (obj.get("spec") or {}).get("type", "")
+
+
+@dataclass(frozen=True)
+class CliKind:
+    kind: str
+    plural: str
+    aliases: tuple[str, ...]
+    scope: Scope
+    collection: str
+    columns: tuple[Column, ...] = field(default_factory=tuple)
+
+    def path(self, project: str | None = None, workflow: str | None = None,
+             name: str | None = None) -> str:
+        if self.scope in ("project", "workflow") and not project:
+            raise CliError(f"{self.plural} live in a project: pass --project")
+        if self.scope == "workflow" and not workflow:
+            raise CliError(f"{self.plural} belong to a workflow: pass --workflow")
+        base = self.collection.format(project=project, workflow=workflow)
+        return f"{base}/{name}" if name else base
+
+
+_PROJECT_COL: Column = ("PROJECT", _label(keys.LABEL_PROJECT))
+_WORKFLOW_COL: Column = ("WORKFLOW", _label(keys.LABEL_WORKFLOW))
+
+KINDS: tuple[CliKind, ...] = (
+    CliKind("Project", "projects", ("project", "proj"), "global", "/projects"),
+    CliKind("Resource", "resources", ("resource", "rsc"), "project",
+            "/projects/{project}/resources", (_PROJECT_COL, ("TYPE", _spec("type")))),
+    CliKind("Stage", "stages", ("stage", "stg"), "project", "/projects/{project}/stages",
+            (_PROJECT_COL, ("TYPE", _stage_type))),
+    CliKind("Workflow", "workflows", ("workflow", "wf"), "project",
+            "/projects/{project}/workflows", (_PROJECT_COL, ("STAGES", _stage_count))),
+    CliKind("WorkflowRun", "workflowruns", ("workflowrun", "wfr", "runs", "run"), "workflow",
+            "/projects/{project}/workflows/{workflow}/workflowruns",
+            (_PROJECT_COL, _WORKFLOW_COL, ("PHASE", run_phase))),
+    CliKind("WorkflowTrigger", "workflowtriggers",
+            ("workflowtrigger", "wft", "triggers", "trigger"), "workflow",
+            "/projects/{project}/workflows/{workflow}/workflowtriggers",
+            (_PROJECT_COL, _WORKFLOW_COL, ("TYPE", _spec("type")),
+             ("DISABLED", _spec("disabled")))),
+    CliKind("Tenant", "tenants", ("tenant",), "global", "/tenants"),
+    CliKind("Integration", "integrations", ("integration",), "global", "/integrations",
+            (("TYPE", _integration_type),)),
+)
+
+_BY_NAME = {
+    name.lower(): k for k in KINDS for name in (k.kind, k.plural, *k.aliases)
+}
+
+
+def lookup_kind(name: str) -> CliKind:
+    try:
+        return _BY_NAME[name.lower()]
+    except KeyError:
+        known = ", ".join(k.plural for k in KINDS)
+        raise CliError(f"unknown kind {name!r} (one of: {known})") from None
+
+
+def project_names(client: CycloneClient, project: str | None) -> list[str]:
+    if project:
+        return [project]
+    return [_meta(p)["name"] for p in client.items("/projects")]
+
+
+def workflow_names(client: CycloneClient, project: str, workflow: str | None) -> list[str]:
+    if workflow:
+        return [workflow]
+    return [_meta(w)["name"] for w in client.items(f"/projects/{project}/workflows")]
+
+
+def list_objects(client: CycloneClient, kind: CliKind, project: str | None,
+                 workflow: str | None) -> list[dict]:
+    """Objects of a kind; without --project (or --workflow) across all of them."""
+    if kind.scope == "global":
+        return client.items(kind.path())
+    found: list[dict] = []
+    for p in project_names(client, project):
+        if kind.scope == "project":
+            found.extend(client.items(kind.path(p)))
+            continue
+        for wf in workflow_names(client, p, workflow):
+            found.extend(client.items(kind.path(p, wf)))
+    return found
+
+
+def find_object(client: CycloneClient, kind: CliKind, name: str, project: str | None,
+                workflow: str | None) -> tuple[dict, str]:
+    """An object by name and its item path, searching projects/workflows when not given."""
+    if kind.scope == "global":
+        return client.get(kind.path(name=name)), kind.path(name=name)
+    candidates: list[tuple[str, str | None]] = []
+    for p in project_names(client, project):
+        if kind.scope == "project":
+            candidates.append((p, None))
+        else:
+            candidates.extend((p, wf) for wf in workflow_names(client, p, workflow))
+    if len(candidates) == 1:
+        path = kind.path(candidates[0][0], candidates[0][1], name)
+        return client.get(path), path
+    for p, wf in candidates:
+        path = kind.path(p, wf, name)
+        try:
+            return client.get(path), path
+        except CliError as err:
+            if err.status != 404:
+                raise
+    raise CliError(f"{kind.kind.lower()} {name!r} not found", status=404)

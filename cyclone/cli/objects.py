@@ -1,0 +1,165 @@
+"""`cyclone apply`, `get` and `delete`: Cyclone objects through the REST API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+import yaml
+
+from cyclone.api import keys
+from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.kinds import CliKind, find_object, list_objects, lookup_kind
+from cyclone.cli.output import print_object, print_objects
+from cyclone.cli.session import client_from, handles_errors
+
+APPLY_ORDER = ("Tenant", "Integration", "Project", "Resource", "Stage", "Workflow",
+               "WorkflowTrigger", "WorkflowRun")
+_SERVER_OWNED = ("resourceVersion", "uid", "creationTimestamp", "generation",
+                 "managedFields", "selfLink", "deletionTimestamp")
+
+
+def read_documents(source: str) -> list[dict]:
+    """The objects of a multi-document YAML file (`-` for stdin); `List`s are unpacked."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    except OSError as err:
+        raise CliError(f"cannot read {source}: {err.strerror or err}") from err
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        raise CliError(f"{source} is not valid YAML: {err}".splitlines()[0]) from err
+    objects: list[dict] = []
+    for index, doc in enumerate(documents):
+        if not isinstance(doc, dict):
+            raise CliError(f"{source}: document {index + 1} is not an object")
+        if doc.get("kind") == "List" or (doc.get("kind", "").endswith("List") and "items" in doc):
+            objects.extend(doc.get("items") or [])
+        else:
+            objects.append(doc)
+    for index, obj in enumerate(objects):
+        if not obj.get("kind"):
+            raise CliError(f"{source}: object {index + 1} has no kind")
+        if not (obj.get("metadata") or {}).get("name") and not (
+            (obj.get("metadata") or {}).get("annotations") or {}
+        ).get(keys.ANNOTATION_ALIAS):
+            raise CliError(f"{source}: {obj['kind']} {index + 1} has no metadata.name")
+    return objects
+
+
+def _apply_rank(obj: dict) -> int:
+    kind = obj.get("kind", "")
+    return APPLY_ORDER.index(kind) if kind in APPLY_ORDER else len(APPLY_ORDER)
+
+
+def _request_body(obj: dict) -> dict:
+    body = {k: v for k, v in obj.items() if k != "status"}
+    meta = dict(body.get("metadata") or {})
+    for key in _SERVER_OWNED:
+        meta.pop(key, None)
+    meta.pop("namespace", None)
+    body["metadata"] = meta
+    return body
+
+
+def _placement(kind: CliKind, obj: dict, project: str | None, workflow: str | None
+               ) -> tuple[str | None, str | None]:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    if kind.scope == "global":
+        return None, None
+    project = project or labels.get(keys.LABEL_PROJECT)
+    if not project:
+        raise CliError(
+            f"{kind.kind} {obj['metadata'].get('name')!r}: no project "
+            f"(pass --project or set the {keys.LABEL_PROJECT} label)"
+        )
+    if kind.scope == "workflow":
+        workflow = (workflow or ((obj.get("spec") or {}).get("workflowRef") or {}).get("name")
+                    or labels.get(keys.LABEL_WORKFLOW))
+        if not workflow:
+            raise CliError(
+                f"{kind.kind} {obj['metadata'].get('name')!r}: no workflow "
+                "(pass --workflow or set spec.workflowRef.name)"
+            )
+    return project, workflow
+
+
+def apply_object(client: CycloneClient, obj: dict, project: str | None,
+                 workflow: str | None) -> str:
+    """Create the object, or update it when it exists; returns what happened."""
+    kind = lookup_kind(obj["kind"])
+    p, wf = _placement(kind, obj, project, workflow)
+    body = _request_body(obj)
+    name = body["metadata"].get("name")
+    try:
+        created = client.post(kind.path(p, wf), body)
+        name = (created or {}).get("metadata", {}).get("name", name)
+        return f"{kind.kind.lower()}/{name} created"
+    except CliError as err:
+        if err.status != 409 or not name:
+            raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status) from err
+    try:
+        client.put(kind.path(p, wf, name), body)
+    except CliError as err:
+        raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status) from err
+    return f"{kind.kind.lower()}/{name} configured"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handles_errors
+    def apply(
+        ctx: typer.Context,
+        filename: str = typer.Option(..., "--filename", "-f",
+                                     help="YAML file of Cyclone objects, or - for stdin."),
+        project: str | None = typer.Option(None, "--project", "-p",
+                                           help="Project of project-scoped objects."),
+        workflow: str | None = typer.Option(None, "--workflow", "-w",
+                                            help="Workflow of runs and triggers."),
+    ) -> None:
+        """Create or update the objects of a multi-document YAML file."""
+        objects = sorted(read_documents(filename), key=_apply_rank)
+        with client_from(ctx) as client:
+            for obj in objects:
+                typer.echo(apply_object(client, obj, project, workflow))
+
+    @app.command()
+    @handles_errors
+    def get(
+        ctx: typer.Context,
+        kind: str = typer.Argument(..., help="projects|resources|stages|workflows|"
+                                   "workflowruns|workflowtriggers|tenants|integrations "
+                                   "(or proj, rsc, stg, wf, wfr, wft)"),
+        name: str | None = typer.Argument(None, help="Name of one object."),
+        project: str | None = typer.Option(None, "--project", "-p",
+                                           help="Project (default: all projects)."),
+        workflow: str | None = typer.Option(None, "--workflow", "-w",
+                                            help="Workflow (default: all workflows)."),
+        output: str = typer.Option("table", "--output", "-o", help="table, yaml, json or name."),
+    ) -> None:
+        """Show objects of a kind as a table, YAML or JSON."""
+        cli_kind = lookup_kind(kind)
+        with client_from(ctx) as client:
+            if name:
+                obj, _ = find_object(client, cli_kind, name, project, workflow)
+                print_object(cli_kind, obj, output)
+            else:
+                print_objects(cli_kind, list_objects(client, cli_kind, project, workflow),
+                              output)
+
+    @app.command()
+    @handles_errors
+    def delete(
+        ctx: typer.Context,
+        kind: str = typer.Argument(..., help="Kind (as for `get`)."),
+        name: str = typer.Argument(..., help="Name of the object."),
+        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
+        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+    ) -> None:
+        """Delete an object."""
+        cli_kind = lookup_kind(kind)
+        with client_from(ctx) as client:
+            _, path = find_object(client, cli_kind, name, project, workflow)
+            client.delete(path)
+        typer.echo(f"{cli_kind.kind.lower()}/{name} deleted")

@@ -1,0 +1,212 @@
+"""`cyclone run`, `logs`, `stop`, `pause`, `resume` and `retry`."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import typer
+
+from cyclone.api import keys
+from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.kinds import find_object, lookup_kind
+from cyclone.cli.output import console
+from cyclone.cli.session import client_from, handles_errors
+from cyclone.cli.watch import TERMINAL_PHASES, dag_order, failure_reason, run_phase, watch_run
+
+WORKFLOW_RUNS = lookup_kind("workflowruns")
+_RUN_SPEC_RESET = ("stopped", "paused", "retryOf")
+
+
+def parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise CliError(f"{what} {value!r} is not KEY=VALUE")
+        pairs.append((key, val))
+    return pairs
+
+
+def run_body(workflow: str, name: str, variables: list[str], params: list[str],
+             timeout: str | None = None) -> dict:
+    """The WorkflowRun to create for `cyclone run`."""
+    stages: dict[str, list[dict]] = {}
+    for key, value in parse_pairs(params, "--param"):
+        stage, dot, argument = key.partition(".")
+        if not dot or not stage or not argument:
+            raise CliError(f"--param {key!r} is not STAGE.ARGUMENT=VALUE")
+        stages.setdefault(stage, []).append({"name": argument, "value": value})
+    spec: dict = {
+        "workflowRef": {"apiVersion": keys.API_VERSION, "kind": "Workflow", "name": workflow},
+        "globalVariables": [{"name": k, "value": v}
+                            for k, v in parse_pairs(variables, "--var")],
+        "stages": [{"name": s, "parameters": p} for s, p in stages.items()],
+    }
+    if timeout:
+        spec["timeout"] = timeout
+    return {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
+            "metadata": {"name": name}, "spec": spec}
+
+
+def new_run_name(workflow: str) -> str:
+    suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+    return f"{workflow[:57]}-{suffix}"
+
+
+def run_path(project: str, workflow: str, run: str | None = None) -> str:
+    return WORKFLOW_RUNS.path(project, workflow, run)
+
+
+def locate_run(client: CycloneClient, run: str, project: str | None,
+               workflow: str | None) -> tuple[dict, str, str, str]:
+    """A run by name: (object, item path, project, workflow)."""
+    obj, path = find_object(client, WORKFLOW_RUNS, run, project, workflow)
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    project = labels.get(keys.LABEL_PROJECT) or path.split("/")[2]
+    workflow = labels.get(keys.LABEL_WORKFLOW) or path.split("/")[4]
+    return obj, path, project, workflow
+
+
+def _workflow_of(client: CycloneClient, project: str, workflow: str) -> dict | None:
+    try:
+        return client.get(f"/projects/{project}/workflows/{workflow}")
+    except CliError:
+        return None
+
+
+def _follow_and_report(client: CycloneClient, path: str, project: str, workflow: str,
+                       interval: float) -> None:
+    definition = _workflow_of(client, project, workflow)
+    final = watch_run(lambda: client.get(path), definition, console(), interval=interval)
+    phase = run_phase(final)
+    name = final["metadata"]["name"]
+    if phase != "Succeeded":
+        raise CliError(f"workflowrun {name} {phase}: {failure_reason(final, definition)}")
+    typer.echo(f"workflowrun/{name} Succeeded")
+
+
+def _stage_order(client: CycloneClient, run: dict, project: str, workflow: str) -> list[str]:
+    definition = _workflow_of(client, project, workflow) or {}
+    declared = {s["name"]: tuple(s.get("depends") or [])
+                for s in (definition.get("spec") or {}).get("stages") or []}
+    for name, status in ((run.get("status") or {}).get("stages") or {}).items():
+        declared.setdefault(name, tuple(status.get("depends") or []))
+    return dag_order(declared)
+
+
+def _stage_phase(run: dict, stage: str) -> str:
+    stage_status = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
+    return (stage_status.get("status") or {}).get("phase") or "Pending"
+
+
+def follow_logs(client: CycloneClient, path: str, project: str, workflow: str,
+                stages: list[str], container: str | None, interval: float = 0.5) -> None:
+    """Stream each stage's log in turn, skipping stages the run will never start."""
+    for index, stage in enumerate(stages):
+        while True:
+            run = client.get(path)
+            if _stage_phase(run, stage) != "Pending":
+                break
+            if run_phase(run) in TERMINAL_PHASES:
+                break
+            time.sleep(interval)
+        if _stage_phase(run, stage) == "Pending":
+            continue
+        if len(stages) > 1:
+            typer.echo(f"{'' if index == 0 else chr(10)}==> {stage} <==")
+        for line in client.event_stream(f"{path}/logstream", stage=stage, container=container):
+            typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    @handles_errors
+    def run_workflow(
+        ctx: typer.Context,
+        workflow: str = typer.Argument(..., help="Workflow to run."),
+        project: str = typer.Option(..., "--project", "-p", help="Project of the workflow."),
+        variables: list[str] = typer.Option([], "--var", help="Global variable K=V."),
+        params: list[str] = typer.Option([], "--param", help="Stage argument STAGE.ARG=V."),
+        name: str | None = typer.Option(None, "--name", help="Run name (default: generated)."),
+        timeout: str | None = typer.Option(None, "--timeout", help="Run timeout, e.g. 30m."),
+        watch: bool = typer.Option(False, "--watch", help="Show the DAG live until it ends; "
+                                   "exit non-zero when the run fails."),
+        interval: float = typer.Option(0.5, "--interval", hidden=True),
+    ) -> None:
+        """Start a run of a workflow."""
+        body = run_body(workflow, name or new_run_name(workflow), variables, params, timeout)
+        with client_from(ctx) as client:
+            created = client.post(run_path(project, workflow), body)
+            run_name = created["metadata"]["name"]
+            typer.echo(f"workflowrun/{run_name} created")
+            if watch:
+                _follow_and_report(client, run_path(project, workflow, run_name), project,
+                                   workflow, interval)
+
+    @app.command()
+    @handles_errors
+    def logs(
+        ctx: typer.Context,
+        run: str = typer.Argument(..., help="Run name."),
+        stage: str | None = typer.Option(None, "--stage", "-s", help="Only this stage."),
+        container: str | None = typer.Option(None, "--container", "-c",
+                                             help="Container (default: the workload)."),
+        follow: bool = typer.Option(False, "--follow", "-f", help="Stream live until the "
+                                    "stage ends."),
+        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
+        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+    ) -> None:
+        """Print a run's logs (stored ones, or live with -f)."""
+        with client_from(ctx) as client:
+            obj, path, p, wf = locate_run(client, run, project, workflow)
+            if follow:
+                stages = [stage] if stage else _stage_order(client, obj, p, wf)
+                follow_logs(client, path, p, wf, stages, container)
+            else:
+                typer.echo(client.text(f"{path}/logs", stage=stage, container=container),
+                           nl=False)
+
+    def run_action(action: str, past: str) -> None:
+        @app.command(action)
+        @handles_errors
+        def command(
+            ctx: typer.Context,
+            run: str = typer.Argument(..., help="Run name."),
+            project: str | None = typer.Option(None, "--project", "-p", help="Project."),
+            workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        ) -> None:
+            with client_from(ctx) as client:
+                _, path, _, _ = locate_run(client, run, project, workflow)
+                client.put(f"{path}/{action}")
+            typer.echo(f"workflowrun/{run} {past}")
+
+        command.__doc__ = f"{action.capitalize()} a run."
+
+    run_action("stop", "stopped")
+    run_action("pause", "paused")
+    run_action("resume", "resumed")
+
+    @app.command()
+    @handles_errors
+    def retry(
+        ctx: typer.Context,
+        run: str = typer.Argument(..., help="A finished run to retry."),
+        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
+        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        watch: bool = typer.Option(False, "--watch", help="Show the new run live."),
+        interval: float = typer.Option(0.5, "--interval", hidden=True),
+    ) -> None:
+        """Start a new run that reuses the succeeded stages of RUN and re-runs the rest."""
+        with client_from(ctx) as client:
+            old, _, p, wf = locate_run(client, run, project, workflow)
+            spec = {k: v for k, v in (old.get("spec") or {}).items()
+                    if k not in _RUN_SPEC_RESET}
+            spec["retryOf"] = run
+            body = {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
+                    "metadata": {"name": new_run_name(wf)}, "spec": spec}
+            created = client.post(run_path(p, wf), body)
+            run_name = created["metadata"]["name"]
+            typer.echo(f"workflowrun/{run_name} created (retry of {run})")
+            if watch:
+                _follow_and_report(client, run_path(p, wf, run_name), p, wf, interval)
