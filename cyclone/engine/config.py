@@ -8,8 +8,10 @@ from pydantic import BaseModel, Field
 class QueueLimits(BaseModel):
     """How many runs may run at once, and how many may wait for a slot."""
 
-    max_running: int = Field(default=0, ge=0, description="0 means unlimited")
-    max_queued: int = Field(default=0, ge=0, description="runs allowed to wait for a slot")
+    max_running: int | None = Field(default=None, ge=0, description="None: unlimited")
+    max_queued: int | None = Field(
+        default=None, ge=0, description="runs allowed to wait for a slot; None: unlimited"
+    )
 
 
 class SmtpConfig(BaseModel):
@@ -48,4 +50,10 @@ class EngineConfig(BaseModel):
         }
     )
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    system_namespace: str = Field(
+        default="cyclone-system", description="Where the engine keeps its own Secret."
+    )
+    watch_pod_events: bool = Field(
+        default=True, description="Copy non-Normal pod events into stage statuses."
+    )
     workers: int = Field(default=4, ge=1)

@@ -7,7 +7,8 @@ system reports by calling the callback (the server exposes it over REST and call
 
 Tokens: ``HMAC-SHA256(engine key, "{run uid}/{stage}")`` in hex. The engine key is a random
 value kept in the Secret ``cyclone-engine-key`` of the engine's system namespace in the
-control cluster, created on first use. Nothing secret is stored in the run, tokens are
+control cluster (``cyclone-system`` unless the engine is configured otherwise), created on
+first use. Nothing secret is stored in the run, tokens are
 per run *and* stage, and a run recreated under the same name gets different tokens.
 """
 
@@ -22,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cyclone.api import keys
 from cyclone.engine.core.results import parse_results
 from cyclone.engine.core.status import apply_stage_status, make_status
 from cyclone.kube import kinds
@@ -29,6 +31,7 @@ from cyclone.kube.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from cyclone.kube.protocol import Cluster
 
 ENGINE_KEY_SECRET = "cyclone-engine-key"
+DEFAULT_KEY_NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
 ENGINE_KEY_FIELD = "key"
 REASON_DELEGATION_SUCCEED = "DelegationSucceed"
 REASON_DELEGATION_FAILURE = "DelegationFailure"
@@ -103,7 +106,7 @@ async def report_delegation_result(
     `NotFound` (no such run or stage), `Forbidden` (bad token) and `DelegationRejected`
     (the stage already ended). Returns the updated run.
     """
-    key = await engine_key(cluster, key_namespace or namespace)
+    key = await engine_key(cluster, key_namespace or DEFAULT_KEY_NAMESPACE)
     for _ in range(10):
         obj = await cluster.get(kinds.WORKFLOW_RUN, run, namespace)
         expected = delegation_token(key, obj["metadata"].get("uid", ""), stage)

@@ -1,0 +1,53 @@
+"""What the controllers read: informer caches of the control cluster and of every
+execution cluster, behind a narrow interface so the reconcile code does not depend on how
+the caches are fed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cyclone.kube.protocol import Cluster
+
+
+class ObjectCache(Protocol):
+    """The read side of `cyclone.kube.informer.Informer`."""
+
+    def get(self, namespace: str | None, name: str) -> dict | None: ...
+
+    def list(
+        self, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict]: ...
+
+
+@dataclass
+class ExecutionCluster:
+    """A cluster pods run in, with the cache of Cyclone's pods in it."""
+
+    name: str
+    cluster: Cluster
+    pods: ObjectCache
+    events: ObjectCache | None = None
+
+    def pod_events(self, namespace: str | None, pod: str) -> list[dict]:
+        """Events about a pod (all types; the core keeps the non-Normal ones)."""
+        if self.events is None:
+            return []
+        return [
+            event for event in self.events.list(namespace)
+            if (event.get("involvedObject") or {}).get("name") == pod
+            and (event.get("involvedObject") or {}).get("kind", "Pod") == "Pod"
+        ]
+
+
+@dataclass
+class ControlCaches:
+    runs: ObjectCache
+    workflows: ObjectCache
+    stages: ObjectCache
+    resources: ObjectCache
+    projects: ObjectCache
+    execution: dict[str, ExecutionCluster] = field(default_factory=dict)
+
+    def execution_cluster(self, name: str) -> ExecutionCluster | None:
+        return self.execution.get(name)

@@ -1,0 +1,175 @@
+"""What happens once a run is terminal: notifications once, then GC; and the finalizer
+that makes deleting a run clean up first.
+
+Notifications are recorded per address in ``status.notifications`` right after sending,
+so a restart does not send them again (a crash between the POST and the status write can
+repeat one, never skip one). GC deletes the run's stage pods, runs the GC pod
+``wfrgc--{run}`` that removes ``workflowruns/{run}`` from the tenant PVC, deletes it once
+it has succeeded and sets ``status.cleaned``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from cyclone.api import keys
+from cyclone.engine.config import EngineConfig
+from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
+from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.controllers.target import execution_target
+from cyclone.engine.controllers.writer import StatusWriter
+from cyclone.engine.core.gcpod import build_gc_pod
+from cyclone.engine.core.names import gc_pod_name
+from cyclone.engine.core.timefmt import parse_rfc3339
+from cyclone.engine.notify import notification_due, send_notification
+from cyclone.kube import kinds
+from cyclone.kube.errors import AlreadyExists, ApiError, NotFound
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "cyclone.dev/workflowrun-cleanup"
+GC_RETRY_SECONDS = 5.0
+
+
+class RunFinisher:
+    def __init__(
+        self,
+        control,
+        caches: ControlCaches,
+        config: EngineConfig,
+        writer: StatusWriter,
+    ) -> None:
+        self.control = control
+        self.caches = caches
+        self.config = config
+        self.writer = writer
+
+    async def finish(self, state: RunState) -> float | None:
+        """Notify, then collect after the GC delay; returns when to look again."""
+        if await self._notify(state):
+            written = await self.writer.write_status(state)
+            if written is None:
+                return 0.0
+            state = RunState(written, state.now)
+        if not self.config.gc_enabled or state.status.get("cleaned"):
+            return None
+        ended = state.status.get("completionTime") or state.overall.get("lastTransitionTime")
+        due = parse_rfc3339(ended or state.now) + timedelta(seconds=self.config.gc_delay_seconds)
+        if state.now < due:
+            return (due - state.now).total_seconds()
+        done = await self._collect(state.run)
+        if done is None:
+            return GC_RETRY_SECONDS
+        if not done:
+            return None
+        state.status["cleaned"] = True
+        if await self.writer.write_status(state) is None:
+            return 0.0
+        return None
+
+    async def finalize(self, run: dict) -> float | None:
+        """A run being deleted: clean up (without waiting for the GC delay), then let go."""
+        if FINALIZER not in (run["metadata"].get("finalizers") or []):
+            return None
+        cleaned = bool((run.get("status") or {}).get("cleaned"))
+        if self.config.gc_enabled and not cleaned:
+            done = await self._collect(run)
+            if done is None:
+                return GC_RETRY_SECONDS
+            if not done:
+                return None
+        elif not cleaned:
+            await self._delete_stage_pods(run)
+        if await self.writer.remove_finalizer(run, FINALIZER) is None:
+            return 0.0
+        return None
+
+    async def _notify(self, state: RunState) -> bool:
+        workflow_name = (state.spec.get("workflowRef") or {}).get("name") or ""
+        workflow = self.caches.workflows.get(state.namespace, workflow_name)
+        notification = ((workflow or {}).get("spec") or {}).get("notification") or {}
+        phase = state.overall_phase or ""
+        if not notification or not notification_due(notification.get("policy"), phase):
+            return False
+        done = state.status.setdefault("notifications", {})
+        sent = False
+        run = state.run_with_status()
+        for receiver in notification.get("receivers") or []:
+            for address in receiver.get("addresses") or []:
+                if address in done:
+                    continue
+                result = await send_notification(
+                    receiver.get("type") or "Webhook", address, run, self.config.smtp,
+                    self.config.http_timeout_seconds,
+                )
+                done[address] = result.as_status()
+                sent = True
+        return sent
+
+    def _execution(self, run: dict) -> ExecutionCluster | None:
+        return self.caches.execution_cluster(execution_target(run).cluster)
+
+    async def _delete_stage_pods(self, run: dict) -> None:
+        execution = self._execution(run)
+        if execution is None:
+            return
+        target = execution_target(run)
+        selector = (
+            f"{keys.LABEL_WORKFLOWRUN}={run['metadata']['name']},"
+            f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
+        )
+        for pod in execution.pods.list(target.namespace, selector):
+            if (pod["metadata"].get("annotations") or {}).get(
+                keys.ANNOTATION_META_NAMESPACE, run["metadata"]["namespace"]
+            ) != run["metadata"]["namespace"]:
+                continue
+            try:
+                await execution.cluster.delete(
+                    kinds.POD, pod["metadata"]["name"], target.namespace, grace_period_seconds=0
+                )
+            except NotFound:
+                pass
+
+    async def _collect(self, run: dict) -> bool | None:
+        """Drive GC one step: True once done, False while the GC pod works, None on error."""
+        execution = self._execution(run)
+        if execution is None:
+            return True
+        target = execution_target(run)
+        name = run["metadata"]["name"]
+        try:
+            await self._delete_stage_pods(run)
+            gc_name = gc_pod_name(name)
+            pod = execution.pods.get(target.namespace, gc_name)
+            if pod is None:
+                try:
+                    pod = await execution.cluster.get(kinds.POD, gc_name, target.namespace)
+                except NotFound:
+                    pod = None
+            if pod is None:
+                manifest = build_gc_pod(
+                    name, target.namespace, target.pvc, self.config.gc_image,
+                    workflow=((run.get("spec") or {}).get("workflowRef") or {}).get("name"),
+                    meta_namespace=run["metadata"]["namespace"],
+                )
+                try:
+                    await execution.cluster.create(manifest, namespace=target.namespace)
+                except AlreadyExists:
+                    pass
+                return False
+            phase = (pod.get("status") or {}).get("phase")
+            if phase not in ("Succeeded", "Failed"):
+                return False
+            await execution.cluster.delete(
+                kinds.POD, gc_name, target.namespace, grace_period_seconds=0
+            )
+            if phase == "Failed":
+                log.warning("GC pod %s/%s failed; it will be retried", target.namespace, gc_name)
+                return None
+            return True
+        except NotFound:
+            return None
+        except ApiError as exc:
+            log.warning("GC of run %s: %s", name, exc)
+            return None

@@ -1,0 +1,130 @@
+"""Starting stages: a pod for a pod stage, a Waiting status for a delegation stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cyclone.api.project import Project
+from cyclone.api.resource import Resource
+from cyclone.api.stage import Stage
+from cyclone.api.workflow import Workflow
+from cyclone.api.workflowrun import WorkflowRun
+from cyclone.engine.config import EngineConfig
+from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.controllers.target import ExecutionTarget, tenant_of
+from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING, WAITING
+from cyclone.engine.core.podbuilder import StagePodContext, build_stage_pod
+from cyclone.engine.core.render import SecretLookup
+from cyclone.engine.core.timefmt import rfc3339
+from cyclone.engine.core.timeouts import timeout_of
+from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden
+from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger(__name__)
+
+REASON_GENERATE_POD_ERROR = "GeneratePodError"
+REASON_CREATE_POD_ERROR = "CreatePodError"
+REASON_QUOTA = "RetryOnExceededQuotaTimeout"
+REASON_DELEGATION_WAITING = "DelegationWaiting"
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What building a stage's pod needs besides the run state."""
+
+    workflow: dict
+    resources: dict[str, dict]
+    resource_types: dict[str, dict]
+    project: dict | None
+    target: ExecutionTarget
+    config: EngineConfig
+    secrets: SecretLookup | None = None
+    stage_obj: dict = dataclasses.field(default_factory=dict)
+
+    def for_stage(self, stage_obj: dict) -> StageInputs:
+        return dataclasses.replace(self, stage_obj=stage_obj)
+
+
+def is_quota_refusal(error: ApiError) -> bool:
+    return isinstance(error, Forbidden) and "exceeded quota" in error.message
+
+
+async def start_pod_stage(
+    cluster: Cluster, state: RunState, stage: str, inputs: StageInputs
+) -> bool:
+    """Create the pod of the stage's next attempt; True when the stage is now Running.
+
+    A refusal for exceeded quota leaves the stage Pending (reason
+    ``RetryOnExceededQuotaTimeout``) and returns False; the caller retries later.
+    """
+    entry = state.stage(stage)
+    attempt = int(entry.get("attempts") or 0) + 1
+    try:
+        context = StagePodContext(
+            stage=Stage.from_object(inputs.stage_obj),
+            workflow=Workflow.from_object(inputs.workflow),
+            run=WorkflowRun.from_object(state.run_with_status()),
+            namespace=inputs.target.namespace,
+            now=state.now,
+            rng=random.Random(f"{state.run['metadata'].get('uid')}/{stage}/{attempt}"),
+            tenant=tenant_of(state.namespace),
+            pvc=inputs.target.pvc,
+            cluster=inputs.target.cluster,
+            attempt=attempt,
+            resources={n: Resource.from_object(r) for n, r in inputs.resources.items()},
+            resource_types={
+                t: Resource.from_object(r) for t, r in inputs.resource_types.items()
+            },
+            project=Project.from_object(inputs.project) if inputs.project else None,
+            default_service_account=inputs.config.default_service_account,
+            upstream_outputs=upstream_outputs(state),
+            secret_lookup=inputs.secrets,
+        )
+        pod = build_stage_pod(context)
+    except (ValueError, KeyError, TypeError) as exc:
+        state.set_stage(stage, FAILED, REASON_GENERATE_POD_ERROR, str(exc))
+        return False
+    pod_name = pod["metadata"]["name"]
+    try:
+        await cluster.create(pod, namespace=inputs.target.namespace)
+    except AlreadyExists:
+        pass
+    except ApiError as exc:
+        if is_quota_refusal(exc):
+            state.set_stage(stage, PENDING, REASON_QUOTA, exc.message)
+            return False
+        state.set_stage(stage, FAILED, REASON_CREATE_POD_ERROR, exc.message)
+        return False
+    entry["attempts"] = attempt
+    entry["pod"] = {"name": pod_name, "namespace": inputs.target.namespace}
+    state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED)
+    return True
+
+
+def upstream_outputs(state: RunState) -> dict[str, dict[str, str]]:
+    """Outputs of every Succeeded stage, for ``${stages.<s>.outputs.<key>}``."""
+    return {
+        name: {o["key"]: o.get("value") or "" for o in entry.get("outputs") or []}
+        for name, entry in state.stages.items()
+        if (entry.get("status") or {}).get("phase") == "Succeeded"
+    }
+
+
+def mark_delegation_waiting(
+    state: RunState, stage: str, stage_obj: dict, default_timeout: float
+) -> None:
+    """Put a delegation stage in Waiting with its deadline; it is POSTed after the write."""
+    delegation = (stage_obj.get("spec") or {}).get("delegation") or {}
+    timeout = timeout_of(delegation.get("timeout"), timedelta(seconds=default_timeout))
+    entry = state.stage(stage)
+    entry["attempts"] = int(entry.get("attempts") or 0) + 1
+    entry["delegation"] = {
+        "url": delegation.get("url"),
+        "deadline": rfc3339(state.now + timeout),
+        "sent": False,
+    }
+    state.set_stage(stage, WAITING, REASON_DELEGATION_WAITING)

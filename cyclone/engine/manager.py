@@ -1,0 +1,146 @@
+"""`Engine`: the informers and controllers of the workflow engine, run as one unit.
+
+The control cluster holds the Cyclone objects and is registered as the execution cluster
+``cyclone-control-cluster``; every execution cluster gets its own pod informer and pod
+controller (`add_cluster`). Controllers start once every cache has synced, so no
+reconcile ever acts on a half-filled cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from cyclone.api import keys
+from cyclone.engine.config import EngineConfig
+from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
+from cyclone.engine.controllers.pods import PodController, run_key_for_pod
+from cyclone.engine.controllers.run import RunController
+from cyclone.engine.core.phases import is_terminal
+from cyclone.kube import kinds
+from cyclone.kube.controller import Controller
+from cyclone.kube.informer import Informer, object_key
+from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger(__name__)
+
+CYCLONE_POD_SELECTOR = f"{keys.LABEL_POD_CREATED_BY}={keys.CREATED_BY_CYCLONE}"
+
+
+def _waiting_for_slot(run: dict) -> bool:
+    overall = ((run.get("status") or {}).get("overall") or {}).get("phase")
+    return not is_terminal(overall) and not (run.get("status") or {}).get("deadline")
+
+
+class Engine:
+    """``await Engine(control, config).run()`` runs the engine until cancelled."""
+
+    def __init__(
+        self,
+        control: Cluster,
+        config: EngineConfig | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.control = control
+        self.config = config or EngineConfig()
+        self._informers = {
+            kind: Informer(control, kind)
+            for kind in (
+                kinds.WORKFLOW_RUN, kinds.WORKFLOW, kinds.STAGE, kinds.RESOURCE, kinds.PROJECT
+            )
+        }
+        self.caches = ControlCaches(
+            runs=self._informers[kinds.WORKFLOW_RUN],
+            workflows=self._informers[kinds.WORKFLOW],
+            stages=self._informers[kinds.STAGE],
+            resources=self._informers[kinds.RESOURCE],
+            projects=self._informers[kinds.PROJECT],
+        )
+        self.runs = RunController(control, self.caches, self.config, clock=clock)
+        self.run_controller = Controller("workflowrun", self.runs.reconcile,
+                                         workers=self.config.workers)
+        self.run_controller.enqueue_on(self._informers[kinds.WORKFLOW_RUN])
+        self._informers[kinds.WORKFLOW_RUN].add_handler(self._on_run_event)
+        self._cluster_parts: dict[str, tuple[list[Informer], Controller]] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._ready = asyncio.Event()
+        self.add_cluster(keys.CONTROL_CLUSTER_NAME, control)
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once every cache has synced and the controllers are running."""
+        return self._ready
+
+    def add_cluster(self, name: str, cluster: Cluster) -> None:
+        """Register an execution cluster: its pod informer and pod controller."""
+        if name in self._cluster_parts:
+            return
+        pods = Informer(cluster, kinds.POD, label_selector=CYCLONE_POD_SELECTOR)
+        informers = [pods]
+        events = None
+        if self.config.watch_pod_events:
+            events = Informer(cluster, kinds.EVENT)
+            informers.append(events)
+        execution = ExecutionCluster(name, cluster, pods, events)
+        self.caches.execution[name] = execution
+        runs = self._informers[kinds.WORKFLOW_RUN]
+        pod_controller = Controller(
+            f"pods-{name}",
+            PodController(execution, self.control, runs, lambda: runs.synced).reconcile,
+            workers=2,
+        )
+        pod_controller.enqueue_on(pods, object_key)
+        self.run_controller.enqueue_on(pods, run_key_for_pod)
+        self._cluster_parts[name] = (informers, pod_controller)
+        if self._group is not None:
+            self._start_cluster(name)
+
+    def _start_cluster(self, name: str) -> None:
+        assert self._group is not None
+        informers, controller = self._cluster_parts[name]
+        for informer in informers:
+            self._group.create_task(informer.run(), name=f"informer-{name}-{informer.kind.kind}")
+        self._group.create_task(self._run_when_synced(informers, controller))
+
+    async def _run_when_synced(self, informers: list[Informer], controller: Controller) -> None:
+        for informer in informers:
+            await informer.wait_synced()
+        await controller.run()
+
+    def _on_run_event(self, event_type: str, obj: dict, old: dict | None) -> None:
+        """A run that ends or goes away frees a parallelism slot: wake the waiting runs."""
+        ended = event_type == "DELETED" or (
+            is_terminal(((obj.get("status") or {}).get("overall") or {}).get("phase"))
+            and not is_terminal(
+                (((old or {}).get("status") or {}).get("overall") or {}).get("phase")
+            )
+        )
+        if not ended:
+            return
+        for run in self.caches.runs.list():
+            if _waiting_for_slot(run):
+                self.run_controller.queue.add(object_key(run))
+
+    async def run(self) -> None:
+        """Run every informer and controller until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                for informer in self._informers.values():
+                    group.create_task(informer.run(), name=f"informer-{informer.kind.kind}")
+                for name in list(self._cluster_parts):
+                    self._start_cluster(name)
+                for informer in self._informers.values():
+                    await informer.wait_synced()
+                for informers, _ in self._cluster_parts.values():
+                    for informer in informers:
+                        await informer.wait_synced()
+                group.create_task(self.run_controller.run(), name="controller-workflowrun")
+                self._ready.set()
+                log.info("engine ready: %d execution cluster(s)", len(self._cluster_parts))
+            except BaseException:
+                self._group = None
+                raise

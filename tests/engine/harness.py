@@ -1,0 +1,155 @@
+"""An embedded cluster, a host-runtime node agent and the engine, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclone.api import keys
+from cyclone.engine.config import EngineConfig
+from cyclone.engine.manager import Engine
+from cyclone.kube import kinds
+from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.errors import AlreadyExists
+from cyclone.node.agent import NodeAgent
+from cyclone.node.runtimes.host import HostRuntime
+from cyclone.resolvers import resolver_image_overlays
+
+NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
+PVC = keys.tenant_pvc_name(keys.DEFAULT_TENANT)
+API = keys.API_VERSION
+
+
+def shell_stage(name: str, script: str, **spec: object) -> dict:
+    """A pod stage running ``sh -c script`` on the host runtime."""
+    return {
+        "apiVersion": API,
+        "kind": "Stage",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "pod": {"spec": {"containers": [
+                {"name": "main", "image": "busybox", "command": ["sh", "-c", script]}
+            ]}},
+            **spec,
+        },
+    }
+
+
+def workflow(name: str, stages: list[dict], **spec: object) -> dict:
+    """A workflow of ``[{name, depends?, trivial?}]``."""
+    return {
+        "apiVersion": API,
+        "kind": "Workflow",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"stages": stages, **spec},
+    }
+
+
+def workflow_run(name: str, workflow_name: str, **spec: object) -> dict:
+    return {
+        "apiVersion": API,
+        "kind": "WorkflowRun",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"workflowRef": {"name": workflow_name}, **spec},
+    }
+
+
+def overall(run: dict) -> dict:
+    return (run.get("status") or {}).get("overall") or {}
+
+
+def stage_status(run: dict, stage: str) -> dict:
+    return (((run.get("status") or {}).get("stages") or {}).get(stage) or {}).get("status") or {}
+
+
+def outputs(run: dict, stage: str) -> dict[str, str]:
+    entry = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
+    return {o["key"]: o.get("value") for o in entry.get("outputs") or []}
+
+
+async def prepare_tenant(cluster: EmbeddedCluster) -> None:
+    """The default tenant namespace and its PVC."""
+    for obj in (
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": PVC, "namespace": NAMESPACE},
+            "spec": {"accessModes": ["ReadWriteMany"],
+                     "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    ):
+        with contextlib.suppress(AlreadyExists):
+            await cluster.create(obj)
+
+
+@dataclass
+class Env:
+    cluster: EmbeddedCluster
+    engine: Engine | None
+    data_dir: Path
+
+    async def apply(self, *objs: dict) -> None:
+        for obj in objs:
+            await self.cluster.create(obj)
+
+    async def run(self, name: str) -> dict:
+        return await self.cluster.get(kinds.WORKFLOW_RUN, name, NAMESPACE)
+
+    async def wait_run(
+        self, name: str, predicate: Callable[[dict], bool], within: float = 20.0
+    ) -> dict:
+        """Poll the run until ``predicate`` holds; fail with its last state otherwise."""
+        deadline = time.monotonic() + within
+        run: dict = {}
+        while time.monotonic() < deadline:
+            run = await self.run(name)
+            if predicate(run):
+                return run
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"run {name} did not reach the expected state: {run.get('status')}")
+
+    async def wait_phase(self, name: str, *phases: str, within: float = 20.0) -> dict:
+        return await self.wait_run(name, lambda r: overall(r).get("phase") in phases, within)
+
+    async def pods(self, selector: str | None = None) -> list[dict]:
+        return (await self.cluster.list(kinds.POD, NAMESPACE, label_selector=selector)).items
+
+
+@contextlib.asynccontextmanager
+async def running_env(
+    data_dir: Path,
+    config: EngineConfig | None = None,
+    *,
+    with_engine: bool = True,
+) -> AsyncIterator[Env]:
+    """Cluster + node agent (+ engine) running in the background of the test."""
+    cluster = EmbeddedCluster(data_dir / "cluster.db")
+    await cluster.start()
+    await prepare_tenant(cluster)
+    agent = NodeAgent(
+        cluster,
+        node_name="test-node",
+        data_dir=data_dir / "node",
+        runtime=HostRuntime(image_overlays=resolver_image_overlays()),
+        schedule_unbound=True,
+        heartbeat_seconds=30,
+    )
+    config = config or EngineConfig(gc_enabled=False, watch_pod_events=False)
+    engine = Engine(cluster, config) if with_engine else None
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(agent.run())]
+            if engine is not None:
+                tasks.append(group.create_task(engine.run()))
+                await asyncio.wait_for(engine.ready.wait(), 10)
+            try:
+                yield Env(cluster, engine, data_dir)
+            finally:
+                for task in tasks:
+                    task.cancel()
+    finally:
+        await cluster.close()
