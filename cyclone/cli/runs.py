@@ -15,7 +15,6 @@ from cyclone.cli.session import client_from, handles_errors
 from cyclone.cli.watch import TERMINAL_PHASES, dag_order, failure_reason, run_phase, watch_run
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
-_RUN_SPEC_RESET = ("stopped", "paused", "retryOf")
 
 
 def parse_pairs(values: list[str], what: str) -> list[tuple[str, str]]:
@@ -199,13 +198,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start a new run that reuses the succeeded stages of RUN and re-runs the rest."""
         with client_from(ctx) as client:
-            old, _, p, wf = locate_run(client, run, project, workflow)
-            spec = {k: v for k, v in (old.get("spec") or {}).items()
-                    if k not in _RUN_SPEC_RESET}
-            spec["retryOf"] = run
-            body = {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
-                    "metadata": {"name": new_run_name(wf)}, "spec": spec}
-            created = client.post(run_path(p, wf), body)
+            _, path, p, wf = locate_run(client, run, project, workflow)
+            created = client.post(f"{path}/retry")
             run_name = created["metadata"]["name"]
             typer.echo(f"workflowrun/{run_name} created (retry of {run})")
             if watch:
