@@ -1,0 +1,49 @@
+from cyclone.engine.core.gcpod import build_gc_pod, gc_command
+
+from .podchecks import assert_valid_pod
+
+
+def test_gc_pod_removes_the_run_data_from_the_pvc():
+    pod = build_gc_pod(
+        "ci-run-1",
+        "cyclone-devops-worker",
+        "cyclone-pvc-devops",
+        workflow="ci",
+        project="shop",
+        meta_namespace="cyclone-devops",
+    )
+    assert_valid_pod(pod)
+    assert pod["metadata"]["name"] == "wfrgc--ci-run-1"
+    assert pod["metadata"]["namespace"] == "cyclone-devops-worker"
+    assert pod["metadata"]["labels"] == {
+        "pod.kubernetes.io/created-by": "cyclone",
+        "pod.kubernetes.io/kind": "gc",
+        "workflowrun.cyclone.dev/name": "ci-run-1",
+        "workflow.cyclone.dev/name": "ci",
+        "project.cyclone.dev/name": "shop",
+    }
+    assert pod["metadata"]["annotations"] == {"cyclone.dev/meta-namespace": "cyclone-devops"}
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never"
+    (container,) = spec["containers"]
+    assert container["command"] == ["sh", "-c", "rm -rf /data/workflowruns/ci-run-1"]
+    assert container["volumeMounts"] == [{"name": "cyclone-data", "mountPath": "/data"}]
+    assert spec["volumes"] == [
+        {"name": "cyclone-data", "persistentVolumeClaim": {"claimName": "cyclone-pvc-devops"}}
+    ]
+
+
+def test_gc_command_quotes_the_path():
+    assert gc_command("a b") == ["sh", "-c", "rm -rf '/data/workflowruns/a b'"]
+
+
+def test_gc_pod_options():
+    pod = build_gc_pod(
+        "r" * 70, "ns", "pvc", "alpine:3", resources={"requests": {"cpu": "10m"}},
+        service_account="gc",
+    )
+    assert_valid_pod(pod)
+    assert pod["spec"]["containers"][0]["image"] == "alpine:3"
+    assert pod["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "10m"}}
+    assert pod["spec"]["serviceAccountName"] == "gc"
+    assert len(pod["metadata"]["name"]) <= 63
