@@ -54,6 +54,17 @@ from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.core.errors import StagePodError
 from cyclone.engine.core.names import dns_label_part, stage_pod_name
+from cyclone.engine.core.podresources import (
+    RECORD_EXIT_CODE,
+    RESOLVER_DATA_DIR,
+    RESOLVER_WORKDIR,
+    container_name,
+    pull_container,
+    push_container,
+    resolver_image,
+    resource_env,
+    resource_mount,
+)
 from cyclone.engine.core.podvolumes import (
     DATA_VOLUME,
     GROUP_SIDECAR,
@@ -61,36 +72,24 @@ from cyclone.engine.core.podvolumes import (
     RESULTS_VOLUME,
     artifact_data_path,
     data_volume,
-    persistent_volume_name,
     preset_volumes,
-    resource_data_path,
     results_volume,
 )
 from cyclone.engine.core.render import (
     RenderContext,
     SecretLookup,
     global_variables,
-    render_string,
     render_value,
     stage_arguments,
 )
 from cyclone.engine.core.requirements import container_resources, quota_requirements
-from cyclone.engine.core.results import EXIT_CODE_FILE, RESULT_FILE, RESULTS_DIR
+from cyclone.engine.core.results import RESULT_FILE, RESULTS_DIR
 
 ANNOTATION_ATTEMPT = "stage.cyclone.dev/attempt"
 ANNOTATION_CLUSTER = "workflowrun.cyclone.dev/cluster"
 WORKLOAD_SIDECAR_PREFIX = "wsc-"
 CYCLONE_CONTAINER_PREFIX = "csc-"
-RESOLVER_WORKDIR = "/workspace"
-RESOLVER_DATA_DIR = "/workspace/data"
 
-_WAIT_AND_PUSH = (
-    f"while [ ! -f {EXIT_CODE_FILE} ]; do sleep 1; done; "
-    f'if [ "$(cat {EXIT_CODE_FILE})" != 0 ]; then '
-    'echo "workload failed: nothing pushed"; exit 0; fi; '
-    "exec /entrypoint.sh push"
-)
-_RECORD_EXIT_CODE = f'"$@"; code=$?; echo "$code" > {EXIT_CODE_FILE}; exit "$code"'
 
 
 @dataclass(frozen=True)
@@ -127,10 +126,6 @@ class StagePodContext:
 
 def _label_value(value: str) -> str:
     return dns_label_part(value)[:63].strip("-")
-
-
-def _container_name(prefix: str, name: str) -> str:
-    return (prefix + dns_label_part(name))[:63].rstrip("-")
 
 
 def _base_env(ctx: StagePodContext) -> list[dict[str, str]]:
@@ -174,60 +169,11 @@ def _render_context(ctx: StagePodContext) -> RenderContext:
     return base
 
 
-def _resolver_image(ctx: StagePodContext, resource: Resource) -> str:
-    if resource.spec.resolver:
-        return resource.spec.resolver
-    template = ctx.resource_types.get(resource.spec.type)
-    if template is not None and template.spec.resolver:
-        return template.spec.resolver
-    return f"{ctx.options.resolver_image_prefix}{resource.spec.type.lower()}"
-
-
-def _resource_env(
-    ctx: StagePodContext, resource: Resource, render: RenderContext
-) -> list[dict[str, str]]:
-    values: dict[str, str] = {}
-    template = ctx.resource_types.get(resource.spec.type)
-    sources = [template.spec.parameters] if template is not None else []
-    sources.append(resource.spec.parameters)
-    sources.extend(item.parameters for item in ctx.run.spec.resources if item.name == resource.name)
-    for parameters in sources:
-        for item in parameters:
-            if item.value is not None:
-                values[item.name] = render_string(item.value, render)
-            else:
-                values.setdefault(item.name, "")
-    if resource.spec.persistent is not None and resource.spec.persistent.pull_policy:
-        values["PULL_POLICY"] = str(resource.spec.persistent.pull_policy.value)
-    return [{"name": name, "value": value} for name, value in values.items()]
-
-
 def _lookup_resource(ctx: StagePodContext, name: str) -> Resource:
     resource = ctx.resources.get(name)
     if resource is None:
         raise StagePodError(ctx.stage.name, f'resource "{name}" not found')
     return resource
-
-
-def _resource_mount(
-    ctx: StagePodContext, resource: Resource, mount_path: str, volumes: list[dict[str, Any]]
-) -> dict[str, Any]:
-    persistent = resource.spec.persistent
-    if persistent is None:
-        return {
-            "name": DATA_VOLUME,
-            "mountPath": mount_path,
-            "subPath": resource_data_path(ctx.run.name, resource.name),
-        }
-    volume_name = persistent_volume_name(persistent.pvc)
-    if all(v["name"] != volume_name for v in volumes):
-        volumes.append(
-            {"name": volume_name, "persistentVolumeClaim": {"claimName": persistent.pvc}}
-        )
-    mount = {"name": volume_name, "mountPath": mount_path}
-    if persistent.path and persistent.path.strip("/"):
-        mount["subPath"] = persistent.path.strip("/")
-    return mount
 
 
 def _artifact_source(ctx: StagePodContext, name: str, own_source: str | None) -> tuple[str, str]:
@@ -248,7 +194,7 @@ def _named_containers(containers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for index, container in enumerate(containers):
         name = container.get("name") or f"c{index}"
         if index > 0 and not name.startswith(WORKLOAD_SIDECAR_PREFIX):
-            name = _container_name(WORKLOAD_SIDECAR_PREFIX, name)
+            name = container_name(WORKLOAD_SIDECAR_PREFIX, name)
         rest = {key: value for key, value in container.items() if key != "name"}
         named.append({"name": name, **rest})
     return named
@@ -267,7 +213,7 @@ def _wrap_for_exit_code(ctx: StagePodContext, workload: dict[str, Any]) -> None:
         raise StagePodError(
             ctx.stage.name, "output resources need the workload container to set command"
         )
-    workload["command"] = ["sh", "-c", _RECORD_EXIT_CODE, "--", *command]
+    workload["command"] = ["sh", "-c", RECORD_EXIT_CODE, "--", *command]
     workload["args"] = list(workload.get("args") or [])
 
 
@@ -294,18 +240,12 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     pull_containers: list[dict[str, Any]] = []
     for item in pod.inputs.resources:
         resource = _lookup_resource(ctx, item.name)
-        pull_containers.append(
-            {
-                "name": _container_name("csc-pull-", item.name),
-                "image": _resolver_image(ctx, resource),
-                "command": ["/entrypoint.sh", "pull"],
-                "workingDir": RESOLVER_WORKDIR,
-                "env": _resource_env(ctx, resource, render),
-                "volumeMounts": [_resource_mount(ctx, resource, RESOLVER_DATA_DIR, volumes)],
-            }
-        )
+        image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
+        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render)
+        data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
+        pull_containers.append(pull_container(resource, image, env_vars, data))
         path = item.path or f"{RESOLVER_WORKDIR}/{item.name}"
-        workload_mounts.append(_resource_mount(ctx, resource, path, volumes))
+        workload_mounts.append(resource_mount(ctx.run.name, resource, path, volumes))
     for artifact in pod.inputs.artifacts:
         source_stage, source_artifact = _artifact_source(ctx, artifact.name, artifact.source)
         workload_mounts.append(
@@ -329,20 +269,11 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     for item in pod.outputs.resources:
         resource = _lookup_resource(ctx, item.name)
         if item.path:
-            workload_mounts.append(_resource_mount(ctx, resource, item.path, volumes))
-        push_containers.append(
-            {
-                "name": _container_name("csc-push-", item.name),
-                "image": _resolver_image(ctx, resource),
-                "command": ["sh", "-c", _WAIT_AND_PUSH],
-                "workingDir": RESOLVER_WORKDIR,
-                "env": _resource_env(ctx, resource, render),
-                "volumeMounts": [
-                    _resource_mount(ctx, resource, RESOLVER_DATA_DIR, volumes),
-                    {"name": RESULTS_VOLUME, "mountPath": RESULTS_DIR},
-                ],
-            }
-        )
+            workload_mounts.append(resource_mount(ctx.run.name, resource, item.path, volumes))
+        image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
+        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render)
+        data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
+        push_containers.append(push_container(resource, image, env_vars, data))
     if push_containers:
         _wrap_for_exit_code(ctx, workload)
 
