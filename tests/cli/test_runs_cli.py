@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from cli.test_objects_cli import MANIFESTS, write
+from cyclone.api import keys
+from cyclone.kube import kinds
+from cyclone.server.logs import LogRef, LogStore, RunRef
+
+NS = "cyclone-system"
+
+
+@pytest.fixture
+def demo(cyclone, tmp_path: Path) -> None:
+    result = cyclone("apply", "-f", write(tmp_path, MANIFESTS))
+    assert result.exit_code == 0, result.output
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stage_status(phase: str, reason: str = "", message: str = "") -> dict:
+    return {"status": {"phase": phase, "reason": reason, "message": message,
+                       "startTime": now(), "lastTransitionTime": now()}}
+
+
+def set_status(live_server, run: str, stages: dict, overall: str) -> None:
+    live_server.call(live_server.cluster.patch(
+        kinds.WORKFLOW_RUN, run, {"status": {"stages": stages, "overall": {"phase": overall}}},
+        NS, subresource="status"))
+
+
+def runs_of(live_server) -> list[dict]:
+    return live_server.call(live_server.cluster.list(kinds.WORKFLOW_RUN, NS)).items
+
+
+def progress_in_background(live_server, steps: list[tuple[dict, str]]) -> threading.Thread:
+    """Play `steps` of (stages, overall phase) on the first run once it exists."""
+
+    def play() -> None:
+        deadline = time.monotonic() + 10
+        while not runs_of(live_server) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        name = runs_of(live_server)[0]["metadata"]["name"]
+        for stages, overall in steps:
+            time.sleep(0.1)
+            set_status(live_server, name, stages, overall)
+
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_run_creates_a_run_with_variables_and_parameters(cyclone, demo, live_server) -> None:
+    result = cyclone("run", "ci", "--project", "demo", "--name", "ci-manual",
+                     "--var", "TAG=v1", "--param", "build.cmd=make all")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "workflowrun/ci-manual created"
+    run = live_server.call(live_server.cluster.get(kinds.WORKFLOW_RUN, "ci-manual", NS))
+    assert run["spec"]["workflowRef"]["name"] == "ci"
+    assert run["spec"]["globalVariables"] == [{"name": "TAG", "value": "v1"}]
+    assert run["spec"]["stages"] == [
+        {"name": "build", "parameters": [{"name": "cmd", "value": "make all"}]}]
+    assert run["metadata"]["labels"][keys.LABEL_WORKFLOW] == "ci"
+
+
+def test_watch_follows_the_dag_and_exits_zero_on_success(cyclone, demo, live_server) -> None:
+    player = progress_in_background(live_server, [
+        ({"build": stage_status("Running")}, "Running"),
+        ({"build": stage_status("Succeeded", "PodSucceed"),
+          "test": stage_status("Running")}, "Running"),
+        ({"build": stage_status("Succeeded", "PodSucceed"),
+          "test": stage_status("Succeeded", "PodSucceed")}, "Succeeded"),
+    ])
+    result = cyclone("run", "ci", "--project", "demo", "--watch", "--interval", "0.05")
+    player.join(5)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "build: Running" in out
+    assert out.index("build: Running") < out.index("build: Succeeded (PodSucceed)") \
+        < out.index("test: Succeeded (PodSucceed)")
+    assert out.rstrip().endswith("Succeeded")
+    assert "✔ build" in out and "✔ test" in out
+
+
+def test_watch_exits_non_zero_with_the_failing_stage_reason(cyclone, demo, live_server) -> None:
+    player = progress_in_background(live_server, [
+        ({"build": stage_status("Running")}, "Running"),
+        ({"build": stage_status("Failed", "PodFailed", "exit code 2")}, "Failed"),
+    ])
+    result = cyclone("run", "ci", "--project", "demo", "--watch", "--interval", "0.05")
+    player.join(5)
+    assert result.exit_code == 1
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert error_lines[0].endswith("Failed: stage build failed: PodFailed: exit code 2")
+    assert "Traceback" not in result.output
+
+
+def test_stop_pause_resume_set_the_run_flags(cyclone, demo, live_server) -> None:
+    assert cyclone("run", "ci", "-p", "demo", "--name", "ci-1").exit_code == 0
+    for action, field, value in (("pause", "paused", True), ("resume", "paused", False),
+                                 ("stop", "stopped", True)):
+        result = cyclone(action, "ci-1")
+        assert result.exit_code == 0, result.output
+        run = live_server.call(live_server.cluster.get(kinds.WORKFLOW_RUN, "ci-1", NS))
+        assert run["spec"][field] is value
+
+
+def test_retry_starts_a_run_that_reuses_the_old_one(cyclone, demo, live_server) -> None:
+    assert cyclone("run", "ci", "-p", "demo", "--name", "ci-2").exit_code == 0
+    set_status(live_server, "ci-2", {"build": stage_status("Failed", "PodFailed")}, "Failed")
+    result = cyclone("retry", "ci-2")
+    assert result.exit_code == 0, result.output
+    new_name = result.stdout.split()[0].removeprefix("workflowrun/")
+    run = live_server.call(live_server.cluster.get(kinds.WORKFLOW_RUN, new_name, NS))
+    assert run["spec"]["retryOf"] == "ci-2"
+
+
+def test_logs_prints_stored_logs_of_a_stage_or_all(cyclone, demo, live_server) -> None:
+    assert cyclone("run", "ci", "-p", "demo", "--name", "ci-3").exit_code == 0
+    store = LogStore(live_server.data_dir / "logs")
+    run_ref = RunRef("system", "demo", "ci", "ci-3")
+    for stage, text in (("build", b"compiled\n"), ("test", b"all green\n")):
+        writer = store.writer(LogRef(run_ref, stage, "c0"))
+        writer.append(text, len(text))
+        writer.finish()
+    one = cyclone("logs", "ci-3", "--stage", "build")
+    assert one.exit_code == 0, one.output
+    assert one.stdout == "compiled\n"
+    everything = cyclone("logs", "ci-3")
+    assert everything.stdout == "==> build/c0 <==\ncompiled\n==> test/c0 <==\nall green\n"
+
+
+def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server) -> None:
+    assert cyclone("run", "ci", "-p", "demo", "--name", "ci-4").exit_code == 0
+    set_status(live_server, "ci-4", {"build": stage_status("Running")}, "Running")
+    store = LogStore(live_server.data_dir / "logs")
+    writer = store.writer(LogRef(RunRef("system", "demo", "ci", "ci-4"), "build", "c0"))
+    writer.append(b"step 1\n", 7)
+
+    def finish_later() -> None:
+        time.sleep(0.3)
+        writer.append(b"step 2\n", 7)
+        writer.finish()
+
+    thread = threading.Thread(target=finish_later, daemon=True)
+    thread.start()
+    result = cyclone("logs", "ci-4", "--stage", "build", "-f")
+    thread.join(5)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "step 1\nstep 2\n"
