@@ -445,3 +445,55 @@ def test_cluster_is_annotated_and_project_label_falls_back_to_project():
     pod = build_stage_pod(context(workflow=wf, project=project(), cluster="worker-1"))
     assert pod["metadata"]["labels"]["project.cyclone.dev/name"] == "shop"
     assert pod["metadata"]["annotations"]["workflowrun.cyclone.dev/cluster"] == "worker-1"
+
+
+def git_type_template():
+    return Resource.from_object(
+        {
+            "apiVersion": "cyclone.dev/v1alpha1",
+            "kind": "Resource",
+            "metadata": {"name": "git", "labels": {"resource.cyclone.dev/template": "true"}},
+            "spec": {
+                "type": "Git",
+                "parameters": [{"name": "SCM_URL"}, {"name": "SCM_AUTH"}],
+                "bind": {
+                    "integrationType": "SCM",
+                    "paramBindings": {"SCM_URL": "scm.server", "SCM_AUTH": "scm.token"},
+                },
+            },
+        }
+    )
+
+
+def test_resource_type_binds_parameters_from_an_integration():
+    bare = git_resource()
+    bare.spec.parameters = [p for p in bare.spec.parameters if p.name == "SCM_REPO"]
+    integrations = {"SCM": {"type": "SCM", "scm": {"server": "https://git.local", "token": "t"}}}
+    pod = build_stage_pod(
+        context(
+            resources={"src": bare},
+            resource_types={"Git": git_type_template()},
+            integrations=integrations,
+        )
+    )
+    env = env_of(container(pod, "csc-pull-src"))
+    assert env["SCM_URL"] == "https://git.local"
+    assert env["SCM_AUTH"] == "t"
+    assert env["SCM_REPO"] == "acme/app"
+
+
+def test_resource_values_win_over_integration_values():
+    integrations = {"SCM": {"type": "SCM", "scm": {"server": "https://git.local"}}}
+    pod = build_stage_pod(
+        context(resource_types={"Git": git_type_template()}, integrations=integrations)
+    )
+    assert env_of(container(pod, "csc-pull-src"))["SCM_URL"] == "https://github.com"
+
+
+def test_missing_integration_leaves_parameters_empty():
+    bare = git_resource()
+    bare.spec.parameters = []
+    pod = build_stage_pod(
+        context(resources={"src": bare}, resource_types={"Git": git_type_template()})
+    )
+    assert env_of(container(pod, "csc-pull-src"))["SCM_URL"] == ""

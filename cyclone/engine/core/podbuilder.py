@@ -121,6 +121,8 @@ class StagePodContext:
     default_service_account: str | None = None
     upstream_outputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     secret_lookup: SecretLookup | None = None
+    integrations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Integration type → the project's integration spec (JSON), for ``spec.bind``."""
     options: PodBuildOptions = field(default_factory=PodBuildOptions)
 
 
@@ -241,7 +243,7 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     for item in pod.inputs.resources:
         resource = _lookup_resource(ctx, item.name)
         image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
-        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render)
+        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render, ctx.integrations)
         data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
         pull_containers.append(pull_container(resource, image, env_vars, data))
         path = item.path or f"{RESOLVER_WORKDIR}/{item.name}"
@@ -271,7 +273,7 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         if item.path:
             workload_mounts.append(resource_mount(ctx.run.name, resource, item.path, volumes))
         image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
-        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render)
+        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render, ctx.integrations)
         data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
         push_containers.append(push_container(resource, image, env_vars, data))
     if push_containers:

@@ -53,24 +53,59 @@ def resolver_image(
     return f"{image_prefix}{resource.spec.type.lower()}"
 
 
+def bound_parameters(
+    template: Resource | None, integrations: Mapping[str, Mapping[str, Any]]
+) -> dict[str, str]:
+    """Parameters a resource type fills from an integration (``spec.bind``).
+
+    ``integrations`` maps an integration type (``SCM``, ``DockerRegistry``…) to that
+    integration's spec as JSON (``{"type": "SCM", "scm": {"server": …}}``); a binding
+    ``{"SCM_URL": "scm.server"}`` reads the dotted path from it. Missing values are skipped.
+    """
+    bind = template.spec.bind if template is not None else None
+    if bind is None or not bind.param_bindings:
+        return {}
+    spec = integrations.get(bind.integration_type or "")
+    if spec is None:
+        return {}
+    values: dict[str, str] = {}
+    for param, path in bind.param_bindings.items():
+        value: Any = spec
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value is not None and not isinstance(value, (Mapping, list)):
+            values[param] = str(value)
+    return values
+
+
 def resource_env(
     resource: Resource,
     resource_types: Mapping[str, Resource],
     run: WorkflowRun,
     render: RenderContext,
+    integrations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, str]]:
-    """Parameters as env vars: type defaults, the Resource's, then the run's, rendered."""
-    values: dict[str, str] = {}
+    """Parameters as env vars, rendered; later sources win with a non-empty value.
+
+    Sources in order: the resource type's defaults, values bound from an integration, the
+    Resource's own parameters, the run's ``spec.resources[].parameters``.
+    """
     template = resource_types.get(resource.spec.type)
-    sources = [template.spec.parameters] if template is not None else []
-    sources.append(resource.spec.parameters)
-    sources.extend(item.parameters for item in run.spec.resources if item.name == resource.name)
+    sources: list[list[tuple[str, str | None]]] = []
+    if template is not None:
+        sources.append([(item.name, item.value) for item in template.spec.parameters])
+    sources.append(list(bound_parameters(template, integrations or {}).items()))
+    sources.append([(item.name, item.value) for item in resource.spec.parameters])
+    for config in run.spec.resources:
+        if config.name == resource.name:
+            sources.append([(item.name, item.value) for item in config.parameters])
+    values: dict[str, str] = {}
     for parameters in sources:
-        for item in parameters:
-            if item.value is not None:
-                values[item.name] = render_string(item.value, render)
+        for name, value in parameters:
+            if value:
+                values[name] = render_string(value, render)
             else:
-                values.setdefault(item.name, "")
+                values.setdefault(name, "")
     if resource.spec.persistent is not None and resource.spec.persistent.pull_policy:
         values["PULL_POLICY"] = str(resource.spec.persistent.pull_policy.value)
     return [{"name": name, "value": value} for name, value in values.items()]
