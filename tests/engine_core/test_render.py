@@ -18,6 +18,7 @@ from cyclone.engine.core.render import (
     stage_arguments,
 )
 
+DOCKER_AUTHS = '{"r.io": {"auth": "xyz"}}'
 NOW = datetime(2026, 5, 1, 12, 30, 45, tzinfo=UTC)
 
 
@@ -31,6 +32,7 @@ SECRETS = {
             "user": b64("alice"),
             "config": b64(json.dumps({"auths": {"hub": {"token": "t0k"}}, "n": 3})),
             "broken": "***not base64***",
+            ".dockerconfigjson": b64('{"auths": {"r.io": {"auth": "xyz"}}}'),
         },
         "stringData": {"plain": "visible"},
         "metadata": {"name": "docker"},
@@ -70,6 +72,9 @@ def ctx(**overrides) -> RenderContext:
         ("${secrets.cyclone-devops:docker/data.config/auths.hub.token}", "t0k"),
         ("${secrets.cyclone-devops:docker/data.config/n}", "3"),
         ("${secrets.cyclone-devops:docker/data.plain}", "visible"),
+        ("${secrets.cyclone-devops:docker/data..dockerconfigjson/auths}", DOCKER_AUTHS),
+        ("${secrets.cyclone-devops:docker/data['.dockerconfigjson']/auths}", DOCKER_AUTHS),
+        ("${secrets.cyclone-devops:docker/metadata.name}", "docker"),
         ("$(timenow:2006-01-02T15:04:05Z07:00)", "2026-05-01T12:30:45Z"),
         ("$(timenow:RFC3339)", "2026-05-01T12:30:45Z"),
         ("$(timenow:%Y/%m/%d)", "2026/05/01"),

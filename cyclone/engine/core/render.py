@@ -8,9 +8,10 @@ substituted value is never rendered again:
   argument is left untouched, so shell or Go-template text such as ``{{.Id}}`` survives.
 - ``${variables.<name>}``: a global variable (the run's, with the workflow's as defaults).
 - ``${secrets.<ns>:<secret>/<path>/<path>...}``: a value read from a Secret through the
-  lookup the caller passes in; the first path (e.g. ``data.key`` or ``$.data.key``) walks
-  the Secret object, and values under ``data`` are base64-decoded; each further path parses
-  the value found so far as JSON and walks it.
+  lookup the caller passes in; the first path names a key of the Secret (``data.<key>``,
+  ``$.data.<key>`` or ``data['<key>']``; the key may hold dots, ``stringData`` is read too,
+  ``data`` values are base64-decoded) or any other dotted path of the object; each further
+  path parses the value found so far as JSON and walks it (dotted).
 - ``${stages.<stage>.outputs.<key>}``: an output of a finished upstream stage.
 - ``$(random:<n>)``: ``n`` random letters and digits drawn from the given ``rng``.
 - ``$(timenow:<format>)``: the given ``now`` (see ``timelayout.format_time``).
@@ -49,6 +50,9 @@ _PATTERN = re.compile(
     r"|\{\{\s*(?P<double>" + _NAME + r")\s*\}\}"
     r"|\$\{(?P<ref>[^{}]+)\}"
     r"|\$\((?P<gen>random|timenow):(?P<arg>[^()]*)\)"
+)
+_SECRET_KEY = re.compile(
+    r"(?P<section>data|stringData)(?:\.(?P<dotted>.+)|\[['\"](?P<bracket>.+)['\"]\])"
 )
 _OUTPUT_REF = re.compile(r"\$\{stages\.(?P<stage>[^.{}]+)\.outputs\.(?P<key>[^{}]+)\}")
 
@@ -115,6 +119,22 @@ def _walk(value: Any, path: str) -> Any:
     return value
 
 
+def _secret_entry(secret: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path`` in a Secret; ``data.<key>`` is decoded, keys may hold dots."""
+    match = _SECRET_KEY.fullmatch(path)
+    if match is not None:
+        section = match.group("section")
+        key = match.group("dotted") or match.group("bracket")
+        string_data = secret.get("stringData") or {}
+        if key in string_data:
+            return string_data[key]
+        data = secret.get("data") or {}
+        if section == "data" and key in data:
+            return base64.b64decode(data[key], validate=True).decode()
+        raise KeyError(key)
+    return _walk(secret, path)
+
+
 def _secret_value(ref: str, ctx: RenderContext) -> str:
     target, _, path_text = ref.partition("/")
     namespace, _, name = target.partition(":")
@@ -128,13 +148,7 @@ def _secret_value(ref: str, ctx: RenderContext) -> str:
     paths = path_text.split("/")
     first = paths[0].lstrip("$").lstrip(".")
     try:
-        if first.startswith("data.") and "stringData" in secret:
-            string_key = first[len("data.") :]
-            if string_key in (secret.get("stringData") or {}):
-                first = f"stringData.{string_key}"
-        value: Any = _walk(secret, first)
-        if first.startswith("data."):
-            value = base64.b64decode(value, validate=True).decode()
+        value = _secret_entry(secret, first)
         for path in paths[1:]:
             if not path:
                 continue
