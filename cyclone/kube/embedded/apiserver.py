@@ -79,12 +79,23 @@ def create(tx: Transaction, obj: dict, namespace: str | None) -> dict:
     if kind is kinds.POD:
         quota.admit_pod(tx, obj)
     stored = tx.put(kind, obj, None)
-    if kind is kinds.POD:
+    if kind is kinds.NAMESPACE:
+        _create_default_service_account(tx, meta["name"])
+    elif kind is kinds.POD:
         quota.refresh_quota_status(tx, ns or "")
     elif kind is kinds.RESOURCE_QUOTA:
         quota.refresh_quota_status(tx, ns or "", only=copy.deepcopy(stored))
         stored = tx.get(kind, ns, meta["name"]) or stored
     return stored
+
+
+def _create_default_service_account(tx: Transaction, namespace: str) -> None:
+    """What the service-account controller does for every new namespace."""
+    account = {"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": "default", "namespace": namespace}}
+    if tx.get(kinds.SERVICE_ACCOUNT, namespace, "default") is None:
+        tx.put(kinds.SERVICE_ACCOUNT, objects.prepare_for_create(kinds.SERVICE_ACCOUNT, account),
+               None)
 
 
 def update(

@@ -246,7 +246,8 @@ class EmbeddedCluster:
                 if remaining is not None and remaining <= 0:
                     return
                 try:
-                    change = await asyncio.wait_for(queue.get(), remaining)
+                    async with asyncio.timeout(remaining):
+                        change = await queue.get()
                 except TimeoutError:
                     return
                 if change.rv <= last:
