@@ -99,3 +99,11 @@ def test_pending_stage_has_no_start_time():
 def test_missing_new_status_keeps_old():
     old = {"phase": "Running"}
     assert apply_stage_status(old, None, NOW) is old
+
+
+def test_stages_in_scope_without_status_count_as_pending():
+    assert overall_phase({"a": "Succeeded"}, scope=["a", "b"]) == "Running"
+    assert overall_phase({"a": "Failed"}, scope=["a", "b"]) == "Failed"
+    assert overall_phase({}, scope=["a"]) == "Running"
+    assert overall_phase({"a": "Succeeded"}, scope=["a"]) == "Succeeded"
+    assert overall_phase({}, scope=[]) == "Pending"

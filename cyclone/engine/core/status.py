@@ -64,21 +64,30 @@ def _stage_phase_and_trivial(value: Any) -> tuple[str | None, bool]:
 
 
 def overall_phase(
-    stages: Mapping[str, Any] | None, trivial: Collection[str] | None = None
+    stages: Mapping[str, Any] | None,
+    trivial: Collection[str] | None = None,
+    *,
+    scope: Collection[str] | None = None,
 ) -> str:
     """The run's overall phase from its stage statuses.
 
     ``stages`` maps a stage name to its phase, or to a run-status stage entry
     (``{status: {phase}, trivial}`` as a dict or model). ``trivial`` names trivial stages
-    in addition to the entries' own ``trivial`` flags.
+    in addition to the entries' own ``trivial`` flags. ``scope`` (e.g.
+    ``dag.stages_in_scope(...)``) names the stages the run is made of: those without an
+    entry yet count as Pending, so a run whose later stages have not been recorded is not
+    reported Succeeded early.
     """
-    if not stages:
-        return PENDING
     trivial_names = set(trivial or ())
     entries = []
-    for name, value in stages.items():
+    for name, value in (stages or {}).items():
         phase, is_trivial = _stage_phase_and_trivial(value)
         entries.append((phase or PENDING, is_trivial or name in trivial_names))
+    for name in scope or ():
+        if name not in (stages or {}):
+            entries.append((PENDING, name in trivial_names))
+    if not entries:
+        return PENDING
     phases = {phase for phase, _ in entries}
     if RUNNING in phases:
         return RUNNING
