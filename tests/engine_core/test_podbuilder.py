@@ -497,3 +497,24 @@ def test_missing_integration_leaves_parameters_empty():
         context(resources={"src": bare}, resource_types={"Git": git_type_template()})
     )
     assert env_of(container(pod, "csc-pull-src"))["SCM_URL"] == ""
+
+
+def test_a_resource_both_pulled_and_pushed_is_mounted_once():
+    s = pod_stage(
+        {"containers": [{"image": "a", "command": ["make"]}]},
+        inputs={"resources": [{"name": "src", "path": "/src"}]},
+        outputs={"resources": [{"name": "src", "path": "/src"}]},
+    )
+    pod = build_stage_pod(context(stage=s))
+    assert_valid_pod(pod)
+    assert [c["name"] for c in pod["spec"]["containers"]] == ["c0", "csc-push-src"]
+
+
+def test_two_volumes_at_one_path_are_an_error():
+    s = pod_stage(
+        {"containers": [{"image": "a"}]},
+        inputs={"resources": [{"name": "src", "path": "/work"}]},
+        outputs={"artifacts": [{"name": "out", "path": "/work"}]},
+    )
+    with pytest.raises(StagePodError, match='container "c0": two volumes at /work'):
+        build_stage_pod(context(stage=s))

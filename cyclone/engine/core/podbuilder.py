@@ -145,9 +145,23 @@ def _with_env(container: dict[str, Any], env: list[dict[str, Any]]) -> None:
     container["env"] = [*copy.deepcopy(env), *kept]
 
 
-def _mount(container: dict[str, Any], mounts: list[dict[str, Any]]) -> None:
-    if mounts:
-        container["volumeMounts"] = [*(container.get("volumeMounts") or []), *mounts]
+def _mount(stage: str, container: dict[str, Any], mounts: list[dict[str, Any]]) -> None:
+    """Add mounts; the same mount twice is kept once, two mounts at one path are an error."""
+    merged: list[dict[str, Any]] = list(container.get("volumeMounts") or [])
+    by_path = {mount.get("mountPath"): mount for mount in merged}
+    for mount in mounts:
+        existing = by_path.get(mount["mountPath"])
+        if existing == mount:
+            continue
+        if existing is not None:
+            raise StagePodError(
+                stage,
+                f'container "{container["name"]}": two volumes at {mount["mountPath"]}',
+            )
+        by_path[mount["mountPath"]] = mount
+        merged.append(mount)
+    if merged:
+        container["volumeMounts"] = merged
 
 
 def _render_context(ctx: StagePodContext) -> RenderContext:
@@ -285,14 +299,14 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     helper_defaults = [ctx.options.helper_resources] if ctx.options.helper_resources else defaults
 
     workload["terminationMessagePath"] = RESULT_FILE
-    _mount(workload, [*workload_mounts, *preset_mounts[GROUP_WORKLOAD]])
+    _mount(stage_name, workload, [*workload_mounts, *preset_mounts[GROUP_WORKLOAD]])
     for container in [workload, *sidecars]:
         _with_env(container, env)
         _set_resources(container, container_resources(container.get("resources"), defaults))
     for sidecar in sidecars:
-        _mount(sidecar, preset_mounts[GROUP_SIDECAR])
+        _mount(stage_name, sidecar, preset_mounts[GROUP_SIDECAR])
     for helper in push_containers:
-        _mount(helper, preset_mounts[GROUP_SIDECAR])
+        _mount(stage_name, helper, preset_mounts[GROUP_SIDECAR])
     for helper in [*pull_containers, *push_containers]:
         _with_env(helper, env)
         _set_resources(helper, container_resources(None, helper_defaults))
