@@ -37,8 +37,10 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server per test module; tests use their own names (or tenants) to stay apart."""
+    tmp_path = tmp_path_factory.mktemp("server")
     ready = threading.Event()
     holder: dict[str, Any] = {}
 
@@ -47,7 +49,8 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         await cluster.start()
         application = create_app(
             cluster=cluster, data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN,
-            extra_routers=[build_logs_router(prefix=""), build_artifacts_router(prefix="")],
+            extra_routers=[build_logs_router(prefix="", settle_grace=0.1),
+                           build_artifacts_router(prefix="")],
         )
         config = uvicorn.Config(application, host="127.0.0.1", port=0, log_level="warning",
                                 lifespan="on", timeout_graceful_shutdown=1)

@@ -43,11 +43,17 @@ def runs_of(live_server) -> list[dict]:
 def progress_in_background(live_server, steps: list[tuple[dict, str]]) -> threading.Thread:
     """Play `steps` of (stages, overall phase) on the first run once it exists."""
 
+    existing = {r["metadata"]["name"] for r in runs_of(live_server)}
+
+    def new_runs() -> list[str]:
+        return [r["metadata"]["name"] for r in runs_of(live_server)
+                if r["metadata"]["name"] not in existing]
+
     def play() -> None:
         deadline = time.monotonic() + 10
-        while not runs_of(live_server) and time.monotonic() < deadline:
+        while not new_runs() and time.monotonic() < deadline:
             time.sleep(0.02)
-        name = runs_of(live_server)[0]["metadata"]["name"]
+        name = new_runs()[0]
         for stages, overall in steps:
             time.sleep(0.1)
             set_status(live_server, name, stages, overall)
@@ -156,3 +162,23 @@ def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server) ->
     thread.join(5)
     assert result.exit_code == 0, result.output
     assert result.stdout == "step 1\nstep 2\n"
+
+
+def test_logs_follow_ends_for_a_stage_that_will_never_run(cyclone, demo, live_server) -> None:
+    assert cyclone("run", "ci", "-p", "demo", "--name", "ci-5").exit_code == 0
+    set_status(live_server, "ci-5", {"build": stage_status("Failed", "PodFailed")}, "Failed")
+    store = LogStore(live_server.data_dir / "logs")
+    writer = store.writer(LogRef(RunRef("system", "demo", "ci", "ci-5"), "build", "c0"))
+    writer.append(b"boom\n", 5)
+    never_run = cyclone("logs", "ci-5", "--stage", "test", "-f")
+    assert never_run.exit_code == 0, never_run.output
+    assert never_run.stdout == ""
+    every_stage = cyclone("logs", "ci-5", "-f")
+    assert every_stage.exit_code == 0, every_stage.output
+    assert every_stage.stdout == "==> build <==\nboom\n"
+
+
+def test_logs_of_an_unknown_run_is_an_error_line(cyclone, demo) -> None:
+    result = cyclone("logs", "nope", "-f", "-p", "demo", "-w", "ci")
+    assert result.exit_code == 1
+    assert result.stderr == "error: workflowrun 'nope' not found\n"

@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from cyclone.kube import errors
+from cyclone.api import keys
+from cyclone.kube import errors, kinds
+from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef
 from cyclone.server.state import ServerState
@@ -28,6 +30,8 @@ from cyclone.server.state import ServerState
 API_PREFIX = "/apis/v1alpha1"
 RUN_PATH = "/projects/{project}/workflows/{workflow}/workflowruns/{run}"
 _LOG_STORE_KEY = "log_store"
+TERMINAL_PHASES = {"Succeeded", "Failed", "Cancelled"}
+SETTLE_GRACE_SECONDS = 3.0
 
 
 def log_store_for(state: ServerState) -> LogStore:
@@ -90,23 +94,91 @@ def _stored_logs(store: LogStore, run_ref: RunRef, stage: str | None,
     return b"".join(parts), f"{run_ref.run}.log"
 
 
-async def _follow_stage(store: LogStore, run_ref: RunRef, stage: str,
-                        container: str | None) -> AsyncIterator[bytes]:
+class StageProgress:
+    """Whether a stage ended long enough ago that its log will neither appear nor grow.
+
+    A stage that ended (or that a finished run will never start) is given `grace` seconds
+    for the collector to catch up before a live stream of it ends without more data.
+    """
+
+    def __init__(self, cluster: Cluster | None, run_ref: RunRef, stage: str,
+                 grace: float) -> None:
+        self._cluster = cluster
+        self._run_ref = run_ref
+        self._stage = stage
+        self._grace = grace
+        self._ended_since: float | None = None
+
+    async def _stage_over(self) -> bool:
+        assert self._cluster is not None
+        try:
+            run = await self._cluster.get(kinds.WORKFLOW_RUN, self._run_ref.run,
+                                          keys.tenant_namespace(self._run_ref.tenant))
+        except errors.NotFound:
+            return True
+        labels = run.get("metadata", {}).get("labels") or {}
+        if labels.get(keys.LABEL_PROJECT, self._run_ref.project) != self._run_ref.project or \
+                labels.get(keys.LABEL_WORKFLOW, self._run_ref.workflow) != self._run_ref.workflow:
+            return True
+        status = run.get("status") or {}
+        stage = ((status.get("stages") or {}).get(self._stage) or {}).get("status") or {}
+        overall = (status.get("overall") or {}).get("phase")
+        phase = stage.get("phase")
+        return phase in TERMINAL_PHASES or (overall in TERMINAL_PHASES and phase != "Running")
+
+    async def ended(self) -> bool:
+        if self._cluster is None:
+            return False
+        try:
+            over = await self._stage_over()
+        except errors.ApiError:
+            return False
+        now = asyncio.get_running_loop().time()
+        if not over:
+            self._ended_since = None
+            return False
+        if self._ended_since is None:
+            self._ended_since = now
+        return now - self._ended_since >= self._grace
+
+
+async def _follow_stage(store: LogStore, run_ref: RunRef, stage: str, container: str | None,
+                        progress: StageProgress) -> AsyncIterator[bytes]:
     if container is None:
-        container = await _wait_for_container(store, run_ref, stage)
-    async for chunk in store.follow(_log_ref(run_ref, stage, container)):
+        container = await _wait_for_container(store, run_ref, stage, progress)
+        if container is None:
+            return
+    async for chunk in store.follow(_log_ref(run_ref, stage, container),
+                                    give_up=progress.ended):
         yield chunk
 
 
-async def _wait_for_container(store: LogStore, run_ref: RunRef, stage: str) -> str:
-    """The workload container's name, once its log exists."""
-
+async def _wait_for_container(store: LogStore, run_ref: RunRef, stage: str,
+                              progress: StageProgress) -> str | None:
+    """The workload container's name once its log exists; None if it never will."""
     while True:
         stored = store.containers(run_ref, stage)
         workload = [c for c in stored if not is_sidecar(c)]
         if workload:
             return workload[0]
+        if await progress.ended():
+            return None
         await asyncio.sleep(store.poll_interval)
+
+
+async def _require_run_or_logs(state: ServerState, store: LogStore, run_ref: RunRef) -> None:
+    """404 for a run that neither exists in the caller's tenant nor left logs behind."""
+    if state.cluster is None or store.stages(run_ref):
+        return
+    try:
+        run = await state.cluster.get(kinds.WORKFLOW_RUN, run_ref.run,
+                                      keys.tenant_namespace(run_ref.tenant))
+    except errors.NotFound:
+        run = None
+    labels = (run or {}).get("metadata", {}).get("labels") or {}
+    if run is None or labels.get(keys.LABEL_PROJECT) != run_ref.project or \
+            labels.get(keys.LABEL_WORKFLOW) != run_ref.workflow:
+        raise errors.NotFound(f"workflowrun {run_ref.run!r} not found")
 
 
 async def _sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -125,7 +197,8 @@ def _wants_sse(request: Request) -> bool:
     return "text/event-stream" in request.headers.get("accept", "")
 
 
-def build_logs_router(prefix: str = API_PREFIX) -> APIRouter:
+def build_logs_router(prefix: str = API_PREFIX, *,
+                      settle_grace: float = SETTLE_GRACE_SECONDS) -> APIRouter:
     """Routes over the log store of `request.app.state.cyclone` (see `log_store_for`).
 
     `prefix` is where the API lives; pass "" when the app mounts the router under it.
@@ -152,11 +225,14 @@ def build_logs_router(prefix: str = API_PREFIX) -> APIRouter:
     async def stream_response(request: Request, project: str, workflow: str, run: str,
                               stage: str, container: str | None, tenant: str,
                               sse: bool) -> StreamingResponse:
-        store = log_store_for(server_state(request))
+        state = server_state(request)
+        store = log_store_for(state)
         run_ref = _run_ref(tenant, project, workflow, run)
         if container:
             _log_ref(run_ref, stage, container)
-        chunks = _follow_stage(store, run_ref, stage, container)
+        await _require_run_or_logs(state, store, run_ref)
+        progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
+        chunks = _follow_stage(store, run_ref, stage, container, progress)
         if sse:
             return StreamingResponse(
                 _sse_events(chunks), media_type="text/event-stream",
@@ -191,13 +267,15 @@ def build_logs_router(prefix: str = API_PREFIX) -> APIRouter:
             run_ref = _run_ref(tenant, project, workflow, run)
             if container:
                 _log_ref(run_ref, stage, container)
+            store = log_store_for(state)
+            await _require_run_or_logs(state, store, run_ref)
         except errors.ApiError as err:
             await websocket.close(code=1008, reason=err.message[:120])
             return
         await websocket.accept()
-        store = log_store_for(state)
+        progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
         try:
-            async for chunk in _follow_stage(store, run_ref, stage, container):
+            async for chunk in _follow_stage(store, run_ref, stage, container, progress):
                 await websocket.send_text(chunk.decode("utf-8", errors="replace"))
         except WebSocketDisconnect:
             return

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,16 +181,21 @@ class LogStore:
         for event in self._waiters.get(ref, ()):
             event.set()
 
-    async def follow(self, ref: LogRef) -> AsyncIterator[bytes]:
+    async def follow(
+        self, ref: LogRef, give_up: Callable[[], Awaitable[bool]] | None = None
+    ) -> AsyncIterator[bytes]:
         """The log from the start, then what is appended, until it is complete.
 
         Waits for the log to appear. Wakes on appends made in this process and polls the
-        files otherwise, so a writer in another process is followed too.
+        files otherwise, so a writer in another process is followed too. `give_up`, asked
+        whenever a poll finds nothing new, ends the stream early when it answers True (the
+        container is known to have ended but its log will never be completed).
         """
         event = asyncio.Event()
         self._waiters.setdefault(ref, set()).add(event)
         try:
             offset = 0
+            last_pass = False
             while True:
                 event.clear()
                 state = self.state(ref)
@@ -204,10 +209,12 @@ class LogStore:
                         yield chunk
                     if state.complete and offset >= state.stored_bytes:
                         return
+                if last_pass:
+                    return
                 try:
                     await asyncio.wait_for(event.wait(), self.poll_interval)
                 except TimeoutError:
-                    pass
+                    last_pass = give_up is not None and await give_up()
         finally:
             waiters = self._waiters.get(ref)
             if waiters is not None:
