@@ -173,6 +173,9 @@ class RunController:
             )
             return None
 
+        for stage_name in scope:
+            if state.stage_phase(stage_name) is None:
+                state.set_stage(stage_name, PENDING)
         wakeups: list[datetime] = [deadline] if deadline else []
         await self._observe(state, execution, stage_objs)
         delegation_deadline = expire_delegations(state)
@@ -378,7 +381,8 @@ class RunController:
             and (entry.get("status") or {}).get("phase") == RUNNING
         ]
         for name in state.non_terminal_stages():
-            state.set_stage(name, phase, reason, message)
+            started = state.stage_phase(name) not in (None, PENDING)
+            state.set_stage(name, phase if started else CANCELLED, reason, message)
         state.set_overall(phase, reason, message)
         if doomed:
             execution = self.caches.execution_cluster(execution_target(state.run).cluster)
