@@ -338,9 +338,18 @@ def test_own_limit_without_request_is_not_exceeded_by_default_request():
 
 def test_helper_containers_use_helper_resources_when_given():
     options = PodBuildOptions(helper_resources={"requests": {"cpu": "10m"}})
-    pod = build_stage_pod(context(options=options, project=project({"requests.cpu": "1"})))
+    s = pod_stage(
+        {
+            "containers": [{"image": "a"}],
+            "initContainers": [{"name": "prep", "image": "alpine"}],
+        },
+        inputs={"resources": [{"name": "src"}]},
+    )
+    quota = project({"requests.cpu": "1"})
+    pod = build_stage_pod(context(stage=s, options=options, project=quota))
     assert container(pod, "csc-pull-src")["resources"] == {"requests": {"cpu": "10m"}}
     assert pod["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "1"}}
+    assert container(pod, "prep")["resources"] == {"requests": {"cpu": "1"}}
 
 
 @pytest.mark.parametrize(

@@ -312,6 +312,7 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         _set_resources(helper, container_resources(None, helper_defaults))
     for init in spec.get("initContainers") or []:
         _with_env(init, env)
+        _set_resources(init, container_resources(init.get("resources"), defaults))
 
     spec["containers"] = [workload, *sidecars, *push_containers]
     if pull_containers or spec.get("initContainers"):
