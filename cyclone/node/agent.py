@@ -125,9 +125,14 @@ class NodeAgent:
             worker.update(pod)
             return
         worker = PodWorker(self.context, pod)
-        self.workers[uid] = worker
         assert self._group is not None
-        self._group.create_task(self._run_worker(worker), name=f"pod-{uid}")
+        run = self._run_worker(worker)
+        try:
+            self._group.create_task(run, name=f"pod-{uid}")
+        except RuntimeError:
+            run.close()
+            raise asyncio.CancelledError from None
+        self.workers[uid] = worker
 
     async def _run_worker(self, worker: PodWorker) -> None:
         try:

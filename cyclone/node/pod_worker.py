@@ -215,20 +215,25 @@ class PodWorker:
         for observation in [*self.init, *self.main]:
             observation.waiting_reason = observation.waiting_message = None
 
+    def _record(self, spec: dict, observation: ContainerObservation, progress: object) -> None:
+        """Take what the runtime reports; an exited container's message is read at once."""
+        observation.progress = progress  # type: ignore[assignment]
+        if isinstance(progress, ContainerExited):
+            observation.termination_message = self._termination_message(spec, observation)
+
     async def _start(self, spec: dict, observation: ContainerObservation) -> None:
         launch = self.launches[spec["name"]]
-        observation.progress = await self.node.runtime.inspect(launch)
+        self._record(spec, observation, await self.node.runtime.inspect(launch))
         if observation.progress is not None:
             return
         try:
             await self.node.runtime.start(launch)
         except StartError as error:
             now = datetime.now(UTC)
-            observation.progress = ContainerExited(
-                128, now, now, "", reason="StartError", message=str(error)
-            )
+            failed = ContainerExited(128, now, now, "", reason="StartError", message=str(error))
+            self._record(spec, observation, failed)
             return
-        observation.progress = await self.node.runtime.inspect(launch)
+        self._record(spec, observation, await self.node.runtime.inspect(launch))
 
     async def _start_containers(self) -> None:
         for spec, observation in zip(self.main_specs, self.main, strict=True):
@@ -240,8 +245,8 @@ class PodWorker:
             await self._start(spec, observation)
         if not isinstance(observation.progress, ContainerExited):
             await self._publish()
-            observation.progress = await self.node.runtime.wait(self.launches[spec["name"]])
-        observation.termination_message = self._termination_message(spec, observation)
+            exited = await self.node.runtime.wait(self.launches[spec["name"]])
+            self._record(spec, observation, exited)
         await self._publish()
 
     def _termination_message(self, spec: dict, observation: ContainerObservation) -> str | None:

@@ -189,14 +189,12 @@ def pod_status(
 
 
 def status_patch(status: dict) -> dict:
-    """A JSON merge patch that sets `status` exactly: states that no longer apply are nulled."""
-    patch = dict(status)
-    for key in ("initContainerStatuses", "containerStatuses"):
-        patch[key] = [
-            {**c, "state": {"waiting": None, "running": None, "terminated": None, **c["state"]}}
-            for c in status[key]
-        ]
-    return {"status": patch}
+    """A JSON merge patch that sets `status`.
+
+    Lists are replaced whole by a merge patch, so container states need no nulls; top-level
+    keys that no longer apply are None, which removes them.
+    """
+    return {"status": status}
 
 
 def read_termination_message(path, limit: int = MAX_TERMINATION_MESSAGE_BYTES) -> str | None:

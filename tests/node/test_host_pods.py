@@ -11,7 +11,7 @@ import pytest
 
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
-from cyclone.node import NodeAgent
+from cyclone.node import NodeAgent, pod_worker
 from node.helpers import (
     NODE,
     pod_manifest,
@@ -152,8 +152,9 @@ async def test_env_from_secret_config_map_and_fields_is_expanded_in_args(
 
 
 async def test_missing_secret_keeps_the_container_waiting_until_it_exists(
-    cluster: EmbeddedCluster, host_agent: NodeAgent
+    cluster: EmbeddedCluster, host_agent: NodeAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(pod_worker, "CONFIG_RETRY_SECONDS", 0.1)
     container = shell("main", 'printf "$KEY" > /dev/termination-log')
     container["env"] = [
         {"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "later", "key": "k"}}}

@@ -28,6 +28,7 @@ WRAPPER = Path(__file__).with_name("wrapper.sh")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 START_TIMEOUT_SECONDS = 10.0
 """How long a launched container may take to record its pid before it is deemed lost."""
+TERM_REPEAT_SECONDS = 1.0
 
 
 def image_name(image: str) -> str:
@@ -117,6 +118,15 @@ class HostRuntime:
         finally:
             os.close(log)
         self._children[process.pid] = process
+        await self._until_pid_recorded(launch)
+
+    async def _until_pid_recorded(self, launch: ContainerLaunch) -> None:
+        """Wait (briefly) until the wrapper has recorded its pid: the container then runs."""
+        delay = 0.001
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while _read_int(launch.state_dir / "pid") is None and time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def inspect(self, launch: ContainerLaunch) -> ContainerProgress:
         state = launch.state_dir
@@ -210,12 +220,23 @@ class HostRuntime:
         if pid is None:
             return
         if grace_seconds > 0:
-            self._signal(pid, signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wait(launch), grace_seconds)
+            await self._terminate(launch, pid, grace_seconds)
         if self._alive(pid, launch):
             self._signal(pid, signal.SIGKILL)
             await self.wait(launch)
+
+    async def _terminate(self, launch: ContainerLaunch, pid: int, grace_seconds: float) -> None:
+        """SIGTERM the process group and wait up to the grace period for it to end.
+
+        The signal is sent a second time after a moment: one that lands while bubblewrap is
+        still setting up its pid namespace reaches only the namespace's init, which ignores it.
+        """
+        first = min(TERM_REPEAT_SECONDS, grace_seconds / 2)
+        for wait in (first, grace_seconds - first):
+            self._signal(pid, signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wait(launch), wait)
+                return
 
     @staticmethod
     def _signal(pgid: int, sig: signal.Signals) -> None:
