@@ -336,8 +336,8 @@ def test_own_limit_without_request_is_not_exceeded_by_default_request():
     }
 
 
-def test_helper_containers_use_helper_resources_when_given():
-    options = PodBuildOptions(helper_resources={"requests": {"cpu": "10m"}})
+def test_cyclone_containers_use_their_own_resources_when_given():
+    options = PodBuildOptions(cyclone_container_resources={"requests": {"cpu": "10m"}})
     s = pod_stage(
         {
             "containers": [{"image": "a"}],

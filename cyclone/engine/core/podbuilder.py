@@ -97,7 +97,7 @@ class PodBuildOptions:
     """Engine-wide settings of stage pods."""
 
     resolver_image_prefix: str = "cyclone/resolver-"
-    helper_resources: Mapping[str, Any] | None = None
+    cyclone_container_resources: Mapping[str, Any] | None = None
     """Resources of Cyclone's own containers; None → the same defaults as the workload."""
 
 
@@ -296,7 +296,8 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     defaults = [ctx.workflow.spec.resources or {}]
     if ctx.project is not None:
         defaults.append(quota_requirements(ctx.project.spec.quota))
-    helper_defaults = [ctx.options.helper_resources] if ctx.options.helper_resources else defaults
+    own_resources = ctx.options.cyclone_container_resources
+    cyclone_defaults = [own_resources] if own_resources else defaults
 
     workload["terminationMessagePath"] = RESULT_FILE
     _mount(stage_name, workload, [*workload_mounts, *preset_mounts[GROUP_WORKLOAD]])
@@ -305,11 +306,11 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         _set_resources(container, container_resources(container.get("resources"), defaults))
     for sidecar in sidecars:
         _mount(stage_name, sidecar, preset_mounts[GROUP_SIDECAR])
-    for helper in push_containers:
-        _mount(stage_name, helper, preset_mounts[GROUP_SIDECAR])
-    for helper in [*pull_containers, *push_containers]:
-        _with_env(helper, env)
-        _set_resources(helper, container_resources(None, helper_defaults))
+    for own in push_containers:
+        _mount(stage_name, own, preset_mounts[GROUP_SIDECAR])
+    for own in [*pull_containers, *push_containers]:
+        _with_env(own, env)
+        _set_resources(own, container_resources(None, cyclone_defaults))
     for init in spec.get("initContainers") or []:
         _with_env(init, env)
         _set_resources(init, container_resources(init.get("resources"), defaults))

@@ -153,17 +153,17 @@ def _container_phase(pod: Mapping[str, Any]) -> dict[str, str] | None:
         return None
     if _failed(terminated):
         return _status(FAILED, REASON_POD_FAILED, _failure_message(str(workload), terminated))
-    helpers = [
+    pushes = [
         container.get("name")
         for container in (pod.get("spec") or {}).get("containers") or []
         if str(container.get("name", "")).startswith(CYCLONE_CONTAINER_PREFIX)
     ]
-    for name in helpers:
-        helper_done = _terminated(by_name.get(name))
-        if helper_done is None:
+    for name in pushes:
+        push_done = _terminated(by_name.get(name))
+        if push_done is None:
             return None
-        if _failed(helper_done):
-            return _status(FAILED, REASON_POD_FAILED, _failure_message(str(name), helper_done))
+        if _failed(push_done):
+            return _status(FAILED, REASON_POD_FAILED, _failure_message(str(name), push_done))
     return _status(SUCCEEDED, REASON_POD_SUCCEED)
 
 
