@@ -181,3 +181,24 @@ async def test_follow_yields_appends_until_complete(tmp_path) -> None:
     writer.finish()
     await asyncio.wait_for(task, 2)
     assert b"".join(received) == b"a\nb\n"
+
+
+async def test_collector_can_share_an_informer_its_caller_runs(tmp_path) -> None:
+    from cyclone.kube import kinds
+    from cyclone.kube.informer import Informer
+
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    pod = stage_pod()
+    set_succeeded(pod)
+    cluster.put_pod(pod)
+    cluster.write_log(NS, pod["metadata"]["name"], "main", b"shared\n")
+    cluster.end_logs(NS, pod["metadata"]["name"], "main")
+    informer = Informer(cluster, kinds.POD)
+    async with asyncio.TaskGroup() as group:
+        informer_task = group.create_task(informer.run())
+        collector = group.create_task(
+            LogCollector(cluster, store, informer=informer, retry_delay=0.01).run())
+        await eventually(lambda: complete(store, ref()))
+        collector.cancel()
+        informer_task.cancel()
+    assert store.read(ref()) == b"shared\n"

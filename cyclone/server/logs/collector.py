@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 from cyclone.api import keys
 from cyclone.kube import errors, kinds
+from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
 from cyclone.server.logs.masking import LineMaskingStream, SecretMasker, pod_secret_values
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, LogWriter, RunRef
@@ -28,6 +28,12 @@ STAGE_POD_SELECTOR = (
 )
 
 _TERMINAL_POD_PHASES = {"Succeeded", "Failed"}
+
+
+def _is_stage_pod(pod: dict) -> bool:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return (labels.get(keys.LABEL_POD_CREATED_BY) == keys.CREATED_BY_CYCLONE
+            and labels.get(keys.LABEL_POD_KIND) == keys.POD_KIND_WORKLOAD)
 
 
 def tenant_of_pod(pod: dict) -> str | None:
@@ -89,51 +95,40 @@ def container_ended(pod: dict, container: str) -> bool:
     return "terminated" in (_container_statuses(pod).get(container) or {})
 
 
-async def pod_events(
-    cluster: Cluster, label_selector: str, *, retry_delay: float = 1.0
-) -> AsyncIterator[tuple[str, dict]]:
-    """List then watch the selected pods across namespaces, re-listing after `Gone`."""
-    resource_version: str | None = None
-    while True:
-        try:
-            if resource_version is None:
-                listed = await cluster.list(kinds.POD, None, label_selector=label_selector)
-                for pod in listed.items:
-                    yield "ADDED", pod
-                resource_version = listed.resource_version
-            async for event in cluster.watch(
-                kinds.POD, None, label_selector=label_selector,
-                resource_version=resource_version,
-            ):
-                rv = (event.object.get("metadata") or {}).get("resourceVersion")
-                if rv:
-                    resource_version = rv
-                if event.type != "BOOKMARK":
-                    yield event.type, event.object
-        except errors.Gone:
-            resource_version = None
-        except errors.ApiError as err:
-            log.warning("watching stage pods of %s: %s", cluster.name, err)
-            await asyncio.sleep(retry_delay)
-
-
 class LogCollector:
-    """Follows the logs of every stage pod of one cluster into a log store."""
+    """Follows the logs of every stage pod of one cluster into a log store.
 
-    def __init__(self, cluster: Cluster, store: LogStore, *, retry_delay: float = 1.0) -> None:
+    Driven by a pod informer: its own (stage pods only, across namespaces), or `informer`
+    when the caller shares one that it runs itself; it must see the stage pods.
+    """
+
+    def __init__(self, cluster: Cluster, store: LogStore, *, informer: Informer | None = None,
+                 retry_delay: float = 1.0, resync_seconds: float = 60.0) -> None:
         self.cluster = cluster
         self.store = store
         self.retry_delay = retry_delay
+        self._own_informer = informer is None
+        self.informer = informer or Informer(
+            cluster, kinds.POD, None, label_selector=STAGE_POD_SELECTOR,
+            resync_seconds=resync_seconds,
+        )
         self._following: dict[tuple[str, str, str], asyncio.Task[None]] = {}
 
     async def run(self) -> None:
         """Collect until cancelled."""
+        stopped = False
         async with asyncio.TaskGroup() as group:
-            async for event_type, pod in pod_events(
-                self.cluster, STAGE_POD_SELECTOR, retry_delay=self.retry_delay
-            ):
-                if event_type != "DELETED":
+            def on_pod(event_type: str, pod: dict, _old: dict | None) -> None:
+                if not stopped and event_type != "DELETED" and _is_stage_pod(pod):
                     self._follow_started_containers(group, pod)
+
+            if self._own_informer:
+                group.create_task(self.informer.run())
+            self.informer.add_handler(on_pod)
+            try:
+                await asyncio.get_running_loop().create_future()
+            finally:
+                stopped = True
 
     def _follow_started_containers(self, group: asyncio.TaskGroup, pod: dict) -> None:
         meta = pod["metadata"]
