@@ -27,6 +27,7 @@ def pod(name: str | None = None, *, requests: dict | None = None, limits: dict |
     if resources:
         container["resources"] = resources
     spec: dict = {"containers": [container], "restartPolicy": "Never",
+                  "automountServiceAccountToken": False,
                   "schedulerName": UNSCHEDULED}
     if grace is not None:
         spec["terminationGracePeriodSeconds"] = grace

@@ -130,8 +130,12 @@ def spec_changed(old: dict, new: dict) -> bool:
 
 def merge_for_update(kind: Kind, current: dict, incoming: dict, *, status_only: bool) -> dict:
     """The object an update stores: system metadata kept, status or the rest as the
-    subresource allows, generation bumped on a spec change."""
-    if status_only:
+    subresource allows, generation bumped on a spec change.
+
+    A status update of a custom resource keeps nothing but the new status; one of a core
+    kind also keeps metadata changes (as the core status strategies of Kubernetes do).
+    """
+    if status_only and kind.group:
         result = copy.deepcopy(current)
         if "status" in incoming:
             result["status"] = copy.deepcopy(incoming["status"])
@@ -149,6 +153,13 @@ def merge_for_update(kind: Kind, current: dict, incoming: dict, *, status_only: 
     meta.pop("generateName", None)
     if "generateName" in current["metadata"]:
         meta["generateName"] = current["metadata"]["generateName"]
+    if status_only:
+        for key in (set(current) | set(result)) - set(_NON_SPEC):
+            if key in current:
+                result[key] = copy.deepcopy(current[key])
+            else:
+                result.pop(key, None)
+        return result
     if kind.has_status:
         if "status" in current:
             result["status"] = copy.deepcopy(current["status"])
