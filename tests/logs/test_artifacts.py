@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import tarfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
@@ -75,11 +76,25 @@ async def test_upload_with_the_run_upload_token(tmp_path) -> None:
                                                "X-Tenant": "devops"})
         wrong_tenant = await client.post(f"{ARTIFACTS}/c.tgz", content=b"data",
                                          headers={"X-Upload-Token": token, "X-Tenant": "other"})
+        as_resolver = await client.post(
+            ARTIFACTS, params={"name": "data.tar.gz"}, content=b"tarball",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
+        by_header = await client.post(ARTIFACTS, content=b"x", headers={
+            "Authorization": f"Bearer {token}", "X-Artifact-Name": "h.tgz"})
+        unnamed = await client.post(ARTIFACTS, content=b"x",
+                                    headers={"Authorization": f"Bearer {token}"})
+        reading = await client.get(ARTIFACTS, headers={"Authorization": f"Bearer {token}"})
         listed = await client.get(ARTIFACTS, headers=auth())
+    assert token.startswith("cyu.devops.")
     assert accepted.status_code == 201
     assert wrong_run.status_code == 401
     assert wrong_tenant.status_code == 401
-    assert [i["name"] for i in listed.json()["items"]] == ["a.tgz"]
+    assert as_resolver.status_code == 201
+    assert by_header.status_code == 201
+    assert unnamed.status_code == 400
+    assert reading.status_code == 401
+    assert sorted(i["name"] for i in listed.json()["items"]) == [
+        "a.tgz", "data.tar.gz", "h.tgz"]
 
 
 async def test_artifacts_are_isolated_per_tenant(tmp_path) -> None:
@@ -150,3 +165,36 @@ async def test_oversized_upload_is_refused_and_leaves_nothing(tmp_path) -> None:
     assert listed.json()["items"] == []
     assert not [p for p in (tmp_path / "artifacts/devops/proj/wf/wf-run1").iterdir()
                 if p.is_file()]
+
+
+async def test_http_resolver_push_uploads_to_its_run(tmp_path) -> None:
+    import asyncio
+    import os
+    import shutil
+
+    import pytest
+
+    from logs.serving import serving
+
+    if not (shutil.which("curl") and shutil.which("tar")):
+        pytest.skip("the Http resolver needs curl and tar")
+    import cyclone.resolvers
+
+    script = Path(cyclone.resolvers.__file__).with_name("http.sh")
+    app = build_app(tmp_path / "server")
+    workspace = tmp_path / "workspace"
+    (workspace / "data").mkdir(parents=True)
+    (workspace / "data" / "app.bin").write_bytes(b"built binary")
+    async with serving(app) as url:
+        env = {**os.environ, "WORKSPACE": str(workspace), "ARTIFACT": "bin.tar.gz",
+               "URL": f"{url}{ARTIFACTS}",
+               "TOKEN": artifact_upload_token(app.state.cyclone, RUN)}
+        process = await asyncio.create_subprocess_exec(
+            "sh", str(script), "push", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err.decode()
+        async with httpx.AsyncClient(base_url=url) as client:
+            downloaded = await client.get(f"{ARTIFACTS}/bin.tar.gz", headers=auth())
+    with tarfile.open(fileobj=io.BytesIO(downloaded.content)) as tar:
+        assert tar.extractfile("./app.bin").read() == b"built binary"

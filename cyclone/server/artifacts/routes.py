@@ -4,10 +4,12 @@
   expiresAt, stage}]}`.
 - `GET …/artifacts/{a}` — the tarball, as an attachment.
 - `DELETE …/artifacts/{a}` — 204.
-- `POST …/artifacts/{a}?stage=` — upload; the request body is the tarball itself
+- `POST …/artifacts/{a}?stage=`, or `POST …/artifacts?name={a}` (or `X-Artifact-Name`,
+  as the Http resolver sends it) — upload; the request body is the tarball itself
   (`curl --data-binary @out.tar.gz -H 'Content-Type: application/gzip' …`). Authorised
-  by a bearer token of the tenant, or by the run's upload token in `X-Upload-Token`
-  (see `artifact_upload_token`), which is what the Http resolver of a stage pod gets.
+  by a bearer token of the tenant, or by the run's upload token (`artifact_upload_token`)
+  as the bearer token or in `X-Upload-Token`: that is what a stage pod's Http resolver
+  gets, so it can upload to its own run and nothing else.
 """
 
 from __future__ import annotations
@@ -63,10 +65,18 @@ def _upload_key(state: ServerState) -> bytes:
     return key
 
 
+UPLOAD_TOKEN_PREFIX = "cyu"
+
+
 def artifact_upload_token(state: ServerState, ref: RunRef) -> str:
-    """A token that may upload artifacts of one run, and nothing else."""
+    """A token that may upload artifacts of one run, and nothing else.
+
+    `cyu.{tenant}.{hmac}`: the tenant is readable so that an upload needs no `X-Tenant`;
+    the HMAC (a key kept in the data directory) covers tenant, project, workflow and run.
+    """
     message = "/".join(ref.parts()).encode()
-    return hmac.new(_upload_key(state), message, hashlib.sha256).hexdigest()
+    digest = hmac.new(_upload_key(state), message, hashlib.sha256).hexdigest()
+    return f"{UPLOAD_TOKEN_PREFIX}.{ref.tenant}.{digest}"
 
 
 def _run_ref(tenant: str, project: str, workflow: str, run: str) -> RunRef:
@@ -83,25 +93,35 @@ def _name(artifact: str) -> str:
         raise errors.BadRequest(str(err)) from err
 
 
+def _bearer(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 async def _uploading_tenant(
     request: Request,
     x_upload_token: str | None = Header(default=None),
     x_tenant: str | None = Header(default=None),
+    authorization: str | None = Header(default=None),
 ) -> str:
-    """The tenant of an upload: from the run's upload token, else from the bearer token."""
-    if x_upload_token is None:
+    """The tenant of an upload: from the run's upload token (in `X-Upload-Token` or as the
+    bearer token), else from a tenant or admin bearer token."""
+    token = (x_upload_token or "").strip() or _bearer(authorization)
+    if not token or not token.startswith(f"{UPLOAD_TOKEN_PREFIX}."):
         from cyclone.server.auth import current_principal
         from cyclone.server.auth import require_tenant as tenant_of
 
-        principal = await current_principal(request, request.headers.get("authorization"))
+        principal = await current_principal(request, authorization)
         return await tenant_of(principal, x_tenant)
+    tenant = token.split(".", 2)[1] if token.count(".") >= 2 else ""
+    if x_tenant and x_tenant.strip() != tenant:
+        raise errors.Unauthorized("invalid upload token")
     params = request.path_params
-    tenant = (x_tenant or "").strip()
-    if not tenant:
-        raise errors.BadRequest("an upload token needs the X-Tenant header")
-    ref = _run_ref(tenant, params["project"], params["workflow"], params["run"])
-    expected = artifact_upload_token(server_state(request), ref)
-    if not hmac.compare_digest(expected, x_upload_token.strip()):
+    try:
+        ref = RunRef(tenant, params["project"], params["workflow"], params["run"])
+    except InvalidLogName as err:
+        raise errors.Unauthorized("invalid upload token") from err
+    if not hmac.compare_digest(artifact_upload_token(server_state(request), ref), token):
         raise errors.Unauthorized("invalid upload token")
     return tenant
 
@@ -143,10 +163,8 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
             raise errors.NotFound(str(err)) from err
         return Response(status_code=204)
 
-    @router.post(f"{RUN_PATH}/artifacts/{{artifact}}", status_code=201)
-    async def upload_artifact(request: Request, project: str, workflow: str, run: str,
-                              artifact: str, stage: str | None = Query(default=None),
-                              tenant: str = Depends(_uploading_tenant)) -> dict:
+    async def upload(request: Request, tenant: str, project: str, workflow: str, run: str,
+                     artifact: str, stage: str | None) -> dict:
         store = artifact_store_for(server_state(request))
         try:
             info = await store.save(_run_ref(tenant, project, workflow, run), _name(artifact),
@@ -154,6 +172,27 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
         except InvalidArtifact as err:
             raise errors.BadRequest(str(err)) from err
         return vars(info)
+
+    @router.post(f"{RUN_PATH}/artifacts/{{artifact}}", status_code=201)
+    async def upload_artifact(request: Request, project: str, workflow: str, run: str,
+                              artifact: str, stage: str | None = Query(default=None),
+                              tenant: str = Depends(_uploading_tenant)) -> dict:
+        """Upload an artifact: the body is the tarball."""
+        return await upload(request, tenant, project, workflow, run, artifact, stage)
+
+    @router.post(f"{RUN_PATH}/artifacts", status_code=201)
+    async def upload_named_artifact(
+        request: Request, project: str, workflow: str, run: str,
+        name: str | None = Query(default=None),
+        x_artifact_name: str | None = Header(default=None),
+        stage: str | None = Query(default=None),
+        tenant: str = Depends(_uploading_tenant),
+    ) -> dict:
+        """Upload as the Http resolver does: name in `?name=` or `X-Artifact-Name`."""
+        artifact = name or x_artifact_name
+        if not artifact:
+            raise errors.BadRequest("name the artifact with ?name= or X-Artifact-Name")
+        return await upload(request, tenant, project, workflow, run, artifact, stage)
 
     return router
 
