@@ -113,7 +113,13 @@ class Env:
         raise AssertionError(f"run {name} did not reach the expected state: {run.get('status')}")
 
     async def wait_phase(self, name: str, *phases: str, within: float = 20.0) -> dict:
-        return await self.wait_run(name, lambda r: overall(r).get("phase") in phases, within)
+        """Wait for one of ``phases``; a run ending in another phase fails at once."""
+        terminal = {"Succeeded", "Failed", "Cancelled"}
+        run = await self.wait_run(
+            name, lambda r: overall(r).get("phase") in {*phases, *terminal}, within
+        )
+        assert overall(run).get("phase") in phases, run.get("status")
+        return run
 
     async def pods(self, selector: str | None = None) -> list[dict]:
         return (await self.cluster.list(kinds.POD, NAMESPACE, label_selector=selector)).items

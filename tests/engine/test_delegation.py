@@ -1,0 +1,117 @@
+"""Delegation stages: POSTed out, Waiting meanwhile, finished by the callback or a timeout."""
+
+from __future__ import annotations
+
+import pytest
+
+from cyclone.engine.controllers.delegation import (
+    DelegationRejected,
+    report_delegation_result,
+)
+from cyclone.kube.errors import Forbidden
+
+from .harness import API, NAMESPACE, overall, shell_stage, stage_status, workflow, workflow_run
+from .receiver import http_receiver
+
+
+def delegation_stage(name: str, url: str, timeout: str | None = None) -> dict:
+    delegation = {"type": "approval", "url": url}
+    if timeout:
+        delegation["timeout"] = timeout
+    return {
+        "apiVersion": API, "kind": "Stage",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"delegation": delegation},
+    }
+
+
+async def start_delegated_run(env, receiver, wait_for: str | None = None) -> dict:
+    await env.apply(
+        delegation_stage("approve", receiver.url, wait_for),
+        shell_stage("parallel", "true"),
+        shell_stage("deploy", "echo \"by:${stages.approve.outputs.approver}\" "
+                              "> /cyclone/results/__result__"),
+        workflow("wf", [{"name": "approve"}, {"name": "parallel"},
+                        {"name": "deploy", "depends": ["approve"]}]),
+        workflow_run("r1", "wf"),
+    )
+    [request] = await receiver.wait_for(1)
+    return request
+
+
+async def test_delegation_success_continues_the_dag(env):
+    async with http_receiver() as receiver:
+        request = await start_delegated_run(env, receiver)
+        assert request["stage"] == "approve"
+        assert request["workflow"] == "wf"
+        assert request["workflowrun"] == "r1"
+        assert request["callbackURL"].endswith(f"/delegations/{NAMESPACE}/r1/approve")
+        run = await env.wait_run(
+            "r1", lambda r: stage_status(r, "parallel").get("phase") == "Succeeded"
+        )
+        assert stage_status(run, "approve")["phase"] == "Waiting"
+        assert overall(run)["phase"] == "Waiting"
+
+        await report_delegation_result(
+            env.cluster, NAMESPACE, "r1", "approve", request["token"], True, "approved",
+            {"approver": "alice"},
+        )
+        run = await env.wait_phase("r1", "Succeeded", "Failed")
+    assert overall(run)["phase"] == "Succeeded"
+    assert stage_status(run, "approve")["reason"] == "DelegationSucceed"
+    deploy = run["status"]["stages"]["deploy"]["outputs"]
+    assert deploy == [{"key": "by", "value": "alice"}]
+
+
+async def test_delegation_failure_fails_the_run(env):
+    async with http_receiver() as receiver:
+        request = await start_delegated_run(env, receiver)
+        await env.wait_run("r1", lambda r: stage_status(r, "approve").get("phase") == "Waiting")
+        await report_delegation_result(
+            env.cluster, NAMESPACE, "r1", "approve", request["token"], False, "rejected"
+        )
+        run = await env.wait_phase("r1", "Failed")
+    approve = stage_status(run, "approve")
+    assert (approve["reason"], approve["message"]) == ("DelegationFailure", "rejected")
+    assert stage_status(run, "deploy")["phase"] == "Cancelled"
+
+
+async def test_delegation_timeout_fails_the_stage(env):
+    async with http_receiver() as receiver:
+        await start_delegated_run(env, receiver, wait_for="1s")
+        run = await env.wait_phase("r1", "Failed", within=10)
+    assert stage_status(run, "approve")["phase"] == "Failed"
+    assert stage_status(run, "approve")["reason"] == "Timeout"
+    assert stage_status(run, "parallel")["phase"] == "Succeeded"
+
+
+async def test_delegation_callback_checks_token_and_state(env):
+    async with http_receiver() as receiver:
+        request = await start_delegated_run(env, receiver)
+        await env.wait_run("r1", lambda r: stage_status(r, "approve").get("phase") == "Waiting")
+        with pytest.raises(Forbidden):
+            await report_delegation_result(
+                env.cluster, NAMESPACE, "r1", "approve", "0" * 64, True
+            )
+        with pytest.raises(Forbidden):
+            await report_delegation_result(
+                env.cluster, NAMESPACE, "r1", "deploy", request["token"], True
+            )
+        await report_delegation_result(
+            env.cluster, NAMESPACE, "r1", "approve", request["token"], True, "", "approver:bob"
+        )
+        with pytest.raises(DelegationRejected):
+            await report_delegation_result(
+                env.cluster, NAMESPACE, "r1", "approve", request["token"], False
+            )
+        await env.wait_phase("r1", "Succeeded")
+
+
+async def test_unreachable_delegation_url_fails_the_stage(env):
+    await env.apply(
+        delegation_stage("approve", "http://127.0.0.1:9/nowhere"),
+        workflow("wf", [{"name": "approve"}]),
+        workflow_run("r1", "wf"),
+    )
+    run = await env.wait_phase("r1", "Failed")
+    assert stage_status(run, "approve")["reason"] == "DelegationFailure"

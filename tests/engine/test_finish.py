@@ -1,0 +1,167 @@
+"""After the end: notifications once, GC of pods and data, cleanup on deletion, retryOf."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cyclone.engine.config import EngineConfig
+from cyclone.engine.core.names import gc_pod_name
+from cyclone.kube import kinds
+from cyclone.kube.errors import NotFound
+
+from .harness import (
+    NAMESPACE,
+    PVC,
+    outputs,
+    overall,
+    running_env,
+    shell_stage,
+    stage_status,
+    workflow,
+    workflow_run,
+)
+from .receiver import http_receiver
+
+
+def run_data_dir(env, run: str):
+    matches = list((env.data_dir / "node").rglob(f"{PVC}/workflowruns/{run}"))
+    return matches[0] if matches else None
+
+
+async def test_notification_reaches_webhook_once(tmp_path):
+    async with http_receiver() as receiver, running_env(tmp_path) as env:
+        await env.apply(
+            shell_stage("a", "true"),
+            workflow("wf", [{"name": "a"}], notification={
+                "policy": "Always",
+                "receivers": [{"type": "Webhook", "addresses": [receiver.url]}],
+            }),
+            workflow_run("r1", "wf"),
+        )
+        run = await env.wait_run(
+            "r1", lambda r: receiver.url in (r.get("status") or {}).get("notifications", {})
+        )
+        assert run["status"]["notifications"][receiver.url]["result"] == "Succeeded"
+        [body] = receiver.bodies
+        assert body["metadata"]["name"] == "r1"
+        assert body["status"]["overall"]["phase"] == "Succeeded"
+
+        await env.cluster.patch(kinds.WORKFLOW_RUN, "r1",
+                                {"metadata": {"annotations": {"touched": "yes"}}}, NAMESPACE)
+        await env.wait_run("r1", lambda r: "touched" in r["metadata"].get("annotations", {}))
+    async with http_receiver() as second, running_env(tmp_path) as env:
+        await env.wait_phase("r1", "Succeeded")
+    assert len(receiver.bodies) == 1
+    assert second.bodies == []
+
+
+async def test_notification_policy_failure_skips_successful_runs(tmp_path):
+    async with http_receiver() as receiver, running_env(tmp_path) as env:
+        await env.apply(
+            shell_stage("ok", "true"),
+            shell_stage("bad", "exit 1"),
+            workflow("good", [{"name": "ok"}], notification={
+                "policy": "Failure",
+                "receivers": [{"type": "Webhook", "addresses": [receiver.url]}],
+            }),
+            workflow("broken", [{"name": "bad"}], notification={
+                "policy": "Failure",
+                "receivers": [{"type": "Webhook", "addresses": [receiver.url]}],
+            }),
+            workflow_run("g1", "good"),
+            workflow_run("b1", "broken"),
+        )
+        await env.wait_run(
+            "b1", lambda r: receiver.url in (r.get("status") or {}).get("notifications", {})
+        )
+        good = await env.wait_phase("g1", "Succeeded")
+    assert [b["metadata"]["name"] for b in receiver.bodies] == ["b1"]
+    assert not good["status"].get("notifications")
+
+
+def artifact_stage(name: str) -> dict:
+    return shell_stage(name, "true", pod={
+        "outputs": {"artifacts": [{"name": "out", "path": "/out"}]},
+        "spec": {"containers": [{"name": "main", "image": "busybox",
+                                 "command": ["sh", "-c", "echo data > /out/file"]}]},
+    })
+
+
+async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path):
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, watch_pod_events=False)
+    async with running_env(tmp_path, config) as env:
+        await env.apply(
+            artifact_stage("write"),
+            workflow("wf", [{"name": "write"}]),
+            workflow_run("r1", "wf"),
+        )
+        run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
+        assert overall(run)["phase"] == "Succeeded"
+        assert await env.pods() == []
+        assert run_data_dir(env, "r1") is None
+        try:
+            await env.cluster.get(kinds.POD, gc_pod_name("r1"), NAMESPACE)
+            raise AssertionError("the GC pod was left behind")
+        except NotFound:
+            pass
+
+
+async def test_gc_waits_for_its_delay(tmp_path):
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=3600, watch_pod_events=False)
+    async with running_env(tmp_path, config) as env:
+        await env.apply(
+            artifact_stage("a"),
+            workflow("wf", [{"name": "a"}]),
+            workflow_run("r1", "wf"),
+        )
+        run = await env.wait_phase("r1", "Succeeded")
+        assert not run["status"].get("cleaned")
+        assert len(await env.pods()) == 1
+        assert (run_data_dir(env, "r1") / "stages/a/artifacts/out/file").read_text() == "data\n"
+
+
+async def test_deleting_a_run_cleans_up_first(tmp_path):
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=3600, watch_pod_events=False)
+    async with running_env(tmp_path, config) as env:
+        await env.apply(
+            shell_stage("a", "true"),
+            workflow("wf", [{"name": "a"}]),
+            workflow_run("r1", "wf"),
+        )
+        run = await env.wait_phase("r1", "Succeeded")
+        assert "cyclone.dev/workflowrun-cleanup" in run["metadata"]["finalizers"]
+        assert len(await env.pods()) == 1
+        await env.cluster.delete(kinds.WORKFLOW_RUN, "r1", NAMESPACE)
+        for _ in range(400):
+            try:
+                await env.run("r1")
+            except NotFound:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the run was never released by its finalizer")
+        assert await env.pods() == []
+
+
+async def test_retry_of_reuses_succeeded_stages_and_outputs(tmp_path):
+    flag = tmp_path / "fixed"
+    async with running_env(tmp_path) as env:
+        await env.apply(
+            shell_stage("build", "echo \"version:$$\" > /cyclone/results/__result__"),
+            shell_stage("test", f"[ -e {flag} ]"),
+            shell_stage("report",
+                        "echo \"tested:${stages.build.outputs.version}\" "
+                        "> /cyclone/results/__result__"),
+            workflow("wf", [{"name": "build"}, {"name": "test", "depends": ["build"]},
+                            {"name": "report", "depends": ["test"]}]),
+            workflow_run("r1", "wf"),
+        )
+        first = await env.wait_phase("r1", "Failed")
+        version = outputs(first, "build")["version"]
+        flag.touch()
+        await env.apply(workflow_run("r2", "wf", retryOf="r1"))
+        second = await env.wait_phase("r2", "Succeeded")
+    assert stage_status(second, "build")["reason"] == "ReusedFromRetry"
+    assert outputs(second, "build") == {"version": version}
+    assert outputs(second, "report") == {"tested": version}
+    assert second["status"]["stages"]["build"]["pod"] == first["status"]["stages"]["build"]["pod"]
