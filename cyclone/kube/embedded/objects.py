@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import secrets
@@ -61,6 +62,7 @@ def prepare_for_create(kind: Kind, obj: dict) -> dict:
     meta["uid"] = str(uuid.uuid4())
     meta["creationTimestamp"] = now_rfc3339()
     meta["generation"] = 1
+    fold_string_data(obj)
     if kind is kinds.POD:
         _default_pod(obj)
     elif kind is kinds.NAMESPACE:
@@ -123,6 +125,16 @@ def _default_pod(pod: dict) -> None:
     pod["status"] = {"phase": "Pending", "qosClass": _qos_class(all_containers)}
 
 
+def fold_string_data(obj: dict) -> dict:
+    """Secrets: `stringData` is written into `data` (base64) and never stored."""
+    if obj.get("kind") == "Secret" and "stringData" in obj:
+        data = dict(obj.get("data") or {})
+        for key, value in (obj.pop("stringData") or {}).items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+    return obj
+
+
 def spec_changed(old: dict, new: dict) -> bool:
     keys = (set(old) | set(new)) - set(_NON_SPEC)
     return any(old.get(key) != new.get(key) for key in keys)
@@ -142,7 +154,7 @@ def merge_for_update(kind: Kind, current: dict, incoming: dict, *, status_only: 
         else:
             result.pop("status", None)
         return result
-    result = copy.deepcopy(incoming)
+    result = fold_string_data(copy.deepcopy(incoming))
     result["apiVersion"], result["kind"] = current["apiVersion"], current["kind"]
     meta = result.setdefault("metadata", {})
     for key in SYSTEM_METADATA:
