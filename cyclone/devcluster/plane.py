@@ -24,6 +24,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,7 @@ class ControlPlane:
     ca_file: Path
     etcd_endpoint: str
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    preexec_fn: Callable[[], None] | None = field(default=None, repr=False)
 
     def log_path(self, component: str) -> Path:
         return self.workdir / "logs" / f"{component}.log"
@@ -114,11 +116,13 @@ def start_control_plane(
     controller_manager: bool = True,
     scheduler: bool = True,
     timeout: float = 90.0,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> ControlPlane:
     """Start a control plane whose state, certificates, kubeconfig and logs live in `workdir`.
 
     Returns once `/readyz` answers ok and the `default` namespace exists (and, with the
     controller-manager, once its `default` ServiceAccount exists, so pods are admitted).
+    `preexec_fn` runs in each child before it starts (e.g. to tie its life to the caller).
     """
     bin_dir = bin_dir or default_bin_dir()
     missing = missing_binaries(bin_dir)
@@ -142,7 +146,7 @@ def start_control_plane(
     write_kubeconfig(kubeconfig, name=name, server=server, token=token, ca_file=pki.ca_cert)
     plane = ControlPlane(
         name=name, workdir=workdir, server=server, token=token, kubeconfig=kubeconfig,
-        ca_file=pki.ca_cert, etcd_endpoint=etcd_endpoint,
+        ca_file=pki.ca_cert, etcd_endpoint=etcd_endpoint, preexec_fn=preexec_fn,
     )
     try:
         _spawn(plane, bin_dir, "etcd", [
@@ -231,7 +235,7 @@ def _spawn(plane: ControlPlane, bin_dir: Path, component: str, args: list[str]) 
         plane.processes[component] = subprocess.Popen(
             [str(bin_dir / component), *args],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=plane.workdir, start_new_session=True,
+            cwd=plane.workdir, start_new_session=True, preexec_fn=plane.preexec_fn,
         )
     finally:
         log.close()
