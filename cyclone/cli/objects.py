@@ -99,6 +99,8 @@ def apply_object(client: CycloneClient, obj: dict, project: str | None,
     except CliError as err:
         if err.status != 409 or not name:
             raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status) from err
+    if kind.kind == "WorkflowRun":
+        return f"workflowrun/{name} unchanged (a run cannot be changed once created)"
     try:
         client.put(kind.path(p, wf, name), body)
     except CliError as err:
