@@ -1,0 +1,184 @@
+"""`cyclone up`: the composition root that runs Cyclone in one process.
+
+Embedded (the default): an `EmbeddedCluster` at ``{data_dir}/cluster.db``, a node agent
+that runs pods on this machine (host runtime, resolver scripts bound as the resolver
+images' ``/entrypoint.sh``) and the engine. With ``--kubeconfig`` the same engine runs
+against a real API server (and a node agent only with ``--node-agent``).
+
+Every piece keeps its state in the cluster or under the data dir, so a process killed at
+any instant is continued by the next ``cyclone up`` on the same data dir. The REST server
+plugs in through the ``serve`` hook of `up` (see `ServeHook`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclone.api import keys
+from cyclone.engine.config import EngineConfig
+from cyclone.engine.manager import Engine
+from cyclone.kube import kinds
+from cyclone.kube.errors import AlreadyExists
+from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger("cyclone.up")
+
+ENGINE_CONFIG_FILE = "engine.json"
+
+
+@dataclass
+class UpOptions:
+    data_dir: str = "./.cyclone"
+    port: int = 7099
+    host: str = "127.0.0.1"
+    runtime: str = "host"
+    kubeconfig: str | None = None
+    node_agent: bool = False
+
+
+@dataclass
+class UpContext:
+    """What a server started by `cyclone up` is given."""
+
+    options: UpOptions
+    data_dir: Path
+    cluster: Cluster
+    engine: Engine
+
+
+ServeHook = Callable[[UpContext], Awaitable[None]]
+"""Serves the REST API until cancelled (e.g. ``create_app`` + uvicorn on host:port)."""
+
+
+class UpError(Exception):
+    """`cyclone up` cannot start; the message says why, for a person."""
+
+
+def prepare_data_dir(options: UpOptions) -> Path:
+    data_dir = Path(options.data_dir).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir
+
+
+def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
+    """Defaults for this process, overridden by ``{data_dir}/engine.json`` when present."""
+    values: dict = {"callback_base_url": f"http://{options.host}:{options.port}"}
+    path = data_dir / ENGINE_CONFIG_FILE
+    if path.exists():
+        try:
+            values.update(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise UpError(f"cannot read {path}: {exc}") from exc
+    try:
+        return EngineConfig.model_validate(values)
+    except ValueError as exc:
+        raise UpError(f"invalid engine configuration in {path}: {exc}") from exc
+
+
+async def ensure_default_tenant(cluster: Cluster) -> None:
+    """The default tenant's namespace ``cyclone-system`` and its PVC ``cyclone-pvc-system``."""
+    namespace = keys.tenant_namespace(keys.DEFAULT_TENANT)
+    manifests = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": keys.tenant_pvc_name(keys.DEFAULT_TENANT),
+                         "namespace": namespace},
+            "spec": {"accessModes": ["ReadWriteMany"],
+                     "resources": {"requests": {"storage": "10Gi"}}},
+        },
+    ]
+    for manifest in manifests:
+        with contextlib.suppress(AlreadyExists):
+            await cluster.create(manifest)
+    await cluster.get(kinds.NAMESPACE, namespace)
+
+
+def _runtime(name: str):
+    if name == "host":
+        from cyclone.node.runtimes.host import HostRuntime
+        from cyclone.resolvers import resolver_image_overlays
+
+        return HostRuntime(image_overlays=resolver_image_overlays())
+    if name == "fake":
+        from cyclone.node.runtimes.fake import FakeRuntime
+
+        return FakeRuntime()
+    raise UpError(f"unknown runtime {name!r}: choose host or fake")
+
+
+async def _open_cluster(options: UpOptions, data_dir: Path) -> Cluster:
+    if options.kubeconfig:
+        from cyclone.kube.remote import RemoteCluster
+
+        return RemoteCluster.from_kubeconfig(options.kubeconfig)
+    from cyclone.kube.embedded import EmbeddedCluster
+
+    cluster = EmbeddedCluster(data_dir / "cluster.db", name=keys.CONTROL_CLUSTER_NAME)
+    await cluster.start()
+    return cluster
+
+
+async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
+    """Run cluster, node agent, engine (and the server, through ``serve``) until cancelled."""
+    data_dir = prepare_data_dir(options)
+    config = engine_config(data_dir, options)
+    runtime = _runtime(options.runtime)
+    cluster = await _open_cluster(options, data_dir)
+    try:
+        await ensure_default_tenant(cluster)
+        engine = Engine(cluster, config)
+        async with asyncio.TaskGroup() as group:
+            if options.kubeconfig is None or options.node_agent:
+                from cyclone.node.agent import NodeAgent
+
+                agent = NodeAgent(
+                    cluster,
+                    node_name=socket.gethostname().lower() or "cyclone-node",
+                    data_dir=data_dir / "node",
+                    runtime=runtime,
+                    schedule_unbound=options.kubeconfig is None,
+                )
+                group.create_task(agent.run(), name="node-agent")
+            group.create_task(engine.run(), name="engine")
+            if serve is not None:
+                group.create_task(serve(UpContext(options, data_dir, cluster, engine)),
+                                  name="server")
+            await engine.ready.wait()
+            where = options.kubeconfig or str(data_dir / "cluster.db")
+            log.info("Cyclone ready: data dir %s, cluster %s, runtime %s",
+                     data_dir, where, options.runtime)
+            print(f"Cyclone ready (data dir {data_dir}, cluster {where})", flush=True)
+    finally:
+        await cluster.close()
+
+
+def run_up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
+    """Blocking entry of ``cyclone up``: stops cleanly on Ctrl-C or SIGTERM."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        await up(options, serve=serve)
+
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("Cyclone stopped", flush=True)
+    except UpError as exc:
+        raise SystemExit(f"cyclone up: {exc}") from None
