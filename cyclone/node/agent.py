@@ -61,12 +61,21 @@ class NodeAgent:
             if self.log_server_port is not None:
                 from cyclone.node.log_server import serve_logs
 
-                self.log_server_port = await serve_logs(group, self.layout, self.log_server_port)
+                self.log_server_port = await serve_logs(
+                    group, self.layout, self.log_server_port, self.container_active
+                )
             await self._register()
             group.create_task(self._heartbeat())
             group.create_task(self._watch_pods())
             if self.schedule_unbound:
                 group.create_task(self._bind_unscheduled())
+
+    def container_active(self, namespace: str, pod: str, container: str) -> bool:
+        """Whether a container of a pod on this node has not exited yet."""
+        for worker in self.workers.values():
+            if (worker.namespace, worker.name) == (namespace, pod):
+                return worker.container_active(container)
+        return False
 
     async def _register(self) -> None:
         delay = 0.2

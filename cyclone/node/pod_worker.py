@@ -101,6 +101,15 @@ class PodWorker:
         self._vanished = True
         self._changed.set()
 
+    def container_active(self, name: str) -> bool:
+        """Whether the container may still run (not exited, pod not being stopped)."""
+        if self._vanished:
+            return False
+        for observation in [*self.init, *self.main]:
+            if observation.name == name:
+                return not observation.exited and not is_terminal(self.pod)
+        return False
+
     @property
     def _stopping(self) -> bool:
         return self._vanished or bool(self.pod["metadata"].get("deletionTimestamp"))

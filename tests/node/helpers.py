@@ -93,3 +93,10 @@ def pod_manifest(name: str, spec: dict, *, node: str | None = NODE, **metadata: 
 
 def statuses(pod: dict, key: str = "containerStatuses") -> dict[str, dict]:
     return {c["name"]: c for c in pod["status"].get(key) or []}
+
+
+async def until(predicate: Callable[[], bool], within: float = 20) -> None:
+    """Poll a file-system condition (no event tells when a detached process writes a file)."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)

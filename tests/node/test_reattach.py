@@ -6,14 +6,13 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node.layout import NodeLayout
-from node.helpers import NODE, pod_manifest, statuses, terminal, wait_for_pod
+from node.helpers import NODE, pod_manifest, statuses, terminal, until, wait_for_pod
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="needs bubblewrap")
 
@@ -24,13 +23,6 @@ async def start_agent(db: Path, data_dir: Path) -> asyncio.subprocess.Process:
         str(data_dir), "--node-name", NODE, "--heartbeat-seconds", "1",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
-
-
-async def until(predicate: Callable[[], bool], within: float = 20) -> None:
-    """Poll a file-system condition (no event tells when a detached process writes a file)."""
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
 
 
 async def test_restarted_agent_reattaches_without_running_anything_twice(
