@@ -208,6 +208,8 @@ async def delete_tenant(
     _: Principal = Depends(require_admin),
 ) -> Response:
     """Delete a tenant and everything of it: workload namespaces in every cluster too."""
+    if tenant == keys.DEFAULT_TENANT:
+        raise errors.Forbidden(f"the {keys.DEFAULT_TENANT} tenant cannot be deleted")
     await read_tenant(state.cluster, tenant)
     from cyclone.server.clusters import close_all_clusters
 

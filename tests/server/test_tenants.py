@@ -107,3 +107,8 @@ async def test_token_of_deleted_tenant_is_rejected(app, admin):
     await admin.delete("/tenants/devops")
     async with make_client(app, token) as client:
         assert (await client.get("/projects")).status_code in (401, 404)
+
+
+async def test_system_tenant_cannot_be_deleted(admin):
+    assert (await admin.delete("/tenants/system")).status_code == 403
+    assert (await admin.get("/tenants/system")).status_code == 200
