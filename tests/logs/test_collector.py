@@ -202,3 +202,37 @@ async def test_collector_can_share_an_informer_its_caller_runs(tmp_path) -> None
         collector.cancel()
         informer_task.cancel()
     assert store.read(ref()) == b"shared\n"
+
+
+async def test_collectors_follow_clusters_added_while_running_and_stop_removed_ones(
+        tmp_path) -> None:
+    from cyclone.server.logs import LogCollectors
+
+    store = LogStore(tmp_path / "logs")
+    first, second = FakeLogCluster(), FakeLogCluster()
+    for cluster, run in ((first, "run-a"), (second, "run-b")):
+        pod = stage_pod(name=f"{run}-pod")
+        pod["metadata"]["labels"]["workflowrun.cyclone.dev/name"] = run
+        set_running(pod)
+        cluster.put_pod(pod)
+        cluster.write_log(NS, f"{run}-pod", "main", f"{run}\n".encode())
+    collectors = LogCollectors(store, retry_delay=0.01)
+    collectors.add_cluster("first", first)
+    ref_a = LogRef(RunRef("devops", "proj", "wf", "run-a"), "build", "main")
+    ref_b = LogRef(RunRef("devops", "proj", "wf", "run-b"), "build", "main")
+    task = asyncio.create_task(collectors.run())
+    try:
+        await eventually(lambda: store.exists(ref_a) and store.read(ref_a) == b"run-a\n")
+        collectors.add_cluster("second", second)
+        await eventually(lambda: store.exists(ref_b) and store.read(ref_b) == b"run-b\n")
+        collectors.remove_cluster("first")
+        assert collectors.clusters == ["second"]
+        cluster_a_reads = len(first.log_reads)
+        first.write_log(NS, "run-a-pod", "main", b"more\n")
+        await asyncio.sleep(0.05)
+        assert store.read(ref_a) == b"run-a\n"
+        assert len(first.log_reads) == cluster_a_reads
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
