@@ -1,0 +1,101 @@
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from support.clusters import eventually
+
+from cyclone.kube import kinds
+from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.errors import Gone
+from cyclone.kube.informer import Informer
+from cyclone.kube.protocol import ObjectList, WatchEvent
+
+
+def _cm(name: str, rv: int, **labels: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": str(rv),
+                         "labels": labels}}
+
+
+class ScriptedCluster:
+    """Answers list and watch calls from a script, recording the versions asked for."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.lists = [
+            ObjectList([_cm("a", 1), _cm("b", 2)], "5"),
+            ObjectList([_cm("a", 7), _cm("c", 8)], "8"),
+        ]
+        self.watch_versions: list[str | None] = []
+
+    async def list(self, kind, namespace=None, **_: object) -> ObjectList:
+        return self.lists.pop(0)
+
+    async def watch(self, kind, namespace=None, *, resource_version=None,
+                    **_: object) -> AsyncIterator[WatchEvent]:
+        self.watch_versions.append(resource_version)
+        if resource_version == "5":
+            yield WatchEvent("MODIFIED", _cm("a", 6))
+            return
+        if resource_version == "6":
+            raise Gone("too old resource version")
+        await asyncio.Event().wait()
+
+
+async def test_relist_on_gone_emits_the_differences() -> None:
+    cluster = ScriptedCluster()
+    informer = Informer(cluster, kinds.CONFIG_MAP, "ns")  # type: ignore[arg-type]
+    events: list[tuple[str, str, str | None]] = []
+    informer.add_handler(lambda t, obj, old: events.append(
+        (t, obj["metadata"]["name"] + "@" + obj["metadata"]["resourceVersion"],
+         old["metadata"]["resourceVersion"] if old else None)))
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(informer.run())
+        await eventually(lambda: cluster.watch_versions == ["5", "6", "8"])
+        task.cancel()
+    assert events == [
+        ("ADDED", "a@1", None), ("ADDED", "b@2", None),
+        ("MODIFIED", "a@6", "1"),
+        ("MODIFIED", "a@7", "6"), ("ADDED", "c@8", None), ("DELETED", "b@2", "2"),
+    ]
+    assert sorted(informer.keys()) == ["ns/a", "ns/c"]
+    assert informer.get("ns", "a")["metadata"]["resourceVersion"] == "7"
+    assert informer.resource_version == "8"
+
+
+async def test_cache_follows_the_cluster(tmp_path: Path) -> None:
+    async with EmbeddedCluster(tmp_path / "c.db") as cluster:
+        await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                              "metadata": {"name": "early", "namespace": "default",
+                                           "labels": {"t": "x"}}})
+        informer = Informer(cluster, kinds.CONFIG_MAP, "default")
+        async with asyncio.TaskGroup() as group:
+            task = group.create_task(informer.run())
+            await informer.wait_synced()
+            assert informer.get("default", "early") is not None
+            late_events: list[str] = []
+            informer.add_handler(lambda t, obj, old: late_events.append(
+                f"{t}:{obj['metadata']['name']}"))
+            assert late_events == ["ADDED:early"]
+            await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                  "metadata": {"name": "late", "namespace": "default"}})
+            await cluster.delete(kinds.CONFIG_MAP, "early", "default")
+            await eventually(lambda: informer.get("default", "early") is None
+                             and informer.get_by_key("default/late") is not None)
+            assert [o["metadata"]["name"] for o in informer.list("default")] == ["late"]
+            assert informer.list(label_selector="t=x") == []
+            assert late_events[-2:] == ["ADDED:late", "DELETED:early"]
+            task.cancel()
+
+
+async def test_resync_re_emits_modified(tmp_path: Path) -> None:
+    async with EmbeddedCluster(tmp_path / "c.db") as cluster:
+        informer = Informer(cluster, kinds.NAMESPACE, resync_seconds=0.05)
+        resynced: list[str] = []
+        informer.add_handler(lambda t, obj, old: resynced.append(obj["metadata"]["name"])
+                             if t == "MODIFIED" and obj is old else None)
+        async with asyncio.TaskGroup() as group:
+            task = group.create_task(informer.run())
+            await eventually(lambda: resynced.count("default") >= 2)
+            task.cancel()
