@@ -157,3 +157,14 @@ async def test_websocket_without_a_valid_token_is_refused(tmp_path) -> None:
             assert err.rcvd is not None and err.rcvd.code == 1008
         else:
             raise AssertionError("the stream was served without a valid token")
+
+
+async def test_bad_stage_names_are_refused_before_streaming(tmp_path) -> None:
+    app = build_app(tmp_path)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        stream = await client.get(f"{RUN_PATH}/logstream/sse", params={"stage": "../x"},
+                                  headers=auth())
+        stored = await client.get(f"{RUN_PATH}/logs", params={"stage": "a/b"}, headers=auth())
+    assert stream.status_code == 400
+    assert stored.status_code == 400

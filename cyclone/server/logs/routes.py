@@ -24,7 +24,7 @@ from cyclone.api import keys
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
-from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef
+from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef, check_segment
 from cyclone.server.state import ServerState
 
 API_PREFIX = "/apis/v1alpha1"
@@ -54,6 +54,13 @@ def _run_ref(tenant: str, project: str, workflow: str, run: str) -> RunRef:
         raise errors.BadRequest(str(err)) from err
 
 
+def _check_stage(stage: str) -> str:
+    try:
+        return check_segment(stage, "stage")
+    except InvalidLogName as err:
+        raise errors.BadRequest(str(err)) from err
+
+
 def _pick_container(store: LogStore, run_ref: RunRef, stage: str, container: str | None) -> str:
     if container:
         return container
@@ -77,6 +84,7 @@ def _stored_logs(store: LogStore, run_ref: RunRef, stage: str | None,
                  container: str | None) -> tuple[bytes, str]:
     """The log bytes to answer and a file name for them."""
     if stage:
+        _check_stage(stage)
         ref = _log_ref(run_ref, stage, _pick_container(store, run_ref, stage, container))
         if not store.exists(ref):
             raise errors.NotFound(f"no logs for stage {stage!r} container {ref.container!r}")
@@ -228,6 +236,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         state = server_state(request)
         store = log_store_for(state)
         run_ref = _run_ref(tenant, project, workflow, run)
+        _check_stage(stage)
         if container:
             _log_ref(run_ref, stage, container)
         await _require_run_or_logs(state, store, run_ref)
@@ -265,6 +274,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         try:
             tenant = await _websocket_tenant(websocket, state)
             run_ref = _run_ref(tenant, project, workflow, run)
+            _check_stage(stage)
             if container:
                 _log_ref(run_ref, stage, container)
             store = log_store_for(state)
