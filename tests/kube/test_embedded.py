@@ -1,0 +1,123 @@
+"""Embedded-only semantics: what the contract suite cannot check on core kinds of a real
+API server (generation, custom-resource status, compaction) or that only exists here."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from cyclone.api import keys
+from cyclone.kube import kinds
+from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.errors import Gone, Invalid
+
+RUN = {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
+       "metadata": {"name": "run", "namespace": "default"},
+       "spec": {"workflowRef": {"name": "wf"}}, "status": {"overall": {"phase": "Running"}}}
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[EmbeddedCluster]:
+    async with EmbeddedCluster(tmp_path / "c.db", change_log_size=8) as opened:
+        yield opened
+
+
+async def test_generation_bumps_on_spec_change_only(cluster: EmbeddedCluster) -> None:
+    created = await cluster.create(RUN)
+    assert created["metadata"]["generation"] == 1
+    assert "status" not in created
+    labelled = await cluster.patch(kinds.WORKFLOW_RUN, "run",
+                                   {"metadata": {"labels": {"a": "b"}}}, "default")
+    assert labelled["metadata"]["generation"] == 1
+    status = await cluster.patch(kinds.WORKFLOW_RUN, "run", {"status": {"cleaned": True}},
+                                 "default", subresource="status")
+    assert status["metadata"]["generation"] == 1
+    changed = await cluster.patch(kinds.WORKFLOW_RUN, "run", {"spec": {"timeout": "1h"}},
+                                  "default")
+    assert changed["metadata"]["generation"] == 2
+
+
+async def test_custom_resource_status_update_keeps_only_status(
+    cluster: EmbeddedCluster,
+) -> None:
+    await cluster.create(RUN)
+    patched = await cluster.patch(
+        kinds.WORKFLOW_RUN, "run",
+        {"metadata": {"labels": {"x": "y"}}, "spec": {"timeout": "5m"},
+         "status": {"cleaned": True}},
+        "default", subresource="status",
+    )
+    assert patched["status"] == {"cleaned": True}
+    assert "labels" not in patched["metadata"]
+    assert "timeout" not in patched["spec"]
+
+
+async def test_unknown_kind_is_invalid(cluster: EmbeddedCluster) -> None:
+    with pytest.raises(Invalid):
+        await cluster.create({"apiVersion": "v1", "kind": "Nope", "metadata": {"name": "x"}})
+
+
+async def test_bad_name_is_invalid(cluster: EmbeddedCluster) -> None:
+    with pytest.raises(Invalid):
+        await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                              "metadata": {"name": "Not_Valid"}})
+
+
+async def test_watch_from_a_compacted_version_is_gone(cluster: EmbeddedCluster) -> None:
+    first = await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                  "metadata": {"name": "c", "namespace": "default"}})
+    for index in range(40):
+        await cluster.patch(kinds.CONFIG_MAP, "c", {"data": {"i": str(index)}}, "default")
+    with pytest.raises(Gone):
+        async for _ in cluster.watch(kinds.CONFIG_MAP, "default",
+                                     resource_version=first["metadata"]["resourceVersion"]):
+            pass
+    recent = (await cluster.list(kinds.CONFIG_MAP, "default")).resource_version
+    async for _ in cluster.watch(kinds.CONFIG_MAP, "default", resource_version=recent,
+                                 timeout_seconds=1):
+        pass
+
+
+async def test_events_and_secrets_are_plain_objects(cluster: EmbeddedCluster) -> None:
+    event = await cluster.create({"apiVersion": "v1", "kind": "Event",
+                                  "metadata": {"generateName": "run.", "namespace": "default"},
+                                  "reason": "StagePodCreated", "message": "m"})
+    assert event["reason"] == "StagePodCreated"
+    secret = await cluster.create({"apiVersion": "v1", "kind": "Secret",
+                                   "metadata": {"name": "s", "namespace": "default"},
+                                   "stringData": {"k": "v"}})
+    assert secret["data"] == {"k": base64.b64encode(b"v").decode()}
+    assert "stringData" not in secret
+
+
+async def test_pods_get_api_server_defaults(cluster: EmbeddedCluster) -> None:
+    pod = await cluster.create({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "busybox",
+                                 "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]},
+    })
+    container = pod["spec"]["containers"][0]
+    assert container["terminationMessagePath"] == "/dev/termination-log"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
+    assert pod["spec"]["restartPolicy"] == "Always"
+    assert pod["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
+    with pytest.raises(Invalid):
+        await cluster.create({"apiVersion": "v1", "kind": "Pod",
+                              "metadata": {"name": "q", "namespace": "default"}, "spec": {}})
+
+
+async def test_state_survives_reopening(tmp_path: Path) -> None:
+    async with EmbeddedCluster(tmp_path / "c.db") as first:
+        created = await first.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                      "metadata": {"name": "kept", "namespace": "default"}})
+    async with EmbeddedCluster(tmp_path / "c.db") as second:
+        kept = await second.get(kinds.CONFIG_MAP, "kept", "default")
+        assert kept["metadata"]["uid"] == created["metadata"]["uid"]
+        again = await second.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "new", "namespace": "default"}})
+        assert int(again["metadata"]["resourceVersion"]) > int(
+            created["metadata"]["resourceVersion"])
