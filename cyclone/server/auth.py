@@ -11,10 +11,12 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import Depends, Header, Request
 
@@ -188,3 +190,21 @@ async def require_tenant(
     if not _TENANT_NAME.match(tenant) or len(tenant) > 50:
         raise errors.BadRequest(f"invalid tenant name {tenant!r} in X-Tenant")
     return tenant
+
+
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+def load_or_create_admin_token(data_dir: Path) -> str:
+    """The admin token kept in `<data-dir>/admin-token` (mode 0600), created when missing."""
+    path = Path(data_dir) / ADMIN_TOKEN_FILE
+    if path.exists():
+        token = path.read_text().strip()
+        if token:
+            return token
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token

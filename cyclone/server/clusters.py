@@ -68,10 +68,10 @@ async def target_cluster(state: ServerState, source: dict) -> AsyncIterator[Clus
     except ImportError as exc:
         raise errors.Unavailable("remote clusters are not supported by this build") from exc
     try:
-        remote = await RemoteCluster.from_credential(source.get("credential") or {})
+        remote = RemoteCluster.from_credential(source.get("credential") or {})
     except errors.ApiError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # any unusable credential is the caller's input
         raise errors.BadRequest(f"cannot use the cluster credential: {exc}") from exc
     try:
         yield remote
@@ -239,11 +239,18 @@ async def opened_clusters(cluster: Cluster, tenant: str) -> list[tuple[str, dict
 
 
 async def execution_context(cluster: Cluster, tenant: str) -> dict:
-    """Where a tenant's runs execute: its first opened cluster, else the control cluster."""
+    """Where a tenant's runs execute: its first opened cluster, else the control cluster in
+    the tenant's metadata namespace (with the tenant PVC when one exists there)."""
     opened = await opened_clusters(cluster, tenant)
     if not opened:
-        return {"cluster": keys.CONTROL_CLUSTER_NAME,
-                "namespace": keys.tenant_namespace(tenant), "pvc": ""}
+        namespace = keys.tenant_namespace(tenant)
+        try:
+            await cluster.get(kinds.PERSISTENT_VOLUME_CLAIM, keys.tenant_pvc_name(tenant),
+                              namespace)
+            pvc = keys.tenant_pvc_name(tenant)
+        except errors.NotFound:
+            pvc = ""
+        return {"cluster": keys.CONTROL_CLUSTER_NAME, "namespace": namespace, "pvc": pvc}
     name, source = opened[0]
     return {"cluster": execution_cluster_name(name, source),
             "namespace": workload_namespace(tenant, source),

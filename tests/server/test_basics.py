@@ -43,3 +43,15 @@ async def test_unknown_route_is_404_json(admin):
     response = await admin.get("/nothing-here")
     assert response.status_code == 404
     assert response.json()["reason"] == "NotFound"
+
+
+def test_admin_token_file_is_created_once_and_private(tmp_path):
+    import stat
+
+    from cyclone.server.auth import load_or_create_admin_token
+
+    first = load_or_create_admin_token(tmp_path)
+    assert len(first) >= 32
+    assert load_or_create_admin_token(tmp_path) == first
+    mode = stat.S_IMODE((tmp_path / "admin-token").stat().st_mode)
+    assert mode == 0o600

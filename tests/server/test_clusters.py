@@ -131,3 +131,19 @@ async def test_other_tenant_cannot_open_or_close(app, admin, devops, route):
     await create_tenant(admin, "qa")
     async with make_client(app, await tenant_token(admin, "qa")) as qa:
         assert (await qa.put(f"/integrations/worker/{route}")).status_code == 404
+
+
+async def test_unusable_remote_credential_is_4xx(cluster, tmp_path):
+    from cyclone.server import create_app
+
+    from .helpers import ADMIN_TOKEN, create_tenant
+
+    app = create_app(cluster=cluster, data_dir=tmp_path, admin_token=ADMIN_TOKEN)
+    async with app.router.lifespan_context(app), make_client(app, ADMIN_TOKEN,
+                                                             tenant="devops") as admin:
+        await create_tenant(admin, "devops")
+        await admin.post("/integrations", json={"metadata": {"name": "w"}, "spec": {
+            "type": "Cluster", "cluster": {"credential": {"kubeConfig": "not: [yaml"}}}})
+        response = await admin.put("/integrations/w/opencluster")
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["message"]
