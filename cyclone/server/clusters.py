@@ -158,6 +158,29 @@ async def _release_execution_cluster(state: ServerState, tenant: str, name: str)
         await _delete(state.cluster, kinds.EXECUTION_CLUSTER, name)
 
 
+def _check_control_namespace(tenant: str, namespace: str) -> None:
+    """In the control cluster a tenant may only use its own namespaces."""
+    own = keys.tenant_namespace(tenant)
+    if namespace != own and not namespace.startswith(own + "-"):
+        raise errors.Forbidden(
+            f"in the control cluster the workload namespace of tenant {tenant!r} must be "
+            f"{own!r} or start with {own + '-'!r}, not {namespace!r}"
+        )
+
+
+async def _claim_namespace(cluster: Cluster, tenant: str, namespace: str) -> None:
+    """Create the workload namespace, or check that an existing one is not another's."""
+    try:
+        existing = await cluster.get(kinds.NAMESPACE, namespace)
+    except errors.NotFound:
+        await _create(cluster, {"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": namespace, "labels": _labels(tenant)}})
+        return
+    owner = (existing["metadata"].get("labels") or {}).get(keys.LABEL_TENANT)
+    if owner and owner != tenant:
+        raise errors.Forbidden(f"namespace {namespace!r} belongs to another tenant")
+
+
 async def open_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
     spec = spec_of_secret(secret)
     source = spec.get("cluster") or {}
@@ -165,11 +188,10 @@ async def open_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
     tenant_info = await tenant_spec(state.cluster, tenant)
     namespace = workload_namespace(tenant, source)
     ec_name = execution_cluster_name(name, source)
+    if source.get("isControlCluster"):
+        _check_control_namespace(tenant, namespace)
     async with target_cluster(state, source) as cluster:
-        await _create(cluster, {
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": _labels(tenant)},
-        })
+        await _claim_namespace(cluster, tenant, namespace)
         if tenant_info.resourceQuota:
             await _create(cluster, quota_object(tenant, namespace, tenant_info))
         if not source.get("pvc"):

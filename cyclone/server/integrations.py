@@ -23,6 +23,8 @@ from cyclone.server.objects import DNS_LABEL, check_annotations, resolve_name
 from cyclone.server.state import ServerState
 
 DATA_KEY = "integration"
+RESERVED_SECRET_NAMES = frozenset({"cyclone-tenant-tokens", "cyclone-engine-key",
+                                   "cyclone-pvc-watcher-token"})
 _OPTIONAL_DNS_LABEL = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 IntegrationType = Literal["SCM", "DockerRegistry", "SonarQube", "Cluster", "General"]
 _SOURCE_FIELD = {"SCM": "scm", "DockerRegistry": "dockerRegistry", "SonarQube": "sonarQube",
@@ -268,6 +270,8 @@ async def create_integration(
     await read_tenant(state.cluster, tenant)
     check_annotations(body.metadata.annotations)
     name = resolve_name(body.metadata, "integration")  # type: ignore[arg-type]
+    if name in RESERVED_SECRET_NAMES:
+        raise errors.Invalid(f"metadata.name: {name!r} is reserved by Cyclone")
     namespace = keys.tenant_namespace(tenant)
     try:
         created = await state.cluster.create(

@@ -147,3 +147,36 @@ async def test_unusable_remote_credential_is_4xx(cluster, tmp_path):
         response = await admin.put("/integrations/w/opencluster")
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["message"]
+
+
+async def test_control_cluster_namespace_must_be_the_tenants_own(devops, admin, cluster):
+    from .helpers import create_tenant
+
+    await create_tenant(admin, "qa")
+    for namespace in ("kube-system", "cyclone-qa", "cyclone-devopsx"):
+        await devops.post("/integrations", json={"metadata": {"name": "c"}, "spec": {
+            "type": "Cluster", "cluster": {"isControlCluster": True, "namespace": namespace}}})
+        response = await devops.put("/integrations/c/opencluster")
+        assert response.status_code == 403, response.text
+        await devops.delete("/integrations/c")
+    quotas = (await cluster.list(kinds.RESOURCE_QUOTA, "cyclone-qa")).items
+    assert quotas == []
+
+
+async def test_remote_namespace_of_another_tenant_is_refused(app, devops, admin):
+    from .helpers import create_tenant, make_client, tenant_token
+
+    await create_tenant(admin, "qa")
+    await devops.post("/integrations", json=WORKER)
+    assert (await devops.put("/integrations/worker/opencluster")).status_code == 200
+    async with make_client(app, await tenant_token(admin, "qa")) as qa:
+        await qa.post("/integrations", json=WORKER)
+        response = await qa.put("/integrations/worker/opencluster")
+    assert response.status_code == 403
+
+
+async def test_reserved_integration_names_are_refused(devops):
+    response = await devops.post("/integrations", json={
+        "metadata": {"name": "cyclone-tenant-tokens"},
+        "spec": {"type": "General", "general": []}})
+    assert response.status_code == 422
