@@ -123,9 +123,9 @@ class PodWorker:
                 self._changed.clear()
             lifecycle.cancel()
         await self._stop_containers(0.0 if self._vanished else grace_seconds(self.pod))
-        if not self._vanished:
-            with contextlib.suppress(ApiError):
-                await self._publish()
+        observed = any(o.progress is not None for o in [*self.init, *self.main])
+        if not self._vanished and observed and not is_terminal(self.pod):
+            await self._publish(persist=False)
         await asyncio.to_thread(self._clean_up)
         if not self._vanished:
             with contextlib.suppress(NotFound):
@@ -162,8 +162,17 @@ class PodWorker:
         await self._publish()
 
     async def _prepare(self) -> None:
-        """Build every container's launch; wait and retry while Secrets or keys are missing."""
-        await self._publish()
+        """Build every container's launch; wait and retry while Secrets or keys are missing.
+
+        What already ran (before an agent restart) is inspected first, so the status written
+        never steps back to Pending.
+        """
+        for spec in [*self.init_specs, *self.main_specs]:
+            observation = self._observation_of(spec["name"])
+            progress = await self.node.runtime.inspect(self._launch_for_stop(spec["name"]))
+            self._record(spec, observation, progress)
+        if all(o.progress is None for o in [*self.init, *self.main]):
+            await self._publish()
         while True:
             try:
                 await self._build_launches()
@@ -221,8 +230,10 @@ class PodWorker:
             )
             self._termination_paths[spec["name"]] = mounts.termination_message_host_path
         self.launches = launches
-        for observation in [*self.init, *self.main]:
+        for spec in [*self.init_specs, *self.main_specs]:
+            observation = self._observation_of(spec["name"])
             observation.waiting_reason = observation.waiting_message = None
+            self._record(spec, observation, observation.progress)
 
     def _record(self, spec: dict, observation: ContainerObservation, progress: object) -> None:
         """Take what the runtime reports; an exited container's message is read at once."""
@@ -266,8 +277,14 @@ class PodWorker:
             message = log_tail(self.node.layout.log_path(self.namespace, self.name, spec["name"]))
         return message
 
-    async def _publish(self) -> None:
-        """Write the pod status when it differs from what was last written."""
+    def _observation_of(self, name: str) -> ContainerObservation:
+        return next(o for o in [*self.init, *self.main] if o.name == name)
+
+    async def _publish(self, *, persist: bool = True) -> None:
+        """Write the pod status when it differs from what was last written.
+
+        With `persist`, failed writes are retried until they succeed (or the pod is gone).
+        """
         status = pod_status(
             self.pod, self.init, self.main, host_ip=self.node.host_ip, now=datetime.now(UTC)
         )
@@ -285,6 +302,8 @@ class PodWorker:
                 return
             except ApiError as error:
                 log.warning("pod %s/%s: status not written: %s", self.namespace, self.name, error)
+                if not persist:
+                    return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue

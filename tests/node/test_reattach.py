@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node.layout import NodeLayout
 from node.helpers import NODE, pod_manifest, statuses, terminal, until, wait_for_pod
@@ -23,6 +24,26 @@ async def start_agent(db: Path, data_dir: Path) -> asyncio.subprocess.Process:
         str(data_dir), "--node-name", NODE, "--heartbeat-seconds", "1",
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+async def record_phases(cluster: EmbeddedCluster, name: str, phases: list[str]) -> None:
+    async for event in cluster.watch(kinds.POD, "default", field_selector=f"metadata.name={name}"):
+        phases.append((event.object.get("status") or {}).get("phase", ""))
+
+
+async def stop(*processes: asyncio.subprocess.Process | None) -> None:
+    for process in processes:
+        if process is not None and process.returncode is None:
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 async def test_restarted_agent_reattaches_without_running_anything_twice(
@@ -59,6 +80,8 @@ async def test_restarted_agent_reattaches_without_running_anything_twice(
             (gates / "early").touch()
             await until(lambda: (layout.container_dir(uid, "early") / "exit").exists())
 
+            phases_seen: list[str] = []
+            watching = asyncio.create_task(record_phases(cluster, "survivor", phases_seen))
             second = await start_agent(db, data_dir)
 
             def early_done(p: dict) -> bool:
@@ -72,11 +95,10 @@ async def test_restarted_agent_reattaches_without_running_anything_twice(
 
             (gates / "late").touch()
             pod = await wait_for_pod(cluster, "survivor", terminal)
+            watching.cancel()
+            assert "Pending" not in phases_seen
         finally:
-            for process in (agent, second):
-                if process is not None and process.returncode is None:
-                    process.send_signal(signal.SIGKILL)
-                    await process.wait()
+            await stop(agent, second)
 
     assert pod["status"]["phase"] == "Failed"
     late = statuses(pod)["late"]["state"]["terminated"]
@@ -84,3 +106,27 @@ async def test_restarted_agent_reattaches_without_running_anything_twice(
     assert sorted(runs.read_text().split()) == ["early", "init", "late"]
     log = layout.log_path("default", "survivor", "late").read_text()
     assert log == "late-done\n"
+
+
+async def test_processes_of_a_pod_removed_while_the_agent_was_down_are_killed(
+    tmp_path: Path,
+) -> None:
+    db, data_dir = tmp_path / "cluster.db", tmp_path / "node"
+    layout = NodeLayout(data_dir.resolve())
+    spec = {"containers": [{"name": "s", "image": "busybox", "command": ["sleep", "1000"]}]}
+    async with EmbeddedCluster(db, poll_interval=0.02) as cluster:
+        agent = await start_agent(db, data_dir)
+        second: asyncio.subprocess.Process | None = None
+        try:
+            pod = await cluster.create(pod_manifest("orphan", spec))
+            await wait_for_pod(cluster, "orphan", lambda p: p["status"].get("phase") == "Running")
+            pod_dir = layout.pod_dir(pod["metadata"]["uid"])
+            pid = int((layout.container_dir(pod["metadata"]["uid"], "s") / "pid").read_text())
+            await stop(agent)
+            await cluster.delete(kinds.POD, "orphan", "default", grace_period_seconds=0)
+            assert not process_gone(pid)
+
+            second = await start_agent(db, data_dir)
+            await until(lambda: process_gone(pid) and not pod_dir.exists())
+        finally:
+            await stop(agent, second)

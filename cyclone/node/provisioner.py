@@ -1,0 +1,153 @@
+"""A local-path volume provisioner for clusters whose only node is the node agent.
+
+A real control plane leaves a PersistentVolumeClaim Pending until some provisioner gives it
+a volume, and the scheduler will not place a pod whose claim is unbound. This controller
+creates, for each pending claim without a volume, a hostPath PersistentVolume pre-bound to
+the claim (`claimRef`), pointing at the directory the agent mounts for that claim
+(`{data_dir}/volumes/pvc/{namespace}/{claim}`), so both agree on where the data lives. The
+PersistentVolume controller then completes the binding. When a claim goes away its volume
+object is deleted (reclaim policy Retain, so the data directory is left to whoever owns it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from cyclone.kube import kinds
+from cyclone.kube.controller import Controller
+from cyclone.kube.errors import AlreadyExists, NotFound
+from cyclone.kube.informer import Informer, object_key, split_key
+from cyclone.kube.protocol import Cluster
+from cyclone.node.layout import NodeLayout
+
+log = logging.getLogger(__name__)
+
+PROVISIONER_NAME = "cyclone.dev/local-path"
+PROVISIONED_BY_LABEL = "pv.cyclone.dev/provisioned-by"
+PROVISIONED_BY_VALUE = "local-path"
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+
+
+def volume_name(claim: dict) -> str:
+    """The PersistentVolume name for a claim (as dynamic provisioners name them)."""
+    return f"pvc-{claim['metadata']['uid']}"
+
+
+def wants_volume(claim: dict, storage_classes: frozenset[str]) -> bool:
+    """Whether a claim is pending, has no volume, and asks for a class this provisioner serves."""
+    meta = claim.get("metadata") or {}
+    spec = claim.get("spec") or {}
+    if meta.get("deletionTimestamp") or spec.get("volumeName"):
+        return False
+    if (claim.get("status") or {}).get("phase", "Pending") != "Pending":
+        return False
+    return (spec.get("storageClassName") or "") in storage_classes
+
+
+def volume_for_claim(claim: dict, layout: NodeLayout, node_name: str | None = None) -> dict:
+    """The hostPath PersistentVolume pre-bound to `claim`."""
+    meta = claim["metadata"]
+    spec = claim.get("spec") or {}
+    storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage") or "1Gi"
+    volume_spec: dict = {
+        "capacity": {"storage": storage},
+        "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+        "persistentVolumeReclaimPolicy": "Retain",
+        "storageClassName": spec.get("storageClassName") or "",
+        "volumeMode": spec.get("volumeMode") or "Filesystem",
+        "hostPath": {
+            "path": str(layout.pvc_dir(meta["namespace"], meta["name"])),
+            "type": "DirectoryOrCreate",
+        },
+        "claimRef": {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "namespace": meta["namespace"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+        },
+    }
+    if node_name:
+        volume_spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [{
+            "matchExpressions": [
+                {"key": HOSTNAME_LABEL, "operator": "In", "values": [node_name]}
+            ],
+        }]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {
+            "name": volume_name(claim),
+            "labels": {PROVISIONED_BY_LABEL: PROVISIONED_BY_VALUE},
+            "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER_NAME},
+        },
+        "spec": volume_spec,
+    }
+
+
+def _claim_key_of_volume(volume: dict) -> str | None:
+    ref = (volume.get("spec") or {}).get("claimRef") or {}
+    if not ref.get("name") or not ref.get("namespace"):
+        return None
+    return f"{ref['namespace']}/{ref['name']}"
+
+
+class LocalPathProvisioner:
+    """Gives pending claims hostPath volumes under `data_dir`; removes volumes of gone claims.
+
+    With `node_name`, volumes carry node affinity to that node (the `kubernetes.io/hostname`
+    label), so pods using them are only scheduled where the directory is.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        data_dir: Path,
+        *,
+        node_name: str | None = None,
+        storage_classes: frozenset[str] = frozenset({""}),
+        workers: int = 2,
+    ) -> None:
+        self.cluster = cluster
+        self.layout = NodeLayout(Path(data_dir))
+        self.node_name = node_name
+        self.storage_classes = storage_classes
+        self.claims = Informer(cluster, kinds.PERSISTENT_VOLUME_CLAIM)
+        self.volumes = Informer(
+            cluster, kinds.PERSISTENT_VOLUME,
+            label_selector=f"{PROVISIONED_BY_LABEL}={PROVISIONED_BY_VALUE}",
+        )
+        self.controller = Controller("local-path-provisioner", self.reconcile, workers=workers)
+        self.controller.enqueue_on(self.claims, object_key)
+        self.controller.enqueue_on(self.volumes, _claim_key_of_volume)
+
+    async def run(self) -> None:
+        """Provision until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.claims.run())
+            group.create_task(self.volumes.run())
+            await self.claims.wait_synced()
+            await self.volumes.wait_synced()
+            group.create_task(self.controller.run())
+
+    async def reconcile(self, key: str) -> None:
+        namespace, name = split_key(key)
+        claim = self.claims.get(namespace, name)
+        claim_uid = (claim or {}).get("metadata", {}).get("uid")
+        ours = [v for v in self.volumes.list() if _claim_key_of_volume(v) == key]
+        for volume in ours:
+            if volume["spec"]["claimRef"].get("uid") != claim_uid:
+                log.info("deleting volume %s of vanished claim %s", volume["metadata"]["name"], key)
+                with contextlib.suppress(NotFound):
+                    await self.cluster.delete(kinds.PERSISTENT_VOLUME, volume["metadata"]["name"])
+        if claim is None or not wants_volume(claim, self.storage_classes):
+            return
+        if any(v["spec"]["claimRef"].get("uid") == claim_uid for v in ours):
+            return
+        volume = volume_for_claim(claim, self.layout, self.node_name)
+        log.info("provisioning %s for claim %s", volume["metadata"]["name"], key)
+        with contextlib.suppress(AlreadyExists):
+            await self.cluster.create(volume)

@@ -1,0 +1,89 @@
+"""The host runtime's command line, image overlays and entrypoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.node import HostRuntime
+from cyclone.node.runtimes.base import ContainerLaunch, StartError
+from cyclone.node.runtimes.host import image_name
+from cyclone.node.volumes import Bind
+from node.helpers import pod_manifest, running_agent, statuses, terminal, wait_for_pod
+
+
+@pytest.mark.parametrize(
+    ("image", "name"),
+    [
+        ("busybox", "busybox"),
+        ("busybox:1.36", "busybox"),
+        ("registry:5000/team/resolver:v1", "registry:5000/team/resolver"),
+        ("registry:5000/team/resolver", "registry:5000/team/resolver"),
+        ("team/resolver@sha256:abc", "team/resolver"),
+    ],
+)
+def test_image_name_drops_tag_and_digest(image: str, name: str) -> None:
+    assert image_name(image) == name
+
+
+def launch(tmp_path: Path, **fields: object) -> ContainerLaunch:
+    values: dict = {
+        "pod_uid": "u", "pod_name": "p", "namespace": "ns", "name": "c", "image": "img:1",
+        "command": [], "args": [], "env": {}, "working_dir": None, "binds": [],
+        "state_dir": tmp_path / "state", "log_path": tmp_path / "c.log",
+    }
+    values.update(fields)
+    return ContainerLaunch(**values)
+
+
+def test_argv_binds_volumes_overlays_and_working_dir(tmp_path: Path) -> None:
+    runtime = HostRuntime({"img": {"/entrypoint.sh": tmp_path / "entry.sh"}})
+    argv = runtime.argv(launch(
+        tmp_path, command=["sh"], args=["-c", "true"], working_dir="/workspace",
+        binds=[Bind(tmp_path / "a", "/workspace"), Bind(tmp_path / "b", "/ro", True)],
+    ))
+    assert argv[:8] == ["/usr/bin/bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    tail = argv[argv.index("--die-with-parent") + 1:]
+    assert tail == [
+        "--bind", str(tmp_path / "a"), "/workspace",
+        "--ro-bind", str(tmp_path / "b"), "/ro",
+        "--ro-bind", str(tmp_path / "entry.sh"), "/entrypoint.sh",
+        "--dir", "/workspace", "--chdir", "/workspace",
+        "--", "sh", "-c", "true",
+    ]
+
+
+def test_container_without_command_runs_args_or_the_known_entrypoint(tmp_path: Path) -> None:
+    runtime = HostRuntime(image_entrypoints={"img": ["/entrypoint.sh"]})
+    assert runtime.argv(launch(tmp_path, image="img:2", args=["pull"]))[-2:] == [
+        "/entrypoint.sh", "pull"
+    ]
+    assert HostRuntime().argv(launch(tmp_path, args=["echo", "x"]))[-3:] == ["--", "echo", "x"]
+    with pytest.raises(StartError):
+        HostRuntime().argv(launch(tmp_path))
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="needs bubblewrap")
+async def test_image_overlay_provides_the_entrypoint_of_a_resolver_image(
+    cluster: EmbeddedCluster, tmp_path: Path
+) -> None:
+    entry = tmp_path / "resolver-entrypoint.sh"
+    entry.write_text('#!/bin/sh\nprintf "%s:%s" "$1" "$SCM_URL" > /dev/termination-log\n')
+    entry.chmod(0o755)
+    target = f"{tmp_path}/image/entrypoint.sh"
+    runtime = HostRuntime(
+        {"cyclone/resolver-git": {target: entry}},
+        image_entrypoints={"cyclone/resolver-git": [target]},
+    )
+    container = {"name": "pull", "image": "cyclone/resolver-git:v1", "args": ["pull"],
+                 "env": [{"name": "SCM_URL", "value": "https://example.com/r.git"}]}
+    async with running_agent(cluster, tmp_path / "node", runtime):
+        await cluster.create(pod_manifest("resolver", {"containers": [container]}))
+        pod = await wait_for_pod(cluster, "resolver", terminal)
+    terminated = statuses(pod)["pull"]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["message"]) == (
+        0, "pull:https://example.com/r.git"
+    )
