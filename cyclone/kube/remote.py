@@ -96,7 +96,8 @@ class RemoteCluster:
         self.server = config.cluster.server
         self.namespace = config.namespace
         self._field_manager = field_manager
-        self._limiter = TokenBucket(qps, burst)
+        self.rate_limiter = TokenBucket(qps, burst)
+        self.list_page_size = LIST_PAGE_SIZE
         self._timeout = httpx2.Timeout(timeout)
         self._stream_timeout = httpx2.Timeout(timeout, read=None)
         self._http = lightkube_http_client(config, ConnectionParams(timeout=self._timeout))
@@ -134,7 +135,7 @@ class RemoteCluster:
         body: Any = None,
         content_type: str = "application/json",
     ) -> tuple[int, Any]:
-        await self._limiter.acquire()
+        await self.rate_limiter.acquire()
         headers = {"Accept": "application/json"}
         content = None
         if body is not None:
@@ -157,7 +158,7 @@ class RemoteCluster:
     async def _stream(
         self, path: str, params: dict[str, Any]
     ) -> AsyncIterator[httpx2.Response]:
-        await self._limiter.acquire()
+        await self.rate_limiter.acquire()
         request = self._http.build_request(
             "GET", path, params=_clean(params), timeout=self._stream_timeout
         )
@@ -195,7 +196,7 @@ class RemoteCluster:
         path = resource_path(kind, namespace if kind.namespaced else None)
         params: dict[str, Any] = {
             "labelSelector": label_selector, "fieldSelector": field_selector,
-            "limit": LIST_PAGE_SIZE,
+            "limit": self.list_page_size,
         }
         items: list[dict] = []
         resource_version = ""

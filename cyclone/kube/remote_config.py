@@ -55,7 +55,7 @@ def _ca_data_base64(ca_data: str) -> str:
     """caData as base64 (how Kubernetes serialises []byte); PEM text is accepted too."""
     text = ca_data.strip()
     if text.startswith("-----BEGIN"):
-        return base64.b64encode(text.encode()).decode()
+        return base64.b64encode(ca_data.encode()).decode()
     try:
         base64.b64decode(text, validate=True)
     except binascii.Error as exc:
