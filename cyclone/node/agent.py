@@ -26,6 +26,8 @@ from cyclone.node.runtimes.base import ContainerLaunch, Runtime
 log = logging.getLogger(__name__)
 WATCH_TIMEOUT_SECONDS = 300
 MAX_BACKOFF_SECONDS = 10.0
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_DURATION_SECONDS = 40
 
 
 class NodeAgent:
@@ -126,6 +128,23 @@ class NodeAgent:
                 await self._register()
             except ApiError as error:
                 log.warning("node %s: heartbeat failed: %s", self.node_name, error)
+            await self._renew_lease()
+
+    async def _renew_lease(self) -> None:
+        """Renew the node's Lease in `kube-node-lease`, where that namespace exists."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        spec = {"holderIdentity": self.node_name, "renewTime": now,
+                "leaseDurationSeconds": LEASE_DURATION_SECONDS}
+        try:
+            await self.cluster.patch(kinds.LEASE, self.node_name, {"spec": spec}, LEASE_NAMESPACE)
+        except NotFound:
+            lease = {"apiVersion": kinds.LEASE.api_version, "kind": "Lease",
+                     "metadata": {"name": self.node_name, "namespace": LEASE_NAMESPACE},
+                     "spec": spec}
+            with contextlib.suppress(ApiError):
+                await self.cluster.create(lease)
+        except ApiError as error:
+            log.debug("node %s: lease not renewed: %s", self.node_name, error)
 
     def _observe(self, pod: dict) -> None:
         uid = pod["metadata"]["uid"]

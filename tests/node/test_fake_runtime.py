@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
-from cyclone.node import NodeAgent
-from node.helpers import NODE, pod_manifest, statuses, terminal, wait_for_pod, wait_for_pod_gone
+from cyclone.node import FakeRuntime, NodeAgent
+from node.helpers import (
+    NODE,
+    pod_manifest,
+    running_agent,
+    statuses,
+    terminal,
+    wait_for_pod,
+    wait_for_pod_gone,
+)
 
 SPEC = {
     "initContainers": [{"name": "pull", "image": "resolver"}],
@@ -56,3 +67,37 @@ async def test_long_fake_pod_runs_until_deleted(
 
     await cluster.delete(kinds.POD, "long", "default")
     await wait_for_pod_gone(cluster, "long")
+
+
+async def test_deleted_node_is_registered_again_by_the_heartbeat(
+    cluster: EmbeddedCluster, tmp_path: Path
+) -> None:
+    async with running_agent(cluster, tmp_path / "node", FakeRuntime(), heartbeat_seconds=0.05):
+        node = await cluster.get(kinds.NODE, NODE)
+        await cluster.delete(kinds.NODE, NODE)
+        async with asyncio.timeout(10):
+            async for event in cluster.watch(
+                kinds.NODE, field_selector=f"metadata.name={NODE}",
+                resource_version=node["metadata"]["resourceVersion"],
+            ):
+                if event.type == "ADDED":
+                    break
+        again = await cluster.get(kinds.NODE, NODE)
+    ready = {c["type"]: c["status"] for c in again["status"]["conditions"]}["Ready"]
+    assert ready == "True"
+    assert again["metadata"]["uid"] != node["metadata"]["uid"]
+
+
+async def test_node_lease_is_renewed_where_kube_node_lease_exists(
+    cluster: EmbeddedCluster, tmp_path: Path
+) -> None:
+    await cluster.create({"apiVersion": "v1", "kind": "Namespace",
+                          "metadata": {"name": "kube-node-lease"}})
+    async with running_agent(cluster, tmp_path / "node", FakeRuntime(), heartbeat_seconds=0.05):
+        async with asyncio.timeout(10):
+            async for event in cluster.watch(kinds.LEASE, "kube-node-lease"):
+                if event.object["metadata"]["name"] == NODE:
+                    break
+    lease = await cluster.get(kinds.LEASE, NODE, "kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == NODE
+    assert lease["spec"]["renewTime"].endswith("Z")
