@@ -136,7 +136,9 @@ def update(
         _finish_namespace_if_empty(tx, name)
     elif _finalized(stored):
         return _remove(tx, kind, stored, "Background")
-    if kind is kinds.POD and current.get("status") != stored.get("status"):
+    if kind is kinds.POD and quota.counts_against_quota(current) != quota.counts_against_quota(
+        stored
+    ):
         quota.refresh_quota_status(tx, namespace or "")
     if kind is kinds.RESOURCE_QUOTA and current.get("spec") != stored.get("spec"):
         quota.refresh_quota_status(tx, namespace or "", only=copy.deepcopy(stored))

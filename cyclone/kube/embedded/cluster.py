@@ -222,7 +222,7 @@ class EmbeddedCluster:
         if self._conn is None:
             await self.start()
         assert self._feed is not None
-        queue = self._feed.subscribe()
+        queue = self._feed.subscribe(key)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_seconds if timeout_seconds else None
         try:

@@ -19,16 +19,17 @@ class ChangeFeed:
         self._fetch = fetch
         self._position = position
         self._poll_interval = poll_interval
-        self._subscribers: set[asyncio.Queue[Change]] = set()
+        self._subscribers: dict[asyncio.Queue[Change], str] = {}
         self._wake = asyncio.Event()
 
-    def subscribe(self) -> asyncio.Queue[Change]:
+    def subscribe(self, kind_key: str) -> asyncio.Queue[Change]:
+        """A queue that receives every later change to objects of one kind."""
         queue: asyncio.Queue[Change] = asyncio.Queue()
-        self._subscribers.add(queue)
+        self._subscribers[queue] = kind_key
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
 
     def notify(self) -> None:
         """A write happened in this process: read the log now rather than at the next poll."""
@@ -40,8 +41,9 @@ class ChangeFeed:
             batch = await self._fetch(self._position)
             for change in batch:
                 self._position = change.rv
-                for queue in self._subscribers:
-                    queue.put_nowait(change)
+                for queue, kind_key in self._subscribers.items():
+                    if kind_key == change.kind_key:
+                        queue.put_nowait(change)
             if batch:
                 continue
             with contextlib.suppress(TimeoutError):

@@ -36,6 +36,14 @@ CREATE TABLE IF NOT EXISTS changes (
     body TEXT NOT NULL,
     old_body TEXT
 );
+CREATE TABLE IF NOT EXISTS owner_refs (
+    owner_uid TEXT NOT NULL,
+    kind_key TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS owner_refs_by_owner ON owner_refs (owner_uid);
+CREATE INDEX IF NOT EXISTS owner_refs_by_dependent ON owner_refs (kind_key, namespace, name);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('resource_version', 0), ('compacted', 0);
 """
@@ -49,9 +57,8 @@ def _namespace_of(kind: Kind, obj: dict) -> str:
     return (obj["metadata"].get("namespace") or "") if kind.namespaced else ""
 
 
-def _owners(obj: dict) -> str:
-    uids = [ref.get("uid", "") for ref in obj["metadata"].get("ownerReferences") or []]
-    return "," + ",".join(uids) + "," if uids else ""
+def _owner_uids(obj: dict) -> list[str]:
+    return sorted({ref.get("uid", "") for ref in obj["metadata"].get("ownerReferences") or []})
 
 
 @dataclass
@@ -122,7 +129,10 @@ class Transaction:
 
     def dependents(self, uid: str) -> list[tuple[str, dict]]:
         rows = self._conn.execute(
-            "SELECT kind_key, body FROM objects WHERE owners LIKE ?", (f"%,{uid},%",)
+            "SELECT o.kind_key, o.body FROM owner_refs r JOIN objects o ON "
+            "o.kind_key = r.kind_key AND o.namespace = r.namespace AND o.name = r.name "
+            "WHERE r.owner_uid = ?",
+            (uid,),
         )
         return [(row[0], json.loads(row[1])) for row in rows]
 
@@ -138,10 +148,17 @@ class Transaction:
         obj["metadata"]["resourceVersion"] = str(rv)
         body = json.dumps(obj, separators=(",", ":"))
         ns = _namespace_of(kind, obj)
+        key = (kind_key(kind), ns, obj["metadata"]["name"])
+        owners = _owner_uids(obj)
         self._conn.execute(
             "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
-            (kind_key(kind), ns, obj["metadata"]["name"], rv, _owners(obj), body),
+            (*key, rv, ",".join(owners), body),
         )
+        if old is None or _owner_uids(old) != owners:
+            self._forget_owners(key)
+            self._conn.executemany(
+                "INSERT INTO owner_refs VALUES (?, ?, ?, ?)", [(uid, *key) for uid in owners]
+            )
         self._record(rv, kind, ns, "ADDED" if old is None else "MODIFIED", body, old)
         return obj
 
@@ -150,12 +167,16 @@ class Transaction:
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
         ns = _namespace_of(kind, obj)
-        self._conn.execute(
-            "DELETE FROM objects WHERE kind_key=? AND namespace=? AND name=?",
-            (kind_key(kind), ns, obj["metadata"]["name"]),
-        )
+        key = (kind_key(kind), ns, obj["metadata"]["name"])
+        self._conn.execute("DELETE FROM objects WHERE kind_key=? AND namespace=? AND name=?", key)
+        self._forget_owners(key)
         self._record(rv, kind, ns, "DELETED", json.dumps(obj, separators=(",", ":")), None)
         return obj
+
+    def _forget_owners(self, key: tuple[str, str, str]) -> None:
+        self._conn.execute(
+            "DELETE FROM owner_refs WHERE kind_key=? AND namespace=? AND name=?", key
+        )
 
     def _record(
         self, rv: int, kind: Kind, ns: str, type_: str, body: str, old: dict | None
