@@ -85,6 +85,10 @@ KINDS: tuple[CliKind, ...] = (
             "/projects/{project}/workflows/{workflow}/workflowtriggers",
             (_PROJECT_COL, _WORKFLOW_COL, ("TYPE", _spec("type")),
              ("DISABLED", _spec("disabled")))),
+    CliKind("StageTemplate", "templates", ("template", "stagetemplates", "stagetemplate"),
+            "global", "/templates", (("TYPE", _stage_type),)),
+    CliKind("ResourceType", "resourcetypes", ("resourcetype",), "global", "/resourcetypes",
+            (("TYPE", _spec("type")),)),
     CliKind("Tenant", "tenants", ("tenant",), "global", "/tenants"),
     CliKind("Integration", "integrations", ("integration",), "global", "/integrations",
             (("TYPE", _integration_type),)),
@@ -101,6 +105,16 @@ def lookup_kind(name: str) -> CliKind:
     except KeyError:
         known = ", ".join(k.plural for k in KINDS)
         raise CliError(f"unknown kind {name!r} (one of: {known})") from None
+
+
+def kind_of_object(obj: dict) -> CliKind:
+    """Where an object goes: templates and resource types are labelled Stages/Resources."""
+    labels = _meta(obj).get("labels") or {}
+    if obj.get("kind") == "Stage" and keys.LABEL_STAGE_TEMPLATE in labels:
+        return lookup_kind("templates")
+    if obj.get("kind") == "Resource" and keys.LABEL_RESOURCE_TEMPLATE in labels:
+        return lookup_kind("resourcetypes")
+    return lookup_kind(obj["kind"])
 
 
 def project_names(client: CycloneClient, project: str | None) -> list[str]:

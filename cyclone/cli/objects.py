@@ -10,7 +10,7 @@ import yaml
 
 from cyclone.api import keys
 from cyclone.cli.client import CliError, CycloneClient
-from cyclone.cli.kinds import CliKind, find_object, list_objects, lookup_kind
+from cyclone.cli.kinds import CliKind, find_object, kind_of_object, list_objects, lookup_kind
 from cyclone.cli.output import print_object, print_objects
 from cyclone.cli.session import client_from, handles_errors
 
@@ -88,7 +88,7 @@ def _placement(kind: CliKind, obj: dict, project: str | None, workflow: str | No
 def apply_object(client: CycloneClient, obj: dict, project: str | None,
                  workflow: str | None) -> str:
     """Create the object, or update it when it exists; returns what happened."""
-    kind = lookup_kind(obj["kind"])
+    kind = kind_of_object(obj)
     p, wf = _placement(kind, obj, project, workflow)
     body = _request_body(obj)
     name = body["metadata"].get("name")
@@ -131,8 +131,8 @@ def register(app: typer.Typer) -> None:
     def get(
         ctx: typer.Context,
         kind: str = typer.Argument(..., help="projects|resources|stages|workflows|"
-                                   "workflowruns|workflowtriggers|tenants|integrations "
-                                   "(or proj, rsc, stg, wf, wfr, wft)"),
+                                   "workflowruns|workflowtriggers|templates|resourcetypes|"
+                                   "tenants|integrations (or proj, rsc, stg, wf, wfr, wft)"),
         name: str | None = typer.Argument(None, help="Name of one object."),
         project: str | None = typer.Option(None, "--project", "-p",
                                            help="Project (default: all projects)."),

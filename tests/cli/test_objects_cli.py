@@ -152,3 +152,35 @@ def test_tenant_flag_scopes_requests(cyclone, tmp_path) -> None:
     assert cyclone("--tenant", "team-c", "get", "proj", "-o", "name").stdout.strip() == ""
     in_team_b = cyclone("get", "proj", "-o", "name", env={"CYCLONE_TENANT": "team-b"})
     assert in_team_b.stdout.strip() == "project/demo"
+
+
+def test_labelled_stages_and_resources_go_to_templates_and_resource_types(cyclone,
+                                                                         tmp_path) -> None:
+    text = """\
+kind: Stage
+metadata:
+  name: my-shell
+  labels: {stage.cyclone.dev/template: "true"}
+spec:
+  pod:
+    spec:
+      containers: [{image: alpine, command: [sh, -c, "{{ cmd }}"]}]
+    inputs:
+      arguments: [{name: cmd, value: echo hi}]
+---
+kind: Resource
+metadata:
+  name: my-type
+  labels: {resource.cyclone.dev/template: "true"}
+spec:
+  type: MyType
+  resolver: example/resolver:1
+  operations: [pull]
+"""
+    result = cyclone("apply", "-f", write(tmp_path, text, "templates.yaml"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["resourcetype/my-type created",
+                                          "stagetemplate/my-shell created"]
+    templates = cyclone("get", "templates", "-o", "name").stdout.splitlines()
+    assert "stagetemplate/my-shell" in templates
+    assert "resourcetype/my-type" in cyclone("get", "resourcetypes", "-o", "name").stdout
