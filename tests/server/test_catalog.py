@@ -199,3 +199,17 @@ async def test_other_tenant_cannot_reach_projects(app, admin, devops):
         assert (await qa.post("/projects", json={"metadata": {"name": "p"}})).status_code \
             == 404
     assert (await devops.get("/projects/demo")).status_code == 200
+
+
+async def test_stale_resource_version_is_409(devops):
+    await make_project(devops)
+    created = (await devops.post("/projects/demo/stages", json=STAGE)).json()
+    stale = created["metadata"]["resourceVersion"]
+    changed = {"pod": {**STAGE["spec"]["pod"], "inputs": {}}}
+    first = await devops.put("/projects/demo/stages/build", json={
+        "metadata": {"resourceVersion": stale}, "spec": changed})
+    assert first.status_code == 200, first.text
+    second = await devops.put("/projects/demo/stages/build", json={
+        "metadata": {"resourceVersion": stale}, "spec": STAGE["spec"]})
+    assert second.status_code == 409
+    assert second.json()["reason"] == "Conflict"

@@ -112,3 +112,17 @@ async def test_token_of_deleted_tenant_is_rejected(app, admin):
 async def test_system_tenant_cannot_be_deleted(admin):
     assert (await admin.delete("/tenants/system")).status_code == 403
     assert (await admin.get("/tenants/system")).status_code == 200
+
+
+async def test_tenant_quota_update_reaches_opened_cluster(admin, devops, cluster):
+    await devops.post("/integrations", json={"metadata": {"name": "local"}, "spec": {
+        "type": "Cluster", "cluster": {"isControlCluster": True}}})
+    assert (await devops.put("/integrations/local/opencluster")).status_code == 200
+    response = await admin.put("/tenants/devops", json={
+        "metadata": {"name": "devops"},
+        "spec": {"persistentVolumeClaim": {"size": "5Gi"},
+                 "resourceQuota": {"limits.cpu": "16", "limits.memory": "32Gi"}}})
+    assert response.status_code == 200, response.text
+    quota = await cluster.get(kinds.RESOURCE_QUOTA, "cyclone-quota-devops",
+                              "cyclone-devops-worker")
+    assert quota["spec"]["hard"] == {"limits.cpu": "16", "limits.memory": "32Gi"}
