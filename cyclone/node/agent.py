@@ -50,7 +50,7 @@ class NodeAgent:
         self.heartbeat_seconds = heartbeat_seconds
         self.log_server_port = log_server_port
         self.context = NodeContext(cluster, self.layout, runtime, node_name)
-        self.workers: dict[str, PodWorker] = {}
+        self.workers: dict[str, PodWorker] = self.context.workers
         self._group: asyncio.TaskGroup | None = None
         self._ready_since = datetime.now(UTC)
         self.registered = asyncio.Event()

@@ -12,7 +12,7 @@ import contextlib
 import copy
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -55,6 +55,8 @@ class NodeContext:
     runtime: Runtime
     node_name: str
     host_ip: str = "127.0.0.1"
+    workers: dict[str, PodWorker] = field(default_factory=dict)
+    """Every pod worker of the node by pod uid."""
 
 
 def is_terminal(pod: dict) -> bool:
@@ -70,6 +72,9 @@ def grace_seconds(pod: dict) -> float:
 
 
 class PodWorker:
+    """Runs one pod under `restartPolicy: Never`; `OnFailure` and `Always` are treated the same
+    (containers are not restarted)."""
+
     def __init__(self, node: NodeContext, pod: dict) -> None:
         self.node = node
         self.pod = pod
@@ -126,7 +131,8 @@ class PodWorker:
         observed = any(o.progress is not None for o in [*self.init, *self.main])
         if not self._vanished and observed and not is_terminal(self.pod):
             await self._publish(persist=False)
-        await asyncio.to_thread(self._clean_up)
+        await asyncio.to_thread(shutil.rmtree, self.node.layout.pod_dir(self.uid), True)
+        self._forget()
         if not self._vanished:
             with contextlib.suppress(NotFound):
                 await self.node.cluster.delete(
@@ -331,11 +337,16 @@ class PodWorker:
             if progress is not None:
                 observation.progress = progress
 
-    def _clean_up(self) -> None:
-        shutil.rmtree(self.node.layout.pod_dir(self.uid), ignore_errors=True)
-        shutil.rmtree(
-            self.node.layout.pod_logs_dir(self.namespace, self.name), ignore_errors=True
+    def _forget(self) -> None:
+        """Remove the pod's logs, unless a new pod of the same name already runs here."""
+        successor = any(
+            (w.namespace, w.name) == (self.namespace, self.name) and w.uid != self.uid
+            for w in self.node.workers.values()
         )
+        if not successor:
+            shutil.rmtree(
+                self.node.layout.pod_logs_dir(self.namespace, self.name), ignore_errors=True
+            )
         forget = getattr(self.node.runtime, "forget_pod", None)
         if forget is not None:
             forget(self.uid)
