@@ -1,0 +1,126 @@
+"""The local-path provisioner: pending claims get hostPath volumes the scheduler accepts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from support.clusters import eventually
+
+from cyclone.kube import kinds
+from cyclone.kube.errors import NotFound
+from cyclone.kube.remote import RemoteCluster
+from cyclone.node.layout import NodeLayout
+from cyclone.node.provisioner import (
+    PROVISIONED_BY_LABEL,
+    LocalPathProvisioner,
+    volume_for_claim,
+    volume_name,
+    wants_volume,
+)
+
+
+def claim(name: str = "data", namespace: str = "ns", **spec: object) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace, "uid": "u-1"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "2Gi"}}, **spec},
+        "status": {"phase": "Pending"},
+    }
+
+
+def test_volume_points_at_the_agent_claim_directory_and_is_prebound(tmp_path: Path) -> None:
+    volume = volume_for_claim(claim(), NodeLayout(tmp_path))
+    assert volume["metadata"]["name"] == "pvc-u-1"
+    assert volume["spec"]["hostPath"]["path"] == str(NodeLayout(tmp_path).pvc_dir("ns", "data"))
+    assert volume["spec"]["hostPath"]["path"] == str(tmp_path / "volumes/pvc/ns/data")
+    assert volume["spec"]["claimRef"] == {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "namespace": "ns", "name": "data", "uid": "u-1",
+    }
+    assert volume["spec"]["capacity"] == {"storage": "2Gi"}
+    assert volume["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert volume["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    assert "nodeAffinity" not in volume["spec"]
+
+
+def test_volume_is_pinned_to_the_node_when_one_is_named(tmp_path: Path) -> None:
+    volume = volume_for_claim(claim(), NodeLayout(tmp_path), node_name="agent-1")
+    terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
+    assert terms == [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["agent-1"]}]}]
+
+
+@pytest.mark.parametrize(("candidate", "wanted"), [
+    (claim(), True),
+    (claim(storageClassName=""), True),
+    (claim(storageClassName="fast-ssd"), False),
+    (claim(volumeName="pv-1"), False),
+    ({**claim(), "status": {"phase": "Bound"}}, False),
+    ({**claim(), "metadata": {**claim()["metadata"], "deletionTimestamp": "2024-01-01T00:00:00Z"}},
+     False),
+])
+def test_only_pending_unbound_claims_of_served_classes_want_a_volume(
+    candidate: dict, wanted: bool,
+) -> None:
+    assert wants_volume(candidate, frozenset({""})) is wanted
+
+
+@pytest.fixture
+async def namespace(remote_cluster: RemoteCluster) -> AsyncIterator[str]:
+    name = f"pv-{secrets.token_hex(4)}"
+    await remote_cluster.create({"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": name}})
+    await eventually(lambda: remote_cluster.get(kinds.SERVICE_ACCOUNT, "default", name),
+                     timeout=30)
+    yield name
+    with contextlib.suppress(NotFound):
+        await remote_cluster.delete(kinds.NAMESPACE, name)
+
+
+@pytest.mark.k8s
+async def test_pending_claim_is_bound_to_a_provisioned_volume_and_released_on_delete(
+    remote_cluster: RemoteCluster, namespace: str, tmp_path: Path,
+) -> None:
+    provisioner = LocalPathProvisioner(remote_cluster, tmp_path)
+    created = await remote_cluster.create({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }, namespace=namespace)
+    pv_name = volume_name(created)
+
+    async def phase() -> str:
+        return (await remote_cluster.get(kinds.PERSISTENT_VOLUME_CLAIM, "data", namespace))[
+            "status"].get("phase", "")
+
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(provisioner.run())
+        await eventually(lambda: _equals(phase(), "Bound"), timeout=30)
+        bound = await remote_cluster.get(kinds.PERSISTENT_VOLUME_CLAIM, "data", namespace)
+        volume = await remote_cluster.get(kinds.PERSISTENT_VOLUME, pv_name)
+        assert bound["spec"]["volumeName"] == pv_name
+        assert volume["metadata"]["labels"][PROVISIONED_BY_LABEL] == "local-path"
+        assert volume["spec"]["hostPath"]["path"] == str(tmp_path / "volumes/pvc" / namespace
+                                                         / "data")
+
+        await remote_cluster.delete(kinds.PERSISTENT_VOLUME_CLAIM, "data", namespace)
+
+        async def volume_gone() -> bool:
+            try:
+                await remote_cluster.get(kinds.PERSISTENT_VOLUME, pv_name)
+            except NotFound:
+                return True
+            return False
+
+        await eventually(volume_gone, timeout=30)
+        task.cancel()
+
+
+async def _equals(value: object, expected: object) -> bool:
+    return await value == expected  # type: ignore[misc]
