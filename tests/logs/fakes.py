@@ -74,6 +74,7 @@ class FakeLogCluster:
     def __init__(self) -> None:
         self.pods: dict[tuple[str, str], dict] = {}
         self.secrets: dict[tuple[str, str], dict] = {}
+        self.objects: dict[tuple[str, str, str], dict] = {}
         self.logs: dict[tuple[str, str, str], bytearray] = {}
         self.ended: set[tuple[str, str, str]] = set()
         self.log_reads: list[tuple[str, int]] = []
@@ -101,12 +102,17 @@ class FakeLogCluster:
         self._broadcast("DELETED", pod)
         self._wake()
 
-    def put_secret(self, namespace: str, name: str, data: dict[str, str]) -> None:
+    def put_secret(self, namespace: str, name: str, data: dict[str, str],
+                   labels: dict[str, str] | None = None) -> None:
         self.secrets[(namespace, name)] = {
             "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
         }
+
+    def put_object(self, kind: str, namespace: str, name: str, spec: dict) -> None:
+        self.objects[(kind, namespace, name)] = {
+            "kind": kind, "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
     def write_log(self, namespace: str, pod: str, container: str, data: bytes) -> None:
         self.logs.setdefault((namespace, pod, container), bytearray()).extend(data)
@@ -121,18 +127,25 @@ class FakeLogCluster:
         self._changed = asyncio.Event()
 
     async def get(self, kind, name, namespace=None):
-        store = self.pods if kind is kinds.POD else self.secrets
-        try:
-            return store[(namespace, name)]
-        except KeyError:
-            raise errors.NotFound(f"{kind.kind} {name} not found") from None
+        if kind is kinds.POD:
+            found = self.pods.get((namespace, name))
+        elif kind is kinds.SECRET:
+            found = self.secrets.get((namespace, name))
+        else:
+            found = self.objects.get((kind.kind, namespace, name))
+        if found is None:
+            raise errors.NotFound(f"{kind.kind} {name} not found")
+        return found
 
     async def list(self, kind, namespace=None, *, label_selector=None,
                    field_selector=None):
-        wanted = dict(p.split("=", 1) for p in (label_selector or "").split(",") if p)
+        terms = [p.split("=", 1) for p in (label_selector or "").split(",") if p]
+        source = self.pods if kind is kinds.POD else self.secrets
         items = [
-            p for p in self.pods.values()
-            if all(p["metadata"]["labels"].get(k) == v for k, v in wanted.items())
+            obj for (ns, _), obj in source.items()
+            if (namespace is None or ns == namespace) and all(
+                (term[0] in obj["metadata"]["labels"]) if len(term) == 1
+                else obj["metadata"]["labels"].get(term[0]) == term[1] for term in terms)
         ]
         return ObjectList(items=items, resource_version=str(self._rv))
 

@@ -236,3 +236,33 @@ async def test_collectors_follow_clusters_added_while_running_and_stop_removed_o
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_integration_secrets_and_rendered_secret_references_are_masked(tmp_path) -> None:
+    import json
+
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    meta = "cyclone-devops"
+    cluster.put_secret(meta, "github", {"integration": json.dumps({
+        "type": "SCM", "scm": {"type": "GitHub", "server": "https://github.com",
+                               "user": "bot", "token": "ghp_integration_tok"}})},
+        labels={"integration.cyclone.dev/type": "SCM"})
+    cluster.put_secret("shared", "deploy-key", {"key": "deploy-KEY-123"})
+    cluster.put_secret("shared", "unrelated", {"key": "not-referenced"})
+    cluster.put_object("Stage", meta, "build", {"pod": {"spec": {"containers": [{
+        "image": "x", "env": [{"name": "KEY", "value": "${secrets.shared:deploy-key/data.key}"}],
+    }]}}})
+    pod = stage_pod()
+    name = pod["metadata"]["name"]
+    set_running(pod)
+    cluster.put_pod(pod)
+    line = (b"clone https://github.com as bot with ghp_integration_tok; "
+            b"deploy with deploy-KEY-123; not-referenced stays\n")
+    async with collecting(cluster, store):
+        cluster.write_log(NS, name, "main", line)
+        set_succeeded(pod)
+        cluster.put_pod(pod)
+        cluster.end_logs(NS, name, "main")
+        await eventually(lambda: complete(store, ref()))
+    assert store.read(ref()) == (b"clone https://github.com as bot with ***; "
+                                 b"deploy with ***; not-referenced stays\n")

@@ -17,7 +17,8 @@ from cyclone.api import keys
 from cyclone.kube import errors, kinds
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
-from cyclone.server.logs.masking import LineMaskingStream, SecretMasker, pod_secret_values
+from cyclone.server.logs.masking import LineMaskingStream, SecretMasker
+from cyclone.server.logs.secrets import control_secret_values, pod_secret_values
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, LogWriter, RunRef
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ def _is_stage_pod(pod: dict) -> bool:
     labels = (pod.get("metadata") or {}).get("labels") or {}
     return (labels.get(keys.LABEL_POD_CREATED_BY) == keys.CREATED_BY_CYCLONE
             and labels.get(keys.LABEL_POD_KIND) == keys.POD_KIND_WORKLOAD)
+
+
+def meta_namespace_of_pod(pod: dict) -> str:
+    """The namespace of the pod's Cyclone objects (its run, workflow, integrations)."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(keys.ANNOTATION_META_NAMESPACE) or keys.tenant_namespace(
+        tenant_of_pod(pod) or keys.DEFAULT_TENANT)
 
 
 def tenant_of_pod(pod: dict) -> str | None:
@@ -99,12 +107,15 @@ class LogCollector:
     """Follows the logs of every stage pod of one cluster into a log store.
 
     Driven by a pod informer: its own (stage pods only, across namespaces), or `informer`
-    when the caller shares one that it runs itself; it must see the stage pods.
+    when the caller shares one that it runs itself; it must see the stage pods. `control`
+    is the cluster holding the Cyclone objects and integrations (default: `cluster`).
     """
 
-    def __init__(self, cluster: Cluster, store: LogStore, *, informer: Informer | None = None,
-                 retry_delay: float = 1.0, resync_seconds: float = 60.0) -> None:
+    def __init__(self, cluster: Cluster, store: LogStore, *, control: Cluster | None = None,
+                 informer: Informer | None = None, retry_delay: float = 1.0,
+                 resync_seconds: float = 60.0) -> None:
         self.cluster = cluster
+        self.control = control or cluster
         self.store = store
         self.retry_delay = retry_delay
         self._own_informer = informer is None
@@ -145,7 +156,10 @@ class LogCollector:
     async def _follow(self, pod: dict, container: str, ref: LogRef) -> None:
         name, namespace = pod["metadata"]["name"], pod["metadata"].get("namespace") or ""
         try:
-            masker = SecretMasker(await pod_secret_values(self.cluster, pod))
+            masker = SecretMasker([
+                *await pod_secret_values(self.cluster, pod),
+                *await control_secret_values(self.control, pod, meta_namespace_of_pod(pod)),
+            ])
             writer = self.store.writer(ref)
             while not writer.complete:
                 stream = LineMaskingStream(masker)

@@ -14,11 +14,14 @@ class LogCollectors:
     """`await run()` collects from every added cluster until cancelled.
 
     Mirrors the engine's `add_cluster`: whoever registers an execution cluster with the
-    engine registers it here too, so its stage pods' logs reach the store.
+    engine registers it here too, so its stage pods' logs reach the store. `control` is
+    the cluster of the Cyclone objects (default: each collector's own cluster).
     """
 
-    def __init__(self, store: LogStore, *, retry_delay: float = 1.0) -> None:
+    def __init__(self, store: LogStore, *, control: Cluster | None = None,
+                 retry_delay: float = 1.0) -> None:
         self.store = store
+        self.control = control
         self.retry_delay = retry_delay
         self._collectors: dict[str, LogCollector] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -27,7 +30,8 @@ class LogCollectors:
     def add_cluster(self, name: str, cluster: Cluster, informer: Informer | None = None) -> None:
         if name in self._collectors:
             return
-        self._collectors[name] = LogCollector(cluster, self.store, informer=informer,
+        self._collectors[name] = LogCollector(cluster, self.store, control=self.control,
+                                              informer=informer,
                                               retry_delay=self.retry_delay)
         if self._group is not None:
             self._start(name)

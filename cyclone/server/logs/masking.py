@@ -8,20 +8,11 @@ stream, or for the line to grow past `max_pending`). Values shorter than
 
 from __future__ import annotations
 
-import base64
-import binascii
-import logging
 import re
 from collections.abc import Iterable
 
-from cyclone.kube import kinds
-from cyclone.kube.errors import ApiError
-from cyclone.kube.protocol import Cluster
-
 MASK = b"***"
 MIN_SECRET_LENGTH = 3
-
-log = logging.getLogger(__name__)
 
 
 class SecretMasker:
@@ -71,82 +62,3 @@ class LineMaskingStream:
     def flush(self) -> tuple[bytes, int]:
         ready, self._pending = self._pending, b""
         return self.masker.mask(ready), len(ready)
-
-
-def _decode(value: str) -> bytes | None:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-async def pod_secret_values(cluster: Cluster, pod: dict) -> list[bytes]:
-    """The values of every Secret the pod's containers can see (env and volumes).
-
-    Secrets that cannot be read (deleted, forbidden) are skipped.
-    """
-    namespace = pod.get("metadata", {}).get("namespace")
-    spec = pod.get("spec") or {}
-    wanted: dict[str, set[str] | None] = {}
-
-    def want(secret: str | None, key: str | None) -> None:
-        if not secret:
-            return
-        if key is None:
-            wanted[secret] = None
-        elif wanted.get(secret, set()) is not None:
-            wanted.setdefault(secret, set()).add(key)  # type: ignore[union-attr]
-
-    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
-        for env in container.get("env") or []:
-            ref = ((env.get("valueFrom") or {}).get("secretKeyRef")) or {}
-            want(ref.get("name"), ref.get("key"))
-        for source in container.get("envFrom") or []:
-            want((source.get("secretRef") or {}).get("name"), None)
-    for volume in spec.get("volumes") or []:
-        secret = volume.get("secret") or {}
-        want(secret.get("secretName"), None)
-        for projected in (volume.get("projected") or {}).get("sources") or []:
-            want((projected.get("secret") or {}).get("name"), None)
-
-    values: list[bytes] = []
-    for name, keys in wanted.items():
-        try:
-            secret = await cluster.get(kinds.SECRET, name, namespace)
-        except ApiError as err:
-            log.debug("secret %s/%s not readable for masking: %s", namespace, name, err)
-            continue
-        data = {k: _decode(v) for k, v in (secret.get("data") or {}).items()}
-        data.update({k: v.encode() for k, v in (secret.get("stringData") or {}).items()})
-        for key, value in data.items():
-            if value is not None and (keys is None or key in keys):
-                values.append(value)
-                values.extend(_json_string_leaves(value))
-    return values
-
-
-_SECRET_FIELDS = {"password", "token", "bearerToken", "kubeConfig", "value", "secret"}
-
-
-def _json_string_leaves(value: bytes) -> list[bytes]:
-    """Secret fields inside a JSON document (integration Secrets hold their spec as JSON)."""
-    import json
-
-    try:
-        doc = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
-        return []
-    leaves: list[bytes] = []
-
-    def walk(node: object, key: str | None) -> None:
-        if isinstance(node, dict):
-            for child_key, child in node.items():
-                walk(child, child_key)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child, key)
-        elif isinstance(node, str) and key in _SECRET_FIELDS:
-            leaves.append(node.encode())
-
-    walk(doc, None)
-    return leaves
