@@ -172,8 +172,9 @@ def run_up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, task.cancel)
         await up(options, serve=serve)
 
     try:

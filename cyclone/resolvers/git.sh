@@ -2,12 +2,19 @@
 # Git resolver: `pull` clones SCM_URL[/SCM_REPO] at SCM_REVISION into $WORKSPACE/data.
 #   SCM_REVISION: a branch, tag or commit; "src:dst" checks out dst and merges src into it.
 #   SCM_AUTH: a token; sent as HTTP basic auth (user SCM_USER, default oauth2).
-# Writes LastCommitID to the stage results file.
+# Writes LastCommitID to the termination log (and the results file when mounted).
 set -eu
 
 WORKSPACE="${WORKSPACE:-/workspace}"
 DATA="$WORKSPACE/data"
 RESULTS_FILE="${RESULTS_FILE:-/cyclone/results/__result__}"
+TERMINATION_LOG="${TERMINATION_LOG:-/dev/termination-log}"
+
+# $DATA may be a mount point: empty it rather than remove it.
+empty_data() {
+  mkdir -p "$DATA"
+  rm -rf "$DATA"/* "$DATA"/.[!.]* "$DATA"/..?* 2>/dev/null || true
+}
 
 fail() { echo "git resolver: $*" >&2; exit 1; }
 
@@ -22,6 +29,9 @@ repo_url() {
 
 write_result() {
   echo "$1:$2"
+  if [ -w "$TERMINATION_LOG" ] && [ ! -d "$TERMINATION_LOG" ]; then
+    printf '%s:%s\n' "$1" "$2" >> "$TERMINATION_LOG"
+  fi
   dir=$(dirname "$RESULTS_FILE")
   if [ -d "$dir" ] && [ -w "$dir" ]; then
     printf '%s:%s\n' "$1" "$2" >> "$RESULTS_FILE"
@@ -38,7 +48,7 @@ pull() {
   fi
   mkdir -p "$WORKSPACE"
   if [ ! -d "$DATA/.git" ]; then
-    rm -rf "$DATA"
+    empty_data
     git "$@" clone -q --no-checkout "$url" "$DATA" || fail "cannot clone $url"
   else
     git "$@" -C "$DATA" fetch -q --tags origin || fail "cannot fetch $url"

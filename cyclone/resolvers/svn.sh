@@ -6,6 +6,13 @@ set -eu
 WORKSPACE="${WORKSPACE:-/workspace}"
 DATA="$WORKSPACE/data"
 RESULTS_FILE="${RESULTS_FILE:-/cyclone/results/__result__}"
+TERMINATION_LOG="${TERMINATION_LOG:-/dev/termination-log}"
+
+# $DATA may be a mount point: empty it rather than remove it.
+empty_data() {
+  mkdir -p "$DATA"
+  rm -rf "$DATA"/* "$DATA"/.[!.]* "$DATA"/..?* 2>/dev/null || true
+}
 
 fail() { echo "svn resolver: $*" >&2; exit 1; }
 
@@ -22,11 +29,14 @@ pull() {
   if [ -d "$DATA/.svn" ]; then
     svn update -q "$@" "$DATA" || fail "cannot update $url"
   else
-    rm -rf "$DATA"
+    empty_data
     svn checkout -q "$@" "$url" "$DATA" || fail "cannot check out $url"
   fi
   revision=$(svn info --show-item revision "$DATA")
   echo "LastCommitID:$revision"
+  if [ -w "$TERMINATION_LOG" ] && [ ! -d "$TERMINATION_LOG" ]; then
+    printf 'LastCommitID:%s\n' "$revision" >> "$TERMINATION_LOG"
+  fi
   if [ -d "$(dirname "$RESULTS_FILE")" ]; then
     printf 'LastCommitID:%s\n' "$revision" >> "$RESULTS_FILE"
   fi
