@@ -1,0 +1,189 @@
+"""The CLI against a whole Cyclone: `up` (embedded cluster, node agent on the host runtime,
+engine) serving the REST API with the log collector, in a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cyclone.api import keys
+from cyclone.cli.main import app
+
+ADMIN = "e2e-admin-token"
+
+WORKFLOWS = """\
+kind: Project
+metadata: {name: e2e}
+---
+kind: Stage
+metadata: {name: greet, labels: {project.cyclone.dev/name: e2e}}
+spec:
+  pod:
+    inputs:
+      arguments: [{name: who, value: world}]
+    spec:
+      containers:
+      - image: alpine:3.20
+        command: [sh, -c, "echo hello {{ who }}; echo using $API_KEY; echo done"]
+        env:
+        - name: API_KEY
+          valueFrom: {secretKeyRef: {name: api, key: key}}
+---
+kind: Stage
+metadata: {name: check, labels: {project.cyclone.dev/name: e2e}}
+spec:
+  pod:
+    spec:
+      containers:
+      - image: alpine:3.20
+        command: [sh, -c, "echo checked"]
+---
+kind: Stage
+metadata: {name: broken, labels: {project.cyclone.dev/name: e2e}}
+spec:
+  pod:
+    spec:
+      containers:
+      - image: alpine:3.20
+        command: [sh, -c, "echo about to fail; exit 3"]
+---
+kind: Workflow
+metadata: {name: hello, labels: {project.cyclone.dev/name: e2e}}
+spec:
+  stages:
+  - name: greet
+  - {name: check, depends: [greet]}
+---
+kind: Workflow
+metadata: {name: failing, labels: {project.cyclone.dev/name: e2e}}
+spec:
+  stages:
+  - name: broken
+  - {name: check, depends: [broken]}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cyclone_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path("/usr/bin/bwrap").exists() or shutil.which("sh") is None:
+        pytest.skip("the host runtime needs bubblewrap")
+    from cyclone.kube.errors import AlreadyExists
+    from cyclone.server import create_app, serve
+    from cyclone.server.artifacts import build_artifacts_router
+    from cyclone.server.logs import LogCollectors, build_logs_router, log_store_for
+    from cyclone.up import UpContext, UpOptions, up
+
+    data_dir = tmp_path_factory.mktemp("up")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    holder: dict = {}
+
+    async def serve_hook(ctx: UpContext) -> None:
+        application = create_app(
+            cluster=ctx.cluster, data_dir=ctx.data_dir, admin_token=ADMIN, server_url=url,
+            extra_routers=[build_logs_router(prefix=""), build_artifacts_router(prefix="")],
+        )
+        collectors = LogCollectors(log_store_for(application.state.cyclone),
+                                   control=ctx.cluster, retry_delay=0.1)
+        collectors.add_cluster(keys.CONTROL_CLUSTER_NAME, ctx.cluster)
+        try:
+            await ctx.cluster.create({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "api", "namespace": "cyclone-system"},
+                "data": {"key": base64.b64encode(b"sk-live-0123456789").decode()}})
+        except AlreadyExists:
+            pass
+        async with asyncio.TaskGroup() as group:
+            group.create_task(collectors.run())
+            group.create_task(serve(application, "127.0.0.1", port))
+
+    async def main() -> None:
+        holder["loop"] = asyncio.get_running_loop()
+        holder["task"] = asyncio.current_task()
+        await up(UpOptions(data_dir=str(data_dir), port=port, runtime="host"),
+                 serve=serve_hook)
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as err:  # reported when the server never answers
+            holder["error"] = err
+
+    thread = threading.Thread(target=run, name="cyclone-up", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthcheck", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if "error" in holder or time.monotonic() > deadline:
+            raise RuntimeError(f"cyclone up did not start: {holder.get('error')!r}")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        holder["loop"].call_soon_threadsafe(holder["task"].cancel)
+        thread.join(20)
+
+
+@pytest.fixture
+def cli(cyclone_up: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CYCLONE_CONFIG", str(tmp_path / "config.yaml"))
+    env = {"CYCLONE_SERVER": cyclone_up, "CYCLONE_TOKEN": ADMIN}
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+    path = tmp_path / "e2e.yaml"
+    path.write_text(WORKFLOWS)
+    applied = invoke("apply", "-f", str(path))
+    assert applied.exit_code == 0, applied.output
+    return invoke
+
+
+def test_run_watch_succeeds_and_its_masked_logs_are_readable(cli) -> None:
+    result = cli("run", "hello", "-p", "e2e", "--name", "hello-1", "--param", "greet.who=cli",
+                 "--watch", "--interval", "0.2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.rstrip().endswith("workflowrun/hello-1 Succeeded")
+    assert "greet: Succeeded" in result.stdout and "check: Succeeded" in result.stdout
+    deadline = time.monotonic() + 20
+    while True:
+        logs = cli("logs", "hello-1", "--stage", "greet")
+        if logs.exit_code == 0 and "done" in logs.stdout:
+            break
+        assert time.monotonic() < deadline, logs.output
+        time.sleep(0.2)
+    assert logs.stdout == "hello cli\nusing ***\ndone\n"
+    followed = cli("logs", "hello-1", "-f")
+    assert followed.exit_code == 0, followed.output
+    assert followed.stdout == (
+        "==> greet <==\nhello cli\nusing ***\ndone\n\n==> check <==\nchecked\n")
+
+
+def test_run_watch_of_a_failing_workflow_exits_non_zero_with_the_reason(cli) -> None:
+    result = cli("run", "failing", "-p", "e2e", "--name", "failing-1", "--watch",
+                 "--interval", "0.2")
+    assert result.exit_code == 1
+    assert "broken: Failed" in result.stdout
+    assert result.stderr.startswith("error: workflowrun failing-1 Failed: stage broken failed")
+    assert "Traceback" not in result.output
