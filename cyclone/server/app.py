@@ -24,6 +24,7 @@ from cyclone.server import (
     storage,
     templates,
     tenants,
+    webhooks,
 )
 from cyclone.server.auth import TokenAuthority
 from cyclone.server.builtins import ensure_builtins
@@ -59,6 +60,7 @@ def api_router() -> APIRouter:
     router.include_router(runs.router)
     router.include_router(stats.router)
     router.include_router(delegation.router)
+    router.include_router(webhooks.router)
     return router
 
 

@@ -30,7 +30,7 @@ IntegrationType = Literal["SCM", "DockerRegistry", "SonarQube", "Cluster", "Gene
 _SOURCE_FIELD = {"SCM": "scm", "DockerRegistry": "dockerRegistry", "SonarQube": "sonarQube",
                  "Cluster": "cluster", "General": "general"}
 _SECRET_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "scm": (("password",), ("token",)),
+    "scm": (("password",), ("token",), ("webhookSecret",)),
     "dockerRegistry": (("password",),),
     "sonarQube": (("token",),),
     "cluster": (("credential", "password"), ("credential", "bearerToken"),
@@ -49,6 +49,8 @@ class ScmSource(_Open):
     password: str | None = None
     token: str | None = None
     authType: str = ""
+    webhookSecret: str | None = Field(
+        default=None, description="Verifies the signatures of this SCM's webhooks")
 
 
 class DockerRegistrySource(_Open):
