@@ -77,9 +77,14 @@ def _workflow_of(client: CycloneClient, project: str, workflow: str) -> dict | N
 def _follow_and_report(client: CycloneClient, path: str, project: str, workflow: str,
                        interval: float) -> None:
     definition = _workflow_of(client, project, workflow)
-    final = watch_run(lambda: client.get(path), definition, console(), interval=interval)
+    name = path.rsplit("/", 1)[-1]
+    try:
+        final = watch_run(lambda: client.get(path), definition, console(), interval=interval)
+    except KeyboardInterrupt:
+        raise CliError(f"stopped watching workflowrun {name}; it keeps running "
+                       f"(`cyclone get wfr {name}`, `cyclone stop {name}`)",
+                       exit_code=130) from None
     phase = run_phase(final)
-    name = final["metadata"]["name"]
     if phase != "Succeeded":
         raise CliError(f"workflowrun {name} {phase}: {failure_reason(final, definition)}")
     typer.echo(f"workflowrun/{name} Succeeded")

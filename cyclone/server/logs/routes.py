@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -81,25 +81,37 @@ def _log_ref(run_ref: RunRef, stage: str, container: str) -> LogRef:
 
 
 def _stored_logs(store: LogStore, run_ref: RunRef, stage: str | None,
-                 container: str | None) -> tuple[bytes, str]:
-    """The log bytes to answer and a file name for them."""
+                 container: str | None) -> tuple[list[tuple[str | None, LogRef]], str]:
+    """The logs to answer, each with its header (None for a single log), and a file name."""
     if stage:
         _check_stage(stage)
         ref = _log_ref(run_ref, stage, _pick_container(store, run_ref, stage, container))
         if not store.exists(ref):
             raise errors.NotFound(f"no logs for stage {stage!r} container {ref.container!r}")
-        return store.read(ref), f"{run_ref.run}-{stage}-{ref.container}.log"
-    parts: list[bytes] = []
-    for stage_name in store.stages(run_ref):
-        for name in store.containers(run_ref, stage_name):
-            if container and name != container:
-                continue
-            body = store.read(LogRef(run_ref, stage_name, name))
-            parts.append(f"==> {stage_name}/{name} <==\n".encode())
-            parts.append(body if not body or body.endswith(b"\n") else body + b"\n")
-    if not parts:
+        return [(None, ref)], f"{run_ref.run}-{stage}-{ref.container}.log"
+    logs = [
+        (f"==> {stage_name}/{name} <==\n", LogRef(run_ref, stage_name, name))
+        for stage_name in store.stages(run_ref)
+        for name in store.containers(run_ref, stage_name)
+        if not container or name == container
+    ]
+    if not logs:
         raise errors.NotFound(f"no logs for workflowrun {run_ref.run!r}")
-    return b"".join(parts), f"{run_ref.run}.log"
+    return logs, f"{run_ref.run}.log"
+
+
+def _log_body(store: LogStore, logs: list[tuple[str | None, LogRef]]) -> Iterator[bytes]:
+    for header, ref in logs:
+        if header is None:
+            yield from store.iter_bytes(ref)
+            continue
+        yield header.encode()
+        last = b"\n"
+        for chunk in store.iter_bytes(ref):
+            last = chunk
+            yield chunk
+        if not last.endswith(b"\n"):
+            yield b"\n"
 
 
 class StageProgress:
@@ -223,12 +235,13 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         container: str | None = Query(default=None),
         download: bool = Query(default=False),
         tenant: str = Depends(require_tenant),
-    ) -> PlainTextResponse:
+    ) -> StreamingResponse:
         store = log_store_for(server_state(request))
-        body, filename = _stored_logs(store, _run_ref(tenant, project, workflow, run),
+        logs, filename = _stored_logs(store, _run_ref(tenant, project, workflow, run),
                                       stage, container)
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
-        return PlainTextResponse(body, headers=headers)
+        return StreamingResponse(_log_body(store, logs), media_type="text/plain; charset=utf-8",
+                                 headers=headers)
 
     async def stream_response(request: Request, project: str, workflow: str, run: str,
                               stage: str, container: str | None, tenant: str,

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +171,17 @@ class LogStore:
         path = self.path(ref)
         with open(path, "rb") as f:
             return f.read(self._readable_bytes(ref))
+
+    def iter_bytes(self, ref: LogRef) -> Iterator[bytes]:
+        """The stored log in chunks, without holding it all in memory."""
+        remaining = self._readable_bytes(ref)
+        with open(self.path(ref), "rb") as f:
+            while remaining > 0:
+                chunk = f.read(min(remaining, _READ_CHUNK))
+                if not chunk:
+                    return
+                remaining -= len(chunk)
+                yield chunk
 
     def delete_run(self, ref: RunRef) -> None:
         import shutil
