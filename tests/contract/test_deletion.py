@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from support.clusters import eventually
 
@@ -36,6 +38,7 @@ async def test_finalizers_hold_a_deleted_object_until_removed(
 ) -> None:
     created = await cluster.create(config_map(finalizers=[FINALIZER]), namespace=namespace)
     name = created["metadata"]["name"]
+    start = created["metadata"]["resourceVersion"]
     lingering = await cluster.delete(kinds.CONFIG_MAP, name, namespace)
     assert lingering is not None and lingering["metadata"]["deletionTimestamp"]
     held = await cluster.get(kinds.CONFIG_MAP, name, namespace)
@@ -47,6 +50,14 @@ async def test_finalizers_hold_a_deleted_object_until_removed(
                             namespace)
     await cluster.patch(kinds.CONFIG_MAP, name, {"metadata": {"finalizers": None}}, namespace)
     await eventually(lambda: _gone(cluster, kinds.CONFIG_MAP, name, namespace))
+    types = []
+    async with asyncio.timeout(15):
+        async for event in cluster.watch(kinds.CONFIG_MAP, namespace, resource_version=start,
+                                         field_selector=f"metadata.name={name}"):
+            types.append(event.type)
+            if event.type == "DELETED":
+                break
+    assert types == ["MODIFIED", "DELETED"]
 
 
 @pytest.fixture

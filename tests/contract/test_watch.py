@@ -99,13 +99,13 @@ async def test_watch_of_all_namespaces_filters_by_kind(
     cluster: Cluster, namespace: str
 ) -> None:
     start = (await cluster.list(kinds.SECRET)).resource_version
-    await cluster.create(config_map("not-a-secret"), namespace=namespace)
+    await cluster.create(config_map("watched"), namespace=namespace)
     await cluster.create({"apiVersion": "v1", "kind": "Secret",
                           "metadata": {"name": "watched"}, "stringData": {"k": "v"}},
                          namespace=namespace)
     events = await _collect(
         cluster.watch(kinds.SECRET, None, resource_version=start,
-                      field_selector=f"metadata.namespace={namespace}"),
+                      field_selector=f"metadata.namespace={namespace},metadata.name=watched"),
         1,
     )
     assert _summary(events) == [("ADDED", "watched")]

@@ -3,6 +3,7 @@ API server (generation, custom-resource status, compaction) or that only exists 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 
 from cyclone.api import keys
 from cyclone.kube import kinds
-from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.embedded import EmbeddedCluster, objects
 from cyclone.kube.errors import Gone, Invalid
+from cyclone.kube.protocol import Cluster
 
 RUN = {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
        "metadata": {"name": "run", "namespace": "default"},
@@ -121,3 +123,27 @@ async def test_state_survives_reopening(tmp_path: Path) -> None:
                                      "metadata": {"name": "new", "namespace": "default"}})
         assert int(again["metadata"]["resourceVersion"]) > int(
             created["metadata"]["resourceVersion"])
+
+
+async def test_generate_name_retries_on_collision(
+    cluster: EmbeddedCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = iter(["gen-aaaaa", "gen-aaaaa", "gen-bbbbb"])
+    monkeypatch.setattr(objects, "generated_name", lambda prefix: next(names))
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"generateName": "gen-", "namespace": "default"}}
+    first = await cluster.create(manifest)
+    second = await cluster.create(manifest)
+    assert [first["metadata"]["name"], second["metadata"]["name"]] == ["gen-aaaaa", "gen-bbbbb"]
+
+
+async def test_implements_the_cluster_protocol_and_close_ends_watches(tmp_path: Path) -> None:
+    cluster = EmbeddedCluster(tmp_path / "p.db")
+    assert isinstance(cluster, Cluster)
+    await cluster.start()
+    stream = cluster.watch(kinds.CONFIG_MAP, "default")
+    watching = asyncio.ensure_future(anext(stream, None))
+    await asyncio.sleep(0.05)
+    await cluster.close()
+    async with asyncio.timeout(5):
+        assert await watching is None

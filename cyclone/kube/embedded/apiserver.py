@@ -131,11 +131,11 @@ def update(
     _forbid_new_finalizers(kind, current, result)
     if result == current:
         return current
+    if kind is not kinds.NAMESPACE and _finalized(result):
+        return _remove(tx, kind, result, "Background")
     stored = tx.put(kind, result, current)
     if kind is kinds.NAMESPACE:
         _finish_namespace_if_empty(tx, name)
-    elif _finalized(stored):
-        return _remove(tx, kind, stored, "Background")
     if kind is kinds.POD and quota.counts_against_quota(current) != quota.counts_against_quota(
         stored
     ):

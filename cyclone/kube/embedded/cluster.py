@@ -83,6 +83,8 @@ class EmbeddedCluster:
 
     async def close(self) -> None:
         self._closed = True
+        if self._feed is not None:
+            self._feed.stop()
         if self._feed_task is not None:
             self._feed_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -249,6 +251,8 @@ class EmbeddedCluster:
                     async with asyncio.timeout(remaining):
                         change = await queue.get()
                 except TimeoutError:
+                    return
+                if change is None:
                     return
                 if change.rv <= last:
                     continue

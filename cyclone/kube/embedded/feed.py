@@ -19,21 +19,28 @@ class ChangeFeed:
         self._fetch = fetch
         self._position = position
         self._poll_interval = poll_interval
-        self._subscribers: dict[asyncio.Queue[Change], str] = {}
+        self._subscribers: dict[asyncio.Queue[Change | None], str] = {}
         self._wake = asyncio.Event()
 
-    def subscribe(self, kind_key: str) -> asyncio.Queue[Change]:
-        """A queue that receives every later change to objects of one kind."""
-        queue: asyncio.Queue[Change] = asyncio.Queue()
+    def subscribe(self, kind_key: str) -> asyncio.Queue[Change | None]:
+        """A queue that receives every later change to objects of one kind, then None when
+        the feed stops."""
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()
         self._subscribers[queue] = kind_key
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[Change | None]) -> None:
         self._subscribers.pop(queue, None)
 
     def notify(self) -> None:
         """A write happened in this process: read the log now rather than at the next poll."""
         self._wake.set()
+
+    def stop(self) -> None:
+        """End every subscriber's stream."""
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+        self._subscribers.clear()
 
     async def run(self) -> None:
         while True:
