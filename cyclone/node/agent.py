@@ -41,8 +41,10 @@ class NodeAgent:
         schedule_unbound: bool = False,
         heartbeat_seconds: float = 10,
         log_server_port: int | None = None,
+        taints: list[dict] | None = None,
     ) -> None:
         self.cluster = cluster
+        self.taints = list(taints or [])
         self.node_name = node_name
         self.layout = NodeLayout(Path(data_dir).resolve())
         self.runtime = runtime
@@ -100,6 +102,8 @@ class NodeAgent:
                 self.node_name, self.layout.logs_dir, runtime_name=self.runtime.name, now=now,
                 log_server_port=self.log_server_port,
             )
+            if self.taints:
+                node["spec"]["taints"] = self.taints
             with contextlib.suppress(AlreadyExists):
                 await self.cluster.create(node)
         else:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from cyclone.kube import kinds
-from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.protocol import Cluster
 from cyclone.node import NodeAgent
 from cyclone.node.runtimes.base import Runtime
 
@@ -17,9 +17,10 @@ NODE = "node-a"
 
 @contextlib.asynccontextmanager
 async def running_agent(
-    cluster: EmbeddedCluster, data_dir: Path, runtime: Runtime, **options: object
+    cluster: Cluster, data_dir: Path, runtime: Runtime, **options: object
 ) -> AsyncIterator[NodeAgent]:
-    agent = NodeAgent(cluster, node_name=NODE, data_dir=data_dir, runtime=runtime, **options)
+    options.setdefault("node_name", NODE)
+    agent = NodeAgent(cluster, data_dir=data_dir, runtime=runtime, **options)  # type: ignore[arg-type]
     task = asyncio.create_task(agent.run())
     try:
         await asyncio.wait_for(agent.registered.wait(), 10)
@@ -31,7 +32,7 @@ async def running_agent(
 
 
 async def wait_for_pod(
-    cluster: EmbeddedCluster,
+    cluster: Cluster,
     name: str,
     predicate: Callable[[dict], bool],
     namespace: str = "default",
@@ -57,7 +58,7 @@ async def wait_for_pod(
 
 
 async def wait_for_pod_gone(
-    cluster: EmbeddedCluster, name: str, namespace: str = "default", within: float = 20
+    cluster: Cluster, name: str, namespace: str = "default", within: float = 20
 ) -> None:
     async def follow() -> None:
         try:

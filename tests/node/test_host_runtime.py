@@ -87,3 +87,11 @@ async def test_image_overlay_provides_the_entrypoint_of_a_resolver_image(
     assert (terminated["exitCode"], terminated["message"]) == (
         0, "pull:https://example.com/r.git"
     )
+
+
+def test_mount_targets_resolve_host_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    bind = Bind(tmp_path / "src", f"{tmp_path}/link/secrets/token")
+    argv = HostRuntime().argv(launch(tmp_path, command=["true"], binds=[bind]))
+    assert f"{tmp_path}/real/secrets/token" in argv

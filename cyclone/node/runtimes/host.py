@@ -40,6 +40,15 @@ def image_name(image: str) -> str:
     return f"{head}/{last}" if head else last
 
 
+def host_target(path: str) -> str:
+    """A container path with the host's symlinks resolved (`/var/run/x` → `/run/x`).
+
+    The container sees the host's tree, so both name the same place; bubblewrap can only
+    create missing mount points along a path without symlinks.
+    """
+    return os.path.realpath(path)
+
+
 def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
@@ -91,11 +100,12 @@ class HostRuntime:
         argv = [self.bwrap, "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--unshare-pid", "--die-with-parent"]
         for bind in launch.binds:
-            argv += ["--ro-bind" if bind.read_only else "--bind", str(bind.source), bind.target]
+            argv += ["--ro-bind" if bind.read_only else "--bind", str(bind.source),
+                     host_target(bind.target)]
         for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
-            argv += ["--ro-bind", str(source), target]
+            argv += ["--ro-bind", str(source), host_target(target)]
         if launch.working_dir:
-            argv += ["--dir", launch.working_dir, "--chdir", launch.working_dir]
+            argv += ["--dir", host_target(launch.working_dir), "--chdir", launch.working_dir]
         return [*argv, "--", *program]
 
     async def start(self, launch: ContainerLaunch) -> None:
