@@ -168,3 +168,19 @@ async def test_bad_stage_names_are_refused_before_streaming(tmp_path) -> None:
         stored = await client.get(f"{RUN_PATH}/logs", params={"stage": "a/b"}, headers=auth())
     assert stream.status_code == 400
     assert stored.status_code == 400
+
+
+async def test_websocket_keeps_characters_split_across_chunks(tmp_path) -> None:
+    app = build_app(tmp_path)
+    store = log_store_for(app.state.cyclone)
+    text = "größer ✓\n".encode()
+    writer = store.writer(LogRef(RUN, "build", "main"))
+    async with serving(app) as url:
+        ws_url = url.replace("http", "ws") + f"{RUN_PATH}/logstream?stage=build&container=main"
+        async with websockets.connect(ws_url, additional_headers=auth()) as socket:
+            writer.append(text[:3], 3)
+            received = [await asyncio.wait_for(socket.recv(), 5)]
+            writer.append(text[3:], len(text) - 3)
+            writer.finish()
+            received.append(await asyncio.wait_for(socket.recv(), 5))
+    assert "".join(received) == "größer ✓\n"

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections.abc import AsyncIterator, Iterator
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
@@ -297,9 +298,15 @@ def build_logs_router(prefix: str = API_PREFIX, *,
             return
         await websocket.accept()
         progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             async for chunk in _follow_stage(store, run_ref, stage, container, progress):
-                await websocket.send_text(chunk.decode("utf-8", errors="replace"))
+                text = decoder.decode(chunk)
+                if text:
+                    await websocket.send_text(text)
+            rest = decoder.decode(b"", final=True)
+            if rest:
+                await websocket.send_text(rest)
         except WebSocketDisconnect:
             return
         await websocket.close(code=1000)
@@ -309,8 +316,6 @@ def build_logs_router(prefix: str = API_PREFIX, *,
 
 async def _websocket_tenant(websocket: WebSocket, state: ServerState) -> str:
     """The tenant of a WebSocket caller: bearer token from the header or `?token=`."""
-    from cyclone.server.auth import require_tenant as tenant_of
-
     authorization = websocket.headers.get("authorization")
     token = websocket.query_params.get("token")
     if authorization:
@@ -321,4 +326,4 @@ async def _websocket_tenant(websocket: WebSocket, state: ServerState) -> str:
         raise errors.Unauthorized("missing bearer token")
     principal = await state.auth.authenticate(token)
     x_tenant = websocket.headers.get("x-tenant") or websocket.query_params.get("tenant")
-    return await tenant_of(principal, x_tenant)
+    return await require_tenant(principal, x_tenant)
