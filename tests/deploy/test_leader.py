@@ -1,0 +1,235 @@
+"""Leader election on a Lease: on the embedded cluster and on a real kube-apiserver."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from support.clusters import eventually
+
+from cyclone.kube import kinds
+from cyclone.kube.errors import ApiError, Unavailable
+from cyclone.kube.leader import (
+    Attempt,
+    LeaderElector,
+    LeadershipLost,
+    LeaseTimings,
+    run_as_leader,
+)
+from cyclone.kube.protocol import Cluster
+
+TIMINGS = LeaseTimings(lease_duration=1.0, renew_deadline=0.6, retry_period=0.1)
+LEASE = "engine-lock"
+TAKEOVER_BOUND = TIMINGS.lease_duration + 3 * TIMINGS.retry_period * 2.2 + 1.0
+"""Observation of the last renewal + lease duration + a few jittered retries + slack."""
+
+
+class Leaders:
+    """Records who runs work, and checks that never two do at once."""
+
+    def __init__(self) -> None:
+        self.active: set[str] = set()
+        self.overlaps: list[set[str]] = []
+        self.started: dict[str, float] = {}
+        self.cancelled: list[str] = []
+        self.changed = asyncio.Event()
+
+    def work(self, identity: str):
+        async def run() -> None:
+            if self.active:
+                self.overlaps.append({*self.active, identity})
+            self.active.add(identity)
+            self.started[identity] = time.monotonic()
+            self.changed.set()
+            try:
+                await asyncio.get_running_loop().create_future()
+            except asyncio.CancelledError:
+                self.cancelled.append(identity)
+                raise
+            finally:
+                self.active.discard(identity)
+                self.changed.set()
+
+        return run
+
+    async def wait_for_leader(self, timeout: float = 10.0) -> str:  # noqa: ASYNC109
+        return next(iter(await eventually(lambda: set(self.active), timeout=timeout)))
+
+
+async def lease_spec(cluster: Cluster, namespace: str) -> dict:
+    return (await cluster.get(kinds.LEASE, LEASE, namespace))["spec"]
+
+
+def test_timings_follow_client_go_rules():
+    with pytest.raises(ValueError):
+        LeaseTimings(lease_duration=5, renew_deadline=5, retry_period=1)
+    with pytest.raises(ValueError):
+        LeaseTimings(lease_duration=5, renew_deadline=2, retry_period=2)
+    assert LeaseTimings(lease_duration=0.4, renew_deadline=0.3, retry_period=0.1) \
+        .lease_duration_seconds == 1
+
+
+async def test_one_candidate_leads_and_the_lease_names_it(cluster, namespace):
+    leaders = Leaders()
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(run_as_leader(cluster, namespace, LEASE, name,
+                                            leaders.work(name), TIMINGS))
+            for name in ("a", "b", "c")
+        ]
+        leader = await leaders.wait_for_leader()
+        await asyncio.sleep(TIMINGS.lease_duration * 2)
+        assert leaders.active == {leader}
+        spec = await lease_spec(cluster, namespace)
+        assert spec["holderIdentity"] == leader
+        assert spec["leaseDurationSeconds"] == 1
+        for task in tasks:
+            task.cancel()
+    assert not leaders.overlaps
+
+
+async def test_follower_takes_over_after_the_leader_stops_renewing(cluster, namespace):
+    stale = LeaderElector(cluster, namespace, LEASE, "stale", TIMINGS)
+    assert await stale.try_acquire_or_renew() is Attempt.ACQUIRED
+    last_renewal = time.monotonic()
+    leaders = Leaders()
+    async with asyncio.TaskGroup() as group:
+        follower = group.create_task(
+            run_as_leader(cluster, namespace, LEASE, "follower", leaders.work("follower"),
+                          TIMINGS))
+        await leaders.wait_for_leader(timeout=TAKEOVER_BOUND + 5)
+        took_over_after = leaders.started["follower"] - last_renewal
+        assert took_over_after >= TIMINGS.lease_duration
+        assert took_over_after <= TAKEOVER_BOUND
+        spec = await lease_spec(cluster, namespace)
+        assert spec["holderIdentity"] == "follower"
+        assert spec["leaseTransitions"] == 1
+        follower.cancel()
+
+
+async def test_cancelled_leader_releases_so_the_next_takes_over_at_once(cluster, namespace):
+    slow = LeaseTimings(lease_duration=30, renew_deadline=20, retry_period=0.1)
+    leaders = Leaders()
+    async with asyncio.TaskGroup() as group:
+        first = group.create_task(
+            run_as_leader(cluster, namespace, LEASE, "first", leaders.work("first"), slow))
+        await leaders.wait_for_leader()
+        second = group.create_task(
+            run_as_leader(cluster, namespace, LEASE, "second", leaders.work("second"), slow))
+        await asyncio.sleep(0.5)
+        assert leaders.active == {"first"}
+        first.cancel()
+        assert await eventually(lambda: leaders.active == {"second"},
+                                timeout=slow.lease_duration / 2)
+        second.cancel()
+    assert leaders.cancelled == ["first", "second"]
+    assert not leaders.overlaps
+
+
+async def test_work_is_cancelled_when_another_holder_takes_the_lease(cluster, namespace):
+    leaders = Leaders()
+    elector = LeaderElector(cluster, namespace, LEASE, "leader", TIMINGS)
+    lead = asyncio.create_task(elector.lead(leaders.work("leader")))
+    try:
+        await leaders.wait_for_leader()
+        lease = await cluster.get(kinds.LEASE, LEASE, namespace)
+        lease["spec"]["holderIdentity"] = "intruder"
+        await cluster.replace(lease)
+        with pytest.raises(LeadershipLost):
+            await asyncio.wait_for(lead, TIMINGS.renew_deadline * 5)
+    finally:
+        lead.cancel()
+    assert leaders.cancelled == ["leader"]
+    assert not elector.is_leader
+    assert (await lease_spec(cluster, namespace))["holderIdentity"] == "intruder"
+
+
+class Unreachable:
+    """A cluster whose lease writes and reads fail while `cut` is set."""
+
+    def __init__(self, inner: Cluster) -> None:
+        self.inner = inner
+        self.cut = False
+        self.name = inner.name
+
+    async def get(self, *args, **kwargs):
+        if self.cut:
+            raise Unavailable("cut off")
+        return await self.inner.get(*args, **kwargs)
+
+    async def replace(self, obj: dict) -> dict:
+        if self.cut:
+            raise Unavailable("cut off")
+        return await self.inner.replace(obj)
+
+    async def create(self, obj: dict, **kwargs) -> dict:
+        if self.cut:
+            raise Unavailable("cut off")
+        return await self.inner.create(obj, **kwargs)
+
+
+async def test_leader_cut_off_stops_before_anyone_else_may_start(cluster, namespace):
+    leaders = Leaders()
+    cut_off = Unreachable(cluster)
+    isolated = asyncio.create_task(run_as_leader(
+        cut_off, namespace, LEASE, "isolated", leaders.work("isolated"), TIMINGS,
+        reelect=False))
+    async with asyncio.TaskGroup() as group:
+        await leaders.wait_for_leader()
+        other = group.create_task(
+            run_as_leader(cluster, namespace, LEASE, "other", leaders.work("other"), TIMINGS))
+        await asyncio.sleep(TIMINGS.retry_period * 3)
+        cut_off.cut = True
+        cut_at = time.monotonic()
+        with pytest.raises(LeadershipLost):
+            await isolated
+        stopped_after = time.monotonic() - cut_at
+        assert stopped_after <= TIMINGS.lease_duration
+        assert await eventually(lambda: leaders.active == {"other"}, timeout=TAKEOVER_BOUND + 5)
+        other.cancel()
+    assert leaders.cancelled == ["isolated", "other"]
+    assert not leaders.overlaps
+
+
+async def test_work_that_ends_releases_the_lease(cluster, namespace):
+    done = []
+
+    async def work() -> None:
+        done.append(True)
+
+    await run_as_leader(cluster, namespace, LEASE, "short", work, TIMINGS)
+    assert done == [True]
+    assert not (await lease_spec(cluster, namespace)).get("holderIdentity")
+
+
+async def test_work_errors_propagate_as_themselves(cluster, namespace):
+    async def work() -> None:
+        raise ApiError("boom")
+
+    with pytest.raises(ApiError, match="boom"):
+        await run_as_leader(cluster, namespace, LEASE, "failing", work, TIMINGS)
+    assert not (await lease_spec(cluster, namespace)).get("holderIdentity")
+
+
+async def test_leading_block_is_cancelled_when_leadership_is_lost(cluster, namespace):
+    elector = LeaderElector(cluster, namespace, LEASE, "block", TIMINGS)
+    reached_end = False
+    with pytest.raises(LeadershipLost):
+        async with elector.leading():
+            lease = await cluster.get(kinds.LEASE, LEASE, namespace)
+            lease["spec"]["holderIdentity"] = "intruder"
+            await cluster.replace(lease)
+            await asyncio.sleep(TIMINGS.renew_deadline * 10)
+            reached_end = True
+    assert not reached_end
+    assert asyncio.current_task().cancelling() == 0
+
+
+async def test_leading_block_that_ends_releases(cluster, namespace):
+    elector = LeaderElector(cluster, namespace, LEASE, "block", TIMINGS)
+    async with elector.leading():
+        assert elector.is_leader
+        assert (await lease_spec(cluster, namespace))["holderIdentity"] == "block"
+    assert not elector.is_leader
+    assert not (await lease_spec(cluster, namespace)).get("holderIdentity")
