@@ -66,6 +66,7 @@ def up(
 ) -> None:
     """Start Cyclone in one process: embedded cluster, node agent, engine and server."""
     from cyclone.up import UpOptions, run_up
+    from cyclone.up_server import serve_api
 
     run_up(
         UpOptions(
@@ -75,7 +76,8 @@ def up(
             runtime=runtime,
             kubeconfig=kubeconfig,
             node_agent=node_agent,
-        )
+        ),
+        serve=serve_api,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 import socket
 import threading
@@ -14,12 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from typer.testing import CliRunner
 
-from cyclone.api import keys
 from cyclone.cli.main import app
-
-ADMIN = "e2e-admin-token"
 
 WORKFLOWS = """\
 kind: Project
@@ -80,28 +79,24 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def cyclone_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def cyclone_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`cyclone up` as the command runs it (serve hook `serve_api`); yields its URL and the
+    CLI config file it wrote."""
     if not Path("/usr/bin/bwrap").exists() or shutil.which("sh") is None:
         pytest.skip("the host runtime needs bubblewrap")
     from cyclone.kube.errors import AlreadyExists
-    from cyclone.server import create_app, serve
-    from cyclone.server.artifacts import build_artifacts_router
-    from cyclone.server.logs import LogCollectors, build_logs_router, log_store_for
     from cyclone.up import UpContext, UpOptions, up
+    from cyclone.up_server import serve_api
 
     data_dir = tmp_path_factory.mktemp("up")
+    config = data_dir / "cli-config.yaml"
+    previous_config = os.environ.get("CYCLONE_CONFIG")
+    os.environ["CYCLONE_CONFIG"] = str(config)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     holder: dict = {}
 
-    async def serve_hook(ctx: UpContext) -> None:
-        application = create_app(
-            cluster=ctx.cluster, data_dir=ctx.data_dir, admin_token=ADMIN, server_url=url,
-            extra_routers=[build_logs_router(prefix=""), build_artifacts_router(prefix="")],
-        )
-        collectors = LogCollectors(log_store_for(application.state.cyclone),
-                                   control=ctx.cluster, retry_delay=0.1)
-        collectors.add_cluster(keys.CONTROL_CLUSTER_NAME, ctx.cluster)
+    async def serve_with_a_secret(ctx: UpContext) -> None:
         try:
             await ctx.cluster.create({
                 "apiVersion": "v1", "kind": "Secret",
@@ -109,15 +104,13 @@ def cyclone_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "data": {"key": base64.b64encode(b"sk-live-0123456789").decode()}})
         except AlreadyExists:
             pass
-        async with asyncio.TaskGroup() as group:
-            group.create_task(collectors.run())
-            group.create_task(serve(application, "127.0.0.1", port))
+        await serve_api(ctx)
 
     async def main() -> None:
         holder["loop"] = asyncio.get_running_loop()
         holder["task"] = asyncio.current_task()
         await up(UpOptions(data_dir=str(data_dir), port=port, runtime="host"),
-                 serve=serve_hook)
+                 serve=serve_with_a_secret)
 
     def run() -> None:
         try:
@@ -138,26 +131,40 @@ def cyclone_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError(f"cyclone up did not start: {holder.get('error')!r}")
         time.sleep(0.1)
     try:
-        yield url
+        yield url, config
     finally:
         holder["loop"].call_soon_threadsafe(holder["task"].cancel)
         thread.join(20)
+        if previous_config is None:
+            os.environ.pop("CYCLONE_CONFIG", None)
+        else:
+            os.environ["CYCLONE_CONFIG"] = previous_config
 
 
 @pytest.fixture
-def cli(cyclone_up: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("CYCLONE_CONFIG", str(tmp_path / "config.yaml"))
-    env = {"CYCLONE_SERVER": cyclone_up, "CYCLONE_TOKEN": ADMIN}
+def cli(cyclone_up: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The CLI with no flags and no CYCLONE_SERVER/TOKEN: only the config `up` wrote."""
+    _, config = cyclone_up
+    monkeypatch.setenv("CYCLONE_CONFIG", str(config))
+    for name in ("CYCLONE_SERVER", "CYCLONE_TENANT", "CYCLONE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     runner = CliRunner()
 
     def invoke(*args: str):
-        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+        return runner.invoke(app, list(args), catch_exceptions=False)
 
     path = tmp_path / "e2e.yaml"
     path.write_text(WORKFLOWS)
     applied = invoke("apply", "-f", str(path))
     assert applied.exit_code == 0, applied.output
     return invoke
+
+
+def test_up_writes_the_cli_config_with_its_admin_token(cyclone_up) -> None:
+    url, config = cyclone_up
+    settings = yaml.safe_load(config.read_text())
+    admin_token = (config.parent / "admin-token").read_text().strip()
+    assert settings == {"server": url, "token": admin_token, "tenant": "system"}
 
 
 def test_run_watch_succeeds_and_its_masked_logs_are_readable(cli) -> None:
