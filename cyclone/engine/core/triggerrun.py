@@ -12,7 +12,6 @@ LABEL_PULL_REQUEST = "workflowtrigger.cyclone.dev/pull-request"
 """On runs started by a pull request event: the pull request's number."""
 
 TRIGGER_CRON = "cron-timer"
-TRIGGER_SCM = "scm"
 
 TRIGGER_ONLY_FIELDS = (
     "type",

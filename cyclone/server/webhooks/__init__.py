@@ -1,4 +1,4 @@
-"""SCM webhooks: signed events from GitHub, GitLab and Bitbucket Server start runs."""
+"""SCM webhooks: the route providers post to, and the runs a delivery starts."""
 
 from cyclone.server.webhooks.routes import router
 
