@@ -1,0 +1,184 @@
+"""`cyclone engine`, `cyclone server`, `cyclone node`: Cyclone's parts run alone.
+
+Each runs in the foreground until Ctrl-C or SIGTERM, against a kubeconfig, the in-cluster
+service account (the default, as in the Deployments) or an embedded store file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+import typer
+
+from cyclone.cli.session import print_error
+
+KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig of the cluster to use.")
+CONTEXT = typer.Option(None, "--context", help="kubeconfig context (default: current).")
+EMBEDDED = typer.Option(
+    None, "--embedded", help="An embedded cluster store file instead of Kubernetes."
+)
+QPS = typer.Option(None, "--qps", help="Client-side request rate limit (requests/second).")
+BURST = typer.Option(None, "--burst", help="Client-side request burst.")
+LEADER_ELECT = typer.Option(
+    True, "--leader-elect/--no-leader-elect",
+    help="Hold a coordination.k8s.io Lease so only one replica is active.",
+)
+LEASE_NAMESPACE = typer.Option(
+    None, "--lease-namespace", help="Namespace of the Lease (default: $POD_NAMESPACE or cyclone)."
+)
+IDENTITY = typer.Option(None, "--identity", help="This replica's name in the Lease.")
+LEASE_DURATION = typer.Option(15.0, "--lease-duration", help="Seconds a Lease is valid.")
+RENEW_DEADLINE = typer.Option(
+    10.0, "--renew-deadline", help="Seconds the leader keeps trying to renew before it stops."
+)
+RETRY_PERIOD = typer.Option(2.0, "--retry-period", help="Seconds between Lease attempts.")
+
+
+def _cluster_source(kubeconfig, context, embedded, qps, burst):
+    from cyclone.components import ClusterSource
+
+    return ClusterSource(kubeconfig=kubeconfig, context=context, embedded=embedded,
+                         in_cluster=not (kubeconfig or embedded), qps=qps, burst=burst)
+
+
+def _election(enabled, namespace, identity, lease_duration, renew_deadline, retry_period):
+    from cyclone.components import ElectionOptions
+    from cyclone.kube.leader import LeaseTimings
+
+    try:
+        timings = LeaseTimings(lease_duration, renew_deadline, retry_period)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    election = ElectionOptions(enabled=enabled, identity=identity, timings=timings)
+    if namespace:
+        election.namespace = namespace
+    return election
+
+
+def run_component(name: str, main: Callable[[], Awaitable[None]]) -> None:
+    """Run a part until Ctrl-C or SIGTERM; a `ComponentError` is one `error:` line."""
+    from cyclone.components import ComponentError
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def until_stopped() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await main()
+
+    try:
+        asyncio.run(until_stopped())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        typer.echo(f"cyclone {name} stopped", err=True)
+    except ComponentError as exc:
+        print_error(f"cyclone {name}: {exc}")
+        raise typer.Exit(1) from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def engine(
+        kubeconfig: str | None = KUBECONFIG,
+        context: str | None = CONTEXT,
+        embedded: str | None = EMBEDDED,
+        qps: float | None = QPS,
+        burst: int | None = BURST,
+        config: str | None = typer.Option(
+            None, "--config", help="Engine configuration file (JSON or YAML)."
+        ),
+        leader_elect: bool = LEADER_ELECT,
+        lease_namespace: str | None = LEASE_NAMESPACE,
+        identity: str | None = IDENTITY,
+        lease_duration: float = LEASE_DURATION,
+        renew_deadline: float = RENEW_DEADLINE,
+        retry_period: float = RETRY_PERIOD,
+    ) -> None:
+        """Run the workflow engine (controllers) alone, with leader election."""
+        from cyclone.components import EngineOptions, run_engine
+
+        options = EngineOptions(
+            cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
+            config_file=config,
+            election=_election(leader_elect, lease_namespace, identity, lease_duration,
+                               renew_deadline, retry_period),
+        )
+        run_component("engine", lambda: run_engine(options))
+
+    @app.command()
+    def server(
+        kubeconfig: str | None = KUBECONFIG,
+        context: str | None = CONTEXT,
+        embedded: str | None = EMBEDDED,
+        qps: float | None = QPS,
+        burst: int | None = BURST,
+        data_dir: str = typer.Option(
+            "/var/lib/cyclone", "--data-dir", help="Where logs and artifacts are stored."
+        ),
+        host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on."),
+        port: int = typer.Option(7099, "--port", help="Port of the REST API."),
+        server_url: str | None = typer.Option(
+            None, "--server-url", help="How pods reach this server (e.g. its Service URL)."
+        ),
+        admin_token_file: str | None = typer.Option(
+            None, "--admin-token-file",
+            help="File holding the admin token (default: $CYCLONE_ADMIN_TOKEN or "
+            "<data-dir>/admin-token).",
+        ),
+        leader_elect: bool = LEADER_ELECT,
+        lease_namespace: str | None = LEASE_NAMESPACE,
+        identity: str | None = IDENTITY,
+        lease_duration: float = LEASE_DURATION,
+        renew_deadline: float = RENEW_DEADLINE,
+        retry_period: float = RETRY_PERIOD,
+    ) -> None:
+        """Run the REST server alone (log collection runs on the Lease holder only)."""
+        from cyclone.components import ServerOptions, run_server
+
+        options = ServerOptions(
+            cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
+            data_dir=data_dir, host=host, port=port, server_url=server_url,
+            admin_token_file=admin_token_file,
+            election=_election(leader_elect, lease_namespace, identity, lease_duration,
+                               renew_deadline, retry_period),
+        )
+        run_component("server", lambda: run_server(options))
+
+    @app.command()
+    def node(
+        kubeconfig: str | None = KUBECONFIG,
+        context: str | None = CONTEXT,
+        embedded: str | None = EMBEDDED,
+        qps: float | None = QPS,
+        burst: int | None = BURST,
+        data_dir: str = typer.Option(
+            "/var/lib/cyclone-node", "--data-dir", help="Where pods' files live."
+        ),
+        node_name: str | None = typer.Option(None, "--node-name", help="Default: host name."),
+        runtime: str = typer.Option("host", "--runtime", help="host or fake."),
+        schedule_unbound: bool = typer.Option(
+            False, "--schedule-unbound", help="Bind pending pods to this node (no scheduler)."
+        ),
+        heartbeat_seconds: float = typer.Option(10.0, "--heartbeat-seconds"),
+        log_server_port: int | None = typer.Option(
+            None, "--log-server-port", help="Serve pod logs to the API server on this port."
+        ),
+    ) -> None:
+        """Run a node agent alone: it registers a Node and runs the pods bound to it."""
+        from cyclone.components import NodeOptions, run_node
+
+        options = NodeOptions(
+            cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
+            data_dir=data_dir, runtime=runtime, schedule_unbound=schedule_unbound,
+            heartbeat_seconds=heartbeat_seconds, log_server_port=log_server_port,
+        )
+        if node_name:
+            options.node_name = node_name
+        run_component("node", lambda: run_node(options))

@@ -1,0 +1,272 @@
+"""Cyclone's parts run alone, as the Deployments run them: engine, server, node agent.
+
+Each part opens its cluster (a kubeconfig, the in-cluster service account, or an embedded
+store file shared with other processes on one machine) and runs until cancelled. The
+engine runs only while it holds the `cyclone-engine` Lease, so several replicas never both
+reconcile; server replicas all serve the API, and only the holder of `cyclone-server`
+collects stage logs and sweeps artifacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from cyclone.api import keys
+from cyclone.kube import kinds
+from cyclone.kube.errors import AlreadyExists, ApiError, Invalid, NotFound
+from cyclone.kube.leader import LeaseTimings, run_as_leader
+from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger("cyclone.components")
+
+ENGINE_LEASE = "cyclone-engine"
+SERVER_LEASE = "cyclone-server"
+DEFAULT_LEASE_NAMESPACE = "cyclone"
+ADMIN_TOKEN_ENV = "CYCLONE_ADMIN_TOKEN"
+
+
+class ComponentError(Exception):
+    """A part cannot start; the message says why, for a person."""
+
+
+@dataclass
+class ClusterSource:
+    """Where a part finds its cluster: exactly one of the three, or in-cluster by default."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    embedded: str | None = None
+    in_cluster: bool = False
+    qps: float | None = None
+    burst: int | None = None
+
+    def describe(self) -> str:
+        if self.embedded:
+            return f"embedded store {self.embedded}"
+        if self.kubeconfig:
+            return f"kubeconfig {self.kubeconfig}"
+        return "in-cluster service account"
+
+
+@dataclass
+class ElectionOptions:
+    """Leader election of a part; `identity` defaults to the pod (host) name plus a nonce."""
+
+    enabled: bool = True
+    namespace: str = field(
+        default_factory=lambda: os.environ.get("POD_NAMESPACE") or DEFAULT_LEASE_NAMESPACE
+    )
+    identity: str | None = None
+    timings: LeaseTimings = field(default_factory=LeaseTimings)
+
+    def identity_or_default(self) -> str:
+        if self.identity:
+            return self.identity
+        base = os.environ.get("POD_NAME") or socket.gethostname() or "cyclone"
+        return f"{base}_{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class EngineOptions:
+    cluster: ClusterSource = field(default_factory=ClusterSource)
+    config_file: str | None = None
+    election: ElectionOptions = field(default_factory=ElectionOptions)
+
+
+@dataclass
+class ServerOptions:
+    cluster: ClusterSource = field(default_factory=ClusterSource)
+    data_dir: str = "/var/lib/cyclone"
+    host: str = "0.0.0.0"
+    port: int = 7099
+    server_url: str | None = None
+    admin_token_file: str | None = None
+    election: ElectionOptions = field(default_factory=ElectionOptions)
+
+
+@dataclass
+class NodeOptions:
+    cluster: ClusterSource = field(default_factory=ClusterSource)
+    data_dir: str = "/var/lib/cyclone-node"
+    node_name: str = field(default_factory=lambda: socket.gethostname().lower() or "cyclone-node")
+    runtime: str = "host"
+    schedule_unbound: bool = False
+    heartbeat_seconds: float = 10.0
+    log_server_port: int | None = None
+
+
+def prepared_dir(path: str) -> Path:
+    """`path` made absolute and created when missing."""
+    directory = Path(path).expanduser().resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+async def open_cluster(source: ClusterSource) -> Cluster:
+    """The cluster a part talks to (started, for an embedded store)."""
+    if source.embedded and source.kubeconfig:
+        raise ComponentError("give either an embedded store or a kubeconfig, not both")
+    if source.embedded:
+        from cyclone.kube.embedded import EmbeddedCluster
+
+        path = prepared_dir(str(Path(source.embedded).parent)) / Path(source.embedded).name
+        cluster = EmbeddedCluster(path, name=keys.CONTROL_CLUSTER_NAME)
+        await cluster.start()
+        return cluster
+    from cyclone.kube import remote_config
+    from cyclone.kube.remote import RemoteCluster
+
+    limits = {k: v for k, v in (("qps", source.qps), ("burst", source.burst)) if v is not None}
+    try:
+        if source.kubeconfig:
+            return RemoteCluster.from_kubeconfig(source.kubeconfig, source.context, **limits)
+        return RemoteCluster(remote_config.config_in_cluster(), **limits)
+    except Invalid as exc:
+        raise ComponentError(f"cannot open the {source.describe()}: {exc.message}") from exc
+
+
+def load_engine_config(path: str | None):
+    """The engine configuration from a JSON or YAML file (defaults without one)."""
+    from cyclone.engine.config import EngineConfig
+
+    if path is None:
+        return EngineConfig()
+    try:
+        text = Path(path).read_text()
+        values = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        return EngineConfig.model_validate(values or {})
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ComponentError(f"invalid engine configuration {path}: {exc}") from exc
+
+
+async def ensure_namespace(cluster: Cluster, name: str) -> None:
+    """Create the lease namespace when it is missing (an embedded store starts empty)."""
+    try:
+        await cluster.get(kinds.NAMESPACE, name)
+    except NotFound:
+        with contextlib.suppress(AlreadyExists):
+            await cluster.create(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
+    except ApiError as exc:
+        log.info("cannot read namespace %s (%s); assuming it exists", name, exc)
+
+
+async def _elected(
+    cluster: Cluster, lease: str, election: ElectionOptions, work: Callable[[], Awaitable[None]]
+) -> None:
+    if not election.enabled:
+        await work()
+        return
+    identity = election.identity_or_default()
+    await ensure_namespace(cluster, election.namespace)
+    log.info("%s campaigning for lease %s/%s", identity, election.namespace, lease)
+    await run_as_leader(
+        cluster, election.namespace, lease, identity, work, election.timings,
+        on_started_leading=lambda: log.info("%s leads %s/%s", identity,
+                                            election.namespace, lease),
+    )
+
+
+async def run_engine(options: EngineOptions) -> None:
+    """Run the engine until cancelled, only while leading (a fresh Engine each term)."""
+    from cyclone.engine.manager import Engine
+
+    config = load_engine_config(options.config_file)
+    cluster = await open_cluster(options.cluster)
+    try:
+
+        async def engine_term() -> None:
+            engine = Engine(cluster, config)
+            await engine.run()
+
+        await _elected(cluster, ENGINE_LEASE, options.election, engine_term)
+    finally:
+        await cluster.close()
+
+
+async def run_server(options: ServerOptions) -> None:
+    """Serve the REST API until cancelled; the lease holder also collects logs."""
+    from cyclone.server import create_app, serve
+    from cyclone.server.logs.services import (
+        log_and_artifact_routers,
+        run_log_and_artifact_services,
+    )
+
+    data_dir = prepared_dir(options.data_dir)
+    admin_token = read_admin_token(options.admin_token_file, data_dir)
+    url = options.server_url or f"http://{socket.gethostname()}:{options.port}"
+    cluster = await open_cluster(options.cluster)
+    try:
+        app = create_app(cluster=cluster, data_dir=data_dir, admin_token=admin_token,
+                         extra_routers=log_and_artifact_routers(), server_url=url)
+        state = app.state.cyclone
+
+        async def services() -> None:
+            await run_log_and_artifact_services(state)
+
+        async with asyncio.TaskGroup() as group:
+            group.create_task(serve(app, options.host, options.port), name="rest-api")
+            group.create_task(_elected(cluster, SERVER_LEASE, options.election, services),
+                              name="server-services")
+    finally:
+        await cluster.close()
+
+
+def read_admin_token(path: str | None, data_dir: Path) -> str:
+    """The admin token: from `path` (a mounted Secret), `$CYCLONE_ADMIN_TOKEN`, or the
+    data dir's `admin-token` file (created when missing)."""
+    if path:
+        try:
+            token = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ComponentError(f"cannot read the admin token file {path}: {exc}") from exc
+        if not token:
+            raise ComponentError(f"the admin token file {path} is empty")
+        return token
+    if os.environ.get(ADMIN_TOKEN_ENV):
+        return os.environ[ADMIN_TOKEN_ENV].strip()
+    from cyclone.server.auth import load_or_create_admin_token
+
+    return load_or_create_admin_token(data_dir)
+
+
+def _runtime(name: str):
+    if name == "host":
+        from cyclone.node.runtimes.host import HostRuntime
+        from cyclone.resolvers import resolver_image_overlays
+
+        return HostRuntime(image_overlays=resolver_image_overlays())
+    if name == "fake":
+        from cyclone.node.runtimes.fake import FakeRuntime
+
+        return FakeRuntime()
+    raise ComponentError(f"unknown runtime {name!r}: choose host or fake")
+
+
+async def run_node(options: NodeOptions) -> None:
+    """Run a node agent (the kubelet stand-in) until cancelled."""
+    from cyclone.node.agent import run_node_agent
+
+    runtime = _runtime(options.runtime)
+    cluster = await open_cluster(options.cluster)
+    try:
+        await run_node_agent(
+            cluster, node_name=options.node_name, data_dir=Path(options.data_dir),
+            runtime=runtime, schedule_unbound=options.schedule_unbound,
+            heartbeat_seconds=options.heartbeat_seconds,
+            log_server_port=options.log_server_port,
+        )
+    finally:
+        await cluster.close()
