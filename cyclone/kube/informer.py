@@ -111,8 +111,9 @@ class Informer:
             except Gone:
                 log.info("informer %s: resource version expired, re-listing", self.kind.kind)
                 self.resource_version = None
-            except (ApiError, OSError) as exc:
-                log.warning("informer %s: %s; retrying in %.2fs", self.kind.kind, exc, backoff)
+            except Exception as exc:
+                level = logging.WARNING if isinstance(exc, ApiError | OSError) else logging.ERROR
+                log.log(level, "informer %s: %r; retrying in %.2fs", self.kind.kind, exc, backoff)
                 await asyncio.sleep(backoff * (1 + random.random() / 2))
                 backoff = min(backoff * 2, self._max_backoff)
 

@@ -13,7 +13,7 @@ import pytest
 from cyclone.api import keys
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster, objects
-from cyclone.kube.errors import Gone, Invalid
+from cyclone.kube.errors import BadRequest, Gone, Invalid, NotFound
 from cyclone.kube.protocol import Cluster
 
 RUN = {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
@@ -147,3 +147,12 @@ async def test_implements_the_cluster_protocol_and_close_ends_watches(tmp_path: 
     await cluster.close()
     async with asyncio.timeout(5):
         assert await watching is None
+
+
+async def test_object_that_is_not_json_is_bad_request(cluster: EmbeddedCluster) -> None:
+    with pytest.raises(BadRequest):
+        await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                              "metadata": {"name": "x", "namespace": "default"},
+                              "data": {"when": object()}})
+    with pytest.raises(NotFound):
+        await cluster.get(kinds.CONFIG_MAP, "x", "default")

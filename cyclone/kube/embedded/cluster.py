@@ -104,7 +104,14 @@ class EmbeddedCluster:
     async def _call(self, fn: Callable[[], T]) -> T:
         if self._conn is None:
             await self.start()
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        except sqlite3.Error as exc:
+            raise Unavailable(f"cluster {self.name}: {exc}") from exc
+        except RuntimeError as exc:
+            if self._closed:
+                raise Unavailable(f"cluster {self.name} is closed") from exc
+            raise
 
     async def _write(self, fn: Callable[[Transaction], T]) -> T:
         def run() -> T:

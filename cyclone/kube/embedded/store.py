@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from cyclone.kube.errors import BadRequest
 from cyclone.kube.kinds import Kind
 
 _SCHEMA = """
@@ -146,7 +147,10 @@ class Transaction:
         """Store an object (ADDED when `old` is None, else MODIFIED) under a new version."""
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
-        body = json.dumps(obj, separators=(",", ":"))
+        try:
+            body = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"the object is not valid JSON: {exc}") from exc
         ns = _namespace_of(kind, obj)
         key = (kind_key(kind), ns, obj["metadata"]["name"])
         owners = _owner_uids(obj)
