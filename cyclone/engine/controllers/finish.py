@@ -92,20 +92,25 @@ class RunFinisher:
         phase = state.overall_phase or ""
         if not notification or not notification_due(notification.get("policy"), phase):
             return False
-        done = state.status.setdefault("notifications", {})
-        sent = False
+        recorded = state.status.get("notifications") or {}
+        due = [
+            (receiver.get("type") or "Webhook", address)
+            for receiver in notification.get("receivers") or []
+            for address in receiver.get("addresses") or []
+            if address not in recorded
+        ]
+        if not due:
+            return False
+        done = state.mutable("notifications")
         run = state.run_with_status()
-        for receiver in notification.get("receivers") or []:
-            for address in receiver.get("addresses") or []:
-                if address in done:
-                    continue
-                result = await send_notification(
-                    receiver.get("type") or "Webhook", address, run, self.config.smtp,
-                    self.config.http_timeout_seconds,
-                )
-                done[address] = result.as_status()
-                sent = True
-        return sent
+        for receiver_type, address in due:
+            if address in done:
+                continue
+            result = await send_notification(
+                receiver_type, address, run, self.config.smtp, self.config.http_timeout_seconds
+            )
+            done[address] = result.as_status()
+        return True
 
     def _execution(self, run: dict) -> ExecutionCluster | None:
         return self.caches.execution_cluster(execution_target(run).cluster)

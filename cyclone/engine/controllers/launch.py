@@ -45,8 +45,34 @@ class StageInputs:
     secrets: SecretLookup | None = None
     stage_obj: dict = dataclasses.field(default_factory=dict)
 
+    models: dict = dataclasses.field(default_factory=dict)
+
     def for_stage(self, stage_obj: dict) -> StageInputs:
         return dataclasses.replace(self, stage_obj=stage_obj)
+
+    def workflow_model(self) -> Workflow:
+        if "workflow" not in self.models:
+            self.models["workflow"] = Workflow.from_object(self.workflow)
+        return self.models["workflow"]
+
+    def run_model(self, state: RunState) -> WorkflowRun:
+        """The run without its status: pods are built from its spec and metadata."""
+        if "run" not in self.models:
+            self.models["run"] = WorkflowRun.from_object(
+                {k: v for k, v in state.run.items() if k != "status"}
+            )
+        return self.models["run"]
+
+    def resource_models(self, stage: Stage) -> dict[str, Resource]:
+        """The Resources the stage pulls or pushes (others are not needed to build it)."""
+        pod = stage.spec.pod
+        names = (
+            {r.name for r in [*pod.inputs.resources, *pod.outputs.resources]} if pod else set()
+        )
+        return {
+            name: Resource.from_object(self.resources[name])
+            for name in names if name in self.resources
+        }
 
 
 def is_quota_refusal(error: ApiError) -> bool:
@@ -64,10 +90,11 @@ async def start_pod_stage(
     entry = state.stage(stage)
     attempt = int(entry.get("attempts") or 0) + 1
     try:
+        stage_model = Stage.from_object(inputs.stage_obj)
         context = StagePodContext(
-            stage=Stage.from_object(inputs.stage_obj),
-            workflow=Workflow.from_object(inputs.workflow),
-            run=WorkflowRun.from_object(state.run_with_status()),
+            stage=stage_model,
+            workflow=inputs.workflow_model(),
+            run=inputs.run_model(state),
             namespace=inputs.target.namespace,
             now=state.now,
             rng=random.Random(f"{state.run['metadata'].get('uid')}/{stage}/{attempt}"),
@@ -75,7 +102,7 @@ async def start_pod_stage(
             pvc=inputs.target.pvc,
             cluster=inputs.target.cluster,
             attempt=attempt,
-            resources={n: Resource.from_object(r) for n, r in inputs.resources.items()},
+            resources=inputs.resource_models(stage_model),
             resource_types={
                 t: Resource.from_object(r) for t, r in inputs.resource_types.items()
             },

@@ -151,12 +151,11 @@ class RunController:
                 f"stage(s) {', '.join(missing)} of workflow {workflow_name} not found",
             )
             return None
-        errors = validate_output_references(workflow, stage_objs, spec.get("stages") or [])
-        if errors:
-            await self._end(state, FAILED, REASON_INVALID, "; ".join(errors))
-            return None
-
         if state.status.get("deadline") is None:
+            errors = validate_output_references(workflow, stage_objs, spec.get("stages") or [])
+            if errors:
+                await self._end(state, FAILED, REASON_INVALID, "; ".join(errors))
+                return None
             if not await self._admit(state, workflow):
                 return None
         deadline = state.deadline()
@@ -191,8 +190,12 @@ class RunController:
             inputs = await self._inputs(state, workflow, target)
             wakeups += await self._start_stages(state, step.start, stage_objs, inputs, execution)
         for node in dag_stages(wf_stages):
-            if node.name in state.stages:
-                entry = state.stages[node.name]
+            current = state.stages.get(node.name)
+            if current is not None and (
+                current.get("depends") != list(node.depends)
+                or current.get("trivial") != node.trivial
+            ):
+                entry = state.stage(node.name)
                 entry["depends"] = list(node.depends)
                 entry["trivial"] = node.trivial
         self._set_overall(state, trivial, paused)
@@ -401,7 +404,7 @@ class RunController:
         key = await delegations.engine_key(self.control, self.config.system_namespace)
         workflow = ((state.spec.get("workflowRef") or {}).get("name")) or ""
         for name in pending:
-            entry = state.stages[name]
+            entry = state.stage(name)
             token = delegations.delegation_token(key, state.run["metadata"].get("uid", ""), name)
             payload = {
                 "stage": name,

@@ -24,8 +24,10 @@ class RunState:
     status: dict = field(init=False)
 
     def __post_init__(self) -> None:
-        self.status = copy.deepcopy(self.run.get("status") or {})
-        self.status.setdefault("stages", {})
+        original = self.run.get("status") or {}
+        self.status = dict(original)
+        self.status["stages"] = dict(original.get("stages") or {})
+        self._own: set[str] = set()
 
     @property
     def name(self) -> str:
@@ -53,11 +55,25 @@ class RunState:
 
     @property
     def changed(self) -> bool:
-        return self.status != (self.run.get("status") or {"stages": {}})
+        original = self.run.get("status") or {}
+        return self.status != {**original, "stages": original.get("stages") or {}}
 
     def stage(self, name: str) -> dict:
-        """The status entry of a stage, created (without a phase) when missing."""
-        return self.stages.setdefault(name, {})
+        """The status entry of a stage, to change (created without a phase when missing).
+
+        Entries are copied on first access here, so reading ``stages`` stays cheap and
+        the run object from the cache is never changed.
+        """
+        if name not in self._own:
+            self.stages[name] = copy.deepcopy(self.stages.get(name) or {})
+            self._own.add(name)
+        return self.stages[name]
+
+    def mutable(self, key: str) -> dict:
+        """A top-level status map (e.g. ``notifications``) safe to change."""
+        value = dict(self.status.get(key) or {})
+        self.status[key] = value
+        return value
 
     def stage_phase(self, name: str) -> str | None:
         return ((self.stages.get(name) or {}).get("status") or {}).get("phase")
@@ -66,14 +82,14 @@ class RunState:
         self, name: str, phase: str, reason: str | None = None, message: str | None = None
     ) -> bool:
         """Move a stage to a phase; False when its status is terminal already."""
-        entry = self.stage(name)
-        old = entry.get("status")
+        old = (self.stages.get(name) or {}).get("status")
         if old and is_terminal(old.get("phase")):
             return False
         if old and old.get("phase") == phase and old.get("reason") == reason and (
             old.get("message") == message
         ):
             return True
+        entry = self.stage(name)
         entry["status"] = apply_stage_status(
             old, make_status(phase, self.now, reason, message), self.now
         )

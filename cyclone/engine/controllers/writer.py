@@ -38,7 +38,7 @@ class StatusWriter:
             self._written.pop(key, None)
             return None
         if written is not None and _version(written) > _version(cached):
-            return copy.deepcopy(written)
+            return written
         self._written.pop(key, None)
         return cached
 

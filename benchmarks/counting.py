@@ -1,0 +1,30 @@
+"""A Cluster proxy that counts the calls made through it, by method."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+WRITES = ("create", "replace", "replace_status", "patch", "delete", "bind_pod")
+
+
+class CountingCluster:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.name = inner.name
+        self.calls: Counter[str] = Counter()
+
+    @property
+    def writes(self) -> int:
+        return sum(self.calls[name] for name in WRITES)
+
+    def __getattr__(self, attribute: str) -> Any:
+        target = getattr(self._inner, attribute)
+        if not callable(target):
+            return target
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[attribute] += 1
+            return target(*args, **kwargs)
+
+        return counted
