@@ -18,6 +18,7 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.run import RunController
+from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
 from cyclone.kube import kinds
 from cyclone.kube.controller import Controller
@@ -64,6 +65,9 @@ class Engine:
                                          workers=self.config.workers)
         self.run_controller.enqueue_on(self._informers[kinds.WORKFLOW_RUN])
         self._informers[kinds.WORKFLOW_RUN].add_handler(self._on_run_event)
+        self.triggers = TriggerControllers(control, self._informers[kinds.WORKFLOW_RUN],
+                                           self._informers[kinds.WORKFLOW], self.config,
+                                           clock=clock)
         self._cluster_parts: dict[str, tuple[list[Informer], Controller]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._ready = asyncio.Event()
@@ -94,6 +98,16 @@ class Engine:
         )
         pod_controller.enqueue_on(pods, object_key)
         self.run_controller.enqueue_on(pods, run_key_for_pod)
+        if events is not None:
+
+            def run_of_event(event: dict) -> str | None:
+                involved = event.get("involvedObject") or {}
+                if involved.get("kind", "Pod") != "Pod":
+                    return None
+                pod = pods.get(involved.get("namespace"), involved.get("name") or "")
+                return run_key_for_pod(pod) if pod is not None else None
+
+            self.run_controller.enqueue_on(events, run_of_event)
         self._cluster_parts[name] = (informers, pod_controller)
         if self._group is not None:
             self._start_cluster(name)
@@ -139,6 +153,7 @@ class Engine:
                     for informer in informers:
                         await informer.wait_synced()
                 group.create_task(self.run_controller.run(), name="controller-workflowrun")
+                group.create_task(self.triggers.run(), name="controller-triggers")
                 self._ready.set()
                 log.info("engine ready: %d execution cluster(s)", len(self._cluster_parts))
             except BaseException:

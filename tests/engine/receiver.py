@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 class Receiver:
     url: str
     bodies: list[dict] = field(default_factory=list)
+    raw: list[tuple[str, bytes]] = field(default_factory=list)
     status: int = 200
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -31,7 +32,7 @@ async def http_receiver(status: int = 200) -> AsyncIterator[Receiver]:
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await reader.readline()
+            request_line = (await reader.readline()).decode().strip()
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
                 name, _, value = line.decode().partition(":")
@@ -44,7 +45,11 @@ async def http_receiver(status: int = 200) -> AsyncIterator[Receiver]:
             )
             await writer.drain()
             async with receiver.arrived:
-                receiver.bodies.append(json.loads(body or b"{}"))
+                receiver.raw.append((request_line, body))
+                try:
+                    receiver.bodies.append(json.loads(body or b"{}"))
+                except ValueError:
+                    receiver.bodies.append({})
                 receiver.arrived.notify_all()
         finally:
             writer.close()

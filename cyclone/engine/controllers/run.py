@@ -114,6 +114,8 @@ class RunController:
                 return 0.0
         state = RunState(run, self.clock())
         if is_terminal(state.overall_phase):
+            for stage_key in [k for k in self._quota_failures if k[0] == key]:
+                self._quota_failures.pop(stage_key, None)
             return await self.finisher.finish(state)
         requeue = await self._progress(state)
         if state.changed:

@@ -1,0 +1,114 @@
+"""Notification senders: Webhook, Slack and Email payloads, and the policy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from cyclone.engine.config import SmtpConfig
+from cyclone.engine.notify import notification_due, send_notification
+
+from .receiver import http_receiver
+
+RUN = {
+    "apiVersion": "cyclone.dev/v1alpha1", "kind": "WorkflowRun",
+    "metadata": {"name": "r1", "namespace": "cyclone-system"},
+    "spec": {"workflowRef": {"name": "wf"}},
+    "status": {
+        "overall": {"phase": "Failed", "reason": "StageFailed", "message": "failed stages: b"},
+        "stages": {"a": {"status": {"phase": "Succeeded"}}, "b": {"status": {"phase": "Failed"}}},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "phase", "due"),
+    [("Always", "Succeeded", True), ("Always", "Failed", True), (None, "Cancelled", True),
+     ("Success", "Succeeded", True), ("Success", "Failed", False),
+     ("Failure", "Failed", True), ("Failure", "Cancelled", True),
+     ("Failure", "Succeeded", False), ("Sometimes", "Failed", False)],
+)
+def test_notification_policy(policy, phase, due):
+    assert notification_due(policy, phase) is due
+
+
+async def test_webhook_receives_the_run_object():
+    async with http_receiver() as receiver:
+        result = await send_notification("Webhook", receiver.url, RUN, SmtpConfig())
+        [body] = await receiver.wait_for(1)
+    assert result.result == "Succeeded"
+    assert body == RUN
+
+
+async def test_slack_receives_a_slack_message():
+    async with http_receiver() as receiver:
+        result = await send_notification("Slack", receiver.url, RUN, SmtpConfig())
+        [body] = await receiver.wait_for(1)
+    assert result.result == "Succeeded"
+    assert "r1" in body["text"] and "Failed" in body["text"]
+    [attachment] = body["attachments"]
+    assert attachment["color"] == "danger"
+    assert {f["title"]: f["value"] for f in attachment["fields"]} == {
+        "a": "Succeeded", "b": "Failed",
+    }
+
+
+async def test_receiver_error_is_recorded_not_raised():
+    async with http_receiver(status=500) as receiver:
+        result = await send_notification("Webhook", receiver.url, RUN, SmtpConfig())
+    assert result.result == "Failed"
+    assert "500" in result.message
+    unreachable = await send_notification("Webhook", "http://127.0.0.1:9/x", RUN, SmtpConfig())
+    assert unreachable.result == "Failed"
+
+
+@contextlib.asynccontextmanager
+async def smtp_server() -> AsyncIterator[tuple[int, list[str]]]:
+    """Just enough SMTP to accept one message; yields (port, received DATA bodies)."""
+    messages: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 test ESMTP\r\n")
+        while line := await reader.readline():
+            command = line.decode().strip().upper()
+            if command.startswith(("EHLO", "HELO")):
+                writer.write(b"250 test\r\n")
+            elif command == "DATA":
+                writer.write(b"354 go ahead\r\n")
+                await writer.drain()
+                body = []
+                while (data := (await reader.readline()).decode()) not in (".\r\n", ""):
+                    body.append(data)
+                messages.append("".join(body))
+                writer.write(b"250 queued\r\n")
+            elif command == "QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                break
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1], messages
+
+
+async def test_email_goes_through_the_configured_smtp_server():
+    async with smtp_server() as (port, messages):
+        smtp = SmtpConfig(host="127.0.0.1", port=port, sender="ci@example.com")
+        result = await send_notification("Email", "dev@example.com", RUN, smtp)
+    assert result.result == "Succeeded", result.message
+    [message] = messages
+    assert "To: dev@example.com" in message
+    assert "From: ci@example.com" in message
+    assert "WorkflowRun cyclone-system/r1" in message
+
+
+async def test_unknown_receiver_type_fails():
+    result = await send_notification("Pager", "x", RUN, SmtpConfig())
+    assert result.result == "Failed"

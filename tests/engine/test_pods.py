@@ -1,0 +1,64 @@
+"""The pod side: warning events copied to stages, orphan pods removed."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cyclone.api import keys
+from cyclone.engine.config import EngineConfig
+from cyclone.kube import kinds
+from cyclone.kube.errors import NotFound
+
+from .harness import NAMESPACE, running_env, shell_stage, workflow, workflow_run
+from .test_control import gate_script, stage_running
+
+
+async def test_warning_events_of_a_stage_pod_are_copied_to_the_stage(tmp_path):
+    gate = tmp_path / "gate"
+    config = EngineConfig(gc_enabled=False, watch_pod_events=True)
+    async with running_env(tmp_path, config) as env:
+        await env.apply(
+            shell_stage("build", gate_script(gate)),
+            workflow("wf", [{"name": "build"}]),
+            workflow_run("r1", "wf"),
+        )
+        run = await env.wait_run("r1", stage_running("build"))
+        pod = run["status"]["stages"]["build"]["pod"]["name"]
+        for name, kind, reason in (("e1", "Warning", "FailedMount"), ("e2", "Normal", "Pulled")):
+            await env.cluster.create({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "involvedObject": {"kind": "Pod", "name": pod, "namespace": NAMESPACE},
+                "type": kind, "reason": reason, "message": f"{reason} happened", "count": 2,
+                "lastTimestamp": "2026-01-01T00:00:00Z",
+            })
+        run = await env.wait_run(
+            "r1", lambda r: bool(r["status"]["stages"]["build"].get("events"))
+        )
+        gate.touch()
+        await env.wait_phase("r1", "Succeeded")
+    [event] = run["status"]["stages"]["build"]["events"]
+    assert (event["name"], event["reason"], event["count"]) == ("e1", "FailedMount", 2)
+
+
+async def test_pods_of_a_vanished_run_are_deleted(env):
+    await env.cluster.create({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": "orphan", "namespace": NAMESPACE,
+            "labels": {keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+                       keys.LABEL_POD_KIND: keys.POD_KIND_WORKLOAD,
+                       keys.LABEL_WORKFLOWRUN: "gone-run"},
+            "annotations": {keys.ANNOTATION_META_NAMESPACE: NAMESPACE},
+        },
+        "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "c0", "image": "busybox", "command": ["sh", "-c", "sleep 30"]}
+        ]},
+    })
+    for _ in range(200):
+        try:
+            await env.cluster.get(kinds.POD, "orphan", NAMESPACE)
+        except NotFound:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the orphan pod was not deleted")
