@@ -1,9 +1,11 @@
 """`RemoteCluster`: the Cluster protocol over a real Kubernetes API server.
 
 lightkube reads the configuration (kubeconfig, in-cluster service account, or an explicit
-server with token/TLS) and builds the authenticated HTTP client; requests go through that
-client as plain JSON on the REST paths of each Kind, so any kind of `cyclone.kube.kinds`,
-the Cyclone CRDs included, is handled as a dict without generated models.
+server with token/TLS) and supplies the connection parameters of its HTTP client (server,
+TLS context, token/basic/exec auth); requests go through that client as plain JSON on the
+REST paths of each Kind. lightkube's typed resource API is not used: it wants a model class
+per kind, while the protocol deals in dicts of any kind of `cyclone.kube.kinds` (the Cyclone
+CRDs included), and watches and followed logs need the raw streams anyway.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx2
-from lightkube.config.client_adapter import AsyncClient as lightkube_http_client
 from lightkube.config.client_adapter import ConnectionParams
 
 from cyclone.kube import remote_config
@@ -79,7 +80,8 @@ class RemoteCluster:
 
     `qps`/`burst` throttle requests on the client side (a token bucket, `qps <= 0`
     disables it); `timeout` bounds every request but the read side of watches and
-    followed logs.
+    followed logs. The connection pool has no cap, since every open watch and followed
+    log holds a connection of its own.
     """
 
     def __init__(
@@ -100,7 +102,10 @@ class RemoteCluster:
         self.list_page_size = LIST_PAGE_SIZE
         self._timeout = httpx2.Timeout(timeout)
         self._stream_timeout = httpx2.Timeout(timeout, read=None)
-        self._http = lightkube_http_client(config, ConnectionParams(timeout=self._timeout))
+        params = ConnectionParams(timeout=self._timeout).httpx_params(config)
+        self._http = httpx2.AsyncClient(
+            **params, limits=httpx2.Limits(max_connections=None, max_keepalive_connections=32)
+        )
 
     @classmethod
     def from_kubeconfig(
