@@ -184,3 +184,26 @@ spec:
     templates = cyclone("get", "templates", "-o", "name").stdout.splitlines()
     assert "stagetemplate/my-shell" in templates
     assert "resourcetype/my-type" in cyclone("get", "resourcetypes", "-o", "name").stdout
+
+
+def test_cluster_integration_open_and_close(cyclone, live_server) -> None:
+    assert cyclone("tenant", "create", "ops").exit_code == 0
+    env = {"CYCLONE_TENANT": "ops"}
+    created = cyclone("integration", "create", "local", "--type", "Cluster",
+                      "--set", "clusterName=local", "--set", "isControlCluster=true",
+                      "--set", "isWorkerCluster=true", "--set", "namespace=cyclone-ops-worker",
+                      env=env)
+    assert created.exit_code == 0, created.output
+    opened = cyclone("integration", "open-cluster", "local", env=env)
+    assert opened.exit_code == 0, opened.output
+    assert opened.stdout.strip() == "integration/local cluster opened"
+    namespace = live_server.call(live_server.cluster.get(kinds.NAMESPACE, "cyclone-ops-worker"))
+    assert namespace["metadata"]["name"] == "cyclone-ops-worker"
+    closed = cyclone("integration", "close-cluster", "local", env=env)
+    assert closed.exit_code == 0, closed.output
+    not_a_cluster = cyclone("integration", "create", "gh", "--type", "SCM", "--set",
+                            "server=https://github.com", env=env)
+    assert not_a_cluster.exit_code == 0, not_a_cluster.output
+    refused = cyclone("integration", "open-cluster", "gh", env=env)
+    assert refused.exit_code == 1
+    assert refused.stderr == "error: integration 'gh' is not of type Cluster\n"
