@@ -332,10 +332,10 @@ class PodWorker:
         async with asyncio.TaskGroup() as group:
             for name in names:
                 group.create_task(self.node.runtime.stop(self._launch_for_stop(name), grace))
-        for observation in [*self.init, *self.main]:
-            progress = await self.node.runtime.inspect(self._launch_for_stop(observation.name))
+        for spec in [*self.init_specs, *self.main_specs]:
+            progress = await self.node.runtime.inspect(self._launch_for_stop(spec["name"]))
             if progress is not None:
-                observation.progress = progress
+                self._record(spec, self._observation_of(spec["name"]), progress)
 
     def _forget(self) -> None:
         """Remove the pod's logs, unless a new pod of the same name already runs here."""

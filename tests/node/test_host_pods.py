@@ -17,6 +17,7 @@ from node.helpers import (
     pod_manifest,
     statuses,
     terminal,
+    until,
     wait_for_pod,
     wait_for_pod_gone,
 )
@@ -313,3 +314,65 @@ async def test_node_is_registered_ready_with_log_dir(
     )
     assert node["status"]["capacity"]["pods"] == "110"
     assert node["status"]["nodeInfo"]["kubeletVersion"].startswith("v1.")
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in cmdline and not _process_gone(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+async def test_deletion_kills_processes_that_ignore_sigterm_or_left_the_session(
+    cluster: EmbeddedCluster, host_agent: NodeAgent, tmp_path: Path
+) -> None:
+    marker = f"{tmp_path}/daemon"
+    script = (
+        f"setsid sh -c 'exec -a {marker} sleep 1000' & "
+        f"trap '' TERM; while [ -z \"$(pgrep -f {marker})\" ]; do sleep 0.02; done; touch "
+        f"{tmp_path}/started; sleep 1000"
+    )
+    spec = {"terminationGracePeriodSeconds": 1, "containers": [shell("stubborn", script)]}
+    await cluster.create(pod_manifest("stubborn", spec))
+    await wait_for_pod(cluster, "stubborn", lambda p: p["status"].get("phase") == "Running")
+    await until(lambda: (tmp_path / "started").exists())
+    assert _processes_with(marker)
+
+    await cluster.delete(kinds.POD, "stubborn", "default")
+    await wait_for_pod_gone(cluster, "stubborn")
+
+    assert _processes_with(marker) == []
+
+
+async def test_deletion_gives_the_command_its_sigterm_and_grace(
+    cluster: EmbeddedCluster, host_agent: NodeAgent, tmp_path: Path
+) -> None:
+    script = (
+        "trap 'printf graceful > /dev/termination-log; exit 0' TERM; "
+        f"touch {tmp_path}/ready; while true; do sleep 0.05; done"
+    )
+    spec = {"terminationGracePeriodSeconds": 30, "containers": [shell("polite", script)]}
+    pod = await cluster.create(pod_manifest("polite", spec))
+    await until(lambda: (tmp_path / "ready").exists())
+
+    await cluster.delete(kinds.POD, "polite", "default")
+
+    def stopped(p: dict) -> bool:
+        return "terminated" in (statuses(p).get("polite") or {}).get("state", {})
+
+    version = pod["metadata"]["resourceVersion"]
+    last = None
+    async for event in cluster.watch(kinds.POD, "default", resource_version=version,
+                                     field_selector="metadata.name=polite"):
+        if event.type == "DELETED":
+            break
+        last = event.object
+    assert last is not None and stopped(last)
+    terminated = statuses(last)["polite"]["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["message"]) == (0, "graceful")

@@ -28,7 +28,6 @@ WRAPPER = Path(__file__).with_name("wrapper.sh")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 START_TIMEOUT_SECONDS = 10.0
 """How long a launched container may take to record its pid before it is deemed lost."""
-TERM_REPEAT_SECONDS = 1.0
 
 
 def image_name(image: str) -> str:
@@ -47,6 +46,32 @@ def host_target(path: str) -> str:
     create missing mount points along a path without symlinks.
     """
     return os.path.realpath(path)
+
+
+def _children(parents: set[int]) -> set[int]:
+    children = set()
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    fields = stat.read().rpartition(")")[2].split()
+            except OSError:
+                continue
+            if int(fields[1]) in parents and fields[0] not in ("Z", "X"):
+                children.add(int(entry.name))
+    return children
+
+
+def container_command_pid(wrapper_pid: int) -> int | None:
+    """The host pid of a container's command: wrapper → bwrap → namespace init → command."""
+    level = {wrapper_pid}
+    for _ in range(3):
+        level = _children(level)
+        if not level:
+            return None
+    return min(level)
 
 
 def _mtime(path: Path) -> datetime:
@@ -219,33 +244,39 @@ class HostRuntime:
             os.close(pidfd)
 
     async def stop(self, launch: ContainerLaunch, grace_seconds: float) -> None:
+        """SIGTERM the container's command, SIGKILL all that is left after the grace period.
+
+        Only the command itself gets SIGTERM (bubblewrap would die of it at once and take the
+        container with it, leaving no grace); the final SIGKILL goes to the whole process group,
+        and the pid namespace ends whatever left the group.
+        """
         progress = await self.inspect(launch)
-        if not isinstance(progress, ContainerRunning):
-            return
         pid = _read_int(launch.state_dir / "pid")
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while pid is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-            pid = _read_int(launch.state_dir / "pid")
-        if pid is None:
-            return
-        if grace_seconds > 0:
-            await self._terminate(launch, pid, grace_seconds)
-        if self._alive(pid, launch):
+        if isinstance(progress, ContainerRunning):
+            deadline = time.monotonic() + START_TIMEOUT_SECONDS
+            while pid is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                pid = _read_int(launch.state_dir / "pid")
+            if pid is not None and grace_seconds > 0:
+                await self._terminate(launch, pid, grace_seconds)
+        if pid is not None:
             self._signal(pid, signal.SIGKILL)
-            await self.wait(launch)
+            if isinstance(progress, ContainerRunning):
+                await self.wait(launch)
 
     async def _terminate(self, launch: ContainerLaunch, pid: int, grace_seconds: float) -> None:
-        """SIGTERM the process group and wait up to the grace period for it to end.
-
-        The signal is sent a second time after a moment: one that lands while bubblewrap is
-        still setting up its pid namespace reaches only the namespace's init, which ignores it.
-        """
-        first = min(TERM_REPEAT_SECONDS, grace_seconds / 2)
-        for wait in (first, grace_seconds - first):
-            self._signal(pid, signal.SIGTERM)
+        """SIGTERM the container's command once it can be found; wait up to the grace period."""
+        deadline = time.monotonic() + grace_seconds
+        signalled = False
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not signalled:
+                command = container_command_pid(pid)
+                if command is not None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(command, signal.SIGTERM)
+                    signalled = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wait(launch), wait)
+                await asyncio.wait_for(self.wait(launch), remaining if signalled else 0.05)
                 return
 
     @staticmethod
