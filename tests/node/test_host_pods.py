@@ -52,7 +52,7 @@ async def test_init_containers_and_container_share_empty_dir_and_pvc(
         "containers": [
             shell(
                 "main",
-                f"cat {work}/steps; printf 'result:%s' \"$(cat {data}/kept)\""
+                f"cat {work}/steps; hostname; printf 'result:%s' \"$(cat {data}/kept)\""
                 " > /dev/termination-log; echo to-stderr >&2",
                 volumeMounts=mounts,
             )
@@ -78,7 +78,7 @@ async def test_init_containers_and_container_share_empty_dir_and_pvc(
     assert pod["status"]["startTime"]
 
     assert await pod_log(cluster, "shared", "first") == "first-ran\n"
-    assert await pod_log(cluster, "shared", "main") == "one\ntwo\nto-stderr\n"
+    assert await pod_log(cluster, "shared", "main") == "one\ntwo\nshared\nto-stderr\n"
     pvc_dir = host_agent.layout.pvc_dir("default", "claim")
     assert (pvc_dir / "kept").read_text() == "pvc\n"
 

@@ -123,6 +123,7 @@ class HostRuntime:
                 f" does not know the entrypoint of image {launch.image!r}"
             )
         argv = [self.bwrap, "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--unshare-uts", "--hostname", launch.pod_name[:63].rstrip("-.") or "pod",
                 "--unshare-pid", "--die-with-parent"]
         for bind in launch.binds:
             argv += ["--ro-bind" if bind.read_only else "--bind", str(bind.source),
