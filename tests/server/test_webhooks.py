@@ -7,8 +7,8 @@ import json
 import pytest
 
 from cyclone.api import keys
+from cyclone.engine.core.scm import EventType, Provider, parse_events
 from cyclone.kube import kinds
-from cyclone.server.webhooks.events import EventKind, github_event, gitlab_event
 
 from .helpers import make_client
 
@@ -52,21 +52,29 @@ async def scm_setup(devops):
     return devops
 
 
+def _one(provider: Provider, event: str, payload: dict):
+    [parsed] = parse_events(provider, event, json.dumps(payload).encode())
+    return parsed
+
+
 def test_github_events_parse():
-    push = github_event("push", PUSH)
-    assert push.kind == EventKind.PUSH and push.branch == "main" and push.revision == "abc123"
-    tag = github_event("push", {**PUSH, "ref": "refs/tags/v1"})
-    assert tag.kind == EventKind.TAG_RELEASE and tag.revision == "v1"
-    pr = github_event("pull_request", _pull_request("s1"))
+    push = _one(Provider.GITHUB, "push", PUSH)
+    assert push.type == EventType.PUSH and push.branch == "main"
+    assert push.revision == "refs/heads/main" and push.commit == "abc123"
+    tag = _one(Provider.GITHUB, "create", {"ref": "v1", "ref_type": "tag",
+                                            "repository": {"full_name": "org/app"}})
+    assert tag.type == EventType.TAG_RELEASE and tag.tag == "v1"
+    pr = _one(Provider.GITHUB, "pull_request", _pull_request("s1"))
     assert pr.revision == "refs/pull/7/head:main" and pr.pull_request == 7
-    assert github_event("pull_request", {**_pull_request("s"), "action": "closed"}) is None
+    closed = json.dumps({**_pull_request("s"), "action": "closed"}).encode()
+    assert parse_events(Provider.GITHUB, "pull_request", closed) == []
 
 
 def test_gitlab_events_parse():
-    push = gitlab_event("Push Hook", {"ref": "refs/heads/dev", "checkout_sha": "f00",
-                                      "project": {"path_with_namespace": "g/p"}})
-    assert push.kind == EventKind.PUSH and push.repo == "g/p" and push.branch == "dev"
-    mr = gitlab_event("Merge Request Hook", {
+    push = _one(Provider.GITLAB, "Push Hook", {"ref": "refs/heads/dev", "checkout_sha": "f00",
+                                                "project": {"path_with_namespace": "g/p"}})
+    assert push.type == EventType.PUSH and push.repo == "g/p" and push.branch == "dev"
+    mr = _one(Provider.GITLAB, "Merge Request Hook", {
         "project": {"path_with_namespace": "g/p"},
         "object_attributes": {"action": "open", "iid": 3, "target_branch": "main"}})
     assert mr.revision == "refs/merge-requests/3/head:main"
@@ -80,11 +88,11 @@ async def test_signed_push_starts_a_run_with_revision(app, scm_setup, cluster):
     [name] = response.json()["workflowruns"]
     run = await cluster.get(kinds.WORKFLOW_RUN, name, "cyclone-devops")
     assert run["metadata"]["labels"][keys.LABEL_WORKFLOW] == "ci"
-    assert run["metadata"]["annotations"][keys.ANNOTATION_WORKFLOWRUN_TRIGGER] == "on-scm"
+    assert run["metadata"]["annotations"][keys.ANNOTATION_WORKFLOWRUN_TRIGGER] == "scm-push"
     assert run["spec"]["resources"] == [{"name": "src", "parameters": [
-        {"name": "SCM_REVISION", "value": "abc123"}]}]
+        {"name": "SCM_REVISION", "value": "refs/heads/main"}]}]
     variables = {v["name"]: v["value"] for v in run["spec"]["globalVariables"]}
-    assert variables["SCM_REF"] == "refs/heads/main"
+    assert variables["SCM_COMMIT"] == "abc123"
     trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "on-scm", "cyclone-devops")
     assert trigger["status"]["count"] == 1
 

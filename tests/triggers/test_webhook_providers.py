@@ -93,4 +93,4 @@ async def test_svn_post_commit(admin, cluster, anonymous, setup):
     assert parameters(run, "src")["SCM_REVISION"] == "42"
     again = await post_event(anonymous, "svn", Provider.SVN, "Post-Commit",
                              p.encode(p.svn_post_commit("42")), delivery=None)
-    assert again.json()["created"] == [] and len(await runs(cluster)) == 1
+    assert again.json()["workflowruns"] == [] and len(await runs(cluster)) == 1

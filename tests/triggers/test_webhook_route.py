@@ -43,7 +43,7 @@ async def test_signed_push_starts_one_run_with_the_revision(github, cluster, ano
     response = await post_event(anonymous, "gh", Provider.GITHUB, "push",
                                 p.encode(p.github_push("main")))
     assert response.status_code == 200, response.text
-    assert len(response.json()["created"]) == 1
+    assert len(response.json()["workflowruns"]) == 1
     [run] = await runs(cluster)
     meta = run["metadata"]
     assert meta["labels"][keys.LABEL_PROJECT] == PROJECT
@@ -90,13 +90,13 @@ async def test_redelivery_creates_nothing_new(github, cluster, anonymous):
     body = p.encode(p.github_push())
     first = await post_event(anonymous, "gh", Provider.GITHUB, "push", body, delivery="d-1")
     again = await post_event(anonymous, "gh", Provider.GITHUB, "push", body, delivery="d-1")
-    assert first.json()["created"] and again.json()["created"] == []
-    assert again.json()["existing"] == first.json()["created"]
+    assert first.json()["workflowruns"] and again.json()["workflowruns"] == []
+    assert again.json()["existing"] == first.json()["workflowruns"]
     assert len(await runs(cluster)) == 1
     trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "on-push", NAMESPACE)
     assert trigger["status"]["count"] == 1
     other = await post_event(anonymous, "gh", Provider.GITHUB, "push", body, delivery="d-2")
-    assert len(other.json()["created"]) == 1
+    assert len(other.json()["workflowruns"]) == 1
 
 
 async def test_branch_filters_and_disabled_triggers(github, cluster, anonymous):
@@ -108,10 +108,10 @@ async def test_branch_filters_and_disabled_triggers(github, cluster, anonymous):
         "push-off", "gh", "octo/app", push={"enabled": False}))
     dev = await post_event(anonymous, "gh", Provider.GITHUB, "push",
                            p.encode(p.github_push("dev")), delivery="d-dev")
-    assert dev.status_code == 200 and dev.json()["created"] == []
+    assert dev.status_code == 200 and dev.json()["workflowruns"] == []
     main = await post_event(anonymous, "gh", Provider.GITHUB, "push",
                             p.encode(p.github_push("main")), delivery="d-main")
-    [created] = main.json()["created"]
+    [created] = main.json()["workflowruns"]
     [run] = await runs(cluster)
     assert run["metadata"]["name"] == created
     assert run["metadata"]["labels"][LABEL_TRIGGER] == "main-only"
@@ -122,7 +122,7 @@ async def test_trigger_of_a_missing_workflow_creates_nothing(github, cluster, an
         "orphan", "gh", "octo/app", workflow="gone", push={"enabled": True}))
     response = await post_event(anonymous, "gh", Provider.GITHUB, "push",
                                 p.encode(p.github_push()))
-    assert response.status_code == 200 and response.json()["created"] == []
+    assert response.status_code == 200 and response.json()["workflowruns"] == []
 
 
 async def test_only_triggers_whose_secret_verified_are_matched(github, cluster, anonymous):
@@ -148,7 +148,7 @@ async def test_integration_secret_verifies_triggers_without_their_own(admin, clu
     assert wrong.status_code == 401
     right = await post_event(anonymous, "gh2", Provider.GITHUB, "push",
                              p.encode(p.github_push()), secret="shared")
-    assert right.status_code == 200 and len(right.json()["created"]) == 1
+    assert right.status_code == 200 and len(right.json()["workflowruns"]) == 1
 
 
 async def test_unknown_integration_and_source_type(github, anonymous):
@@ -165,7 +165,7 @@ async def test_tag_release_sets_revision_and_tag(github, cluster, anonymous):
         "release", "gh", "octo/app", tagRelease={"enabled": True}, resources=RESOURCES))
     response = await post_event(anonymous, "gh", Provider.GITHUB, "create",
                                 p.encode(p.github_create_tag("v1.2.0")))
-    assert len(response.json()["created"]) == 1
+    assert len(response.json()["workflowruns"]) == 1
     [run] = await runs(cluster)
     assert parameters(run, "src")["SCM_REVISION"] == "refs/tags/v1.2.0"
     assert parameters(run, "img") == {"TAG": "v1.2.0"}
@@ -179,10 +179,10 @@ async def test_pull_request_comment_starts_a_run(github, cluster, anonymous):
         pullRequestComment={"enabled": True, "comments": ["/retest"]}, resources=RESOURCES))
     ignored = await post_event(anonymous, "gh", Provider.GITHUB, "issue_comment",
                                p.encode(p.github_issue_comment("lgtm")), delivery="c-1")
-    assert ignored.json()["created"] == []
+    assert ignored.json()["workflowruns"] == []
     wanted = await post_event(anonymous, "gh", Provider.GITHUB, "issue_comment",
                               p.encode(p.github_issue_comment("/retest", 9)), delivery="c-2")
-    assert len(wanted.json()["created"]) == 1
+    assert len(wanted.json()["workflowruns"]) == 1
     [run] = await runs(cluster)
     assert run["metadata"]["labels"][LABEL_PULL_REQUEST] == "9"
 
@@ -203,17 +203,17 @@ async def test_newer_pull_request_event_cancels_older_unfinished_runs(github, cl
         "pr", "gh", "octo/app", pullRequest={"enabled": True}, resources=RESOURCES))
     first = await post_event(anonymous, "gh", Provider.GITHUB, "pull_request",
                              p.encode(p.github_pull_request("opened", 2)), delivery="pr-1")
-    [older] = first.json()["created"]
+    [older] = first.json()["workflowruns"]
     other_pr = await post_event(anonymous, "gh", Provider.GITHUB, "pull_request",
                                 p.encode(p.github_pull_request("opened", 3)), delivery="pr-3")
-    [unrelated] = other_pr.json()["created"]
+    [unrelated] = other_pr.json()["workflowruns"]
     await _mark_running(cluster, older)
     await _mark_running(cluster, unrelated)
     newer = await post_event(anonymous, "gh", Provider.GITHUB, "pull_request",
                              p.encode(p.github_pull_request("synchronize", 2, head=p.SHA2)),
                              delivery="pr-2")
     assert newer.json()["cancelled"] == [older]
-    [newest] = newer.json()["created"]
+    [newest] = newer.json()["workflowruns"]
     cancelled = await cluster.get(kinds.WORKFLOW_RUN, older, NAMESPACE)
     assert cancelled["spec"]["stopped"] is True
     assert cancelled["status"]["overall"]["phase"] == "Cancelled"

@@ -16,6 +16,7 @@ from cyclone.kube.protocol import Cluster
 log = logging.getLogger(__name__)
 
 REASON_AUTO_CANCEL = "AutoCancelPreviousBuild"
+ANNOTATION_STOP_REASON = "workflowrun.cyclone.dev/stop-reason"
 WRITE_ATTEMPTS = 5
 
 
@@ -59,7 +60,9 @@ async def cancel_run(cluster: Cluster, namespace: str, name: str, reason: str,
         log.warning("run %s/%s: could not be cancelled (kept changing)", namespace, name)
         return False
     try:
-        await cluster.patch(kinds.WORKFLOW_RUN, name, {"spec": {"stopped": True}}, namespace)
+        await cluster.patch(kinds.WORKFLOW_RUN, name, {
+            "metadata": {"annotations": {ANNOTATION_STOP_REASON: reason}},
+            "spec": {"stopped": True}}, namespace)
     except NotFound:
         pass
     return True

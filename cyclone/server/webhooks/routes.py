@@ -1,10 +1,13 @@
 """``POST /tenants/{tenant}/webhook?sourceType=SCM&integration={name}``.
 
-Providers cannot send a bearer token, so the request authenticates by its signature: it
-must verify with the integration's ``webhookSecret`` or the ``spec.scm.secret`` of one of
-the SCM triggers of that integration (label ``workflowtrigger.cyclone.dev/event-source``).
-Only triggers whose own secret verified (or that have none, when the integration's
-verified) are matched. Anything unsigned or wrongly signed is 401 and starts nothing.
+Providers cannot send a bearer token, so a request authenticates by its signature (GitHub
+``X-Hub-Signature-256``, Bitbucket Server ``X-Hub-Signature``, GitLab ``X-Gitlab-Token``,
+SVN hooks like GitHub). The SCM triggers of the integration are those labelled
+``workflowtrigger.cyclone.dev/event-source: <integration>`` or whose ``spec.scm.secret``
+names it (Cyclone v1's way). A trigger's ``spec.scm.secret`` that is not the integration's
+name is the trigger's own webhook secret; otherwise the integration's ``webhookSecret``
+applies. Only triggers whose secret verified are matched; a request no secret verifies is
+401 and starts nothing.
 """
 
 from __future__ import annotations
@@ -25,44 +28,67 @@ from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import server_state
 from cyclone.server.integrations import read_integration_secret, spec_of_secret
+from cyclone.server.objects import DNS_LABEL
 from cyclone.server.state import ServerState
+from cyclone.server.tenants import read_tenant
 from cyclone.server.webhooks.starter import Delivery, start_runs
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["webhooks"])
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def belongs_to(trigger: dict, integration: str) -> bool:
+    labels = (trigger.get("metadata") or {}).get("labels") or {}
+    scm = (trigger.get("spec") or {}).get("scm") or {}
+    return labels.get(keys.LABEL_TRIGGER_EVENT_SOURCE) == integration or (
+        scm.get("secret") == integration)
+
+
+def own_secret(trigger: dict, integration: str) -> str | None:
+    """The trigger's own webhook secret; None when the integration's applies."""
+    secret = ((trigger.get("spec") or {}).get("scm") or {}).get("secret")
+    return secret if secret and secret != integration else None
 
 
 async def integration_triggers(cluster: Cluster, namespace: str, integration: str) -> list:
-    selector = f"{keys.LABEL_TRIGGER_EVENT_SOURCE}={integration}"
-    listed = await cluster.list(kinds.WORKFLOW_TRIGGER, namespace, label_selector=selector)
-    return [t for t in listed.items if (t.get("spec") or {}).get("type") == "SCM"]
+    listed = await cluster.list(kinds.WORKFLOW_TRIGGER, namespace)
+    return [t for t in listed.items
+            if (t.get("spec") or {}).get("type") == "SCM" and belongs_to(t, integration)]
 
 
 @router.post("/tenants/{tenant}/webhook", summary="Receive an SCM webhook")
 async def receive_webhook(
     tenant: str,
     request: Request,
-    source_type: str = Query(alias="sourceType"),
-    integration: str = Query(),
+    source_type: str = Query("SCM", alias="sourceType"),
+    integration: str = Query(..., max_length=63, pattern=DNS_LABEL),
     state: ServerState = Depends(server_state),
 ) -> dict:
+    """Start one run per matching enabled SCM trigger of ``integration``; answers the runs
+    started (``workflowruns``), found from an earlier delivery, and cancelled."""
     if source_type != "SCM":
         raise errors.BadRequest(f"unsupported sourceType {source_type!r} (only SCM)")
-    secret = await read_integration_secret(state.cluster, tenant, integration)
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise errors.BadRequest("the webhook body is too large")
+    await read_tenant(state.cluster, tenant)
+    spec = spec_of_secret(await read_integration_secret(state.cluster, tenant, integration))
+    if spec.get("type") != "SCM":
+        raise errors.BadRequest(f"integration {integration!r} is not of type SCM")
     headers = {name.lower(): value for name, value in request.headers.items()}
     detected = detect_provider(headers)
     if detected is None:
         raise errors.BadRequest("no X-GitHub-Event, X-Gitlab-Event, X-Event-Key or "
                                 "X-Subversion-Event header")
     provider, event_name = detected
-    body = await request.body()
     namespace = keys.tenant_namespace(tenant)
-    shared_secret = (spec_of_secret(secret).get("scm") or {}).get("webhookSecret")
-    shared_ok = bool(shared_secret) and verify(provider, headers, body, shared_secret or "")
+    shared = str((spec.get("scm") or {}).get("webhookSecret") or "")
+    shared_ok = bool(shared) and verify(provider, headers, body, shared)
     triggers = []
     for trigger in await integration_triggers(state.cluster, namespace, integration):
-        own = ((trigger.get("spec") or {}).get("scm") or {}).get("secret")
+        own = own_secret(trigger, integration)
         if (own and verify(provider, headers, body, own)) or (not own and shared_ok):
             triggers.append(trigger)
     if not shared_ok and not triggers:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from cyclone.api import keys
 from cyclone.engine.core.scm import EventType, ScmEvent, delivery_run_name, trigger_matches
-from cyclone.engine.core.scm.matching import with_revision
+from cyclone.engine.core.scm.matching import REVISION_TYPES, with_revision
 from cyclone.engine.core.triggerrun import (
     LABEL_PULL_REQUEST,
     run_spec_of,
@@ -16,9 +16,10 @@ from cyclone.engine.core.triggerrun import (
     workflow_name_of,
 )
 from cyclone.kube import kinds
-from cyclone.kube.errors import AlreadyExists, Conflict, NotFound
+from cyclone.kube.errors import AlreadyExists, Conflict, Invalid, NotFound
 from cyclone.kube.protocol import Cluster
 from cyclone.server.clusters import execution_context
+from cyclone.server.validation import validate_object
 from cyclone.server.webhooks.cancel import cancel_previous_pull_request_runs
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class DeliveryOutcome:
     cancelled: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"created": self.created, "existing": self.existing,
+        return {"workflowruns": self.created, "existing": self.existing,
                 "cancelled": self.cancelled}
 
 
@@ -66,6 +67,36 @@ async def resource_types(cluster: Cluster, namespace: str, names: list[str]) -> 
             continue
         types[name] = (resource.get("spec") or {}).get("type")
     return types
+
+
+async def repo_resources(cluster: Cluster, namespace: str, project: str | None,
+                         repo: str) -> list[str]:
+    """The project's Git and Svn resources whose ``SCM_URL``/``SCM_REPO`` name ``repo``."""
+    if not project or not repo:
+        return []
+    listed = await cluster.list(kinds.RESOURCE, namespace,
+                                label_selector=f"{keys.LABEL_PROJECT}={project}")
+    names = []
+    for resource in listed.items:
+        spec = resource.get("spec") or {}
+        if spec.get("type") not in REVISION_TYPES:
+            continue
+        values = {p.get("name"): str(p.get("value") or "")
+                  for p in spec.get("parameters") or [] if isinstance(p, dict)}
+        where = f"{values.get('SCM_URL', '')}/{values.get('SCM_REPO', '')}".lower()
+        if repo.lower() in where:
+            names.append(resource["metadata"]["name"])
+    return names
+
+
+def scm_variables(event: ScmEvent) -> dict[str, str]:
+    """Global variables describing the event, for stages that want them."""
+    values = {"SCM_EVENT": str(event.type), "SCM_REPO": event.repo,
+              "SCM_REVISION": event.revision, "SCM_COMMIT": event.commit or "",
+              "SCM_TAG": event.tag or "", "SCM_BRANCH": event.branch or ""}
+    if event.pull_request is not None:
+        values["SCM_PULL_REQUEST"] = str(event.pull_request)
+    return {k: v for k, v in values.items() if v}
 
 
 async def count_firing(cluster: Cluster, trigger: dict) -> None:
@@ -107,9 +138,12 @@ async def start_runs(cluster: Cluster, triggers: list[dict], delivery: Delivery)
                 continue
             if context is None:
                 context = await execution_context(cluster, delivery.tenant)
-            run = await _build_run(cluster, trigger, event, index, delivery, context)
             try:
+                run = await _build_run(cluster, trigger, event, index, delivery, context)
                 created = await cluster.create(run, namespace=namespace)
+            except Invalid as exc:
+                log.warning("trigger %s: no run: %s", trigger["metadata"]["name"], exc)
+                continue
             except AlreadyExists:
                 outcome.existing.append(run["metadata"]["name"])
                 continue
@@ -127,9 +161,18 @@ async def _build_run(cluster: Cluster, trigger: dict, event: ScmEvent, index: in
     namespace = trigger["metadata"]["namespace"]
     name = delivery_run_name(trigger["metadata"]["name"], delivery.delivery_id, index)
     spec = run_spec_of(trigger)
-    names = [r.get("name") for r in spec.get("resources") or [] if r.get("name")]
-    spec["resources"] = with_revision(spec.get("resources") or [],
+    resources = list(spec.get("resources") or [])
+    names = [r.get("name") for r in resources if r.get("name")]
+    project = (trigger["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT)
+    for found in await repo_resources(cluster, namespace, project, event.repo):
+        if found not in names:
+            resources.append({"name": found, "parameters": []})
+            names.append(found)
+    spec["resources"] = with_revision(resources,
                                       await resource_types(cluster, namespace, names), event)
+    given = {v.get("name") for v in spec.get("globalVariables") or []}
+    spec["globalVariables"] = [*(spec.get("globalVariables") or []), *(
+        {"name": k, "value": v} for k, v in scm_variables(event).items() if k not in given)]
     spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
                            "name": workflow_name_of(trigger), "namespace": namespace}
     current = {k: v for k, v in (spec.get("executionContext") or {}).items() if v}
@@ -146,4 +189,5 @@ async def _build_run(cluster: Cluster, trigger: dict, event: ScmEvent, index: in
         integration=delivery.integration, delivery=delivery.delivery_id,
         targetURL=run_url(delivery.server_url, run),
     )
+    validate_object(run)
     return run
