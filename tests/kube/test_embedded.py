@@ -156,3 +156,28 @@ async def test_object_that_is_not_json_is_bad_request(cluster: EmbeddedCluster) 
                               "data": {"when": object()}})
     with pytest.raises(NotFound):
         await cluster.get(kinds.CONFIG_MAP, "x", "default")
+
+
+async def test_quota_usage_stays_exact_through_pod_lifecycles(
+    cluster: EmbeddedCluster,
+) -> None:
+    await cluster.create({"apiVersion": "v1", "kind": "ResourceQuota",
+                          "metadata": {"name": "q", "namespace": "default"},
+                          "spec": {"hard": {"pods": "50", "requests.memory": "10Gi"}}})
+
+    def pod(name: str) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {
+                    "requests": {"memory": "100Mi"}}}]}}
+
+    for index in range(6):
+        await cluster.create(pod(f"p{index}"))
+    await cluster.patch(kinds.POD, "p0", {"status": {"phase": "Succeeded"}}, "default",
+                        subresource="status")
+    await cluster.delete(kinds.POD, "p0", "default")
+    await cluster.delete(kinds.POD, "p1", "default")
+    await cluster.patch(kinds.POD, "p2", {"status": {"phase": "Failed"}}, "default",
+                        subresource="status")
+    used = (await cluster.get(kinds.RESOURCE_QUOTA, "q", "default"))["status"]["used"]
+    assert used == {"pods": "3", "requests.memory": "300Mi"}

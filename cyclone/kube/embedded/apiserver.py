@@ -82,7 +82,7 @@ def create(tx: Transaction, obj: dict, namespace: str | None) -> dict:
     if kind is kinds.NAMESPACE:
         _create_default_service_account(tx, meta["name"])
     elif kind is kinds.POD:
-        quota.refresh_quota_status(tx, ns or "")
+        quota.charge(tx, ns or "", stored, 1)
     elif kind is kinds.RESOURCE_QUOTA:
         quota.refresh_quota_status(tx, ns or "", only=copy.deepcopy(stored))
         stored = tx.get(kind, ns, meta["name"]) or stored
@@ -139,7 +139,9 @@ def update(
     if kind is kinds.POD and quota.counts_against_quota(current) != quota.counts_against_quota(
         stored
     ):
-        quota.refresh_quota_status(tx, namespace or "")
+        counted_before = quota.counts_against_quota(current)
+        quota.charge(tx, namespace or "", current if counted_before else stored,
+                     -1 if counted_before else 1)
     if kind is kinds.RESOURCE_QUOTA and current.get("spec") != stored.get("spec"):
         quota.refresh_quota_status(tx, namespace or "", only=copy.deepcopy(stored))
         stored = tx.get(kind, namespace, name) or stored
@@ -231,8 +233,8 @@ def _remove(tx: Transaction, kind: Kind, obj: dict, propagation: str | None) -> 
             delete(tx, dep_kind, dep_meta.get("namespace"), dep_meta["name"])
     namespace = removed["metadata"].get("namespace") if kind.namespaced else None
     if namespace:
-        if kind is kinds.POD:
-            quota.refresh_quota_status(tx, namespace)
+        if kind is kinds.POD and quota.counts_against_quota(removed):
+            quota.charge(tx, namespace, removed, -1)
         _finish_namespace_if_empty(tx, namespace)
     return removed
 
@@ -257,7 +259,7 @@ def _finish_namespace_if_empty(tx: Transaction, name: str) -> None:
     namespace = tx.get(kinds.NAMESPACE, None, name)
     if namespace is None or not namespace["metadata"].get("deletionTimestamp"):
         return
-    if tx.namespace_contents(name) or namespace["metadata"].get("finalizers"):
+    if not tx.namespace_is_empty(name) or namespace["metadata"].get("finalizers"):
         return
     tx.remove(kinds.NAMESPACE, namespace)
 

@@ -86,6 +86,19 @@ def _pretty(values: dict[str, Decimal]) -> str:
     return ",".join(f"{name}={_text(name, values[name])}" for name in sorted(values))
 
 
+def _hard(quota: dict) -> dict[str, Decimal]:
+    return {k: _quantity(v) for k, v in ((quota.get("spec") or {}).get("hard") or {}).items()}
+
+
+def _recorded_used(quota: dict) -> dict[str, Decimal] | None:
+    """The pod usage a quota's status records, or None when it does not record all of it."""
+    recorded = (quota.get("status") or {}).get("used") or {}
+    tracked = set(_hard(quota)) & set(POD_RESOURCES)
+    if not tracked <= set(recorded):
+        return None
+    return {name: _quantity(recorded[name]) for name in tracked}
+
+
 def admit_pod(tx: Transaction, pod: dict) -> None:
     """Refuse a pod that a quota of its namespace does not allow, with the k8s message."""
     namespace, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
@@ -93,9 +106,8 @@ def admit_pod(tx: Transaction, pod: dict) -> None:
     if not quotas or not counts_against_quota(pod):
         return
     requested = pod_usage(pod)
-    used = namespace_usage(tx, namespace)
     for quota in quotas:
-        hard = {k: _quantity(v) for k, v in ((quota.get("spec") or {}).get("hard") or {}).items()}
+        hard = _hard(quota)
         constrained = set(hard) & set(POD_RESOURCES)
         prefix = f'pods "{name}" is forbidden: '
         if missing := _missing(pod, constrained):
@@ -103,6 +115,7 @@ def admit_pod(tx: Transaction, pod: dict) -> None:
                 f"{prefix}failed quota: {quota['metadata']['name']}: "
                 f"must specify {','.join(missing)}"
             )
+        used = _recorded_used(quota) or namespace_usage(tx, namespace)
         exceeded = [r for r in constrained if used[r] + requested[r] > hard[r]]
         if exceeded:
             raise Forbidden(
@@ -113,19 +126,35 @@ def admit_pod(tx: Transaction, pod: dict) -> None:
             )
 
 
+def _write_status(tx: Transaction, quota: dict, used: dict[str, Decimal]) -> None:
+    hard = dict((quota.get("spec") or {}).get("hard") or {})
+    status = {"hard": hard, "used": {r: _text(r, used[r]) for r in hard if r in used}}
+    if quota.get("status") != status and quota["metadata"].get("deletionTimestamp") is None:
+        updated = copy.deepcopy(quota)
+        updated["status"] = status
+        tx.put(kinds.RESOURCE_QUOTA, updated, quota)
+
+
+def charge(tx: Transaction, namespace: str, pod: dict, sign: int) -> None:
+    """Add (sign 1) or release (sign -1) a pod's usage on the namespace's quotas; called
+    after the pod write, so a quota without recorded usage is recounted from the store."""
+    quotas = tx.list(kinds.RESOURCE_QUOTA, namespace)
+    if not quotas:
+        return
+    usage = pod_usage(pod)
+    for quota in quotas:
+        used = _recorded_used(quota)
+        if used is None:
+            refresh_quota_status(tx, namespace, only=quota)
+            continue
+        _write_status(tx, quota, {r: max(used[r] + sign * usage[r], Decimal(0)) for r in used})
+
+
 def refresh_quota_status(tx: Transaction, namespace: str, only: dict | None = None) -> None:
-    """Write `status.hard` and `status.used` of the namespace's quotas where they changed."""
+    """Recount `status.used` of the namespace's quotas (or of `only`) from its pods."""
     quotas = [only] if only is not None else tx.list(kinds.RESOURCE_QUOTA, namespace)
     if not quotas:
         return
     used = namespace_usage(tx, namespace)
     for quota in quotas:
-        hard = dict((quota.get("spec") or {}).get("hard") or {})
-        status = {
-            "hard": hard,
-            "used": {r: _text(r, used[r]) for r in hard if r in used},
-        }
-        if quota.get("status") != status and quota["metadata"].get("deletionTimestamp") is None:
-            updated = copy.deepcopy(quota)
-            updated["status"] = status
-            tx.put(kinds.RESOURCE_QUOTA, updated, quota)
+        _write_status(tx, quota, used)

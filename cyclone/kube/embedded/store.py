@@ -128,6 +128,12 @@ class Transaction:
         )
         return [(row[0], json.loads(row[1])) for row in rows]
 
+    def namespace_is_empty(self, namespace: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM objects WHERE namespace=? LIMIT 1", (namespace,)
+        ).fetchone()
+        return row is None
+
     def dependents(self, uid: str) -> list[tuple[str, dict]]:
         rows = self._conn.execute(
             "SELECT o.kind_key, o.body FROM owner_refs r JOIN objects o ON "
