@@ -266,3 +266,31 @@ async def test_integration_secrets_and_rendered_secret_references_are_masked(tmp
         await eventually(lambda: complete(store, ref()))
     assert store.read(ref()) == (b"clone https://github.com as bot with ***; "
                                  b"deploy with ***; not-referenced stays\n")
+
+
+async def test_a_retried_stage_continues_its_log_after_a_banner(tmp_path) -> None:
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    first = stage_pod(name="wf-build-1")
+    first["metadata"]["annotations"]["stage.cyclone.dev/attempt"] = "1"
+    set_running(first)
+    cluster.put_pod(first)
+    cluster.write_log(NS, "wf-build-1", "main", b"try 1\n")
+    async with collecting(cluster, store):
+        set_succeeded(first)
+        cluster.put_pod(first)
+        cluster.end_logs(NS, "wf-build-1", "main")
+        await eventually(lambda: complete(store, ref()))
+        second = stage_pod(name="wf-build-2")
+        second["metadata"]["annotations"]["stage.cyclone.dev/attempt"] = "2"
+        set_running(second)
+        cluster.put_pod(second)
+        cluster.write_log(NS, "wf-build-2", "main", b"try 2\n")
+        set_succeeded(second)
+        cluster.put_pod(second)
+        cluster.end_logs(NS, "wf-build-2", "main")
+        await eventually(lambda: complete(store, ref())
+                         and store.read(ref()).endswith(b"try 2\n"))
+    assert store.read(ref()) == b"try 1\n\n==> attempt 2, pod wf-build-2 <==\ntry 2\n"
+    async with collecting(cluster, store):
+        await asyncio.sleep(0.05)
+    assert store.read(ref()).count(b"try 2") == 1

@@ -23,6 +23,7 @@ from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, LogWrite
 
 log = logging.getLogger(__name__)
 
+ANNOTATION_ATTEMPT = "stage.cyclone.dev/attempt"
 STAGE_POD_SELECTOR = (
     f"{keys.LABEL_POD_CREATED_BY}={keys.CREATED_BY_CYCLONE},"
     f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
@@ -92,6 +93,19 @@ def _container_statuses(pod: dict) -> dict[str, dict]:
     }
 
 
+def pod_source(pod: dict) -> str:
+    """What identifies one pod among the attempts of a stage: its uid, else its name."""
+    meta = pod.get("metadata") or {}
+    return meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _attempt_banner(pod: dict) -> bytes:
+    meta = pod.get("metadata") or {}
+    attempt = (meta.get("annotations") or {}).get(ANNOTATION_ATTEMPT)
+    label = f"attempt {attempt}, pod {meta.get('name')}" if attempt else f"pod {meta.get('name')}"
+    return f"\n==> {label} <==\n".encode()
+
+
 def container_started(pod: dict, container: str) -> bool:
     state = _container_statuses(pod).get(container) or {}
     return "running" in state or "terminated" in state
@@ -123,14 +137,15 @@ class LogCollector:
             cluster, kinds.POD, None, label_selector=STAGE_POD_SELECTOR,
             resync_seconds=resync_seconds,
         )
-        self._following: dict[tuple[str, str, str], asyncio.Task[None]] = {}
+        self._following: dict[LogRef, asyncio.Task[None]] = {}
+        self._stopped = False
 
     async def run(self) -> None:
         """Collect until cancelled."""
-        stopped = False
+        self._stopped = False
         async with asyncio.TaskGroup() as group:
             def on_pod(event_type: str, pod: dict, _old: dict | None) -> None:
-                if not stopped and event_type != "DELETED" and _is_stage_pod(pod):
+                if not self._stopped and event_type != "DELETED" and _is_stage_pod(pod):
                     self._follow_started_containers(group, pod)
 
             if self._own_informer:
@@ -139,19 +154,30 @@ class LogCollector:
             try:
                 await asyncio.get_running_loop().create_future()
             finally:
-                stopped = True
+                self._stopped = True
 
     def _follow_started_containers(self, group: asyncio.TaskGroup, pod: dict) -> None:
-        meta = pod["metadata"]
+        """Start a follower for each started container whose log is not yet complete.
+
+        Followers are keyed by log, not by pod: a retried stage's next pod waits until the
+        previous pod's follower is done, then continues the same log after a banner.
+        """
         for container, ref in stage_log_refs(pod).items():
-            key = (meta.get("namespace") or "", meta["name"], container)
-            if key in self._following or not container_started(pod, container):
+            if ref in self._following or not container_started(pod, container):
                 continue
-            if self.store.exists(ref) and self.store.state(ref).complete:
+            if self.store.exists(ref) and self.store.state(ref).finished(pod_source(pod)):
                 continue
             task = group.create_task(self._follow(pod, container, ref))
-            self._following[key] = task
-            task.add_done_callback(lambda _t, key=key: self._following.pop(key, None))
+            self._following[ref] = task
+            task.add_done_callback(lambda _t, ref=ref: self._follower_done(group, ref))
+
+    def _follower_done(self, group: asyncio.TaskGroup, ref: LogRef) -> None:
+        self._following.pop(ref, None)
+        if self._stopped:
+            return
+        for pod in self.informer.list(label_selector=STAGE_POD_SELECTOR):
+            if ref in stage_log_refs(pod).values():
+                self._follow_started_containers(group, pod)
 
     async def _follow(self, pod: dict, container: str, ref: LogRef) -> None:
         name, namespace = pod["metadata"]["name"], pod["metadata"].get("namespace") or ""
@@ -161,6 +187,9 @@ class LogCollector:
                 *await control_secret_values(self.control, pod, meta_namespace_of_pod(pod)),
             ])
             writer = self.store.writer(ref)
+            if writer.state.finished(pod_source(pod)):
+                return
+            writer.begin_source(pod_source(pod), _attempt_banner(pod))
             while not writer.complete:
                 stream = LineMaskingStream(masker)
                 try:

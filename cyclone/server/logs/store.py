@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
@@ -64,6 +64,13 @@ class LogState:
     source_offset: int = 0
     stored_bytes: int = 0
     complete: bool = False
+    source: str = ""
+    """Which pod the offsets refer to: a retried stage's next pod starts a new source."""
+    finished_sources: list[str] = field(default_factory=list)
+
+    def finished(self, source: str) -> bool:
+        return source in self.finished_sources or (
+            self.complete and self.source in ("", source))
 
 
 class LogWriter:
@@ -97,8 +104,25 @@ class LogWriter:
         if data:
             self._store.notify(self.ref)
 
+    def begin_source(self, source: str, banner: bytes = b"") -> None:
+        """Follow `source` from its start; `banner` separates it from an earlier source."""
+        if self.state.source == source:
+            return
+        if self.state.source and banner:
+            with open(self.path, "ab") as f:
+                f.write(banner)
+            self.state.stored_bytes += len(banner)
+        self.state.source = source
+        self.state.source_offset = 0
+        self.state.complete = False
+        self._save_state()
+        if banner:
+            self._store.notify(self.ref)
+
     def finish(self) -> None:
         self.state.complete = True
+        if self.state.source and self.state.source not in self.state.finished_sources:
+            self.state.finished_sources.append(self.state.source)
         self._save_state()
         self._store.notify(self.ref)
 
@@ -125,6 +149,8 @@ def _read_state(path: Path) -> LogState:
         source_offset=int(raw.get("source_offset", 0)),
         stored_bytes=int(raw.get("stored_bytes", 0)),
         complete=bool(raw.get("complete", False)),
+        source=str(raw.get("source", "")),
+        finished_sources=[str(x) for x in raw.get("finished_sources") or []],
     )
 
 
