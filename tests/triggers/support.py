@@ -92,3 +92,32 @@ def parameters(run: dict, resource: str) -> dict[str, str]:
         if entry["name"] == resource:
             return {p["name"]: p.get("value") for p in entry.get("parameters") or []}
     return {}
+
+
+def shell_stage(name: str, script: str) -> dict:
+    """A pod stage running ``sh -c script``."""
+    return {
+        "apiVersion": keys.API_VERSION, "kind": "Stage",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"pod": {"spec": {"containers": [
+            {"name": "main", "image": "busybox", "command": ["sh", "-c", script]}]}}},
+    }
+
+
+def workflow_object(name: str, stages: list[str]) -> dict:
+    return {
+        "apiVersion": keys.API_VERSION, "kind": "Workflow",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"stages": [{"name": stage} for stage in stages]},
+    }
+
+
+async def prepare_tenant(cluster: Cluster) -> None:
+    """The default tenant namespace and its PVC."""
+    await cluster.create({"apiVersion": "v1", "kind": "Namespace",
+                          "metadata": {"name": NAMESPACE}})
+    await cluster.create({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": keys.tenant_pvc_name(keys.DEFAULT_TENANT), "namespace": NAMESPACE},
+        "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}},
+    })
