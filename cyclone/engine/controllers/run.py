@@ -373,8 +373,6 @@ class RunController:
             state.set_overall(phase, REASON_MANUALLY_PAUSE, "paused: no new stage starts")
         elif previous in (REASON_MANUALLY_PAUSE, REASON_MANUALLY_RESUME):
             state.set_overall(phase, REASON_MANUALLY_RESUME)
-        elif phase == WAITING:
-            state.set_overall(phase, previous if previous else None)
         else:
             state.set_overall(phase)
 
