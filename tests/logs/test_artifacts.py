@@ -161,7 +161,7 @@ async def test_oversized_upload_is_refused_and_leaves_nothing(tmp_path) -> None:
         response = await client.post(f"{ARTIFACTS}/big.tgz", content=b"x" * 100,
                                      headers=auth())
         listed = await client.get(ARTIFACTS, headers=auth())
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert listed.json()["items"] == []
     assert not [p for p in (tmp_path / "artifacts/devops/proj/wf/wf-run1").iterdir()
                 if p.is_file()]

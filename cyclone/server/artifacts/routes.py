@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse
 from cyclone.kube import errors
 from cyclone.server.artifacts.store import (
     ArtifactNotFound,
+    ArtifactTooLarge,
     ArtifactStore,
     InvalidArtifact,
     check_artifact_name,
@@ -39,6 +40,11 @@ _STORE_KEY = "artifact_store"
 _UPLOAD_KEY = "artifact_upload_key"
 ARTIFACT_RETENTION_KEY = "artifact_retention"
 """`state.extras` key of the retention period (a timedelta) the store is built with."""
+
+
+class PayloadTooLarge(errors.ApiError):
+    code = 413
+    reason = "RequestEntityTooLarge"
 
 
 def artifact_store_for(state: ServerState) -> ArtifactStore:
@@ -169,6 +175,8 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
         try:
             info = await store.save(_run_ref(tenant, project, workflow, run), _name(artifact),
                                     request.stream(), stage=stage)
+        except ArtifactTooLarge as err:
+            raise PayloadTooLarge(str(err)) from err
         except InvalidArtifact as err:
             raise errors.BadRequest(str(err)) from err
         return vars(info)

@@ -33,6 +33,10 @@ class InvalidArtifact(ValueError):
     """A bad artifact name, or an upload over the size limit."""
 
 
+class ArtifactTooLarge(InvalidArtifact):
+    """An upload over the store's size limit."""
+
+
 class ArtifactNotFound(LookupError):
     pass
 
@@ -94,7 +98,7 @@ class ArtifactStore:
                 async for chunk in body:
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise InvalidArtifact(
+                        raise ArtifactTooLarge(
                             f"artifact {name!r} is larger than {self.max_bytes} bytes"
                         )
                     f.write(chunk)
