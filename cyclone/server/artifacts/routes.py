@@ -25,8 +25,8 @@ from fastapi.responses import FileResponse
 from cyclone.kube import errors
 from cyclone.server.artifacts.store import (
     ArtifactNotFound,
-    ArtifactTooLarge,
     ArtifactStore,
+    ArtifactTooLarge,
     InvalidArtifact,
     check_artifact_name,
 )
