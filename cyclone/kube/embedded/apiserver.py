@@ -63,6 +63,8 @@ def create(tx: Transaction, obj: dict, namespace: str | None) -> dict:
     if not meta.get("name") and not generate:
         raise Invalid(f"{kind.kind} is invalid: metadata.name: Required value: "
                       "name or generateName is required")
+    if not generate:
+        objects.validate_name(kind, meta["name"])
     for _ in range(8):
         if generate:
             meta["name"] = objects.generated_name(meta["generateName"])
