@@ -126,6 +126,8 @@ class Engine:
 
     def _on_run_event(self, event_type: str, obj: dict, old: dict | None) -> None:
         """A run that ends or goes away frees a parallelism slot: wake the waiting runs."""
+        if self.runs.gate.unlimited:
+            return
         ended = event_type == "DELETED" or (
             is_terminal(((obj.get("status") or {}).get("overall") or {}).get("phase"))
             and not is_terminal(

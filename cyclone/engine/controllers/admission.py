@@ -48,6 +48,11 @@ class AdmissionGate:
         self._lock = asyncio.Lock()
         self._decided: dict[str, tuple[str | None, RunInfo]] = {}
 
+    @property
+    def unlimited(self) -> bool:
+        """No limit is configured: every run starts at once."""
+        return self._unlimited
+
     async def decide(self, run: dict, all_runs: Iterable[dict]) -> Admission:
         """Start, queue or reject ``run``; the caller writes the decision to its status.
 

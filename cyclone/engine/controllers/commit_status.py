@@ -4,8 +4,9 @@ A run carrying annotation ``workflowrun.cyclone.dev/scm-event`` (with ``commit``
 ``integration`` and ``targetURL``) gets ``pending`` while it is unfinished and ``success``,
 ``failure`` or ``error`` (Cancelled) when it ends. What was posted, or why posting failed,
 is recorded in annotation ``workflowrun.cyclone.dev/commit-status``; the run itself is
-never failed by it. The reconcile compares the state due with the state recorded, so a
-restart posts only what was not recorded yet.
+never failed by it. The reconcile compares the state due with the state recorded (on the
+live object, not only the cache, so a cache that lags behind the last record does not
+post twice), and a restart posts only what was not recorded yet.
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ class CommitStatusController:
             return None
         event = scm_event_of(run)
         if event is None or self.key_of(run) is None:
+            return None
+        if recorded_state(run) == due_state(run):
+            return None
+        try:
+            run = await self.control.get(kinds.WORKFLOW_RUN, name, namespace)
+        except NotFound:
             return None
         state = due_state(run)
         if recorded_state(run) == state:
