@@ -6,7 +6,7 @@ from support.clusters import eventually
 
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
-from cyclone.kube.errors import Gone
+from cyclone.kube.errors import Gone, Unavailable
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import ObjectList, WatchEvent
 
@@ -99,3 +99,34 @@ async def test_resync_re_emits_modified(tmp_path: Path) -> None:
             task = group.create_task(informer.run())
             await eventually(lambda: resynced.count("default") >= 2)
             task.cancel()
+
+
+class FlakyCluster:
+    """Fails its first two lists, then answers."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def list(self, kind, namespace=None, **_: object) -> ObjectList:
+        self.attempts += 1
+        if self.attempts <= 2:
+            raise Unavailable("connection refused")
+        return ObjectList([_cm("a", 1)], "1")
+
+    async def watch(self, kind, namespace=None, **_: object) -> AsyncIterator[WatchEvent]:
+        await asyncio.Event().wait()
+        yield WatchEvent("BOOKMARK", {})
+
+
+async def test_errors_are_retried_with_backoff_until_synced() -> None:
+    cluster = FlakyCluster()
+    informer = Informer(cluster, kinds.CONFIG_MAP, "ns")  # type: ignore[arg-type]
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(informer.run())
+        async with asyncio.timeout(5):
+            await informer.wait_synced()
+        task.cancel()
+    assert cluster.attempts == 3
+    assert informer.keys() == ["ns/a"]
