@@ -24,7 +24,7 @@ import yaml
 
 from cyclone.api import keys
 from cyclone.kube import kinds
-from cyclone.kube.errors import AlreadyExists, ApiError, Invalid, NotFound
+from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden, Invalid, NotFound
 from cyclone.kube.leader import LeaseTimings, run_as_leader
 from cyclone.kube.protocol import Cluster
 
@@ -159,6 +159,8 @@ async def ensure_namespace(cluster: Cluster, name: str) -> None:
             await cluster.create(
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             )
+    except Forbidden:
+        log.debug("may not read namespace %s; assuming it exists", name)
     except ApiError as exc:
         log.info("cannot read namespace %s (%s); assuming it exists", name, exc)
 

@@ -66,6 +66,8 @@ def run_component(name: str, main: Callable[[], Awaitable[None]]) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("httpx", "httpx2", "uvicorn.access"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
     async def until_stopped() -> None:
         task = asyncio.current_task()

@@ -35,18 +35,22 @@ class Replica:
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGKILL)
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+    def log(self, tail: int | None = 4000) -> str:
+        text = self.log_path.read_text(errors="replace")
+        return text if tail is None else text[-tail:]
 
 
-async def start_replica(identity: str, where: list[str], scratch: Path) -> Replica:
+async def start_replica(
+    identity: str, where: list[str], scratch: Path, *, config: dict | None = None
+) -> Replica:
     """`cyclone engine` with short lease timings; `where` is `--kubeconfig F`/`--embedded F`."""
-    config = scratch / "engine.json"
-    config.write_text(json.dumps({"gc_enabled": False, "watch_pod_events": False}))
+    config_path = scratch / "engine.json"
+    config_path.write_text(json.dumps(
+        config if config is not None else {"gc_enabled": False, "watch_pod_events": False}))
     log_path = scratch / f"{identity}.log"
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cyclone.cli.main", "engine", *where,
-        "--config", str(config), "--lease-namespace", LEASE_NAMESPACE,
+        "--config", str(config_path), "--lease-namespace", LEASE_NAMESPACE,
         "--identity", identity,
         "--lease-duration", str(TIMINGS.lease_duration),
         "--renew-deadline", str(TIMINGS.renew_deadline),
