@@ -12,7 +12,7 @@ try:
 except ImportError:
     from click import ClickException
 
-from cyclone.cli import admin, objects, runs
+from cyclone.cli import admin, components, objects, runs
 from cyclone.cli.session import global_options, print_error
 
 
@@ -84,6 +84,7 @@ def up(
 objects.register(app)
 runs.register(app)
 admin.register(app)
+components.register(app)
 
 
 def main() -> None:
