@@ -62,3 +62,36 @@ async def test_pods_of_a_vanished_run_are_deleted(env):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the orphan pod was not deleted")
+
+
+async def test_finished_stage_pod_with_running_sidecar_is_deleted(env, tmp_path):
+    await env.apply(
+        shell_stage("main", "true", pod={"spec": {"containers": [
+            {"name": "main", "image": "busybox", "command": ["sh", "-c", "echo ok:1 > "
+                                                             "/cyclone/results/__result__"]},
+            {"name": "helper", "image": "busybox",
+             "command": ["sh", "-c", f"while [ ! -e {tmp_path / 'never'} ]; do sleep 0.05; done"]},
+        ]}}),
+        workflow("wf", [{"name": "main"}]),
+        workflow_run("r1", "wf"),
+    )
+    run = await env.wait_phase("r1", "Succeeded")
+    pod = run["status"]["stages"]["main"]["pod"]["name"]
+    for _ in range(200):
+        try:
+            await env.cluster.get(kinds.POD, pod, NAMESPACE)
+        except NotFound:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the pod of the finished stage is still there")
+
+
+async def test_unknown_execution_cluster_fails_the_run(env):
+    await env.apply(
+        shell_stage("a", "true"),
+        workflow("wf", [{"name": "a"}]),
+        workflow_run("r1", "wf", executionContext={"cluster": "nowhere"}),
+    )
+    run = await env.wait_phase("r1", "Failed")
+    assert run["status"]["overall"]["reason"] == "ExecutionClusterNotFound"
+    assert await env.pods() == []
