@@ -8,6 +8,7 @@ import contextlib
 import secrets
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,12 @@ pytestmark = [
 ]
 
 
+@dataclass
+class RunningNode:
+    name: str
+    layout: NodeLayout
+
+
 @pytest.fixture
 async def namespace(remote_cluster: RemoteCluster) -> AsyncIterator[str]:
     name = f"agent-{secrets.token_hex(4)}"
@@ -39,8 +46,27 @@ async def namespace(remote_cluster: RemoteCluster) -> AsyncIterator[str]:
         await remote_cluster.delete(kinds.NAMESPACE, name)
 
 
-def stage_like_pod(node_name: str, automount_token: bool) -> dict:
-    script = "echo line-1; echo hello > /workspace/out; echo line-2"
+@pytest.fixture
+async def node(remote_cluster: RemoteCluster, tmp_path: Path) -> AsyncIterator[RunningNode]:
+    """A node agent (host runtime, log server) and the provisioner for its data directory."""
+    name = f"agent-{secrets.token_hex(3)}"
+    data_dir = tmp_path / "node"
+    agent = NodeAgent(remote_cluster, node_name=name, data_dir=data_dir,
+                      runtime=HostRuntime(), heartbeat_seconds=2, log_server_port=0)
+    provisioner = LocalPathProvisioner(remote_cluster, data_dir, node_name=name)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(agent.run()), group.create_task(provisioner.run())]
+            await asyncio.wait_for(agent.registered.wait(), 30)
+            yield RunningNode(name, NodeLayout(data_dir))
+            for task in tasks:
+                task.cancel()
+    finally:
+        with contextlib.suppress(NotFound):
+            await remote_cluster.delete(kinds.NODE, name)
+
+
+def pod_with_claim(node_name: str, script: str, *, automount_token: bool = True) -> dict:
     return {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "build"},
         "spec": {
@@ -56,55 +82,58 @@ def stage_like_pod(node_name: str, automount_token: bool) -> dict:
     }
 
 
+async def create_claim_and_pod(cluster: RemoteCluster, namespace: str, pod: dict) -> None:
+    await cluster.create({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }, namespace=namespace)
+    await cluster.create(pod, namespace=namespace)
+
+
+async def finished_pod(cluster: RemoteCluster, namespace: str) -> dict:
+    async def probe() -> dict | None:
+        pod = await cluster.get(kinds.POD, "build", namespace)
+        done = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        return pod if done else None
+
+    return await eventually(probe, timeout=90)
+
+
 @pytest.mark.parametrize("automount_token", [False, True], ids=["no-token", "token"])
 async def test_scheduled_pod_with_a_claim_runs_on_the_agent_and_its_log_is_served(
-    remote_cluster: RemoteCluster, namespace: str, tmp_path: Path, automount_token: bool,
+    remote_cluster: RemoteCluster, namespace: str, node: RunningNode, automount_token: bool,
 ) -> None:
-    node_name = f"agent-{secrets.token_hex(3)}"
-    data_dir = tmp_path / "node"
-    agent = NodeAgent(remote_cluster, node_name=node_name, data_dir=data_dir,
-                      runtime=HostRuntime(), heartbeat_seconds=2, log_server_port=0)
-    provisioner = LocalPathProvisioner(remote_cluster, data_dir, node_name=node_name)
-
-    async def phase() -> str:
-        pod = await remote_cluster.get(kinds.POD, "build", namespace)
-        return (pod.get("status") or {}).get("phase", "")
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(agent.run()), group.create_task(provisioner.run())]
-            await asyncio.wait_for(agent.registered.wait(), 30)
-            await remote_cluster.create({
-                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                "metadata": {"name": "data"},
-                "spec": {"accessModes": ["ReadWriteOnce"],
-                         "resources": {"requests": {"storage": "1Gi"}}},
-            }, namespace=namespace)
-            await remote_cluster.create(
-                stage_like_pod(node_name, automount_token), namespace=namespace
-            )
-
-            async def finished() -> bool:
-                return await phase() in ("Succeeded", "Failed")
-
-            await eventually(finished, timeout=90)
-            pod = await remote_cluster.get(kinds.POD, "build", namespace)
-            log = b"".join([
-                chunk async for chunk in remote_cluster.pod_logs("build", namespace)
-            ])
-            followed = b"".join([
-                chunk async for chunk in remote_cluster.pod_logs(
-                    "build", namespace, container="main", follow=True)
-            ])
-            for task in tasks:
-                task.cancel()
-    finally:
-        with contextlib.suppress(NotFound):
-            await remote_cluster.delete(kinds.NODE, node_name)
+    script = "echo line-1; echo hello > /workspace/out; echo line-2"
+    await create_claim_and_pod(remote_cluster, namespace, pod_with_claim(
+        node.name, script, automount_token=automount_token))
+    pod = await finished_pod(remote_cluster, namespace)
+    log = b"".join([chunk async for chunk in remote_cluster.pod_logs("build", namespace)])
+    tail = b"".join([chunk async for chunk in remote_cluster.pod_logs(
+        "build", namespace, container="main", since_bytes=len(b"line-1\n"))])
 
     assert pod["status"]["phase"] == "Succeeded", (pod["status"], log)
-    assert pod["spec"]["nodeName"] == node_name
+    assert pod["spec"]["nodeName"] == node.name
     assert log == b"line-1\nline-2\n"
-    assert followed == log
-    out = NodeLayout(data_dir).pvc_dir(namespace, "data") / "out"
-    assert out.read_text() == "hello\n"
+    assert tail == b"line-2\n"
+    assert (node.layout.pvc_dir(namespace, "data") / "out").read_text() == "hello\n"
+
+
+async def test_followed_log_streams_while_the_container_runs(
+    remote_cluster: RemoteCluster, namespace: str, node: RunningNode,
+) -> None:
+    script = ("echo first; while [ ! -f /workspace/go ]; do sleep 0.1; done; echo second")
+    await create_claim_and_pod(remote_cluster, namespace, pod_with_claim(node.name, script))
+
+    async def running() -> bool:
+        pod = await remote_cluster.get(kinds.POD, "build", namespace)
+        return (pod.get("status") or {}).get("phase") == "Running"
+
+    await eventually(running, timeout=90)
+    received = b""
+    async for chunk in remote_cluster.pod_logs("build", namespace, follow=True):
+        received += chunk
+        if received == b"first\n":
+            (node.layout.pvc_dir(namespace, "data") / "go").touch()
+    assert received == b"first\nsecond\n"
+    assert (await finished_pod(remote_cluster, namespace))["status"]["phase"] == "Succeeded"
