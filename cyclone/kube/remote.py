@@ -114,8 +114,10 @@ class RemoteCluster:
         return cls(remote_config.config_from_kubeconfig(path, context), **options)
 
     @classmethod
-    def in_cluster(cls, **options: Any) -> RemoteCluster:
-        return cls(remote_config.config_in_cluster(), **options)
+    def in_cluster(
+        cls, service_account_dir: str | Path | None = None, **options: Any
+    ) -> RemoteCluster:
+        return cls(remote_config.config_in_cluster(service_account_dir), **options)
 
     @classmethod
     def from_credential(cls, credential: dict, **options: Any) -> RemoteCluster:

@@ -42,9 +42,11 @@ def config_from_kubeconfig_text(text: str, context: str | None = None) -> Single
     return config
 
 
-def config_in_cluster() -> SingleConfig:
+def config_in_cluster(service_account_dir: str | Path | None = None) -> SingleConfig:
+    """The pod's service account (token re-read when rotated) and KUBERNETES_SERVICE_*."""
+    directory = service_account_dir or lk_kubeconfig.SERVICE_ACCOUNT
     try:
-        config = lk_kubeconfig.KubeConfig.from_service_account().get()
+        config = lk_kubeconfig.KubeConfig.from_service_account(directory).get()
     except (LightkubeConfigError, KeyError, OSError) as exc:
         raise Invalid(f"in-cluster configuration unavailable: {exc}") from exc
     assert config is not None

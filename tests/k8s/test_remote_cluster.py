@@ -7,6 +7,7 @@ import base64
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from support.clusters import eventually
@@ -14,7 +15,14 @@ from support.clusters import eventually
 from cyclone.devcluster import ControlPlane
 from cyclone.devcluster.plane import free_port
 from cyclone.kube import kinds
-from cyclone.kube.errors import BadRequest, Gone, NotFound, Unauthorized, Unavailable
+from cyclone.kube.errors import (
+    BadRequest,
+    Gone,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from cyclone.kube.kinds import Kind
 from cyclone.kube.remote import RemoteCluster
 
@@ -217,3 +225,25 @@ async def test_every_request_takes_a_rate_limit_token(control_plane: ControlPlan
         delays = [cluster.rate_limiter.reserve() for _ in range(47)]
     assert delays[:46] == [0.0] * 46
     assert delays[46] > 0
+
+
+async def test_in_cluster_config_uses_the_service_account_files_and_service_env(
+    control_plane: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(control_plane.token)
+    (account / "namespace").write_text("kube-system")
+    (account / "ca.crt").write_bytes(control_plane.ca_file.read_bytes())
+    host, port = control_plane.server.removeprefix("https://").rsplit(":", 1)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    async with RemoteCluster.in_cluster(account) as cluster:
+        assert cluster.namespace == "kube-system"
+        listed = await cluster.list(kinds.CONFIG_MAP)
+    assert any(cm["metadata"]["namespace"] == "kube-system" for cm in listed.items)
+
+
+def test_in_cluster_without_a_service_account_is_invalid(tmp_path: Path) -> None:
+    with pytest.raises(Invalid, match="in-cluster"):
+        RemoteCluster.in_cluster(tmp_path / "absent")
