@@ -376,3 +376,20 @@ async def test_deletion_gives_the_command_its_sigterm_and_grace(
     assert last is not None and stopped(last)
     terminated = statuses(last)["polite"]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["message"]) == (0, "graceful")
+
+
+async def test_working_dir_missing_on_the_host_is_private_to_each_container(
+    cluster: EmbeddedCluster, host_agent: NodeAgent, tmp_path: Path
+) -> None:
+    work = f"{tmp_path}/work"
+    spec = {
+        "initContainers": [shell("writer", "echo mine > f; pwd", workingDir=work)],
+        "containers": [shell("reader", "test ! -e f && echo private", workingDir=work)],
+    }
+    await cluster.create(pod_manifest("private-work", spec))
+    pod = await wait_for_pod(cluster, "private-work", terminal)
+
+    assert pod["status"]["phase"] == "Succeeded"
+    assert await pod_log(cluster, "private-work", "writer") == f"{work}\n"
+    assert await pod_log(cluster, "private-work", "reader") == "private\n"
+    assert not os.path.exists(f"{work}/f")

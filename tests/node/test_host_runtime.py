@@ -95,3 +95,12 @@ def test_mount_targets_resolve_host_symlinks(tmp_path: Path) -> None:
     bind = Bind(tmp_path / "src", f"{tmp_path}/link/secrets/token")
     argv = HostRuntime().argv(launch(tmp_path, command=["true"], binds=[bind]))
     assert f"{tmp_path}/real/secrets/token" in argv
+
+
+def test_working_dir_missing_on_the_host_is_private_to_the_container(tmp_path: Path) -> None:
+    missing = f"{tmp_path}/nowhere/work"
+    argv = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=missing))
+    assert argv[-7:] == ["--bind", str(tmp_path / "state" / "workdir"), missing,
+                         "--chdir", missing, "--", "pwd"]
+    existing = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=str(tmp_path)))
+    assert existing[-6:] == ["--dir", str(tmp_path), "--chdir", str(tmp_path), "--", "pwd"]

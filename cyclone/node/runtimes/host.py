@@ -48,6 +48,19 @@ def host_target(path: str) -> str:
     return os.path.realpath(path)
 
 
+def private_working_dir(launch: ContainerLaunch) -> bool:
+    """Whether the working directory is the container's own: no volume covers it and it does
+    not exist on the host, so concurrent containers must not share what they write there."""
+    if not launch.working_dir:
+        return False
+    target = host_target(launch.working_dir)
+    for bind in launch.binds:
+        mount = host_target(bind.target)
+        if target == mount or target.startswith(mount.rstrip("/") + "/"):
+            return False
+    return not os.path.exists(target)
+
+
 def _children(parents: set[int]) -> set[int]:
     children = set()
     with os.scandir("/proc") as entries:
@@ -131,12 +144,19 @@ class HostRuntime:
         for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
             argv += ["--ro-bind", str(source), host_target(target)]
         if launch.working_dir:
-            argv += ["--dir", host_target(launch.working_dir), "--chdir", launch.working_dir]
+            target = host_target(launch.working_dir)
+            if private_working_dir(launch):
+                argv += ["--bind", str(launch.state_dir / "workdir"), target]
+            else:
+                argv += ["--dir", target]
+            argv += ["--chdir", launch.working_dir]
         return [*argv, "--", *program]
 
     async def start(self, launch: ContainerLaunch) -> None:
         argv = self.argv(launch)
         launch.state_dir.mkdir(parents=True, exist_ok=True)
+        if private_working_dir(launch):
+            (launch.state_dir / "workdir").mkdir(exist_ok=True)
         try:
             fd = os.open(launch.state_dir / "launched", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
