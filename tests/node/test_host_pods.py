@@ -392,4 +392,4 @@ async def test_working_dir_missing_on_the_host_is_private_to_each_container(
     assert pod["status"]["phase"] == "Succeeded"
     assert await pod_log(cluster, "private-work", "writer") == f"{work}\n"
     assert await pod_log(cluster, "private-work", "reader") == "private\n"
-    assert not os.path.exists(f"{work}/f")
+    assert not (tmp_path / "work" / "f").exists()
