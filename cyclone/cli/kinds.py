@@ -8,6 +8,7 @@ from typing import Literal
 
 from cyclone.api import keys
 from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.trigger_columns import count_column, next_fire_column
 
 Scope = Literal["global", "project", "workflow"]
 Column = tuple[str, Callable[[dict], str]]
@@ -84,7 +85,8 @@ KINDS: tuple[CliKind, ...] = (
             ("workflowtrigger", "wft", "triggers", "trigger"), "workflow",
             "/projects/{project}/workflows/{workflow}/workflowtriggers",
             (_PROJECT_COL, _WORKFLOW_COL, ("TYPE", _spec("type")),
-             ("DISABLED", _spec("disabled")))),
+             ("DISABLED", _spec("disabled")), ("NEXT FIRE", next_fire_column),
+             ("COUNT", count_column))),
     CliKind("StageTemplate", "templates", ("template", "stagetemplates", "stagetemplate"),
             "global", "/templates", (("TYPE", _stage_type),)),
     CliKind("ResourceType", "resourcetypes", ("resourcetype",), "global", "/resourcetypes",

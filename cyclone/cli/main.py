@@ -12,7 +12,7 @@ try:
 except ImportError:
     from click import ClickException
 
-from cyclone.cli import admin, components, objects, runs
+from cyclone.cli import admin, components, objects, runs, triggers
 from cyclone.cli.session import global_options, print_error
 
 
@@ -85,6 +85,7 @@ objects.register(app)
 runs.register(app)
 admin.register(app)
 components.register(app)
+triggers.register(app)
 
 
 def main() -> None:

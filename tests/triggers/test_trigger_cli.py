@@ -15,8 +15,10 @@ import uvicorn
 from typer.testing import CliRunner
 
 from cyclone.api import keys
+from cyclone.cli import objects
 from cyclone.cli import triggers as trigger_cli
 from cyclone.cli.session import global_options
+from cyclone.cli.trigger_columns import next_fire_time
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
@@ -28,6 +30,7 @@ def cli_app() -> typer.Typer:
     app = typer.Typer()
     app.callback()(global_options)
     trigger_cli.register(app)
+    objects.register(app)
     return app
 
 
@@ -112,9 +115,13 @@ def test_create_cron_trigger_and_list_next_fire_time_and_count(cyclone, server, 
     rows = [line for line in listed.output.splitlines() if line.startswith("nightly")]
     assert rows, listed.output
     row = rows[0]
-    expected = trigger_cli.next_fire_time(obj).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expected = next_fire_time(obj).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert expected.endswith("T02:00:00Z")
     assert expected in row and " 7 " in f"{row} "
+    got = cyclone("get", "triggers", "-p", "demo")
+    header = got.output.splitlines()[0]
+    assert "NEXT FIRE" in header and "COUNT" in header
+    assert expected in got.output
     as_json = cyclone("trigger", "list", "-p", "demo", "-o", "json")
     assert [t["metadata"]["name"] for t in json.loads(as_json.output)] == ["nightly"]
 
@@ -146,10 +153,10 @@ def test_bad_arguments_are_one_line_errors(cyclone, workflow):
 def test_next_fire_time_honours_seconds_and_zone():
     now = datetime(2026, 1, 1, 0, 0, 0, 500_000, tzinfo=UTC)
     six = {"spec": {"type": "Cron", "cron": {"schedule": "*/10 * * * * *"}}}
-    assert trigger_cli.next_fire_time(six, now) == datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+    assert next_fire_time(six, now) == datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
     zoned = {"spec": {"type": "Cron", "cron": {"schedule": "0 9 * * *",
                                                 "timezone": "Asia/Shanghai"}}}
-    assert trigger_cli.next_fire_time(zoned, now) == datetime(2026, 1, 1, 1, tzinfo=UTC)
-    assert trigger_cli.next_fire_time({"spec": {"type": "SCM"}}, now) is None
+    assert next_fire_time(zoned, now) == datetime(2026, 1, 1, 1, tzinfo=UTC)
+    assert next_fire_time({"spec": {"type": "SCM"}}, now) is None
     disabled = {"spec": {**six["spec"], "disabled": True}}
-    assert trigger_cli.next_fire_time(disabled, now) is None
+    assert next_fire_time(disabled, now) is None
