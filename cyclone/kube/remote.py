@@ -104,7 +104,9 @@ class RemoteCluster:
         self._stream_timeout = httpx2.Timeout(timeout, read=None)
         params = ConnectionParams(timeout=self._timeout).httpx_params(config)
         self._http = httpx2.AsyncClient(
-            **params, limits=httpx2.Limits(max_connections=None, max_keepalive_connections=32)
+            **params,
+            limits=httpx2.Limits(max_connections=None, max_keepalive_connections=32),
+            headers={"User-Agent": "cyclone"},
         )
 
     @classmethod
