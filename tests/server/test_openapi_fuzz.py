@@ -15,7 +15,7 @@ from cyclone.server import create_app
 from .helpers import ADMIN_TOKEN
 from .live import live_server
 
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 5
 
 
 def _spec() -> dict:
