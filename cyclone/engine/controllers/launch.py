@@ -63,6 +63,11 @@ class StageInputs:
             )
         return self.models["run"]
 
+    def upstream_outputs(self, state: RunState) -> dict[str, dict[str, str]]:
+        if "outputs" not in self.models:
+            self.models["outputs"] = upstream_outputs(state)
+        return self.models["outputs"]
+
     def resource_models(self, stage: Stage) -> dict[str, Resource]:
         """The Resources the stage pulls or pushes (others are not needed to build it)."""
         pod = stage.spec.pod
@@ -108,7 +113,7 @@ async def start_pod_stage(
             },
             project=Project.from_object(inputs.project) if inputs.project else None,
             default_service_account=inputs.config.default_service_account,
-            upstream_outputs=upstream_outputs(state),
+            upstream_outputs=inputs.upstream_outputs(state),
             secret_lookup=inputs.secrets,
         )
         pod = build_stage_pod(context)

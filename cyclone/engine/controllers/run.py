@@ -142,7 +142,7 @@ class RunController:
                 f"workflow {workflow_name!r} not found in {state.namespace}",
             )
             return None
-        wf_stages = (workflow.get("spec") or {}).get("stages") or []
+        wf_stages = dag_stages((workflow.get("spec") or {}).get("stages") or [])
         start, end = spec.get("startStages") or None, spec.get("endStages") or None
         scope = stages_in_scope(wf_stages, start, end)
         stage_objs = {n: self.caches.stages.get(state.namespace, n) for n in scope}
@@ -183,7 +183,7 @@ class RunController:
         if delegation_deadline:
             wakeups.append(delegation_deadline)
 
-        trivial = {s.name for s in dag_stages(wf_stages) if s.trivial}
+        trivial = {s.name for s in wf_stages if s.trivial}
         step = plan_step(wf_stages, state.stages, start, end)
         for name in step.blocked:
             state.set_stage(name, CANCELLED, REASON_UPSTREAM_FAILED, "an upstream stage failed")
@@ -191,7 +191,7 @@ class RunController:
         if not paused and step.start:
             inputs = await self._inputs(state, workflow, target)
             wakeups += await self._start_stages(state, step.start, stage_objs, inputs, execution)
-        for node in dag_stages(wf_stages):
+        for node in wf_stages:
             current = state.stages.get(node.name)
             if current is not None and (
                 current.get("depends") != list(node.depends)

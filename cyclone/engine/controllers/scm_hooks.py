@@ -1,7 +1,7 @@
 """Repository webhooks registered through the provider API for SCM triggers.
 
-An SCM trigger labelled ``workflowtrigger.cyclone.dev/event-source: <integration>`` whose
-GitHub or GitLab integration has a token (and does not set ``registerWebhook: false``)
+An SCM trigger of an integration (label ``workflowtrigger.cyclone.dev/event-source``, or
+``spec.scm.secret`` naming it as in Cyclone v1) whose GitHub or GitLab integration has a token (and does not set ``registerWebhook: false``)
 gets the tenant's webhook URL registered on its repository. The hook's id is kept in
 annotation ``workflowtrigger.cyclone.dev/webhook``; finalizer ``cyclone.dev/scm-webhook``
 holds a deleted trigger until the hook is removed. The finalizer is added before the hook
@@ -52,6 +52,20 @@ def hook_record(trigger: dict) -> dict:
     return record if isinstance(record, dict) else {}
 
 
+def integration_of(trigger: dict) -> str:
+    """The integration an SCM trigger listens to: its event-source label, else (as in
+    Cyclone v1) its ``spec.scm.secret``."""
+    labels = (trigger.get("metadata") or {}).get("labels") or {}
+    scm = (trigger.get("spec") or {}).get("scm") or {}
+    return labels.get(keys.LABEL_TRIGGER_EVENT_SOURCE) or scm.get("secret") or ""
+
+
+def own_secret(trigger: dict, integration: str) -> str | None:
+    """The trigger's own webhook secret; None when the integration's applies."""
+    secret = ((trigger.get("spec") or {}).get("scm") or {}).get("secret")
+    return secret if secret and secret != integration else None
+
+
 def registration_allowed(access: ScmAccess | None) -> bool:
     return bool(access and access.token and access.provider in REGISTERING_PROVIDERS
                 and access.register_webhook)
@@ -65,11 +79,10 @@ class WebhookRegistrationController:
 
     @staticmethod
     def key_of(trigger: dict) -> str | None:
-        meta = trigger.get("metadata") or {}
         if (trigger.get("spec") or {}).get("type") != "SCM":
             return None
-        if keys.LABEL_TRIGGER_EVENT_SOURCE not in (meta.get("labels") or {}) and (
-            FINALIZER not in (meta.get("finalizers") or [])
+        if not integration_of(trigger) and FINALIZER not in (
+            (trigger.get("metadata") or {}).get("finalizers") or []
         ):
             return None
         return object_key(trigger)
@@ -80,7 +93,7 @@ class WebhookRegistrationController:
         if trigger is None:
             return None
         meta = trigger["metadata"]
-        integration = (meta.get("labels") or {}).get(keys.LABEL_TRIGGER_EVENT_SOURCE) or ""
+        integration = integration_of(trigger)
         scm = (trigger.get("spec") or {}).get("scm") or {}
         record = hook_record(trigger)
         if meta.get("deletionTimestamp"):
@@ -97,7 +110,8 @@ class WebhookRegistrationController:
         outcome = await create_repo_hook(
             access, scm.get("repo") or "",
             webhook_url(self.config.callback_base_url, namespace or "", integration),
-            scm.get("secret") or access.webhook_secret, self.config.http_timeout_seconds,
+            own_secret(trigger, integration) or access.webhook_secret,
+            self.config.http_timeout_seconds,
         )
         if outcome.ok and (outcome.data or {}).get("id") is not None:
             record = {"id": str(outcome.data["id"]), "repo": scm.get("repo")}
