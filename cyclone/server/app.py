@@ -20,6 +20,7 @@ from cyclone.server import (
     delegation,
     integrations,
     runs,
+    scmrepos,
     stats,
     storage,
     templates,
@@ -54,6 +55,7 @@ def api_router() -> APIRouter:
     router.include_router(tenants.router)
     router.include_router(integrations.router)
     router.include_router(clusters.router)
+    router.include_router(scmrepos.router)
     router.include_router(storage.router)
     router.include_router(catalog.catalog_router())
     router.include_router(templates.templates_router())

@@ -58,7 +58,8 @@ def _matches(obj: dict, key: str, value: str) -> bool:
     if key == "name":
         alias = (meta.get("annotations") or {}).get(keys.ANNOTATION_ALIAS, "")
         needle = value.lower()
-        return needle in (meta.get("name") or "").lower() or needle in alias.lower()
+        name = str(meta.get("name") or obj.get("name") or obj.get("title") or "")
+        return needle in name.lower() or needle in alias.lower()
     if key == "phase":
         return (_phase(obj) or "").lower() == value.lower()
     labels = meta.get("labels") or {}

@@ -1,0 +1,214 @@
+"""Repositories, branches, tags and pull requests of an SCM integration, from the SCM's API.
+
+GitHub (api.github.com or `{server}/api/v3`), GitLab (`{server}/api/v4`) and Bitbucket
+Server (`{server}/rest/api/1.0`) are asked with the integration's token (or user and
+password). Answers use the list conventions; an SCM that fails answers 502.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Depends
+
+from cyclone.kube import errors
+from cyclone.server.auth import require_tenant, server_state
+from cyclone.server.integrations import read_integration_secret, spec_of_secret
+from cyclone.server.listing import ListQuery, list_query, paginate
+from cyclone.server.state import ServerState
+
+router = APIRouter(tags=["integrations"])
+PAGE_LIMIT = 5
+HTTP_TIMEOUT_SECONDS = 10.0
+SCM_CLIENT_FACTORY = "scm_client_factory"
+
+
+class BadGateway(errors.ApiError):
+    code = 502
+    reason = "BadGateway"
+
+
+def _github_base(server: str) -> str:
+    server = (server or "https://github.com").rstrip("/")
+    if server in ("https://github.com", "http://github.com", "https://api.github.com"):
+        return "https://api.github.com"
+    return server + "/api/v3"
+
+
+class ScmApi:
+    """The four listings, for one SCM type."""
+
+    def __init__(self, scm: dict, client: httpx.AsyncClient) -> None:
+        self.scm = scm
+        self.client = client
+        self.type = scm.get("type") or "GitHub"
+        server = str(scm.get("server") or "").rstrip("/")
+        token = scm.get("token")
+        self.headers: dict[str, str] = {"Accept": "application/json"}
+        self.auth: tuple[str, str] | None = None
+        if self.type == "GitHub":
+            self.base = _github_base(server)
+            if token:
+                self.headers["Authorization"] = f"Bearer {token}"
+        elif self.type == "GitLab":
+            self.base = (server or "https://gitlab.com") + "/api/v4"
+            if token:
+                self.headers["PRIVATE-TOKEN"] = str(token)
+        elif self.type == "Bitbucket":
+            if not server:
+                raise errors.BadRequest("a Bitbucket integration needs scm.server")
+            self.base = server + "/rest/api/1.0"
+            if token:
+                self.headers["Authorization"] = f"Bearer {token}"
+        else:
+            raise errors.BadRequest(f"listing repositories is not supported for {self.type}")
+        if not token and scm.get("user") and scm.get("password"):
+            self.auth = (str(scm["user"]), str(scm["password"]))
+
+    async def _get(self, path: str, params: dict | None = None) -> list[Any]:
+        items: list[Any] = []
+        url: str | None = self.base + path
+        query = dict(params or {})
+        for _ in range(PAGE_LIMIT):
+            if url is None:
+                break
+            try:
+                response = await self.client.get(url, params=query, headers=self.headers,
+                                                 auth=self.auth)
+            except httpx.HTTPError as exc:
+                raise BadGateway(f"{self.type} at {self.base} is unreachable: {exc}") from exc
+            if response.status_code in (401, 403):
+                raise BadGateway(f"{self.type} refused the integration's credentials "
+                                 f"(HTTP {response.status_code})")
+            if response.status_code == 404:
+                raise errors.NotFound(f"{self.type} has no {path}")
+            if not response.is_success:
+                raise BadGateway(f"{self.type} answered HTTP {response.status_code}")
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise BadGateway(f"{self.type} answered something that is not JSON") from exc
+            if isinstance(body, dict) and "values" in body:
+                items.extend(body.get("values") or [])
+                url = None if body.get("isLastPage", True) else url
+                query["start"] = body.get("nextPageStart", 0)
+            elif isinstance(body, list):
+                items.extend(body)
+                next_link = response.links.get("next", {}).get("url")
+                url, query = (next_link, {}) if next_link else (None, query)
+            else:
+                raise BadGateway(f"{self.type} answered an unexpected shape")
+        return items
+
+    def _repo_path(self, repo: str) -> str:
+        if self.type == "GitLab":
+            return "/projects/" + quote(repo, safe="")
+        if self.type == "Bitbucket":
+            project, _, slug = repo.partition("/")
+            if not slug:
+                raise errors.BadRequest("a Bitbucket repository is PROJECT/slug")
+            return f"/projects/{quote(project)}/repos/{quote(slug)}"
+        owner, _, name = repo.partition("/")
+        if not name:
+            raise errors.BadRequest("a GitHub repository is owner/name")
+        return f"/repos/{quote(owner)}/{quote(name)}"
+
+    async def repos(self) -> list[dict]:
+        if self.type == "GitHub":
+            found = await self._get("/user/repos", {"per_page": 100})
+            return [{"name": r.get("full_name"), "url": r.get("html_url")} for r in found]
+        if self.type == "GitLab":
+            found = await self._get("/projects", {"membership": "true", "per_page": 100})
+            return [{"name": r.get("path_with_namespace"), "url": r.get("web_url")}
+                    for r in found]
+        found = await self._get("/repos", {"limit": 100})
+        return [{"name": f"{(r.get('project') or {}).get('key')}/{r.get('slug')}",
+                 "url": None} for r in found]
+
+    async def branches(self, repo: str) -> list[dict]:
+        path = self._repo_path(repo) + ("/repository/branches" if self.type == "GitLab"
+                                        else "/branches")
+        found = await self._get(path, {"per_page": 100})
+        return [{"name": b.get("name") or b.get("displayId")} for b in found]
+
+    async def tags(self, repo: str) -> list[dict]:
+        path = self._repo_path(repo) + ("/repository/tags" if self.type == "GitLab"
+                                        else "/tags")
+        found = await self._get(path, {"per_page": 100})
+        return [{"name": t.get("name") or t.get("displayId")} for t in found]
+
+    async def pull_requests(self, repo: str) -> list[dict]:
+        if self.type == "GitLab":
+            found = await self._get(self._repo_path(repo) + "/merge_requests",
+                                    {"state": "opened", "per_page": 100})
+            return [{"id": m.get("iid"), "title": m.get("title"),
+                     "sourceBranch": m.get("source_branch"),
+                     "targetBranch": m.get("target_branch")} for m in found]
+        if self.type == "Bitbucket":
+            found = await self._get(self._repo_path(repo) + "/pull-requests", {"limit": 100})
+            return [{"id": p.get("id"), "title": p.get("title"),
+                     "sourceBranch": (p.get("fromRef") or {}).get("displayId"),
+                     "targetBranch": (p.get("toRef") or {}).get("displayId")} for p in found]
+        found = await self._get(self._repo_path(repo) + "/pulls",
+                                {"state": "open", "per_page": 100})
+        return [{"id": p.get("number"), "title": p.get("title"),
+                 "sourceBranch": (p.get("head") or {}).get("ref"),
+                 "targetBranch": (p.get("base") or {}).get("ref")} for p in found]
+
+
+def _client(state: ServerState) -> httpx.AsyncClient:
+    factory: Callable[[], httpx.AsyncClient] | None = state.extras.get(SCM_CLIENT_FACTORY)
+    if factory is not None:
+        return factory()
+    return httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=True)
+
+
+async def _scm_of(state: ServerState, tenant: str, integration: str) -> dict:
+    spec = spec_of_secret(await read_integration_secret(state.cluster, tenant, integration))
+    if spec.get("type") != "SCM":
+        raise errors.BadRequest(f"integration {integration!r} is not of type SCM")
+    return spec.get("scm") or {}
+
+
+async def _listing(state: ServerState, tenant: str, integration: str, what: str,
+                   repo: str | None, query: ListQuery) -> dict:
+    scm = await _scm_of(state, tenant, integration)
+    async with _client(state) as client:
+        api = ScmApi(scm, client)
+        items = await (api.repos() if what == "repos" else getattr(api, what)(repo))
+    return paginate(items, query)
+
+
+@router.get("/integrations/{integration}/scmrepos", summary="Repositories of an SCM")
+async def list_repos(integration: str, query: ListQuery = Depends(list_query),
+                     tenant: str = Depends(require_tenant),
+                     state: ServerState = Depends(server_state)) -> dict:
+    return await _listing(state, tenant, integration, "repos", None, query)
+
+
+@router.get("/integrations/{integration}/scmrepos/{repo:path}/branches",
+            summary="Branches of a repository")
+async def list_branches(integration: str, repo: str, query: ListQuery = Depends(list_query),
+                        tenant: str = Depends(require_tenant),
+                        state: ServerState = Depends(server_state)) -> dict:
+    return await _listing(state, tenant, integration, "branches", repo, query)
+
+
+@router.get("/integrations/{integration}/scmrepos/{repo:path}/tags",
+            summary="Tags of a repository")
+async def list_tags(integration: str, repo: str, query: ListQuery = Depends(list_query),
+                    tenant: str = Depends(require_tenant),
+                    state: ServerState = Depends(server_state)) -> dict:
+    return await _listing(state, tenant, integration, "tags", repo, query)
+
+
+@router.get("/integrations/{integration}/scmrepos/{repo:path}/pullrequests",
+            summary="Open pull requests of a repository")
+async def list_pull_requests(integration: str, repo: str,
+                             query: ListQuery = Depends(list_query),
+                             tenant: str = Depends(require_tenant),
+                             state: ServerState = Depends(server_state)) -> dict:
+    return await _listing(state, tenant, integration, "pull_requests", repo, query)
