@@ -10,6 +10,7 @@ CRDs included), and watches and followed logs need the raw streams anyway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +34,8 @@ PATCH_CONTENT_TYPES: dict[str, str] = {
 LIST_PAGE_SIZE = 500
 DEFAULT_QPS = 50.0
 DEFAULT_BURST = 100
+MAX_RETRIES = 5
+MAX_RETRY_AFTER_SECONDS = 10.0
 
 
 def resource_path(
@@ -81,7 +84,8 @@ class RemoteCluster:
     `qps`/`burst` throttle requests on the client side (a token bucket, `qps <= 0`
     disables it); `timeout` bounds every request but the read side of watches and
     followed logs. The connection pool has no cap, since every open watch and followed
-    log holds a connection of its own.
+    log holds a connection of its own. As client-go does, a request answered 429 (or 5xx)
+    with a Retry-After header is retried after that delay, up to `max_retries` times.
     """
 
     def __init__(
@@ -93,6 +97,8 @@ class RemoteCluster:
         burst: int = DEFAULT_BURST,
         timeout: float = 30.0,
         field_manager: str = "cyclone",
+        max_retries: int = MAX_RETRIES,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name or config.context_name or "kubernetes"
         self.server = config.cluster.server
@@ -100,9 +106,10 @@ class RemoteCluster:
         self._field_manager = field_manager
         self.rate_limiter = TokenBucket(qps, burst)
         self.list_page_size = LIST_PAGE_SIZE
+        self.max_retries = max_retries
         self._timeout = httpx2.Timeout(timeout)
         self._stream_timeout = httpx2.Timeout(timeout, read=None)
-        params = ConnectionParams(timeout=self._timeout).httpx_params(config)
+        params = ConnectionParams(timeout=self._timeout, transport=transport).httpx_params(config)
         self._http = httpx2.AsyncClient(
             **params,
             limits=httpx2.Limits(max_connections=None, max_keepalive_connections=32),
@@ -144,18 +151,23 @@ class RemoteCluster:
         body: Any = None,
         content_type: str = "application/json",
     ) -> tuple[int, Any]:
-        await self.rate_limiter.acquire()
         headers = {"Accept": "application/json"}
         content = None
         if body is not None:
             content = json.dumps(body).encode()
             headers["Content-Type"] = content_type
-        try:
-            response = await self._http.request(
-                method, path, params=_clean(params), content=content, headers=headers
-            )
-        except httpx2.HTTPError as exc:
-            raise Unavailable(f"{self.name}: {method} {path}: {exc!r}") from exc
+        for attempt in range(self.max_retries + 1):
+            await self.rate_limiter.acquire()
+            try:
+                response = await self._http.request(
+                    method, path, params=_clean(params), content=content, headers=headers
+                )
+            except httpx2.HTTPError as exc:
+                raise Unavailable(f"{self.name}: {method} {path}: {exc!r}") from exc
+            delay = _retry_after(response)
+            if delay is None or attempt == self.max_retries:
+                break
+            await asyncio.sleep(delay)
         if response.status_code >= 400:
             raise _error_for_response(response.status_code, response.content)
         try:
@@ -352,6 +364,18 @@ class RemoteCluster:
                     chunk, skip = chunk[skip:], 0
                 if chunk:
                     yield chunk
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    """How long the server asks to wait before retrying (429, or 5xx with Retry-After)."""
+    code = response.status_code
+    if code != 429 and not 500 <= code < 600:
+        return None
+    try:
+        seconds = float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _clean(params: dict[str, Any] | None) -> dict[str, str]:

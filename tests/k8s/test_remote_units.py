@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import httpx2
 import pytest
 import yaml
 
 from cyclone.kube import kinds
-from cyclone.kube.errors import Invalid
+from cyclone.kube.errors import AlreadyExists, Invalid, NotFound, TooManyRequests
 from cyclone.kube.remote import RemoteCluster, _with_resource_version, resource_path
 from cyclone.kube.remote_config import config_from_credential, config_from_kubeconfig
 from cyclone.kube.remote_ratelimit import TokenBucket
@@ -151,3 +152,57 @@ async def test_token_bucket_disabled_with_non_positive_qps() -> None:
     for _ in range(100):
         await bucket.acquire()
     assert time.slept == []
+
+
+def scripted_cluster(answers: list[httpx2.Response], seen: list[str],
+                     **options: object) -> RemoteCluster:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        return answers.pop(0)
+
+    config = config_from_credential({"server": "https://k8s.test", "bearerToken": "t"})
+    return RemoteCluster(config, transport=httpx2.MockTransport(handler), **options)  # type: ignore[arg-type]
+
+
+def status(code: int, reason: str, **headers: str) -> httpx2.Response:
+    return httpx2.Response(code, headers=headers, json={
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
+        "code": code, "message": reason})
+
+
+async def test_too_many_requests_with_retry_after_is_retried() -> None:
+    seen: list[str] = []
+    answers = [status(429, "TooManyRequests", **{"Retry-After": "0"}),
+               status(500, "ServerTimeout", **{"Retry-After": "0"}),
+               httpx2.Response(200, json={"kind": "Namespace", "apiVersion": "v1",
+                                          "metadata": {"name": "default"}})]
+    async with scripted_cluster(answers, seen) as cluster:
+        namespace = await cluster.get(kinds.NAMESPACE, "default")
+    assert namespace["metadata"]["name"] == "default"
+    assert seen == ["GET /api/v1/namespaces/default"] * 3
+
+
+async def test_retries_end_with_the_typed_error() -> None:
+    seen: list[str] = []
+    answers = [status(429, "TooManyRequests", **{"Retry-After": "0"}) for _ in range(3)]
+    async with scripted_cluster(answers, seen, max_retries=2) as cluster:
+        with pytest.raises(TooManyRequests):
+            await cluster.get(kinds.NAMESPACE, "default")
+    assert len(seen) == 3
+
+
+async def test_errors_without_retry_after_are_not_retried() -> None:
+    seen: list[str] = []
+    async with scripted_cluster([status(409, "AlreadyExists")], seen) as cluster:
+        with pytest.raises(AlreadyExists):
+            await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                  "metadata": {"name": "x", "namespace": "ns"}})
+    assert seen == ["POST /api/v1/namespaces/ns/configmaps"]
+
+
+async def test_non_status_error_bodies_still_map_by_code() -> None:
+    seen: list[str] = []
+    answer = httpx2.Response(404, text="404 page not found")
+    async with scripted_cluster([answer], seen) as cluster:
+        with pytest.raises(NotFound, match="404 page not found"):
+            await cluster.get(kinds.WORKFLOW, "w", "ns")
