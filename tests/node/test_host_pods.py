@@ -382,14 +382,18 @@ async def test_working_dir_missing_on_the_host_is_private_to_each_container(
     cluster: EmbeddedCluster, host_agent: NodeAgent, tmp_path: Path
 ) -> None:
     work = f"{tmp_path}/work"
+    data = [{"name": "data", "mountPath": f"{work}/data"}]
     spec = {
-        "initContainers": [shell("writer", "echo mine > f; pwd", workingDir=work)],
-        "containers": [shell("reader", "test ! -e f && echo private", workingDir=work)],
+        "volumes": [{"name": "data", "emptyDir": {}}],
+        "initContainers": [shell("writer", "echo mine > f; echo shared > data/x; pwd",
+                                 workingDir=work, volumeMounts=data)],
+        "containers": [shell("reader", "test ! -e f && echo private; cat data/x",
+                             workingDir=work, volumeMounts=data)],
     }
     await cluster.create(pod_manifest("private-work", spec))
     pod = await wait_for_pod(cluster, "private-work", terminal)
 
     assert pod["status"]["phase"] == "Succeeded"
     assert await pod_log(cluster, "private-work", "writer") == f"{work}\n"
-    assert await pod_log(cluster, "private-work", "reader") == "private\n"
+    assert await pod_log(cluster, "private-work", "reader") == "private\nshared\n"
     assert not (tmp_path / "work" / "f").exists()

@@ -100,7 +100,13 @@ def test_mount_targets_resolve_host_symlinks(tmp_path: Path) -> None:
 def test_working_dir_missing_on_the_host_is_private_to_the_container(tmp_path: Path) -> None:
     missing = f"{tmp_path}/nowhere/work"
     argv = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=missing))
-    assert argv[-7:] == ["--bind", str(tmp_path / "state" / "workdir"), missing,
-                         "--chdir", missing, "--", "pwd"]
+    assert argv[-4:] == ["--chdir", missing, "--", "pwd"]
+    assert "--dir" not in argv
+    with_volume = HostRuntime().argv(launch(
+        tmp_path, command=["pwd"], working_dir=missing, binds=[Bind(tmp_path, f"{missing}/data")]
+    ))
+    tail = with_volume[with_volume.index("--die-with-parent") + 1:]
+    assert tail[:6] == ["--bind", str(tmp_path / "state" / "workdir"), missing,
+                        "--bind", str(tmp_path), f"{missing}/data"]
     existing = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=str(tmp_path)))
     assert existing[-6:] == ["--dir", str(tmp_path), "--chdir", str(tmp_path), "--", "pwd"]

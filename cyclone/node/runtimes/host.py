@@ -50,7 +50,8 @@ def host_target(path: str) -> str:
 
 def private_working_dir(launch: ContainerLaunch) -> bool:
     """Whether the working directory is the container's own: no volume covers it and it does
-    not exist on the host, so concurrent containers must not share what they write there."""
+    not exist on the host, so concurrent containers must not share what they write there.
+    It is bound before the volumes, so volumes mounted below it stay visible."""
     if not launch.working_dir:
         return False
     target = host_target(launch.working_dir)
@@ -138,17 +139,17 @@ class HostRuntime:
         argv = [self.bwrap, "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--unshare-uts", "--hostname", launch.pod_name[:63].rstrip("-.") or "pod",
                 "--unshare-pid", "--die-with-parent"]
+        if private_working_dir(launch):
+            assert launch.working_dir is not None
+            argv += ["--bind", str(launch.state_dir / "workdir"), host_target(launch.working_dir)]
         for bind in launch.binds:
             argv += ["--ro-bind" if bind.read_only else "--bind", str(bind.source),
                      host_target(bind.target)]
         for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
             argv += ["--ro-bind", str(source), host_target(target)]
         if launch.working_dir:
-            target = host_target(launch.working_dir)
-            if private_working_dir(launch):
-                argv += ["--bind", str(launch.state_dir / "workdir"), target]
-            else:
-                argv += ["--dir", target]
+            if not private_working_dir(launch):
+                argv += ["--dir", host_target(launch.working_dir)]
             argv += ["--chdir", launch.working_dir]
         return [*argv, "--", *program]
 
