@@ -101,3 +101,17 @@ def test_signatures_verify_only_with_the_right_secret():
         assert not verify(provider, headers, body, "")
     github = {k.lower(): v for k, v in signed_headers(Provider.GITHUB, body, "s").items()}
     assert not verify(Provider.GITHUB, github, b'{"a": 2}', "s")
+
+
+def test_integration_of_a_trigger_and_its_own_secret():
+    from cyclone.api import keys
+    from cyclone.engine.core.scm.matching import integration_of, own_secret
+
+    labelled = scm_trigger(secret="hmac")
+    labelled["metadata"]["labels"] = {keys.LABEL_TRIGGER_EVENT_SOURCE: "gh"}
+    assert integration_of(labelled) == "gh"
+    assert own_secret(labelled, "gh") == "hmac"
+    classic = scm_trigger(secret="gh")
+    assert integration_of(classic) == "gh"
+    assert own_secret(classic, "gh") is None
+    assert integration_of(scm_trigger()) == ""

@@ -96,3 +96,16 @@ async def test_integration_can_opt_out_of_registration(admin, cluster):
             trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "on-push", NAMESPACE)
         assert github.requests == []
         assert not trigger["metadata"].get("finalizers")
+
+
+async def test_trigger_naming_its_integration_in_scm_secret_uses_the_integration_secret(
+        admin, cluster):
+    async with scm_stand_in() as github:
+        await create_integration(admin, "gh", "GitHub", github.url, webhookSecret="shared")
+        trigger = scm_trigger_object("classic", "gh", "octo/app", secret="gh",
+                                     push={"enabled": True})
+        del trigger["metadata"]["labels"]["workflowtrigger.cyclone.dev/event-source"]
+        await create_trigger(cluster, trigger)
+        async with engine(cluster):
+            [create] = await github.wait_for(1)
+        assert create.body["config"]["secret"] == "shared"

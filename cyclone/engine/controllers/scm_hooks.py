@@ -1,8 +1,9 @@
 """Repository webhooks registered through the provider API for SCM triggers.
 
 An SCM trigger of an integration (label ``workflowtrigger.cyclone.dev/event-source``, or
-``spec.scm.secret`` naming it as in Cyclone v1) whose GitHub or GitLab integration has a token (and does not set ``registerWebhook: false``)
-gets the tenant's webhook URL registered on its repository. The hook's id is kept in
+``spec.scm.secret`` naming it as in Cyclone v1) gets the tenant's webhook URL registered
+on its repository when that GitHub or GitLab integration has a token and does not set
+``registerWebhook: false``. The hook's id is kept in
 annotation ``workflowtrigger.cyclone.dev/webhook``; finalizer ``cyclone.dev/scm-webhook``
 holds a deleted trigger until the hook is removed. The finalizer is added before the hook
 is created, so a crash in between never leaks a hook Cyclone does not know of.
@@ -23,6 +24,7 @@ from cyclone.engine.controllers.scm_api import (
     delete_repo_hook,
     read_scm_access,
 )
+from cyclone.engine.core.scm.matching import integration_of, own_secret
 from cyclone.kube import kinds
 from cyclone.kube.errors import Conflict, NotFound
 from cyclone.kube.informer import object_key, split_key
@@ -50,20 +52,6 @@ def hook_record(trigger: dict) -> dict:
     except ValueError:
         record = {}
     return record if isinstance(record, dict) else {}
-
-
-def integration_of(trigger: dict) -> str:
-    """The integration an SCM trigger listens to: its event-source label, else (as in
-    Cyclone v1) its ``spec.scm.secret``."""
-    labels = (trigger.get("metadata") or {}).get("labels") or {}
-    scm = (trigger.get("spec") or {}).get("scm") or {}
-    return labels.get(keys.LABEL_TRIGGER_EVENT_SOURCE) or scm.get("secret") or ""
-
-
-def own_secret(trigger: dict, integration: str) -> str | None:
-    """The trigger's own webhook secret; None when the integration's applies."""
-    secret = ((trigger.get("spec") or {}).get("scm") or {}).get("secret")
-    return secret if secret and secret != integration else None
 
 
 def registration_allowed(access: ScmAccess | None) -> bool:

@@ -24,6 +24,7 @@ from cyclone.engine.core.scm import (
     parse_events,
     verify,
 )
+from cyclone.engine.core.scm.matching import integration_of, own_secret
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import server_state
@@ -39,23 +40,10 @@ router = APIRouter(tags=["webhooks"])
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
-def belongs_to(trigger: dict, integration: str) -> bool:
-    labels = (trigger.get("metadata") or {}).get("labels") or {}
-    scm = (trigger.get("spec") or {}).get("scm") or {}
-    return labels.get(keys.LABEL_TRIGGER_EVENT_SOURCE) == integration or (
-        scm.get("secret") == integration)
-
-
-def own_secret(trigger: dict, integration: str) -> str | None:
-    """The trigger's own webhook secret; None when the integration's applies."""
-    secret = ((trigger.get("spec") or {}).get("scm") or {}).get("secret")
-    return secret if secret and secret != integration else None
-
-
 async def integration_triggers(cluster: Cluster, namespace: str, integration: str) -> list:
     listed = await cluster.list(kinds.WORKFLOW_TRIGGER, namespace)
     return [t for t in listed.items
-            if (t.get("spec") or {}).get("type") == "SCM" and belongs_to(t, integration)]
+            if (t.get("spec") or {}).get("type") == "SCM" and integration_of(t) == integration]
 
 
 @router.post("/tenants/{tenant}/webhook", summary="Receive an SCM webhook")

@@ -7,6 +7,7 @@ import fnmatch
 import hashlib
 import re
 
+from cyclone.api import keys
 from cyclone.engine.core.scm.events import EventType, ScmEvent
 
 PARAM_REVISION = "SCM_REVISION"
@@ -103,3 +104,17 @@ def delivery_run_name(trigger: str, delivery: str, index: int = 0) -> str:
     """``{trigger}-{digest}``: the same delivery (and event in it) always names the same run."""
     digest = hashlib.sha256(f"{delivery}/{trigger}/{index}".encode()).hexdigest()[:10]
     return f"{trigger[:52].rstrip('-')}-{digest}"
+
+
+def integration_of(trigger: dict) -> str:
+    """The integration an SCM trigger listens to: its event-source label, else (as in
+    Cyclone v1) its ``spec.scm.secret``."""
+    labels = (trigger.get("metadata") or {}).get("labels") or {}
+    scm = (trigger.get("spec") or {}).get("scm") or {}
+    return labels.get(keys.LABEL_TRIGGER_EVENT_SOURCE) or scm.get("secret") or ""
+
+
+def own_secret(trigger: dict, integration: str) -> str | None:
+    """The trigger's own webhook secret; None when the integration's applies."""
+    secret = ((trigger.get("spec") or {}).get("scm") or {}).get("secret")
+    return secret if secret and secret != integration else None
