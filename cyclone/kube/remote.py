@@ -21,61 +21,24 @@ import httpx2
 from lightkube.config.client_adapter import ConnectionParams
 
 from cyclone.kube import remote_config
-from cyclone.kube.errors import ApiError, Invalid, Unavailable, error_from_status
+from cyclone.kube.errors import Invalid, Unavailable, error_from_status
 from cyclone.kube.kinds import Kind, kind_of
 from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
 from cyclone.kube.remote_ratelimit import TokenBucket
+from cyclone.kube.remote_rest import (
+    PATCH_CONTENT_TYPES,
+    clean_params,
+    error_for_response,
+    lingers,
+    resource_path,
+    retry_after,
+    with_resource_version,
+)
 
-PATCH_CONTENT_TYPES: dict[str, str] = {
-    "merge": "application/merge-patch+json",
-    "json": "application/json-patch+json",
-    "strategic": "application/strategic-merge-patch+json",
-}
 LIST_PAGE_SIZE = 500
 DEFAULT_QPS = 50.0
 DEFAULT_BURST = 100
 MAX_RETRIES = 5
-MAX_RETRY_AFTER_SECONDS = 10.0
-
-
-def resource_path(
-    kind: Kind, namespace: str | None = None, name: str | None = None,
-    subresource: str | None = None,
-) -> str:
-    """The REST path of a collection, an object or a subresource of `kind`."""
-    prefix = "/api/v1" if kind.api_version == "v1" else f"/apis/{kind.api_version}"
-    if kind.namespaced and namespace:
-        prefix += f"/namespaces/{namespace}"
-    path = f"{prefix}/{kind.plural}"
-    if name is not None:
-        path += f"/{name}"
-        if subresource:
-            path += f"/{subresource}"
-    return path
-
-
-def _error_for_response(status_code: int, body: bytes) -> ApiError:
-    try:
-        status = json.loads(body)
-    except ValueError:
-        status = None
-    if isinstance(status, dict) and status.get("kind") == "Status":
-        status.setdefault("code", status_code)
-        return error_from_status(status)
-    text = body.decode(errors="replace").strip()[:500]
-    return error_from_status({"code": status_code, "message": text or f"HTTP {status_code}"})
-
-
-def _lingers(obj: dict) -> bool:
-    """Whether an object answered by a DELETE is still stored (finalizers or grace period)."""
-    meta = obj.get("metadata") or {}
-    if meta.get("finalizers"):
-        return True
-    if (obj.get("spec") or {}).get("finalizers"):
-        return True
-    if obj.get("kind") == "Namespace" and (obj.get("status") or {}).get("phase") == "Terminating":
-        return True
-    return bool(meta.get("deletionTimestamp")) and bool(meta.get("deletionGracePeriodSeconds"))
 
 
 class RemoteCluster:
@@ -160,16 +123,16 @@ class RemoteCluster:
             await self.rate_limiter.acquire()
             try:
                 response = await self._http.request(
-                    method, path, params=_clean(params), content=content, headers=headers
+                    method, path, params=clean_params(params), content=content, headers=headers
                 )
             except httpx2.HTTPError as exc:
                 raise Unavailable(f"{self.name}: {method} {path}: {exc!r}") from exc
-            delay = _retry_after(response)
+            delay = retry_after(response)
             if delay is None or attempt == self.max_retries:
                 break
             await asyncio.sleep(delay)
         if response.status_code >= 400:
-            raise _error_for_response(response.status_code, response.content)
+            raise error_for_response(response.status_code, response.content)
         try:
             return response.status_code, response.json() if response.content else None
         except ValueError as exc:
@@ -181,7 +144,7 @@ class RemoteCluster:
     ) -> AsyncIterator[httpx2.Response]:
         await self.rate_limiter.acquire()
         request = self._http.build_request(
-            "GET", path, params=_clean(params), timeout=self._stream_timeout
+            "GET", path, params=clean_params(params), timeout=self._stream_timeout
         )
         try:
             response = await self._http.send(request, stream=True)
@@ -189,7 +152,7 @@ class RemoteCluster:
             raise Unavailable(f"{self.name}: GET {path}: {exc!r}") from exc
         try:
             if response.status_code >= 400:
-                raise _error_for_response(response.status_code, await response.aread())
+                raise error_for_response(response.status_code, await response.aread())
             yield response
         except httpx2.HTTPError as exc:
             raise Unavailable(f"{self.name}: GET {path}: stream broken: {exc!r}") from exc
@@ -274,7 +237,7 @@ class RemoteCluster:
         resource_version: str | None = None,
     ) -> dict:
         if resource_version is not None:
-            patch = _with_resource_version(patch, patch_type, resource_version)
+            patch = with_resource_version(patch, patch_type, resource_version)
         path = resource_path(kind, self._namespace_for(kind, namespace), name, subresource)
         _, patched = await self._request(
             "PATCH", path, body=patch, content_type=PATCH_CONTENT_TYPES[patch_type],
@@ -300,7 +263,7 @@ class RemoteCluster:
         status_code, answer = await self._request("DELETE", path, body=options)
         if not isinstance(answer, dict) or answer.get("kind") == "Status":
             return None
-        if status_code == 202 or _lingers(answer):
+        if status_code == 202 or lingers(answer):
             return answer
         return None
 
@@ -364,37 +327,3 @@ class RemoteCluster:
                     chunk, skip = chunk[skip:], 0
                 if chunk:
                     yield chunk
-
-
-def _retry_after(response: httpx2.Response) -> float | None:
-    """How long the server asks to wait before retrying (429, or 5xx with Retry-After)."""
-    code = response.status_code
-    if code != 429 and not 500 <= code < 600:
-        return None
-    try:
-        seconds = float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
-
-
-def _clean(params: dict[str, Any] | None) -> dict[str, str]:
-    return {k: str(v) for k, v in (params or {}).items() if v is not None}
-
-
-def _with_resource_version(
-    patch: dict | list, patch_type: PatchType, resource_version: str
-) -> dict | list:
-    """Make a patch conditional on `resource_version` (the server answers 409 otherwise)."""
-    if patch_type == "json":
-        if not isinstance(patch, list):
-            raise Invalid("a JSON patch is a list of operations")
-        return [
-            {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
-            *patch,
-        ]
-    if not isinstance(patch, dict):
-        raise Invalid(f"a {patch_type} patch is an object")
-    metadata = dict(patch.get("metadata") or {})
-    metadata["resourceVersion"] = resource_version
-    return {**patch, "metadata": metadata}

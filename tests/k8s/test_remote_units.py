@@ -11,9 +11,10 @@ import yaml
 
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, Invalid, NotFound, TooManyRequests
-from cyclone.kube.remote import RemoteCluster, _with_resource_version, resource_path
+from cyclone.kube.remote import RemoteCluster
 from cyclone.kube.remote_config import config_from_credential, config_from_kubeconfig
 from cyclone.kube.remote_ratelimit import TokenBucket
+from cyclone.kube.remote_rest import resource_path, with_resource_version
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -31,20 +32,20 @@ def test_core_and_group_paths() -> None:
 
 
 def test_merge_patch_made_conditional_on_resource_version() -> None:
-    patched = _with_resource_version({"metadata": {"labels": {"a": "b"}}}, "merge", "7")
+    patched = with_resource_version({"metadata": {"labels": {"a": "b"}}}, "merge", "7")
     assert patched == {"metadata": {"labels": {"a": "b"}, "resourceVersion": "7"}}
 
 
 def test_json_patch_made_conditional_by_replacing_resource_version_first() -> None:
     ops = [{"op": "add", "path": "/data/x", "value": "1"}]
-    patched = _with_resource_version(ops, "json", "9")
+    patched = with_resource_version(ops, "json", "9")
     assert patched[0] == {"op": "replace", "path": "/metadata/resourceVersion", "value": "9"}
     assert patched[1:] == ops
 
 
 def test_json_patch_must_be_a_list() -> None:
     with pytest.raises(Invalid):
-        _with_resource_version({"a": 1}, "json", "1")
+        with_resource_version({"a": 1}, "json", "1")
 
 
 def test_credential_with_server_token_and_pem_ca() -> None:
