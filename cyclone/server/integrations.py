@@ -245,6 +245,16 @@ async def write_integration_spec(cluster: Cluster, secret: dict, spec: dict) -> 
     return await cluster.replace(updated)
 
 
+def _check_placement_kept(old: dict, new: dict) -> None:
+    """An opened cluster keeps where its objects are until it is closed."""
+    if not old.get("isWorkerCluster"):
+        return
+    for field in ("clusterName", "namespace", "pvc", "isControlCluster"):
+        if (old.get(field) or None) != (new.get(field) or None):
+            raise errors.Conflict(f"spec.cluster.{field} cannot change while the cluster is "
+                                  "open; close it first")
+
+
 router = APIRouter(tags=["integrations"])
 
 
@@ -309,6 +319,7 @@ async def update_integration(
         raise errors.BadRequest("the type of an integration cannot change")
     spec = keep_stored_secrets(_dump_spec(body.spec), old_spec)
     if body.spec.type == "Cluster":
+        _check_placement_kept(old_spec.get("cluster") or {}, spec["cluster"])
         spec["cluster"]["isWorkerCluster"] = bool(old_spec.get("cluster", {})
                                                   .get("isWorkerCluster"))
     fresh = secret_object(integration, keys.tenant_namespace(tenant), body, spec)

@@ -180,3 +180,15 @@ async def test_reserved_integration_names_are_refused(devops):
         "metadata": {"name": "cyclone-tenant-tokens"},
         "spec": {"type": "General", "general": []}})
     assert response.status_code == 422
+
+
+async def test_opened_cluster_placement_cannot_change(devops):
+    await devops.post("/integrations", json=WORKER)
+    await devops.put("/integrations/worker/opencluster")
+    moved = {**WORKER, "spec": {"type": "Cluster", "cluster": {
+        **WORKER["spec"]["cluster"], "namespace": "cyclone-devops-elsewhere"}}}
+    response = await devops.put("/integrations/worker", json=moved)
+    assert response.status_code == 409
+    same = await devops.put("/integrations/worker", json=WORKER)
+    assert same.status_code == 200, same.text
+    assert same.json()["spec"]["cluster"]["isWorkerCluster"] is True
