@@ -387,8 +387,11 @@ async def test_working_dir_missing_on_the_host_is_private_to_each_container(
         "volumes": [{"name": "data", "emptyDir": {}}],
         "initContainers": [shell("writer", "echo mine > f; echo shared > data/x; pwd",
                                  workingDir=work, volumeMounts=data)],
-        "containers": [shell("reader", "test ! -e f && echo private; cat data/x",
-                             workingDir=work, volumeMounts=data)],
+        "containers": [
+            shell("reader", "test ! -e f && echo private; cat data/x; echo again > f",
+                  workingDir=work, volumeMounts=data),
+            shell("other", "sleep 0.2; test ! -e f && echo private", workingDir=work),
+        ],
     }
     await cluster.create(pod_manifest("private-work", spec))
     pod = await wait_for_pod(cluster, "private-work", terminal)
@@ -396,4 +399,5 @@ async def test_working_dir_missing_on_the_host_is_private_to_each_container(
     assert pod["status"]["phase"] == "Succeeded"
     assert await pod_log(cluster, "private-work", "writer") == f"{work}\n"
     assert await pod_log(cluster, "private-work", "reader") == "private\nshared\n"
+    assert await pod_log(cluster, "private-work", "other") == "private\n"
     assert not (tmp_path / "work" / "f").exists()

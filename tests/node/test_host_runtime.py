@@ -108,5 +108,11 @@ def test_working_dir_missing_on_the_host_is_private_to_the_container(tmp_path: P
     tail = with_volume[with_volume.index("--die-with-parent") + 1:]
     assert tail[:6] == ["--bind", str(tmp_path / "state" / "workdir"), missing,
                         "--bind", str(tmp_path), f"{missing}/data"]
-    existing = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=str(tmp_path)))
-    assert existing[-6:] == ["--dir", str(tmp_path), "--chdir", str(tmp_path), "--", "pwd"]
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "file").touch()
+    existing = str(tmp_path / "content")
+    argv = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=existing))
+    assert argv[-6:] == ["--dir", existing, "--chdir", existing, "--", "pwd"]
+    (tmp_path / "empty").mkdir()
+    argv = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=f"{tmp_path}/empty"))
+    assert str(tmp_path / "state" / "workdir") in argv

@@ -49,9 +49,10 @@ def host_target(path: str) -> str:
 
 
 def private_working_dir(launch: ContainerLaunch) -> bool:
-    """Whether the working directory is the container's own: no volume covers it and it does
-    not exist on the host, so concurrent containers must not share what they write there.
-    It is bound before the volumes, so volumes mounted below it stay visible."""
+    """Whether the working directory is the container's own: no volume covers it and on the
+    host it is missing or an empty directory (such as a mount point left by an earlier
+    container), so concurrent containers must not share what they write there. It is bound
+    before the volumes, so volumes mounted below it stay visible."""
     if not launch.working_dir:
         return False
     target = host_target(launch.working_dir)
@@ -59,7 +60,9 @@ def private_working_dir(launch: ContainerLaunch) -> bool:
         mount = host_target(bind.target)
         if target == mount or target.startswith(mount.rstrip("/") + "/"):
             return False
-    return not os.path.exists(target)
+    if not os.path.exists(target):
+        return True
+    return os.path.isdir(target) and not os.listdir(target)
 
 
 def _children(parents: set[int]) -> set[int]:
@@ -139,8 +142,8 @@ class HostRuntime:
         argv = [self.bwrap, "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                 "--unshare-uts", "--hostname", launch.pod_name[:63].rstrip("-.") or "pod",
                 "--unshare-pid", "--die-with-parent"]
-        if private_working_dir(launch):
-            assert launch.working_dir is not None
+        private = private_working_dir(launch)
+        if private and launch.working_dir:
             argv += ["--bind", str(launch.state_dir / "workdir"), host_target(launch.working_dir)]
         for bind in launch.binds:
             argv += ["--ro-bind" if bind.read_only else "--bind", str(bind.source),
@@ -148,7 +151,7 @@ class HostRuntime:
         for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
             argv += ["--ro-bind", str(source), host_target(target)]
         if launch.working_dir:
-            if not private_working_dir(launch):
+            if not private:
                 argv += ["--dir", host_target(launch.working_dir)]
             argv += ["--chdir", launch.working_dir]
         return [*argv, "--", *program]
