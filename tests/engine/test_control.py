@@ -12,6 +12,10 @@ def gate_script(gate, then: str = "true") -> str:
     return f"while [ ! -e {gate} ]; do sleep 0.05; done; {then}"
 
 
+def stage_entry(run: dict, name: str) -> dict:
+    return ((run.get("status") or {}).get("stages") or {}).get(name) or {}
+
+
 def stage_running(name: str):
     def check(run: dict) -> bool:
         return stage_status(run, name).get("phase") == "Running" and bool(
@@ -89,9 +93,9 @@ async def test_timeout_fails_run_and_deletes_pods(env, tmp_path):
     await env.apply(
         shell_stage("slow", gate_script(tmp_path / "never")),
         workflow("wf", [{"name": "slow"}]),
-        workflow_run("r1", "wf", timeout="1s"),
+        workflow_run("r1", "wf", timeout="2s"),
     )
-    run = await env.wait_run("r1", stage_running("slow"))
+    run = await env.wait_run("r1", lambda r: bool(stage_entry(r, "slow").get("pod")))
     pod_name = run["status"]["stages"]["slow"]["pod"]["name"]
     run = await env.wait_phase("r1", "Failed", within=10)
     assert overall(run)["reason"] == "Timeout"
