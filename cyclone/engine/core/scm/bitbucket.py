@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cyclone.engine.core.scm.events import EventType, Provider, ScmEvent, load_json
 
-PULL_REQUEST_KEYS = frozenset({"pr:opened", "pr:from_ref_updated", "pr:modified"})
+PULL_REQUEST_KEYS = frozenset({"pr:opened", "pr:from_ref_updated"})
 COMMENT_KEYS = frozenset({"pr:comment:added"})
 
 
