@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from cyclone.api import keys
+from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.core.results import parse_results
 from cyclone.engine.core.status import apply_stage_status, make_status
 from cyclone.kube import kinds
@@ -139,3 +140,41 @@ def _outputs(outputs: list[dict] | dict | str | None) -> list[dict]:
     if isinstance(outputs, dict):
         return [{"key": str(k), "value": str(v)} for k, v in outputs.items()]
     return [{"key": str(o["key"]), "value": str(o.get("value", ""))} for o in outputs]
+
+
+async def send_pending(
+    control: Cluster,
+    state: RunState,
+    key_namespace: str,
+    callback_base_url: str,
+    http_timeout: float,
+) -> bool:
+    """POST the requests of stages that went Waiting since the last write; True if any.
+
+    Called after the Waiting status is written, so a request is never sent for a stage
+    the cluster does not show Waiting; a crash right after the POST sends it again.
+    """
+    pending = [
+        name for name, entry in state.stages.items()
+        if (entry.get("status") or {}).get("phase") == "Waiting"
+        and (entry.get("delegation") or {}).get("sent") is False
+    ]
+    if not pending:
+        return False
+    key = await engine_key(control, key_namespace)
+    workflow = ((state.spec.get("workflowRef") or {}).get("name")) or ""
+    for name in pending:
+        entry = state.stage(name)
+        payload = {
+            "stage": name,
+            "workflow": workflow,
+            "workflowrun": state.name,
+            "namespace": state.namespace,
+            "callbackURL": callback_url(callback_base_url, state.namespace, state.name, name),
+            "token": delegation_token(key, state.run["metadata"].get("uid", ""), name),
+        }
+        ok, message = await post_delegation(entry["delegation"]["url"], payload, http_timeout)
+        entry["delegation"]["sent"] = True
+        if not ok:
+            state.set_stage(name, "Failed", REASON_DELEGATION_FAILURE, message)
+    return True

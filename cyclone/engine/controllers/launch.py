@@ -16,7 +16,14 @@ from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.target import ExecutionTarget, tenant_of
-from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING, WAITING
+from cyclone.engine.core.phases import (
+    FAILED,
+    PENDING,
+    REASON_STAGE_POD_CREATED,
+    RUNNING,
+    SUCCEEDED,
+    WAITING,
+)
 from cyclone.engine.core.podbuilder import StagePodContext, build_stage_pod
 from cyclone.engine.core.render import SecretLookup
 from cyclone.engine.core.timefmt import rfc3339
@@ -160,3 +167,21 @@ def mark_delegation_waiting(
         "sent": False,
     }
     state.set_stage(stage, WAITING, REASON_DELEGATION_WAITING)
+
+
+REASON_REUSED = "ReusedFromRetry"
+
+
+def reuse_succeeded_stages(state: RunState, previous: dict, workflow_name: str) -> None:
+    """``spec.retryOf``: take over the Succeeded stages of an earlier run of the same
+    workflow, with their outputs, so only the rest runs again."""
+    if ((previous.get("spec") or {}).get("workflowRef") or {}).get("name") != workflow_name:
+        return
+    previous_name = previous["metadata"]["name"]
+    for name, entry in ((previous.get("status") or {}).get("stages") or {}).items():
+        if (entry.get("status") or {}).get("phase") != SUCCEEDED:
+            continue
+        reused = state.stage(name)
+        reused["outputs"] = list(entry.get("outputs") or [])
+        reused["pod"] = entry.get("pod")
+        state.set_stage(name, SUCCEEDED, REASON_REUSED, f"reused from run {previous_name}")

@@ -24,6 +24,7 @@ from cyclone.engine.controllers.launch import (
     REASON_QUOTA,
     StageInputs,
     mark_delegation_waiting,
+    reuse_succeeded_stages,
     start_pod_stage,
 )
 from cyclone.engine.controllers.observe import (
@@ -47,8 +48,6 @@ from cyclone.engine.core.phases import (
     REASON_TOO_MANY_WAITING,
     REASON_UPSTREAM_FAILED,
     RUNNING,
-    SUCCEEDED,
-    WAITING,
     is_terminal,
 )
 from cyclone.engine.core.status import overall_phase
@@ -69,7 +68,6 @@ REASON_WORKFLOW_NOT_FOUND = "WorkflowNotFound"
 REASON_STAGE_NOT_FOUND = "StageNotFound"
 REASON_INVALID = "InvalidWorkflowRun"
 REASON_CLUSTER_NOT_FOUND = "ExecutionClusterNotFound"
-REASON_REUSED = "ReusedFromRetry"
 
 Clock = Callable[[], datetime]
 
@@ -123,7 +121,10 @@ class RunController:
             if written is None:
                 return 0.0
             state = RunState(written, state.now)
-        if await self._send_delegations(state):
+        if await delegations.send_pending(
+            self.control, state, self.config.system_namespace,
+            self.config.callback_base_url, self.config.http_timeout_seconds,
+        ):
             written = await self.writer.write_status(state)
             if written is None:
                 return 0.0
@@ -228,26 +229,12 @@ class RunController:
             return False
         state.status["deadline"] = deadline_text(deadline)
         state.set_overall(RUNNING)
-        self._reuse_retried_stages(state, workflow)
-        return True
-
-    def _reuse_retried_stages(self, state: RunState, workflow: dict) -> None:
         previous_name = state.spec.get("retryOf")
-        if not previous_name:
-            return
-        previous = self.caches.runs.get(state.namespace, previous_name)
-        if previous is None:
-            return
-        wf_name = workflow["metadata"]["name"]
-        if ((previous.get("spec") or {}).get("workflowRef") or {}).get("name") != wf_name:
-            return
-        for name, entry in ((previous.get("status") or {}).get("stages") or {}).items():
-            if (entry.get("status") or {}).get("phase") != SUCCEEDED:
-                continue
-            reused = state.stage(name)
-            reused["outputs"] = list(entry.get("outputs") or [])
-            reused["pod"] = entry.get("pod")
-            state.set_stage(name, SUCCEEDED, REASON_REUSED, f"reused from run {previous_name}")
+        if previous_name:
+            previous = self.caches.runs.get(state.namespace, previous_name)
+            if previous is not None:
+                reuse_succeeded_stages(state, previous, workflow["metadata"]["name"])
+        return True
 
     async def _observe(
         self, state: RunState, execution: ExecutionCluster, stage_objs: dict[str, dict]
@@ -391,38 +378,6 @@ class RunController:
             execution = self.caches.execution_cluster(execution_target(state.run).cluster)
             if execution is not None:
                 await _delete_pods(execution.cluster, doomed)
-
-    async def _send_delegations(self, state: RunState) -> bool:
-        """POST the delegation requests of stages that went Waiting; True if any was."""
-        pending = [
-            name for name, entry in state.stages.items()
-            if (entry.get("status") or {}).get("phase") == WAITING
-            and (entry.get("delegation") or {}).get("sent") is False
-        ]
-        if not pending:
-            return False
-        key = await delegations.engine_key(self.control, self.config.system_namespace)
-        workflow = ((state.spec.get("workflowRef") or {}).get("name")) or ""
-        for name in pending:
-            entry = state.stage(name)
-            token = delegations.delegation_token(key, state.run["metadata"].get("uid", ""), name)
-            payload = {
-                "stage": name,
-                "workflow": workflow,
-                "workflowrun": state.name,
-                "namespace": state.namespace,
-                "callbackURL": delegations.callback_url(
-                    self.config.callback_base_url, state.namespace, state.name, name
-                ),
-                "token": token,
-            }
-            ok, message = await delegations.post_delegation(
-                entry["delegation"]["url"], payload, self.config.http_timeout_seconds
-            )
-            entry["delegation"]["sent"] = True
-            if not ok:
-                state.set_stage(name, FAILED, delegations.REASON_DELEGATION_FAILURE, message)
-        return True
 
 
 async def _delete_pods(cluster: Cluster, pods: list[dict]) -> None:
