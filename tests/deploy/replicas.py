@@ -68,9 +68,9 @@ async def stop_all(replicas: list[Replica]) -> None:
         await replica.process.wait()
 
 
-async def lease_holder(cluster: Cluster) -> str | None:
+async def lease_holder(cluster: Cluster, name: str = "cyclone-engine") -> str | None:
     try:
-        lease = await cluster.get(kinds.LEASE, "cyclone-engine", LEASE_NAMESPACE)
+        lease = await cluster.get(kinds.LEASE, name, LEASE_NAMESPACE)
     except NotFound:
         return None
     return (lease.get("spec") or {}).get("holderIdentity") or None

@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import sys
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from engine.harness import NAMESPACE, PVC, overall, shell_stage, workflow, workflow_run
 from support.clusters import eventually
 from support.control_plane import extra_plane, remote_cluster_on
 
+from cyclone.devcluster import ControlPlane
+from cyclone.devcluster.plane import free_port
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.remote import RemoteCluster
@@ -24,13 +31,21 @@ from cyclone.node.runtimes.fake import FakeRuntime
 
 from .chart import DEPLOY, documents
 from .kube_apply import Applier
-from .replicas import TAKEOVER_BOUND, lease_holder, pods_per_stage, start_replica, stop_all
+from .replicas import (
+    REPO,
+    TAKEOVER_BOUND,
+    lease_holder,
+    pods_per_stage,
+    start_replica,
+    stop_all,
+)
 
 pytestmark = pytest.mark.k8s
 
 RUNS = 3
 STAGES = 3
 ENGINE_CONFIG = {"gc_enabled": False, "system_namespace": "cyclone"}
+ADMIN_TOKEN = "deploy-admin-token"
 
 
 async def install(applier: Applier) -> None:
@@ -90,56 +105,81 @@ async def other_holder(admin: RemoteCluster, leader: str) -> str | None:
     return holder if holder not in (None, leader) else None
 
 
-async def test_engine_replicas_with_deploy_rbac_fail_over_on_a_real_apiserver(tmp_path: Path):
-    with extra_plane("cyclone-deploy") as plane:
-        applier = Applier(plane)
-        try:
-            await install(applier)
+@pytest.fixture(scope="module")
+def plane() -> Iterator[ControlPlane]:
+    """A plane of this module's own, so what deploy/ installs touches no other test."""
+    with extra_plane("cyclone-deploy") as started:
+        yield started
+
+
+async def installed(plane: ControlPlane, scratch: Path) -> dict[str, Path]:
+    """Install deploy/ and return a kubeconfig per component ServiceAccount."""
+    applier = Applier(plane)
+    try:
+        await install(applier)
+        kubeconfigs = {}
+        for component in ("engine", "server"):
             token = await eventually(
-                lambda: applier.service_account_token("cyclone", "cyclone-engine"), timeout=30)
-            engine_kubeconfig = applier.kubeconfig_for(token, tmp_path / "engine.kubeconfig")
+                lambda c=component: applier.service_account_token("cyclone", f"cyclone-{c}"),
+                timeout=30)
+            kubeconfigs[component] = applier.kubeconfig_for(
+                token, scratch / f"{component}.kubeconfig")
+        return kubeconfigs
+    finally:
+        await applier.close()
+
+
+@contextlib.asynccontextmanager
+async def running_node(admin: RemoteCluster, name: str, data_dir: Path) -> AsyncIterator[None]:
+    """A node agent (fake runtime) and the local-path provisioner for the plane."""
+    agent = NodeAgent(admin, node_name=name, data_dir=data_dir,
+                      runtime=FakeRuntime(duration_seconds=0.5), heartbeat_seconds=2)
+    provisioner = LocalPathProvisioner(admin, data_dir, node_name=name)
+    try:
+        async with asyncio.TaskGroup() as group:
+            background = [group.create_task(agent.run()), group.create_task(provisioner.run())]
+            try:
+                await asyncio.wait_for(agent.registered.wait(), 30)
+                yield
+            finally:
+                for task in background:
+                    task.cancel()
+    finally:
+        with contextlib.suppress(NotFound):
+            await admin.delete(kinds.NODE, name)
+
+
+async def test_engine_replicas_with_deploy_rbac_fail_over_on_a_real_apiserver(
+    plane: ControlPlane, tmp_path: Path
+):
+    where = ["--kubeconfig", str((await installed(plane, tmp_path))["engine"])]
+    replicas = []
+    async with remote_cluster_on(plane) as admin, \
+            running_node(admin, "deploy-node", tmp_path / "node"):
+        await prepare_tenant(admin)
+        try:
+            for name in ("engine-a", "engine-b"):
+                replicas.append(await start_replica(name, where, tmp_path, config=ENGINE_CONFIG))
+            by_name = {r.identity: r for r in replicas}
+            leader = await eventually(lambda: lease_holder(admin), timeout=60)
+            for index in range(RUNS):
+                await admin.create(workflow_run(f"run-{index}", "chain"))
+
+            async def some_pod() -> list[dict]:
+                return (await admin.list(kinds.POD, NAMESPACE)).items
+
+            await eventually(some_pod, timeout=60)
+            by_name[leader].kill()
+            killed_at = time.monotonic()
+            await by_name[leader].process.wait()
+            successor = await eventually(lambda: other_holder(admin, leader),
+                                         timeout=TAKEOVER_BOUND + 10)
+            took_over_after = time.monotonic() - killed_at
+            runs = [await wait_phase(admin, f"run-{i}", within=90) for i in range(RUNS)]
+            pods = (await admin.list(kinds.POD, NAMESPACE)).items
+            logs = {r.identity: r.log(tail=None) for r in replicas}
         finally:
-            await applier.close()
-        async with remote_cluster_on(plane) as admin:
-            await prepare_tenant(admin)
-            node = "deploy-node"
-            agent = NodeAgent(admin, node_name=node, data_dir=tmp_path / "node",
-                              runtime=FakeRuntime(duration_seconds=0.5), heartbeat_seconds=2)
-            provisioner = LocalPathProvisioner(admin, tmp_path / "node", node_name=node)
-            where = ["--kubeconfig", str(engine_kubeconfig)]
-            replicas = []
-            async with asyncio.TaskGroup() as group:
-                background = [group.create_task(agent.run()),
-                              group.create_task(provisioner.run())]
-                try:
-                    await asyncio.wait_for(agent.registered.wait(), 30)
-                    for name in ("engine-a", "engine-b"):
-                        replicas.append(await start_replica(name, where, tmp_path,
-                                                            config=ENGINE_CONFIG))
-                    by_name = {r.identity: r for r in replicas}
-                    leader = await eventually(lambda: lease_holder(admin), timeout=60)
-                    for index in range(RUNS):
-                        await admin.create(workflow_run(f"run-{index}", "chain"))
-
-                    async def some_pod() -> list[dict]:
-                        return (await admin.list(kinds.POD, NAMESPACE)).items
-
-                    await eventually(some_pod, timeout=60)
-                    by_name[leader].kill()
-                    killed_at = time.monotonic()
-                    await by_name[leader].process.wait()
-                    successor = await eventually(lambda: other_holder(admin, leader),
-                                                 timeout=TAKEOVER_BOUND + 10)
-                    took_over_after = time.monotonic() - killed_at
-                    runs = [await wait_phase(admin, f"run-{i}", within=90) for i in range(RUNS)]
-                    pods = (await admin.list(kinds.POD, NAMESPACE)).items
-                    logs = {r.identity: r.log(tail=None) for r in replicas}
-                finally:
-                    await stop_all(replicas)
-                    for task in background:
-                        task.cancel()
-            with contextlib.suppress(NotFound):
-                await admin.delete(kinds.NODE, node)
+            await stop_all(replicas)
 
     assert successor != leader
     assert took_over_after <= TAKEOVER_BOUND, took_over_after
@@ -152,3 +192,93 @@ async def test_engine_replicas_with_deploy_rbac_fail_over_on_a_real_apiserver(tm
     for identity, log in logs.items():
         assert "engine ready" in log, (identity, log)
         assert "forbidden" not in log.lower(), (identity, log)
+
+
+async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
+    plane: ControlPlane, tmp_path: Path
+):
+    kubeconfigs = await installed(plane, tmp_path)
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(ADMIN_TOKEN)
+    port = free_port()
+    server_log = tmp_path / "server.log"
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cyclone.cli.main", "server",
+        "--kubeconfig", str(kubeconfigs["server"]), "--data-dir", str(tmp_path / "data"),
+        "--host", "127.0.0.1", "--port", str(port), "--admin-token-file", str(token_file),
+        "--server-url", f"http://127.0.0.1:{port}", "--lease-namespace", "cyclone",
+        "--identity", "server-1",
+        stdout=asyncio.subprocess.DEVNULL, stderr=server_log.open("wb"),
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    where = ["--kubeconfig", str(kubeconfigs["engine"])]
+    engine = None
+    try:
+        async with remote_cluster_on(plane) as admin, \
+                running_node(admin, "deploy-node-2", tmp_path / "node"), \
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/apis/v1alpha1",
+                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                                  timeout=30) as http:
+            engine = await start_replica("engine-c", where, tmp_path, config=ENGINE_CONFIG)
+
+            async def healthy() -> bool:
+                return (await http.get("/tenants")).status_code == 200
+
+            await eventually(healthy, timeout=60)
+            steps = await drive_tenant_workflow(http)
+            assert all(code < 300 for code in steps.values()), (steps, server_log.read_text())
+            run = await eventually(lambda: finished_run(http), timeout=90)
+            server_holder = await eventually(
+                lambda: lease_holder(admin, "cyclone-server"), timeout=30)
+    finally:
+        for process in (server, engine and engine.process):
+            if process is not None and process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), 30)
+
+    assert run["status"]["overall"]["phase"] == "Succeeded", run["status"]
+    assert run["status"]["stages"]["build"]["pod"]["namespace"] == "cyclone-devops-worker"
+    assert server_holder == "server-1"
+    for log in (server_log.read_text(), engine.log(tail=None)):
+        assert "forbidden" not in log.lower(), log[-4000:]
+
+
+RUN_PATH = "/projects/demo/workflows/ci/workflowruns"
+STAGE_SPEC = {"pod": {"spec": {"containers": [{
+    "image": "busybox", "command": ["true"],
+    "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                  "limits": {"cpu": "100m", "memory": "64Mi"}}}]}}}
+
+
+async def drive_tenant_workflow(http: httpx.AsyncClient) -> dict[str, int]:
+    """Through the API: a tenant, an opened cluster, a project, stages, a workflow, a run."""
+    tenant = {"X-Tenant": "devops"}
+    steps = {}
+    steps["tenant"] = (await http.post("/tenants", json={
+        "metadata": {"name": "devops"},
+        "spec": {"persistentVolumeClaim": {"size": "1Gi"},
+                 "resourceQuota": {"limits.cpu": "4", "limits.memory": "8Gi",
+                                   "requests.cpu": "2", "requests.memory": "4Gi"}},
+    })).status_code
+    steps["integration"] = (await http.post("/integrations", headers=tenant, json={
+        "metadata": {"name": "local"}, "spec": {"type": "Cluster", "cluster": {
+            "isControlCluster": True, "namespace": "cyclone-devops-worker"}}})).status_code
+    steps["open"] = (await http.put("/integrations/local/opencluster",
+                                    headers=tenant)).status_code
+    steps["project"] = (await http.post("/projects", headers=tenant,
+                                        json={"metadata": {"name": "demo"}})).status_code
+    for name in ("build", "test"):
+        steps[name] = (await http.post("/projects/demo/stages", headers=tenant, json={
+            "metadata": {"name": name}, "spec": STAGE_SPEC})).status_code
+    steps["workflow"] = (await http.post("/projects/demo/workflows", headers=tenant, json={
+        "metadata": {"name": "ci"}, "spec": {"stages": [
+            {"name": "build"}, {"name": "test", "depends": ["build"]}]}})).status_code
+    steps["run"] = (await http.post(RUN_PATH, headers=tenant,
+                                    json={"metadata": {"name": "r1"}})).status_code
+    return steps
+
+
+async def finished_run(http: httpx.AsyncClient) -> dict | None:
+    run = (await http.get(f"{RUN_PATH}/r1", headers={"X-Tenant": "devops"})).json()
+    phase = ((run.get("status") or {}).get("overall") or {}).get("phase")
+    return run if phase in ("Succeeded", "Failed", "Cancelled") else None
