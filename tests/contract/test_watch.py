@@ -7,7 +7,7 @@ import asyncio
 from cyclone.kube import kinds
 from cyclone.kube.protocol import Cluster, WatchEvent
 
-from .manifests import config_map
+from .manifests import config_map, node, pod
 
 
 async def _collect(stream, count: int, within: float = 15.0) -> list[WatchEvent]:
@@ -109,3 +109,21 @@ async def test_watch_of_all_namespaces_filters_by_kind(
         1,
     )
     assert _summary(events) == [("ADDED", "watched")]
+
+
+async def test_binding_shows_up_as_added_for_a_node_watch(
+    cluster: Cluster, namespace: str
+) -> None:
+    worker = await cluster.create(node())
+    node_name = worker["metadata"]["name"]
+    try:
+        created = await cluster.create(pod("to-bind"), namespace=namespace)
+        stream = cluster.watch(kinds.POD, namespace, field_selector=f"spec.nodeName={node_name}",
+                               resource_version=created["metadata"]["resourceVersion"])
+        collecting = asyncio.ensure_future(_collect(stream, 1))
+        await cluster.bind_pod("to-bind", namespace, node_name)
+        events = await collecting
+        assert _summary(events) == [("ADDED", "to-bind")]
+        assert events[0].object["spec"]["nodeName"] == node_name
+    finally:
+        await cluster.delete(kinds.NODE, node_name)
