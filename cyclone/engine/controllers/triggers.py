@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ObjectCache
+from cyclone.engine.controllers.commit_status import CommitStatusController
+from cyclone.engine.controllers.scm_hooks import WebhookRegistrationController
 from cyclone.engine.core.cron import (
     CronError,
     FiringAction,
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 REQUEUE_SLACK_SECONDS = 0.005
+STALE_RETRY_SECONDS = 0.05
+"""After a status write lost to a newer trigger: look again once the cache has caught up."""
 
 
 def _is_cron(trigger: dict) -> bool:
@@ -111,7 +115,7 @@ class CronTriggerController:
         except AlreadyExists:
             log.info("trigger %s: run %s already exists", key, run["metadata"]["name"])
         if not await self._record(trigger, decision.scheduled_time):
-            return 0.0
+            return STALE_RETRY_SECONDS
         return wake
 
     async def _stop(self, namespace: str, run: str) -> None:
@@ -123,8 +127,7 @@ class CronTriggerController:
 
     async def _record(self, trigger: dict, fired: datetime) -> bool:
         updated = copy.deepcopy(trigger)
-        status = updated.setdefault("status", {}) or {}
-        updated["status"] = status
+        status = updated["status"] = dict(updated.get("status") or {})
         status["count"] = int(status.get("count") or 0) + 1
         status["lastFireTime"] = rfc3339(fired)
         try:
@@ -150,9 +153,6 @@ class TriggerControllers:
         *,
         clock: Clock | None = None,
     ) -> None:
-        from cyclone.engine.controllers.commit_status import CommitStatusController
-        from cyclone.engine.controllers.scm_hooks import WebhookRegistrationController
-
         self.control = control
         self.config = config or EngineConfig()
         self.trigger_informer = Informer(control, kinds.WORKFLOW_TRIGGER)
