@@ -190,7 +190,12 @@ class LeaderElector:
 
     async def acquire(self) -> None:
         """Wait until this candidate holds the lease."""
+        reported: str | None = None
         while await self.try_acquire_or_renew() is not Attempt.ACQUIRED:
+            if self._observed_holder not in (None, reported):
+                reported = self._observed_holder
+                log.info("lease %s/%s held by %s; %s stands by", self.namespace, self.name,
+                         reported, self.identity)
             period = self.timings.retry_period
             await asyncio.sleep(period * (1 + random.random() * JITTER_FACTOR))
 
@@ -295,8 +300,7 @@ class LeaderElector:
             raise
         finally:
             renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await asyncio.wait({renewing})
             await _uninterrupted(self.release(), self.timings.renew_deadline)
         if lost.is_set():
             raise LeadershipLost(f"lease {self.namespace}/{self.name} lost by {self.identity}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from support.clusters import eventually
@@ -233,3 +234,37 @@ async def test_leading_block_that_ends_releases(cluster, namespace):
         assert (await lease_spec(cluster, namespace))["holderIdentity"] == "block"
     assert not elector.is_leader
     assert not (await lease_spec(cluster, namespace)).get("holderIdentity")
+
+
+async def test_expiry_is_judged_by_the_followers_clock_not_the_lease_timestamps(
+    cluster, namespace
+):
+    await cluster.create({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": LEASE, "namespace": namespace},
+        "spec": {"holderIdentity": "skewed", "leaseDurationSeconds": 1,
+                 "renewTime": "2000-01-01T00:00:00.000000Z",
+                 "acquireTime": "2000-01-01T00:00:00.000000Z"},
+    })
+    now = [100.0]
+    follower = LeaderElector(cluster, namespace, LEASE, "follower", TIMINGS,
+                             clock=lambda: now[0])
+    assert await follower.try_acquire_or_renew() is Attempt.HELD_BY_OTHER
+    now[0] += TIMINGS.lease_duration * 0.9
+    assert await follower.try_acquire_or_renew() is Attempt.HELD_BY_OTHER
+
+    lease = await cluster.get(kinds.LEASE, LEASE, namespace)
+    lease["spec"]["renewTime"] = "2000-01-01T00:00:01.000000Z"
+    await cluster.replace(lease)
+    now[0] += TIMINGS.lease_duration * 0.2
+    assert await follower.try_acquire_or_renew() is Attempt.HELD_BY_OTHER
+    now[0] += TIMINGS.lease_duration * 0.9
+    assert await follower.try_acquire_or_renew() is Attempt.HELD_BY_OTHER
+    assert follower.observed_holder == "skewed"
+    now[0] += TIMINGS.lease_duration * 0.1
+    assert await follower.try_acquire_or_renew() is Attempt.ACQUIRED
+    spec = await lease_spec(cluster, namespace)
+    assert spec["holderIdentity"] == "follower"
+    assert spec["leaseTransitions"] == 1
+    renewed = datetime.fromisoformat(spec["renewTime"].replace("Z", "+00:00"))
+    assert renewed > datetime.now(UTC) - timedelta(minutes=5)
