@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
 .PHONY: setup system-deps run test lint bench control-plane clean
@@ -35,8 +36,14 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-bench: setup
-	$(PY) benchmarks/run_all.py
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
+	@ls $(CACHE)/k8s/bin/kube-apiserver >/dev/null 2>&1 || \
+	  echo "no kube-apiserver in $(CACHE)/k8s/bin (make control-plane): its figures are skipped"
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

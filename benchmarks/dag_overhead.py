@@ -1,10 +1,21 @@
-"""Engine overhead on a wide DAG: 200 stages of `true` on the host runtime, against
-`make -j2` running the same DAG.
+"""DAG overhead: random DAGs of `true` stages on Cyclone, `make -j2` and Prefect 3.
 
-    python benchmarks/dag_overhead.py [--stages 200] [--width 10]
+    python benchmarks/dag_overhead.py [--sizes 50,200,1000] [--reps 3] [--large-reps 1]
+        [--no-prefect] [--no-cyclone] [--quick] [--json FILE]
 
-Stages are layered: layer k has `width` stages, each depending on two stages of layer
-k-1. Prints both wall times and their ratio.
+Each DAG (layers of 1-8 stages, 1-3 dependencies per stage, fixed seed) runs:
+
+- on Cyclone as `cyclone up` composes it (`cyclone.up.up`: embedded cluster, node agent
+  with the host runtime, engine with its default configuration), one stage pod per
+  stage running `true` in bubblewrap; timed from the WorkflowRun's creation until the
+  engine's cache shows it Succeeded, a fresh data dir each repetition;
+- with `make -j2` (each target's recipe is `true`): the floor, process spawning alone;
+- with Prefect 3 (benchmarks/prefect_dag.py): one task per stage running `true` in a
+  subprocess, dependencies as `wait_for`, on Prefect's own ephemeral server whose home
+  and database are in a temporary directory.
+
+Prints the medians of the repetitions and the ratios to make. Sizes of at least 1,000
+stages use `--large-reps` repetitions (Prefect and Cyclone both take minutes there).
 """
 
 from __future__ import annotations
@@ -12,42 +23,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
+import json
+import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cyclone.api import keys
-from cyclone.engine.config import EngineConfig
-from cyclone.engine.manager import Engine
-from cyclone.kube import kinds
-from cyclone.kube.embedded import EmbeddedCluster
-from cyclone.node.agent import NodeAgent
-from cyclone.node.runtimes.host import HostRuntime
-from cyclone.up import ensure_default_tenant
+from common import (
+    NAMESPACE,
+    dag_depth,
+    machine,
+    median,
+    overall_phase,
+    random_dag,
+    ratio,
+    run_manifest,
+    stage_manifest,
+    table,
+    wait_in_cache,
+    workflow_manifest,
+)
 
-NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
+from cyclone.up import UpContext, UpOptions, up
 
-
-def dag(stages: int, width: int) -> dict[str, list[str]]:
-    depends: dict[str, list[str]] = {}
-    for index in range(stages):
-        layer, position = divmod(index, width)
-        name = f"s{index:03d}"
-        if layer == 0:
-            depends[name] = []
-        else:
-            previous = (layer - 1) * width
-            depends[name] = sorted({
-                f"s{previous + position:03d}", f"s{previous + (position + 1) % width:03d}"
-            })
-    return depends
+HERE = Path(__file__).resolve().parent
+LARGE = 1000
 
 
 def run_make(graph: dict[str, list[str]], workdir: Path) -> float:
     lines = [".PHONY: all " + " ".join(graph), f"all: {' '.join(graph)}"]
     for name, deps in graph.items():
-        lines.append(f"{name}: {' '.join(deps)}\n\t@sh -c true")
+        lines.append(f"{name}: {' '.join(deps)}\n\ttrue")
     makefile = workdir / "Makefile"
     makefile.write_text("\n".join(lines) + "\n")
     started = time.perf_counter()
@@ -55,68 +64,160 @@ def run_make(graph: dict[str, list[str]], workdir: Path) -> float:
     return time.perf_counter() - started
 
 
-async def run_cyclone(graph: dict[str, list[str]], workdir: Path) -> float:
-    cluster = EmbeddedCluster(workdir / "cluster.db")
-    await cluster.start()
-    await ensure_default_tenant(cluster)
-    agent = NodeAgent(cluster, node_name="bench", data_dir=workdir / "node",
-                      runtime=HostRuntime(), schedule_unbound=True)
-    engine = Engine(cluster, EngineConfig(gc_enabled=False, watch_pod_events=False))
+class _Finished(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+async def _time_run(ctx: UpContext, graph: dict[str, list[str]], limit: float) -> None:
+    """The `serve` hook of `up`: set up the DAG, run it once, end `up` with the time."""
+    await ctx.engine.ready.wait()
     for name in graph:
-        await cluster.create({
-            "apiVersion": keys.API_VERSION, "kind": "Stage",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"pod": {"spec": {"containers": [
-                {"name": "main", "image": "busybox", "command": ["sh", "-c", "true"]}
-            ]}}},
-        })
-    await cluster.create({
-        "apiVersion": keys.API_VERSION, "kind": "Workflow",
-        "metadata": {"name": "wide", "namespace": NAMESPACE},
-        "spec": {"stages": [{"name": n, "depends": d} for n, d in graph.items()]},
+        await ctx.cluster.create(stage_manifest(name))
+    await ctx.cluster.create(workflow_manifest("dag", graph))
+    caches = ctx.engine.caches
+    await wait_in_cache(caches.stages, lambda: all(
+        caches.stages.get(NAMESPACE, name) is not None for name in graph), 60)
+    await wait_in_cache(caches.workflows, lambda: caches.workflows.get(NAMESPACE, "dag")
+                        is not None, 60)
+    started = time.perf_counter()
+    await ctx.cluster.create(run_manifest("dag-1", "dag"))
+    await wait_in_cache(caches.runs, lambda: overall_phase(caches.runs.get(NAMESPACE, "dag-1"))
+                        in ("Succeeded", "Failed", "Cancelled"), limit)
+    elapsed = time.perf_counter() - started
+    run = caches.runs.get(NAMESPACE, "dag-1")
+    if overall_phase(run) != "Succeeded":
+        raise RuntimeError(f"the run ended {overall_phase(run)}: {run['status']['overall']}")
+    raise _Finished(elapsed)
+
+
+def run_cyclone(graph: dict[str, list[str]], workdir: Path, timeout: float) -> float:
+    options = UpOptions(data_dir=str(workdir / "cyclone"), runtime="host")
+
+    async def main() -> float:
+        finished: list[float] = []
+        try:
+            await up(options, serve=lambda ctx: _time_run(ctx, graph, timeout))
+        except* _Finished as group:
+            finished += [e.seconds for e in group.exceptions]  # type: ignore[attr-defined]
+        if not finished:
+            raise RuntimeError("cyclone up ended before the run did")
+        return finished[0]
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return asyncio.run(main())
+
+
+def prefect_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_EPHEMERAL_ENABLED": "true",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_TO_API_ENABLED": "true",
     })
+    return env
+
+
+def run_prefect(graph: dict[str, list[str]], workdir: Path, reps: int) -> dict:
+    dag_file = workdir / "dag.json"
+    dag_file.write_text(json.dumps(graph))
+    result = subprocess.run(
+        [sys.executable, str(HERE / "prefect_dag.py"), str(dag_file), "--reps", str(reps)],
+        env=prefect_env(workdir / "prefect-home"), cwd=workdir,
+        capture_output=True, text=True, timeout=3600,
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"the Prefect flow failed:\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def prefect_available() -> bool:
     try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(agent.run()), group.create_task(engine.run())]
-            await engine.ready.wait()
-            started = time.perf_counter()
-            await cluster.create({
-                "apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
-                "metadata": {"name": "wide-1", "namespace": NAMESPACE},
-                "spec": {"workflowRef": {"name": "wide"}},
-            })
-            while True:
-                run = await cluster.get(kinds.WORKFLOW_RUN, "wide-1", NAMESPACE)
-                phase = ((run.get("status") or {}).get("overall") or {}).get("phase")
-                if phase in ("Succeeded", "Failed", "Cancelled"):
-                    break
-                await asyncio.sleep(0.02)
-            elapsed = time.perf_counter() - started
-            if phase != "Succeeded":
-                raise SystemExit(f"the run ended {phase}: {run['status'].get('overall')}")
-            for task in tasks:
-                task.cancel()
-    finally:
-        with contextlib.suppress(Exception):
-            await cluster.close()
-    return elapsed
+        import prefect  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def measure(size: int, reps: int, args: argparse.Namespace) -> dict:
+    graph = random_dag(size, args.width, args.seed)
+    row: dict = {"stages": size, "depth": dag_depth(graph), "reps": reps}
+    with tempfile.TemporaryDirectory(prefix="cyclone-bench-dag-") as tmp:
+        workdir = Path(tmp)
+        row["make"] = [run_make(graph, workdir) for _ in range(max(reps, 5))]
+        if not args.no_cyclone:
+            row["cyclone"] = []
+            for rep in range(reps):
+                rep_dir = workdir / f"rep-{rep}"
+                rep_dir.mkdir()
+                row["cyclone"].append(run_cyclone(graph, rep_dir, args.timeout))
+        if args.prefect:
+            found = run_prefect(graph, workdir, reps)
+            row["prefect"] = found["seconds"]
+            row["prefect_version"] = found["version"]
+    return row
+
+
+def print_report(rows: list[dict]) -> None:
+    headers = ["stages", "depth", "make -j2 s", "cyclone s", "cyclone/make",
+               "cyclone ms/stage", "prefect s", "prefect/make", "reps"]
+    lines = []
+    for row in rows:
+        make = median(row["make"])
+        cyclone = median(row.get("cyclone") or [])
+        prefect = median(row.get("prefect") or [])
+        lines.append([
+            row["stages"], row["depth"], make, cyclone, ratio(cyclone, make),
+            (cyclone - make) / row["stages"] * 1000, prefect, ratio(prefect, make),
+            f"{len(row['make'])}/{len(row.get('cyclone') or [])}/{len(row.get('prefect') or [])}",
+        ])
+    print(table(headers, lines))
+    print("medians; reps = repetitions for make/cyclone/prefect; cyclone ms/stage = "
+          "(cyclone - make) / stages")
+    versions = {row.get("prefect_version") for row in rows} - {None}
+    if versions:
+        print(f"prefect {', '.join(sorted(versions))}, ThreadPoolTaskRunner, ephemeral server")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", type=int, default=200)
-    parser.add_argument("--width", type=int, default=10)
+    parser.add_argument("--sizes", default="50,200,1000",
+                        help="comma-separated stage counts (default 50,200,1000)")
+    parser.add_argument("--width", type=int, default=8, help="widest layer (default 8)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reps", type=int, default=3,
+                        help="repetitions below 1,000 stages (default 3; make at least 5)")
+    parser.add_argument("--large-reps", type=int, default=1,
+                        help="repetitions at 1,000 stages and more (default 1)")
+    parser.add_argument("--no-prefect", action="store_true", help="skip Prefect")
+    parser.add_argument("--no-cyclone", action="store_true", help="skip Cyclone")
+    parser.add_argument("--quick", action="store_true", help="sizes 50,200, one repetition")
+    parser.add_argument("--timeout", type=float, default=900, help="per Cyclone run, seconds")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
-    graph = dag(args.stages, args.width)
-    with tempfile.TemporaryDirectory(prefix="cyclone-bench-") as tmp:
-        make_seconds = run_make(graph, Path(tmp))
-        cyclone_seconds = asyncio.run(run_cyclone(graph, Path(tmp)))
-    print(f"DAG: {args.stages} stages of `true`, {args.width} wide, 2 dependencies each")
-    print(f"make -j2:                   {make_seconds:8.2f} s")
-    print(f"cyclone (host runtime):     {cyclone_seconds:8.2f} s")
-    print(f"ratio cyclone / make:       {cyclone_seconds / make_seconds:8.1f}x")
-    overhead_ms = (cyclone_seconds - make_seconds) / args.stages * 1000
-    print(f"engine overhead per stage:  {overhead_ms:8.1f} ms")
+    if args.quick:
+        args.sizes, args.reps, args.large_reps = "50,200", 1, 1
+    args.prefect = not args.no_prefect and prefect_available()
+    if not args.no_prefect and not args.prefect:
+        print("prefect is not installed (pip install -e '.[bench]'): skipping it")
+    print(f"machine: {machine()}")
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows = []
+    for size in sizes:
+        reps = args.large_reps if size >= LARGE else args.reps
+        started = time.perf_counter()
+        rows.append(measure(size, reps, args))
+        print(f"  {size} stages measured in {time.perf_counter() - started:.0f}s", flush=True)
+    print(f"\nDAG overhead: random DAGs (width <= {args.width}), every stage `true`")
+    print_report(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
