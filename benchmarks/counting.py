@@ -6,9 +6,12 @@ from collections import Counter
 from typing import Any
 
 WRITES = ("create", "replace", "replace_status", "patch", "delete", "bind_pod")
+READS = ("get", "list", "watch", "pod_logs")
 
 
 class CountingCluster:
+    """Every call of a Cluster method is counted (a watch counts once, as one stream)."""
+
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.name = inner.name
@@ -17,6 +20,13 @@ class CountingCluster:
     @property
     def writes(self) -> int:
         return sum(self.calls[name] for name in WRITES)
+
+    @property
+    def reads(self) -> int:
+        return sum(self.calls[name] for name in READS)
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.calls)
 
     def __getattr__(self, attribute: str) -> Any:
         target = getattr(self._inner, attribute)
@@ -28,3 +38,8 @@ class CountingCluster:
             return target(*args, **kwargs)
 
         return counted
+
+
+def split(calls: Counter[str]) -> tuple[int, int]:
+    """(reads, writes) among a Counter of calls."""
+    return (sum(calls[name] for name in READS), sum(calls[name] for name in WRITES))
