@@ -57,3 +57,12 @@ class EngineConfig(BaseModel):
         default=True, description="Copy non-Normal pod events into stage statuses."
     )
     workers: int = Field(default=4, ge=1)
+    cluster_unreachable_seconds: float = Field(
+        default=30.0, gt=0,
+        description="How long an execution cluster may fail to answer before the runs "
+        "aimed at it fail with ExecutionClusterUnavailable.",
+    )
+    watch_execution_clusters: bool = Field(
+        default=True,
+        description="Run a pod controller in every cluster an ExecutionCluster describes.",
+    )

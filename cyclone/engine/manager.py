@@ -2,8 +2,10 @@
 
 The control cluster holds the Cyclone objects and is registered as the execution cluster
 ``cyclone-control-cluster``; every execution cluster gets its own pod informer and pod
-controller (`add_cluster`). Controllers start once every cache has synced, so no
-reconcile ever acts on a half-filled cache.
+controller (`add_cluster`), and an `ExecutionClusterRegistry` adds and removes the clusters
+the ExecutionCluster objects describe. Controllers start once the control cluster's caches
+have synced and the ExecutionClusters present at start are connected, so no reconcile acts
+on a half-filled cache; a worker cluster that does not answer never holds up the others.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.run import RunController
+from cyclone.engine.controllers.target import execution_target
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
 from cyclone.kube import kinds
 from cyclone.kube.controller import Controller
+from cyclone.kube.execution_clusters import Connect, ExecutionClusterRegistry, connect_remote
 from cyclone.kube.informer import Informer, object_key
 from cyclone.kube.protocol import Cluster
 
@@ -44,6 +48,7 @@ class Engine:
         config: EngineConfig | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
+        connect: Connect = connect_remote,
     ) -> None:
         self.control = control
         self.config = config or EngineConfig()
@@ -69,9 +74,17 @@ class Engine:
                                            self._informers[kinds.WORKFLOW], self.config,
                                            clock=clock)
         self._cluster_parts: dict[str, tuple[list[Informer], Controller]] = {}
+        self._cluster_tasks: dict[str, list[asyncio.Task]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._ready = asyncio.Event()
         self.add_cluster(keys.CONTROL_CLUSTER_NAME, control)
+        self.registry: ExecutionClusterRegistry | None = None
+        if self.config.watch_execution_clusters:
+            self.registry = ExecutionClusterRegistry(
+                control, on_added=self.add_cluster, on_removed=self.remove_cluster,
+                connect=connect,
+            )
+            self.caches.cluster_problem = self._cluster_problem
 
     @property
     def ready(self) -> asyncio.Event:
@@ -112,12 +125,42 @@ class Engine:
         if self._group is not None:
             self._start_cluster(name)
 
+    def remove_cluster(self, name: str) -> None:
+        """Stop watching an execution cluster; the runs aimed at it are looked at again
+        (and fail, since their cluster is gone)."""
+        if name == keys.CONTROL_CLUSTER_NAME or self._cluster_parts.pop(name, None) is None:
+            return
+        self.caches.execution.pop(name, None)
+        for task in self._cluster_tasks.pop(name, []):
+            task.cancel()
+        self._requeue_runs_in(name)
+
+    def _cluster_problem(self, name: str) -> str | None:
+        registry = self.registry
+        if registry is None:
+            return None
+        if name in registry.problems:
+            return registry.problems[name]
+        if registry.known(name) or not registry.settled:
+            return ""
+        return None
+
+    def _requeue_runs_in(self, cluster: str) -> None:
+        for run in self.caches.runs.list():
+            if execution_target(run).cluster == cluster:
+                self.run_controller.queue.add(object_key(run))
+
     def _start_cluster(self, name: str) -> None:
         assert self._group is not None
         informers, controller = self._cluster_parts[name]
-        for informer in informers:
+        tasks = [
             self._group.create_task(informer.run(), name=f"informer-{name}-{informer.kind.kind}")
-        self._group.create_task(self._run_when_synced(informers, controller))
+            for informer in informers
+        ]
+        tasks.append(self._group.create_task(self._run_when_synced(informers, controller)))
+        self._cluster_tasks[name] = tasks
+        if name != keys.CONTROL_CLUSTER_NAME:
+            self._requeue_runs_in(name)
 
     async def _run_when_synced(self, informers: list[Informer], controller: Controller) -> None:
         for informer in informers:
@@ -149,11 +192,14 @@ class Engine:
                     group.create_task(informer.run(), name=f"informer-{informer.kind.kind}")
                 for name in list(self._cluster_parts):
                     self._start_cluster(name)
+                if self.registry is not None:
+                    group.create_task(self.registry.run(), name="execution-clusters")
                 for informer in self._informers.values():
                     await informer.wait_synced()
-                for informers, _ in self._cluster_parts.values():
-                    for informer in informers:
-                        await informer.wait_synced()
+                for informer in self._cluster_parts[keys.CONTROL_CLUSTER_NAME][0]:
+                    await informer.wait_synced()
+                if self.registry is not None:
+                    await self.registry.wait_settled()
                 group.create_task(self.run_controller.run(), name="controller-workflowrun")
                 group.create_task(self.triggers.run(), name="controller-triggers")
                 self._ready.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 
 from cyclone.kube.errors import ApiError, Gone
@@ -61,6 +62,8 @@ class Informer:
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
         self.resource_version: str | None = None
+        self.last_error: str | None = None
+        self.failing_since: float | None = None
 
     def add_handler(self, handler: Handler) -> None:
         """Register a handler; once synced, it first sees ADDED for every cached object."""
@@ -75,6 +78,13 @@ class Informer:
 
     async def wait_synced(self) -> None:
         await self._synced.wait()
+
+    def unreachable_for(self, now: float | None = None) -> float:
+        """Seconds since this informer's list or watch started failing without a success
+        between (0 while it works); `time.monotonic` clock."""
+        if self.failing_since is None:
+            return 0.0
+        return (time.monotonic() if now is None else now) - self.failing_since
 
     def get(self, namespace: str | None, name: str) -> dict | None:
         return self._cache.get(f"{namespace}/{name}" if namespace else name)
@@ -106,13 +116,18 @@ class Informer:
             try:
                 if self.resource_version is None:
                     await self._relist()
+                    self.last_error = self.failing_since = None
                 await self._watch_once()
+                self.last_error = self.failing_since = None
                 backoff = 0.05
             except Gone:
                 log.info("informer %s: resource version expired, re-listing", self.kind.kind)
                 self.resource_version = None
             except Exception as exc:
                 level = logging.WARNING if isinstance(exc, ApiError | OSError) else logging.ERROR
+                self.last_error = str(exc) or type(exc).__name__
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                 log.log(level, "informer %s: %r; retrying in %.2fs", self.kind.kind, exc, backoff)
                 await asyncio.sleep(backoff * (1 + random.random() / 2))
                 backoff = min(backoff * 2, self._max_backoff)

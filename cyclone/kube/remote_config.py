@@ -30,9 +30,11 @@ def config_from_kubeconfig(path: str | Path, context: str | None = None) -> Sing
     return config
 
 
-def config_from_kubeconfig_text(text: str, context: str | None = None) -> SingleConfig:
+def config_from_kubeconfig_text(text: str | dict, context: str | None = None) -> SingleConfig:
+    """A kubeconfig given as YAML text or as the parsed document (as ExecutionCluster
+    manifests carry it: `spec.credential.kubeConfig` is an object)."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.safe_load(text) if isinstance(text, str) else text
         if not isinstance(document, dict):
             raise Invalid("kubeConfig is not a YAML mapping")
         config = lk_kubeconfig.KubeConfig.from_dict(document).get(context_name=context)
@@ -68,7 +70,7 @@ def _ca_data_base64(ca_data: str) -> str:
 def config_from_credential(credential: dict) -> SingleConfig:
     """The configuration an ExecutionCluster `spec.credential` describes."""
     if credential.get("kubeConfig"):
-        return config_from_kubeconfig_text(str(credential["kubeConfig"]))
+        return config_from_kubeconfig_text(credential["kubeConfig"])
     server = credential.get("server")
     if not server:
         raise Invalid("credential needs either kubeConfig or server")

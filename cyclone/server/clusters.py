@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import yaml
 from fastapi import APIRouter, Depends
 
 from cyclone.api import keys
@@ -131,7 +132,7 @@ async def _ensure_execution_cluster(state: ServerState, tenant: str, name: str,
         return
     except errors.NotFound:
         pass
-    credential = {} if source.get("isControlCluster") else copy.deepcopy(
+    credential = {} if source.get("isControlCluster") else execution_credential(
         source.get("credential") or {})
     await _create(state.cluster, {
         "apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
@@ -139,6 +140,22 @@ async def _ensure_execution_cluster(state: ServerState, tenant: str, name: str,
                                               keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE}},
         "spec": {"credential": credential},
     })
+
+
+def execution_credential(credential: dict) -> dict:
+    """An integration's credential as ExecutionCluster `spec.credential` holds it: a
+    kubeconfig given as YAML text becomes the object the CRD schema asks for."""
+    credential = copy.deepcopy(credential)
+    kubeconfig = credential.get("kubeConfig")
+    if isinstance(kubeconfig, str):
+        try:
+            document = yaml.safe_load(kubeconfig)
+        except yaml.YAMLError as exc:
+            raise errors.BadRequest(f"credential.kubeConfig is not YAML: {exc}") from exc
+        if not isinstance(document, dict):
+            raise errors.BadRequest("credential.kubeConfig is not a kubeconfig mapping")
+        credential["kubeConfig"] = document
+    return credential
 
 
 async def _release_execution_cluster(state: ServerState, tenant: str, name: str) -> None:

@@ -76,7 +76,7 @@ class ClusterCredential(_Open):
     password: str | None = None
     bearerToken: str | None = None
     tlsClientConfig: TlsClientConfig | None = None
-    kubeConfig: str | None = None
+    kubeConfig: str | dict | None = None
 
 
 class ClusterSource(_Open):

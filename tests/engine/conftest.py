@@ -6,6 +6,12 @@ from .harness import running_env
 
 
 @pytest.fixture
-async def env(tmp_path):
-    async with running_env(tmp_path) as environment:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Where the test runs: "embedded" unless parametrized with `harness.BACKENDS`."""
+    return getattr(request, "param", "embedded")
+
+
+@pytest.fixture
+async def env(tmp_path, backend):
+    async with running_env(tmp_path, backend=backend) as environment:
         yield environment

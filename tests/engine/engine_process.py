@@ -1,5 +1,5 @@
-"""The engine alone in a process, on an embedded cluster file: killed and restarted by the
-crash test. Usage: python engine_process.py <cluster.db>"""
+"""The engine alone in a process, on an embedded cluster file or a kubeconfig: killed and
+restarted by the crash test. Usage: python engine_process.py <cluster.db | kubeconfig>"""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ from cyclone.kube.embedded import EmbeddedCluster
 
 
 async def main(path: Path) -> None:
-    cluster = EmbeddedCluster(path)
-    await cluster.start()
+    if path.suffix == ".db":
+        cluster = EmbeddedCluster(path)
+        await cluster.start()
+    else:
+        from cyclone.kube.remote import RemoteCluster
+
+        cluster = RemoteCluster.from_kubeconfig(str(path))
     engine = Engine(cluster, EngineConfig(gc_enabled=False, watch_pod_events=False))
     async with asyncio.TaskGroup() as group:
         group.create_task(engine.run())

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
@@ -15,6 +19,7 @@ from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.errors import AlreadyExists
+from cyclone.kube.protocol import Cluster
 from cyclone.node.agent import NodeAgent
 from cyclone.node.runtimes.host import HostRuntime
 from cyclone.resolvers import resolver_image_overlays
@@ -22,6 +27,9 @@ from cyclone.resolvers import resolver_image_overlays
 NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
 PVC = keys.tenant_pvc_name(keys.DEFAULT_TENANT)
 API = keys.API_VERSION
+BACKENDS = ["embedded", pytest.param("kube", marks=pytest.mark.k8s)]
+"""For ``pytest.mark.parametrize("backend", BACKENDS, indirect=True)``: the test runs on the
+embedded store and on a real kube-apiserver (with the node agent and the scheduler)."""
 
 
 def shell_stage(name: str, script: str, **spec: object) -> dict:
@@ -88,9 +96,10 @@ async def prepare_tenant(cluster: EmbeddedCluster) -> None:
 
 @dataclass
 class Env:
-    cluster: EmbeddedCluster
+    cluster: Cluster
     engine: Engine | None
     data_dir: Path
+    backend: str = "embedded"
 
     async def apply(self, *objs: dict) -> None:
         for obj in objs:
@@ -131,31 +140,59 @@ async def running_env(
     config: EngineConfig | None = None,
     *,
     with_engine: bool = True,
+    backend: str = "embedded",
 ) -> AsyncIterator[Env]:
     """Cluster + node agent (+ engine) running in the background of the test."""
+    config = config or EngineConfig(gc_enabled=False, watch_pod_events=False)
+    runtime = HostRuntime(image_overlays=resolver_image_overlays())
+    if backend == "kube":
+        from support.kube_engine import engine_test_cluster, remove_node
+
+        from cyclone.node.provisioner import LocalPathProvisioner
+
+        node = f"engine-{secrets.token_hex(3)}"
+        async with engine_test_cluster(NAMESPACE, PVC) as cluster:
+            agent = NodeAgent(cluster, node_name=node, data_dir=data_dir / "node",
+                              runtime=runtime, heartbeat_seconds=2)
+            provisioner = LocalPathProvisioner(cluster, data_dir / "node", node_name=node)
+            try:
+                async with _running(cluster, config, with_engine, data_dir, backend,
+                                    agent, provisioner.run()) as env:
+                    yield env
+            finally:
+                await remove_node(cluster, node)
+        return
     cluster = EmbeddedCluster(data_dir / "cluster.db")
     await cluster.start()
     await prepare_tenant(cluster)
-    agent = NodeAgent(
-        cluster,
-        node_name="test-node",
-        data_dir=data_dir / "node",
-        runtime=HostRuntime(image_overlays=resolver_image_overlays()),
-        schedule_unbound=True,
-        heartbeat_seconds=30,
-    )
-    config = config or EngineConfig(gc_enabled=False, watch_pod_events=False)
-    engine = Engine(cluster, config) if with_engine else None
+    agent = NodeAgent(cluster, node_name="test-node", data_dir=data_dir / "node",
+                      runtime=runtime, schedule_unbound=True, heartbeat_seconds=30)
     try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(agent.run())]
-            if engine is not None:
-                tasks.append(group.create_task(engine.run()))
-                await asyncio.wait_for(engine.ready.wait(), 10)
-            try:
-                yield Env(cluster, engine, data_dir)
-            finally:
-                for task in tasks:
-                    task.cancel()
+        async with _running(cluster, config, with_engine, data_dir, backend, agent) as env:
+            yield env
     finally:
         await cluster.close()
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    cluster: Cluster,
+    config: EngineConfig,
+    with_engine: bool,
+    data_dir: Path,
+    backend: str,
+    agent: NodeAgent,
+    *extra: Coroutine[Any, Any, None],
+) -> AsyncIterator[Env]:
+    engine = Engine(cluster, config) if with_engine else None
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(agent.run()), *(group.create_task(c) for c in extra)]
+        await asyncio.wait_for(agent.registered.wait(), 30)
+        if engine is not None:
+            tasks.append(group.create_task(engine.run()))
+            await asyncio.wait_for(engine.ready.wait(), 30)
+        try:
+            yield Env(cluster, engine, data_dir, backend)
+        finally:
+            for task in tasks:
+                task.cancel()

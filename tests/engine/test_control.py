@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cyclone.kube import kinds
 
-from .harness import NAMESPACE, overall, shell_stage, stage_status, workflow, workflow_run
+from .harness import BACKENDS, NAMESPACE, overall, shell_stage, stage_status, workflow, workflow_run
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def gate_script(gate, then: str = "true") -> str:

@@ -12,14 +12,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from cyclone.api import keys
 from cyclone.kube import kinds
 
-from .harness import NAMESPACE, overall, running_env, shell_stage, workflow, workflow_run
+from .harness import BACKENDS, NAMESPACE, overall, running_env, shell_stage, workflow, workflow_run
 
-RUNS = 20
+RUNS = {"embedded": 20, "kube": 8}
 STAGES = 10
-KILLS = 8
+KILLS = {"embedded": 8, "kube": 4}
 ENGINE_SCRIPT = Path(__file__).with_name("engine_process.py")
 
 
@@ -32,39 +34,46 @@ def ten_stage_dag() -> list[dict]:
     return [{"name": name, "depends": deps} for name, deps in depends.items()]
 
 
-async def start_engine(db: Path) -> asyncio.subprocess.Process:
+async def start_engine(target: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(ENGINE_SCRIPT), str(db),
+        sys.executable, str(ENGINE_SCRIPT), str(target),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
 
 
-async def test_engine_survives_sigkill_at_random_points(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_engine_survives_sigkill_at_random_points(tmp_path, backend):
     seed = int(os.environ.get("CYCLONE_CRASH_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
-    async with running_env(tmp_path, with_engine=False) as env:
+    runs_count, kills = RUNS[backend], KILLS[backend]
+    async with running_env(tmp_path, with_engine=False, backend=backend) as env:
         await env.apply(
             *(shell_stage(f"s{i}", f"echo 'stage:s{i}' > /cyclone/results/__result__")
               for i in range(STAGES)),
             workflow("dag", ten_stage_dag()),
         )
-        db = env.data_dir / "cluster.db"
-        engine = await start_engine(db)
+        if backend == "kube":
+            from support.kube_engine import engine_plane
+
+            target = engine_plane().kubeconfig
+        else:
+            target = env.data_dir / "cluster.db"
+        engine = await start_engine(Path(target))
         try:
-            for index in range(RUNS):
+            for index in range(runs_count):
                 await env.apply(workflow_run(f"run-{index:02d}", "dag"))
             kills_mid_run = 0
-            for _ in range(KILLS):
+            for _ in range(kills):
                 await asyncio.sleep(rng.uniform(0.3, 1.5))
                 listed = await env.cluster.list(kinds.WORKFLOW_RUN, NAMESPACE)
                 if any(overall(r).get("phase") != "Succeeded" for r in listed.items):
                     kills_mid_run += 1
                 engine.send_signal(signal.SIGKILL)
                 await engine.wait()
-                engine = await start_engine(db)
+                engine = await start_engine(Path(target))
             runs = []
-            for index in range(RUNS):
+            for index in range(runs_count):
                 runs.append(await env.wait_phase(f"run-{index:02d}", "Succeeded", within=60))
         finally:
             if engine.returncode is None:
@@ -82,7 +91,7 @@ async def test_engine_survives_sigkill_at_random_points(tmp_path):
         (p["metadata"]["labels"][keys.LABEL_WORKFLOWRUN], p["metadata"]["labels"][keys.LABEL_STAGE])
         for p in pods if p["status"]["phase"] == "Succeeded"
     )
-    expected = {(f"run-{r:02d}", f"s{s}") for r in range(RUNS) for s in range(STAGES)}
+    expected = {(f"run-{r:02d}", f"s{s}") for r in range(runs_count) for s in range(STAGES)}
     assert set(per_stage) == expected, f"seed {seed}"
     assert set(per_stage.values()) == {1}, f"seed {seed}: {per_stage.most_common(3)}"
     assert set(succeeded.values()) == {1} and set(succeeded) == expected, f"seed {seed}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .harness import outputs, shell_stage, stage_status, workflow, workflow_run
+import pytest
+
+from .harness import BACKENDS, outputs, shell_stage, stage_status, workflow, workflow_run
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 async def test_diamond_dag_succeeds_in_dependency_order(env):

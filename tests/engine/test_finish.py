@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 
 from .harness import (
+    BACKENDS,
     NAMESPACE,
     PVC,
     outputs,
@@ -87,9 +90,10 @@ def artifact_stage(name: str) -> dict:
     })
 
 
-async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path, backend):
     config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, watch_pod_events=False)
-    async with running_env(tmp_path, config) as env:
+    async with running_env(tmp_path, config, backend=backend) as env:
         await env.apply(
             artifact_stage("write"),
             workflow("wf", [{"name": "write"}]),
@@ -98,6 +102,7 @@ async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path):
         run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
         assert overall(run)["phase"] == "Succeeded"
         assert await env.pods() == []
+        assert list((env.data_dir / "node").rglob(PVC)), "the tenant PVC was never mounted"
         assert run_data_dir(env, "r1") is None
         try:
             await env.cluster.get(kinds.POD, gc_pod_name("r1"), NAMESPACE)
@@ -106,9 +111,10 @@ async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path):
             pass
 
 
-async def test_gc_waits_for_its_delay(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_gc_waits_for_its_delay(tmp_path, backend):
     config = EngineConfig(gc_enabled=True, gc_delay_seconds=3600, watch_pod_events=False)
-    async with running_env(tmp_path, config) as env:
+    async with running_env(tmp_path, config, backend=backend) as env:
         await env.apply(
             artifact_stage("a"),
             workflow("wf", [{"name": "a"}]),
@@ -120,9 +126,10 @@ async def test_gc_waits_for_its_delay(tmp_path):
         assert (run_data_dir(env, "r1") / "stages/a/artifacts/out/file").read_text() == "data\n"
 
 
-async def test_deleting_a_run_cleans_up_first(tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_deleting_a_run_cleans_up_first(tmp_path, backend):
     config = EngineConfig(gc_enabled=True, gc_delay_seconds=3600, watch_pod_events=False)
-    async with running_env(tmp_path, config) as env:
+    async with running_env(tmp_path, config, backend=backend) as env:
         await env.apply(
             shell_stage("a", "true"),
             workflow("wf", [{"name": "a"}]),

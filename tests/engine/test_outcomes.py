@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from .harness import overall, shell_stage, stage_status, workflow, workflow_run
+import pytest
+
+from .harness import BACKENDS, overall, shell_stage, stage_status, workflow, workflow_run
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 async def test_trivial_failure_does_not_fail_run(env):

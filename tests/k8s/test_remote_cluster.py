@@ -38,6 +38,10 @@ async def namespace(remote_cluster: RemoteCluster) -> AsyncIterator[str]:
     name = f"rc-{secrets.token_hex(4)}"
     await remote_cluster.create({"apiVersion": "v1", "kind": "Namespace",
                                  "metadata": {"name": name}})
+    # The controller-manager publishes this ConfigMap into every new namespace; waiting
+    # for it keeps it out of the watches below.
+    await eventually(lambda: remote_cluster.get(kinds.CONFIG_MAP, "kube-root-ca.crt", name),
+                     timeout=30)
     yield name
     with contextlib.suppress(NotFound):
         await remote_cluster.delete(kinds.NAMESPACE, name)
@@ -184,7 +188,7 @@ async def test_watch_streams_changes_as_they_happen(
     async def consume() -> None:
         async for event in remote_cluster.watch(
             kinds.CONFIG_MAP, namespace, resource_version=listed.resource_version,
-            timeout_seconds=30,
+            field_selector="metadata.name=live", timeout_seconds=30,
         ):
             events.append((event.type, event.object["metadata"]["name"]))
             if event.type == "DELETED":

@@ -76,9 +76,11 @@ def test_credential_with_kubeconfig_document() -> None:
         "users": [{"name": "w", "user": {"token": "abc"}}],
         "contexts": [{"name": "w", "context": {"cluster": "w", "user": "w"}}],
     }
-    config = config_from_credential({"kubeConfig": yaml.safe_dump(document)})
-    assert config.cluster.server == "https://worker:6443"
-    assert config.user.token == "abc"
+    for given in (document, yaml.safe_dump(document)):
+        config = config_from_credential({"kubeConfig": given})
+        assert config.cluster.server == "https://worker:6443"
+        assert config.user.token == "abc"
+        assert config.cluster.insecure is False
 
 
 @pytest.mark.parametrize("credential", [

@@ -192,3 +192,19 @@ async def test_opened_cluster_placement_cannot_change(devops):
     same = await devops.put("/integrations/worker", json=WORKER)
     assert same.status_code == 200, same.text
     assert same.json()["spec"]["cluster"]["isWorkerCluster"] is True
+
+
+async def test_kubeconfig_text_becomes_the_execution_cluster_object(devops, cluster):
+    kubeconfig = ("apiVersion: v1\nkind: Config\ncurrent-context: w\n"
+                  "clusters: [{name: w, cluster: {server: 'https://worker:6443'}}]\n"
+                  "users: [{name: w, user: {token: abc}}]\n"
+                  "contexts: [{name: w, context: {cluster: w, user: w}}]\n")
+    integration = {"metadata": {"name": "remote"}, "spec": {"type": "Cluster", "cluster": {
+        "namespace": "cyclone-devops-worker", "credential": {"kubeConfig": kubeconfig}}}}
+    assert (await devops.post("/integrations", json=integration)).status_code == 201
+    response = await devops.put("/integrations/remote/opencluster")
+    assert response.status_code == 200, response.text
+    assert "abc" not in response.text
+    ec = await cluster.get(kinds.EXECUTION_CLUSTER, "remote")
+    document = ec["spec"]["credential"]["kubeConfig"]
+    assert document["clusters"][0]["cluster"]["server"] == "https://worker:6443"

@@ -4,6 +4,7 @@ the caches are fed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,6 +30,13 @@ class ExecutionCluster:
     pods: ObjectCache
     events: ObjectCache | None = None
 
+    def unreachable(self) -> tuple[float, str | None]:
+        """(seconds the pod cache has failed to reach the cluster, last error)."""
+        seconds = getattr(self.pods, "unreachable_for", None)
+        if seconds is None:
+            return 0.0, None
+        return seconds(), getattr(self.pods, "last_error", None)
+
     def pod_events(self, namespace: str | None, pod: str) -> list[dict]:
         """Events about a pod (all types; the core keeps the non-Normal ones)."""
         if self.events is None:
@@ -48,6 +56,9 @@ class ControlCaches:
     resources: ObjectCache
     projects: ObjectCache
     execution: dict[str, ExecutionCluster] = field(default_factory=dict)
+    cluster_problem: Callable[[str], str | None] = lambda _name: None
+    """Why a cluster that is not in `execution` is missing: a message when it cannot be
+    used, "" while it is being connected, None when nothing describes it."""
 
     def execution_cluster(self, name: str) -> ExecutionCluster | None:
         return self.execution.get(name)

@@ -68,6 +68,8 @@ REASON_WORKFLOW_NOT_FOUND = "WorkflowNotFound"
 REASON_STAGE_NOT_FOUND = "StageNotFound"
 REASON_INVALID = "InvalidWorkflowRun"
 REASON_CLUSTER_NOT_FOUND = "ExecutionClusterNotFound"
+REASON_CLUSTER_UNAVAILABLE = "ExecutionClusterUnavailable"
+CLUSTER_CONNECT_RECHECK_SECONDS = 1.0
 
 Clock = Callable[[], datetime]
 
@@ -169,11 +171,31 @@ class RunController:
         target = execution_target(state.run)
         execution = self.caches.execution_cluster(target.cluster)
         if execution is None:
+            problem = self.caches.cluster_problem(target.cluster)
+            if problem == "":
+                return CLUSTER_CONNECT_RECHECK_SECONDS
+            if problem is None:
+                await self._end(
+                    state, FAILED, REASON_CLUSTER_NOT_FOUND,
+                    f"execution cluster {target.cluster!r} is not registered",
+                )
+            else:
+                await self._end(
+                    state, FAILED, REASON_CLUSTER_UNAVAILABLE,
+                    f"execution cluster {target.cluster!r}: {problem}",
+                )
+            return None
+        failing_for, error = execution.unreachable()
+        if failing_for >= self.config.cluster_unreachable_seconds:
             await self._end(
-                state, FAILED, REASON_CLUSTER_NOT_FOUND,
-                f"execution cluster {target.cluster!r} is not registered",
+                state, FAILED, REASON_CLUSTER_UNAVAILABLE,
+                f"execution cluster {target.cluster!r} has not answered for "
+                f"{failing_for:.0f}s: {error}",
             )
             return None
+        if failing_for > 0:
+            return min(CLUSTER_CONNECT_RECHECK_SECONDS,
+                       self.config.cluster_unreachable_seconds - failing_for + 0.05)
 
         for stage_name in scope:
             if state.stage_phase(stage_name) is None:

@@ -8,6 +8,7 @@ so it is never lost when the process dies; clients still see it as ordinary even
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 
 from cyclone.kube import kinds
@@ -113,10 +114,11 @@ def update(
     """Read-modify-write one object with the optimistic-concurrency rule of Kubernetes."""
     if status_only and not kind.has_status:
         raise NotFound(f'{kind.plural} "{name}" has no status subresource')
-    current = tx.get(kind, namespace, name)
-    if current is None:
+    found = tx.get_with_body(kind, namespace, name)
+    if found is None:
         raise not_found(kind, name)
-    incoming = mutate(copy.deepcopy(current))
+    current, current_body = found
+    incoming = mutate(json.loads(current_body))
     incoming_meta = incoming.get("metadata") or {}
     stored_rv = current["metadata"]["resourceVersion"]
     for wanted in (precondition_rv, incoming_meta.get("resourceVersion")):
@@ -135,7 +137,7 @@ def update(
         return current
     if kind is not kinds.NAMESPACE and _finalized(result):
         return _remove(tx, kind, result, "Background")
-    stored = tx.put(kind, result, current)
+    stored = tx.put(kind, result, current, old_body=current_body)
     if kind is kinds.NAMESPACE:
         _finish_namespace_if_empty(tx, name)
     if kind is kinds.POD and quota.counts_against_quota(current) != quota.counts_against_quota(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +24,7 @@ from cyclone.kube.embedded.store import (
     read_transaction,
     write_transaction,
 )
-from cyclone.kube.errors import Gone, Unavailable
+from cyclone.kube.errors import BadRequest, Gone, Unavailable
 from cyclone.kube.kinds import Kind
 from cyclone.kube.patching import apply_patch
 from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
@@ -168,10 +168,13 @@ class EmbeddedCluster:
         kind = objects.kind_for(obj)
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") if kind.namespaced else None
-        incoming = copy.deepcopy(obj)
+        try:  # the caller's object is copied now, as JSON text (cheaper than a deep copy)
+            text = json.dumps(obj)
+        except (TypeError, ValueError) as exc:
+            raise BadRequest(f"the object is not valid JSON: {exc}") from exc
         return await self._write(
             lambda tx: apiserver.update(
-                tx, kind, namespace, meta.get("name", ""), lambda _current: incoming,
+                tx, kind, namespace, meta.get("name", ""), lambda _current: json.loads(text),
                 status_only=status_only,
             )
         )
@@ -226,6 +229,7 @@ class EmbeddedCluster:
         timeout_seconds: int | None = None,
     ) -> AsyncIterator[WatchEvent]:
         accept = object_filter(label_selector, field_selector, kind.kind)
+        selective = bool(label_selector or field_selector)
         ns = namespace if kind.namespaced else None
         key = kind_key(kind)
         if self._conn is None:
@@ -246,7 +250,7 @@ class EmbeddedCluster:
                 batch = await self._read(lambda tx, after=last: self._history(tx, after))
                 for change in batch:
                     last = change.rv
-                    if event := _event_for(change, key, ns, accept):
+                    if event := _event_for(change, key, ns, accept, selective):
                         yield event
                 if len(batch) < _BATCH:
                     break
@@ -264,7 +268,7 @@ class EmbeddedCluster:
                 if change.rv <= last:
                     continue
                 last = change.rv
-                if event := _event_for(change, key, ns, accept):
+                if event := _event_for(change, key, ns, accept, selective):
                     yield event
         finally:
             self._feed.unsubscribe(queue)
@@ -292,21 +296,27 @@ class EmbeddedCluster:
 
 
 def _event_for(
-    change: Change, key: str, namespace: str | None, accept: Callable[[dict], bool]
+    change: Change, key: str, namespace: str | None, accept: Callable[[dict], bool],
+    selective: bool = True,
 ) -> WatchEvent | None:
-    """The event a watcher sees, as the watch cache computes it when selectors apply."""
+    """The event a watcher sees, as the watch cache computes it when selectors apply.
+
+    Each event carries the watcher's own copy of the object."""
     if change.kind_key != key or (namespace is not None and change.namespace != namespace):
         return None
+    if not selective:
+        return WatchEvent(change.type, change.object_copy())  # type: ignore[arg-type]
     now = accept(change.object)
     if change.type != "MODIFIED" or change.old is None:
-        return WatchEvent(change.type, copy.deepcopy(change.object)) if now else None  # type: ignore[arg-type]
+        return WatchEvent(change.type, change.object_copy()) if now else None  # type: ignore[arg-type]
     before = accept(change.old)
     if now and before:
-        return WatchEvent("MODIFIED", copy.deepcopy(change.object))
+        return WatchEvent("MODIFIED", change.object_copy())
     if now:
-        return WatchEvent("ADDED", copy.deepcopy(change.object))
+        return WatchEvent("ADDED", change.object_copy())
     if before:
-        old = copy.deepcopy(change.old)
+        old = change.old_copy()
+        assert old is not None
         old["metadata"]["resourceVersion"] = change.object["metadata"]["resourceVersion"]
         return WatchEvent("DELETED", old)
     return None

@@ -148,11 +148,12 @@ def merge_for_update(kind: Kind, current: dict, incoming: dict, *, status_only: 
     kind also keeps metadata changes (as the core status strategies of Kubernetes do).
     """
     if status_only and kind.group:
-        result = copy.deepcopy(current)
+        # Both objects belong to the update alone and neither is changed below the top
+        # level after this, so the result shares their parts instead of deep copies.
+        result = {k: v for k, v in current.items() if k != "status"}
+        result["metadata"] = dict(current["metadata"])
         if "status" in incoming:
-            result["status"] = copy.deepcopy(incoming["status"])
-        else:
-            result.pop("status", None)
+            result["status"] = incoming["status"]
         return result
     result = fold_string_data(copy.deepcopy(incoming))
     result["apiVersion"], result["kind"] = current["apiVersion"], current["kind"]

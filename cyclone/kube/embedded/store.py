@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cyclone.kube.errors import BadRequest
@@ -64,12 +65,33 @@ def _owner_uids(obj: dict) -> list[str]:
 
 @dataclass
 class Change:
+    """One entry of the change log, holding the objects as the JSON text stored.
+
+    The text is parsed on first use (`object`, `old`), and every watcher gets a private
+    copy by parsing it again (`object_copy`), which is several times cheaper than deep
+    copying the parsed object: a large run status is written, fanned out and read often.
+    """
+
     rv: int
     kind_key: str
     namespace: str
     type: str
-    object: dict
-    old: dict | None
+    body: str
+    old_body: str | None = None
+
+    @cached_property
+    def object(self) -> dict:
+        return json.loads(self.body)
+
+    @cached_property
+    def old(self) -> dict | None:
+        return json.loads(self.old_body) if self.old_body else None
+
+    def object_copy(self) -> dict:
+        return json.loads(self.body)
+
+    def old_copy(self) -> dict | None:
+        return json.loads(self.old_body) if self.old_body else None
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -101,12 +123,19 @@ class Transaction:
         return int(row[0])
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict | None:
+        found = self.get_with_body(kind, namespace, name)
+        return found[0] if found else None
+
+    def get_with_body(
+        self, kind: Kind, namespace: str | None, name: str
+    ) -> tuple[dict, str] | None:
+        """The object and the JSON text it was parsed from."""
         ns = (namespace or "") if kind.namespaced else ""
         row = self._conn.execute(
             "SELECT body FROM objects WHERE kind_key=? AND namespace=? AND name=?",
             (kind_key(kind), ns, name),
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return (json.loads(row[0]), row[0]) if row else None
 
     def list(self, kind: Kind, namespace: str | None = None) -> list[dict]:
         if kind.namespaced and namespace is not None:
@@ -149,8 +178,13 @@ class Transaction:
         )
         return self.current_rv()
 
-    def put(self, kind: Kind, obj: dict, old: dict | None) -> dict:
-        """Store an object (ADDED when `old` is None, else MODIFIED) under a new version."""
+    def put(
+        self, kind: Kind, obj: dict, old: dict | None, *, old_body: str | None = None
+    ) -> dict:
+        """Store an object (ADDED when `old` is None, else MODIFIED) under a new version.
+
+        `old_body` is the stored text of `old` when the caller has it (saves encoding it).
+        """
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
         try:
@@ -169,7 +203,7 @@ class Transaction:
             self._conn.executemany(
                 "INSERT INTO owner_refs VALUES (?, ?, ?, ?)", [(uid, *key) for uid in owners]
             )
-        self._record(rv, kind, ns, "ADDED" if old is None else "MODIFIED", body, old)
+        self._record(rv, kind, ns, "ADDED" if old is None else "MODIFIED", body, old, old_body)
         return obj
 
     def remove(self, kind: Kind, obj: dict) -> dict:
@@ -189,14 +223,18 @@ class Transaction:
         )
 
     def _record(
-        self, rv: int, kind: Kind, ns: str, type_: str, body: str, old: dict | None
+        self, rv: int, kind: Kind, ns: str, type_: str, body: str, old: dict | None,
+        old_body: str | None = None,
     ) -> None:
-        old_body = json.dumps(old, separators=(",", ":")) if old is not None else None
+        if old is None:
+            old_body = None
+        elif old_body is None:
+            old_body = json.dumps(old, separators=(",", ":"))
         self._conn.execute(
             "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)",
             (rv, kind_key(kind), ns, type_, body, old_body),
         )
-        self.changes.append(Change(rv, kind_key(kind), ns, type_, json.loads(body), old))
+        self.changes.append(Change(rv, kind_key(kind), ns, type_, body, old_body))
         keep_after = rv - self._change_log_size
         step = max(1, min(64, self._change_log_size // 4))
         if keep_after > 0 and rv % step == 0:
@@ -235,7 +273,4 @@ def changes_after(conn: sqlite3.Connection, rv: int, limit: int = 1000) -> list[
         "WHERE rv > ? ORDER BY rv LIMIT ?",
         (rv, limit),
     )
-    return [
-        Change(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5]) if r[5] else None)
-        for r in rows
-    ]
+    return [Change(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]

@@ -7,6 +7,7 @@ import asyncio
 from fastapi import APIRouter
 
 from cyclone.api import keys
+from cyclone.kube.execution_clusters import Connect, ExecutionClusterRegistry, connect_remote
 from cyclone.server.artifacts.routes import artifact_store_for, build_artifacts_router
 from cyclone.server.logs.collectors import LogCollectors
 from cyclone.server.logs.routes import build_logs_router, log_store_for
@@ -23,13 +24,21 @@ async def run_log_and_artifact_services(
     *,
     collectors: LogCollectors | None = None,
     sweep_interval: float = 3600.0,
+    connect: Connect | None = connect_remote,
 ) -> None:
-    """Collect stage logs of the control cluster (and of every cluster added to
-    `collectors`) and sweep expired artifacts, until cancelled."""
+    """Collect stage logs of the control cluster and of every cluster an ExecutionCluster
+    describes (`connect=None`: only those added to `collectors`), and sweep expired
+    artifacts, until cancelled."""
     collectors = collectors or LogCollectors(log_store_for(state), control=state.cluster)
     collectors.add_cluster(keys.CONTROL_CLUSTER_NAME, state.cluster)
     async with asyncio.TaskGroup() as group:
         group.create_task(collectors.run(), name="log-collectors")
+        if connect is not None:
+            registry = ExecutionClusterRegistry(
+                state.cluster, on_added=collectors.add_cluster,
+                on_removed=collectors.remove_cluster, connect=connect,
+            )
+            group.create_task(registry.run(), name="log-execution-clusters")
         group.create_task(artifact_store_for(state).run_retention_sweeps(sweep_interval),
                           name="artifact-retention")
 
