@@ -92,6 +92,7 @@ class ServerOptions:
     port: int = 7099
     server_url: str | None = None
     admin_token_file: str | None = None
+    engine_key_namespace: str = "cyclone-system"
     election: ElectionOptions = field(default_factory=ElectionOptions)
 
 
@@ -212,7 +213,8 @@ async def run_server(options: ServerOptions) -> None:
     cluster = await open_cluster(options.cluster)
     try:
         app = create_app(cluster=cluster, data_dir=data_dir, admin_token=admin_token,
-                         extra_routers=log_and_artifact_routers(), server_url=url)
+                         extra_routers=log_and_artifact_routers(), server_url=url,
+                         engine_key_namespace=options.engine_key_namespace)
         state = app.state.cyclone
 
         async def services() -> None:

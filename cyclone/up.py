@@ -147,6 +147,7 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
                     data_dir=data_dir / "node",
                     runtime=runtime,
                     schedule_unbound=options.kubeconfig is None,
+                    log_server_port=0 if options.kubeconfig else None,
                 )
                 group.create_task(agent.run(), name="node-agent")
             group.create_task(engine.run(), name="engine")

@@ -38,7 +38,8 @@ async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
     url = local_url(options.host, options.port)
     admin_token = load_or_create_admin_token(ctx.data_dir)
     app = create_app(cluster=ctx.cluster, data_dir=ctx.data_dir, admin_token=admin_token,
-                     extra_routers=log_and_artifact_routers(), server_url=url)
+                     extra_routers=log_and_artifact_routers(), server_url=url,
+                     engine_key_namespace=ctx.engine.config.system_namespace)
     if write_config:
         path = write_cli_config(url, admin_token, keys.DEFAULT_TENANT)
         log.info("CLI configured in %s", path)

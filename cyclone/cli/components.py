@@ -134,6 +134,11 @@ def register(app: typer.Typer) -> None:
             help="File holding the admin token (default: $CYCLONE_ADMIN_TOKEN or "
             "<data-dir>/admin-token).",
         ),
+        engine_key_namespace: str = typer.Option(
+            "cyclone-system", "--engine-key-namespace",
+            help="The engine's system_namespace, where it keeps the key delegation "
+            "callback tokens are checked with.",
+        ),
         leader_elect: bool = LEADER_ELECT,
         lease_namespace: str | None = LEASE_NAMESPACE,
         identity: str | None = IDENTITY,
@@ -147,7 +152,7 @@ def register(app: typer.Typer) -> None:
         options = ServerOptions(
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
             data_dir=data_dir, host=host, port=port, server_url=server_url,
-            admin_token_file=admin_token_file,
+            admin_token_file=admin_token_file, engine_key_namespace=engine_key_namespace,
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
         )

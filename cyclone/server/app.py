@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -72,23 +71,24 @@ def create_app(
     data_dir: Path,
     admin_token: str,
     clusters: ClusterLookup | None = None,
-    engine_hooks: Any = None,
     extra_routers: Sequence[APIRouter] = (),
     server_url: str = "http://127.0.0.1:7099",
+    engine_key_namespace: str = "cyclone-system",
 ) -> FastAPI:
     """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.
 
     `extra_routers` are mounted under `/apis/v1alpha1` too; they reach the shared state
     through `cyclone.server.auth.server_state` and authorise with `require_tenant`.
-    `server_url` is how pods (the PVC watchdog) reach this server.
+    `server_url` is how pods (the PVC watchdog) reach this server; `engine_key_namespace`
+    is the engine's `system_namespace`, where the key of delegation tokens is kept.
     """
     state = ServerState(
         cluster=cluster,
         data_dir=Path(data_dir),
         auth=TokenAuthority(cluster, admin_token),
         clusters=clusters,
-        engine_hooks=engine_hooks,
         server_url=server_url,
+        engine_key_namespace=engine_key_namespace,
     )
 
     @contextlib.asynccontextmanager

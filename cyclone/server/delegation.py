@@ -58,7 +58,7 @@ async def report(state: ServerState, namespace: str, run: str, stage: str, token
     if not namespace.startswith(keys.TENANT_NAMESPACE_PREFIX):
         raise errors.NotFound(f"workflowrun {run!r} not found")
     await state.cluster.get(kinds.WORKFLOW_RUN, run, namespace)
-    key_namespace = getattr(state.engine_hooks, "delegation_key_namespace", None)
+    key_namespace = state.engine_key_namespace
     try:
         updated = await report_delegation_result(
             state.cluster, namespace, run, stage, token, _succeeded(result), result.message,

@@ -207,6 +207,7 @@ async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
         "--kubeconfig", str(kubeconfigs["server"]), "--data-dir", str(tmp_path / "data"),
         "--host", "127.0.0.1", "--port", str(port), "--admin-token-file", str(token_file),
         "--server-url", f"http://127.0.0.1:{port}", "--lease-namespace", "cyclone",
+        "--engine-key-namespace", ENGINE_CONFIG["system_namespace"],
         "--identity", "server-1",
         stdout=asyncio.subprocess.DEVNULL, stderr=server_log.open("wb"),
         env={**os.environ, "PYTHONPATH": str(REPO)},

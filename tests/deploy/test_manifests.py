@@ -194,6 +194,20 @@ def test_deployment_args_are_options_of_the_cyclone_command(component):
     assert context.params["leader_elect"] is True
 
 
+@pytest.mark.parametrize("source", ["plain", "chart"])
+def test_server_checks_delegation_tokens_with_the_engines_key(source):
+    objects = plain_objects() if source == "plain" else render_chart()
+    config_map = next(o for o in objects if o["kind"] == "ConfigMap"
+                      and o["metadata"]["labels"].get(COMPONENT) == "engine")
+    engine_config = yaml.safe_load(config_map["data"]["engine.yaml"])
+    server_args = deployment(objects, "server")["spec"]["template"]["spec"]["containers"][0][
+        "args"]
+    key_namespace = option(server_args, "--engine-key-namespace")
+    assert key_namespace == engine_config.get("system_namespace", "cyclone-system")
+    engine_role = role(objects, "Role", "cyclone-engine")
+    assert engine_role["metadata"]["namespace"] == key_namespace
+
+
 def test_dockerfile_builds_the_cyclone_image_the_deployments_run():
     text = (REPO / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+)", text, re.M)

@@ -70,6 +70,8 @@ REASON_INVALID = "InvalidWorkflowRun"
 REASON_CLUSTER_NOT_FOUND = "ExecutionClusterNotFound"
 REASON_CLUSTER_UNAVAILABLE = "ExecutionClusterUnavailable"
 CLUSTER_CONNECT_RECHECK_SECONDS = 1.0
+BUILTIN_NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
+"""Where the server keeps the built-in resource types and stage templates."""
 
 Clock = Callable[[], datetime]
 
@@ -290,7 +292,9 @@ class RunController:
     ) -> StageInputs:
         resources: dict[str, dict] = {}
         resource_types: dict[str, dict] = {}
-        for namespace in (self.config.system_namespace, state.namespace):
+        for namespace in dict.fromkeys(
+            (BUILTIN_NAMESPACE, self.config.system_namespace, state.namespace)
+        ):
             for obj in self.caches.resources.list(namespace):
                 labels = obj["metadata"].get("labels") or {}
                 if keys.LABEL_RESOURCE_TEMPLATE in labels:

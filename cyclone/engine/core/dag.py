@@ -74,6 +74,13 @@ def _phases(statuses: Mapping[str, Any] | None) -> dict[str, str | None]:
     """Stage name → phase string; values may be phases, Status objects or dicts."""
     phases: dict[str, str | None] = {}
     for name, value in (statuses or {}).items():
+        if type(value) is dict:  # a run-status entry, the common case: no generic lookups
+            inner = value.get("phase")
+            if inner is None:
+                nested = value.get("status")
+                inner = _get(nested, "phase") if nested is not None else None
+            phases[name] = inner if inner is None or type(inner) is str else phase_value(inner)
+            continue
         if value is None or isinstance(value, str) or hasattr(value, "value"):
             phases[name] = phase_value(value)
             continue
@@ -141,22 +148,7 @@ def next_runnable_stages(
     end_stages: Sequence[str] | None = None,
 ) -> list[str]:
     """Stages in scope that have not started and whose dependencies are all satisfied."""
-    nodes = dag_stages(stages)
-    by_name = {node.name: node for node in nodes}
-    scope = set(stages_in_scope(nodes, start_stages, end_stages))
-    phases = _phases(statuses)
-    runnable: list[str] = []
-    for node in nodes:
-        if node.name not in scope or not _not_started(phases.get(node.name)):
-            continue
-        if all(
-            dep not in scope
-            or _dependency_satisfied(phases.get(dep), by_name[dep].trivial)
-            for dep in node.depends
-            if dep in by_name
-        ):
-            runnable.append(node.name)
-    return runnable
+    return _Step(stages, statuses, start_stages, end_stages).runnable()
 
 
 def blocked_stages(
@@ -166,31 +158,65 @@ def blocked_stages(
     end_stages: Sequence[str] | None = None,
 ) -> list[str]:
     """Stages in scope that have not started and can never run, in workflow order."""
-    nodes = dag_stages(stages)
-    by_name = {node.name: node for node in nodes}
-    scope = set(stages_in_scope(nodes, start_stages, end_stages))
-    phases = _phases(statuses)
-    blocked: set[str] = set()
+    return _Step(stages, statuses, start_stages, end_stages).blocked()
 
-    def blocks(dep: str) -> bool:
-        if dep not in scope or dep not in by_name:
-            return False
-        if dep in blocked:
-            return True
-        return phases.get(dep) in UNSUCCESSFUL_PHASES and not by_name[dep].trivial
 
-    changed = True
-    while changed:
-        changed = False
-        for node in nodes:
-            if node.name in blocked or node.name not in scope:
+class _Step:
+    """The graph, scope and phases of one DAG step, computed once for both facts."""
+
+    def __init__(
+        self,
+        stages: Iterable[Any],
+        statuses: Mapping[str, Any] | None,
+        start_stages: Sequence[str] | None,
+        end_stages: Sequence[str] | None,
+    ) -> None:
+        self.nodes = dag_stages(stages)
+        self.by_name = {node.name: node for node in self.nodes}
+        if start_stages or end_stages:
+            self.scope = set(stages_in_scope(self.nodes, start_stages, end_stages))
+        else:
+            self.scope = set(self.by_name)
+        self.phases = _phases(statuses)
+
+    def runnable(self) -> list[str]:
+        by_name, scope, phases = self.by_name, self.scope, self.phases
+        runnable: list[str] = []
+        for node in self.nodes:
+            if node.name not in scope or not _not_started(phases.get(node.name)):
                 continue
-            if not _not_started(phases.get(node.name)):
-                continue
-            if any(blocks(dep) for dep in node.depends):
-                blocked.add(node.name)
-                changed = True
-    return [node.name for node in nodes if node.name in blocked]
+            if all(
+                dep not in scope
+                or _dependency_satisfied(phases.get(dep), by_name[dep].trivial)
+                for dep in node.depends
+                if dep in by_name
+            ):
+                runnable.append(node.name)
+        return runnable
+
+    def blocked(self) -> list[str]:
+        by_name, scope, phases = self.by_name, self.scope, self.phases
+        blocked: set[str] = set()
+
+        def blocks(dep: str) -> bool:
+            if dep not in scope or dep not in by_name:
+                return False
+            if dep in blocked:
+                return True
+            return phases.get(dep) in UNSUCCESSFUL_PHASES and not by_name[dep].trivial
+
+        changed = True
+        while changed:
+            changed = False
+            for node in self.nodes:
+                if node.name in blocked or node.name not in scope:
+                    continue
+                if not _not_started(phases.get(node.name)):
+                    continue
+                if any(blocks(dep) for dep in node.depends):
+                    blocked.add(node.name)
+                    changed = True
+        return [node.name for node in self.nodes if node.name in blocked]
 
 
 def plan_step(
@@ -200,11 +226,8 @@ def plan_step(
     end_stages: Sequence[str] | None = None,
 ) -> RunStep:
     """Both facts of a DAG step at once; apply them before computing the overall phase."""
-    nodes = dag_stages(stages)
-    return RunStep(
-        start=next_runnable_stages(nodes, statuses, start_stages, end_stages),
-        blocked=blocked_stages(nodes, statuses, start_stages, end_stages),
-    )
+    step = _Step(stages, statuses, start_stages, end_stages)
+    return RunStep(start=step.runnable(), blocked=step.blocked())
 
 
 def upstream_stages(stages: Iterable[Any], stage: str) -> set[str]:

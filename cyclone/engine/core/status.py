@@ -56,6 +56,11 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def _stage_phase_and_trivial(value: Any) -> tuple[str | None, bool]:
+    if type(value) is dict and type(value.get("status")) is dict:  # a run-status entry
+        phase = value["status"].get("phase")
+        return phase if phase is None or type(phase) is str else phase_value(phase), bool(
+            value.get("trivial") or False
+        )
     if value is None or isinstance(value, str) or hasattr(value, "value"):
         return phase_value(value), False
     status = _get(value, "status")
