@@ -35,6 +35,12 @@ class EngineConfig(BaseModel):
     gc_delay_seconds: float = 300.0
     gc_enabled: bool = True
     gc_image: str = "busybox:1.36"
+    gc_resources: dict = Field(
+        default_factory=lambda: {"requests": {"cpu": "50m", "memory": "32Mi"},
+                                 "limits": {"cpu": "200m", "memory": "128Mi"}},
+        description="Requests and limits of the GC pod, so a tenant ResourceQuota that "
+        "demands them admits it.",
+    )
     callback_base_url: str = "http://127.0.0.1:7099"
     delegation_timeout_seconds: float = 3600.0
     http_timeout_seconds: float = 10.0

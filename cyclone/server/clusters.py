@@ -142,10 +142,22 @@ async def _ensure_execution_cluster(state: ServerState, tenant: str, name: str,
     })
 
 
+def _without_empty(value: dict) -> dict:
+    """Fields left unset (None, "") dropped, since the CRD schema types each field."""
+    cleaned = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and key != "kubeConfig":
+            item = _without_empty(item)
+        if item is None or item == "" or item == {}:
+            continue
+        cleaned[key] = item
+    return cleaned
+
+
 def execution_credential(credential: dict) -> dict:
     """An integration's credential as ExecutionCluster `spec.credential` holds it: a
     kubeconfig given as YAML text becomes the object the CRD schema asks for."""
-    credential = copy.deepcopy(credential)
+    credential = _without_empty(copy.deepcopy(credential))
     kubeconfig = credential.get("kubeConfig")
     if isinstance(kubeconfig, str):
         try:

@@ -172,3 +172,22 @@ async def test_retry_of_reuses_succeeded_stages_and_outputs(tmp_path):
     assert outputs(second, "build") == {"version": version}
     assert outputs(second, "report") == {"tested": version}
     assert second["status"]["stages"]["build"]["pod"] == first["status"]["stages"]["build"]["pod"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_gc_pod_is_admitted_by_a_quota_that_demands_limits(tmp_path, backend):
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, watch_pod_events=False)
+    async with running_env(tmp_path, config, backend=backend) as env:
+        await env.cluster.create({
+            "apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": "tenant", "namespace": NAMESPACE},
+            "spec": {"hard": {"limits.cpu": "2", "limits.memory": "2Gi",
+                              "requests.cpu": "1", "requests.memory": "1Gi"}},
+        })
+        stage = shell_stage("a", "true")
+        stage["spec"]["pod"]["spec"]["containers"][0]["resources"] = {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "100m", "memory": "64Mi"}}
+        await env.apply(stage, workflow("wf", [{"name": "a"}]), workflow_run("r1", "wf"))
+        run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
+    assert overall(run)["phase"] == "Succeeded"

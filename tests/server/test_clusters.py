@@ -208,3 +208,4 @@ async def test_kubeconfig_text_becomes_the_execution_cluster_object(devops, clus
     ec = await cluster.get(kinds.EXECUTION_CLUSTER, "remote")
     document = ec["spec"]["credential"]["kubeConfig"]
     assert document["clusters"][0]["cluster"]["server"] == "https://worker:6443"
+    assert set(ec["spec"]["credential"]) == {"kubeConfig"}, "unset fields stay out"

@@ -28,7 +28,7 @@ NAMESPACED_KINDS = (
 )
 
 _plane: ControlPlane | None = None
-_crds_installed = False
+_crds_installed: set[str] = set()
 
 
 def engine_plane() -> ControlPlane:
@@ -47,9 +47,9 @@ def _stop() -> None:
         _plane = None
 
 
-async def install_crds(cluster: Cluster) -> None:
-    global _crds_installed
-    if _crds_installed:
+async def install_crds(cluster: RemoteCluster) -> None:
+    """Cyclone's CRDs applied to the cluster and established (once per API server)."""
+    if cluster.server in _crds_installed:
         return
     documents = [doc for doc in yaml.safe_load_all(CRD_FILE.read_text()) if doc]
     for crd in documents:
@@ -66,7 +66,7 @@ async def install_crds(cluster: Cluster) -> None:
         return True
 
     await eventually(established, timeout=30)
-    _crds_installed = True
+    _crds_installed.add(cluster.server)
 
 
 async def _delete_all(cluster: Cluster, kind: kinds.Kind, namespace: str | None) -> None:

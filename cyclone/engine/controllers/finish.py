@@ -157,6 +157,7 @@ class RunFinisher:
                     name, target.namespace, target.pvc, self.config.gc_image,
                     workflow=((run.get("spec") or {}).get("workflowRef") or {}).get("name"),
                     meta_namespace=run["metadata"]["namespace"],
+                    resources=self.config.gc_resources,
                 )
                 try:
                     await execution.cluster.create(manifest, namespace=target.namespace)
