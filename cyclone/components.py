@@ -93,6 +93,7 @@ class ServerOptions:
     server_url: str | None = None
     admin_token_file: str | None = None
     engine_key_namespace: str = "cyclone-system"
+    artifact_retention_days: float = 30.0
     election: ElectionOptions = field(default_factory=ElectionOptions)
 
 
@@ -202,6 +203,7 @@ async def run_engine(options: EngineOptions) -> None:
 async def run_server(options: ServerOptions) -> None:
     """Serve the REST API until cancelled; the lease holder also collects logs."""
     from cyclone.server import create_app, serve
+    from cyclone.server.artifacts.routes import retention_from_days
     from cyclone.server.logs.services import (
         log_and_artifact_routers,
         run_log_and_artifact_services,
@@ -214,7 +216,9 @@ async def run_server(options: ServerOptions) -> None:
     try:
         app = create_app(cluster=cluster, data_dir=data_dir, admin_token=admin_token,
                          extra_routers=log_and_artifact_routers(), server_url=url,
-                         engine_key_namespace=options.engine_key_namespace)
+                         engine_key_namespace=options.engine_key_namespace,
+                         artifact_retention=retention_from_days(
+                             options.artifact_retention_days))
         state = app.state.cyclone
 
         async def services() -> None:

@@ -42,6 +42,7 @@ class UpOptions:
     runtime: str = "host"
     kubeconfig: str | None = None
     node_agent: bool = False
+    artifact_retention_days: float = 30.0
 
 
 @dataclass

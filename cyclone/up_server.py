@@ -14,6 +14,7 @@ import logging
 from cyclone.api import keys
 from cyclone.cli.config import write_cli_config
 from cyclone.server import create_app, serve
+from cyclone.server.artifacts.routes import retention_from_days
 from cyclone.server.auth import load_or_create_admin_token
 from cyclone.server.logs.services import (
     log_and_artifact_routers,
@@ -39,7 +40,8 @@ async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
     admin_token = load_or_create_admin_token(ctx.data_dir)
     app = create_app(cluster=ctx.cluster, data_dir=ctx.data_dir, admin_token=admin_token,
                      extra_routers=log_and_artifact_routers(), server_url=url,
-                     engine_key_namespace=ctx.engine.config.system_namespace)
+                     engine_key_namespace=ctx.engine.config.system_namespace,
+                     artifact_retention=retention_from_days(options.artifact_retention_days))
     if write_config:
         path = write_cli_config(url, admin_token, keys.DEFAULT_TENANT)
         log.info("CLI configured in %s", path)

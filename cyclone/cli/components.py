@@ -134,6 +134,10 @@ def register(app: typer.Typer) -> None:
             help="File holding the admin token (default: $CYCLONE_ADMIN_TOKEN or "
             "<data-dir>/admin-token).",
         ),
+        artifact_retention_days: float = typer.Option(
+            30.0, "--artifact-retention-days",
+            help="Days uploaded artifacts are kept (0: until deleted).",
+        ),
         engine_key_namespace: str = typer.Option(
             "cyclone-system", "--engine-key-namespace",
             help="The engine's system_namespace, where it keeps the key delegation "
@@ -153,6 +157,7 @@ def register(app: typer.Typer) -> None:
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
             data_dir=data_dir, host=host, port=port, server_url=server_url,
             admin_token_file=admin_token_file, engine_key_namespace=engine_key_namespace,
+            artifact_retention_days=artifact_retention_days,
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
         )

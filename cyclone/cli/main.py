@@ -15,6 +15,8 @@ except ImportError:
 from cyclone.cli import admin, components, objects, runs, triggers
 from cyclone.cli.session import global_options, print_error
 
+DEFAULT_ARTIFACT_RETENTION_DAYS = 30.0
+
 
 class CycloneApp(typer.Typer):
     """A Typer app whose usage errors, like every other error, are one `error: …` line."""
@@ -53,7 +55,7 @@ def crds() -> None:
 @app.command()
 def up(
     data_dir: str = typer.Option("./.cyclone", "--data-dir", help="Where all state lives."),
-    port: int = typer.Option(7099, "--port", help="Port of the REST API and UI."),
+    port: int = typer.Option(7099, "--port", help="Port of the REST API."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the server listens on."),
     runtime: str = typer.Option("host", "--runtime", help="Node agent runtime: host or fake."),
     kubeconfig: str | None = typer.Option(
@@ -62,6 +64,10 @@ def up(
     ),
     node_agent: bool = typer.Option(
         False, "--node-agent", help="With --kubeconfig: also run a node agent as a node."
+    ),
+    artifact_retention_days: float = typer.Option(
+        DEFAULT_ARTIFACT_RETENTION_DAYS, "--artifact-retention-days",
+        help="Days uploaded artifacts are kept (0: until deleted).",
     ),
 ) -> None:
     """Start Cyclone in one process: embedded cluster, node agent, engine and server."""
@@ -76,6 +82,7 @@ def up(
             runtime=runtime,
             kubeconfig=kubeconfig,
             node_agent=node_agent,
+            artifact_retention_days=artifact_retention_days,
         ),
         serve=serve_api,
     )

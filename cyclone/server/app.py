@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
@@ -26,6 +27,7 @@ from cyclone.server import (
     tenants,
     webhooks,
 )
+from cyclone.server.artifacts.routes import ARTIFACT_RETENTION_KEY
 from cyclone.server.auth import TokenAuthority
 from cyclone.server.builtins import ensure_builtins
 from cyclone.server.errors import install_error_handlers
@@ -74,13 +76,15 @@ def create_app(
     extra_routers: Sequence[APIRouter] = (),
     server_url: str = "http://127.0.0.1:7099",
     engine_key_namespace: str = "cyclone-system",
+    artifact_retention: timedelta | None = None,
 ) -> FastAPI:
     """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.
 
     `extra_routers` are mounted under `/apis/v1alpha1` too; they reach the shared state
     through `cyclone.server.auth.server_state` and authorise with `require_tenant`.
     `server_url` is how pods (the PVC watchdog) reach this server; `engine_key_namespace`
-    is the engine's `system_namespace`, where the key of delegation tokens is kept.
+    is the engine's `system_namespace`, where the key of delegation tokens is kept;
+    uploaded artifacts are kept for `artifact_retention` (None: until deleted).
     """
     state = ServerState(
         cluster=cluster,
@@ -89,6 +93,7 @@ def create_app(
         clusters=clusters,
         server_url=server_url,
         engine_key_namespace=engine_key_namespace,
+        extras={ARTIFACT_RETENTION_KEY: artifact_retention},
     )
 
     @contextlib.asynccontextmanager

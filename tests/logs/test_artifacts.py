@@ -198,3 +198,18 @@ async def test_http_resolver_push_uploads_to_its_run(tmp_path) -> None:
             downloaded = await client.get(f"{ARTIFACTS}/bin.tar.gz", headers=auth())
     with tarfile.open(fileobj=io.BytesIO(downloaded.content)) as tar:
         assert tar.extractfile("./app.bin").read() == b"built binary"
+
+
+def test_the_server_keeps_artifacts_for_its_configured_retention(tmp_path) -> None:
+    from cyclone.kube.embedded import EmbeddedCluster
+    from cyclone.server import create_app
+    from cyclone.server.artifacts.routes import retention_from_days
+    from cyclone.up import UpOptions
+
+    cluster = EmbeddedCluster(tmp_path / "cluster.db")
+    kept = create_app(cluster=cluster, data_dir=tmp_path, admin_token="a",
+                      artifact_retention=retention_from_days(UpOptions().artifact_retention_days))
+    forever = create_app(cluster=cluster, data_dir=tmp_path, admin_token="a",
+                         artifact_retention=retention_from_days(0))
+    assert artifact_store_for(kept.state.cyclone).retention == timedelta(days=30)
+    assert artifact_store_for(forever.state.cyclone).retention is None
