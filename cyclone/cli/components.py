@@ -46,8 +46,7 @@ def _cluster_source(kubeconfig, context, embedded, qps, burst):
 
 
 def _election(enabled, namespace, identity, lease_duration, renew_deadline, retry_period):
-    from cyclone.components import ElectionOptions
-    from cyclone.kube.leader import LeaseTimings
+    from cyclone.components import ElectionOptions, LeaseTimings
 
     try:
         timings = LeaseTimings(lease_duration, renew_deadline, retry_period)
