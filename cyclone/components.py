@@ -250,7 +250,8 @@ def read_admin_token(path: str | None, data_dir: Path) -> str:
     return load_or_create_admin_token(data_dir)
 
 
-def _runtime(name: str):
+def node_runtime(name: str):
+    """The node agent runtime called `name` (`host` with the resolver scripts, or `fake`)."""
     if name == "host":
         from cyclone.node.runtimes.host import HostRuntime
         from cyclone.resolvers import resolver_image_overlays
@@ -267,7 +268,7 @@ async def run_node(options: NodeOptions) -> None:
     """Run a node agent (the kubelet stand-in) until cancelled."""
     from cyclone.node.agent import run_node_agent
 
-    runtime = _runtime(options.runtime)
+    runtime = node_runtime(options.runtime)
     cluster = await open_cluster(options.cluster)
     try:
         await run_node_agent(

@@ -105,16 +105,12 @@ async def ensure_default_tenant(cluster: Cluster) -> None:
 
 
 def _runtime(name: str):
-    if name == "host":
-        from cyclone.node.runtimes.host import HostRuntime
-        from cyclone.resolvers import resolver_image_overlays
+    from cyclone.components import ComponentError, node_runtime
 
-        return HostRuntime(image_overlays=resolver_image_overlays())
-    if name == "fake":
-        from cyclone.node.runtimes.fake import FakeRuntime
-
-        return FakeRuntime()
-    raise UpError(f"unknown runtime {name!r}: choose host or fake")
+    try:
+        return node_runtime(name)
+    except ComponentError as exc:
+        raise UpError(str(exc)) from exc
 
 
 async def _open_cluster(options: UpOptions, data_dir: Path) -> Cluster:
