@@ -106,19 +106,27 @@ def update(
     kind: Kind,
     namespace: str | None,
     name: str,
-    mutate: Callable[[dict], dict],
+    mutate: Callable[[dict], dict] | None,
     *,
     status_only: bool,
     precondition_rv: str | None = None,
+    replacement: Callable[[], dict] | None = None,
 ) -> dict:
-    """Read-modify-write one object with the optimistic-concurrency rule of Kubernetes."""
+    """Read-modify-write one object with the optimistic-concurrency rule of Kubernetes.
+
+    The new object is `mutate(a copy of the current one)` (a patch) or `replacement()` (a
+    replace, which needs no copy of the current object)."""
     if status_only and not kind.has_status:
         raise NotFound(f'{kind.plural} "{name}" has no status subresource')
     found = tx.get_with_body(kind, namespace, name)
     if found is None:
         raise not_found(kind, name)
     current, current_body = found
-    incoming = mutate(json.loads(current_body))
+    if replacement is not None:
+        incoming = replacement()
+    else:
+        assert mutate is not None
+        incoming = mutate(json.loads(current_body))
     incoming_meta = incoming.get("metadata") or {}
     stored_rv = current["metadata"]["resourceVersion"]
     for wanted in (precondition_rv, incoming_meta.get("resourceVersion")):

@@ -174,8 +174,8 @@ class EmbeddedCluster:
             raise BadRequest(f"the object is not valid JSON: {exc}") from exc
         return await self._write(
             lambda tx: apiserver.update(
-                tx, kind, namespace, meta.get("name", ""), lambda _current: json.loads(text),
-                status_only=status_only,
+                tx, kind, namespace, meta.get("name", ""), None,
+                replacement=lambda: json.loads(text), status_only=status_only,
             )
         )
 
