@@ -233,7 +233,8 @@ class RunController:
         return max((min(wakeups) - state.now).total_seconds(), 0.0) + 0.05
 
     async def _admit(self, state: RunState, workflow: dict) -> bool:
-        decision = await self.gate.decide(state.run, self.caches.runs.list())
+        others = () if self.gate.unlimited else self.caches.runs.list()  # O(runs): only if used
+        decision = await self.gate.decide(state.run, others)
         if decision == Admission.REJECT:
             await self._end(
                 state, FAILED, REASON_TOO_MANY_WAITING,
