@@ -175,7 +175,7 @@ async def series(stack: Stack, args: argparse.Namespace, sizes: list[int]) -> li
             rows.append({"cluster": stack.name, **_merge([result])})
             print(f"  {stack.name}: paced series done", flush=True)
         for size in sizes:
-            reps = args.small_reps if size <= 100 else 1
+            reps = args.small_reps if size <= 100 and stack.name == "embedded" else 1
             results = [
                 await burst(stack, observer, f"b{next(counter)}", size, args.creators,
                             args.timeout)
@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--kube-sizes", default="100,1000",
                         help="burst sizes on the real kube-apiserver (default 100,1000)")
     parser.add_argument("--small-reps", type=int, default=3,
-                        help="repetitions of bursts of up to 100 runs (default 3; others 1)")
+                        help="repetitions of embedded bursts of up to 100 runs (default 3; else 1)")
     parser.add_argument("--creators", type=int, default=4,
                         help="concurrent clients creating runs in a burst (default 4)")
     parser.add_argument("--paced-rate", type=float, default=3.0, help="runs/s (default 3)")
