@@ -32,6 +32,9 @@ ANNOTATION_WORKFLOWRUN_TRIGGER = "workflowrun.cyclone.dev/trigger"
 ANNOTATION_SCM_EVENT = "workflowrun.cyclone.dev/scm-event"
 ANNOTATION_META_NAMESPACE = "cyclone.dev/meta-namespace"
 ANNOTATION_TENANT_INFO = "tenant.cyclone.dev/info"
+ANNOTATION_LOGS_COLLECTED = "stage.cyclone.dev/logs-collected"
+"""Set on a finished stage pod once the server has stored all of its logs; GC waits for it
+(up to `gc_log_wait_seconds`) before deleting the pod."""
 
 CONTROL_CLUSTER_NAME = "cyclone-control-cluster"
 DEFAULT_TENANT = "system"

@@ -35,6 +35,11 @@ class EngineConfig(BaseModel):
     gc_delay_seconds: float = 300.0
     gc_enabled: bool = True
     gc_image: str = "busybox:1.36"
+    gc_log_wait_seconds: float = Field(
+        default=60.0, ge=0,
+        description="How long GC waits, past its delay, for the server to finish storing "
+        "the logs of the run's stage pods before it deletes them.",
+    )
     gc_resources: dict = Field(
         default_factory=lambda: {"requests": {"cpu": "50m", "memory": "32Mi"},
                                  "limits": {"cpu": "200m", "memory": "128Mi"}},

@@ -92,7 +92,8 @@ def artifact_stage(name: str) -> dict:
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path, backend):
-    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, watch_pod_events=False)
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=0,
+                          watch_pod_events=False)
     async with running_env(tmp_path, config, backend=backend) as env:
         await env.apply(
             artifact_stage("write"),
@@ -176,7 +177,8 @@ async def test_retry_of_reuses_succeeded_stages_and_outputs(tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_gc_pod_is_admitted_by_a_quota_that_demands_limits(tmp_path, backend):
-    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, watch_pod_events=False)
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=0,
+                          watch_pod_events=False)
     async with running_env(tmp_path, config, backend=backend) as env:
         await env.cluster.create({
             "apiVersion": "v1", "kind": "ResourceQuota",
@@ -189,5 +191,31 @@ async def test_gc_pod_is_admitted_by_a_quota_that_demands_limits(tmp_path, backe
             "requests": {"cpu": "100m", "memory": "64Mi"},
             "limits": {"cpu": "100m", "memory": "64Mi"}}
         await env.apply(stage, workflow("wf", [{"name": "a"}]), workflow_run("r1", "wf"))
+        run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
+    assert overall(run)["phase"] == "Succeeded"
+
+
+async def test_gc_waits_for_the_stage_logs_to_be_stored(tmp_path):
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=30,
+                          watch_pod_events=False)
+    async with running_env(tmp_path, config) as env:
+        await env.apply(shell_stage("a", "echo hi"), workflow("wf", [{"name": "a"}]),
+                        workflow_run("r1", "wf"))
+        await env.wait_phase("r1", "Succeeded")
+        await asyncio.sleep(1.0)
+        [pod] = await env.pods()
+        assert not (await env.run("r1"))["status"].get("cleaned")
+        await env.cluster.patch(kinds.POD, pod["metadata"]["name"], {"metadata": {
+            "annotations": {"stage.cyclone.dev/logs-collected": "true"}}}, NAMESPACE)
+        await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
+        assert await env.pods() == []
+
+
+async def test_gc_goes_ahead_when_no_server_stores_the_logs(tmp_path):
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=1,
+                          watch_pod_events=False)
+    async with running_env(tmp_path, config) as env:
+        await env.apply(shell_stage("a", "true"), workflow("wf", [{"name": "a"}]),
+                        workflow_run("r1", "wf"))
         run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
     assert overall(run)["phase"] == "Succeeded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 from collections.abc import AsyncIterator
 
 from cyclone.api import keys
@@ -136,6 +137,18 @@ class FakeLogCluster:
         if found is None:
             raise errors.NotFound(f"{kind.kind} {name} not found")
         return found
+
+    async def patch(self, kind, name, patch, namespace=None, **_options):
+        """Merge-patches a pod's annotations (all the collector writes)."""
+        assert kind is kinds.POD
+        pod = self.pods.get((namespace, name))
+        if pod is None:
+            raise errors.NotFound(f"pod {name} not found")
+        pod = copy.deepcopy(pod)
+        annotations = pod["metadata"].setdefault("annotations", {})
+        annotations.update((patch.get("metadata") or {}).get("annotations") or {})
+        self.put_pod(pod)
+        return pod
 
     async def list(self, kind, namespace=None, *, label_selector=None,
                    field_selector=None):

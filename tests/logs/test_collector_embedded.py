@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cyclone.api.keys import ANNOTATION_LOGS_COLLECTED
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.embedded.logs import NODE_LOG_DIR_ANNOTATION
@@ -57,6 +58,14 @@ async def test_collector_follows_node_agent_logs_into_the_store(cluster, tmp_pat
         set_succeeded(created)
         await cluster.replace_status(created)
         await eventually(lambda: store.state(ref).complete)
+
+        for _ in range(500):
+            current = await cluster.get(kinds.POD, pod["metadata"]["name"], NS)
+            if (current["metadata"].get("annotations") or {}).get(ANNOTATION_LOGS_COLLECTED):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the pod was never marked as having its logs stored")
         await cluster.delete(kinds.POD, pod["metadata"]["name"], NS)
     finally:
         task.cancel()

@@ -266,3 +266,20 @@ async def test_seed_steps_run_a_workflow_in_the_worker_namespace(seed: Seed):
                                    label_selector=f"{keys.LABEL_WORKFLOWRUN}=r1")).items
     assert pods == []
     assert await log_of("build", "built"), "the log outlives the pods and their GC"
+
+    # Deleting the tenant removes what it had, in every cluster.
+    assert (await http.delete(f"/tenants/{TENANT}")).status_code == 204
+
+    async def gone(cluster: Cluster, kind: kinds.Kind, name: str) -> bool:
+        try:
+            obj = await cluster.get(kind, name)
+        except NotFound:
+            return True
+        return bool(obj["metadata"].get("deletionTimestamp"))
+
+    await eventually(lambda: gone(seed.worker, kinds.NAMESPACE, WORKER_NS), timeout=30)
+    await eventually(lambda: gone(seed.control, kinds.NAMESPACE, META_NS), timeout=30)
+    if seed.execution_cluster != keys.CONTROL_CLUSTER_NAME:
+        await eventually(
+            lambda: gone(seed.control, kinds.EXECUTION_CLUSTER, seed.execution_cluster),
+            timeout=30)

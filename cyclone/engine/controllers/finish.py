@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 FINALIZER = "cyclone.dev/workflowrun-cleanup"
 GC_RETRY_SECONDS = 5.0
+LOG_WAIT_RECHECK_SECONDS = 2.0
 
 
 class RunFinisher:
@@ -58,6 +59,9 @@ class RunFinisher:
         due = parse_rfc3339(ended or state.now) + timedelta(seconds=self.config.gc_delay_seconds)
         if state.now < due:
             return (due - state.now).total_seconds()
+        logs_due = due + timedelta(seconds=self.config.gc_log_wait_seconds)
+        if state.now < logs_due and self._logs_pending(state.run):
+            return min((logs_due - state.now).total_seconds(), LOG_WAIT_RECHECK_SECONDS)
         done = await self._collect(state.run)
         if done is None:
             return GC_RETRY_SECONDS
@@ -115,20 +119,34 @@ class RunFinisher:
     def _execution(self, run: dict) -> ExecutionCluster | None:
         return self.caches.execution_cluster(execution_target(run).cluster)
 
+    def _stage_pods(self, run: dict) -> list[dict]:
+        execution = self._execution(run)
+        if execution is None:
+            return []
+        selector = (
+            f"{keys.LABEL_WORKFLOWRUN}={run['metadata']['name']},"
+            f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
+        )
+        return [
+            pod for pod in execution.pods.list(execution_target(run).namespace, selector)
+            if (pod["metadata"].get("annotations") or {}).get(
+                keys.ANNOTATION_META_NAMESPACE, run["metadata"]["namespace"]
+            ) == run["metadata"]["namespace"]
+        ]
+
+    def _logs_pending(self, run: dict) -> bool:
+        """Whether a stage pod of the run still waits for its logs to be stored."""
+        return any(
+            not (pod["metadata"].get("annotations") or {}).get(keys.ANNOTATION_LOGS_COLLECTED)
+            for pod in self._stage_pods(run)
+        )
+
     async def _delete_stage_pods(self, run: dict) -> None:
         execution = self._execution(run)
         if execution is None:
             return
         target = execution_target(run)
-        selector = (
-            f"{keys.LABEL_WORKFLOWRUN}={run['metadata']['name']},"
-            f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
-        )
-        for pod in execution.pods.list(target.namespace, selector):
-            if (pod["metadata"].get("annotations") or {}).get(
-                keys.ANNOTATION_META_NAMESPACE, run["metadata"]["namespace"]
-            ) != run["metadata"]["namespace"]:
-                continue
+        for pod in self._stage_pods(run):
             try:
                 await execution.cluster.delete(
                     kinds.POD, pod["metadata"]["name"], target.namespace, grace_period_seconds=0

@@ -5,7 +5,9 @@ For each Cyclone stage pod (labels `pod.kubernetes.io/created-by=cyclone`,
 through `Cluster.pod_logs(follow=True)`, masks the values of the Secrets the pod sees, and
 appends the result to the store. It resumes from the source offset the store recorded,
 so a restarted collector never duplicates a line, and marks a log complete once its
-container has ended (or its pod is gone). Stored logs outlive the pod.
+container has ended (or its pod is gone). Once every log of a finished pod is complete it
+annotates the pod `stage.cyclone.dev/logs-collected`, which the engine's GC waits for
+before it deletes the pod. Stored logs outlive the pod.
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ class LogCollector:
             resync_seconds=resync_seconds,
         )
         self._following: dict[LogRef, asyncio.Task[None]] = {}
+        self._marking: set[str] = set()
         self._stopped = False
 
     async def run(self) -> None:
@@ -147,6 +150,7 @@ class LogCollector:
             def on_pod(event_type: str, pod: dict, _old: dict | None) -> None:
                 if not self._stopped and event_type != "DELETED" and _is_stage_pod(pod):
                     self._follow_started_containers(group, pod)
+                    self._mark_if_collected(group, pod)
 
             if self._own_informer:
                 group.create_task(self.informer.run())
@@ -178,6 +182,44 @@ class LogCollector:
         for pod in self.informer.list(label_selector=STAGE_POD_SELECTOR):
             if ref in stage_log_refs(pod).values():
                 self._follow_started_containers(group, pod)
+                self._mark_if_collected(group, pod)
+
+    def logs_collected(self, pod: dict) -> bool:
+        """Whether the pod has finished and every log of a container that ran is stored."""
+        if (pod.get("status") or {}).get("phase") not in _TERMINAL_POD_PHASES:
+            return False
+        source = pod_source(pod)
+        return all(
+            not container_started(pod, container)
+            or (self.store.exists(ref) and self.store.state(ref).finished(source))
+            for container, ref in stage_log_refs(pod).items()
+        )
+
+    def _mark_if_collected(self, group: asyncio.TaskGroup, pod: dict) -> None:
+        meta = pod.get("metadata") or {}
+        if (meta.get("annotations") or {}).get(keys.ANNOTATION_LOGS_COLLECTED):
+            return
+        uid = pod_source(pod)
+        if uid in self._marking or not self.logs_collected(pod):
+            return
+        self._marking.add(uid)
+        group.create_task(self._mark_collected(pod))
+
+    async def _mark_collected(self, pod: dict) -> None:
+        meta = pod["metadata"]
+        try:
+            await self.cluster.patch(
+                kinds.POD, meta["name"],
+                {"metadata": {"annotations": {keys.ANNOTATION_LOGS_COLLECTED: "true"}}},
+                meta.get("namespace"),
+            )
+        except errors.NotFound:
+            pass
+        except errors.ApiError as err:
+            log.warning("marking the logs of pod %s/%s collected: %s",
+                        meta.get("namespace"), meta["name"], err)
+        finally:
+            self._marking.discard(pod_source(pod))
 
     async def _follow(self, pod: dict, container: str, ref: LogRef) -> None:
         name, namespace = pod["metadata"]["name"], pod["metadata"].get("namespace") or ""
