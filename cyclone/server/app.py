@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from cyclone.api import keys
+from cyclone.kube import errors
 from cyclone.kube.protocol import Cluster
 from cyclone.server import (
     catalog,
@@ -49,6 +50,19 @@ async def bootstrap(state: ServerState) -> None:
     except ImportError:
         pass
     await ensure_builtins(state.cluster, resolver_images)
+    await ensure_control_cluster(state.cluster)
+
+
+async def ensure_control_cluster(cluster: Cluster) -> None:
+    """The ExecutionCluster of the control cluster itself (no credential: the engine's own
+    connection), so it is listed beside the worker clusters."""
+    with contextlib.suppress(errors.AlreadyExists):
+        await cluster.create({
+            "apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+            "metadata": {"name": keys.CONTROL_CLUSTER_NAME,
+                         "labels": {keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE}},
+            "spec": {"credential": {}},
+        })
 
 
 def api_router() -> APIRouter:

@@ -209,3 +209,8 @@ async def test_kubeconfig_text_becomes_the_execution_cluster_object(devops, clus
     document = ec["spec"]["credential"]["kubeConfig"]
     assert document["clusters"][0]["cluster"]["server"] == "https://worker:6443"
     assert set(ec["spec"]["credential"]) == {"kubeConfig"}, "unset fields stay out"
+
+
+async def test_the_control_cluster_is_registered_at_start(app, cluster):
+    ec = await cluster.get(kinds.EXECUTION_CLUSTER, keys.CONTROL_CLUSTER_NAME)
+    assert ec["spec"]["credential"] == {}
