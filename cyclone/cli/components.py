@@ -177,7 +177,9 @@ def register(app: typer.Typer) -> None:
         schedule_unbound: bool = typer.Option(
             False, "--schedule-unbound", help="Bind pending pods to this node (no scheduler)."
         ),
-        heartbeat_seconds: float = typer.Option(10.0, "--heartbeat-seconds"),
+        heartbeat_seconds: float = typer.Option(
+            10.0, "--heartbeat-seconds", help="How often the Node's Ready condition is renewed."
+        ),
         log_server_port: int | None = typer.Option(
             None, "--log-server-port", help="Serve pod logs to the API server on this port."
         ),
