@@ -23,6 +23,7 @@ from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.target import execution_target
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
+from cyclone.engine.core.podstatus import pod_change_matters
 from cyclone.kube import kinds
 from cyclone.kube.controller import Controller
 from cyclone.kube.execution_clusters import Connect, ExecutionClusterRegistry, connect_remote
@@ -110,7 +111,7 @@ class Engine:
             workers=2,
         )
         pod_controller.enqueue_on(pods, object_key)
-        self.run_controller.enqueue_on(pods, run_key_for_pod)
+        pods.add_handler(self._wake_run_of_pod)
         if events is not None:
 
             def run_of_event(event: dict) -> str | None:
@@ -124,6 +125,13 @@ class Engine:
         self._cluster_parts[name] = (informers, pod_controller)
         if self._group is not None:
             self._start_cluster(name)
+
+    def _wake_run_of_pod(self, event_type: str, pod: dict, old: dict | None) -> None:
+        if event_type == "MODIFIED" and not pod_change_matters(old, pod):
+            return
+        key = run_key_for_pod(pod)
+        if key is not None:
+            self.run_controller.queue.add(key)
 
     def remove_cluster(self, name: str) -> None:
         """Stop watching an execution cluster; the runs aimed at it are looked at again

@@ -186,3 +186,22 @@ def test_deleted_pod_fails_the_stage(name, fragment):
     status = deleted_pod_status(name)
     assert status["phase"] == "Failed" and status["reason"] == "PodDeleted"
     assert fragment in status["message"]
+
+
+def test_only_pod_changes_that_can_move_the_run_wake_it():
+    from cyclone.engine.core.podstatus import pod_change_matters
+
+    pod = {"metadata": {"name": "p", "resourceVersion": "1"}, "spec": {},
+           "status": {"phase": "Pending"}}
+    bound = {**pod, "metadata": {**pod["metadata"], "resourceVersion": "2"},
+             "spec": {"nodeName": "n1"}}
+    running = {**bound, "status": {"phase": "Running"}}
+    deleting = {**running, "metadata": {**running["metadata"], "deletionTimestamp": "t"}}
+    marked = {**running, "metadata": {**running["metadata"], "annotations": {
+        "stage.cyclone.dev/logs-collected": "true"}}}
+    assert pod_change_matters(None, pod)
+    assert not pod_change_matters(pod, bound)
+    assert pod_change_matters(bound, running)
+    assert pod_change_matters(running, deleting)
+    assert pod_change_matters(running, marked)
+    assert not pod_change_matters(running, running)

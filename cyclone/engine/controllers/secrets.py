@@ -47,7 +47,7 @@ async def prefetch_secrets(
         caches.stages.get(run["metadata"]["namespace"], s.get("name", ""))
         for s in (workflow.get("spec") or {}).get("stages") or []
     ]
-    references = secret_references(run.get("spec"), workflow.get("spec"))
+    references = secret_references(run.get("spec")) | _stored_references(workflow)
     for stage in stages:
         references |= _stored_references(stage)
     found: dict[tuple[str, str], dict | None] = {}

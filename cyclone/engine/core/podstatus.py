@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cyclone.api.keys import ANNOTATION_LOGS_COLLECTED
 from cyclone.engine.core.phases import (
     FAILED,
     REASON_POD_DELETED,
@@ -187,6 +188,21 @@ def observe_stage_pod(
         result = _status(RUNNING, REASON_POD_PENDING, _waiting_message(pod))
     outputs = pod_outputs(pod) if result["phase"] in (SUCCEEDED, FAILED) else []
     return StageObservation(status=result, outputs=outputs, events=stage_events(events))
+
+
+def pod_change_matters(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether a pod update can change what its run decides: its status, its deletion, or
+    the mark that its logs are stored (which GC waits for). A pod that only gained a node
+    or a resourceVersion does not wake its run."""
+    if old is None:
+        return True
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    if old.get("status") != new.get("status"):
+        return True
+    if bool(old_meta.get("deletionTimestamp")) != bool(new_meta.get("deletionTimestamp")):
+        return True
+    return (old_meta.get("annotations") or {}).get(ANNOTATION_LOGS_COLLECTED) != (
+        new_meta.get("annotations") or {}).get(ANNOTATION_LOGS_COLLECTED)
 
 
 def deleted_pod_status(pod_name: str | None = None) -> dict[str, str]:
