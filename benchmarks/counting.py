@@ -35,6 +35,8 @@ class CountingCluster:
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[attribute] += 1
+            if attribute == "patch" and kwargs.get("subresource") == "status":
+                self.calls["patch_status"] += 1  # also counted as a patch
             return target(*args, **kwargs)
 
         return counted

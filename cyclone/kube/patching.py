@@ -21,6 +21,31 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def merge_patch_between(old: dict, new: dict) -> dict:
+    """The merge patch that turns `old` into `new` (JSON objects): changed keys, nested
+    objects as patches of their own, removed keys as `null`. Values shared by both (the
+    same object) are skipped without being compared, so a copy that shares its unchanged
+    parts with the original is diffed in time proportional to what changed."""
+    patch: dict = {}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+            continue
+        before = old[key]
+        if before is value:
+            continue
+        if isinstance(before, dict) and isinstance(value, dict):
+            nested = merge_patch_between(before, value)
+            if nested:
+                patch[key] = nested
+        elif before != value:
+            patch[key] = value
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    return patch
+
+
 def _pointer(path: str) -> list[str]:
     if path == "":
         return []

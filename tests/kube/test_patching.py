@@ -40,3 +40,29 @@ def test_apply_patch_types() -> None:
         apply_patch({"a": 1}, [], "merge")
     with pytest.raises(Invalid):
         apply_patch({"a": 1}, {}, "apply")
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ({}, {}),
+    ({"a": 1}, {"a": 1}),
+    ({"a": 1}, {"a": 2}),
+    ({"a": 1, "b": 2}, {"b": 2}),
+    ({"a": {"x": 1, "y": [1, 2]}}, {"a": {"x": 1, "y": [2]}, "c": "new"}),
+    ({"a": {"x": {"deep": 1}}}, {"a": {"x": {"deep": 1, "more": True}}}),
+    ({"a": [1, {"b": 2}]}, {"a": {"now": "an object"}}),
+    ({"a": {"x": 1}}, {"a": "now a string"}),
+])
+def test_merge_patch_between_turns_the_old_object_into_the_new_one(old, new):
+    from cyclone.kube.patching import merge_patch_between
+
+    assert merge_patch(old, merge_patch_between(old, new)) == new
+
+
+def test_merge_patch_between_holds_only_what_changed():
+    from cyclone.kube.patching import merge_patch_between
+
+    shared = {"phase": "Succeeded", "outputs": [{"key": "k", "value": "v"}]}
+    old = {"stages": {f"s{i}": shared for i in range(1000)}, "overall": {"phase": "Running"}}
+    new = {**old, "stages": {**old["stages"], "s7": {"phase": "Failed"}}}
+    assert merge_patch_between(old, new) == {
+        "stages": {"s7": {"phase": "Failed", "outputs": None}}}

@@ -1,6 +1,11 @@
 """Writes to runs with read-your-writes: the controller sees its own last write even
 before the informer cache has caught up, so a quick second reconcile does not act on a
-stale status (and does not meet a Conflict it could have avoided)."""
+stale status (and does not meet a Conflict it could have avoided).
+
+A status write is a merge patch of what changed (for a large run, a few stage entries of
+hundreds), made conditional on the resourceVersion the reconcile read: the stored status
+is then exactly the one the reconcile computed, and a run changed meanwhile answers
+Conflict as a whole replace would."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.kube import kinds
 from cyclone.kube.errors import Conflict, NotFound
+from cyclone.kube.patching import merge_patch_between
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
@@ -55,8 +61,13 @@ class StatusWriter:
 
     async def write_status(self, state: RunState) -> dict | None:
         """Write the working status; None on a Conflict (the caller reconciles again)."""
+        changes = merge_patch_between(state.run.get("status") or {}, state.status)
+        meta = state.run["metadata"]
         try:
-            written = await self.control.replace_status(state.run_with_status())
+            written = await self.control.patch(
+                kinds.WORKFLOW_RUN, meta["name"], {"status": changes}, meta["namespace"],
+                subresource="status", resource_version=meta.get("resourceVersion"),
+            )
         except Conflict:
             await self.refresh(state.namespace, state.name)
             return None

@@ -8,7 +8,6 @@ so it is never lost when the process dies; clients still see it as ordinary even
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 
 from cyclone.kube import kinds
@@ -114,8 +113,9 @@ def update(
 ) -> dict:
     """Read-modify-write one object with the optimistic-concurrency rule of Kubernetes.
 
-    The new object is `mutate(a copy of the current one)` (a patch) or `replacement()` (a
-    replace, which needs no copy of the current object)."""
+    The new object is `mutate(current)` (a patch, which must leave `current` unchanged:
+    the patch functions of `cyclone.kube.patching` copy what they change) or
+    `replacement()` (a replace)."""
     if status_only and not kind.has_status:
         raise NotFound(f'{kind.plural} "{name}" has no status subresource')
     found = tx.get_with_body(kind, namespace, name)
@@ -126,7 +126,7 @@ def update(
         incoming = replacement()
     else:
         assert mutate is not None
-        incoming = mutate(json.loads(current_body))
+        incoming = mutate(current)
     incoming_meta = incoming.get("metadata") or {}
     stored_rv = current["metadata"]["resourceVersion"]
     for wanted in (precondition_rv, incoming_meta.get("resourceVersion")):
