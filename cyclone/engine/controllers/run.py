@@ -76,6 +76,24 @@ BUILTIN_NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
 Clock = Callable[[], datetime]
 
 
+_DAGS_KEPT = 256
+_dags: dict[tuple[str, str], list] = {}
+
+
+def _dag_of(workflow: dict) -> list:
+    """The workflow's DAG nodes, built once per stored version (uid, resourceVersion)."""
+    meta = workflow.get("metadata") or {}
+    version = (str(meta.get("uid") or ""), str(meta.get("resourceVersion") or ""))
+    nodes = _dags.get(version) if all(version) else None
+    if nodes is None:
+        nodes = dag_stages((workflow.get("spec") or {}).get("stages") or [])
+        if all(version):
+            if len(_dags) >= _DAGS_KEPT:
+                _dags.pop(next(iter(_dags)))
+            _dags[version] = nodes
+    return nodes
+
+
 def split_key(key: str) -> tuple[str, str]:
     namespace, _, name = key.partition("/")
     return namespace, name
@@ -147,7 +165,7 @@ class RunController:
                 f"workflow {workflow_name!r} not found in {state.namespace}",
             )
             return None
-        wf_stages = dag_stages((workflow.get("spec") or {}).get("stages") or [])
+        wf_stages = _dag_of(workflow)
         start, end = spec.get("startStages") or None, spec.get("endStages") or None
         scope = stages_in_scope(wf_stages, start, end)
         stage_objs = {n: self.caches.stages.get(state.namespace, n) for n in scope}
