@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from cyclone.kube import kinds
-from cyclone.kube.embedded import apiserver, objects
+from cyclone.kube.embedded import apiserver, jsontext, objects
 from cyclone.kube.embedded.feed import ChangeFeed
 from cyclone.kube.embedded.logs import read_pod_logs
 from cyclone.kube.embedded.store import (
@@ -24,7 +23,7 @@ from cyclone.kube.embedded.store import (
     read_transaction,
     write_transaction,
 )
-from cyclone.kube.errors import BadRequest, Gone, Unavailable
+from cyclone.kube.errors import Gone, Unavailable
 from cyclone.kube.kinds import Kind
 from cyclone.kube.patching import apply_patch
 from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
@@ -168,14 +167,11 @@ class EmbeddedCluster:
         kind = objects.kind_for(obj)
         meta = obj.get("metadata") or {}
         namespace = meta.get("namespace") if kind.namespaced else None
-        try:  # the caller's object is copied now, as JSON text (cheaper than a deep copy)
-            text = json.dumps(obj)
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(f"the object is not valid JSON: {exc}") from exc
+        text = jsontext.encode(obj)  # the caller's object copied now, as JSON text
         return await self._write(
             lambda tx: apiserver.update(
                 tx, kind, namespace, meta.get("name", ""), None,
-                replacement=lambda: json.loads(text), status_only=status_only,
+                replacement=lambda: jsontext.decode(text), status_only=status_only,
             )
         )
 

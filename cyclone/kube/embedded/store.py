@@ -8,7 +8,6 @@ transaction across a crash of the process.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from cyclone.kube.errors import BadRequest
+from cyclone.kube.embedded import jsontext
 from cyclone.kube.kinds import Kind
 
 _SCHEMA = """
@@ -81,17 +80,17 @@ class Change:
 
     @cached_property
     def object(self) -> dict:
-        return json.loads(self.body)
+        return jsontext.decode(self.body)
 
     @cached_property
     def old(self) -> dict | None:
-        return json.loads(self.old_body) if self.old_body else None
+        return jsontext.decode(self.old_body) if self.old_body else None
 
     def object_copy(self) -> dict:
-        return json.loads(self.body)
+        return jsontext.decode(self.body)
 
     def old_copy(self) -> dict | None:
-        return json.loads(self.old_body) if self.old_body else None
+        return jsontext.decode(self.old_body) if self.old_body else None
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -135,7 +134,7 @@ class Transaction:
             "SELECT body FROM objects WHERE kind_key=? AND namespace=? AND name=?",
             (kind_key(kind), ns, name),
         ).fetchone()
-        return (json.loads(row[0]), row[0]) if row else None
+        return (jsontext.decode(row[0]), row[0]) if row else None
 
     def list(self, kind: Kind, namespace: str | None = None) -> list[dict]:
         if kind.namespaced and namespace is not None:
@@ -148,14 +147,14 @@ class Transaction:
                 "SELECT body FROM objects WHERE kind_key=? ORDER BY namespace, name",
                 (kind_key(kind),),
             )
-        return [json.loads(row[0]) for row in rows]
+        return [jsontext.decode(row[0]) for row in rows]
 
     def namespace_contents(self, namespace: str) -> list[tuple[str, dict]]:
         rows = self._conn.execute(
             "SELECT kind_key, body FROM objects WHERE namespace=? ORDER BY kind_key, name",
             (namespace,),
         )
-        return [(row[0], json.loads(row[1])) for row in rows]
+        return [(row[0], jsontext.decode(row[1])) for row in rows]
 
     def namespace_is_empty(self, namespace: str) -> bool:
         row = self._conn.execute(
@@ -170,7 +169,7 @@ class Transaction:
             "WHERE r.owner_uid = ?",
             (uid,),
         )
-        return [(row[0], json.loads(row[1])) for row in rows]
+        return [(row[0], jsontext.decode(row[1])) for row in rows]
 
     def _next_rv(self) -> int:
         self._conn.execute(
@@ -187,10 +186,7 @@ class Transaction:
         """
         rv = self._next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
-        try:
-            body = json.dumps(obj, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise BadRequest(f"the object is not valid JSON: {exc}") from exc
+        body = jsontext.encode(obj)
         ns = _namespace_of(kind, obj)
         key = (kind_key(kind), ns, obj["metadata"]["name"])
         owners = _owner_uids(obj)
@@ -214,7 +210,7 @@ class Transaction:
         key = (kind_key(kind), ns, obj["metadata"]["name"])
         self._conn.execute("DELETE FROM objects WHERE kind_key=? AND namespace=? AND name=?", key)
         self._forget_owners(key)
-        self._record(rv, kind, ns, "DELETED", json.dumps(obj, separators=(",", ":")), None)
+        self._record(rv, kind, ns, "DELETED", jsontext.encode(obj), None)
         return obj
 
     def _forget_owners(self, key: tuple[str, str, str]) -> None:
@@ -229,7 +225,7 @@ class Transaction:
         if old is None:
             old_body = None
         elif old_body is None:
-            old_body = json.dumps(old, separators=(",", ":"))
+            old_body = jsontext.encode(old)
         self._conn.execute(
             "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)",
             (rv, kind_key(kind), ns, type_, body, old_body),
