@@ -19,14 +19,7 @@ from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
 from cyclone.kube.protocol import Cluster
 
-EMBEDDED_DIFFERENCES = {
-    "test_create_with_a_resource_version_is_refused":
-        "embedded accepts a create carrying metadata.resourceVersion",
-    "test_log_of_a_pod_without_a_node_is_empty":
-        "embedded raises BadRequest 'waiting to start' for a pod without a node",
-    "test_pod_bound_to_a_missing_node_lingers_for_its_grace_period":
-        "embedded deletes at once a pod bound to a Node that does not exist",
-}
+EMBEDDED_DIFFERENCES: dict[str, str] = {}
 
 
 @pytest.fixture(params=sorted(CLUSTER_FACTORIES))

@@ -181,3 +181,29 @@ async def test_quota_usage_stays_exact_through_pod_lifecycles(
                         subresource="status")
     used = (await cluster.get(kinds.RESOURCE_QUOTA, "q", "default"))["status"]["used"]
     assert used == {"pods": "3", "requests.memory": "300Mi"}
+
+
+async def test_a_pod_deleted_on_a_missing_node_goes_when_its_grace_period_ends(tmp_path):
+    from cyclone.kube import kinds
+    from cyclone.kube.embedded import EmbeddedCluster
+    from cyclone.kube.errors import NotFound
+
+    async with EmbeddedCluster(tmp_path / "c.db", pod_gc_interval=0.05) as cluster:
+        await cluster.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "orphan", "namespace": "default"}, "spec": {
+            "terminationGracePeriodSeconds": 3,
+            "containers": [{"name": "c", "image": "busybox"}]}})
+        await cluster.bind_pod("orphan", "default", "gone-node")
+        lingering = await cluster.delete(kinds.POD, "orphan", "default")
+        assert lingering["metadata"]["deletionGracePeriodSeconds"] == 3
+        await asyncio.sleep(0.5)
+        assert (await cluster.get(kinds.POD, "orphan", "default"))["metadata"][
+            "deletionTimestamp"]
+        for _ in range(200):
+            try:
+                await cluster.get(kinds.POD, "orphan", "default")
+            except NotFound:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the orphaned pod was never collected")

@@ -44,13 +44,14 @@ async def test_missing_pod_is_not_found(cluster: EmbeddedCluster) -> None:
         await _read(cluster.pod_logs("nope", "default"))
 
 
-async def test_container_not_started_is_bad_request(cluster: EmbeddedCluster) -> None:
+async def test_unscheduled_pod_has_no_log_and_a_waiting_container_is_bad_request(
+    cluster: EmbeddedCluster,
+) -> None:
+    assert await _read(cluster.pod_logs("p", "default", container="main")) == b""
+    await cluster.bind_pod("p", "default", "n1")
     with pytest.raises(BadRequest) as caught:
         await _read(cluster.pod_logs("p", "default", container="main"))
     assert 'container "main" in pod "p" is waiting to start' in caught.value.message
-    await cluster.bind_pod("p", "default", "n1")
-    with pytest.raises(BadRequest):
-        await _read(cluster.pod_logs("p", "default"))
 
 
 async def test_reads_the_log_from_an_offset(cluster: EmbeddedCluster, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from cyclone.kube import kinds
 from cyclone.kube.embedded import objects, quota
@@ -185,11 +186,29 @@ def _finalized(obj: dict) -> bool:
 def _graceful_pod_period(tx: Transaction, pod: dict, grace: int | None) -> int:
     node_name = (pod.get("spec") or {}).get("nodeName")
     phase = (pod.get("status") or {}).get("phase")
-    if not node_name or phase in _TERMINAL or tx.get(kinds.NODE, None, node_name) is None:
+    if not node_name or phase in _TERMINAL:
         return 0
     if grace is not None:
         return max(grace, 0)
     return int((pod.get("spec") or {}).get("terminationGracePeriodSeconds") or 30)
+
+
+def collect_orphaned_pods(tx: Transaction, now: datetime) -> int:
+    """What the controller-manager's pod GC does for pods whose Node is gone: a pod being
+    deleted on a node that does not exist (so no kubelet will confirm it) is removed once
+    its grace period has passed. Returns how many went."""
+    removed = 0
+    for pod in tx.terminating(kinds.POD):
+        meta = pod["metadata"]
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name or meta.get("finalizers") or tx.get(kinds.NODE, None, node_name):
+            continue
+        since = datetime.fromisoformat(meta["deletionTimestamp"].replace("Z", "+00:00"))
+        if now < since + timedelta(seconds=int(meta.get("deletionGracePeriodSeconds") or 0)):
+            continue
+        _remove(tx, kinds.POD, pod, "Background")
+        removed += 1
+    return removed
 
 
 def delete(

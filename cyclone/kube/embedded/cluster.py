@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -29,6 +31,7 @@ from cyclone.kube.patching import apply_patch
 from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
 from cyclone.kube.selectors import object_filter
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 _BATCH = 1000
 
@@ -48,6 +51,7 @@ class EmbeddedCluster:
         name: str = "embedded",
         change_log_size: int = 10000,
         poll_interval: float = 0.05,
+        pod_gc_interval: float = 5.0,
     ) -> None:
         self.name = name
         self.path = Path(path)
@@ -57,6 +61,8 @@ class EmbeddedCluster:
         self._conn: sqlite3.Connection | None = None
         self._feed: ChangeFeed | None = None
         self._feed_task: asyncio.Task[None] | None = None
+        self._pod_gc_interval = pod_gc_interval
+        self._pod_gc_task: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
         self._closed = False
 
@@ -79,9 +85,29 @@ class EmbeddedCluster:
             position = await self._read(lambda tx: tx.current_rv())
             self._feed = ChangeFeed(self._fetch_changes, position, self._poll_interval)
             self._feed_task = asyncio.create_task(self._feed.run(), name=f"{self.name}-feed")
+            self._pod_gc_task = asyncio.create_task(self._collect_orphaned_pods(),
+                                                    name=f"{self.name}-pod-gc")
+
+    async def _collect_orphaned_pods(self) -> None:
+        """Pods deleted on a Node that does not exist go once their grace period ends."""
+        while True:
+            await asyncio.sleep(self._pod_gc_interval)
+            try:
+                if await self._read(lambda tx: bool(tx.terminating(kinds.POD))):
+                    await self._write(lambda tx: apiserver.collect_orphaned_pods(
+                        tx, datetime.now(UTC)))
+            except Unavailable:
+                return
+            except Exception:
+                log.exception("embedded cluster %s: collecting orphaned pods failed", self.name)
 
     async def close(self) -> None:
         self._closed = True
+        if self._pod_gc_task is not None:
+            self._pod_gc_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pod_gc_task
+            self._pod_gc_task = None
         if self._feed is not None:
             self._feed.stop()
         if self._feed_task is not None:

@@ -85,6 +85,8 @@ async def read_pod_logs(
     drained, or the pod is gone."""
     pod = await get(kinds.POD, name, namespace)
     chosen = _choose_container(pod, container)
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return  # not scheduled yet: no log, as the apiserver answers
     path = await _log_path(get, pod, chosen)
     with path.open("rb") as handle:
         handle.seek(since_bytes)

@@ -57,6 +57,8 @@ def prepare_for_create(kind: Kind, obj: dict) -> dict:
     """System metadata and the defaults the API server fills in; status as the kind resets it."""
     obj = copy.deepcopy(obj)
     meta = obj.setdefault("metadata", {})
+    if meta.get("resourceVersion"):
+        raise BadRequest("resourceVersion should not be set on objects to be created")
     for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"):
         meta.pop(key, None)
     meta["uid"] = str(uuid.uuid4())

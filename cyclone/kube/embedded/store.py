@@ -149,6 +149,15 @@ class Transaction:
             )
         return [jsontext.decode(row[0]) for row in rows]
 
+    def terminating(self, kind: Kind) -> list[dict]:
+        """Objects of a kind that carry a deletionTimestamp (found by text, then parsed)."""
+        rows = self._conn.execute(
+            "SELECT body FROM objects WHERE kind_key=? AND body LIKE '%\"deletionTimestamp\"%'",
+            (kind_key(kind),),
+        )
+        return [obj for obj in (jsontext.decode(row[0]) for row in rows)
+                if obj["metadata"].get("deletionTimestamp")]
+
     def namespace_contents(self, namespace: str) -> list[tuple[str, dict]]:
         rows = self._conn.execute(
             "SELECT kind_key, body FROM objects WHERE namespace=? ORDER BY kind_key, name",
