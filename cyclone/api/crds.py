@@ -52,7 +52,8 @@ AGE_COLUMN = _column("Age", ".metadata.creationTimestamp", "date")
 CYCLONE_KINDS: tuple[CycloneKind, ...] = (
     CycloneKind(
         ExecutionCluster,
-        (_column("Server", ".spec.credential.server"), AGE_COLUMN),
+        (_column("Phase", ".status.phase"), _column("Server", ".spec.credential.server"),
+         _column("Message", ".status.message", priority=1), AGE_COLUMN),
     ),
     CycloneKind(
         Project,

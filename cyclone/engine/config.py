@@ -73,6 +73,11 @@ class EngineConfig(BaseModel):
         description="How long an execution cluster may fail to answer before the runs "
         "aimed at it fail with ExecutionClusterUnavailable.",
     )
+    cluster_status_seconds: float = Field(
+        default=5.0, gt=0,
+        description="How often the engine looks at its clusters to keep each "
+        "ExecutionCluster's status.phase current.",
+    )
     watch_execution_clusters: bool = Field(
         default=True,
         description="Run a pod controller in every cluster an ExecutionCluster describes.",

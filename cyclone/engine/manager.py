@@ -18,6 +18,7 @@ from datetime import datetime
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
+from cyclone.engine.controllers.clusterstatus import report_cluster_statuses
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.target import execution_target
@@ -209,6 +210,10 @@ class Engine:
                 if self.registry is not None:
                     await self.registry.wait_settled()
                 group.create_task(self.run_controller.run(), name="controller-workflowrun")
+                if self.registry is not None:
+                    group.create_task(report_cluster_statuses(
+                        self.control, self.registry, self.caches, self.config,
+                        self.runs.clock), name="execution-cluster-status")
                 group.create_task(self.triggers.run(), name="controller-triggers")
                 self._ready.set()
                 log.info("engine ready: %d execution cluster(s)", len(self._cluster_parts))

@@ -185,3 +185,29 @@ async def test_deleting_the_execution_cluster_fails_its_running_stages(tmp_path)
         gone = await control.wait_phase("remote-1", "Failed")
     assert overall(gone)["reason"] == "ExecutionClusterNotFound"
     assert stage_status(gone, "build")["phase"] == "Failed"
+
+
+async def test_each_execution_cluster_shows_whether_the_engine_reaches_it(tmp_path):
+    config = EngineConfig(gc_enabled=False, cluster_unreachable_seconds=0.5,
+                          cluster_status_seconds=0.05)
+    async with two_clusters(tmp_path, config) as (control, _):
+        await control.apply(
+            execution_cluster("worker", "https://worker"),
+            execution_cluster("broken", "https://nowhere"),
+            execution_cluster("silent", "https://silent"),
+        )
+
+        async def phases() -> dict[str, str]:
+            listed = (await control.cluster.list(kinds.EXECUTION_CLUSTER)).items
+            return {o["metadata"]["name"]: (o.get("status") or {}).get("phase") for o in listed}
+
+        wanted = {"worker": "Connected", "broken": "Invalid", "silent": "Unavailable"}
+        for _ in range(200):
+            seen = await phases()
+            if all(seen.get(name) == phase for name, phase in wanted.items()):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"execution cluster phases: {seen}")
+        broken = await control.cluster.get(kinds.EXECUTION_CLUSTER, "broken")
+    assert "no route to https://nowhere" in broken["status"]["message"]

@@ -122,6 +122,14 @@ async def test_runs_reach_their_execution_clusters_and_a_dead_one_fails_alone(tm
                     remote = await finished(control, "remote-1")
                     local = await finished(control, "local-1")
                     dead = await finished(control, "dead-1")
+
+                    async def phases_shown() -> bool:
+                        listed = (await control.list(kinds.EXECUTION_CLUSTER)).items
+                        seen = {o["metadata"]["name"]: (o.get("status") or {}).get("phase")
+                                for o in listed}
+                        return seen == {"worker": "Connected", "dead": "Unavailable"}
+
+                    await eventually(phases_shown, timeout=30, interval=0.5)
                 finally:
                     running.cancel()
 
