@@ -6,15 +6,25 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cyclone.api import keys
 from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.protocol import Cluster
 from cyclone.server import create_app
 from cyclone.server.webhooks import router as webhook_router
 
 from .support import ADMIN_TOKEN, API
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[EmbeddedCluster]:
+@pytest.fixture(params=["embedded", pytest.param("kube", marks=pytest.mark.k8s)])
+async def cluster(request, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """The embedded store, or a clean default-tenant namespace on a real kube-apiserver."""
+    if request.param == "kube":
+        from support.kube_engine import engine_test_cluster
+
+        async with engine_test_cluster(keys.tenant_namespace(keys.DEFAULT_TENANT),
+                                       keys.tenant_pvc_name(keys.DEFAULT_TENANT)) as remote:
+            yield remote
+        return
     embedded = EmbeddedCluster(tmp_path / "cluster.db", poll_interval=0.01)
     await embedded.start()
     try:

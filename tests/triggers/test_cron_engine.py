@@ -1,4 +1,5 @@
-"""Cron triggers on an engine running against the embedded cluster."""
+"""Cron triggers on an engine running against the embedded cluster and a real
+kube-apiserver."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cyclone.engine.core.triggerrun import LABEL_TRIGGER
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.protocol import Cluster
 
 from .support import prepare_tenant, shell_stage, workflow_object
 
@@ -35,8 +37,16 @@ def cron_trigger(name: str, schedule: str, workflow_name: str = "wf", **spec: ob
     }
 
 
-@pytest.fixture
-async def cluster(tmp_path) -> AsyncIterator[EmbeddedCluster]:
+@pytest.fixture(params=["embedded", pytest.param("kube", marks=pytest.mark.k8s)])
+async def cluster(request, tmp_path) -> AsyncIterator[Cluster]:
+    """The embedded store, or a clean tenant namespace on a real kube-apiserver."""
+    if request.param == "kube":
+        from support.kube_engine import engine_test_cluster
+
+        async with engine_test_cluster(NAMESPACE, keys.tenant_pvc_name(keys.DEFAULT_TENANT)
+                                       ) as remote:
+            yield remote
+        return
     embedded = EmbeddedCluster(tmp_path / "cluster.db", poll_interval=0.01)
     await embedded.start()
     await prepare_tenant(embedded)
