@@ -6,12 +6,11 @@ lease duration, and every run finishes with one pod per stage."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,14 +18,12 @@ import pytest
 from engine.harness import NAMESPACE, PVC, overall, shell_stage, workflow, workflow_run
 from support.clusters import eventually
 from support.control_plane import extra_plane, remote_cluster_on
+from support.kube_engine import running_node
 
 from cyclone.devcluster import ControlPlane
 from cyclone.devcluster.plane import free_port
 from cyclone.kube import kinds
-from cyclone.kube.errors import NotFound
 from cyclone.kube.remote import RemoteCluster
-from cyclone.node.agent import NodeAgent
-from cyclone.node.provisioner import LocalPathProvisioner
 from cyclone.node.runtimes.fake import FakeRuntime
 
 from .chart import DEPLOY, documents
@@ -129,33 +126,14 @@ async def installed(plane: ControlPlane, scratch: Path) -> dict[str, Path]:
         await applier.close()
 
 
-@contextlib.asynccontextmanager
-async def running_node(admin: RemoteCluster, name: str, data_dir: Path) -> AsyncIterator[None]:
-    """A node agent (fake runtime) and the local-path provisioner for the plane."""
-    agent = NodeAgent(admin, node_name=name, data_dir=data_dir,
-                      runtime=FakeRuntime(duration_seconds=0.5), heartbeat_seconds=2)
-    provisioner = LocalPathProvisioner(admin, data_dir, node_name=name)
-    try:
-        async with asyncio.TaskGroup() as group:
-            background = [group.create_task(agent.run()), group.create_task(provisioner.run())]
-            try:
-                await asyncio.wait_for(agent.registered.wait(), 30)
-                yield
-            finally:
-                for task in background:
-                    task.cancel()
-    finally:
-        with contextlib.suppress(NotFound):
-            await admin.delete(kinds.NODE, name)
-
-
 async def test_engine_replicas_with_deploy_rbac_fail_over_on_a_real_apiserver(
     plane: ControlPlane, tmp_path: Path
 ):
     where = ["--kubeconfig", str((await installed(plane, tmp_path))["engine"])]
     replicas = []
     async with remote_cluster_on(plane) as admin, \
-            running_node(admin, "deploy-node", tmp_path / "node"):
+            running_node(admin, "deploy-node", tmp_path / "node",
+                         FakeRuntime(duration_seconds=0.5)):
         await prepare_tenant(admin)
         try:
             for name in ("engine-a", "engine-b"):
@@ -216,7 +194,8 @@ async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
     engine = None
     try:
         async with remote_cluster_on(plane) as admin, \
-                running_node(admin, "deploy-node-2", tmp_path / "node"), \
+                running_node(admin, "deploy-node-2", tmp_path / "node",
+                             FakeRuntime(duration_seconds=0.5)), \
                 httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/apis/v1alpha1",
                                   headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                                   timeout=30) as http:

@@ -5,17 +5,14 @@ an ExecutionCluster nobody answers for fails only the runs aimed at it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import yaml
 from engine.harness import NAMESPACE, PVC, overall, shell_stage, workflow, workflow_run
 from support.clusters import eventually
 from support.control_plane import extra_plane, remote_cluster_on
-from support.kube_engine import engine_test_cluster
+from support.kube_engine import engine_test_cluster, running_node
 
 from cyclone.api import keys
 from cyclone.devcluster.plane import free_port
@@ -24,8 +21,6 @@ from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.protocol import Cluster
-from cyclone.node.agent import NodeAgent
-from cyclone.node.provisioner import LocalPathProvisioner
 from cyclone.node.runtimes.host import HostRuntime
 
 pytestmark = [
@@ -35,25 +30,6 @@ pytestmark = [
 ]
 
 WORKER_NAMESPACE = "cyclone-default-worker"
-
-
-@contextlib.asynccontextmanager
-async def node_on(cluster: Cluster, name: str, data_dir: Path) -> AsyncIterator[None]:
-    agent = NodeAgent(cluster, node_name=name, data_dir=data_dir, runtime=HostRuntime(),
-                      heartbeat_seconds=2)
-    provisioner = LocalPathProvisioner(cluster, data_dir, node_name=name)
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(agent.run()), group.create_task(provisioner.run())]
-            try:
-                await asyncio.wait_for(agent.registered.wait(), 30)
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-    finally:
-        with contextlib.suppress(NotFound):
-            await cluster.delete(kinds.NODE, name)
 
 
 async def prepare_worker(worker: Cluster) -> None:
@@ -97,8 +73,8 @@ async def test_runs_reach_their_execution_clusters_and_a_dead_one_fails_alone(tm
             engine = Engine(control, EngineConfig(gc_enabled=False, watch_pod_events=False,
                                                   cluster_unreachable_seconds=3))
             async with (
-                node_on(control, "control-node", tmp_path / "control-node"),
-                node_on(worker, "worker-node", tmp_path / "worker-node"),
+                running_node(control, "control-node", tmp_path / "control-node", HostRuntime()),
+                running_node(worker, "worker-node", tmp_path / "worker-node", HostRuntime()),
                 asyncio.TaskGroup() as group,
             ):
                 running = group.create_task(engine.run())

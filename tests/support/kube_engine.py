@@ -10,6 +10,7 @@ import contextlib
 import copy
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -18,6 +19,9 @@ from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, NotFound
 from cyclone.kube.protocol import Cluster
 from cyclone.kube.remote import RemoteCluster
+from cyclone.node.agent import NodeAgent
+from cyclone.node.provisioner import LocalPathProvisioner
+from cyclone.node.runtimes import Runtime
 from support.clusters import eventually
 from support.control_plane import start_plane, stop_plane
 
@@ -125,4 +129,24 @@ async def engine_test_cluster(namespace: str, pvc: str) -> AsyncIterator[RemoteC
 async def remove_node(cluster: Cluster, name: str) -> None:
     with contextlib.suppress(NotFound):
         await cluster.delete(kinds.NODE, name)
-    await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def running_node(cluster: Cluster, name: str, data_dir: Path, runtime: Runtime,
+                       **agent_options: Any) -> AsyncIterator[None]:
+    """A node agent registered as Node `name`, and the local-path provisioner for its
+    claims, until the block ends (then the Node is deleted)."""
+    agent = NodeAgent(cluster, node_name=name, data_dir=data_dir, runtime=runtime,
+                      heartbeat_seconds=2, **agent_options)
+    provisioner = LocalPathProvisioner(cluster, data_dir, node_name=name)
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(agent.run()), group.create_task(provisioner.run())]
+            try:
+                await asyncio.wait_for(agent.registered.wait(), 30)
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+    finally:
+        await remove_node(cluster, name)
