@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) system-deps
 
 system-deps:
-	@command -v bwrap >/dev/null || { \
-	  echo "installing bubblewrap (host runtime sandbox)"; \
-	  (apt-get update -qq && apt-get install -y -qq bubblewrap git) >/dev/null; }
+	@command -v bwrap >/dev/null && command -v git >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing bubblewrap (host runtime sandbox), git and curl (resolvers)"; \
+	  (apt-get update -qq && apt-get install -y -qq bubblewrap git curl) >/dev/null; }
 
 run: setup
 	$(VENV)/bin/cyclone up

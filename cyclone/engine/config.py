@@ -35,6 +35,12 @@ class EngineConfig(BaseModel):
     gc_delay_seconds: float = 300.0
     gc_enabled: bool = True
     gc_image: str = "busybox:1.36"
+    resolver_resources: dict = Field(
+        default_factory=lambda: {"requests": {"cpu": "50m", "memory": "64Mi"},
+                                 "limits": {"cpu": "500m", "memory": "256Mi"}},
+        description="Requests and limits of the resolver containers (pull and push) where "
+        "neither the workflow's spec.resources nor the project's quota gives one.",
+    )
     gc_log_wait_seconds: float = Field(
         default=60.0, ge=0,
         description="How long GC waits, past its delay, for the server to finish storing "

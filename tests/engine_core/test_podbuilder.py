@@ -527,3 +527,32 @@ def test_two_volumes_at_one_path_are_an_error():
     )
     with pytest.raises(StagePodError, match='container "c0": two volumes at /work'):
         build_stage_pod(context(stage=s))
+
+
+def http_resource(name: str, **parameters: str) -> Resource:
+    return Resource.from_object({
+        "apiVersion": "cyclone.dev/v1alpha1", "kind": "Resource",
+        "metadata": {"name": name, "namespace": META_NS},
+        "spec": {"type": "Http",
+                 "parameters": [{"name": k, "value": v} for k, v in parameters.items()]},
+    })
+
+
+def test_http_push_uploads_to_the_run_with_its_token_unless_the_resource_says_where():
+    from cyclone.engine.core.podbuilder import ArtifactUpload
+
+    s = pod_stage({"containers": [{"image": "alpine", "command": ["true"]}]},
+                  outputs={"resources": [{"name": "pkg", "path": "/out"},
+                                         {"name": "mirror", "path": "/mirror"}]})
+    resources = {"pkg": http_resource("pkg", URL=""),
+                 "mirror": http_resource("mirror", URL="https://files.example/up", TOKEN="t")}
+    upload = ArtifactUpload(url="http://server/apis/v1alpha1/projects/p/workflows/w/"
+                                "workflowruns/r/artifacts", token="cyu.devops.abc")
+    pod = build_stage_pod(context(stage=s, resources=resources, artifact_upload=upload))
+    assert_valid_pod(pod)
+    pkg, mirror = env_of(container(pod, "csc-push-pkg")), env_of(container(pod, "csc-push-mirror"))
+    assert (pkg["URL"], pkg["TOKEN"], pkg["ARTIFACT"]) == (upload.url, upload.token,
+                                                           "pkg.tar.gz")
+    assert (mirror["URL"], mirror["TOKEN"]) == ("https://files.example/up", "t")
+    without = build_stage_pod(context(stage=s, resources=resources))
+    assert "TOKEN" not in env_of(container(without, "csc-push-pkg"))

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from cyclone.kube import errors
 from cyclone.server.artifacts import build_artifacts_router
+from cyclone.server.artifacts.routes import UPLOAD_KEY
 from cyclone.server.auth import Principal
 from cyclone.server.errors import install_error_handlers
 from cyclone.server.logs import build_logs_router
@@ -37,7 +38,8 @@ def build_app(data_dir: Path, extras: dict | None = None) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
     app.state.cyclone = ServerState(cluster=None, data_dir=data_dir,  # type: ignore[arg-type]
-                                    auth=StubAuthority(), extras=extras or {})
+                                    auth=StubAuthority(),
+                                    extras={UPLOAD_KEY: b"upload-key", **(extras or {})})
     app.include_router(build_logs_router())
     app.include_router(build_artifacts_router())
     return app

@@ -66,8 +66,8 @@ async def test_upload_list_download_delete(tmp_path) -> None:
 
 async def test_upload_with_the_run_upload_token(tmp_path) -> None:
     app = build_app(tmp_path)
-    token = artifact_upload_token(app.state.cyclone, RUN)
-    other_run = artifact_upload_token(app.state.cyclone, RunRef("devops", "proj", "wf", "x"))
+    token = await artifact_upload_token(app.state.cyclone, RUN)
+    other_run = await artifact_upload_token(app.state.cyclone, RunRef("devops", "proj", "wf", "x"))
     async with client_for(app) as client:
         accepted = await client.post(f"{ARTIFACTS}/a.tgz", content=b"data",
                                      headers={"X-Upload-Token": token, "X-Tenant": "devops"})
@@ -188,7 +188,7 @@ async def test_http_resolver_push_uploads_to_its_run(tmp_path) -> None:
     async with serving(app) as url:
         env = {**os.environ, "WORKSPACE": str(workspace), "ARTIFACT": "bin.tar.gz",
                "URL": f"{url}{ARTIFACTS}",
-               "TOKEN": artifact_upload_token(app.state.cyclone, RUN)}
+               "TOKEN": await artifact_upload_token(app.state.cyclone, RUN)}
         process = await asyncio.create_subprocess_exec(
             "sh", str(script), "push", env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

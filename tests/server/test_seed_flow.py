@@ -111,6 +111,7 @@ async def kube_seed(tmp_path: Path, monkeypatch) -> AsyncIterator[Seed]:
     from cyclone.node.agent import NodeAgent
     from cyclone.node.provisioner import LocalPathProvisioner
     from cyclone.node.runtimes.host import HostRuntime
+    from cyclone.resolvers import resolver_image_overlays
 
     with extra_plane("cyclone-seed-control") as control_plane, \
             extra_plane("cyclone-seed-worker") as worker_plane:
@@ -119,7 +120,8 @@ async def kube_seed(tmp_path: Path, monkeypatch) -> AsyncIterator[Seed]:
             await install_crds(control)
             node_dir = tmp_path / "worker-node"
             agent = NodeAgent(worker, node_name="worker-node", data_dir=node_dir,
-                              runtime=HostRuntime(), heartbeat_seconds=2, log_server_port=0)
+                              runtime=HostRuntime(image_overlays=resolver_image_overlays()),
+                              heartbeat_seconds=2, log_server_port=0)
             provisioner = LocalPathProvisioner(worker, node_dir, node_name="worker-node")
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(agent.run()), group.create_task(provisioner.run())]
@@ -208,16 +210,22 @@ async def test_seed_steps_run_a_workflow_in_the_worker_namespace(seed: Seed):
             {"name": "SCM_URL", "value": "https://git.example/demo.git"},
             {"name": "SCM_REVISION", "value": "main"}]}})
     assert response.status_code == 201, response.text
+    response = await http.post("/projects/demo/resources", headers=tenant, json={
+        "metadata": {"name": "package"}, "spec": {"type": "Http"}})
+    assert response.status_code == 201, response.text
     stages = {
         "build": "echo 'artifact:demo.tar' > /cyclone/results/__result__; "
-                 "echo building; sleep 2; echo built",
+                 "echo building; echo binary > /workspace/package/app.bin; sleep 2; echo built",
         "test": "echo testing ${stages.build.outputs.artifact}; echo passed",
     }
     for name, script in stages.items():
+        pod: dict = {"spec": {"containers": [{
+            "image": "busybox", "command": ["sh", "-c", script],
+            "resources": STAGE_RESOURCES}]}}
+        if name == "build":
+            pod["outputs"] = {"resources": [{"name": "package", "path": "/workspace/package"}]}
         response = await http.post("/projects/demo/stages", headers=tenant, json={
-            "metadata": {"name": name}, "spec": {"pod": {"spec": {"containers": [{
-                "image": "busybox", "command": ["sh", "-c", script],
-                "resources": STAGE_RESOURCES}]}}}})
+            "metadata": {"name": name}, "spec": {"pod": pod}})
         assert response.status_code == 201, response.text
     response = await http.post("/projects/demo/workflows", headers=tenant, json={
         "metadata": {"name": "ci"}, "spec": {"stages": [
@@ -239,7 +247,7 @@ async def test_seed_steps_run_a_workflow_in_the_worker_namespace(seed: Seed):
         return run if phase in ("Succeeded", "Failed", "Cancelled") else None
 
     run = await eventually(finished, timeout=120, interval=0.2)
-    assert run["status"]["overall"]["phase"] == "Succeeded", run["status"]
+    assert run["status"]["overall"]["phase"] == "Succeeded", run["status"]["stages"]
     assert run["status"]["stages"]["build"]["pod"]["namespace"] == WORKER_NS
     with pytest.raises(NotFound):
         await seed.worker.get(kinds.WORKFLOW_RUN, "r1", WORKER_NS)
@@ -250,6 +258,8 @@ async def test_seed_steps_run_a_workflow_in_the_worker_namespace(seed: Seed):
         answer = await http.get(f"{RUNS}/r1/logs", params={"stage": stage}, headers=tenant)
         return answer.text if answer.status_code == 200 and last_line in answer.text else ""
 
+    artifacts = (await http.get(f"{RUNS}/r1/artifacts", headers=tenant)).json()
+    assert [a["name"] for a in artifacts["items"]] == ["package.tar.gz"], artifacts
     assert "testing demo.tar" in await eventually(lambda: log_of("test", "passed"), timeout=30)
     assert "building" in await eventually(lambda: log_of("build", "built"), timeout=30)
 

@@ -24,7 +24,12 @@ from cyclone.engine.core.phases import (
     SUCCEEDED,
     WAITING,
 )
-from cyclone.engine.core.podbuilder import StagePodContext, build_stage_pod
+from cyclone.engine.core.podbuilder import (
+    ArtifactUpload,
+    PodBuildOptions,
+    StagePodContext,
+    build_stage_pod,
+)
 from cyclone.engine.core.render import SecretLookup
 from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.core.timeouts import timeout_of
@@ -67,6 +72,7 @@ class StageInputs:
     target: ExecutionTarget
     config: EngineConfig
     secrets: SecretLookup | None = None
+    artifact_upload: ArtifactUpload | None = None
     stage_obj: dict = dataclasses.field(default_factory=dict)
 
     models: dict = dataclasses.field(default_factory=dict)
@@ -139,6 +145,9 @@ async def start_pod_stage(
             default_service_account=inputs.config.default_service_account,
             upstream_outputs=inputs.upstream_outputs(state),
             secret_lookup=inputs.secrets,
+            artifact_upload=inputs.artifact_upload,
+            options=PodBuildOptions(
+                fallback_container_resources=inputs.config.resolver_resources),
         )
         pod = build_stage_pod(context)
     except (ValueError, KeyError, TypeError) as exc:

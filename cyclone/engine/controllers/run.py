@@ -36,7 +36,7 @@ from cyclone.engine.controllers.observe import (
 )
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.secrets import prefetch_secrets
-from cyclone.engine.controllers.target import ExecutionTarget, execution_target
+from cyclone.engine.controllers.target import ExecutionTarget, execution_target, tenant_of
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.dag import dag_stages, plan_step, stages_in_scope
 from cyclone.engine.core.parallelism import Admission
@@ -50,9 +50,11 @@ from cyclone.engine.core.phases import (
     RUNNING,
     is_terminal,
 )
+from cyclone.engine.core.podbuilder import ArtifactUpload
 from cyclone.engine.core.status import overall_phase
 from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
 from cyclone.engine.core.timeouts import deadline_for, deadline_text
+from cyclone.engine.core.uploads import artifact_upload_token, artifact_upload_url, upload_key
 from cyclone.engine.core.validation import validate_output_references
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
@@ -120,6 +122,7 @@ class RunController:
         self.writer = StatusWriter(control, caches.runs)
         self.finisher = RunFinisher(control, caches, config, self.writer)
         self._quota_failures: dict[tuple[str, str], int] = {}
+        self._upload_key: bytes | None = None
 
     async def reconcile(self, key: str) -> float | None:
         namespace, name = split_key(key)
@@ -335,6 +338,28 @@ class RunController:
             target=target,
             config=self.config,
             secrets=await prefetch_secrets(self.control, state.run, workflow, self.caches),
+            artifact_upload=await self._artifact_upload(state, project_name, workflow),
+        )
+
+    async def _artifact_upload(
+        self, state: RunState, project: str | None, workflow: dict
+    ) -> ArtifactUpload | None:
+        """Where and with which token the run's Http push resolvers upload by default."""
+        if not project:
+            return None
+        if self._upload_key is None:
+            try:
+                self._upload_key = upload_key(
+                    await delegations.engine_key(self.control, self.config.system_namespace))
+            except ApiError as exc:
+                log.warning("no artifact upload token for run %s: %s", state.name, exc)
+                return None
+        workflow_name = workflow["metadata"]["name"]
+        return ArtifactUpload(
+            url=artifact_upload_url(self.config.callback_base_url, project, workflow_name,
+                                    state.name),
+            token=artifact_upload_token(self._upload_key, tenant_of(state.namespace),
+                                        project, workflow_name, state.name),
         )
 
     async def _start_stages(

@@ -99,6 +99,9 @@ class PodBuildOptions:
     resolver_image_prefix: str = "cyclone/resolver-"
     cyclone_container_resources: Mapping[str, Any] | None = None
     """Resources of Cyclone's own containers; None → the same defaults as the workload."""
+    fallback_container_resources: Mapping[str, Any] | None = None
+    """What Cyclone's own containers get for a request or limit that no default gives, so
+    that a ResourceQuota which demands them admits the pod."""
 
 
 @dataclass
@@ -124,6 +127,26 @@ class StagePodContext:
     integrations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Integration type → the project's integration spec (JSON), for ``spec.bind``."""
     options: PodBuildOptions = field(default_factory=PodBuildOptions)
+    artifact_upload: ArtifactUpload | None = None
+    """Where the run's Http push resolvers upload, unless their resource says otherwise."""
+
+
+@dataclass(frozen=True)
+class ArtifactUpload:
+    url: str
+    token: str
+
+
+def _with_upload_defaults(resource: Resource, env: list[dict[str, str]],
+                          upload: ArtifactUpload | None) -> list[dict[str, str]]:
+    """An Http push without URL or TOKEN uploads to the server, with the run's token."""
+    if upload is None or resource.spec.type != "Http":
+        return env
+    given = {item["name"] for item in env if item.get("value")}
+    defaults = {"URL": upload.url, "TOKEN": upload.token,
+                "ARTIFACT": f"{resource.name}.tar.gz"}
+    kept = [item for item in env if item["name"] not in defaults or item["name"] in given]
+    return [*kept, *({"name": k, "value": v} for k, v in defaults.items() if k not in given)]
 
 
 def _label_value(value: str) -> str:
@@ -287,7 +310,11 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         if item.path:
             workload_mounts.append(resource_mount(ctx.run.name, resource, item.path, volumes))
         image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
-        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render, ctx.integrations)
+        env_vars = _with_upload_defaults(
+            resource,
+            resource_env(resource, ctx.resource_types, ctx.run, render, ctx.integrations),
+            ctx.artifact_upload,
+        )
         data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
         push_containers.append(push_container(resource, image, env_vars, data))
     if push_containers:
@@ -297,7 +324,8 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     if ctx.project is not None:
         defaults.append(quota_requirements(ctx.project.spec.quota))
     own_resources = ctx.options.cyclone_container_resources
-    cyclone_defaults = [own_resources] if own_resources else defaults
+    cyclone_defaults = [own_resources] if own_resources else [
+        *defaults, ctx.options.fallback_container_resources]
 
     workload["terminationMessagePath"] = RESULT_FILE
     _mount(stage_name, workload, [*workload_mounts, *preset_mounts[GROUP_WORKLOAD]])

@@ -14,14 +14,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from cyclone.engine.core.uploads import UPLOAD_TOKEN_PREFIX, upload_key
+from cyclone.engine.core.uploads import artifact_upload_token as run_upload_token
 from cyclone.kube import errors
 from cyclone.server.artifacts.store import (
     ArtifactNotFound,
@@ -37,7 +37,8 @@ from cyclone.server.state import ServerState
 API_PREFIX = "/apis/v1alpha1"
 RUN_PATH = "/projects/{project}/workflows/{workflow}/workflowruns/{run}"
 _STORE_KEY = "artifact_store"
-_UPLOAD_KEY = "artifact_upload_key"
+UPLOAD_KEY = "artifact_upload_key"
+"""`state.extras` key of the upload-token key, once derived."""
 ARTIFACT_RETENTION_KEY = "artifact_retention"
 """`state.extras` key of the retention period (a timedelta) the store is built with."""
 
@@ -58,31 +59,21 @@ def artifact_store_for(state: ServerState) -> ArtifactStore:
     return store
 
 
-def _upload_key(state: ServerState) -> bytes:
-    key = state.extras.get(_UPLOAD_KEY)
+async def upload_key_of(state: ServerState) -> bytes:
+    """The key of upload tokens, derived from the engine's key Secret (read once)."""
+    key = state.extras.get(UPLOAD_KEY)
     if key is None:
-        path = state.data_dir / "artifact-upload-key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-        key = bytes.fromhex(path.read_text().strip())
-        state.extras[_UPLOAD_KEY] = key
+        from cyclone.engine.controllers.delegation import engine_key
+
+        key = upload_key(await engine_key(state.cluster, state.engine_key_namespace))
+        state.extras[UPLOAD_KEY] = key
     return key
 
 
-UPLOAD_TOKEN_PREFIX = "cyu"
-
-
-def artifact_upload_token(state: ServerState, ref: RunRef) -> str:
-    """A token that may upload artifacts of one run, and nothing else.
-
-    `cyu.{tenant}.{hmac}`: the tenant is readable so that an upload needs no `X-Tenant`;
-    the HMAC (a key kept in the data directory) covers tenant, project, workflow and run.
-    """
-    message = "/".join(ref.parts()).encode()
-    digest = hmac.new(_upload_key(state), message, hashlib.sha256).hexdigest()
-    return f"{UPLOAD_TOKEN_PREFIX}.{ref.tenant}.{digest}"
+async def artifact_upload_token(state: ServerState, ref: RunRef) -> str:
+    """A token that may upload artifacts of one run, and nothing else (the engine gives
+    the same one to the run's Http push resolvers)."""
+    return run_upload_token(await upload_key_of(state), *ref.parts())
 
 
 def _run_ref(tenant: str, project: str, workflow: str, run: str) -> RunRef:
@@ -127,7 +118,7 @@ async def _uploading_tenant(
         ref = RunRef(tenant, params["project"], params["workflow"], params["run"])
     except InvalidLogName as err:
         raise errors.Unauthorized("invalid upload token") from err
-    if not hmac.compare_digest(artifact_upload_token(server_state(request), ref), token):
+    if not hmac.compare_digest(await artifact_upload_token(server_state(request), ref), token):
         raise errors.Unauthorized("invalid upload token")
     return tenant
 
