@@ -33,6 +33,7 @@ log = logging.getLogger("cyclone.components")
 ENGINE_LEASE = "cyclone-engine"
 SERVER_LEASE = "cyclone-server"
 DEFAULT_LEASE_NAMESPACE = "cyclone"
+DEFAULT_ARTIFACT_RETENTION_DAYS = 30.0
 ADMIN_TOKEN_ENV = "CYCLONE_ADMIN_TOKEN"
 
 
@@ -92,8 +93,8 @@ class ServerOptions:
     port: int = 7099
     server_url: str | None = None
     admin_token_file: str | None = None
-    engine_key_namespace: str = "cyclone-system"
-    artifact_retention_days: float = 30.0
+    engine_key_namespace: str = keys.SYSTEM_NAMESPACE
+    artifact_retention_days: float = DEFAULT_ARTIFACT_RETENTION_DAYS
     election: ElectionOptions = field(default_factory=ElectionOptions)
 
 

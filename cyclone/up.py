@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclone.api import keys
+from cyclone.components import DEFAULT_ARTIFACT_RETENTION_DAYS
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
@@ -42,7 +43,7 @@ class UpOptions:
     runtime: str = "host"
     kubeconfig: str | None = None
     node_agent: bool = False
-    artifact_retention_days: float = 30.0
+    artifact_retention_days: float = DEFAULT_ARTIFACT_RETENTION_DAYS
 
 
 @dataclass
@@ -86,7 +87,7 @@ def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
 
 async def ensure_default_tenant(cluster: Cluster) -> None:
     """The default tenant's namespace ``cyclone-system`` and its PVC ``cyclone-pvc-system``."""
-    namespace = keys.tenant_namespace(keys.DEFAULT_TENANT)
+    namespace = keys.SYSTEM_NAMESPACE
     manifests = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
         {

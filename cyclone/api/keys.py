@@ -46,5 +46,10 @@ def tenant_namespace(tenant: str) -> str:
     return f"{TENANT_NAMESPACE_PREFIX}{tenant}"
 
 
+SYSTEM_NAMESPACE = tenant_namespace(DEFAULT_TENANT)
+"""The `system` tenant's namespace: the built-in templates and resource types, and by
+default the engine's key Secret."""
+
+
 def tenant_pvc_name(tenant: str) -> str:
     return f"cyclone-pvc-{tenant}"

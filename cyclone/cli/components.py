@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import typer
 
+from cyclone.api import keys
 from cyclone.cli.session import print_error
 
 KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig of the cluster to use.")
@@ -23,6 +24,9 @@ EMBEDDED = typer.Option(
 )
 QPS = typer.Option(None, "--qps", help="Client-side request rate limit (requests/second).")
 BURST = typer.Option(None, "--burst", help="Client-side request burst.")
+ARTIFACT_RETENTION_DAYS = typer.Option(
+    30.0, "--artifact-retention-days", help="Days uploaded artifacts are kept (0: until deleted)."
+)
 LEADER_ELECT = typer.Option(
     True, "--leader-elect/--no-leader-elect",
     help="Hold a coordination.k8s.io Lease so only one replica is active.",
@@ -133,12 +137,9 @@ def register(app: typer.Typer) -> None:
             help="File holding the admin token (default: $CYCLONE_ADMIN_TOKEN or "
             "<data-dir>/admin-token).",
         ),
-        artifact_retention_days: float = typer.Option(
-            30.0, "--artifact-retention-days",
-            help="Days uploaded artifacts are kept (0: until deleted).",
-        ),
+        artifact_retention_days: float = ARTIFACT_RETENTION_DAYS,
         engine_key_namespace: str = typer.Option(
-            "cyclone-system", "--engine-key-namespace",
+            keys.SYSTEM_NAMESPACE, "--engine-key-namespace",
             help="The engine's system_namespace, where it keeps the key delegation "
             "callback tokens are checked with.",
         ),

@@ -15,8 +15,6 @@ except ImportError:
 from cyclone.cli import admin, components, objects, runs, triggers
 from cyclone.cli.session import global_options, print_error
 
-DEFAULT_ARTIFACT_RETENTION_DAYS = 30.0
-
 
 class CycloneApp(typer.Typer):
     """A Typer app whose usage errors, like every other error, are one `error: …` line."""
@@ -65,10 +63,7 @@ def up(
     node_agent: bool = typer.Option(
         False, "--node-agent", help="With --kubeconfig: also run a node agent as a node."
     ),
-    artifact_retention_days: float = typer.Option(
-        DEFAULT_ARTIFACT_RETENTION_DAYS, "--artifact-retention-days",
-        help="Days uploaded artifacts are kept (0: until deleted).",
-    ),
+    artifact_retention_days: float = components.ARTIFACT_RETENTION_DAYS,
 ) -> None:
     """Start Cyclone in one process: embedded cluster, node agent, engine and server."""
     from cyclone.up import UpOptions, run_up

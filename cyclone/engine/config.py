@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from cyclone.api import keys
+
 
 class QueueLimits(BaseModel):
     """How many runs may run at once, and how many may wait for a slot."""
@@ -68,7 +70,7 @@ class EngineConfig(BaseModel):
     )
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     system_namespace: str = Field(
-        default="cyclone-system", description="Where the engine keeps its own Secret."
+        default=keys.SYSTEM_NAMESPACE, description="Where the engine keeps its own Secret."
     )
     watch_pod_events: bool = Field(
         default=True, description="Copy non-Normal pod events into stage statuses."

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from cyclone.api import keys
 from cyclone.kube import kinds
@@ -26,7 +25,7 @@ from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
 
-Connect = Callable[[str, dict], "Cluster | Awaitable[Cluster]"]
+Connect = Callable[[str, dict], Cluster]
 Added = Callable[[str, Cluster], None]
 Removed = Callable[[str], None]
 
@@ -111,14 +110,9 @@ class ExecutionClusterRegistry:
         self._fingerprints[name] = fingerprint
         try:
             cluster = self._connect(name, credential)
-            if inspect.isawaitable(cluster):
-                cluster = await cluster
-        except ApiError as exc:
-            self.problems[name] = f"unusable credential: {exc.message}"
-            log.warning("execution cluster %s: %s", name, self.problems[name])
-            return None
-        except Exception as exc:
-            self.problems[name] = f"unusable credential: {exc}"
+        except Exception as exc:  # any unusable credential, typed or not
+            reason = exc.message if isinstance(exc, ApiError) else str(exc)
+            self.problems[name] = f"unusable credential: {reason}"
             log.warning("execution cluster %s: %s", name, self.problems[name])
             return None
         self.problems.pop(name, None)

@@ -79,12 +79,12 @@ class Informer:
     async def wait_synced(self) -> None:
         await self._synced.wait()
 
-    def unreachable_for(self, now: float | None = None) -> float:
+    def unreachable_for(self) -> float:
         """Seconds since this informer's list or watch started failing without a success
         between (0 while it works); `time.monotonic` clock."""
         if self.failing_since is None:
             return 0.0
-        return (time.monotonic() if now is None else now) - self.failing_since
+        return time.monotonic() - self.failing_since
 
     def get(self, namespace: str | None, name: str) -> dict | None:
         return self._cache.get(f"{namespace}/{name}" if namespace else name)

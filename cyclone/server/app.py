@@ -89,7 +89,7 @@ def create_app(
     clusters: ClusterLookup | None = None,
     extra_routers: Sequence[APIRouter] = (),
     server_url: str = "http://127.0.0.1:7099",
-    engine_key_namespace: str = "cyclone-system",
+    engine_key_namespace: str = keys.SYSTEM_NAMESPACE,
     artifact_retention: timedelta | None = None,
 ) -> FastAPI:
     """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.

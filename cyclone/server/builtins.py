@@ -7,7 +7,7 @@ from cyclone.api.resource import BUILTIN_RESOURCE_TYPES
 from cyclone.kube import errors
 from cyclone.kube.protocol import Cluster
 
-SYSTEM_NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
+SYSTEM_NAMESPACE = keys.SYSTEM_NAMESPACE
 
 _TEMPLATES: tuple[tuple[str, str, str, str, str], ...] = (
     ("shell", "Shell", "build", "busybox:1.36", "echo hello"),

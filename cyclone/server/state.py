@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cyclone.api import keys
 from cyclone.kube.protocol import Cluster
 
 ClusterLookup = Callable[[dict], Awaitable[Cluster]]
@@ -20,7 +21,7 @@ class ServerState:
     auth: Any
     clusters: ClusterLookup | None = None
     server_url: str = "http://127.0.0.1:7099"
-    engine_key_namespace: str = "cyclone-system"
+    engine_key_namespace: str = keys.SYSTEM_NAMESPACE
     """Where the engine keeps the key its delegation tokens are signed with (the engine's
     `system_namespace`)."""
     extras: dict = field(default_factory=dict)

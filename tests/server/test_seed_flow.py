@@ -180,8 +180,8 @@ async def test_seed_steps_run_a_workflow_in_the_worker_namespace(seed: Seed):
         "spec": {"type": "Cluster", "cluster": seed.integration}})
     assert response.status_code == 201, response.text
     assert "current-context" not in response.text
-    secrets = (await seed.control.list(kinds.SECRET, META_NS)).items
-    assert any(s["metadata"]["name"].endswith("cluster") for s in secrets)
+    secret = await seed.control.get(kinds.SECRET, "cluster", META_NS)
+    assert secret["metadata"]["labels"][keys.LABEL_INTEGRATION_TYPE] == "Cluster"
 
     # 3. Open the cluster: quota, tenant PVC and watchdog in the worker's workload
     # namespace, an ExecutionCluster in the control cluster.

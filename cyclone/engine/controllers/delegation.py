@@ -32,7 +32,7 @@ from cyclone.kube.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from cyclone.kube.protocol import Cluster
 
 ENGINE_KEY_SECRET = "cyclone-engine-key"
-DEFAULT_KEY_NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
+DEFAULT_KEY_NAMESPACE = keys.SYSTEM_NAMESPACE
 ENGINE_KEY_FIELD = "key"
 REASON_DELEGATION_SUCCEED = "DelegationSucceed"
 REASON_DELEGATION_FAILURE = "DelegationFailure"

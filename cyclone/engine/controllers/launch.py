@@ -16,6 +16,7 @@ from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.target import ExecutionTarget, tenant_of
+from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.core.phases import (
     FAILED,
     PENDING,
@@ -42,23 +43,8 @@ REASON_GENERATE_POD_ERROR = "GeneratePodError"
 REASON_CREATE_POD_ERROR = "CreatePodError"
 REASON_QUOTA = "RetryOnExceededQuotaTimeout"
 REASON_DELEGATION_WAITING = "DelegationWaiting"
-_WORKFLOW_MODELS_KEPT = 256
-_workflow_models: dict[tuple[str, str], Workflow] = {}
-"""Parsed workflows per stored version (uid, resourceVersion): a large workflow is parsed
-once, not on every reconcile of each of its runs. Models are only read."""
-
-
-def workflow_model_of(workflow: dict) -> Workflow:
-    meta = workflow.get("metadata") or {}
-    version = (str(meta.get("uid") or ""), str(meta.get("resourceVersion") or ""))
-    if not all(version):
-        return Workflow.from_object(workflow)
-    model = _workflow_models.get(version)
-    if model is None:
-        if len(_workflow_models) >= _WORKFLOW_MODELS_KEPT:
-            _workflow_models.pop(next(iter(_workflow_models)))
-        model = _workflow_models[version] = Workflow.from_object(workflow)
-    return model
+workflow_model_of = PerVersion(Workflow.from_object)
+"""A large workflow is parsed once, not on every reconcile of each of its runs."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from cyclone.engine.controllers.observe import (
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.secrets import prefetch_secrets
 from cyclone.engine.controllers.target import ExecutionTarget, execution_target, tenant_of
+from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.dag import dag_stages, plan_step, stages_in_scope
 from cyclone.engine.core.parallelism import Admission
@@ -72,28 +73,13 @@ REASON_INVALID = "InvalidWorkflowRun"
 REASON_CLUSTER_NOT_FOUND = "ExecutionClusterNotFound"
 REASON_CLUSTER_UNAVAILABLE = "ExecutionClusterUnavailable"
 CLUSTER_CONNECT_RECHECK_SECONDS = 1.0
-BUILTIN_NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
-"""Where the server keeps the built-in resource types and stage templates."""
 
 Clock = Callable[[], datetime]
 
 
-_DAGS_KEPT = 256
-_dags: dict[tuple[str, str], list] = {}
-
-
-def _dag_of(workflow: dict) -> list:
-    """The workflow's DAG nodes, built once per stored version (uid, resourceVersion)."""
-    meta = workflow.get("metadata") or {}
-    version = (str(meta.get("uid") or ""), str(meta.get("resourceVersion") or ""))
-    nodes = _dags.get(version) if all(version) else None
-    if nodes is None:
-        nodes = dag_stages((workflow.get("spec") or {}).get("stages") or [])
-        if all(version):
-            if len(_dags) >= _DAGS_KEPT:
-                _dags.pop(next(iter(_dags)))
-            _dags[version] = nodes
-    return nodes
+_dag_of = PerVersion(lambda workflow: dag_stages(
+    (workflow.get("spec") or {}).get("stages") or []))
+"""A workflow's DAG nodes, built once per stored version."""
 
 
 def split_key(key: str) -> tuple[str, str]:
@@ -315,7 +301,7 @@ class RunController:
         resources: dict[str, dict] = {}
         resource_types: dict[str, dict] = {}
         for namespace in dict.fromkeys(
-            (BUILTIN_NAMESPACE, self.config.system_namespace, state.namespace)
+            (keys.SYSTEM_NAMESPACE, self.config.system_namespace, state.namespace)
         ):
             for obj in self.caches.resources.list(namespace):
                 labels = obj["metadata"].get("labels") or {}

@@ -7,6 +7,7 @@ import json
 import re
 
 from cyclone.engine.controllers.caches import ControlCaches
+from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.protocol import Cluster
@@ -14,29 +15,13 @@ from cyclone.kube.protocol import Cluster
 _SECRET_REF = re.compile(r"\$\{secrets\.([^:{}]+):([^/{}]+)")
 
 
-_KNOWN_LIMIT = 10_000
-_known: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
-"""References per stored object version (uid, resourceVersion): a version never changes."""
-
-
 def secret_references(*objects: object) -> set[tuple[str, str]]:
     text = json.dumps(objects, default=str)
     return {(m.group(1), m.group(2)) for m in _SECRET_REF.finditer(text)}
 
 
-def _stored_references(obj: dict | None) -> frozenset[tuple[str, str]]:
-    """`secret_references` of one object from the cluster, remembered per version."""
-    meta = (obj or {}).get("metadata") or {}
-    uid, resource_version = meta.get("uid"), meta.get("resourceVersion")
-    if not uid or not resource_version:
-        return frozenset(secret_references(obj))
-    version = (str(uid), str(resource_version))
-    found = _known.get(version)
-    if found is None:
-        if len(_known) >= _KNOWN_LIMIT:
-            _known.pop(next(iter(_known)))
-        found = _known[version] = frozenset(secret_references(obj))
-    return found
+_stored_references = PerVersion(lambda obj: frozenset(secret_references(obj)), limit=10_000)
+"""`secret_references` of one object from the cluster, remembered per stored version."""
 
 
 async def prefetch_secrets(
@@ -49,7 +34,8 @@ async def prefetch_secrets(
     ]
     references = secret_references(run.get("spec")) | _stored_references(workflow)
     for stage in stages:
-        references |= _stored_references(stage)
+        if stage is not None:
+            references |= _stored_references(stage)
     found: dict[tuple[str, str], dict | None] = {}
     for namespace, name in references:
         try:
