@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cyclone.api import keys
+from cyclone.api.tenant import PodFeature
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import (
@@ -42,6 +43,15 @@ class TenantSpec(BaseModel):
         default_factory=PersistentVolumeClaimSpec
     )
     resourceQuota: dict[str, str] = Field(default_factory=dict)
+    allowedPodFeatures: list[PodFeature] = Field(
+        default_factory=list,
+        description="Pod features that escape a pod (hostPath, privileged, hostNetwork, "
+                    "hostPID, hostIPC, capabilities, hostPort) this tenant's stages may use. "
+                    "Only an admin sets it; none by default.")
+    allowLocalAddresses: bool = Field(
+        default=False,
+        description="SCM servers and notification URLs of this tenant may be loopback or "
+                    "link-local addresses. Only an admin sets it; refused by default.")
 
 
 class TenantMeta(BaseModel):
