@@ -54,6 +54,12 @@ class EngineConfig(BaseModel):
         description="Requests and limits of the GC pod, so a tenant ResourceQuota that "
         "demands them admits it.",
     )
+    max_workflowruns: int = Field(
+        default=100, ge=0,
+        description="Finished runs kept per workflow; the engine deletes older finished "
+        "runs (a Workflow's annotation workflow.cyclone.dev/max-workflowruns overrides "
+        "it). 0 keeps every run.",
+    )
     callback_base_url: str = "http://127.0.0.1:7099"
     delegation_timeout_seconds: float = 3600.0
     http_timeout_seconds: float = 10.0

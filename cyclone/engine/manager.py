@@ -19,6 +19,7 @@ from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.clusterstatus import report_cluster_statuses
+from cyclone.engine.controllers.history import RunHistoryController, enqueue_history
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.target import execution_target
@@ -75,6 +76,14 @@ class Engine:
         self.triggers = TriggerControllers(control, self._informers[kinds.WORKFLOW_RUN],
                                            self._informers[kinds.WORKFLOW], self.config,
                                            clock=clock)
+        self.history = Controller(
+            "workflowrun-history",
+            RunHistoryController(control, self.caches.runs, self.caches.workflows,
+                                 self.config).reconcile,
+            workers=1,
+        )
+        enqueue_history(self.history, self._informers[kinds.WORKFLOW_RUN],
+                        self._informers[kinds.WORKFLOW])
         self._cluster_parts: dict[str, tuple[list[Informer], Controller]] = {}
         self._cluster_tasks: dict[str, list[asyncio.Task]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -215,6 +224,7 @@ class Engine:
                         self.control, self.registry, self.caches, self.config,
                         self.runs.clock), name="execution-cluster-status")
                 group.create_task(self.triggers.run(), name="controller-triggers")
+                group.create_task(self.history.run(), name="controller-workflowrun-history")
                 self._ready.set()
                 log.info("engine ready: %d execution cluster(s)", len(self._cluster_parts))
             except BaseException:

@@ -47,3 +47,13 @@ def test_gc_pod_options():
     assert pod["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "10m"}}
     assert pod["spec"]["serviceAccountName"] == "gc"
     assert len(pod["metadata"]["name"]) <= 63
+
+
+def test_gc_pod_runs_only_in_a_namespace_that_exists_and_is_not_terminating() -> None:
+    from cyclone.engine.core.gcpod import gc_pod_can_run
+
+    assert gc_pod_can_run({"metadata": {"name": "ns"}, "status": {"phase": "Active"}})
+    assert not gc_pod_can_run(None)
+    assert not gc_pod_can_run({"metadata": {"name": "ns",
+                                            "deletionTimestamp": "2026-01-01T00:00:00Z"}})
+    assert not gc_pod_can_run({"metadata": {"name": "ns"}, "status": {"phase": "Terminating"}})

@@ -63,3 +63,15 @@ def build_gc_pod(
     if annotations:
         metadata["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def gc_pod_can_run(namespace: Mapping[str, Any] | None) -> bool:
+    """Whether a GC pod can be created in `namespace` (None: it does not exist).
+
+    A terminating namespace refuses new pods; it is deleting the tenant PVC anyway.
+    """
+    if namespace is None:
+        return False
+    meta = namespace.get("metadata") or {}
+    phase = (namespace.get("status") or {}).get("phase")
+    return not meta.get("deletionTimestamp") and phase != "Terminating"
