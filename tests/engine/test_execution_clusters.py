@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
+from cyclone.engine.core.tenancy import record_patch
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
@@ -20,6 +21,7 @@ from cyclone.node.runtimes.fake import FakeRuntime
 
 from .harness import (
     NAMESPACE,
+    PVC,
     Env,
     overall,
     prepare_tenant,
@@ -69,8 +71,11 @@ class Silent:
 
 
 def execution_cluster(name: str, server: str) -> dict:
+    """An ExecutionCluster the default tenant opened, with its workload namespace there."""
+    opened = record_patch(None, keys.DEFAULT_TENANT, "worker", (WORKER_NAMESPACE, PVC))
     return {"apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
-            "metadata": {"name": name}, "spec": {"credential": {"server": server}}}
+            "metadata": {"name": name, **opened["metadata"]},
+            "spec": {"credential": {"server": server}}}
 
 
 @contextlib.asynccontextmanager

@@ -86,12 +86,13 @@ async def test_finished_stage_pod_with_running_sidecar_is_deleted(env, tmp_path)
     raise AssertionError("the pod of the finished stage is still there")
 
 
-async def test_unknown_execution_cluster_fails_the_run(env):
+async def test_a_cluster_the_tenant_never_opened_fails_the_run(env):
     await env.apply(
         shell_stage("a", "true"),
         workflow("wf", [{"name": "a"}]),
         workflow_run("r1", "wf", executionContext={"cluster": "nowhere"}),
     )
     run = await env.wait_phase("r1", "Failed")
-    assert run["status"]["overall"]["reason"] == "ExecutionClusterNotFound"
+    assert run["status"]["overall"]["reason"] == "TenancyViolation"
+    assert "spec.executionContext.cluster" in run["status"]["overall"]["message"]
     assert await env.pods() == []

@@ -17,6 +17,7 @@ from support.kube_engine import engine_test_cluster, running_node
 from cyclone.api import keys
 from cyclone.devcluster.plane import free_port
 from cyclone.engine.config import EngineConfig
+from cyclone.engine.core.tenancy import record_patch
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
@@ -46,8 +47,10 @@ async def prepare_worker(worker: Cluster) -> None:
 
 
 def execution_cluster(name: str, credential: dict) -> dict:
+    """An ExecutionCluster the default tenant opened, with its workload namespace there."""
+    opened = record_patch(None, keys.DEFAULT_TENANT, "worker", (WORKER_NAMESPACE, PVC))
     return {"apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
-            "metadata": {"name": name}, "spec": {"credential": credential}}
+            "metadata": {"name": name, **opened["metadata"]}, "spec": {"credential": credential}}
 
 
 def aimed_at(cluster: str, name: str) -> dict:

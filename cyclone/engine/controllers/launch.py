@@ -32,6 +32,14 @@ from cyclone.engine.core.podbuilder import (
     build_stage_pod,
 )
 from cyclone.engine.core.render import SecretLookup
+from cyclone.engine.core.tenancy import (
+    REASON_TENANCY_VIOLATION,
+    TenantPolicy,
+    Violation,
+    describe,
+    pod_spec_violations,
+    stage_violations,
+)
 from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.core.timeouts import timeout_of
 from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden
@@ -59,6 +67,8 @@ class StageInputs:
     config: EngineConfig
     secrets: SecretLookup | None = None
     artifact_upload: ArtifactUpload | None = None
+    policy: TenantPolicy | None = None
+    """What the run's tenant may use; None: no pod feature, only the tenant's own PVC."""
     stage_obj: dict = dataclasses.field(default_factory=dict)
 
     models: dict = dataclasses.field(default_factory=dict)
@@ -106,8 +116,16 @@ async def start_pod_stage(
     """Create the pod of the stage's next attempt; True when the stage is now Running.
 
     A refusal for exceeded quota leaves the stage Pending (reason
-    ``RetryOnExceededQuotaTimeout``) and returns False; the caller retries later.
+    ``RetryOnExceededQuotaTimeout``) and returns False; the caller retries later. The
+    Stage, which may have been edited since the run was admitted, and the pod built from
+    it are checked against the tenant boundary first; a violation fails the stage
+    (reason ``TenancyViolation``) and nothing is created.
     """
+    policy = inputs.policy or TenantPolicy(tenant_of(state.namespace))
+    refused = stage_violations(policy, inputs.stage_obj)
+    if refused:
+        state.set_stage(stage, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
+        return False
     entry = state.stage(stage)
     attempt = int(entry.get("attempts") or 0) + 1
     try:
@@ -138,6 +156,11 @@ async def start_pod_stage(
         pod = build_stage_pod(context)
     except (ValueError, KeyError, TypeError) as exc:
         state.set_stage(stage, FAILED, REASON_GENERATE_POD_ERROR, str(exc))
+        return False
+    refused = [Violation(v.field, v.message, v.feature, "pod")
+               for v in pod_spec_violations(policy, pod.get("spec"), "spec")]
+    if refused:
+        state.set_stage(stage, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
         return False
     pod_name = pod["metadata"]["name"]
     try:

@@ -36,7 +36,13 @@ from cyclone.engine.controllers.observe import (
 )
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.secrets import prefetch_secrets
-from cyclone.engine.controllers.target import ExecutionTarget, execution_target, tenant_of
+from cyclone.engine.controllers.target import (
+    ExecutionTarget,
+    admission_violations,
+    execution_target,
+    read_policy,
+    tenant_of,
+)
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.dag import dag_stages, plan_step, stages_in_scope
@@ -53,6 +59,7 @@ from cyclone.engine.core.phases import (
 )
 from cyclone.engine.core.podbuilder import ArtifactUpload
 from cyclone.engine.core.status import overall_phase
+from cyclone.engine.core.tenancy import REASON_TENANCY_VIOLATION, describe, run_violations
 from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
 from cyclone.engine.core.timeouts import deadline_for, deadline_text
 from cyclone.engine.core.uploads import artifact_upload_token, artifact_upload_url, upload_key
@@ -170,6 +177,10 @@ class RunController:
             if errors:
                 await self._end(state, FAILED, REASON_INVALID, "; ".join(errors))
                 return None
+            refused = await admission_violations(self.control, state.run, workflow, stage_objs)
+            if refused:
+                await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
+                return None
             if not await self._admit(state, workflow):
                 return None
         deadline = state.deadline()
@@ -222,6 +233,10 @@ class RunController:
         paused = bool(spec.get("paused"))
         if not paused and step.start:
             inputs = await self._inputs(state, workflow, target)
+            refused = run_violations(inputs.policy, state.run)
+            if refused:
+                await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
+                return None
             wakeups += await self._start_stages(state, step.start, stage_objs, inputs, execution)
         for node in wf_stages:
             current = state.stages.get(node.name)
@@ -323,6 +338,7 @@ class RunController:
             project=project,
             target=target,
             config=self.config,
+            policy=await read_policy(self.control, tenant_of(state.namespace), [target.cluster]),
             secrets=await prefetch_secrets(self.control, state.run, workflow, self.caches),
             artifact_upload=await self._artifact_upload(state, project_name, workflow),
         )

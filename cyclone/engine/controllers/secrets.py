@@ -1,5 +1,10 @@
 """Secrets a run's values refer to (``${secrets.<ns>:<secret>/...}``), read ahead of
-rendering so the pure renderer gets a plain lookup."""
+rendering so the pure renderer gets a plain lookup.
+
+Only Secrets the run's tenant may read are ever read: those of the run's own namespace
+that Cyclone does not keep for itself (`core.tenancy.secret_allowed`). Any other
+reference stays unresolved, and rendering it fails the stage.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import re
 
 from cyclone.engine.controllers.caches import ControlCaches
 from cyclone.engine.controllers.versioned import PerVersion
+from cyclone.engine.core.tenancy import TenantPolicy, secret_allowed, tenant_of
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.protocol import Cluster
@@ -27,9 +33,12 @@ _stored_references = PerVersion(lambda obj: frozenset(secret_references(obj)), l
 async def prefetch_secrets(
     control: Cluster, run: dict, workflow: dict, caches: ControlCaches
 ):
-    """A lookup over every Secret the run, its workflow or its stages refer to."""
+    """A lookup over every Secret the run, its workflow or its stages refer to that the
+    run's tenant may read."""
+    namespace = run["metadata"]["namespace"]
+    policy = TenantPolicy(tenant_of(namespace))
     stages = [
-        caches.stages.get(run["metadata"]["namespace"], s.get("name", ""))
+        caches.stages.get(namespace, s.get("name", ""))
         for s in (workflow.get("spec") or {}).get("stages") or []
     ]
     references = secret_references(run.get("spec")) | _stored_references(workflow)
@@ -37,13 +46,16 @@ async def prefetch_secrets(
         if stage is not None:
             references |= _stored_references(stage)
     found: dict[tuple[str, str], dict | None] = {}
-    for namespace, name in references:
+    for secret_namespace, name in references:
+        if not secret_allowed(policy, secret_namespace, name):
+            continue
         try:
-            found[(namespace, name)] = await control.get(kinds.SECRET, name, namespace)
+            found[(secret_namespace, name)] = await control.get(
+                kinds.SECRET, name, secret_namespace)
         except NotFound:
-            found[(namespace, name)] = None
+            found[(secret_namespace, name)] = None
 
-    def lookup(namespace: str, name: str) -> dict | None:
-        return found.get((namespace, name))
+    def lookup(secret_namespace: str, name: str) -> dict | None:
+        return found.get((secret_namespace, name))
 
     return lookup

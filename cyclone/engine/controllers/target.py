@@ -1,10 +1,23 @@
-"""Where a run's pods go: execution cluster, workload namespace and tenant PVC."""
+"""Where a run's pods go (execution cluster, workload namespace, tenant PVC), and what the
+engine reads to decide whether the run's tenant may go there."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cyclone.api import keys
+from cyclone.engine.core import tenancy
+from cyclone.engine.core.tenancy import TenantPolicy, Violation
+from cyclone.kube import kinds
+from cyclone.kube.errors import ApiError, NotFound
+from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger(__name__)
+
+tenant_of = tenancy.tenant_of
 
 
 @dataclass(frozen=True)
@@ -14,21 +27,20 @@ class ExecutionTarget:
     pvc: str
 
 
-def tenant_of(namespace: str) -> str:
-    """The tenant whose metadata namespace this is (``cyclone-{tenant}``)."""
-    return namespace.removeprefix(keys.TENANT_NAMESPACE_PREFIX)
-
-
 def execution_target(run: dict) -> ExecutionTarget:
     """The run's ``spec.executionContext``, with the control cluster, the run's own
-    namespace and the tenant PVC as defaults."""
-    context = (run.get("spec") or {}).get("executionContext") or {}
+    namespace and the tenant PVC as defaults.
+
+    A run the tenant boundary refused never reaches its context: whatever is done for it
+    afterwards (its GC) happens at the tenant's home.
+    """
     namespace = run["metadata"]["namespace"]
-    return ExecutionTarget(
-        cluster=context.get("cluster") or keys.CONTROL_CLUSTER_NAME,
-        namespace=context.get("namespace") or namespace,
-        pvc=context.get("pvc") or keys.tenant_pvc_name(tenant_of(namespace)),
-    )
+    overall = ((run.get("status") or {}).get("overall") or {})
+    if overall.get("reason") == tenancy.REASON_TENANCY_VIOLATION:
+        home = tenancy.home_target(tenant_of(namespace))
+        return ExecutionTarget(home.cluster, home.namespace, home.pvc)
+    target = tenancy.target_of(namespace, (run.get("spec") or {}).get("executionContext"))
+    return ExecutionTarget(target.cluster, target.namespace, target.pvc)
 
 
 def run_key_of_pod(pod: dict) -> tuple[str, str] | None:
@@ -39,3 +51,53 @@ def run_key_of_pod(pod: dict) -> tuple[str, str] | None:
         return None
     namespace = (meta.get("annotations") or {}).get(keys.ANNOTATION_META_NAMESPACE)
     return (namespace or meta.get("namespace") or "", run)
+
+
+async def _get(cluster: Cluster, kind: kinds.Kind, name: str) -> dict | None:
+    try:
+        return await cluster.get(kind, name)
+    except NotFound:
+        return None
+
+
+async def read_policy(control: Cluster, tenant: str, clusters: Iterable[str] = ()) -> TenantPolicy:
+    """The tenant's policy from its metadata Namespace and the ExecutionClusters named.
+
+    A Namespace the engine cannot read counts as one that allows no pod feature.
+    """
+    try:
+        namespace = await _get(control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
+    except ApiError as exc:
+        log.warning("cannot read the namespace of tenant %s (no pod feature allowed): %s",
+                    tenant, exc)
+        namespace = None
+    execution_clusters = []
+    for name in dict.fromkeys(clusters):
+        found = await _get(control, kinds.EXECUTION_CLUSTER, name)
+        if found is not None:
+            execution_clusters.append(found)
+    return tenancy.policy_for(tenant, namespace, execution_clusters)
+
+
+async def admission_violations(control: Cluster, run: dict, workflow: dict,
+                               stages: Mapping[str, dict]) -> list[Violation]:
+    """What the run, its workflow and stages ask for that the run's tenant may not have."""
+    namespace = run["metadata"]["namespace"]
+    target = tenancy.target_of(namespace, (run.get("spec") or {}).get("executionContext"))
+    policy = await read_policy(control, tenant_of(namespace), [target.cluster])
+    return tenancy.admission_violations(policy, run, workflow, stages)
+
+
+async def execution_context(cluster: Cluster, tenant: str,
+                            given: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The ``executionContext`` of a new run of the tenant: what it gives, completed with
+    the tenant's first opened cluster (else its home in the control cluster).
+
+    The one place REST, webhook and cron runs get their execution context from.
+    """
+    filled = tenancy.fill_execution_context(given, {})
+    if filled.get("cluster") and filled.get("namespace"):
+        return filled
+    listed = await cluster.list(kinds.EXECUTION_CLUSTER)
+    return tenancy.fill_execution_context(
+        given, tenancy.choose_execution_context(tenant, listed.items))
