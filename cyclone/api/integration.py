@@ -1,14 +1,30 @@
-"""Integration: an external system's address and credentials (stored in a Secret)."""
+"""Integration: an external system's address and credentials (stored in a Secret).
+
+These models are the one description of an integration: the server parses request bodies
+with them, ``cyclone apply`` validates with them, and the credential fields they mark
+(``CREDENTIAL``) are what answers mask and what logs and stage outputs are masked for.
+Every source model refuses fields it does not declare.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from cyclone.api.cluster import ClusterCredential
-from cyclone.api.common import CycloneModel
+from cyclone.api.common import CycloneModel, FreeForm
+from cyclone.api.credentials import CREDENTIAL, WRITE_ONLY_NOTE, credential_values
 from cyclone.api.meta import ObjectMeta
+
+_OPTIONAL_DNS_LABEL = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
+
+
+def _secret(what: str) -> Any:
+    return Field(default=None, description=f"{what}. {WRITE_ONLY_NOTE}")
+
+
+SecretText = Annotated[str | None, CREDENTIAL]
 
 
 class IntegrationType(StrEnum):
@@ -26,38 +42,70 @@ class SCMType(StrEnum):
     BITBUCKET = "Bitbucket"
 
 
-class SCMSource(CycloneModel):
-    type: SCMType
+class _Source(CycloneModel):
+    """An integration's source: camelCase, and any field it does not declare is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SCMSource(_Source):
+    type: SCMType = SCMType.GITHUB
     server: str | None = None
     user: str | None = None
-    password: str | None = None
-    token: str | None = None
+    password: SecretText = _secret("Password of `user`")
+    token: SecretText = _secret("API token")
     auth_type: str | None = None
+    webhook_secret: SecretText = _secret("Verifies the signatures of this SCM's webhooks")
+    register_webhook: bool | None = Field(
+        default=None,
+        description="false: the engine does not register webhooks on the repositories.")
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.model_fields_set.add("type")  # readers of a stored SCM source need its type
 
 
-class DockerRegistrySource(CycloneModel):
+class DockerRegistrySource(_Source):
     server: str | None = None
     user: str | None = None
-    password: str | None = None
+    password: SecretText = _secret("Password of `user`")
 
 
-class SonarQubeSource(CycloneModel):
+class SonarQubeSource(_Source):
     server: str | None = None
-    token: str | None = None
+    token: SecretText = _secret("API token")
 
 
-class ClusterSource(CycloneModel):
-    cluster_name: str | None = None
+class TLSClientConfig(_Source):
+    insecure: bool | None = None
+    ca_file: str | None = Field(default=None, description="Path of a CA bundle on the server.")
+    ca_data: SecretText = _secret("Base64 PEM of the CA; wins over caFile")
+
+
+class ClusterCredential(_Source):
+    """How to reach a cluster: server and credentials, or a whole kubeconfig."""
+
+    server: str | None = None
+    user: str | None = None
+    password: SecretText = _secret("Password of `user`")
+    bearer_token: SecretText = _secret("Bearer token")
+    tls_client_config: TLSClientConfig | None = None
+    kube_config: Annotated[str | FreeForm | None, CREDENTIAL] = _secret(
+        "A kubeconfig, as YAML text or as an object")
+
+
+class ClusterSource(_Source):
+    cluster_name: str | None = Field(default=None, max_length=63, pattern=_OPTIONAL_DNS_LABEL)
     credential: ClusterCredential | None = None
     is_control_cluster: bool = False
     is_worker_cluster: bool = False
-    namespace: str | None = Field(default=None, description="Workload namespace.")
-    pvc: str | None = None
+    namespace: str | None = Field(default=None, max_length=63, pattern=_OPTIONAL_DNS_LABEL,
+                                  description="Workload namespace.")
+    pvc: str | None = Field(default=None, max_length=253)
 
 
-class GeneralItem(CycloneModel):
-    name: str
-    value: str | None = None
+class GeneralItem(_Source):
+    name: str = Field(min_length=1, max_length=253)
+    value: SecretText = _secret("The value")
 
 
 SOURCE_FIELD_BY_TYPE = {
@@ -69,7 +117,7 @@ SOURCE_FIELD_BY_TYPE = {
 }
 
 
-class IntegrationSpec(CycloneModel):
+class IntegrationSpec(_Source):
     """``type`` and, beside it, the source object named after the type."""
 
     type: IntegrationType
@@ -83,6 +131,19 @@ class IntegrationSpec(CycloneModel):
         """The source object of ``type``."""
         return getattr(self, SOURCE_FIELD_BY_TYPE[self.type])
 
+    def source_problems(self) -> list[tuple[str, str]]:
+        """(field, problem) for a missing source of ``type`` and for any other source."""
+        problems = []
+        wanted = SOURCE_FIELD_BY_TYPE[self.type]
+        for field in SOURCE_FIELD_BY_TYPE.values():
+            alias = type(self).model_fields[field].alias or field
+            present = getattr(self, field) is not None
+            if field == wanted and not present:
+                problems.append((f"spec.{alias}", f"required for type {self.type}"))
+            elif field != wanted and present:
+                problems.append((f"spec.{alias}", f"does not belong to type {self.type}"))
+        return problems
+
 
 class Integration(CycloneModel):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
@@ -91,3 +152,9 @@ class Integration(CycloneModel):
     @property
     def name(self) -> str:
         return self.metadata.name or ""
+
+
+def integration_credential_values(spec: dict) -> list[str]:
+    """Every string in the credential fields of a stored integration spec (and under any
+    field the models do not declare)."""
+    return credential_values(IntegrationSpec, spec) if isinstance(spec, dict) else []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
 from cyclone.api.common import CycloneModel, ParameterItem
+from cyclone.api.credentials import CREDENTIAL
 from cyclone.api.meta import CycloneObject
 from cyclone.api.workflowrun import WorkflowRunSpec
 
@@ -55,7 +56,8 @@ class SCMPostCommitPolicy(SCMEventPolicy):
 
 
 class SCMTrigger(CycloneModel):
-    secret: str | None = Field(default=None, description="The SCM integration's secret.")
+    secret: Annotated[str | None, CREDENTIAL] = Field(
+        default=None, description="The SCM integration's secret.")
     repo: str | None = Field(default=None, description="Full repository name, no server.")
     push: SCMPushPolicy | None = None
     tag_release: SCMEventPolicy | None = None

@@ -25,7 +25,7 @@ from cyclone.api.formats import (
     dns1123_subdomain_error,
     parse_duration,
 )
-from cyclone.api.integration import SOURCE_FIELD_BY_TYPE, Integration
+from cyclone.api.integration import Integration
 from cyclone.api.meta import CycloneObject, ObjectMeta
 from cyclone.api.project import Project
 from cyclone.api.registry import UnknownKind, model_for_kind
@@ -291,11 +291,8 @@ def _check_tenant_name(name: str, errors: list[FieldError]) -> None:
 
 
 def _check_integration(integration: Integration, errors: list[FieldError]) -> None:
-    spec = integration.spec
-    field = SOURCE_FIELD_BY_TYPE[spec.type]
-    if spec.source() is None:
-        alias = type(spec).model_fields[field].alias or field
-        errors.append(FieldError(f"spec.{alias}", f"required for type {spec.type}"))
+    for path, problem in integration.spec.source_problems():
+        errors.append(FieldError(path, problem))
 
 
 _OBJECT_CHECKS: dict[type[CycloneObject], Callable[[Any, list[FieldError]], None]] = {

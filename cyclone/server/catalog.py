@@ -7,6 +7,8 @@ import logging
 from fastapi import APIRouter
 
 from cyclone.api import keys
+from cyclone.api.credentials import MASK, keep_credentials, mask_credentials
+from cyclone.api.trigger import WorkflowTrigger
 from cyclone.kube import errors, kinds
 from cyclone.server.crud import KindRoutes, crud_router
 from cyclone.server.scopes import Scope, project_scope, tenant_scope, workflow_scope
@@ -49,6 +51,19 @@ async def _delete_workflow_contents(scope: Scope, workflow: dict) -> None:
 async def _point_at_workflow(scope: Scope, obj: dict) -> None:
     obj["spec"]["workflowRef"] = {"kind": "Workflow", "name": scope.workflow,
                                   "apiVersion": keys.API_VERSION}
+    scm = obj["spec"].get("scm")
+    if isinstance(scm, dict) and scm.get("secret") == MASK:
+        del scm["secret"]
+
+
+def _mask_trigger(obj: dict) -> dict:
+    """A trigger's webhook secret (`spec.scm.secret`) is write-only, as integration
+    credentials are: answers show `******`."""
+    return mask_credentials(WorkflowTrigger, obj)
+
+
+def _keep_trigger_secret(obj: dict, stored: dict) -> dict:
+    return keep_credentials(WorkflowTrigger, obj, stored)
 
 
 PROJECTS = KindRoutes(kinds.PROJECT, "project", "/projects", tenant_scope, "projects",
@@ -61,7 +76,8 @@ WORKFLOWS = KindRoutes(kinds.WORKFLOW, "workflow", "/projects/{project}/workflow
                        project_scope, "workflows", after_delete=_delete_workflow_contents)
 TRIGGERS = KindRoutes(kinds.WORKFLOW_TRIGGER, "workflowtrigger",
                       "/projects/{project}/workflows/{workflow}/workflowtriggers",
-                      workflow_scope, "workflowtriggers", prepare=_point_at_workflow)
+                      workflow_scope, "workflowtriggers", prepare=_point_at_workflow,
+                      present=_mask_trigger, keep_stored=_keep_trigger_secret)
 
 
 def catalog_router() -> APIRouter:

@@ -16,10 +16,22 @@ from cyclone.server.validation import validate_object
 
 Prepare = Callable[[Scope, dict], Awaitable[None]]
 AfterDelete = Callable[[Scope, dict], Awaitable[None]]
+Present = Callable[[dict], dict]
+"""The object as answers show it (write-only fields masked)."""
+KeepStored = Callable[[dict, dict], dict]
+"""(updated object, stored object) → the object to write (write-only fields kept)."""
 
 
 async def _nothing(scope: Scope, obj: dict) -> None:
     return None
+
+
+def _as_stored(obj: dict) -> dict:
+    return obj
+
+
+def _as_sent(obj: dict, stored: dict) -> dict:
+    return obj
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,8 @@ class KindRoutes:
     prepare: Prepare = _nothing
     after_delete: AfterDelete = _nothing
     extra_labels: tuple[tuple[str, str], ...] = ()
+    present: Present = _as_stored
+    keep_stored: KeepStored = _as_sent
 
 
 def _labels(spec: KindRoutes, scope: Scope) -> dict[str, str]:
@@ -64,7 +78,7 @@ async def create_object(spec: KindRoutes, scope: Scope, body: ObjectBody) -> dic
 
 async def update_object(spec: KindRoutes, scope: Scope, name: str, body: ObjectBody) -> dict:
     stored = await get_owned(_scoped(spec, scope), spec.kind, name, spec.what)
-    obj = updated_object(stored, body, _labels(spec, scope))
+    obj = spec.keep_stored(updated_object(stored, body, _labels(spec, scope)), stored)
     await spec.prepare(scope, obj)
     validate_object(obj)
     return await scope.cluster.replace(obj)
@@ -88,22 +102,22 @@ def crud_router(spec: KindRoutes) -> APIRouter:
                 summary=f"List {spec.kind.plural}")
     async def list_route(query: ListQuery = Depends(list_query),
                          scope: Scope = Depends(spec.scope)) -> dict:
-        return paginate(await list_objects(spec, scope), query)
+        return paginate([spec.present(o) for o in await list_objects(spec, scope)], query)
 
     @router.post(spec.path, status_code=201, name=f"create_{spec.kind.plural}",
                  summary=f"Create a {spec.what}")
     async def create_route(body: ObjectBody, scope: Scope = Depends(spec.scope)) -> dict:
-        return await create_object(spec, scope, body)
+        return spec.present(await create_object(spec, scope, body))
 
     @router.get(item_path, name=f"get_{spec.kind.plural}", summary=f"Get a {spec.what}")
     async def get_route(name: str, scope: Scope = Depends(spec.scope)) -> dict:
-        return await get_owned(_scoped(spec, scope), spec.kind, name, spec.what)
+        return spec.present(await get_owned(_scoped(spec, scope), spec.kind, name, spec.what))
 
     @router.put(item_path, name=f"update_{spec.kind.plural}",
                 summary=f"Update a {spec.what}")
     async def update_route(name: str, body: ObjectBody,
                            scope: Scope = Depends(spec.scope)) -> dict:
-        return await update_object(spec, scope, name, body)
+        return spec.present(await update_object(spec, scope, name, body))
 
     @router.delete(item_path, status_code=204, name=f"delete_{spec.kind.plural}",
                    summary=f"Delete a {spec.what}")

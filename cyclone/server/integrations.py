@@ -1,7 +1,8 @@
 """Integrations: one Secret per integration, its spec as JSON under the data key `integration`.
 
-Secret fields never leave the server: answers drop them, and an update that omits one keeps
-the stored value, so a client can read, edit and write back an integration safely.
+Credential fields (those `cyclone.api.integration` marks) are write-only: every answer shows
+a set one as `******`, and an update that leaves one out or sends `******` keeps the stored
+value, so a client can read, edit and write back an integration safely.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cyclone.api import keys
+from cyclone.api.credentials import keep_credentials, mask_credentials
+from cyclone.api.integration import IntegrationSpec
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
@@ -25,93 +27,6 @@ from cyclone.server.state import ServerState
 DATA_KEY = "integration"
 RESERVED_SECRET_NAMES = frozenset({"cyclone-tenant-tokens", "cyclone-engine-key",
                                    "cyclone-pvc-watcher-token"})
-_OPTIONAL_DNS_LABEL = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
-IntegrationType = Literal["SCM", "DockerRegistry", "SonarQube", "Cluster", "General"]
-_SOURCE_FIELD = {"SCM": "scm", "DockerRegistry": "dockerRegistry", "SonarQube": "sonarQube",
-                 "Cluster": "cluster", "General": "general"}
-_SECRET_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "scm": (("password",), ("token",), ("webhookSecret",)),
-    "dockerRegistry": (("password",),),
-    "sonarQube": (("token",),),
-    "cluster": (("credential", "password"), ("credential", "bearerToken"),
-                ("credential", "kubeConfig")),
-}
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class ScmSource(_Open):
-    type: Literal["GitHub", "GitLab", "SVN", "Bitbucket"] = "GitHub"
-    server: str = ""
-    user: str = ""
-    password: str | None = None
-    token: str | None = None
-    authType: str = ""
-    webhookSecret: str | None = Field(
-        default=None, description="Verifies the signatures of this SCM's webhooks")
-
-
-class DockerRegistrySource(_Open):
-    server: str = ""
-    user: str = ""
-    password: str | None = None
-
-
-class SonarQubeSource(_Open):
-    server: str = ""
-    token: str | None = None
-
-
-class TlsClientConfig(_Open):
-    insecure: bool = False
-    caFile: str = ""
-    caData: str = ""
-
-
-class ClusterCredential(_Open):
-    server: str = ""
-    user: str = ""
-    password: str | None = None
-    bearerToken: str | None = None
-    tlsClientConfig: TlsClientConfig | None = None
-    kubeConfig: str | dict | None = None
-
-
-class ClusterSource(_Open):
-    clusterName: str = Field(default="", max_length=63, pattern=_OPTIONAL_DNS_LABEL)
-    credential: ClusterCredential = Field(default_factory=ClusterCredential)
-    isControlCluster: bool = False
-    isWorkerCluster: bool = False
-    namespace: str = Field(default="", max_length=63, pattern=_OPTIONAL_DNS_LABEL)
-    pvc: str = Field(default="", max_length=253)
-
-
-class GeneralItem(_Open):
-    name: str = Field(min_length=1, max_length=253)
-    value: str | None = None
-
-
-class IntegrationSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: IntegrationType
-    scm: ScmSource | None = None
-    dockerRegistry: DockerRegistrySource | None = None
-    sonarQube: SonarQubeSource | None = None
-    cluster: ClusterSource | None = None
-    general: list[GeneralItem] | None = None
-
-    @model_validator(mode="after")
-    def _source_matches_type(self) -> IntegrationSpec:
-        field = _SOURCE_FIELD[self.type]
-        if getattr(self, field) is None:
-            raise ValueError(f"spec.{field} is required for an integration of type {self.type}")
-        for other in _SOURCE_FIELD.values():
-            if other != field and getattr(self, other) is not None:
-                raise ValueError(f"spec.{other} does not belong to type {self.type}")
-        return self
 
 
 class IntegrationMeta(BaseModel):
@@ -123,62 +38,28 @@ class IntegrationMeta(BaseModel):
 
 
 class Integration(BaseModel):
+    """A request body: the spec is `cyclone.api.integration.IntegrationSpec`, which refuses
+    unknown fields and marks the write-only credential fields."""
+
     metadata: IntegrationMeta = Field(default_factory=IntegrationMeta)
     spec: IntegrationSpec
 
-
-def _get_path(data: dict, path: tuple[str, ...]) -> Any:
-    for part in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(part)
-    return data
-
-
-def _set_path(data: dict, path: tuple[str, ...], value: Any) -> None:
-    for part in path[:-1]:
-        data = data.setdefault(part, {})
-    data[path[-1]] = value
-
-
-def _drop_path(data: dict, path: tuple[str, ...]) -> None:
-    for part in path[:-1]:
-        data = data.get(part)
-        if not isinstance(data, dict):
-            return
-    if isinstance(data, dict):
-        data.pop(path[-1], None)
+    @model_validator(mode="after")
+    def _source_matches_type(self) -> Integration:
+        problems = self.spec.source_problems()
+        if problems:
+            raise ValueError("; ".join(f"{field} {problem}" for field, problem in problems))
+        return self
 
 
 def redact(spec: dict) -> dict:
-    """The spec without any secret field."""
-    out = copy.deepcopy(spec)
-    for source, paths in _SECRET_PATHS.items():
-        if isinstance(out.get(source), dict):
-            for path in paths:
-                _drop_path(out[source], path)
-    if isinstance(out.get("general"), list):
-        out["general"] = [{k: v for k, v in item.items() if k != "value"}
-                          for item in out["general"] if isinstance(item, dict)]
-    return out
+    """The spec as answers show it: every credential that is set reads `******`."""
+    return mask_credentials(IntegrationSpec, spec)
 
 
 def keep_stored_secrets(new: dict, stored: dict) -> dict:
-    """Fill the secret fields an update left out with the stored values."""
-    merged = copy.deepcopy(new)
-    for source, paths in _SECRET_PATHS.items():
-        if not isinstance(merged.get(source), dict) or not isinstance(stored.get(source), dict):
-            continue
-        for path in paths:
-            if _get_path(merged[source], path) is None and \
-                    _get_path(stored[source], path) is not None:
-                _set_path(merged[source], path, _get_path(stored[source], path))
-    if isinstance(merged.get("general"), list) and isinstance(stored.get("general"), list):
-        old = {i.get("name"): i.get("value") for i in stored["general"] if isinstance(i, dict)}
-        for item in merged["general"]:
-            if item.get("value") is None and old.get(item.get("name")) is not None:
-                item["value"] = old[item["name"]]
-    return merged
+    """Fill the credentials an update left out, or sent as `******`, with the stored values."""
+    return keep_credentials(IntegrationSpec, new, stored)
 
 
 def spec_of_secret(secret: dict) -> dict:
@@ -190,7 +71,7 @@ def spec_of_secret(secret: dict) -> dict:
 
 
 def _dump_spec(spec: IntegrationSpec) -> dict:
-    return spec.model_dump(exclude_none=True)
+    return spec.to_object()
 
 
 def to_api(secret: dict) -> dict:
@@ -208,7 +89,7 @@ def to_api(secret: dict) -> dict:
 
 def secret_object(name: str, namespace: str, integration: Integration, spec: dict) -> dict:
     labels = {**integration.metadata.labels,
-              keys.LABEL_INTEGRATION_TYPE: integration.spec.type}
+              keys.LABEL_INTEGRATION_TYPE: integration.spec.type.value}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -258,6 +139,14 @@ def _check_placement_kept(old: dict, new: dict) -> None:
 router = APIRouter(tags=["integrations"])
 
 
+async def check_integration_urls(state: ServerState, tenant: str, spec: dict) -> None:
+    """422 for an SCM server on a local address, unless the tenant may use them."""
+    from cyclone.server.scmrepos import check_literal_urls, tenant_allows_local
+
+    if (spec.get("scm") or {}).get("server"):
+        check_literal_urls(spec, await tenant_allows_local(state, tenant))
+
+
 @router.get("/integrations")
 async def list_integrations(
     query: ListQuery = Depends(list_query),
@@ -285,9 +174,11 @@ async def create_integration(
     if name in RESERVED_SECRET_NAMES:
         raise errors.Invalid(f"metadata.name: {name!r} is reserved by Cyclone")
     namespace = keys.tenant_namespace(tenant)
+    await check_integration_urls(state, tenant, _dump_spec(body.spec))
     try:
         created = await state.cluster.create(
-            secret_object(name, namespace, body, _dump_spec(body.spec)), namespace=namespace
+            secret_object(name, namespace, body, keep_stored_secrets(_dump_spec(body.spec), {})),
+            namespace=namespace,
         )
     except errors.AlreadyExists as exc:
         raise errors.AlreadyExists(f"integration {name!r} already exists") from exc
@@ -318,6 +209,7 @@ async def update_integration(
     if old_spec.get("type") != body.spec.type:
         raise errors.BadRequest("the type of an integration cannot change")
     spec = keep_stored_secrets(_dump_spec(body.spec), old_spec)
+    await check_integration_urls(state, tenant, spec)
     if body.spec.type == "Cluster":
         _check_placement_kept(old_spec.get("cluster") or {}, spec["cluster"])
         spec["cluster"]["isWorkerCluster"] = bool(old_spec.get("cluster", {})

@@ -247,7 +247,8 @@ def test_trigger_timeout_is_checked() -> None:
 def test_integration_needs_the_source_of_its_type() -> None:
     integration = load_manifest("integration-scm")
     integration["spec"]["type"] = "DockerRegistry"
-    assert _messages(integration) == ["spec.dockerRegistry: required for type DockerRegistry"]
+    assert _messages(integration) == ["spec.scm: does not belong to type DockerRegistry",
+                                      "spec.dockerRegistry: required for type DockerRegistry"]
 
 
 def test_execution_cluster_needs_a_way_in() -> None:
