@@ -74,7 +74,9 @@ def stage_log_refs(pod: dict) -> dict[str, LogRef]:
         return {}
     spec = pod.get("spec") or {}
     try:
-        run_ref = RunRef(tenant, project, workflow, run)
+        uid = ((pod.get("metadata") or {}).get("annotations") or {}).get(
+            keys.ANNOTATION_WORKFLOWRUN_UID) or ""
+        run_ref = RunRef(tenant, project, workflow, run, uid=uid)
         return {
             c["name"]: LogRef(run_ref, stage, c["name"])
             for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
