@@ -182,3 +182,19 @@ def test_artifact_store_keeps_uid_folders_apart(tmp_path) -> None:
     assert store.run_dir(first) != store.run_dir(second)
     assert store.run_dir(first).parent == store.run_dir(RunRef("t", "p", "w", "r"))
 
+
+
+def test_empty_folders_go_only_once_they_have_settled(tmp_path) -> None:
+    import time
+
+    from cyclone.server.logs.rundata import remove_empty_dirs
+
+    (tmp_path / "t" / "p" / "w" / "r").mkdir(parents=True)
+    (tmp_path / "u" / "p").mkdir(parents=True)
+    (tmp_path / "u" / "p" / "kept.log").write_text("x")
+    remove_empty_dirs(tmp_path, grace=30, now=time.time())
+    assert (tmp_path / "t" / "p" / "w" / "r").is_dir()
+    remove_empty_dirs(tmp_path, grace=30, now=time.time() + 60)
+    assert not (tmp_path / "t").exists()
+    assert (tmp_path / "u" / "p" / "kept.log").exists()
+    assert tmp_path.is_dir()

@@ -10,6 +10,10 @@
   or `GET …/logstream/sse` — the same as Server-Sent Events (one `data:` line per log
   line, then `event: end`), for curl: `curl -N -H 'Accept: text/event-stream' …`.
   Without that Accept header it streams plain text.
+
+Each route answers the data of the run the path names as it is now (by its uid, see
+`rundata.py`), and 404 when there is no such run: a run created again under a deleted
+run's name never shows the old run's lines.
 """
 
 from __future__ import annotations

@@ -149,14 +149,13 @@ def stored_runs(tenant_dir: Path) -> Iterator[StoredRun]:
 
 def remove_empty_dirs(top: Path, *, grace: float = EMPTY_DIR_GRACE_SECONDS,
                       now: float | None = None) -> None:
-    """Remove directories under `top` (and `top`) that are empty and unchanged for
-    `grace` seconds, deepest first."""
+    """Remove directories under `top` that are empty and unchanged for `grace` seconds,
+    deepest first."""
     now = time.time() if now is None else now
     if not top.is_dir():
         return
     for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
         _rmdir_if_stale(path, grace, now)
-    _rmdir_if_stale(top, grace, now)
 
 
 def _rmdir_if_stale(path: Path, grace: float, now: float) -> None:
@@ -213,7 +212,10 @@ class RunDataSweeper:
         removed = 0
         for root in self.roots:
             for tenant_dir in await asyncio.to_thread(_dirs, root):
-                removed += await self._sweep_tenant(tenant_dir)
+                try:
+                    removed += await self._sweep_tenant(tenant_dir)
+                except errors.ApiError as err:
+                    log.warning("run data sweep of tenant %s: %s", tenant_dir.name, err)
             await asyncio.to_thread(remove_empty_dirs, root)
         return removed
 
