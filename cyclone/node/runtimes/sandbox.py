@@ -31,6 +31,7 @@ from __future__ import annotations
 import glob
 import os
 import posixpath
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,18 +128,21 @@ def _hidden(extra: Iterable[Path]) -> _HostTree:
 
 
 def _splice_points(targets: Iterable[str], tree: _HostTree) -> list[str]:
-    """Host directories that must become writable tmpfs copies so that missing mount points
-    can be made in them: the deepest existing ancestor of each missing target, unless that
-    is the root or a directory the container sees empty anyway."""
+    """Host directories that must become tmpfs copies (read-only binds of their entries):
+    the deepest existing ancestor of each missing target, so that the mount point can be
+    made in it, and every ancestor that others may not search (the sandbox user could not
+    reach the mount), unless the root or a directory the container sees empty anyway."""
     points: set[str] = set()
     for target in targets:
-        if os.path.lexists(target):
-            continue
         parent = posixpath.dirname(target)
         while parent != "/" and not os.path.isdir(parent):
             parent = posixpath.dirname(parent)
-        if parent != "/" and not tree.covered(parent):
+        if not os.path.lexists(target) and parent != "/" and not tree.covered(parent):
             points.add(parent)
+        while parent != "/" and not tree.covered(parent):
+            if not os.stat(parent).st_mode & stat.S_IXOTH:
+                points.add(parent)
+            parent = posixpath.dirname(parent)
     return sorted(points, key=_depth)
 
 
