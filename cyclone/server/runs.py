@@ -21,7 +21,7 @@ from cyclone.server.objects import (
 )
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.server.state import ServerState
-from cyclone.server.validation import validate_object
+from cyclone.server.validation import check_run_tenancy, validate_object
 
 RUNS = KindRoutes(kinds.WORKFLOW_RUN, "workflowrun",
                   "/projects/{project}/workflows/{workflow}/workflowruns", workflow_scope,
@@ -47,11 +47,10 @@ async def create_run(scope: Scope, body: ObjectBody, *, retry_of: str | None = N
     spec.pop("paused", None)
     if retry_of:
         spec["retryOf"] = retry_of
-    context = {k: v for k, v in (spec.get("executionContext") or {}).items() if v}
-    if not context.get("cluster") or not context.get("namespace"):
-        context = {**await execution_context(scope.cluster, scope.tenant), **context}
-    spec["executionContext"] = context
+    spec["executionContext"] = await execution_context(scope.cluster, scope.tenant,
+                                                       spec.get("executionContext"))
     validate_object(obj)
+    await check_run_tenancy(scope.cluster, scope.tenant, obj)
     try:
         return await scope.cluster.create(obj, namespace=scope.namespace)
     except errors.AlreadyExists as exc:
