@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -34,6 +35,10 @@ ENGINE_LEASE = "cyclone-engine"
 SERVER_LEASE = "cyclone-server"
 DEFAULT_LEASE_NAMESPACE = "cyclone"
 DEFAULT_ARTIFACT_RETENTION_DAYS = 30.0
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 1 * MIB
+DEFAULT_MAX_ARTIFACT_BYTES = 1024 * MIB
+DEFAULT_MAX_WEBHOOK_BYTES = 25 * MIB
 ADMIN_TOKEN_ENV = "CYCLONE_ADMIN_TOKEN"
 
 
@@ -96,6 +101,9 @@ class ServerOptions:
     engine_key_namespace: str = keys.SYSTEM_NAMESPACE
     artifact_retention_days: float = DEFAULT_ARTIFACT_RETENTION_DAYS
     election: ElectionOptions = field(default_factory=ElectionOptions)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+    max_webhook_bytes: int = DEFAULT_MAX_WEBHOOK_BYTES
 
 
 @dataclass
@@ -219,7 +227,8 @@ async def run_server(options: ServerOptions) -> None:
                          extra_routers=log_and_artifact_routers(), server_url=url,
                          engine_key_namespace=options.engine_key_namespace,
                          artifact_retention=retention_from_days(
-                             options.artifact_retention_days))
+                             options.artifact_retention_days),
+                         limits=request_limits(options))
         state = app.state.cyclone
 
         async def services() -> None:
@@ -231,6 +240,18 @@ async def run_server(options: ServerOptions) -> None:
                               name="server-services")
     finally:
         await cluster.close()
+
+
+def request_limits(options: Any) -> Any:
+    """The `RequestLimits` of server (or `cyclone up`) options with `max_*_bytes` fields."""
+    from cyclone.server.limits import RequestLimits
+
+    try:
+        return RequestLimits(max_body_bytes=options.max_body_bytes,
+                             max_artifact_bytes=options.max_artifact_bytes,
+                             max_webhook_bytes=options.max_webhook_bytes)
+    except ValueError as exc:
+        raise ComponentError(str(exc)) from exc
 
 
 def read_admin_token(path: str | None, data_dir: Path) -> str:
@@ -251,19 +272,13 @@ def read_admin_token(path: str | None, data_dir: Path) -> str:
     return load_or_create_admin_token(data_dir)
 
 
-def node_runtime(name: str, hidden_paths: tuple[Path, ...] = ()):
-    """The node agent runtime called `name` (`host` with the resolver scripts, or `fake`).
-
-    `hidden_paths`: host paths no container may see (data dirs); the CLI's config file, which
-    may hold the admin token, is always among them.
-    """
+def node_runtime(name: str):
+    """The node agent runtime called `name` (`host` with the resolver scripts, or `fake`)."""
     if name == "host":
-        from cyclone.cli.config import config_path
         from cyclone.node.runtimes.host import HostRuntime
         from cyclone.resolvers import resolver_image_overlays
 
-        return HostRuntime(image_overlays=resolver_image_overlays(),
-                           hidden_paths=(*hidden_paths, config_path()))
+        return HostRuntime(image_overlays=resolver_image_overlays())
     if name == "fake":
         from cyclone.node.runtimes.fake import FakeRuntime
 

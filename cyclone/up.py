@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclone.api import keys
-from cyclone.components import DEFAULT_ARTIFACT_RETENTION_DAYS
+from cyclone.components import (
+    DEFAULT_ARTIFACT_RETENTION_DAYS,
+    DEFAULT_MAX_ARTIFACT_BYTES,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_WEBHOOK_BYTES,
+)
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
@@ -44,6 +49,9 @@ class UpOptions:
     kubeconfig: str | None = None
     node_agent: bool = False
     artifact_retention_days: float = DEFAULT_ARTIFACT_RETENTION_DAYS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+    max_webhook_bytes: int = DEFAULT_MAX_WEBHOOK_BYTES
 
 
 @dataclass
@@ -105,11 +113,11 @@ async def ensure_default_tenant(cluster: Cluster) -> None:
     await cluster.get(kinds.NAMESPACE, namespace)
 
 
-def _runtime(name: str, data_dir: Path):
+def _runtime(name: str):
     from cyclone.components import ComponentError, node_runtime
 
     try:
-        return node_runtime(name, hidden_paths=(data_dir,))
+        return node_runtime(name)
     except ComponentError as exc:
         raise UpError(str(exc)) from exc
 
@@ -130,7 +138,7 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
     """Run cluster, node agent, engine (and the server, through ``serve``) until cancelled."""
     data_dir = prepare_data_dir(options)
     config = engine_config(data_dir, options)
-    runtime = _runtime(options.runtime, data_dir)
+    runtime = _runtime(options.runtime)
     cluster = await _open_cluster(options, data_dir)
     try:
         await ensure_default_tenant(cluster)

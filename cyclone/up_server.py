@@ -13,6 +13,7 @@ import logging
 
 from cyclone.api import keys
 from cyclone.cli.config import write_cli_config
+from cyclone.components import request_limits
 from cyclone.server import create_app, serve
 from cyclone.server.artifacts.routes import retention_from_days
 from cyclone.server.auth import load_or_create_admin_token
@@ -41,7 +42,8 @@ async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
     app = create_app(cluster=ctx.cluster, data_dir=ctx.data_dir, admin_token=admin_token,
                      extra_routers=log_and_artifact_routers(), server_url=url,
                      engine_key_namespace=ctx.engine.config.system_namespace,
-                     artifact_retention=retention_from_days(options.artifact_retention_days))
+                     artifact_retention=retention_from_days(options.artifact_retention_days),
+                     limits=request_limits(options))
     if write_config:
         path = write_cli_config(url, admin_token, keys.DEFAULT_TENANT)
         log.info("CLI configured in %s", path)

@@ -27,6 +27,17 @@ BURST = typer.Option(None, "--burst", help="Client-side request burst.")
 ARTIFACT_RETENTION_DAYS = typer.Option(
     30.0, "--artifact-retention-days", help="Days uploaded artifacts are kept (0: until deleted)."
 )
+MAX_BODY_BYTES = typer.Option(
+    1024 * 1024, "--max-body-bytes", min=1,
+    help="Largest request body the server reads (objects are kept in etcd: keep it under "
+    "1.5 MiB); larger requests answer 413.",
+)
+MAX_ARTIFACT_BYTES = typer.Option(
+    1024**3, "--max-artifact-bytes", min=1, help="Largest artifact upload (streamed to disk)."
+)
+MAX_WEBHOOK_BYTES = typer.Option(
+    25 * 1024 * 1024, "--max-webhook-bytes", min=1, help="Largest SCM webhook delivery."
+)
 LEADER_ELECT = typer.Option(
     True, "--leader-elect/--no-leader-elect",
     help="Hold a coordination.k8s.io Lease so only one replica is active.",
@@ -138,6 +149,9 @@ def register(app: typer.Typer) -> None:
             "<data-dir>/admin-token).",
         ),
         artifact_retention_days: float = ARTIFACT_RETENTION_DAYS,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
+        max_webhook_bytes: int = MAX_WEBHOOK_BYTES,
         engine_key_namespace: str = typer.Option(
             keys.SYSTEM_NAMESPACE, "--engine-key-namespace",
             help="The engine's system_namespace, where it keeps the key delegation "
@@ -158,6 +172,8 @@ def register(app: typer.Typer) -> None:
             data_dir=data_dir, host=host, port=port, server_url=server_url,
             admin_token_file=admin_token_file, engine_key_namespace=engine_key_namespace,
             artifact_retention_days=artifact_retention_days,
+            max_body_bytes=max_body_bytes, max_artifact_bytes=max_artifact_bytes,
+            max_webhook_bytes=max_webhook_bytes,
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
         )

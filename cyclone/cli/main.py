@@ -64,6 +64,9 @@ def up(
         False, "--node-agent", help="With --kubeconfig: also run a node agent as a node."
     ),
     artifact_retention_days: float = components.ARTIFACT_RETENTION_DAYS,
+    max_body_bytes: int = components.MAX_BODY_BYTES,
+    max_artifact_bytes: int = components.MAX_ARTIFACT_BYTES,
+    max_webhook_bytes: int = components.MAX_WEBHOOK_BYTES,
 ) -> None:
     """Start Cyclone in one process: embedded cluster, node agent, engine and server."""
     from cyclone.up import UpOptions, run_up
@@ -78,6 +81,9 @@ def up(
             kubeconfig=kubeconfig,
             node_agent=node_agent,
             artifact_retention_days=artifact_retention_days,
+            max_body_bytes=max_body_bytes,
+            max_artifact_bytes=max_artifact_bytes,
+            max_webhook_bytes=max_webhook_bytes,
         ),
         serve=serve_api,
     )

@@ -32,6 +32,7 @@ from cyclone.server.artifacts.routes import ARTIFACT_RETENTION_KEY
 from cyclone.server.auth import TokenAuthority
 from cyclone.server.builtins import ensure_builtins
 from cyclone.server.errors import install_error_handlers
+from cyclone.server.limits import RequestLimits, RequestLimitsMiddleware
 from cyclone.server.state import ClusterLookup, ServerState
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def create_app(
     server_url: str = "http://127.0.0.1:7099",
     engine_key_namespace: str = keys.SYSTEM_NAMESPACE,
     artifact_retention: timedelta | None = None,
+    limits: RequestLimits | None = None,
 ) -> FastAPI:
     """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.
 
@@ -98,8 +100,10 @@ def create_app(
     through `cyclone.server.auth.server_state` and authorise with `require_tenant`.
     `server_url` is how pods (the PVC watchdog) reach this server; `engine_key_namespace`
     is the engine's `system_namespace`, where the key of delegation tokens is kept;
-    uploaded artifacts are kept for `artifact_retention` (None: until deleted).
+    uploaded artifacts are kept for `artifact_retention` (None: until deleted);
+    `limits` bound request bodies before any route reads them (`cyclone.server.limits`).
     """
+    limits = limits or RequestLimits()
     state = ServerState(
         cluster=cluster,
         data_dir=Path(data_dir),
@@ -108,6 +112,7 @@ def create_app(
         server_url=server_url,
         engine_key_namespace=engine_key_namespace,
         extras={ARTIFACT_RETENTION_KEY: artifact_retention},
+        limits=limits,
     )
 
     @contextlib.asynccontextmanager
@@ -124,6 +129,7 @@ def create_app(
     )
     app.state.cyclone = state
     install_error_handlers(app)
+    app.add_middleware(RequestLimitsMiddleware, limits=limits)
 
     @app.get("/healthcheck", tags=["health"])
     async def healthcheck() -> dict:

@@ -9,6 +9,7 @@ from typing import Any
 
 from cyclone.api import keys
 from cyclone.kube.protocol import Cluster
+from cyclone.server.limits import RequestLimits
 
 ClusterLookup = Callable[[dict], Awaitable[Cluster]]
 """Given a Cluster integration's `spec.cluster` dict, the Cluster it designates."""
@@ -25,3 +26,5 @@ class ServerState:
     """Where the engine keeps the key its delegation tokens are signed with (the engine's
     `system_namespace`)."""
     extras: dict = field(default_factory=dict)
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    """Body size and JSON depth limits of requests (`cyclone.server.limits`)."""

@@ -53,7 +53,8 @@ def artifact_store_for(state: ServerState) -> ArtifactStore:
     store = state.extras.get(_STORE_KEY)
     if store is None:
         store = ArtifactStore(
-            state.data_dir / "artifacts", retention=state.extras.get(ARTIFACT_RETENTION_KEY)
+            state.data_dir / "artifacts", retention=state.extras.get(ARTIFACT_RETENTION_KEY),
+            max_bytes=state.limits.max_artifact_bytes,
         )
         state.extras[_STORE_KEY] = store
     return store
@@ -81,16 +82,6 @@ def _run_ref(tenant: str, project: str, workflow: str, run: str) -> RunRef:
         return RunRef(tenant, project, workflow, run)
     except InvalidLogName as err:
         raise errors.BadRequest(str(err)) from err
-
-
-async def _stored_ref(request: Request, tenant: str, project: str, workflow: str,
-                      run: str) -> RunRef:
-    """Where the run of the path keeps its artifacts: under its current uid (404 when
-    there is no such run)."""
-    from cyclone.server.logs.rundata import resolve_run_ref
-
-    return await resolve_run_ref(server_state(request).cluster,
-                                 _run_ref(tenant, project, workflow, run))
 
 
 def _name(artifact: str) -> str:
@@ -144,8 +135,7 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
     async def list_artifacts(request: Request, project: str, workflow: str, run: str,
                              tenant: str = Depends(require_tenant)) -> dict:
         store = artifact_store_for(server_state(request))
-        ref = await _stored_ref(request, tenant, project, workflow, run)
-        items = [vars(i) for i in store.list(ref)]
+        items = [vars(i) for i in store.list(_run_ref(tenant, project, workflow, run))]
         return {"metadata": {"total": len(items), "itemsLength": len(items)}, "items": items}
 
     @router.get(f"{RUN_PATH}/artifacts/{{artifact}}")
@@ -153,7 +143,7 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
                                 artifact: str, tenant: str = Depends(require_tenant)
                                 ) -> FileResponse:
         store = artifact_store_for(server_state(request))
-        ref = await _stored_ref(request, tenant, project, workflow, run)
+        ref = _run_ref(tenant, project, workflow, run)
         try:
             store.info(ref, _name(artifact))
         except ArtifactNotFound as err:
@@ -165,9 +155,8 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
     async def delete_artifact(request: Request, project: str, workflow: str, run: str,
                               artifact: str, tenant: str = Depends(require_tenant)) -> Response:
         store = artifact_store_for(server_state(request))
-        ref = await _stored_ref(request, tenant, project, workflow, run)
         try:
-            store.delete(ref, _name(artifact))
+            store.delete(_run_ref(tenant, project, workflow, run), _name(artifact))
         except ArtifactNotFound as err:
             raise errors.NotFound(str(err)) from err
         return Response(status_code=204)
@@ -175,9 +164,9 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
     async def upload(request: Request, tenant: str, project: str, workflow: str, run: str,
                      artifact: str, stage: str | None) -> dict:
         store = artifact_store_for(server_state(request))
-        ref = await _stored_ref(request, tenant, project, workflow, run)
         try:
-            info = await store.save(ref, _name(artifact), request.stream(), stage=stage)
+            info = await store.save(_run_ref(tenant, project, workflow, run), _name(artifact),
+                                    request.stream(), stage=stage)
         except ArtifactTooLarge as err:
             raise PayloadTooLarge(str(err)) from err
         except InvalidArtifact as err:
