@@ -97,8 +97,9 @@ async def observed(stack: Stack) -> AsyncIterator[Observer]:
 
 
 def engine_config() -> EngineConfig:
-    """Defaults, without GC (it would add pods of its own to the figures)."""
-    return EngineConfig(gc_enabled=False)
+    """Defaults, without GC (it would add pods of its own to the figures) and without a
+    run history limit (the throughput runs must all stay to be counted)."""
+    return EngineConfig(gc_enabled=False, max_workflowruns=0)
 
 
 @contextlib.asynccontextmanager

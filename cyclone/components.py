@@ -272,13 +272,19 @@ def read_admin_token(path: str | None, data_dir: Path) -> str:
     return load_or_create_admin_token(data_dir)
 
 
-def node_runtime(name: str):
-    """The node agent runtime called `name` (`host` with the resolver scripts, or `fake`)."""
+def node_runtime(name: str, hidden_paths: tuple[Path, ...] = ()):
+    """The node agent runtime called `name` (`host` with the resolver scripts, or `fake`).
+
+    `hidden_paths`: host paths no container may see (data dirs); the CLI's config file, which
+    may hold the admin token, is always among them.
+    """
     if name == "host":
+        from cyclone.cli.config import config_path
         from cyclone.node.runtimes.host import HostRuntime
         from cyclone.resolvers import resolver_image_overlays
 
-        return HostRuntime(image_overlays=resolver_image_overlays())
+        return HostRuntime(image_overlays=resolver_image_overlays(),
+                           hidden_paths=(*hidden_paths, config_path()))
     if name == "fake":
         from cyclone.node.runtimes.fake import FakeRuntime
 

@@ -113,11 +113,11 @@ async def ensure_default_tenant(cluster: Cluster) -> None:
     await cluster.get(kinds.NAMESPACE, namespace)
 
 
-def _runtime(name: str):
+def _runtime(name: str, data_dir: Path):
     from cyclone.components import ComponentError, node_runtime
 
     try:
-        return node_runtime(name)
+        return node_runtime(name, hidden_paths=(data_dir,))
     except ComponentError as exc:
         raise UpError(str(exc)) from exc
 
@@ -138,7 +138,7 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
     """Run cluster, node agent, engine (and the server, through ``serve``) until cancelled."""
     data_dir = prepare_data_dir(options)
     config = engine_config(data_dir, options)
-    runtime = _runtime(options.runtime)
+    runtime = _runtime(options.runtime, data_dir)
     cluster = await _open_cluster(options, data_dir)
     try:
         await ensure_default_tenant(cluster)

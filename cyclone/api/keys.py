@@ -31,6 +31,9 @@ ANNOTATION_STAGE_EXECUTION_RESULTS = "stage.cyclone.dev/execution-results"
 ANNOTATION_WORKFLOWRUN_TRIGGER = "workflowrun.cyclone.dev/trigger"
 ANNOTATION_SCM_EVENT = "workflowrun.cyclone.dev/scm-event"
 ANNOTATION_META_NAMESPACE = "cyclone.dev/meta-namespace"
+ANNOTATION_WORKFLOWRUN_UID = "workflowrun.cyclone.dev/uid"
+"""On a stage pod: the uid of its run, so what the pod leaves (its stored logs) belongs to
+that run and not to a later run of the same name."""
 ANNOTATION_TENANT_INFO = "tenant.cyclone.dev/info"
 ANNOTATION_LOGS_COLLECTED = "stage.cyclone.dev/logs-collected"
 """Set on a finished stage pod once the server has stored all of its logs; GC waits for it

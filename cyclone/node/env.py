@@ -144,3 +144,28 @@ async def _value_from(
             return None
         raise ContainerConfigError(f'couldn\'t find key {ref["key"]} in {kind} {ref["name"]}')
     return values[ref["key"]]
+
+
+def run_as(pod: dict, container: dict) -> tuple[int | None, int | None]:
+    """The uid and gid a container asks to run as (its `securityContext`, else the pod's).
+
+    A container with `runAsNonRoot` that asks for uid 0 is refused, as the kubelet does.
+    """
+    own = container.get("securityContext") or {}
+    pod_level = (pod.get("spec") or {}).get("securityContext") or {}
+
+    def setting(name: str) -> object:
+        return own[name] if own.get(name) is not None else pod_level.get(name)
+
+    ids: list[int | None] = []
+    for name in ("runAsUser", "runAsGroup"):
+        value = setting(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 0 <= value < 2**32 - 1):
+            raise ContainerConfigError(f"securityContext.{name} {value!r} is not a valid id")
+        ids.append(value)  # type: ignore[arg-type]
+    if setting("runAsNonRoot") and ids[0] == 0:
+        raise ContainerConfigError(
+            "container has runAsNonRoot and image will run as root (runAsUser 0)"
+        )
+    return ids[0], ids[1]

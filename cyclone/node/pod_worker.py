@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import copy
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from pathlib import Path
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
 from cyclone.kube.protocol import Cluster
-from cyclone.node.env import ContainerConfigError, container_env, expand_all
+from cyclone.node.env import ContainerConfigError, container_env, expand_all, run_as
 from cyclone.node.layout import NodeLayout
 from cyclone.node.runtimes.base import (
     ContainerExited,
@@ -205,7 +206,8 @@ class PodWorker:
         volumes = await resolve_pod_volumes(
             pod, layout, fetch_secret=self._fetch_secret, fetch_config_map=self._fetch_config_map
         )
-        await asyncio.to_thread(write_pod_volumes, volumes)
+        owner = getattr(self.node.runtime, "volume_owner", None)
+        await asyncio.to_thread(write_pod_volumes, volumes, owner)
         launches: dict[str, ContainerLaunch] = {}
         for spec in [*self.init_specs, *self.main_specs]:
             env = await container_env(
@@ -218,7 +220,10 @@ class PodWorker:
             if mounts.termination_message_host_path == private_message:
                 private_message.parent.mkdir(parents=True, exist_ok=True)
                 private_message.touch()
-            await asyncio.to_thread(prepare_sub_paths, mounts)
+                if owner is not None:
+                    os.chown(private_message, *owner)
+            await asyncio.to_thread(prepare_sub_paths, mounts, owner)
+            user, group = run_as(pod, spec)
             launches[spec["name"]] = ContainerLaunch(
                 pod_uid=self.uid,
                 pod_name=self.name,
@@ -233,6 +238,9 @@ class PodWorker:
                 state_dir=state_dir,
                 log_path=layout.log_path(self.namespace, self.name, spec["name"]),
                 annotations=dict(self.pod["metadata"].get("annotations") or {}),
+                run_as_user=user,
+                run_as_group=group,
+                node_dir=layout.data_dir,
             )
             self._termination_paths[spec["name"]] = mounts.termination_message_host_path
         self.launches = launches

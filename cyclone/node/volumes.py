@@ -2,6 +2,11 @@
 
 PVC → one directory per claim; emptyDir → a directory per pod; hostPath as given; Secret,
 ConfigMap and projected volumes → files written into a per-pod directory.
+
+What the agent makes for a pod (all but hostPath) is given to the runtime's sandbox owner
+(`owner`), so that an unprivileged container can write its volumes. subPaths are walked
+without following symlinks: a container can plant symlinks in its volumes, and the agent,
+which runs as root, must never create, chown or bind anything outside the volume for it.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import posixpath
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +42,16 @@ class PodVolume:
     files: dict[str, tuple[bytes, int]] | None = None
     """For Secret/ConfigMap/projected volumes: relative path → (content, mode)."""
     is_file: bool = False
+    managed: bool = True
+    """Made by the agent (not a hostPath): owned by the sandbox user."""
 
 
 @dataclass
 class ContainerMounts:
     binds: list[Bind] = field(default_factory=list)
     termination_message_host_path: Path | None = None
+    sub_paths: list[tuple[Path, str, bool]] = field(default_factory=list)
+    """(volume directory, subPath, agent-made volume) of each subPath mount."""
 
 
 def _decoded(obj: dict, kind: str) -> dict[str, bytes]:
@@ -109,7 +119,7 @@ async def resolve_pod_volumes(
             path = Path(host["path"])
             is_file = host.get("type") in ("File", "FileOrCreate", "Socket", "CharDevice",
                                            "BlockDevice")
-            volumes[name] = PodVolume(name, path, is_file=is_file)
+            volumes[name] = PodVolume(name, path, is_file=is_file, managed=False)
         elif "secret" in volume:
             source = volume["secret"]
             mode = int(source.get("defaultMode", DEFAULT_FILE_MODE))
@@ -158,8 +168,21 @@ async def _projected_files(
     return files
 
 
-def write_pod_volumes(volumes: dict[str, PodVolume]) -> None:
-    """Create the volume directories and (re)write Secret/ConfigMap files."""
+Owner = tuple[int, int]
+"""(uid, gid) on the host."""
+
+
+def _chown(path: Path, owner: Owner | None) -> None:
+    if owner is not None:
+        os.chown(path, *owner, follow_symlinks=False)
+
+
+def write_pod_volumes(volumes: dict[str, PodVolume], owner: Owner | None = None) -> None:
+    """Create the volume directories and (re)write Secret/ConfigMap files.
+
+    The directories and files of agent-made volumes are given to `owner`; the files written
+    here keep their mode (a Secret's `defaultMode` applies to its owner, the container).
+    """
     for volume in volumes.values():
         if volume.is_file or volume.host_path.is_file():
             if not volume.host_path.exists():
@@ -167,12 +190,18 @@ def write_pod_volumes(volumes: dict[str, PodVolume]) -> None:
                 volume.host_path.touch()
             continue
         volume.host_path.mkdir(parents=True, exist_ok=True)
+        if not volume.managed:
+            continue
+        _chown(volume.host_path, owner)
         for relative, (content, mode) in (volume.files or {}).items():
             target = volume.host_path / relative
             target.parent.mkdir(parents=True, exist_ok=True)
+            for directory in target.relative_to(volume.host_path).parents:
+                _chown(volume.host_path / directory, owner)
             tmp = target.with_name(f".{target.name}.tmp")
             tmp.write_bytes(content)
             os.chmod(tmp, mode)
+            _chown(tmp, owner)
             os.replace(tmp, target)
 
 
@@ -203,6 +232,7 @@ def container_mounts(
             if posixpath.isabs(sub_path) or ".." in Path(sub_path).parts:
                 raise ContainerConfigError(f"subPath {sub_path!r} must be a relative path")
             source = source / sub_path
+            mounts.sub_paths.append((volume.host_path, sub_path, volume.managed))
         mounts.binds.append(Bind(source, mount["mountPath"], bool(mount.get("readOnly"))))
     mounts.binds.sort(key=lambda bind: posixpath.normpath(bind.target).count("/"))
     path = posixpath.normpath(
@@ -221,8 +251,40 @@ def container_mounts(
     return mounts
 
 
-def prepare_sub_paths(mounts: ContainerMounts) -> None:
-    """Create subPath directories that do not exist yet, as the kubelet does."""
-    for bind in mounts.binds:
-        if not bind.source.exists():
-            bind.source.mkdir(parents=True, exist_ok=True)
+def prepare_sub_paths(mounts: ContainerMounts, owner: Owner | None = None) -> None:
+    """Create subPath directories that do not exist yet, as the kubelet does.
+
+    Each is walked from its volume one component at a time without following symlinks (a
+    symlink on the way is refused); in agent-made volumes every directory on the way is
+    given to `owner`.
+    """
+    for root, sub_path, managed in mounts.sub_paths:
+        _walk_sub_path(root, sub_path, owner if managed else None)
+
+
+def _walk_sub_path(root: Path, sub_path: str, owner: Owner | None) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, flags)
+    try:
+        for part in Path(sub_path).parts:
+            if part in ("", "."):
+                continue
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                child = os.open(part, flags, dir_fd=fd)
+            except OSError:
+                if stat.S_ISREG(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    return
+                raise ContainerConfigError(
+                    f"subPath {sub_path!r}: {part!r} is a symlink or not a directory"
+                ) from None
+            os.close(fd)
+            fd = child
+            if owner is not None:
+                os.fchown(fd, *owner)
+    finally:
+        os.close(fd)

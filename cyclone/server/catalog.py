@@ -12,6 +12,11 @@ from cyclone.api.trigger import WorkflowTrigger
 from cyclone.kube import errors, kinds
 from cyclone.server.crud import KindRoutes, crud_router
 from cyclone.server.scopes import Scope, project_scope, tenant_scope, workflow_scope
+from cyclone.server.validation import (
+    check_run_tenancy,
+    check_secret_references,
+    check_stage_tenancy,
+)
 
 log = logging.getLogger(__name__)
 PROJECT_CONTENTS = (kinds.WORKFLOW_TRIGGER, kinds.WORKFLOW_RUN, kinds.WORKFLOW, kinds.STAGE,
@@ -51,6 +56,15 @@ async def _delete_workflow_contents(scope: Scope, workflow: dict) -> None:
 async def _point_at_workflow(scope: Scope, obj: dict) -> None:
     obj["spec"]["workflowRef"] = {"kind": "Workflow", "name": scope.workflow,
                                   "apiVersion": keys.API_VERSION}
+    await check_run_tenancy(scope.cluster, scope.tenant, obj, "workflowtrigger")
+
+
+async def _stage_within_tenant(scope: Scope, obj: dict) -> None:
+    await check_stage_tenancy(scope.cluster, scope.tenant, obj)
+
+
+async def _workflow_within_tenant(scope: Scope, obj: dict) -> None:
+    check_secret_references(scope.tenant, obj, "workflow")
     scm = obj["spec"].get("scm")
     if isinstance(scm, dict) and scm.get("secret") == MASK:
         del scm["secret"]
@@ -71,9 +85,10 @@ PROJECTS = KindRoutes(kinds.PROJECT, "project", "/projects", tenant_scope, "proj
 RESOURCES = KindRoutes(kinds.RESOURCE, "resource", "/projects/{project}/resources",
                        project_scope, "resources")
 STAGES = KindRoutes(kinds.STAGE, "stage", "/projects/{project}/stages", project_scope,
-                    "stages")
+                    "stages", prepare=_stage_within_tenant)
 WORKFLOWS = KindRoutes(kinds.WORKFLOW, "workflow", "/projects/{project}/workflows",
-                       project_scope, "workflows", after_delete=_delete_workflow_contents)
+                       project_scope, "workflows", prepare=_workflow_within_tenant,
+                       after_delete=_delete_workflow_contents)
 TRIGGERS = KindRoutes(kinds.WORKFLOW_TRIGGER, "workflowtrigger",
                       "/projects/{project}/workflows/{workflow}/workflowtriggers",
                       workflow_scope, "workflowtriggers", prepare=_point_at_workflow,

@@ -4,6 +4,12 @@ Open creates, in the target cluster, the workload namespace, the tenant's Resour
 tenant PVC `cyclone-pvc-{tenant}` and the PVC watchdog pod, and in the control cluster the
 ExecutionCluster; it marks the integration `isWorkerCluster`. Close removes them again. Every
 step tolerates what already exists or is already gone, so both can be repeated.
+
+What a tenant opened is recorded on the cluster-scoped ExecutionCluster (its workload
+namespace and PVC there, `core.tenancy.record_patch`), where the engine reads which
+execution contexts the tenant owns; a tenant cannot write it with its own kubectl rights.
+Opening refuses a workload namespace that is another tenant's metadata namespace (403) or
+that another tenant already runs in on that cluster (409).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import yaml
 from fastapi import APIRouter, Depends
 
 from cyclone.api import keys
+from cyclone.engine.controllers.target import execution_context as execution_context
+from cyclone.engine.core.tenancy import OPENED_PREFIX, claimed_by_other, record_patch
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
@@ -38,7 +46,8 @@ from cyclone.server.watchdog import (
 )
 
 log = logging.getLogger(__name__)
-OPENED_LABEL_PREFIX = "opened.tenant.cyclone.dev/"
+OPENED_LABEL_PREFIX = OPENED_PREFIX
+RECORD_ATTEMPTS = 5
 
 
 def quota_name(tenant: str) -> str:
@@ -123,23 +132,50 @@ def pvc_object(tenant: str, namespace: str, spec: TenantSpec) -> dict:
     }
 
 
-async def _ensure_execution_cluster(state: ServerState, tenant: str, name: str,
-                                    source: dict) -> None:
-    label = OPENED_LABEL_PREFIX + tenant
+async def _get_execution_cluster(state: ServerState, name: str) -> dict | None:
     try:
-        await state.cluster.patch(kinds.EXECUTION_CLUSTER, name,
-                                  {"metadata": {"labels": {label: "true"}}})
-        return
+        return await state.cluster.get(kinds.EXECUTION_CLUSTER, name)
     except errors.NotFound:
-        pass
-    credential = {} if source.get("isControlCluster") else execution_credential(
-        source.get("credential") or {})
-    await _create(state.cluster, {
-        "apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
-        "metadata": {"name": name, "labels": {label: "true",
-                                              keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE}},
-        "spec": {"credential": credential},
-    })
+        return None
+
+
+def _refuse_claimed(ec: dict | None, tenant: str, namespace: str) -> None:
+    other = claimed_by_other(ec, tenant, namespace)
+    if other is not None:
+        raise errors.Conflict(
+            f"namespace {namespace!r} of cluster {ec['metadata']['name']!r} is already the "
+            f"workload namespace of another tenant")
+
+
+async def _record_opened(state: ServerState, tenant: str, name: str, source: dict,
+                         integration: str, opened: tuple[str, str]) -> None:
+    """Create the ExecutionCluster, or add the tenant's entry to it, with optimistic
+    concurrency so two tenants never both claim one namespace."""
+    for _ in range(RECORD_ATTEMPTS):
+        ec = await _get_execution_cluster(state, name)
+        if ec is None:
+            credential = {} if source.get("isControlCluster") else execution_credential(
+                source.get("credential") or {})
+            metadata = record_patch(None, tenant, integration, opened)["metadata"]
+            metadata["labels"][keys.LABEL_POD_CREATED_BY] = keys.CREATED_BY_CYCLONE
+            try:
+                await state.cluster.create({
+                    "apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+                    "metadata": {"name": name, **metadata},
+                    "spec": {"credential": credential},
+                })
+                return
+            except errors.AlreadyExists:
+                continue
+        _refuse_claimed(ec, tenant, opened[0])
+        try:
+            await state.cluster.patch(kinds.EXECUTION_CLUSTER, name,
+                                      record_patch(ec, tenant, integration, opened),
+                                      resource_version=ec["metadata"]["resourceVersion"])
+            return
+        except errors.Conflict:
+            continue
+    raise errors.Conflict(f"ExecutionCluster {name!r} kept changing; try again")
 
 
 def _without_empty(value: dict) -> dict:
@@ -170,21 +206,27 @@ def execution_credential(credential: dict) -> dict:
     return credential
 
 
-async def _release_execution_cluster(state: ServerState, tenant: str, name: str) -> None:
-    """Drop this tenant's claim; delete the ExecutionCluster when no tenant uses it."""
-    try:
-        ec = await state.cluster.get(kinds.EXECUTION_CLUSTER, name)
-    except errors.NotFound:
+async def _release_execution_cluster(state: ServerState, tenant: str, name: str,
+                                     integration: str) -> None:
+    """Drop this integration's entry; delete the ExecutionCluster when no tenant uses it."""
+    for _ in range(RECORD_ATTEMPTS):
+        ec = await _get_execution_cluster(state, name)
+        if ec is None:
+            return
+        patch = record_patch(ec, tenant, integration, None)
+        try:
+            updated = await state.cluster.patch(
+                kinds.EXECUTION_CLUSTER, name, patch,
+                resource_version=ec["metadata"]["resourceVersion"])
+        except errors.Conflict:
+            continue
+        except errors.NotFound:
+            return
+        labels = updated["metadata"].get("labels") or {}
+        if name != keys.CONTROL_CLUSTER_NAME and not any(
+                k.startswith(OPENED_LABEL_PREFIX) for k in labels):
+            await _delete(state.cluster, kinds.EXECUTION_CLUSTER, name)
         return
-    labels = dict(ec["metadata"].get("labels") or {})
-    label = OPENED_LABEL_PREFIX + tenant
-    if label in labels:
-        await state.cluster.patch(kinds.EXECUTION_CLUSTER, name,
-                                  {"metadata": {"labels": {label: None}}})
-        labels.pop(label)
-    others = [k for k in labels if k.startswith(OPENED_LABEL_PREFIX)]
-    if not others and name != keys.CONTROL_CLUSTER_NAME:
-        await _delete(state.cluster, kinds.EXECUTION_CLUSTER, name)
 
 
 def _check_control_namespace(tenant: str, namespace: str) -> None:
@@ -195,6 +237,25 @@ def _check_control_namespace(tenant: str, namespace: str) -> None:
             f"in the control cluster the workload namespace of tenant {tenant!r} must be "
             f"{own!r} or start with {own + '-'!r}, not {namespace!r}"
         )
+
+
+async def _check_not_another_tenants(state: ServerState, tenant: str, namespace: str,
+                                     pvc: str | None) -> None:
+    """A workload namespace may not be another tenant's metadata namespace, nor a PVC
+    another tenant's."""
+    if namespace != keys.tenant_namespace(tenant) and namespace.startswith(
+            keys.TENANT_NAMESPACE_PREFIX):
+        try:
+            found = await state.cluster.get(kinds.NAMESPACE, namespace)
+        except errors.NotFound:
+            found = None
+        if keys.ANNOTATION_TENANT_INFO in ((found or {}).get("metadata", {}).get(
+                "annotations") or {}):
+            raise errors.Forbidden(
+                f"namespace {namespace!r} is another tenant's metadata namespace")
+    if pvc and pvc != keys.tenant_pvc_name(tenant) and pvc.startswith(
+            keys.tenant_pvc_name("")):
+        raise errors.Forbidden(f"PVC {pvc!r} is another tenant's")
 
 
 async def _claim_namespace(cluster: Cluster, tenant: str, namespace: str) -> None:
@@ -219,6 +280,8 @@ async def open_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
     ec_name = execution_cluster_name(name, source)
     if source.get("isControlCluster"):
         _check_control_namespace(tenant, namespace)
+    await _check_not_another_tenants(state, tenant, namespace, source.get("pvc"))
+    _refuse_claimed(await _get_execution_cluster(state, ec_name), tenant, namespace)
     async with target_cluster(state, source) as cluster:
         await _claim_namespace(cluster, tenant, namespace)
         if tenant_info.resourceQuota:
@@ -238,7 +301,8 @@ async def open_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
             tenant, namespace, source.get("pvc") or keys.tenant_pvc_name(tenant),
             state.server_url,
         ))
-    await _ensure_execution_cluster(state, tenant, ec_name, source)
+    await _record_opened(state, tenant, ec_name, source, name,
+                         (namespace, source.get("pvc") or keys.tenant_pvc_name(tenant)))
     spec.setdefault("cluster", {})["isWorkerCluster"] = True
     updated = await write_integration_spec(state.cluster, secret, spec)
     return {"metadata": {"name": name}, "spec": redact(spec_of_secret(updated)),
@@ -269,7 +333,7 @@ async def close_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
         await state.auth.revoke(tenant, watchdog_token_id(name))
     except errors.NotFound:
         pass
-    await _release_execution_cluster(state, tenant, ec_name)
+    await _release_execution_cluster(state, tenant, ec_name, name)
     spec.setdefault("cluster", {})["isWorkerCluster"] = False
     try:
         secret = await write_integration_spec(state.cluster, secret, spec)
@@ -287,25 +351,6 @@ async def opened_clusters(cluster: Cluster, tenant: str) -> list[tuple[str, dict
         if source.get("isWorkerCluster"):
             found.append((secret["metadata"]["name"], source))
     return sorted(found, key=lambda pair: pair[0])
-
-
-async def execution_context(cluster: Cluster, tenant: str) -> dict:
-    """Where a tenant's runs execute: its first opened cluster, else the control cluster in
-    the tenant's metadata namespace (with the tenant PVC when one exists there)."""
-    opened = await opened_clusters(cluster, tenant)
-    if not opened:
-        namespace = keys.tenant_namespace(tenant)
-        try:
-            await cluster.get(kinds.PERSISTENT_VOLUME_CLAIM, keys.tenant_pvc_name(tenant),
-                              namespace)
-            pvc = keys.tenant_pvc_name(tenant)
-        except errors.NotFound:
-            pvc = ""
-        return {"cluster": keys.CONTROL_CLUSTER_NAME, "namespace": namespace, "pvc": pvc}
-    name, source = opened[0]
-    return {"cluster": execution_cluster_name(name, source),
-            "namespace": workload_namespace(tenant, source),
-            "pvc": source.get("pvc") or keys.tenant_pvc_name(tenant)}
 
 
 async def apply_tenant_quota(state: ServerState, tenant: str, spec: TenantSpec) -> None:

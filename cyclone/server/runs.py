@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 from fastapi import APIRouter, Depends, Response
 
 from cyclone.api import keys
 from cyclone.kube import errors, kinds
+from cyclone.server.auth import server_state
 from cyclone.server.clusters import execution_context
 from cyclone.server.crud import KindRoutes, delete_object, list_objects
 from cyclone.server.listing import ListQuery, list_query, paginate
@@ -18,7 +20,8 @@ from cyclone.server.objects import (
     resolve_name,
 )
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
-from cyclone.server.validation import validate_object
+from cyclone.server.state import ServerState
+from cyclone.server.validation import check_run_tenancy, validate_object
 
 RUNS = KindRoutes(kinds.WORKFLOW_RUN, "workflowrun",
                   "/projects/{project}/workflows/{workflow}/workflowruns", workflow_scope,
@@ -44,11 +47,10 @@ async def create_run(scope: Scope, body: ObjectBody, *, retry_of: str | None = N
     spec.pop("paused", None)
     if retry_of:
         spec["retryOf"] = retry_of
-    context = {k: v for k, v in (spec.get("executionContext") or {}).items() if v}
-    if not context.get("cluster") or not context.get("namespace"):
-        context = {**await execution_context(scope.cluster, scope.tenant), **context}
-    spec["executionContext"] = context
+    spec["executionContext"] = await execution_context(scope.cluster, scope.tenant,
+                                                       spec.get("executionContext"))
     validate_object(obj)
+    await check_run_tenancy(scope.cluster, scope.tenant, obj)
     try:
         return await scope.cluster.create(obj, namespace=scope.namespace)
     except errors.AlreadyExists as exc:
@@ -82,8 +84,16 @@ async def get_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
 
 
 @router.delete(_RUN, status_code=204, summary="Delete a workflowrun")
-async def delete_run(name: str, scope: Scope = Depends(workflow_scope)) -> Response:
+async def delete_run(name: str, scope: Scope = Depends(workflow_scope),
+                     state: ServerState = Depends(server_state)) -> Response:
+    """Delete the run and its stored logs and artifacts (the engine cleans its pods and
+    PVC data first)."""
+    run = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
     await delete_object(RUNS, scope, name)
+    from cyclone.server.logs.rundata import remove_run_data_of
+    from cyclone.server.logs.services import run_data_roots
+
+    await asyncio.to_thread(remove_run_data_of, run_data_roots(state), run)
     return Response(status_code=204)
 
 

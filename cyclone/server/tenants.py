@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -119,8 +120,10 @@ async def read_tenant(cluster: Cluster, tenant: str) -> dict:
     except errors.NotFound:
         ns = None
     found = tenant_from_namespace(ns) if ns else None
-    if found is None or (ns or {}).get("metadata", {}).get("deletionTimestamp"):
+    if found is None:
         raise errors.NotFound(f"tenant {tenant!r} not found")
+    if (ns or {}).get("metadata", {}).get("deletionTimestamp"):
+        raise errors.NotFound(f"tenant {tenant!r} is being deleted")
     return found
 
 
@@ -172,8 +175,19 @@ async def create_tenant(
     try:
         ns = await state.cluster.create(tenant_namespace_object(tenant))
     except errors.AlreadyExists as exc:
+        if await _being_deleted(state.cluster, tenant.metadata.name):
+            raise errors.Conflict(f"tenant {tenant.metadata.name!r} is being deleted, "
+                                  f"retry shortly") from exc
         raise errors.AlreadyExists(f"tenant {tenant.metadata.name!r} already exists") from exc
     return tenant_from_namespace(ns) or {}
+
+
+async def _being_deleted(cluster: Cluster, tenant: str) -> bool:
+    try:
+        ns = await cluster.get(kinds.NAMESPACE, keys.tenant_namespace(tenant))
+    except errors.NotFound:
+        return False
+    return bool(ns["metadata"].get("deletionTimestamp"))
 
 
 @router.get("/tenants/{tenant}")
@@ -217,7 +231,9 @@ async def delete_tenant(
     state: ServerState = Depends(server_state),
     _: Principal = Depends(require_admin),
 ) -> Response:
-    """Delete a tenant and everything of it: workload namespaces in every cluster too."""
+    """Delete a tenant and everything of it: workload namespaces in every cluster too,
+    and its stored logs and artifacts. Its name can be used again once the namespace is
+    gone; until then creating it answers 409 (being deleted) and reading it 404."""
     if tenant == keys.DEFAULT_TENANT:
         raise errors.Forbidden(f"the {keys.DEFAULT_TENANT} tenant cannot be deleted")
     await read_tenant(state.cluster, tenant)
@@ -230,6 +246,10 @@ async def delete_tenant(
         )
     except errors.NotFound:
         pass
+    from cyclone.server.logs.rundata import remove_tenant_dirs
+    from cyclone.server.logs.services import run_data_roots
+
+    await asyncio.to_thread(remove_tenant_dirs, run_data_roots(state), tenant)
     return Response(status_code=204)
 
 

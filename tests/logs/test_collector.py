@@ -247,17 +247,20 @@ async def test_integration_secrets_and_rendered_secret_references_are_masked(tmp
         "type": "SCM", "scm": {"type": "GitHub", "server": "https://github.com",
                                "user": "bot", "token": "ghp_integration_tok"}})},
         labels={"integration.cyclone.dev/type": "SCM"})
-    cluster.put_secret("shared", "deploy-key", {"key": "deploy-KEY-123"})
-    cluster.put_secret("shared", "unrelated", {"key": "not-referenced"})
+    cluster.put_secret(meta, "deploy-key", {"key": "deploy-KEY-123"})
+    cluster.put_secret(meta, "unrelated", {"key": "not-referenced"})
+    cluster.put_secret("cyclone-other", "theirs", {"key": "other-tenant-secret"})
     cluster.put_object("Stage", meta, "build", {"pod": {"spec": {"containers": [{
-        "image": "x", "env": [{"name": "KEY", "value": "${secrets.shared:deploy-key/data.key}"}],
+        "image": "x", "env": [
+            {"name": "KEY", "value": "${secrets.cyclone-devops:deploy-key/data.key}"},
+            {"name": "GUESS", "value": "${secrets.cyclone-other:theirs/data.key}"}],
     }]}}})
     pod = stage_pod()
     name = pod["metadata"]["name"]
     set_running(pod)
     cluster.put_pod(pod)
     line = (b"clone https://github.com as bot with ghp_integration_tok; "
-            b"deploy with deploy-KEY-123; not-referenced stays\n")
+            b"deploy with deploy-KEY-123; not-referenced stays; other-tenant-secret too\n")
     async with collecting(cluster, store):
         cluster.write_log(NS, name, "main", line)
         set_succeeded(pod)
@@ -265,7 +268,8 @@ async def test_integration_secrets_and_rendered_secret_references_are_masked(tmp
         cluster.end_logs(NS, name, "main")
         await eventually(lambda: complete(store, ref()))
     assert store.read(ref()) == (b"clone https://github.com as bot with ***; "
-                                 b"deploy with ***; not-referenced stays\n")
+                                 b"deploy with ***; not-referenced stays; "
+                                 b"other-tenant-secret too\n")
 
 
 async def test_a_retried_stage_continues_its_log_after_a_banner(tmp_path) -> None:

@@ -101,3 +101,12 @@ async def until(predicate: Callable[[], bool], within: float = 20) -> None:
     async with asyncio.timeout(within):
         while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
+
+
+def signal_volume(tmp_path: Path) -> tuple[Path, dict, dict]:
+    """A host directory a sandboxed container can write to (at `/signal`) and the test read."""
+    shared = tmp_path / "signal"
+    shared.mkdir()
+    shared.chmod(0o777)
+    volume = {"name": "signal", "hostPath": {"path": str(shared)}}
+    return shared, volume, {"name": "signal", "mountPath": "/signal"}

@@ -15,6 +15,7 @@ from cyclone.node import NodeAgent, pod_worker
 from node.helpers import (
     NODE,
     pod_manifest,
+    signal_volume,
     statuses,
     terminal,
     until,
@@ -32,6 +33,7 @@ async def pod_log(cluster: EmbeddedCluster, pod: str, container: str) -> str:
 
 def shell(name: str, script: str, **extra: object) -> dict:
     return {"name": name, "image": "busybox:1.36", "command": ["sh", "-c", script], **extra}
+
 
 
 async def test_init_containers_and_container_share_empty_dir_and_pvc(
@@ -61,7 +63,7 @@ async def test_init_containers_and_container_share_empty_dir_and_pvc(
     await cluster.create(pod_manifest("shared", spec))
     pod = await wait_for_pod(cluster, "shared", terminal)
 
-    assert pod["status"]["phase"] == "Succeeded"
+    assert pod["status"]["phase"] == "Succeeded", str(pod["status"])
     for name, status in statuses(pod, "initContainerStatuses").items():
         assert status["state"]["terminated"]["exitCode"] == 0, name
         assert status["state"]["terminated"]["reason"] == "Completed"
@@ -209,7 +211,7 @@ async def test_sub_path_secret_volume_and_read_only_mounts(
     await cluster.create(pod_manifest("subpath", spec))
     pod = await wait_for_pod(cluster, "subpath", terminal)
 
-    assert pod["status"]["phase"] == "Succeeded", pod["status"]
+    assert pod["status"]["phase"] == "Succeeded", str(pod["status"])
     pvc_dir = host_agent.layout.pvc_dir("default", "claim")
     assert (pvc_dir / "runs" / "one" / "file").read_text() == "sub\n"
     assert not (pvc_dir / "x").exists()
@@ -333,15 +335,17 @@ async def test_deletion_kills_processes_that_ignore_sigterm_or_left_the_session(
     cluster: EmbeddedCluster, host_agent: NodeAgent, tmp_path: Path
 ) -> None:
     marker = f"{tmp_path}/daemon"
+    shared, volume, mount = signal_volume(tmp_path)
     script = (
         f"setsid sh -c 'exec -a {marker} sleep 1000' & "
         f"trap '' TERM; while [ -z \"$(pgrep -f {marker})\" ]; do sleep 0.02; done; touch "
-        f"{tmp_path}/started; sleep 1000"
+        "/signal/started; sleep 1000"
     )
-    spec = {"terminationGracePeriodSeconds": 1, "containers": [shell("stubborn", script)]}
+    spec = {"terminationGracePeriodSeconds": 1, "volumes": [volume],
+            "containers": [shell("stubborn", script, volumeMounts=[mount])]}
     await cluster.create(pod_manifest("stubborn", spec))
     await wait_for_pod(cluster, "stubborn", lambda p: p["status"].get("phase") == "Running")
-    await until(lambda: (tmp_path / "started").exists())
+    await until(lambda: (shared / "started").exists())
     assert _processes_with(marker)
 
     await cluster.delete(kinds.POD, "stubborn", "default")
@@ -353,13 +357,15 @@ async def test_deletion_kills_processes_that_ignore_sigterm_or_left_the_session(
 async def test_deletion_gives_the_command_its_sigterm_and_grace(
     cluster: EmbeddedCluster, host_agent: NodeAgent, tmp_path: Path
 ) -> None:
+    shared, volume, mount = signal_volume(tmp_path)
     script = (
         "trap 'printf graceful > /dev/termination-log; exit 0' TERM; "
-        f"touch {tmp_path}/ready; while true; do sleep 0.05; done"
+        "touch /signal/ready; while true; do sleep 0.05; done"
     )
-    spec = {"terminationGracePeriodSeconds": 30, "containers": [shell("polite", script)]}
+    spec = {"terminationGracePeriodSeconds": 30, "volumes": [volume],
+            "containers": [shell("polite", script, volumeMounts=[mount])]}
     pod = await cluster.create(pod_manifest("polite", spec))
-    await until(lambda: (tmp_path / "ready").exists())
+    await until(lambda: (shared / "ready").exists())
 
     await cluster.delete(kinds.POD, "polite", "default")
 
@@ -396,7 +402,7 @@ async def test_working_dir_missing_on_the_host_is_private_to_each_container(
     await cluster.create(pod_manifest("private-work", spec))
     pod = await wait_for_pod(cluster, "private-work", terminal)
 
-    assert pod["status"]["phase"] == "Succeeded"
+    assert pod["status"]["phase"] == "Succeeded", str(pod["status"])
     assert await pod_log(cluster, "private-work", "writer") == f"{work}\n"
     assert await pod_log(cluster, "private-work", "reader") == "private\nshared\n"
     assert await pod_log(cluster, "private-work", "other") == "private\n"

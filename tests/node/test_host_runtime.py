@@ -39,21 +39,46 @@ def launch(tmp_path: Path, **fields: object) -> ContainerLaunch:
     return ContainerLaunch(**values)
 
 
-def test_argv_binds_volumes_overlays_and_working_dir(tmp_path: Path) -> None:
+def _contains(argv: list[str], part: list[str]) -> bool:
+    return any(argv[i:i + len(part)] == part for i in range(len(argv)))
+
+
+def test_argv_builds_the_view_as_root_then_drops_to_the_sandbox_user(tmp_path: Path) -> None:
     runtime = HostRuntime({"img": {"/entrypoint.sh": tmp_path / "entry.sh"}})
     argv = runtime.argv(launch(
         tmp_path, command=["sh"], args=["-c", "true"], working_dir="/workspace",
         binds=[Bind(tmp_path / "a", "/workspace"), Bind(tmp_path / "b", "/ro", True)],
+        run_as_user=1000,
     ))
-    assert argv[:8] == ["/usr/bin/bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    tail = argv[argv.index("--die-with-parent") + 1:]
-    assert tail == [
+    outer, inner = argv[:argv.index("setpriv")], argv[argv.index("setpriv"):]
+    assert outer[0] == "/usr/bin/bwrap" and "--unshare-user" not in outer
+    assert not _contains(outer, ["--bind", "/", "/"])
+    assert _contains(outer, ["--ro-bind", "/usr", "/usr"])
+    assert _contains(outer, ["--remount-ro", "/"])
+    assert _contains(outer, [
         "--bind", str(tmp_path / "a"), "/workspace",
         "--ro-bind", str(tmp_path / "b"), "/ro",
         "--ro-bind", str(tmp_path / "entry.sh"), "/entrypoint.sh",
-        "--dir", "/workspace", "--chdir", "/workspace",
-        "--", "sh", "-c", "true",
-    ]
+    ])
+    assert inner[:6] == ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                         "--no-new-privs", "--"]
+    for option in (["--unshare-user"], ["--uid", "1000"], ["--gid", "65534"], ["--unshare-pid"],
+                   ["--unshare-ipc"], ["--unshare-uts"], ["--cap-drop", "ALL"],
+                   ["--new-session"], ["--chdir", "/workspace"]):
+        assert _contains(inner, option), option
+    assert inner[-4:] == ["--", "sh", "-c", "true"]
+
+
+def test_the_data_dirs_and_host_secrets_are_hidden(tmp_path: Path) -> None:
+    argv = HostRuntime(hidden_paths=["/usr/share/doc", "/etc/hostname", "/no/such"]).argv(
+        launch(tmp_path, command=["true"], node_dir=Path("/usr/share/man")))
+    assert _contains(argv, ["--tmpfs", "/usr/share/doc"])
+    assert _contains(argv, ["--tmpfs", "/usr/share/man"])
+    assert _contains(argv, ["--ro-bind", "/dev/null", "/etc/hostname"])
+    assert "/no/such" not in argv
+    assert _contains(argv, ["--ro-bind", "/dev/null", "/etc/shadow"])
+    assert _contains(argv, ["--dir", "/root"]) and _contains(argv, ["--dir", "/home"])
+    assert _contains(argv, ["--perms", "1777", "--tmpfs", "/tmp"])
 
 
 def test_container_without_command_runs_args_or_the_known_entrypoint(tmp_path: Path) -> None:
@@ -97,22 +122,24 @@ def test_mount_targets_resolve_host_symlinks(tmp_path: Path) -> None:
     assert f"{tmp_path}/real/secrets/token" in argv
 
 
-def test_working_dir_missing_on_the_host_is_private_to_the_container(tmp_path: Path) -> None:
+def test_working_dir_is_private_unless_a_volume_or_the_host_system_tree(tmp_path: Path) -> None:
     missing = f"{tmp_path}/nowhere/work"
+    workdir = str(tmp_path / "state" / "workdir")
     argv = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=missing))
-    assert argv[-4:] == ["--chdir", missing, "--", "pwd"]
-    assert "--dir" not in argv
+    assert _contains(argv, ["--bind", workdir, missing])
+    assert _contains(argv, ["--chdir", missing])
     with_volume = HostRuntime().argv(launch(
         tmp_path, command=["pwd"], working_dir=missing, binds=[Bind(tmp_path, f"{missing}/data")]
     ))
-    tail = with_volume[with_volume.index("--die-with-parent") + 1:]
-    assert tail[:6] == ["--bind", str(tmp_path / "state" / "workdir"), missing,
-                        "--bind", str(tmp_path), f"{missing}/data"]
+    assert _contains(with_volume, ["--bind", workdir, missing])
+    assert with_volume.index(workdir) < with_volume.index(f"{missing}/data")
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "file").touch()
     existing = str(tmp_path / "content")
     argv = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=existing))
-    assert argv[-6:] == ["--dir", existing, "--chdir", existing, "--", "pwd"]
-    (tmp_path / "empty").mkdir()
-    argv = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir=f"{tmp_path}/empty"))
-    assert str(tmp_path / "state" / "workdir") in argv
+    assert _contains(argv, ["--bind", workdir, existing])
+    system = HostRuntime().argv(launch(tmp_path, command=["pwd"], working_dir="/usr/bin"))
+    assert workdir not in system and _contains(system, ["--chdir", "/usr/bin"])
+    default = HostRuntime().argv(launch(tmp_path, command=["pwd"]))
+    assert _contains(default, ["--bind", workdir, "/workspace"])
+    assert _contains(default, ["--chdir", "/workspace"])

@@ -12,7 +12,15 @@ from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node import HostRuntime
 from cyclone.node.log_server import _tail_offset
-from node.helpers import NODE, pod_manifest, running_agent, statuses, terminal, wait_for_pod
+from node.helpers import (
+    NODE,
+    pod_manifest,
+    running_agent,
+    signal_volume,
+    statuses,
+    terminal,
+    wait_for_pod,
+)
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="needs bubblewrap")
 
@@ -20,9 +28,12 @@ pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="ne
 async def test_logs_are_served_and_followed_over_https(
     cluster: EmbeddedCluster, tmp_path: Path
 ) -> None:
-    gate = tmp_path / "gate"
-    script = f"echo one; echo two; while [ ! -e {gate} ]; do sleep 0.05; done; echo three"
-    spec = {"containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", script]}]}
+    shared, volume, mount = signal_volume(tmp_path)
+    gate = shared / "gate"
+    script = "echo one; echo two; while [ ! -e /signal/gate ]; do sleep 0.05; done; echo three"
+    spec = {"volumes": [volume], "containers": [
+        {"name": "c", "image": "busybox", "command": ["sh", "-c", script],
+         "volumeMounts": [mount]}]}
     async with running_agent(
         cluster, tmp_path / "node", HostRuntime(), log_server_port=0
     ) as agent:

@@ -13,7 +13,15 @@ import pytest
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node.layout import NodeLayout
-from node.helpers import NODE, pod_manifest, statuses, terminal, until, wait_for_pod
+from node.helpers import (
+    NODE,
+    pod_manifest,
+    signal_volume,
+    statuses,
+    terminal,
+    until,
+    wait_for_pod,
+)
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="needs bubblewrap")
 
@@ -49,21 +57,24 @@ def process_gone(pid: int) -> bool:
 async def test_restarted_agent_reattaches_without_running_anything_twice(
     tmp_path: Path,
 ) -> None:
-    db, data_dir, gates = tmp_path / "cluster.db", tmp_path / "node", tmp_path / "gates"
-    gates.mkdir()
-    runs = tmp_path / "runs"
+    db, data_dir = tmp_path / "cluster.db", tmp_path / "node"
+    gates, volume, mount = signal_volume(tmp_path)
+    runs = gates / "runs"
     layout = NodeLayout(data_dir.resolve())
 
     def waiting_container(name: str, code: int) -> dict:
         script = (
-            f"echo {name} >> {runs}; while [ ! -e {gates}/{name} ]; do sleep 0.05; done;"
+            f"echo {name} >> /signal/runs; while [ ! -e /signal/{name} ]; do sleep 0.05; done;"
             f" echo {name}-says-{code} > /dev/termination-log; echo {name}-done; exit {code}"
         )
-        return {"name": name, "image": "busybox", "command": ["sh", "-c", script]}
+        return {"name": name, "image": "busybox", "command": ["sh", "-c", script],
+                "volumeMounts": [mount]}
 
     spec = {
+        "volumes": [volume],
         "initContainers": [
-            {"name": "init", "image": "busybox", "command": ["sh", "-c", f"echo init >> {runs}"]}
+            {"name": "init", "image": "busybox", "volumeMounts": [mount],
+             "command": ["sh", "-c", "echo init >> /signal/runs"]}
         ],
         "containers": [waiting_container("early", 0), waiting_container("late", 5)],
     }

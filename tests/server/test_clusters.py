@@ -172,7 +172,8 @@ async def test_remote_namespace_of_another_tenant_is_refused(app, devops, admin)
     async with make_client(app, await tenant_token(admin, "qa")) as qa:
         await qa.post("/integrations", json=WORKER)
         response = await qa.put("/integrations/worker/opencluster")
-    assert response.status_code == 403
+    assert response.status_code == 409
+    assert "already the workload namespace of another tenant" in response.json()["message"]
 
 
 async def test_reserved_integration_names_are_refused(devops):

@@ -35,7 +35,8 @@ async def test_create_run_with_parameters_and_variables(devops, cluster):
     assert run["spec"]["workflowRef"]["name"] == "ci"
     assert run["spec"]["globalVariables"] == [{"name": "IMAGE_TAG", "value": "v1"}]
     assert run["spec"]["executionContext"] == {
-        "cluster": keys.CONTROL_CLUSTER_NAME, "namespace": "cyclone-devops", "pvc": ""}
+        "cluster": keys.CONTROL_CLUSTER_NAME, "namespace": "cyclone-devops",
+        "pvc": "cyclone-pvc-devops"}
     stored = await cluster.get(kinds.WORKFLOW_RUN, run["metadata"]["name"], "cyclone-devops")
     assert stored["spec"]["stages"][0]["parameters"][0]["value"] == "make"
 

@@ -117,8 +117,8 @@ class RunFinisher:
         except NotFound:
             namespace = None
         except ApiError as exc:
-            log.warning("GC of run %s: reading namespace %s: %s",
-                        run["metadata"]["name"], target.namespace, exc)
+            log.debug("GC of run %s: reading namespace %s: %s",
+                      run["metadata"]["name"], target.namespace, exc)
             return True
         return gc_pod_can_run(namespace)
 

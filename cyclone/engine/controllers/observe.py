@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cyclone.api import keys
 from cyclone.api.formats import parse_duration
 from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.controllers.secrets import secret_references
 from cyclone.engine.core import podstatus
+from cyclone.engine.core.masking import (
+    Masker,
+    integration_values,
+    mask_outputs,
+    pod_secret_readable,
+    pod_secret_refs,
+    referenced_secret_readable,
+    secret_values,
+)
 from cyclone.engine.core.phases import (
     FAILED,
     PENDING,
@@ -19,6 +31,11 @@ from cyclone.engine.core.phases import (
 )
 from cyclone.engine.core.retries import decide_retry
 from cyclone.engine.core.timefmt import parse_rfc3339
+from cyclone.kube import kinds
+from cyclone.kube.errors import ApiError
+from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger(__name__)
 
 REASON_RETRYING = "RetryAfterFailure"
 
@@ -44,12 +61,14 @@ def observe_pod(
     pod: dict | None,
     policy: RetryPolicy,
     events: list[dict] | None = None,
+    masker: Masker | None = None,
 ) -> None:
     """Fold what a Running stage's pod says into the stage status.
 
     ``pod`` None means the pod is gone (confirmed by the caller): ``PodDeleted``. A failed
     attempt with retries left puts the stage back to Pending (reason
-    ``RetryAfterFailure``); it is started again once its backoff has passed.
+    ``RetryAfterFailure``); it is started again once its backoff has passed. ``masker``
+    hides secret values in the outputs and the message taken from termination messages.
     """
     entry = state.stage(stage)
     if pod is None:
@@ -60,6 +79,9 @@ def observe_pod(
     if seen.events:
         entry["events"] = _merge_events(entry.get("events") or [], seen.events)
     phase, reason, message = seen.status["phase"], seen.status["reason"], seen.status.get("message")
+    if masker is not None:
+        seen.outputs = mask_outputs(seen.outputs, masker)
+        message = masker.mask_text(message) if message else message
     if phase == SUCCEEDED:
         entry["outputs"] = seen.outputs
         state.set_stage(stage, SUCCEEDED, reason, message)
@@ -69,6 +91,48 @@ def observe_pod(
         _fail_or_retry(state, stage, reason, message, policy)
     else:
         state.set_stage(stage, RUNNING, reason, message)
+
+
+def has_termination_messages(pod: dict | None) -> bool:
+    """Whether a container of the pod ended with a termination message (outputs, or the
+    tail of its log in a failure message): what is masked before it enters the status."""
+    status = (pod or {}).get("status") or {}
+    return any(((entry.get("state") or {}).get("terminated") or {}).get("message")
+               for entry in [*(status.get("initContainerStatuses") or []),
+                             *(status.get("containerStatuses") or [])])
+
+
+async def _secret(cluster: Cluster, name: str, namespace: str | None) -> dict | None:
+    try:
+        return await cluster.get(kinds.SECRET, name, namespace)
+    except ApiError as err:
+        log.debug("secret %s/%s not readable for masking: %s", namespace, name, err)
+        return None
+
+
+async def output_masker(control: Cluster, pod_cluster: Cluster, run: dict,
+                        documents: Iterable[object], pod: dict) -> Masker:
+    """A masker for every secret value a stage pod could see: the Secrets it reads (env,
+    envFrom, volumes), the ``${secrets…}`` its run, workflow and stages (``documents``)
+    name, and the credentials of its tenant's integrations."""
+    meta_namespace = run["metadata"]["namespace"]
+    pod_namespace = (pod.get("metadata") or {}).get("namespace")
+    values: list[bytes | str] = []
+    for name, selected in pod_secret_refs(pod).items():
+        if pod_secret_readable(name):
+            values += secret_values(await _secret(pod_cluster, name, pod_namespace), selected)
+    for namespace, name in sorted(secret_references(*documents)):
+        if referenced_secret_readable(meta_namespace, namespace, name):
+            values += secret_values(await _secret(control, name, namespace))
+    try:
+        listed = await control.list(kinds.SECRET, meta_namespace,
+                                    label_selector=keys.LABEL_INTEGRATION_TYPE)
+        for secret in listed.items:
+            values += integration_values(secret)
+    except ApiError as err:
+        log.warning("integrations of %s not readable for masking outputs: %s",
+                    meta_namespace, err)
+    return Masker(values)
 
 
 def pod_still_running(pod: dict | None) -> bool:

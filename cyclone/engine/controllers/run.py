@@ -29,7 +29,9 @@ from cyclone.engine.controllers.launch import (
 )
 from cyclone.engine.controllers.observe import (
     expire_delegations,
+    has_termination_messages,
     observe_pod,
+    output_masker,
     pod_still_running,
     retry_not_before,
     retry_policy,
@@ -221,7 +223,7 @@ class RunController:
             if state.stage_phase(stage_name) is None:
                 state.set_stage(stage_name, PENDING)
         wakeups: list[datetime] = [deadline] if deadline else []
-        await self._observe(state, execution, stage_objs)
+        await self._observe(state, execution, workflow, stage_objs)
         delegation_deadline = expire_delegations(state)
         if delegation_deadline:
             wakeups.append(delegation_deadline)
@@ -284,7 +286,8 @@ class RunController:
         return True
 
     async def _observe(
-        self, state: RunState, execution: ExecutionCluster, stage_objs: dict[str, dict]
+        self, state: RunState, execution: ExecutionCluster, workflow: dict,
+        stage_objs: dict[str, dict],
     ) -> None:
         finished_but_running: list[dict] = []
         for name in list(state.stages):
@@ -301,7 +304,12 @@ class RunController:
                 except NotFound:
                     pod = None
             events = execution.pod_events(pod_ref.get("namespace"), pod_ref["name"])
-            observe_pod(state, name, pod, retry_policy(stage_objs.get(name)), events)
+            masker = None
+            if has_termination_messages(pod):
+                masker = await output_masker(
+                    self.control, execution.cluster, state.run,
+                    [state.spec, workflow.get("spec"), *stage_objs.values()], pod)
+            observe_pod(state, name, pod, retry_policy(stage_objs.get(name)), events, masker)
             if state.stage_phase(name) != RUNNING and pod_still_running(pod):
                 finished_but_running.append(pod_ref)
         if finished_but_running:

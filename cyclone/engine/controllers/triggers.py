@@ -22,6 +22,7 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.commit_status import CommitStatusController
 from cyclone.engine.controllers.scm_hooks import WebhookRegistrationController
+from cyclone.engine.controllers.target import execution_context, tenant_of
 from cyclone.engine.core.cron import (
     CronError,
     FiringAction,
@@ -110,6 +111,8 @@ class CronTriggerController:
         for run_name in decision.replace:
             await self._stop(namespace, run_name)
         run = trigger_run(trigger, cron_run_name(name, decision.scheduled_time), TRIGGER_CRON)
+        run["spec"]["executionContext"] = await execution_context(
+            self.control, tenant_of(namespace), run["spec"].get("executionContext"))
         try:
             await self.control.create(run, namespace=namespace)
         except AlreadyExists:

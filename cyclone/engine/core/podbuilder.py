@@ -389,6 +389,8 @@ def _metadata(ctx: StagePodContext) -> dict[str, Any]:
         labels[keys.LABEL_PROJECT] = _label_value(project)
     annotations: dict[str, str] = dict((user_meta.annotations if user_meta else None) or {})
     annotations[keys.ANNOTATION_META_NAMESPACE] = ctx.run.metadata.namespace or ""
+    if ctx.run.metadata.uid:
+        annotations[keys.ANNOTATION_WORKFLOWRUN_UID] = ctx.run.metadata.uid
     annotations[ANNOTATION_ATTEMPT] = str(ctx.attempt)
     if ctx.cluster:
         annotations[ANNOTATION_CLUSTER] = ctx.cluster

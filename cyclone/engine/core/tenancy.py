@@ -224,7 +224,7 @@ def fill_execution_context(given: Mapping[str, Any] | None,
                            chosen: Mapping[str, str]) -> dict[str, str]:
     """A run's ``executionContext``: what the run gives, completed from ``chosen`` unless
     it names both a cluster and a namespace."""
-    context = {k: v for k, v in (given or {}).items() if v}
+    context = {k: v for k, v in _dict(given).items() if v}
     if not context.get("cluster") or not context.get("namespace"):
         context = {**chosen, **context}
     return context
@@ -233,7 +233,7 @@ def fill_execution_context(given: Mapping[str, Any] | None,
 def target_of(run_namespace: str, context: Mapping[str, Any] | None) -> Target:
     """The run's ``executionContext``, with the control cluster, the run's own namespace
     and the tenant PVC as defaults."""
-    context = context or {}
+    context = _dict(context)
     return Target(
         cluster=context.get("cluster") or keys.CONTROL_CLUSTER_NAME,
         namespace=context.get("namespace") or run_namespace,
@@ -338,8 +338,8 @@ def _dicts(value: Any) -> list[tuple[int, dict]]:
         if isinstance(value, list) else []
 
 
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 class _PodCheck:

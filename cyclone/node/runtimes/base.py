@@ -31,6 +31,12 @@ class ContainerLaunch:
     state_dir: Path
     log_path: Path
     annotations: dict[str, str] = field(default_factory=dict)
+    run_as_user: int | None = None
+    """`securityContext.runAsUser` of the container (else of the pod); None: the default."""
+    run_as_group: int | None = None
+    node_dir: Path | None = None
+    """The node's data directory (every pod's volumes, logs and state): never visible to a
+    container."""
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""The host runtime: a container's command on this machine in a bubblewrap mount namespace.
+"""The host runtime: a container's command on this machine, in a bubblewrap sandbox.
 
-Each container runs under a small shell wrapper in its own session, so it outlives the agent
-process; the wrapper records its pid and the exit code in the container's state directory,
-which is all a restarted agent needs to reattach (wait for it, or read how it ended).
+What the sandbox shows and who the command runs as is decided in `sandbox.py`. Each container
+runs under a small shell wrapper in its own session, so it outlives the agent process; the
+wrapper records its pid and the exit code in the container's state directory, which is all a
+restarted agent needs to reattach (wait for it, or read how it ended). The wrapper itself
+stays root; only the sandbox (bubblewrap and what it runs) gets the unprivileged host uid.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
+import stat
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,11 +28,23 @@ from cyclone.node.runtimes.base import (
     ContainerRunning,
     StartError,
 )
+from cyclone.node.runtimes.sandbox import (
+    DEFAULT_HOME,
+    DEFAULT_WORKDIR,
+    NOBODY,
+    SandboxMount,
+    SandboxPlan,
+    isolation_args,
+    setpriv_args,
+    view_args,
+)
 
 WRAPPER = Path(__file__).with_name("wrapper.sh")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 START_TIMEOUT_SECONDS = 10.0
 """How long a launched container may take to record its pid before it is deemed lost."""
+SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+"""Where an existing working directory is the host's own (used read-only, as it is)."""
 
 
 def image_name(image: str) -> str:
@@ -48,21 +65,24 @@ def host_target(path: str) -> str:
     return os.path.realpath(path)
 
 
+def _within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 def private_working_dir(launch: ContainerLaunch) -> bool:
-    """Whether the working directory is the container's own: no volume covers it and on the
-    host it is missing or an empty directory (such as a mount point left by an earlier
-    container), so concurrent containers must not share what they write there. It is bound
-    before the volumes, so volumes mounted below it stay visible."""
-    if not launch.working_dir:
+    """Whether the working directory is the container's own private, writable directory.
+
+    It is, unless a volume covers it (then it is that volume) or it is a non-empty directory
+    of the host's system tree (`/usr/src/app` of the host, used read-only). So containers
+    never share what they write there, and never write into the host. It is bound before the
+    volumes, so volumes mounted below it stay visible.
+    """
+    target = host_target(launch.working_dir or DEFAULT_WORKDIR)
+    if any(_within(target, host_target(bind.target)) for bind in launch.binds):
         return False
-    target = host_target(launch.working_dir)
-    for bind in launch.binds:
-        mount = host_target(bind.target)
-        if target == mount or target.startswith(mount.rstrip("/") + "/"):
-            return False
-    if not os.path.exists(target):
+    if not os.path.isdir(target) or not os.listdir(target):
         return True
-    return os.path.isdir(target) and not os.listdir(target)
+    return not any(_within(target, tree) for tree in SYSTEM_TREES)
 
 
 def _children(parents: set[int]) -> set[int]:
@@ -81,10 +101,11 @@ def _children(parents: set[int]) -> set[int]:
     return children
 
 
-def container_command_pid(wrapper_pid: int) -> int | None:
-    """The host pid of a container's command: wrapper → bwrap → namespace init → command."""
+def container_command_pid(wrapper_pid: int, levels: int = 4) -> int | None:
+    """The host pid of a container's command: wrapper → outer bwrap → inner bwrap → its
+    namespace init → command (3 levels when one bwrap does it all)."""
     level = {wrapper_pid}
-    for _ in range(3):
+    for _ in range(levels):
         level = _children(level)
         if not level:
             return None
@@ -109,6 +130,15 @@ def _read_int(path: Path, *, complete_line: bool = False) -> int | None:
 
 
 class HostRuntime:
+    """Runs containers on this host, each in its own bubblewrap sandbox.
+
+    `hidden_paths` are host paths no container may see besides the built-in list of
+    `sandbox.py` (the data directory of `cyclone up`, the CLI's config file); the node's own
+    data directory comes with each launch. `sandbox_uid`/`sandbox_gid` are the host ids every
+    sandbox runs as when the agent runs as root (otherwise the agent's own ids are used);
+    inside its user namespace a container has the uid/gid it asks for, `NOBODY` by default.
+    """
+
     name = "host"
 
     def __init__(
@@ -117,11 +147,24 @@ class HostRuntime:
         *,
         image_entrypoints: dict[str, list[str]] | None = None,
         bwrap: str = "/usr/bin/bwrap",
+        hidden_paths: Iterable[Path | str] = (),
+        sandbox_uid: int = NOBODY,
+        sandbox_gid: int = NOBODY,
     ) -> None:
         self.image_overlays = {image_name(k): v for k, v in (image_overlays or {}).items()}
         self.image_entrypoints = {image_name(k): v for k, v in (image_entrypoints or {}).items()}
         self.bwrap = bwrap
+        self.hidden_paths = tuple(Path(p) for p in hidden_paths)
+        self.privileged = os.geteuid() == 0
+        self.host_ids = (sandbox_uid, sandbox_gid) if self.privileged else (
+            os.geteuid(), os.getegid())
         self._children: dict[int, asyncio.subprocess.Process] = {}
+        self._sandbox_checked = False
+
+    @property
+    def volume_owner(self) -> tuple[int, int] | None:
+        """Who must own the directories the agent makes for a pod (None: leave them)."""
+        return self.host_ids if self.privileged else None
 
     def image_id(self, image: str) -> str:
         return f"host://{image_name(image)}"
@@ -130,8 +173,33 @@ class HostRuntime:
         digest = hashlib.sha256(f"{launch.pod_uid}/{launch.name}".encode()).hexdigest()
         return f"host://{digest[:40]}"
 
-    def argv(self, launch: ContainerLaunch) -> list[str]:
-        """The full command line: bwrap, its binds, then the container's command."""
+    def plan(self, launch: ContainerLaunch) -> SandboxPlan:
+        """What the container sees: its private working directory, volumes and overlays."""
+        mounts: list[SandboxMount] = []
+        if private_working_dir(launch):
+            target = host_target(launch.working_dir or DEFAULT_WORKDIR)
+            mounts.append(SandboxMount(launch.state_dir / "workdir", target))
+        for bind in launch.binds:
+            mounts.append(SandboxMount(bind.source, host_target(bind.target), bind.read_only))
+        for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
+            mounts.append(SandboxMount(Path(source), host_target(target), read_only=True))
+        hidden = [*self.hidden_paths, *([launch.node_dir] if launch.node_dir else [])]
+        return SandboxPlan(
+            uid=NOBODY if launch.run_as_user is None else launch.run_as_user,
+            gid=NOBODY if launch.run_as_group is None else launch.run_as_group,
+            hostname=launch.pod_name[:63].rstrip("-.") or "pod",
+            mounts=tuple(mounts),
+            chdir=launch.working_dir or DEFAULT_WORKDIR,
+            hidden=tuple(hidden),
+        )
+
+    def argv(
+        self,
+        launch: ContainerLaunch,
+        source_args: Callable[[SandboxMount], list[str]] | None = None,
+    ) -> list[str]:
+        """The full command line: bwrap as root building the view, the privilege drop, and
+        bwrap isolating the command (one unprivileged bwrap when the agent is not root)."""
         command = launch.command or self.image_entrypoints.get(image_name(launch.image), [])
         program = [*command, *launch.args]
         if not program:
@@ -139,44 +207,116 @@ class HostRuntime:
                 f"container {launch.name!r} has neither command nor args, and the host runtime"
                 f" does not know the entrypoint of image {launch.image!r}"
             )
-        argv = [self.bwrap, "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--unshare-uts", "--hostname", launch.pod_name[:63].rstrip("-.") or "pod",
-                "--unshare-pid", "--die-with-parent"]
-        private = private_working_dir(launch)
-        if private and launch.working_dir:
-            argv += ["--bind", str(launch.state_dir / "workdir"), host_target(launch.working_dir)]
-        for bind in launch.binds:
-            argv += ["--ro-bind" if bind.read_only else "--bind", str(bind.source),
-                     host_target(bind.target)]
-        for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
-            argv += ["--ro-bind", str(source), host_target(target)]
-        if launch.working_dir:
-            if not private:
-                argv += ["--dir", host_target(launch.working_dir)]
-            argv += ["--chdir", launch.working_dir]
-        return [*argv, "--", *program]
+        plan = self.plan(launch)
+        if not self.privileged:
+            return [self.bwrap, *isolation_args(plan, nested=False),
+                    *view_args(plan, source_args, nested=False), "--", *program]
+        return [self.bwrap, *view_args(plan, source_args), "--",
+                *setpriv_args(*self.host_ids), self.bwrap, *isolation_args(plan), "--",
+                *program]
+
+    @property
+    def _command_depth(self) -> int:
+        return 4 if self.privileged else 3
+
+    async def check_sandbox(self) -> None:
+        """Make sure a sandbox can be created here; raise `StartError` saying why not.
+
+        Never falls back to running without one.
+        """
+        if self._sandbox_checked:
+            return
+        if not os.access(self.bwrap, os.X_OK):
+            raise StartError(
+                f"bubblewrap is not installed at {self.bwrap}: the host runtime runs every "
+                "container in a bubblewrap sandbox (install the bubblewrap package)")
+        drop = setpriv_args(*self.host_ids) if self.privileged else []
+        if drop and shutil.which(drop[0]) is None:
+            raise StartError("setpriv (util-linux) is not installed: the host runtime needs it"
+                             " to run sandboxes as an unprivileged user")
+        probe = await asyncio.create_subprocess_exec(
+            *drop, self.bwrap, "--unshare-user", "--disable-userns", "--unshare-pid",
+            "--ro-bind", "/", "/", "--proc", "/proc", "--cap-drop", "ALL", "--", "true",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, cwd="/",
+        )
+        _, stderr = await probe.communicate()
+        if probe.returncode != 0:
+            raise StartError(
+                "cannot create a container sandbox on this node (bubblewrap needs unprivileged"
+                " user namespaces: sysctl user.max_user_namespaces > 0, and"
+                " kernel.unprivileged_userns_clone=1 where it exists): "
+                + stderr.decode(errors="replace").strip()
+            )
+        self._sandbox_checked = True
+
+    def _open_sources(self, launch: ContainerLaunch) -> dict[SandboxMount, int]:
+        """Each mount's source opened (as a path, not following a final symlink) for the
+        root bwrap to bind: what is bound is what the agent checked, even if a container
+        swaps a directory of a shared volume for a symlink meanwhile."""
+        fds: dict[SandboxMount, int] = {}
+        try:
+            for mount in self.plan(launch).mounts:
+                if mount in fds:
+                    continue
+                fd = os.open(mount.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+                fds[mount] = fd
+                if stat.S_ISLNK(os.fstat(fd).st_mode):
+                    raise StartError(f"container {launch.name!r}: the source of {mount.target}"
+                                     f" is a symlink ({mount.source})")
+        except OSError as error:
+            self._close(fds)
+            raise StartError(
+                f"container {launch.name!r}: cannot open {error.filename}: {error.strerror}"
+            ) from None
+        except StartError:
+            self._close(fds)
+            raise
+        return fds
+
+    @staticmethod
+    def _close(fds: dict[SandboxMount, int]) -> None:
+        for fd in fds.values():
+            os.close(fd)
 
     async def start(self, launch: ContainerLaunch) -> None:
-        argv = self.argv(launch)
+        self.argv(launch)
+        await self.check_sandbox()
         launch.state_dir.mkdir(parents=True, exist_ok=True)
         if private_working_dir(launch):
-            (launch.state_dir / "workdir").mkdir(exist_ok=True)
+            workdir = launch.state_dir / "workdir"
+            workdir.mkdir(exist_ok=True)
+            if self.volume_owner is not None:
+                os.chown(workdir, *self.volume_owner)
+        fds = self._open_sources(launch) if self.privileged else {}
+
+        def by_fd(mount: SandboxMount) -> list[str]:
+            option = "--ro-bind-fd" if mount.read_only else "--bind-fd"
+            return [option, str(fds[mount]), mount.target]
+
         try:
-            fd = os.open(launch.state_dir / "launched", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            raise StartError(f"container {launch.name!r} was already launched") from None
-        os.close(fd)
-        launch.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": DEFAULT_PATH, "HOME": "/root", "HOSTNAME": launch.pod_name, **launch.env}
-        log = os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-        try:
-            process = await asyncio.create_subprocess_exec(
-                "/bin/sh", str(WRAPPER), str(launch.state_dir), *argv,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                env=env, start_new_session=True,
-            )
+            argv = self.argv(launch, by_fd if self.privileged else None)
+            try:
+                fd = os.open(launch.state_dir / "launched",
+                             os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                raise StartError(f"container {launch.name!r} was already launched") from None
+            os.close(fd)
+            launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+            env = {"PATH": DEFAULT_PATH, "HOME": DEFAULT_HOME, "HOSTNAME": launch.pod_name,
+                   **launch.env}
+            log = os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+                          0o644)
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    "/bin/sh", str(WRAPPER), str(launch.state_dir), *argv,
+                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                    env=env, start_new_session=True, cwd="/", pass_fds=list(fds.values()),
+                )
+            finally:
+                os.close(log)
         finally:
-            os.close(log)
+            self._close(fds)
         self._children[process.pid] = process
         await self._until_pid_recorded(launch)
 
@@ -295,7 +435,7 @@ class HostRuntime:
         signalled = False
         while (remaining := deadline - time.monotonic()) > 0:
             if not signalled:
-                command = container_command_pid(pid)
+                command = container_command_pid(pid, self._command_depth)
                 if command is not None:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(command, signal.SIGTERM)

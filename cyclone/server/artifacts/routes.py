@@ -84,6 +84,16 @@ def _run_ref(tenant: str, project: str, workflow: str, run: str) -> RunRef:
         raise errors.BadRequest(str(err)) from err
 
 
+async def _stored_ref(request: Request, tenant: str, project: str, workflow: str,
+                      run: str) -> RunRef:
+    """Where the run of the path keeps its artifacts: under its current uid (404 when
+    there is no such run)."""
+    from cyclone.server.logs.rundata import resolve_run_ref
+
+    return await resolve_run_ref(server_state(request).cluster,
+                                 _run_ref(tenant, project, workflow, run))
+
+
 def _name(artifact: str) -> str:
     try:
         return check_artifact_name(artifact)
@@ -135,7 +145,8 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
     async def list_artifacts(request: Request, project: str, workflow: str, run: str,
                              tenant: str = Depends(require_tenant)) -> dict:
         store = artifact_store_for(server_state(request))
-        items = [vars(i) for i in store.list(_run_ref(tenant, project, workflow, run))]
+        ref = await _stored_ref(request, tenant, project, workflow, run)
+        items = [vars(i) for i in store.list(ref)]
         return {"metadata": {"total": len(items), "itemsLength": len(items)}, "items": items}
 
     @router.get(f"{RUN_PATH}/artifacts/{{artifact}}")
@@ -143,7 +154,7 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
                                 artifact: str, tenant: str = Depends(require_tenant)
                                 ) -> FileResponse:
         store = artifact_store_for(server_state(request))
-        ref = _run_ref(tenant, project, workflow, run)
+        ref = await _stored_ref(request, tenant, project, workflow, run)
         try:
             store.info(ref, _name(artifact))
         except ArtifactNotFound as err:
@@ -155,8 +166,9 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
     async def delete_artifact(request: Request, project: str, workflow: str, run: str,
                               artifact: str, tenant: str = Depends(require_tenant)) -> Response:
         store = artifact_store_for(server_state(request))
+        ref = await _stored_ref(request, tenant, project, workflow, run)
         try:
-            store.delete(_run_ref(tenant, project, workflow, run), _name(artifact))
+            store.delete(ref, _name(artifact))
         except ArtifactNotFound as err:
             raise errors.NotFound(str(err)) from err
         return Response(status_code=204)
@@ -164,9 +176,9 @@ def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:
     async def upload(request: Request, tenant: str, project: str, workflow: str, run: str,
                      artifact: str, stage: str | None) -> dict:
         store = artifact_store_for(server_state(request))
+        ref = await _stored_ref(request, tenant, project, workflow, run)
         try:
-            info = await store.save(_run_ref(tenant, project, workflow, run), _name(artifact),
-                                    request.stream(), stage=stage)
+            info = await store.save(ref, _name(artifact), request.stream(), stage=stage)
         except ArtifactTooLarge as err:
             raise PayloadTooLarge(str(err)) from err
         except InvalidArtifact as err:

@@ -1,6 +1,7 @@
 """The artifact store: tarballs uploaded by stages, kept for a retention period.
 
-Layout: `<root>/{tenant}/{project}/{workflow}/{run}/{artifact}` with its metadata in
+Layout: `<root>/{tenant}/{project}/{workflow}/{run}/{uid}/{artifact}` (the run's uid, as in
+the log store) with its metadata in
 `<run dir>/.meta/{artifact}.json`. Uploads are written to a temporary file and renamed
 into place, so a reader never sees half an artifact.
 """
@@ -78,7 +79,7 @@ class ArtifactStore:
         self.max_bytes = max_bytes
 
     def run_dir(self, ref: RunRef) -> Path:
-        return self.root.joinpath(*ref.parts())
+        return self.root.joinpath(*ref.storage_parts())
 
     def path(self, ref: RunRef, name: str) -> Path:
         return self.run_dir(ref) / check_artifact_name(name)
@@ -161,7 +162,9 @@ class ArtifactStore:
             return 0
         cutoff = (now or datetime.now(UTC)) - self.retention
         removed = 0
-        for meta in self.root.glob(f"*/*/*/*/{_META_DIR}/*.json"):
+        metas = [*self.root.glob(f"*/*/*/*/*/{_META_DIR}/*.json"),
+                 *self.root.glob(f"*/*/*/*/{_META_DIR}/*.json")]
+        for meta in metas:
             try:
                 created = _parse_timestamp(json.loads(meta.read_text())["createdAt"])
             except (OSError, ValueError, KeyError):

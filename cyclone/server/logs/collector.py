@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 from cyclone.api import keys
+from cyclone.engine.core.masking import control_namespace_matches
 from cyclone.kube import errors, kinds
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
@@ -74,7 +75,9 @@ def stage_log_refs(pod: dict) -> dict[str, LogRef]:
         return {}
     spec = pod.get("spec") or {}
     try:
-        run_ref = RunRef(tenant, project, workflow, run)
+        uid = ((pod.get("metadata") or {}).get("annotations") or {}).get(
+            keys.ANNOTATION_WORKFLOWRUN_UID) or ""
+        run_ref = RunRef(tenant, project, workflow, run, uid=uid)
         return {
             c["name"]: LogRef(run_ref, stage, c["name"])
             for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
@@ -226,7 +229,7 @@ class LogCollector:
         try:
             masker = SecretMasker([
                 *await pod_secret_values(self.cluster, pod),
-                *await control_secret_values(self.control, pod, meta_namespace_of_pod(pod)),
+                *await self._control_secret_values(pod),
             ])
             writer = self.store.writer(ref)
             if writer.state.finished(pod_source(pod)):
@@ -257,6 +260,19 @@ class LogCollector:
             raise
         except Exception:
             log.exception("log collection of %s/%s[%s] failed", namespace, name, container)
+
+    async def _control_secret_values(self, pod: dict) -> list[bytes | str]:
+        """The pod's tenant's integration and `${secrets}` values. In the control cluster a
+        pod whose namespace is not its claimed tenant's gets none: its annotation would
+        otherwise pick whose values mask its log."""
+        meta_namespace = meta_namespace_of_pod(pod)
+        namespace = (pod.get("metadata") or {}).get("namespace") or ""
+        if self.cluster is self.control and not control_namespace_matches(namespace,
+                                                                          meta_namespace):
+            log.warning("pod %s/%s claims namespace %s; its log is masked with its own "
+                        "Secrets only", namespace, pod["metadata"].get("name"), meta_namespace)
+            return []
+        return await control_secret_values(self.control, pod, meta_namespace)
 
     async def _finish_if_ended(
         self, writer: LogWriter, stream: LineMaskingStream, name: str, namespace: str,

@@ -1,48 +1,31 @@
-"""Masking of secret values in container logs.
+"""Masking of secret values in a container log stream.
 
-Masking works line by line so that a value split across two chunks of the stream is
-still found: a chunk's trailing partial line waits for the rest (or for the end of the
-stream, or for the line to grow past `max_pending`). Values shorter than
-`MIN_SECRET_LENGTH` are not masked: they would shred every log they appear in.
+The rule itself (which strings stand for a secret, and what replaces them) is
+`cyclone.engine.core.masking`, shared with the engine's masking of stage outputs. This
+module feeds a stream through it so that a value split across two chunks is still found: a
+chunk's trailing partial line waits for the rest (or the end of the stream). A line that
+grows past `max_pending` is released before its newline, but the last (longest secret - 1)
+bytes are kept back, and a secret straddling the cut moves the cut past it, so no secret is
+ever stored in two halves.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from cyclone.engine.core.masking import MASK, MIN_SECRET_LENGTH, Masker
 
-MASK = b"***"
-MIN_SECRET_LENGTH = 3
+SecretMasker = Masker
 
-
-class SecretMasker:
-    """Replaces every occurrence of the given secret values with `***`."""
-
-    def __init__(self, values: Iterable[str | bytes]) -> None:
-        candidates: set[bytes] = set()
-        for value in values:
-            raw = value.encode() if isinstance(value, str) else value
-            for piece in (raw, *raw.splitlines()):
-                piece = piece.strip(b"\r\n")
-                if len(piece.strip()) >= MIN_SECRET_LENGTH:
-                    candidates.add(piece)
-        ordered = sorted(candidates, key=len, reverse=True)
-        self._pattern = re.compile(b"|".join(re.escape(v) for v in ordered)) if ordered else None
-
-    def mask(self, data: bytes) -> bytes:
-        if self._pattern is None:
-            return data
-        return self._pattern.sub(MASK, data)
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "LineMaskingStream", "SecretMasker"]
 
 
 class LineMaskingStream:
-    """Feeds chunks of a log through a masker, releasing only complete lines.
+    """Feeds chunks of a log through a masker, releasing only what is safe to mask.
 
     `feed` and `flush` return the masked bytes to store and how many source bytes they
     stand for, so a reader can resume the source exactly after what was stored.
     """
 
-    def __init__(self, masker: SecretMasker, *, max_pending: int = 64 * 1024) -> None:
+    def __init__(self, masker: Masker, *, max_pending: int = 64 * 1024) -> None:
         self.masker = masker
         self.received = 0
         self._pending = b""
@@ -53,8 +36,9 @@ class LineMaskingStream:
         self._pending += chunk
         cut = self._pending.rfind(b"\n") + 1
         if cut == 0 and len(self._pending) > self._max_pending:
-            cut = len(self._pending)
-        if cut == 0:
+            held = max(self.masker.longest - 1, 0)
+            cut = self.masker.safe_cut(self._pending, max(len(self._pending) - held, 0))
+        if cut <= 0:
             return b"", 0
         ready, self._pending = self._pending[:cut], self._pending[cut:]
         return self.masker.mask(ready), len(ready)

@@ -10,6 +10,10 @@
   or `GET …/logstream/sse` — the same as Server-Sent Events (one `data:` line per log
   line, then `event: end`), for curl: `curl -N -H 'Accept: text/event-stream' …`.
   Without that Accept header it streams plain text.
+
+Each route answers the data of the run the path names as it is now (by its uid, see
+`rundata.py`), and 404 when there is no such run: a run created again under a deleted
+run's name never shows the old run's lines.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cyclone.api import keys
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
+from cyclone.server.logs.rundata import resolve_run_ref, run_matches
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef, check_segment
 from cyclone.server.state import ServerState
 
@@ -137,9 +142,8 @@ class StageProgress:
                                           keys.tenant_namespace(self._run_ref.tenant))
         except errors.NotFound:
             return True
-        labels = run.get("metadata", {}).get("labels") or {}
-        if labels.get(keys.LABEL_PROJECT, self._run_ref.project) != self._run_ref.project or \
-                labels.get(keys.LABEL_WORKFLOW, self._run_ref.workflow) != self._run_ref.workflow:
+        if not run_matches(run, self._run_ref.project, self._run_ref.workflow) or (
+                self._run_ref.uid and run["metadata"].get("uid") != self._run_ref.uid):
             return True
         status = run.get("status") or {}
         stage = ((status.get("stages") or {}).get(self._stage) or {}).get("status") or {}
@@ -187,21 +191,6 @@ async def _wait_for_container(store: LogStore, run_ref: RunRef, stage: str,
         await asyncio.sleep(store.poll_interval)
 
 
-async def _require_run_or_logs(state: ServerState, store: LogStore, run_ref: RunRef) -> None:
-    """404 for a run that neither exists in the caller's tenant nor left logs behind."""
-    if state.cluster is None or store.stages(run_ref):
-        return
-    try:
-        run = await state.cluster.get(kinds.WORKFLOW_RUN, run_ref.run,
-                                      keys.tenant_namespace(run_ref.tenant))
-    except errors.NotFound:
-        run = None
-    labels = (run or {}).get("metadata", {}).get("labels") or {}
-    if run is None or labels.get(keys.LABEL_PROJECT) != run_ref.project or \
-            labels.get(keys.LABEL_WORKFLOW) != run_ref.workflow:
-        raise errors.NotFound(f"workflowrun {run_ref.run!r} not found")
-
-
 async def _sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     pending = b""
     async for chunk in chunks:
@@ -237,9 +226,10 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         download: bool = Query(default=False),
         tenant: str = Depends(require_tenant),
     ) -> StreamingResponse:
-        store = log_store_for(server_state(request))
-        logs, filename = _stored_logs(store, _run_ref(tenant, project, workflow, run),
-                                      stage, container)
+        state = server_state(request)
+        store = log_store_for(state)
+        run_ref = await resolve_run_ref(state.cluster, _run_ref(tenant, project, workflow, run))
+        logs, filename = _stored_logs(store, run_ref, stage, container)
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
         return StreamingResponse(_log_body(store, logs), media_type="text/plain; charset=utf-8",
                                  headers=headers)
@@ -253,7 +243,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         _check_stage(stage)
         if container:
             _log_ref(run_ref, stage, container)
-        await _require_run_or_logs(state, store, run_ref)
+        run_ref = await resolve_run_ref(state.cluster, run_ref)
         progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
         chunks = _follow_stage(store, run_ref, stage, container, progress)
         if sse:
@@ -292,7 +282,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
             if container:
                 _log_ref(run_ref, stage, container)
             store = log_store_for(state)
-            await _require_run_or_logs(state, store, run_ref)
+            run_ref = await resolve_run_ref(state.cluster, run_ref)
         except errors.ApiError as err:
             await websocket.close(code=1008, reason=err.message[:120])
             return

@@ -1,8 +1,10 @@
-"""What a server process runs beside its routes: log collection and artifact retention."""
+"""What a server process runs beside its routes: log collection, artifact retention, and
+the sweep that removes the stored data of runs and tenants that are gone."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from fastapi import APIRouter
 
@@ -11,6 +13,7 @@ from cyclone.kube.execution_clusters import Connect, ExecutionClusterRegistry, c
 from cyclone.server.artifacts.routes import artifact_store_for, build_artifacts_router
 from cyclone.server.logs.collectors import LogCollectors
 from cyclone.server.logs.routes import build_logs_router, log_store_for
+from cyclone.server.logs.rundata import DEFAULT_SWEEP_SECONDS, RunDataSweeper
 from cyclone.server.state import ServerState
 
 
@@ -25,10 +28,11 @@ async def run_log_and_artifact_services(
     collectors: LogCollectors | None = None,
     sweep_interval: float = 3600.0,
     connect: Connect | None = connect_remote,
+    run_data_sweep_interval: float = DEFAULT_SWEEP_SECONDS,
 ) -> None:
     """Collect stage logs of the control cluster and of every cluster an ExecutionCluster
-    describes (`connect=None`: only those added to `collectors`), and sweep expired
-    artifacts, until cancelled."""
+    describes (`connect=None`: only those added to `collectors`), sweep expired
+    artifacts, and remove the stored data of deleted runs and tenants, until cancelled."""
     collectors = collectors or LogCollectors(log_store_for(state), control=state.cluster)
     collectors.add_cluster(keys.CONTROL_CLUSTER_NAME, state.cluster)
     async with asyncio.TaskGroup() as group:
@@ -41,6 +45,14 @@ async def run_log_and_artifact_services(
             group.create_task(registry.run(), name="log-execution-clusters")
         group.create_task(artifact_store_for(state).run_retention_sweeps(sweep_interval),
                           name="artifact-retention")
+        sweeper = RunDataSweeper(state.cluster, run_data_roots(state),
+                                 interval=run_data_sweep_interval)
+        group.create_task(sweeper.run(), name="run-data-sweep")
 
 
-__all__ = ["log_and_artifact_routers", "run_log_and_artifact_services"]
+def run_data_roots(state: ServerState) -> list[Path]:
+    """The roots of the stores that keep data per run."""
+    return [log_store_for(state).root, artifact_store_for(state).root]
+
+
+__all__ = ["log_and_artifact_routers", "run_data_roots", "run_log_and_artifact_services"]

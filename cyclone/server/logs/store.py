@@ -1,6 +1,7 @@
 """The log store: one file per stage container under the server's data directory.
 
-Layout: `<root>/{tenant}/{project}/{workflow}/{run}/{stage}/{container}.log`, beside it a
+Layout: `<root>/{tenant}/{project}/{workflow}/{run}/{uid}/{stage}/{container}.log` (the
+run's uid, so a run created again under a deleted run's name starts clean), beside it a
 `{container}.log.state` JSON file holding how far the source (the cluster's log) has been
 read, how many bytes of the stored file that covers, and whether the log is complete.
 The state is written atomically after each append; on reopen the file is cut back to the
@@ -39,13 +40,22 @@ class RunRef:
     project: str
     workflow: str
     run: str
+    uid: str = ""
+    """The run's metadata.uid: the data of a run deleted and created again under the same
+    name is kept apart (see `cyclone.server.logs.rundata`)."""
 
     def __post_init__(self) -> None:
         for what in ("tenant", "project", "workflow", "run"):
             check_segment(getattr(self, what), what)
+        if self.uid:
+            check_segment(self.uid, "uid")
 
     def parts(self) -> tuple[str, ...]:
         return (self.tenant, self.project, self.workflow, self.run)
+
+    def storage_parts(self) -> tuple[str, ...]:
+        """Where the run's data lives in a store, relative to its root."""
+        return (*self.parts(), self.uid) if self.uid else self.parts()
 
 
 @dataclass(frozen=True)
@@ -163,7 +173,7 @@ class LogStore:
         self._waiters: dict[LogRef, set[asyncio.Event]] = {}
 
     def run_dir(self, ref: RunRef) -> Path:
-        return self.root.joinpath(*ref.parts())
+        return self.root.joinpath(*ref.storage_parts())
 
     def path(self, ref: LogRef) -> Path:
         return self.run_dir(ref.run_ref) / ref.stage / f"{ref.container}{_LOG_SUFFIX}"

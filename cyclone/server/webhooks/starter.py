@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from cyclone.api import keys
 from cyclone.engine.core.scm import EventType, ScmEvent, delivery_run_name, trigger_matches
 from cyclone.engine.core.scm.matching import REVISION_TYPES, with_revision
+from cyclone.engine.core.tenancy import fill_execution_context
 from cyclone.engine.core.triggerrun import (
     LABEL_PULL_REQUEST,
     run_spec_of,
@@ -175,10 +176,7 @@ async def _build_run(cluster: Cluster, trigger: dict, event: ScmEvent, index: in
         {"name": k, "value": v} for k, v in scm_variables(event).items() if k not in given)]
     spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
                            "name": workflow_name_of(trigger), "namespace": namespace}
-    current = {k: v for k, v in (spec.get("executionContext") or {}).items() if v}
-    if not current.get("cluster") or not current.get("namespace"):
-        current = {**context, **current}
-    spec["executionContext"] = current
+    spec["executionContext"] = fill_execution_context(spec.get("executionContext"), context)
     labels = {}
     if event.pull_request is not None and event.type in (
         EventType.PULL_REQUEST, EventType.PULL_REQUEST_COMMENT
