@@ -74,7 +74,9 @@ class UpError(Exception):
 
 def prepare_data_dir(options: UpOptions) -> Path:
     data_dir = Path(options.data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if data_dir.stat().st_mode & 0o777 != 0o700:
+        data_dir.chmod(0o700)  # it holds the cluster file, the admin token and every log
     return data_dir
 
 

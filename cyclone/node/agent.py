@@ -59,7 +59,7 @@ class NodeAgent:
 
     async def run(self) -> None:
         """Serve the node until cancelled."""
-        self.layout.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.layout.prepare()
         async with asyncio.TaskGroup() as group:
             self._group = group
             if self.log_server_port is not None:

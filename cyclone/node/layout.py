@@ -2,17 +2,40 @@
 
 Everything here can be rebuilt from the cluster plus these files: the agent holds no other
 state, so a killed agent restarted on the same data directory carries on where it stopped.
+
+Only the agent's own user may look inside: the data directory, `logs/` (raw container
+logs, which may hold secrets a stage printed) and `pods/` are 0700, and every stored log is
+0600. Containers reach their volumes through the sandbox's bind mounts, never by walking
+these directories.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 @dataclass(frozen=True)
 class NodeLayout:
     data_dir: Path
+
+    def prepare(self) -> None:
+        """Create the private directories, and bring existing ones and the stored logs to
+        0700/0600 (the contents of `pods/` are left as they are: running containers use
+        them)."""
+        for directory in (self.data_dir, self.logs_dir, self.data_dir / "pods"):
+            directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            _chmod(directory, DIR_MODE)
+        for root, dirnames, filenames in os.walk(self.logs_dir):
+            for name in dirnames:
+                _chmod(Path(root, name), DIR_MODE)
+            for name in filenames:
+                _chmod(Path(root, name), FILE_MODE)
 
     @property
     def logs_dir(self) -> Path:
@@ -35,3 +58,12 @@ class NodeLayout:
 
     def pvc_dir(self, namespace: str, claim: str) -> Path:
         return self.data_dir / "volumes" / "pvc" / namespace / claim
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISLNK(info.st_mode) and stat.S_IMODE(info.st_mode) != mode:
+        os.chmod(path, mode)

@@ -199,6 +199,8 @@ def load_or_create_admin_token(data_dir: Path) -> str:
     """The admin token kept in `<data-dir>/admin-token` (mode 0600), created when missing."""
     path = Path(data_dir) / ADMIN_TOKEN_FILE
     if path.exists():
+        if path.stat().st_mode & 0o777 != 0o600:
+            os.chmod(path, 0o600)
         token = path.read_text().strip()
         if token:
             return token

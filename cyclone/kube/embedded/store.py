@@ -4,10 +4,15 @@ Every write runs in a `BEGIN IMMEDIATE` transaction, so several processes may sh
 file: the counter is bumped under the write lock, which makes resourceVersions global,
 monotonic and committed in order. WAL with `synchronous=NORMAL` keeps every committed
 transaction across a crash of the process.
+
+The file holds every Secret, so it is created 0600 (SQLite gives its `-wal` and `-shm`
+files the database's mode), and an existing file and its companions are brought to 0600
+when opened.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,8 +98,24 @@ class Change:
         return jsontext.decode(self.old_body) if self.old_body else None
 
 
+FILE_MODE = 0o600
+
+
+def _make_private(path: Path) -> None:
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    for companion in (path, path.with_name(path.name + "-wal"),
+                      path.with_name(path.name + "-shm"),
+                      path.with_name(path.name + "-journal")):
+        try:
+            if companion.stat().st_mode & 0o777 != FILE_MODE:
+                os.chmod(companion, FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
 def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
+    _make_private(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")

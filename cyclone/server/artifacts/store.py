@@ -3,7 +3,8 @@
 Layout: `<root>/{tenant}/{project}/{workflow}/{run}/{uid}/{artifact}` (the run's uid, as in
 the log store) with its metadata in
 `<run dir>/.meta/{artifact}.json`. Uploads are written to a temporary file and renamed
-into place, so a reader never sees half an artifact.
+into place, so a reader never sees half an artifact. Directories are 0700 and files 0600
+(`cyclone.server.private_files`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cyclone.server.logs.store import RunRef
+from cyclone.server.private_files import make_private, private_mkdir, write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ class ArtifactStore:
     def __init__(self, root: str | os.PathLike[str], *, retention: timedelta | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = Path(root)
+        make_private(self.root)
         self.retention = retention
         self.max_bytes = max_bytes
 
@@ -91,7 +94,7 @@ class ArtifactStore:
                    stage: str | None = None, now: datetime | None = None) -> ArtifactInfo:
         """Store an upload, replacing an artifact of the same name."""
         target = self.path(ref, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_mkdir(target.parent)
         fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
         size = 0
         try:
@@ -109,8 +112,8 @@ class ArtifactStore:
                 stage=stage,
             )
             meta = self._meta_path(ref, name)
-            meta.parent.mkdir(exist_ok=True)
-            meta.write_text(json.dumps(asdict(info)))
+            private_mkdir(meta.parent)
+            write_private_text(meta, json.dumps(asdict(info)))
             os.replace(tmp_name, target)
             info.expiresAt = self._expiry(info.createdAt)
         except BaseException:

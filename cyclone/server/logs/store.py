@@ -5,7 +5,8 @@ run's uid, so a run created again under a deleted run's name starts clean), besi
 `{container}.log.state` JSON file holding how far the source (the cluster's log) has been
 read, how many bytes of the stored file that covers, and whether the log is complete.
 The state is written atomically after each append; on reopen the file is cut back to the
-recorded length, so a crash between the two writes never duplicates a chunk.
+recorded length, so a crash between the two writes never duplicates a chunk. Directories
+are 0700 and files 0600 (`cyclone.server.private_files`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cyclone.server.private_files import (
+    make_private,
+    open_private,
+    private_mkdir,
+    write_private_text,
+)
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 _LOG_SUFFIX = ".log"
@@ -91,7 +99,7 @@ class LogWriter:
         self.ref = ref
         self.path = store.path(ref)
         self.state_path = self.path.with_name(self.path.name[: -len(_LOG_SUFFIX)] + _STATE_SUFFIX)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_mkdir(self.path.parent)
         self.state = _read_state(self.state_path)
         self._cut_back_to_recorded_length()
 
@@ -138,7 +146,7 @@ class LogWriter:
 
     def _cut_back_to_recorded_length(self) -> None:
         if not self.path.exists():
-            self.path.touch()
+            os.close(open_private(self.path, os.O_WRONLY | os.O_CREAT))
             return
         if self.path.stat().st_size > self.state.stored_bytes:
             with open(self.path, "r+b") as f:
@@ -146,7 +154,7 @@ class LogWriter:
 
     def _save_state(self) -> None:
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(self.state.__dict__))
+        write_private_text(tmp, json.dumps(self.state.__dict__))
         os.replace(tmp, self.state_path)
 
 
@@ -169,6 +177,7 @@ class LogStore:
 
     def __init__(self, root: str | os.PathLike[str], *, poll_interval: float = 0.5) -> None:
         self.root = Path(root)
+        make_private(self.root)
         self.poll_interval = poll_interval
         self._waiters: dict[LogRef, set[asyncio.Event]] = {}
 
