@@ -14,6 +14,7 @@ import pytest
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.cron import cron_run_name, parse_schedule
+from cyclone.engine.core.tenancy import record_patch
 from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
 from cyclone.engine.core.triggerrun import LABEL_TRIGGER
 from cyclone.engine.manager import Engine
@@ -216,3 +217,23 @@ async def test_forbid_waits_for_the_unfinished_run_and_replace_stops_it(cluster)
 async def _at_least(cluster: EmbeddedCluster, trigger: str, count: int) -> list[dict] | None:
     runs = await trigger_runs(cluster, trigger)
     return runs if len(runs) >= count else None
+
+
+async def test_cron_runs_execute_where_the_tenants_other_runs_do(cluster):
+    """A cron run gets its execution context as REST and webhook runs do: the first cluster
+    the tenant opened, as recorded on the ExecutionClusters."""
+    name = f"cron-opened-{int(time.time() * 1000) % 100000}"
+    opened = record_patch(None, keys.DEFAULT_TENANT, "0-cron", ("cyclone-system-cron",
+                                                                 "cyclone-pvc-system"))
+    await cluster.create({"apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+                          "metadata": {"name": name, **opened["metadata"]},
+                          "spec": {"credential": {}}})
+    try:
+        await add_workflow(cluster)
+        await cluster.create(cron_trigger("placed", "* * * * * *"))
+        async with running_engine(cluster):
+            runs = await wait_for(lambda: trigger_runs(cluster, "placed"))
+        assert runs[0]["spec"]["executionContext"] == {
+            "cluster": name, "namespace": "cyclone-system-cron", "pvc": "cyclone-pvc-system"}
+    finally:
+        await cluster.delete(kinds.EXECUTION_CLUSTER, name)
