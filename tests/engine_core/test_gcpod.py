@@ -49,11 +49,15 @@ def test_gc_pod_options():
     assert len(pod["metadata"]["name"]) <= 63
 
 
-def test_gc_pod_runs_only_in_a_namespace_that_exists_and_is_not_terminating() -> None:
-    from cyclone.engine.core.gcpod import gc_pod_can_run
 
-    assert gc_pod_can_run({"metadata": {"name": "ns"}, "status": {"phase": "Active"}})
-    assert not gc_pod_can_run(None)
-    assert not gc_pod_can_run({"metadata": {"name": "ns",
-                                            "deletionTimestamp": "2026-01-01T00:00:00Z"}})
-    assert not gc_pod_can_run({"metadata": {"name": "ns"}, "status": {"phase": "Terminating"}})
+def test_a_gc_pod_refused_by_a_gone_or_terminating_namespace_is_not_retried() -> None:
+    from cyclone.engine.core.gcpod import gc_pod_refused_for_good
+
+    assert gc_pod_refused_for_good(404, 'namespaces "cyclone-t" not found')
+    assert gc_pod_refused_for_good(
+        403, 'pods "wfrgc--r" is forbidden: unable to create new content in namespace '
+             'cyclone-t because it is being terminated')
+    assert not gc_pod_refused_for_good(
+        403, 'pods "wfrgc--r" is forbidden: exceeded quota: q, requested: limits.cpu=200m')
+    assert not gc_pod_refused_for_good(409, "conflict")
+    assert not gc_pod_refused_for_good(500, "because it is being terminated")

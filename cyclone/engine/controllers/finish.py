@@ -5,9 +5,9 @@ Notifications are recorded per address in ``status.notifications`` right after s
 so a restart does not send them again (a crash between the POST and the status write can
 repeat one, never skip one). GC deletes the run's stage pods, runs the GC pod
 ``wfrgc--{run}`` that removes ``workflowruns/{run}`` from the tenant PVC, deletes it once
-it has succeeded and sets ``status.cleaned``. A run deleted while its workload namespace
-is terminating or gone (its tenant being deleted) is let go without a GC pod: the namespace
-takes the tenant PVC, and so the run's data, with it.
+it has succeeded and sets ``status.cleaned``. Where the workload namespace refuses the GC pod
+because it is terminating or gone (its tenant being deleted), collection ends with the stage
+pods deleted: the namespace takes the tenant PVC, and so the run's data, with it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.target import execution_target
 from cyclone.engine.controllers.writer import StatusWriter
-from cyclone.engine.core.gcpod import build_gc_pod, gc_pod_can_run
+from cyclone.engine.core.gcpod import build_gc_pod, gc_pod_refused_for_good
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.engine.notify import notification_due, send_notification
@@ -64,7 +64,7 @@ class RunFinisher:
         logs_due = due + timedelta(seconds=self.config.gc_log_wait_seconds)
         if state.now < logs_due and self._logs_pending(state.run):
             return min((logs_due - state.now).total_seconds(), LOG_WAIT_RECHECK_SECONDS)
-        done = await self._clean(state.run)
+        done = await self._collect(state.run)
         if done is None:
             return GC_RETRY_SECONDS
         if not done:
@@ -80,7 +80,7 @@ class RunFinisher:
             return None
         cleaned = bool((run.get("status") or {}).get("cleaned"))
         if self.config.gc_enabled and not cleaned:
-            done = await self._clean(run)
+            done = await self._collect(run)
             if done is None:
                 return GC_RETRY_SECONDS
             if not done:
@@ -90,37 +90,6 @@ class RunFinisher:
         if await self.writer.remove_finalizer(run, FINALIZER) is None:
             return 0.0
         return None
-
-    async def _clean(self, run: dict) -> bool | None:
-        """One GC step; where no GC pod can run, deleting the stage pods is all there is."""
-        if await self._gc_pod_can_run(run):
-            return await self._collect(run)
-        try:
-            await self._delete_stage_pods(run)
-        except ApiError as exc:
-            log.warning("GC of run %s: %s", run["metadata"]["name"], exc)
-            return None
-        return True
-
-    async def _gc_pod_can_run(self, run: dict) -> bool:
-        """Whether the run's workload namespace can still take its GC pod.
-
-        A namespace that is gone or terminating refuses new pods, and its tenant PVC goes
-        with it; the finalizer then lets go after deleting the stage pods.
-        """
-        execution = self._execution(run)
-        if execution is None:
-            return True
-        target = execution_target(run)
-        try:
-            namespace = await execution.cluster.get(kinds.NAMESPACE, target.namespace)
-        except NotFound:
-            namespace = None
-        except ApiError as exc:
-            log.debug("GC of run %s: reading namespace %s: %s",
-                      run["metadata"]["name"], target.namespace, exc)
-            return True
-        return gc_pod_can_run(namespace)
 
     async def _notify(self, state: RunState) -> bool:
         workflow_name = (state.spec.get("workflowRef") or {}).get("name") or ""
@@ -214,6 +183,10 @@ class RunFinisher:
                     await execution.cluster.create(manifest, namespace=target.namespace)
                 except AlreadyExists:
                     pass
+                except ApiError as exc:
+                    if gc_pod_refused_for_good(exc.code, exc.message):
+                        return True
+                    raise
                 return False
             phase = (pod.get("status") or {}).get("phase")
             if phase not in ("Succeeded", "Failed"):

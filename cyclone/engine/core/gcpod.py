@@ -65,13 +65,14 @@ def build_gc_pod(
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
-def gc_pod_can_run(namespace: Mapping[str, Any] | None) -> bool:
-    """Whether a GC pod can be created in `namespace` (None: it does not exist).
 
-    A terminating namespace refuses new pods; it is deleting the tenant PVC anyway.
-    """
-    if namespace is None:
-        return False
-    meta = namespace.get("metadata") or {}
-    phase = (namespace.get("status") or {}).get("phase")
-    return not meta.get("deletionTimestamp") and phase != "Terminating"
+NAMESPACE_TERMINATING = "because it is being terminated"
+"""What kube-apiserver (and the embedded cluster) say when refusing new content in a
+namespace that is being deleted."""
+
+
+def gc_pod_refused_for_good(status_code: int, message: str) -> bool:
+    """Whether the refusal of a GC pod means no GC pod can ever run there: its namespace
+    is gone (404) or terminating (403, "being terminated"). The tenant PVC goes with the
+    namespace, so there is nothing left for a GC pod to remove."""
+    return status_code == 404 or (status_code == 403 and NAMESPACE_TERMINATING in message)
