@@ -16,13 +16,18 @@ _DNS1123_SUBDOMAIN = re.compile(
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|min|h|m|s)", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+MAX_DURATION = timedelta(days=3660)
+"""Longer durations are refused outright (ten years; callers bound theirs further)."""
+MAX_TIMEOUT = timedelta(days=30)
+"""The longest run, trigger or delegation ``timeout``."""
 
 
-def parse_duration(text: str) -> timedelta:
+def parse_duration(text: str, maximum: timedelta = MAX_DURATION) -> timedelta:
     """A Cyclone duration: ``<number><unit>`` parts, units h, m/min, s, ms, any case.
 
     ``1h30m``, ``30min``, ``1H30MIN``, ``45s`` and ``2h`` are durations; ``1h:30m``,
-    ``abc``, ``-1h`` and the empty string are not.
+    ``abc``, ``-1h`` and the empty string are not; neither is anything over ``maximum``
+    (at most ``MAX_DURATION``, so no duration overflows a date computed from it).
     """
     if not isinstance(text, str):
         raise ValueError(f"invalid duration {text!r}: expected a string such as 1h30m")
@@ -41,7 +46,17 @@ def parse_duration(text: str) -> timedelta:
             f"invalid duration {text!r}: expected <number><unit> parts with units "
             "h, m or min, s, ms (e.g. 1h30m, 30min, 45s)"
         )
+    limit = min(maximum, MAX_DURATION)
+    if not total <= limit.total_seconds():
+        raise ValueError(f"invalid duration {text!r}: longer than the maximum of "
+                         f"{_describe(limit)}")
     return timedelta(seconds=total)
+
+
+def _describe(span: timedelta) -> str:
+    if span.days and span == timedelta(days=span.days):
+        return f"{span.days} days"
+    return f"{span.total_seconds():g} seconds"
 
 
 def is_dns1123_label(name: str) -> bool:

@@ -11,6 +11,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pydantic
@@ -20,6 +21,7 @@ from cyclone.api.cluster import ExecutionCluster
 from cyclone.api.common import CycloneModel
 from cyclone.api.formats import (
     DNS1123_LABEL_MAX,
+    MAX_TIMEOUT,
     cron_schedule_error,
     dns1123_label_error,
     dns1123_subdomain_error,
@@ -124,11 +126,12 @@ def _check_metadata(meta: ObjectMeta, errors: list[FieldError], *, label: bool =
         errors.append(FieldError("metadata.name", problem))
 
 
-def _check_duration(value: str | None, path: str, errors: list[FieldError]) -> None:
+def _check_duration(value: str | None, path: str, errors: list[FieldError],
+                    maximum: timedelta = MAX_TIMEOUT) -> None:
     if value is None:
         return
     try:
-        parse_duration(value)
+        parse_duration(value, maximum)
     except ValueError as exc:
         errors.append(FieldError(path, str(exc)))
 
@@ -182,6 +185,8 @@ def _check_stage(stage: Stage, errors: list[FieldError]) -> None:
 
 def _check_workflow(workflow: Workflow, errors: list[FieldError]) -> None:
     stages = workflow.spec.stages
+    if not stages:
+        errors.append(FieldError("spec.stages", "at least one stage required"))
     positions: dict[str, int] = {}
     for index, item in enumerate(stages):
         problem = dns1123_label_error(item.name)

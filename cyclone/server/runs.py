@@ -8,6 +8,7 @@ import copy
 from fastapi import APIRouter, Depends, Response
 
 from cyclone.api import keys
+from cyclone.engine.core.dag import scope_problems
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import server_state
 from cyclone.server.clusters import execution_context
@@ -51,11 +52,25 @@ async def create_run(scope: Scope, body: ObjectBody, *, retry_of: str | None = N
                                                        spec.get("executionContext"))
     validate_object(obj)
     await check_run_tenancy(scope.cluster, scope.tenant, obj)
+    await _check_stages_in_scope(scope, spec)
     try:
         return await scope.cluster.create(obj, namespace=scope.namespace)
     except errors.AlreadyExists as exc:
         raise errors.AlreadyExists(
             f"workflowrun {obj['metadata']['name']!r} already exists") from exc
+
+
+async def _check_stages_in_scope(scope: Scope, spec: dict) -> None:
+    """Refuse (422) a run that could never start: the workflow has no stages, or
+    `startStages`/`endStages` name stages it does not have."""
+    workflow = await scope.cluster.get(kinds.WORKFLOW, scope.workflow, scope.namespace)
+    problems = scope_problems((workflow.get("spec") or {}).get("stages") or [],
+                              spec.get("startStages"), spec.get("endStages"))
+    if problems:
+        head = "; ".join(f"{field}: {message}" for field, message in problems)
+        raise errors.Invalid(
+            f"invalid WorkflowRun of workflow {scope.workflow!r}: {head}",
+            details={"causes": [{"field": f, "message": m} for f, m in problems]})
 
 
 async def _set_flags(scope: Scope, name: str, flags: dict) -> dict:

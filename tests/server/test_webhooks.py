@@ -43,7 +43,7 @@ async def scm_setup(devops):
         "type": "Git", "parameters": [{"name": "SCM_URL", "value": "https://github.com"},
                                       {"name": "SCM_REPO", "value": "org/app"}]}})
     await devops.post("/projects/demo/workflows",
-                      json={"metadata": {"name": "ci"}, "spec": {"stages": []}})
+                      json={"metadata": {"name": "ci"}, "spec": {"stages": [{"name": "build"}]}})
     response = await devops.post(TRIGGERS, json={"metadata": {"name": "on-scm"}, "spec": {
         "type": "SCM", "scm": {"secret": "github", "repo": "org/app",
                                "push": {"enabled": True, "branches": ["main", "release-*"]},

@@ -94,7 +94,8 @@ def workflow(server) -> None:
     base = server["url"] + "/apis/v1alpha1"
     httpx.post(f"{base}/projects", json={"metadata": {"name": "demo"}}, headers=headers)
     response = httpx.post(f"{base}/projects/demo/workflows", headers=headers,
-                          json={"metadata": {"name": "ci"}, "spec": {"stages": []}})
+                          json={"metadata": {"name": "ci"},
+                                "spec": {"stages": [{"name": "build"}]}})
     assert response.status_code == 201, response.text
 
 

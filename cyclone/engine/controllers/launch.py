@@ -188,12 +188,19 @@ def upstream_outputs(state: RunState) -> dict[str, dict[str, str]]:
     }
 
 
+REASON_INVALID_DELEGATION = "InvalidDelegation"
+
+
 def mark_delegation_waiting(
     state: RunState, stage: str, stage_obj: dict, default_timeout: float
 ) -> None:
     """Put a delegation stage in Waiting with its deadline; it is POSTed after the write."""
     delegation = (stage_obj.get("spec") or {}).get("delegation") or {}
-    timeout = timeout_of(delegation.get("timeout"), timedelta(seconds=default_timeout))
+    try:
+        timeout = timeout_of(delegation.get("timeout"), timedelta(seconds=default_timeout))
+    except ValueError as exc:
+        state.set_stage(stage, FAILED, REASON_INVALID_DELEGATION, f"delegation.timeout: {exc}")
+        return
     entry = state.stage(stage)
     entry["attempts"] = int(entry.get("attempts") or 0) + 1
     entry["delegation"] = {

@@ -51,8 +51,11 @@ class RetryPolicy:
 
 def retry_policy(stage_obj: dict | None) -> RetryPolicy:
     spec = (stage_obj or {}).get("spec") or {}
-    backoff = spec.get("retryBackoff")
-    return RetryPolicy(int(spec.get("retries") or 0), parse_duration(backoff) if backoff else None)
+    try:
+        backoff = parse_duration(spec["retryBackoff"]) if spec.get("retryBackoff") else None
+    except ValueError:
+        backoff = None
+    return RetryPolicy(int(spec.get("retries") or 0), backoff)
 
 
 def observe_pod(

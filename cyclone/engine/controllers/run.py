@@ -47,7 +47,7 @@ from cyclone.engine.controllers.target import (
 )
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.controllers.writer import StatusWriter
-from cyclone.engine.core.dag import dag_stages, plan_step, stages_in_scope
+from cyclone.engine.core.dag import dag_stages, plan_step, scope_problems, stages_in_scope
 from cyclone.engine.core.parallelism import Admission
 from cyclone.engine.core.phases import (
     CANCELLED,
@@ -165,6 +165,11 @@ class RunController:
             return None
         wf_stages = _dag_of(workflow)
         start, end = spec.get("startStages") or None, spec.get("endStages") or None
+        problems = scope_problems(wf_stages, start, end)
+        if problems:
+            await self._end(state, FAILED, REASON_INVALID,
+                            "; ".join(f"{field}: {message}" for field, message in problems))
+            return None
         scope = stages_in_scope(wf_stages, start, end)
         stage_objs = {n: self.caches.stages.get(state.namespace, n) for n in scope}
         missing = [n for n, obj in stage_objs.items() if obj is None]

@@ -236,3 +236,33 @@ def upstream_stages(stages: Iterable[Any], stage: str) -> set[str]:
     found = _descendants(parents.get(stage, ()), parents)
     found.discard(stage)
     return found
+
+
+def scope_problems(
+    stages: Iterable[Any],
+    start_stages: Sequence[str] | None = None,
+    end_stages: Sequence[str] | None = None,
+) -> list[tuple[str, str]]:
+    """Why a run of these stages could never start, as ``(field, message)`` pairs of the
+    run's spec; empty when it can.
+
+    A workflow without stages, a ``startStages``/``endStages`` entry that is not a stage
+    of the workflow, and a start/end pair that selects no stage would otherwise leave the
+    run Pending for ever.
+    """
+    nodes = dag_stages(stages)
+    if not nodes:
+        return [("spec.workflowRef", "the workflow has no stages")]
+    known = {node.name for node in nodes}
+    problems = [
+        (f"spec.{field}[{index}]", f'unknown stage "{name}"')
+        for field, names in (("startStages", start_stages), ("endStages", end_stages))
+        for index, name in enumerate(names or ())
+        if name not in known
+    ]
+    if not problems and (start_stages or end_stages) and not stages_in_scope(
+        nodes, start_stages, end_stages
+    ):
+        problems.append(("spec.endStages", "no stage both follows startStages and leads to "
+                                           "endStages"))
+    return problems

@@ -2,7 +2,9 @@
 
 A run's deadline is ``now + spec.timeout`` (default one hour, the caller may choose
 another) when the run starts; the controller stores it in ``status.deadline`` so a restart
-keeps it. A run is expired once ``now >= deadline``.
+keeps it. A run is expired once ``now >= deadline``. A timeout longer than
+``MAX_TIMEOUT`` (30 days) is refused like a malformed one, so a run created directly in
+the cluster with an absurd timeout fails instead of overflowing the deadline.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from cyclone.api.formats import parse_duration
+from cyclone.api.formats import MAX_TIMEOUT, parse_duration
 from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
 
 DEFAULT_RUN_TIMEOUT = timedelta(hours=1)
@@ -32,11 +34,12 @@ def _field(obj: Any, name: str, alias: str | None = None) -> Any:
 def timeout_of(text: str | None, default: timedelta) -> timedelta:
     """A duration string (``1h30m``, ``30min``…), or ``default`` when empty.
 
-    Raises ``ValueError`` for a malformed duration (the API rejects those at admission).
+    Raises ``ValueError`` for a malformed duration or one over ``MAX_TIMEOUT`` (the API
+    rejects those at admission).
     """
     if text is None or not str(text).strip():
         return default
-    return parse_duration(str(text))
+    return parse_duration(str(text), MAX_TIMEOUT)
 
 
 def run_timeout(run: Any, default: timedelta = DEFAULT_RUN_TIMEOUT) -> timedelta:
