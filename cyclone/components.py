@@ -18,12 +18,14 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from cyclone.api import keys
+from cyclone.engine.core.deliveries import DEFAULT_REPLAY_WINDOW_SECONDS
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden, Invalid, NotFound
 from cyclone.kube.leader import LeaseTimings, run_as_leader
@@ -98,8 +100,9 @@ class ServerOptions:
     port: int = 7099
     server_url: str | None = None
     admin_token_file: str | None = None
-    engine_key_namespace: str = keys.SYSTEM_NAMESPACE
+    engine_key_namespace: str = keys.ENGINE_NAMESPACE
     artifact_retention_days: float = DEFAULT_ARTIFACT_RETENTION_DAYS
+    webhook_replay_window_seconds: float = DEFAULT_REPLAY_WINDOW_SECONDS
     election: ElectionOptions = field(default_factory=ElectionOptions)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
@@ -225,11 +228,16 @@ async def run_server(options: ServerOptions) -> None:
     try:
         app = create_app(cluster=cluster, data_dir=data_dir, admin_token=admin_token,
                          extra_routers=log_and_artifact_routers(), server_url=url,
-                         engine_key_namespace=options.engine_key_namespace,
+                         engine_key_namespace=engine_key_namespace(options),
+                         webhook_replay_window=timedelta(
+                             seconds=options.webhook_replay_window_seconds),
                          artifact_retention=retention_from_days(
                              options.artifact_retention_days),
                          limits=request_limits(options))
         state = app.state.cyclone
+        from cyclone.engine.controllers.delegation import prepare_engine_key
+
+        await prepare_engine_key(cluster, state.engine_key_namespace)
 
         async def services() -> None:
             await run_log_and_artifact_services(state)
@@ -252,6 +260,16 @@ def request_limits(options: Any) -> Any:
                              max_webhook_bytes=options.max_webhook_bytes)
     except ValueError as exc:
         raise ComponentError(str(exc)) from exc
+
+
+def engine_key_namespace(options: ServerOptions) -> str:
+    """The namespace of the engine's key, refused when it is a tenant's."""
+    if keys.is_tenant_namespace(options.engine_key_namespace):
+        raise ComponentError(
+            f"--engine-key-namespace {options.engine_key_namespace!r} is a tenant's namespace "
+            f"(cyclone-*), readable by that tenant; use the engine's system_namespace "
+            f"(default {keys.ENGINE_NAMESPACE!r})")
+    return options.engine_key_namespace
 
 
 def read_admin_token(path: str | None, data_dir: Path) -> str:

@@ -14,6 +14,7 @@ import logging
 from cyclone.api import keys
 from cyclone.cli.config import write_cli_config
 from cyclone.components import request_limits
+from cyclone.engine.controllers.delegation import prepare_engine_key
 from cyclone.server import create_app, serve
 from cyclone.server.artifacts.routes import retention_from_days
 from cyclone.server.auth import load_or_create_admin_token
@@ -44,6 +45,7 @@ async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
                      engine_key_namespace=ctx.engine.config.system_namespace,
                      artifact_retention=retention_from_days(options.artifact_retention_days),
                      limits=request_limits(options))
+    await prepare_engine_key(ctx.cluster, ctx.engine.config.system_namespace)
     if write_config:
         path = write_cli_config(url, admin_token, keys.DEFAULT_TENANT)
         log.info("CLI configured in %s", path)

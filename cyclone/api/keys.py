@@ -50,8 +50,21 @@ def tenant_namespace(tenant: str) -> str:
 
 
 SYSTEM_NAMESPACE = tenant_namespace(DEFAULT_TENANT)
-"""The `system` tenant's namespace: the built-in templates and resource types, and by
-default the engine's key Secret."""
+"""The `system` tenant's namespace: the built-in templates and resource types."""
+
+ENGINE_NAMESPACE = "cyclone"
+"""Where the engine keeps its key Secret (the default of the engine's `system_namespace`
+and the server's `--engine-key-namespace`). It is never a tenant's: tenant namespaces are
+`cyclone-{tenant}`, so no `${secrets}` reference of a run and no tenant pod reaches it."""
+
+LEGACY_ENGINE_KEY_NAMESPACE = SYSTEM_NAMESPACE
+"""Where older versions kept the engine key, readable by the `system` tenant."""
+
+
+def is_tenant_namespace(namespace: str) -> bool:
+    """Whether `namespace` is, or may become, a tenant's metadata or workload namespace in
+    the control cluster."""
+    return namespace.startswith(TENANT_NAMESPACE_PREFIX)
 
 
 def tenant_pvc_name(tenant: str) -> str:

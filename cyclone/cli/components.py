@@ -153,9 +153,14 @@ def register(app: typer.Typer) -> None:
         max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
         max_webhook_bytes: int = MAX_WEBHOOK_BYTES,
         engine_key_namespace: str = typer.Option(
-            keys.SYSTEM_NAMESPACE, "--engine-key-namespace",
-            help="The engine's system_namespace, where it keeps the key delegation "
-            "callback tokens are checked with.",
+            keys.ENGINE_NAMESPACE, "--engine-key-namespace",
+            help="The engine's system_namespace, where it keeps the key that delegation "
+            "and artifact upload tokens are checked with (never a tenant's cyclone-*).",
+        ),
+        webhook_replay_window: float = typer.Option(
+            3600.0, "--webhook-replay-window", min=1,
+            help="Seconds a signed SCM delivery is remembered: the same signed body "
+            "posted again under another delivery id starts nothing.",
         ),
         leader_elect: bool = LEADER_ELECT,
         lease_namespace: str | None = LEASE_NAMESPACE,
@@ -171,6 +176,7 @@ def register(app: typer.Typer) -> None:
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
             data_dir=data_dir, host=host, port=port, server_url=server_url,
             admin_token_file=admin_token_file, engine_key_namespace=engine_key_namespace,
+            webhook_replay_window_seconds=webhook_replay_window,
             artifact_retention_days=artifact_retention_days,
             max_body_bytes=max_body_bytes, max_artifact_bytes=max_artifact_bytes,
             max_webhook_bytes=max_webhook_bytes,

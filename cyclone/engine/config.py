@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from cyclone.api import keys
 
@@ -76,7 +76,9 @@ class EngineConfig(BaseModel):
     )
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     system_namespace: str = Field(
-        default=keys.SYSTEM_NAMESPACE, description="Where the engine keeps its own Secret."
+        default=keys.ENGINE_NAMESPACE,
+        description="Where the engine keeps its key Secret; never a tenant's namespace "
+        "(cyclone-*), so no run or tenant pod can read it.",
     )
     watch_pod_events: bool = Field(
         default=True, description="Copy non-Normal pod events into stage statuses."
@@ -96,3 +98,12 @@ class EngineConfig(BaseModel):
         default=True,
         description="Run a pod controller in every cluster an ExecutionCluster describes.",
     )
+
+    @field_validator("system_namespace")
+    @classmethod
+    def _not_a_tenant_namespace(cls, value: str) -> str:
+        if keys.is_tenant_namespace(value):
+            raise ValueError(f"{value!r} is a tenant's namespace (cyclone-*): the engine's "
+                             f"key must live where no tenant reads it, e.g. "
+                             f"{keys.ENGINE_NAMESPACE!r}")
+        return value

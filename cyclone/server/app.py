@@ -90,8 +90,9 @@ def create_app(
     clusters: ClusterLookup | None = None,
     extra_routers: Sequence[APIRouter] = (),
     server_url: str = "http://127.0.0.1:7099",
-    engine_key_namespace: str = keys.SYSTEM_NAMESPACE,
+    engine_key_namespace: str = keys.ENGINE_NAMESPACE,
     artifact_retention: timedelta | None = None,
+    webhook_replay_window: timedelta | None = None,
     limits: RequestLimits | None = None,
 ) -> FastAPI:
     """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.
@@ -99,7 +100,8 @@ def create_app(
     `extra_routers` are mounted under `/apis/v1alpha1` too; they reach the shared state
     through `cyclone.server.auth.server_state` and authorise with `require_tenant`.
     `server_url` is how pods (the PVC watchdog) reach this server; `engine_key_namespace`
-    is the engine's `system_namespace`, where the key of delegation tokens is kept;
+    is the engine's `system_namespace`, where the key of its tokens is kept;
+    signed SCM deliveries are remembered for `webhook_replay_window` (None: the default);
     uploaded artifacts are kept for `artifact_retention` (None: until deleted);
     `limits` bound request bodies before any route reads them (`cyclone.server.limits`).
     """
@@ -111,6 +113,8 @@ def create_app(
         clusters=clusters,
         server_url=server_url,
         engine_key_namespace=engine_key_namespace,
+        webhook_replay_window=(webhook_replay_window if webhook_replay_window is not None
+                               else ServerState.webhook_replay_window),
         extras={ARTIFACT_RETENTION_KEY: artifact_retention},
         limits=limits,
     )

@@ -10,6 +10,7 @@ import pytest
 import typer.main
 import yaml
 
+from cyclone.api import keys
 from cyclone.cli.main import app
 from cyclone.kube.leader import LeaseTimings
 
@@ -203,9 +204,23 @@ def test_server_checks_delegation_tokens_with_the_engines_key(source):
     server_args = deployment(objects, "server")["spec"]["template"]["spec"]["containers"][0][
         "args"]
     key_namespace = option(server_args, "--engine-key-namespace")
-    assert key_namespace == engine_config.get("system_namespace", "cyclone-system")
+    assert key_namespace == engine_config.get("system_namespace", keys.ENGINE_NAMESPACE)
+    assert not keys.is_tenant_namespace(key_namespace)
     engine_role = role(objects, "Role", "cyclone-engine")
     assert engine_role["metadata"]["namespace"] == key_namespace
+    assert any("secrets" in r["resources"] and "create" in r["verbs"]
+               for r in engine_role["rules"])
+    server_rules = role(objects, "ClusterRole", "cyclone-server")["rules"]
+    assert any("secrets" in r["resources"] and {"get", "create", "delete"} <= set(r["verbs"])
+               for r in server_rules)
+
+
+@pytest.mark.parametrize("source", ["plain", "chart"])
+def test_server_may_keep_the_record_of_webhook_deliveries(source):
+    objects = plain_objects() if source == "plain" else render_chart()
+    server_rules = role(objects, "ClusterRole", "cyclone-server")["rules"]
+    assert any("configmaps" in r["resources"] and {"get", "create", "update"} <= set(r["verbs"])
+               for r in server_rules)
 
 
 def test_dockerfile_builds_the_cyclone_image_the_deployments_run():

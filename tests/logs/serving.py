@@ -34,10 +34,10 @@ class StubAuthority:
         raise errors.Unauthorized("invalid token")
 
 
-def build_app(data_dir: Path, extras: dict | None = None) -> FastAPI:
+def build_app(data_dir: Path, extras: dict | None = None, cluster: object = None) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.state.cyclone = ServerState(cluster=None, data_dir=data_dir,  # type: ignore[arg-type]
+    app.state.cyclone = ServerState(cluster=cluster, data_dir=data_dir,  # type: ignore[arg-type]
                                     auth=StubAuthority(),
                                     extras={UPLOAD_KEY: b"upload-key", **(extras or {})})
     app.include_router(build_logs_router())

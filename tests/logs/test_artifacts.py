@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,27 +66,47 @@ async def test_upload_list_download_delete(tmp_path) -> None:
     assert gone.status_code == 404
 
 
+@contextlib.asynccontextmanager
+async def app_with_run(tmp_path: Path) -> AsyncIterator[tuple[object, dict]]:
+    """An app over an embedded cluster holding the running run `wf-run1` of devops."""
+    from cyclone.kube.embedded import EmbeddedCluster
+
+    async with EmbeddedCluster(tmp_path / "cluster.db") as cluster:
+        await cluster.create({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": "cyclone-devops"}})
+        run = await cluster.create({
+            "apiVersion": "cyclone.dev/v1alpha1", "kind": "WorkflowRun",
+            "metadata": {"name": "wf-run1", "namespace": "cyclone-devops",
+                         "labels": {"project.cyclone.dev/name": "proj"}},
+            "spec": {"workflowRef": {"name": "wf"}}}, namespace="cyclone-devops")
+        run["status"] = {"overall": {"phase": "Running"}}
+        run = await cluster.replace_status(run)
+        yield build_app(tmp_path / "data", cluster=cluster), run
+
+
 async def test_upload_with_the_run_upload_token(tmp_path) -> None:
-    app = build_app(tmp_path)
-    token = await artifact_upload_token(app.state.cyclone, RUN)
-    other_run = await artifact_upload_token(app.state.cyclone, RunRef("devops", "proj", "wf", "x"))
-    async with client_for(app) as client:
-        accepted = await client.post(f"{ARTIFACTS}/a.tgz", content=b"data",
-                                     headers={"X-Upload-Token": token, "X-Tenant": "devops"})
-        wrong_run = await client.post(f"{ARTIFACTS}/b.tgz", content=b"data",
-                                      headers={"X-Upload-Token": other_run,
-                                               "X-Tenant": "devops"})
-        wrong_tenant = await client.post(f"{ARTIFACTS}/c.tgz", content=b"data",
-                                         headers={"X-Upload-Token": token, "X-Tenant": "other"})
-        as_resolver = await client.post(
-            ARTIFACTS, params={"name": "data.tar.gz"}, content=b"tarball",
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
-        by_header = await client.post(ARTIFACTS, content=b"x", headers={
-            "Authorization": f"Bearer {token}", "X-Artifact-Name": "h.tgz"})
-        unnamed = await client.post(ARTIFACTS, content=b"x",
-                                    headers={"Authorization": f"Bearer {token}"})
-        reading = await client.get(ARTIFACTS, headers={"Authorization": f"Bearer {token}"})
-        listed = await client.get(ARTIFACTS, headers=auth())
+    async with app_with_run(tmp_path) as (app, run):
+        state = app.state.cyclone
+        token = await artifact_upload_token(state, "devops", run["metadata"]["uid"])
+        other_run = await artifact_upload_token(state, "devops", "another-uid")
+        async with client_for(app) as client:
+            accepted = await client.post(f"{ARTIFACTS}/a.tgz", content=b"data",
+                                         headers={"X-Upload-Token": token, "X-Tenant": "devops"})
+            wrong_run = await client.post(f"{ARTIFACTS}/b.tgz", content=b"data",
+                                          headers={"X-Upload-Token": other_run,
+                                                   "X-Tenant": "devops"})
+            wrong_tenant = await client.post(f"{ARTIFACTS}/c.tgz", content=b"data",
+                                             headers={"X-Upload-Token": token,
+                                                      "X-Tenant": "other"})
+            as_resolver = await client.post(
+                ARTIFACTS, params={"name": "data.tar.gz"}, content=b"tarball",
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"})
+            by_header = await client.post(ARTIFACTS, content=b"x", headers={
+                "Authorization": f"Bearer {token}", "X-Artifact-Name": "h.tgz"})
+            unnamed = await client.post(ARTIFACTS, content=b"x",
+                                        headers={"Authorization": f"Bearer {token}"})
+            reading = await client.get(ARTIFACTS, headers={"Authorization": f"Bearer {token}"})
+            listed = await client.get(ARTIFACTS, headers=auth())
     assert token.startswith("cyu.devops.")
     assert accepted.status_code == 201
     assert wrong_run.status_code == 401
@@ -181,14 +203,14 @@ async def test_http_resolver_push_uploads_to_its_run(tmp_path) -> None:
     import cyclone.resolvers
 
     script = Path(cyclone.resolvers.__file__).with_name("http.sh")
-    app = build_app(tmp_path / "server")
     workspace = tmp_path / "workspace"
     (workspace / "data").mkdir(parents=True)
     (workspace / "data" / "app.bin").write_bytes(b"built binary")
-    async with serving(app) as url:
+    async with app_with_run(tmp_path) as (app, run), serving(app) as url:
         env = {**os.environ, "WORKSPACE": str(workspace), "ARTIFACT": "bin.tar.gz",
                "URL": f"{url}{ARTIFACTS}",
-               "TOKEN": await artifact_upload_token(app.state.cyclone, RUN)}
+               "TOKEN": await artifact_upload_token(app.state.cyclone, "devops",
+                                                    run["metadata"]["uid"])}
         process = await asyncio.create_subprocess_exec(
             "sh", str(script), "push", env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

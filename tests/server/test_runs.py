@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from cyclone.api import keys
 from cyclone.engine.controllers import delegation as engine_delegation
+from cyclone.engine.core.tokens import Purpose, delegation_token
 from cyclone.kube import kinds
 
 from .helpers import create_tenant, make_client, tenant_token
@@ -151,9 +152,9 @@ async def _waiting_delegation_run(devops, cluster) -> dict:
 
 async def test_delegation_callback_records_result(app, devops, cluster):
     run = await _waiting_delegation_run(devops, cluster)
-    key_namespace = getattr(engine_delegation, "DEFAULT_KEY_NAMESPACE", "cyclone-devops")
-    key = await engine_delegation.engine_key(cluster, key_namespace)
-    token = engine_delegation.delegation_token(key, run["metadata"]["uid"], "build")
+    key = await engine_delegation.token_key(cluster, engine_delegation.DEFAULT_KEY_NAMESPACE,
+                                            Purpose.DELEGATION)
+    token = delegation_token(key, run["metadata"]["uid"], "build")
     async with make_client(app, tenant="devops") as outside:
         response = await outside.put("/workflowruns/r1/stages/build/result", json={
             "phase": "Succeeded", "message": "done", "outputs": {"image": "x:1"},
@@ -177,6 +178,6 @@ async def test_delegation_callback_rejects_bad_token(app, devops, cluster):
                                     json={"phase": "Succeeded", "token": "x"})
     assert wrong.status_code == 403
     assert missing.status_code == 401
-    assert nothing.status_code == 404
+    assert (nothing.status_code, nothing.json()) == (wrong.status_code, wrong.json())
     stored = await cluster.get(kinds.WORKFLOW_RUN, "r1", "cyclone-devops")
     assert stored["status"]["stages"]["build"]["status"]["phase"] == "Waiting"

@@ -5,19 +5,22 @@ The engine POSTs ``{"stage", "workflow", "workflowrun", "namespace", "callbackUR
 system reports by calling the callback (the server exposes it over REST and calls
 `report_delegation_result`), or the stage fails with reason ``Timeout`` at its deadline.
 
-Tokens: ``HMAC-SHA256(engine key, "{run uid}/{stage}")`` in hex. The engine key is a random
-value kept in the Secret ``cyclone-engine-key`` of the engine's system namespace in the
-control cluster (``cyclone-system`` unless the engine is configured otherwise), created on
-first use. Nothing secret is stored in the run, tokens are
-per run *and* stage, and a run recreated under the same name gets different tokens.
+Tokens (`cyclone.engine.core.tokens`) are per run uid *and* stage, signed with the
+delegation key derived from the engine key. The engine key is a random value kept in the
+Secret ``cyclone-engine-key`` of the engine's system namespace in the control cluster
+(``cyclone`` unless configured otherwise: never a tenant's namespace), created with its
+namespace on first use. A key older versions kept in ``cyclone-system`` is deleted once the
+new one exists, never reused. Nothing secret is stored in the run. Each process reads the
+key once: to rotate it, delete the Secret and restart the engine and the servers.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
+import contextlib
+import logging
 import secrets
+import weakref
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -27,25 +30,73 @@ from cyclone.api import keys
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.core.results import parse_results
 from cyclone.engine.core.status import apply_stage_status, make_status
+from cyclone.engine.core.tokens import (
+    Purpose,
+    Refusal,
+    check_run_token,
+    delegation_token,
+    purpose_key,
+)
 from cyclone.kube import kinds
-from cyclone.kube.errors import AlreadyExists, Conflict, Forbidden, NotFound
+from cyclone.kube.errors import (
+    AlreadyExists,
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
 from cyclone.kube.protocol import Cluster
 
+log = logging.getLogger(__name__)
+
 ENGINE_KEY_SECRET = "cyclone-engine-key"
-DEFAULT_KEY_NAMESPACE = keys.SYSTEM_NAMESPACE
+DEFAULT_KEY_NAMESPACE = keys.ENGINE_NAMESPACE
 ENGINE_KEY_FIELD = "key"
 REASON_DELEGATION_SUCCEED = "DelegationSucceed"
 REASON_DELEGATION_FAILURE = "DelegationFailure"
 REASON_DELEGATION_WAITING = "DelegationWaiting"
 CALLBACK_PATH = "/apis/v1alpha1/delegations/{namespace}/{run}/{stage}"
+INVALID_TOKEN = "the delegation token is not valid for this stage"
+"""The one answer to a callback whose run, stage or token does not match, whichever it is."""
+
+_engine_keys: weakref.WeakKeyDictionary[Cluster, dict[str, bytes]] = (
+    weakref.WeakKeyDictionary())
 
 
 class DelegationRejected(Exception):
-    """A callback the engine refuses: wrong token, or the stage is not waiting anymore."""
+    """A callback the engine refuses: the stage or its run is not waiting anymore."""
 
 
 async def engine_key(cluster: Cluster, namespace: str) -> bytes:
-    """The engine's HMAC key, created in a Secret on first use."""
+    """The engine's HMAC key in `namespace`, created (with the namespace) on first use and
+    then kept for the life of `cluster`; the legacy key is retired the first time."""
+    known = _engine_keys.setdefault(cluster, {})
+    if namespace not in known:
+        key = await _read_or_create_key(cluster, namespace)
+        if namespace != keys.LEGACY_ENGINE_KEY_NAMESPACE:
+            await retire_legacy_key(cluster)
+        known[namespace] = key
+    return known[namespace]
+
+
+async def prepare_engine_key(cluster: Cluster, namespace: str) -> None:
+    """Make sure the engine key exists where it belongs and the legacy one is gone, at the
+    start of a process rather than at the first token; a failure is only logged, as the
+    first token tries again."""
+    try:
+        await engine_key(cluster, namespace)
+    except ApiError as exc:
+        log.warning("cannot prepare the engine key in namespace %s: %s", namespace, exc)
+
+
+async def token_key(cluster: Cluster, namespace: str, purpose: Purpose) -> bytes:
+    """The key of one kind of token, derived from the engine key in `namespace`."""
+    return purpose_key(await engine_key(cluster, namespace), purpose)
+
+
+async def _read_or_create_key(cluster: Cluster, namespace: str) -> bytes:
     try:
         secret = await cluster.get(kinds.SECRET, ENGINE_KEY_SECRET, namespace)
     except NotFound:
@@ -53,19 +104,46 @@ async def engine_key(cluster: Cluster, namespace: str) -> bytes:
         manifest = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": ENGINE_KEY_SECRET, "namespace": namespace},
+            "metadata": {"name": ENGINE_KEY_SECRET, "namespace": namespace,
+                         "labels": {keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE}},
             "type": "Opaque",
             "data": {ENGINE_KEY_FIELD: value},
         }
         try:
-            secret = await cluster.create(manifest, namespace=namespace)
+            secret = await _create_in(cluster, manifest, namespace)
         except AlreadyExists:
             secret = await cluster.get(kinds.SECRET, ENGINE_KEY_SECRET, namespace)
     return base64.b64decode(secret["data"][ENGINE_KEY_FIELD])
 
 
-def delegation_token(key: bytes, run_uid: str, stage: str) -> str:
-    return hmac.new(key, f"{run_uid}/{stage}".encode(), hashlib.sha256).hexdigest()
+async def _create_in(cluster: Cluster, manifest: dict, namespace: str) -> dict:
+    """Create `manifest`, and its namespace first when that is missing."""
+    try:
+        return await cluster.create(manifest, namespace=namespace)
+    except NotFound:
+        with contextlib.suppress(AlreadyExists):
+            await cluster.create({"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": namespace}})
+        return await cluster.create(manifest, namespace=namespace)
+
+
+async def retire_legacy_key(cluster: Cluster) -> None:
+    """Delete the key Secret older versions kept in the `system` tenant's namespace, where
+    that tenant could read it: tokens signed with it must stop working."""
+    try:
+        await cluster.delete(kinds.SECRET, ENGINE_KEY_SECRET, keys.LEGACY_ENGINE_KEY_NAMESPACE)
+    except NotFound:
+        return
+    except Forbidden:
+        log.info("may not delete the old engine key %s/%s; the server does",
+                 keys.LEGACY_ENGINE_KEY_NAMESPACE, ENGINE_KEY_SECRET)
+        return
+    except ApiError as exc:
+        log.warning("cannot delete the old engine key %s/%s: %s",
+                    keys.LEGACY_ENGINE_KEY_NAMESPACE, ENGINE_KEY_SECRET, exc)
+        return
+    log.info("deleted the old engine key %s/%s", keys.LEGACY_ENGINE_KEY_NAMESPACE,
+             ENGINE_KEY_SECRET)
 
 
 def callback_url(base_url: str, namespace: str, run: str, stage: str) -> str:
@@ -104,15 +182,23 @@ async def report_delegation_result(
     """Record what the outside system reported for a Waiting delegation stage.
 
     ``outputs`` may be ``[{key, value}]``, a mapping, or ``key:value`` lines. Raises
-    `NotFound` (no such run or stage), `Forbidden` (bad token) and `DelegationRejected`
-    (the stage already ended). Returns the updated run.
+    `Forbidden` with one message whether the namespace is not a tenant's, the run does not
+    exist (or is another run under the same name) or the token is wrong, so that the answer
+    reveals nothing; then `NotFound` (the stage has not started) and `DelegationRejected`
+    (the stage or the run already ended). Returns the updated run.
     """
-    key = await engine_key(cluster, key_namespace or DEFAULT_KEY_NAMESPACE)
+    key = await token_key(cluster, key_namespace or DEFAULT_KEY_NAMESPACE, Purpose.DELEGATION)
     for _ in range(10):
-        obj = await cluster.get(kinds.WORKFLOW_RUN, run, namespace)
-        expected = delegation_token(key, obj["metadata"].get("uid", ""), stage)
-        if not hmac.compare_digest(expected, token or ""):
-            raise Forbidden(f"invalid delegation token for stage {stage} of {run}")
+        obj = None
+        if keys.is_tenant_namespace(namespace):
+            with contextlib.suppress(NotFound, BadRequest, Invalid):
+                obj = await cluster.get(kinds.WORKFLOW_RUN, run, namespace)
+        uid = ((obj or {}).get("metadata") or {}).get("uid", "")
+        refusal = check_run_token(obj, token or "", delegation_token(key, uid, stage))
+        if refusal is Refusal.FINISHED:
+            raise DelegationRejected(f"workflowrun {run} has finished")
+        if obj is None or refusal is not None:
+            raise Forbidden(INVALID_TOKEN)
         stages = (obj.get("status") or {}).get("stages") or {}
         if stage not in stages:
             raise NotFound(f"stage {stage} of workflowrun {run} has not started")
@@ -161,7 +247,7 @@ async def send_pending(
     ]
     if not pending:
         return False
-    key = await engine_key(control, key_namespace)
+    key = await token_key(control, key_namespace, Purpose.DELEGATION)
     workflow = ((state.spec.get("workflowRef") or {}).get("name")) or ""
     for name in pending:
         entry = state.stage(name)

@@ -64,7 +64,7 @@ from cyclone.engine.core.status import overall_phase
 from cyclone.engine.core.tenancy import REASON_TENANCY_VIOLATION, describe, run_violations
 from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
 from cyclone.engine.core.timeouts import deadline_for, deadline_text
-from cyclone.engine.core.uploads import artifact_upload_token, artifact_upload_url, upload_key
+from cyclone.engine.core.tokens import Purpose, artifact_upload_token, artifact_upload_url
 from cyclone.engine.core.validation import validate_output_references
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
@@ -364,8 +364,8 @@ class RunController:
             return None
         if self._upload_key is None:
             try:
-                self._upload_key = upload_key(
-                    await delegations.engine_key(self.control, self.config.system_namespace))
+                self._upload_key = await delegations.token_key(
+                    self.control, self.config.system_namespace, Purpose.ARTIFACT_UPLOAD)
             except ApiError as exc:
                 log.warning("no artifact upload token for run %s: %s", state.name, exc)
                 return None
@@ -374,7 +374,7 @@ class RunController:
             url=artifact_upload_url(self.config.callback_base_url, project, workflow_name,
                                     state.name),
             token=artifact_upload_token(self._upload_key, tenant_of(state.namespace),
-                                        project, workflow_name, state.name),
+                                        state.run["metadata"].get("uid", "")),
         )
 
     async def _start_stages(

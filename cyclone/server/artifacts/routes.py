@@ -9,20 +9,27 @@
   (`curl --data-binary @out.tar.gz -H 'Content-Type: application/gzip' …`). Authorised
   by a bearer token of the tenant, or by the run's upload token (`artifact_upload_token`)
   as the bearer token or in `X-Upload-Token`: that is what a stage pod's Http resolver
-  gets, so it can upload to its own run and nothing else.
+  gets, so it can upload to its own run while it runs, and nothing else.
 """
 
 from __future__ import annotations
 
-import hmac
+import logging
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from cyclone.engine.core.uploads import UPLOAD_TOKEN_PREFIX, upload_key
-from cyclone.engine.core.uploads import artifact_upload_token as run_upload_token
-from cyclone.kube import errors
+from cyclone.api import keys
+from cyclone.engine.core.tokens import (
+    Purpose,
+    check_run_token,
+    is_upload_token,
+    run_workflow,
+    upload_token_tenant,
+)
+from cyclone.engine.core.tokens import artifact_upload_token as run_upload_token
+from cyclone.kube import errors, kinds
 from cyclone.server.artifacts.store import (
     ArtifactNotFound,
     ArtifactStore,
@@ -33,6 +40,8 @@ from cyclone.server.artifacts.store import (
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.logs.store import InvalidLogName, RunRef
 from cyclone.server.state import ServerState
+
+log = logging.getLogger(__name__)
 
 API_PREFIX = "/apis/v1alpha1"
 RUN_PATH = "/projects/{project}/workflows/{workflow}/workflowruns/{run}"
@@ -60,21 +69,70 @@ def artifact_store_for(state: ServerState) -> ArtifactStore:
     return store
 
 
+INVALID_UPLOAD_TOKEN = "invalid upload token"
+"""The one answer to an upload token that does not fit the run of the path, whatever the
+reason (no such tenant or run, another run's token, a finished run), so that it tells
+nothing about what exists."""
+
+
 async def upload_key_of(state: ServerState) -> bytes:
     """The key of upload tokens, derived from the engine's key Secret (read once)."""
     key = state.extras.get(UPLOAD_KEY)
     if key is None:
-        from cyclone.engine.controllers.delegation import engine_key
+        from cyclone.engine.controllers.delegation import token_key
 
-        key = upload_key(await engine_key(state.cluster, state.engine_key_namespace))
+        key = await token_key(state.cluster, state.engine_key_namespace,
+                              Purpose.ARTIFACT_UPLOAD)
         state.extras[UPLOAD_KEY] = key
     return key
 
 
-async def artifact_upload_token(state: ServerState, ref: RunRef) -> str:
-    """A token that may upload artifacts of one run, and nothing else (the engine gives
-    the same one to the run's Http push resolvers)."""
-    return run_upload_token(await upload_key_of(state), *ref.parts())
+async def artifact_upload_token(state: ServerState, tenant: str, run_uid: str) -> str:
+    """A token that may upload artifacts of one run (by its uid), and nothing else: the
+    one the engine gives the run's Http push resolvers."""
+    return run_upload_token(await upload_key_of(state), tenant, run_uid)
+
+
+async def _run_of(state: ServerState, tenant: str, run: str) -> dict | None:
+    try:
+        return await state.cluster.get(kinds.WORKFLOW_RUN, run, keys.tenant_namespace(tenant))
+    except (errors.NotFound, errors.BadRequest, errors.Invalid):
+        return None
+
+
+async def _workflow_project(state: ServerState, run: dict) -> str | None:
+    """The project label of the run's workflow, for a run created without one."""
+    if (run["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT) or not run_workflow(run):
+        return None
+    try:
+        workflow = await state.cluster.get(kinds.WORKFLOW, run_workflow(run),
+                                           run["metadata"]["namespace"])
+    except (errors.NotFound, errors.BadRequest, errors.Invalid):
+        return None
+    return (workflow["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT)
+
+
+async def _check_upload_token(request: Request, token: str, x_tenant: str | None) -> str:
+    """The tenant whose run of the path `token` may upload to; 401 otherwise."""
+    state = server_state(request)
+    params = request.path_params
+    tenant = upload_token_tenant(token)
+    if tenant is None or (x_tenant and x_tenant.strip() != tenant):
+        raise errors.Unauthorized(INVALID_UPLOAD_TOKEN)
+    try:
+        RunRef(tenant, params["project"], params["workflow"], params["run"])
+    except InvalidLogName as err:
+        raise errors.Unauthorized(INVALID_UPLOAD_TOKEN) from err
+    run = await _run_of(state, tenant, params["run"])
+    uid = ((run or {}).get("metadata") or {}).get("uid", "")
+    refusal = check_run_token(
+        run, token, await artifact_upload_token(state, tenant, uid),
+        project=params["project"], workflow=params["workflow"],
+        workflow_project=await _workflow_project(state, run) if run else None)
+    if refusal is not None:
+        log.info("upload to %s/%s refused: %s", tenant, params["run"], refusal.value)
+        raise errors.Unauthorized(INVALID_UPLOAD_TOKEN)
+    return tenant
 
 
 def _run_ref(tenant: str, project: str, workflow: str, run: str) -> RunRef:
@@ -113,25 +171,18 @@ async def _uploading_tenant(
     authorization: str | None = Header(default=None),
 ) -> str:
     """The tenant of an upload: from the run's upload token (in `X-Upload-Token` or as the
-    bearer token), else from a tenant or admin bearer token."""
+    bearer token), else from a tenant or admin bearer token.
+
+    An upload token works only for the run it was made for (the run of the path, with the
+    same uid), and only until that run finishes or is deleted."""
     token = (x_upload_token or "").strip() or _bearer(authorization)
-    if not token or not token.startswith(f"{UPLOAD_TOKEN_PREFIX}."):
+    if not is_upload_token(token):
         from cyclone.server.auth import current_principal
         from cyclone.server.auth import require_tenant as tenant_of
 
         principal = await current_principal(request, authorization)
         return await tenant_of(principal, x_tenant)
-    tenant = token.split(".", 2)[1] if token.count(".") >= 2 else ""
-    if x_tenant and x_tenant.strip() != tenant:
-        raise errors.Unauthorized("invalid upload token")
-    params = request.path_params
-    try:
-        ref = RunRef(tenant, params["project"], params["workflow"], params["run"])
-    except InvalidLogName as err:
-        raise errors.Unauthorized("invalid upload token") from err
-    if not hmac.compare_digest(await artifact_upload_token(server_state(request), ref), token):
-        raise errors.Unauthorized("invalid upload token")
-    return tenant
+    return await _check_upload_token(request, token or "", x_tenant)
 
 
 def build_artifacts_router(prefix: str = API_PREFIX) -> APIRouter:

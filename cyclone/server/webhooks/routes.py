@@ -7,7 +7,9 @@ SVN hooks like GitHub). The SCM triggers of the integration are those labelled
 names it (Cyclone v1's way). A trigger's ``spec.scm.secret`` that is not the integration's
 name is the trigger's own webhook secret; otherwise the integration's ``webhookSecret``
 applies. Only triggers whose secret verified are matched; a request no secret verifies is
-401 and starts nothing.
+401 and starts nothing, with the same answer whether or not the tenant and integration
+exist. A verified body seen again within the replay window under another delivery id is a
+replay (`cyclone.engine.core.deliveries`): 200, ``duplicate: true``, nothing started.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from fastapi import APIRouter, Depends, Query, Request
 
 from cyclone.api import keys
+from cyclone.engine.core.deliveries import Verdict, delivery_digest
 from cyclone.engine.core.scm import (
     PayloadError,
     delivery_id,
@@ -32,18 +35,32 @@ from cyclone.server.integrations import read_integration_secret, spec_of_secret
 from cyclone.server.objects import DNS_LABEL
 from cyclone.server.state import ServerState
 from cyclone.server.tenants import read_tenant
+from cyclone.server.webhooks.replays import check_delivery
 from cyclone.server.webhooks.starter import Delivery, start_runs
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["webhooks"])
 MAX_BODY_BYTES = 5 * 1024 * 1024
+NOT_VERIFIED = "the webhook signature is missing or does not verify"
+"""The one answer when no secret verifies the request, including when the tenant or the
+integration does not exist or is not SCM, so that the route tells nothing about them."""
 
 
 async def integration_triggers(cluster: Cluster, namespace: str, integration: str) -> list:
     listed = await cluster.list(kinds.WORKFLOW_TRIGGER, namespace)
     return [t for t in listed.items
             if (t.get("spec") or {}).get("type") == "SCM" and integration_of(t) == integration]
+
+
+async def _scm_integration(cluster: Cluster, tenant: str, integration: str) -> dict | None:
+    """The spec of the tenant's SCM integration, None when there is no such thing."""
+    try:
+        await read_tenant(cluster, tenant)
+        spec = spec_of_secret(await read_integration_secret(cluster, tenant, integration))
+    except (errors.NotFound, errors.BadRequest, errors.Invalid):
+        return None
+    return spec if spec.get("type") == "SCM" else None
 
 
 @router.post("/tenants/{tenant}/webhook", summary="Receive an SCM webhook")
@@ -55,22 +72,23 @@ async def receive_webhook(
     state: ServerState = Depends(server_state),
 ) -> dict:
     """Start one run per matching enabled SCM trigger of ``integration``; answers the runs
-    started (``workflowruns``), found from an earlier delivery, and cancelled."""
+    started (``workflowruns``), found from an earlier delivery, and cancelled. A signed
+    body received again under another delivery id within the replay window answers
+    ``duplicate: true`` and starts nothing."""
     if source_type != "SCM":
         raise errors.BadRequest(f"unsupported sourceType {source_type!r} (only SCM)")
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
         raise errors.BadRequest("the webhook body is too large")
-    await read_tenant(state.cluster, tenant)
-    spec = spec_of_secret(await read_integration_secret(state.cluster, tenant, integration))
-    if spec.get("type") != "SCM":
-        raise errors.BadRequest(f"integration {integration!r} is not of type SCM")
     headers = {name.lower(): value for name, value in request.headers.items()}
     detected = detect_provider(headers)
     if detected is None:
         raise errors.BadRequest("no X-GitHub-Event, X-Gitlab-Event, X-Event-Key or "
                                 "X-Subversion-Event header")
     provider, event_name = detected
+    spec = await _scm_integration(state.cluster, tenant, integration)
+    if spec is None:
+        raise errors.Unauthorized(NOT_VERIFIED)
     namespace = keys.tenant_namespace(tenant)
     shared = str((spec.get("scm") or {}).get("webhookSecret") or "")
     shared_ok = bool(shared) and verify(provider, headers, body, shared)
@@ -80,15 +98,27 @@ async def receive_webhook(
         if (own and verify(provider, headers, body, own)) or (not own and shared_ok):
             triggers.append(trigger)
     if not shared_ok and not triggers:
-        raise errors.Unauthorized("the webhook signature is missing or does not verify")
+        raise errors.Unauthorized(NOT_VERIFIED)
     try:
         events = parse_events(provider, event_name, body)
     except PayloadError as exc:
         raise errors.BadRequest(str(exc)) from exc
+    answer = {"provider": str(provider), "event": event_name,
+              "events": [str(e.type) for e in events]}
     delivery = Delivery(tenant, integration, delivery_id(headers, body), events,
                         state.server_url)
+    if triggers:
+        verdict = await check_delivery(
+            state.cluster, tenant,
+            delivery_digest(str(provider), event_name, integration, body),
+            delivery.delivery_id, state.webhook_replay_window)
+        if verdict is Verdict.REPLAY:
+            log.warning("webhook %s/%s %s %s: a replay of a delivery seen within %s; "
+                        "nothing started", tenant, integration, provider, event_name,
+                        state.webhook_replay_window)
+            return {**answer, "duplicate": True, "workflowruns": [], "existing": [],
+                    "cancelled": []}
     outcome = await start_runs(state.cluster, triggers, delivery)
     log.info("webhook %s/%s %s %s: %s", tenant, integration, provider, event_name,
              outcome.to_json())
-    return {"provider": str(provider), "event": event_name,
-            "events": [str(e.type) for e in events], **outcome.to_json()}
+    return {**answer, "duplicate": False, **outcome.to_json()}
