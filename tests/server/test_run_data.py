@@ -109,6 +109,20 @@ async def test_a_run_created_again_under_the_same_name_starts_clean(logs_app, de
     assert (await devops.get(f"{RUN}/logs", params={"stage": "build"})).text == "new line\n"
 
 
+async def test_a_log_stream_answers_only_the_current_runs_lines(logs_app, devops, cluster):
+    old = await start(devops)
+    collect(logs_app, old, b"old line\n")
+    await cluster.delete(kinds.WORKFLOW_RUN, "ci-1", "cyclone-devops")
+    new = await start(devops)
+    collect(logs_app, old, b"late line of the old run\n")
+    collect(logs_app, new, b"new line\n")
+
+    streamed = await devops.get(f"{RUN}/logstream", params={"stage": "build"})
+
+    assert streamed.status_code == 200
+    assert streamed.text == "new line\n"
+
+
 async def test_the_sweep_removes_data_of_runs_that_are_gone(logs_app, devops, cluster):
     kept = await start(devops)
     collect(logs_app, kept, b"kept\n")
