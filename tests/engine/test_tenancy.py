@@ -10,11 +10,14 @@ import json
 import pytest
 
 from cyclone.api import keys
+from cyclone.engine.controllers.target import ExecutionTarget, checked_execution_target
+from cyclone.engine.core.tenancy import record_patch
 from cyclone.kube import kinds
 
 from .harness import (
     BACKENDS,
     NAMESPACE,
+    PVC,
     overall,
     shell_stage,
     stage_status,
@@ -122,3 +125,25 @@ async def test_a_feature_an_admin_allowed_for_the_tenant_is_admitted(env):
         env.wait_phase("pid-1", "Failed", within=30))
     assert overall(refused)["reason"] == "TenancyViolation"
     assert stage_status(allowed, "net")["phase"] == "Succeeded"
+
+
+async def test_work_after_admission_goes_only_where_the_tenant_may(env):
+    """A run whose executionContext was edited after admission gets its later work (GC) at
+    the tenant's home, never in the namespace it now names."""
+    opened = record_patch(None, keys.DEFAULT_TENANT, "w", ("cyclone-system-w", PVC))
+    await env.cluster.create({"apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+                              "metadata": {"name": "opened-w", **opened["metadata"]},
+                              "spec": {"credential": {}}})
+    try:
+        home = ExecutionTarget(keys.CONTROL_CLUSTER_NAME, NAMESPACE, PVC)
+        for context, expected in (
+            ({"namespace": OTHER, "pvc": "cyclone-pvc-other"}, home),
+            ({"cluster": "opened-w", "namespace": "cyclone-system-w"},
+             ExecutionTarget("opened-w", "cyclone-system-w", PVC)),
+            ({"cluster": "opened-w", "namespace": OTHER}, home),
+            ({}, home),
+        ):
+            run = workflow_run("r", "wf", executionContext=context)
+            assert await checked_execution_target(env.cluster, run) == expected, context
+    finally:
+        await env.cluster.delete(kinds.EXECUTION_CLUSTER, "opened-w")

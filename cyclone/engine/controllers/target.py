@@ -3,6 +3,7 @@ engine reads to decide whether the run's tenant may go there."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from cyclone.kube.protocol import Cluster
 log = logging.getLogger(__name__)
 
 tenant_of = tenancy.tenant_of
+_unreadable_tenants: set[str] = set()
+"""Tenants whose Namespace the engine was refused, already logged once."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,10 @@ async def read_policy(control: Cluster, tenant: str, clusters: Iterable[str] = (
     try:
         namespace = await _get(control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
     except ApiError as exc:
-        log.warning("cannot read the namespace of tenant %s (no pod feature allowed): %s",
-                    tenant, exc)
+        if tenant not in _unreadable_tenants:
+            _unreadable_tenants.add(tenant)
+            log.warning("cannot read the namespace of tenant %s, so no pod feature is "
+                        "allowed for it: %s", tenant, exc)
         namespace = None
     execution_clusters = []
     for name in dict.fromkeys(clusters):
@@ -77,6 +82,21 @@ async def read_policy(control: Cluster, tenant: str, clusters: Iterable[str] = (
         if found is not None:
             execution_clusters.append(found)
     return tenancy.policy_for(tenant, namespace, execution_clusters)
+
+
+async def checked_execution_target(control: Cluster, run: dict) -> ExecutionTarget:
+    """The run's execution target if its tenant owns it, else the tenant's home.
+
+    For work done on a run after it was admitted (its GC), whose ``executionContext`` may
+    have been edited since: nothing is ever created where the tenant may not go.
+    """
+    target = execution_target(run)
+    namespace = run["metadata"]["namespace"]
+    policy = await read_policy(control, tenant_of(namespace), [target.cluster])
+    if tenancy.execution_context_violations(policy, dataclasses.asdict(target)):
+        home = tenancy.home_target(tenant_of(namespace))
+        return ExecutionTarget(home.cluster, home.namespace, home.pvc)
+    return target
 
 
 async def admission_violations(control: Cluster, run: dict, workflow: dict,
