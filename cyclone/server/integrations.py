@@ -77,6 +77,7 @@ def _dump_spec(spec: IntegrationSpec) -> dict:
 def to_api(secret: dict) -> dict:
     meta = secret.get("metadata") or {}
     return {
+        "kind": "Integration",
         "metadata": {
             "name": meta.get("name"),
             "annotations": meta.get("annotations") or {},
