@@ -10,6 +10,7 @@ import websockets
 
 from cli.conftest import ADMIN_TOKEN
 from cli.test_objects_cli import MANIFESTS, write
+from cyclone.kube import kinds
 from cyclone.server.logs import LogRef, LogStore, RunRef
 
 RUN = "/apis/v1alpha1/projects/demo/workflows/ci/workflowruns/iso-run"
@@ -38,8 +39,11 @@ def run_of_a(cyclone, tenants, live_server, tmp_path) -> None:
     assert cyclone("apply", "-f", write(tmp_path, MANIFESTS), env=env).exit_code == 0
     created = cyclone("run", "ci", "-p", "demo", "--name", "iso-run", env=env)
     assert created.exit_code == 0 or "already exists" in created.stderr
+    run = live_server.call(live_server.cluster.get(kinds.WORKFLOW_RUN, "iso-run",
+                                                   "cyclone-iso-a"))
     writer = LogStore(live_server.data_dir / "logs").writer(
-        LogRef(RunRef("iso-a", "demo", "ci", "iso-run"), "build", "c0"))
+        LogRef(RunRef("iso-a", "demo", "ci", "iso-run", uid=run["metadata"]["uid"]),
+               "build", "c0"))
     if not writer.complete:
         writer.append(b"private\n", 8)
         writer.finish()

@@ -129,10 +129,16 @@ def test_retry_starts_a_run_that_reuses_the_old_one(cyclone, demo, live_server) 
     assert run["spec"]["retryOf"] == "ci-2"
 
 
+def stored_ref(live_server, run: str) -> RunRef:
+    """Where the server stores the run's data: under its uid."""
+    found = live_server.call(live_server.cluster.get(kinds.WORKFLOW_RUN, run, NS))
+    return RunRef("system", "demo", "ci", run, uid=found["metadata"]["uid"])
+
+
 def test_logs_prints_stored_logs_of_a_stage_or_all(cyclone, demo, live_server) -> None:
     assert cyclone("run", "ci", "-p", "demo", "--name", "ci-3").exit_code == 0
     store = LogStore(live_server.data_dir / "logs")
-    run_ref = RunRef("system", "demo", "ci", "ci-3")
+    run_ref = stored_ref(live_server, "ci-3")
     for stage, text in (("build", b"compiled\n"), ("test", b"all green\n")):
         writer = store.writer(LogRef(run_ref, stage, "c0"))
         writer.append(text, len(text))
@@ -148,7 +154,7 @@ def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server) ->
     assert cyclone("run", "ci", "-p", "demo", "--name", "ci-4").exit_code == 0
     set_status(live_server, "ci-4", {"build": stage_status("Running")}, "Running")
     store = LogStore(live_server.data_dir / "logs")
-    writer = store.writer(LogRef(RunRef("system", "demo", "ci", "ci-4"), "build", "c0"))
+    writer = store.writer(LogRef(stored_ref(live_server, "ci-4"), "build", "c0"))
     writer.append(b"step 1\n", 7)
 
     def finish_later() -> None:
@@ -168,7 +174,7 @@ def test_logs_follow_ends_for_a_stage_that_will_never_run(cyclone, demo, live_se
     assert cyclone("run", "ci", "-p", "demo", "--name", "ci-5").exit_code == 0
     set_status(live_server, "ci-5", {"build": stage_status("Failed", "PodFailed")}, "Failed")
     store = LogStore(live_server.data_dir / "logs")
-    writer = store.writer(LogRef(RunRef("system", "demo", "ci", "ci-5"), "build", "c0"))
+    writer = store.writer(LogRef(stored_ref(live_server, "ci-5"), "build", "c0"))
     writer.append(b"boom\n", 5)
     never_run = cyclone("logs", "ci-5", "--stage", "test", "-f")
     assert never_run.exit_code == 0, never_run.output
