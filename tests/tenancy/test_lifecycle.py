@@ -144,6 +144,8 @@ async def test_deleting_a_tenant_with_a_finished_uncleaned_run_completes(long_gc
         return not any(path.exists() for path in doomed_dirs)
 
     await eventually(folders_gone, 30, "the deleted tenant's stored data was not removed")
+    assert (await doomed.http.get("/projects")).status_code == 401, \
+        "a token of the deleted tenant works for the tenant created again under its name"
 
     run_path = f"{runs_path('lc', 'wf')}/done"
     kept_log = await keep.http.get(f"{run_path}/logs")
