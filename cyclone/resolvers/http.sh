@@ -1,6 +1,7 @@
 #!/bin/sh
 # Http resolver: `push` POSTs a gzip tarball of $WORKSPACE/data to URL (the server's
 # artifact endpoint); `pull` downloads URL and unpacks it (a tarball) or saves it as-is.
+# Temporary files go to $TMPDIR (default /tmp): the container's root may be read-only.
 #   URL: required. TOKEN: sent as a bearer token. ARTIFACT: the artifact name (default
 #   data.tar.gz), sent as the X-Artifact-Name header and query parameter `name`.
 set -eu
@@ -18,8 +19,8 @@ push() {
   [ -d "$DATA" ] || fail "nothing to push: $DATA does not exist"
   name="${ARTIFACT:-data.tar.gz}"
   case "$URL" in *\?*) target="$URL&name=$name" ;; *) target="$URL?name=$name" ;; esac
-  archive="$WORKSPACE/.cyclone-http-push.tar.gz"
-  tar -czf "$archive" -C "$DATA" .
+  archive="$(mktemp "${TMPDIR:-/tmp}/cyclone-http-push.XXXXXX")"
+  tar -czf "$archive" -C "$DATA" . || { rm -f "$archive"; fail "cannot pack $DATA"; }
   set -- -fsS -X POST --data-binary "@$archive" -H "Content-Type: application/gzip" \
     -H "X-Artifact-Name: $name"
   [ -z "${TOKEN:-}" ] || set -- "$@" -H "Authorization: Bearer $TOKEN"
@@ -34,8 +35,8 @@ pull() {
   mkdir -p "$DATA"
   set -- -fsSL
   [ -z "${TOKEN:-}" ] || set -- "$@" -H "Authorization: Bearer $TOKEN"
-  tmp="$WORKSPACE/.cyclone-http-pull"
-  curl "$@" -o "$tmp" "$URL" || fail "GET $URL failed"
+  tmp="$(mktemp "${TMPDIR:-/tmp}/cyclone-http-pull.XXXXXX")"
+  curl "$@" -o "$tmp" "$URL" || { rm -f "$tmp"; fail "GET $URL failed"; }
   if tar -tzf "$tmp" >/dev/null 2>&1; then
     tar -xzf "$tmp" -C "$DATA"
     rm -f "$tmp"
