@@ -6,14 +6,17 @@ import pytest
 
 from cyclone.kube import kinds
 
+from .gates import Counter, Gate
 from .harness import BACKENDS, NAMESPACE, overall, shell_stage, stage_status, workflow, workflow_run
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
 
 def gate_script(gate, then: str = "true") -> str:
-    """Wait until the test creates ``gate``, then run ``then``."""
-    return f"while [ ! -e {gate} ]; do sleep 0.05; done; {then}"
+    """Wait until the test opens ``gate`` (a `Gate`; a path is a gate never opened), then run
+    ``then``."""
+    check = gate.check() if isinstance(gate, Gate) else f"[ -e {gate} ]"
+    return f"until {check}; do sleep 0.05; done; {then}"
 
 
 def stage_entry(run: dict, name: str) -> dict:
@@ -53,7 +56,7 @@ async def test_stop_cancels_run_and_deletes_pods_at_once(env, tmp_path):
 
 
 async def test_pause_holds_new_stages_until_resume(env, tmp_path):
-    gate = tmp_path / "gate"
+    gate = Gate()
     await env.apply(
         shell_stage("first", gate_script(gate)),
         shell_stage("second", "true"),
@@ -77,7 +80,7 @@ async def test_pause_holds_new_stages_until_resume(env, tmp_path):
 
 
 async def test_resume_is_recorded_while_run_continues(env, tmp_path):
-    gate = tmp_path / "gate"
+    gate = Gate()
     await env.apply(
         shell_stage("first", gate_script(gate)),
         workflow("wf", [{"name": "first"}]),
@@ -122,9 +125,9 @@ async def test_pod_deleted_mid_stage_fails_stage(env, tmp_path):
 
 
 async def test_failed_attempts_are_retried_with_new_pods(env, tmp_path):
-    counter = tmp_path / "attempts"
+    counter = Counter()
     script = (
-        f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}; "
+        f"n=$(curl -fsS {counter.url}); "
         "echo \"attempt:$n\" > /cyclone/results/__result__; [ $n -ge 3 ]"
     )
     await env.apply(
@@ -133,7 +136,7 @@ async def test_failed_attempts_are_retried_with_new_pods(env, tmp_path):
         workflow_run("r1", "wf"),
     )
     run = await env.wait_phase("r1", "Succeeded", "Failed")
-    assert overall(run)["phase"] == "Succeeded"
+    assert overall(run)["phase"] == "Succeeded", run["status"]
     entry = run["status"]["stages"]["flaky"]
     assert entry["attempts"] == 3
     assert {o["key"]: o["value"] for o in entry["outputs"]} == {"attempt": "3"}
@@ -154,7 +157,7 @@ async def test_retries_exhausted_fail_the_stage(env):
 
 
 async def test_exceeded_quota_keeps_stage_pending_and_retries(env, tmp_path):
-    gate = tmp_path / "gate"
+    gate = Gate()
     await env.cluster.create({
         "apiVersion": "v1", "kind": "ResourceQuota",
         "metadata": {"name": "one-pod", "namespace": NAMESPACE},

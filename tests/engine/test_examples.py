@@ -9,6 +9,7 @@ import yaml
 
 from cyclone.engine.controllers.delegation import report_delegation_result
 
+from .gates import serve_git_repository
 from .harness import NAMESPACE, outputs, overall
 from .receiver import http_receiver
 
@@ -34,10 +35,11 @@ def make_demo_repo(repo: Path) -> str:
 async def test_ci_pipeline_example_checks_out_builds_tests_and_packages(env, tmp_path):
     repo = tmp_path / "repo"
     head = make_demo_repo(repo)
+    url = serve_git_repository(repo, tmp_path / "served")
     docs = documents("ci-pipeline.yaml")
     for doc in docs:
         if doc["kind"] == "WorkflowRun":
-            doc["spec"]["globalVariables"] = [{"name": "REPO_URL", "value": str(repo)}]
+            doc["spec"]["globalVariables"] = [{"name": "REPO_URL", "value": url}]
     await env.apply(*docs)
     run = await env.wait_phase(run_name(docs), "Succeeded", within=60)
     assert outputs(run, "ci-build")["LastCommitID"] == head

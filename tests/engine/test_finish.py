@@ -11,6 +11,7 @@ from cyclone.engine.core.names import gc_pod_name
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 
+from .gates import Gate
 from .harness import (
     BACKENDS,
     NAMESPACE,
@@ -152,11 +153,11 @@ async def test_deleting_a_run_cleans_up_first(tmp_path, backend):
 
 
 async def test_retry_of_reuses_succeeded_stages_and_outputs(tmp_path):
-    flag = tmp_path / "fixed"
+    flag = Gate()
     async with running_env(tmp_path) as env:
         await env.apply(
             shell_stage("build", "echo \"version:$$\" > /cyclone/results/__result__"),
-            shell_stage("test", f"[ -e {flag} ]"),
+            shell_stage("test", flag.check()),
             shell_stage("report",
                         "echo \"tested:${stages.build.outputs.version}\" "
                         "> /cyclone/results/__result__"),

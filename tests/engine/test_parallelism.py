@@ -5,12 +5,13 @@ from __future__ import annotations
 from cyclone.engine.config import EngineConfig, QueueLimits
 from cyclone.engine.core.timefmt import parse_rfc3339
 
+from .gates import Gate
 from .harness import overall, running_env, shell_stage, stage_status, workflow, workflow_run
 from .test_control import gate_script
 
 
 async def test_runs_queue_in_creation_order_and_overflow_fails(tmp_path):
-    gate = tmp_path / "gate"
+    gate = Gate()
     config = EngineConfig(
         gc_enabled=False, watch_pod_events=False,
         overall=QueueLimits(max_running=1, max_queued=1),
@@ -40,7 +41,7 @@ async def test_runs_queue_in_creation_order_and_overflow_fails(tmp_path):
 
 
 async def test_per_workflow_limit_leaves_other_workflows_free(tmp_path):
-    gate = tmp_path / "gate"
+    gate = Gate()
     config = EngineConfig(
         gc_enabled=False, watch_pod_events=False,
         per_workflow=QueueLimits(max_running=1, max_queued=5),

@@ -9,12 +9,13 @@ from cyclone.engine.config import EngineConfig
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 
+from .gates import Gate
 from .harness import NAMESPACE, running_env, shell_stage, workflow, workflow_run
 from .test_control import gate_script, stage_running
 
 
 async def test_warning_events_of_a_stage_pod_are_copied_to_the_stage(tmp_path):
-    gate = tmp_path / "gate"
+    gate = Gate()
     config = EngineConfig(gc_enabled=False, watch_pod_events=True)
     async with running_env(tmp_path, config) as env:
         await env.apply(

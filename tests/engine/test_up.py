@@ -11,6 +11,7 @@ from pathlib import Path
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 
+from .gates import Gate
 from .harness import NAMESPACE, PVC, overall, shell_stage, stage_status, workflow, workflow_run
 from .test_control import gate_script
 
@@ -54,7 +55,7 @@ async def test_up_creates_tenant_and_stops_cleanly_on_sigterm(tmp_path):
 
 
 async def test_run_continues_after_up_is_killed(tmp_path):
-    gate = tmp_path / "gate"
+    gate = Gate()
     process = await start_up(tmp_path)
     cluster = EmbeddedCluster(tmp_path / "cluster.db")
     try:
