@@ -3,17 +3,31 @@
 GitHub (api.github.com or `{server}/api/v3`), GitLab (`{server}/api/v4`) and Bitbucket
 Server (`{server}/rest/api/1.0`) are asked with the integration's token (or user and
 password). Answers use the list conventions; an SCM that fails answers 502.
+
+The server is the tenant's choice, and the call is made from inside the cluster with the
+tenant's credentials: a server on a local address (`cyclone.engine.core.addresses`)
+answers 403 unless the tenant's spec has `allowLocalAddresses`, both when the name is
+resolved before the call and for each connection (redirects included).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends
 
+from cyclone.engine.core.addresses import (
+    ALLOW_HINT,
+    LocalAddressRefused,
+    Resolver,
+    check_host,
+    guarded_client,
+    literal_url_problem,
+    refused_by,
+)
 from cyclone.kube import errors
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.integrations import read_integration_secret, spec_of_secret
@@ -24,6 +38,9 @@ router = APIRouter(tags=["integrations"])
 PAGE_LIMIT = 5
 HTTP_TIMEOUT_SECONDS = 10.0
 SCM_CLIENT_FACTORY = "scm_client_factory"
+"""`state.extras` key of a no-argument factory of the SCM HTTP client (tests)."""
+RESOLVER = "address_resolver"
+"""`state.extras` key of the resolver used to check SCM servers (default: the system's)."""
 
 
 class BadGateway(errors.ApiError):
@@ -79,6 +96,9 @@ class ScmApi:
                 response = await self.client.get(url, params=query, headers=self.headers,
                                                  auth=self.auth)
             except httpx.HTTPError as exc:
+                refused = refused_by(exc)
+                if refused is not None:
+                    raise errors.Forbidden(f"{self.type} server refused: {refused}") from exc
                 raise BadGateway(f"{self.type} at {self.base} is unreachable: {exc}") from exc
             if response.status_code in (401, 403):
                 raise BadGateway(f"{self.type} refused the integration's credentials "
@@ -159,11 +179,49 @@ class ScmApi:
                  "targetBranch": (p.get("base") or {}).get("ref")} for p in found]
 
 
-def _client(state: ServerState) -> httpx.AsyncClient:
+def _client(state: ServerState, allow_local: bool) -> httpx.AsyncClient:
     factory: Callable[[], httpx.AsyncClient] | None = state.extras.get(SCM_CLIENT_FACTORY)
     if factory is not None:
         return factory()
-    return httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=True)
+    return guarded_client(allow_local=allow_local, resolver=state.extras.get(RESOLVER),
+                          timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=True)
+
+
+async def tenant_allows_local(state: ServerState, tenant: str) -> bool:
+    """The tenant's `allowLocalAddresses` (only an admin sets it)."""
+    from cyclone.server.tenants import tenant_spec
+
+    return (await tenant_spec(state.cluster, tenant)).allowLocalAddresses
+
+
+def check_literal_urls(spec: dict, allow_local: bool) -> None:
+    """Refuse (422) an integration whose SCM server is a local address as written."""
+    if allow_local:
+        return
+    server = ((spec.get("scm") or {}) if isinstance(spec, dict) else {}).get("server")
+    problem = literal_url_problem(server)
+    if problem:
+        raise errors.Invalid(f"spec.scm.server: {problem}; {ALLOW_HINT}")
+
+
+async def check_reachable(state: ServerState, url: str, allow_local: bool) -> None:
+    """Refuse (403) a call to `url` when its host resolves to a local address."""
+    if allow_local:
+        return
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise errors.BadRequest(f"{url!r} has no host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise errors.BadRequest(f"{url!r}: {exc}") from exc
+    resolver: Resolver | None = state.extras.get(RESOLVER)
+    try:
+        await check_host(parts.hostname, port, resolver=resolver)
+    except LocalAddressRefused as exc:
+        raise errors.Forbidden(f"SCM server refused: {exc}") from exc
+    except OSError as exc:
+        raise BadGateway(f"{parts.hostname} does not resolve: {exc}") from exc
 
 
 async def _scm_of(state: ServerState, tenant: str, integration: str) -> dict:
@@ -176,8 +234,10 @@ async def _scm_of(state: ServerState, tenant: str, integration: str) -> dict:
 async def _listing(state: ServerState, tenant: str, integration: str, what: str,
                    repo: str | None, query: ListQuery) -> dict:
     scm = await _scm_of(state, tenant, integration)
-    async with _client(state) as client:
+    allow_local = await tenant_allows_local(state, tenant)
+    async with _client(state, allow_local) as client:
         api = ScmApi(scm, client)
+        await check_reachable(state, api.base, allow_local)
         items = await (api.repos() if what == "repos" else getattr(api, what)(repo))
     return paginate(items, query)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -77,6 +78,13 @@ def stage_status(run: dict, stage: str) -> dict:
 def outputs(run: dict, stage: str) -> dict[str, str]:
     entry = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
     return {o["key"]: o.get("value") for o in entry.get("outputs") or []}
+
+
+async def allow_local_addresses(cluster: Cluster, namespace: str = NAMESPACE) -> None:
+    """What an admin's `allowLocalAddresses: true` writes on the tenant: its receivers,
+    delegation URLs and SCM servers may then be on 127.0.0.1, as the tests' fakes are."""
+    await cluster.patch(kinds.NAMESPACE, namespace, {"metadata": {"annotations": {
+        keys.ANNOTATION_TENANT_INFO: json.dumps({"allowLocalAddresses": True})}}})
 
 
 async def prepare_tenant(cluster: EmbeddedCluster) -> None:

@@ -10,7 +10,16 @@ from cyclone.engine.controllers.delegation import (
 )
 from cyclone.kube.errors import Forbidden
 
-from .harness import API, NAMESPACE, overall, shell_stage, stage_status, workflow, workflow_run
+from .harness import (
+    API,
+    NAMESPACE,
+    allow_local_addresses,
+    overall,
+    shell_stage,
+    stage_status,
+    workflow,
+    workflow_run,
+)
 from .receiver import http_receiver
 
 
@@ -26,6 +35,7 @@ def delegation_stage(name: str, url: str, timeout: str | None = None) -> dict:
 
 
 async def start_delegated_run(env, receiver, wait_for: str | None = None) -> dict:
+    await allow_local_addresses(env.cluster)
     await env.apply(
         delegation_stage("approve", receiver.url, wait_for),
         shell_stage("parallel", "true"),
@@ -108,6 +118,7 @@ async def test_delegation_callback_checks_token_and_state(env):
 
 
 async def test_unreachable_delegation_url_fails_the_stage(env):
+    await allow_local_addresses(env.cluster)
     await env.apply(
         delegation_stage("approve", "http://127.0.0.1:9/nowhere"),
         workflow("wf", [{"name": "approve"}]),
@@ -115,3 +126,21 @@ async def test_unreachable_delegation_url_fails_the_stage(env):
     )
     run = await env.wait_phase("r1", "Failed")
     assert stage_status(run, "approve")["reason"] == "DelegationFailure"
+
+
+async def test_a_local_delegation_url_is_refused_unless_the_tenant_allows_it(env):
+    async with http_receiver() as receiver:
+        await env.apply(
+            delegation_stage("approve", receiver.url),
+            workflow("wf", [{"name": "approve"}]),
+            workflow_run("r1", "wf"),
+        )
+        run = await env.wait_phase("r1", "Failed")
+        status = stage_status(run, "approve")
+        assert status["reason"] == "DelegationFailure"
+        assert "refused" in status["message"] and "loopback" in status["message"]
+        assert receiver.bodies == []
+        await allow_local_addresses(env.cluster)
+        await env.apply(workflow_run("r2", "wf"))
+        [request] = await receiver.wait_for(1)
+    assert request["workflowrun"] == "r2"

@@ -16,6 +16,7 @@ from .harness import (
     BACKENDS,
     NAMESPACE,
     PVC,
+    allow_local_addresses,
     outputs,
     overall,
     running_env,
@@ -34,6 +35,7 @@ def run_data_dir(env, run: str):
 
 async def test_notification_reaches_webhook_once(tmp_path):
     async with http_receiver() as receiver, running_env(tmp_path) as env:
+        await allow_local_addresses(env.cluster)
         await env.apply(
             shell_stage("a", "true"),
             workflow("wf", [{"name": "a"}], notification={
@@ -61,6 +63,7 @@ async def test_notification_reaches_webhook_once(tmp_path):
 
 async def test_notification_policy_failure_skips_successful_runs(tmp_path):
     async with http_receiver() as receiver, running_env(tmp_path) as env:
+        await allow_local_addresses(env.cluster)
         await env.apply(
             shell_stage("ok", "true"),
             shell_stage("bad", "exit 1"),

@@ -37,7 +37,8 @@ def test_notification_policy(policy, phase, due):
 
 async def test_webhook_receives_the_run_object():
     async with http_receiver() as receiver:
-        result = await send_notification("Webhook", receiver.url, RUN, SmtpConfig())
+        result = await send_notification("Webhook", receiver.url, RUN, SmtpConfig(),
+                                         allow_local=True)
         [body] = await receiver.wait_for(1)
     assert result.result == "Succeeded"
     assert body == RUN
@@ -45,7 +46,8 @@ async def test_webhook_receives_the_run_object():
 
 async def test_slack_receives_a_slack_message():
     async with http_receiver() as receiver:
-        result = await send_notification("Slack", receiver.url, RUN, SmtpConfig())
+        result = await send_notification("Slack", receiver.url, RUN, SmtpConfig(),
+                                         allow_local=True)
         [body] = await receiver.wait_for(1)
     assert result.result == "Succeeded"
     assert "r1" in body["text"] and "Failed" in body["text"]
@@ -58,11 +60,35 @@ async def test_slack_receives_a_slack_message():
 
 async def test_receiver_error_is_recorded_not_raised():
     async with http_receiver(status=500) as receiver:
-        result = await send_notification("Webhook", receiver.url, RUN, SmtpConfig())
+        result = await send_notification("Webhook", receiver.url, RUN, SmtpConfig(),
+                                         allow_local=True)
     assert result.result == "Failed"
     assert "500" in result.message
-    unreachable = await send_notification("Webhook", "http://127.0.0.1:9/x", RUN, SmtpConfig())
+    unreachable = await send_notification("Webhook", "http://127.0.0.1:9/x", RUN, SmtpConfig(),
+                                          allow_local=True)
     assert unreachable.result == "Failed"
+
+
+@pytest.mark.parametrize("kind", ["Webhook", "Slack"])
+async def test_a_local_receiver_is_refused_unless_the_tenant_allows_it(kind):
+    async with http_receiver() as receiver:
+        refused = await send_notification(kind, receiver.url, RUN, SmtpConfig())
+        assert refused.result == "Failed"
+        assert "refused" in refused.message and "loopback" in refused.message
+        assert "allowLocalAddresses" in refused.message
+        assert receiver.bodies == []
+        allowed = await send_notification(kind, receiver.url, RUN, SmtpConfig(),
+                                          allow_local=True)
+        assert allowed.result == "Succeeded"
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://[::1]:9/x", "http://localhost:9/x",
+                                 "http://0.0.0.0:9/x"])
+async def test_metadata_and_this_host_receivers_are_refused(url):
+    result = await send_notification("Webhook", url, RUN, SmtpConfig())
+    assert result.result == "Failed"
+    assert "refused" in result.message
 
 
 @contextlib.asynccontextmanager

@@ -33,3 +33,16 @@ async def tenant_token(admin: httpx.AsyncClient, tenant: str) -> str:
     response = await admin.post(f"/tenants/{tenant}/tokens", json={"description": "test"})
     assert response.status_code == 201, response.text
     return response.json()["token"]
+
+
+async def allow_local_addresses(admin: httpx.AsyncClient, tenant: str) -> None:
+    """As an admin, let `tenant` use SCM servers and receivers on local addresses (the
+    tests' fakes listen on 127.0.0.1)."""
+    current = await admin.get(f"/tenants/{tenant}")
+    assert current.status_code == 200, current.text
+    body = current.json()
+    body["spec"]["allowLocalAddresses"] = True
+    response = await admin.put(f"/tenants/{tenant}", json={"metadata": body["metadata"],
+                                                           "spec": body["spec"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["spec"]["allowLocalAddresses"] is True

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cyclone.server.scmrepos import SCM_CLIENT_FACTORY
+from cyclone.server.scmrepos import RESOLVER, SCM_CLIENT_FACTORY
 
 GITHUB = {"metadata": {"name": "github"}, "spec": {"type": "SCM", "scm": {
     "type": "GitHub", "server": "https://github.com", "token": "ghp_x"}}}
@@ -30,7 +30,12 @@ def scm_requests(app) -> list[httpx.Request]:
 
     app.state.cyclone.extras[SCM_CLIENT_FACTORY] = lambda: httpx.AsyncClient(
         transport=httpx.MockTransport(handler))
+    app.state.cyclone.extras[RESOLVER] = public_resolver
     return seen
+
+
+async def public_resolver(host: str, port: int) -> list[str]:
+    return ["140.82.112.5"]
 
 
 async def test_lists_repos_branches_and_pull_requests(devops, scm_requests):

@@ -20,11 +20,21 @@ DELIVERY_HEADER = {Provider.GITHUB: "X-GitHub-Delivery", Provider.GITLAB: "X-Git
                    Provider.BITBUCKET: "X-Request-Id", Provider.SVN: "X-Subversion-Delivery"}
 
 
+async def allow_local_addresses(admin: httpx.AsyncClient, tenant: str) -> None:
+    """As an admin, let `tenant` use SCM servers on local addresses (the fakes' 127.0.0.1)."""
+    body = (await admin.get(f"/tenants/{tenant}")).json()
+    body["spec"]["allowLocalAddresses"] = True
+    response = await admin.put(f"/tenants/{tenant}", json={"metadata": body["metadata"],
+                                                           "spec": body["spec"]})
+    assert response.status_code == 200, response.text
+
+
 async def create_integration(admin: httpx.AsyncClient, name: str, scm_type: str,
                              server: str | None = None, **scm: object) -> None:
     source = {"type": scm_type, "token": "tok-123", **scm}
     if server:
         source["server"] = server
+        await allow_local_addresses(admin, keys.DEFAULT_TENANT)
     response = await admin.post("/integrations", json={
         "metadata": {"name": name}, "spec": {"type": "SCM", "scm": source}})
     assert response.status_code == 201, response.text

@@ -28,6 +28,8 @@ import httpx
 
 from cyclone.api import keys
 from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
+from cyclone.engine.core.addresses import guarded_client, refused_by
 from cyclone.engine.core.results import parse_results
 from cyclone.engine.core.status import apply_stage_status, make_status
 from cyclone.engine.core.tokens import (
@@ -154,14 +156,20 @@ def callback_url(base_url: str, namespace: str, run: str, stage: str) -> str:
 
 
 async def post_delegation(
-    url: str, payload: dict, http_timeout: float
+    url: str, payload: dict, http_timeout: float, *, allow_local: bool = False
 ) -> tuple[bool, str]:
-    """POST the delegation request; (accepted, message)."""
+    """POST the delegation request; (accepted, message). A URL on a local address is
+    refused unless `allow_local` (the tenant's `allowLocalAddresses`)."""
     try:
-        async with httpx.AsyncClient(timeout=http_timeout) as client:
+        async with guarded_client(allow_local=allow_local, timeout=http_timeout) as client:
             response = await client.post(url, json=payload)
     except httpx.HTTPError as exc:
+        refused = refused_by(exc)
+        if refused is not None:
+            return False, f"POST {url}: refused: {refused}"
         return False, f"POST {url}: {exc!r}"
+    except ValueError as exc:
+        return False, f"POST {url}: {exc}"
     if response.is_success:
         return True, f"HTTP {response.status_code}"
     return False, f"POST {url}: HTTP {response.status_code} {response.text[:200]}"
@@ -249,6 +257,7 @@ async def send_pending(
         return False
     key = await token_key(control, key_namespace, Purpose.DELEGATION)
     workflow = ((state.spec.get("workflowRef") or {}).get("name")) or ""
+    allow_local = await tenant_allows_local_addresses(control, state.namespace)
     for name in pending:
         entry = state.stage(name)
         payload = {
@@ -259,7 +268,8 @@ async def send_pending(
             "callbackURL": callback_url(callback_base_url, state.namespace, state.name, name),
             "token": delegation_token(key, state.run["metadata"].get("uid", ""), name),
         }
-        ok, message = await post_delegation(entry["delegation"]["url"], payload, http_timeout)
+        ok, message = await post_delegation(entry["delegation"]["url"], payload, http_timeout,
+                                            allow_local=allow_local)
         entry["delegation"]["sent"] = True
         if not ok:
             state.set_stage(name, "Failed", REASON_DELEGATION_FAILURE, message)

@@ -19,6 +19,7 @@ from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
 from cyclone.engine.controllers.target import execution_target
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.gcpod import build_gc_pod, gc_pod_refused_for_good
@@ -109,11 +110,13 @@ class RunFinisher:
             return False
         done = state.mutable("notifications")
         run = state.run_with_status()
+        allow_local = await tenant_allows_local_addresses(self.control, state.namespace)
         for receiver_type, address in due:
             if address in done:
                 continue
             result = await send_notification(
-                receiver_type, address, run, self.config.smtp, self.config.http_timeout_seconds
+                receiver_type, address, run, self.config.smtp, self.config.http_timeout_seconds,
+                allow_local=allow_local,
             )
             done[address] = result.as_status()
         return True

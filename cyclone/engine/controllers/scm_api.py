@@ -4,6 +4,10 @@ The API base comes from the SCM integration's ``server``: ``https://github.com``
 server) means ``https://api.github.com``, any other GitHub server is GitHub Enterprise
 (``{server}/api/v3``); GitLab is ``{server}/api/v4``. Every call returns an
 `ApiOutcome` instead of raising, so a provider that is down never fails a run.
+
+The server is the tenant's choice, so calls go through a guarded client: a server on a
+local address (`cyclone.engine.core.addresses`) is refused unless the tenant's spec has
+`allowLocalAddresses`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from cyclone.api import keys
+from cyclone.engine.core.addresses import allows_local_addresses, guarded_client, refused_by
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError
 from cyclone.kube.protocol import Cluster
@@ -40,6 +45,8 @@ class ScmAccess:
     user: str | None = None
     webhook_secret: str | None = None
     register_webhook: bool = True
+    allow_local: bool = False
+    """Whether the server may be a local address (the tenant's `allowLocalAddresses`)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,15 @@ class ApiOutcome:
     ok: bool
     message: str = ""
     data: dict | None = None
+
+
+async def tenant_allows_local_addresses(cluster: Cluster, namespace: str) -> bool:
+    """Whether the tenant of metadata namespace `namespace` may call local addresses."""
+    try:
+        found = await cluster.get(kinds.NAMESPACE, namespace)
+    except ApiError:
+        return False
+    return allows_local_addresses(found, keys.ANNOTATION_TENANT_INFO)
 
 
 async def read_scm_access(cluster: Cluster, namespace: str, integration: str) -> ScmAccess | None:
@@ -69,6 +85,7 @@ async def read_scm_access(cluster: Cluster, namespace: str, integration: str) ->
         provider=scm["type"], server=scm.get("server"), token=scm.get("token"),
         user=scm.get("user"), webhook_secret=scm.get("webhookSecret"),
         register_webhook=scm.get("registerWebhook") is not False,
+        allow_local=await tenant_allows_local_addresses(cluster, namespace),
     )
 
 
@@ -96,9 +113,13 @@ def _headers(access: ScmAccess) -> dict[str, str]:
 async def _call(method: str, url: str, access: ScmAccess, body: dict | None,
                 http_timeout: float) -> ApiOutcome:
     try:
-        async with httpx.AsyncClient(timeout=http_timeout) as client:
+        async with guarded_client(allow_local=access.allow_local,
+                                  timeout=http_timeout) as client:
             response = await client.request(method, url, json=body, headers=_headers(access))
     except httpx.HTTPError as exc:
+        refused = refused_by(exc)
+        if refused is not None:
+            return ApiOutcome(False, f"{method} {url}: refused: {refused}")
         return ApiOutcome(False, f"{method} {url}: {type(exc).__name__}: {exc}")
     if response.status_code >= 300:
         return ApiOutcome(False, f"{method} {url}: HTTP {response.status_code} "

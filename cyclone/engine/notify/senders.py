@@ -1,7 +1,10 @@
 """Send a terminal run to Webhook, Slack and Email receivers.
 
 Every sender returns a `NotificationResult` instead of raising: a receiver that is down
-is recorded in `status.notifications` as a failure, it never blocks the run.
+is recorded in `status.notifications` as a failure, it never blocks the run. Webhook and
+Slack addresses are the tenant's choice: one on a local address
+(`cyclone.engine.core.addresses`) is refused, and recorded as failed with the reason,
+unless the tenant's spec has `allowLocalAddresses`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from email.message import EmailMessage
 import httpx
 
 from cyclone.engine.config import SmtpConfig
+from cyclone.engine.core.addresses import guarded_client, refused_by
 
 SUCCEEDED = "Succeeded"
 RESULT_SUCCEEDED = "Succeeded"
@@ -54,23 +58,31 @@ def _run_summary(run: dict) -> str:
     return text
 
 
-async def _post(url: str, payload: dict, http_timeout: float) -> NotificationResult:
+async def _post(url: str, payload: dict, http_timeout: float,
+                allow_local: bool) -> NotificationResult:
     try:
-        async with httpx.AsyncClient(timeout=http_timeout) as client:
+        async with guarded_client(allow_local=allow_local, timeout=http_timeout) as client:
             response = await client.post(url, json=payload)
     except httpx.HTTPError as exc:
+        refused = refused_by(exc)
+        if refused is not None:
+            return NotificationResult(RESULT_FAILED, f"POST {url}: refused: {refused}")
         return NotificationResult(RESULT_FAILED, f"POST {url}: {exc!r}")
+    except ValueError as exc:
+        return NotificationResult(RESULT_FAILED, f"POST {url}: {exc}")
     if response.is_success:
         return NotificationResult(RESULT_SUCCEEDED, f"HTTP {response.status_code}")
     return NotificationResult(RESULT_FAILED, f"HTTP {response.status_code}: {response.text[:200]}")
 
 
-async def send_webhook(url: str, run: dict, http_timeout: float = 10.0) -> NotificationResult:
+async def send_webhook(url: str, run: dict, http_timeout: float = 10.0, *,
+                       allow_local: bool = False) -> NotificationResult:
     """POST the run object as JSON."""
-    return await _post(url, run, http_timeout)
+    return await _post(url, run, http_timeout, allow_local)
 
 
-async def send_slack(url: str, run: dict, http_timeout: float = 10.0) -> NotificationResult:
+async def send_slack(url: str, run: dict, http_timeout: float = 10.0, *,
+                     allow_local: bool = False) -> NotificationResult:
     """POST a Slack incoming-webhook message describing the run."""
     overall = ((run.get("status") or {}).get("overall") or {}).get("phase")
     color = "good" if overall == SUCCEEDED else "danger"
@@ -83,7 +95,7 @@ async def send_slack(url: str, run: dict, http_timeout: float = 10.0) -> Notific
         "text": _run_summary(run),
         "attachments": [{"color": color, "fields": fields}],
     }
-    return await _post(url, payload, http_timeout)
+    return await _post(url, payload, http_timeout, allow_local)
 
 
 def _send_mail_blocking(smtp: SmtpConfig, address: str, subject: str, body: str) -> None:
@@ -111,13 +123,15 @@ async def send_email(smtp: SmtpConfig, address: str, run: dict) -> NotificationR
 
 
 async def send_notification(
-    receiver_type: str, address: str, run: dict, smtp: SmtpConfig, http_timeout: float = 10.0
+    receiver_type: str, address: str, run: dict, smtp: SmtpConfig, http_timeout: float = 10.0,
+    *, allow_local: bool = False,
 ) -> NotificationResult:
-    """Dispatch on the receiver type (Webhook, Slack, Email)."""
+    """Dispatch on the receiver type (Webhook, Slack, Email); `allow_local` is the
+    tenant's `allowLocalAddresses`."""
     if receiver_type == "Webhook":
-        return await send_webhook(address, run, http_timeout)
+        return await send_webhook(address, run, http_timeout, allow_local=allow_local)
     if receiver_type == "Slack":
-        return await send_slack(address, run, http_timeout)
+        return await send_slack(address, run, http_timeout, allow_local=allow_local)
     if receiver_type == "Email":
         return await send_email(smtp, address, run)
     return NotificationResult(RESULT_FAILED, f"unknown receiver type {receiver_type!r}")
