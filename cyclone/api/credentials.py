@@ -30,7 +30,7 @@ MASK = "******"
 
 WRITE_ONLY_NOTE = (
     f"Write-only: answers show {MASK!r} when it is set; an update that leaves it out or "
-    f"sends {MASK!r} keeps the stored value."
+    f"sends {MASK!r} keeps the stored value, and an empty string removes it."
 )
 
 
@@ -154,14 +154,19 @@ def _names_along(data: dict, path: tuple[str, ...]) -> list[str | None]:
 
 
 def keep_credentials(model: type[BaseModel], new: dict, stored: dict) -> dict:
-    """``new`` with each credential it left unset or sent as ``MASK`` taken from ``stored``.
+    """``new`` with each credential it left out, sent as null or sent as ``MASK`` taken
+    from ``stored``; one sent as an empty string is removed.
 
     A ``MASK`` with nothing stored behind it is dropped rather than stored as a value.
     """
     merged = copy.deepcopy(new)
     fills: list[tuple[dict, str, Any]] = []
+    removed: list[tuple[dict, str]] = []
 
     def visit(parent: dict, key: str, path: tuple[str, ...]) -> None:
+        if parent[key] == "":
+            removed.append((parent, key))
+            return
         if _is_set(parent[key]) and parent[key] != MASK:
             return
         old = _lookup(stored, path, _names_along(merged, path))
@@ -174,6 +179,8 @@ def keep_credentials(model: type[BaseModel], new: dict, stored: dict) -> dict:
         else:
             parent.pop(key, None)
     _fill_absent(model, merged, stored)
+    for parent, key in removed:
+        parent.pop(key, None)
     return merged
 
 

@@ -106,3 +106,10 @@ def test_trigger_webhook_secret_is_a_credential() -> None:
     assert credential_values(WorkflowTrigger, trigger, unknown=False) == ["hook-secret"]
     assert mask_credentials(WorkflowTrigger, trigger)["spec"]["scm"] == {
         "secret": MASK, "repo": "o/r"}
+
+
+def test_an_empty_string_removes_a_stored_credential() -> None:
+    stored = {"type": "SCM", "scm": {"token": "tok", "password": "pw"}}
+    new = {"type": "SCM", "scm": {"token": "", "password": None}}
+    assert keep_credentials(IntegrationSpec, new, stored) == {
+        "type": "SCM", "scm": {"password": "pw"}}
