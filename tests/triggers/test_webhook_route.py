@@ -95,8 +95,12 @@ async def test_redelivery_creates_nothing_new(github, cluster, anonymous):
     assert len(await runs(cluster)) == 1
     trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "on-push", NAMESPACE)
     assert trigger["status"]["count"] == 1
-    other = await post_event(anonymous, "gh", Provider.GITHUB, "push", body, delivery="d-2")
-    assert len(other.json()["workflowruns"]) == 1
+    replayed = await post_event(anonymous, "gh", Provider.GITHUB, "push", body, delivery="d-2")
+    assert replayed.json()["duplicate"] is True and replayed.json()["workflowruns"] == []
+    assert len(await runs(cluster)) == 1
+    other = await post_event(anonymous, "gh", Provider.GITHUB, "push",
+                             p.encode(p.github_push("release-1")), delivery="d-2")
+    assert other.json()["duplicate"] is False
 
 
 async def test_branch_filters_and_disabled_triggers(github, cluster, anonymous):
@@ -154,7 +158,8 @@ async def test_integration_secret_verifies_triggers_without_their_own(admin, clu
 async def test_unknown_integration_and_source_type(github, anonymous):
     response = await post_event(anonymous, "nope", Provider.GITHUB, "push",
                                 p.encode(p.github_push()))
-    assert response.status_code == 404
+    assert response.status_code == 401
+    assert response.json()["message"] == "the webhook signature is missing or does not verify"
     bad = await anonymous.post(f"/tenants/{keys.DEFAULT_TENANT}/webhook?sourceType=Other"
                                "&integration=gh", content=b"{}")
     assert bad.status_code == 400
