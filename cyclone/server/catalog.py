@@ -65,6 +65,10 @@ async def _stage_within_tenant(scope: Scope, obj: dict) -> None:
 
 async def _workflow_within_tenant(scope: Scope, obj: dict) -> None:
     check_secret_references(scope.tenant, obj, "workflow")
+
+
+async def _resource_within_tenant(scope: Scope, obj: dict) -> None:
+    check_secret_references(scope.tenant, obj, "resource")
     scm = obj["spec"].get("scm")
     if isinstance(scm, dict) and scm.get("secret") == MASK:
         del scm["secret"]
@@ -83,7 +87,7 @@ def _keep_trigger_secret(obj: dict, stored: dict) -> dict:
 PROJECTS = KindRoutes(kinds.PROJECT, "project", "/projects", tenant_scope, "projects",
                       prepare=_label_project, after_delete=_delete_project_contents)
 RESOURCES = KindRoutes(kinds.RESOURCE, "resource", "/projects/{project}/resources",
-                       project_scope, "resources")
+                       project_scope, "resources", prepare=_resource_within_tenant)
 STAGES = KindRoutes(kinds.STAGE, "stage", "/projects/{project}/stages", project_scope,
                     "stages", prepare=_stage_within_tenant)
 WORKFLOWS = KindRoutes(kinds.WORKFLOW, "workflow", "/projects/{project}/workflows",

@@ -21,18 +21,22 @@ from cyclone.server.crud import (
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import ObjectBody
 from cyclone.server.scopes import Scope, get_owned, tenant_scope
-from cyclone.server.validation import check_stage_tenancy
+from cyclone.server.validation import check_secret_references, check_stage_tenancy
 
 
 async def _stage_within_tenant(scope: Scope, obj: dict) -> None:
     await check_stage_tenancy(scope.cluster, scope.tenant, obj)
 
 
+async def _resource_type_within_tenant(scope: Scope, obj: dict) -> None:
+    check_secret_references(scope.tenant, obj, "resource type")
+
+
 STAGE_TEMPLATES = KindRoutes(kinds.STAGE, "template", "/templates", tenant_scope, "templates",
                              prepare=_stage_within_tenant,
                              extra_labels=((keys.LABEL_STAGE_TEMPLATE, "true"),))
 RESOURCE_TYPES = KindRoutes(kinds.RESOURCE, "resourcetype", "/resourcetypes", tenant_scope,
-                            "resourcetypes",
+                            "resourcetypes", prepare=_resource_type_within_tenant,
                             extra_labels=((keys.LABEL_RESOURCE_TEMPLATE, "true"),))
 
 

@@ -120,6 +120,19 @@ async def test_a_workflow_naming_another_namespaces_secret_is_refused(devops):
     assert causes(response) == ["spec.globalVariables[0].value"]
 
 
+async def test_a_resource_naming_another_namespaces_secret_is_refused(devops):
+    await devops.post("/projects", json={"metadata": {"name": "demo"}})
+    resource = {"metadata": {"name": "src"}, "spec": {"type": "Git", "parameters": [
+        {"name": "SCM_TOKEN", "value": "${secrets.cyclone-qa:gh/data.token}"}]}}
+    response = await devops.post("/projects/demo/resources", json=resource)
+    assert response.status_code == 403
+    assert causes(response) == ["spec.parameters[0].value"]
+    response = await devops.post("/resourcetypes", json=resource)
+    assert response.status_code == 403
+    resource["spec"]["parameters"][0]["value"] = "${secrets.cyclone-devops:gh/data.token}"
+    assert (await devops.post("/projects/demo/resources", json=resource)).status_code == 201
+
+
 # -- runs ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("spec", "field"), [
