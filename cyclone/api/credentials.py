@@ -16,6 +16,7 @@ from the models and never kept as a second list:
 from __future__ import annotations
 
 import copy
+import json
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -218,13 +219,23 @@ def strings_in(value: Any) -> list[str]:
 
 
 def credential_values(model: type[BaseModel], data: dict, *, unknown: bool = True) -> list[str]:
-    """Every string held by a credential field of ``data``.
+    """The value of every credential field of ``data``: its text, or for a structured value
+    (a kubeconfig given as an object) its JSON text, whose strings the masking rule takes
+    apart.
 
     With ``unknown``, the strings under keys the models do not declare count too: a stored
     object written before its model was strict may carry a credential under any name.
     """
     found: list[str] = []
-    _walk(model, data, lambda parent, key, _path: found.extend(strings_in(parent[key])))
+
+    def visit(parent: dict, key: str, _path: tuple[str, ...]) -> None:
+        value = parent[key]
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict | list):
+            found.append(json.dumps(value))
+
+    _walk(model, data, visit)
     if unknown:
         found.extend(_undeclared_strings(model, data))
     return found

@@ -123,3 +123,12 @@ def test_integration_values_are_its_credentials_and_general_values() -> None:
     assert integration_values(general) == ["v4lue"]
     legacy = integration({"type": "SCM", "scm": {"scm": {"token": "misplaced"}}})
     assert integration_values(legacy) == ["misplaced"]
+
+
+def test_a_kubeconfig_object_masks_its_secrets_but_not_its_short_names() -> None:
+    spec = {"type": "Cluster", "cluster": {"credential": {"kubeConfig": {
+        "apiVersion": "v1", "kind": "Config", "current-context": "default",
+        "users": [{"name": "default", "user": {"token": "object-kube-token-42"}}]}}}}
+    secret = {"data": {"integration": base64.b64encode(json.dumps(spec).encode()).decode()}}
+    masker = Masker(integration_values(secret))
+    assert masker.mask_text("default Config object-kube-token-42") == f"default Config {MASK}"
