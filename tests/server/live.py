@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from fastapi import APIRouter
 
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app, serve
@@ -20,8 +22,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(data_dir: Path, admin_token: str) -> Iterator[str]:
-    """Serve the API until the block ends; yields the base URL."""
+def live_server(data_dir: Path, admin_token: str,
+                extra_routers: Sequence[APIRouter] = ()) -> Iterator[str]:
+    """Serve the API (with `extra_routers`) until the block ends; yields the base URL."""
     port = free_port()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -36,7 +39,8 @@ def live_server(data_dir: Path, admin_token: str) -> Iterator[str]:
                 return cluster
 
             app = create_app(cluster=cluster, data_dir=data_dir, admin_token=admin_token,
-                             clusters=lookup, server_url=f"http://127.0.0.1:{port}")
+                             clusters=lookup, server_url=f"http://127.0.0.1:{port}",
+                             extra_routers=extra_routers)
             async with asyncio.TaskGroup() as group:
                 server = group.create_task(serve(app, "127.0.0.1", port))
                 while not ready.is_set():
