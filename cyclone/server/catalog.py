@@ -7,7 +7,12 @@ import logging
 from fastapi import APIRouter
 
 from cyclone.api import keys
-from cyclone.api.credentials import MASK, keep_credentials, mask_credentials
+from cyclone.api.credentials import (
+    MASK,
+    WRITE_ONLY_NOTE,
+    keep_credentials,
+    mask_credentials,
+)
 from cyclone.api.trigger import WorkflowTrigger
 from cyclone.kube import errors, kinds
 from cyclone.server.crud import KindRoutes, crud_router
@@ -96,7 +101,8 @@ WORKFLOWS = KindRoutes(kinds.WORKFLOW, "workflow", "/projects/{project}/workflow
 TRIGGERS = KindRoutes(kinds.WORKFLOW_TRIGGER, "workflowtrigger",
                       "/projects/{project}/workflows/{workflow}/workflowtriggers",
                       workflow_scope, "workflowtriggers", prepare=_point_at_workflow,
-                      present=_mask_trigger, keep_stored=_keep_trigger_secret)
+                      present=_mask_trigger, keep_stored=_keep_trigger_secret,
+                      description=f"`spec.scm.secret` (the webhook secret): {WRITE_ONLY_NOTE}")
 
 
 def catalog_router() -> APIRouter:

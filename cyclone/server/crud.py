@@ -46,6 +46,8 @@ class KindRoutes:
     extra_labels: tuple[tuple[str, str], ...] = ()
     present: Present = _as_stored
     keep_stored: KeepStored = _as_sent
+    description: str | None = None
+    """Said on every route of the kind in the OpenAPI document."""
 
 
 def _labels(spec: KindRoutes, scope: Scope) -> dict[str, str]:
@@ -99,22 +101,23 @@ def crud_router(spec: KindRoutes) -> APIRouter:
     item_path = spec.path + "/{name}"
 
     @router.get(spec.path, name=f"list_{spec.kind.plural}",
-                summary=f"List {spec.kind.plural}")
+                summary=f"List {spec.kind.plural}", description=spec.description)
     async def list_route(query: ListQuery = Depends(list_query),
                          scope: Scope = Depends(spec.scope)) -> dict:
         return paginate([spec.present(o) for o in await list_objects(spec, scope)], query)
 
     @router.post(spec.path, status_code=201, name=f"create_{spec.kind.plural}",
-                 summary=f"Create a {spec.what}")
+                 summary=f"Create a {spec.what}", description=spec.description)
     async def create_route(body: ObjectBody, scope: Scope = Depends(spec.scope)) -> dict:
         return spec.present(await create_object(spec, scope, body))
 
-    @router.get(item_path, name=f"get_{spec.kind.plural}", summary=f"Get a {spec.what}")
+    @router.get(item_path, name=f"get_{spec.kind.plural}", summary=f"Get a {spec.what}",
+                description=spec.description)
     async def get_route(name: str, scope: Scope = Depends(spec.scope)) -> dict:
         return spec.present(await get_owned(_scoped(spec, scope), spec.kind, name, spec.what))
 
     @router.put(item_path, name=f"update_{spec.kind.plural}",
-                summary=f"Update a {spec.what}")
+                summary=f"Update a {spec.what}", description=spec.description)
     async def update_route(name: str, body: ObjectBody,
                            scope: Scope = Depends(spec.scope)) -> dict:
         return spec.present(await update_object(spec, scope, name, body))

@@ -140,9 +140,13 @@ async def test_update_with_unknown_field_is_refused(devops):
 
 
 async def test_openapi_describes_the_write_only_rule(app):
-    schema = app.openapi()["components"]["schemas"]
-    description = schema["SCMSource"]["properties"]["token"]["description"]
+    document = app.openapi()
+    description = document["components"]["schemas"]["SCMSource"]["properties"]["token"][
+        "description"]
     assert MASK in description and "Write-only" in description
+    trigger = document["paths"]["/apis/v1alpha1/projects/{project}/workflows/{workflow}/"
+                                "workflowtriggers/{name}"]["get"]
+    assert "spec.scm.secret" in trigger["description"] and MASK in trigger["description"]
 
 
 TRIGGERS = "/projects/demo/workflows/ci/workflowtriggers"
