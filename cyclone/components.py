@@ -37,6 +37,8 @@ ENGINE_LEASE = "cyclone-engine"
 SERVER_LEASE = "cyclone-server"
 DEFAULT_LEASE_NAMESPACE = "cyclone"
 DEFAULT_ARTIFACT_RETENTION_DAYS = 30.0
+NOBODY = 65534
+"""The default host uid/gid of the host runtime's sandboxes."""
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 1 * MIB
 DEFAULT_MAX_ARTIFACT_BYTES = 1024 * MIB
@@ -118,6 +120,8 @@ class NodeOptions:
     schedule_unbound: bool = False
     heartbeat_seconds: float = 10.0
     log_server_port: int | None = None
+    sandbox_uid: int = NOBODY
+    sandbox_gid: int = NOBODY
 
 
 def prepared_dir(path: str) -> Path:
@@ -290,7 +294,8 @@ def read_admin_token(path: str | None, data_dir: Path) -> str:
     return load_or_create_admin_token(data_dir)
 
 
-def node_runtime(name: str, hidden_paths: tuple[Path, ...] = ()):
+def node_runtime(name: str, hidden_paths: tuple[Path, ...] = (), *,
+                 sandbox_uid: int = NOBODY, sandbox_gid: int = NOBODY):
     """The node agent runtime called `name` (`host` with the resolver scripts, or `fake`).
 
     `hidden_paths`: host paths no container may see (data dirs); the CLI's config file, which
@@ -302,7 +307,8 @@ def node_runtime(name: str, hidden_paths: tuple[Path, ...] = ()):
         from cyclone.resolvers import resolver_image_overlays
 
         return HostRuntime(image_overlays=resolver_image_overlays(),
-                           hidden_paths=(*hidden_paths, config_path()))
+                           hidden_paths=(*hidden_paths, config_path()),
+                           sandbox_uid=sandbox_uid, sandbox_gid=sandbox_gid)
     if name == "fake":
         from cyclone.node.runtimes.fake import FakeRuntime
 
@@ -314,7 +320,8 @@ async def run_node(options: NodeOptions) -> None:
     """Run a node agent (the kubelet stand-in) until cancelled."""
     from cyclone.node.agent import run_node_agent
 
-    runtime = node_runtime(options.runtime)
+    runtime = node_runtime(options.runtime, sandbox_uid=options.sandbox_uid,
+                           sandbox_gid=options.sandbox_gid)
     cluster = await open_cluster(options.cluster)
     try:
         await run_node_agent(

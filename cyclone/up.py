@@ -28,6 +28,7 @@ from cyclone.components import (
     DEFAULT_MAX_ARTIFACT_BYTES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_WEBHOOK_BYTES,
+    NOBODY,
 )
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.manager import Engine
@@ -52,6 +53,9 @@ class UpOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     max_webhook_bytes: int = DEFAULT_MAX_WEBHOOK_BYTES
+    sandbox_uid: int = NOBODY
+    sandbox_gid: int = NOBODY
+    """Host ids of the host runtime's sandboxes."""
 
 
 @dataclass
@@ -115,11 +119,12 @@ async def ensure_default_tenant(cluster: Cluster) -> None:
     await cluster.get(kinds.NAMESPACE, namespace)
 
 
-def _runtime(name: str, data_dir: Path):
+def _runtime(name: str, data_dir: Path, options: UpOptions):
     from cyclone.components import ComponentError, node_runtime
 
     try:
-        return node_runtime(name, hidden_paths=(data_dir,))
+        return node_runtime(name, hidden_paths=(data_dir,), sandbox_uid=options.sandbox_uid,
+                            sandbox_gid=options.sandbox_gid)
     except ComponentError as exc:
         raise UpError(str(exc)) from exc
 
@@ -140,7 +145,7 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
     """Run cluster, node agent, engine (and the server, through ``serve``) until cancelled."""
     data_dir = prepare_data_dir(options)
     config = engine_config(data_dir, options)
-    runtime = _runtime(options.runtime, data_dir)
+    runtime = _runtime(options.runtime, data_dir, options)
     cluster = await _open_cluster(options, data_dir)
     try:
         await ensure_default_tenant(cluster)

@@ -38,6 +38,12 @@ MAX_ARTIFACT_BYTES = typer.Option(
 MAX_WEBHOOK_BYTES = typer.Option(
     25 * 1024 * 1024, "--max-webhook-bytes", min=1, help="Largest SCM webhook delivery."
 )
+SANDBOX_UID = typer.Option(
+    65534, "--sandbox-uid", min=1,
+    help="Host uid the host runtime's sandboxes run as (a container's own uid, 0 included, "
+    "is mapped to it in its user namespace).",
+)
+SANDBOX_GID = typer.Option(65534, "--sandbox-gid", min=1, help="Host gid of the sandboxes.")
 LEADER_ELECT = typer.Option(
     True, "--leader-elect/--no-leader-elect",
     help="Hold a coordination.k8s.io Lease so only one replica is active.",
@@ -206,6 +212,8 @@ def register(app: typer.Typer) -> None:
         log_server_port: int | None = typer.Option(
             None, "--log-server-port", help="Serve pod logs to the API server on this port."
         ),
+        sandbox_uid: int = SANDBOX_UID,
+        sandbox_gid: int = SANDBOX_GID,
     ) -> None:
         """Run a node agent alone: it registers a Node and runs the pods bound to it."""
         from cyclone.components import NodeOptions, run_node
@@ -214,6 +222,7 @@ def register(app: typer.Typer) -> None:
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
             data_dir=data_dir, runtime=runtime, schedule_unbound=schedule_unbound,
             heartbeat_seconds=heartbeat_seconds, log_server_port=log_server_port,
+            sandbox_uid=sandbox_uid, sandbox_gid=sandbox_gid,
         )
         if node_name:
             options.node_name = node_name

@@ -67,6 +67,8 @@ def up(
     max_body_bytes: int = components.MAX_BODY_BYTES,
     max_artifact_bytes: int = components.MAX_ARTIFACT_BYTES,
     max_webhook_bytes: int = components.MAX_WEBHOOK_BYTES,
+    sandbox_uid: int = components.SANDBOX_UID,
+    sandbox_gid: int = components.SANDBOX_GID,
 ) -> None:
     """Start Cyclone in one process: embedded cluster, node agent, engine and server."""
     from cyclone.up import UpOptions, run_up
@@ -84,6 +86,8 @@ def up(
             max_body_bytes=max_body_bytes,
             max_artifact_bytes=max_artifact_bytes,
             max_webhook_bytes=max_webhook_bytes,
+            sandbox_uid=sandbox_uid,
+            sandbox_gid=sandbox_gid,
         ),
         serve=serve_api,
     )
