@@ -8,8 +8,9 @@
   carry their own proof and are exempt);
 - a `Content-Length` over the route's limit answers 413 at once; a chunked body is
   counted as it arrives and abandoned with 413 at the limit;
-- a JSON body (content type JSON, or none) nested deeper than `max_json_depth` answers
-  422 before it is parsed, so no parser or validator ever recurses that deep.
+- a JSON body (content type JSON, or none; webhooks whatever their content type, since
+  they are parsed as JSON) nested deeper than `max_json_depth` answers 422 before it is
+  parsed, so no parser or validator ever recurses that deep.
 
 Artifact uploads are streamed to disk by their route, so they are only counted here, with
 their own limit; every other body is read whole (at most its limit) for the depth check.
@@ -199,7 +200,8 @@ class RequestLimitsMiddleware:
         if kind == BodyKind.ARTIFACT:
             await self._counted(scope, receive, send, limit)
             return
-        await self._buffered(scope, receive, send, limit, check_depth=_is_json(headers))
+        await self._buffered(scope, receive, send, limit,
+                             check_depth=kind == BodyKind.WEBHOOK or _is_json(headers))
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         """Pass the body through as it arrives, failing the read past `limit`."""

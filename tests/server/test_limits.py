@@ -206,3 +206,13 @@ async def test_a_webhook_has_its_own_limit_and_needs_no_token(small_app) -> None
     assert within.status_code != 413
     assert "Bearer" not in within.json()["message"]
     assert over.status_code == 413
+
+
+async def test_a_deep_webhook_is_refused_whatever_its_content_type(small_app) -> None:
+    async with make_client(small_app) as anonymous:
+        response = await anonymous.post(
+            "/tenants/t/webhook?integration=i", content=nested(50),
+            headers={"X-GitHub-Event": "push",
+                     "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 422
+    assert "deeper than 8 levels" in response.json()["message"]
