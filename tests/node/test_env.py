@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from cyclone.kube.errors import NotFound
-from cyclone.node.env import ContainerConfigError, container_env, expand
+from cyclone.node.env import ContainerConfigError, container_env, expand, run_as
 
 POD = {
     "metadata": {"name": "p", "namespace": "ns", "uid": "u-1", "labels": {"app": "x"}},
@@ -96,3 +96,19 @@ async def test_missing_key_is_a_config_error() -> None:
     ref = {"configMapKeyRef": {"name": "c", "key": "nope"}}
     with pytest.raises(ContainerConfigError, match="nope"):
         await env_of({"env": [{"name": "X", "valueFrom": ref}]})
+
+
+def test_run_as_takes_the_container_setting_over_the_pod_one() -> None:
+    pod = {"spec": {"securityContext": {"runAsUser": 1000, "runAsGroup": 2000}}}
+    assert run_as(pod, {}) == (1000, 2000)
+    assert run_as(pod, {"securityContext": {"runAsUser": 0}}) == (0, 2000)
+    assert run_as({}, {}) == (None, None)
+
+
+def test_run_as_refuses_root_with_run_as_non_root_and_bad_ids() -> None:
+    pod = {"spec": {"securityContext": {"runAsNonRoot": True}}}
+    assert run_as(pod, {"securityContext": {"runAsUser": 5}}) == (5, None)
+    with pytest.raises(ContainerConfigError, match="runAsNonRoot"):
+        run_as(pod, {"securityContext": {"runAsUser": 0}})
+    with pytest.raises(ContainerConfigError, match="runAsUser"):
+        run_as({}, {"securityContext": {"runAsUser": -1}})

@@ -143,3 +143,10 @@ def test_working_dir_is_private_unless_a_volume_or_the_host_system_tree(tmp_path
     default = HostRuntime().argv(launch(tmp_path, command=["pwd"]))
     assert _contains(default, ["--bind", workdir, "/workspace"])
     assert _contains(default, ["--chdir", "/workspace"])
+
+
+async def test_a_node_without_bubblewrap_refuses_to_start_containers(tmp_path: Path) -> None:
+    runtime = HostRuntime(bwrap=str(tmp_path / "no-bwrap"))
+    with pytest.raises(StartError, match="bubblewrap is not installed"):
+        await runtime.start(launch(tmp_path, command=["true"]))
+    assert not (tmp_path / "state" / "launched").exists()

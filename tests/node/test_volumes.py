@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from cyclone.node.volumes import (
     Bind,
     PodVolume,
     container_mounts,
+    prepare_sub_paths,
     resolve_pod_volumes,
     write_pod_volumes,
 )
@@ -134,3 +136,46 @@ def test_mount_of_unknown_volume_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ContainerConfigError):
         container_mounts({"volumeMounts": [{"name": "x", "mountPath": "/x"}]}, {}, {},
                          tmp_path / "t")
+
+
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+
+
+@ROOT_ONLY
+def test_agent_made_volumes_and_sub_paths_belong_to_the_sandbox_owner(tmp_path: Path) -> None:
+    owner = (65534, 65534)
+    host_dir = tmp_path / "host"
+    volumes = {
+        "data": PodVolume("data", tmp_path / "pvc"),
+        "conf": PodVolume("conf", tmp_path / "conf", {"dir/app.ini": (b"x", 0o400)}),
+        "host": PodVolume("host", host_dir, managed=False),
+    }
+    write_pod_volumes(volumes, owner)
+    mounts = container_mounts(
+        {"volumeMounts": [{"name": "data", "mountPath": "/w", "subPath": "runs/r1/out"},
+                          {"name": "host", "mountPath": "/h", "subPath": "made"}]},
+        volumes, {}, tmp_path / "term")
+    prepare_sub_paths(mounts, owner)
+
+    for path in (tmp_path / "pvc", tmp_path / "pvc" / "runs", tmp_path / "pvc" / "runs" / "r1",
+                 tmp_path / "pvc" / "runs" / "r1" / "out", tmp_path / "conf" / "dir",
+                 tmp_path / "conf" / "dir" / "app.ini"):
+        assert (path.stat().st_uid, path.stat().st_gid) == owner, path
+    assert (tmp_path / "conf" / "dir" / "app.ini").stat().st_mode & 0o777 == 0o400
+    assert host_dir.stat().st_uid == 0 and (host_dir / "made").stat().st_uid == 0
+
+
+@ROOT_ONLY
+def test_a_symlink_planted_in_a_volume_never_leads_the_agent_out(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    volumes = {"data": PodVolume("data", tmp_path / "pvc")}
+    write_pod_volumes(volumes, (65534, 65534))
+    (tmp_path / "pvc" / "runs").symlink_to(outside)
+    mounts = container_mounts(
+        {"volumeMounts": [{"name": "data", "mountPath": "/w", "subPath": "runs/r1"}]},
+        volumes, {}, tmp_path / "term")
+
+    with pytest.raises(ContainerConfigError, match="symlink"):
+        prepare_sub_paths(mounts, (65534, 65534))
+    assert list(outside.iterdir()) == [] and outside.stat().st_uid == 0
