@@ -20,7 +20,7 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
-from cyclone.engine.controllers.target import execution_target
+from cyclone.engine.controllers.target import checked_execution_target, execution_target
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.gcpod import build_gc_pod, gc_pod_refused_for_good
 from cyclone.engine.core.names import gc_pod_name
@@ -160,11 +160,14 @@ class RunFinisher:
                 pass
 
     async def _collect(self, run: dict) -> bool | None:
-        """Drive GC one step: True once done, False while the GC pod works, None on error."""
-        execution = self._execution(run)
+        """Drive GC one step: True once done, False while the GC pod works, None on error.
+
+        The GC pod goes where the run's tenant may go: a run whose ``executionContext`` was
+        edited after admission to name another tenant's place is collected at its home."""
+        target = await checked_execution_target(self.control, run)
+        execution = self.caches.execution_cluster(target.cluster)
         if execution is None:
             return True
-        target = execution_target(run)
         name = run["metadata"]["name"]
         try:
             await self._delete_stage_pods(run)
