@@ -12,6 +12,7 @@ which runs as root, must never create, chown or bind anything outside the volume
 from __future__ import annotations
 
 import base64
+import errno
 import os
 import posixpath
 import stat
@@ -33,6 +34,9 @@ class Bind:
     source: Path
     target: str
     read_only: bool = False
+    within: Path | None = None
+    """For a subPath mount: the volume directory `source` lies in, which the runtime opens it
+    through without following symlinks (a container may swap a directory for one)."""
 
 
 @dataclass
@@ -233,7 +237,10 @@ def container_mounts(
                 raise ContainerConfigError(f"subPath {sub_path!r} must be a relative path")
             source = source / sub_path
             mounts.sub_paths.append((volume.host_path, sub_path, volume.managed))
-        mounts.binds.append(Bind(source, mount["mountPath"], bool(mount.get("readOnly"))))
+        within = volume.host_path if sub_path and volume.managed else None
+        mounts.binds.append(
+            Bind(source, mount["mountPath"], bool(mount.get("readOnly")), within)
+        )
     mounts.binds.sort(key=lambda bind: posixpath.normpath(bind.target).count("/"))
     path = posixpath.normpath(
         container.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH
@@ -288,3 +295,21 @@ def _walk_sub_path(root: Path, sub_path: str, owner: Owner | None) -> None:
                 os.fchown(fd, *owner)
     finally:
         os.close(fd)
+
+
+def open_beneath(root: Path, path: Path) -> int:
+    """An `O_PATH` descriptor of `path`, opened from `root` one component at a time without
+    following symlinks; OSError (ELOOP, ENOTDIR…) when the way is not plain directories."""
+    relative = path.relative_to(root)
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for part in relative.parts:
+            child = os.open(part, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.ELOOP, "a symlink on the way", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

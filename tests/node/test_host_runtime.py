@@ -150,3 +150,14 @@ async def test_a_node_without_bubblewrap_refuses_to_start_containers(tmp_path: P
     with pytest.raises(StartError, match="bubblewrap is not installed"):
         await runtime.start(launch(tmp_path, command=["true"]))
     assert not (tmp_path / "state" / "launched").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="binds from descriptors need root")
+async def test_a_sub_path_swapped_for_a_symlink_is_never_followed(tmp_path: Path) -> None:
+    volume, outside = tmp_path / "pvc", tmp_path / "outside"
+    outside.mkdir()
+    volume.mkdir()
+    (volume / "runs").symlink_to(outside)
+    bind = Bind(volume / "runs", "/data", within=volume)
+    with pytest.raises(StartError, match="cannot open"):
+        await HostRuntime().start(launch(tmp_path, command=["true"], binds=[bind]))

@@ -100,8 +100,8 @@ def test_mounts_resolve_sub_paths_and_order_parents_first(tmp_path: Path) -> Non
     ]}
     mounts = container_mounts(container, volumes, {"RUN": "r1"}, tmp_path / "term")
     assert mounts.binds[:2] == [
-        Bind(tmp_path / "pvc" / "runs" / "r1", "/workspace", True),
-        Bind(tmp_path / "pvc" / "b", "/workspace/deep/inner", False),
+        Bind(tmp_path / "pvc" / "runs" / "r1", "/workspace", True, within=tmp_path / "pvc"),
+        Bind(tmp_path / "pvc" / "b", "/workspace/deep/inner", False, within=tmp_path / "pvc"),
     ]
 
 

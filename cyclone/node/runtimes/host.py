@@ -38,6 +38,7 @@ from cyclone.node.runtimes.sandbox import (
     setpriv_args,
     view_args,
 )
+from cyclone.node.volumes import open_beneath
 
 WRAPPER = Path(__file__).with_name("wrapper.sh")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -180,7 +181,8 @@ class HostRuntime:
             target = host_target(launch.working_dir or DEFAULT_WORKDIR)
             mounts.append(SandboxMount(launch.state_dir / "workdir", target))
         for bind in launch.binds:
-            mounts.append(SandboxMount(bind.source, host_target(bind.target), bind.read_only))
+            mounts.append(SandboxMount(bind.source, host_target(bind.target), bind.read_only,
+                                       bind.within))
         for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
             mounts.append(SandboxMount(Path(source), host_target(target), read_only=True))
         hidden = [*self.hidden_paths, *([launch.node_dir] if launch.node_dir else [])]
@@ -251,15 +253,18 @@ class HostRuntime:
         self._sandbox_checked = True
 
     def _open_sources(self, launch: ContainerLaunch) -> dict[SandboxMount, int]:
-        """Each mount's source opened (as a path, not following a final symlink) for the
-        root bwrap to bind: what is bound is what the agent checked, even if a container
-        swaps a directory of a shared volume for a symlink meanwhile."""
+        """Each mount's source opened for the root bwrap to bind (a subPath from its volume one
+        component at a time; never through a symlink): what is bound stays inside the volume
+        even if a container of the pod swaps a directory of a shared volume for a symlink."""
         fds: dict[SandboxMount, int] = {}
         try:
             for mount in self.plan(launch).mounts:
                 if mount in fds:
                     continue
-                fd = os.open(mount.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+                if mount.within is not None:
+                    fd = open_beneath(mount.within, mount.source)
+                else:
+                    fd = os.open(mount.source, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
                 fds[mount] = fd
                 if stat.S_ISLNK(os.fstat(fd).st_mode):
                     raise StartError(f"container {launch.name!r}: the source of {mount.target}"

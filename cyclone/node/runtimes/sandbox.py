@@ -67,6 +67,8 @@ class SandboxMount:
     source: Path
     target: str
     read_only: bool = False
+    within: Path | None = None
+    """The volume directory `source` must be reached from without following symlinks."""
 
 
 @dataclass(frozen=True)
