@@ -5,7 +5,7 @@ Server (`{server}/rest/api/1.0`) are asked with the integration's token (or user
 password). Answers use the list conventions; an SCM that fails answers 502.
 
 The server is the tenant's choice, and the call is made from inside the cluster with the
-tenant's credentials: a server on a local address (`cyclone.engine.core.addresses`)
+tenant's credentials: a server on a local address (`cyclone.engine.outbound`)
 answers 403 unless the tenant's spec has `allowLocalAddresses`, both when the name is
 resolved before the call and for each connection (redirects included).
 """
@@ -19,15 +19,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 from fastapi import APIRouter, Depends
 
-from cyclone.engine.core.addresses import (
-    ALLOW_HINT,
-    LocalAddressRefused,
-    Resolver,
-    check_host,
-    guarded_client,
-    literal_url_problem,
-    refused_by,
-)
+from cyclone.engine.core.addresses import ALLOW_HINT, LocalAddressRefused, literal_url_problem
+from cyclone.engine.outbound import Resolver, check_host, guarded_client, refused_by
 from cyclone.kube import errors
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.integrations import read_integration_secret, spec_of_secret

@@ -7,9 +7,9 @@ import pytest
 from cyclone.engine.core.addresses import (
     LocalAddressRefused,
     allows_local_addresses,
-    check_host,
     literal_url_problem,
     local_address_problem,
+    resolved_refusal,
 )
 
 
@@ -44,19 +44,15 @@ def test_urls_that_are_not_literally_local(url: str | None) -> None:
     assert literal_url_problem(url) is None
 
 
-async def test_a_name_resolving_to_loopback_is_refused() -> None:
-    async def rebinding(host: str, port: int) -> list[str]:
-        return ["140.82.112.5", "127.0.0.1"]
+def test_a_name_resolving_to_loopback_among_others_is_refused() -> None:
+    refused = resolved_refusal("scm.example.com", ["140.82.112.5", "127.0.0.1"])
+    assert isinstance(refused, LocalAddressRefused)
+    assert "scm.example.com (127.0.0.1) is a loopback address" in str(refused)
+    assert "allowLocalAddresses" in str(refused)
 
-    with pytest.raises(LocalAddressRefused, match="loopback"):
-        await check_host("scm.example.com", 443, resolver=rebinding)
 
-
-async def test_a_name_resolving_elsewhere_passes() -> None:
-    async def public(host: str, port: int) -> list[str]:
-        return ["140.82.112.5"]
-
-    assert await check_host("scm.example.com", 443, resolver=public) == ["140.82.112.5"]
+def test_a_name_resolving_elsewhere_passes() -> None:
+    assert resolved_refusal("scm.example.com", ["140.82.112.5", "10.0.0.7"]) is None
 
 
 def test_the_tenant_setting_is_read_from_its_namespace() -> None:

@@ -29,7 +29,6 @@ import httpx
 from cyclone.api import keys
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
-from cyclone.engine.core.addresses import guarded_client, refused_by
 from cyclone.engine.core.results import parse_results
 from cyclone.engine.core.status import apply_stage_status, make_status
 from cyclone.engine.core.tokens import (
@@ -39,6 +38,7 @@ from cyclone.engine.core.tokens import (
     delegation_token,
     purpose_key,
 )
+from cyclone.engine.outbound import guarded_client, refused_by
 from cyclone.kube import kinds
 from cyclone.kube.errors import (
     AlreadyExists,

@@ -5,9 +5,9 @@ server) means ``https://api.github.com``, any other GitHub server is GitHub Ente
 (``{server}/api/v3``); GitLab is ``{server}/api/v4``. Every call returns an
 `ApiOutcome` instead of raising, so a provider that is down never fails a run.
 
-The server is the tenant's choice, so calls go through a guarded client: a server on a
-local address (`cyclone.engine.core.addresses`) is refused unless the tenant's spec has
-`allowLocalAddresses`.
+The server is the tenant's choice, so calls go through a guarded client
+(`cyclone.engine.outbound`): a server on a local address is refused unless the tenant's
+spec has `allowLocalAddresses`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from urllib.parse import quote
 import httpx
 
 from cyclone.api import keys
-from cyclone.engine.core.addresses import allows_local_addresses, guarded_client, refused_by
+from cyclone.engine.core.addresses import allows_local_addresses
+from cyclone.engine.outbound import guarded_client, refused_by
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError
 from cyclone.kube.protocol import Cluster

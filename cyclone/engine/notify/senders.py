@@ -3,7 +3,7 @@
 Every sender returns a `NotificationResult` instead of raising: a receiver that is down
 is recorded in `status.notifications` as a failure, it never blocks the run. Webhook and
 Slack addresses are the tenant's choice: one on a local address
-(`cyclone.engine.core.addresses`) is refused, and recorded as failed with the reason,
+(`cyclone.engine.outbound`) is refused, and recorded as failed with the reason,
 unless the tenant's spec has `allowLocalAddresses`.
 """
 
@@ -17,7 +17,7 @@ from email.message import EmailMessage
 import httpx
 
 from cyclone.engine.config import SmtpConfig
-from cyclone.engine.core.addresses import guarded_client, refused_by
+from cyclone.engine.outbound import guarded_client, refused_by
 
 SUCCEEDED = "Succeeded"
 RESULT_SUCCEEDED = "Succeeded"
