@@ -10,7 +10,7 @@ import yaml
 from cyclone.engine.controllers.delegation import report_delegation_result
 
 from .gates import serve_git_repository
-from .harness import NAMESPACE, outputs, overall
+from .harness import NAMESPACE, allow_local_addresses, outputs, overall
 from .receiver import http_receiver
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -63,6 +63,7 @@ async def test_delegation_example_waits_for_the_approval(env):
         for doc in docs:
             if doc["kind"] == "Stage" and "delegation" in doc["spec"]:
                 doc["spec"]["delegation"]["url"] = receiver.url
+        await allow_local_addresses(env.cluster)
         await env.apply(*docs)
         [request] = await receiver.wait_for(1)
         await report_delegation_result(
