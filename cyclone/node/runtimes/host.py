@@ -154,6 +154,8 @@ class HostRuntime:
     ) -> None:
         self.image_overlays = {image_name(k): v for k, v in (image_overlays or {}).items()}
         self.image_entrypoints = {image_name(k): v for k, v in (image_entrypoints or {}).items()}
+        if sandbox_uid == 0 or sandbox_gid == 0:
+            raise ValueError("the sandbox's host uid and gid must not be root's (0)")
         self.bwrap = bwrap
         self.hidden_paths = tuple(Path(p) for p in hidden_paths)
         self.privileged = os.geteuid() == 0
