@@ -99,11 +99,24 @@ def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
         raise UpError(f"invalid engine configuration in {path}: {exc}") from exc
 
 
+def default_tenant_namespace() -> dict:
+    """``cyclone-system`` as `cyclone up` first creates it.
+
+    On one machine the default tenant belongs to whoever runs `cyclone up`, so its SCM,
+    notification and delegation URLs may point at this machine (``allowLocalAddresses``);
+    every other tenant is refused such URLs unless an admin allows them.
+    """
+    from cyclone.server.tenants import Tenant, TenantMeta, TenantSpec, tenant_namespace_object
+
+    return tenant_namespace_object(Tenant(metadata=TenantMeta(name=keys.DEFAULT_TENANT),
+                                          spec=TenantSpec(allowLocalAddresses=True)))
+
+
 async def ensure_default_tenant(cluster: Cluster) -> None:
     """The default tenant's namespace ``cyclone-system`` and its PVC ``cyclone-pvc-system``."""
     namespace = keys.SYSTEM_NAMESPACE
     manifests = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        default_tenant_namespace(),
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
