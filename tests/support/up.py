@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from support.clusters import eventually
+from support.sandboxes import kill_containers_under
 
 
 def _free_port() -> int:
@@ -55,3 +56,4 @@ async def cyclone_up(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        kill_containers_under(data_dir)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.sandboxes import kill_containers_under
 
 from cyclone.kube.protocol import Cluster
 
@@ -113,5 +114,8 @@ async def _running_stack(backend: str, tmp_path: Path, monkeypatch: pytest.Monke
 @pytest.fixture(params=BACKENDS)
 async def stack(request, tmp_path, monkeypatch) -> AsyncIterator[Stack]:
     plane = request.getfixturevalue("tenancy_plane") if request.param == "kube" else None
-    async with _running_stack(request.param, tmp_path, monkeypatch, plane) as running:
-        yield running
+    try:
+        async with _running_stack(request.param, tmp_path, monkeypatch, plane) as running:
+            yield running
+    finally:
+        kill_containers_under(tmp_path)
