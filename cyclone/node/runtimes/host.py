@@ -309,11 +309,11 @@ class HostRuntime:
             except FileExistsError:
                 raise StartError(f"container {launch.name!r} was already launched") from None
             os.close(fd)
-            launch.log_path.parent.mkdir(parents=True, exist_ok=True)
+            launch.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             env = {"PATH": DEFAULT_PATH, "HOME": DEFAULT_HOME, "HOSTNAME": launch.pod_name,
                    **launch.env}
             log = os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
-                          0o644)
+                          0o600)
             try:
                 process = await asyncio.create_subprocess_exec(
                     "/bin/sh", str(WRAPPER), str(launch.state_dir), *argv,
