@@ -51,18 +51,37 @@ def integration_body(name: str, kind: str, settings: list[str]) -> dict:
 
 
 def tenant_body(name: str, storage_class: str | None, pvc_size: str | None,
-                quota: list[str]) -> dict:
+                quota: list[str], pod_features: list[str] | None = None,
+                local_addresses: bool | None = None) -> dict:
     spec: dict = {}
     pvc = {k: v for k, v in (("storageClass", storage_class), ("size", pvc_size)) if v}
     if pvc:
         spec["persistentVolumeClaim"] = pvc
     if quota:
         spec["resourceQuota"] = dict(parse_pairs(quota, "--quota"))
+    if pod_features:
+        spec["allowedPodFeatures"] = list(dict.fromkeys(pod_features))
+    if local_addresses is not None:
+        spec["allowLocalAddresses"] = local_addresses
     return {"metadata": {"name": name}, "spec": spec}
 
 
+def updated_tenant(current: dict, changes: dict) -> dict:
+    """The tenant as stored with the settings of ``changes`` (from `tenant_body`) over it."""
+    spec = {**(current.get("spec") or {}), **changes["spec"]}
+    meta = current.get("metadata") or {}
+    return {"metadata": {"name": meta.get("name"), "annotations": meta.get("annotations") or {}},
+            "spec": spec}
+
+
+POD_FEATURE_HELP = ("A pod feature this tenant's stages may use: hostPath, privileged, "
+                    "hostNetwork, hostPID, hostIPC, capabilities or hostPort (repeatable).")
+LOCAL_ADDRESSES_HELP = ("Whether this tenant's SCM, notification and delegation URLs may be "
+                        "loopback or link-local addresses.")
+
+
 def register(app: typer.Typer) -> None:
-    tenant_app = typer.Typer(help="Create, list and delete tenants (admin).",
+    tenant_app = typer.Typer(help="Create, update, list and delete tenants (admin).",
                              no_args_is_help=True)
     integration_app = typer.Typer(help="Integrations with external systems and clusters.",
                                   no_args_is_help=True)
@@ -79,11 +98,41 @@ def register(app: typer.Typer) -> None:
         pvc_size: str | None = typer.Option(None, "--pvc-size", help="Size of the tenant PVC."),
         quota: list[str] = typer.Option([], "--quota",
                                         help="Resource quota, e.g. limits.cpu=4 (repeatable)."),
+        pod_features: list[str] = typer.Option([], "--allow-pod-feature",
+                                               help=POD_FEATURE_HELP),
+        local_addresses: bool = typer.Option(False, "--allow-local-addresses",
+                                             help=LOCAL_ADDRESSES_HELP),
     ) -> None:
         """Create a tenant (its metadata namespace cyclone-NAME)."""
         with client_from(ctx) as client:
-            client.post("/tenants", tenant_body(name, storage_class, pvc_size, quota))
+            client.post("/tenants", tenant_body(name, storage_class, pvc_size, quota,
+                                                pod_features, local_addresses or None))
         typer.echo(f"tenant/{name} created")
+
+    @tenant_app.command("update")
+    @handles_errors
+    def tenant_update(
+        ctx: typer.Context,
+        name: str = typer.Argument(..., help="Tenant name."),
+        quota: list[str] = typer.Option([], "--quota",
+                                        help="Resource quota, e.g. limits.cpu=4 (repeatable)."),
+        pod_features: list[str] = typer.Option([], "--allow-pod-feature",
+                                               help=POD_FEATURE_HELP),
+        no_pod_features: bool = typer.Option(False, "--no-pod-features",
+                                             help="Allow no pod feature that escapes a pod."),
+        local_addresses: bool | None = typer.Option(
+            None, "--allow-local-addresses/--no-local-addresses", help=LOCAL_ADDRESSES_HELP),
+    ) -> None:
+        """Change a tenant's quota or what it is allowed; unnamed settings are kept."""
+        changes = tenant_body(name, None, None, quota, pod_features, local_addresses)
+        if no_pod_features:
+            if pod_features:
+                raise CliError("give --allow-pod-feature or --no-pod-features, not both")
+            changes["spec"]["allowedPodFeatures"] = []
+        with client_from(ctx) as client:
+            current = client.get(f"/tenants/{name}")
+            client.put(f"/tenants/{name}", updated_tenant(current, changes))
+        typer.echo(f"tenant/{name} updated")
 
     @tenant_app.command("list")
     @handles_errors

@@ -132,6 +132,31 @@ def test_tenant_create_list_delete(cyclone) -> None:
     assert "team-a" not in cyclone("tenant", "list").stdout
 
 
+def test_tenant_settings_are_granted_and_withdrawn_by_the_admin(cyclone) -> None:
+    created = cyclone("tenant", "create", "team-s", "--quota", "limits.cpu=2",
+                      "--allow-pod-feature", "hostNetwork")
+    assert created.exit_code == 0, created.output
+
+    def spec() -> dict:
+        tenants = json.loads(cyclone("tenant", "list", "-o", "json").stdout)
+        return {t["metadata"]["name"]: t for t in tenants}["team-s"]["spec"]
+
+    assert spec()["allowedPodFeatures"] == ["hostNetwork"]
+    assert spec()["allowLocalAddresses"] is False
+    updated = cyclone("tenant", "update", "team-s", "--allow-local-addresses",
+                      "--allow-pod-feature", "hostPath")
+    assert updated.exit_code == 0, updated.output
+    assert spec()["allowedPodFeatures"] == ["hostPath"]
+    assert spec()["allowLocalAddresses"] is True
+    assert spec()["resourceQuota"] == {"limits.cpu": "2"}
+    assert cyclone("tenant", "update", "team-s", "--no-pod-features",
+                   "--no-local-addresses").exit_code == 0
+    assert (spec()["allowedPodFeatures"], spec()["allowLocalAddresses"]) == ([], False)
+    refused = cyclone("tenant", "update", "team-s", "--allow-pod-feature", "rootOfAllHosts")
+    assert refused.exit_code == 1
+    assert "allowedPodFeatures" in refused.stderr
+
+
 def test_integration_create_and_list_never_shows_secrets(cyclone) -> None:
     created = cyclone("integration", "create", "github", "--type", "scm",
                       "--set", "type=GitHub", "--set", "server=https://github.com",
