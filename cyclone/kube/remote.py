@@ -20,7 +20,7 @@ from typing import Any, Literal
 import httpx2
 from lightkube.config.client_adapter import ConnectionParams
 
-from cyclone.kube import remote_config
+from cyclone.kube import bounded_json, remote_config
 from cyclone.kube.errors import Invalid, Unavailable, error_from_status
 from cyclone.kube.kinds import Kind, kind_of
 from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
@@ -134,7 +134,8 @@ class RemoteCluster:
         if response.status_code >= 400:
             raise error_for_response(response.status_code, response.content)
         try:
-            return response.status_code, response.json() if response.content else None
+            return response.status_code, bounded_json.loads(response.content) \
+                if response.content else None
         except ValueError as exc:
             raise Unavailable(f"{self.name}: {method} {path}: answer is not JSON") from exc
 
@@ -288,7 +289,7 @@ class RemoteCluster:
                 if not line.strip():
                     continue
                 try:
-                    event = json.loads(line)
+                    event = bounded_json.loads(line)
                 except ValueError as exc:
                     raise Unavailable(f"{self.name}: undecodable watch event") from exc
                 if event.get("type") == "ERROR":
