@@ -41,7 +41,6 @@ from cyclone.server.webhooks.starter import Delivery, start_runs
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["webhooks"])
-MAX_BODY_BYTES = 5 * 1024 * 1024
 NOT_VERIFIED = "the webhook signature is missing or does not verify"
 """The one answer when no secret verifies the request, including when the tenant or the
 integration does not exist or is not SCM, so that the route tells nothing about them."""
@@ -77,9 +76,7 @@ async def receive_webhook(
     ``duplicate: true`` and starts nothing."""
     if source_type != "SCM":
         raise errors.BadRequest(f"unsupported sourceType {source_type!r} (only SCM)")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise errors.BadRequest("the webhook body is too large")
+    body = await request.body()  # bounded by --max-webhook-bytes (server/limits.py)
     headers = {name.lower(): value for name, value in request.headers.items()}
     detected = detect_provider(headers)
     if detected is None:
