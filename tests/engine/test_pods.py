@@ -65,6 +65,36 @@ async def test_pods_of_a_vanished_run_are_deleted(env):
     raise AssertionError("the orphan pod was not deleted")
 
 
+async def test_pods_of_a_deleted_run_are_deleted_when_a_run_of_its_name_exists(env):
+    await env.apply(shell_stage("build", "sleep 30"), workflow("wf", [{"name": "build"}]),
+                    workflow_run("again", "wf"))
+    run = await env.wait_run("again", stage_running("build"))
+    await env.cluster.create({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": "left-by-the-deleted-run", "namespace": NAMESPACE,
+            "labels": {keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+                       keys.LABEL_POD_KIND: keys.POD_KIND_WORKLOAD,
+                       keys.LABEL_WORKFLOWRUN: "again"},
+            "annotations": {keys.ANNOTATION_META_NAMESPACE: NAMESPACE,
+                            keys.ANNOTATION_WORKFLOWRUN_UID: "uid-of-the-deleted-run"},
+        },
+        "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "c0", "image": "busybox", "command": ["sh", "-c", "sleep 30"]}
+        ]},
+    })
+    for _ in range(200):
+        try:
+            await env.cluster.get(kinds.POD, "left-by-the-deleted-run", NAMESPACE)
+        except NotFound:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the pod of the deleted run was kept")
+    current = run["status"]["stages"]["build"]["pod"]["name"]
+    await env.cluster.get(kinds.POD, current, NAMESPACE)
+
+
 async def test_finished_stage_pod_with_running_sidecar_is_deleted(env, tmp_path):
     await env.apply(
         shell_stage("main", "true", pod={"spec": {"containers": [

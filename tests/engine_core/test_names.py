@@ -50,3 +50,10 @@ def test_gc_pod_name():
     assert long_name.startswith("wfrgc--r")
     assert DNS_LABEL.match(long_name)
     assert gc_pod_name("r" * 70) != gc_pod_name("r" * 71)
+
+
+def test_a_run_created_again_under_the_same_name_gets_other_pod_names():
+    first = stage_pod_name("wf", "build", "wf-run-1", 1, run_uid="uid-1")
+    again = stage_pod_name("wf", "build", "wf-run-1", 1, run_uid="uid-2")
+    assert first != again
+    assert first == stage_pod_name("wf", "build", "wf-run-1", 1, run_uid="uid-1")

@@ -2,7 +2,8 @@
 
 Stage status is written by the run controller alone (one writer per run, no conflicts
 between controllers): this controller maps every pod event to its run so the run is
-reconciled, and deletes Cyclone pods whose run no longer exists.
+reconciled, and deletes Cyclone pods whose run no longer exists (also when a new run of
+the same name exists: a pod carries the uid of the run it was made for).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from cyclone.api import keys
 from cyclone.engine.controllers.caches import ExecutionCluster, ObjectCache
 from cyclone.engine.controllers.target import run_key_of_pod
 from cyclone.kube import kinds
@@ -49,13 +51,16 @@ class PodController:
         if not self.runs_synced():
             return 1.0
         run_namespace, run_name = owner
-        if self.runs.get(run_namespace, run_name) is not None:
+        pod_run_uid = (pod["metadata"].get("annotations") or {}).get(
+            keys.ANNOTATION_WORKFLOWRUN_UID)
+        run = self.runs.get(run_namespace, run_name)
+        if run is None:
+            try:
+                run = await self.control.get(kinds.WORKFLOW_RUN, run_name, run_namespace)
+            except NotFound:
+                run = None
+        if run is not None and (not pod_run_uid or pod_run_uid == run["metadata"].get("uid")):
             return None
-        try:
-            await self.control.get(kinds.WORKFLOW_RUN, run_name, run_namespace)
-            return None
-        except NotFound:
-            pass
         log.info("deleting pod %s of vanished run %s/%s", key, run_namespace, run_name)
         try:
             await self.execution.cluster.delete(kinds.POD, name, namespace, grace_period_seconds=0)

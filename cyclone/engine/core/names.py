@@ -24,14 +24,18 @@ def dns_label_part(text: str) -> str:
     return _DASHES.sub("-", cleaned).strip("-")
 
 
-def stage_pod_name(workflow: str, stage: str, run: str, attempt: int = 1) -> str:
+def stage_pod_name(workflow: str, stage: str, run: str, attempt: int = 1,
+                   run_uid: str = "") -> str:
     """``{workflow}-{stage}-{suffix}``: the same inputs always give the same name.
 
     The suffix is a short hash of (run, stage, attempt) — and of the full workflow name,
-    so truncation never makes two workflows collide. Workflow and stage parts are cut so
-    the name fits in 63 characters; the result is a valid DNS-1123 label.
+    so truncation never makes two workflows collide, and of the run's uid when given, so a
+    run created again under a deleted run's name never meets that run's pods. Workflow and
+    stage parts are cut so the name fits in 63 characters; the result is a valid DNS-1123
+    label.
     """
-    suffix = _short_hash(workflow, run, stage, str(attempt))
+    parts = (workflow, run, stage, str(attempt), *((run_uid,) if run_uid else ()))
+    suffix = _short_hash(*parts)
     budget = MAX_NAME_LENGTH - len(suffix) - 2
     wf_part = dns_label_part(workflow)
     stage_part = dns_label_part(stage)

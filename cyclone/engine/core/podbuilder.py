@@ -395,7 +395,8 @@ def _metadata(ctx: StagePodContext) -> dict[str, Any]:
     if ctx.cluster:
         annotations[ANNOTATION_CLUSTER] = ctx.cluster
     return {
-        "name": stage_pod_name(ctx.workflow.name, ctx.stage.name, ctx.run.name, ctx.attempt),
+        "name": stage_pod_name(ctx.workflow.name, ctx.stage.name, ctx.run.name, ctx.attempt,
+                               ctx.run.metadata.uid or ""),
         "namespace": ctx.namespace,
         "labels": labels,
         "annotations": annotations,
