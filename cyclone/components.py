@@ -120,6 +120,9 @@ class NodeOptions:
     schedule_unbound: bool = False
     heartbeat_seconds: float = 10.0
     log_server_port: int | None = None
+    log_client_ca_file: str | None = None
+    """The CA of the API server's kubelet client certificate; the log server (started only
+    with it and `log_server_port`) answers no one else."""
     sandbox_uid: int = NOBODY
     sandbox_gid: int = NOBODY
 
@@ -320,6 +323,7 @@ async def run_node(options: NodeOptions) -> None:
     """Run a node agent (the kubelet stand-in) until cancelled."""
     from cyclone.node.agent import run_node_agent
 
+    log_client_ca = log_client_ca_path(options.log_server_port, options.log_client_ca_file)
     runtime = node_runtime(options.runtime, sandbox_uid=options.sandbox_uid,
                            sandbox_gid=options.sandbox_gid)
     cluster = await open_cluster(options.cluster)
@@ -328,7 +332,29 @@ async def run_node(options: NodeOptions) -> None:
             cluster, node_name=options.node_name, data_dir=Path(options.data_dir),
             runtime=runtime, schedule_unbound=options.schedule_unbound,
             heartbeat_seconds=options.heartbeat_seconds,
-            log_server_port=options.log_server_port,
+            log_server_port=options.log_server_port, log_client_ca=log_client_ca,
         )
     finally:
         await cluster.close()
+
+
+def log_client_ca_path(port: int | None, ca_file: str | None) -> Path | None:
+    """The log server's client CA, checked: a port needs a CA and a CA needs a port, since
+    the log server serves raw pod logs and must answer only the API server."""
+    if port is None and ca_file is None:
+        return None
+    if ca_file is None:
+        raise ComponentError(
+            "--log-server-port needs --log-client-ca-file (the CA of the API server's "
+            "--kubelet-client-certificate): the log server never serves unauthenticated callers"
+        )
+    if port is None:
+        raise ComponentError("--log-client-ca-file is used only with --log-server-port")
+    from cyclone.node.log_server import LogServerError, check_client_ca
+
+    path = Path(ca_file).expanduser().resolve()
+    try:
+        check_client_ca(path)
+    except LogServerError as exc:
+        raise ComponentError(f"--log-client-ca-file: {exc}") from None
+    return path

@@ -3,7 +3,9 @@
 Embedded (the default): an `EmbeddedCluster` at ``{data_dir}/cluster.db``, a node agent
 that runs pods on this machine (host runtime, resolver scripts bound as the resolver
 images' ``/entrypoint.sh``) and the engine. With ``--kubeconfig`` the same engine runs
-against a real API server (and a node agent only with ``--node-agent``).
+against a real API server (and a node agent only with ``--node-agent``; its log server, from
+which the API server reads pod logs, only with ``--log-client-ca-file``, as it answers
+nobody but holders of a client certificate signed by that CA).
 
 Every piece keeps its state in the cluster or under the data dir, so a process killed at
 any instant is continued by the next ``cyclone up`` on the same data dir. The REST server
@@ -49,6 +51,9 @@ class UpOptions:
     runtime: str = "host"
     kubeconfig: str | None = None
     node_agent: bool = False
+    log_client_ca_file: str | None = None
+    """With a kubeconfig and a node agent: the CA of the API server's kubelet client
+    certificate. Without it the node agent serves no logs to the API server."""
     artifact_retention_days: float = DEFAULT_ARTIFACT_RETENTION_DAYS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
@@ -154,8 +159,28 @@ async def _open_cluster(options: UpOptions, data_dir: Path) -> Cluster:
     return cluster
 
 
+def log_client_ca(options: UpOptions) -> Path | None:
+    """The node agent's log-server client CA, checked; None when no log server runs."""
+    if options.log_client_ca_file is None:
+        if options.kubeconfig and options.node_agent:
+            log.warning("no --log-client-ca-file: the node agent serves no pod logs to the API "
+                        "server (kubectl logs and run logs of its pods are unavailable)")
+        return None
+    if not (options.kubeconfig and options.node_agent):
+        raise UpError("--log-client-ca-file is used only with --kubeconfig and --node-agent")
+    from cyclone.node.log_server import LogServerError, check_client_ca
+
+    path = Path(options.log_client_ca_file).expanduser().resolve()
+    try:
+        check_client_ca(path)
+    except LogServerError as exc:
+        raise UpError(str(exc)) from None
+    return path
+
+
 async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
     """Run cluster, node agent, engine (and the server, through ``serve``) until cancelled."""
+    client_ca = log_client_ca(options)
     data_dir = prepare_data_dir(options)
     config = engine_config(data_dir, options)
     runtime = _runtime(options.runtime, data_dir, options)
@@ -173,7 +198,8 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
                     data_dir=data_dir / "node",
                     runtime=runtime,
                     schedule_unbound=options.kubeconfig is None,
-                    log_server_port=0 if options.kubeconfig else None,
+                    log_server_port=0 if client_ca else None,
+                    log_client_ca=client_ca,
                 )
                 group.create_task(agent.run(), name="node-agent")
             group.create_task(engine.run(), name="engine")

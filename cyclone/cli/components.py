@@ -210,7 +210,14 @@ def register(app: typer.Typer) -> None:
             10.0, "--heartbeat-seconds", help="How often the Node's Ready condition is renewed."
         ),
         log_server_port: int | None = typer.Option(
-            None, "--log-server-port", help="Serve pod logs to the API server on this port."
+            None, "--log-server-port",
+            help="Serve pod logs to the API server on this port (needs --log-client-ca-file;"
+                 " without both, logs are not served through the API server).",
+        ),
+        log_client_ca_file: str | None = typer.Option(
+            None, "--log-client-ca-file",
+            help="CA of the API server's --kubelet-client-certificate: the log server "
+                 "answers only clients with a certificate it signed.",
         ),
         sandbox_uid: int = SANDBOX_UID,
         sandbox_gid: int = SANDBOX_GID,
@@ -222,6 +229,7 @@ def register(app: typer.Typer) -> None:
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
             data_dir=data_dir, runtime=runtime, schedule_unbound=schedule_unbound,
             heartbeat_seconds=heartbeat_seconds, log_server_port=log_server_port,
+            log_client_ca_file=log_client_ca_file,
             sandbox_uid=sandbox_uid, sandbox_gid=sandbox_gid,
         )
         if node_name:

@@ -63,6 +63,13 @@ def up(
     node_agent: bool = typer.Option(
         False, "--node-agent", help="With --kubeconfig: also run a node agent as a node."
     ),
+    log_client_ca_file: str | None = typer.Option(
+        None, "--log-client-ca-file",
+        help="With --kubeconfig --node-agent: serve pod logs to the API server, only to "
+             "clients with a certificate signed by this CA (the CA of its "
+             "--kubelet-client-certificate). Without it, logs are not served through the "
+             "API server.",
+    ),
     artifact_retention_days: float = components.ARTIFACT_RETENTION_DAYS,
     max_body_bytes: int = components.MAX_BODY_BYTES,
     max_artifact_bytes: int = components.MAX_ARTIFACT_BYTES,
@@ -82,6 +89,7 @@ def up(
             runtime=runtime,
             kubeconfig=kubeconfig,
             node_agent=node_agent,
+            log_client_ca_file=log_client_ca_file,
             artifact_retention_days=artifact_retention_days,
             max_body_bytes=max_body_bytes,
             max_artifact_bytes=max_artifact_bytes,

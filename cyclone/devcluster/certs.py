@@ -1,5 +1,6 @@
 """Certificates and keys for a loopback control plane: a private CA, the apiserver's serving
-certificate, and the service-account signing key."""
+certificate, its client certificate for kubelets (what node agents' log servers require),
+and the service-account signing key."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ SERVING_HOSTS = (
     "127.0.0.1", "localhost", "10.96.0.1", "kubernetes", "kubernetes.default",
     "kubernetes.default.svc", "kubernetes.default.svc.cluster.local",
 )
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+KUBELET_CLIENT_GROUP = "system:masters"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,12 @@ class PlanePki:
     serving_cert: Path
     serving_key: Path
     service_account_key: Path
+    kubelet_client_cert: Path
+    kubelet_client_key: Path
+
+    def files(self) -> tuple[Path, ...]:
+        return (self.ca_cert, self.ca_key, self.serving_cert, self.serving_key,
+                self.service_account_key, self.kubelet_client_cert, self.kubelet_client_key)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -80,8 +89,41 @@ def issue_serving_certificate(
     _write_key(key_path, key)
 
 
+def issue_client_certificate(
+    ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path,
+    common_name: str, organizations: tuple[str, ...] = (),
+) -> None:
+    """Write a client certificate (user `common_name`, groups `organizations`) signed by the
+    CA at `ca_cert_path`."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    not_before, not_after = _validity()
+    subject = x509.Name([
+        *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+
+
 def write_certificates(directory: Path) -> PlanePki:
-    """Create (or reuse) the CA, the apiserver serving pair and the service-account key."""
+    """Create (or reuse) the CA, the apiserver's serving and kubelet-client pairs and the
+    service-account key."""
     directory.mkdir(parents=True, exist_ok=True)
     pki = PlanePki(
         ca_cert=directory / "ca.crt",
@@ -89,9 +131,10 @@ def write_certificates(directory: Path) -> PlanePki:
         serving_cert=directory / "apiserver.crt",
         serving_key=directory / "apiserver.key",
         service_account_key=directory / "sa.key",
+        kubelet_client_cert=directory / "apiserver-kubelet-client.crt",
+        kubelet_client_key=directory / "apiserver-kubelet-client.key",
     )
-    if all(p.exists() for p in (pki.ca_cert, pki.ca_key, pki.serving_cert, pki.serving_key,
-                                  pki.service_account_key)):
+    if all(p.exists() for p in pki.files()):
         return pki
     ca_key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cyclone-test-ca")])
@@ -120,6 +163,10 @@ def write_certificates(directory: Path) -> PlanePki:
     issue_serving_certificate(
         pki.ca_cert, pki.ca_key, pki.serving_cert, pki.serving_key,
         SERVING_HOSTS, "kube-apiserver",
+    )
+    issue_client_certificate(
+        pki.ca_cert, pki.ca_key, pki.kubelet_client_cert, pki.kubelet_client_key,
+        KUBELET_CLIENT_USER, (KUBELET_CLIENT_GROUP,),
     )
     _write_key(pki.service_account_key, rsa.generate_private_key(65537, 2048))
     return pki

@@ -4,7 +4,10 @@ It starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler from 
 that `scripts/control-plane/build.sh` caches under `~/.cache/cyclone/k8s/bin`, each on a free
 127.0.0.1 port, with a private certificate authority, a token file holding one admin token
 (group `system:masters`), RBAC, and service-account signing keys. There is no kubelet: the
-node agent registers a Node and runs what the scheduler binds to it.
+node agent registers a Node and runs what the scheduler binds to it. The apiserver reaches
+node agents' log servers with a client certificate signed by the plane's CA
+(`kubelet_client_ca`, what a node agent's `log_client_ca` must be); it does not verify their
+self-signed serving certificates (no `--kubelet-certificate-authority`).
 
 Launching is synchronous (child processes and a readiness poll); callers in an event loop
 run `start_control_plane` in a thread.
@@ -73,6 +76,9 @@ class ControlPlane:
     kubeconfig: Path
     ca_file: Path
     etcd_endpoint: str
+    kubelet_client_ca: Path
+    """The CA of the apiserver's client certificate for kubelets: node agents' log servers
+    trust it (`NodeAgent(log_client_ca=...)`, `--log-client-ca-file`)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     preexec_fn: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -146,7 +152,8 @@ def start_control_plane(
     write_kubeconfig(kubeconfig, name=name, server=server, token=token, ca_file=pki.ca_cert)
     plane = ControlPlane(
         name=name, workdir=workdir, server=server, token=token, kubeconfig=kubeconfig,
-        ca_file=pki.ca_cert, etcd_endpoint=etcd_endpoint, preexec_fn=preexec_fn,
+        ca_file=pki.ca_cert, etcd_endpoint=etcd_endpoint, kubelet_client_ca=pki.ca_cert,
+        preexec_fn=preexec_fn,
     )
     try:
         _spawn(plane, bin_dir, "etcd", [
@@ -180,6 +187,8 @@ def start_control_plane(
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--kubelet-client-certificate={pki.kubelet_client_cert}",
+            f"--kubelet-client-key={pki.kubelet_client_key}",
             "--watch-cache=true",
             "-v=1",
         ])

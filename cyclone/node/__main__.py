@@ -24,7 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--runtime", choices=("host", "fake"), default="host")
     parser.add_argument("--schedule-unbound", action="store_true")
     parser.add_argument("--heartbeat-seconds", type=float, default=10)
-    parser.add_argument("--log-server-port", type=int, default=None)
+    parser.add_argument("--log-server-port", type=int, default=None,
+                        help="serve pod logs to the API server (needs --log-client-ca-file)")
+    parser.add_argument("--log-client-ca-file", type=Path, default=None,
+                        help="CA of the API server's kubelet client certificate")
     return parser
 
 
@@ -39,6 +42,9 @@ def _cluster(options: argparse.Namespace) -> Cluster:
 
 
 async def _main(options: argparse.Namespace) -> None:
+    if (options.log_server_port is None) != (options.log_client_ca_file is None):
+        raise SystemExit("--log-server-port and --log-client-ca-file go together: the log "
+                         "server answers only the API server's client certificate")
     runtime: Runtime = HostRuntime() if options.runtime == "host" else FakeRuntime()
     cluster = _cluster(options)
     try:
@@ -47,6 +53,7 @@ async def _main(options: argparse.Namespace) -> None:
             schedule_unbound=options.schedule_unbound,
             heartbeat_seconds=options.heartbeat_seconds,
             log_server_port=options.log_server_port,
+            log_client_ca=options.log_client_ca_file,
         )
     finally:
         await cluster.close()

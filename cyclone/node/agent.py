@@ -41,8 +41,17 @@ class NodeAgent:
         schedule_unbound: bool = False,
         heartbeat_seconds: float = 10,
         log_server_port: int | None = None,
+        log_client_ca: Path | None = None,
         taints: list[dict] | None = None,
     ) -> None:
+        """`log_server_port` (0: any free port) starts the log server the API server reads
+        pod logs from; it requires `log_client_ca`, the CA whose client certificates
+        (the API server's kubelet client certificate) it serves, and nobody else."""
+        if log_server_port is not None and log_client_ca is None:
+            raise ValueError(
+                "the log server needs a client CA (log_client_ca): it serves raw pod logs "
+                "and must only answer the API server"
+            )
         self.cluster = cluster
         self.taints = list(taints or [])
         self.node_name = node_name
@@ -51,6 +60,7 @@ class NodeAgent:
         self.schedule_unbound = schedule_unbound
         self.heartbeat_seconds = heartbeat_seconds
         self.log_server_port = log_server_port
+        self.log_client_ca = Path(log_client_ca) if log_client_ca is not None else None
         self.context = NodeContext(cluster, self.layout, runtime, node_name)
         self.workers: dict[str, PodWorker] = self.context.workers
         self._group: asyncio.TaskGroup | None = None
@@ -62,11 +72,12 @@ class NodeAgent:
         self.layout.prepare()
         async with asyncio.TaskGroup() as group:
             self._group = group
-            if self.log_server_port is not None:
+            if self.log_server_port is not None and self.log_client_ca is not None:
                 from cyclone.node.log_server import serve_logs
 
                 self.log_server_port = await serve_logs(
-                    group, self.layout, self.log_server_port, self.container_active
+                    group, self.layout, self.log_server_port, self.container_active,
+                    self.log_client_ca,
                 )
             await self._register()
             group.create_task(self._heartbeat())
@@ -265,11 +276,12 @@ async def run_node_agent(
     schedule_unbound: bool = False,
     heartbeat_seconds: float = 10,
     log_server_port: int | None = None,
+    log_client_ca: Path | None = None,
 ) -> None:
     """Run a node agent until cancelled."""
     agent = NodeAgent(
         cluster, node_name=node_name, data_dir=data_dir, runtime=runtime,
         schedule_unbound=schedule_unbound, heartbeat_seconds=heartbeat_seconds,
-        log_server_port=log_server_port,
+        log_server_port=log_server_port, log_client_ca=log_client_ca,
     )
     await agent.run()

@@ -2,6 +2,11 @@
 
 `GET /containerLogs/{namespace}/{pod}/{container}?follow=true|false[&tailLines=N]
 [&limitBytes=N]` over HTTPS with a self-signed certificate kept in the data directory.
+
+The logs are raw (no secret is masked yet) and stages share the host's network, so the
+server answers only a caller whose TLS client certificate is signed by the CA it is given:
+the API server's kubelet client certificate (`--kubelet-client-certificate`), as a kubelet
+started with `--client-ca-file` does. Every other caller fails the TLS handshake.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ ContainerActive = Callable[[str, str, str], bool]
 
 _CHUNK = 64 * 1024
 _FOLLOW_POLL_SECONDS = 0.1
+
+
+class LogServerError(Exception):
+    """The log server cannot start (its client CA is missing or not a certificate)."""
 
 
 def ensure_certificate(directory: Path) -> tuple[Path, Path]:
@@ -66,15 +75,45 @@ def ensure_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def check_client_ca(client_ca: Path) -> None:
+    """Raise `LogServerError` unless `client_ca` holds a CA certificate."""
+    _load_client_ca(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), client_ca)
+
+
+def server_context(cert: Path, key: Path, client_ca: Path) -> ssl.SSLContext:
+    """TLS for the log server: its own pair, and a client certificate from `client_ca`
+    required of every caller. No system CA is trusted (hence no `create_default_context`,
+    which would load them)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    _load_client_ca(context, client_ca)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _load_client_ca(context: ssl.SSLContext, client_ca: Path) -> None:
+    try:
+        context.load_verify_locations(cafile=str(client_ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise LogServerError(
+            f"cannot load the log server's client CA {client_ca}: {exc}"
+        ) from exc
+    if not context.get_ca_certs():
+        raise LogServerError(f"the log server's client CA {client_ca} holds no CA certificate")
+
+
 class LogServer:
-    def __init__(self, layout: NodeLayout, container_active: ContainerActive) -> None:
+    def __init__(
+        self, layout: NodeLayout, container_active: ContainerActive, client_ca: Path
+    ) -> None:
         self.layout = layout
         self.container_active = container_active
+        self.client_ca = Path(client_ca)
 
     async def start(self, port: int, host: str = "0.0.0.0") -> asyncio.Server:
         cert, key = await asyncio.to_thread(ensure_certificate, self.layout.data_dir / "pki")
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
+        context = await asyncio.to_thread(server_context, cert, key, self.client_ca)
         return await asyncio.start_server(self._serve, host, port, ssl=context)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -169,10 +208,16 @@ async def _respond(writer: asyncio.StreamWriter, code: int, body: bytes) -> None
 
 
 async def serve_logs(
-    group: asyncio.TaskGroup, layout: NodeLayout, port: int, container_active: ContainerActive
+    group: asyncio.TaskGroup,
+    layout: NodeLayout,
+    port: int,
+    container_active: ContainerActive,
+    client_ca: Path,
 ) -> int:
-    """Start the log server in `group` (closed when the group is cancelled); its port."""
-    server = await LogServer(layout, container_active).start(port)
+    """Start the log server in `group` (closed when the group is cancelled); its port.
+
+    Only callers with a client certificate signed by `client_ca` are served."""
+    server = await LogServer(layout, container_active, client_ca).start(port)
     bound = server.sockets[0].getsockname()[1]
 
     async def serve() -> None:

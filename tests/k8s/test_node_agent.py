@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from support.clusters import eventually
 
+from cyclone.devcluster import ControlPlane
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.remote import RemoteCluster
@@ -47,12 +48,14 @@ async def namespace(remote_cluster: RemoteCluster) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def node(remote_cluster: RemoteCluster, tmp_path: Path) -> AsyncIterator[RunningNode]:
+async def node(remote_cluster: RemoteCluster, control_plane: ControlPlane,
+               tmp_path: Path) -> AsyncIterator[RunningNode]:
     """A node agent (host runtime, log server) and the provisioner for its data directory."""
     name = f"agent-{secrets.token_hex(3)}"
     data_dir = tmp_path / "node"
     agent = NodeAgent(remote_cluster, node_name=name, data_dir=data_dir,
-                      runtime=HostRuntime(), heartbeat_seconds=2, log_server_port=0)
+                      runtime=HostRuntime(), heartbeat_seconds=2, log_server_port=0,
+                      log_client_ca=control_plane.kubelet_client_ca)
     provisioner = LocalPathProvisioner(remote_cluster, data_dir, node_name=name)
     try:
         async with asyncio.TaskGroup() as group:

@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
+import httpx
 import pytest
 from support.control_plane import control_plane, remote_cluster_on
 
@@ -23,7 +24,7 @@ pytestmark = [
 ]
 
 
-async def test_scheduled_pod_runs_and_its_logs_are_served_through_the_api_server(
+async def test_scheduled_pod_runs_and_its_logs_are_served_through_the_api_server_only(
     control_plane: object, tmp_path: Path
 ) -> None:
     node_name = f"agent-{secrets.token_hex(3)}"
@@ -47,7 +48,7 @@ async def test_scheduled_pod_runs_and_its_logs_are_served_through_the_api_server
         try:
             async with running_agent(
                 cluster, tmp_path / "node", HostRuntime(), node_name=node_name, taints=[taint],
-                log_server_port=0,
+                log_server_port=0, log_client_ca=control_plane.kubelet_client_ca,
             ):
                 node = await cluster.get(kinds.NODE, node_name)
                 ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}
@@ -63,6 +64,11 @@ async def test_scheduled_pod_runs_and_its_logs_are_served_through_the_api_server
                 chunks = [c async for c in cluster.pod_logs(pod_name, "default",
                                                             container="main")]
                 assert b"".join(chunks).startswith(b"hello from ")
+                port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+                direct = f"https://127.0.0.1:{port}/containerLogs/default/{pod_name}/main"
+                async with httpx.AsyncClient(verify=False, timeout=10) as stranger:
+                    with pytest.raises(httpx.TransportError):
+                        await stranger.get(direct)
 
                 await cluster.delete(kinds.POD, pod_name, "default")
                 await wait_for_pod_gone(cluster, pod_name, within=30)

@@ -78,7 +78,8 @@ async def kube_seed(tmp_path: Path, monkeypatch) -> AsyncIterator[Seed]:
             node_dir = tmp_path / "worker-node"
             agent = NodeAgent(worker, node_name="worker-node", data_dir=node_dir,
                               runtime=HostRuntime(image_overlays=resolver_image_overlays()),
-                              heartbeat_seconds=2, log_server_port=0)
+                              heartbeat_seconds=2, log_server_port=0,
+                              log_client_ca=worker_plane.kubelet_client_ca)
             provisioner = LocalPathProvisioner(worker, node_dir, node_name="worker-node")
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(agent.run()), group.create_task(provisioner.run())]

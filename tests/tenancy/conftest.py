@@ -101,7 +101,8 @@ async def _running_stack(backend: str, tmp_path: Path, monkeypatch: pytest.Monke
             node = f"tenancy-{secrets.token_hex(3)}"
             await exits.enter_async_context(running_node(
                 cluster, node, tmp_path / "node",
-                HostRuntime(image_overlays=resolver_image_overlays()), log_server_port=0))
+                HostRuntime(image_overlays=resolver_image_overlays()), log_server_port=0,
+                log_client_ca=plane.kubelet_client_ca))
             admin = await exits.enter_async_context(
                 cyclone_up(data_dir, monkeypatch, plane.kubeconfig))
         base_url = str(admin.base_url).removesuffix("/apis/v1alpha1/").removesuffix(
