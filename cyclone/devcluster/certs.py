@@ -61,49 +61,15 @@ def _subject_alt_names(hosts: tuple[str, ...]) -> x509.SubjectAlternativeName:
     return x509.SubjectAlternativeName(names)
 
 
-def issue_serving_certificate(
-    ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path,
-    hosts: tuple[str, ...], common_name: str,
-) -> None:
-    """Write a serving certificate for `hosts` signed by the CA at `ca_cert_path`."""
+def _issue_leaf(ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path,
+                subject: x509.Name, usage: x509.ObjectIdentifier,
+                alt_names: x509.SubjectAlternativeName | None = None) -> None:
+    """Write a key and a certificate for ``subject`` and ``usage``, signed by the CA."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     not_before, not_after = _validity()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-        .add_extension(_subject_alt_names(hosts), critical=False)
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_key(key_path, key)
-
-
-def issue_client_certificate(
-    ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path,
-    common_name: str, organizations: tuple[str, ...] = (),
-) -> None:
-    """Write a client certificate (user `common_name`, groups `organizations`) signed by the
-    CA at `ca_cert_path`."""
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
-    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    not_before, not_after = _validity()
-    subject = x509.Name([
-        *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
@@ -112,13 +78,37 @@ def issue_client_certificate(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
+    if alt_names is not None:
+        builder = builder.add_extension(alt_names, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key_path, key)
+
+
+def issue_serving_certificate(
+    ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path,
+    hosts: tuple[str, ...], common_name: str,
+) -> None:
+    """Write a serving certificate for `hosts` signed by the CA at `ca_cert_path`."""
+    _issue_leaf(ca_cert_path, ca_key_path, cert_path, key_path,
+                x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]),
+                x509.oid.ExtendedKeyUsageOID.SERVER_AUTH, _subject_alt_names(hosts))
+
+
+def issue_client_certificate(
+    ca_cert_path: Path, ca_key_path: Path, cert_path: Path, key_path: Path,
+    common_name: str, organizations: tuple[str, ...] = (),
+) -> None:
+    """Write a client certificate (user `common_name`, groups `organizations`) signed by the
+    CA at `ca_cert_path`."""
+    subject = x509.Name([
+        *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+    _issue_leaf(ca_cert_path, ca_key_path, cert_path, key_path, subject,
+                x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def write_certificates(directory: Path) -> PlanePki:

@@ -46,7 +46,6 @@ from cyclone.server.watchdog import (
 )
 
 log = logging.getLogger(__name__)
-OPENED_LABEL_PREFIX = OPENED_PREFIX
 RECORD_ATTEMPTS = 5
 
 
@@ -224,7 +223,7 @@ async def _release_execution_cluster(state: ServerState, tenant: str, name: str,
             return
         labels = updated["metadata"].get("labels") or {}
         if name != keys.CONTROL_CLUSTER_NAME and not any(
-                k.startswith(OPENED_LABEL_PREFIX) for k in labels):
+                k.startswith(OPENED_PREFIX) for k in labels):
             await _delete(state.cluster, kinds.EXECUTION_CLUSTER, name)
         return
 

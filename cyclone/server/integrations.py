@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cyclone.api import keys
 from cyclone.api.credentials import keep_credentials, mask_credentials
 from cyclone.api.integration import IntegrationSpec
+from cyclone.engine.core.tenancy import RESERVED_SECRET_NAMES
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
@@ -25,8 +26,6 @@ from cyclone.server.objects import DNS_LABEL, check_annotations, resolve_name
 from cyclone.server.state import ServerState
 
 DATA_KEY = "integration"
-RESERVED_SECRET_NAMES = frozenset({"cyclone-tenant-tokens", "cyclone-engine-key",
-                                   "cyclone-pvc-watcher-token"})
 
 
 class IntegrationMeta(BaseModel):

@@ -42,20 +42,28 @@ async def test_warning_events_of_a_stage_pod_are_copied_to_the_stage(tmp_path):
     assert (event["name"], event["reason"], event["count"]) == ("e1", "FailedMount", 2)
 
 
-async def test_pods_of_a_vanished_run_are_deleted(env):
-    await env.cluster.create({
+def cyclone_pod(name: str, run: str, run_uid: str | None = None) -> dict:
+    """A stage pod as the engine would have made it for ``run``."""
+    annotations = {keys.ANNOTATION_META_NAMESPACE: NAMESPACE}
+    if run_uid:
+        annotations[keys.ANNOTATION_WORKFLOWRUN_UID] = run_uid
+    return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {
-            "name": "orphan", "namespace": NAMESPACE,
+            "name": name, "namespace": NAMESPACE,
             "labels": {keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
                        keys.LABEL_POD_KIND: keys.POD_KIND_WORKLOAD,
-                       keys.LABEL_WORKFLOWRUN: "gone-run"},
-            "annotations": {keys.ANNOTATION_META_NAMESPACE: NAMESPACE},
+                       keys.LABEL_WORKFLOWRUN: run},
+            "annotations": annotations,
         },
         "spec": {"restartPolicy": "Never", "containers": [
             {"name": "c0", "image": "busybox", "command": ["sh", "-c", "sleep 30"]}
         ]},
-    })
+    }
+
+
+async def test_pods_of_a_vanished_run_are_deleted(env):
+    await env.cluster.create(cyclone_pod("orphan", "gone-run"))
     for _ in range(200):
         try:
             await env.cluster.get(kinds.POD, "orphan", NAMESPACE)
@@ -69,20 +77,8 @@ async def test_pods_of_a_deleted_run_are_deleted_when_a_run_of_its_name_exists(e
     await env.apply(shell_stage("build", "sleep 30"), workflow("wf", [{"name": "build"}]),
                     workflow_run("again", "wf"))
     run = await env.wait_run("again", stage_running("build"))
-    await env.cluster.create({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {
-            "name": "left-by-the-deleted-run", "namespace": NAMESPACE,
-            "labels": {keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
-                       keys.LABEL_POD_KIND: keys.POD_KIND_WORKLOAD,
-                       keys.LABEL_WORKFLOWRUN: "again"},
-            "annotations": {keys.ANNOTATION_META_NAMESPACE: NAMESPACE,
-                            keys.ANNOTATION_WORKFLOWRUN_UID: "uid-of-the-deleted-run"},
-        },
-        "spec": {"restartPolicy": "Never", "containers": [
-            {"name": "c0", "image": "busybox", "command": ["sh", "-c", "sleep 30"]}
-        ]},
-    })
+    await env.cluster.create(cyclone_pod("left-by-the-deleted-run", "again",
+                                         "uid-of-the-deleted-run"))
     for _ in range(200):
         try:
             await env.cluster.get(kinds.POD, "left-by-the-deleted-run", NAMESPACE)
