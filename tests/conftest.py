@@ -5,6 +5,8 @@ from collections.abc import Iterator
 import pytest
 from support.sandboxes import kill_containers_under
 
+pytest_plugins = ["support.k8s_summary"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_container_outlives_the_session(tmp_path_factory: pytest.TempPathFactory

@@ -1,0 +1,64 @@
+"""One terminal-summary line on the real-cluster cases (the items marked `k8s`).
+
+Without a control plane those cases skip, and pytest says why only under `-rs`. This line
+says at the end of every run how many of them ran and why the others did not, e.g.
+``real-cluster cases: 0 ran, 187 skipped (187: Kubernetes control-plane binaries missing
+(kube-apiserver); run `bash scripts/control-plane/build.sh`)``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+MARKER = "k8s"
+
+
+class RealClusterSummary:
+    def __init__(self) -> None:
+        self.selected: set[str] = set()
+        self.outcomes: dict[str, str] = {}
+        self.reasons: dict[str, str] = {}
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected = {
+            item.nodeid for item in session.items if item.get_closest_marker(MARKER)
+        }
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid not in self.selected:
+            return
+        if report.skipped and not hasattr(report, "wasxfail"):
+            self.outcomes[report.nodeid] = "skipped"
+            self.reasons[report.nodeid] = _skip_reason(report)
+        elif report.when == "call":
+            self.outcomes[report.nodeid] = "ran"
+        elif report.failed and report.nodeid not in self.outcomes:
+            self.outcomes[report.nodeid] = "errored"
+
+    def line(self) -> str:
+        counts = Counter(self.outcomes.values())
+        text = f"real-cluster cases: {counts['ran']} ran, {counts['skipped']} skipped"
+        reasons = Counter(self.reasons.values())
+        if reasons:
+            text += " (" + "; ".join(f"{n}: {why}" for why, n in reasons.most_common()) + ")"
+        if counts["errored"]:
+            text += f", {counts['errored']} failed before running"
+        unreached = len(self.selected) - len(self.outcomes)
+        if unreached:
+            text += f", {unreached} not reached"
+        return text
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        terminalreporter.write_line(self.line())
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(RealClusterSummary(), "real-cluster-summary")
