@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
@@ -27,6 +25,7 @@ from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podstatus import pod_change_matters
 from cyclone.kube import kinds
+from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.controller import Controller
 from cyclone.kube.execution_clusters import Connect, ExecutionClusterRegistry, connect_remote
 from cyclone.kube.informer import Informer, object_key
@@ -50,10 +49,11 @@ class Engine:
         control: Cluster,
         config: EngineConfig | None = None,
         *,
-        clock: Callable[[], datetime] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         connect: Connect = connect_remote,
     ) -> None:
         self.control = control
+        self.clock = clock
         self.config = config or EngineConfig()
         self._informers = {
             kind: Informer(control, kind)
@@ -68,9 +68,9 @@ class Engine:
             resources=self._informers[kinds.RESOURCE],
             projects=self._informers[kinds.PROJECT],
         )
-        self.runs = RunController(control, self.caches, self.config, clock=clock)
+        self.runs = RunController(control, self.caches, self.config, clock=clock.now)
         self.run_controller = Controller("workflowrun", self.runs.reconcile,
-                                         workers=self.config.workers)
+                                         workers=self.config.workers, clock=clock)
         self.run_controller.enqueue_on(self._informers[kinds.WORKFLOW_RUN])
         self._informers[kinds.WORKFLOW_RUN].add_handler(self._on_run_event)
         self.triggers = TriggerControllers(control, self._informers[kinds.WORKFLOW_RUN],
@@ -81,6 +81,7 @@ class Engine:
             RunHistoryController(control, self.caches.runs, self.caches.workflows,
                                  self.config).reconcile,
             workers=1,
+            clock=clock,
         )
         enqueue_history(self.history, self._informers[kinds.WORKFLOW_RUN],
                         self._informers[kinds.WORKFLOW])
@@ -119,6 +120,7 @@ class Engine:
             f"pods-{name}",
             PodController(execution, self.control, runs, lambda: runs.synced).reconcile,
             workers=2,
+            clock=self.clock,
         )
         pod_controller.enqueue_on(pods, object_key)
         pods.add_handler(self._wake_run_of_pod)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.informer import Informer, object_key
 from cyclone.kube.workqueue import WorkQueue, WorkQueueShutDown
 
@@ -19,14 +20,30 @@ class Controller:
     """Runs `reconcile(key)` for queued keys with `workers` concurrent workers.
 
     A raised exception is logged and the key retried with backoff; a float return requeues
-    the key after that many seconds; None means done (backoff reset).
+    the key after that many seconds (on `clock`); None means done (backoff reset).
+
+    A caller can wait for the controller to have looked at a key after some moment
+    (`requeue_and_wait`): the proof that "nothing happened" was a decision, not a reconcile
+    that had not run yet.
     """
 
-    def __init__(self, name: str, reconcile: Reconcile, *, workers: int = 4) -> None:
+    def __init__(
+        self, name: str, reconcile: Reconcile, *, workers: int = 4, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.name = name
         self.reconcile = reconcile
         self.workers = workers
-        self.queue = WorkQueue()
+        self.queue = WorkQueue(clock=clock)
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+        self._looking: dict[str, list[asyncio.Future[None]]] = {}
+
+    async def requeue_and_wait(self, key: str) -> None:
+        """Queue `key` and return once a reconcile of it that started after this call has
+        finished, whatever it decided."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        self.queue.add(key)
+        await future
 
     def enqueue_on(self, informer: Informer, key_fn: KeyFunction = object_key) -> None:
         """Enqueue the key(s) `key_fn` maps each event's object (and its old state) to."""
@@ -58,6 +75,9 @@ class Controller:
                 key = await self.queue.get()
             except WorkQueueShutDown:
                 return
+            looking = self._waiting.pop(key, None)
+            if looking:
+                self._looking[key] = looking
             try:
                 requeue_after = await self.reconcile(key)
             except Exception:
@@ -68,4 +88,7 @@ class Controller:
                 if requeue_after is not None:
                     self.queue.add_after(key, requeue_after)
             finally:
+                for future in self._looking.pop(key, ()):
+                    if not future.done():
+                        future.set_result(None)
                 self.queue.done(key)

@@ -10,20 +10,25 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from cyclone.kube.clock import SYSTEM_CLOCK, Clock, Timer
+
 
 class WorkQueueShutDown(Exception):
     """The queue was shut down: workers should return."""
 
 
 class WorkQueue:
-    def __init__(self, *, base_delay: float = 0.005, max_delay: float = 300.0) -> None:
+    def __init__(
+        self, *, base_delay: float = 0.005, max_delay: float = 300.0, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self._clock = clock
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
         self._failures: dict[str, int] = {}
-        self._timers: dict[str, tuple[float, asyncio.TimerHandle]] = {}
+        self._timers: dict[str, tuple[float, Timer]] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._shutting_down = False
 
@@ -50,19 +55,23 @@ class WorkQueue:
         if seconds <= 0:
             self.add(key)
             return
-        loop = asyncio.get_running_loop()
-        when = loop.time() + seconds
+        when = self._clock.monotonic() + seconds
         pending = self._timers.get(key)
         if pending is not None:
             if pending[0] <= when:
                 return
             pending[1].cancel()
-        handle = loop.call_at(when, self._fire, key)
-        self._timers[key] = (when, handle)
+        timer = self._clock.call_later(seconds, lambda: self._fire(key))
+        self._timers[key] = (when, timer)
 
     def _fire(self, key: str) -> None:
         self._timers.pop(key, None)
         self.add(key)
+
+    def scheduled(self, key: str) -> float | None:
+        """Seconds until the key's pending `add_after` fires; None when none is pending."""
+        pending = self._timers.get(key)
+        return None if pending is None else pending[0] - self._clock.monotonic()
 
     def add_rate_limited(self, key: str) -> None:
         """Add the key after its backoff: 5 ms doubling per failure, up to 5 minutes."""

@@ -18,6 +18,7 @@ from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
+from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.errors import AlreadyExists
 from cyclone.kube.protocol import Cluster
@@ -149,8 +150,10 @@ async def running_env(
     *,
     with_engine: bool = True,
     backend: str = "embedded",
+    clock: Clock = SYSTEM_CLOCK,
 ) -> AsyncIterator[Env]:
-    """Cluster + node agent (+ engine) running in the background of the test."""
+    """Cluster + node agent (+ engine) running in the background of the test; the engine
+    keeps time by `clock` (a `ManualClock` makes its delays wait for `clock.advance`)."""
     config = config or EngineConfig(gc_enabled=False, watch_pod_events=False)
     runtime = HostRuntime(image_overlays=resolver_image_overlays())
     if backend == "kube":
@@ -164,7 +167,7 @@ async def running_env(
                               runtime=runtime, heartbeat_seconds=2)
             provisioner = LocalPathProvisioner(cluster, data_dir / "node", node_name=node)
             try:
-                async with _running(cluster, config, with_engine, data_dir, backend,
+                async with _running(cluster, config, with_engine, data_dir, backend, clock,
                                     agent, provisioner.run()) as env:
                     yield env
             finally:
@@ -176,7 +179,8 @@ async def running_env(
     agent = NodeAgent(cluster, node_name="test-node", data_dir=data_dir / "node",
                       runtime=runtime, schedule_unbound=True, heartbeat_seconds=30)
     try:
-        async with _running(cluster, config, with_engine, data_dir, backend, agent) as env:
+        async with _running(cluster, config, with_engine, data_dir, backend, clock,
+                            agent) as env:
             yield env
     finally:
         await cluster.close()
@@ -189,10 +193,11 @@ async def _running(
     with_engine: bool,
     data_dir: Path,
     backend: str,
+    clock: Clock,
     agent: NodeAgent,
     *extra: Coroutine[Any, Any, None],
 ) -> AsyncIterator[Env]:
-    engine = Engine(cluster, config) if with_engine else None
+    engine = Engine(cluster, config, clock=clock) if with_engine else None
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(agent.run()), *(group.create_task(c) for c in extra)]
         await asyncio.wait_for(agent.registered.wait(), 30)

@@ -4,6 +4,7 @@ from pathlib import Path
 from support.clusters import eventually
 
 from cyclone.kube import kinds
+from cyclone.kube.clock import ManualClock
 from cyclone.kube.controller import Controller
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.informer import Informer
@@ -85,3 +86,47 @@ async def test_enqueue_on_informer_events(tmp_path: Path) -> None:
             await eventually(lambda: "default/x" in seen)
             for task in tasks:
                 task.cancel()
+
+
+async def test_requeue_and_wait_returns_after_a_reconcile_that_began_later() -> None:
+    releases = [asyncio.Event(), asyncio.Event()]
+    started: list[int] = []
+
+    async def reconcile(key: str) -> None:
+        index = len(started)
+        started.append(index)
+        await releases[index].wait()
+
+    controller = Controller("wait", reconcile, workers=1)
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(controller.run())
+        controller.queue.add("k")
+        await eventually(lambda: started == [0])
+        waiter = asyncio.ensure_future(controller.requeue_and_wait("k"))
+        releases[0].set()
+        await eventually(lambda: started == [0, 1])
+        assert not waiter.done()
+        releases[1].set()
+        await asyncio.wait_for(waiter, 2)
+        task.cancel()
+
+
+async def test_requeue_after_follows_the_controller_clock() -> None:
+    clock = ManualClock()
+    calls: list[float] = []
+
+    async def reconcile(key: str) -> float | None:
+        calls.append(clock.monotonic())
+        return 3600.0 if len(calls) == 1 else None
+
+    controller = Controller("clocked", reconcile, workers=1, clock=clock)
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(controller.run())
+        await controller.requeue_and_wait("k")
+        assert controller.queue.scheduled("k") == 3600.0
+        clock.advance(3599)
+        assert len(controller.queue) == 0 and calls == [0.0]
+        clock.advance(1)
+        await eventually(lambda: len(calls) == 2)
+        assert calls == [0.0, 3600.0]
+        task.cancel()

@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from cyclone.kube.clock import ManualClock
 from cyclone.kube.workqueue import WorkQueue, WorkQueueShutDown
 
 
@@ -46,18 +47,31 @@ async def test_rate_limited_backoff_doubles_and_forget_resets() -> None:
 
 
 async def test_backoff_is_capped() -> None:
-    queue = WorkQueue(base_delay=0.005, max_delay=300)
-    loop = asyncio.get_running_loop()
+    clock = ManualClock()
+    queue = WorkQueue(base_delay=0.005, max_delay=300, clock=clock)
     delays = []
     for _ in range(40):
         queue.add_rate_limited("k")
-        when, handle = queue._timers.pop("k")
-        handle.cancel()
-        delays.append(when - loop.time())
-    assert delays[0] == pytest.approx(0.005, abs=2e-3)
-    assert delays[1] == pytest.approx(0.010, abs=2e-3)
-    assert 299 < delays[-1] <= 300
+        delays.append(queue.scheduled("k"))
+        clock.advance(delays[-1])
+        assert await asyncio.wait_for(queue.get(), 1) == "k"
+        queue.done("k")
+    assert delays[0] == pytest.approx(0.005)
+    assert delays[1] == pytest.approx(0.010)
+    assert delays[-1] == 300
     queue.shutdown()
+
+
+async def test_add_after_waits_for_its_clock() -> None:
+    clock = ManualClock()
+    queue = WorkQueue(clock=clock)
+    queue.add_after("k", 60)
+    queue.add_after("k", 90)
+    clock.advance(59.9)
+    assert len(queue) == 0 and queue.scheduled("k") == pytest.approx(0.1)
+    clock.advance(0.1)
+    assert len(queue) == 1 and queue.scheduled("k") is None
+    assert await asyncio.wait_for(queue.get(), 1) == "k"
 
 
 async def test_shutdown_wakes_waiting_workers() -> None:

@@ -39,6 +39,8 @@ from cyclone.engine.core.triggerrun import (
     workflow_name_of,
 )
 from cyclone.kube import kinds
+from cyclone.kube.clock import SYSTEM_CLOCK
+from cyclone.kube.clock import Clock as TimeSource
 from cyclone.kube.controller import Controller
 from cyclone.kube.errors import AlreadyExists, Conflict, NotFound
 from cyclone.kube.informer import Informer, object_key, split_key
@@ -154,7 +156,7 @@ class TriggerControllers:
         workflows: Informer,
         config: EngineConfig | None = None,
         *,
-        clock: Clock | None = None,
+        clock: TimeSource = SYSTEM_CLOCK,
     ) -> None:
         self.control = control
         self.config = config or EngineConfig()
@@ -162,17 +164,19 @@ class TriggerControllers:
         self._runs = runs
         self._workflows = workflows
         self.cron = CronTriggerController(control, self.trigger_informer, runs, workflows,
+                                          clock=clock.now)
+        self.cron_controller = Controller("cron-triggers", self.cron.reconcile, workers=2,
                                           clock=clock)
-        self.cron_controller = Controller("cron-triggers", self.cron.reconcile, workers=2)
         self.cron_controller.enqueue_on(self.trigger_informer, self._cron_key)
         self.cron_controller.enqueue_on(runs, self._trigger_of_run)
         workflows.add_handler(self._on_workflow_event)
         self.commit_status = CommitStatusController(control, runs, self.config)
         self.commit_status_controller = Controller(
-            "commit-status", self.commit_status.reconcile, workers=2)
+            "commit-status", self.commit_status.reconcile, workers=2, clock=clock)
         self.commit_status_controller.enqueue_on(runs, self.commit_status.key_of)
         self.hooks = WebhookRegistrationController(control, self.trigger_informer, self.config)
-        self.hooks_controller = Controller("scm-webhooks", self.hooks.reconcile, workers=1)
+        self.hooks_controller = Controller("scm-webhooks", self.hooks.reconcile, workers=1,
+                                           clock=clock)
         self.hooks_controller.enqueue_on(self.trigger_informer, self.hooks.key_of)
 
     @staticmethod
