@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
 import pytest
 
 from cyclone.engine.config import SmtpConfig
 from cyclone.engine.notify import notification_due, send_notification
 
 from .receiver import http_receiver
+from .smtp import smtp_server
 
 RUN = {
     "apiVersion": "cyclone.dev/v1alpha1", "kind": "WorkflowRun",
@@ -89,39 +86,6 @@ async def test_metadata_and_this_host_receivers_are_refused(url):
     result = await send_notification("Webhook", url, RUN, SmtpConfig())
     assert result.result == "Failed"
     assert "refused" in result.message
-
-
-@contextlib.asynccontextmanager
-async def smtp_server() -> AsyncIterator[tuple[int, list[str]]]:
-    """Just enough SMTP to accept one message; yields (port, received DATA bodies)."""
-    messages: list[str] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"220 test ESMTP\r\n")
-        while line := await reader.readline():
-            command = line.decode().strip().upper()
-            if command.startswith(("EHLO", "HELO")):
-                writer.write(b"250 test\r\n")
-            elif command == "DATA":
-                writer.write(b"354 go ahead\r\n")
-                await writer.drain()
-                body = []
-                while (data := (await reader.readline()).decode()) not in (".\r\n", ""):
-                    body.append(data)
-                messages.append("".join(body))
-                writer.write(b"250 queued\r\n")
-            elif command == "QUIT":
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                break
-            else:
-                writer.write(b"250 ok\r\n")
-            await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    async with server:
-        yield server.sockets[0].getsockname()[1], messages
 
 
 async def test_email_goes_through_the_configured_smtp_server():
