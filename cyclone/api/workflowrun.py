@@ -97,6 +97,9 @@ class DelegationStatus(CycloneModel):
 
     url: str | None = None
     deadline: str | None = Field(default=None, description="RFC 3339 time.")
+    sent: bool | None = Field(
+        default=None, description="Whether the request has been POSTed: the engine sends "
+        "it once the Waiting status is stored, and records that here.")
 
 
 class StageStatus(CycloneModel):

@@ -1,0 +1,220 @@
+"""Delegation end to end over HTTP: the engine POSTs to an outside system on 127.0.0.1, and
+that system reports through the callback URL it was given, which is the real server's
+route, on the embedded cluster and on a real kube-apiserver."""
+
+from __future__ import annotations
+
+import pytest
+
+from cyclone.engine.controllers.delegation import INVALID_TOKEN
+
+from .harness import (
+    API,
+    BACKENDS,
+    NAMESPACE,
+    outputs,
+    overall,
+    shell_stage,
+    stage_status,
+    workflow,
+    workflow_run,
+)
+from .receiver import Receiver, http_receiver
+from .served import Served, served_env
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+async def served(tmp_path, backend):
+    async with served_env(tmp_path, backend) as running:
+        yield running
+
+
+def delegation_stage(name: str, url: str, timeout: str | None = None) -> dict:
+    delegation = {"type": "approval", "url": url}
+    if timeout:
+        delegation["timeout"] = timeout
+    return {
+        "apiVersion": API, "kind": "Stage",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"delegation": delegation},
+    }
+
+
+async def requests_of(receiver: Receiver, count: int) -> dict[tuple[str, str], dict]:
+    """The engine's first `count` delegation requests, by (run, stage)."""
+    bodies = await receiver.wait_for(count)
+    return {(b["workflowrun"], b["stage"]): b for b in bodies}
+
+
+def waiting_and_sent(run: dict, *stages: str) -> bool:
+    """Every stage named is Waiting and its request is sent: the engine has nothing more
+    to write to the run until a report or a deadline."""
+    entries = (run.get("status") or {}).get("stages") or {}
+    return all(
+        stage_status(run, s).get("phase") == "Waiting"
+        and (entries[s].get("delegation") or {}).get("sent") is True
+        for s in stages
+    )
+
+
+def version(run: dict) -> str:
+    return run["metadata"]["resourceVersion"]
+
+
+async def report(served: Served, request: dict, phase: str, **fields: object):
+    """What an outside system does: PUT the result to the callback URL it was sent."""
+    return await served.http.put(request["callbackURL"], json={
+        "phase": phase, "token": request["token"], **fields})
+
+
+async def start_gated_run(served: Served, receiver: Receiver, approve_timeout: str | None = None,
+                          runs: tuple[str, ...] = ("r1",)) -> dict[tuple[str, str], dict]:
+    """Runs of `approve` and `hold`, two delegation stages side by side, so that one of them
+    still waits (and keeps its run open) while the test reports on the other."""
+    await served.env.apply(
+        delegation_stage("approve", receiver.url, approve_timeout),
+        delegation_stage("hold", receiver.url),
+        workflow("gate", [{"name": "approve"}, {"name": "hold"}]),
+        *(workflow_run(name, "gate") for name in runs),
+    )
+    return await requests_of(receiver, 2 * len(runs))
+
+
+async def test_a_result_reported_through_the_server_reaches_the_downstream_stage(served):
+    env = served.env
+    async with http_receiver() as receiver:
+        await env.apply(
+            delegation_stage("approve", receiver.url),
+            shell_stage("deploy", "echo \"by:${stages.approve.outputs.approver}\" "
+                                  "> /cyclone/results/__result__"),
+            workflow("wf", [{"name": "approve"}, {"name": "deploy", "depends": ["approve"]}]),
+            workflow_run("r1", "wf"),
+        )
+        request = (await requests_of(receiver, 1))[("r1", "approve")]
+    assert request["callbackURL"] == (
+        f"{served.base_url}/apis/v1alpha1/delegations/{NAMESPACE}/r1/approve")
+
+    response = await report(served, request, "Succeeded", message="approved",
+                            outputs={"approver": "alice"})
+    assert response.status_code == 200, response.text
+    assert response.json()["status"]["phase"] == "Succeeded"
+
+    run = await env.wait_phase("r1", "Succeeded", within=60)
+    approve = stage_status(run, "approve")
+    assert (approve["reason"], approve["message"]) == ("DelegationSucceed", "approved")
+    assert outputs(run, "approve") == {"approver": "alice"}
+    assert outputs(run, "deploy") == {"by": "alice"}
+
+
+async def test_a_failure_reported_through_the_server_fails_the_run(served):
+    env = served.env
+    async with http_receiver() as receiver:
+        await env.apply(
+            delegation_stage("approve", receiver.url),
+            shell_stage("deploy", "true"),
+            workflow("wf", [{"name": "approve"}, {"name": "deploy", "depends": ["approve"]}]),
+            workflow_run("r1", "wf"),
+        )
+        request = (await requests_of(receiver, 1))[("r1", "approve")]
+
+    response = await served.http.post(
+        request["callbackURL"], headers={"X-Delegation-Token": request["token"]},
+        json={"phase": "Failed", "message": "rejected"})
+    assert response.status_code == 200, response.text
+
+    run = await env.wait_phase("r1", "Failed")
+    approve = stage_status(run, "approve")
+    assert (approve["reason"], approve["message"]) == ("DelegationFailure", "rejected")
+    assert stage_status(run, "deploy")["phase"] == "Cancelled"
+
+
+async def test_a_wrong_token_gets_403_and_leaves_the_run_untouched(served):
+    env = served.env
+    async with http_receiver() as receiver:
+        requests = await start_gated_run(served, receiver, runs=("r1", "r2"))
+    for name in ("r1", "r2"):
+        await env.wait_run(name, lambda r: waiting_and_sent(r, "approve", "hold"))
+    target = requests[("r1", "approve")]
+    before = await env.run("r1")
+
+    wrong = {
+        "a made-up token": "0" * 64,
+        "the token of another stage of the run": requests[("r1", "hold")]["token"],
+        "the token of the same stage of another run": requests[("r2", "approve")]["token"],
+    }
+    for what, token in wrong.items():
+        response = await report(served, target | {"token": token}, "Succeeded",
+                                outputs={"approver": "mallory"})
+        assert response.status_code == 403, (what, response.text)
+        assert response.json() == {"message": INVALID_TOKEN, "reason": "Forbidden"}, what
+
+    after = await env.run("r1")
+    assert version(after) == version(before)
+    assert stage_status(after, "approve")["phase"] == "Waiting"
+    assert outputs(after, "approve") == {}
+
+    response = await report(served, target, "Succeeded", outputs={"approver": "alice"})
+    assert response.status_code == 200, response.text
+    run = await env.wait_run("r1", lambda r: stage_status(r, "approve").get("phase")
+                             == "Succeeded")
+    assert outputs(run, "approve") == {"approver": "alice"}
+
+
+async def test_a_callback_after_the_timeout_is_refused_and_the_stage_stays_timed_out(served):
+    env = served.env
+    async with http_receiver() as receiver:
+        requests = await start_gated_run(served, receiver, approve_timeout="1s")
+    approve, hold = requests[("r1", "approve")], requests[("r1", "hold")]
+    timed_out = await env.wait_run(
+        "r1", lambda r: stage_status(r, "approve").get("phase") == "Failed")
+    assert stage_status(timed_out, "approve")["reason"] == "Timeout"
+    assert overall(timed_out)["phase"] not in ("Succeeded", "Failed", "Cancelled")
+
+    response = await report(served, approve, "Succeeded", outputs={"approver": "late"})
+    assert response.status_code == 409, response.text
+    assert response.json() == {"reason": "Conflict",
+                               "message": "stage approve of r1 is Failed, not Waiting"}
+    after = await env.run("r1")
+    assert version(after) == version(timed_out)
+    assert after["status"]["stages"]["approve"] == timed_out["status"]["stages"]["approve"]
+
+    response = await report(served, hold, "Succeeded")
+    assert response.status_code == 200, response.text
+    run = await env.wait_phase("r1", "Failed")
+    response = await report(served, approve, "Succeeded", outputs={"approver": "late"})
+    assert response.status_code == 409, response.text
+    assert response.json()["message"] == "workflowrun r1 has finished"
+    assert (await env.run("r1"))["status"] == run["status"]
+    assert stage_status(run, "approve")["reason"] == "Timeout"
+    assert outputs(run, "approve") == {}
+
+
+async def test_a_second_callback_after_success_is_refused_and_changes_nothing(served):
+    env = served.env
+    async with http_receiver() as receiver:
+        requests = await start_gated_run(served, receiver)
+    approve, hold = requests[("r1", "approve")], requests[("r1", "hold")]
+    await env.wait_run("r1", lambda r: waiting_and_sent(r, "approve", "hold"))
+
+    response = await report(served, approve, "Succeeded", outputs={"approver": "alice"})
+    assert response.status_code == 200, response.text
+    approved = await env.run("r1")
+    assert stage_status(approved, "approve")["phase"] == "Succeeded"
+
+    response = await report(served, approve, "Failed", message="changed my mind")
+    assert response.status_code == 409, response.text
+    assert response.json()["message"] == "stage approve of r1 is Succeeded, not Waiting"
+    after = await env.run("r1")
+    assert version(after) == version(approved)
+    assert after["status"]["stages"]["approve"] == approved["status"]["stages"]["approve"]
+
+    response = await report(served, hold, "Succeeded")
+    assert response.status_code == 200, response.text
+    run = await env.wait_phase("r1", "Succeeded")
+    response = await report(served, approve, "Failed", message="changed my mind")
+    assert response.status_code == 409, response.text
+    assert response.json()["message"] == "workflowrun r1 has finished"
+    assert (await env.run("r1"))["status"] == run["status"]
+    assert outputs(run, "approve") == {"approver": "alice"}
