@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) system-deps
 
 system-deps:
-	@command -v bwrap >/dev/null && command -v git >/dev/null && command -v curl >/dev/null || { \
-	  echo "installing bubblewrap (host runtime sandbox), git and curl (resolvers)"; \
-	  (apt-get update -qq && apt-get install -y -qq bubblewrap git curl) >/dev/null; }
+	@command -v bwrap >/dev/null && command -v git >/dev/null && command -v curl >/dev/null \
+	  && command -v svn >/dev/null && command -v skopeo >/dev/null \
+	  && command -v docker-registry >/dev/null || { \
+	  echo "installing bubblewrap (host runtime sandbox), git, curl, subversion and skopeo" \
+	    "(resolvers) and docker-registry (resolver tests)"; \
+	  (apt-get update -qq && apt-get install -y -qq bubblewrap git curl subversion skopeo \
+	    docker-registry) >/dev/null; }
 
 run: setup
 	$(VENV)/bin/cyclone up

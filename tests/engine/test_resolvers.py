@@ -153,7 +153,11 @@ def test_http_push_without_url_fails(tmp_path):
 
 
 def test_svn_pull_fails_clearly_without_svn(tmp_path):
-    if subprocess.run(["sh", "-c", "command -v svn"], capture_output=True).returncode == 0:
-        pytest.skip("svn is installed")
-    result, _ = run_resolver("svn.sh", "pull", tmp_path / "ws", SCM_URL="svn://example/repo")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    result = subprocess.run(
+        ["/bin/sh", str(resolver_script("svn.sh")), "pull"], capture_output=True, text=True,
+        env={"PATH": str(empty), "WORKSPACE": str(tmp_path / "ws"),
+             "SCM_URL": "svn://example/repo"},
+    )
     assert result.returncode != 0 and "svn is not installed" in result.stderr
