@@ -79,9 +79,16 @@ class FakeLogCluster:
         self.logs: dict[tuple[str, str, str], bytearray] = {}
         self.ended: set[tuple[str, str, str]] = set()
         self.log_reads: list[tuple[str, int]] = []
+        self.open_log_streams = 0
+        self.delivered: dict[tuple[str, str, str], int] = {}
         self._changed = asyncio.Event()
         self._watchers: list[asyncio.Queue[WatchEvent]] = []
         self._rv = 1
+
+    @property
+    def watching(self) -> bool:
+        """Whether any watch of this cluster is open."""
+        return bool(self._watchers)
 
     def _bump(self, obj: dict) -> None:
         self._rv += 1
@@ -179,16 +186,21 @@ class FakeLogCluster:
             raise errors.NotFound(f"pod {name} not found")
         self.log_reads.append((container or "", since_bytes))
         offset = since_bytes
-        while True:
-            data = bytes(self.logs.get(key, b""))
-            if offset < len(data):
-                chunk = data[offset:]
-                offset = len(data)
-                yield chunk
-                continue
-            if not follow or key in self.ended or (namespace, name) not in self.pods:
-                return
-            await self._changed.wait()
+        self.open_log_streams += 1
+        try:
+            while True:
+                data = bytes(self.logs.get(key, b""))
+                if offset < len(data):
+                    chunk = data[offset:]
+                    offset = len(data)
+                    self.delivered[key] = offset
+                    yield chunk
+                    continue
+                if not follow or key in self.ended or (namespace, name) not in self.pods:
+                    return
+                await self._changed.wait()
+        finally:
+            self.open_log_streams -= 1
 
 
 async def eventually(predicate, within: float = 5.0) -> None:

@@ -19,9 +19,10 @@ def ref(container: str = "main") -> LogRef:
 
 @contextlib.asynccontextmanager
 async def collecting(cluster: FakeLogCluster, store: LogStore):
-    task = asyncio.create_task(LogCollector(cluster, store, retry_delay=0.01).run())
+    collector = LogCollector(cluster, store, retry_delay=0.01)
+    task = asyncio.create_task(collector.run())
     try:
-        yield
+        yield collector
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -70,8 +71,9 @@ async def test_container_not_started_is_followed_once_it_starts(tmp_path) -> Non
     cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
     pod = stage_pod()
     cluster.put_pod(pod)
-    async with collecting(cluster, store):
-        await asyncio.sleep(0.05)
+    async with collecting(cluster, store) as collector:
+        await eventually(lambda: collector.pods_examined >= 1)
+        assert collector.follows_started == 0
         assert not store.exists(ref())
         set_running(pod)
         cluster.put_pod(pod)
@@ -120,8 +122,9 @@ async def test_completed_logs_are_not_followed_again(tmp_path) -> None:
     async with collecting(cluster, store):
         await eventually(lambda: complete(store, ref()))
     reads = len(cluster.log_reads)
-    async with collecting(cluster, store):
-        await asyncio.sleep(0.05)
+    async with collecting(cluster, store) as collector:
+        await eventually(lambda: collector.pods_examined >= 1)
+    assert collector.follows_started == 0
     assert len(cluster.log_reads) == reads
     assert store.read(ref()) == b"done\n"
 
@@ -142,7 +145,7 @@ async def test_secret_values_are_masked_even_across_chunks(tmp_path, split_at: i
     line = b"login hunter2-pass user alice with tok-XYZ-987\n"
     async with collecting(cluster, store):
         cluster.write_log(NS, name, "main", line[:split_at])
-        await asyncio.sleep(0.02)
+        await eventually(lambda: cluster.delivered.get((NS, name, "main")) == split_at)
         cluster.write_log(NS, name, "main", line[split_at:])
         set_succeeded(pod)
         cluster.put_pod(pod)
@@ -228,8 +231,8 @@ async def test_collectors_follow_clusters_added_while_running_and_stop_removed_o
         collectors.remove_cluster("first")
         assert collectors.clusters == ["second"]
         cluster_a_reads = len(first.log_reads)
+        await eventually(lambda: first.open_log_streams == 0 and not first.watching)
         first.write_log(NS, "run-a-pod", "main", b"more\n")
-        await asyncio.sleep(0.05)
         assert store.read(ref_a) == b"run-a\n"
         assert len(first.log_reads) == cluster_a_reads
     finally:
@@ -295,6 +298,7 @@ async def test_a_retried_stage_continues_its_log_after_a_banner(tmp_path) -> Non
         await eventually(lambda: complete(store, ref())
                          and store.read(ref()).endswith(b"try 2\n"))
     assert store.read(ref()) == b"try 1\n\n==> attempt 2, pod wf-build-2 <==\ntry 2\n"
-    async with collecting(cluster, store):
-        await asyncio.sleep(0.05)
+    async with collecting(cluster, store) as collector:
+        await eventually(lambda: collector.pods_examined >= 2)
+    assert collector.follows_started == 0
     assert store.read(ref()).count(b"try 2") == 1

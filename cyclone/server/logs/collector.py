@@ -145,6 +145,10 @@ class LogCollector:
         self._following: dict[LogRef, asyncio.Task[None]] = {}
         self._marking: set[str] = set()
         self._stopped = False
+        self.pods_examined = 0
+        """Stage pod events this collector has decided on (followed or not)."""
+        self.follows_started = 0
+        """Container logs it has begun to follow."""
 
     async def run(self) -> None:
         """Collect until cancelled."""
@@ -154,6 +158,7 @@ class LogCollector:
                 if not self._stopped and event_type != "DELETED" and _is_stage_pod(pod):
                     self._follow_started_containers(group, pod)
                     self._mark_if_collected(group, pod)
+                    self.pods_examined += 1
 
             if self._own_informer:
                 group.create_task(self.informer.run())
@@ -176,6 +181,7 @@ class LogCollector:
                 continue
             task = group.create_task(self._follow(pod, container, ref))
             self._following[ref] = task
+            self.follows_started += 1
             task.add_done_callback(lambda _t, ref=ref: self._follower_done(group, ref))
 
     def _follower_done(self, group: asyncio.TaskGroup, ref: LogRef) -> None:
