@@ -4,9 +4,16 @@ distribution registry on 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import json
+import shutil
 import socket
 import subprocess
+import tarfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +23,7 @@ from .harness import API, BACKENDS, NAMESPACE, outputs, shell_stage, workflow, w
 from .test_resolvers import run_resolver
 
 needs_svn = pytest.mark.skipif(
-    any(subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode
-        for tool in ("svn", "svnadmin", "svnserve")),
+    not all(shutil.which(tool) for tool in ("svn", "svnadmin", "svnserve")),
     reason="subversion is not installed (make system-deps)",
 )
 
@@ -138,3 +144,92 @@ async def test_a_stage_gets_an_svn_checkout_through_the_engine(svn_repo, env, ba
         )
         run = await env.wait_phase("r1", "Succeeded", within=60)
     assert outputs(run, "read") == {"LastCommitID": "1", "readme": "one"}
+
+
+needs_registry = pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("skopeo", "docker-registry")),
+    reason="skopeo or docker-registry is not installed (make system-deps)",
+)
+
+
+@contextlib.contextmanager
+def docker_registry(tmp_path: Path) -> Iterator[str]:
+    """A distribution registry on 127.0.0.1 (plain HTTP, storage under `tmp_path`);
+    yields its host:port."""
+    port = free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: test-only\n"
+    )
+    server = subprocess.Popen(["docker-registry", "serve", str(config)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, server)
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def write_docker_archive(path: Path, tag: str) -> str:
+    """A one-layer image in `docker save` layout at `path`; returns its config digest."""
+    layer = _tar({"hello.txt": b"hello\n"})
+    diff_id = f"sha256:{hashlib.sha256(layer).hexdigest()}"
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    config_hex = hashlib.sha256(config).hexdigest()
+    layer_path = f"{diff_id.removeprefix('sha256:')}/layer.tar"
+    manifest = [{"Config": f"{config_hex}.json", "RepoTags": [tag], "Layers": [layer_path]}]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_tar({"manifest.json": json.dumps(manifest).encode(),
+                           f"{config_hex}.json": config, layer_path: layer}))
+    return f"sha256:{config_hex}"
+
+
+def registry_get(url: str, accept: str = "application/json") -> dict:
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@needs_registry
+def test_image_push_sends_the_archive_to_a_plain_http_registry_when_insecure(tmp_path):
+    workspace = tmp_path / "ws"
+    config_digest = write_docker_archive(workspace / "data" / "image.tar", "team/app:1.0")
+    with docker_registry(tmp_path) as registry:
+        result, _ = run_resolver("image.sh", "push", workspace, REGISTRY=registry,
+                                 REPOSITORY="team/app", TAG="1.0", INSECURE="true")
+        assert result.returncode == 0, result.stderr
+        assert f"pushed {registry}/team/app:1.0" in result.stdout
+        tags = registry_get(f"http://{registry}/v2/team/app/tags/list")
+        manifest = registry_get(f"http://{registry}/v2/team/app/manifests/1.0",
+                                "application/vnd.docker.distribution.manifest.v2+json")
+    assert tags == {"name": "team/app", "tags": ["1.0"]}
+    assert manifest["config"]["digest"] == config_digest
+    assert len(manifest["layers"]) == 1
+
+
+@needs_registry
+def test_image_push_to_a_plain_http_registry_fails_unless_insecure(tmp_path):
+    workspace = tmp_path / "ws"
+    write_docker_archive(workspace / "data" / "image.tar", "team/app:1.0")
+    with docker_registry(tmp_path) as registry:
+        result, _ = run_resolver("image.sh", "push", workspace, REGISTRY=registry,
+                                 REPOSITORY="team/app", TAG="1.0")
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            registry_get(f"http://{registry}/v2/team/app/tags/list")
+    assert result.returncode != 0
+    assert f"could not push {registry}/team/app:1.0" in result.stderr
+    assert missing.value.code == 404
