@@ -15,6 +15,7 @@ from pathlib import Path
 
 _opened: set[str] = set()
 _counts: dict[str, int] = {}
+_journals: dict[str, list[str]] = {}
 _server: http.server.ThreadingHTTPServer | None = None
 _lock = threading.Lock()
 
@@ -23,8 +24,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         name = self.path.lstrip("/")
         body = b""
+        journal, _, entry = name.partition("/")
         with _lock:
-            if name in _counts:
+            if journal in _journals and entry:
+                _journals[journal].append(entry)
+                body = b"ok"
+            elif name in _counts:
                 _counts[name] += 1
                 body = str(_counts[name]).encode()
         self.send_response(200 if name in _opened or body else 404)
@@ -67,6 +72,25 @@ class Counter:
         self.name = uuid.uuid4().hex
         _counts[self.name] = 0
         self.url = f"http://127.0.0.1:{_port()}/{self.name}"
+
+
+class Journal:
+    """A URL under which every fetch of `<url>/<entry>` appends `entry`, in the order the
+    fetches arrived: stages note what they did, and the test reads the order."""
+
+    def __init__(self) -> None:
+        self.name = uuid.uuid4().hex
+        _journals[self.name] = []
+        self.url = f"http://127.0.0.1:{_port()}/{self.name}"
+
+    def note(self, entry: str) -> str:
+        """A shell command that appends `entry` and fails unless it was recorded."""
+        return f"curl -fso /dev/null {self.url}/{entry}"
+
+    @property
+    def entries(self) -> list[str]:
+        with _lock:
+            return list(_journals[self.name])
 
 
 def serve_git_repository(repo: Path, where: Path) -> str:
