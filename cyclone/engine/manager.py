@@ -138,6 +138,10 @@ class Engine:
         if self._group is not None:
             self._start_cluster(name)
 
+    def pod_controller(self, cluster: str = keys.CONTROL_CLUSTER_NAME) -> Controller:
+        """The pod controller of a registered execution cluster."""
+        return self._cluster_parts[cluster][1]
+
     def _wake_run_of_pod(self, event_type: str, pod: dict, old: dict | None) -> None:
         if event_type == "MODIFIED" and not pod_change_matters(old, pod):
             return

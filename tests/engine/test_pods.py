@@ -62,15 +62,36 @@ def cyclone_pod(name: str, run: str, run_uid: str | None = None) -> dict:
     }
 
 
+async def gone(env, pod: str, within: float = 60.0) -> bool:
+    """Whether the pod is deleted within `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        try:
+            await env.cluster.get(kinds.POD, pod, NAMESPACE)
+        except NotFound:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def pod_looked_at(env, pod: dict, within: float = 30.0) -> None:
+    """Return once the engine's pod cache holds `pod` as stored and its pod controller has
+    reconciled it afresh: a pod still there afterwards is one it decided to keep."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pods = env.engine.caches.execution[keys.CONTROL_CLUSTER_NAME].pods
+    name, version = pod["metadata"]["name"], pod["metadata"]["resourceVersion"]
+    while int(((pods.get(NAMESPACE, name) or {}).get("metadata") or {}).get(
+            "resourceVersion") or 0) < int(version):
+        assert loop.time() < deadline, f"the engine's cache never showed pod {name}"
+        await asyncio.sleep(0.02)
+    await env.engine.pod_controller().requeue_and_wait(f"{NAMESPACE}/{name}")
+
+
 async def test_pods_of_a_vanished_run_are_deleted(env):
     await env.cluster.create(cyclone_pod("orphan", "gone-run"))
-    for _ in range(200):
-        try:
-            await env.cluster.get(kinds.POD, "orphan", NAMESPACE)
-        except NotFound:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the orphan pod was not deleted")
+    assert await gone(env, "orphan"), "the orphan pod was not deleted"
 
 
 async def test_pods_of_a_deleted_run_are_deleted_when_a_run_of_its_name_exists(env):
@@ -79,15 +100,9 @@ async def test_pods_of_a_deleted_run_are_deleted_when_a_run_of_its_name_exists(e
     run = await env.wait_run("again", stage_running("build"))
     await env.cluster.create(cyclone_pod("left-by-the-deleted-run", "again",
                                          "uid-of-the-deleted-run"))
-    for _ in range(200):
-        try:
-            await env.cluster.get(kinds.POD, "left-by-the-deleted-run", NAMESPACE)
-        except NotFound:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("the pod of the deleted run was kept")
+    assert await gone(env, "left-by-the-deleted-run"), "the pod of the deleted run was kept"
     current = run["status"]["stages"]["build"]["pod"]["name"]
+    await pod_looked_at(env, await env.cluster.get(kinds.POD, current, NAMESPACE))
     await env.cluster.get(kinds.POD, current, NAMESPACE)
 
 
@@ -104,13 +119,7 @@ async def test_finished_stage_pod_with_running_sidecar_is_deleted(env, tmp_path)
     )
     run = await env.wait_phase("r1", "Succeeded")
     pod = run["status"]["stages"]["main"]["pod"]["name"]
-    for _ in range(200):
-        try:
-            await env.cluster.get(kinds.POD, pod, NAMESPACE)
-        except NotFound:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the pod of the finished stage is still there")
+    assert await gone(env, pod), "the pod of the finished stage is still there"
 
 
 async def test_a_cluster_the_tenant_never_opened_fails_the_run(env):
