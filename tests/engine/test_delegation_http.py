@@ -4,7 +4,15 @@ route, on the embedded cluster and on a real kube-apiserver."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
+import yaml
 
 from cyclone.engine.controllers.delegation import INVALID_TOKEN
 
@@ -20,9 +28,11 @@ from .harness import (
     workflow_run,
 )
 from .receiver import Receiver, http_receiver
-from .served import Served, served_env
+from .served import Served, free_port, served_env
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+REPO = Path(__file__).parents[2]
+EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture
@@ -218,3 +228,58 @@ async def test_a_second_callback_after_success_is_refused_and_changes_nothing(se
     assert response.json()["message"] == "workflowrun r1 has finished"
     assert (await env.run("r1"))["status"] == run["status"]
     assert outputs(run, "approve") == {"approver": "alice"}
+
+
+@contextlib.asynccontextmanager
+async def approver(port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python examples/approver.py --port PORT`, as the README starts it (HTTP mode),
+    once it says it listens."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(EXAMPLES / "approver.py"), "--port", str(port), cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert line.decode().startswith(f"approver listening on http://127.0.0.1:{port}"), line
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+
+
+async def cyclone_cli(served: Served, scratch: Path, *args: str) -> str:
+    """The `cyclone` command of this virtualenv against the test's server."""
+    environment = os.environ | {
+        "CYCLONE_CONFIG": str(scratch / "cli-config.yaml"),
+        "CYCLONE_SERVER": served.base_url,
+        "CYCLONE_TOKEN": served.admin_token,
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "cyclone"), *args, env=environment,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
+async def test_the_approver_example_approves_through_the_server(served, tmp_path):
+    port = free_port()
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / "delegation.yaml").read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "Stage" and "delegation" in doc["spec"]:
+            assert doc["spec"]["delegation"]["url"] == "http://127.0.0.1:8099/approve"
+            doc["spec"]["delegation"]["url"] = f"http://127.0.0.1:{port}/approve"
+    manifest = tmp_path / "delegation.yaml"
+    manifest.write_text(yaml.safe_dump_all(docs))
+    run_name = next(d["metadata"]["name"] for d in docs if d["kind"] == "WorkflowRun")
+
+    async with approver(port) as process:
+        await cyclone_cli(served, tmp_path, "apply", "-f", str(manifest))
+        run = await served.env.wait_phase(run_name, "Succeeded", within=60)
+        said = await asyncio.wait_for(process.stdout.readline(), 10)
+    assert said.decode().strip() == f"approving stage approval of {run_name}"
+    approval = stage_status(run, "approval")
+    assert (approval["reason"], approval["message"]) == ("DelegationSucceed",
+                                                         "approved by alice")
+    assert outputs(run, "approval") == {"approver": "alice"}
+    assert outputs(run, "deploy") == {"deployed": "approved-by-alice"}
