@@ -119,6 +119,17 @@ async def two_clusters(
         await worker.close()
 
 
+async def registered(env: Env, name: str, within: float = 30.0) -> None:
+    """Wait until the engine has reconciled the ExecutionCluster `name`: it has a client
+    for it, or knows why it has none."""
+    registry = env.engine.registry
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while name not in registry.clusters and name not in registry.problems:
+        assert loop.time() < deadline, f"the engine never took up execution cluster {name}"
+        await asyncio.sleep(0.02)
+
+
 def aimed_at(cluster: str, name: str) -> dict:
     return workflow_run(name, "wf", executionContext={
         "cluster": cluster, "namespace": WORKER_NAMESPACE})
@@ -131,7 +142,7 @@ async def test_run_aimed_at_a_worker_cluster_gets_its_pods_there(tmp_path):
             shell_stage("build", "true"), shell_stage("test", "true"),
             workflow("wf", [{"name": "build"}, {"name": "test", "depends": ["build"]}]),
         )
-        await asyncio.sleep(0.2)
+        await registered(control, "worker")
         await control.apply(aimed_at("worker", "remote-1"), workflow_run("local-1", "wf"))
         remote = await control.wait_phase("remote-1", "Succeeded")
         await control.wait_phase("local-1", "Succeeded")
@@ -150,7 +161,7 @@ async def test_unusable_credential_fails_only_the_runs_aimed_at_it(tmp_path):
             shell_stage("build", "true"), shell_stage("test", "true"),
             workflow("wf", [{"name": "build"}, {"name": "test", "depends": ["build"]}]),
         )
-        await asyncio.sleep(0.2)
+        await registered(control, "broken")
         await control.apply(aimed_at("broken", "remote-1"), workflow_run("local-1", "wf"))
         failed = await control.wait_phase("remote-1", "Failed")
         await control.wait_phase("local-1", "Succeeded")
@@ -182,7 +193,7 @@ async def test_deleting_the_execution_cluster_fails_its_running_stages(tmp_path)
             shell_stage("build", "true"),
             workflow("wf", [{"name": "build"}]),
         )
-        await asyncio.sleep(0.2)
+        await registered(control, "worker")
         await control.apply(aimed_at("worker", "remote-1"))
         await control.wait_run(
             "remote-1", lambda r: stage_status(r, "build").get("phase") == "Running")
@@ -207,12 +218,10 @@ async def test_each_execution_cluster_shows_whether_the_engine_reaches_it(tmp_pa
             return {o["metadata"]["name"]: (o.get("status") or {}).get("phase") for o in listed}
 
         wanted = {"worker": "Connected", "broken": "Invalid", "silent": "Unavailable"}
-        for _ in range(200):
-            seen = await phases()
-            if all(seen.get(name) == phase for name, phase in wanted.items()):
-                break
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while (seen := await phases()) != {**seen, **wanted}:
+            assert loop.time() < deadline, f"execution cluster phases: {seen}"
             await asyncio.sleep(0.05)
-        else:
-            raise AssertionError(f"execution cluster phases: {seen}")
         broken = await control.cluster.get(kinds.EXECUTION_CLUSTER, "broken")
     assert "no route to https://nowhere" in broken["status"]["message"]
