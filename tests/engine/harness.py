@@ -142,6 +142,24 @@ class Env:
     async def pods(self, selector: str | None = None) -> list[dict]:
         return (await self.cluster.list(kinds.POD, NAMESPACE, label_selector=selector)).items
 
+    async def looked_at(self, name: str, within: float = 20.0) -> dict:
+        """The run as stored once the run controller has reconciled it as stored: its cache
+        has caught up with the cluster, then a reconcile begun after that has finished.
+        What a test finds afterwards is what the controller decided, not a reconcile that
+        has yet to happen."""
+        assert self.engine is not None, "no engine runs in this environment"
+        deadline = time.monotonic() + within
+        while True:
+            run = await self.run(name)
+            cached = self.engine.caches.runs.get(NAMESPACE, name)
+            version = run["metadata"]["resourceVersion"]
+            if cached is not None and cached["metadata"]["resourceVersion"] == version:
+                break
+            assert time.monotonic() < deadline, f"the engine's cache never showed run {name}"
+            await asyncio.sleep(0.01)
+        await self.engine.run_controller.requeue_and_wait(f"{NAMESPACE}/{name}")
+        return await self.run(name)
+
 
 @contextlib.asynccontextmanager
 async def running_env(
@@ -151,9 +169,12 @@ async def running_env(
     with_engine: bool = True,
     backend: str = "embedded",
     clock: Clock = SYSTEM_CLOCK,
+    engine_sees: Callable[[Cluster], Cluster] | None = None,
 ) -> AsyncIterator[Env]:
     """Cluster + node agent (+ engine) running in the background of the test; the engine
-    keeps time by `clock` (a `ManualClock` makes its delays wait for `clock.advance`)."""
+    keeps time by `clock` (a `ManualClock` makes its delays wait for `clock.advance`) and
+    reaches the cluster through `engine_sees(cluster)` when given (e.g. a recorder of what
+    it asks for)."""
     config = config or EngineConfig(gc_enabled=False, watch_pod_events=False)
     runtime = HostRuntime(image_overlays=resolver_image_overlays())
     if backend == "kube":
@@ -168,7 +189,7 @@ async def running_env(
             provisioner = LocalPathProvisioner(cluster, data_dir / "node", node_name=node)
             try:
                 async with _running(cluster, config, with_engine, data_dir, backend, clock,
-                                    agent, provisioner.run()) as env:
+                                    agent, provisioner.run(), engine_sees=engine_sees) as env:
                     yield env
             finally:
                 await remove_node(cluster, node)
@@ -180,7 +201,7 @@ async def running_env(
                       runtime=runtime, schedule_unbound=True, heartbeat_seconds=30)
     try:
         async with _running(cluster, config, with_engine, data_dir, backend, clock,
-                            agent) as env:
+                            agent, engine_sees=engine_sees) as env:
             yield env
     finally:
         await cluster.close()
@@ -196,8 +217,10 @@ async def _running(
     clock: Clock,
     agent: NodeAgent,
     *extra: Coroutine[Any, Any, None],
+    engine_sees: Callable[[Cluster], Cluster] | None = None,
 ) -> AsyncIterator[Env]:
-    engine = Engine(cluster, config, clock=clock) if with_engine else None
+    seen = engine_sees(cluster) if engine_sees else cluster
+    engine = Engine(seen, config, clock=clock) if with_engine else None
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(agent.run()), *(group.create_task(c) for c in extra)]
         await asyncio.wait_for(agent.registered.wait(), 30)

@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
+from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.kube import kinds
+from cyclone.kube.clock import ManualClock
 from cyclone.kube.errors import NotFound
 
 from .gates import Gate
@@ -26,6 +28,8 @@ from .harness import (
     workflow_run,
 )
 from .receiver import http_receiver
+
+STAGE_PODS = f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
 
 
 def run_data_dir(env, run: str):
@@ -116,19 +120,44 @@ async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path, backend
             pass
 
 
+async def gc_pod_exists(env) -> bool:
+    try:
+        await env.cluster.get(kinds.POD, gc_pod_name("r1"), NAMESPACE)
+    except NotFound:
+        return False
+    return True
+
+
+async def assert_not_collected(env) -> None:
+    """The engine has just looked at r1 and left it, its stage pod and its data alone."""
+    run = await env.looked_at("r1")
+    assert not run["status"].get("cleaned"), run["status"]
+    assert len(await env.pods(STAGE_PODS)) == 1
+    assert not await gc_pod_exists(env)
+
+
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_gc_waits_for_its_delay(tmp_path, backend):
-    config = EngineConfig(gc_enabled=True, gc_delay_seconds=3600, watch_pod_events=False)
-    async with running_env(tmp_path, config, backend=backend) as env:
+    clock = ManualClock()
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=600, gc_log_wait_seconds=0,
+                          watch_pod_events=False)
+    async with running_env(tmp_path, config, backend=backend, clock=clock) as env:
         await env.apply(
             artifact_stage("a"),
             workflow("wf", [{"name": "a"}]),
             workflow_run("r1", "wf"),
         )
-        run = await env.wait_phase("r1", "Succeeded")
-        assert not run["status"].get("cleaned")
-        assert len(await env.pods()) == 1
+        await env.wait_phase("r1", "Succeeded")
+        await assert_not_collected(env)
         assert (run_data_dir(env, "r1") / "stages/a/artifacts/out/file").read_text() == "data\n"
+        clock.advance(599)
+        await assert_not_collected(env)
+        assert run_data_dir(env, "r1") is not None
+        clock.advance(1)
+        run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
+        assert overall(run)["phase"] == "Succeeded"
+        assert await env.pods() == []
+        assert run_data_dir(env, "r1") is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
@@ -200,26 +229,36 @@ async def test_gc_pod_is_admitted_by_a_quota_that_demands_limits(tmp_path, backe
 
 
 async def test_gc_waits_for_the_stage_logs_to_be_stored(tmp_path):
+    clock = ManualClock()
     config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=30,
                           watch_pod_events=False)
-    async with running_env(tmp_path, config) as env:
+    async with running_env(tmp_path, config, clock=clock) as env:
         await env.apply(shell_stage("a", "echo hi"), workflow("wf", [{"name": "a"}]),
                         workflow_run("r1", "wf"))
         await env.wait_phase("r1", "Succeeded")
-        await asyncio.sleep(1.0)
+        await assert_not_collected(env)
+        clock.advance(10)
+        await assert_not_collected(env)
         [pod] = await env.pods()
-        assert not (await env.run("r1"))["status"].get("cleaned")
         await env.cluster.patch(kinds.POD, pod["metadata"]["name"], {"metadata": {
-            "annotations": {"stage.cyclone.dev/logs-collected": "true"}}}, NAMESPACE)
+            "annotations": {keys.ANNOTATION_LOGS_COLLECTED: "true"}}}, NAMESPACE)
         await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
+        assert clock.monotonic() < config.gc_log_wait_seconds
         assert await env.pods() == []
 
 
 async def test_gc_goes_ahead_when_no_server_stores_the_logs(tmp_path):
-    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=1,
+    clock = ManualClock()
+    config = EngineConfig(gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=30,
                           watch_pod_events=False)
-    async with running_env(tmp_path, config) as env:
+    async with running_env(tmp_path, config, clock=clock) as env:
         await env.apply(shell_stage("a", "true"), workflow("wf", [{"name": "a"}]),
                         workflow_run("r1", "wf"))
+        await env.wait_phase("r1", "Succeeded")
+        await assert_not_collected(env)
+        clock.advance(29)
+        await assert_not_collected(env)
+        clock.advance(1)
         run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
-    assert overall(run)["phase"] == "Succeeded"
+        assert overall(run)["phase"] == "Succeeded"
+        assert await env.pods() == []
