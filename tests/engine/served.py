@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from cyclone.engine.config import EngineConfig
+from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.protocol import Cluster
 from cyclone.server import create_app, serve
 
@@ -63,16 +64,18 @@ async def _server_cluster(env: Env) -> AsyncIterator[Cluster]:
 
 
 @contextlib.asynccontextmanager
-async def served_env(data_dir: Path, backend: str = "embedded") -> AsyncIterator[Served]:
-    """Cluster, node agent, engine and REST server until the block ends; the default
-    tenant may use local addresses, so delegation URLs on 127.0.0.1 are allowed."""
+async def served_env(data_dir: Path, backend: str = "embedded",
+                     clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[Served]:
+    """Cluster, node agent, engine (keeping time by `clock`) and REST server until the
+    block ends; the default tenant may use local addresses, so delegation URLs on
+    127.0.0.1 are allowed."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     admin_token = secrets.token_hex(16)
     config = EngineConfig(gc_enabled=False, watch_pod_events=False,
                           callback_base_url=base_url)
     async with (
-        running_env(data_dir, config, backend=backend) as env,
+        running_env(data_dir, config, backend=backend, clock=clock) as env,
         _server_cluster(env) as cluster,
         httpx.AsyncClient(base_url=base_url, timeout=30) as http,
     ):

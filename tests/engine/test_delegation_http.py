@@ -9,12 +9,14 @@ import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cyclone.engine.controllers.delegation import INVALID_TOKEN
+from cyclone.kube.clock import ManualClock
 
 from .harness import (
     API,
@@ -197,6 +199,35 @@ async def test_a_callback_after_the_timeout_is_refused_and_the_stage_stays_timed
     assert response.status_code == 409, response.text
     assert response.json()["message"] == "workflowrun r1 has finished"
     assert (await env.run("r1"))["status"] == run["status"]
+    assert stage_status(run, "approve")["reason"] == "Timeout"
+    assert outputs(run, "approve") == {}
+
+
+async def test_a_callback_past_the_deadline_is_refused_before_the_engine_expires_the_stage(
+        tmp_path, backend):
+    """The engine's clock stands an hour behind: the stage's deadline has passed for the
+    server, not yet for the engine, as when the engine is down or lags at that moment."""
+    clock = ManualClock(start=datetime.now(UTC) - timedelta(hours=1))
+    async with served_env(tmp_path, backend, clock) as served:
+        env = served.env
+        async with http_receiver() as receiver:
+            requests = await start_gated_run(served, receiver, approve_timeout="10s")
+        approve = requests[("r1", "approve")]
+        waiting = await env.wait_run("r1", lambda r: waiting_and_sent(r, "approve", "hold"))
+        deadline = waiting["status"]["stages"]["approve"]["delegation"]["deadline"]
+
+        response = await report(served, approve, "Succeeded", outputs={"approver": "late"})
+        assert response.status_code == 409, response.text
+        assert response.json() == {
+            "reason": "Conflict",
+            "message": f"stage approve of r1 timed out at {deadline}, before this report"}
+        after = await env.run("r1")
+        assert version(after) == version(waiting)
+        assert stage_status(after, "approve")["phase"] == "Waiting"
+
+        clock.advance(10)
+        run = await env.wait_run("r1", lambda r: stage_status(r, "approve").get("phase")
+                                 == "Failed")
     assert stage_status(run, "approve")["reason"] == "Timeout"
     assert outputs(run, "approve") == {}
 

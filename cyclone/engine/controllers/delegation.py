@@ -31,6 +31,7 @@ from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
 from cyclone.engine.core.results import parse_results
 from cyclone.engine.core.status import apply_stage_status, make_status
+from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.engine.core.tokens import (
     Purpose,
     Refusal,
@@ -193,7 +194,8 @@ async def report_delegation_result(
     `Forbidden` with one message whether the namespace is not a tenant's, the run does not
     exist (or is another run under the same name) or the token is wrong, so that the answer
     reveals nothing; then `NotFound` (the stage has not started) and `DelegationRejected`
-    (the stage or the run already ended). Returns the updated run.
+    (the stage or the run already ended, or the stage's deadline has passed even if the
+    engine has not failed it yet). Returns the updated run.
     """
     key = await token_key(cluster, key_namespace or DEFAULT_KEY_NAMESPACE, Purpose.DELEGATION)
     for _ in range(10):
@@ -215,6 +217,10 @@ async def report_delegation_result(
         if phase != "Waiting":
             raise DelegationRejected(f"stage {stage} of {run} is {phase}, not Waiting")
         now = datetime.now(UTC)
+        deadline = (entry.get("delegation") or {}).get("deadline")
+        if deadline and parse_rfc3339(deadline) <= now:
+            raise DelegationRejected(
+                f"stage {stage} of {run} timed out at {deadline}, before this report")
         reason = REASON_DELEGATION_SUCCEED if succeeded else REASON_DELEGATION_FAILURE
         new = make_status("Succeeded" if succeeded else "Failed", now, reason, message)
         entry["status"] = apply_stage_status(entry.get("status"), new, now)
