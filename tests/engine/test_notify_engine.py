@@ -11,6 +11,7 @@ from cyclone.engine.config import EngineConfig, SmtpConfig
 
 from .harness import (
     BACKENDS,
+    NAMESPACE,
     allow_local_addresses,
     overall,
     running_env,
@@ -29,10 +30,8 @@ async def test_slack_and_email_receivers_each_get_one_message_naming_the_run_and
     tmp_path, backend
 ):
     async with http_receiver() as slack, smtp_server() as (smtp_port, mails):
-        # GC right after the end makes the engine finish the run in several further
-        # passes, each of which would send again if the sent messages were not recorded.
         config = EngineConfig(
-            gc_enabled=True, gc_delay_seconds=0, gc_log_wait_seconds=0, watch_pod_events=False,
+            gc_enabled=False, watch_pod_events=False,
             smtp=SmtpConfig(host="127.0.0.1", port=smtp_port, sender="ci@example.com"),
         )
         async with running_env(tmp_path, config, backend=backend) as env:
@@ -46,9 +45,13 @@ async def test_slack_and_email_receivers_each_get_one_message_naming_the_run_and
                 }),
                 workflow_run("nightly-7", "wf"),
             )
-            run = await env.wait_run(
-                "nightly-7", lambda r: (r.get("status") or {}).get("cleaned"), within=60
-            )
+            await env.wait_run("nightly-7", lambda r: len(
+                (r.get("status") or {}).get("notifications") or {}) == 2)
+            # A reconcile of the finished run after the sending is where a second message
+            # would go out if the sent ones were not recorded.
+            assert env.engine is not None
+            await env.engine.run_controller.requeue_and_wait(f"{NAMESPACE}/nightly-7")
+            run = await env.run("nightly-7")
     assert overall(run)["phase"] == "Failed"
     recorded = run["status"]["notifications"]
     assert {address: entry["result"] for address, entry in recorded.items()} == {
