@@ -1,12 +1,11 @@
 """Two `cyclone engine` replicas with leader election on one embedded store: the leader is
-SIGKILLed mid-run, the other takes over within its lease duration and every run finishes
+SIGKILLed mid-run, the other takes over once its lease has expired and every run finishes
 with one pod per stage."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import time
+from datetime import datetime
 
 import pytest
 from engine.harness import (
@@ -22,7 +21,7 @@ from support.clusters import eventually
 from cyclone.kube import kinds
 
 from .replicas import (
-    TAKEOVER_BOUND,
+    LEASE_NAMESPACE,
     TIMINGS,
     lease_holder,
     pods_per_stage,
@@ -37,7 +36,7 @@ RUNS = 4
 STAGES = 4
 
 
-async def test_killed_leader_is_replaced_within_the_lease_and_runs_finish(tmp_path):
+async def test_killed_leader_is_replaced_once_its_lease_expires_and_runs_finish(tmp_path):
     async with running_env(tmp_path, with_engine=False) as env:
         await env.apply(
             *(shell_stage(f"s{i}", "sleep 0.3") for i in range(STAGES)),
@@ -57,12 +56,12 @@ async def test_killed_leader_is_replaced_within_the_lease_and_runs_finish(tmp_pa
             assert any(overall(r).get("phase") != "Succeeded" for r in runs)
 
             by_name[leader].kill()
-            killed_at = time.monotonic()
             await by_name[leader].process.wait()
+            last_held = await _lease(env.cluster)
             successor = await eventually(
-                lambda: _other_holder(env.cluster, leader), timeout=TAKEOVER_BOUND + 10
+                lambda: _other_holder(env.cluster, leader), timeout=60
             )
-            took_over_after = time.monotonic() - killed_at
+            taken = await _lease(env.cluster)
             finished = [await env.wait_phase(f"run-{i}", "Succeeded", within=60)
                         for i in range(RUNS)]
             pods = await env.pods()
@@ -72,8 +71,9 @@ async def test_killed_leader_is_replaced_within_the_lease_and_runs_finish(tmp_pa
             await stop_all(replicas)
 
     assert successor != leader
-    assert took_over_after <= TAKEOVER_BOUND, took_over_after
-    assert TIMINGS.lease_duration <= TAKEOVER_BOUND
+    assert last_held["holderIdentity"] == leader, last_held
+    expired_after = _moment(taken["acquireTime"]) - _moment(last_held["renewTime"])
+    assert expired_after.total_seconds() >= TIMINGS.lease_duration, (last_held, taken)
     assert all(overall(run)["phase"] == "Succeeded" for run in finished)
     expected = {(f"run-{r}", f"s{s}") for r in range(RUNS) for s in range(STAGES)}
     assert set(pods_per_stage(pods)) == expected
@@ -92,7 +92,8 @@ async def test_follower_does_not_reconcile_while_the_leader_holds_the_lease(tmp_
             await env.apply(workflow_run("run-0", "one"))
             await env.wait_phase("run-0", "Succeeded", within=30)
             follower = next(r for r in replicas if r.identity != leader)
-            await asyncio.sleep(TIMINGS.retry_period * 4)
+            await eventually(lambda: f"{follower.identity} stands by" in follower.log(None),
+                             timeout=60)
             assert await lease_holder(env.cluster) == leader
             assert follower.process.returncode is None, follower.log()
             follower_log = follower.log()
@@ -101,6 +102,14 @@ async def test_follower_does_not_reconcile_while_the_leader_holds_the_lease(tmp_
     assert f"{follower.identity} campaigning" in follower_log
     assert "engine ready" not in follower_log
     assert f"{leader} leads" not in follower_log
+
+
+async def _lease(cluster) -> dict:
+    return (await cluster.get(kinds.LEASE, "cyclone-engine", LEASE_NAMESPACE))["spec"]
+
+
+def _moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 async def _other_holder(cluster, leader: str) -> str | None:
