@@ -60,9 +60,9 @@ from cyclone.engine.core.phases import (
     is_terminal,
 )
 from cyclone.engine.core.podbuilder import ArtifactUpload
+from cyclone.engine.core.retries import retry_backoff
 from cyclone.engine.core.status import overall_phase
 from cyclone.engine.core.tenancy import REASON_TENANCY_VIOLATION, describe, run_violations
-from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
 from cyclone.engine.core.timeouts import deadline_for, deadline_text
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, artifact_upload_url
 from cyclone.engine.core.validation import validate_output_references
@@ -116,7 +116,9 @@ class RunController:
         self.gate = AdmissionGate(config)
         self.writer = StatusWriter(control, caches.runs)
         self.finisher = RunFinisher(control, caches, config, self.writer)
-        self._quota_failures: dict[tuple[str, str], int] = {}
+        self._quota_failures: dict[tuple[str, str], tuple[int, datetime]] = {}
+        """(run key, stage) → the refusals in a row of the stage's pod for quota, the last
+        one's time."""
         self._upload_key: bytes | None = None
 
     async def reconcile(self, key: str) -> float | None:
@@ -409,7 +411,8 @@ class RunController:
             if started:
                 self._quota_failures.pop(key, None)
             elif state.stages[name].get("status", {}).get("reason") == REASON_QUOTA:
-                self._quota_failures[key] = self._quota_failures.get(key, 0) + 1
+                refusals = self._quota_failures.get(key, (0, state.now))[0] + 1
+                self._quota_failures[key] = (refusals, state.now)
                 wakeups.append(self._quota_not_before(state, name) or state.now)
 
         async with asyncio.TaskGroup() as group:
@@ -418,16 +421,21 @@ class RunController:
         return wakeups
 
     def _quota_not_before(self, state: RunState, name: str) -> datetime | None:
+        """When a stage whose pod the quota refused may ask again: after the last refusal, a
+        backoff that doubles with each refusal in a row up to its max. None (now) for a
+        refusal this engine has not seen, as before a restart."""
         status = (state.stages.get(name) or {}).get("status") or {}
         if status.get("phase") != PENDING or status.get("reason") != REASON_QUOTA:
             return None
-        failures = self._quota_failures.get((run_key(state.namespace, state.name), name), 1)
-        delay = min(
-            self.config.quota_retry_backoff_seconds * 2 ** max(failures - 1, 0),
-            self.config.quota_retry_max_backoff_seconds,
+        refused = self._quota_failures.get((run_key(state.namespace, state.name), name))
+        if refused is None:
+            return None
+        refusals, last = refused
+        return last + retry_backoff(
+            refusals,
+            timedelta(seconds=self.config.quota_retry_backoff_seconds),
+            timedelta(seconds=self.config.quota_retry_max_backoff_seconds),
         )
-        since = parse_rfc3339(status.get("lastTransitionTime") or rfc3339(state.now))
-        return max(since, state.now - timedelta(seconds=delay)) + timedelta(seconds=delay)
 
     def _set_overall(self, state: RunState, trivial: set[str], paused: bool) -> None:
         phase = overall_phase(state.stages, trivial)
