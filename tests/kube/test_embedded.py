@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -142,8 +143,12 @@ async def test_implements_the_cluster_protocol_and_close_ends_watches(tmp_path: 
     assert isinstance(cluster, Cluster)
     await cluster.start()
     stream = cluster.watch(kinds.CONFIG_MAP, "default")
+    first = asyncio.ensure_future(anext(stream, None))
+    await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "seen", "namespace": "default"}})
+    async with asyncio.timeout(30):
+        assert (await first).object["metadata"]["name"] == "seen"
     watching = asyncio.ensure_future(anext(stream, None))
-    await asyncio.sleep(0.05)
     await cluster.close()
     async with asyncio.timeout(5):
         assert await watching is None
@@ -196,14 +201,22 @@ async def test_a_pod_deleted_on_a_missing_node_goes_when_its_grace_period_ends(t
         await cluster.bind_pod("orphan", "default", "gone-node")
         lingering = await cluster.delete(kinds.POD, "orphan", "default")
         assert lingering["metadata"]["deletionGracePeriodSeconds"] == 3
-        await asyncio.sleep(0.5)
-        assert (await cluster.get(kinds.POD, "orphan", "default"))["metadata"][
-            "deletionTimestamp"]
-        for _ in range(200):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        passes = cluster.pod_gc_passes
+        while cluster.pod_gc_passes < passes + 2:
+            assert loop.time() < deadline, "the orphaned-pod collector never ran"
+            await asyncio.sleep(0.01)
+        held = await cluster.get(kinds.POD, "orphan", "default")
+        deleted_at = datetime.fromisoformat(
+            held["metadata"]["deletionTimestamp"].replace("Z", "+00:00"))
+        assert datetime.now(UTC) < deleted_at + timedelta(seconds=3), \
+            "the collector's pass was too late to show the pod kept during its grace period"
+        deadline = loop.time() + 60
+        while True:
             try:
                 await cluster.get(kinds.POD, "orphan", "default")
             except NotFound:
                 break
+            assert loop.time() < deadline, "the orphaned pod was never collected"
             await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the orphaned pod was never collected")

@@ -10,6 +10,7 @@ import pytest
 
 from cyclone.kube import kinds
 from cyclone.kube.embedded import NODE_LOG_DIR_ANNOTATION, EmbeddedCluster
+from cyclone.kube.embedded.logs import read_pod_logs
 from cyclone.kube.errors import BadRequest, NotFound
 
 
@@ -68,8 +69,20 @@ async def test_follow_ends_when_the_container_terminates_and_the_file_is_drained
     log = _log_file(tmp_path)
     log.write_bytes(b"start\n")
     await _set_state(cluster, {"running": {}})
-    following = asyncio.ensure_future(_read(cluster.pod_logs("p", "default", follow=True)))
-    await asyncio.sleep(0.2)
+    pod_reads: list[dict] = []
+    drained_and_looked = asyncio.Event()
+
+    async def get(kind, name, namespace=None):
+        found = await cluster.get(kind, name, namespace)
+        if kind is kinds.POD:
+            pod_reads.append(found)
+            if len(pod_reads) >= 3:
+                drained_and_looked.set()
+        return found
+
+    following = asyncio.ensure_future(_read(read_pod_logs(
+        get, "p", "default", container=None, follow=True, since_bytes=0)))
+    await asyncio.wait_for(drained_and_looked.wait(), 30)
     assert not following.done()
     with log.open("ab") as handle:
         handle.write(b"more\n")

@@ -63,6 +63,8 @@ class EmbeddedCluster:
         self._feed_task: asyncio.Task[None] | None = None
         self._pod_gc_interval = pod_gc_interval
         self._pod_gc_task: asyncio.Task[None] | None = None
+        self.pod_gc_passes = 0
+        """Completed passes of the orphaned-pod collector."""
         self._start_lock = asyncio.Lock()
         self._closed = False
 
@@ -100,6 +102,7 @@ class EmbeddedCluster:
                 return
             except Exception:
                 log.exception("embedded cluster %s: collecting orphaned pods failed", self.name)
+            self.pod_gc_passes += 1
 
     async def close(self) -> None:
         self._closed = True
@@ -140,8 +143,7 @@ class EmbeddedCluster:
 
     async def _write(self, fn: Callable[[Transaction], T]) -> T:
         def run() -> T:
-            assert self._conn is not None
-            with write_transaction(self._conn, self._change_log_size) as tx:
+            with write_transaction(self._open_connection(), self._change_log_size) as tx:
                 return fn(tx)
 
         result = await self._call(run)
@@ -149,10 +151,15 @@ class EmbeddedCluster:
             self._feed.notify()
         return result
 
+    def _open_connection(self) -> sqlite3.Connection:
+        """The connection, for a call the executor runs; closed meanwhile is Unavailable."""
+        if self._conn is None:
+            raise Unavailable(f"cluster {self.name} is closed")
+        return self._conn
+
     async def _read(self, fn: Callable[[Transaction], T]) -> T:
         def run() -> T:
-            assert self._conn is not None
-            with read_transaction(self._conn) as tx:
+            with read_transaction(self._open_connection()) as tx:
                 return fn(tx)
 
         return await self._call(run)
@@ -292,6 +299,9 @@ class EmbeddedCluster:
                 last = change.rv
                 if event := _event_for(change, key, ns, accept, selective):
                     yield event
+        except Unavailable:
+            if not self._closed:
+                raise
         finally:
             self._feed.unsubscribe(queue)
 
