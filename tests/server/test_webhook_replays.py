@@ -7,11 +7,12 @@ import asyncio
 import hashlib
 import hmac
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from cyclone.engine.core.deliveries import parse_record
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
@@ -125,12 +126,20 @@ async def test_replicas_given_one_body_at_once_start_it_once(app, scm, cluster, 
     assert len(await runs(cluster)) == 1
 
 
+async def until(moment: datetime) -> None:
+    """Return once the wall clock has passed `moment`."""
+    await asyncio.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0) + 0.05)
+    assert datetime.now(UTC) > moment
+
+
 async def test_past_the_window_the_same_body_starts_again(cluster, tmp_path, admin, scm):
     short = create_app(cluster=cluster, data_dir=tmp_path / "short", admin_token=ADMIN_TOKEN,
                        webhook_replay_window=timedelta(seconds=1))
     async with short.router.lifespan_context(short), make_client(short) as provider:
         await provider.post(HOOK, **signed(PUSH, "d-1"))
-        await asyncio.sleep(2.1)
+        record = await cluster.get(kinds.CONFIG_MAP, RECORD_NAME, "cyclone-devops")
+        [seen] = parse_record(record["data"]).values()
+        await until(seen.expires)
         later = await provider.post(HOOK, **signed(PUSH, "d-2"))
     assert later.json()["duplicate"] is False
     assert len(await runs(cluster)) == 2
