@@ -48,6 +48,13 @@ async def wait_trigger(cluster, name: str, check, within: float = 10.0):
         await asyncio.sleep(0.05)
 
 
+async def wait_until(check, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.02)
+
+
 async def test_github_hook_registered_on_create_and_removed_on_delete(admin, cluster):
     async with scm_stand_in() as github:
         await create_integration(admin, "gh", "GitHub", github.url)
@@ -91,8 +98,10 @@ async def test_integration_can_opt_out_of_registration(admin, cluster):
         await create_integration(admin, "gh", "GitHub", github.url, registerWebhook=False)
         await create_trigger(cluster, scm_trigger_object("on-push", "gh", "octo/app",
                                                          push={"enabled": True}))
-        async with engine(cluster):
-            await asyncio.sleep(1.0)
+        async with engine(cluster) as running:
+            triggers = running.triggers
+            await wait_until(lambda: triggers.trigger_informer.get(NAMESPACE, "on-push"))
+            await triggers.hooks_controller.requeue_and_wait(f"{NAMESPACE}/on-push")
             trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "on-push", NAMESPACE)
         assert github.requests == []
         assert not trigger["metadata"].get("finalizers")
