@@ -40,8 +40,45 @@ def runs_of(live_server) -> list[dict]:
     return live_server.call(live_server.cluster.list(kinds.WORKFLOW_RUN, NS)).items
 
 
-def progress_in_background(live_server, steps: list[tuple[dict, str]]) -> threading.Thread:
-    """Play `steps` of (stages, overall phase) on the first run once it exists."""
+class Fetches:
+    """Counts the reads of the run that `cyclone run --watch` makes."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def counting(self, fetch):
+        def fetched() -> dict:
+            run = fetch()
+            with self._changed:
+                self.count += 1
+                self._changed.notify_all()
+            return run
+
+        return fetched
+
+    def wait_for(self, count: int, within: float = 60.0) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.count >= count, within), \
+                f"the watcher read the run {self.count} times, never {count}"
+
+
+@pytest.fixture
+def fetches(monkeypatch: pytest.MonkeyPatch) -> Fetches:
+    import cyclone.cli.runs
+
+    counted = Fetches()
+    watch_run = cyclone.cli.runs.watch_run
+    monkeypatch.setattr(cyclone.cli.runs, "watch_run",
+                        lambda fetch, *args, **kwargs: watch_run(counted.counting(fetch),
+                                                                 *args, **kwargs))
+    return counted
+
+
+def progress_in_background(live_server, fetches: Fetches,
+                           steps: list[tuple[dict, str]]) -> threading.Thread:
+    """Play `steps` of (stages, overall phase) on the first run once it exists, each once
+    the watcher has read the run as the step before left it."""
 
     existing = {r["metadata"]["name"] for r in runs_of(live_server)}
 
@@ -50,12 +87,12 @@ def progress_in_background(live_server, steps: list[tuple[dict, str]]) -> thread
                 if r["metadata"]["name"] not in existing]
 
     def play() -> None:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while not new_runs() and time.monotonic() < deadline:
             time.sleep(0.02)
         name = new_runs()[0]
         for stages, overall in steps:
-            time.sleep(0.1)
+            fetches.wait_for(fetches.count + 2)
             set_status(live_server, name, stages, overall)
 
     thread = threading.Thread(target=play, daemon=True)
@@ -76,8 +113,9 @@ def test_run_creates_a_run_with_variables_and_parameters(cyclone, demo, live_ser
     assert run["metadata"]["labels"][keys.LABEL_WORKFLOW] == "ci"
 
 
-def test_watch_follows_the_dag_and_exits_zero_on_success(cyclone, demo, live_server) -> None:
-    player = progress_in_background(live_server, [
+def test_watch_follows_the_dag_and_exits_zero_on_success(cyclone, demo, live_server,
+                                                         fetches) -> None:
+    player = progress_in_background(live_server, fetches, [
         ({"build": stage_status("Running")}, "Running"),
         ({"build": stage_status("Succeeded", "PodSucceed"),
           "test": stage_status("Running")}, "Running"),
@@ -85,7 +123,7 @@ def test_watch_follows_the_dag_and_exits_zero_on_success(cyclone, demo, live_ser
           "test": stage_status("Succeeded", "PodSucceed")}, "Succeeded"),
     ])
     result = cyclone("run", "ci", "--project", "demo", "--watch", "--interval", "0.05")
-    player.join(5)
+    player.join(60)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "build: Running" in out
@@ -95,13 +133,14 @@ def test_watch_follows_the_dag_and_exits_zero_on_success(cyclone, demo, live_ser
     assert "✔ build" in out and "✔ test" in out
 
 
-def test_watch_exits_non_zero_with_the_failing_stage_reason(cyclone, demo, live_server) -> None:
-    player = progress_in_background(live_server, [
+def test_watch_exits_non_zero_with_the_failing_stage_reason(cyclone, demo, live_server,
+                                                            fetches) -> None:
+    player = progress_in_background(live_server, fetches, [
         ({"build": stage_status("Running")}, "Running"),
         ({"build": stage_status("Failed", "PodFailed", "exit code 2")}, "Failed"),
     ])
     result = cyclone("run", "ci", "--project", "demo", "--watch", "--interval", "0.05")
-    player.join(5)
+    player.join(60)
     assert result.exit_code == 1
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1
@@ -150,7 +189,20 @@ def test_logs_prints_stored_logs_of_a_stage_or_all(cyclone, demo, live_server) -
     assert everything.stdout == "==> build/c0 <==\ncompiled\n==> test/c0 <==\nall green\n"
 
 
-def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server) -> None:
+def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from cyclone.cli.client import CycloneClient
+
+    received = threading.Event()
+    event_stream = CycloneClient.event_stream
+
+    def noting(self, path: str, **params):
+        for line in event_stream(self, path, **params):
+            if line == "step 1":
+                received.set()
+            yield line
+
+    monkeypatch.setattr(CycloneClient, "event_stream", noting)
     assert cyclone("run", "ci", "-p", "demo", "--name", "ci-4").exit_code == 0
     set_status(live_server, "ci-4", {"build": stage_status("Running")}, "Running")
     store = LogStore(live_server.data_dir / "logs")
@@ -158,14 +210,15 @@ def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server) ->
     writer.append(b"step 1\n", 7)
 
     def finish_later() -> None:
-        time.sleep(0.3)
+        if not received.wait(60):
+            writer.append(b"the follower never received the first line\n", 0)
         writer.append(b"step 2\n", 7)
         writer.finish()
 
     thread = threading.Thread(target=finish_later, daemon=True)
     thread.start()
     result = cyclone("logs", "ci-4", "--stage", "build", "-f")
-    thread.join(5)
+    thread.join(60)
     assert result.exit_code == 0, result.output
     assert result.stdout == "step 1\nstep 2\n"
 
