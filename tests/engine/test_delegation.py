@@ -8,6 +8,7 @@ from cyclone.engine.controllers.delegation import (
     DelegationRejected,
     report_delegation_result,
 )
+from cyclone.kube.clock import ManualClock
 from cyclone.kube.errors import Forbidden
 
 from .harness import (
@@ -15,6 +16,7 @@ from .harness import (
     NAMESPACE,
     allow_local_addresses,
     overall,
+    running_env,
     shell_stage,
     stage_status,
     workflow,
@@ -86,13 +88,21 @@ async def test_delegation_failure_fails_the_run(env):
     assert stage_status(run, "deploy")["phase"] == "Cancelled"
 
 
-async def test_delegation_timeout_fails_the_stage(env):
-    async with http_receiver() as receiver:
-        await start_delegated_run(env, receiver, wait_for="1s")
-        run = await env.wait_phase("r1", "Failed", within=10)
+async def test_delegation_timeout_fails_the_stage(tmp_path):
+    clock = ManualClock()
+    async with http_receiver() as receiver, running_env(tmp_path, clock=clock) as env:
+        await start_delegated_run(env, receiver, wait_for="30m")
+        await env.wait_run("r1", lambda r: stage_status(r, "parallel").get("phase") == "Succeeded")
+        for moment in (0, 1799.9):
+            clock.advance(moment - clock.monotonic())
+            run = await env.looked_at("r1")
+            assert stage_status(run, "approve")["phase"] == "Waiting", run["status"]
+        clock.advance(0.2)
+        run = await env.wait_phase("r1", "Failed")
     assert stage_status(run, "approve")["phase"] == "Failed"
     assert stage_status(run, "approve")["reason"] == "Timeout"
     assert stage_status(run, "parallel")["phase"] == "Succeeded"
+    assert stage_status(run, "deploy")["phase"] == "Cancelled"
 
 
 async def test_delegation_callback_checks_token_and_state(env):
