@@ -173,7 +173,7 @@ def test_run_watch_succeeds_and_its_masked_logs_are_readable(cli) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.rstrip().endswith("workflowrun/hello-1 Succeeded")
     assert "greet: Succeeded" in result.stdout and "check: Succeeded" in result.stdout
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:
         logs = cli("logs", "hello-1", "--stage", "greet")
         if logs.exit_code == 0 and "done" in logs.stdout:

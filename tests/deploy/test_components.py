@@ -112,7 +112,7 @@ async def test_node_runs_pods_of_the_store(tmp_path):
 
 async def test_sigterm_hands_the_engine_lease_over_at_once(tmp_path):
     db = tmp_path / "cluster.db"
-    slow = ["--lease-duration", "60", "--renew-deadline", "40", "--retry-period", "0.2"]
+    slow = ["--lease-duration", "600", "--renew-deadline", "400", "--retry-period", "0.2"]
     first = await cyclone("engine", "--embedded", str(db), "--identity", "first", *slow,
                           log=tmp_path / "first.log")
     second = None
@@ -122,13 +122,14 @@ async def test_sigterm_hands_the_engine_lease_over_at_once(tmp_path):
                                     timeout=30) == "first"
             second = await cyclone("engine", "--embedded", str(db), "--identity", "second",
                                    *slow, log=tmp_path / "second.log")
-            await asyncio.sleep(1)
+            await eventually(lambda: "second stands by" in (tmp_path / "second.log").read_text(),
+                             timeout=60)
             assert await holder(cluster, "cyclone-engine") == "first"
             assert await stop(first) == 0
             assert await eventually(lambda: holder(cluster, "cyclone-engine"),
-                                    timeout=20) == "second"
+                                    timeout=60) == "second"
             await eventually(lambda: "engine ready" in (tmp_path / "second.log").read_text(),
-                             timeout=20)
+                             timeout=60)
     finally:
         for process in (first, second):
             if process is not None:
