@@ -72,6 +72,16 @@ async def running(http: httpx.AsyncClient, path: str, within: float = 60) -> dic
         await asyncio.sleep(0.2)
 
 
+async def push_log(http: httpx.AsyncClient, path: str) -> str:
+    """The run's push container log, streamed until the collector has completed it: the
+    story of a failed upload."""
+    params = {"stage": "build", "container": "csc-push-package"}
+    try:
+        return (await http.get(f"{path}/logstream", params=params, timeout=60)).text
+    except httpx.TimeoutException:
+        return (await http.get(f"{path}/logs", params=params)).text
+
+
 async def try_to_read_the_key(stack) -> str:
     """B's stages naming the engine key, through the REST API and straight into the
     cluster as a kubectl user would; everything B can see of them afterwards."""
@@ -109,10 +119,7 @@ async def test_b_reaches_neither_the_engine_key_nor_as_artifact(stack):
     a_path = f"{runs_path('demo', 'ci')}/{a_run['metadata']['name']}"
     done = await wait_run(a.http, "demo", "ci", a_run["metadata"]["name"])
     if done["status"]["overall"]["phase"] != "Succeeded":
-        await asyncio.sleep(3)
-        pushed = await a.http.get(f"{a_path}/logs", params={
-            "stage": "build", "container": "csc-push-package"})
-        raise AssertionError(f"{json.dumps(done['status'])}\n{pushed.text}")
+        raise AssertionError(f"{json.dumps(done['status'])}\n{await push_log(a.http, a_path)}")
     original = await download(a.http, f"{a_path}/artifacts/package.tar.gz")
     key = await engine_key(stack)
     try:
