@@ -203,7 +203,7 @@ class FakeLogCluster:
             self.open_log_streams -= 1
 
 
-async def eventually(predicate, within: float = 5.0) -> None:
+async def eventually(predicate, within: float = 30.0) -> None:
     """Wait until `predicate()` holds, checking often; fail after `within` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within

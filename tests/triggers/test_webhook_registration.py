@@ -34,7 +34,7 @@ async def engine(cluster) -> AsyncIterator[Engine]:
             await task
 
 
-async def wait_trigger(cluster, name: str, check, within: float = 10.0):
+async def wait_trigger(cluster, name: str, check, within: float = 30.0):
     deadline = time.monotonic() + within
     while True:
         try:
