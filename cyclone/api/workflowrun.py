@@ -126,6 +126,9 @@ class WorkflowRunStatus(CycloneModel):
     stages: dict[str, StageStatus] = Field(default_factory=dict)
     overall: Status = Field(default_factory=Status)
     cleaned: bool = Field(default=False, description="GC has removed the run's pods and data.")
+    data_removed: bool | None = Field(
+        default=None, description="Beyond Cyclone v1: the GC pod has removed the run's data; "
+        "it is deleted next, then cleaned is set.")
     notifications: dict[str, NotificationResult] = Field(
         default_factory=dict, description="Result per notification endpoint."
     )

@@ -39,6 +39,7 @@ from cyclone.engine.core.tokens import (
     delegation_token,
     purpose_key,
 )
+from cyclone.engine.notify import DELIVERY_HEADER, delivery_id
 from cyclone.engine.outbound import guarded_client, refused_by
 from cyclone.kube import kinds
 from cyclone.kube.errors import (
@@ -157,13 +158,16 @@ def callback_url(base_url: str, namespace: str, run: str, stage: str) -> str:
 
 
 async def post_delegation(
-    url: str, payload: dict, http_timeout: float, *, allow_local: bool = False
+    url: str, payload: dict, http_timeout: float, *, allow_local: bool = False,
+    delivery: str | None = None,
 ) -> tuple[bool, str]:
     """POST the delegation request; (accepted, message). A URL on a local address is
-    refused unless `allow_local` (the tenant's `allowLocalAddresses`)."""
+    refused unless `allow_local` (the tenant's `allowLocalAddresses`). `delivery` is sent
+    as the ``X-Cyclone-Delivery`` header."""
+    headers = {DELIVERY_HEADER: delivery} if delivery else None
     try:
         async with guarded_client(allow_local=allow_local, timeout=http_timeout) as client:
-            response = await client.post(url, json=payload)
+            response = await client.post(url, json=payload, headers=headers)
     except httpx.HTTPError as exc:
         refused = refused_by(exc)
         if refused is not None:
@@ -252,7 +256,9 @@ async def send_pending(
     """POST the requests of stages that went Waiting since the last write; True if any.
 
     Called after the Waiting status is written, so a request is never sent for a stage
-    the cluster does not show Waiting; a crash right after the POST sends it again.
+    the cluster does not show Waiting; a crash right after the POST sends it again, with
+    the same ``X-Cyclone-Delivery: <run uid>:<stage>``, by which the outside system
+    recognises the repeat.
     """
     pending = [
         name for name, entry in state.stages.items()
@@ -274,8 +280,9 @@ async def send_pending(
             "callbackURL": callback_url(callback_base_url, state.namespace, state.name, name),
             "token": delegation_token(key, state.run["metadata"].get("uid", ""), name),
         }
-        ok, message = await post_delegation(entry["delegation"]["url"], payload, http_timeout,
-                                            allow_local=allow_local)
+        ok, message = await post_delegation(
+            entry["delegation"]["url"], payload, http_timeout, allow_local=allow_local,
+            delivery=delivery_id(state.run["metadata"].get("uid", ""), name))
         entry["delegation"]["sent"] = True
         if not ok:
             state.set_stage(name, "Failed", REASON_DELEGATION_FAILURE, message)

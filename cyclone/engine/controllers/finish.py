@@ -1,13 +1,20 @@
 """What happens once a run is terminal: notifications once, then GC; and the finalizer
 that makes deleting a run clean up first.
 
+A terminal run leaves nothing running: a stage pod its status never recorded (created by
+a reconcile whose write did not land before the run ended) is deleted.
+
 Notifications are recorded per address in ``status.notifications`` right after sending,
 so a restart does not send them again (a crash between the POST and the status write can
-repeat one, never skip one). GC deletes the run's stage pods, runs the GC pod
-``wfrgc--{run}`` that removes ``workflowruns/{run}`` from the tenant PVC, deletes it once
-it has succeeded and sets ``status.cleaned``. Where the workload namespace refuses the GC pod
-because it is terminating or gone (its tenant being deleted), collection ends with the stage
-pods deleted: the namespace takes the tenant PVC, and so the run's data, with it.
+repeat one, never skip one; the repeat carries the same delivery id). A write that meets a
+Conflict is made again on the run as it is now, since an unrecorded notification would be
+sent again. GC deletes the run's stage pods, runs the GC pod ``wfrgc--{run}`` that removes
+``workflowruns/{run}`` from the tenant PVC, records ``status.dataRemoved`` once it has
+succeeded, deletes it and sets ``status.cleaned``: once the GC pod is deleted nothing but
+that record tells a restarted engine that GC has run. Where the workload namespace refuses
+the GC pod because it is terminating or gone (its tenant being deleted), collection ends
+with the stage pods deleted: the namespace takes the tenant PVC, and so the run's data,
+with it.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from datetime import timedelta
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
+from cyclone.engine.controllers.observe import pod_still_running
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
 from cyclone.engine.controllers.target import checked_execution_target, execution_target
@@ -34,6 +42,8 @@ log = logging.getLogger(__name__)
 FINALIZER = "cyclone.dev/workflowrun-cleanup"
 GC_RETRY_SECONDS = 5.0
 LOG_WAIT_RECHECK_SECONDS = 2.0
+RECORD_ATTEMPTS = 5
+DATA_REMOVED = "dataRemoved"
 
 
 class RunFinisher:
@@ -51,8 +61,9 @@ class RunFinisher:
 
     async def finish(self, state: RunState) -> float | None:
         """Notify, then collect after the GC delay; returns when to look again."""
+        await self._delete_unrecorded_pods(state.run)
         if await self._notify(state):
-            written = await self.writer.write_status(state)
+            written = await self._record_notifications(state)
             if written is None:
                 return 0.0
             state = RunState(written, state.now)
@@ -70,6 +81,9 @@ class RunFinisher:
             return GC_RETRY_SECONDS
         if not done:
             return None
+        state = await self._remove_gc_pod(state)
+        if state is None:
+            return 0.0
         state.status["cleaned"] = True
         if await self.writer.write_status(state) is None:
             return 0.0
@@ -86,11 +100,71 @@ class RunFinisher:
                 return GC_RETRY_SECONDS
             if not done:
                 return None
+            deleted_since = parse_rfc3339(run["metadata"]["deletionTimestamp"])
+            state = await self._remove_gc_pod(RunState(run, deleted_since))
+            if state is None:
+                return 0.0
+            run = state.run
         elif not cleaned:
             await self._delete_stage_pods(run)
         if await self.writer.remove_finalizer(run, FINALIZER) is None:
             return 0.0
         return None
+
+    async def _record_notifications(self, state: RunState) -> dict | None:
+        """Write the notifications just sent; on a Conflict, write them again onto the run
+        as it is now. None when they could not be written."""
+        sent = dict(state.status.get("notifications") or {})
+        for _ in range(RECORD_ATTEMPTS):
+            written = await self.writer.write_status(state)
+            if written is not None:
+                return written
+            current = self.writer.current(state.namespace, state.name)
+            if current is None or current["metadata"].get("uid") != state.run["metadata"].get(
+                    "uid"):
+                return None
+            state = RunState(current, state.now)
+            recorded = state.mutable("notifications")
+            for address, result in sent.items():
+                recorded.setdefault(address, result)
+        return None
+
+    async def _remove_gc_pod(self, state: RunState) -> RunState | None:
+        """Record that the run's data is removed, then delete the GC pod that removed it;
+        None on a Conflict."""
+        if not state.status.get(DATA_REMOVED):
+            state.status[DATA_REMOVED] = True
+            written = await self.writer.write_status(state)
+            if written is None:
+                return None
+            state = RunState(written, state.now)
+        target = await checked_execution_target(self.control, state.run)
+        execution = self.caches.execution_cluster(target.cluster)
+        if execution is not None:
+            try:
+                await execution.cluster.delete(
+                    kinds.POD, gc_pod_name(state.name), target.namespace,
+                    grace_period_seconds=0)
+            except NotFound:
+                pass
+        return state
+
+    async def _delete_unrecorded_pods(self, run: dict) -> None:
+        """Delete the stage pods of a terminal run that still run and are not being
+        deleted: pods its status never recorded, which nothing else would stop."""
+        execution = self._execution(run)
+        if execution is None:
+            return
+        for pod in self._stage_pods(run):
+            if pod_still_running(pod) and not pod["metadata"].get("deletionTimestamp"):
+                log.info("deleting pod %s of finished run %s", pod["metadata"]["name"],
+                         run["metadata"]["name"])
+                try:
+                    await execution.cluster.delete(
+                        kinds.POD, pod["metadata"]["name"], pod["metadata"]["namespace"],
+                        grace_period_seconds=0)
+                except NotFound:
+                    pass
 
     async def _notify(self, state: RunState) -> bool:
         workflow_name = (state.spec.get("workflowRef") or {}).get("name") or ""
@@ -160,10 +234,13 @@ class RunFinisher:
                 pass
 
     async def _collect(self, run: dict) -> bool | None:
-        """Drive GC one step: True once done, False while the GC pod works, None on error.
+        """Drive GC one step: True once the data is removed (the GC pod, if one could run,
+        has succeeded), False while the GC pod works, None on error.
 
         The GC pod goes where the run's tenant may go: a run whose ``executionContext`` was
         edited after admission to name another tenant's place is collected at its home."""
+        if (run.get("status") or {}).get(DATA_REMOVED):
+            return True
         target = await checked_execution_target(self.control, run)
         execution = self.caches.execution_cluster(target.cluster)
         if execution is None:
@@ -195,15 +272,15 @@ class RunFinisher:
                     raise
                 return False
             phase = (pod.get("status") or {}).get("phase")
-            if phase not in ("Succeeded", "Failed"):
+            if phase == "Succeeded":
+                return True
+            if phase != "Failed":
                 return False
             await execution.cluster.delete(
                 kinds.POD, gc_name, target.namespace, grace_period_seconds=0
             )
-            if phase == "Failed":
-                log.warning("GC pod %s/%s failed; it will be retried", target.namespace, gc_name)
-                return None
-            return True
+            log.warning("GC pod %s/%s failed; it will be retried", target.namespace, gc_name)
+            return None
         except NotFound:
             return None
         except ApiError as exc:

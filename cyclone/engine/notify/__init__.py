@@ -1,7 +1,9 @@
 """Notification senders: what a run's receivers get once it is terminal."""
 
 from cyclone.engine.notify.senders import (
+    DELIVERY_HEADER,
     NotificationResult,
+    delivery_id,
     notification_due,
     send_email,
     send_notification,
@@ -10,7 +12,9 @@ from cyclone.engine.notify.senders import (
 )
 
 __all__ = [
+    "DELIVERY_HEADER",
     "NotificationResult",
+    "delivery_id",
     "notification_due",
     "send_email",
     "send_notification",

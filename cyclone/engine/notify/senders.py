@@ -5,14 +5,20 @@ is recorded in `status.notifications` as a failure, it never blocks the run. Web
 Slack addresses are the tenant's choice: one on a local address
 (`cyclone.engine.outbound`) is refused, and recorded as failed with the reason,
 unless the tenant's spec has `allowLocalAddresses`.
+
+Webhook and Slack requests carry ``X-Cyclone-Delivery: <run uid>:<address>``, the same on
+every attempt: a notification is recorded after it is sent, so an engine killed in between
+sends it again, and a receiver that must act once drops a delivery id it has seen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import smtplib
+import string
 from dataclasses import dataclass
 from email.message import EmailMessage
+from urllib.parse import quote
 
 import httpx
 
@@ -22,6 +28,14 @@ from cyclone.engine.outbound import guarded_client, refused_by
 SUCCEEDED = "Succeeded"
 RESULT_SUCCEEDED = "Succeeded"
 RESULT_FAILED = "Failed"
+DELIVERY_HEADER = "X-Cyclone-Delivery"
+
+
+def delivery_id(run_uid: str, target: str) -> str:
+    """The id of one outbound delivery (a notification's address, a delegation's stage)
+    of one run, the same however often it is sent; any byte a header may not hold is
+    percent-encoded."""
+    return f"{run_uid}:{quote(target, safe=string.punctuation)}"
 
 
 @dataclass(frozen=True)
@@ -59,10 +73,11 @@ def _run_summary(run: dict) -> str:
 
 
 async def _post(url: str, payload: dict, http_timeout: float,
-                allow_local: bool) -> NotificationResult:
+                allow_local: bool, delivery: str | None) -> NotificationResult:
+    headers = {DELIVERY_HEADER: delivery} if delivery else None
     try:
         async with guarded_client(allow_local=allow_local, timeout=http_timeout) as client:
-            response = await client.post(url, json=payload)
+            response = await client.post(url, json=payload, headers=headers)
     except httpx.HTTPError as exc:
         refused = refused_by(exc)
         if refused is not None:
@@ -76,13 +91,15 @@ async def _post(url: str, payload: dict, http_timeout: float,
 
 
 async def send_webhook(url: str, run: dict, http_timeout: float = 10.0, *,
-                       allow_local: bool = False) -> NotificationResult:
+                       allow_local: bool = False,
+                       delivery: str | None = None) -> NotificationResult:
     """POST the run object as JSON."""
-    return await _post(url, run, http_timeout, allow_local)
+    return await _post(url, run, http_timeout, allow_local, delivery)
 
 
 async def send_slack(url: str, run: dict, http_timeout: float = 10.0, *,
-                     allow_local: bool = False) -> NotificationResult:
+                     allow_local: bool = False,
+                     delivery: str | None = None) -> NotificationResult:
     """POST a Slack incoming-webhook message describing the run."""
     overall = ((run.get("status") or {}).get("overall") or {}).get("phase")
     color = "good" if overall == SUCCEEDED else "danger"
@@ -95,7 +112,7 @@ async def send_slack(url: str, run: dict, http_timeout: float = 10.0, *,
         "text": _run_summary(run),
         "attachments": [{"color": color, "fields": fields}],
     }
-    return await _post(url, payload, http_timeout, allow_local)
+    return await _post(url, payload, http_timeout, allow_local, delivery)
 
 
 def _send_mail_blocking(smtp: SmtpConfig, address: str, subject: str, body: str) -> None:
@@ -127,11 +144,15 @@ async def send_notification(
     *, allow_local: bool = False,
 ) -> NotificationResult:
     """Dispatch on the receiver type (Webhook, Slack, Email); `allow_local` is the
-    tenant's `allowLocalAddresses`."""
+    tenant's `allowLocalAddresses`. HTTP receivers get the run's delivery id for
+    `address`."""
+    delivery = delivery_id(((run.get("metadata") or {}).get("uid") or ""), address)
     if receiver_type == "Webhook":
-        return await send_webhook(address, run, http_timeout, allow_local=allow_local)
+        return await send_webhook(address, run, http_timeout, allow_local=allow_local,
+                                  delivery=delivery)
     if receiver_type == "Slack":
-        return await send_slack(address, run, http_timeout, allow_local=allow_local)
+        return await send_slack(address, run, http_timeout, allow_local=allow_local,
+                                delivery=delivery)
     if receiver_type == "Email":
         return await send_email(smtp, address, run)
     return NotificationResult(RESULT_FAILED, f"unknown receiver type {receiver_type!r}")
