@@ -9,6 +9,7 @@ import signal
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cyclone.api import keys
@@ -20,9 +21,6 @@ from cyclone.kube.protocol import Cluster
 REPO = Path(__file__).resolve().parents[2]
 LEASE_NAMESPACE = "cyclone"
 TIMINGS = LeaseTimings(lease_duration=3.0, renew_deadline=2.0, retry_period=0.25)
-TAKEOVER_BOUND = TIMINGS.lease_duration + 4 * TIMINGS.retry_period * 2.2 + 2.0
-"""The follower saw the last renewal at most two jittered retries before the kill; it
-takes over a lease duration later, at its next attempt (+ slack for a loaded machine)."""
 
 
 @dataclass
@@ -83,3 +81,12 @@ def pods_per_stage(pods: list[dict], *, phase: str | None = None) -> Counter:
         if p["metadata"]["labels"].get(keys.LABEL_POD_KIND) == keys.POD_KIND_WORKLOAD
         and (phase is None or (p.get("status") or {}).get("phase") == phase)
     )
+
+
+async def engine_lease(cluster: Cluster) -> dict:
+    """The spec of the engine's lease: holder, acquire and renew times."""
+    return (await cluster.get(kinds.LEASE, "cyclone-engine", LEASE_NAMESPACE))["spec"]
+
+
+def lease_moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))

@@ -5,7 +5,6 @@ with one pod per stage."""
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
 
 import pytest
 from engine.harness import (
@@ -21,9 +20,10 @@ from support.clusters import eventually
 from cyclone.kube import kinds
 
 from .replicas import (
-    LEASE_NAMESPACE,
     TIMINGS,
+    engine_lease,
     lease_holder,
+    lease_moment,
     pods_per_stage,
     start_replica,
     stop_all,
@@ -57,11 +57,11 @@ async def test_killed_leader_is_replaced_once_its_lease_expires_and_runs_finish(
 
             by_name[leader].kill()
             await by_name[leader].process.wait()
-            last_held = await _lease(env.cluster)
+            last_held = await engine_lease(env.cluster)
             successor = await eventually(
                 lambda: _other_holder(env.cluster, leader), timeout=60
             )
-            taken = await _lease(env.cluster)
+            taken = await engine_lease(env.cluster)
             finished = [await env.wait_phase(f"run-{i}", "Succeeded", within=60)
                         for i in range(RUNS)]
             pods = await env.pods()
@@ -72,7 +72,7 @@ async def test_killed_leader_is_replaced_once_its_lease_expires_and_runs_finish(
 
     assert successor != leader
     assert last_held["holderIdentity"] == leader, last_held
-    expired_after = _moment(taken["acquireTime"]) - _moment(last_held["renewTime"])
+    expired_after = lease_moment(taken["acquireTime"]) - lease_moment(last_held["renewTime"])
     assert expired_after.total_seconds() >= TIMINGS.lease_duration, (last_held, taken)
     assert all(overall(run)["phase"] == "Succeeded" for run in finished)
     expected = {(f"run-{r}", f"s{s}") for r in range(RUNS) for s in range(STAGES)}
@@ -102,14 +102,6 @@ async def test_follower_does_not_reconcile_while_the_leader_holds_the_lease(tmp_
     assert f"{follower.identity} campaigning" in follower_log
     assert "engine ready" not in follower_log
     assert f"{leader} leads" not in follower_log
-
-
-async def _lease(cluster) -> dict:
-    return (await cluster.get(kinds.LEASE, "cyclone-engine", LEASE_NAMESPACE))["spec"]
-
-
-def _moment(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 async def _other_holder(cluster, leader: str) -> str | None:
