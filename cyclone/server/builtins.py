@@ -54,7 +54,7 @@ def builtin_stage_templates() -> list[dict]:
 _RESOURCE_TYPE_PARAMETERS = {
     "Git": ("SCM_URL", "SCM_REPO", "SCM_REVISION", "SCM_AUTH"),
     "Svn": ("SCM_URL", "SCM_REPO", "SCM_REVISION", "SCM_AUTH"),
-    "Image": ("REGISTRY", "REPOSITORY", "TAG", "USER", "PASSWORD"),
+    "Image": ("REGISTRY", "REPOSITORY", "TAG", "USER", "PASSWORD", "INSECURE"),
     "Http": ("URL",),
 }
 _RESOURCE_TYPE_OPERATIONS = {"Git": ["pull"], "Svn": ["pull"], "Image": ["push"],
