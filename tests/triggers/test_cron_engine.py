@@ -1,5 +1,10 @@
 """Cron triggers on an engine running against the embedded cluster and a real
-kube-apiserver."""
+kube-apiserver, on a clock that moves only when the test advances it.
+
+A test stops the clock just before a scheduled time and has the cron controller look at the
+trigger (`looked_at`): no run may exist yet. Then it moves the clock just past that time and
+waits for the engine's own timer to fire the trigger.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,9 +21,10 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.cron import cron_run_name, parse_schedule
 from cyclone.engine.core.tenancy import record_patch
 from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
-from cyclone.engine.core.triggerrun import LABEL_TRIGGER
+from cyclone.engine.core.triggerrun import LABEL_TRIGGER, trigger_run
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
+from cyclone.kube.clock import ManualClock
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.protocol import Cluster
 
@@ -58,11 +64,12 @@ async def cluster(request, tmp_path) -> AsyncIterator[Cluster]:
 
 
 @contextlib.asynccontextmanager
-async def running_engine(cluster: EmbeddedCluster) -> AsyncIterator[Engine]:
-    engine = Engine(cluster, EngineConfig(gc_enabled=False, watch_pod_events=False))
+async def running_engine(cluster: Cluster, clock: ManualClock) -> AsyncIterator[Engine]:
+    engine = Engine(cluster, EngineConfig(gc_enabled=False, watch_pod_events=False),
+                    clock=clock)
     task = asyncio.create_task(engine.run())
     try:
-        await asyncio.wait_for(engine.ready.wait(), 10)
+        await asyncio.wait_for(engine.ready.wait(), 30)
         yield engine
     finally:
         task.cancel()
@@ -70,13 +77,17 @@ async def running_engine(cluster: EmbeddedCluster) -> AsyncIterator[Engine]:
             await task
 
 
-async def trigger_runs(cluster: EmbeddedCluster, trigger: str) -> list[dict]:
+async def trigger_runs(cluster: Cluster, trigger: str) -> list[dict]:
     listed = await cluster.list(kinds.WORKFLOW_RUN, NAMESPACE,
                                 label_selector=f"{LABEL_TRIGGER}={trigger}")
     return sorted(listed.items, key=lambda r: r["metadata"]["name"])
 
 
-async def wait_for(check: Callable, within: float = 10.0):
+async def run_names(cluster: Cluster, trigger: str) -> list[str]:
+    return [r["metadata"]["name"] for r in await trigger_runs(cluster, trigger)]
+
+
+async def wait_for(check: Callable, within: float = 30.0):
     deadline = time.monotonic() + within
     while True:
         value = await check()
@@ -84,139 +95,211 @@ async def wait_for(check: Callable, within: float = 10.0):
             return value
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
 
 
-async def add_workflow(cluster: EmbeddedCluster, name: str = "wf", script: str = "true") -> None:
+def _version(obj: dict | None) -> str | None:
+    return (obj or {}).get("metadata", {}).get("resourceVersion")
+
+
+async def looked_at(engine: Engine, cluster: Cluster, trigger: str) -> None:
+    """Return once the cron controller has reconciled the trigger as stored, with its runs
+    as stored: what a test finds afterwards is what the controller decided."""
+    deadline = time.monotonic() + 30
+    while True:
+        stored = await cluster.get(kinds.WORKFLOW_TRIGGER, trigger, NAMESPACE)
+        runs = await trigger_runs(cluster, trigger)
+        if _version(engine.triggers.trigger_informer.get(NAMESPACE, trigger)) == _version(
+                stored) and all(
+                _version(engine.caches.runs.get(NAMESPACE, r["metadata"]["name"])) == _version(r)
+                for r in runs):
+            break
+        assert time.monotonic() < deadline, f"the engine's caches never showed {trigger}"
+        await asyncio.sleep(0.01)
+    await engine.triggers.cron_controller.requeue_and_wait(f"{NAMESPACE}/{trigger}")
+
+
+def advance_to(clock: ManualClock, moment: datetime) -> None:
+    clock.advance((moment - clock.now()).total_seconds())
+
+
+async def recorded(cluster: Cluster, trigger: str, fired: datetime) -> dict | None:
+    current = await cluster.get(kinds.WORKFLOW_TRIGGER, trigger, NAMESPACE)
+    return current if (current.get("status") or {}).get("lastFireTime") == rfc3339(
+        fired) else None
+
+
+async def create_triggers(cluster: Cluster, *triggers: dict) -> datetime:
+    """Create the triggers; the latest creation time, which a test starts its clock at."""
+    created = [await cluster.create(t, namespace=NAMESPACE) for t in triggers]
+    return max(parse_rfc3339(t["metadata"]["creationTimestamp"]) for t in created)
+
+
+async def add_workflow(cluster: Cluster, name: str = "wf", script: str = "true") -> None:
     await cluster.create(shell_stage(f"{name}-step", script))
     await cluster.create(workflow_object(name, [f"{name}-step"]))
 
 
-async def test_six_field_trigger_fires_within_a_second_of_its_schedule(cluster):
+JUST = timedelta(milliseconds=10)
+
+
+async def test_a_trigger_fires_at_each_scheduled_time_and_not_before(cluster):
+    schedule = "*/10 * * * * *"
     await add_workflow(cluster)
-    await cluster.create(cron_trigger("every-second", "* * * * * *"))
-    async with running_engine(cluster):
-        runs = await wait_for(lambda: trigger_runs(cluster, "every-second"))
-    run = runs[0]
-    scheduled = int(run["metadata"]["name"].rsplit("-", 1)[1])
-    created = parse_rfc3339(run["metadata"]["creationTimestamp"]).timestamp()
-    assert 0 <= created - scheduled <= 1
-    meta = run["metadata"]
+    clock = ManualClock(start=await create_triggers(cluster, cron_trigger("ticker", schedule)))
+    first = parse_schedule(schedule).next_after(clock.now())
+    async with running_engine(cluster, clock) as engine:
+        for due in (first, first + timedelta(seconds=10)):
+            fired = await run_names(cluster, "ticker")
+            advance_to(clock, due - JUST)
+            await looked_at(engine, cluster, "ticker")
+            assert await run_names(cluster, "ticker") == fired, f"fired before {due}"
+            advance_to(clock, due + JUST)
+            await wait_for(lambda d=due: _has(cluster, "ticker", cron_run_name("ticker", d)))
+            trigger = await wait_for(lambda d=due: recorded(cluster, "ticker", d))
+            assert trigger["status"]["count"] == len(fired) + 1
+    runs = await trigger_runs(cluster, "ticker")
+    assert [r["metadata"]["name"] for r in runs] == [
+        cron_run_name("ticker", first), cron_run_name("ticker", first + timedelta(seconds=10))]
+    meta = runs[0]["metadata"]
     assert meta["annotations"][keys.ANNOTATION_WORKFLOWRUN_TRIGGER] == "cron-timer"
     assert meta["labels"][keys.LABEL_PROJECT] == "demo"
-    assert run["spec"]["workflowRef"]["name"] == "wf"
-    assert {"name": "MODE", "value": "nightly"} in run["spec"]["globalVariables"]
-    assert "cron" not in run["spec"] and "type" not in run["spec"]
-    trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "every-second", NAMESPACE)
-    fired = len(await trigger_runs(cluster, "every-second"))
-    assert trigger["status"]["count"] == fired
-    assert trigger["status"]["lastFireTime"] == rfc3339(
-        datetime.fromtimestamp(max(int(r["metadata"]["name"].rsplit("-", 1)[1])
-                                   for r in await trigger_runs(cluster, "every-second")), UTC))
+    spec = runs[0]["spec"]
+    assert spec["workflowRef"]["name"] == "wf"
+    assert {"name": "MODE", "value": "nightly"} in spec["globalVariables"]
+    assert "cron" not in spec and "type" not in spec
 
 
-async def test_restart_across_a_firing_neither_loses_nor_doubles_it(cluster):
+async def test_after_a_restart_only_the_latest_missed_time_fires_and_no_firing_doubles(
+        cluster):
+    schedule = "*/10 * * * * *"
     await add_workflow(cluster)
-    await cluster.create(cron_trigger("ticker", "*/2 * * * * *"))
-    async with running_engine(cluster):
-        await wait_for(lambda: trigger_runs(cluster, "ticker"))
-    before = {r["metadata"]["name"] for r in await trigger_runs(cluster, "ticker")}
-    stopped_at = datetime.now(UTC)
-    missed = parse_schedule("*/2 * * * * *").next_after(stopped_at)
-    await asyncio.sleep(max((missed - datetime.now(UTC)).total_seconds(), 0) + 0.3)
-    async with running_engine(cluster):
-        await wait_for(lambda: _has(cluster, "ticker", cron_run_name("ticker", missed)))
-        trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "ticker", NAMESPACE)
-    after = {r["metadata"]["name"] for r in await trigger_runs(cluster, "ticker")}
-    assert before <= after
-    new = after - before
-    assert cron_run_name("ticker", missed) in new
-    assert len(new) <= 2
+    clock = ManualClock(start=await create_triggers(cluster, cron_trigger("ticker", schedule)))
+    first = parse_schedule(schedule).next_after(clock.now())
+    async with running_engine(cluster, clock):
+        advance_to(clock, first + JUST)
+        await wait_for(lambda: recorded(cluster, "ticker", first))
+    latest_missed = first + timedelta(seconds=30)
+    back = ManualClock(start=latest_missed + timedelta(seconds=5))
+    async with running_engine(cluster, back) as engine:
+        trigger = await wait_for(lambda: recorded(cluster, "ticker", latest_missed))
+        await looked_at(engine, cluster, "ticker")
+        assert await run_names(cluster, "ticker") == [
+            cron_run_name("ticker", first), cron_run_name("ticker", latest_missed)]
+        assert trigger["status"]["count"] == 2
+    again = ManualClock(start=back.now())
+    async with running_engine(cluster, again) as engine:
+        await looked_at(engine, cluster, "ticker")
+        assert len(await run_names(cluster, "ticker")) == 2
+        following = latest_missed + timedelta(seconds=10)
+        advance_to(again, following + JUST)
+        await wait_for(lambda: recorded(cluster, "ticker", following))
+    assert await run_names(cluster, "ticker") == [
+        cron_run_name("ticker", first), cron_run_name("ticker", latest_missed),
+        cron_run_name("ticker", following)]
     final = await cluster.get(kinds.WORKFLOW_TRIGGER, "ticker", NAMESPACE)
-    assert final["status"]["count"] == len(after)
-    assert trigger["status"]["count"] >= len(before) + 1
+    assert final["status"]["count"] == 3
 
 
-async def _has(cluster: EmbeddedCluster, trigger: str, name: str) -> bool:
-    return name in {r["metadata"]["name"] for r in await trigger_runs(cluster, trigger)}
+async def _has(cluster: Cluster, trigger: str, name: str) -> bool:
+    return name in await run_names(cluster, trigger)
 
 
-async def _set_last_fire(cluster: EmbeddedCluster, name: str, when: str, count: int) -> None:
+async def _set_last_fire(cluster: Cluster, name: str, when: datetime, count: int) -> None:
     trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, name, NAMESPACE)
-    trigger["status"] = {"count": count, "lastFireTime": when}
+    trigger["status"] = {"count": count, "lastFireTime": rfc3339(when)}
     await cluster.replace_status(trigger)
+
+
+MONTHLY = "0 0 1 * *"
+FIRST_OF_MONTH = datetime(2030, 1, 1, tzinfo=UTC)
+A_YEAR_BEFORE = datetime(2029, 1, 1, tzinfo=UTC)
 
 
 async def test_a_run_created_before_a_crash_is_recorded_not_created_again(cluster):
     await add_workflow(cluster)
-    schedule = "0 0 1 * *"
-    await cluster.create(cron_trigger("monthly", schedule))
-    due = parse_schedule(schedule).latest_at_or_before(datetime.now(UTC))
-    await _set_last_fire(cluster, "monthly", rfc3339(due.replace(year=due.year - 1)), 4)
-    from cyclone.engine.core.triggerrun import trigger_run
-
+    await create_triggers(cluster, cron_trigger("monthly", MONTHLY))
+    await _set_last_fire(cluster, "monthly", A_YEAR_BEFORE, 4)
     trigger = await cluster.get(kinds.WORKFLOW_TRIGGER, "monthly", NAMESPACE)
-    await cluster.create(trigger_run(trigger, cron_run_name("monthly", due), "cron-timer"))
-
-    async def recorded():
-        current = await cluster.get(kinds.WORKFLOW_TRIGGER, "monthly", NAMESPACE)
-        return current if current["status"].get("lastFireTime") == rfc3339(due) else None
-
-    async with running_engine(cluster):
-        current = await wait_for(recorded)
-        await asyncio.sleep(0.3)
+    await cluster.create(trigger_run(trigger, cron_run_name("monthly", FIRST_OF_MONTH),
+                                     "cron-timer"))
+    clock = ManualClock(start=FIRST_OF_MONTH + timedelta(days=14))
+    async with running_engine(cluster, clock) as engine:
+        current = await wait_for(lambda: recorded(cluster, "monthly", FIRST_OF_MONTH))
+        await looked_at(engine, cluster, "monthly")
         assert len(await trigger_runs(cluster, "monthly")) == 1
     assert current["status"]["count"] == 5
 
 
-async def test_a_missed_schedule_fires_once_within_the_deadline_and_not_after(cluster):
+async def test_a_missed_time_fires_once_within_the_starting_deadline_and_not_after(cluster):
     await add_workflow(cluster)
-    schedule = "0 0 1 * *"
-    due = parse_schedule(schedule).latest_at_or_before(datetime.now(UTC))
-    await cluster.create(cron_trigger("late", schedule, startingDeadlineSeconds=60))
-    await cluster.create(cron_trigger("lenient", schedule))
-    long_ago = rfc3339(due.replace(year=due.year - 1))
-    await _set_last_fire(cluster, "late", long_ago, 0)
-    await _set_last_fire(cluster, "lenient", long_ago, 0)
-    async with running_engine(cluster):
-        await wait_for(lambda: trigger_runs(cluster, "lenient"))
-        await asyncio.sleep(0.5)
-        assert [r["metadata"]["name"] for r in await trigger_runs(cluster, "lenient")] == [
-            cron_run_name("lenient", due)]
-        assert await trigger_runs(cluster, "late") == []
+    await create_triggers(
+        cluster,
+        cron_trigger("late", MONTHLY, startingDeadlineSeconds=59),
+        cron_trigger("timely", MONTHLY, startingDeadlineSeconds=60),
+        cron_trigger("lenient", MONTHLY),
+    )
+    for name in ("late", "timely", "lenient"):
+        await _set_last_fire(cluster, name, A_YEAR_BEFORE, 0)
+    clock = ManualClock(start=FIRST_OF_MONTH + timedelta(seconds=60))
+    async with running_engine(cluster, clock) as engine:
+        for name in ("timely", "lenient"):
+            await wait_for(lambda n=name: recorded(cluster, n, FIRST_OF_MONTH))
+        for name in ("late", "timely", "lenient"):
+            await looked_at(engine, cluster, name)
+        assert await run_names(cluster, "late") == []
+        for name in ("timely", "lenient"):
+            assert await run_names(cluster, name) == [cron_run_name(name, FIRST_OF_MONTH)]
 
 
 async def test_disabled_trigger_and_missing_workflow_create_nothing(cluster):
-    await cluster.create(cron_trigger("off", "* * * * * *", disabled=True))
-    await cluster.create(cron_trigger("orphan", "* * * * * *", workflow_name="later"))
-    async with running_engine(cluster):
-        await asyncio.sleep(1.5)
-        assert await trigger_runs(cluster, "off") == []
-        assert await trigger_runs(cluster, "orphan") == []
+    schedule = "* * * * * *"
+    clock = ManualClock(start=await create_triggers(
+        cluster,
+        cron_trigger("off", schedule, workflow_name="later", disabled=True),
+        cron_trigger("orphan", schedule, workflow_name="later"),
+    ))
+    due = parse_schedule(schedule).next_after(clock.now())
+    async with running_engine(cluster, clock) as engine:
+        advance_to(clock, due + JUST)
+        for name in ("off", "orphan"):
+            await looked_at(engine, cluster, name)
+            assert await trigger_runs(cluster, name) == []
         await add_workflow(cluster, "later")
-        await wait_for(lambda: trigger_runs(cluster, "orphan"))
+        await wait_for(lambda: _has(cluster, "orphan", cron_run_name("orphan", due)))
+        await looked_at(engine, cluster, "off")
         assert await trigger_runs(cluster, "off") == []
 
 
 async def test_forbid_waits_for_the_unfinished_run_and_replace_stops_it(cluster):
+    schedule = "* * * * *"
     await add_workflow(cluster, "slow", "sleep 60")
-    await cluster.create(cron_trigger("forbid", "* * * * * *", "slow",
-                                      concurrencyPolicy="Forbid"))
-    await cluster.create(cron_trigger("replace", "* * * * * *", "slow",
-                                      concurrencyPolicy="Replace"))
-    async with running_engine(cluster):
-        await wait_for(lambda: trigger_runs(cluster, "forbid"))
-        replaced = await wait_for(lambda: _at_least(cluster, "replace", 2))
-        await asyncio.sleep(1.2)
-        assert len(await trigger_runs(cluster, "forbid")) == 1
-    first = replaced[0]
-    current = await cluster.get(kinds.WORKFLOW_RUN, first["metadata"]["name"], NAMESPACE)
-    assert current["spec"].get("stopped") is True
+    clock = ManualClock(start=await create_triggers(
+        cluster,
+        cron_trigger("forbid", schedule, "slow", concurrencyPolicy="Forbid"),
+        cron_trigger("replace", schedule, "slow", concurrencyPolicy="Replace"),
+    ))
+    first = parse_schedule(schedule).next_after(clock.now())
+    second = first + timedelta(minutes=1)
+    async with running_engine(cluster, clock) as engine:
+        advance_to(clock, first + JUST)
+        for name in ("forbid", "replace"):
+            await wait_for(lambda n=name: recorded(cluster, n, first))
+        advance_to(clock, second + JUST)
+        await wait_for(lambda: recorded(cluster, "replace", second))
+        await looked_at(engine, cluster, "forbid")
+        assert await run_names(cluster, "forbid") == [cron_run_name("forbid", first)]
+        replaced = await cluster.get(kinds.WORKFLOW_RUN, cron_run_name("replace", first),
+                                     NAMESPACE)
+        assert replaced["spec"].get("stopped") is True
+        assert await run_names(cluster, "replace") == [
+            cron_run_name("replace", first), cron_run_name("replace", second)]
 
-
-async def _at_least(cluster: EmbeddedCluster, trigger: str, count: int) -> list[dict] | None:
-    runs = await trigger_runs(cluster, trigger)
-    return runs if len(runs) >= count else None
+        await cluster.patch(kinds.WORKFLOW_RUN, cron_run_name("forbid", first),
+                            {"spec": {"stopped": True}}, NAMESPACE)
+        await wait_for(lambda: recorded(cluster, "forbid", second))
+        assert await run_names(cluster, "forbid") == [
+            cron_run_name("forbid", first), cron_run_name("forbid", second)]
 
 
 async def test_cron_runs_execute_where_the_tenants_other_runs_do(cluster):
@@ -230,8 +313,11 @@ async def test_cron_runs_execute_where_the_tenants_other_runs_do(cluster):
                           "spec": {"credential": {}}})
     try:
         await add_workflow(cluster)
-        await cluster.create(cron_trigger("placed", "* * * * * *"))
-        async with running_engine(cluster):
+        schedule = "* * * * * *"
+        clock = ManualClock(start=await create_triggers(cluster,
+                                                        cron_trigger("placed", schedule)))
+        async with running_engine(cluster, clock):
+            advance_to(clock, parse_schedule(schedule).next_after(clock.now()) + JUST)
             runs = await wait_for(lambda: trigger_runs(cluster, "placed"))
         assert runs[0]["spec"]["executionContext"] == {
             "cluster": name, "namespace": "cyclone-system-cron", "pvc": "cyclone-pvc-system"}
