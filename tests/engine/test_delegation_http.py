@@ -43,6 +43,13 @@ async def served(tmp_path, backend):
         yield running
 
 
+@pytest.fixture
+async def receiver():
+    """The outside system's endpoint; it records the engine's requests and answers 200."""
+    async with http_receiver() as running:
+        yield running
+
+
 def delegation_stage(name: str, url: str, timeout: str | None = None) -> dict:
     delegation = {"type": "approval", "url": url}
     if timeout:
@@ -94,17 +101,16 @@ async def start_gated_run(served: Served, receiver: Receiver, approve_timeout: s
     return await requests_of(receiver, 2 * len(runs))
 
 
-async def test_a_result_reported_through_the_server_reaches_the_downstream_stage(served):
+async def test_a_result_reported_through_the_server_reaches_the_downstream_stage(served, receiver):
     env = served.env
-    async with http_receiver() as receiver:
-        await env.apply(
-            delegation_stage("approve", receiver.url),
-            shell_stage("deploy", "echo \"by:${stages.approve.outputs.approver}\" "
-                                  "> /cyclone/results/__result__"),
-            workflow("wf", [{"name": "approve"}, {"name": "deploy", "depends": ["approve"]}]),
-            workflow_run("r1", "wf"),
-        )
-        request = (await requests_of(receiver, 1))[("r1", "approve")]
+    await env.apply(
+        delegation_stage("approve", receiver.url),
+        shell_stage("deploy", "echo \"by:${stages.approve.outputs.approver}\" "
+                              "> /cyclone/results/__result__"),
+        workflow("wf", [{"name": "approve"}, {"name": "deploy", "depends": ["approve"]}]),
+        workflow_run("r1", "wf"),
+    )
+    request = (await requests_of(receiver, 1))[("r1", "approve")]
     assert request["callbackURL"] == (
         f"{served.base_url}/apis/v1alpha1/delegations/{NAMESPACE}/r1/approve")
 
@@ -120,16 +126,15 @@ async def test_a_result_reported_through_the_server_reaches_the_downstream_stage
     assert outputs(run, "deploy") == {"by": "alice"}
 
 
-async def test_a_failure_reported_through_the_server_fails_the_run(served):
+async def test_a_failure_reported_through_the_server_fails_the_run(served, receiver):
     env = served.env
-    async with http_receiver() as receiver:
-        await env.apply(
-            delegation_stage("approve", receiver.url),
-            shell_stage("deploy", "true"),
-            workflow("wf", [{"name": "approve"}, {"name": "deploy", "depends": ["approve"]}]),
-            workflow_run("r1", "wf"),
-        )
-        request = (await requests_of(receiver, 1))[("r1", "approve")]
+    await env.apply(
+        delegation_stage("approve", receiver.url),
+        shell_stage("deploy", "true"),
+        workflow("wf", [{"name": "approve"}, {"name": "deploy", "depends": ["approve"]}]),
+        workflow_run("r1", "wf"),
+    )
+    request = (await requests_of(receiver, 1))[("r1", "approve")]
 
     response = await served.http.post(
         request["callbackURL"], headers={"X-Delegation-Token": request["token"]},
@@ -142,10 +147,9 @@ async def test_a_failure_reported_through_the_server_fails_the_run(served):
     assert stage_status(run, "deploy")["phase"] == "Cancelled"
 
 
-async def test_a_wrong_token_gets_403_and_leaves_the_run_untouched(served):
+async def test_a_wrong_token_gets_403_and_leaves_the_run_untouched(served, receiver):
     env = served.env
-    async with http_receiver() as receiver:
-        requests = await start_gated_run(served, receiver, runs=("r1", "r2"))
+    requests = await start_gated_run(served, receiver, runs=("r1", "r2"))
     for name in ("r1", "r2"):
         await env.wait_run(name, lambda r: waiting_and_sent(r, "approve", "hold"))
     target = requests[("r1", "approve")]
@@ -174,10 +178,10 @@ async def test_a_wrong_token_gets_403_and_leaves_the_run_untouched(served):
     assert outputs(run, "approve") == {"approver": "alice"}
 
 
-async def test_a_callback_after_the_timeout_is_refused_and_the_stage_stays_timed_out(served):
+async def test_a_callback_after_the_timeout_is_refused_and_the_stage_stays_timed_out(
+        served, receiver):
     env = served.env
-    async with http_receiver() as receiver:
-        requests = await start_gated_run(served, receiver, approve_timeout="1s")
+    requests = await start_gated_run(served, receiver, approve_timeout="1s")
     approve, hold = requests[("r1", "approve")], requests[("r1", "hold")]
     timed_out = await env.wait_run(
         "r1", lambda r: stage_status(r, "approve").get("phase") == "Failed")
@@ -204,14 +208,13 @@ async def test_a_callback_after_the_timeout_is_refused_and_the_stage_stays_timed
 
 
 async def test_a_callback_past_the_deadline_is_refused_before_the_engine_expires_the_stage(
-        tmp_path, backend):
+        tmp_path, backend, receiver):
     """The engine's clock stands an hour behind: the stage's deadline has passed for the
     server, not yet for the engine, as when the engine is down or lags at that moment."""
     clock = ManualClock(start=datetime.now(UTC) - timedelta(hours=1))
     async with served_env(tmp_path, backend, clock) as served:
         env = served.env
-        async with http_receiver() as receiver:
-            requests = await start_gated_run(served, receiver, approve_timeout="10s")
+        requests = await start_gated_run(served, receiver, approve_timeout="10s")
         approve = requests[("r1", "approve")]
         waiting = await env.wait_run("r1", lambda r: waiting_and_sent(r, "approve", "hold"))
         deadline = waiting["status"]["stages"]["approve"]["delegation"]["deadline"]
@@ -232,10 +235,9 @@ async def test_a_callback_past_the_deadline_is_refused_before_the_engine_expires
     assert outputs(run, "approve") == {}
 
 
-async def test_a_second_callback_after_success_is_refused_and_changes_nothing(served):
+async def test_a_second_callback_after_success_is_refused_and_changes_nothing(served, receiver):
     env = served.env
-    async with http_receiver() as receiver:
-        requests = await start_gated_run(served, receiver)
+    requests = await start_gated_run(served, receiver)
     approve, hold = requests[("r1", "approve")], requests[("r1", "hold")]
     await env.wait_run("r1", lambda r: waiting_and_sent(r, "approve", "hold"))
 
