@@ -99,7 +99,9 @@ async def test_a_stage_refused_by_quota_is_retried_at_doubling_intervals_up_to_t
         await env.wait_run("r1", lambda r: stage_status(r, "a").get("reason") == QUOTA_REFUSED)
         assert attempts.at == [0.0]
 
-        for wait in (1, 2, 4, 4):
+        async def next_attempt_after(wait: float) -> dict:
+            """Hold the clock just short of `wait` past the last attempt: none is made. Then
+            just past it: the engine's own timer makes exactly one."""
             tried = len(attempts.at)
             advance_to(clock, attempts.at[-1] + wait - 0.01)
             run = await env.looked_at("r1")
@@ -107,17 +109,23 @@ async def test_a_stage_refused_by_quota_is_retried_at_doubling_intervals_up_to_t
                 f" after the last refusal, before its {wait}s backoff"
             assert stage_status(run, "a")["reason"] == QUOTA_REFUSED
             clock.advance(0.1)
-            await eventually(lambda n=tried: len(attempts.at) == n + 1)
+            await eventually(lambda: len(attempts.at) == tried + 1)
             assert attempts.at[-1] - attempts.at[-2] == pytest.approx(wait, abs=0.1)
+            return await env.looked_at("r1")
+
+        for wait in (1, 2, 4, 4):
+            run = await next_attempt_after(wait)
+            assert stage_status(run, "a")["reason"] == QUOTA_REFUSED
 
         await quota_of_pods(env.cluster, 1)
-        tried = len(attempts.at)
-        advance_to(clock, attempts.at[-1] + 4 - 0.01)
-        await env.looked_at("r1")
-        assert len(attempts.at) == tried
-        clock.advance(0.1)
+        run = await next_attempt_after(4)
+        for _ in range(3):
+            # kube-apiserver admits by its own cache of quotas, which may trail their status
+            if backend == "embedded" or stage_status(run, "a")["reason"] != QUOTA_REFUSED:
+                break
+            run = await next_attempt_after(4)
+        assert stage_status(run, "a")["phase"] in ("Running", "Succeeded"), run["status"]
         run = await env.wait_phase("r1", "Succeeded")
-        assert len(attempts.at) == tried + 1
         assert run["status"]["stages"]["a"]["attempts"] == 1
 
 
