@@ -176,7 +176,7 @@ async def test_a_failed_attempt_is_retried_after_its_doubling_backoff(tmp_path, 
             run = await env.looked_at("r1")
             assert stage_status(run, "flaky")["reason"] == RETRYING
             assert await attempts() == tried, f"retried before its {backoff}s backoff"
-            advance_to(clock, failed_at + backoff + 0.1)
+            advance_to(clock, failed_at + backoff + 0.5)
             await eventually(lambda n=tried: _more_than(attempts, n))
         run = await env.wait_phase("r1", "Failed")
         assert run["status"]["stages"]["flaky"]["attempts"] == 3
