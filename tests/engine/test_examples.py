@@ -7,11 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from cyclone.engine.controllers.delegation import report_delegation_result
-
 from .gates import serve_git_repository
-from .harness import NAMESPACE, allow_local_addresses, outputs, overall
-from .receiver import http_receiver
+from .harness import outputs
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -55,21 +52,3 @@ async def test_diamond_example_passes_outputs(env):
     run = await env.wait_phase(run_name(docs), "Succeeded")
     version = outputs(run, "version")["version"]
     assert outputs(run, "report")["release"] == f"app-{version}-linux,app-{version}-mac"
-
-
-async def test_delegation_example_waits_for_the_approval(env):
-    docs = documents("delegation.yaml")
-    async with http_receiver() as receiver:
-        for doc in docs:
-            if doc["kind"] == "Stage" and "delegation" in doc["spec"]:
-                doc["spec"]["delegation"]["url"] = receiver.url
-        await allow_local_addresses(env.cluster)
-        await env.apply(*docs)
-        [request] = await receiver.wait_for(1)
-        await report_delegation_result(
-            env.cluster, NAMESPACE, request["workflowrun"], request["stage"], request["token"],
-            True, "approved", {"approver": "carol"},
-        )
-        run = await env.wait_phase(run_name(docs), "Succeeded")
-    assert overall(run)["phase"] == "Succeeded"
-    assert outputs(run, "deploy") == {"deployed": "approved-by-carol"}
