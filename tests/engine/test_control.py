@@ -104,7 +104,7 @@ async def test_timeout_fails_run_and_deletes_pods(env, tmp_path):
     )
     run = await env.wait_run("r1", lambda r: bool(stage_entry(r, "slow").get("pod")))
     pod_name = run["status"]["stages"]["slow"]["pod"]["name"]
-    run = await env.wait_phase("r1", "Failed", within=10)
+    run = await env.wait_phase("r1", "Failed", within=60)
     assert overall(run)["reason"] == "Timeout"
     assert stage_status(run, "slow")["reason"] == "Timeout"
     assert await pod_gone(env, pod_name)
