@@ -28,6 +28,7 @@ from cyclone.kube.errors import Gone
 from cyclone.kube.protocol import Cluster
 
 ENGINE_SCRIPT = Path(__file__).with_name("engine_process.py")
+ATTEMPT_ANNOTATION = "stage.cyclone.dev/attempt"
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 
@@ -165,6 +166,13 @@ class Engines:
             if self._supervisor_ended():
                 self._task.result()
 
+    async def end_random_kills(self) -> None:
+        """No random kill from now on: the running engine, which may have one to come, is
+        replaced by one without."""
+        if self.random_writes:
+            self.random_writes.clear()
+            await self.kill("random kills end")
+
     def _supervisor_ended(self) -> bool:
         return self._task is not None and self._task.done()
 
@@ -221,6 +229,7 @@ class Ledger:
 
     pods: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(dict))
     pod_labels: dict[str, dict] = field(default_factory=dict)
+    pod_attempts: dict[str, str] = field(default_factory=dict)
     ended_at: dict[str, int] = field(default_factory=dict)
 
     def stage_pods(self, run: str, stage: str) -> dict[str, dict[str, int]]:
@@ -228,6 +237,10 @@ class Ledger:
                 if self.pod_labels[name].get(keys.LABEL_WORKFLOWRUN) == run
                 and self.pod_labels[name].get(keys.LABEL_STAGE) == stage
                 and self.pod_labels[name].get(keys.LABEL_POD_KIND) == keys.POD_KIND_WORKLOAD}
+
+    def attempts(self, run: str, stage: str) -> list[str]:
+        """The attempt of each stage pod created for `run`'s `stage`, sorted."""
+        return sorted(self.pod_attempts[name] for name in self.stage_pods(run, stage))
 
     def created_after_end(self, run: str) -> list[str]:
         """Stage pods of `run` created after it was seen ending."""
@@ -242,6 +255,8 @@ class Ledger:
         if event_type == "ADDED":
             self.pods[meta["name"]].setdefault(meta["uid"], int(meta["resourceVersion"]))
             self.pod_labels[meta["name"]] = meta.get("labels") or {}
+            self.pod_attempts[meta["name"]] = (meta.get("annotations") or {}).get(
+                ATTEMPT_ANNOTATION, "")
 
     def _run(self, event_type: str, run: dict) -> None:
         meta = run["metadata"]

@@ -8,7 +8,8 @@ Usage: python engine_process.py <cluster.db | kubeconfig> [--config JSON]
 events). ``--crash-after`` is a list of crash points ``{"verb", "kind", "name",
 "contains"}``: right after the first write that matches one of them has succeeded (verb
 ``create``, ``patch`` or ``delete``; kind as in `cyclone.kube.kinds`, e.g. ``Pod``; name a
-glob; ``contains`` a text the written body, as compact JSON, must hold), the process prints
+glob; ``contains`` a text the written body, as compact JSON, must hold: for a delete, the
+object as it was before), the process prints
 ``crash <index>`` and SIGKILLs itself, so the cluster holds that write and nothing after it.
 ``--crash-after-writes N`` does the same (printing ``crash writes``) after the N-th write of
 any kind: a random point that, unlike a signal from outside, never falls between a write
@@ -30,6 +31,7 @@ from typing import Any
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.manager import Engine
 from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.errors import NotFound
 from cyclone.kube.kinds import Kind
 
 DEFAULTS = {"gc_enabled": False, "watch_pod_events": False}
@@ -72,8 +74,14 @@ class CrashingCluster:
 
     async def delete(self, kind: Kind, name: str, namespace: str | None = None,
                      **options: Any) -> dict | None:
+        before: object = {}
+        if any(p["verb"] == "delete" and p.get("contains") for p in self._points):
+            try:
+                before = await self._cluster.get(kind, name, namespace)
+            except NotFound:
+                pass
         deleted = await self._cluster.delete(kind, name, namespace, **options)
-        self._after("delete", kind.kind, name, {})
+        self._after("delete", kind.kind, name, before)
         return deleted
 
 

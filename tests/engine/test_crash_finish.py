@@ -2,7 +2,11 @@
 (after a side effect, before the write that records it) and at random ones. Each receiver
 address still gets one delivery per run (a repeat only after a crash between sending and
 recording it, with the same delivery id), each run gets one GC pod, and every run ends
-notified, cleaned and without a pod left."""
+notified, cleaned and without a pod left.
+
+n-1 ends only once every other kill has happened, so nothing but its own crash point,
+placed after its notifications were recorded, kills the engine around it: its run is
+changed while it is notified, and the engine must not send again after the Conflict."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from collections import defaultdict
 
 import pytest
 
-from cyclone.engine.core.names import gc_pod_name, stage_pod_name
+from cyclone.engine.core.names import gc_pod_name
 from cyclone.kube import kinds
 
 from .crash_kit import (
@@ -26,6 +30,7 @@ from .crash_kit import (
     note_post,
     unexplained_repeats,
 )
+from .gates import Gate
 from .harness import (
     BACKENDS,
     NAMESPACE,
@@ -40,7 +45,7 @@ from .receiver import http_receiver
 
 RANDOM_KILLS = 3
 ENDS = {"n-0": "Succeeded", "n-1": "Succeeded", "n-2": "Succeeded", "n-3": "Failed"}
-WORKFLOWS = {"n-0": "notified", "n-1": "notified", "n-2": "notified", "n-3": "broken"}
+WORKFLOWS = {"n-0": "notified", "n-1": "held", "n-2": "notified", "n-3": "broken"}
 PATHS = ("a", "b")
 CONFIG = {"gc_enabled": True, "gc_delay_seconds": 0, "gc_log_wait_seconds": 0,
           "watch_pod_events": False, "http_timeout_seconds": 30, "workers": 1}
@@ -93,28 +98,49 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
         addresses = [f"{receiver.url}/{path}" for path in PATHS]
         notification = {"policy": "Always",
                         "receivers": [{"type": "Webhook", "addresses": addresses}]}
+        gate = Gate()
         await env.apply(
             shell_stage("work", "true"),
             shell_stage("fail", "exit 1"),
+            shell_stage("wait", f"until {gate.check()}; do sleep 0.05; done"),
             workflow("notified", [{"name": "work"}], notification=notification),
+            workflow("held", [{"name": "wait"}], notification=notification),
             workflow("broken", [{"name": "fail"}], notification=notification),
         )
         uids = {}
         for run, workflow_name in WORKFLOWS.items():
             created = await env.cluster.create(workflow_run(run, workflow_name))
             uids[run] = created["metadata"]["uid"]
-        n2_notified = (("n-2", "a"), ("n-2", "b"))
+
+        def notified(run: str) -> tuple[tuple, ...]:
+            """A point after these deliveries were recorded (GC starts after that)."""
+            return tuple((run, path) for path in PATHS)
+
+        n1_gc = CrashPoint("n-1: GC pod deleted, cleaned not written", "delete", "Pod",
+                           gc_pod_name("n-1"), recorded=notified("n-1"))
         points = [
             CrashPoint("n-2: notifications recorded", "patch", "WorkflowRun", "n-2",
-                       '"notifications"', recorded=n2_notified),
+                       '"notifications"', recorded=notified("n-2")),
             CrashPoint("n-0: data removal recorded, GC pod not deleted", "patch",
-                       "WorkflowRun", "n-0", '"dataRemoved":true'),
-            CrashPoint("n-1: GC pod deleted, cleaned not written", "delete", "Pod",
-                       gc_pod_name("n-1")),
-            CrashPoint("n-2: GC pod created", "create", "Pod", gc_pod_name("n-2")),
+                       "WorkflowRun", "n-0", '"dataRemoved":true', recorded=notified("n-0")),
+            n1_gc,
+            CrashPoint("n-2: GC pod created", "create", "Pod", gc_pod_name("n-2"),
+                       recorded=notified("n-2")),
             CrashPoint("n-3: a stage pod deleted by GC, no GC pod yet", "delete", "Pod",
-                       stage_pod_name("broken", "fail", "n-3", 1, uids["n-3"])),
+                       "broken-fail-*", '"workflowrun.cyclone.dev/name":"n-3"',
+                       recorded=notified("n-3")),
         ]
+
+        async def end_n1_alone(engines: Engines) -> None:
+            for point in points:
+                if point is not n1_gc:
+                    await point.hit.wait()
+            for run in ENDS:
+                if run != "n-1":
+                    await env.wait_run(run, cleaned, within=90)
+            await engines.end_random_kills()
+            gate.touch()
+
         notifications = Notifications(env, receiver, timeline)
         receiver.on_request = notifications.on_request
         random_writes = [rng.randint(1, 12) for _ in range(RANDOM_KILLS)]
@@ -122,6 +148,7 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
                            random_writes) as engines:
             notifications.engines = engines
             async with asyncio.TaskGroup() as group:
+                group.create_task(end_n1_alone(engines))
                 ended = {run: group.create_task(env.wait_run(run, cleaned, within=90))
                          for run in ENDS}
         receiver.on_request = None
@@ -142,4 +169,5 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
         assert len(ledger.pods[gc_pod_name(run)]) == 1, (run, ledger.pods, context)
     assert unexplained_repeats(timeline) == [], context
     assert len(notifications.deliveries[("n-0", "a")]) >= 2, context
+    assert len(notifications.deliveries[("n-1", "a")]) == 1, context
     assert left == [], ([p["metadata"]["name"] for p in left], context)
