@@ -16,7 +16,11 @@ import pytest
 import yaml
 from support.written_objects import written_objects
 
+from cyclone.api import keys
+from cyclone.api.integration import ClusterCredential
 from cyclone.api.pruning import pruned_fields
+from cyclone.engine.core.tenancy import record_patch
+from cyclone.server.clusters import execution_credential
 
 SHIPPED_CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "cyclone-crds.yaml"
 
@@ -151,3 +155,33 @@ def test_every_object_cyclone_writes_is_valid_under_the_shipped_crds(
                   for kind, schema in shipped_schemas().items()}
     for obj in written:
         validators[obj["kind"]].validate(obj)
+
+
+def _every_field(model: type) -> dict[str, Any]:
+    """A value for each field of an integration model, nested models filled the same way."""
+    values: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        nested = next((t for t in getattr(field.annotation, "__args__", (field.annotation,))
+                       if isinstance(t, type) and hasattr(t, "model_fields")), None)
+        alias = field.alias or name
+        if nested is not None:
+            values[alias] = _every_field(nested)
+        elif name == "kube_config":
+            values[alias] = yaml.safe_dump({"apiVersion": "v1", "kind": "Config",
+                                            "clusters": [{"name": "c", "cluster": {}}]})
+        else:
+            values[alias] = True if name == "insecure" else f"{name}-value"
+    return values
+
+
+def test_an_execution_cluster_made_from_a_cluster_integration_keeps_every_credential_field(
+        ) -> None:
+    """What the server's opencluster stores: every field a Cluster integration's credential
+    may carry reaches the ExecutionCluster the engine connects with."""
+    credential = _every_field(ClusterCredential)
+    obj = {"apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+           "metadata": {"name": "worker", **record_patch(None, "t", "worker", ("ns", "pvc"))[
+               "metadata"]},
+           "spec": {"credential": execution_credential(credential)}}
+    assert set(obj["spec"]["credential"]) == set(credential)
+    assert pruned_fields(obj, shipped_schemas()["ExecutionCluster"]) == []

@@ -118,7 +118,7 @@ async def _rich_run(env: Env, server: WriteRecorder) -> None:
         })
         await _until(env, "rich-1", lambda r: bool(r["status"]["stages"]["out"].get("events")),
                      "the warning event never reached the stage")
-        [request] = await receiver.wait_for(1, WITHIN)
+        request = (await receiver.wait_for(1, WITHIN))[0]
         await _until(env, "rich-1", lambda r: stage_status(r, "flaky").get("phase") == "Failed",
                      "the flaky stage never failed for good")
         await report_delegation_result(server, NAMESPACE, "rich-1", "approve",
