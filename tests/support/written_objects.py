@@ -6,10 +6,10 @@ write is everything the writer meant to store, fields missing from the CRD schem
 it, and keeps the object each write stored. Between them the flows make the engine write
 every field it has: outputs, pod, events, attempts of a retried stage, a trivial failure,
 delegation (url, deadline, sent) and its reported outputs, depends, deadline, queued,
-notifications, dataRemoved and cleaned, completionTime, cancellation by the server and by
-spec.stopped, a cron trigger's count and lastFireTime and the run it starts, an SCM firing
-counted by the server, ExecutionCluster status, and the server's built-in Stages and
-Resources.
+notifications, dataRemoved and cleaned, completionTime, stages reused by a retryOf run,
+cancellation by the server and by spec.stopped, a cron trigger's count and lastFireTime
+and the run it starts, an SCM firing counted by the server, ExecutionCluster status, and
+the server's built-in Stages and Resources.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ async def _until(env: Env, name: str, check, what: str) -> dict:
 
 async def _rich_run(env: Env, server: WriteRecorder) -> None:
     """Outputs, a warning event, a retried trivial failure, a delegation reported with
-    outputs, depends, a timeout, a webhook notification and GC."""
+    outputs, depends, a timeout, a webhook notification, GC, and a retry of the run that
+    reuses its Succeeded stages."""
     gate = Gate()
     async with http_receiver() as receiver:
         await env.apply(
@@ -128,6 +129,9 @@ async def _rich_run(env: Env, server: WriteRecorder) -> None:
         await _until(env, "rich-1", lambda r: bool((r.get("status") or {}).get("cleaned")),
                      "the rich run was never cleaned")
         await receiver.wait_for(2, WITHIN)
+        await env.apply(workflow_run("rich-2", "rich", retryOf="rich-1"))
+        await _until(env, "rich-2", lambda r: overall(r).get("phase") == "Succeeded",
+                     "the retry of the rich run never succeeded")
 
 
 async def _queued_and_cancelled_runs(env: Env, server: WriteRecorder) -> None:
