@@ -85,11 +85,10 @@ async def _until(env: Env, name: str, check, what: str) -> dict:
         raise AssertionError(f"{what}: {exc}") from None
 
 
-async def _rich_run(env: Env, server: WriteRecorder) -> None:
+async def _rich_run(env: Env, server: WriteRecorder, gate: Gate) -> None:
     """Outputs, a warning event, a retried trivial failure, a delegation reported with
     outputs, depends, a timeout, a webhook notification, GC, and a retry of the run that
     reuses its Succeeded stages."""
-    gate = Gate()
     async with http_receiver() as receiver:
         await env.apply(
             shell_stage("out", _gated(gate, "echo color:blue > /cyclone/results/__result__")),
@@ -134,11 +133,11 @@ async def _rich_run(env: Env, server: WriteRecorder) -> None:
                      "the retry of the rich run never succeeded")
 
 
-async def _queued_and_cancelled_runs(env: Env, server: WriteRecorder) -> None:
+async def _queued_and_cancelled_runs(env: Env, server: WriteRecorder, gate: Gate) -> None:
     """A run queued behind another of its workflow, cancelled by the server; the other
     stopped through spec.stopped."""
     await env.apply(
-        shell_stage("hold", _gated(Gate())),
+        shell_stage("hold", _gated(gate)),
         workflow("held", [{"name": "hold"}]),
         workflow_run("held-1", "held"),
         workflow_run("held-2", "held"),
@@ -210,8 +209,15 @@ async def record_flows(data_dir: Path) -> list[dict]:
         server = WriteRecorder(env.cluster)
         await allow_local_addresses(env.cluster)
         await ensure_builtins(server)
-        await asyncio.gather(_rich_run(env, server), _queued_and_cancelled_runs(env, server),
-                             _cron_trigger(env, server), _execution_cluster_status(env))
+        gates = (Gate(), Gate())
+        try:
+            await asyncio.gather(
+                _rich_run(env, server, gates[0]),
+                _queued_and_cancelled_runs(env, server, gates[1]),
+                _cron_trigger(env, server), _execution_cluster_status(env))
+        finally:
+            for gate in gates:  # a container still waiting on one ends
+                gate.touch()
     return [*engine.stored, *server.stored]
 
 
