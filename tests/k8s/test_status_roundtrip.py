@@ -56,8 +56,9 @@ def _changed(written: object, stored: object, path: str) -> list[str]:
 def _differences(written: dict, stored: dict) -> list[str]:
     meta = {key: written["metadata"].get(key) for key in KEPT_METADATA}
     stored_meta = {key: stored["metadata"].get(key) for key in KEPT_METADATA}
+    parts = ("spec", "status") if "status" in written else ("spec",)
     return [*_changed(meta, stored_meta, "metadata"),
-            *(changed for part in ("spec", "status")
+            *(changed for part in parts
               for changed in _changed(written.get(part), stored.get(part), part))]
 
 
@@ -78,8 +79,7 @@ async def test_every_object_cyclone_writes_is_stored_by_kube_apiserver_as_writte
             current = stored.get((obj["kind"], name))
             if current is None:
                 current = await remote_cluster.create(body)
-            elif (current.get("spec"), current["metadata"].get("labels")) != (
-                    body.get("spec"), body["metadata"].get("labels")):
+            elif _differences(body, current):
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                 current = await remote_cluster.replace(body)
             if "status" in obj:
