@@ -97,7 +97,8 @@ def test_the_workflowrun_crd_keeps_delegation_sent_and_nothing_unnamed_beside_it
 
 WRITTEN_FIELDS = (
     "WorkflowRun.spec.executionContext.pvc", "WorkflowRun.spec.globalVariables[].value",
-    "WorkflowRun.spec.stopped", "WorkflowRun.spec.timeout",
+    "WorkflowRun.spec.stopped", "WorkflowRun.spec.timeout", "WorkflowRun.spec.retryOf",
+    "WorkflowRun.spec.resources[].parameters[].value",
     "WorkflowRun.status.cleaned", "WorkflowRun.status.completionTime",
     "WorkflowRun.status.dataRemoved", "WorkflowRun.status.deadline",
     "WorkflowRun.status.notifications.*.result", "WorkflowRun.status.notifications.*.message",

@@ -8,8 +8,9 @@ every field it has: outputs, pod, events, attempts of a retried stage, a trivial
 delegation (url, deadline, sent) and its reported outputs, depends, deadline, queued,
 notifications, dataRemoved and cleaned, completionTime, stages reused by a retryOf run,
 cancellation by the server and by spec.stopped, a cron trigger's count and lastFireTime
-and the run it starts, an SCM firing counted by the server, ExecutionCluster status, and
-the server's built-in Stages and Resources.
+and the run it starts, runs the server starts for pull request deliveries (and cancels when
+the pull request moves on), ExecutionCluster status, and the server's built-in Stages and
+Resources.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ from engine.receiver import http_receiver
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig, QueueLimits
 from cyclone.engine.controllers.delegation import report_delegation_result
+from cyclone.engine.core.scm.events import EventType, Provider, ScmEvent
 from cyclone.kube import kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.builtins import ensure_builtins
 from cyclone.server.webhooks.cancel import cancel_run
-from cyclone.server.webhooks.starter import count_firing
+from cyclone.server.webhooks.starter import Delivery, count_firing, start_runs
 
 WITHIN = 60.0
 
@@ -179,6 +181,36 @@ async def _cron_trigger(env: Env, server: WriteRecorder) -> None:
     await count_firing(server, trigger)
 
 
+async def _pull_request_deliveries(env: Env, server: WriteRecorder) -> None:
+    """Two deliveries of one pull request to an SCM trigger: the server starts a run for
+    each (with the event's revision in its resources) and cancels the first for the
+    second."""
+    await env.apply(
+        shell_stage("check", "true"),
+        workflow("checks", [{"name": "check"}]),
+        {"apiVersion": API, "kind": "WorkflowTrigger",
+         "metadata": {"name": "on-pr", "namespace": NAMESPACE},
+         "spec": {"type": "SCM", "workflowRef": {"kind": "Workflow", "name": "checks"},
+                  "scm": {"secret": "github", "repo": "org/repo",
+                          "pullRequest": {"enabled": True}},
+                  "resources": [{"name": "src"}]}},
+    )
+    trigger = await env.cluster.get(kinds.WORKFLOW_TRIGGER, "on-pr", NAMESPACE)
+    runs = []
+    for commit in ("c1", "c2"):
+        event = ScmEvent(Provider.GITHUB, EventType.PULL_REQUEST, "org/repo",
+                         "refs/pull/7/head:main", branch="main", commit=commit,
+                         pull_request=7)
+        delivery = Delivery(keys.DEFAULT_TENANT, "github", f"delivery-{commit}", [event],
+                            "http://127.0.0.1:7099")
+        outcome = await start_runs(server, [trigger], delivery)
+        assert len(outcome.created) == 1, outcome
+        runs += outcome.created
+    for name in runs:
+        await _until(env, name, lambda r: overall(r).get("phase") in ("Succeeded", "Cancelled"),
+                     f"the pull request run {name} never ended")
+
+
 async def _execution_cluster_status(env: Env) -> None:
     """The engine's own cluster as an ExecutionCluster, which the engine reports on."""
     await env.apply({"apiVersion": API, "kind": "ExecutionCluster",
@@ -214,7 +246,8 @@ async def record_flows(data_dir: Path) -> list[dict]:
             await asyncio.gather(
                 _rich_run(env, server, gates[0]),
                 _queued_and_cancelled_runs(env, server, gates[1]),
-                _cron_trigger(env, server), _execution_cluster_status(env))
+                _cron_trigger(env, server), _pull_request_deliveries(env, server),
+                _execution_cluster_status(env))
         finally:
             for gate in gates:  # a container still waiting on one ends
                 gate.touch()
