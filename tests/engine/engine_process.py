@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import fnmatch
 import json
+import logging
 import os
 import signal
 import sys
@@ -115,4 +116,5 @@ if __name__ == "__main__":
     parser.add_argument("--crash-after", type=json.loads, default=[])
     parser.add_argument("--crash-after-writes", type=int, default=None)
     args = parser.parse_args(sys.argv[1:])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     asyncio.run(main(args.target, args.config, args.crash_after, args.crash_after_writes))

@@ -2,7 +2,8 @@
 (after a side effect, before the write that records it) and at random ones. Each receiver
 address still gets one delivery per run (a repeat only after a crash between sending and
 recording it, with the same delivery id), each run gets one GC pod, and every run ends
-notified, cleaned and without a pod left.
+notified, cleaned and without a pod left. n-4 is deleted once notified, before its GC
+delay has passed, so it is collected by the finalizer.
 
 n-1 ends only once every other kill has happened, so nothing but its own crash point,
 placed after its notifications were recorded, kills the engine around it: its run is
@@ -20,6 +21,7 @@ import pytest
 
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.kube import kinds
+from cyclone.kube.errors import NotFound
 
 from .crash_kit import (
     CrashPoint,
@@ -44,10 +46,12 @@ from .harness import (
 from .receiver import http_receiver
 
 RANDOM_KILLS = 3
-ENDS = {"n-0": "Succeeded", "n-1": "Succeeded", "n-2": "Succeeded", "n-3": "Failed"}
-WORKFLOWS = {"n-0": "notified", "n-1": "held", "n-2": "notified", "n-3": "broken"}
+ENDS = {"n-0": "Succeeded", "n-1": "Succeeded", "n-2": "Succeeded", "n-3": "Failed",
+        "n-4": "Succeeded"}
+WORKFLOWS = {"n-0": "notified", "n-1": "held", "n-2": "notified", "n-3": "broken",
+             "n-4": "notified"}
 PATHS = ("a", "b")
-CONFIG = {"gc_enabled": True, "gc_delay_seconds": 0, "gc_log_wait_seconds": 0,
+CONFIG = {"gc_enabled": True, "gc_delay_seconds": 2, "gc_log_wait_seconds": 0,
           "watch_pod_events": False, "http_timeout_seconds": 30, "workers": 1}
 """One worker: a crash point's write is never followed by another write whose crash point
 the kill would then skip."""
@@ -55,6 +59,21 @@ the kill would then skip."""
 
 def cleaned(run: dict) -> bool:
     return bool((run.get("status") or {}).get("cleaned"))
+
+
+async def deleted_once_notified(env, run: str, within: float = 90.0) -> dict:
+    """Delete `run` once its notifications are recorded; its last state when it is gone."""
+    seen = await env.wait_run(run, lambda r: len((r.get("status") or {}).get(
+        "notifications") or {}) == len(PATHS), within=within)
+    await env.cluster.delete(kinds.WORKFLOW_RUN, run, NAMESPACE)
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            seen = await env.run(run)
+        except NotFound:
+            return seen
+        assert time.monotonic() < deadline, f"{run} was never released: {seen}"
+        await asyncio.sleep(0.05)
 
 
 class Notifications:
@@ -129,15 +148,15 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
             CrashPoint("n-3: a stage pod deleted by GC, no GC pod yet", "delete", "Pod",
                        "broken-fail-*", '"workflowrun.cyclone.dev/name":"n-3"',
                        recorded=notified("n-3")),
+            CrashPoint("n-4: deleted, its GC pod deleted, finalizer not removed", "delete",
+                       "Pod", gc_pod_name("n-4"), recorded=notified("n-4")),
         ]
 
-        async def end_n1_alone(engines: Engines) -> None:
+        async def end_n1_alone(engines: Engines, others: list[asyncio.Task]) -> None:
             for point in points:
                 if point is not n1_gc:
                     await point.hit.wait()
-            for run in ENDS:
-                if run != "n-1":
-                    await env.wait_run(run, cleaned, within=90)
+            await asyncio.wait(others)
             await engines.end_random_kills()
             gate.touch()
 
@@ -148,9 +167,11 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
                            random_writes) as engines:
             notifications.engines = engines
             async with asyncio.TaskGroup() as group:
-                group.create_task(end_n1_alone(engines))
                 ended = {run: group.create_task(env.wait_run(run, cleaned, within=90))
-                         for run in ENDS}
+                         for run in ENDS if run != "n-4"}
+                ended["n-4"] = group.create_task(deleted_once_notified(env, "n-4"))
+                group.create_task(end_n1_alone(
+                    engines, [task for run, task in ended.items() if run != "n-1"]))
         receiver.on_request = None
         left = await env.pods()
 
@@ -160,7 +181,7 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
     for run, phase in ENDS.items():
         status = ended[run].result()["status"]
         assert overall(ended[run].result())["phase"] == phase, (run, context)
-        assert status["dataRemoved"] is True, (run, context)
+        assert run == "n-4" or status["dataRemoved"] is True, (run, context)
         assert {address: entry["result"] for address, entry in
                 status["notifications"].items()} == dict.fromkeys(addresses, "Succeeded")
         for path, address in zip(PATHS, addresses, strict=True):
