@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
-.PHONY: setup system-deps run test lint bench control-plane clean
+.PHONY: setup system-deps run test lint bench control-plane mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,17 @@ bench: setup $(BENCH_STAMP)
 	@ls $(CACHE)/k8s/bin/kube-apiserver >/dev/null 2>&1 || \
 	  echo "no kube-apiserver in $(CACHE)/k8s/bin (make control-plane): its figures are skipped"
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+# Mutation testing of the engine core against tests/engine_core ([tool.mutmut] in
+# pyproject.toml); MUTATE=cyclone.engine.core.dag.* limits it to one module.
+MUTATE ?=
+MUTATE_CHILDREN ?= 1
+mutate: setup
+	$(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTATE)
+	@$(VENV)/bin/mutmut results --all true | awk -F': ' '$$2 != "not checked" { \
+	  split($$1, part, "."); n[part[4]]++; s[part[4] " " $$2]++ } END { \
+	  for (m in n) printf "%-14s %4d mutants, %4d killed, %3d timeout, %3d survived, %3d no tests\n", \
+	    m, n[m], s[m " killed"], s[m " timeout"], s[m " survived"], s[m " no tests"] }' | sort
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

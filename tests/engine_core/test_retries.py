@@ -4,6 +4,7 @@ import pytest
 
 from cyclone.engine.core.retries import (
     MAX_BACKOFF,
+    RetryDecision,
     decide_retry,
     retry_backoff,
     should_retry,
@@ -54,3 +55,20 @@ def test_stage_retry_decision_reads_the_stage_spec():
     assert not stage_retry_decision(stage(), 1, T0).retry
     as_dict = stage_retry_decision({"spec": {"retries": 1, "retryBackoff": "1m"}}, 1, T0)
     assert as_dict.not_before == T0 + timedelta(minutes=1)
+
+
+def test_no_retry_left_is_a_plain_refusal():
+    assert decide_retry(2, 1, T0) == RetryDecision(retry=False)
+
+
+def test_the_callers_backoff_cap_bounds_a_stage_retry():
+    s = stage(retries=9, retryBackoff="10s")
+    decision = stage_retry_decision(s, 6, T0, max_backoff=timedelta(seconds=45))
+    assert decision.not_before == T0 + timedelta(seconds=45)
+    assert decide_retry(6, 9, T0, timedelta(seconds=10), timedelta(seconds=45)).not_before == (
+        T0 + timedelta(seconds=45)
+    )
+
+
+def test_a_stage_without_spec_is_not_retried():
+    assert stage_retry_decision({"metadata": {"name": "x"}}, 1, T0) == RetryDecision(retry=False)

@@ -80,3 +80,11 @@ def test_delegation_deadline():
     assert delegation_deadline(s, T0) == T0 + timedelta(minutes=10)
     plain = {"spec": {"delegation": {"url": "http://x"}}}
     assert delegation_deadline(plain, T0, timedelta(minutes=3)) == T0 + timedelta(minutes=3)
+
+
+def test_a_run_without_timeout_uses_the_callers_default():
+    assert deadline_for(run(), T0, timedelta(hours=2)) == T0 + timedelta(hours=2)
+
+
+def test_a_blank_timeout_means_the_default():
+    assert deadline_for({"spec": {"timeout": "   "}}, T0) == T0 + DEFAULT_RUN_TIMEOUT
