@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +71,7 @@ class Engines:
 
     def __init__(self, target: Path, logs: Path, config: dict,
                  points: list[CrashPoint], timeline: list,
-                 random_writes: list[int] = ()) -> None:
+                 random_writes: Sequence[int] = ()) -> None:
         self.target = target
         self.logs = logs
         self.config = config
@@ -83,6 +83,7 @@ class Engines:
         self.deaths: list[str] = []
         self._proc: asyncio.subprocess.Process | None = None
         self._spawned: list[CrashPoint] = []
+        self._spawned_writes: int | None = None
         self._kill_label: str | None = None
         self._lock = asyncio.Lock()
         self._started = asyncio.Condition()
@@ -91,8 +92,10 @@ class Engines:
 
     async def _spawn(self) -> None:
         self._spawned = list(self.points)
+        self._spawned_writes = self.random_writes[0] if self.random_writes else None
         self.generation += 1
-        writes = ["--crash-after-writes", str(self.random_writes[0])] if self.random_writes else []
+        writes = [] if self._spawned_writes is None else [
+            "--crash-after-writes", str(self._spawned_writes)]
         log = os.open(self.logs / f"engine-{self.generation}.log",
                       os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -109,6 +112,13 @@ class Engines:
             self._started.notify_all()
 
     async def _supervise(self) -> None:
+        try:
+            await self._restart_after_each_death()
+        finally:
+            async with self._started:
+                self._started.notify_all()
+
+    async def _restart_after_each_death(self) -> None:
         while True:
             proc = self._proc
             assert proc is not None and proc.stdout is not None
@@ -121,7 +131,9 @@ class Engines:
             point = self._spawned[int(hits[0])] if hits and hits[0].isdigit() else None
             label = point.label if point else self._kill_label
             if hits and hits[0] == "writes":
-                label = f"random: after {self.random_writes.pop(0)} writes"
+                label = f"random: after {self._spawned_writes} writes"
+                if self.random_writes:
+                    self.random_writes.pop(0)
             if label is None:
                 label = f"unexpected exit {proc.returncode}"
                 self.deaths.append(label)
