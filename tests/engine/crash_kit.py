@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cyclone.api import keys
+from cyclone.engine.core.podbuilder import ANNOTATION_ATTEMPT
 from cyclone.kube import kinds
 from cyclone.kube.errors import Gone
 from cyclone.kube.protocol import Cluster
 
 ENGINE_SCRIPT = Path(__file__).with_name("engine_process.py")
-ATTEMPT_ANNOTATION = "stage.cyclone.dev/attempt"
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 
@@ -268,7 +268,7 @@ class Ledger:
             self.pods[meta["name"]].setdefault(meta["uid"], int(meta["resourceVersion"]))
             self.pod_labels[meta["name"]] = meta.get("labels") or {}
             self.pod_attempts[meta["name"]] = (meta.get("annotations") or {}).get(
-                ATTEMPT_ANNOTATION, "")
+                ANNOTATION_ATTEMPT, "")
 
     def _run(self, event_type: str, run: dict) -> None:
         meta = run["metadata"]

@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import pytest
 
+from cyclone.api import keys
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
@@ -146,7 +147,7 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
             CrashPoint("n-2: GC pod created", "create", "Pod", gc_pod_name("n-2"),
                        recorded=notified("n-2")),
             CrashPoint("n-3: a stage pod deleted by GC, no GC pod yet", "delete", "Pod",
-                       "broken-fail-*", '"workflowrun.cyclone.dev/name":"n-3"',
+                       "broken-fail-*", f'"{keys.LABEL_WORKFLOWRUN}":"n-3"',
                        recorded=notified("n-3")),
             CrashPoint("n-4: deleted, its GC pod deleted, finalizer not removed", "delete",
                        "Pod", gc_pod_name("n-4"), recorded=notified("n-4")),

@@ -20,6 +20,7 @@ import pytest
 
 from cyclone.api import keys
 from cyclone.engine.controllers.delegation import report_delegation_result
+from cyclone.engine.core.podbuilder import ANNOTATION_ATTEMPT
 from cyclone.kube import kinds
 
 from .crash_kit import (
@@ -69,7 +70,7 @@ def flaky_stage() -> dict:
     stage = shell_stage("flaky", '[ "$ATTEMPT" -ge 3 ]', retries=3, retryBackoff="10ms")
     stage["spec"]["pod"]["spec"]["containers"][0]["env"] = [{
         "name": "ATTEMPT", "valueFrom": {"fieldRef": {
-            "fieldPath": "metadata.annotations['stage.cyclone.dev/attempt']"}}}]
+            "fieldPath": f"metadata.annotations['{ANNOTATION_ATTEMPT}']"}}}]
     return stage
 
 
@@ -155,14 +156,14 @@ async def test_stage_side_effects_happen_once_however_the_engine_is_killed(tmp_p
                        '"sent":false'),
             d1_recorded,
             CrashPoint("f-0: attempt 2's pod created, not recorded", "create", "Pod",
-                       "retry-flaky-*", '"stage.cyclone.dev/attempt":"2"'),
+                       "retry-flaky-*", f'"{ANNOTATION_ATTEMPT}":"2"'),
             CrashPoint("b-0: attempt 2's pod recorded", "patch", "WorkflowRun", "b-0",
                        '"attempts":2'),
             CrashPoint("h-1: pod created, not recorded (then stopped)", "create", "Pod",
-                       "halt-hold-*", '"workflowrun.cyclone.dev/name":"h-1"',
+                       "halt-hold-*", f'"{keys.LABEL_WORKFLOWRUN}":"h-1"',
                        then=lambda: stop(env, "h-1")),
             CrashPoint("h-0: stopped and its pod deleted, Cancelled not written", "delete",
-                       "Pod", "halt-hold-*", '"workflowrun.cyclone.dev/name":"h-0"'),
+                       "Pod", "halt-hold-*", f'"{keys.LABEL_WORKFLOWRUN}":"h-0"'),
         ]
         delegations = Delegations(env, receiver, timeline)
         receiver.on_request = delegations.on_request
