@@ -8,6 +8,7 @@ from cyclone.engine.controllers.delegation import (
     DelegationRejected,
     report_delegation_result,
 )
+from cyclone.kube import kinds
 from cyclone.kube.clock import ManualClock
 from cyclone.kube.errors import Forbidden
 
@@ -154,3 +155,29 @@ async def test_a_local_delegation_url_is_refused_unless_the_tenant_allows_it(env
         await env.apply(workflow_run("r2", "wf"))
         [request] = await receiver.wait_for(1)
     assert request["workflowrun"] == "r2"
+
+
+@pytest.mark.parametrize("answer", [200, 500])
+async def test_a_run_changed_while_the_request_is_in_flight_gets_one_request(env, answer):
+    """The write that records the POST meets a Conflict: the record is made again on the
+    run as it is now, never by POSTing again."""
+    async with http_receiver(status=answer) as receiver:
+
+        async def change_the_run(_index: int) -> None:
+            await env.cluster.patch(kinds.WORKFLOW_RUN, "r1", {"metadata": {"annotations": {
+                "example.com/touched": "yes"}}}, NAMESPACE)
+
+        receiver.on_request = change_the_run
+        await allow_local_addresses(env.cluster)
+        await env.apply(
+            delegation_stage("approve", receiver.url),
+            workflow("wf", [{"name": "approve"}]),
+            workflow_run("r1", "wf"),
+        )
+        run = await env.wait_run("r1", lambda r: (((r.get("status") or {}).get(
+            "stages") or {}).get("approve", {}).get("delegation") or {}).get("sent"))
+        run = await env.looked_at("r1")
+        assert len(receiver.bodies) == 1, receiver.bodies
+    assert run["metadata"]["annotations"]["example.com/touched"] == "yes"
+    expected = "Waiting" if answer == 200 else "Failed"
+    assert stage_status(run, "approve")["phase"] == expected, run["status"]

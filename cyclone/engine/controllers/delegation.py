@@ -21,6 +21,7 @@ import contextlib
 import logging
 import secrets
 import weakref
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -246,14 +247,35 @@ def _outputs(outputs: list[dict] | dict | str | None) -> list[dict]:
     return [{"key": str(o["key"]), "value": str(o.get("value", ""))} for o in outputs]
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A delegation request POSTed: whether the outside system took it, and if not why."""
+
+    stage: str
+    ok: bool
+    message: str
+
+
+def mark_sent(state: RunState, sent: list[Sent]) -> None:
+    """Record requests as sent; a request the outside system refused fails its stage
+    (unless the stage has ended meanwhile)."""
+    for request in sent:
+        delegation = state.stage(request.stage).get("delegation")
+        if delegation is not None and delegation.get("sent") is False:
+            delegation["sent"] = True
+        if not request.ok:
+            state.set_stage(request.stage, "Failed", REASON_DELEGATION_FAILURE, request.message)
+
+
 async def send_pending(
     control: Cluster,
     state: RunState,
     key_namespace: str,
     callback_base_url: str,
     http_timeout: float,
-) -> bool:
-    """POST the requests of stages that went Waiting since the last write; True if any.
+) -> list[Sent]:
+    """POST the requests of stages that went Waiting since the last write; what was sent
+    is for `mark_sent` to record.
 
     Called after the Waiting status is written, so a request is never sent for a stage
     the cluster does not show Waiting; a crash right after the POST sends it again, with
@@ -266,12 +288,13 @@ async def send_pending(
         and (entry.get("delegation") or {}).get("sent") is False
     ]
     if not pending:
-        return False
+        return []
     key = await token_key(control, key_namespace, Purpose.DELEGATION)
     workflow = ((state.spec.get("workflowRef") or {}).get("name")) or ""
     allow_local = await tenant_allows_local_addresses(control, state.namespace)
+    sent = []
     for name in pending:
-        entry = state.stage(name)
+        entry = state.stages[name]
         payload = {
             "stage": name,
             "workflow": workflow,
@@ -283,7 +306,5 @@ async def send_pending(
         ok, message = await post_delegation(
             entry["delegation"]["url"], payload, http_timeout, allow_local=allow_local,
             delivery=delivery_id(state.run["metadata"].get("uid", ""), name))
-        entry["delegation"]["sent"] = True
-        if not ok:
-            state.set_stage(name, "Failed", REASON_DELEGATION_FAILURE, message)
-    return True
+        sent.append(Sent(name, ok, message))
+    return sent

@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 FINALIZER = "cyclone.dev/workflowrun-cleanup"
 GC_RETRY_SECONDS = 5.0
 LOG_WAIT_RECHECK_SECONDS = 2.0
-RECORD_ATTEMPTS = 5
 DATA_REMOVED = "dataRemoved"
 
 
@@ -112,22 +111,15 @@ class RunFinisher:
         return None
 
     async def _record_notifications(self, state: RunState) -> dict | None:
-        """Write the notifications just sent; on a Conflict, write them again onto the run
-        as it is now. None when they could not be written."""
+        """Write the notifications just sent, again onto the current run on a Conflict."""
         sent = dict(state.status.get("notifications") or {})
-        for _ in range(RECORD_ATTEMPTS):
-            written = await self.writer.write_status(state)
-            if written is not None:
-                return written
-            current = self.writer.current(state.namespace, state.name)
-            if current is None or current["metadata"].get("uid") != state.run["metadata"].get(
-                    "uid"):
-                return None
-            state = RunState(current, state.now)
-            recorded = state.mutable("notifications")
+
+        def apply(target: RunState) -> None:
+            recorded = target.mutable("notifications")
             for address, result in sent.items():
                 recorded.setdefault(address, result)
-        return None
+
+        return await self.writer.record(state, apply)
 
     async def _remove_gc_pod(self, state: RunState) -> RunState | None:
         """Record that the run's data is removed, then delete the GC pod that removed it;

@@ -143,13 +143,13 @@ class RunController:
             if written is None:
                 return 0.0
             state = RunState(written, state.now)
-        if await delegations.send_pending(
+        sent = await delegations.send_pending(
             self.control, state, self.config.system_namespace,
             self.config.callback_base_url, self.config.http_timeout_seconds,
-        ):
-            written = await self.writer.write_status(state)
-            if written is None:
-                return 0.0
+        )
+        if sent and await self.writer.record(
+                state, lambda target: delegations.mark_sent(target, sent)) is None:
+            return 0.0
         return requeue
 
     async def _progress(self, state: RunState) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.runstate import RunState
@@ -20,6 +21,8 @@ from cyclone.kube.patching import merge_patch_between
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
+
+RECORD_ATTEMPTS = 5
 
 
 def _version(obj: dict) -> int:
@@ -75,6 +78,25 @@ class StatusWriter:
             return None
         self.remember(written)
         return written
+
+    async def record(self, state: RunState, apply: Callable[[RunState], None]) -> dict | None:
+        """Write what a side effect just did (a POST sent, a notification delivered).
+
+        `apply` sets it on a status; on a Conflict it is set again on the run as it is now
+        and written again, so losing a race with another write never makes the engine
+        repeat the side effect. None when the run is gone or keeps changing."""
+        apply(state)
+        for _ in range(RECORD_ATTEMPTS):
+            written = await self.write_status(state)
+            if written is not None:
+                return written
+            current = self.current(state.namespace, state.name)
+            if current is None or current["metadata"].get("uid") != state.run["metadata"].get(
+                    "uid"):
+                return None
+            state = RunState(current, state.now)
+            apply(state)
+        return None
 
     async def add_finalizer(self, run: dict, finalizer: str) -> dict | None:
         updated = copy.deepcopy(run)
