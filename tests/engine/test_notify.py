@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+
 import pytest
 
 from cyclone.engine.config import SmtpConfig
@@ -97,6 +99,23 @@ async def test_email_goes_through_the_configured_smtp_server():
     assert "To: dev@example.com" in message
     assert "From: ci@example.com" in message
     assert "WorkflowRun cyclone-system/r1" in message
+
+
+async def test_a_mail_sent_again_has_the_same_message_id_and_another_address_another():
+    other_run = {**RUN, "metadata": {**RUN["metadata"], "uid": "another-uid"}}
+    async with smtp_server() as (port, messages):
+        smtp = SmtpConfig(host="127.0.0.1", port=port, sender="ci@example.com")
+        for run, address in ((RUN, "dev@example.com"), (RUN, "dev@example.com"),
+                             (RUN, "ops@example.com"), (other_run, "dev@example.com")):
+            assert (await send_notification("Email", address, run, smtp)).result == "Succeeded"
+    ids = [header(message, "Message-ID") for message in messages]
+    deliveries = [header(message, "X-Cyclone-Delivery") for message in messages]
+    assert ids[0] == ids[1] and len(set(ids)) == 3, ids
+    assert deliveries[0] == deliveries[1] and len(set(deliveries)) == 3, deliveries
+
+
+def header(message: str, name: str) -> str:
+    return " ".join(email.message_from_string(message)[name].split())
 
 
 async def test_unknown_receiver_type_fails():

@@ -8,12 +8,15 @@ unless the tenant's spec has `allowLocalAddresses`.
 
 Webhook and Slack requests carry ``X-Cyclone-Delivery: <run uid>:<address>``, the same on
 every attempt: a notification is recorded after it is sent, so an engine killed in between
-sends it again, and a receiver that must act once drops a delivery id it has seen.
+sends it again, and a receiver that must act once drops a delivery id it has seen. A mail
+carries the same header and a ``Message-ID`` derived from it, by which mail systems
+recognise a repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import smtplib
 import string
 from dataclasses import dataclass
@@ -115,11 +118,19 @@ async def send_slack(url: str, run: dict, http_timeout: float = 10.0, *,
     return await _post(url, payload, http_timeout, allow_local, delivery)
 
 
-def _send_mail_blocking(smtp: SmtpConfig, address: str, subject: str, body: str) -> None:
+def message_id(delivery: str) -> str:
+    """A mail's ``Message-ID``, the same for every attempt of one delivery."""
+    return f"<{hashlib.sha256(delivery.encode()).hexdigest()[:40]}@notifications.cyclone.dev>"
+
+
+def _send_mail_blocking(smtp: SmtpConfig, address: str, subject: str, body: str,
+                        delivery: str) -> None:
     message = EmailMessage()
     message["From"] = smtp.sender
     message["To"] = address
     message["Subject"] = subject
+    message["Message-ID"] = message_id(delivery)
+    message[DELIVERY_HEADER] = delivery
     message.set_content(body)
     with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds) as client:
         if smtp.starttls:
@@ -129,11 +140,14 @@ def _send_mail_blocking(smtp: SmtpConfig, address: str, subject: str, body: str)
         client.send_message(message)
 
 
-async def send_email(smtp: SmtpConfig, address: str, run: dict) -> NotificationResult:
+async def send_email(smtp: SmtpConfig, address: str, run: dict, *,
+                     delivery: str | None = None) -> NotificationResult:
     """Send a plain-text mail through the engine's SMTP server."""
     summary = _run_summary(run)
+    delivery = delivery or delivery_id(((run.get("metadata") or {}).get("uid") or ""), address)
     try:
-        await asyncio.to_thread(_send_mail_blocking, smtp, address, summary, summary + "\n")
+        await asyncio.to_thread(_send_mail_blocking, smtp, address, summary, summary + "\n",
+                                delivery)
     except (OSError, smtplib.SMTPException) as exc:
         return NotificationResult(RESULT_FAILED, f"SMTP to {address}: {exc!r}")
     return NotificationResult(RESULT_SUCCEEDED, "sent")
@@ -144,7 +158,7 @@ async def send_notification(
     *, allow_local: bool = False,
 ) -> NotificationResult:
     """Dispatch on the receiver type (Webhook, Slack, Email); `allow_local` is the
-    tenant's `allowLocalAddresses`. HTTP receivers get the run's delivery id for
+    tenant's `allowLocalAddresses`. Every receiver gets the run's delivery id for
     `address`."""
     delivery = delivery_id(((run.get("metadata") or {}).get("uid") or ""), address)
     if receiver_type == "Webhook":
@@ -154,5 +168,5 @@ async def send_notification(
         return await send_slack(address, run, http_timeout, allow_local=allow_local,
                                 delivery=delivery)
     if receiver_type == "Email":
-        return await send_email(smtp, address, run)
+        return await send_email(smtp, address, run, delivery=delivery)
     return NotificationResult(RESULT_FAILED, f"unknown receiver type {receiver_type!r}")
