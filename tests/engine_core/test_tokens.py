@@ -104,3 +104,13 @@ def test_a_token_expires_with_its_run():
 def test_the_upload_url_is_the_runs_artifacts_route():
     assert artifact_upload_url("http://s:7099/", "p", "w", "r 1") == \
         "http://s:7099/apis/v1alpha1/projects/p/workflows/w/workflowruns/r%201/artifacts"
+
+
+def test_a_runs_workflow_label_stands_in_for_a_missing_workflow_ref():
+    token = artifact_upload_token(UPLOAD, "ta", "uid-1")
+    labelled = run()
+    labelled["spec"] = {}
+    labelled["metadata"]["labels"]["workflow.cyclone.dev/name"] = "w"
+    assert check_run_token(labelled, token, token, project="p", workflow="w") is None
+    assert check_run_token(labelled, token, token, project="p", workflow="x") is \
+        Refusal.WRONG_PLACE
