@@ -112,3 +112,26 @@ def test_the_workflow_annotation_overrides_the_engine_default() -> None:
     assert history_limit(wf("-3"), 100) == 100
     assert history_limit(wf("many"), 100) == 100
     assert history_limit(wf("2.5"), 7) == 7
+
+
+def test_the_completion_time_orders_runs_whatever_their_names_and_creation() -> None:
+    runs = [
+        run("a", "Succeeded", "2026-01-01T00:00:09Z", created="2026-01-01T00:00:01Z"),
+        run("z", "Succeeded", "2026-01-01T00:00:05Z", created="2026-01-01T00:00:02Z"),
+    ]
+    runs[0]["status"]["overall"]["lastTransitionTime"] = "2026-01-01T00:00:01Z"
+    assert names(runs_to_prune(runs, 1)) == ["z"]
+
+
+def test_without_completion_time_the_last_transition_orders_runs() -> None:
+    runs = [run("a", "Failed", created="2026-01-01T00:00:01Z"),
+            run("z", "Failed", created="2026-01-01T00:00:02Z")]
+    runs[0]["status"]["overall"]["lastTransitionTime"] = "2026-01-01T00:10:00Z"
+    runs[1]["status"]["overall"]["lastTransitionTime"] = "2026-01-01T00:05:00Z"
+    assert names(runs_to_prune(runs, 1)) == ["z"]
+
+
+def test_a_run_without_any_end_time_counts_as_ending_when_it_was_created() -> None:
+    runs = [run("a", "Failed", created="2026-01-01T00:00:09Z"),
+            run("z", "Failed", "2026-01-01T00:00:05Z", created="2026-01-01T00:00:02Z")]
+    assert names(runs_to_prune(runs, 1)) == ["z"]

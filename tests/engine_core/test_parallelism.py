@@ -115,3 +115,29 @@ def test_per_workflow_queue_limit_counts_only_that_workflow():
 def test_unknown_run_is_an_error():
     with pytest.raises(KeyError):
         admit_run("x", [], ParallelismLimits())
+
+
+def test_runs_starting_together_fill_their_workflows_limit_and_no_more():
+    runs = [info("a", 0), info("b", 1), info("c", 2), info("x", 3, workflow="other")]
+    limits = ParallelismLimits(per_workflow_max_running=2)
+    assert runs_to_start(runs, limits) == ["a", "b", "x"]
+
+
+def test_a_queued_run_created_later_still_takes_a_queue_place():
+    runs = [info("active", 0, phase="Running"), info("new", 1), info("queued", 2, queued=True)]
+    limits = ParallelismLimits(max_running=1, max_queued=1)
+    assert admit_run("new", runs, limits) is REJECT
+    assert admit_run("new", runs, ParallelismLimits(max_running=1, max_queued=2)) is QUEUE
+
+
+def test_the_per_workflow_queue_limit_counts_each_waiting_run_once():
+    runs = [info("active", 0, phase="Running"), info("queued", 1, queued=True), info("new", 2)]
+    limits = ParallelismLimits(per_workflow_max_running=1, per_workflow_max_queued=2)
+    assert admit_run("new", runs, limits) is QUEUE
+    runs.insert(2, info("queued2", 1, queued=True))
+    assert admit_run("new", runs, limits) is REJECT
+
+
+def test_an_unknown_run_is_named_in_the_error():
+    with pytest.raises(KeyError, match='run "nope" is not among the runs given'):
+        admit_run("nope", [info("a", 0)], ParallelismLimits())
