@@ -4,10 +4,17 @@ import pytest
 
 from cyclone.engine.core.errors import StagePodError
 from cyclone.engine.core.podbuilder import ArtifactUpload, build_stage_pod
+from cyclone.engine.core.render import secret_lookup_from
 
-from .fixtures import context, run, stage, workflow
-from .podchecks import assert_valid_pod, container, mounts_of
-from .test_podbuilder import http_resource, image_resource, pod_stage, simple
+from .fixtures import META_NS, context, git_resource, run, stage, workflow
+from .podchecks import assert_valid_pod, container, env_of, mounts_of
+from .test_podbuilder import (
+    git_type_template,
+    http_resource,
+    image_resource,
+    pod_stage,
+    simple,
+)
 
 
 def test_the_users_own_mounts_are_kept_beside_resource_mounts():
@@ -118,3 +125,66 @@ def test_a_run_volume_of_unknown_type_names_the_stage():
         build_stage_pod(context(run=r))
     assert caught.value.stage == "build"
     assert str(caught.value) == "stage \"build\": spec.volumes[0]: unknown volume type 'Nope'"
+
+
+def _argument_stage(value: str):
+    return pod_stage({"containers": [{"image": "a", "command": ["sh", "-c", "{{ cmd }}"]}]},
+                     inputs={"arguments": [{"name": "cmd", "value": value}]}, name="lint")
+
+
+def test_arguments_render_the_time_randomness_and_secrets_of_the_run():
+    secrets = {(META_NS, "creds"): {"stringData": {"token": "s3cret"}}}
+    s = _argument_stage(f"$(timenow:20060102) $(random:6) ${{secrets.{META_NS}:creds/data.token}}")
+    ctx = context(stage=s, resources={}, secret_lookup=secret_lookup_from(secrets))
+    day, word, secret = build_stage_pod(ctx)["spec"]["containers"][0]["command"][2].split()
+    assert (day, secret) == ("20260501", "s3cret")
+    assert len(word) == 6 and word.isalnum()
+    again = build_stage_pod(context(stage=s, resources={},
+                                    secret_lookup=secret_lookup_from(secrets)))
+    assert again["spec"]["containers"][0]["command"][2].split()[1] == word
+
+
+def test_a_render_error_names_the_stage_being_built():
+    with pytest.raises(StagePodError) as caught:
+        build_stage_pod(context(stage=_argument_stage("${variables.nope}"), resources={}))
+    assert str(caught.value) == 'stage "lint": unknown variable "nope"'
+
+
+def _push_stage():
+    return pod_stage({"containers": [{"image": "a", "command": ["make"]}]},
+                     outputs={"resources": [{"name": "src", "path": "/src"}]})
+
+
+def test_a_pushed_persistent_resource_brings_its_own_claim():
+    persistent = git_resource(persistent={"pvc": "cache-pvc", "path": "/git/app"})
+    pod = build_stage_pod(context(stage=_push_stage(), resources={"src": persistent}))
+    assert_valid_pod(pod)
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]
+              if "persistentVolumeClaim" in v]
+    assert "cache-pvc" in claims
+    data = mounts_of(container(pod, "csc-push-src"))["/workspace/data"]
+    assert any(v["name"] == data["name"] for v in pod["spec"]["volumes"])
+
+
+def test_a_pushed_resource_binds_parameters_from_an_integration():
+    bare = git_resource()
+    bare.spec.parameters = [p for p in bare.spec.parameters if p.name == "SCM_REPO"]
+    integrations = {"SCM": {"type": "SCM", "scm": {"server": "https://git.local", "token": "t"}}}
+    pod = build_stage_pod(context(stage=_push_stage(), resources={"src": bare},
+                                  resource_types={"Git": git_type_template()},
+                                  integrations=integrations))
+    env = env_of(container(pod, "csc-push-src"))
+    assert (env["SCM_URL"], env["SCM_AUTH"]) == ("https://git.local", "t")
+
+
+def test_each_input_artifact_takes_its_own_source_from_the_workflow():
+    s = pod_stage({"containers": [{"image": "a"}]}, name="test",
+                  inputs={"artifacts": [{"name": "bin", "path": "/in/bin"},
+                                        {"name": "docs", "path": "/in/docs"}]})
+    wf = workflow([{"name": "build"},
+                   {"name": "test", "depends": ["build"],
+                    "artifacts": [{"name": "bin", "source": "build/binary"},
+                                  {"name": "docs", "source": "build/site"}]}])
+    mounts = mounts_of(build_stage_pod(context(stage=s, workflow=wf, resources={}))
+                       ["spec"]["containers"][0])
+    assert mounts["/in/docs"]["subPath"].endswith("/stages/build/artifacts/site")
