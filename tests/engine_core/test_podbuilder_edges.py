@@ -188,3 +188,10 @@ def test_each_input_artifact_takes_its_own_source_from_the_workflow():
     mounts = mounts_of(build_stage_pod(context(stage=s, workflow=wf, resources={}))
                        ["spec"]["containers"][0])
     assert mounts["/in/docs"]["subPath"].endswith("/stages/build/artifacts/site")
+
+
+def test_a_run_of_no_project_gets_no_project_label():
+    r, wf = run(), workflow()
+    r.metadata.labels, wf.metadata.labels = {}, {}
+    pod = build_stage_pod(context(run=r, workflow=wf, project=None))
+    assert "project.cyclone.dev/name" not in pod["metadata"]["labels"]
