@@ -43,6 +43,10 @@ def test_runs_anyway():
 
 def test_embedded_only():
     pytest.skip("not a real-cluster case")
+
+
+def test_needs_a_plane_but_is_not_marked(plane):
+    pass
 '''
 
 
@@ -61,9 +65,9 @@ def summary(result: pytest.RunResult) -> list[str]:
 def test_summary_counts_ran_and_skipped_cases_grouped_by_reason(cases, monkeypatch):
     monkeypatch.delenv("CYCLONE_REQUIRE_K8S", raising=False)
     result = cases.runpytest("-p", "support.k8s_summary")
-    result.assert_outcomes(passed=1, failed=1, skipped=4)
+    result.assert_outcomes(passed=1, failed=1, skipped=5)
     assert summary(result) == [
-        "real-cluster cases: 2 ran, 3 skipped (2: no kube-apiserver in the cache; "
+        "real-cluster cases: 2 ran, 4 skipped (3: no kube-apiserver in the cache; "
         "1: the cluster is too old)"
     ]
 
@@ -75,7 +79,7 @@ def test_summary_says_every_case_ran_when_none_skipped(cases):
 
 def test_summary_counts_required_cluster_failures_apart(cases, monkeypatch):
     monkeypatch.setenv("CYCLONE_REQUIRE_K8S", "1")
-    result = cases.runpytest("-p", "support.k8s_summary", "-k", "plane")
+    result = cases.runpytest("-p", "support.k8s_summary", "-k", "on_a_plane or another_plane")
     result.assert_outcomes(errors=2)
     assert summary(result) == ["real-cluster cases: 0 ran, 0 skipped, 2 failed before running"]
 

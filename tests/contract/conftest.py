@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from support.clusters import CLUSTER_FACTORIES, eventually
+from support.clusters import CLUSTER_FACTORIES, cluster_params, eventually
 
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.protocol import Cluster
 
 
-@pytest.fixture(params=sorted(CLUSTER_FACTORIES))
+@pytest.fixture(params=cluster_params())
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
     async with CLUSTER_FACTORIES[request.param](tmp_path) as opened:
         yield opened

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from support.clusters import CLUSTER_FACTORIES, eventually
+from support.clusters import CLUSTER_FACTORIES, cluster_params, eventually
 
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
@@ -22,7 +22,7 @@ from cyclone.kube.protocol import Cluster
 EMBEDDED_DIFFERENCES: dict[str, str] = {}
 
 
-@pytest.fixture(params=sorted(CLUSTER_FACTORIES))
+@pytest.fixture(params=cluster_params())
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
     difference = EMBEDDED_DIFFERENCES.get(request.node.originalname)
     if difference and request.param == "embedded":

@@ -13,6 +13,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.protocol import Cluster
 from support.control_plane import kube_cluster
@@ -29,6 +31,13 @@ async def embedded_cluster(scratch: Path) -> AsyncIterator[Cluster]:
 
 CLUSTER_FACTORIES: dict[str, ClusterFactory] = {"embedded": embedded_cluster}
 CLUSTER_FACTORIES["kube"] = kube_cluster
+REAL_CLUSTERS = {"kube"}
+
+
+def cluster_params() -> list:
+    """The factories' names as fixture params; the real ones marked `k8s`."""
+    return [pytest.param(name, marks=pytest.mark.k8s) if name in REAL_CLUSTERS else name
+            for name in sorted(CLUSTER_FACTORIES)]
 
 
 async def eventually(

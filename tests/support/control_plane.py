@@ -31,8 +31,14 @@ def k8s_required() -> bool:
     return os.environ.get("CYCLONE_REQUIRE_K8S") == "1"
 
 
+UNAVAILABLE_REASONS: set[str] = set()
+"""Every reason `unavailable` gave: a test that skips with one of them is a real-cluster
+case, marked `k8s` or not (`support.k8s_summary` counts it)."""
+
+
 def unavailable(reason: str) -> None:
     """Skip the calling test, or fail it when a real cluster is required."""
+    UNAVAILABLE_REASONS.add(reason)
     if k8s_required():
         pytest.fail(f"CYCLONE_REQUIRE_K8S=1 but {reason}", pytrace=False)
     pytest.skip(reason)
