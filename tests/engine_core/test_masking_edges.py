@@ -10,7 +10,6 @@ import pytest
 from cyclone.engine.core.masking import (
     MASK,
     Masker,
-    control_namespace_matches,
     integration_values,
     mask_outputs,
     pod_secret_readable,
@@ -120,12 +119,3 @@ def test_a_pod_never_gets_a_secret_cyclone_keeps_read_for_masking():
     assert pod_secret_readable("deploy")
     for reserved in RESERVED_SECRET_NAMES:
         assert not pod_secret_readable(reserved)
-
-
-@pytest.mark.parametrize(
-    ("pod_namespace", "matches"),
-    [("cyclone-ta", True), ("cyclone-ta-worker", True), ("cyclone-tb", False),
-     ("cyclone-tab", False), ("default", False)],
-)
-def test_a_control_cluster_pod_belongs_to_its_tenant_namespaces_only(pod_namespace, matches):
-    assert control_namespace_matches(pod_namespace, "cyclone-ta") is matches

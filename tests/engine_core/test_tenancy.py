@@ -80,6 +80,23 @@ def test_the_record_on_execution_clusters_lists_what_each_tenant_opened_by_integ
     assert opened_by("tc", CLUSTERS) == ()
 
 
+@pytest.mark.parametrize(("cluster", "namespace", "runs_in"), [
+    (CONTROL, "cyclone-tb", True),
+    (CONTROL, "cyclone-tb-worker", True),
+    ("remote", "builds", True),
+    (CONTROL, "cyclone-tb-x", False),
+    (CONTROL, "cyclone-tb-worker-2", False),
+    (CONTROL, "cyclone-ta-worker", False),
+    (CONTROL, "builds", False),
+    ("remote", "cyclone-tb", False),
+    ("elsewhere", "builds", False),
+])
+def test_a_tenants_pods_run_only_at_home_and_where_it_opened_exactly(cluster, namespace,
+                                                                       runs_in):
+    """Tenant names may contain '-': tenant tb-x's namespace cyclone-tb-x is not tb's."""
+    assert TB.runs_in(cluster, namespace) is runs_in
+
+
 def test_a_malformed_record_opens_nothing():
     broken = {"metadata": {"name": "x", "annotations": {
         OPENED_PREFIX + "tb": "not json", OPENED_PREFIX + "tc": json.dumps([{"namespace": 1}])}}}

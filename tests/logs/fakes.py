@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 from collections.abc import AsyncIterator
 
 from cyclone.api import keys
+from cyclone.engine.core.tenancy import OPENED_PREFIX
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import ObjectList, WatchEvent
 
@@ -121,6 +123,15 @@ class FakeLogCluster:
     def put_object(self, kind: str, namespace: str, name: str, spec: dict) -> None:
         self.objects[(kind, namespace, name)] = {
             "kind": kind, "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+    def open_control_cluster(self, tenant: str, namespace: str) -> None:
+        """Record, as the server's opencluster does, that `tenant` runs in `namespace`."""
+        name = keys.CONTROL_CLUSTER_NAME
+        self.objects[("ExecutionCluster", None, name)] = {
+            "kind": "ExecutionCluster", "metadata": {"name": name, "annotations": {
+                f"{OPENED_PREFIX}{tenant}": json.dumps([{
+                    "integration": "cluster", "namespace": namespace,
+                    "pvc": keys.tenant_pvc_name(tenant)}])}}}
 
     def write_log(self, namespace: str, pod: str, container: str, data: bytes) -> None:
         self.logs.setdefault((namespace, pod, container), bytearray()).extend(data)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import pytest
 
@@ -242,8 +243,6 @@ async def test_collectors_follow_clusters_added_while_running_and_stop_removed_o
 
 
 async def test_integration_secrets_and_rendered_secret_references_are_masked(tmp_path) -> None:
-    import json
-
     cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
     meta = "cyclone-devops"
     cluster.put_secret(meta, "github", {"integration": json.dumps({
@@ -258,21 +257,47 @@ async def test_integration_secrets_and_rendered_secret_references_are_masked(tmp
             {"name": "KEY", "value": "${secrets.cyclone-devops:deploy-key/data.key}"},
             {"name": "GUESS", "value": "${secrets.cyclone-other:theirs/data.key}"}],
     }]}}})
-    pod = stage_pod()
+    cluster.open_control_cluster("devops", NS)
+    line = (b"clone https://github.com as bot with ghp_integration_tok; "
+            b"deploy with deploy-KEY-123; not-referenced stays; other-tenant-secret too\n")
+    assert await collected_log(cluster, store, NS, line) == (
+        b"clone https://github.com as bot with ***; deploy with ***; not-referenced stays; "
+        b"other-tenant-secret too\n")
+
+
+async def collected_log(cluster: FakeLogCluster, store: LogStore, namespace: str,
+                        line: bytes) -> bytes:
+    """What the store keeps of `line`, printed by a stage pod of tenant devops's run that
+    runs in `namespace` of the control cluster."""
+    pod = stage_pod(namespace=namespace)
     name = pod["metadata"]["name"]
     set_running(pod)
     cluster.put_pod(pod)
-    line = (b"clone https://github.com as bot with ghp_integration_tok; "
-            b"deploy with deploy-KEY-123; not-referenced stays; other-tenant-secret too\n")
     async with collecting(cluster, store):
-        cluster.write_log(NS, name, "main", line)
+        cluster.write_log(namespace, name, "main", line)
         set_succeeded(pod)
         cluster.put_pod(pod)
-        cluster.end_logs(NS, name, "main")
+        cluster.end_logs(namespace, name, "main")
         await eventually(lambda: complete(store, ref()))
-    assert store.read(ref()) == (b"clone https://github.com as bot with ***; "
-                                 b"deploy with ***; not-referenced stays; "
-                                 b"other-tenant-secret too\n")
+    return store.read(ref())
+
+
+@pytest.mark.parametrize("namespace", [
+    "cyclone-devops-x",       # tenant devops-x's own namespace: a prefix is not ownership
+    "cyclone-devops-worker",  # a workload namespace devops has not opened
+])
+async def test_a_pod_outside_its_claimed_tenants_places_is_not_masked_with_its_secrets(
+        tmp_path, namespace) -> None:
+    """Masking with another tenant's values would let a pod test guesses of them."""
+    cluster, store = FakeLogCluster(), LogStore(tmp_path / "logs")
+    cluster.put_secret("cyclone-devops", "github", {"integration": json.dumps({
+        "type": "SCM", "scm": {"type": "GitHub", "server": "https://github.com",
+                               "user": "bot", "token": "ghp_integration_tok"}})},
+        labels={"integration.cyclone.dev/type": "SCM"})
+    if namespace == "cyclone-devops-x":
+        cluster.open_control_cluster("devops", NS)
+    line = b"guess: ghp_integration_tok\n"
+    assert await collected_log(cluster, store, namespace, line) == line
 
 
 async def test_a_retried_stage_continues_its_log_after_a_banner(tmp_path) -> None:

@@ -170,12 +170,6 @@ def pod_secret_readable(name: str) -> bool:
     return name not in RESERVED_SECRET_NAMES
 
 
-def control_namespace_matches(pod_namespace: str, meta_namespace: str) -> bool:
-    """Whether a pod in the control cluster belongs to the tenant of ``meta_namespace``: it
-    runs in that namespace or in one of the tenant's workload namespaces (``{it}-…``)."""
-    return pod_namespace == meta_namespace or pod_namespace.startswith(meta_namespace + "-")
-
-
 def _decode(value: str) -> bytes | None:
     try:
         return base64.b64decode(value, validate=True)

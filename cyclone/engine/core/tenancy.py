@@ -128,6 +128,13 @@ class TenantPolicy:
     def owned_pvcs(self) -> frozenset[str]:
         return frozenset(t.pvc for t in self.owned_targets())
 
+    def runs_in(self, cluster: str, namespace: str) -> bool:
+        """Whether the tenant's pods may run in this namespace of this cluster: its home,
+        or a workload namespace it opened there (exactly; tenant names may contain ``-``,
+        so no prefix of one tenant's namespace names another's)."""
+        return any(t.cluster == cluster and t.namespace == namespace
+                   for t in self.owned_targets())
+
 
 def tenant_spec_of(namespace: Mapping[str, Any] | None) -> TenantSpec:
     """The tenant spec kept on its metadata Namespace; the defaults (nothing allowed) when

@@ -16,7 +16,8 @@ import asyncio
 import logging
 
 from cyclone.api import keys
-from cyclone.engine.core.masking import control_namespace_matches
+from cyclone.engine.controllers.target import read_policy
+from cyclone.engine.core.tenancy import tenant_of
 from cyclone.kube import errors, kinds
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
@@ -132,8 +133,10 @@ class LogCollector:
 
     def __init__(self, cluster: Cluster, store: LogStore, *, control: Cluster | None = None,
                  informer: Informer | None = None, retry_delay: float = 1.0,
-                 resync_seconds: float = 60.0) -> None:
+                 resync_seconds: float = 60.0,
+                 cluster_name: str = keys.CONTROL_CLUSTER_NAME) -> None:
         self.cluster = cluster
+        self.cluster_name = cluster_name
         self.control = control or cluster
         self.store = store
         self.retry_delay = retry_delay
@@ -268,16 +271,20 @@ class LogCollector:
             log.exception("log collection of %s/%s[%s] failed", namespace, name, container)
 
     async def _control_secret_values(self, pod: dict) -> list[bytes | str]:
-        """The pod's tenant's integration and `${secrets}` values. In the control cluster a
-        pod whose namespace is not its claimed tenant's gets none: its annotation would
-        otherwise pick whose values mask its log."""
+        """The pod's tenant's integration and `${secrets}` values. A pod outside the places
+        its claimed tenant may run in (its home, the workload namespaces it opened on this
+        cluster) gets none: its annotation would otherwise pick whose values mask its log,
+        an oracle for guessing them."""
         meta_namespace = meta_namespace_of_pod(pod)
         namespace = (pod.get("metadata") or {}).get("namespace") or ""
-        if self.cluster is self.control and not control_namespace_matches(namespace,
-                                                                          meta_namespace):
-            log.warning("pod %s/%s claims namespace %s; its log is masked with its own "
-                        "Secrets only", namespace, pod["metadata"].get("name"), meta_namespace)
-            return []
+        if namespace != meta_namespace or self.cluster_name != keys.CONTROL_CLUSTER_NAME:
+            policy = await read_policy(self.control, tenant_of(meta_namespace),
+                                       [self.cluster_name])
+            if not policy.runs_in(self.cluster_name, namespace):
+                log.warning("pod %s/%s of cluster %s claims namespace %s; its log is masked "
+                            "with its own Secrets only", namespace, pod["metadata"].get("name"),
+                            self.cluster_name, meta_namespace)
+                return []
         return await control_secret_values(self.control, pod, meta_namespace)
 
     async def _finish_if_ended(

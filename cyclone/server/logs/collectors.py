@@ -32,7 +32,8 @@ class LogCollectors:
             return
         self._collectors[name] = LogCollector(cluster, self.store, control=self.control,
                                               informer=informer,
-                                              retry_delay=self.retry_delay)
+                                              retry_delay=self.retry_delay,
+                                              cluster_name=name)
         if self._group is not None:
             self._start(name)
 
