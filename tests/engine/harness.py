@@ -49,6 +49,19 @@ def shell_stage(name: str, script: str, **spec: object) -> dict:
     }
 
 
+def delegation_stage(name: str, url: str, timeout: str | None = None) -> dict:
+    """A stage handed to the outside system at ``url`` (approval), with an optional
+    ``timeout``."""
+    delegation = {"type": "approval", "url": url}
+    if timeout:
+        delegation["timeout"] = timeout
+    return {
+        "apiVersion": API, "kind": "Stage",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"delegation": delegation},
+    }
+
+
 def workflow(name: str, stages: list[dict], **spec: object) -> dict:
     """A workflow of ``[{name, depends?, trivial?}]``."""
     return {

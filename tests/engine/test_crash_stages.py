@@ -34,10 +34,10 @@ from .crash_kit import (
 )
 from .gates import Gate
 from .harness import (
-    API,
     BACKENDS,
     NAMESPACE,
     allow_local_addresses,
+    delegation_stage,
     overall,
     running_env,
     shell_stage,
@@ -57,12 +57,6 @@ CONFIG = {"gc_enabled": False, "watch_pod_events": False, "http_timeout_seconds"
           "workers": 1}
 """One worker: a crash point's write is never followed by another write whose crash point
 the kill would then skip."""
-
-
-def delegation_stage(name: str, url: str) -> dict:
-    return {"apiVersion": API, "kind": "Stage",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "spec": {"delegation": {"type": "approval", "url": url}}}
 
 
 def flaky_stage() -> dict:

@@ -13,9 +13,9 @@ from cyclone.kube.clock import ManualClock
 from cyclone.kube.errors import Forbidden
 
 from .harness import (
-    API,
     NAMESPACE,
     allow_local_addresses,
+    delegation_stage,
     overall,
     running_env,
     shell_stage,
@@ -24,17 +24,6 @@ from .harness import (
     workflow_run,
 )
 from .receiver import http_receiver
-
-
-def delegation_stage(name: str, url: str, timeout: str | None = None) -> dict:
-    delegation = {"type": "approval", "url": url}
-    if timeout:
-        delegation["timeout"] = timeout
-    return {
-        "apiVersion": API, "kind": "Stage",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"delegation": delegation},
-    }
 
 
 async def start_delegated_run(env, receiver, wait_for: str | None = None) -> dict:

@@ -19,9 +19,9 @@ from cyclone.engine.controllers.delegation import INVALID_TOKEN
 from cyclone.kube.clock import ManualClock
 
 from .harness import (
-    API,
     BACKENDS,
     NAMESPACE,
+    delegation_stage,
     outputs,
     overall,
     shell_stage,
@@ -48,17 +48,6 @@ async def receiver():
     """The outside system's endpoint; it records the engine's requests and answers 200."""
     async with http_receiver() as running:
         yield running
-
-
-def delegation_stage(name: str, url: str, timeout: str | None = None) -> dict:
-    delegation = {"type": "approval", "url": url}
-    if timeout:
-        delegation["timeout"] = timeout
-    return {
-        "apiVersion": API, "kind": "Stage",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"delegation": delegation},
-    }
 
 
 async def requests_of(receiver: Receiver, count: int) -> dict[tuple[str, str], dict]:
