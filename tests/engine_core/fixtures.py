@@ -11,11 +11,21 @@ from cyclone.api.resource import Resource
 from cyclone.api.stage import Stage
 from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
+from cyclone.engine.core.dag import DagStage
 from cyclone.engine.core.podbuilder import StagePodContext
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 META_NS = "cyclone-devops"
 WORK_NS = "cyclone-devops-worker"
+
+# a -> b -> d, a -> c -> d, e independent
+DIAMOND = [
+    DagStage("a"),
+    DagStage("b", ("a",)),
+    DagStage("c", ("a",)),
+    DagStage("d", ("b", "c")),
+    DagStage("e"),
+]
 
 
 def git_resource(name: str = "src", **spec: Any) -> Resource:

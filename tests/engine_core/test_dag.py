@@ -10,14 +10,7 @@ from cyclone.engine.core.dag import (
     upstream_stages,
 )
 
-# a -> b -> d, a -> c -> d, e independent
-DIAMOND = [
-    DagStage("a"),
-    DagStage("b", ("a",)),
-    DagStage("c", ("a",)),
-    DagStage("d", ("b", "c")),
-    DagStage("e"),
-]
+from .fixtures import DIAMOND
 
 
 @pytest.mark.parametrize(
