@@ -60,7 +60,7 @@ class RunFinisher:
 
     async def finish(self, state: RunState) -> float | None:
         """Notify, then collect after the GC delay; returns when to look again."""
-        await self._delete_unrecorded_pods(state.run)
+        await self._stop_pods_still_running(state.run)
         if await self._notify(state):
             written = await self._record_notifications(state)
             if written is None:
@@ -141,9 +141,11 @@ class RunFinisher:
                 pass
         return state
 
-    async def _delete_unrecorded_pods(self, run: dict) -> None:
+    async def _stop_pods_still_running(self, run: dict) -> None:
         """Delete the stage pods of a terminal run that still run and are not being
-        deleted: pods its status never recorded, which nothing else would stop."""
+        deleted. Ending a run stops the pods its status records; this catches the rest (a
+        pod created by a reconcile whose status write did not land before the run ended),
+        which nothing else would stop."""
         execution = self._execution(run)
         if execution is None:
             return
