@@ -36,6 +36,10 @@ ANNOTATION_WORKFLOWRUN_UID = "workflowrun.cyclone.dev/uid"
 that run and not to a later run of the same name."""
 ANNOTATION_TENANT_INFO = "tenant.cyclone.dev/info"
 ANNOTATION_LOGS_COLLECTED = "stage.cyclone.dev/logs-collected"
+ANNOTATION_STOP_REASON = "workflowrun.cyclone.dev/stop-reason"
+"""Why `spec.stopped` was set (a CamelCase reason); the engine ends the run with it."""
+ANNOTATION_STOP_MESSAGE = "workflowrun.cyclone.dev/stop-message"
+"""The message the run ends with when `spec.stopped` was set by Cyclone itself."""
 """Set on a finished stage pod once the server has stored all of its logs; GC waits for it
 (up to `gc_log_wait_seconds`) before deleting the pod."""
 

@@ -20,10 +20,10 @@ from cyclone.engine.controllers.clusterstatus import report_cluster_statuses
 from cyclone.engine.controllers.history import RunHistoryController, enqueue_history
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.run import RunController
-from cyclone.engine.controllers.target import execution_target
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podstatus import pod_change_matters
+from cyclone.engine.placement import execution_target
 from cyclone.kube import kinds
 from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.controller import Controller

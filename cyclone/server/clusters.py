@@ -24,8 +24,8 @@ import yaml
 from fastapi import APIRouter, Depends
 
 from cyclone.api import keys
-from cyclone.engine.controllers.target import execution_context as execution_context
 from cyclone.engine.core.tenancy import OPENED_PREFIX, claimed_by_other, record_patch
+from cyclone.engine.placement import execution_context as execution_context
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state

@@ -10,7 +10,6 @@ from typing import Any
 
 from cyclone.api import keys
 from cyclone.api.validation import validate_object as field_errors
-from cyclone.engine.controllers.target import read_policy
 from cyclone.engine.core.tenancy import (
     TenantPolicy,
     Violation,
@@ -20,6 +19,7 @@ from cyclone.engine.core.tenancy import (
     stage_violations,
     target_of,
 )
+from cyclone.engine.placement import read_policy
 from cyclone.kube import errors
 from cyclone.kube.protocol import Cluster
 

@@ -24,7 +24,7 @@ SERVER_MAY_USE_FROM_ENGINE = (
     "cyclone.engine.config",  # settings model: the built-in resolver images
     "cyclone.engine.controllers.delegation",  # the engine's callback, exposed as REST
     "cyclone.engine.outbound",  # calls to tenant-chosen URLs (SCM listings)
-    "cyclone.engine.controllers.target",  # one reader of a tenant's execution context
+    "cyclone.engine.placement",  # one reader of a tenant's execution context
 )
 
 

@@ -10,8 +10,8 @@ import json
 import pytest
 
 from cyclone.api import keys
-from cyclone.engine.controllers.target import ExecutionTarget, checked_execution_target
 from cyclone.engine.core.tenancy import record_patch
+from cyclone.engine.placement import ExecutionTarget, checked_execution_target
 from cyclone.kube import kinds
 
 from .harness import (

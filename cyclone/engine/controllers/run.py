@@ -38,13 +38,6 @@ from cyclone.engine.controllers.observe import (
 )
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.secrets import prefetch_secrets
-from cyclone.engine.controllers.target import (
-    ExecutionTarget,
-    admission_violations,
-    execution_target,
-    read_policy,
-    tenant_of,
-)
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.dag import dag_stages, plan_step, scope_problems, stages_in_scope
@@ -62,17 +55,24 @@ from cyclone.engine.core.phases import (
 from cyclone.engine.core.podbuilder import ArtifactUpload
 from cyclone.engine.core.retries import retry_backoff
 from cyclone.engine.core.status import overall_phase
+from cyclone.engine.core.stopping import stop_cause
 from cyclone.engine.core.tenancy import REASON_TENANCY_VIOLATION, describe, run_violations
 from cyclone.engine.core.timeouts import deadline_for, deadline_text
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, artifact_upload_url
 from cyclone.engine.core.validation import validate_output_references
+from cyclone.engine.placement import (
+    ExecutionTarget,
+    admission_violations,
+    execution_target,
+    read_policy,
+    tenant_of,
+)
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
 
-REASON_MANUALLY_STOP = "ManuallyStop"
 REASON_MANUALLY_PAUSE = "ManuallyPause"
 REASON_MANUALLY_RESUME = "ManuallyResume"
 REASON_QUEUED = "Queued"
@@ -155,7 +155,7 @@ class RunController:
     async def _progress(self, state: RunState) -> float | None:
         spec = state.spec
         if spec.get("stopped"):
-            await self._end(state, CANCELLED, REASON_MANUALLY_STOP, "stopped by a user")
+            await self._end(state, CANCELLED, *stop_cause(state.run))
             return None
         workflow_name = (spec.get("workflowRef") or {}).get("name")
         workflow = self.caches.workflows.get(state.namespace, workflow_name or "")
@@ -231,6 +231,8 @@ class RunController:
                 state.set_stage(stage_name, PENDING)
         wakeups: list[datetime] = [deadline] if deadline else []
         await self._observe(state, execution, workflow, stage_objs)
+        await delegations.take_reported_results(self.control, state,
+                                                self.config.system_namespace)
         delegation_deadline = expire_delegations(state)
         if delegation_deadline:
             wakeups.append(delegation_deadline)

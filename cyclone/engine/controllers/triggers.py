@@ -22,7 +22,6 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.commit_status import CommitStatusController
 from cyclone.engine.controllers.scm_hooks import WebhookRegistrationController
-from cyclone.engine.controllers.target import execution_context, tenant_of
 from cyclone.engine.core.cron import (
     CronError,
     FiringAction,
@@ -38,6 +37,7 @@ from cyclone.engine.core.triggerrun import (
     trigger_run,
     workflow_name_of,
 )
+from cyclone.engine.placement import execution_context, tenant_of
 from cyclone.kube import kinds
 from cyclone.kube.clock import SYSTEM_CLOCK
 from cyclone.kube.clock import Clock as TimeSource

@@ -16,8 +16,8 @@ import asyncio
 import logging
 
 from cyclone.api import keys
-from cyclone.engine.controllers.target import read_policy
 from cyclone.engine.core.tenancy import tenant_of
+from cyclone.engine.placement import read_policy
 from cyclone.kube import errors, kinds
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
