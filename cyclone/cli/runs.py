@@ -8,6 +8,7 @@ import time
 import typer
 
 from cyclone.api import keys
+from cyclone.api.common import Phase
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import find_object, lookup_kind
 from cyclone.cli.output import console
@@ -85,7 +86,7 @@ def _follow_and_report(client: CycloneClient, path: str, project: str, workflow:
                        f"(`cyclone get wfr {name}`, `cyclone stop {name}`)",
                        exit_code=130) from None
     phase = run_phase(final)
-    if phase != "Succeeded":
+    if phase != Phase.SUCCEEDED:
         raise CliError(f"workflowrun {name} {phase}: {failure_reason(final, definition)}")
     typer.echo(f"workflowrun/{name} Succeeded")
 
@@ -101,7 +102,7 @@ def _stage_order(client: CycloneClient, run: dict, project: str, workflow: str) 
 
 def _stage_phase(run: dict, stage: str) -> str:
     stage_status = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
-    return (stage_status.get("status") or {}).get("phase") or "Pending"
+    return (stage_status.get("status") or {}).get("phase") or Phase.PENDING.value
 
 
 def follow_logs(client: CycloneClient, path: str, project: str, workflow: str,
@@ -110,12 +111,12 @@ def follow_logs(client: CycloneClient, path: str, project: str, workflow: str,
     for index, stage in enumerate(stages):
         while True:
             run = client.get(path)
-            if _stage_phase(run, stage) != "Pending":
+            if _stage_phase(run, stage) != Phase.PENDING:
                 break
             if run_phase(run) in TERMINAL_PHASES:
                 break
             time.sleep(interval)
-        if _stage_phase(run, stage) == "Pending":
+        if _stage_phase(run, stage) == Phase.PENDING:
             continue
         if len(stages) > 1:
             typer.echo(f"{'' if index == 0 else chr(10)}==> {stage} <==")

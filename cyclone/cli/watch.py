@@ -12,11 +12,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from cyclone.api.common import TERMINAL_PHASES, Phase
 from cyclone.cli.output import human_duration, parse_time
 
-TERMINAL_PHASES = {"Succeeded", "Failed", "Cancelled"}
-_STYLE = {"Succeeded": ("✔", "green"), "Failed": ("✖", "red"), "Cancelled": ("⊘", "yellow"),
-          "Running": ("●", "cyan"), "Waiting": ("◷", "magenta"), "Pending": ("○", "dim")}
+_STYLE = {Phase.SUCCEEDED: ("✔", "green"), Phase.FAILED: ("✖", "red"),
+          Phase.CANCELLED: ("⊘", "yellow"), Phase.RUNNING: ("●", "cyan"),
+          Phase.WAITING: ("◷", "magenta"), Phase.PENDING: ("○", "dim")}
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class StageRow:
 
 
 def run_phase(run: dict) -> str:
-    return ((run.get("status") or {}).get("overall") or {}).get("phase") or "Pending"
+    return ((run.get("status") or {}).get("overall") or {}).get("phase") or Phase.PENDING.value
 
 
 def dag_order(stages: dict[str, tuple[str, ...]]) -> list[str]:
@@ -65,7 +66,7 @@ def stage_rows(run: dict, workflow: dict | None) -> list[StageRow]:
     for name in dag_order(declared):
         stage = statuses.get(name) or {}
         status = stage.get("status") or {}
-        phase = status.get("phase") or "Pending"
+        phase = status.get("phase") or Phase.PENDING.value
         rows.append(StageRow(
             name=name, depends=declared[name], phase=phase,
             reason=status.get("reason") or "", message=status.get("message") or "",
@@ -80,7 +81,7 @@ def stage_rows(run: dict, workflow: dict | None) -> list[StageRow]:
 def failure_reason(run: dict, workflow: dict | None) -> str:
     """Why a run failed: its first failed non-trivial stage with reason and message."""
     for row in stage_rows(run, workflow):
-        if row.phase in ("Failed", "Cancelled") and not row.trivial:
+        if row.phase in (Phase.FAILED, Phase.CANCELLED) and not row.trivial:
             detail = ": ".join(part for part in (row.reason, row.message) if part)
             return f"stage {row.name} {row.phase.lower()}" + (f": {detail}" if detail else "")
     overall = (run.get("status") or {}).get("overall") or {}
@@ -135,7 +136,7 @@ def watch_run(fetch_run: Callable[[], dict], workflow: dict | None, console: Con
         for row in stage_rows(run, workflow):
             if seen.get(row.name) != row.phase:
                 seen[row.name] = row.phase
-                if row.phase != "Pending":
+                if row.phase != Phase.PENDING:
                     console.print(f"{row.name}: {row.phase}"
                                   + (f" ({row.reason})" if row.reason else ""))
         if run_phase(run) in TERMINAL_PHASES:

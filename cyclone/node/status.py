@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cyclone.api.common import FINISHED_POD_PHASES, PodPhase
 from cyclone.node.runtimes.base import ContainerExited, ContainerProgress, ContainerRunning
 
 MAX_TERMINATION_MESSAGE_BYTES = 4096
-PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
+PENDING, RUNNING, SUCCEEDED, FAILED = (phase.value for phase in (
+    PodPhase.PENDING, PodPhase.RUNNING, PodPhase.SUCCEEDED, PodPhase.FAILED))
 
 
 def timestamp(moment: datetime) -> str:
@@ -161,7 +163,7 @@ def pod_status(
     initialized = all(o.succeeded for o in init)
     incomplete_init = [o for o in init if not o.succeeded]
     unready = [o for o in main if not o.running]
-    terminal = phase in (SUCCEEDED, FAILED)
+    terminal = phase in FINISHED_POD_PHASES
     ready_reason = "PodCompleted" if terminal else "ContainersNotReady"
     ready_message = "" if terminal else f"containers with unready status: {_names(unready)}"
     containers_ready = initialized and not unready

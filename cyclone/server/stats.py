@@ -7,11 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query
 
+from cyclone.engine.core.phases import ALL_PHASES, PENDING, SUCCEEDED, TERMINAL_PHASES
 from cyclone.kube import errors, kinds
 from cyclone.server.scopes import Scope, project_scope, workflow_scope
 
-PHASES = ("Pending", "Running", "Waiting", "Succeeded", "Failed", "Cancelled")
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 router = APIRouter(tags=["stats"])
 
 
@@ -26,13 +25,13 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def _phase(run: dict) -> str:
-    return (((run.get("status") or {}).get("overall") or {}).get("phase")) or "Pending"
+    return (((run.get("status") or {}).get("overall") or {}).get("phase")) or PENDING
 
 
 def _duration_seconds(run: dict) -> float | None:
     status = run.get("status") or {}
     overall = status.get("overall") or {}
-    if overall.get("phase") not in TERMINAL:
+    if overall.get("phase") not in TERMINAL_PHASES:
         return None
     start = _parse_time(overall.get("startTime")) or _parse_time(
         run["metadata"].get("creationTimestamp"))
@@ -63,15 +62,15 @@ def run_stats(runs: list[dict], start: date, end: date) -> dict:
     while day <= end:
         counts = per_day.get(day, Counter())
         days.append({"date": day.isoformat(), "total": sum(counts.values()),
-                     "phases": {p: counts.get(p, 0) for p in PHASES}})
+                     "phases": {p: counts.get(p, 0) for p in ALL_PHASES}})
         if day == date.max:
             break
         day += timedelta(days=1)
     total = sum(overview.values())
-    finished = sum(overview.get(p, 0) for p in TERMINAL)
+    finished = sum(overview.get(p, 0) for p in TERMINAL_PHASES)
     return {
-        "overview": {"total": total, "phases": {p: overview.get(p, 0) for p in PHASES},
-                     "successRatio": round(overview.get("Succeeded", 0) / finished, 4)
+        "overview": {"total": total, "phases": {p: overview.get(p, 0) for p in ALL_PHASES},
+                     "successRatio": round(overview.get(SUCCEEDED, 0) / finished, 4)
                      if finished else None},
         "details": days,
         "durations": {

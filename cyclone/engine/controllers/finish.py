@@ -23,6 +23,7 @@ import logging
 from datetime import timedelta
 
 from cyclone.api import keys
+from cyclone.api.common import PodPhase
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.observe import pod_still_running
@@ -266,9 +267,9 @@ class RunFinisher:
                     raise
                 return False
             phase = (pod.get("status") or {}).get("phase")
-            if phase == "Succeeded":
+            if phase == PodPhase.SUCCEEDED:
                 return True
-            if phase != "Failed":
+            if phase != PodPhase.FAILED:
                 return False
             await execution.cluster.delete(
                 kinds.POD, gc_name, target.namespace, grace_period_seconds=0

@@ -1,19 +1,21 @@
-"""Phase and reason names used by the core, as plain strings.
+"""Phase and reason names used by the core.
 
-They equal the values of the API's phase enum, so a ``str`` enum member and one of these
-constants compare equal; the core never needs the enum itself.
+The phases are the values of the one phase enum, `cyclone.api.common.Phase`, as plain
+strings: they go into stored objects as they are, and compare equal to the enum members.
 """
 
 from __future__ import annotations
 
-PENDING = "Pending"
-RUNNING = "Running"
-WAITING = "Waiting"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-CANCELLED = "Cancelled"
+from cyclone.api.common import Phase
 
-ALL_PHASES = (PENDING, RUNNING, WAITING, SUCCEEDED, FAILED, CANCELLED)
+PENDING = Phase.PENDING.value
+RUNNING = Phase.RUNNING.value
+WAITING = Phase.WAITING.value
+SUCCEEDED = Phase.SUCCEEDED.value
+FAILED = Phase.FAILED.value
+CANCELLED = Phase.CANCELLED.value
+
+ALL_PHASES = tuple(phase.value for phase in Phase)
 TERMINAL_PHASES = frozenset({SUCCEEDED, FAILED, CANCELLED})
 UNSUCCESSFUL_PHASES = frozenset({FAILED, CANCELLED})
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cyclone.api.common import PodPhase
 from cyclone.api.keys import ANNOTATION_LOGS_COLLECTED
 from cyclone.engine.core.phases import (
     FAILED,
@@ -173,16 +174,16 @@ def observe_stage_pod(
 ) -> StageObservation:
     """The stage status a pod shows (see the module doc for the rules)."""
     status = pod.get("status") or {}
-    phase = status.get("phase") or "Pending"
+    phase = status.get("phase") or PodPhase.PENDING
     from_containers = _container_phase(pod)
-    if phase == "Succeeded":
+    if phase == PodPhase.SUCCEEDED:
         result = from_containers or _status(SUCCEEDED, REASON_POD_SUCCEED)
-    elif phase == "Failed":
+    elif phase == PodPhase.FAILED:
         detail = status.get("message") or status.get("reason") or "pod failed"
         result = from_containers or _status(FAILED, REASON_POD_FAILED, detail)
     elif from_containers is not None:
         result = from_containers
-    elif phase == "Running":
+    elif phase == PodPhase.RUNNING:
         result = _status(RUNNING, REASON_POD_RUNNING)
     else:
         result = _status(RUNNING, REASON_POD_PENDING, _waiting_message(pod))

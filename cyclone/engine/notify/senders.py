@@ -26,9 +26,9 @@ from urllib.parse import quote
 import httpx
 
 from cyclone.engine.config import SmtpConfig
+from cyclone.engine.core.phases import SUCCEEDED
 from cyclone.engine.outbound import guarded_client, refused_by
 
-SUCCEEDED = "Succeeded"
 RESULT_SUCCEEDED = "Succeeded"
 RESULT_FAILED = "Failed"
 DELIVERY_HEADER = "X-Cyclone-Delivery"

@@ -11,6 +11,7 @@ import copy
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from cyclone.api.common import FINISHED_POD_PHASES
 from cyclone.kube import kinds
 from cyclone.kube.embedded import objects, quota
 from cyclone.kube.embedded.store import Transaction
@@ -18,7 +19,6 @@ from cyclone.kube.errors import AlreadyExists, BadRequest, Conflict, Forbidden, 
 from cyclone.kube.kinds import Kind
 
 _BY_KEY = {f"{k.api_version}/{k.kind}": k for k in kinds.ALL_KINDS}
-_TERMINAL = ("Succeeded", "Failed")
 
 
 def not_found(kind: Kind, name: str) -> NotFound:
@@ -186,7 +186,7 @@ def _finalized(obj: dict) -> bool:
 def _graceful_pod_period(tx: Transaction, pod: dict, grace: int | None) -> int:
     node_name = (pod.get("spec") or {}).get("nodeName")
     phase = (pod.get("status") or {}).get("phase")
-    if not node_name or phase in _TERMINAL:
+    if not node_name or phase in FINISHED_POD_PHASES:
         return 0
     if grace is not None:
         return max(grace, 0)

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from cyclone.api.common import FINISHED_POD_PHASES
 from cyclone.kube import kinds
 from cyclone.kube.errors import BadRequest, NotFound
 
@@ -27,7 +28,7 @@ def _container_status(pod: dict, container: str) -> dict | None:
 
 
 def _terminated(pod: dict, container: str) -> bool:
-    if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+    if (pod.get("status") or {}).get("phase") in FINISHED_POD_PHASES:
         return True
     entry = _container_status(pod, container) or {}
     return "terminated" in (entry.get("state") or {})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import copy
 from decimal import Decimal
 
+from cyclone.api.common import FINISHED_POD_PHASES
 from cyclone.kube import kinds
 from cyclone.kube.embedded.store import Transaction
 from cyclone.kube.errors import Forbidden
 from cyclone.kube.quantity import QuantityError, format_quantity, parse_quantity
 
-_TERMINAL = ("Succeeded", "Failed")
 _COMPUTE = {
     "cpu": ("requests", "cpu"),
     "requests.cpu": ("requests", "cpu"),
@@ -65,7 +65,7 @@ def _missing(pod: dict, constrained: set[str]) -> list[str]:
 
 
 def counts_against_quota(pod: dict) -> bool:
-    return (pod.get("status") or {}).get("phase") not in _TERMINAL
+    return (pod.get("status") or {}).get("phase") not in FINISHED_POD_PHASES
 
 
 def namespace_usage(tx: Transaction, namespace: str) -> dict[str, Decimal]:

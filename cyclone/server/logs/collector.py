@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 from cyclone.api import keys
+from cyclone.api.common import FINISHED_POD_PHASES
 from cyclone.engine.core.tenancy import tenant_of
 from cyclone.engine.placement import read_policy
 from cyclone.kube import errors, kinds
@@ -33,7 +34,6 @@ STAGE_POD_SELECTOR = (
     f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
 )
 
-_TERMINAL_POD_PHASES = {"Succeeded", "Failed"}
 
 
 def _is_stage_pod(pod: dict) -> bool:
@@ -118,7 +118,7 @@ def container_started(pod: dict, container: str) -> bool:
 
 
 def container_ended(pod: dict, container: str) -> bool:
-    if (pod.get("status") or {}).get("phase") in _TERMINAL_POD_PHASES:
+    if (pod.get("status") or {}).get("phase") in FINISHED_POD_PHASES:
         return True
     return "terminated" in (_container_statuses(pod).get(container) or {})
 
@@ -198,7 +198,7 @@ class LogCollector:
 
     def logs_collected(self, pod: dict) -> bool:
         """Whether the pod has finished and every log of a container that ran is stored."""
-        if (pod.get("status") or {}).get("phase") not in _TERMINAL_POD_PHASES:
+        if (pod.get("status") or {}).get("phase") not in FINISHED_POD_PHASES:
             return False
         source = pod_source(pod)
         return all(

@@ -26,6 +26,7 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisc
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from cyclone.api import keys
+from cyclone.engine.core.phases import RUNNING, TERMINAL_PHASES
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
@@ -36,7 +37,6 @@ from cyclone.server.state import ServerState
 API_PREFIX = "/apis/v1alpha1"
 RUN_PATH = "/projects/{project}/workflows/{workflow}/workflowruns/{run}"
 _LOG_STORE_KEY = "log_store"
-TERMINAL_PHASES = {"Succeeded", "Failed", "Cancelled"}
 SETTLE_GRACE_SECONDS = 3.0
 
 
@@ -149,7 +149,7 @@ class StageProgress:
         stage = ((status.get("stages") or {}).get(self._stage) or {}).get("status") or {}
         overall = (status.get("overall") or {}).get("phase")
         phase = stage.get("phase")
-        return phase in TERMINAL_PHASES or (overall in TERMINAL_PHASES and phase != "Running")
+        return phase in TERMINAL_PHASES or (overall in TERMINAL_PHASES and phase != RUNNING)
 
     async def ended(self) -> bool:
         if self._cluster is None:
