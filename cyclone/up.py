@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclone.api import keys
+from cyclone.api.tenant import TenantSpec
 from cyclone.components import (
     DEFAULT_ARTIFACT_RETENTION_DAYS,
     DEFAULT_MAX_ARTIFACT_BYTES,
@@ -111,10 +112,9 @@ def default_tenant_namespace() -> dict:
     notification and delegation URLs may point at this machine (``allowLocalAddresses``);
     every other tenant is refused such URLs unless an admin allows them.
     """
-    from cyclone.server.tenants import Tenant, TenantMeta, TenantSpec, tenant_namespace_object
+    from cyclone.server.tenant_records import tenant_namespace_object
 
-    return tenant_namespace_object(Tenant(metadata=TenantMeta(name=keys.DEFAULT_TENANT),
-                                          spec=TenantSpec(allowLocalAddresses=True)))
+    return tenant_namespace_object(keys.DEFAULT_TENANT, TenantSpec(allow_local_addresses=True))
 
 
 async def ensure_default_tenant(cluster: Cluster) -> None:

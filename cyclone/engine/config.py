@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, field_validator
 
 from cyclone.api import keys
+from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES
 
 
 class QueueLimits(BaseModel):
@@ -67,13 +68,7 @@ class EngineConfig(BaseModel):
     quota_retry_max_backoff_seconds: float = 30.0
     default_service_account: str | None = None
     resolver_images: dict[str, str] = Field(
-        default_factory=lambda: {
-            "Git": "cyclone/resolver-git",
-            "Svn": "cyclone/resolver-svn",
-            "Image": "cyclone/resolver-image",
-            "Http": "cyclone/resolver-http",
-        }
-    )
+        default_factory=lambda: dict(DEFAULT_RESOLVER_IMAGES))
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     system_namespace: str = Field(
         default=keys.ENGINE_NAMESPACE,

@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from cyclone.api import keys
+from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES
 from cyclone.kube import errors
 from cyclone.kube.protocol import Cluster
 from cyclone.server import (
@@ -34,6 +35,7 @@ from cyclone.server.builtins import ensure_builtins
 from cyclone.server.errors import install_error_handlers
 from cyclone.server.limits import RequestLimits, RequestLimitsMiddleware
 from cyclone.server.state import ClusterLookup, ServerState
+from cyclone.server.tenant_records import ensure_tenant
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/apis/v1alpha1"
@@ -41,16 +43,8 @@ API_PREFIX = "/apis/v1alpha1"
 
 async def bootstrap(state: ServerState) -> None:
     """What must exist before the first request: the `system` tenant and the built-ins."""
-    await tenants.ensure_tenant(state.cluster, tenants.Tenant(
-        metadata=tenants.TenantMeta(name=keys.DEFAULT_TENANT)))
-    resolver_images = None
-    try:
-        from cyclone.engine.config import EngineConfig
-
-        resolver_images = EngineConfig().resolver_images
-    except ImportError:
-        pass
-    await ensure_builtins(state.cluster, resolver_images)
+    await ensure_tenant(state.cluster, keys.DEFAULT_TENANT)
+    await ensure_builtins(state.cluster, dict(DEFAULT_RESOLVER_IMAGES))
     await ensure_control_cluster(state.cluster)
 
 

@@ -24,12 +24,13 @@ import yaml
 from fastapi import APIRouter, Depends
 
 from cyclone.api import keys
+from cyclone.api.tenant import TenantSpec
 from cyclone.engine.core.tenancy import OPENED_PREFIX, claimed_by_other, record_patch
 from cyclone.engine.placement import execution_context as execution_context
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
-from cyclone.server.integrations import (
+from cyclone.server.integration_records import (
     list_integration_secrets,
     read_integration_secret,
     redact,
@@ -37,7 +38,7 @@ from cyclone.server.integrations import (
     write_integration_spec,
 )
 from cyclone.server.state import ServerState
-from cyclone.server.tenants import TenantSpec, read_tenant, tenant_spec
+from cyclone.server.tenant_records import read_tenant, tenant_spec
 from cyclone.server.watchdog import (
     WATCHDOG_TOKEN_SECRET,
     watchdog_pod,
@@ -112,17 +113,17 @@ def quota_object(tenant: str, namespace: str, spec: TenantSpec) -> dict:
         "apiVersion": "v1", "kind": "ResourceQuota",
         "metadata": {"name": quota_name(tenant), "namespace": namespace,
                      "labels": _labels(tenant)},
-        "spec": {"hard": dict(spec.resourceQuota)},
+        "spec": {"hard": spec.stored()["resourceQuota"]},
     }
 
 
 def pvc_object(tenant: str, namespace: str, spec: TenantSpec) -> dict:
     pvc_spec: dict = {
         "accessModes": ["ReadWriteMany"],
-        "resources": {"requests": {"storage": spec.persistentVolumeClaim.size or "10Gi"}},
+        "resources": {"requests": {"storage": spec.persistent_volume_claim.size}},
     }
-    if spec.persistentVolumeClaim.storageClass:
-        pvc_spec["storageClassName"] = spec.persistentVolumeClaim.storageClass
+    if spec.persistent_volume_claim.storage_class:
+        pvc_spec["storageClassName"] = spec.persistent_volume_claim.storage_class
     return {
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": keys.tenant_pvc_name(tenant), "namespace": namespace,
@@ -283,7 +284,7 @@ async def open_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
     _refuse_claimed(await _get_execution_cluster(state, ec_name), tenant, namespace)
     async with target_cluster(state, source) as cluster:
         await _claim_namespace(cluster, tenant, namespace)
-        if tenant_info.resourceQuota:
+        if tenant_info.resource_quota:
             await _create(cluster, quota_object(tenant, namespace, tenant_info))
         if not source.get("pvc"):
             await _create(cluster, pvc_object(tenant, namespace, tenant_info))
@@ -359,7 +360,7 @@ async def apply_tenant_quota(state: ServerState, tenant: str, spec: TenantSpec) 
         try:
             async with target_cluster(state, source) as cluster:
                 await _delete(cluster, kinds.RESOURCE_QUOTA, quota_name(tenant), namespace)
-                if spec.resourceQuota:
+                if spec.resource_quota:
                     await _create(cluster, quota_object(tenant, namespace, spec))
         except errors.ApiError as exc:
             log.warning("cannot update the quota of %s for tenant %s: %s", name, tenant, exc)

@@ -1,31 +1,38 @@
-"""Integrations: one Secret per integration, its spec as JSON under the data key `integration`.
+"""Integrations: the routes that create, read, update and delete a tenant's integrations.
 
-Credential fields (those `cyclone.api.integration` marks) are write-only: every answer shows
-a set one as `******`, and an update that leaves one out or sends `******` keeps the stored
-value, so a client can read, edit and write back an integration safely.
+The records (Secrets) and their redaction are `cyclone.server.integration_records`.
 """
 
 from __future__ import annotations
-
-import base64
-import copy
-import json
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cyclone.api import keys
-from cyclone.api.credentials import keep_credentials, mask_credentials
 from cyclone.api.integration import IntegrationSpec
 from cyclone.engine.core.tenancy import RESERVED_SECRET_NAMES
 from cyclone.kube import errors, kinds
-from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
+from cyclone.server.integration_records import (
+    DATA_KEY,
+    keep_stored_secrets,
+    list_integration_secrets,
+    read_integration_secret,
+    redact,
+    secret_object,
+    spec_of_secret,
+    to_api,
+    write_integration_spec,
+)
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import DNS_LABEL, check_annotations, resolve_name
+from cyclone.server.scmrepos import check_literal_urls, tenant_allows_local
 from cyclone.server.state import ServerState
+from cyclone.server.tenant_records import read_tenant
 
-DATA_KEY = "integration"
+__all__ = ["DATA_KEY", "RESERVED_SECRET_NAMES", "Integration", "IntegrationMeta",
+           "list_integration_secrets", "read_integration_secret", "redact", "router",
+           "spec_of_secret", "to_api", "write_integration_spec"]
 
 
 class IntegrationMeta(BaseModel):
@@ -51,79 +58,14 @@ class Integration(BaseModel):
         return self
 
 
-def redact(spec: dict) -> dict:
-    """The spec as answers show it: every credential that is set reads `******`."""
-    return mask_credentials(IntegrationSpec, spec)
-
-
-def keep_stored_secrets(new: dict, stored: dict) -> dict:
-    """Fill the credentials an update left out, or sent as `******`, with the stored values."""
-    return keep_credentials(IntegrationSpec, new, stored)
-
-
-def spec_of_secret(secret: dict) -> dict:
-    raw = (secret.get("data") or {}).get(DATA_KEY, "")
-    try:
-        return json.loads(base64.b64decode(raw) or b"{}")
-    except ValueError:
-        return {}
-
-
 def _dump_spec(spec: IntegrationSpec) -> dict:
     return spec.to_object()
 
 
-def to_api(secret: dict) -> dict:
-    meta = secret.get("metadata") or {}
-    return {
-        "kind": "Integration",
-        "metadata": {
-            "name": meta.get("name"),
-            "annotations": meta.get("annotations") or {},
-            "labels": meta.get("labels") or {},
-            "creationTimestamp": meta.get("creationTimestamp"),
-        },
-        "spec": redact(spec_of_secret(secret)),
-    }
-
-
-def secret_object(name: str, namespace: str, integration: Integration, spec: dict) -> dict:
-    labels = {**integration.metadata.labels,
-              keys.LABEL_INTEGRATION_TYPE: integration.spec.type.value}
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels,
-                     "annotations": dict(integration.metadata.annotations)},
-        "data": {DATA_KEY: base64.b64encode(json.dumps(spec).encode()).decode()},
-    }
-
-
-async def read_integration_secret(cluster: Cluster, tenant: str, name: str) -> dict:
-    try:
-        secret = await cluster.get(kinds.SECRET, name, keys.tenant_namespace(tenant))
-    except errors.NotFound:
-        secret = None
-    if not secret or keys.LABEL_INTEGRATION_TYPE not in (secret["metadata"].get("labels") or {}):
-        raise errors.NotFound(f"integration {name!r} not found")
-    return secret
-
-
-async def list_integration_secrets(cluster: Cluster, tenant: str,
-                                   integration_type: str | None = None) -> list[dict]:
-    selector = (f"{keys.LABEL_INTEGRATION_TYPE}={integration_type}" if integration_type
-                else keys.LABEL_INTEGRATION_TYPE)
-    listed = await cluster.list(kinds.SECRET, keys.tenant_namespace(tenant),
-                                label_selector=selector)
-    return listed.items
-
-
-async def write_integration_spec(cluster: Cluster, secret: dict, spec: dict) -> dict:
-    updated = copy.deepcopy(secret)
-    updated["data"] = {**(secret.get("data") or {}),
-                       DATA_KEY: base64.b64encode(json.dumps(spec).encode()).decode()}
-    return await cluster.replace(updated)
+def _secret_object(name: str, namespace: str, integration: Integration, spec: dict) -> dict:
+    return secret_object(name, namespace, integration.spec.type.value, spec,
+                         labels=integration.metadata.labels,
+                         annotations=integration.metadata.annotations)
 
 
 def _check_placement_kept(old: dict, new: dict) -> None:
@@ -141,8 +83,6 @@ router = APIRouter(tags=["integrations"])
 
 async def check_integration_urls(state: ServerState, tenant: str, spec: dict) -> None:
     """422 for an SCM server on a local address, unless the tenant may use them."""
-    from cyclone.server.scmrepos import check_literal_urls, tenant_allows_local
-
     if (spec.get("scm") or {}).get("server"):
         check_literal_urls(spec, await tenant_allows_local(state, tenant))
 
@@ -153,8 +93,6 @@ async def list_integrations(
     tenant: str = Depends(require_tenant),
     state: ServerState = Depends(server_state),
 ) -> dict:
-    from cyclone.server.tenants import read_tenant
-
     await read_tenant(state.cluster, tenant)
     return paginate([to_api(s) for s in await list_integration_secrets(state.cluster, tenant)],
                     query)
@@ -166,8 +104,6 @@ async def create_integration(
     tenant: str = Depends(require_tenant),
     state: ServerState = Depends(server_state),
 ) -> dict:
-    from cyclone.server.tenants import read_tenant
-
     await read_tenant(state.cluster, tenant)
     check_annotations(body.metadata.annotations)
     name = resolve_name(body.metadata, "integration")  # type: ignore[arg-type]
@@ -177,7 +113,7 @@ async def create_integration(
     await check_integration_urls(state, tenant, _dump_spec(body.spec))
     try:
         created = await state.cluster.create(
-            secret_object(name, namespace, body, keep_stored_secrets(_dump_spec(body.spec), {})),
+            _secret_object(name, namespace, body, keep_stored_secrets(_dump_spec(body.spec), {})),
             namespace=namespace,
         )
     except errors.AlreadyExists as exc:
@@ -214,7 +150,7 @@ async def update_integration(
         _check_placement_kept(old_spec.get("cluster") or {}, spec["cluster"])
         spec["cluster"]["isWorkerCluster"] = bool(old_spec.get("cluster", {})
                                                   .get("isWorkerCluster"))
-    fresh = secret_object(integration, keys.tenant_namespace(tenant), body, spec)
+    fresh = _secret_object(integration, keys.tenant_namespace(tenant), body, spec)
     fresh["metadata"]["resourceVersion"] = stored["metadata"].get("resourceVersion")
     return to_api(await state.cluster.replace(fresh))
 

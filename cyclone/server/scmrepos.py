@@ -23,9 +23,10 @@ from cyclone.engine.core.addresses import ALLOW_HINT, LocalAddressRefused, liter
 from cyclone.engine.outbound import Resolver, check_host, guarded_client, refused_by
 from cyclone.kube import errors
 from cyclone.server.auth import require_tenant, server_state
-from cyclone.server.integrations import read_integration_secret, spec_of_secret
+from cyclone.server.integration_records import read_integration_secret, spec_of_secret
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.state import ServerState
+from cyclone.server.tenant_records import tenant_spec
 
 router = APIRouter(tags=["integrations"])
 PAGE_LIMIT = 5
@@ -182,9 +183,7 @@ def _client(state: ServerState, allow_local: bool) -> httpx.AsyncClient:
 
 async def tenant_allows_local(state: ServerState, tenant: str) -> bool:
     """The tenant's `allowLocalAddresses` (only an admin sets it)."""
-    from cyclone.server.tenants import tenant_spec
-
-    return (await tenant_spec(state.cluster, tenant)).allowLocalAddresses
+    return (await tenant_spec(state.cluster, tenant)).allow_local_addresses
 
 
 def check_literal_urls(spec: dict, allow_local: bool) -> None:
