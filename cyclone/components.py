@@ -242,7 +242,7 @@ async def run_server(options: ServerOptions) -> None:
                              options.artifact_retention_days),
                          limits=request_limits(options))
         state = app.state.cyclone
-        from cyclone.engine.controllers.delegation import prepare_engine_key
+        from cyclone.engine.signing import prepare_engine_key
 
         await prepare_engine_key(cluster, state.engine_key_namespace)
 

@@ -14,7 +14,7 @@ import logging
 from cyclone.api import keys
 from cyclone.cli.config import write_cli_config
 from cyclone.components import request_limits
-from cyclone.engine.controllers.delegation import prepare_engine_key
+from cyclone.engine.signing import prepare_engine_key
 from cyclone.server import create_app, serve
 from cyclone.server.artifacts.routes import retention_from_days
 from cyclone.server.auth import load_or_create_admin_token

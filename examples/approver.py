@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from cyclone.engine.controllers.delegation import report_delegation_result
 from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.server.delegation import report_delegation_result
 
 
 async def report(request: dict, args: argparse.Namespace) -> None:

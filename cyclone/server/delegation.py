@@ -6,16 +6,33 @@ body, so that the route tells nothing about what exists to whoever lacks the tok
 
 from __future__ import annotations
 
+import contextlib
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from cyclone.api import keys
-from cyclone.kube import errors
+from cyclone.engine.core.delegation import (
+    INVALID_TOKEN,
+    Answer,
+    DelegationRejected,
+    refuse_report,
+    reported_result,
+    result_annotation,
+    signed_record,
+    stage_status_for,
+)
+from cyclone.engine.core.tokens import Purpose
+from cyclone.engine.signing import DEFAULT_KEY_NAMESPACE, token_key
+from cyclone.kube import errors, kinds
+from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import server_state
 from cyclone.server.objects import DNS_LABEL
 from cyclone.server.state import ServerState
+
+WRITE_ATTEMPTS = 10
 
 router = APIRouter(tags=["delegation"])
 
@@ -49,26 +66,71 @@ def _outputs(outputs: Any) -> Any:
     return outputs
 
 
+async def report_delegation_result(
+    cluster: Cluster,
+    namespace: str,
+    run: str,
+    stage: str,
+    token: str,
+    succeeded: bool,
+    message: str = "",
+    outputs: list[dict] | dict | str | None = None,
+    *,
+    key_namespace: str | None = None,
+) -> dict:
+    """Record on the run what the outside system reported for a Waiting delegation stage,
+    for the engine to take; returns the status the stage takes from it.
+
+    ``outputs`` may be ``[{key, value}]``, a mapping, or ``key:value`` lines. Raises
+    `Forbidden` with one message whether the namespace is not a tenant's, the run does not
+    exist (or is another run under the same name) or the token is wrong, so that the answer
+    reveals nothing; then `NotFound` (the stage has not started) and `DelegationRejected`
+    (the stage or the run already ended, the stage's deadline has passed even if the
+    engine has not failed it yet, or a result of the stage is recorded already).
+    """
+    key = await token_key(cluster, key_namespace or DEFAULT_KEY_NAMESPACE, Purpose.DELEGATION)
+    for _ in range(WRITE_ATTEMPTS):
+        obj = None
+        if keys.is_tenant_namespace(namespace):
+            with contextlib.suppress(errors.NotFound, errors.BadRequest, errors.Invalid):
+                obj = await cluster.get(kinds.WORKFLOW_RUN, run, namespace)
+        now = datetime.now(UTC)
+        refused = refuse_report(obj, stage, token, key, now)
+        if refused is not None:
+            if refused.answer is Answer.FORBIDDEN:
+                raise errors.Forbidden(refused.message)
+            if refused.answer is Answer.NOT_STARTED:
+                raise errors.NotFound(refused.message)
+            raise DelegationRejected(refused.message)
+        assert obj is not None
+        meta = obj["metadata"]
+        result = reported_result(succeeded, message, outputs, now)
+        annotation = {result_annotation(stage): signed_record(key, meta["uid"], stage, result)}
+        try:
+            await cluster.patch(kinds.WORKFLOW_RUN, run, {"metadata": {"annotations": annotation}},
+                                namespace, resource_version=meta.get("resourceVersion"))
+        except errors.Conflict:
+            continue
+        except errors.NotFound:
+            raise errors.Forbidden(INVALID_TOKEN) from None
+        entry = obj["status"]["stages"][stage]
+        return stage_status_for(entry.get("status"), result)
+    raise errors.Conflict(f"workflowrun {run} kept changing; try again")
+
+
 async def report(state: ServerState, namespace: str, run: str, stage: str, token: str,
                  result: DelegationResult) -> dict:
-    from cyclone.engine.controllers.delegation import (
-        DelegationRejected,
-        report_delegation_result,
-    )
-
     if not token:
         raise errors.Unauthorized("the delegation token is missing (body token or "
                                   "X-Delegation-Token header)")
-    key_namespace = state.engine_key_namespace
     try:
-        updated = await report_delegation_result(
+        status = await report_delegation_result(
             state.cluster, namespace, run, stage, token, _succeeded(result), result.message,
-            _outputs(result.outputs), key_namespace=key_namespace,
+            _outputs(result.outputs), key_namespace=state.engine_key_namespace,
         )
     except DelegationRejected as exc:
         raise errors.Conflict(str(exc)) from exc
-    stage_status = ((updated.get("status") or {}).get("stages") or {}).get(stage) or {}
-    return {"workflowrun": run, "stage": stage, "status": stage_status.get("status")}
+    return {"workflowrun": run, "stage": stage, "status": status}
 
 
 def _token(header_token: str | None, authorization: str | None, body: DelegationResult) -> str:

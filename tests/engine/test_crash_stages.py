@@ -19,9 +19,9 @@ from collections import defaultdict
 import pytest
 
 from cyclone.api import keys
-from cyclone.engine.controllers.delegation import report_delegation_result
 from cyclone.engine.core.podbuilder import ANNOTATION_ATTEMPT
 from cyclone.kube import kinds
+from cyclone.server.delegation import report_delegation_result
 
 from .crash_kit import (
     CrashPoint,
@@ -88,7 +88,7 @@ def objects(url: str, gate: Gate) -> list[dict]:
 
 class Delegations:
     """The outside system: records every POST and answers each delivery once, through the
-    engine's own `report_delegation_result` (d-1 only after its pause, d-0 only when the
+    server's `report_delegation_result` (d-1 only after its pause, d-0 only when the
     engine killed while its first POST was in flight sends it again)."""
 
     def __init__(self, env, receiver, timeline: list) -> None:

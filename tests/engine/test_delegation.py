@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from cyclone.engine.controllers.delegation import (
-    DelegationRejected,
-    report_delegation_result,
-)
+from cyclone.engine.core.delegation import DelegationRejected
 from cyclone.kube import kinds
 from cyclone.kube.clock import ManualClock
 from cyclone.kube.errors import Forbidden
+from cyclone.server.delegation import report_delegation_result
 
 from .harness import (
     NAMESPACE,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cyclone.engine.controllers.delegation import INVALID_TOKEN
+from cyclone.engine.core.delegation import INVALID_TOKEN
 from cyclone.kube.clock import ManualClock
 
 from .harness import (
@@ -232,7 +232,7 @@ async def test_a_second_callback_after_success_is_refused_and_changes_nothing(se
 
     response = await report(served, approve, "Succeeded", outputs={"approver": "alice"})
     assert response.status_code == 200, response.text
-    approved = await env.run("r1")
+    approved = await env.looked_at("r1")
     assert stage_status(approved, "approve")["phase"] == "Succeeded"
 
     response = await report(served, approve, "Failed", message="changed my mind")

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cyclone.api import keys
-from cyclone.engine.controllers import delegation as engine_delegation
+from cyclone.engine import signing as engine_delegation
+from cyclone.engine.core.delegation import result_annotation, taken_result
 from cyclone.engine.core.tokens import Purpose, delegation_token
 from cyclone.kube import kinds
 
@@ -160,10 +161,14 @@ async def test_delegation_callback_records_result(app, devops, cluster):
             "phase": "Succeeded", "message": "done", "outputs": {"image": "x:1"},
             "token": token})
     assert response.status_code == 200, response.text
+    assert response.json()["status"]["phase"] == "Succeeded"
     stored = await cluster.get(kinds.WORKFLOW_RUN, "r1", "cyclone-devops")
     stage = stored["status"]["stages"]["build"]
-    assert stage["status"]["phase"] == "Succeeded"
-    assert stage["outputs"] == [{"key": "image", "value": "x:1"}]
+    assert stage["status"]["phase"] == "Waiting", "the engine applies the result, not the server"
+    record = stored["metadata"]["annotations"][result_annotation("build")]
+    taken = taken_result(stage, record, key, run["metadata"]["uid"], "build")
+    assert taken is not None and taken.status == response.json()["status"]
+    assert taken.outputs == [{"key": "image", "value": "x:1"}]
 
 
 async def test_delegation_callback_rejects_bad_token(app, devops, cluster):

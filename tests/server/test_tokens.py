@@ -12,8 +12,8 @@ import pytest
 
 from cyclone.api import keys
 from cyclone.components import ComponentError, ServerOptions, engine_key_namespace
+from cyclone.engine import signing as engine_delegation
 from cyclone.engine.config import EngineConfig
-from cyclone.engine.controllers import delegation as engine_delegation
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, delegation_token
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound

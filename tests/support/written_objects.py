@@ -37,11 +37,11 @@ from engine.receiver import http_receiver
 
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig, QueueLimits
-from cyclone.engine.controllers.delegation import report_delegation_result
 from cyclone.engine.core.scm.events import EventType, Provider, ScmEvent
 from cyclone.kube import kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.builtins import ensure_builtins
+from cyclone.server.delegation import report_delegation_result
 from cyclone.server.webhooks.cancel import cancel_run
 from cyclone.server.webhooks.starter import Delivery, count_firing, start_runs
 

@@ -13,8 +13,8 @@ import secrets
 import httpx
 
 from cyclone.api import keys
-from cyclone.engine.controllers.delegation import ENGINE_KEY_SECRET
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, purpose_key
+from cyclone.engine.signing import ENGINE_KEY_SECRET
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 

@@ -221,9 +221,11 @@ async def test_newer_pull_request_event_cancels_older_unfinished_runs(github, cl
     [newest] = newer.json()["workflowruns"]
     cancelled = await cluster.get(kinds.WORKFLOW_RUN, older, NAMESPACE)
     assert cancelled["spec"]["stopped"] is True
-    assert cancelled["status"]["overall"]["phase"] == "Cancelled"
-    assert cancelled["status"]["overall"]["reason"] == "AutoCancelPreviousBuild"
-    assert cancelled["status"]["stages"]["compile"]["status"]["phase"] == "Cancelled"
+    assert cancelled["metadata"]["annotations"][keys.ANNOTATION_STOP_REASON] == \
+        "AutoCancelPreviousBuild"
+    assert cancelled["metadata"]["annotations"][keys.ANNOTATION_STOP_MESSAGE] == \
+        f"superseded by run {newest} of pull request 2"
+    assert cancelled["status"]["overall"]["phase"] == "Running", "the engine ends it"
     untouched = await cluster.get(kinds.WORKFLOW_RUN, unrelated, NAMESPACE)
     assert untouched["status"]["overall"]["phase"] == "Running"
     assert not untouched["spec"].get("stopped")

@@ -29,6 +29,7 @@ from cyclone.engine.core.tokens import (
     upload_token_tenant,
 )
 from cyclone.engine.core.tokens import artifact_upload_token as run_upload_token
+from cyclone.engine.signing import token_key
 from cyclone.kube import errors, kinds
 from cyclone.server.artifacts.store import (
     ArtifactNotFound,
@@ -79,8 +80,6 @@ async def upload_key_of(state: ServerState) -> bytes:
     """The key of upload tokens, derived from the engine's key Secret (read once)."""
     key = state.extras.get(UPLOAD_KEY)
     if key is None:
-        from cyclone.engine.controllers.delegation import token_key
-
         key = await token_key(state.cluster, state.engine_key_namespace,
                               Purpose.ARTIFACT_UPLOAD)
         state.extras[UPLOAD_KEY] = key
