@@ -115,6 +115,12 @@ class StageStatus(CycloneModel):
     delegation: DelegationStatus | None = Field(
         default=None, description="Beyond Cyclone v1: state of a delegation stage."
     )
+    quota_refusals: int | None = Field(
+        default=None, ge=0, description="Beyond Cyclone v1: refusals in a row of the stage's "
+        "pod for exceeded quota; the next try waits a backoff that doubles with each.")
+    last_quota_refusal_time: str | None = Field(
+        default=None, description="Beyond Cyclone v1: RFC 3339 time (to the microsecond) of "
+        "the last of those refusals.")
 
 
 class NotificationResult(CycloneModel):

@@ -110,6 +110,8 @@ WRITTEN_FIELDS = (
     "WorkflowRun.status.stages.*.events[].lastTimestamp",
     "WorkflowRun.status.stages.*.delegation.url", "WorkflowRun.status.stages.*.delegation.deadline",
     "WorkflowRun.status.stages.*.delegation.sent",
+    "WorkflowRun.status.stages.*.quotaRefusals",
+    "WorkflowRun.status.stages.*.lastQuotaRefusalTime",
     "WorkflowRun.status.stages.*.status.message",
     "WorkflowTrigger.status.count", "WorkflowTrigger.status.lastFireTime",
     "ExecutionCluster.status.phase", "Stage.spec.pod.spec.containers[].image",

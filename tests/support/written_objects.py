@@ -7,6 +7,7 @@ it, and keeps the object each write stored. Between them the flows make the engi
 every field it has: outputs, pod, events, attempts of a retried stage, a trivial failure,
 delegation (url, deadline, sent) and its reported outputs, depends, deadline, queued,
 notifications, dataRemoved and cleaned, completionTime, stages reused by a retryOf run,
+the quota refusals of a stage's pod,
 cancellation by the server and by spec.stopped, a cron trigger's count and lastFireTime
 and the run it starts, runs the server starts for pull request deliveries (and cancels when
 the pull request moves on), ExecutionCluster status, and the server's built-in Stages and
@@ -224,6 +225,22 @@ async def _execution_cluster_status(env: Env) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _quota_refusal(env: Env) -> None:
+    """A stage's pod refused for quota (its refusals counted in the run) until the quota
+    goes; run once no other flow needs a pod."""
+    await env.cluster.create({"apiVersion": "v1", "kind": "ResourceQuota",
+                              "metadata": {"name": "no-pods", "namespace": NAMESPACE},
+                              "spec": {"hard": {"pods": "0"}}}, namespace=NAMESPACE)
+    await env.apply(shell_stage("capped", "true"), workflow("capped", [{"name": "capped"}]),
+                    workflow_run("capped-1", "capped"))
+    await _until(env, "capped-1", lambda r: bool(
+        ((r.get("status") or {}).get("stages") or {}).get("capped", {}).get("quotaRefusals")),
+        "stage capped was never refused for quota")
+    await env.cluster.delete(kinds.RESOURCE_QUOTA, "no-pods", NAMESPACE)
+    await _until(env, "capped-1", lambda r: overall(r).get("phase") == "Succeeded",
+                 "run capped-1 did not succeed once the quota was gone")
+
+
 async def record_flows(data_dir: Path) -> list[dict]:
     """Run the flows on a fresh embedded cluster; every Cyclone object written, in order."""
     recorders: list[WriteRecorder] = []
@@ -248,6 +265,7 @@ async def record_flows(data_dir: Path) -> list[dict]:
                 _queued_and_cancelled_runs(env, server, gates[1]),
                 _cron_trigger(env, server), _pull_request_deliveries(env, server),
                 _execution_cluster_status(env))
+            await _quota_refusal(env)
         finally:
             for gate in gates:  # a container still waiting on one ends
                 gate.touch()

@@ -1,4 +1,7 @@
-"""Starting stages: a pod for a pod stage, a Waiting status for a delegation stage."""
+"""Starting a pod stage: its pod built, checked against the tenant boundary and created.
+
+What a start writes when no pod comes of it (a delegation's Waiting, a quota refusal) is
+decided in `cyclone.engine.core.stagestart`."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import dataclasses
 import logging
 import random
 from dataclasses import dataclass
-from datetime import timedelta
 
 from cyclone.api.project import Project
 from cyclone.api.resource import Resource
@@ -16,14 +18,7 @@ from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.versioned import PerVersion
-from cyclone.engine.core.phases import (
-    FAILED,
-    PENDING,
-    REASON_STAGE_POD_CREATED,
-    RUNNING,
-    SUCCEEDED,
-    WAITING,
-)
+from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING
 from cyclone.engine.core.podbuilder import (
     ArtifactUpload,
     PodBuildOptions,
@@ -31,6 +26,12 @@ from cyclone.engine.core.podbuilder import (
     build_stage_pod,
 )
 from cyclone.engine.core.render import SecretLookup
+from cyclone.engine.core.stagestart import (
+    REASON_QUOTA,
+    clear_quota_refusals,
+    record_quota_refusal,
+    upstream_outputs,
+)
 from cyclone.engine.core.tenancy import (
     REASON_TENANCY_VIOLATION,
     TenantPolicy,
@@ -39,8 +40,6 @@ from cyclone.engine.core.tenancy import (
     pod_spec_violations,
     stage_violations,
 )
-from cyclone.engine.core.timefmt import rfc3339
-from cyclone.engine.core.timeouts import timeout_of
 from cyclone.engine.placement import ExecutionTarget, tenant_of
 from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden
 from cyclone.kube.protocol import Cluster
@@ -49,8 +48,6 @@ log = logging.getLogger(__name__)
 
 REASON_GENERATE_POD_ERROR = "GeneratePodError"
 REASON_CREATE_POD_ERROR = "CreatePodError"
-REASON_QUOTA = "RetryOnExceededQuotaTimeout"
-REASON_DELEGATION_WAITING = "DelegationWaiting"
 workflow_model_of = PerVersion(Workflow.from_object)
 """A large workflow is parsed once, not on every reconcile of each of its runs."""
 
@@ -116,7 +113,8 @@ async def start_pod_stage(
     """Create the pod of the stage's next attempt; True when the stage is now Running.
 
     A refusal for exceeded quota leaves the stage Pending (reason
-    ``RetryOnExceededQuotaTimeout``) and returns False; the caller retries later. The
+    ``RetryOnExceededQuotaTimeout``), counted in its status, and returns False; the caller
+    retries after a backoff (`stagestart.quota_not_before`). The
     Stage, which may have been edited since the run was admitted, and the pod built from
     it are checked against the tenant boundary first; a violation fails the stage
     (reason ``TenancyViolation``) and nothing is created.
@@ -169,61 +167,13 @@ async def start_pod_stage(
         pass
     except ApiError as exc:
         if is_quota_refusal(exc):
+            record_quota_refusal(state, stage)
             state.set_stage(stage, PENDING, REASON_QUOTA, exc.message)
             return False
         state.set_stage(stage, FAILED, REASON_CREATE_POD_ERROR, exc.message)
         return False
+    clear_quota_refusals(state, stage)
     entry["attempts"] = attempt
     entry["pod"] = {"name": pod_name, "namespace": inputs.target.namespace}
     state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED)
     return True
-
-
-def upstream_outputs(state: RunState) -> dict[str, dict[str, str]]:
-    """Outputs of every Succeeded stage, for ``${stages.<s>.outputs.<key>}``."""
-    return {
-        name: {o["key"]: o.get("value") or "" for o in entry.get("outputs") or []}
-        for name, entry in state.stages.items()
-        if (entry.get("status") or {}).get("phase") == "Succeeded"
-    }
-
-
-REASON_INVALID_DELEGATION = "InvalidDelegation"
-
-
-def mark_delegation_waiting(
-    state: RunState, stage: str, stage_obj: dict, default_timeout: float
-) -> None:
-    """Put a delegation stage in Waiting with its deadline; it is POSTed after the write."""
-    delegation = (stage_obj.get("spec") or {}).get("delegation") or {}
-    try:
-        timeout = timeout_of(delegation.get("timeout"), timedelta(seconds=default_timeout))
-    except ValueError as exc:
-        state.set_stage(stage, FAILED, REASON_INVALID_DELEGATION, f"delegation.timeout: {exc}")
-        return
-    entry = state.stage(stage)
-    entry["attempts"] = int(entry.get("attempts") or 0) + 1
-    entry["delegation"] = {
-        "url": delegation.get("url"),
-        "deadline": rfc3339(state.now + timeout),
-        "sent": False,
-    }
-    state.set_stage(stage, WAITING, REASON_DELEGATION_WAITING)
-
-
-REASON_REUSED = "ReusedFromRetry"
-
-
-def reuse_succeeded_stages(state: RunState, previous: dict, workflow_name: str) -> None:
-    """``spec.retryOf``: take over the Succeeded stages of an earlier run of the same
-    workflow, with their outputs, so only the rest runs again."""
-    if ((previous.get("spec") or {}).get("workflowRef") or {}).get("name") != workflow_name:
-        return
-    previous_name = previous["metadata"]["name"]
-    for name, entry in ((previous.get("status") or {}).get("stages") or {}).items():
-        if (entry.get("status") or {}).get("phase") != SUCCEEDED:
-            continue
-        reused = state.stage(name)
-        reused["outputs"] = list(entry.get("outputs") or [])
-        reused["pod"] = entry.get("pod")
-        state.set_stage(name, SUCCEEDED, REASON_REUSED, f"reused from run {previous_name}")

@@ -1,108 +1,51 @@
-"""Observed facts into stage statuses: pods, retries and delegation deadlines."""
+"""Reading what masking a stage's outputs needs: the secret values a stage pod could see.
+
+How observed facts fold into stage statuses is decided in `cyclone.engine.core.observing`;
+its names are importable from here too.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable
 
 from cyclone.api import keys
-from cyclone.api.formats import parse_duration
-from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.secrets import secret_references
-from cyclone.engine.core import podstatus
 from cyclone.engine.core.masking import (
     Masker,
     integration_values,
-    mask_outputs,
     pod_secret_readable,
     pod_secret_refs,
     referenced_secret_readable,
     secret_values,
 )
-from cyclone.engine.core.phases import (
-    FAILED,
-    PENDING,
-    REASON_TIMEOUT,
-    RUNNING,
-    SUCCEEDED,
-    WAITING,
+from cyclone.engine.core.observing import (
+    REASON_RETRYING,
+    RetryPolicy,
+    expire_delegations,
+    has_termination_messages,
+    observe_pod,
+    pod_still_running,
+    retry_not_before,
+    retry_policy,
 )
-from cyclone.engine.core.retries import decide_retry
-from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError
 from cyclone.kube.protocol import Cluster
 
+__all__ = [
+    "REASON_RETRYING",
+    "RetryPolicy",
+    "expire_delegations",
+    "has_termination_messages",
+    "observe_pod",
+    "output_masker",
+    "pod_still_running",
+    "retry_not_before",
+    "retry_policy",
+]
+
 log = logging.getLogger(__name__)
-
-REASON_RETRYING = "RetryAfterFailure"
-
-PodLookup = Callable[[str, str], dict | None]
-"""(namespace, name) → the pod, or None when it does not exist."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    retries: int
-    backoff: timedelta | None
-
-
-def retry_policy(stage_obj: dict | None) -> RetryPolicy:
-    spec = (stage_obj or {}).get("spec") or {}
-    try:
-        backoff = parse_duration(spec["retryBackoff"]) if spec.get("retryBackoff") else None
-    except ValueError:
-        backoff = None
-    return RetryPolicy(int(spec.get("retries") or 0), backoff)
-
-
-def observe_pod(
-    state: RunState,
-    stage: str,
-    pod: dict | None,
-    policy: RetryPolicy,
-    events: list[dict] | None = None,
-    masker: Masker | None = None,
-) -> None:
-    """Fold what a Running stage's pod says into the stage status.
-
-    ``pod`` None means the pod is gone (confirmed by the caller): ``PodDeleted``. A failed
-    attempt with retries left puts the stage back to Pending (reason
-    ``RetryAfterFailure``); it is started again once its backoff has passed. ``masker``
-    hides secret values in the outputs and the message taken from termination messages.
-    """
-    entry = state.stage(stage)
-    if pod is None:
-        gone = podstatus.deleted_pod_status((entry.get("pod") or {}).get("name"))
-        _fail_or_retry(state, stage, gone["reason"], gone.get("message"), policy)
-        return
-    seen = podstatus.observe_stage_pod(pod, events)
-    if seen.events:
-        entry["events"] = _merge_events(entry.get("events") or [], seen.events)
-    phase, reason, message = seen.status["phase"], seen.status["reason"], seen.status.get("message")
-    if masker is not None:
-        seen.outputs = mask_outputs(seen.outputs, masker)
-        message = masker.mask_text(message) if message else message
-    if phase == SUCCEEDED:
-        entry["outputs"] = seen.outputs
-        state.set_stage(stage, SUCCEEDED, reason, message)
-    elif phase == FAILED:
-        if seen.outputs:
-            entry["outputs"] = seen.outputs
-        _fail_or_retry(state, stage, reason, message, policy)
-    else:
-        state.set_stage(stage, RUNNING, reason, message)
-
-
-def has_termination_messages(pod: dict | None) -> bool:
-    """Whether a container of the pod ended with a termination message (outputs, or the
-    tail of its log in a failure message): what is masked before it enters the status."""
-    status = (pod or {}).get("status") or {}
-    return any(((entry.get("state") or {}).get("terminated") or {}).get("message")
-               for entry in [*(status.get("initContainerStatuses") or []),
-                             *(status.get("containerStatuses") or [])])
 
 
 async def _secret(cluster: Cluster, name: str, namespace: str | None) -> dict | None:
@@ -136,59 +79,3 @@ async def output_masker(control: Cluster, pod_cluster: Cluster, run: dict,
         log.warning("integrations of %s not readable for masking outputs: %s",
                     meta_namespace, err)
     return Masker(values)
-
-
-def pod_still_running(pod: dict | None) -> bool:
-    """A pod whose stage is decided but which has not ended (user sidecars still run)."""
-    return pod is not None and (pod.get("status") or {}).get("phase") not in (
-        "Succeeded", "Failed"
-    )
-
-
-def _fail_or_retry(
-    state: RunState, stage: str, reason: str | None, message: str | None, policy: RetryPolicy
-) -> None:
-    entry = state.stage(stage)
-    attempt = int(entry.get("attempts") or 1)
-    decision = decide_retry(attempt, policy.retries, state.now, policy.backoff)
-    if not decision.retry:
-        state.set_stage(stage, FAILED, reason, message)
-        return
-    text = f"attempt {attempt} failed ({reason}: {message}); attempt {attempt + 1} follows"
-    state.set_stage(stage, PENDING, REASON_RETRYING, text)
-
-
-def retry_not_before(state: RunState, stage: str, policy: RetryPolicy) -> datetime | None:
-    """When a stage waiting to be retried may start its next attempt (None: now)."""
-    entry = state.stages.get(stage) or {}
-    status = entry.get("status") or {}
-    if status.get("phase") != PENDING or status.get("reason") != REASON_RETRYING:
-        return None
-    failed_at = parse_rfc3339(status.get("lastTransitionTime") or state.now)
-    decision = decide_retry(int(entry.get("attempts") or 1), policy.retries, failed_at,
-                            policy.backoff)
-    return decision.not_before
-
-
-def expire_delegations(state: RunState) -> datetime | None:
-    """Fail Waiting delegation stages past their deadline; the earliest deadline left."""
-    earliest: datetime | None = None
-    for name, entry in state.stages.items():
-        if (entry.get("status") or {}).get("phase") != WAITING:
-            continue
-        deadline_text = (entry.get("delegation") or {}).get("deadline")
-        if not deadline_text:
-            continue
-        deadline = parse_rfc3339(deadline_text)
-        if deadline <= state.now:
-            state.set_stage(name, FAILED, REASON_TIMEOUT, "no delegation result before deadline")
-        elif earliest is None or deadline < earliest:
-            earliest = deadline
-    return earliest
-
-
-def _merge_events(old: list[dict], new: list[dict]) -> list[dict]:
-    by_key = {(e.get("name"), e.get("reason")): e for e in old}
-    for event in new:
-        by_key[(event.get("name"), event.get("reason"))] = event
-    return list(by_key.values())

@@ -20,32 +20,23 @@ from cyclone.engine.controllers import delegation as delegations
 from cyclone.engine.controllers.admission import AdmissionGate
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.finish import FINALIZER, RunFinisher
-from cyclone.engine.controllers.launch import (
-    REASON_QUOTA,
-    StageInputs,
-    mark_delegation_waiting,
-    reuse_succeeded_stages,
-    start_pod_stage,
-)
-from cyclone.engine.controllers.observe import (
-    expire_delegations,
-    has_termination_messages,
-    observe_pod,
-    output_masker,
-    pod_still_running,
-    retry_not_before,
-    retry_policy,
-)
-from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.controllers.launch import StageInputs, start_pod_stage
+from cyclone.engine.controllers.observe import output_masker
 from cyclone.engine.controllers.secrets import prefetch_secrets
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.dag import dag_stages, plan_step, scope_problems, stages_in_scope
+from cyclone.engine.core.observing import (
+    expire_delegations,
+    has_termination_messages,
+    observe_pod,
+    pod_still_running,
+    retry_policy,
+)
 from cyclone.engine.core.parallelism import Admission
 from cyclone.engine.core.phases import (
     CANCELLED,
     FAILED,
-    PENDING,
     REASON_TIMEOUT,
     REASON_TOO_MANY_WAITING,
     REASON_UPSTREAM_FAILED,
@@ -53,11 +44,26 @@ from cyclone.engine.core.phases import (
     is_terminal,
 )
 from cyclone.engine.core.podbuilder import ArtifactUpload
-from cyclone.engine.core.retries import retry_backoff
-from cyclone.engine.core.status import overall_phase
+from cyclone.engine.core.progress import (
+    cluster_verdict,
+    end_run,
+    enter_scope,
+    mark_admitted,
+    mark_queued,
+    plan_starts,
+    record_stage_shapes,
+    requeue_after,
+    settle_overall,
+)
+from cyclone.engine.core.runstate import RunState
+from cyclone.engine.core.stagestart import (
+    mark_delegation_waiting,
+    quota_not_before,
+    reuse_succeeded_stages,
+)
 from cyclone.engine.core.stopping import stop_cause
 from cyclone.engine.core.tenancy import REASON_TENANCY_VIOLATION, describe, run_violations
-from cyclone.engine.core.timeouts import deadline_for, deadline_text
+from cyclone.engine.core.timeouts import deadline_for
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, artifact_upload_url
 from cyclone.engine.core.validation import validate_output_references
 from cyclone.engine.placement import (
@@ -69,19 +75,14 @@ from cyclone.engine.placement import (
 )
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
+from cyclone.kube.informer import split_key
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
 
-REASON_MANUALLY_PAUSE = "ManuallyPause"
-REASON_MANUALLY_RESUME = "ManuallyResume"
-REASON_QUEUED = "Queued"
 REASON_WORKFLOW_NOT_FOUND = "WorkflowNotFound"
 REASON_STAGE_NOT_FOUND = "StageNotFound"
 REASON_INVALID = "InvalidWorkflowRun"
-REASON_CLUSTER_NOT_FOUND = "ExecutionClusterNotFound"
-REASON_CLUSTER_UNAVAILABLE = "ExecutionClusterUnavailable"
-CLUSTER_CONNECT_RECHECK_SECONDS = 1.0
 
 Clock = Callable[[], datetime]
 
@@ -89,15 +90,6 @@ Clock = Callable[[], datetime]
 _dag_of = PerVersion(lambda workflow: dag_stages(
     (workflow.get("spec") or {}).get("stages") or []))
 """A workflow's DAG nodes, built once per stored version."""
-
-
-def split_key(key: str) -> tuple[str, str]:
-    namespace, _, name = key.partition("/")
-    return namespace, name
-
-
-def run_key(namespace: str, name: str) -> str:
-    return f"{namespace}/{name}"
 
 
 class RunController:
@@ -116,14 +108,11 @@ class RunController:
         self.gate = AdmissionGate(config)
         self.writer = StatusWriter(control, caches.runs)
         self.finisher = RunFinisher(control, caches, config, self.writer)
-        self._quota_failures: dict[tuple[str, str], tuple[int, datetime]] = {}
-        """(run key, stage) → the refusals in a row of the stage's pod for quota, the last
-        one's time."""
         self._upload_key: bytes | None = None
 
     async def reconcile(self, key: str) -> float | None:
         namespace, name = split_key(key)
-        run = self.writer.current(namespace, name)
+        run = self.writer.current(namespace or "", name)
         if run is None:
             return None
         if run["metadata"].get("deletionTimestamp"):
@@ -134,8 +123,6 @@ class RunController:
                 return 0.0
         state = RunState(run, self.clock())
         if is_terminal(state.overall_phase):
-            for stage_key in [k for k in self._quota_failures if k[0] == key]:
-                self._quota_failures.pop(stage_key, None)
             return await self.finisher.finish(state)
         requeue = await self._progress(state)
         if state.changed:
@@ -200,35 +187,22 @@ class RunController:
         target = execution_target(state.run)
         execution = self.caches.execution_cluster(target.cluster)
         if execution is None:
-            problem = self.caches.cluster_problem(target.cluster)
-            if problem == "":
-                return CLUSTER_CONNECT_RECHECK_SECONDS
-            if problem is None:
-                await self._end(
-                    state, FAILED, REASON_CLUSTER_NOT_FOUND,
-                    f"execution cluster {target.cluster!r} is not registered",
-                )
-            else:
-                await self._end(
-                    state, FAILED, REASON_CLUSTER_UNAVAILABLE,
-                    f"execution cluster {target.cluster!r}: {problem}",
-                )
+            verdict = cluster_verdict(
+                target.cluster, connected=False,
+                problem=self.caches.cluster_problem(target.cluster),
+                unreachable_limit=self.config.cluster_unreachable_seconds)
+        else:
+            failing_for, error = execution.unreachable()
+            verdict = cluster_verdict(
+                target.cluster, connected=True, failing_for=failing_for, error=error,
+                unreachable_limit=self.config.cluster_unreachable_seconds)
+        if verdict.failure is not None:
+            await self._end(state, FAILED, *verdict.failure)
             return None
-        failing_for, error = execution.unreachable()
-        if failing_for >= self.config.cluster_unreachable_seconds:
-            await self._end(
-                state, FAILED, REASON_CLUSTER_UNAVAILABLE,
-                f"execution cluster {target.cluster!r} has not answered for "
-                f"{failing_for:.0f}s: {error}",
-            )
-            return None
-        if failing_for > 0:
-            return min(CLUSTER_CONNECT_RECHECK_SECONDS,
-                       self.config.cluster_unreachable_seconds - failing_for + 0.05)
+        if execution is None or verdict.recheck is not None:
+            return verdict.recheck
 
-        for stage_name in scope:
-            if state.stage_phase(stage_name) is None:
-                state.set_stage(stage_name, PENDING)
+        enter_scope(state, scope)
         wakeups: list[datetime] = [deadline] if deadline else []
         await self._observe(state, execution, workflow, stage_objs)
         await delegations.take_reported_results(self.control, state,
@@ -249,21 +223,11 @@ class RunController:
                 await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
                 return None
             wakeups += await self._start_stages(state, step.start, stage_objs, inputs, execution)
-        for node in wf_stages:
-            current = state.stages.get(node.name)
-            if current is not None and (
-                current.get("depends") != list(node.depends)
-                or current.get("trivial") != node.trivial
-            ):
-                entry = state.stage(node.name)
-                entry["depends"] = list(node.depends)
-                entry["trivial"] = node.trivial
-        self._set_overall(state, trivial, paused)
+        record_stage_shapes(state, wf_stages)
+        settle_overall(state, trivial, paused)
         if is_terminal(state.overall_phase):
             return 0.0
-        if not wakeups:
-            return None
-        return max((min(wakeups) - state.now).total_seconds(), 0.0) + 0.05
+        return requeue_after(state.now, wakeups)
 
     async def _admit(self, state: RunState, workflow: dict) -> bool:
         others = () if self.gate.unlimited else self.caches.runs.list()  # O(runs): only if used
@@ -275,18 +239,15 @@ class RunController:
             )
             return False
         if decision == Admission.QUEUE:
-            state.status["queued"] = True
-            state.set_overall(PENDING, REASON_QUEUED, "waiting for a parallelism slot")
+            mark_queued(state)
             return False
-        state.status.pop("queued", None)
         default = timedelta(seconds=self.config.default_timeout_seconds)
         try:
             deadline = deadline_for(state.run, state.now, default)
         except ValueError as exc:
             await self._end(state, FAILED, REASON_INVALID, str(exc))
             return False
-        state.status["deadline"] = deadline_text(deadline)
-        state.set_overall(RUNNING)
+        mark_admitted(state, deadline)
         previous_name = state.spec.get("retryOf")
         if previous_name:
             previous = self.caches.runs.get(state.namespace, previous_name)
@@ -389,86 +350,33 @@ class RunController:
         inputs: StageInputs,
         execution: ExecutionCluster,
     ) -> list[datetime]:
-        wakeups: list[datetime] = []
-        to_create: list[str] = []
-        for name in names:
-            stage_obj = stage_objs[name]
-            if (stage_obj.get("spec") or {}).get("delegation"):
-                mark_delegation_waiting(
-                    state, name, stage_obj, self.config.delegation_timeout_seconds
-                )
-                continue
-            not_before = retry_not_before(state, name, retry_policy(stage_obj))
-            not_before = not_before or self._quota_not_before(state, name)
-            if not_before is not None and not_before > state.now:
-                wakeups.append(not_before)
-                continue
-            to_create.append(name)
+        plan = plan_starts(state, names, stage_objs, *self._quota_backoff())
+        for name in plan.delegations:
+            mark_delegation_waiting(
+                state, name, stage_objs[name], self.config.delegation_timeout_seconds)
+        wakeups = list(plan.later)
 
         async def create(name: str) -> None:
             started = await start_pod_stage(
                 execution.cluster, state, name, inputs.for_stage(stage_objs[name])
             )
-            key = (run_key(state.namespace, state.name), name)
-            if started:
-                self._quota_failures.pop(key, None)
-            elif state.stages[name].get("status", {}).get("reason") == REASON_QUOTA:
-                refusals = self._quota_failures.get(key, (0, state.now))[0] + 1
-                self._quota_failures[key] = (refusals, state.now)
-                wakeups.append(self._quota_not_before(state, name) or state.now)
+            if not started:
+                refused_until = quota_not_before(state, name, *self._quota_backoff())
+                if refused_until is not None:
+                    wakeups.append(refused_until)
 
         async with asyncio.TaskGroup() as group:
-            for name in to_create:
+            for name in plan.pods:
                 group.create_task(create(name))
         return wakeups
 
-    def _quota_not_before(self, state: RunState, name: str) -> datetime | None:
-        """When a stage whose pod the quota refused may ask again: after the last refusal, a
-        backoff that doubles with each refusal in a row up to its max. None (now) for a
-        refusal this engine has not seen, as before a restart."""
-        status = (state.stages.get(name) or {}).get("status") or {}
-        if status.get("phase") != PENDING or status.get("reason") != REASON_QUOTA:
-            return None
-        refused = self._quota_failures.get((run_key(state.namespace, state.name), name))
-        if refused is None:
-            return None
-        refusals, last = refused
-        return last + retry_backoff(
-            refusals,
-            timedelta(seconds=self.config.quota_retry_backoff_seconds),
-            timedelta(seconds=self.config.quota_retry_max_backoff_seconds),
-        )
-
-    def _set_overall(self, state: RunState, trivial: set[str], paused: bool) -> None:
-        phase = overall_phase(state.stages, trivial)
-        if is_terminal(phase):
-            failed = [
-                n for n, e in state.stages.items()
-                if (e.get("status") or {}).get("phase") in (FAILED, CANCELLED)
-                and n not in trivial and not e.get("trivial")
-            ]
-            message = f"failed stages: {', '.join(failed)}" if failed else None
-            state.set_overall(phase, "StageFailed" if failed else None, message)
-            return
-        previous = state.overall.get("reason")
-        if paused:
-            state.set_overall(phase, REASON_MANUALLY_PAUSE, "paused: no new stage starts")
-        elif previous in (REASON_MANUALLY_PAUSE, REASON_MANUALLY_RESUME):
-            state.set_overall(phase, REASON_MANUALLY_RESUME)
-        else:
-            state.set_overall(phase)
+    def _quota_backoff(self) -> tuple[timedelta, timedelta]:
+        return (timedelta(seconds=self.config.quota_retry_backoff_seconds),
+                timedelta(seconds=self.config.quota_retry_max_backoff_seconds))
 
     async def _end(self, state: RunState, phase: str, reason: str, message: str) -> None:
-        """End the run: every unfinished stage gets the same fate, its pod deleted now."""
-        doomed = [
-            entry["pod"] for name in state.non_terminal_stages()
-            if (entry := state.stages[name]).get("pod")
-            and (entry.get("status") or {}).get("phase") == RUNNING
-        ]
-        for name in state.non_terminal_stages():
-            started = state.stage_phase(name) not in (None, PENDING)
-            state.set_stage(name, phase if started else CANCELLED, reason, message)
-        state.set_overall(phase, reason, message)
+        """End the run (`progress.end_run`); the pods of its Running stages deleted now."""
+        doomed = end_run(state, phase, reason, message)
         if doomed:
             execution = self.caches.execution_cluster(execution_target(state.run).cluster)
             if execution is not None:

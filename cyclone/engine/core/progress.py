@@ -1,0 +1,199 @@
+"""The run-level rules of one reconcile: whether the run's execution cluster can be used,
+which stages start now and which wait, the bookkeeping of stage entries, how a run ends,
+its overall phase, reason and message, and when to look at it again.
+
+Plain data in, `RunState` edits out: the run controller reads its caches, calls these and
+writes what they decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cyclone.engine.core.dag import DagStage
+from cyclone.engine.core.observing import retry_not_before, retry_policy
+from cyclone.engine.core.phases import CANCELLED, FAILED, PENDING, RUNNING, is_terminal
+from cyclone.engine.core.runstate import RunState
+from cyclone.engine.core.stagestart import quota_not_before
+from cyclone.engine.core.status import overall_phase
+from cyclone.engine.core.timeouts import deadline_text
+
+REASON_MANUALLY_PAUSE = "ManuallyPause"
+REASON_MANUALLY_RESUME = "ManuallyResume"
+REASON_QUEUED = "Queued"
+REASON_STAGE_FAILED = "StageFailed"
+REASON_CLUSTER_NOT_FOUND = "ExecutionClusterNotFound"
+REASON_CLUSTER_UNAVAILABLE = "ExecutionClusterUnavailable"
+CLUSTER_CONNECT_RECHECK_SECONDS = 1.0
+WAKEUP_MARGIN_SECONDS = 0.05
+"""Added to a requeue delay so the next look comes just after the moment, not before."""
+
+
+@dataclass(frozen=True)
+class ClusterVerdict:
+    """Whether a run may go on with its execution cluster now.
+
+    ``failure`` (reason, message): the run fails. ``recheck``: look again after that many
+    seconds and do nothing else now. Neither: the cluster is usable."""
+
+    failure: tuple[str, str] | None = None
+    recheck: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.failure is None and self.recheck is None
+
+
+def cluster_verdict(
+    name: str,
+    *,
+    connected: bool,
+    problem: str | None = None,
+    failing_for: float = 0.0,
+    error: str | None = None,
+    unreachable_limit: float,
+) -> ClusterVerdict:
+    """The availability of the execution cluster ``name``.
+
+    Not ``connected`` (the engine has no cache of it): ``problem`` says why — "" while it
+    is being connected (look again soon), None when it is not registered at all, a message
+    when it cannot be used. Connected: a pod cache that has failed to reach it for
+    ``failing_for`` seconds fails the run at ``unreachable_limit`` and is looked at again
+    until then."""
+    if not connected:
+        if problem == "":
+            return ClusterVerdict(recheck=CLUSTER_CONNECT_RECHECK_SECONDS)
+        if problem is None:
+            return ClusterVerdict(failure=(
+                REASON_CLUSTER_NOT_FOUND, f"execution cluster {name!r} is not registered"))
+        return ClusterVerdict(failure=(
+            REASON_CLUSTER_UNAVAILABLE, f"execution cluster {name!r}: {problem}"))
+    if failing_for >= unreachable_limit:
+        return ClusterVerdict(failure=(
+            REASON_CLUSTER_UNAVAILABLE,
+            f"execution cluster {name!r} has not answered for {failing_for:.0f}s: {error}"))
+    if failing_for > 0:
+        return ClusterVerdict(recheck=min(
+            CLUSTER_CONNECT_RECHECK_SECONDS,
+            unreachable_limit - failing_for + WAKEUP_MARGIN_SECONDS))
+    return ClusterVerdict()
+
+
+def mark_queued(state: RunState) -> None:
+    """The run waits for a parallelism slot."""
+    state.status["queued"] = True
+    state.set_overall(PENDING, REASON_QUEUED, "waiting for a parallelism slot")
+
+
+def mark_admitted(state: RunState, deadline: datetime) -> None:
+    """The run starts now and times out at ``deadline``."""
+    state.status.pop("queued", None)
+    state.status["deadline"] = deadline_text(deadline)
+    state.set_overall(RUNNING)
+
+
+def enter_scope(state: RunState, scope: Iterable[str]) -> None:
+    """Every stage of the run's sub-graph has an entry (Pending until it starts)."""
+    for name in scope:
+        if state.stage_phase(name) is None:
+            state.set_stage(name, PENDING)
+
+
+def record_stage_shapes(state: RunState, wf_stages: Iterable[DagStage]) -> None:
+    """Each stage entry carries its node's ``depends`` and ``trivial`` as the workflow has
+    them now (entries of stages outside the run are not created)."""
+    for node in wf_stages:
+        current = state.stages.get(node.name)
+        if current is not None and (
+            current.get("depends") != list(node.depends)
+            or current.get("trivial") != node.trivial
+        ):
+            entry = state.stage(node.name)
+            entry["depends"] = list(node.depends)
+            entry["trivial"] = node.trivial
+
+
+@dataclass
+class StartPlan:
+    """What to do with the stages the DAG allows to start now."""
+
+    delegations: list[str] = field(default_factory=list)
+    """Delegation stages: put in Waiting."""
+    pods: list[str] = field(default_factory=list)
+    """Pod stages whose next attempt is due: create their pods."""
+    later: list[datetime] = field(default_factory=list)
+    """When the stages that must wait (a retry's or a quota refusal's backoff) are due."""
+
+
+def plan_starts(
+    state: RunState,
+    names: Iterable[str],
+    stage_objs: Mapping[str, dict],
+    quota_backoff: timedelta,
+    quota_max_backoff: timedelta,
+) -> StartPlan:
+    """Split the startable stages into delegations, pods to create now, and waits."""
+    plan = StartPlan()
+    for name in names:
+        stage_obj = stage_objs[name]
+        if (stage_obj.get("spec") or {}).get("delegation"):
+            plan.delegations.append(name)
+            continue
+        not_before = retry_not_before(state, name, retry_policy(stage_obj)) or quota_not_before(
+            state, name, quota_backoff, quota_max_backoff)
+        if not_before is not None and not_before > state.now:
+            plan.later.append(not_before)
+            continue
+        plan.pods.append(name)
+    return plan
+
+
+def end_run(state: RunState, phase: str, reason: str, message: str) -> list[dict]:
+    """End the run: every unfinished stage gets the same fate — ``phase`` once started,
+    Cancelled if it never left Pending. The pod refs of the Running stages it ends, which
+    the caller deletes."""
+    doomed = [
+        entry["pod"] for name in state.non_terminal_stages()
+        if (entry := state.stages[name]).get("pod")
+        and (entry.get("status") or {}).get("phase") == RUNNING
+    ]
+    for name in state.non_terminal_stages():
+        started = state.stage_phase(name) not in (None, PENDING)
+        state.set_stage(name, phase if started else CANCELLED, reason, message)
+    state.set_overall(phase, reason, message)
+    return doomed
+
+
+def settle_overall(state: RunState, trivial: set[str], paused: bool) -> None:
+    """The run's overall phase, reason and message from its stages after a DAG step.
+
+    Ended: ``StageFailed`` naming the non-trivial stages that failed or were cancelled.
+    Going on: ``ManuallyPause`` while paused, ``ManuallyResume`` after a pause, otherwise
+    no reason."""
+    phase = overall_phase(state.stages, trivial)
+    if is_terminal(phase):
+        failed = [
+            n for n, e in state.stages.items()
+            if (e.get("status") or {}).get("phase") in (FAILED, CANCELLED)
+            and n not in trivial and not e.get("trivial")
+        ]
+        message = f"failed stages: {', '.join(failed)}" if failed else None
+        state.set_overall(phase, REASON_STAGE_FAILED if failed else None, message)
+        return
+    previous = state.overall.get("reason")
+    if paused:
+        state.set_overall(phase, REASON_MANUALLY_PAUSE, "paused: no new stage starts")
+    elif previous in (REASON_MANUALLY_PAUSE, REASON_MANUALLY_RESUME):
+        state.set_overall(phase, REASON_MANUALLY_RESUME)
+    else:
+        state.set_overall(phase)
+
+
+def requeue_after(now: datetime, wakeups: Iterable[datetime]) -> float | None:
+    """Seconds until the earliest of ``wakeups`` (just after it); None when there is none."""
+    earliest = min(wakeups, default=None)
+    if earliest is None:
+        return None
+    return max((earliest - now).total_seconds(), 0.0) + WAKEUP_MARGIN_SECONDS

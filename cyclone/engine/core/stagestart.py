@@ -1,0 +1,102 @@
+"""What starting a stage writes into the run's status when no pod is created for it: a
+delegation put in Waiting, stages taken over from the run a ``retryOf`` run repeats, and a
+pod the quota refused (counted in the stage's status, so that the backoff before the next
+try survives an engine restart). Also the outputs later stages may reference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cyclone.engine.core.phases import FAILED, PENDING, SUCCEEDED, WAITING
+from cyclone.engine.core.retries import retry_backoff
+from cyclone.engine.core.runstate import RunState
+from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
+from cyclone.engine.core.timeouts import timeout_of
+
+REASON_QUOTA = "RetryOnExceededQuotaTimeout"
+REASON_DELEGATION_WAITING = "DelegationWaiting"
+REASON_INVALID_DELEGATION = "InvalidDelegation"
+REASON_REUSED = "ReusedFromRetry"
+
+QUOTA_REFUSALS = "quotaRefusals"
+"""Stage status field: the refusals in a row of the stage's pod for exceeded quota."""
+LAST_QUOTA_REFUSAL = "lastQuotaRefusalTime"
+"""Stage status field: RFC 3339 time of the last of those refusals, to the microsecond (a
+backoff may be shorter than a second)."""
+
+
+def upstream_outputs(state: RunState) -> dict[str, dict[str, str]]:
+    """Outputs of every Succeeded stage, for ``${stages.<s>.outputs.<key>}``."""
+    return {
+        name: {o["key"]: o.get("value") or "" for o in entry.get("outputs") or []}
+        for name, entry in state.stages.items()
+        if (entry.get("status") or {}).get("phase") == SUCCEEDED
+    }
+
+
+def mark_delegation_waiting(
+    state: RunState, stage: str, stage_obj: dict, default_timeout: float
+) -> None:
+    """Put a delegation stage in Waiting with its deadline; it is POSTed after the write."""
+    delegation = (stage_obj.get("spec") or {}).get("delegation") or {}
+    try:
+        timeout = timeout_of(delegation.get("timeout"), timedelta(seconds=default_timeout))
+    except ValueError as exc:
+        state.set_stage(stage, FAILED, REASON_INVALID_DELEGATION, f"delegation.timeout: {exc}")
+        return
+    entry = state.stage(stage)
+    entry["attempts"] = int(entry.get("attempts") or 0) + 1
+    entry["delegation"] = {
+        "url": delegation.get("url"),
+        "deadline": rfc3339(state.now + timeout),
+        "sent": False,
+    }
+    state.set_stage(stage, WAITING, REASON_DELEGATION_WAITING)
+
+
+def reuse_succeeded_stages(state: RunState, previous: dict, workflow_name: str) -> None:
+    """``spec.retryOf``: take over the Succeeded stages of an earlier run of the same
+    workflow, with their outputs, so only the rest runs again."""
+    if ((previous.get("spec") or {}).get("workflowRef") or {}).get("name") != workflow_name:
+        return
+    previous_name = previous["metadata"]["name"]
+    for name, entry in ((previous.get("status") or {}).get("stages") or {}).items():
+        if (entry.get("status") or {}).get("phase") != SUCCEEDED:
+            continue
+        reused = state.stage(name)
+        reused["outputs"] = list(entry.get("outputs") or [])
+        reused["pod"] = entry.get("pod")
+        state.set_stage(name, SUCCEEDED, REASON_REUSED, f"reused from run {previous_name}")
+
+
+def record_quota_refusal(state: RunState, stage: str) -> None:
+    """One more refusal in a row of the stage's pod for quota, at ``state.now``."""
+    entry = state.stage(stage)
+    entry[QUOTA_REFUSALS] = int(entry.get(QUOTA_REFUSALS) or 0) + 1
+    entry[LAST_QUOTA_REFUSAL] = state.now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def clear_quota_refusals(state: RunState, stage: str) -> None:
+    """The stage's pod was created: the next refusal starts a new row."""
+    if QUOTA_REFUSALS in (state.stages.get(stage) or {}) or LAST_QUOTA_REFUSAL in (
+            state.stages.get(stage) or {}):
+        entry = state.stage(stage)
+        entry.pop(QUOTA_REFUSALS, None)
+        entry.pop(LAST_QUOTA_REFUSAL, None)
+
+
+def quota_not_before(
+    state: RunState, stage: str, backoff: timedelta, max_backoff: timedelta
+) -> datetime | None:
+    """When a stage whose pod the quota refused may ask again: after the last refusal, a
+    backoff that doubles with each refusal in a row up to ``max_backoff``. None (now) when
+    the stage is not waiting for quota or no refusal is recorded."""
+    entry = state.stages.get(stage) or {}
+    status = entry.get("status") or {}
+    if status.get("phase") != PENDING or status.get("reason") != REASON_QUOTA:
+        return None
+    refusals = int(entry.get(QUOTA_REFUSALS) or 0)
+    last = entry.get(LAST_QUOTA_REFUSAL)
+    if refusals < 1 or not last:
+        return None
+    return parse_rfc3339(last) + retry_backoff(refusals, backoff, max_backoff)
