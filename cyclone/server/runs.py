@@ -8,10 +8,9 @@ import copy
 from fastapi import APIRouter, Depends, Response
 
 from cyclone.api import keys
-from cyclone.engine.core.dag import scope_problems
-from cyclone.kube import errors, kinds
+from cyclone.engine.runstart import start_run
+from cyclone.kube import kinds
 from cyclone.server.auth import server_state
-from cyclone.server.clusters import execution_context
 from cyclone.server.crud import KindRoutes, delete_object, list_objects
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import (
@@ -22,7 +21,6 @@ from cyclone.server.objects import (
 )
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.server.state import ServerState
-from cyclone.server.validation import check_run_tenancy, validate_object
 
 RUNS = KindRoutes(kinds.WORKFLOW_RUN, "workflowrun",
                   "/projects/{project}/workflows/{workflow}/workflowruns", workflow_scope,
@@ -38,39 +36,15 @@ def _run_name(scope: Scope, body: ObjectBody) -> str:
 
 
 async def create_run(scope: Scope, body: ObjectBody, *, retry_of: str | None = None) -> dict:
-    """A new run of the scope's workflow; fills the execution context when empty."""
+    """A new run of the scope's workflow, through the engine's `start_run`."""
     obj = build_object(kinds.WORKFLOW_RUN, body, _run_name(scope, body), scope.namespace,
                        scope.labels)
     spec = obj["spec"]
     spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
                            "name": scope.workflow, "namespace": scope.namespace}
-    spec.pop("stopped", None)
-    spec.pop("paused", None)
     if retry_of:
         spec["retryOf"] = retry_of
-    spec["executionContext"] = await execution_context(scope.cluster, scope.tenant,
-                                                       spec.get("executionContext"))
-    validate_object(obj)
-    await check_run_tenancy(scope.cluster, scope.tenant, obj)
-    await _check_stages_in_scope(scope, spec)
-    try:
-        return await scope.cluster.create(obj, namespace=scope.namespace)
-    except errors.AlreadyExists as exc:
-        raise errors.AlreadyExists(
-            f"workflowrun {obj['metadata']['name']!r} already exists") from exc
-
-
-async def _check_stages_in_scope(scope: Scope, spec: dict) -> None:
-    """Refuse (422) a run that could never start: the workflow has no stages, or
-    `startStages`/`endStages` name stages it does not have."""
-    workflow = await scope.cluster.get(kinds.WORKFLOW, scope.workflow, scope.namespace)
-    problems = scope_problems((workflow.get("spec") or {}).get("stages") or [],
-                              spec.get("startStages"), spec.get("endStages"))
-    if problems:
-        head = "; ".join(f"{field}: {message}" for field, message in problems)
-        raise errors.Invalid(
-            f"invalid WorkflowRun of workflow {scope.workflow!r}: {head}",
-            details={"causes": [{"field": f, "message": m} for f, m in problems]})
+    return await start_run(scope.cluster, obj)
 
 
 async def _set_flags(scope: Scope, name: str, flags: dict) -> dict:

@@ -3,11 +3,14 @@ controller of the engine as one unit.
 
 ``CronTriggerController.reconcile("namespace/name")`` is level-based: it reads the trigger,
 its runs and its workflow from the caches, asks `decide_firing` what is due and returns
-when the next scheduled time comes. A firing creates the run named after its scheduled
-time, then records ``status.count`` and ``status.lastFireTime`` with the trigger's
-resourceVersion: an engine killed between the two finds the run already there on restart
-and only records it, and a reconcile that read a stale trigger fails the status write
-instead of counting twice.
+when the next scheduled time comes. A firing starts the run named after its scheduled
+time through `cyclone.engine.runstart.start_run` (the checks every new run gets), then,
+under ``concurrencyPolicy: Replace``, stops the other unfinished runs, then records
+``status.count`` and ``status.lastFireTime`` with the trigger's resourceVersion: an engine
+killed in between finds the run already there on restart and only does the rest, and a
+reconcile that read a stale trigger fails the status write instead of counting twice. A
+run `start_run` refuses is not created and stops nothing; the firing is recorded without
+counting, and a Warning Event on the trigger (reason ``RunRefused``) says why.
 """
 
 from __future__ import annotations
@@ -37,12 +40,12 @@ from cyclone.engine.core.triggerrun import (
     trigger_run,
     workflow_name_of,
 )
-from cyclone.engine.placement import execution_context, tenant_of
+from cyclone.engine.runstart import record_refusal, start_run
 from cyclone.kube import kinds
 from cyclone.kube.clock import SYSTEM_CLOCK
 from cyclone.kube.clock import Clock as TimeSource
 from cyclone.kube.controller import Controller
-from cyclone.kube.errors import AlreadyExists, Conflict, NotFound
+from cyclone.kube.errors import AlreadyExists, Conflict, Forbidden, Invalid, NotFound
 from cyclone.kube.informer import Informer, object_key, split_key
 from cyclone.kube.protocol import Cluster
 
@@ -106,22 +109,34 @@ class CronTriggerController:
                      rfc3339(decision.scheduled_time))
         if decision.action != FiringAction.FIRE or decision.scheduled_time is None:
             return wake
-        workflow = workflow_name_of(trigger)
-        if not workflow or self.workflows.get(namespace, workflow) is None:
-            log.warning("trigger %s: workflow %r not found; no run created", key, workflow)
+        workflow_name = workflow_name_of(trigger)
+        workflow = self.workflows.get(namespace, workflow_name) if workflow_name else None
+        if workflow is None:
+            log.warning("trigger %s: workflow %r not found; no run created", key,
+                        workflow_name)
             return wake
-        for run_name in decision.replace:
-            await self._stop(namespace, run_name)
         run = trigger_run(trigger, cron_run_name(name, decision.scheduled_time), TRIGGER_CRON)
-        run["spec"]["executionContext"] = await execution_context(
-            self.control, tenant_of(namespace), run["spec"].get("executionContext"))
-        try:
-            await self.control.create(run, namespace=namespace)
-        except AlreadyExists:
-            log.info("trigger %s: run %s already exists", key, run["metadata"]["name"])
-        if not await self._record(trigger, decision.scheduled_time):
+        started = await self._start(trigger, run, workflow, now)
+        for run_name in decision.replace:
+            if started and run_name != run["metadata"]["name"]:
+                await self._stop(namespace, run_name)
+        if not await self._record(trigger, decision.scheduled_time, started=started):
             return STALE_RETRY_SECONDS
         return wake
+
+    async def _start(self, trigger: dict, run: dict, workflow: dict, now: datetime) -> bool:
+        """Whether the firing's run exists now: created, or found from before a crash. A
+        run `start_run` refuses is not created; the trigger gets an Event saying why."""
+        key = object_key(trigger)
+        try:
+            await start_run(self.control, run, workflow=workflow)
+        except AlreadyExists:
+            log.info("trigger %s: run %s already exists", key, run["metadata"]["name"])
+        except (Invalid, Forbidden) as exc:
+            log.warning("trigger %s: no run: %s", key, exc)
+            await record_refusal(self.control, trigger, run["metadata"]["name"], exc, now)
+            return False
+        return True
 
     async def _stop(self, namespace: str, run: str) -> None:
         try:
@@ -130,10 +145,12 @@ class CronTriggerController:
         except NotFound:
             pass
 
-    async def _record(self, trigger: dict, fired: datetime) -> bool:
+    async def _record(self, trigger: dict, fired: datetime, *, started: bool) -> bool:
+        """``status.lastFireTime`` is the firing done, ``status.count`` counts it when its
+        run exists: a refused firing is not tried again, nor counted."""
         updated = copy.deepcopy(trigger)
         status = updated["status"] = dict(updated.get("status") or {})
-        status["count"] = int(status.get("count") or 0) + 1
+        status["count"] = int(status.get("count") or 0) + (1 if started else 0)
         status["lastFireTime"] = rfc3339(fired)
         try:
             await self.control.replace_status(updated)

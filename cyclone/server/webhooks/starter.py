@@ -5,22 +5,21 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from cyclone.api import keys
 from cyclone.engine.core.scm import EventType, ScmEvent, delivery_run_name, trigger_matches
 from cyclone.engine.core.scm.matching import REVISION_TYPES, with_revision
-from cyclone.engine.core.tenancy import fill_execution_context
 from cyclone.engine.core.triggerrun import (
     LABEL_PULL_REQUEST,
     run_spec_of,
     trigger_run,
     workflow_name_of,
 )
+from cyclone.engine.runstart import record_refusal, start_run
 from cyclone.kube import kinds
-from cyclone.kube.errors import AlreadyExists, Conflict, Invalid, NotFound
+from cyclone.kube.errors import AlreadyExists, Conflict, Forbidden, Invalid, NotFound
 from cyclone.kube.protocol import Cluster
-from cyclone.server.clusters import execution_context
-from cyclone.server.validation import validate_object
 from cyclone.server.webhooks.cancel import cancel_previous_pull_request_runs
 
 log = logging.getLogger(__name__)
@@ -125,25 +124,24 @@ async def start_runs(cluster: Cluster, triggers: list[dict], delivery: Delivery)
     """Create one run per (event, matching trigger); a redelivery finds them existing."""
     namespace = keys.tenant_namespace(delivery.tenant)
     outcome = DeliveryOutcome()
-    context: dict | None = None
     for index, event in enumerate(delivery.events):
         for trigger in triggers:
             if not trigger_matches(trigger, event):
                 continue
-            workflow = workflow_name_of(trigger)
+            workflow_name = workflow_name_of(trigger)
             try:
-                await cluster.get(kinds.WORKFLOW, workflow or "", namespace)
+                workflow = await cluster.get(kinds.WORKFLOW, workflow_name or "", namespace)
             except NotFound:
                 log.warning("trigger %s: workflow %r not found; no run created",
-                            trigger["metadata"]["name"], workflow)
+                            trigger["metadata"]["name"], workflow_name)
                 continue
-            if context is None:
-                context = await execution_context(cluster, delivery.tenant)
+            run = await _build_run(cluster, trigger, event, index, delivery)
             try:
-                run = await _build_run(cluster, trigger, event, index, delivery, context)
-                created = await cluster.create(run, namespace=namespace)
-            except Invalid as exc:
+                created = await start_run(cluster, run, workflow=workflow)
+            except (Invalid, Forbidden) as exc:
                 log.warning("trigger %s: no run: %s", trigger["metadata"]["name"], exc)
+                await record_refusal(cluster, trigger, run["metadata"]["name"], exc,
+                                     datetime.now(UTC))
                 continue
             except AlreadyExists:
                 outcome.existing.append(run["metadata"]["name"])
@@ -158,7 +156,7 @@ async def start_runs(cluster: Cluster, triggers: list[dict], delivery: Delivery)
 
 
 async def _build_run(cluster: Cluster, trigger: dict, event: ScmEvent, index: int,
-                     delivery: Delivery, context: dict) -> dict:
+                     delivery: Delivery) -> dict:
     namespace = trigger["metadata"]["namespace"]
     name = delivery_run_name(trigger["metadata"]["name"], delivery.delivery_id, index)
     spec = run_spec_of(trigger)
@@ -176,7 +174,6 @@ async def _build_run(cluster: Cluster, trigger: dict, event: ScmEvent, index: in
         {"name": k, "value": v} for k, v in scm_variables(event).items() if k not in given)]
     spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
                            "name": workflow_name_of(trigger), "namespace": namespace}
-    spec["executionContext"] = fill_execution_context(spec.get("executionContext"), context)
     labels = {}
     if event.pull_request is not None and event.type in (
         EventType.PULL_REQUEST, EventType.PULL_REQUEST_COMMENT
@@ -187,5 +184,4 @@ async def _build_run(cluster: Cluster, trigger: dict, event: ScmEvent, index: in
         integration=delivery.integration, delivery=delivery.delivery_id,
         targetURL=run_url(delivery.server_url, run),
     )
-    validate_object(run)
     return run

@@ -1,0 +1,108 @@
+"""What a new WorkflowRun must be before it is written, whichever way it is started (REST
+create or retry, an SCM delivery, a cron firing): the decisions, as plain data.
+
+`cyclone.engine.runstart` reads what these need (the tenant's policy, the workflow) and
+turns a `Refusal` into the typed error its caller answers with.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cyclone.api.validation import validate_object as field_errors
+from cyclone.engine.core.dag import scope_problems
+from cyclone.engine.core.tenancy import Violation, describe, fill_execution_context
+
+NEW_RUN_DROPPED_FIELDS = ("stopped", "paused")
+"""Flags a run only gets after it exists: a new run (a retry too) starts neither."""
+REASON_RUN_REFUSED = "RunRefused"
+"""Reason of the Event a trigger gets when a run it started was refused."""
+EVENT_MESSAGE_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a run is not created: ``forbidden`` when it reaches what another tenant or
+    Cyclone owns (403), else it is invalid (422); ``causes`` name the fields."""
+
+    message: str
+    causes: list[dict[str, str]] = field(default_factory=list)
+    forbidden: bool = False
+
+
+def new_run(run: Mapping[str, Any], context: Mapping[str, str]) -> dict[str, Any]:
+    """The run to write: its own ``executionContext`` completed from ``context`` (where
+    the tenant's new runs go), without the flags of a run that already exists."""
+    completed = copy.deepcopy(dict(run))
+    spec = completed["spec"] = dict(completed.get("spec") or {})
+    for name in NEW_RUN_DROPPED_FIELDS:
+        spec.pop(name, None)
+    spec["executionContext"] = fill_execution_context(spec.get("executionContext"), context)
+    return completed
+
+
+def field_refusal(obj: Mapping[str, Any]) -> Refusal | None:
+    """The object's field errors (`cyclone.api.validation`), the first five in the
+    message and all of them as causes."""
+    problems = field_errors(dict(obj))
+    if not problems:
+        return None
+    head = "; ".join(str(p) for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return Refusal(f"invalid {obj.get('kind', 'object')}: {head}{more}",
+                   [{"field": p.path, "message": p.message} for p in problems])
+
+
+def violations_refusal(what: str, violations: list[Violation]) -> Refusal | None:
+    """What crosses the tenant boundary: forbidden when the object reaches what another
+    tenant or Cyclone owns, invalid when it only asks for a pod feature the tenant is not
+    allowed."""
+    if not violations:
+        return None
+    access = [v for v in violations if v.feature is None]
+    return Refusal(f"{what} reaches outside its tenant: {describe(access or violations)}",
+                   [{"field": v.field, "message": v.message} for v in violations],
+                   forbidden=bool(access))
+
+
+def scope_refusal(workflow_name: str, workflow: Mapping[str, Any],
+                  spec: Mapping[str, Any]) -> Refusal | None:
+    """A run that could never start: its workflow has no stages, or ``startStages`` /
+    ``endStages`` name stages it does not have."""
+    stages: Iterable[Any] = (workflow.get("spec") or {}).get("stages") or []
+    problems = scope_problems(stages, spec.get("startStages"), spec.get("endStages"))
+    if not problems:
+        return None
+    head = "; ".join(f"{name}: {message}" for name, message in problems)
+    return Refusal(f"invalid WorkflowRun of workflow {workflow_name!r}: {head}",
+                   [{"field": f, "message": m} for f, m in problems])
+
+
+def refusal_event(trigger: Mapping[str, Any], run_name: str, message: str,
+                  now: str) -> dict[str, Any]:
+    """The Warning Event that tells, on the trigger, why its run ``run_name`` was not
+    created. Named after the run and the trigger's uid, so a repeated attempt finds it
+    already there, and a trigger created again under the same name gets its own."""
+    meta = trigger.get("metadata") or {}
+    namespace = meta.get("namespace")
+    involved = {"apiVersion": trigger.get("apiVersion"), "kind": trigger.get("kind"),
+                "name": meta.get("name"), "namespace": namespace}
+    if meta.get("uid"):
+        involved["uid"] = meta["uid"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{run_name}.{meta.get('uid') or 'refused'}",
+                     "namespace": namespace},
+        "involvedObject": involved,
+        "reason": REASON_RUN_REFUSED,
+        "message": f"run {run_name} not created: {message}"[:EVENT_MESSAGE_LIMIT],
+        "type": "Warning",
+        "source": {"component": "cyclone"},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
