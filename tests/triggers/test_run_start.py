@@ -13,11 +13,12 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
 from cyclone.api import keys
-from cyclone.engine.core.cron import parse_schedule
+from cyclone.engine.core.cron import cron_run_name, parse_schedule
 from cyclone.engine.core.runstart import REASON_RUN_REFUSED
 from cyclone.engine.core.scm import Provider
 from cyclone.engine.core.tenancy import record_patch
@@ -36,7 +37,17 @@ from .support import (
     post_event,
     scm_trigger_object,
 )
-from .test_cron_engine import JUST, advance_to, cron_trigger, running_engine, wait_for
+from .test_cron_engine import (
+    JUST,
+    add_workflow,
+    advance_to,
+    cron_trigger,
+    looked_at,
+    recorded,
+    run_names,
+    running_engine,
+    wait_for,
+)
 
 HOME = {"cluster": keys.CONTROL_CLUSTER_NAME, "namespace": NAMESPACE,
         "pvc": keys.tenant_pvc_name(keys.DEFAULT_TENANT)}
@@ -195,3 +206,44 @@ async def test_an_invalid_run_is_refused(entry, cluster, admin, workflow):
     assert "invalid duration 'forever'" in started.refusal
     if entry in ("rest-create", "retry"):
         assert started.refusal.startswith("422 ")
+
+
+async def test_a_refused_cron_firing_stops_no_run_it_would_replace_and_is_not_counted(
+        cluster, admin):
+    """The refused firing is done with (``lastFireTime``), uncounted and not tried again; the
+    next firing of the corrected trigger replaces the run as usual."""
+    schedule = "* * * * *"
+    await add_workflow(cluster, "slow", "sleep 60")
+    created = await cluster.create(
+        cron_trigger("replacer", schedule, "slow", concurrencyPolicy="Replace"),
+        namespace=NAMESPACE)
+    clock = ManualClock(start=parse_rfc3339(created["metadata"]["creationTimestamp"]))
+    first = parse_schedule(schedule).next_after(clock.now())
+    second, third = (first + timedelta(minutes=n) for n in (1, 2))
+    async with running_engine(cluster, clock) as engine:
+        advance_to(clock, first + JUST)
+        await wait_for(lambda: recorded(cluster, "replacer", first))
+        await cluster.patch(kinds.WORKFLOW_TRIGGER, "replacer",
+                            {"spec": {"timeout": "forever"}}, NAMESPACE)
+        await looked_at(engine, cluster, "replacer")
+        advance_to(clock, second + JUST)
+        refused = await wait_for(lambda: recorded(cluster, "replacer", second))
+        assert refused["status"]["count"] == 1
+        assert await run_names(cluster, "replacer") == [cron_run_name("replacer", first)]
+        kept = await cluster.get(kinds.WORKFLOW_RUN, cron_run_name("replacer", first),
+                                 NAMESPACE)
+        assert not kept["spec"].get("stopped")
+        assert "spec.timeout" in await _refusal_events(cluster, "replacer")
+
+        await cluster.patch(kinds.WORKFLOW_TRIGGER, "replacer", {"spec": {"timeout": None}},
+                            NAMESPACE)
+        await looked_at(engine, cluster, "replacer")
+        assert await run_names(cluster, "replacer") == [cron_run_name("replacer", first)]
+        advance_to(clock, third + JUST)
+        fired = await wait_for(lambda: recorded(cluster, "replacer", third))
+    assert fired["status"]["count"] == 2
+    assert await run_names(cluster, "replacer") == [cron_run_name("replacer", first),
+                                                    cron_run_name("replacer", third)]
+    replaced = await cluster.get(kinds.WORKFLOW_RUN, cron_run_name("replacer", first),
+                                 NAMESPACE)
+    assert replaced["spec"].get("stopped") is True
