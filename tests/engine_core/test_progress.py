@@ -19,7 +19,11 @@ from cyclone.engine.core.progress import (
     plan_starts,
     record_stage_shapes,
     requeue_after,
+    scope_failure,
     settle_overall,
+    stages_missing,
+    stages_to_observe,
+    workflow_missing,
 )
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.timefmt import rfc3339
@@ -46,6 +50,30 @@ def entry(phase: str, reason: str | None = None, **fields: object) -> dict:
 
 def pod_stage() -> dict:
     return {"spec": {"pod": {"spec": {"containers": []}}}}
+
+
+# the run's definition
+
+def test_a_missing_workflow_fails_the_run_naming_it():
+    assert workflow_missing("ns", "wf") == ("WorkflowNotFound", "workflow 'wf' not found in ns")
+
+
+def test_scope_problems_fail_the_run_as_one_message():
+    assert scope_failure([("startStages", "no stage x"), ("endStages", "no stage y")]) == (
+        "InvalidWorkflowRun", "startStages: no stage x; endStages: no stage y")
+    assert scope_failure([]) is None
+
+
+def test_missing_stages_fail_the_run_naming_each():
+    assert stages_missing("wf", {"a": {}, "b": None, "c": None}) == (
+        "StageNotFound", "stage(s) b, c of workflow wf not found")
+    assert stages_missing("wf", {"a": {}}) is None
+
+
+def test_only_running_stages_with_a_pod_are_observed():
+    state = state_of({"a": entry("Running", pod={"name": "p"}), "b": entry("Running"),
+                      "c": entry("Succeeded", pod={"name": "q"}), "d": entry("Pending")})
+    assert stages_to_observe(state) == ["a"]
 
 
 # cluster availability

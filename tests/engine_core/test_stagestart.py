@@ -6,12 +6,15 @@ from datetime import timedelta
 
 import pytest
 
+from cyclone.api import keys
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.stagestart import (
     clear_quota_refusals,
     mark_delegation_waiting,
+    project_of_run,
     quota_not_before,
     record_quota_refusal,
+    resources_of_run,
     reuse_succeeded_stages,
     upstream_outputs,
 )
@@ -139,3 +142,26 @@ def test_later_stages_see_the_outputs_of_succeeded_stages_only():
         "c": {"status": {"phase": "Succeeded"}},
     })
     assert upstream_outputs(state) == {"a": {"k": "v", "empty": ""}, "c": {}}
+
+
+def resource(name: str, type_: str = "Git", template: bool = False) -> dict:
+    labels = {keys.LABEL_RESOURCE_TEMPLATE: "true"} if template else {}
+    return {"metadata": {"name": name, "labels": labels}, "spec": {"type": type_}}
+
+
+def test_a_run_sees_its_own_resources_and_templates_from_every_namespace_later_ones_winning():
+    listed = [("system", resource("git-template", "Git", template=True)),
+              ("system", resource("shared")),
+              ("tenant", resource("git-tenant", "Git", template=True)),
+              ("tenant", resource("src"))]
+    resources, templates = resources_of_run("tenant", listed)
+    assert list(resources) == ["src"]
+    assert templates == {"Git": listed[2][1]}
+
+
+def test_a_run_belongs_to_its_own_project_else_to_its_workflows():
+    labelled = {"metadata": {"labels": {keys.LABEL_PROJECT: "p1"}}}
+    bare = {"metadata": {}}
+    assert project_of_run(labelled, {"metadata": {"labels": {keys.LABEL_PROJECT: "p2"}}}) == "p1"
+    assert project_of_run(bare, {"metadata": {"labels": {keys.LABEL_PROJECT: "p2"}}}) == "p2"
+    assert project_of_run(bare, bare) is None

@@ -45,6 +45,7 @@ from cyclone.engine.core.phases import (
 )
 from cyclone.engine.core.podbuilder import ArtifactUpload
 from cyclone.engine.core.progress import (
+    REASON_INVALID,
     cluster_verdict,
     end_run,
     enter_scope,
@@ -53,12 +54,18 @@ from cyclone.engine.core.progress import (
     plan_starts,
     record_stage_shapes,
     requeue_after,
+    scope_failure,
     settle_overall,
+    stages_missing,
+    stages_to_observe,
+    workflow_missing,
 )
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.stagestart import (
     mark_delegation_waiting,
+    project_of_run,
     quota_not_before,
+    resources_of_run,
     reuse_succeeded_stages,
 )
 from cyclone.engine.core.stopping import stop_cause
@@ -80,9 +87,6 @@ from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
 
-REASON_WORKFLOW_NOT_FOUND = "WorkflowNotFound"
-REASON_STAGE_NOT_FOUND = "StageNotFound"
-REASON_INVALID = "InvalidWorkflowRun"
 
 Clock = Callable[[], datetime]
 
@@ -147,27 +151,21 @@ class RunController:
         workflow_name = (spec.get("workflowRef") or {}).get("name")
         workflow = self.caches.workflows.get(state.namespace, workflow_name or "")
         if workflow is None:
-            await self._end(
-                state, FAILED, REASON_WORKFLOW_NOT_FOUND,
-                f"workflow {workflow_name!r} not found in {state.namespace}",
-            )
+            await self._end(state, FAILED, *workflow_missing(state.namespace, workflow_name))
             return None
         wf_stages = _dag_of(workflow)
         start, end = spec.get("startStages") or None, spec.get("endStages") or None
-        problems = scope_problems(wf_stages, start, end)
-        if problems:
-            await self._end(state, FAILED, REASON_INVALID,
-                            "; ".join(f"{field}: {message}" for field, message in problems))
+        failure = scope_failure(scope_problems(wf_stages, start, end))
+        if failure is not None:
+            await self._end(state, FAILED, *failure)
             return None
         scope = stages_in_scope(wf_stages, start, end)
-        stage_objs = {n: self.caches.stages.get(state.namespace, n) for n in scope}
-        missing = [n for n, obj in stage_objs.items() if obj is None]
-        if missing:
-            await self._end(
-                state, FAILED, REASON_STAGE_NOT_FOUND,
-                f"stage(s) {', '.join(missing)} of workflow {workflow_name} not found",
-            )
+        found = {n: self.caches.stages.get(state.namespace, n) for n in scope}
+        failure = stages_missing(workflow_name, found)
+        if failure is not None:
+            await self._end(state, FAILED, *failure)
             return None
+        stage_objs = {n: obj for n, obj in found.items() if obj is not None}
         if state.status.get("deadline") is None:
             errors = validate_output_references(workflow, stage_objs, spec.get("stages") or [])
             if errors:
@@ -260,11 +258,8 @@ class RunController:
         stage_objs: dict[str, dict],
     ) -> None:
         finished_but_running: list[dict] = []
-        for name in list(state.stages):
-            entry = state.stages[name]
-            if (entry.get("status") or {}).get("phase") != RUNNING or not entry.get("pod"):
-                continue
-            pod_ref = entry["pod"]
+        for name in stages_to_observe(state):
+            pod_ref = state.stages[name]["pod"]
             pod = execution.pods.get(pod_ref.get("namespace"), pod_ref["name"])
             if pod is None:
                 try:
@@ -291,21 +286,12 @@ class RunController:
         workflow: dict,
         target: ExecutionTarget,
     ) -> StageInputs:
-        resources: dict[str, dict] = {}
-        resource_types: dict[str, dict] = {}
-        for namespace in dict.fromkeys(
-            (keys.SYSTEM_NAMESPACE, self.config.system_namespace, state.namespace)
-        ):
-            for obj in self.caches.resources.list(namespace):
-                labels = obj["metadata"].get("labels") or {}
-                if keys.LABEL_RESOURCE_TEMPLATE in labels:
-                    resource_types[(obj.get("spec") or {}).get("type") or ""] = obj
-                elif namespace == state.namespace:
-                    resources[obj["metadata"]["name"]] = obj
-        project_name = (
-            (state.run["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT)
-            or (workflow["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT)
-        )
+        namespaces = dict.fromkeys(
+            (keys.SYSTEM_NAMESPACE, self.config.system_namespace, state.namespace))
+        resources, resource_types = resources_of_run(state.namespace, [
+            (namespace, obj) for namespace in namespaces
+            for obj in self.caches.resources.list(namespace)])
+        project_name = project_of_run(state.run, workflow)
         project = (
             self.caches.projects.get(state.namespace, project_name) if project_name else None
         )

@@ -20,6 +20,9 @@ from cyclone.engine.core.stagestart import quota_not_before
 from cyclone.engine.core.status import overall_phase
 from cyclone.engine.core.timeouts import deadline_text
 
+REASON_WORKFLOW_NOT_FOUND = "WorkflowNotFound"
+REASON_STAGE_NOT_FOUND = "StageNotFound"
+REASON_INVALID = "InvalidWorkflowRun"
 REASON_MANUALLY_PAUSE = "ManuallyPause"
 REASON_MANUALLY_RESUME = "ManuallyResume"
 REASON_QUEUED = "Queued"
@@ -29,6 +32,36 @@ REASON_CLUSTER_UNAVAILABLE = "ExecutionClusterUnavailable"
 CLUSTER_CONNECT_RECHECK_SECONDS = 1.0
 WAKEUP_MARGIN_SECONDS = 0.05
 """Added to a requeue delay so the next look comes just after the moment, not before."""
+
+
+Failure = tuple[str, str]
+"""(reason, message) a run fails with."""
+
+
+def workflow_missing(namespace: str, workflow_name: str | None) -> Failure:
+    return REASON_WORKFLOW_NOT_FOUND, f"workflow {workflow_name!r} not found in {namespace}"
+
+
+def scope_failure(problems: Iterable[tuple[str, str]]) -> Failure | None:
+    """The run's ``startStages``/``endStages`` problems (`dag.scope_problems`) as one."""
+    text = "; ".join(f"{field_name}: {message}" for field_name, message in problems)
+    return (REASON_INVALID, text) if text else None
+
+
+def stages_missing(workflow_name: str | None, stage_objs: Mapping[str, dict | None]
+                   ) -> Failure | None:
+    """A stage of the run's sub-graph that has no Stage object fails the run."""
+    missing = [name for name, obj in stage_objs.items() if obj is None]
+    if not missing:
+        return None
+    return (REASON_STAGE_NOT_FOUND,
+            f"stage(s) {', '.join(missing)} of workflow {workflow_name} not found")
+
+
+def stages_to_observe(state: RunState) -> list[str]:
+    """The Running stages with a pod: what their pods say is folded in."""
+    return [name for name, entry in state.stages.items()
+            if (entry.get("status") or {}).get("phase") == RUNNING and entry.get("pod")]
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """What starting a stage writes into the run's status when no pod is created for it: a
 delegation put in Waiting, stages taken over from the run a ``retryOf`` run repeats, and a
 pod the quota refused (counted in the stage's status, so that the backoff before the next
-try survives an engine restart). Also the outputs later stages may reference."""
+try survives an engine restart). Also what building a stage's pod takes from the run: its
+Resources and templates, its project, the outputs of the stages before it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+from cyclone.api import keys
 from cyclone.engine.core.phases import FAILED, PENDING, SUCCEEDED, WAITING
 from cyclone.engine.core.retries import retry_backoff
 from cyclone.engine.core.runstate import RunState
@@ -23,6 +26,29 @@ QUOTA_REFUSALS = "quotaRefusals"
 LAST_QUOTA_REFUSAL = "lastQuotaRefusalTime"
 """Stage status field: RFC 3339 time of the last of those refusals, to the microsecond (a
 backoff may be shorter than a second)."""
+
+
+def resources_of_run(
+    run_namespace: str, listed: Iterable[tuple[str, dict]]
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(the run's Resources by name, the resource templates by type) from Resources listed
+    per namespace in order: templates come from any of them, a later one winning for a
+    type; plain Resources from the run's namespace only."""
+    resources: dict[str, dict] = {}
+    resource_types: dict[str, dict] = {}
+    for namespace, obj in listed:
+        labels = obj["metadata"].get("labels") or {}
+        if keys.LABEL_RESOURCE_TEMPLATE in labels:
+            resource_types[(obj.get("spec") or {}).get("type") or ""] = obj
+        elif namespace == run_namespace:
+            resources[obj["metadata"]["name"]] = obj
+    return resources, resource_types
+
+
+def project_of_run(run: dict, workflow: dict) -> str | None:
+    """The project a run belongs to: its own label, else its workflow's."""
+    return ((run["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT)
+            or (workflow["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT))
 
 
 def upstream_outputs(state: RunState) -> dict[str, dict[str, str]]:

@@ -383,3 +383,19 @@ async def test_a_pod_created_after_quota_refusals_clears_their_count(world):
     assert "quotaRefusals" not in run["status"]["stages"]["a"]
     assert "lastQuotaRefusalTime" not in run["status"]["stages"]["a"]
     assert run["status"]["stages"]["a"]["attempts"] == 1
+
+
+async def test_a_run_of_a_missing_workflow_or_stage_fails_without_a_pod(world):
+    world.define(shell_stage("a", "true"), workflow("wf", [{"name": "a"}, {"name": "gone"}]))
+    await world.submit(workflow_run("r1", "nowhere"))
+    _, run = await world.look("r1")
+    assert (overall(run)["reason"], overall(run)["message"]) == (
+        "WorkflowNotFound", f"workflow 'nowhere' not found in {NAMESPACE}")
+    await world.submit(workflow_run("r2", "wf"))
+    _, run = await world.look("r2")
+    assert (overall(run)["reason"], overall(run)["message"]) == (
+        "StageNotFound", "stage(s) gone of workflow wf not found")
+    await world.submit(workflow_run("r3", "wf", startStages=["nope"]))
+    _, run = await world.look("r3")
+    assert overall(run)["reason"] == "InvalidWorkflowRun"
+    assert await world.stage_pods() == []
