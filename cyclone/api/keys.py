@@ -42,6 +42,9 @@ ANNOTATION_STOP_MESSAGE = "workflowrun.cyclone.dev/stop-message"
 """The message the run ends with when `spec.stopped` was set by Cyclone itself."""
 """Set on a finished stage pod once the server has stored all of its logs; GC waits for it
 (up to `gc_log_wait_seconds`) before deleting the pod."""
+ANNOTATION_DELEGATION_RESULT_PREFIX = "result.delegation.cyclone.dev/"
+"""Followed by a stage name: the signed result an outside system reported for that
+delegation stage, recorded by the server for the engine to take."""
 
 CONTROL_CLUSTER_NAME = "cyclone-control-cluster"
 DEFAULT_TENANT = "system"

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cyclone.api import keys
 from cyclone.engine.core.phases import FAILED, SUCCEEDED, WAITING
 from cyclone.engine.core.results import parse_results
 from cyclone.engine.core.status import apply_stage_status, make_status
 from cyclone.engine.core.timefmt import parse_rfc3339, rfc3339
 from cyclone.engine.core.tokens import Refusal, check_run_token, delegation_token
 
-RESULT_ANNOTATION_PREFIX = "result.delegation.cyclone.dev/"
+RESULT_ANNOTATION_PREFIX = keys.ANNOTATION_DELEGATION_RESULT_PREFIX
 """Followed by the stage name: a DNS label, which is a valid annotation name."""
 REASON_DELEGATION_SUCCEED = "DelegationSucceed"
 REASON_DELEGATION_FAILURE = "DelegationFailure"
