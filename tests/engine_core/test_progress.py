@@ -152,6 +152,12 @@ def test_entries_carry_their_depends_and_trivial_as_the_workflow_has_them_now():
     assert "a" not in state.stages
 
 
+def test_a_stage_made_trivial_is_marked_so_though_its_depends_are_the_same():
+    state = state_of({"b": entry("Pending", depends=["a"], trivial=False)})
+    record_stage_shapes(state, [DagStage("a"), DagStage("b", ("a",), trivial=True)])
+    assert state.stages["b"]["trivial"] is True
+
+
 def test_unchanged_shapes_leave_the_status_unchanged():
     state = state_of({"b": entry("Pending", depends=["a"], trivial=False)})
     record_stage_shapes(state, [DagStage("a"), DagStage("b", ("a",))])

@@ -87,9 +87,10 @@ class World:
         return await self.cluster.get(kinds.WORKFLOW_RUN, name, NAMESPACE)
 
     async def look(self, name: str = "r1") -> tuple[float | None, dict]:
-        """The run's cache catches up with the cluster, then one reconcile: (when it asks
-        to be looked at again, the run as it is stored afterwards)."""
-        self.caches.runs.put(await self.run(name))
+        """The runs cache catches up with the cluster, then one reconcile of run ``name``:
+        (when it asks to be looked at again, the run as it is stored afterwards)."""
+        for run in (await self.cluster.list(kinds.WORKFLOW_RUN, NAMESPACE)).items:
+            self.caches.runs.put(run)
         assert self.controller is not None
         requeue = await self.controller.reconcile(f"{NAMESPACE}/{name}")
         return requeue, await self.run(name)
@@ -272,6 +273,12 @@ async def test_a_run_beyond_the_running_limit_is_queued_until_a_slot_frees(world
     assert second["status"]["queued"] is True
     assert "deadline" not in second["status"]
     assert requeue is None
+    await world.edit_spec("r1", stopped=True)
+    _, first = await world.look("r1")
+    assert overall(first)["phase"] == "Cancelled"
+    _, second = await world.look("r2")
+    assert overall(second)["phase"] == "Running"
+    assert "queued" not in second["status"]
 
 
 async def test_a_cluster_being_connected_is_looked_at_again_and_a_broken_one_fails_the_run(
