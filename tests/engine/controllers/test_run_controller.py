@@ -4,12 +4,14 @@ embedded cluster the test reads back. Each test says what one reconcile decides.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from support.clusters import eventually
 
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig, QueueLimits
@@ -19,9 +21,12 @@ from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.kube import kinds
 from cyclone.kube.clock import ManualClock
 from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.kube.protocol import Cluster
 
 from ..harness import (
+    BACKENDS,
     NAMESPACE,
+    PVC,
     overall,
     prepare_tenant,
     shell_stage,
@@ -62,7 +67,7 @@ class DictCache:
 
 @dataclass
 class World:
-    cluster: EmbeddedCluster
+    cluster: Cluster
     clock: ManualClock
     config: EngineConfig
     caches: ControlCaches
@@ -116,11 +121,32 @@ class World:
         await self.cluster.replace(run)
 
 
-@pytest.fixture
-async def world(tmp_path) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def control_cluster(tmp_path, backend: str) -> AsyncIterator[Cluster]:
+    """The embedded cluster, or (``kube``) a kube-apiserver with the shipped CRDs, which
+    keeps only the status fields they name."""
+    if backend == "kube":
+        from support.kube_engine import engine_test_cluster
+
+        async with engine_test_cluster(NAMESPACE, PVC) as cluster:
+            yield cluster
+        return
     cluster = EmbeddedCluster(tmp_path / "cluster.db", pod_gc_interval=3600)
     await cluster.start()
-    await prepare_tenant(cluster)
+    try:
+        await prepare_tenant(cluster)
+        yield cluster
+    finally:
+        await cluster.close()
+
+
+@pytest.fixture
+async def world(tmp_path, backend) -> AsyncIterator[World]:
+    async with control_cluster(tmp_path, backend) as cluster:
+        yield make_world(cluster)
+
+
+def make_world(cluster: Cluster) -> World:
     pods = DictCache()
     problems: dict[str, str] = {}
     caches = ControlCaches(
@@ -134,10 +160,7 @@ async def world(tmp_path) -> AsyncIterator[World]:
                           cluster_unreachable_seconds=30)
     world = World(cluster, ManualClock(), config, caches, pods, problems)
     world.restart()
-    try:
-        yield world
-    finally:
-        await cluster.close()
+    return world
 
 
 def two_stages(world: World, **first: object) -> None:
@@ -325,10 +348,18 @@ async def test_a_cluster_unreachable_for_too_long_fails_the_run_and_cancels_its_
 
 
 async def quota_of_pods(world: World, pods: int) -> None:
+    """A ResourceQuota of ``pods`` pods, once in force (a kube-apiserver refuses every pod
+    while a quota's status is unknown)."""
     await world.cluster.create({
         "apiVersion": "v1", "kind": "ResourceQuota",
         "metadata": {"name": "pods", "namespace": NAMESPACE},
         "spec": {"hard": {"pods": str(pods)}}}, namespace=NAMESPACE)
+
+    async def in_force() -> bool:
+        quota = await world.cluster.get(kinds.RESOURCE_QUOTA, "pods", NAMESPACE)
+        return "used" in (quota.get("status") or {})
+
+    await eventually(in_force, timeout=30)
 
 
 def refusals(run: dict, stage: str = "a") -> int | None:
@@ -354,6 +385,7 @@ async def test_quota_refusals_are_counted_in_the_run_and_retried_after_a_doublin
     assert len(await world.stage_pods()) == 0
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_after_a_restart_the_quota_backoff_goes_on_from_the_stored_count(world):
     await quota_of_pods(world, 0)
     two_stages(world)
