@@ -83,7 +83,7 @@ async def _refusal_events(cluster, trigger: str) -> str:
 async def _rest(admin, response) -> Started:
     if response.status_code == 201:
         return Started(response.json())
-    return Started(None, f"{response.status_code} {response.text}")
+    return Started(None, f"{response.status_code} {response.json()['message']}")
 
 
 async def start_by_rest_create(cluster, admin, spec: dict) -> Started:
@@ -247,3 +247,12 @@ async def test_a_refused_cron_firing_stops_no_run_it_would_replace_and_is_not_co
     replaced = await cluster.get(kinds.WORKFLOW_RUN, cron_run_name("replacer", first),
                                  NAMESPACE)
     assert replaced["spec"].get("stopped") is True
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+async def test_a_run_no_stage_of_its_workflow_fits_is_refused(entry, cluster, admin, workflow):
+    started = await ENTRY_POINTS[entry](cluster, admin, {"startStages": ["nope"]})
+    assert started.run is None
+    assert 'spec.startStages[0]: unknown stage "nope"' in started.refusal
+    if entry in ("rest-create", "retry"):
+        assert started.refusal.startswith("422 ")

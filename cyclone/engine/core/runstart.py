@@ -14,7 +14,7 @@ from typing import Any
 
 from cyclone.api.validation import validate_object as field_errors
 from cyclone.engine.core.dag import scope_problems
-from cyclone.engine.core.tenancy import Violation, describe, fill_execution_context
+from cyclone.engine.core.tenancy import Violation, describe
 
 NEW_RUN_DROPPED_FIELDS = ("stopped", "paused")
 """Flags a run only gets after it exists: a new run (a retry too) starts neither."""
@@ -34,13 +34,13 @@ class Refusal:
 
 
 def new_run(run: Mapping[str, Any], context: Mapping[str, str]) -> dict[str, Any]:
-    """The run to write: its own ``executionContext`` completed from ``context`` (where
-    the tenant's new runs go), without the flags of a run that already exists."""
+    """The run to write: in ``context``, its completed execution context (what it gives,
+    else where the tenant's new runs go), without the flags of a run that exists."""
     completed = copy.deepcopy(dict(run))
     spec = completed["spec"] = dict(completed.get("spec") or {})
     for name in NEW_RUN_DROPPED_FIELDS:
         spec.pop(name, None)
-    spec["executionContext"] = fill_execution_context(spec.get("executionContext"), context)
+    spec["executionContext"] = dict(context)
     return completed
 
 
