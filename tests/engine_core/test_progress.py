@@ -11,9 +11,11 @@ from cyclone.engine.core.dag import DagStage
 from cyclone.engine.core.progress import (
     CLUSTER_CONNECT_RECHECK_SECONDS,
     ClusterVerdict,
+    cancel_blocked,
     cluster_verdict,
     end_run,
     enter_scope,
+    invalid_references,
     mark_admitted,
     mark_queued,
     plan_starts,
@@ -23,6 +25,7 @@ from cyclone.engine.core.progress import (
     settle_overall,
     stages_missing,
     stages_to_observe,
+    timed_out,
     workflow_missing,
 )
 from cyclone.engine.core.runstate import RunState
@@ -68,6 +71,28 @@ def test_missing_stages_fail_the_run_naming_each():
     assert stages_missing("wf", {"a": {}, "b": None, "c": None}) == (
         "StageNotFound", "stage(s) b, c of workflow wf not found")
     assert stages_missing("wf", {"a": {}}) is None
+
+
+def test_output_references_naming_nothing_fail_the_run_as_one_message():
+    assert invalid_references(["a: x", "b: y"]) == ("InvalidWorkflowRun", "a: x; b: y")
+    assert invalid_references([]) is None
+
+
+def test_a_run_times_out_at_its_stored_deadline_not_before():
+    state = state_of()
+    assert timed_out(state) is None
+    state.status["deadline"] = rfc3339(NOW + SECOND)
+    assert timed_out(state) is None
+    state.status["deadline"] = rfc3339(NOW)
+    assert timed_out(state) == ("Timeout", "the run exceeded its timeout")
+
+
+def test_blocked_stages_are_cancelled_for_an_upstream_failure():
+    state = state_of({"b": entry("Pending"), "c": entry("Succeeded")})
+    cancel_blocked(state, ["b", "c"])
+    assert state.stages["b"]["status"]["phase"] == "Cancelled"
+    assert state.stages["b"]["status"]["reason"] == "UpstreamFailed"
+    assert state.stage_phase("c") == "Succeeded"
 
 
 def test_only_running_stages_with_a_pod_are_observed():

@@ -37,18 +37,18 @@ from cyclone.engine.core.parallelism import Admission
 from cyclone.engine.core.phases import (
     CANCELLED,
     FAILED,
-    REASON_TIMEOUT,
     REASON_TOO_MANY_WAITING,
-    REASON_UPSTREAM_FAILED,
     RUNNING,
     is_terminal,
 )
 from cyclone.engine.core.podbuilder import ArtifactUpload
 from cyclone.engine.core.progress import (
     REASON_INVALID,
+    cancel_blocked,
     cluster_verdict,
     end_run,
     enter_scope,
+    invalid_references,
     mark_admitted,
     mark_queued,
     plan_starts,
@@ -58,6 +58,7 @@ from cyclone.engine.core.progress import (
     settle_overall,
     stages_missing,
     stages_to_observe,
+    timed_out,
     workflow_missing,
 )
 from cyclone.engine.core.runstate import RunState
@@ -167,9 +168,10 @@ class RunController:
             return None
         stage_objs = {n: obj for n, obj in found.items() if obj is not None}
         if state.status.get("deadline") is None:
-            errors = validate_output_references(workflow, stage_objs, spec.get("stages") or [])
-            if errors:
-                await self._end(state, FAILED, REASON_INVALID, "; ".join(errors))
+            failure = invalid_references(
+                validate_output_references(workflow, stage_objs, spec.get("stages") or []))
+            if failure is not None:
+                await self._end(state, FAILED, *failure)
                 return None
             refused = await admission_violations(self.control, state.run, workflow, stage_objs)
             if refused:
@@ -177,10 +179,11 @@ class RunController:
                 return None
             if not await self._admit(state, workflow):
                 return None
-        deadline = state.deadline()
-        if deadline is not None and state.now >= deadline:
-            await self._end(state, FAILED, REASON_TIMEOUT, "the run exceeded its timeout")
+        failure = timed_out(state)
+        if failure is not None:
+            await self._end(state, FAILED, *failure)
             return None
+        deadline = state.deadline()
 
         target = execution_target(state.run)
         execution = self.caches.execution_cluster(target.cluster)
@@ -211,8 +214,7 @@ class RunController:
 
         trivial = {s.name for s in wf_stages if s.trivial}
         step = plan_step(wf_stages, state.stages, start, end)
-        for name in step.blocked:
-            state.set_stage(name, CANCELLED, REASON_UPSTREAM_FAILED, "an upstream stage failed")
+        cancel_blocked(state, step.blocked)
         paused = bool(spec.get("paused"))
         if not paused and step.start:
             inputs = await self._inputs(state, workflow, target)

@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 
 from cyclone.engine.core.dag import DagStage
 from cyclone.engine.core.observing import retry_not_before, retry_policy
-from cyclone.engine.core.phases import CANCELLED, FAILED, PENDING, RUNNING, is_terminal
+from cyclone.engine.core.phases import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    REASON_TIMEOUT,
+    REASON_UPSTREAM_FAILED,
+    RUNNING,
+    is_terminal,
+)
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.stagestart import quota_not_before
 from cyclone.engine.core.status import overall_phase
@@ -56,6 +64,26 @@ def stages_missing(workflow_name: str | None, stage_objs: Mapping[str, dict | No
         return None
     return (REASON_STAGE_NOT_FOUND,
             f"stage(s) {', '.join(missing)} of workflow {workflow_name} not found")
+
+
+def invalid_references(errors: Iterable[str]) -> Failure | None:
+    """Output references that name no upstream output (`validation`) fail the run."""
+    text = "; ".join(errors)
+    return (REASON_INVALID, text) if text else None
+
+
+def timed_out(state: RunState) -> Failure | None:
+    """An admitted run fails at its stored deadline."""
+    deadline = state.deadline()
+    if deadline is not None and state.now >= deadline:
+        return REASON_TIMEOUT, "the run exceeded its timeout"
+    return None
+
+
+def cancel_blocked(state: RunState, names: Iterable[str]) -> None:
+    """Stages an upstream failure keeps from ever running (`dag.plan_step`) are Cancelled."""
+    for name in names:
+        state.set_stage(name, CANCELLED, REASON_UPSTREAM_FAILED, "an upstream stage failed")
 
 
 def stages_to_observe(state: RunState) -> list[str]:
