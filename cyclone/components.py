@@ -4,7 +4,8 @@ Each part opens its cluster (a kubeconfig, the in-cluster service account, or an
 store file shared with other processes on one machine) and runs until cancelled. The
 engine runs only while it holds the `cyclone-engine` Lease, so several replicas never both
 reconcile; server replicas all serve the API, and only the holder of `cyclone-server`
-collects stage logs and sweeps artifacts.
+collects stage logs, sweeps artifacts and provisions tenants (a replica that does not lead
+answers open, close and tenant changes once their intent is written).
 """
 
 from __future__ import annotations
@@ -227,6 +228,7 @@ async def run_server(options: ServerOptions) -> None:
         log_and_artifact_routers,
         run_log_and_artifact_services,
     )
+    from cyclone.server.provisioning import run_provisioning
 
     data_dir = prepared_dir(options.data_dir)
     admin_token = read_admin_token(options.admin_token_file, data_dir)
@@ -235,6 +237,7 @@ async def run_server(options: ServerOptions) -> None:
     try:
         app = create_app(cluster=cluster, data_dir=data_dir, admin_token=admin_token,
                          extra_routers=log_and_artifact_routers(), server_url=url,
+                         provisioning=False,
                          engine_key_namespace=engine_key_namespace(options),
                          webhook_replay_window=timedelta(
                              seconds=options.webhook_replay_window_seconds),
@@ -247,7 +250,9 @@ async def run_server(options: ServerOptions) -> None:
         await prepare_engine_key(cluster, state.engine_key_namespace)
 
         async def services() -> None:
-            await run_log_and_artifact_services(state)
+            async with asyncio.TaskGroup() as group:
+                group.create_task(run_log_and_artifact_services(state), name="logs")
+                group.create_task(run_provisioning(state), name="tenant-provisioning")
 
         async with asyncio.TaskGroup() as group:
             group.create_task(serve(app, options.host, options.port), name="rest-api")

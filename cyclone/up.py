@@ -34,6 +34,7 @@ from cyclone.components import (
     NOBODY,
 )
 from cyclone.engine.config import EngineConfig
+from cyclone.engine.core.provisioning import pvc_object
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists
@@ -117,24 +118,21 @@ def default_tenant_namespace() -> dict:
     return tenant_namespace_object(keys.DEFAULT_TENANT, TenantSpec(allow_local_addresses=True))
 
 
-async def ensure_default_tenant(cluster: Cluster) -> None:
-    """The default tenant's namespace ``cyclone-system`` and its PVC ``cyclone-pvc-system``."""
-    namespace = keys.SYSTEM_NAMESPACE
-    manifests = [
-        default_tenant_namespace(),
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": keys.tenant_pvc_name(keys.DEFAULT_TENANT),
-                         "namespace": namespace},
-            "spec": {"accessModes": ["ReadWriteMany"],
-                     "resources": {"requests": {"storage": "10Gi"}}},
-        },
-    ]
-    for manifest in manifests:
+async def ensure_default_tenant(cluster: Cluster, *, home_pvc: bool = False) -> None:
+    """The default tenant's record, its namespace ``cyclone-system``.
+
+    Its home PVC ``cyclone-pvc-system`` is the provisioning controller's, which runs in the
+    server; `home_pvc` creates it here for a `cyclone up` that runs no server.
+    """
+    with contextlib.suppress(AlreadyExists):
+        await cluster.create(default_tenant_namespace())
+    ns = await cluster.get(kinds.NAMESPACE, keys.SYSTEM_NAMESPACE)
+    if home_pvc:
+        from cyclone.server.tenant_records import spec_of_namespace
+
         with contextlib.suppress(AlreadyExists):
-            await cluster.create(manifest)
-    await cluster.get(kinds.NAMESPACE, namespace)
+            await cluster.create(pvc_object(keys.DEFAULT_TENANT, keys.SYSTEM_NAMESPACE,
+                                            spec_of_namespace(ns)))
 
 
 def _runtime(name: str, data_dir: Path, options: UpOptions):
@@ -186,7 +184,7 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
     runtime = _runtime(options.runtime, data_dir, options)
     cluster = await _open_cluster(options, data_dir)
     try:
-        await ensure_default_tenant(cluster)
+        await ensure_default_tenant(cluster, home_pvc=serve is None)
         engine = Engine(cluster, config)
         async with asyncio.TaskGroup() as group:
             if options.kubeconfig is None or options.node_agent:

@@ -34,6 +34,7 @@ from cyclone.server.auth import TokenAuthority
 from cyclone.server.builtins import ensure_builtins
 from cyclone.server.errors import install_error_handlers
 from cyclone.server.limits import RequestLimits, RequestLimitsMiddleware
+from cyclone.server.provisioning import run_provisioning
 from cyclone.server.state import ClusterLookup, ServerState
 from cyclone.server.tenant_records import ensure_tenant
 
@@ -88,6 +89,7 @@ def create_app(
     artifact_retention: timedelta | None = None,
     webhook_replay_window: timedelta | None = None,
     limits: RequestLimits | None = None,
+    provisioning: bool = True,
 ) -> FastAPI:
     """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.
 
@@ -97,7 +99,9 @@ def create_app(
     is the engine's `system_namespace`, where the key of its tokens is kept;
     signed SCM deliveries are remembered for `webhook_replay_window` (None: the default);
     uploaded artifacts are kept for `artifact_retention` (None: until deleted);
-    `limits` bound request bodies before any route reads them (`cyclone.server.limits`).
+    `limits` bound request bodies before any route reads them (`cyclone.server.limits`);
+    `provisioning`: the tenant provisioning controller runs with the app (False where the
+    caller runs it, e.g. under a leader lease: `cyclone.server.provisioning.run_provisioning`).
     """
     limits = limits or RequestLimits()
     state = ServerState(
@@ -116,7 +120,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await bootstrap(state)
-        yield
+        if not provisioning:
+            yield
+            return
+        task = asyncio.create_task(run_provisioning(state), name="tenant-provisioning")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     app = FastAPI(
         title="Cyclone",

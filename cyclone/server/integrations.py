@@ -13,6 +13,7 @@ from cyclone.api.integration import IntegrationSpec
 from cyclone.engine.core.tenancy import RESERVED_SECRET_NAMES
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import require_tenant, server_state
+from cyclone.server.clusters import reconciled
 from cyclone.server.integration_records import (
     DATA_KEY,
     keep_stored_secrets,
@@ -163,12 +164,10 @@ async def delete_integration(
 ) -> Response:
     secret = await read_integration_secret(state.cluster, tenant, integration)
     spec = spec_of_secret(secret)
-    if spec.get("type") == "Cluster" and (spec.get("cluster") or {}).get("isWorkerCluster"):
-        from cyclone.server.clusters import close_cluster
-
-        await close_cluster(state, tenant, secret)
     try:
         await state.cluster.delete(kinds.SECRET, integration, keys.tenant_namespace(tenant))
     except errors.NotFound:
         pass
+    if spec.get("type") == "Cluster" and (spec.get("cluster") or {}).get("isWorkerCluster"):
+        await reconciled(state, tenant)
     return Response(status_code=204)

@@ -18,7 +18,7 @@ from cyclone.server.auth import (
     server_state,
     tenant_allowed,
 )
-from cyclone.server.clusters import apply_tenant_quota, close_all_clusters
+from cyclone.server.clusters import reconciled
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import DNS_LABEL, check_annotations
 from cyclone.server.state import ServerState
@@ -119,7 +119,7 @@ async def update_tenant(
                    if k in (ANNOTATION_STORAGE_USAGE,)}
     ns["metadata"]["annotations"] = {**wanted["annotations"], **annotations}
     updated = await state.cluster.replace(ns)
-    await apply_tenant_quota(state, tenant, body.spec)
+    await reconciled(state, tenant)
     return tenant_from_namespace(updated) or {}
 
 
@@ -129,19 +129,20 @@ async def delete_tenant(
     state: ServerState = Depends(server_state),
     _: Principal = Depends(require_admin),
 ) -> Response:
-    """Delete a tenant and everything of it: workload namespaces in every cluster too,
+    """Delete a tenant and everything of it: workload namespaces in every cluster too
+    (the provisioning controller removes them before the tenant's namespace goes),
     and its stored logs and artifacts. Its name can be used again once the namespace is
     gone; until then creating it answers 409 (being deleted) and reading it 404."""
     if tenant == keys.DEFAULT_TENANT:
         raise errors.Forbidden(f"the {keys.DEFAULT_TENANT} tenant cannot be deleted")
     await read_tenant(state.cluster, tenant)
-    await close_all_clusters(state, tenant)
     try:
         await state.cluster.delete(
             kinds.NAMESPACE, keys.tenant_namespace(tenant), propagation_policy="Background"
         )
     except errors.NotFound:
         pass
+    await reconciled(state, tenant)
     from cyclone.server.logs.rundata import remove_tenant_dirs
     from cyclone.server.logs.services import run_data_roots
 

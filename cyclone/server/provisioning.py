@@ -1,0 +1,462 @@
+"""Tenant provisioning as a controller: one level-based reconcile per tenant.
+
+From the tenant's record (its metadata namespace) and its Cluster integrations marked
+``isWorkerCluster`` (the intent), the reconcile makes, in each opened cluster, the
+workload namespace, the tenant's ResourceQuota, the tenant PVC, the watchdog token Secret
+and the PVC watchdog pod, and records the opening on the ExecutionCluster; the default
+tenant also gets its home PVC. What the ExecutionClusters record for the tenant but no
+intent asks for any more (a closed or deleted integration, a tenant being deleted) is
+removed, through the cluster the record names. A finalizer holds a tenant's metadata
+namespace until that is done, so nothing of a deleted tenant is left in remote clusters.
+
+The controller runs in the server process (it issues the watchdog tokens); request
+handlers write the intent and then wait, bounded, for a reconcile of the tenant
+(`wait_for_tenant`), whose refusal for an integration (`failure`) they answer with.
+Remote clusters are not watched: a tenant with an opened remote cluster is reconciled
+again every `resync_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from cyclone.api import keys
+from cyclone.api.tenant import TenantSpec
+from cyclone.engine.core import provisioning as plan
+from cyclone.engine.core.tenancy import (
+    OPENED_PREFIX,
+    Opened,
+    claimed_by_other,
+    opened_by,
+    record_patch,
+)
+from cyclone.kube import errors, kinds
+from cyclone.kube.clock import SYSTEM_CLOCK, Clock
+from cyclone.kube.controller import Controller
+from cyclone.kube.informer import Informer
+from cyclone.kube.protocol import Cluster
+from cyclone.server.execution_credentials import execution_credential
+from cyclone.server.integration_records import list_integration_secrets, spec_of_secret
+from cyclone.server.state import ServerState
+from cyclone.server.tenant_records import is_tenant_record, spec_of_namespace, tenant_name_of
+from cyclone.server.watchdog import (
+    WATCHDOG_TOKEN_SECRET,
+    watchdog_pod,
+    watchdog_pod_name,
+    watchdog_token_id,
+)
+
+log = logging.getLogger(__name__)
+RECORD_ATTEMPTS = 5
+RESYNC_SECONDS = 60.0
+WAIT_SECONDS = 30.0
+PROVISIONER = "tenant_provisioner"
+"""`ServerState.extras` key of the `TenantProvisioner` running in this process, if any."""
+
+ClusterLookup = Callable[[dict], Awaitable[Cluster]]
+
+
+class Tokens:
+    """What the controller needs of the server's token authority."""
+
+    async def issue(self, tenant: str, description: str, token_id: str) -> str: ...
+    async def has(self, tenant: str, token_id: str) -> bool: ...
+    async def revoke(self, tenant: str, token_id: str) -> None: ...
+
+
+class AuthorityTokens(Tokens):
+    def __init__(self, authority) -> None:
+        self._authority = authority
+
+    async def issue(self, tenant: str, description: str, token_id: str) -> str:
+        return (await self._authority.issue(tenant, description, token_id=token_id)).token
+
+    async def has(self, tenant: str, token_id: str) -> bool:
+        return any(t["id"] == token_id for t in await self._authority.list_tokens(tenant))
+
+    async def revoke(self, tenant: str, token_id: str) -> None:
+        try:
+            await self._authority.revoke(tenant, token_id)
+        except errors.NotFound:
+            pass
+
+
+def _refused(refusal: plan.Refusal) -> errors.ApiError:
+    if refusal.reason == "conflict":
+        return errors.Conflict(refusal.message)
+    return errors.Forbidden(refusal.message)
+
+
+async def _get(cluster: Cluster, kind: kinds.Kind, name: str, namespace: str | None = None
+               ) -> dict | None:
+    try:
+        return await cluster.get(kind, name, namespace)
+    except errors.NotFound:
+        return None
+
+
+async def _create(cluster: Cluster, obj: dict) -> None:
+    try:
+        await cluster.create(obj, namespace=obj["metadata"].get("namespace"))
+    except errors.AlreadyExists:
+        pass
+
+
+async def _delete(cluster: Cluster, kind: kinds.Kind, name: str, namespace: str | None = None
+                  ) -> None:
+    try:
+        await cluster.delete(kind, name, namespace, propagation_policy="Background")
+    except errors.NotFound:
+        pass
+
+
+def _tenant_of_namespace(ns: dict) -> str | None:
+    if is_tenant_record(ns):
+        return tenant_name_of(ns)
+    return ((ns.get("metadata") or {}).get("labels") or {}).get(keys.LABEL_TENANT)
+
+
+def _tenant_of_integration(secret: dict) -> str | None:
+    namespace = (secret.get("metadata") or {}).get("namespace") or ""
+    if namespace.startswith(keys.TENANT_NAMESPACE_PREFIX):
+        return namespace[len(keys.TENANT_NAMESPACE_PREFIX):]
+    return None
+
+
+def _tenant_label(obj: dict) -> str | None:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(keys.LABEL_TENANT)
+
+
+def _tenants_of_record(ec: dict) -> list[str]:
+    labels = (ec.get("metadata") or {}).get("labels") or {}
+    return [k[len(OPENED_PREFIX):] for k in labels if k.startswith(OPENED_PREFIX)]
+
+
+async def check_placement(control: Cluster, tenant: str, integration: str, source: dict
+                          ) -> None:
+    """Raise Forbidden for a workload namespace or PVC that is not the tenant's to use,
+    and Conflict for a namespace another tenant already runs in on that cluster."""
+    namespace = plan.workload_namespace(tenant, source)
+    other_record = False
+    if namespace != keys.tenant_namespace(tenant) and namespace.startswith(
+            keys.TENANT_NAMESPACE_PREFIX):
+        other_record = is_tenant_record(await _get(control, kinds.NAMESPACE, namespace))
+    refusal = plan.placement_refusal(tenant, source, other_record)
+    if refusal is None:
+        ec_name = plan.execution_cluster_name(integration, source)
+        ec = await _get(control, kinds.EXECUTION_CLUSTER, ec_name)
+        refusal = plan.claim_refusal(claimed_by_other(ec, tenant, namespace), ec_name,
+                                     namespace)
+    if refusal is not None:
+        raise _refused(refusal)
+
+
+class TenantProvisioner:
+    """The provisioning controller of the control cluster `control`.
+
+    `lookup` opens a remote cluster from a Cluster source (``{"credential": …}``; without
+    it a `RemoteCluster` is built from the credential); `tokens` issues and revokes the
+    watchdog tokens; `server_url` is how a watchdog pod reaches the server.
+    """
+
+    def __init__(self, control: Cluster, tokens: Tokens, *, server_url: str,
+                 lookup: ClusterLookup | None = None, clock: Clock = SYSTEM_CLOCK,
+                 resync_seconds: float = RESYNC_SECONDS, workers: int = 2) -> None:
+        self.control = control
+        self.tokens = tokens
+        self.server_url = server_url
+        self.lookup = lookup
+        self.resync_seconds = resync_seconds
+        self.controller = Controller("tenant-provisioning", self.reconcile, workers=workers,
+                                     clock=clock)
+        self.running = False
+        self._failures: dict[tuple[str, str], errors.ApiError] = {}
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Watch the control cluster and reconcile tenants until cancelled."""
+        created = f"{keys.LABEL_POD_CREATED_BY}={keys.CREATED_BY_CYCLONE},{keys.LABEL_TENANT}"
+        informers = [
+            Informer(self.control, kinds.NAMESPACE),
+            Informer(self.control, kinds.SECRET,
+                     label_selector=f"{keys.LABEL_INTEGRATION_TYPE}=Cluster"),
+            Informer(self.control, kinds.SECRET, label_selector=created),
+            Informer(self.control, kinds.RESOURCE_QUOTA, label_selector=created),
+            Informer(self.control, kinds.PERSISTENT_VOLUME_CLAIM, label_selector=created),
+            Informer(self.control, kinds.POD,
+                     label_selector=f"{keys.LABEL_POD_KIND}={keys.POD_KIND_PVC_WATCHER}"),
+        ]
+        records = Informer(self.control, kinds.EXECUTION_CLUSTER)
+        self.controller.enqueue_on(informers[0], _tenant_of_namespace)
+        self.controller.enqueue_on(informers[1], _tenant_of_integration)
+        for informer in informers[2:]:
+            self.controller.enqueue_on(informer, _tenant_label)
+        self.controller.enqueue_on(records, _tenants_of_record)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for informer in [*informers, records]:
+                    group.create_task(informer.run())
+                for informer in [*informers, records]:
+                    await informer.wait_synced()
+                self.running = True
+                group.create_task(self.controller.run())
+        finally:
+            self.running = False
+
+    async def wait_for_tenant(self, tenant: str, timeout: float = WAIT_SECONDS) -> bool:  # noqa: ASYNC109
+        """Requeue `tenant` and wait for a reconcile of it that started after this call;
+        False when none finished within `timeout` (or the controller is not running)."""
+        if not self.running:
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await self.controller.requeue_and_wait(tenant)
+        except TimeoutError:
+            return False
+        return True
+
+    def failure(self, tenant: str, integration: str) -> errors.ApiError | None:
+        """Why the last reconcile could not open `integration` of `tenant`, if it could not."""
+        return self._failures.get((tenant, integration))
+
+    # -- the reconcile -------------------------------------------------------------------
+
+    async def reconcile(self, tenant: str) -> float | None:
+        ns = await _get(self.control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
+        live = is_tenant_record(ns) and not (ns or {})["metadata"].get("deletionTimestamp")
+        wanted: dict[str, dict] = {}
+        spec = None
+        if live:
+            assert ns is not None
+            ns = await self._ensure_finalizer(ns)
+            spec = spec_of_namespace(ns)
+            if plan.has_home_pvc(tenant):
+                await _create(self.control, plan.pvc_object(
+                    tenant, keys.tenant_namespace(tenant), spec))
+            for secret in await list_integration_secrets(self.control, tenant, "Cluster"):
+                source = spec_of_secret(secret).get("cluster") or {}
+                if source.get("isWorkerCluster") and not secret["metadata"].get(
+                        "deletionTimestamp"):
+                    wanted[secret["metadata"]["name"]] = source
+        problems: list[str] = []
+        for name, source in sorted(wanted.items()):
+            assert spec is not None
+            try:
+                await self._open(tenant, name, source, spec)
+            except errors.ApiError as exc:
+                self._failures[(tenant, name)] = exc
+                problems.append(f"{name}: {exc}")
+            else:
+                self._failures.pop((tenant, name), None)
+        for key in [k for k in self._failures if k[0] == tenant and k[1] not in wanted]:
+            del self._failures[key]
+        records = (await self.control.list(kinds.EXECUTION_CLUSTER)).items
+        kept = {(name, plan.execution_cluster_name(name, source),
+                 plan.workload_namespace(tenant, source)) for name, source in wanted.items()}
+        for opened in opened_by(tenant, records):
+            if (opened.integration, opened.cluster, opened.namespace) in kept:
+                continue
+            try:
+                await self._close(tenant, opened, records)
+            except errors.ApiError as exc:
+                problems.append(f"closing {opened.integration}: {exc}")
+        if not live and ns is not None and not problems:
+            await self._release_finalizer(ns)
+        if problems:
+            raise RuntimeError(f"provisioning of tenant {tenant}: " + "; ".join(problems))
+        remote = any(not s.get("isControlCluster") for s in wanted.values())
+        return self.resync_seconds if remote else None
+
+    async def _ensure_finalizer(self, ns: dict) -> dict:
+        finalizers = ns["metadata"].get("finalizers") or []
+        if plan.FINALIZER in finalizers:
+            return ns
+        return await self.control.patch(
+            kinds.NAMESPACE, ns["metadata"]["name"],
+            {"metadata": {"finalizers": [*finalizers, plan.FINALIZER]}},
+            resource_version=ns["metadata"]["resourceVersion"])
+
+    async def _release_finalizer(self, ns: dict) -> None:
+        finalizers = ns["metadata"].get("finalizers") or []
+        if plan.FINALIZER not in finalizers:
+            return
+        try:
+            await self.control.patch(
+                kinds.NAMESPACE, ns["metadata"]["name"],
+                {"metadata": {"finalizers": [f for f in finalizers if f != plan.FINALIZER]}},
+                resource_version=ns["metadata"]["resourceVersion"])
+        except errors.NotFound:
+            pass
+
+    @asynccontextmanager
+    async def _cluster(self, source: dict) -> AsyncIterator[Cluster]:
+        if source.get("isControlCluster"):
+            yield self.control
+            return
+        if self.lookup is not None:
+            yield await self.lookup(source)
+            return
+        try:
+            from cyclone.kube.remote import RemoteCluster
+        except ImportError as exc:
+            raise errors.Unavailable("remote clusters are not supported by this build") from exc
+        try:
+            remote = RemoteCluster.from_credential(source.get("credential") or {})
+        except errors.ApiError:
+            raise
+        except Exception as exc:  # any unusable credential is the tenant's input
+            raise errors.BadRequest(f"cannot use the cluster credential: {exc}") from exc
+        try:
+            yield remote
+        finally:
+            await remote.close()
+
+    async def _open(self, tenant: str, name: str, source: dict, spec: TenantSpec) -> None:
+        await check_placement(self.control, tenant, name, source)
+        namespace = plan.workload_namespace(tenant, source)
+        pvc = plan.workload_pvc(tenant, source)
+        credential = {} if source.get("isControlCluster") else execution_credential(
+            source.get("credential") or {})
+        async with self._cluster(source) as cluster:
+            refusal = plan.namespace_owner_refusal(
+                tenant, await _get(cluster, kinds.NAMESPACE, namespace))
+            if refusal is not None:
+                raise _refused(refusal)
+            await self._record(tenant, plan.execution_cluster_name(name, source), credential,
+                               name, (namespace, pvc))
+            await _create(cluster, plan.namespace_object(tenant, namespace))
+            await self._ensure_quota(cluster, tenant, namespace, spec)
+            if not source.get("pvc"):
+                await _create(cluster, plan.pvc_object(tenant, namespace, spec))
+            await self._ensure_watchdog_token(cluster, tenant, name, namespace)
+            await _create(cluster, watchdog_pod(tenant, namespace, pvc, self.server_url))
+
+    async def _ensure_quota(self, cluster: Cluster, tenant: str, namespace: str,
+                            spec: TenantSpec) -> None:
+        existing = await _get(cluster, kinds.RESOURCE_QUOTA, plan.quota_name(tenant), namespace)
+        if not spec.resource_quota:
+            if existing is not None:
+                await _delete(cluster, kinds.RESOURCE_QUOTA, plan.quota_name(tenant), namespace)
+            return
+        wanted = plan.quota_object(tenant, namespace, spec)
+        if existing is None:
+            await _create(cluster, wanted)
+        elif plan.quota_differs(existing, wanted):
+            wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+            await cluster.replace(wanted)
+
+    async def _ensure_watchdog_token(self, cluster: Cluster, tenant: str, integration: str,
+                                     namespace: str) -> None:
+        token_id = watchdog_token_id(integration)
+        secret = await _get(cluster, kinds.SECRET, WATCHDOG_TOKEN_SECRET, namespace)
+        if secret is not None and await self.tokens.has(tenant, token_id):
+            return
+        token = await self.tokens.issue(tenant, f"PVC watchdog of integration {integration}",
+                                        token_id)
+        await _delete(cluster, kinds.SECRET, WATCHDOG_TOKEN_SECRET, namespace)
+        await _create(cluster, {
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": WATCHDOG_TOKEN_SECRET, "namespace": namespace,
+                         "labels": plan.provisioned_labels(tenant)},
+            "data": {"token": base64.b64encode(token.encode()).decode()},
+        })
+
+    async def _record(self, tenant: str, name: str, credential: dict, integration: str,
+                      opened: tuple[str, str]) -> None:
+        """Create the ExecutionCluster, or add the tenant's entry to it, with optimistic
+        concurrency so two tenants never both claim one namespace."""
+        for _ in range(RECORD_ATTEMPTS):
+            ec = await _get(self.control, kinds.EXECUTION_CLUSTER, name)
+            if ec is None:
+                metadata = record_patch(None, tenant, integration, opened)["metadata"]
+                metadata["labels"][keys.LABEL_POD_CREATED_BY] = keys.CREATED_BY_CYCLONE
+                try:
+                    await self.control.create({
+                        "apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+                        "metadata": {"name": name, **metadata},
+                        "spec": {"credential": credential},
+                    })
+                    return
+                except errors.AlreadyExists:
+                    continue
+            refusal = plan.claim_refusal(claimed_by_other(ec, tenant, opened[0]), name,
+                                         opened[0])
+            if refusal is not None:
+                raise _refused(refusal)
+            patch = record_patch(ec, tenant, integration, opened)
+            if all((ec["metadata"].get(part) or {}).get(k) == v
+                   for part, values in patch["metadata"].items() for k, v in values.items()):
+                return
+            try:
+                await self.control.patch(kinds.EXECUTION_CLUSTER, name, patch,
+                                         resource_version=ec["metadata"]["resourceVersion"])
+                return
+            except errors.Conflict:
+                continue
+        raise errors.Conflict(f"ExecutionCluster {name!r} kept changing; try again")
+
+    async def _close(self, tenant: str, opened: Opened, records: list[dict]) -> None:
+        ec = next((r for r in records if r["metadata"]["name"] == opened.cluster), None)
+        if opened.cluster == keys.CONTROL_CLUSTER_NAME:
+            source: dict = {"isControlCluster": True}
+        else:
+            source = {"clusterName": opened.cluster,
+                      "credential": ((ec or {}).get("spec") or {}).get("credential") or {}}
+        async with self._cluster(source) as cluster:
+            namespace = opened.namespace
+            await _delete(cluster, kinds.POD, watchdog_pod_name(tenant), namespace)
+            await _delete(cluster, kinds.SECRET, WATCHDOG_TOKEN_SECRET, namespace)
+            if opened.pvc == keys.tenant_pvc_name(tenant):
+                await _delete(cluster, kinds.PERSISTENT_VOLUME_CLAIM, opened.pvc, namespace)
+            await _delete(cluster, kinds.RESOURCE_QUOTA, plan.quota_name(tenant), namespace)
+            if namespace != keys.tenant_namespace(tenant):
+                ns = await _get(cluster, kinds.NAMESPACE, namespace)
+                if ns and (ns["metadata"].get("labels") or {}).get(keys.LABEL_TENANT) == tenant:
+                    await _delete(cluster, kinds.NAMESPACE, namespace)
+        await self.tokens.revoke(tenant, watchdog_token_id(opened.integration))
+        await self._release(tenant, opened.cluster, opened.integration)
+
+    async def _release(self, tenant: str, name: str, integration: str) -> None:
+        """Drop this integration's entry; delete the ExecutionCluster when no tenant uses it."""
+        for _ in range(RECORD_ATTEMPTS):
+            ec = await _get(self.control, kinds.EXECUTION_CLUSTER, name)
+            if ec is None:
+                return
+            try:
+                updated = await self.control.patch(
+                    kinds.EXECUTION_CLUSTER, name, record_patch(ec, tenant, integration, None),
+                    resource_version=ec["metadata"]["resourceVersion"])
+            except errors.Conflict:
+                continue
+            except errors.NotFound:
+                return
+            labels = updated["metadata"].get("labels") or {}
+            if name != keys.CONTROL_CLUSTER_NAME and not any(
+                    k.startswith(OPENED_PREFIX) for k in labels):
+                await _delete(self.control, kinds.EXECUTION_CLUSTER, name)
+            return
+        raise errors.Conflict(f"ExecutionCluster {name!r} kept changing; try again")
+
+
+def provisioner_for(state: ServerState, clock: Clock = SYSTEM_CLOCK) -> TenantProvisioner:
+    """The provisioning controller of a server: its cluster, token authority, remote
+    cluster lookup and URL."""
+    return TenantProvisioner(state.cluster, AuthorityTokens(state.auth),
+                             server_url=state.server_url, lookup=state.clusters, clock=clock)
+
+
+async def run_provisioning(state: ServerState) -> None:
+    """Run the provisioning controller of `state` until cancelled; handlers of this process
+    wait for it meanwhile."""
+    provisioner = provisioner_for(state)
+    state.extras[PROVISIONER] = provisioner
+    try:
+        await provisioner.run()
+    finally:
+        if state.extras.get(PROVISIONER) is provisioner:
+            del state.extras[PROVISIONER]
