@@ -256,3 +256,19 @@ async def test_a_run_no_stage_of_its_workflow_fits_is_refused(entry, cluster, ad
     assert 'spec.startStages[0]: unknown stage "nope"' in started.refusal
     if entry in ("rest-create", "retry"):
         assert started.refusal.startswith("422 ")
+
+
+async def test_a_refused_delivery_delivered_again_is_answered_alike_and_told_once(
+        cluster, admin, workflow):
+    await create_integration(admin, "gh", "GitHub")
+    trigger = scm_trigger_object("on-push", "gh", "octo/app", push={"enabled": True})
+    trigger["spec"]["timeout"] = "forever"
+    await cluster.create(trigger, namespace=NAMESPACE)
+    for _ in range(2):
+        response = await post_event(admin, "gh", Provider.GITHUB, "push",
+                                    p.encode(p.github_push("main")))
+        assert response.status_code == 200, response.text
+        assert (response.json()["workflowruns"], response.json()["existing"]) == ([], [])
+    told = await _refusal_events(cluster, "on-push")
+    assert len(told.splitlines()) == 1 and "spec.timeout" in told
+    assert await _runs(cluster, "on-push") == []
