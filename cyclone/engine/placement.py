@@ -113,7 +113,7 @@ async def execution_context(cluster: Cluster, tenant: str,
     """The ``executionContext`` of a new run of the tenant: what it gives, completed with
     the tenant's first opened cluster (else its home in the control cluster).
 
-    The one place REST, webhook and cron runs get their execution context from.
+    Every new run gets its execution context here, through `cyclone.engine.runstart.start_run`.
     """
     filled = tenancy.fill_execution_context(given, {})
     if filled.get("cluster") and filled.get("namespace"):
