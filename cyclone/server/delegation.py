@@ -2,7 +2,11 @@
 
 It takes no bearer token: the stage's delegation token authorises it. A wrong token, a
 namespace that is not a tenant's and a run that does not exist all get the same 403 and
-body, so that the route tells nothing about what exists to whoever lacks the token."""
+body, so that the route tells nothing about what exists to whoever lacks the token.
+
+The server only records the answer on the run, signed (`cyclone.engine.core.delegation`);
+the engine turns it into the stage's status. The answer's body already says the status
+the stage takes."""
 
 from __future__ import annotations
 
