@@ -1,0 +1,285 @@
+"""The tenant provisioning controller, on the embedded cluster and a real API server.
+
+The controller runs on a ManualClock: its retries and its resync of remote clusters happen
+when the test moves the clock. The "worker" cluster is reached through the remote-cluster
+lookup (the path every non-control cluster takes), which here answers with the same
+cluster, so each test sees what a worker cluster would hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from support.clusters import CLUSTER_FACTORIES, REAL_CLUSTERS, cluster_params, eventually
+
+from cyclone.api import keys
+from cyclone.api.tenant import TenantPVC, TenantSpec
+from cyclone.engine.core.provisioning import FINALIZER, quota_name
+from cyclone.engine.core.tenancy import opened_by
+from cyclone.kube import errors, kinds
+from cyclone.kube.clock import ManualClock
+from cyclone.kube.protocol import Cluster
+from cyclone.server.auth import TokenAuthority
+from cyclone.server.integration_records import secret_object
+from cyclone.server.provisioning import AuthorityTokens, TenantProvisioner
+from cyclone.server.tenant_records import tenant_namespace_object
+from cyclone.server.watchdog import WATCHDOG_TOKEN_SECRET, watchdog_pod_name
+
+QUOTA = {"limits.cpu": "2", "limits.memory": "2Gi"}
+
+
+@pytest.fixture(params=cluster_params())
+async def control(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with CLUSTER_FACTORIES[request.param](tmp_path) as cluster:
+        if request.param in REAL_CLUSTERS:
+            from support.kube_engine import install_crds
+
+            await install_crds(cluster)  # type: ignore[arg-type]
+        yield cluster
+
+
+class Running:
+    """A provisioner running on a ManualClock until `stop`."""
+
+    def __init__(self, control: Cluster, clock: ManualClock) -> None:
+        self.clock = clock
+
+        async def lookup(_source: dict) -> Cluster:
+            return control
+
+        self.provisioner = TenantProvisioner(
+            control, AuthorityTokens(TokenAuthority(control, "admin-token")),
+            server_url="http://cyclone.test:7099", lookup=lookup, clock=clock)
+        self.task = asyncio.create_task(self.provisioner.run())
+
+    async def started(self) -> Running:
+        await eventually(lambda: self.provisioner.running, timeout=30)
+        return self
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def until(self, probe, timeout: float = 30.0):  # noqa: ASYNC109
+        """`probe`'s truthy answer, moving the clock on so that retries and resyncs run."""
+        async def moved():
+            self.clock.advance(5)
+            return await probe()
+        return await eventually(moved, timeout=timeout)
+
+
+@pytest.fixture
+async def running(control: Cluster) -> AsyncIterator[Running]:
+    runner = await Running(control, ManualClock()).started()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(3)}"
+
+
+async def _tenant(control: Cluster, quota: dict | None = None) -> str:
+    tenant = _name("t")
+    spec = TenantSpec(resource_quota=quota or dict(QUOTA),
+                      persistent_volume_claim=TenantPVC(size="1Gi"))
+    await control.create(tenant_namespace_object(tenant, spec))
+    return tenant
+
+
+async def _integration(control: Cluster, tenant: str, name: str, cluster: dict) -> None:
+    """A Cluster integration of `tenant` that asks to be opened, written straight into the
+    tenant's namespace (what a tenant with kubectl rights there can do too)."""
+    spec = {"type": "Cluster", "cluster": {"isWorkerCluster": True, **cluster}}
+    await control.create(secret_object(name, keys.tenant_namespace(tenant), "Cluster", spec),
+                         namespace=keys.tenant_namespace(tenant))
+
+
+async def _get(cluster: Cluster, kind, name: str, namespace: str | None = None) -> dict | None:
+    try:
+        found = await cluster.get(kind, name, namespace)
+    except errors.NotFound:
+        return None
+    return None if found["metadata"].get("deletionTimestamp") else found
+
+
+async def _provisioned(cluster: Cluster, tenant: str, namespace: str) -> bool:
+    return all([
+        await _get(cluster, kinds.NAMESPACE, namespace),
+        await _get(cluster, kinds.RESOURCE_QUOTA, quota_name(tenant), namespace),
+        await _get(cluster, kinds.PERSISTENT_VOLUME_CLAIM, keys.tenant_pvc_name(tenant),
+                   namespace),
+        await _get(cluster, kinds.SECRET, WATCHDOG_TOKEN_SECRET, namespace),
+        await _get(cluster, kinds.POD, watchdog_pod_name(tenant), namespace),
+    ])
+
+
+async def _nothing_left(cluster: Cluster, tenant: str, namespace: str, ec: str) -> bool:
+    return not any([
+        await _get(cluster, kinds.NAMESPACE, namespace),
+        await _get(cluster, kinds.RESOURCE_QUOTA, quota_name(tenant), namespace),
+        await _get(cluster, kinds.POD, watchdog_pod_name(tenant), namespace),
+        opened_by(tenant, [e for e in [await _get(cluster, kinds.EXECUTION_CLUSTER, ec)] if e]),
+    ])
+
+
+async def test_deleted_quota_and_watchdog_pod_and_token_come_back(control, running):
+    tenant = await _tenant(control)
+    namespace, ec = f"{tenant}-work", _name("w")
+    await _integration(control, tenant, "worker", {"clusterName": ec, "namespace": namespace,
+                                                   "credential": {"server": "https://w"}})
+    await running.until(lambda: _provisioned(control, tenant, namespace))
+    first_pod = await control.get(kinds.POD, watchdog_pod_name(tenant), namespace)
+    await control.delete(kinds.RESOURCE_QUOTA, quota_name(tenant), namespace)
+    await control.delete(kinds.POD, watchdog_pod_name(tenant), namespace, grace_period_seconds=0)
+    await control.delete(kinds.SECRET, WATCHDOG_TOKEN_SECRET, namespace)
+
+    async def recreated() -> bool:
+        pod = await _get(control, kinds.POD, watchdog_pod_name(tenant), namespace)
+        return bool(pod) and pod["metadata"]["uid"] != first_pod["metadata"]["uid"] and \
+            await _provisioned(control, tenant, namespace)
+
+    await running.until(recreated)
+
+
+async def test_a_deleted_tenant_pvc_comes_back(control, running):
+    tenant = await _tenant(control)
+    namespace = f"{keys.tenant_namespace(tenant)}-work"
+    await _integration(control, tenant, "local", {"isControlCluster": True,
+                                                  "namespace": namespace})
+    await running.until(lambda: _provisioned(control, tenant, namespace))
+    pvc = keys.tenant_pvc_name(tenant)
+    first = await control.get(kinds.PERSISTENT_VOLUME_CLAIM, pvc, namespace)
+    await control.delete(kinds.POD, watchdog_pod_name(tenant), namespace, grace_period_seconds=0)
+    await control.delete(kinds.PERSISTENT_VOLUME_CLAIM, pvc, namespace)
+
+    async def recreated() -> bool:
+        found = await _get(control, kinds.PERSISTENT_VOLUME_CLAIM, pvc, namespace)
+        return bool(found) and found["metadata"]["uid"] != first["metadata"]["uid"]
+
+    await running.until(recreated, timeout=60)
+
+
+async def test_a_quota_change_reaches_every_opened_cluster(control, running):
+    tenant = await _tenant(control)
+    places = {"a": (_name("a"), f"{tenant}-a"), "b": (_name("b"), f"{tenant}-b")}
+    for integration, (ec, namespace) in places.items():
+        await _integration(control, tenant, integration, {
+            "clusterName": ec, "namespace": namespace, "credential": {"server": "https://w"}})
+    for _, namespace in places.values():
+        await running.until(lambda ns=namespace: _provisioned(control, tenant, ns))
+
+    ns = await control.get(kinds.NAMESPACE, keys.tenant_namespace(tenant))
+    wanted = {"limits.cpu": "16", "requests.memory": "1Gi"}
+    updated = tenant_namespace_object(tenant, TenantSpec(resource_quota=wanted))
+    ns["metadata"]["annotations"] = updated["metadata"]["annotations"]
+    await control.replace(ns)
+
+    async def everywhere() -> bool:
+        for _, namespace in places.values():
+            quota = await _get(control, kinds.RESOURCE_QUOTA, quota_name(tenant), namespace)
+            if not quota or quota["spec"]["hard"] != wanted:
+                return False
+        return True
+
+    await running.until(everywhere)
+
+
+async def test_deleting_the_tenant_removes_what_it_provisioned_in_the_worker(control, running):
+    tenant = await _tenant(control)
+    namespace, ec = f"{tenant}-work", _name("w")
+    await _integration(control, tenant, "worker", {"clusterName": ec, "namespace": namespace,
+                                                   "credential": {"server": "https://w"}})
+    await running.until(lambda: _provisioned(control, tenant, namespace))
+    metadata = await control.get(kinds.NAMESPACE, keys.tenant_namespace(tenant))
+    assert FINALIZER in metadata["metadata"]["finalizers"]
+
+    await control.delete(kinds.NAMESPACE, keys.tenant_namespace(tenant))
+
+    await running.until(lambda: _nothing_left(control, tenant, namespace, ec))
+    assert await _get(control, kinds.EXECUTION_CLUSTER, ec) is None
+
+    async def finalizer_released() -> bool:
+        ns = await _get_even_deleting(control, keys.tenant_namespace(tenant))
+        return ns is None or FINALIZER not in (ns["metadata"].get("finalizers") or [])
+
+    await running.until(finalizer_released)
+
+
+async def _get_even_deleting(cluster: Cluster, name: str) -> dict | None:
+    try:
+        return await cluster.get(kinds.NAMESPACE, name)
+    except errors.NotFound:
+        return None
+
+
+async def test_restarting_mid_way_converges_without_duplicates(control):
+    clock = ManualClock()
+    tenant = await _tenant(control)
+    namespace, ec = f"{tenant}-work", _name("w")
+    await _integration(control, tenant, "worker", {"clusterName": ec, "namespace": namespace,
+                                                   "credential": {"server": "https://w"}})
+    first = await Running(control, clock).started()
+    try:
+        await first.until(lambda: _get(control, kinds.NAMESPACE, namespace))
+    finally:
+        await first.stop()
+    second = await Running(control, clock).started()
+    try:
+        await second.until(lambda: _provisioned(control, tenant, namespace))
+        await second.provisioner.wait_for_tenant(tenant)
+    finally:
+        await second.stop()
+    labelled = f"{keys.LABEL_TENANT}={tenant}"
+    assert len((await control.list(kinds.POD, namespace, label_selector=labelled)).items) == 1
+    assert len((await control.list(kinds.RESOURCE_QUOTA, namespace)).items) == 1
+    record = await control.get(kinds.EXECUTION_CLUSTER, ec)
+    assert [o.namespace for o in opened_by(tenant, [record])] == [namespace]
+    tokens = await TokenAuthority(control, "admin-token").list_tokens(tenant)
+    assert [t["id"] for t in tokens] == ["pvc-watcher-worker"]
+
+
+async def test_a_tenant_writing_its_own_intent_cannot_claim_another_tenants_places(
+        control, running):
+    victim = await _tenant(control)
+    victim_ns, ec = f"{victim}-work", _name("w")
+    await _integration(control, victim, "worker", {"clusterName": ec, "namespace": victim_ns,
+                                                   "credential": {"server": "https://w"}})
+    await running.until(lambda: _provisioned(control, victim, victim_ns))
+    attacker = await _tenant(control)
+    attempts = {
+        "same-ns": {"clusterName": ec, "namespace": victim_ns,
+                    "credential": {"server": "https://w"}},
+        "metadata-ns": {"clusterName": _name("x"), "namespace": keys.tenant_namespace(victim),
+                        "credential": {"server": "https://w"}},
+        "control-ns": {"isControlCluster": True, "namespace": f"{keys.tenant_namespace(victim)}-x"},
+        "victim-pvc": {"clusterName": _name("y"), "namespace": f"{attacker}-own",
+                       "pvc": keys.tenant_pvc_name(victim), "credential": {"server": "https://w"}},
+    }
+    for integration, cluster in attempts.items():
+        await _integration(control, attacker, integration, cluster)
+
+    async def all_refused() -> bool:
+        await running.provisioner.wait_for_tenant(attacker)
+        return all(running.provisioner.failure(attacker, i) for i in attempts)
+
+    await running.until(all_refused)
+    assert isinstance(running.provisioner.failure(attacker, "same-ns"), errors.Conflict)
+    for integration in ("metadata-ns", "control-ns", "victim-pvc"):
+        assert isinstance(running.provisioner.failure(attacker, integration), errors.Forbidden)
+    records = (await control.list(kinds.EXECUTION_CLUSTER)).items
+    assert opened_by(attacker, records) == ()
+    assert await _get(control, kinds.RESOURCE_QUOTA, quota_name(attacker), victim_ns) is None
+    assert await _get(control, kinds.RESOURCE_QUOTA, quota_name(attacker),
+                      keys.tenant_namespace(victim)) is None
+    assert await _get(control, kinds.NAMESPACE, f"{keys.tenant_namespace(victim)}-x") is None
+    assert await _get(control, kinds.NAMESPACE, f"{attacker}-own") is None
+    assert await _provisioned(control, victim, victim_ns)
