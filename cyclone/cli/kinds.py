@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cyclone.api import keys
+from cyclone.api.common import Phase
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.trigger_columns import count_column, next_fire_column
 
@@ -32,7 +33,7 @@ def _spec(path: str) -> Callable[[dict], str]:
 
 
 def run_phase(obj: dict) -> str:
-    return ((obj.get("status") or {}).get("overall") or {}).get("phase") or "Pending"
+    return ((obj.get("status") or {}).get("overall") or {}).get("phase") or Phase.PENDING.value
 
 
 def _stage_type(obj: dict) -> str:

@@ -28,6 +28,7 @@ from cyclone.engine.core.delegation import (
     signed_record,
     stage_status_for,
 )
+from cyclone.engine.core.phases import SUCCEEDED
 from cyclone.engine.core.tokens import Purpose
 from cyclone.engine.signing import DEFAULT_KEY_NAMESPACE, token_key
 from cyclone.kube import errors, kinds
@@ -56,7 +57,7 @@ class DelegationResult(BaseModel):
 
 def _succeeded(result: DelegationResult) -> bool:
     if result.phase is not None:
-        return result.phase == "Succeeded"
+        return result.phase == SUCCEEDED
     if result.succeeded is None:
         raise errors.BadRequest("report phase (Succeeded or Failed) or succeeded (true/false)")
     return result.succeeded

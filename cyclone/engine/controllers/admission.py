@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.parallelism import Admission, ParallelismLimits, RunInfo, admit_run
+from cyclone.engine.core.phases import PENDING, RUNNING
 from cyclone.engine.core.timefmt import parse_rfc3339
 
 
@@ -79,10 +80,10 @@ class AdmissionGate:
             version = run["metadata"].get("resourceVersion")
             if decision == Admission.START:
                 self._decided[me.name] = (
-                    version, RunInfo(me.name, me.workflow, me.created, "Running")
+                    version, RunInfo(me.name, me.workflow, me.created, RUNNING)
                 )
             elif decision == Admission.QUEUE:
                 self._decided[me.name] = (
-                    version, RunInfo(me.name, me.workflow, me.created, "Pending", queued=True)
+                    version, RunInfo(me.name, me.workflow, me.created, PENDING, queued=True)
                 )
             return decision

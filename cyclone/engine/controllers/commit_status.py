@@ -18,7 +18,7 @@ from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.scm_api import post_commit_status, read_scm_access
-from cyclone.engine.core.phases import CANCELLED, FAILED, SUCCEEDED
+from cyclone.engine.core.phases import CANCELLED, FAILED, PENDING, SUCCEEDED
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.informer import object_key, split_key
@@ -57,7 +57,7 @@ def recorded_state(run: dict) -> str | None:
 
 
 def status_description(run: dict, state: str) -> str:
-    phase = ((run.get("status") or {}).get("overall") or {}).get("phase") or "Pending"
+    phase = ((run.get("status") or {}).get("overall") or {}).get("phase") or PENDING
     return f"Cyclone run {run['metadata']['name']}: {phase}" if state != "pending" else (
         f"Cyclone run {run['metadata']['name']} is running")
 

@@ -26,7 +26,7 @@ from cyclone.engine.core.delegation import (
     annotated_stage,
     taken_result,
 )
-from cyclone.engine.core.phases import WAITING
+from cyclone.engine.core.phases import FAILED, WAITING
 from cyclone.engine.core.tokens import Purpose, delegation_token
 from cyclone.engine.notify import DELIVERY_HEADER, delivery_id
 from cyclone.engine.outbound import guarded_client, refused_by
@@ -85,7 +85,7 @@ def mark_sent(state: RunState, sent: list[Sent]) -> None:
         if delegation is not None and delegation.get("sent") is False:
             delegation["sent"] = True
         if not request.ok:
-            state.set_stage(request.stage, "Failed", REASON_DELEGATION_FAILURE, request.message)
+            state.set_stage(request.stage, FAILED, REASON_DELEGATION_FAILURE, request.message)
 
 
 async def send_pending(
@@ -105,7 +105,7 @@ async def send_pending(
     """
     pending = [
         name for name, entry in state.stages.items()
-        if (entry.get("status") or {}).get("phase") == "Waiting"
+        if (entry.get("status") or {}).get("phase") == WAITING
         and (entry.get("delegation") or {}).get("sent") is False
     ]
     if not pending:

@@ -81,6 +81,7 @@ from cyclone.engine.placement import (
     read_policy,
     tenant_of,
 )
+from cyclone.engine.signing import token_key
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
 from cyclone.kube.informer import split_key
@@ -317,7 +318,7 @@ class RunController:
             return None
         if self._upload_key is None:
             try:
-                self._upload_key = await delegations.token_key(
+                self._upload_key = await token_key(
                     self.control, self.config.system_namespace, Purpose.ARTIFACT_UPLOAD)
             except ApiError as exc:
                 log.warning("no artifact upload token for run %s: %s", state.name, exc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cyclone.api.common import FINISHED_POD_PHASES
 from cyclone.api.formats import parse_duration
 from cyclone.engine.core import podstatus
 from cyclone.engine.core.masking import Masker, mask_outputs
@@ -91,9 +92,8 @@ def has_termination_messages(pod: dict | None) -> bool:
 
 def pod_still_running(pod: dict | None) -> bool:
     """A pod whose stage is decided but which has not ended (user sidecars still run)."""
-    return pod is not None and (pod.get("status") or {}).get("phase") not in (
-        "Succeeded", "Failed"
-    )
+    return pod is not None and (
+        (pod.get("status") or {}).get("phase") not in FINISHED_POD_PHASES)
 
 
 def fail_or_retry(
