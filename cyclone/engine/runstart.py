@@ -12,6 +12,7 @@ they need and raises the typed errors of `cyclone.kube.errors`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,8 @@ from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.placement import execution_context, read_policy
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger(__name__)
 
 
 def raise_refusal(refusal: rules.Refusal | None) -> None:
@@ -87,9 +90,17 @@ async def start_run(cluster: Cluster, run: Mapping[str, Any], *,
 async def record_refusal(cluster: Cluster, trigger: dict, run_name: str, error: Exception,
                          now: datetime) -> None:
     """Tell on ``trigger`` (a Warning Event, reason ``RunRefused``) why its run
-    ``run_name`` was not created; a second refusal of the same run is already told."""
+    ``run_name`` was not created; a second refusal of the same run is already told.
+
+    Best effort: an Event the cluster does not take is logged, and the firing or delivery
+    goes on as refused.
+    """
     event = rules.refusal_event(trigger, run_name, str(error), rfc3339(now))
     try:
         await cluster.create(event, namespace=event["metadata"]["namespace"])
     except errors.AlreadyExists:
         pass
+    except errors.ApiError as exc:
+        log.warning("cannot tell trigger %s/%s why run %s was refused: %s",
+                    event["metadata"]["namespace"], trigger["metadata"].get("name"),
+                    run_name, exc)

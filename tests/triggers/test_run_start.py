@@ -24,7 +24,7 @@ from cyclone.engine.core.scm import Provider
 from cyclone.engine.core.tenancy import record_patch
 from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.engine.core.triggerrun import LABEL_TRIGGER
-from cyclone.kube import kinds
+from cyclone.kube import errors, kinds
 from cyclone.kube.clock import ManualClock
 
 from . import payloads as p
@@ -272,3 +272,34 @@ async def test_a_refused_delivery_delivered_again_is_answered_alike_and_told_onc
     told = await _refusal_events(cluster, "on-push")
     assert len(told.splitlines()) == 1 and "spec.timeout" in told
     assert await _runs(cluster, "on-push") == []
+
+
+class EventsRefused:
+    """The cluster as a deployment sees it whose role may not create Events."""
+
+    def __init__(self, cluster) -> None:
+        self._cluster = cluster
+
+    def __getattr__(self, name: str):
+        return getattr(self._cluster, name)
+
+    async def create(self, obj: dict, *, namespace: str | None = None) -> dict:
+        if obj.get("kind") == "Event":
+            raise errors.Forbidden('events is forbidden: cannot create resource "events"')
+        return await self._cluster.create(obj, namespace=namespace)
+
+
+async def test_a_refused_cron_firing_is_recorded_when_its_event_cannot_be_written(
+        cluster, admin):
+    await add_workflow(cluster)
+    schedule = "* * * * * *"
+    created = await cluster.create(cron_trigger("ticker", schedule, timeout="forever"),
+                                   namespace=NAMESPACE)
+    clock = ManualClock(start=parse_rfc3339(created["metadata"]["creationTimestamp"]))
+    due = parse_schedule(schedule).next_after(clock.now())
+    async with running_engine(EventsRefused(cluster), clock):
+        advance_to(clock, due + JUST)
+        fired = await wait_for(lambda: recorded(cluster, "ticker", due), within=10)
+    assert fired["status"].get("count", 0) == 0
+    assert await run_names(cluster, "ticker") == []
+    assert await _refusal_events(cluster, "ticker") == ""
