@@ -39,16 +39,10 @@ from cyclone.server.tenant_records import read_tenant
 log = logging.getLogger(__name__)
 
 
-def running_provisioner(state: ServerState) -> TenantProvisioner | None:
-    """The provisioning controller of this process, when it runs here."""
-    provisioner = state.extras.get(PROVISIONER)
-    return provisioner if provisioner is not None and provisioner.running else None
-
-
 async def reconciled(state: ServerState, tenant: str) -> TenantProvisioner | None:
-    """Wait (bounded) for this process's controller to reconcile `tenant`; the controller
-    when it did, None when it runs elsewhere or took too long."""
-    provisioner = running_provisioner(state)
+    """Wait (bounded) for this process's provisioning controller to reconcile `tenant`;
+    the controller when it did, None when it runs elsewhere or took too long."""
+    provisioner: TenantProvisioner | None = state.extras.get(PROVISIONER)
     if provisioner is None or not await provisioner.wait_for_tenant(tenant):
         return None
     return provisioner

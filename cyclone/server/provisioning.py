@@ -23,6 +23,7 @@ import base64
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from cyclone.api import keys
 from cyclone.api.tenant import TenantSpec
@@ -60,15 +61,19 @@ PROVISIONER = "tenant_provisioner"
 ClusterLookup = Callable[[dict], Awaitable[Cluster]]
 
 
-class Tokens:
+class Tokens(Protocol):
     """What the controller needs of the server's token authority."""
 
     async def issue(self, tenant: str, description: str, token_id: str) -> str: ...
+
     async def has(self, tenant: str, token_id: str) -> bool: ...
+
     async def revoke(self, tenant: str, token_id: str) -> None: ...
 
 
-class AuthorityTokens(Tokens):
+class AuthorityTokens:
+    """`Tokens` of a `cyclone.server.auth.TokenAuthority`."""
+
     def __init__(self, authority) -> None:
         self._authority = authority
 
@@ -173,7 +178,7 @@ class TenantProvisioner:
         self.resync_seconds = resync_seconds
         self.controller = Controller("tenant-provisioning", self.reconcile, workers=workers,
                                      clock=clock)
-        self.running = False
+        self._started = asyncio.Event()
         self._failures: dict[tuple[str, str], errors.ApiError] = {}
 
     # -- running -------------------------------------------------------------------------
@@ -203,18 +208,21 @@ class TenantProvisioner:
                     group.create_task(informer.run())
                 for informer in [*informers, records]:
                     await informer.wait_synced()
-                self.running = True
                 group.create_task(self.controller.run())
+                self._started.set()
         finally:
-            self.running = False
+            self._started.clear()
+
+    @property
+    def running(self) -> bool:
+        return self._started.is_set()
 
     async def wait_for_tenant(self, tenant: str, timeout: float = WAIT_SECONDS) -> bool:  # noqa: ASYNC109
-        """Requeue `tenant` and wait for a reconcile of it that started after this call;
-        False when none finished within `timeout` (or the controller is not running)."""
-        if not self.running:
-            return False
+        """Requeue `tenant` and wait for a reconcile of it that started after this call
+        (once the controller has started); False when none finished within `timeout`."""
         try:
             async with asyncio.timeout(timeout):
+                await self._started.wait()
                 await self.controller.requeue_and_wait(tenant)
         except TimeoutError:
             return False

@@ -215,3 +215,25 @@ async def test_kubeconfig_text_becomes_the_execution_cluster_object(devops, clus
 async def test_the_control_cluster_is_registered_at_start(app, cluster):
     ec = await cluster.get(kinds.EXECUTION_CLUSTER, keys.CONTROL_CLUSTER_NAME)
     assert ec["spec"]["credential"] == {}
+
+
+async def test_where_no_controller_runs_open_answers_once_the_intent_is_written(
+        cluster, tmp_path):
+    from cyclone.server import create_app
+
+    from .helpers import ADMIN_TOKEN, create_tenant
+
+    async def lookup(_source: dict):
+        return cluster
+
+    app = create_app(cluster=cluster, data_dir=tmp_path, admin_token=ADMIN_TOKEN,
+                     clusters=lookup, provisioning=False)
+    async with app.router.lifespan_context(app), make_client(app, ADMIN_TOKEN,
+                                                             tenant="devops") as admin:
+        await create_tenant(admin, "devops")
+        await admin.post("/integrations", json=WORKER)
+        response = await admin.put("/integrations/worker/opencluster")
+    assert response.status_code == 200, response.text
+    assert response.json()["spec"]["cluster"]["isWorkerCluster"] is True
+    assert response.json()["workloadNamespace"] == "cyclone-devops-worker"
+    assert await _absent(cluster, kinds.NAMESPACE, "cyclone-devops-worker")
