@@ -22,7 +22,6 @@ import logging
 from fastapi import APIRouter, Depends
 
 from cyclone.engine.core import provisioning as plan
-from cyclone.engine.placement import execution_context as execution_context
 from cyclone.kube import errors
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.execution_credentials import execution_credential as execution_credential
