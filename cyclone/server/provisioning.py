@@ -241,7 +241,8 @@ class TenantProvisioner:
         spec = None
         if live:
             assert ns is not None
-            ns = await self._ensure_finalizer(ns)
+            if tenant != keys.DEFAULT_TENANT:
+                ns = await self._ensure_finalizer(ns)
             spec = spec_of_namespace(ns)
             if plan.has_home_pvc(tenant):
                 await _create(self.control, plan.pvc_object(

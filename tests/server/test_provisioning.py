@@ -27,7 +27,7 @@ from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import TokenAuthority
 from cyclone.server.integration_records import secret_object
 from cyclone.server.provisioning import AuthorityTokens, TenantProvisioner
-from cyclone.server.tenant_records import tenant_namespace_object
+from cyclone.server.tenant_records import ensure_tenant, tenant_namespace_object
 from cyclone.server.watchdog import WATCHDOG_TOKEN_SECRET, watchdog_pod_name
 
 QUOTA = {"limits.cpu": "2", "limits.memory": "2Gi"}
@@ -283,3 +283,19 @@ async def test_a_tenant_writing_its_own_intent_cannot_claim_another_tenants_plac
     assert await _get(control, kinds.NAMESPACE, f"{keys.tenant_namespace(victim)}-x") is None
     assert await _get(control, kinds.NAMESPACE, f"{attacker}-own") is None
     assert await _provisioned(control, victim, victim_ns)
+
+
+async def test_the_default_tenant_gets_its_home_pvc_back(control, running):
+    await ensure_tenant(control, keys.DEFAULT_TENANT)
+    pvc = keys.tenant_pvc_name(keys.DEFAULT_TENANT)
+    first = await running.until(
+        lambda: _get(control, kinds.PERSISTENT_VOLUME_CLAIM, pvc, keys.SYSTEM_NAMESPACE))
+    await control.delete(kinds.PERSISTENT_VOLUME_CLAIM, pvc, keys.SYSTEM_NAMESPACE)
+
+    async def recreated() -> bool:
+        found = await _get(control, kinds.PERSISTENT_VOLUME_CLAIM, pvc, keys.SYSTEM_NAMESPACE)
+        return bool(found) and found["metadata"]["uid"] != first["metadata"]["uid"]
+
+    await running.until(recreated, timeout=60)
+    ns = await control.get(kinds.NAMESPACE, keys.SYSTEM_NAMESPACE)
+    assert FINALIZER not in (ns["metadata"].get("finalizers") or [])

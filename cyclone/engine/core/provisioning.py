@@ -16,7 +16,8 @@ from cyclone.api import keys
 from cyclone.api.tenant import TenantSpec
 
 FINALIZER = "tenant.cyclone.dev/provisioning"
-"""Holds a tenant's metadata namespace until what it provisioned elsewhere is removed."""
+"""Holds a tenant's metadata namespace until what it provisioned elsewhere is removed
+(every tenant but the default one, which cannot be deleted)."""
 
 
 @dataclass(frozen=True)
