@@ -237,3 +237,25 @@ async def test_where_no_controller_runs_open_answers_once_the_intent_is_written(
     assert response.json()["spec"]["cluster"]["isWorkerCluster"] is True
     assert response.json()["workloadNamespace"] == "cyclone-devops-worker"
     assert await _absent(cluster, kinds.NAMESPACE, "cyclone-devops-worker")
+
+
+async def test_two_tenants_opening_one_namespace_at_once_leave_one_owner(app, admin, devops,
+                                                                         cluster):
+    import asyncio
+
+    from .helpers import create_tenant, tenant_token
+
+    await create_tenant(admin, "qa")
+    await devops.post("/integrations", json=WORKER)
+    async with make_client(app, await tenant_token(admin, "qa")) as qa:
+        await qa.post("/integrations", json=WORKER)
+        answers = await asyncio.gather(devops.put("/integrations/worker/opencluster"),
+                                       qa.put("/integrations/worker/opencluster"))
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [200, 409], [a.text for a in answers]
+        loser = qa if answers[1].status_code == 409 else devops
+        got = await loser.get("/integrations/worker")
+        assert got.json()["spec"]["cluster"].get("isWorkerCluster") is False
+    ec = await cluster.get(kinds.EXECUTION_CLUSTER, "worker-1")
+    opened = [k for k in ec["metadata"]["labels"] if k.startswith("opened.tenant.cyclone.dev/")]
+    assert len(opened) == 1
