@@ -41,6 +41,20 @@ async def control(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
             await install_crds(cluster)  # type: ignore[arg-type]
         yield cluster
+        await _forget_records(cluster)
+
+
+async def _forget_records(cluster: Cluster) -> None:
+    """The ExecutionClusters a test's tenants opened, deleted (the real API server is
+    shared by the session)."""
+    for ec in (await cluster.list(kinds.EXECUTION_CLUSTER)).items:
+        if any(opened_by(t, [ec]) for t in CREATED_TENANTS):
+            with contextlib.suppress(errors.NotFound):
+                await cluster.delete(kinds.EXECUTION_CLUSTER, ec["metadata"]["name"])
+    CREATED_TENANTS.clear()
+
+
+CREATED_TENANTS: list[str] = []
 
 
 class Running:
@@ -89,6 +103,7 @@ def _name(prefix: str) -> str:
 
 async def _tenant(control: Cluster, quota: dict | None = None) -> str:
     tenant = _name("t")
+    CREATED_TENANTS.append(tenant)
     spec = TenantSpec(resource_quota=quota or dict(QUOTA),
                       persistent_volume_claim=TenantPVC(size="1Gi"))
     await control.create(tenant_namespace_object(tenant, spec))
