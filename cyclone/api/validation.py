@@ -286,7 +286,10 @@ def _check_cluster(cluster: ExecutionCluster, errors: list[FieldError]) -> None:
             errors.append(FieldError("spec.credential", "server or kubeConfig required"))
 
 
-def _check_tenant_name(name: str, errors: list[FieldError]) -> None:
+def _check_tenant_name(meta: ObjectMeta, errors: list[FieldError]) -> None:
+    name = meta.name or ""
+    if not name and meta.generate_name:
+        errors.append(FieldError("metadata.name", "required (a tenant's name is not generated)"))
     namespace = keys.tenant_namespace(name)
     if name and len(namespace) > DNS1123_LABEL_MAX:
         longest = DNS1123_LABEL_MAX - len(keys.tenant_namespace(""))
@@ -321,9 +324,9 @@ def validate_model(model: CycloneModel) -> list[FieldError]:
             check(model, errors)
     elif isinstance(model, Tenant):
         _check_metadata(model.metadata, errors)
-        _check_tenant_name(model.name, errors)
+        _check_tenant_name(model.metadata, errors)
     elif isinstance(model, Integration):
-        _check_metadata(model.metadata, errors, label=False)
+        _check_metadata(model.metadata, errors)
         _check_integration(model, errors)
     return errors
 

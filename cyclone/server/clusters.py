@@ -24,7 +24,6 @@ from fastapi import APIRouter, Depends
 from cyclone.engine.core import provisioning as plan
 from cyclone.kube import errors
 from cyclone.server.auth import require_tenant, server_state
-from cyclone.server.execution_credentials import execution_credential as execution_credential
 from cyclone.server.integration_records import (
     read_integration_secret,
     redact,

@@ -6,57 +6,27 @@ The records (Secrets) and their redaction are `cyclone.server.integration_record
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cyclone.api import keys
-from cyclone.api.integration import IntegrationSpec
+from cyclone.api.integration import Integration, IntegrationSpec
 from cyclone.engine.core.tenancy import RESERVED_SECRET_NAMES
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import require_tenant, server_state
+from cyclone.server.body_rules import check_rules
 from cyclone.server.clusters import reconciled
 from cyclone.server.integration_records import (
-    DATA_KEY,
     keep_stored_secrets,
     list_integration_secrets,
     read_integration_secret,
-    redact,
     secret_object,
     spec_of_secret,
     to_api,
-    write_integration_spec,
 )
 from cyclone.server.listing import ListQuery, list_query, paginate
-from cyclone.server.objects import DNS_LABEL, check_annotations, resolve_name
+from cyclone.server.objects import ObjectMeta, check_annotations, resolve_name
 from cyclone.server.scmrepos import check_literal_urls, tenant_allows_local
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import read_tenant
-
-__all__ = ["DATA_KEY", "RESERVED_SECRET_NAMES", "Integration", "IntegrationMeta",
-           "list_integration_secrets", "read_integration_secret", "redact", "router",
-           "spec_of_secret", "to_api", "write_integration_spec"]
-
-
-class IntegrationMeta(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str | None = Field(default=None, max_length=63, pattern=DNS_LABEL)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class Integration(BaseModel):
-    """A request body: the spec is `cyclone.api.integration.IntegrationSpec`, which refuses
-    unknown fields and marks the write-only credential fields."""
-
-    metadata: IntegrationMeta = Field(default_factory=IntegrationMeta)
-    spec: IntegrationSpec
-
-    @model_validator(mode="after")
-    def _source_matches_type(self) -> Integration:
-        problems = self.spec.source_problems()
-        if problems:
-            raise ValueError("; ".join(f"{field} {problem}" for field, problem in problems))
-        return self
 
 
 def _dump_spec(spec: IntegrationSpec) -> dict:
@@ -65,8 +35,20 @@ def _dump_spec(spec: IntegrationSpec) -> dict:
 
 def _secret_object(name: str, namespace: str, integration: Integration, spec: dict) -> dict:
     return secret_object(name, namespace, integration.spec.type.value, spec,
-                         labels=integration.metadata.labels,
-                         annotations=integration.metadata.annotations)
+                         labels=integration.metadata.labels or {},
+                         annotations=integration.metadata.annotations or {})
+
+
+def _checked_name(body: Integration, name: str | None = None) -> str:
+    """The integration's name (from the path, `metadata.name`, or generated from its alias),
+    once the body keeps the api's rules and its annotations are valid."""
+    annotations = body.metadata.annotations or {}
+    check_annotations(annotations)
+    name = name or body.metadata.name or resolve_name(ObjectMeta(annotations=annotations),
+                                                      "integration")
+    check_rules(body.model_copy(update={"metadata": body.metadata.model_copy(
+        update={"name": body.metadata.name or name})}))
+    return name
 
 
 def _check_placement_kept(old: dict, new: dict) -> None:
@@ -105,9 +87,8 @@ async def create_integration(
     tenant: str = Depends(require_tenant),
     state: ServerState = Depends(server_state),
 ) -> dict:
+    name = _checked_name(body)
     await read_tenant(state.cluster, tenant)
-    check_annotations(body.metadata.annotations)
-    name = resolve_name(body.metadata, "integration")  # type: ignore[arg-type]
     if name in RESERVED_SECRET_NAMES:
         raise errors.Invalid(f"metadata.name: {name!r} is reserved by Cyclone")
     namespace = keys.tenant_namespace(tenant)
@@ -138,9 +119,9 @@ async def update_integration(
     tenant: str = Depends(require_tenant),
     state: ServerState = Depends(server_state),
 ) -> dict:
+    _checked_name(body, integration)
     if body.metadata.name and body.metadata.name != integration:
         raise errors.BadRequest(f"metadata.name {body.metadata.name!r} is not {integration!r}")
-    check_annotations(body.metadata.annotations)
     stored = await read_integration_secret(state.cluster, tenant, integration)
     old_spec = spec_of_secret(stored)
     if old_spec.get("type") != body.spec.type:

@@ -12,7 +12,7 @@ from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.state import ServerState
-from cyclone.server.tenants import read_tenant
+from cyclone.server.tenant_records import read_tenant
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 

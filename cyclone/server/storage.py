@@ -12,7 +12,7 @@ from cyclone.api import keys
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.state import ServerState
-from cyclone.server.tenants import ANNOTATION_STORAGE_USAGE, read_tenant
+from cyclone.server.tenant_records import ANNOTATION_STORAGE_USAGE, read_tenant
 
 router = APIRouter(tags=["storage"])
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cyclone.api import keys
-from cyclone.api.tenant import TenantSpec
+from cyclone.api.tenant import Tenant
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import (
     Principal,
@@ -18,9 +18,10 @@ from cyclone.server.auth import (
     server_state,
     tenant_allowed,
 )
+from cyclone.server.body_rules import check_rules
 from cyclone.server.clusters import reconciled
 from cyclone.server.listing import ListQuery, list_query, paginate
-from cyclone.server.objects import DNS_LABEL, check_annotations
+from cyclone.server.objects import check_annotations
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import (
     ANNOTATION_STORAGE_USAGE,
@@ -29,31 +30,23 @@ from cyclone.server.tenant_records import (
     read_tenant,
     tenant_from_namespace,
     tenant_namespace_object,
-    tenant_spec,
 )
 
 log = logging.getLogger(__name__)
-__all__ = ["ANNOTATION_STORAGE_USAGE", "Tenant", "TenantMeta", "TenantSpec", "read_tenant",
-           "router", "tenant_from_namespace", "tenant_spec"]
 
 
-class TenantMeta(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str = Field(min_length=1, max_length=50, pattern=DNS_LABEL)
-    annotations: dict[str, str] = Field(default_factory=dict)
-
-
-class Tenant(BaseModel):
-    """A request body: the spec is `cyclone.api.tenant.TenantSpec`, the one tenant spec."""
-
-    metadata: TenantMeta
-    spec: TenantSpec = Field(default_factory=TenantSpec)
+def _annotations(tenant: Tenant) -> dict[str, str]:
+    return tenant.metadata.annotations or {}
 
 
 def _namespace_object(tenant: Tenant) -> dict:
-    return tenant_namespace_object(tenant.metadata.name, tenant.spec,
-                                   tenant.metadata.annotations)
+    return tenant_namespace_object(tenant.name, tenant.spec, _annotations(tenant))
+
+
+def _check_body(tenant: Tenant) -> None:
+    check_rules(tenant)
+    check_quota(tenant.spec.resource_quota)
+    check_annotations(_annotations(tenant))
 
 
 router = APIRouter(tags=["tenants"])
@@ -77,15 +70,14 @@ async def create_tenant(
     state: ServerState = Depends(server_state),
     _: Principal = Depends(require_admin),
 ) -> dict:
-    check_quota(tenant.spec.resource_quota)
-    check_annotations(tenant.metadata.annotations)
+    _check_body(tenant)
     try:
         ns = await state.cluster.create(_namespace_object(tenant))
     except errors.AlreadyExists as exc:
-        if await being_deleted(state.cluster, tenant.metadata.name):
-            raise errors.Conflict(f"tenant {tenant.metadata.name!r} is being deleted, "
+        if await being_deleted(state.cluster, tenant.name):
+            raise errors.Conflict(f"tenant {tenant.name!r} is being deleted, "
                                   f"retry shortly") from exc
-        raise errors.AlreadyExists(f"tenant {tenant.metadata.name!r} already exists") from exc
+        raise errors.AlreadyExists(f"tenant {tenant.name!r} already exists") from exc
     return tenant_from_namespace(ns) or {}
 
 
@@ -107,10 +99,11 @@ async def update_tenant(
     state: ServerState = Depends(server_state),
     _: Principal = Depends(require_admin),
 ) -> dict:
-    if body.metadata.name != tenant:
-        raise errors.BadRequest(f"metadata.name {body.metadata.name!r} is not {tenant!r}")
+    check_rules(body)
+    if body.name != tenant:
+        raise errors.BadRequest(f"metadata.name {body.name!r} is not {tenant!r}")
     check_quota(body.spec.resource_quota)
-    check_annotations(body.metadata.annotations)
+    check_annotations(_annotations(body))
     await read_tenant(state.cluster, tenant)
 
     wanted = _namespace_object(body)["metadata"]

@@ -20,7 +20,7 @@ from cyclone.api import keys
 from cyclone.api.integration import ClusterCredential
 from cyclone.api.pruning import pruned_fields
 from cyclone.engine.core.tenancy import record_patch
-from cyclone.server.clusters import execution_credential
+from cyclone.server.execution_credentials import execution_credential
 
 SHIPPED_CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "cyclone-crds.yaml"
 

@@ -10,11 +10,15 @@ import json
 import pytest
 
 from cyclone.api import keys
-from cyclone.engine.core.tenancy import OPENED_PREFIX, RESERVED_SECRET_NAMES, opened_record
+from cyclone.engine.core.tenancy import (
+    OPENED_PREFIX,
+    RESERVED_SECRET_NAMES,
+    opened_record,
+)
+from cyclone.engine.core.tenancy import RESERVED_SECRET_NAMES as RESERVED_INTEGRATION_NAMES
 from cyclone.engine.signing import ENGINE_KEY_SECRET
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import TOKEN_SECRET_NAME
-from cyclone.server.integrations import RESERVED_SECRET_NAMES as RESERVED_INTEGRATION_NAMES
 from cyclone.server.watchdog import WATCHDOG_TOKEN_SECRET
 
 from .helpers import create_tenant, make_client, tenant_token

@@ -31,10 +31,10 @@ from cyclone.engine.core.scm.matching import integration_of, own_secret
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import server_state
-from cyclone.server.integrations import read_integration_secret, spec_of_secret
+from cyclone.server.integration_records import read_integration_secret, spec_of_secret
 from cyclone.server.objects import DNS_LABEL
 from cyclone.server.state import ServerState
-from cyclone.server.tenants import read_tenant
+from cyclone.server.tenant_records import read_tenant
 from cyclone.server.webhooks.replays import check_delivery
 from cyclone.server.webhooks.starter import Delivery, start_runs
 
