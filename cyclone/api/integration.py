@@ -145,6 +145,32 @@ class IntegrationSpec(_Source):
         return problems
 
 
+ANNOTATION_PROVISIONING = "integration.cyclone.dev/provisioning"
+"""On a Cluster integration's Secret: the provisioning controller's outcome for its opening,
+as the JSON of a `ProvisioningStatus`. Only the controller writes it; the API refuses it in
+a request and shows it as the answer's ``status.provisioning``."""
+
+
+class ProvisioningState(StrEnum):
+    PENDING = "Pending"
+    """Opened; the provisioning controller has not reported on this opening yet."""
+    READY = "Ready"
+    """What the opening needs exists in the cluster."""
+    REFUSED = "Refused"
+    """The controller refused the opening (the integration's input); it stays refused
+    until the integration is changed, closed or the conflict is gone."""
+    FAILING = "Failing"
+    """The controller could not provision (the cluster failed); it keeps retrying."""
+
+
+class ProvisioningStatus(CycloneModel):
+    """How an opened Cluster integration is provisioned, on every server replica."""
+
+    state: ProvisioningState
+    reason: str | None = Field(default=None, description="Conflict, Forbidden, BadRequest, …")
+    message: str | None = None
+
+
 class Integration(CycloneModel):
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: IntegrationSpec

@@ -27,7 +27,7 @@ from cyclone.api.formats import (
     dns1123_subdomain_error,
     parse_duration,
 )
-from cyclone.api.integration import Integration
+from cyclone.api.integration import ANNOTATION_PROVISIONING, Integration
 from cyclone.api.meta import CycloneObject, ObjectMeta
 from cyclone.api.project import Project
 from cyclone.api.registry import UnknownKind, model_for_kind
@@ -299,6 +299,9 @@ def _check_tenant_name(meta: ObjectMeta, errors: list[FieldError]) -> None:
 
 
 def _check_integration(integration: Integration, errors: list[FieldError]) -> None:
+    if ANNOTATION_PROVISIONING in (integration.metadata.annotations or {}):
+        errors.append(FieldError(f"metadata.annotations.{ANNOTATION_PROVISIONING}",
+                                 "written by Cyclone only"))
     for path, problem in integration.spec.source_problems():
         errors.append(FieldError(path, problem))
 

@@ -12,15 +12,18 @@ metadata namespace or PVC (403) or that another tenant already runs in on that c
 (409); the controller checks the same again, so an intent written around the API is refused
 too. When the controller runs in this process the route waits (bounded) for it to reconcile
 the tenant, and answers with its refusal, if any, after withdrawing the intent; where it
-runs elsewhere (another replica leads) the route answers once the intent is written.
+runs elsewhere (another replica leads) the route answers once the intent is written, and
+the integration's ``status.provisioning`` shows the controller's outcome when it comes.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 
 from fastapi import APIRouter, Depends
 
+from cyclone.api.integration import ANNOTATION_PROVISIONING
 from cyclone.engine.core import provisioning as plan
 from cyclone.kube import errors
 from cyclone.server.auth import require_tenant, server_state
@@ -54,8 +57,11 @@ def _answer(name: str, tenant: str, secret: dict) -> dict:
 
 
 async def _write_intent(state: ServerState, secret: dict, opened: bool) -> dict:
+    """Write the intent; the controller's outcome of an earlier one goes with it."""
     spec = spec_of_secret(secret)
     spec.setdefault("cluster", {})["isWorkerCluster"] = opened
+    secret = copy.deepcopy(secret)
+    (secret["metadata"].get("annotations") or {}).pop(ANNOTATION_PROVISIONING, None)
     return await write_integration_spec(state.cluster, secret, spec)
 
 

@@ -14,7 +14,8 @@ import json
 
 from cyclone.api import keys
 from cyclone.api.credentials import keep_credentials, mask_credentials
-from cyclone.api.integration import IntegrationSpec
+from cyclone.api.integration import ANNOTATION_PROVISIONING, IntegrationSpec
+from cyclone.engine.core.provisioning import provisioning_status
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 
@@ -44,17 +45,26 @@ def spec_of_secret(secret: dict) -> dict:
 
 
 def to_api(secret: dict) -> dict:
+    """The answer's shape; an opened Cluster integration also shows ``status.provisioning``
+    (`cyclone.api.integration.ProvisioningStatus`), from the controller's annotation."""
     meta = secret.get("metadata") or {}
-    return {
+    annotations = meta.get("annotations") or {}
+    spec = spec_of_secret(secret)
+    answer = {
         "kind": "Integration",
         "metadata": {
             "name": meta.get("name"),
-            "annotations": meta.get("annotations") or {},
+            "annotations": {k: v for k, v in annotations.items()
+                            if k != ANNOTATION_PROVISIONING},
             "labels": meta.get("labels") or {},
             "creationTimestamp": meta.get("creationTimestamp"),
         },
-        "spec": redact(spec_of_secret(secret)),
+        "spec": redact(spec),
     }
+    status = provisioning_status(annotations, spec.get("cluster") or {})
+    if status is not None:
+        answer["status"] = {"provisioning": status}
+    return answer
 
 
 def secret_object(name: str, namespace: str, integration_type: str, spec: dict, *,
@@ -99,3 +109,19 @@ async def write_integration_spec(cluster: Cluster, secret: dict, spec: dict) -> 
     updated = copy.deepcopy(secret)
     updated["data"] = {**(secret.get("data") or {}), DATA_KEY: encode_spec(spec)}
     return await cluster.replace(updated)
+
+
+async def write_provisioning_outcome(cluster: Cluster, secret: dict, outcome: str | None
+                                     ) -> None:
+    """Record the provisioning controller's `outcome` on the integration (None: remove it),
+    unless it is recorded already; a Secret changed meanwhile is left alone, its change
+    brings another reconcile."""
+    meta = secret["metadata"]
+    if (meta.get("annotations") or {}).get(ANNOTATION_PROVISIONING) == outcome:
+        return
+    try:
+        await cluster.patch(kinds.SECRET, meta["name"],
+                            {"metadata": {"annotations": {ANNOTATION_PROVISIONING: outcome}}},
+                            meta["namespace"], resource_version=meta.get("resourceVersion"))
+    except (errors.Conflict, errors.NotFound):
+        pass

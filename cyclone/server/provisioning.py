@@ -13,7 +13,9 @@ The controller runs in the server process (it issues the watchdog tokens); reque
 handlers write the intent and then wait, bounded, for a reconcile of the tenant
 (`wait_for_tenant`), whose refusal for an integration (`failure`) they answer with.
 Remote clusters are not watched: a tenant with an opened remote cluster is reconciled
-again every `resync_seconds`.
+again every `resync_seconds`. The outcome of each opening (Ready, or why it is refused) is
+recorded on the integration's Secret (`cyclone.api.integration.ANNOTATION_PROVISIONING`),
+so every server replica can show it, not only the one running this controller.
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ from cyclone.kube.controller import Controller
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
 from cyclone.server.execution_credentials import execution_credential
-from cyclone.server.integration_records import list_integration_secrets, spec_of_secret
+from cyclone.server.integration_records import (
+    list_integration_secrets,
+    spec_of_secret,
+    write_provisioning_outcome,
+)
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import is_tenant_record, spec_of_namespace, tenant_name_of
 from cyclone.server.watchdog import (
@@ -238,6 +244,7 @@ class TenantProvisioner:
         ns = await _get(self.control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
         live = is_tenant_record(ns) and not (ns or {})["metadata"].get("deletionTimestamp")
         wanted: dict[str, dict] = {}
+        secrets: list[dict] = []
         spec = None
         if live:
             assert ns is not None
@@ -247,12 +254,14 @@ class TenantProvisioner:
             if plan.has_home_pvc(tenant):
                 await _create(self.control, plan.pvc_object(
                     tenant, keys.tenant_namespace(tenant), spec))
-            for secret in await list_integration_secrets(self.control, tenant, "Cluster"):
+            secrets = await list_integration_secrets(self.control, tenant, "Cluster")
+            for secret in secrets:
                 source = spec_of_secret(secret).get("cluster") or {}
                 if source.get("isWorkerCluster") and not secret["metadata"].get(
                         "deletionTimestamp"):
                     wanted[secret["metadata"]["name"]] = source
         problems: list[str] = []
+        outcomes: dict[str, str] = {}
         for name, source in sorted(wanted.items()):
             assert spec is not None
             try:
@@ -260,8 +269,13 @@ class TenantProvisioner:
             except errors.ApiError as exc:
                 self._failures[(tenant, name)] = exc
                 problems.append(f"{name}: {exc}")
+                outcomes[name] = plan.provisioning_outcome(exc.code, exc.reason, exc.message)
             else:
                 self._failures.pop((tenant, name), None)
+                outcomes[name] = plan.provisioning_outcome(None)
+        for secret in secrets:
+            await write_provisioning_outcome(self.control, secret,
+                                             outcomes.get(secret["metadata"]["name"]))
         for key in [k for k in self._failures if k[0] == tenant and k[1] not in wanted]:
             del self._failures[key]
         records = (await self.control.list(kinds.EXECUTION_CLUSTER)).items

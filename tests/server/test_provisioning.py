@@ -18,6 +18,7 @@ import pytest
 from support.clusters import CLUSTER_FACTORIES, REAL_CLUSTERS, cluster_params, eventually
 
 from cyclone.api import keys
+from cyclone.api.integration import ANNOTATION_PROVISIONING
 from cyclone.api.tenant import TenantPVC, TenantSpec
 from cyclone.engine.core.provisioning import FINALIZER, quota_name
 from cyclone.engine.core.tenancy import opened_by
@@ -29,6 +30,8 @@ from cyclone.server.integration_records import secret_object
 from cyclone.server.provisioning import AuthorityTokens, TenantProvisioner
 from cyclone.server.tenant_records import ensure_tenant, tenant_namespace_object
 from cyclone.server.watchdog import WATCHDOG_TOKEN_SECRET, watchdog_pod_name
+
+from .helpers import ADMIN_TOKEN, make_client
 
 QUOTA = {"limits.cpu": "2", "limits.memory": "2Gi"}
 
@@ -314,3 +317,132 @@ async def test_the_default_tenant_gets_its_home_pvc_back(control, running):
     await running.until(recreated, timeout=60)
     ns = await control.get(kinds.NAMESPACE, keys.SYSTEM_NAMESPACE)
     assert FINALIZER not in (ns["metadata"].get("finalizers") or [])
+
+
+def _replica(control: Cluster, tmp_path: Path, leader: TenantProvisioner | None = None):
+    """A server app that runs no provisioning controller; with `leader`, one whose process
+    runs that controller (its handlers wait for it, as on the Lease holder)."""
+    from cyclone.server import create_app
+    from cyclone.server.provisioning import PROVISIONER
+
+    async def lookup(_source: dict) -> Cluster:
+        return control
+
+    app = create_app(cluster=control, data_dir=tmp_path, admin_token=ADMIN_TOKEN,
+                     clusters=lookup, provisioning=False)
+    if leader is not None:
+        app.state.cyclone.extras[PROVISIONER] = leader
+    return app
+
+
+def _worker(namespace: str, name: str = "worker", **metadata: object) -> dict:
+    return {"metadata": {"name": name, **metadata}, "spec": {"type": "Cluster", "cluster": {
+        "clusterName": _name("w"), "namespace": namespace,
+        "credential": {"server": "https://k8s.example", "bearerToken": "tkn"}}}}
+
+
+async def _taken_namespace(control: Cluster) -> str:
+    """A namespace of the worker cluster labelled for another tenant."""
+    namespace = _name("taken-")
+    await control.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": namespace, "labels": {keys.LABEL_TENANT: _name("other")}}})
+    return namespace
+
+
+def _provisioning(answer: dict) -> dict | None:
+    return (answer.get("status") or {}).get("provisioning")
+
+
+async def _state(client, name: str = "worker") -> str | None:
+    return (_provisioning((await client.get(f"/integrations/{name}")).json()) or {}).get("state")
+
+
+async def test_a_refusal_by_the_leader_shows_on_a_replica_that_does_not_provision(
+        control, running, tmp_path):
+    tenant = await _tenant(control)
+    taken = await _taken_namespace(control)
+    app = _replica(control, tmp_path)
+    async with app.router.lifespan_context(app), \
+            make_client(app, ADMIN_TOKEN, tenant=tenant) as client:
+        assert (await client.post("/integrations", json=_worker(taken))).status_code == 201
+        opened = await client.put("/integrations/worker/opencluster")
+        assert opened.status_code == 200, opened.text
+        assert opened.json()["spec"]["cluster"]["isWorkerCluster"] is True
+
+        async def refused() -> dict | None:
+            got = (await client.get("/integrations/worker")).json()
+            return got if (_provisioning(got) or {}).get("state") == "Refused" else None
+
+        got = await running.until(refused)
+        assert got["status"]["provisioning"] == {
+            "state": "Refused", "reason": "Forbidden",
+            "message": f"namespace {taken!r} belongs to another tenant"}
+        assert got["spec"]["cluster"]["isWorkerCluster"] is True
+        assert ANNOTATION_PROVISIONING not in got["metadata"]["annotations"]
+        assert await _get(control, kinds.PERSISTENT_VOLUME_CLAIM,
+                          keys.tenant_pvc_name(tenant), taken) is None
+
+        await control.patch(kinds.NAMESPACE, taken,
+                            {"metadata": {"labels": {keys.LABEL_TENANT: None}}})
+        assert await running.until(lambda: _ready(client))
+        assert await _provisioned(control, tenant, taken)
+
+
+async def _ready(client) -> bool:
+    return await _state(client) == "Ready"
+
+
+async def test_a_tenant_cannot_write_the_provisioning_outcome_through_the_api(
+        control, running, tmp_path):
+    tenant = await _tenant(control)
+    taken = await _taken_namespace(control)
+    fake = {ANNOTATION_PROVISIONING: '{"state": "Ready"}'}
+    app = _replica(control, tmp_path)
+    async with app.router.lifespan_context(app), \
+            make_client(app, ADMIN_TOKEN, tenant=tenant) as client:
+        created = await client.post("/integrations", json=_worker(taken, "forged",
+                                                                  annotations=fake))
+        assert created.status_code == 422, created.text
+        assert ANNOTATION_PROVISIONING in created.json()["message"]
+        worker = _worker(taken)
+        assert (await client.post("/integrations", json=worker)).status_code == 201
+        assert (await client.put("/integrations/worker/opencluster")).status_code == 200
+        assert await running.until(lambda: _refused(client))
+
+        forged = await client.put("/integrations/worker",
+                                  json={**worker, "metadata": {"name": "worker",
+                                                               "annotations": fake}})
+        assert forged.status_code == 422, forged.text
+        assert await _state(client) == "Refused"
+
+        await running.stop()
+        assert (await client.put("/integrations/worker/closecluster")).status_code == 200
+        assert (await client.put("/integrations/worker/opencluster")).status_code == 200
+        assert await _state(client) == "Pending"
+
+
+async def _refused(client) -> bool:
+    return await _state(client) == "Refused"
+
+
+async def test_the_replica_running_the_controller_answers_its_refusal_at_once(
+        control, running, tmp_path):
+    tenant = await _tenant(control)
+    taken = await _taken_namespace(control)
+    app = _replica(control, tmp_path, leader=running.provisioner)
+    async with app.router.lifespan_context(app), \
+            make_client(app, ADMIN_TOKEN, tenant=tenant) as client:
+        assert (await client.post("/integrations", json=_worker(taken))).status_code == 201
+        refused = await client.put("/integrations/worker/opencluster")
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["message"] == f"namespace {taken!r} belongs to another tenant"
+        got = (await client.get("/integrations/worker")).json()
+        assert got["spec"]["cluster"]["isWorkerCluster"] is False
+        assert "status" not in got
+
+        free = _name("free-")
+        assert (await client.post("/integrations",
+                                  json=_worker(free, "free"))).status_code == 201
+        opened = await client.put("/integrations/free/opencluster")
+        assert opened.status_code == 200, opened.text
+        assert await _state(client, "free") == "Ready"

@@ -8,11 +8,13 @@ functions describe and removes it again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cyclone.api import keys
+from cyclone.api.integration import ANNOTATION_PROVISIONING, ProvisioningState
 from cyclone.api.tenant import TenantSpec
 
 FINALIZER = "tenant.cyclone.dev/provisioning"
@@ -130,3 +132,27 @@ def claim_refusal(other_tenant: str | None, cluster: str, namespace: str) -> Ref
         return None
     return Refusal("conflict", f"namespace {namespace!r} of cluster {cluster!r} is already "
                                f"the workload namespace of another tenant")
+
+
+def provisioning_outcome(code: int | None, reason: str = "", message: str = "") -> str:
+    """The `ANNOTATION_PROVISIONING` value of an opening: Ready when nothing failed
+    (``code`` None), Refused for the integration's own fault (4xx), else Failing."""
+    if code is None:
+        return json.dumps({"state": ProvisioningState.READY.value})
+    state = ProvisioningState.REFUSED if code < 500 else ProvisioningState.FAILING
+    return json.dumps({"state": state.value, "reason": reason, "message": message})
+
+
+def provisioning_status(annotations: Mapping[str, str] | None,
+                        source: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What an integration's answer shows as ``status.provisioning``: nothing for a closed
+    cluster, Pending for an opening the controller has not reported on."""
+    if not source.get("isWorkerCluster"):
+        return None
+    try:
+        recorded = json.loads((annotations or {}).get(ANNOTATION_PROVISIONING) or "null")
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict) or recorded.get("state") not in set(ProvisioningState):
+        return {"state": ProvisioningState.PENDING.value}
+    return recorded
