@@ -382,6 +382,10 @@ async def test_a_refusal_by_the_leader_shows_on_a_replica_that_does_not_provisio
         assert await _get(control, kinds.PERSISTENT_VOLUME_CLAIM,
                           keys.tenant_pvc_name(tenant), taken) is None
 
+        await control.patch(kinds.SECRET, "worker", {"metadata": {"annotations": {
+            ANNOTATION_PROVISIONING: '{"state": "Ready"}'}}}, keys.tenant_namespace(tenant))
+        assert await running.until(refused)
+
         await control.patch(kinds.NAMESPACE, taken,
                             {"metadata": {"labels": {keys.LABEL_TENANT: None}}})
         assert await running.until(lambda: _ready(client))
