@@ -7,13 +7,9 @@ import json
 from datetime import UTC, datetime
 
 from cyclone.api import keys
-from cyclone.engine.controllers.observe import (
-    RetryPolicy,
-    has_termination_messages,
-    observe_pod,
-    output_masker,
-)
-from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.controllers.observe import output_masker
+from cyclone.engine.core.observing import RetryPolicy, has_termination_messages, observe_pod
+from cyclone.engine.core.runstate import RunState
 from cyclone.kube.embedded import EmbeddedCluster
 
 NS = "cyclone-devops"

@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 import httpx
 
-from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
 from cyclone.engine.core.delegation import (
     REASON_DELEGATION_FAILURE,
@@ -27,6 +26,7 @@ from cyclone.engine.core.delegation import (
     taken_result,
 )
 from cyclone.engine.core.phases import FAILED, WAITING
+from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.tokens import Purpose, delegation_token
 from cyclone.engine.notify import DELIVERY_HEADER, delivery_id
 from cyclone.engine.outbound import guarded_client, refused_by

@@ -26,12 +26,12 @@ from cyclone.api import keys
 from cyclone.api.common import PodPhase
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
-from cyclone.engine.controllers.observe import pod_still_running
-from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.gcpod import build_gc_pod, gc_pod_refused_for_good
 from cyclone.engine.core.names import gc_pod_name
+from cyclone.engine.core.observing import pod_still_running
+from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.engine.notify import notification_due, send_notification
 from cyclone.engine.placement import checked_execution_target, execution_target

@@ -16,7 +16,6 @@ from cyclone.api.stage import Stage
 from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.config import EngineConfig
-from cyclone.engine.controllers.runstate import RunState
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING
 from cyclone.engine.core.podbuilder import (
@@ -26,6 +25,7 @@ from cyclone.engine.core.podbuilder import (
     build_stage_pod,
 )
 from cyclone.engine.core.render import SecretLookup
+from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.stagestart import (
     REASON_QUOTA,
     clear_quota_refusals,

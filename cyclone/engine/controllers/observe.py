@@ -1,7 +1,6 @@
 """Reading what masking a stage's outputs needs: the secret values a stage pod could see.
 
-How observed facts fold into stage statuses is decided in `cyclone.engine.core.observing`;
-its names are importable from here too.
+How observed facts fold into stage statuses is decided in `cyclone.engine.core.observing`.
 """
 
 from __future__ import annotations
@@ -19,31 +18,9 @@ from cyclone.engine.core.masking import (
     referenced_secret_readable,
     secret_values,
 )
-from cyclone.engine.core.observing import (
-    REASON_RETRYING,
-    RetryPolicy,
-    expire_delegations,
-    has_termination_messages,
-    observe_pod,
-    pod_still_running,
-    retry_not_before,
-    retry_policy,
-)
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError
 from cyclone.kube.protocol import Cluster
-
-__all__ = [
-    "REASON_RETRYING",
-    "RetryPolicy",
-    "expire_delegations",
-    "has_termination_messages",
-    "observe_pod",
-    "output_masker",
-    "pod_still_running",
-    "retry_not_before",
-    "retry_policy",
-]
 
 log = logging.getLogger(__name__)
 

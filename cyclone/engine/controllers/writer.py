@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from cyclone.engine.controllers.caches import ObjectCache
-from cyclone.engine.controllers.runstate import RunState
+from cyclone.engine.core.runstate import RunState
 from cyclone.kube import kinds
 from cyclone.kube.errors import Conflict, NotFound
 from cyclone.kube.patching import merge_patch_between
