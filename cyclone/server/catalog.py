@@ -14,14 +14,11 @@ from cyclone.api.credentials import (
     mask_credentials,
 )
 from cyclone.api.trigger import WorkflowTrigger
+from cyclone.engine.runstart import check_run_tenancy
 from cyclone.kube import errors, kinds
 from cyclone.server.crud import KindRoutes, crud_router
 from cyclone.server.scopes import Scope, project_scope, tenant_scope, workflow_scope
-from cyclone.server.validation import (
-    check_run_tenancy,
-    check_secret_references,
-    check_stage_tenancy,
-)
+from cyclone.server.validation import check_secret_references, check_stage_tenancy
 
 log = logging.getLogger(__name__)
 PROJECT_CONTENTS = (kinds.WORKFLOW_TRIGGER, kinds.WORKFLOW_RUN, kinds.WORKFLOW, kinds.STAGE,

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Response
 
+from cyclone.engine.runstart import validate_object
 from cyclone.kube import errors
 from cyclone.kube.kinds import Kind
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import ObjectBody, build_object, resolve_name, updated_object
 from cyclone.server.scopes import Scope, get_owned
-from cyclone.server.validation import validate_object
 
 Prepare = Callable[[Scope, dict], Awaitable[None]]
 AfterDelete = Callable[[Scope, dict], Awaitable[None]]

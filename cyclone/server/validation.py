@@ -14,11 +14,8 @@ from cyclone.engine.core.tenancy import (
     stage_violations,
 )
 from cyclone.engine.placement import read_policy
-from cyclone.engine.runstart import check_run_tenancy, refuse_violations, validate_object
+from cyclone.engine.runstart import refuse_violations
 from cyclone.kube.protocol import Cluster
-
-__all__ = ["check_run_tenancy", "check_secret_references", "check_stage_tenancy",
-           "refuse_violations", "validate_object"]
 
 
 async def check_stage_tenancy(cluster: Cluster, tenant: str, stage: dict) -> None:
