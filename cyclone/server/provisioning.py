@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Protocol
 
 from cyclone.api import keys
@@ -48,6 +50,7 @@ from cyclone.server.integration_records import (
     spec_of_secret,
     write_provisioning_outcome,
 )
+from cyclone.server.provisioning_cache import ProvisioningCaches
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import is_tenant_record, spec_of_namespace, tenant_name_of
 from cyclone.server.watchdog import (
@@ -65,6 +68,8 @@ PROVISIONER = "tenant_provisioner"
 """`ServerState.extras` key of the `TenantProvisioner` running in this process, if any."""
 
 ClusterLookup = Callable[[dict], Awaitable[Cluster]]
+Reader = Callable[..., Awaitable["dict | None"]]
+_FROM_CACHE: ContextVar[bool] = ContextVar("provisioning_from_cache", default=False)
 
 
 class Tokens(Protocol):
@@ -131,35 +136,29 @@ def _tenant_of_namespace(ns: dict) -> str | None:
     return ((ns.get("metadata") or {}).get("labels") or {}).get(keys.LABEL_TENANT)
 
 
-def _tenant_of_integration(secret: dict) -> str | None:
-    namespace = (secret.get("metadata") or {}).get("namespace") or ""
-    if namespace.startswith(keys.TENANT_NAMESPACE_PREFIX):
-        return namespace[len(keys.TENANT_NAMESPACE_PREFIX):]
-    return None
-
-
-def _tenant_label(obj: dict) -> str | None:
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(keys.LABEL_TENANT)
-
-
 def _tenants_of_record(ec: dict) -> list[str]:
     labels = (ec.get("metadata") or {}).get("labels") or {}
     return [k[len(OPENED_PREFIX):] for k in labels if k.startswith(OPENED_PREFIX)]
 
 
-async def check_placement(control: Cluster, tenant: str, integration: str, source: dict
-                          ) -> None:
+async def check_placement(control: Cluster, tenant: str, integration: str, source: dict,
+                          read: Reader | None = None) -> None:
     """Raise Forbidden for a workload namespace or PVC that is not the tenant's to use,
-    and Conflict for a namespace another tenant already runs in on that cluster."""
+    and Conflict for a namespace another tenant already runs in on that cluster.
+
+    `read(kind, name, namespace)` reads the control cluster (live by default)."""
+    if read is None:
+        async def read(kind: kinds.Kind, name: str, namespace: str | None = None):
+            return await _get(control, kind, name, namespace)
     namespace = plan.workload_namespace(tenant, source)
     other_record = False
     if namespace != keys.tenant_namespace(tenant) and namespace.startswith(
             keys.TENANT_NAMESPACE_PREFIX):
-        other_record = is_tenant_record(await _get(control, kinds.NAMESPACE, namespace))
+        other_record = is_tenant_record(await read(kinds.NAMESPACE, namespace))
     refusal = plan.placement_refusal(tenant, source, other_record)
     if refusal is None:
         ec_name = plan.execution_cluster_name(integration, source)
-        ec = await _get(control, kinds.EXECUTION_CLUSTER, ec_name)
+        ec = await read(kinds.EXECUTION_CLUSTER, ec_name)
         refusal = plan.claim_refusal(claimed_by_other(ec, tenant, namespace), ec_name,
                                      namespace)
     if refusal is not None:
@@ -182,37 +181,26 @@ class TenantProvisioner:
         self.server_url = server_url
         self.lookup = lookup
         self.resync_seconds = resync_seconds
+        self.clock = clock
         self.controller = Controller("tenant-provisioning", self.reconcile, workers=workers,
                                      clock=clock)
+        self.caches = ProvisioningCaches(control)
         self._started = asyncio.Event()
         self._failures: dict[tuple[str, str], errors.ApiError] = {}
+        self._fresh: set[str] = set()
+        self._remote_opened: dict[tuple[str, str], tuple[str, float]] = {}
 
     # -- running -------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Watch the control cluster and reconcile tenants until cancelled."""
-        created = f"{keys.LABEL_POD_CREATED_BY}={keys.CREATED_BY_CYCLONE},{keys.LABEL_TENANT}"
-        informers = [
-            Informer(self.control, kinds.NAMESPACE),
-            Informer(self.control, kinds.SECRET,
-                     label_selector=f"{keys.LABEL_INTEGRATION_TYPE}=Cluster"),
-            Informer(self.control, kinds.SECRET, label_selector=created),
-            Informer(self.control, kinds.RESOURCE_QUOTA, label_selector=created),
-            Informer(self.control, kinds.PERSISTENT_VOLUME_CLAIM, label_selector=created),
-            Informer(self.control, kinds.POD,
-                     label_selector=f"{keys.LABEL_POD_KIND}={keys.POD_KIND_PVC_WATCHER}"),
-        ]
-        records = Informer(self.control, kinds.EXECUTION_CLUSTER)
-        self.controller.enqueue_on(informers[0], _tenant_of_namespace)
-        self.controller.enqueue_on(informers[1], _tenant_of_integration)
-        for informer in informers[2:]:
-            self.controller.enqueue_on(informer, _tenant_label)
-        self.controller.enqueue_on(records, _tenants_of_record)
+        informers: list[Informer] = self.caches.informers
+        self.caches.watch(self.controller.queue.add, _tenant_of_namespace, _tenants_of_record)
         try:
             async with asyncio.TaskGroup() as group:
-                for informer in [*informers, records]:
+                for informer in informers:
                     group.create_task(informer.run())
-                for informer in [*informers, records]:
+                for informer in informers:
                     await informer.wait_synced()
                 group.create_task(self.controller.run())
                 self._started.set()
@@ -229,6 +217,7 @@ class TenantProvisioner:
         try:
             async with asyncio.timeout(timeout):
                 await self._started.wait()
+                self._fresh.add(tenant)
                 await self.controller.requeue_and_wait(tenant)
         except TimeoutError:
             return False
@@ -241,7 +230,16 @@ class TenantProvisioner:
     # -- the reconcile -------------------------------------------------------------------
 
     async def reconcile(self, tenant: str) -> float | None:
-        ns = await _get(self.control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
+        """Bring `tenant`'s openings to its intent.
+
+        A reconcile a request handler waits for reads the control cluster live (the
+        handler's write must be seen); any other reads it from the informer caches, and
+        leaves an opened remote cluster alone until its resync is due or its intent changed.
+        """
+        cached = tenant not in self._fresh and self.caches.synced
+        self._fresh.discard(tenant)
+        _FROM_CACHE.set(cached)
+        ns = await self._read(self.control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
         live = is_tenant_record(ns) and not (ns or {})["metadata"].get("deletionTimestamp")
         wanted: dict[str, dict] = {}
         secrets: list[dict] = []
@@ -252,9 +250,10 @@ class TenantProvisioner:
                 ns = await self._ensure_finalizer(ns)
             spec = spec_of_namespace(ns)
             if plan.has_home_pvc(tenant):
-                await _create(self.control, plan.pvc_object(
+                await self._ensure(self.control, kinds.PERSISTENT_VOLUME_CLAIM, plan.pvc_object(
                     tenant, keys.tenant_namespace(tenant), spec))
-            secrets = await list_integration_secrets(self.control, tenant, "Cluster")
+            secrets = (self.caches.integration_secrets(tenant) if cached
+                       else await list_integration_secrets(self.control, tenant, "Cluster"))
             for secret in secrets:
                 source = spec_of_secret(secret).get("cluster") or {}
                 if source.get("isWorkerCluster") and not secret["metadata"].get(
@@ -265,8 +264,13 @@ class TenantProvisioner:
         for name, source in sorted(wanted.items()):
             assert spec is not None
             try:
-                await self._open(tenant, name, source, spec)
+                if not (cached and self._remote_open_current(tenant, name, source, spec)):
+                    await self._open(tenant, name, source, spec)
+                    if not source.get("isControlCluster"):
+                        self._remote_opened[(tenant, name)] = (
+                            _fingerprint(source, spec), self.clock.monotonic())
             except errors.ApiError as exc:
+                self._remote_opened.pop((tenant, name), None)
                 self._failures[(tenant, name)] = exc
                 problems.append(f"{name}: {exc}")
                 outcomes[name] = plan.provisioning_outcome(exc.code, exc.reason, exc.message)
@@ -278,7 +282,10 @@ class TenantProvisioner:
                                              outcomes.get(secret["metadata"]["name"]))
         for key in [k for k in self._failures if k[0] == tenant and k[1] not in wanted]:
             del self._failures[key]
-        records = (await self.control.list(kinds.EXECUTION_CLUSTER)).items
+        for key in [k for k in self._remote_opened if k[0] == tenant and k[1] not in wanted]:
+            del self._remote_opened[key]
+        records = (self.caches.execution_clusters() if cached
+                   else (await self.control.list(kinds.EXECUTION_CLUSTER)).items)
         kept = {(name, plan.execution_cluster_name(name, source),
                  plan.workload_namespace(tenant, source)) for name, source in wanted.items()}
         for opened in opened_by(tenant, records):
@@ -295,14 +302,55 @@ class TenantProvisioner:
         remote = any(not s.get("isControlCluster") for s in wanted.values())
         return self.resync_seconds if remote else None
 
+    def _remote_open_current(self, tenant: str, name: str, source: dict, spec: TenantSpec
+                             ) -> bool:
+        """Whether the remote opening `name` was made from this same intent less than a
+        resync period ago and the ExecutionCluster still records it."""
+        made = self._remote_opened.get((tenant, name))
+        if source.get("isControlCluster") or made is None:
+            return False
+        fingerprint, at = made
+        if fingerprint != _fingerprint(source, spec) or (
+                self.clock.monotonic() - at >= self.resync_seconds):
+            return False
+        opening = (name, plan.execution_cluster_name(name, source),
+                   plan.workload_namespace(tenant, source))
+        return any((o.integration, o.cluster, o.namespace) == opening
+                   for o in opened_by(tenant, self.caches.execution_clusters()))
+
+    async def _read(self, cluster: Cluster, kind: kinds.Kind, name: str,
+                    namespace: str | None = None) -> dict | None:
+        """`kind` `name` from the informer caches when this reconcile reads them and they
+        hold that kind of the control cluster; otherwise live. None: not found."""
+        if cluster is self.control and _FROM_CACHE.get() and self.caches.covers(kind):
+            return self.caches.get(kind, name, namespace)
+        return await _get(cluster, kind, name, namespace)
+
+    async def _read_control(self, kind: kinds.Kind, name: str, namespace: str | None = None
+                            ) -> dict | None:
+        return await self._read(self.control, kind, name, namespace)
+
+    async def _ensure(self, cluster: Cluster, kind: kinds.Kind, obj: dict) -> None:
+        """Create `obj` unless it is there (AlreadyExists is someone quicker)."""
+        meta = obj["metadata"]
+        if await self._read(cluster, kind, meta["name"], meta.get("namespace")) is None:
+            await _create(cluster, obj)
+
     async def _ensure_finalizer(self, ns: dict) -> dict:
         finalizers = ns["metadata"].get("finalizers") or []
         if plan.FINALIZER in finalizers:
             return ns
-        return await self.control.patch(
-            kinds.NAMESPACE, ns["metadata"]["name"],
-            {"metadata": {"finalizers": [*finalizers, plan.FINALIZER]}},
-            resource_version=ns["metadata"]["resourceVersion"])
+        try:
+            return await self.control.patch(
+                kinds.NAMESPACE, ns["metadata"]["name"],
+                {"metadata": {"finalizers": [*finalizers, plan.FINALIZER]}},
+                resource_version=ns["metadata"]["resourceVersion"])
+        except errors.Conflict:
+            if not _FROM_CACHE.get():
+                raise
+        _FROM_CACHE.set(False)
+        return await self._ensure_finalizer(
+            await self.control.get(kinds.NAMESPACE, ns["metadata"]["name"]))
 
     async def _release_finalizer(self, ns: dict) -> None:
         finalizers = ns["metadata"].get("finalizers") or []
@@ -315,6 +363,13 @@ class TenantProvisioner:
                 resource_version=ns["metadata"]["resourceVersion"])
         except errors.NotFound:
             pass
+        except errors.Conflict:
+            if not _FROM_CACHE.get():
+                raise
+            _FROM_CACHE.set(False)
+            fresh = await _get(self.control, kinds.NAMESPACE, ns["metadata"]["name"])
+            if fresh is not None:
+                await self._release_finalizer(fresh)
 
     @asynccontextmanager
     async def _cluster(self, source: dict) -> AsyncIterator[Cluster]:
@@ -340,44 +395,58 @@ class TenantProvisioner:
             await remote.close()
 
     async def _open(self, tenant: str, name: str, source: dict, spec: TenantSpec) -> None:
-        await check_placement(self.control, tenant, name, source)
+        await check_placement(self.control, tenant, name, source, self._read_control)
         namespace = plan.workload_namespace(tenant, source)
         pvc = plan.workload_pvc(tenant, source)
         credential = {} if source.get("isControlCluster") else execution_credential(
             source.get("credential") or {})
         async with self._cluster(source) as cluster:
             refusal = plan.namespace_owner_refusal(
-                tenant, await _get(cluster, kinds.NAMESPACE, namespace))
+                tenant, await self._read(cluster, kinds.NAMESPACE, namespace))
             if refusal is not None:
                 raise _refused(refusal)
             await self._record(tenant, plan.execution_cluster_name(name, source), credential,
                                name, (namespace, pvc))
-            await _create(cluster, plan.namespace_object(tenant, namespace))
+            await self._ensure(cluster, kinds.NAMESPACE, plan.namespace_object(tenant, namespace))
             await self._ensure_quota(cluster, tenant, namespace, spec)
             if not source.get("pvc"):
-                await _create(cluster, plan.pvc_object(tenant, namespace, spec))
+                await self._ensure(cluster, kinds.PERSISTENT_VOLUME_CLAIM,
+                                   plan.pvc_object(tenant, namespace, spec))
             await self._ensure_watchdog_token(cluster, tenant, name, namespace)
-            await _create(cluster, watchdog_pod(tenant, namespace, pvc, self.server_url))
+            await self._ensure(cluster, kinds.POD,
+                               watchdog_pod(tenant, namespace, pvc, self.server_url))
 
     async def _ensure_quota(self, cluster: Cluster, tenant: str, namespace: str,
                             spec: TenantSpec) -> None:
-        existing = await _get(cluster, kinds.RESOURCE_QUOTA, plan.quota_name(tenant), namespace)
+        name = plan.quota_name(tenant)
+        existing = await self._read(cluster, kinds.RESOURCE_QUOTA, name, namespace)
         if not spec.resource_quota:
             if existing is not None:
-                await _delete(cluster, kinds.RESOURCE_QUOTA, plan.quota_name(tenant), namespace)
+                await _delete(cluster, kinds.RESOURCE_QUOTA, name, namespace)
             return
         wanted = plan.quota_object(tenant, namespace, spec)
         if existing is None:
-            await _create(cluster, wanted)
-        elif plan.quota_differs(existing, wanted):
+            try:
+                await cluster.create(wanted, namespace=namespace)
+                return
+            except errors.AlreadyExists:
+                existing = await _get(cluster, kinds.RESOURCE_QUOTA, name, namespace)
+        if existing is not None and plan.quota_differs(existing, wanted):
             wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-            await cluster.replace(wanted)
+            try:
+                await cluster.replace(wanted)
+            except errors.Conflict:
+                fresh = await _get(cluster, kinds.RESOURCE_QUOTA, name, namespace)
+                if fresh is None or not plan.quota_differs(fresh, wanted):
+                    return
+                wanted["metadata"]["resourceVersion"] = fresh["metadata"]["resourceVersion"]
+                await cluster.replace(wanted)
 
     async def _ensure_watchdog_token(self, cluster: Cluster, tenant: str, integration: str,
                                      namespace: str) -> None:
         token_id = watchdog_token_id(integration)
-        secret = await _get(cluster, kinds.SECRET, WATCHDOG_TOKEN_SECRET, namespace)
-        if secret is not None and await self.tokens.has(tenant, token_id):
+        secret = await self._read(cluster, kinds.SECRET, WATCHDOG_TOKEN_SECRET, namespace)
+        if secret is not None and await self._has_token(tenant, token_id):
             return
         token = await self.tokens.issue(tenant, f"PVC watchdog of integration {integration}",
                                         token_id)
@@ -389,12 +458,21 @@ class TenantProvisioner:
             "data": {"token": base64.b64encode(token.encode()).decode()},
         })
 
+    async def _has_token(self, tenant: str, token_id: str) -> bool:
+        """Whether the token record holds `token_id`; the cache answers yes, only the
+        authority answers no."""
+        if _FROM_CACHE.get() and self.caches.has_token(tenant, token_id):
+            return True
+        return await self.tokens.has(tenant, token_id)
+
     async def _record(self, tenant: str, name: str, credential: dict, integration: str,
                       opened: tuple[str, str]) -> None:
         """Create the ExecutionCluster, or add the tenant's entry to it, with optimistic
-        concurrency so two tenants never both claim one namespace."""
-        for _ in range(RECORD_ATTEMPTS):
-            ec = await _get(self.control, kinds.EXECUTION_CLUSTER, name)
+        concurrency so two tenants never both claim one namespace (a cached record that
+        turns out stale is read again live)."""
+        for attempt in range(RECORD_ATTEMPTS):
+            ec = (await self._read_control(kinds.EXECUTION_CLUSTER, name) if attempt == 0
+                  else await _get(self.control, kinds.EXECUTION_CLUSTER, name))
             if ec is None:
                 metadata = record_patch(None, tenant, integration, opened)["metadata"]
                 metadata["labels"][keys.LABEL_POD_CREATED_BY] = keys.CREATED_BY_CYCLONE
@@ -464,6 +542,10 @@ class TenantProvisioner:
                 await _delete(self.control, kinds.EXECUTION_CLUSTER, name)
             return
         raise errors.Conflict(f"ExecutionCluster {name!r} kept changing; try again")
+
+
+def _fingerprint(source: dict, spec: TenantSpec) -> str:
+    return json.dumps([source, spec.model_dump(mode="json")], sort_keys=True)
 
 
 def provisioner_for(state: ServerState, clock: Clock = SYSTEM_CLOCK) -> TenantProvisioner:

@@ -20,7 +20,7 @@ from support.clusters import CLUSTER_FACTORIES, REAL_CLUSTERS, cluster_params, e
 from cyclone.api import keys
 from cyclone.api.integration import ANNOTATION_PROVISIONING
 from cyclone.api.tenant import TenantPVC, TenantSpec
-from cyclone.engine.core.provisioning import FINALIZER, quota_name
+from cyclone.engine.core.provisioning import FINALIZER, provisioning_outcome, quota_name
 from cyclone.engine.core.tenancy import opened_by
 from cyclone.kube import errors, kinds
 from cyclone.kube.clock import ManualClock
@@ -450,3 +450,77 @@ async def test_the_replica_running_the_controller_answers_its_refusal_at_once(
         opened = await client.put("/integrations/free/opencluster")
         assert opened.status_code == 200, opened.text
         assert await _state(client, "free") == "Ready"
+
+
+class CountingCluster:
+    """The cluster given to the controller, counting the reads and writes made through it
+    (watches, which keep the informers current, are not counted)."""
+
+    def __init__(self, inner: Cluster) -> None:
+        self._inner = inner
+        self.reads: list[str] = []
+        self.writes: list[str] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def get(self, kind, name, namespace=None):
+        self.reads.append(f"get {kind.kind} {namespace}/{name}")
+        return await self._inner.get(kind, name, namespace)
+
+    async def list(self, kind, namespace=None, **kwargs):
+        self.reads.append(f"list {kind.kind} {namespace}")
+        return await self._inner.list(kind, namespace, **kwargs)
+
+    async def create(self, obj, *, namespace=None):
+        self.writes.append(f"create {obj['kind']} {obj['metadata']['name']}")
+        return await self._inner.create(obj, namespace=namespace)
+
+    async def replace(self, obj):
+        self.writes.append(f"replace {obj['kind']} {obj['metadata']['name']}")
+        return await self._inner.replace(obj)
+
+    async def patch(self, kind, name, patch, namespace=None, **kwargs):
+        self.writes.append(f"patch {kind.kind} {name}")
+        return await self._inner.patch(kind, name, patch, namespace, **kwargs)
+
+    async def delete(self, kind, name, namespace=None, **kwargs):
+        self.writes.append(f"delete {kind.kind} {name}")
+        return await self._inner.delete(kind, name, namespace, **kwargs)
+
+
+async def test_reconciling_a_provisioned_tenant_again_makes_no_write_and_no_control_read(
+        control):
+    counting = CountingCluster(control)
+    runner = await Running(counting, ManualClock()).started()  # type: ignore[arg-type]
+    try:
+        tenant = await _tenant(control)
+        namespace = f"{keys.tenant_namespace(tenant)}-work"
+        await _integration(control, tenant, "local", {"isControlCluster": True,
+                                                      "namespace": namespace})
+        await running_until_ready(runner, control, tenant, namespace, "local")
+
+        async def quiet_reconcile() -> bool:
+            counting.reads.clear()
+            counting.writes.clear()
+            await runner.provisioner.controller.requeue_and_wait(tenant)
+            return not counting.reads and not counting.writes
+
+        try:
+            await eventually(quiet_reconcile, timeout=10)
+        except TimeoutError:
+            pytest.fail(f"a no-op reconcile read {counting.reads} and wrote {counting.writes}")
+        assert await _provisioned(control, tenant, namespace)
+    finally:
+        await runner.stop()
+
+
+async def running_until_ready(runner: Running, control: Cluster, tenant: str, namespace: str,
+                              integration: str) -> None:
+    async def ready() -> bool:
+        secret = await control.get(kinds.SECRET, integration, keys.tenant_namespace(tenant))
+        outcome = (secret["metadata"].get("annotations") or {}).get(ANNOTATION_PROVISIONING)
+        return (outcome == provisioning_outcome(None)
+                and await _provisioned(control, tenant, namespace))
+
+    await runner.until(ready)
