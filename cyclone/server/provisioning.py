@@ -194,6 +194,7 @@ class TenantProvisioner:
 
     async def run(self) -> None:
         """Watch the control cluster and reconcile tenants until cancelled."""
+        self.caches = ProvisioningCaches(self.control)
         informers: list[Informer] = self.caches.informers
         self.caches.watch(self.controller.queue.add, _tenant_of_namespace, _tenants_of_record)
         try:
