@@ -524,3 +524,42 @@ async def running_until_ready(runner: Running, control: Cluster, tenant: str, na
                 and await _provisioned(control, tenant, namespace))
 
     await runner.until(ready)
+
+
+async def test_an_opened_remote_cluster_is_read_again_only_when_its_resync_is_due(control):
+    clock = ManualClock()
+    counting, remote = CountingCluster(control), CountingCluster(control)
+
+    async def lookup(_source: dict) -> Cluster:
+        return remote  # type: ignore[return-value]
+
+    provisioner = TenantProvisioner(
+        counting, AuthorityTokens(TokenAuthority(counting, "admin-token")),  # type: ignore[arg-type]
+        server_url="http://cyclone.test:7099", lookup=lookup, clock=clock, resync_seconds=60)
+    task = asyncio.create_task(provisioner.run())
+    try:
+        await eventually(lambda: provisioner.running, timeout=30)
+        tenant = await _tenant(control)
+        namespace, ec = f"{tenant}-work", _name("w")
+        await _integration(control, tenant, "worker", {"clusterName": ec, "namespace": namespace,
+                                                       "credential": {"server": "https://w"}})
+        assert await provisioner.wait_for_tenant(tenant)
+        assert provisioner.failure(tenant, "worker") is None
+        assert await _provisioned(control, tenant, namespace)
+
+        async def quiet_reconcile() -> bool:
+            for cluster in (counting, remote):
+                cluster.reads.clear()
+                cluster.writes.clear()
+            await provisioner.controller.requeue_and_wait(tenant)
+            return not (counting.reads or counting.writes or remote.reads or remote.writes)
+
+        await eventually(quiet_reconcile, timeout=10)
+        remote.reads.clear()
+        clock.advance(60)
+        await eventually(lambda: remote.reads, timeout=10)
+        assert not remote.writes
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
