@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -50,7 +49,7 @@ from cyclone.server.integration_records import (
     spec_of_secret,
     write_provisioning_outcome,
 )
-from cyclone.server.provisioning_cache import ProvisioningCaches
+from cyclone.server.provisioning_cache import ProvisioningCaches, RemoteOpenings
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import is_tenant_record, spec_of_namespace, tenant_name_of
 from cyclone.server.watchdog import (
@@ -188,7 +187,7 @@ class TenantProvisioner:
         self._started = asyncio.Event()
         self._failures: dict[tuple[str, str], errors.ApiError] = {}
         self._fresh: set[str] = set()
-        self._remote_opened: dict[tuple[str, str], tuple[str, float]] = {}
+        self._remote = RemoteOpenings(clock, resync_seconds)
 
     # -- running -------------------------------------------------------------------------
 
@@ -265,13 +264,12 @@ class TenantProvisioner:
         for name, source in sorted(wanted.items()):
             assert spec is not None
             try:
-                if not (cached and self._remote_open_current(tenant, name, source, spec)):
+                if not (cached and self._remote.current(
+                        tenant, name, source, spec, self.caches.execution_clusters())):
                     await self._open(tenant, name, source, spec)
-                    if not source.get("isControlCluster"):
-                        self._remote_opened[(tenant, name)] = (
-                            _fingerprint(source, spec), self.clock.monotonic())
+                    self._remote.made(tenant, name, source, spec)
             except errors.ApiError as exc:
-                self._remote_opened.pop((tenant, name), None)
+                self._remote.forget(tenant, name)
                 self._failures[(tenant, name)] = exc
                 problems.append(f"{name}: {exc}")
                 outcomes[name] = plan.provisioning_outcome(exc.code, exc.reason, exc.message)
@@ -283,8 +281,7 @@ class TenantProvisioner:
                                              outcomes.get(secret["metadata"]["name"]))
         for key in [k for k in self._failures if k[0] == tenant and k[1] not in wanted]:
             del self._failures[key]
-        for key in [k for k in self._remote_opened if k[0] == tenant and k[1] not in wanted]:
-            del self._remote_opened[key]
+        self._remote.keep_only(tenant, set(wanted))
         records = (self.caches.execution_clusters() if cached
                    else (await self.control.list(kinds.EXECUTION_CLUSTER)).items)
         kept = {(name, plan.execution_cluster_name(name, source),
@@ -302,22 +299,6 @@ class TenantProvisioner:
             raise RuntimeError(f"provisioning of tenant {tenant}: " + "; ".join(problems))
         remote = any(not s.get("isControlCluster") for s in wanted.values())
         return self.resync_seconds if remote else None
-
-    def _remote_open_current(self, tenant: str, name: str, source: dict, spec: TenantSpec
-                             ) -> bool:
-        """Whether the remote opening `name` was made from this same intent less than a
-        resync period ago and the ExecutionCluster still records it."""
-        made = self._remote_opened.get((tenant, name))
-        if source.get("isControlCluster") or made is None:
-            return False
-        fingerprint, at = made
-        if fingerprint != _fingerprint(source, spec) or (
-                self.clock.monotonic() - at >= self.resync_seconds):
-            return False
-        opening = (name, plan.execution_cluster_name(name, source),
-                   plan.workload_namespace(tenant, source))
-        return any((o.integration, o.cluster, o.namespace) == opening
-                   for o in opened_by(tenant, self.caches.execution_clusters()))
 
     async def _read(self, cluster: Cluster, kind: kinds.Kind, name: str,
                     namespace: str | None = None) -> dict | None:
@@ -543,10 +524,6 @@ class TenantProvisioner:
                 await _delete(self.control, kinds.EXECUTION_CLUSTER, name)
             return
         raise errors.Conflict(f"ExecutionCluster {name!r} kept changing; try again")
-
-
-def _fingerprint(source: dict, spec: TenantSpec) -> str:
-    return json.dumps([source, spec.model_dump(mode="json")], sort_keys=True)
 
 
 def provisioner_for(state: ServerState, clock: Clock = SYSTEM_CLOCK) -> TenantProvisioner:

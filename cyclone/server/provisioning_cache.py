@@ -9,10 +9,15 @@ cache misses is created (AlreadyExists is tolerated) or read live by the caller.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from cyclone.api import keys
+from cyclone.api.tenant import TenantSpec
+from cyclone.engine.core import provisioning as plan
+from cyclone.engine.core.tenancy import opened_by
 from cyclone.kube import kinds
+from cyclone.kube.clock import Clock
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import TOKEN_SECRET_NAME
@@ -117,3 +122,48 @@ class ProvisioningCaches:
     def has_token(self, tenant: str, token_id: str) -> bool:
         secret = self.tokens.get(keys.tenant_namespace(tenant), TOKEN_SECRET_NAME)
         return token_id in ((secret or {}).get("data") or {})
+
+
+def _fingerprint(source: dict, spec: TenantSpec) -> str:
+    return json.dumps([source, spec.model_dump(mode="json")], sort_keys=True)
+
+
+class RemoteOpenings:
+    """When each remote opening was last made, and from what intent.
+
+    Remote clusters are not watched, so what the controller made there is read live; but
+    only when the opening's intent changed or `period` has passed since it was made, not
+    on every event of the tenant.
+    """
+
+    def __init__(self, clock: Clock, period: float) -> None:
+        self._clock = clock
+        self._period = period
+        self._made: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def made(self, tenant: str, name: str, source: dict, spec: TenantSpec) -> None:
+        if not source.get("isControlCluster"):
+            self._made[(tenant, name)] = (_fingerprint(source, spec), self._clock.monotonic())
+
+    def forget(self, tenant: str, name: str) -> None:
+        self._made.pop((tenant, name), None)
+
+    def keep_only(self, tenant: str, names: set[str]) -> None:
+        for key in [k for k in self._made if k[0] == tenant and k[1] not in names]:
+            del self._made[key]
+
+    def current(self, tenant: str, name: str, source: dict, spec: TenantSpec,
+                records: list[dict]) -> bool:
+        """Whether the remote opening `name` was made from this same intent less than a
+        period ago, and the ExecutionClusters (`records`) still record it."""
+        made = self._made.get((tenant, name))
+        if source.get("isControlCluster") or made is None:
+            return False
+        fingerprint, at = made
+        if fingerprint != _fingerprint(source, spec) or (
+                self._clock.monotonic() - at >= self._period):
+            return False
+        opening = (name, plan.execution_cluster_name(name, source),
+                   plan.workload_namespace(tenant, source))
+        return any((o.integration, o.cluster, o.namespace) == opening
+                   for o in opened_by(tenant, records))
