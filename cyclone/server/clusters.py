@@ -33,7 +33,8 @@ from cyclone.server.integration_records import (
     spec_of_secret,
     write_integration_spec,
 )
-from cyclone.server.provisioning import PROVISIONER, TenantProvisioner, check_placement
+from cyclone.server.provisioning import PROVISIONER, TenantProvisioner
+from cyclone.server.provisioning_checks import check_placement
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import read_tenant
 

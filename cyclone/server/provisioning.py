@@ -26,7 +26,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Protocol
 
 from cyclone.api import keys
 from cyclone.api.tenant import TenantSpec
@@ -50,10 +49,13 @@ from cyclone.server.integration_records import (
     write_provisioning_outcome,
 )
 from cyclone.server.provisioning_cache import ProvisioningCaches, RemoteOpenings
+from cyclone.server.provisioning_checks import check_placement, get_or_none, refused
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import is_tenant_record, spec_of_namespace, tenant_name_of
 from cyclone.server.watchdog import (
     WATCHDOG_TOKEN_SECRET,
+    AuthorityTokens,
+    Tokens,
     watchdog_pod,
     watchdog_pod_name,
     watchdog_token_id,
@@ -67,51 +69,7 @@ PROVISIONER = "tenant_provisioner"
 """`ServerState.extras` key of the `TenantProvisioner` running in this process, if any."""
 
 ClusterLookup = Callable[[dict], Awaitable[Cluster]]
-Reader = Callable[..., Awaitable["dict | None"]]
 _FROM_CACHE: ContextVar[bool] = ContextVar("provisioning_from_cache", default=False)
-
-
-class Tokens(Protocol):
-    """What the controller needs of the server's token authority."""
-
-    async def issue(self, tenant: str, description: str, token_id: str) -> str: ...
-
-    async def has(self, tenant: str, token_id: str) -> bool: ...
-
-    async def revoke(self, tenant: str, token_id: str) -> None: ...
-
-
-class AuthorityTokens:
-    """`Tokens` of a `cyclone.server.auth.TokenAuthority`."""
-
-    def __init__(self, authority) -> None:
-        self._authority = authority
-
-    async def issue(self, tenant: str, description: str, token_id: str) -> str:
-        return (await self._authority.issue(tenant, description, token_id=token_id)).token
-
-    async def has(self, tenant: str, token_id: str) -> bool:
-        return any(t["id"] == token_id for t in await self._authority.list_tokens(tenant))
-
-    async def revoke(self, tenant: str, token_id: str) -> None:
-        try:
-            await self._authority.revoke(tenant, token_id)
-        except errors.NotFound:
-            pass
-
-
-def _refused(refusal: plan.Refusal) -> errors.ApiError:
-    if refusal.reason == "conflict":
-        return errors.Conflict(refusal.message)
-    return errors.Forbidden(refusal.message)
-
-
-async def _get(cluster: Cluster, kind: kinds.Kind, name: str, namespace: str | None = None
-               ) -> dict | None:
-    try:
-        return await cluster.get(kind, name, namespace)
-    except errors.NotFound:
-        return None
 
 
 async def _create(cluster: Cluster, obj: dict) -> None:
@@ -138,30 +96,6 @@ def _tenant_of_namespace(ns: dict) -> str | None:
 def _tenants_of_record(ec: dict) -> list[str]:
     labels = (ec.get("metadata") or {}).get("labels") or {}
     return [k[len(OPENED_PREFIX):] for k in labels if k.startswith(OPENED_PREFIX)]
-
-
-async def check_placement(control: Cluster, tenant: str, integration: str, source: dict,
-                          read: Reader | None = None) -> None:
-    """Raise Forbidden for a workload namespace or PVC that is not the tenant's to use,
-    and Conflict for a namespace another tenant already runs in on that cluster.
-
-    `read(kind, name, namespace)` reads the control cluster (live by default)."""
-    if read is None:
-        async def read(kind: kinds.Kind, name: str, namespace: str | None = None):
-            return await _get(control, kind, name, namespace)
-    namespace = plan.workload_namespace(tenant, source)
-    other_record = False
-    if namespace != keys.tenant_namespace(tenant) and namespace.startswith(
-            keys.TENANT_NAMESPACE_PREFIX):
-        other_record = is_tenant_record(await read(kinds.NAMESPACE, namespace))
-    refusal = plan.placement_refusal(tenant, source, other_record)
-    if refusal is None:
-        ec_name = plan.execution_cluster_name(integration, source)
-        ec = await read(kinds.EXECUTION_CLUSTER, ec_name)
-        refusal = plan.claim_refusal(claimed_by_other(ec, tenant, namespace), ec_name,
-                                     namespace)
-    if refusal is not None:
-        raise _refused(refusal)
 
 
 class TenantProvisioner:
@@ -306,7 +240,7 @@ class TenantProvisioner:
         hold that kind of the control cluster; otherwise live. None: not found."""
         if cluster is self.control and _FROM_CACHE.get() and self.caches.covers(kind):
             return self.caches.get(kind, name, namespace)
-        return await _get(cluster, kind, name, namespace)
+        return await get_or_none(cluster, kind, name, namespace)
 
     async def _read_control(self, kind: kinds.Kind, name: str, namespace: str | None = None
                             ) -> dict | None:
@@ -349,7 +283,7 @@ class TenantProvisioner:
             if not _FROM_CACHE.get():
                 raise
             _FROM_CACHE.set(False)
-            fresh = await _get(self.control, kinds.NAMESPACE, ns["metadata"]["name"])
+            fresh = await get_or_none(self.control, kinds.NAMESPACE, ns["metadata"]["name"])
             if fresh is not None:
                 await self._release_finalizer(fresh)
 
@@ -386,7 +320,7 @@ class TenantProvisioner:
             refusal = plan.namespace_owner_refusal(
                 tenant, await self._read(cluster, kinds.NAMESPACE, namespace))
             if refusal is not None:
-                raise _refused(refusal)
+                raise refused(refusal)
             await self._record(tenant, plan.execution_cluster_name(name, source), credential,
                                name, (namespace, pvc))
             await self._ensure(cluster, kinds.NAMESPACE, plan.namespace_object(tenant, namespace))
@@ -412,13 +346,13 @@ class TenantProvisioner:
                 await cluster.create(wanted, namespace=namespace)
                 return
             except errors.AlreadyExists:
-                existing = await _get(cluster, kinds.RESOURCE_QUOTA, name, namespace)
+                existing = await get_or_none(cluster, kinds.RESOURCE_QUOTA, name, namespace)
         if existing is not None and plan.quota_differs(existing, wanted):
             wanted["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
             try:
                 await cluster.replace(wanted)
             except errors.Conflict:
-                fresh = await _get(cluster, kinds.RESOURCE_QUOTA, name, namespace)
+                fresh = await get_or_none(cluster, kinds.RESOURCE_QUOTA, name, namespace)
                 if fresh is None or not plan.quota_differs(fresh, wanted):
                     return
                 wanted["metadata"]["resourceVersion"] = fresh["metadata"]["resourceVersion"]
@@ -454,7 +388,7 @@ class TenantProvisioner:
         turns out stale is read again live)."""
         for attempt in range(RECORD_ATTEMPTS):
             ec = (await self._read_control(kinds.EXECUTION_CLUSTER, name) if attempt == 0
-                  else await _get(self.control, kinds.EXECUTION_CLUSTER, name))
+                  else await get_or_none(self.control, kinds.EXECUTION_CLUSTER, name))
             if ec is None:
                 metadata = record_patch(None, tenant, integration, opened)["metadata"]
                 metadata["labels"][keys.LABEL_POD_CREATED_BY] = keys.CREATED_BY_CYCLONE
@@ -470,7 +404,7 @@ class TenantProvisioner:
             refusal = plan.claim_refusal(claimed_by_other(ec, tenant, opened[0]), name,
                                          opened[0])
             if refusal is not None:
-                raise _refused(refusal)
+                raise refused(refusal)
             patch = record_patch(ec, tenant, integration, opened)
             if all((ec["metadata"].get(part) or {}).get(k) == v
                    for part, values in patch["metadata"].items() for k, v in values.items()):
@@ -498,7 +432,7 @@ class TenantProvisioner:
                 await _delete(cluster, kinds.PERSISTENT_VOLUME_CLAIM, opened.pvc, namespace)
             await _delete(cluster, kinds.RESOURCE_QUOTA, plan.quota_name(tenant), namespace)
             if namespace != keys.tenant_namespace(tenant):
-                ns = await _get(cluster, kinds.NAMESPACE, namespace)
+                ns = await get_or_none(cluster, kinds.NAMESPACE, namespace)
                 if ns and (ns["metadata"].get("labels") or {}).get(keys.LABEL_TENANT) == tenant:
                     await _delete(cluster, kinds.NAMESPACE, namespace)
         await self.tokens.revoke(tenant, watchdog_token_id(opened.integration))
@@ -507,7 +441,7 @@ class TenantProvisioner:
     async def _release(self, tenant: str, name: str, integration: str) -> None:
         """Drop this integration's entry; delete the ExecutionCluster when no tenant uses it."""
         for _ in range(RECORD_ATTEMPTS):
-            ec = await _get(self.control, kinds.EXECUTION_CLUSTER, name)
+            ec = await get_or_none(self.control, kinds.EXECUTION_CLUSTER, name)
             if ec is None:
                 return
             try:

@@ -1,8 +1,12 @@
-"""The PVC watchdog pod: measures the tenant PVC and reports it to `/storage/usages`."""
+"""The PVC watchdog pod: measures the tenant PVC and reports it to `/storage/usages` with a
+token of its tenant, which the provisioning controller issues through `Tokens`."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from cyclone.api import keys
+from cyclone.kube import errors
 
 WATCHDOG_TOKEN_SECRET = "cyclone-pvc-watcher-token"
 WATCHDOG_IMAGE = "busybox:1.36"
@@ -80,3 +84,32 @@ def watchdog_pod(tenant: str, namespace: str, pvc: str, server_url: str) -> dict
             ],
         },
     }
+
+
+class Tokens(Protocol):
+    """What the controller needs of the server's token authority."""
+
+    async def issue(self, tenant: str, description: str, token_id: str) -> str: ...
+
+    async def has(self, tenant: str, token_id: str) -> bool: ...
+
+    async def revoke(self, tenant: str, token_id: str) -> None: ...
+
+
+class AuthorityTokens:
+    """`Tokens` of a `cyclone.server.auth.TokenAuthority`."""
+
+    def __init__(self, authority) -> None:
+        self._authority = authority
+
+    async def issue(self, tenant: str, description: str, token_id: str) -> str:
+        return (await self._authority.issue(tenant, description, token_id=token_id)).token
+
+    async def has(self, tenant: str, token_id: str) -> bool:
+        return any(t["id"] == token_id for t in await self._authority.list_tokens(tenant))
+
+    async def revoke(self, tenant: str, token_id: str) -> None:
+        try:
+            await self._authority.revoke(tenant, token_id)
+        except errors.NotFound:
+            pass

@@ -27,9 +27,9 @@ from cyclone.kube.clock import ManualClock
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import TokenAuthority
 from cyclone.server.integration_records import secret_object
-from cyclone.server.provisioning import AuthorityTokens, TenantProvisioner
+from cyclone.server.provisioning import TenantProvisioner
 from cyclone.server.tenant_records import ensure_tenant, tenant_namespace_object
-from cyclone.server.watchdog import WATCHDOG_TOKEN_SECRET, watchdog_pod_name
+from cyclone.server.watchdog import WATCHDOG_TOKEN_SECRET, AuthorityTokens, watchdog_pod_name
 
 from .helpers import ADMIN_TOKEN, make_client
 
