@@ -165,7 +165,7 @@ class EmbeddedCluster:
         return await self._call(run)
 
     async def _fetch_changes(self, after: int) -> list[Change]:
-        return await self._call(lambda: changes_after(self._conn, after, _BATCH))  # type: ignore[arg-type]
+        return await self._call(lambda: changes_after(self._open_connection(), after, _BATCH))
 
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict:
         obj = await self._read(lambda tx: tx.get(kind, namespace, name))
@@ -309,7 +309,7 @@ class EmbeddedCluster:
         compacted = tx.compacted_rv()
         if after < compacted:
             raise Gone(f"too old resource version: {after} ({compacted + 1})")
-        return changes_after(self._conn, after, _BATCH)  # type: ignore[arg-type]
+        return tx.changes_after(after, _BATCH)
 
     async def pod_logs(
         self,

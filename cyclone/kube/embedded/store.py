@@ -135,6 +135,10 @@ class Transaction:
     def current_rv(self) -> int:
         return self._counter("resource_version")
 
+    def changes_after(self, rv: int, limit: int = 1000) -> list[Change]:
+        """The change log after `rv`, read on this transaction's own connection."""
+        return changes_after(self._conn, rv, limit)
+
     def compacted_rv(self) -> int:
         return self._counter("compacted")
 
