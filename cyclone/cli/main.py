@@ -12,7 +12,7 @@ try:
 except ImportError:
     from click import ClickException
 
-from cyclone.cli import admin, components, objects, runs, triggers
+from cyclone.cli import admin, components, logs, objects, runs, triggers
 from cyclone.cli.session import global_options, print_error
 
 
@@ -103,6 +103,7 @@ def up(
 
 objects.register(app)
 runs.register(app)
+logs.register(app)
 admin.register(app)
 components.register(app)
 triggers.register(app)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 
 import typer
 
@@ -13,7 +12,7 @@ from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import find_object, lookup_kind
 from cyclone.cli.output import console
 from cyclone.cli.session import client_from, handles_errors
-from cyclone.cli.watch import TERMINAL_PHASES, dag_order, failure_reason, run_phase, watch_run
+from cyclone.cli.watch import failure_reason, run_phase, watch_run
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
 
@@ -68,7 +67,7 @@ def locate_run(client: CycloneClient, run: str, project: str | None,
     return obj, path, project, workflow
 
 
-def _workflow_of(client: CycloneClient, project: str, workflow: str) -> dict | None:
+def workflow_definition(client: CycloneClient, project: str, workflow: str) -> dict | None:
     try:
         return client.get(f"/projects/{project}/workflows/{workflow}")
     except CliError:
@@ -77,7 +76,7 @@ def _workflow_of(client: CycloneClient, project: str, workflow: str) -> dict | N
 
 def _follow_and_report(client: CycloneClient, path: str, project: str, workflow: str,
                        interval: float) -> None:
-    definition = _workflow_of(client, project, workflow)
+    definition = workflow_definition(client, project, workflow)
     name = path.rsplit("/", 1)[-1]
     try:
         final = watch_run(lambda: client.get(path), definition, console(), interval=interval)
@@ -89,39 +88,6 @@ def _follow_and_report(client: CycloneClient, path: str, project: str, workflow:
     if phase != Phase.SUCCEEDED:
         raise CliError(f"workflowrun {name} {phase}: {failure_reason(final, definition)}")
     typer.echo(f"workflowrun/{name} Succeeded")
-
-
-def _stage_order(client: CycloneClient, run: dict, project: str, workflow: str) -> list[str]:
-    definition = _workflow_of(client, project, workflow) or {}
-    declared = {s["name"]: tuple(s.get("depends") or [])
-                for s in (definition.get("spec") or {}).get("stages") or []}
-    for name, status in ((run.get("status") or {}).get("stages") or {}).items():
-        declared.setdefault(name, tuple(status.get("depends") or []))
-    return dag_order(declared)
-
-
-def _stage_phase(run: dict, stage: str) -> str:
-    stage_status = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
-    return (stage_status.get("status") or {}).get("phase") or Phase.PENDING.value
-
-
-def follow_logs(client: CycloneClient, path: str, project: str, workflow: str,
-                stages: list[str], container: str | None, interval: float = 0.5) -> None:
-    """Stream each stage's log in turn, skipping stages the run will never start."""
-    for index, stage in enumerate(stages):
-        while True:
-            run = client.get(path)
-            if _stage_phase(run, stage) != Phase.PENDING:
-                break
-            if run_phase(run) in TERMINAL_PHASES:
-                break
-            time.sleep(interval)
-        if _stage_phase(run, stage) == Phase.PENDING:
-            continue
-        if len(stages) > 1:
-            typer.echo(f"{'' if index == 0 else chr(10)}==> {stage} <==")
-        for line in client.event_stream(f"{path}/logstream", stage=stage, container=container):
-            typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:
@@ -148,29 +114,6 @@ def register(app: typer.Typer) -> None:
             if watch:
                 _follow_and_report(client, run_path(project, workflow, run_name), project,
                                    workflow, interval)
-
-    @app.command()
-    @handles_errors
-    def logs(
-        ctx: typer.Context,
-        run: str = typer.Argument(..., help="Run name."),
-        stage: str | None = typer.Option(None, "--stage", "-s", help="Only this stage."),
-        container: str | None = typer.Option(None, "--container", "-c",
-                                             help="Container (default: the workload)."),
-        follow: bool = typer.Option(False, "--follow", "-f", help="Stream live until the "
-                                    "stage ends."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
-    ) -> None:
-        """Print a run's logs (stored ones, or live with -f)."""
-        with client_from(ctx) as client:
-            obj, path, p, wf = locate_run(client, run, project, workflow)
-            if follow:
-                stages = [stage] if stage else _stage_order(client, obj, p, wf)
-                follow_logs(client, path, p, wf, stages, container)
-            else:
-                typer.echo(client.text(f"{path}/logs", stage=stage, container=container),
-                           nl=False)
 
     def run_action(action: str, past: str) -> None:
         @app.command(action)

@@ -3,19 +3,15 @@ engine) serving the REST API with the log collector, in a thread of its own."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import os
-import shutil
-import socket
-import threading
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
+from support.live_up import live_up
 from typer.testing import CliRunner
 
 from cyclone.cli.main import app
@@ -72,73 +68,22 @@ spec:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+async def _seed_secret(ctx) -> None:
+    from cyclone.kube.errors import AlreadyExists
+
+    with contextlib.suppress(AlreadyExists):
+        await ctx.cluster.create({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "api", "namespace": "cyclone-system"},
+            "data": {"key": base64.b64encode(b"sk-live-0123456789").decode()}})
 
 
 @pytest.fixture(scope="module")
 def cyclone_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`cyclone up` as the command runs it (serve hook `serve_api`); yields its URL and the
     CLI config file it wrote."""
-    if not Path("/usr/bin/bwrap").exists() or shutil.which("sh") is None:
-        pytest.skip("the host runtime needs bubblewrap")
-    from cyclone.kube.errors import AlreadyExists
-    from cyclone.up import UpContext, UpOptions, up
-    from cyclone.up_server import serve_api
-
-    data_dir = tmp_path_factory.mktemp("up")
-    config = data_dir / "cli-config.yaml"
-    previous_config = os.environ.get("CYCLONE_CONFIG")
-    os.environ["CYCLONE_CONFIG"] = str(config)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    holder: dict = {}
-
-    async def serve_with_a_secret(ctx: UpContext) -> None:
-        try:
-            await ctx.cluster.create({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": "api", "namespace": "cyclone-system"},
-                "data": {"key": base64.b64encode(b"sk-live-0123456789").decode()}})
-        except AlreadyExists:
-            pass
-        await serve_api(ctx)
-
-    async def main() -> None:
-        holder["loop"] = asyncio.get_running_loop()
-        holder["task"] = asyncio.current_task()
-        await up(UpOptions(data_dir=str(data_dir), port=port, runtime="host"),
-                 serve=serve_with_a_secret)
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as err:  # reported when the server never answers
-            holder["error"] = err
-
-    thread = threading.Thread(target=run, name="cyclone-up", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthcheck", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if "error" in holder or time.monotonic() > deadline:
-            raise RuntimeError(f"cyclone up did not start: {holder.get('error')!r}")
-        time.sleep(0.1)
-    try:
-        yield url, config
-    finally:
-        holder["loop"].call_soon_threadsafe(holder["task"].cancel)
-        thread.join(20)
-        if previous_config is None:
-            os.environ.pop("CYCLONE_CONFIG", None)
-        else:
-            os.environ["CYCLONE_CONFIG"] = previous_config
+    with live_up(tmp_path_factory.mktemp("up"), before_serve=_seed_secret) as instance:
+        yield instance.url, instance.config
 
 
 @pytest.fixture
