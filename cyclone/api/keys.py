@@ -40,6 +40,9 @@ ANNOTATION_STOP_REASON = "workflowrun.cyclone.dev/stop-reason"
 """Why `spec.stopped` was set (a CamelCase reason); the engine ends the run with it."""
 ANNOTATION_STOP_MESSAGE = "workflowrun.cyclone.dev/stop-message"
 """The message the run ends with when `spec.stopped` was set by Cyclone itself."""
+ANNOTATION_STOP_FORCE = "workflowrun.cyclone.dev/stop-force"
+"""`"true"` when a stop asks for the immediate kill: the engine deletes the run's pods with
+no grace period instead of their own `terminationGracePeriodSeconds`."""
 """Set on a finished stage pod once the server has stored all of its logs; GC waits for it
 (up to `gc_log_wait_seconds`) before deleting the pod."""
 ANNOTATION_DELEGATION_RESULT_PREFIX = "result.delegation.cyclone.dev/"

@@ -131,7 +131,22 @@ def register(app: typer.Typer) -> None:
 
         command.__doc__ = f"{action.capitalize()} a run."
 
-    run_action("stop", "stopped")
+    @app.command()
+    @handles_errors
+    def stop(
+        ctx: typer.Context,
+        run: str = typer.Argument(..., help="Run name."),
+        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
+        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        force: bool = typer.Option(False, "--force", help="Kill the run's pods at once "
+                                   "(no grace period; a stage's TERM trap does not run)."),
+    ) -> None:
+        """Stop a run: its running stages get SIGTERM and their grace period (default 30s)."""
+        with client_from(ctx) as client:
+            _, path, _, _ = locate_run(client, run, project, workflow)
+            client.request("PUT", f"{path}/stop", params={"force": "true"} if force else None)
+        typer.echo(f"workflowrun/{run} stopped{' (forced)' if force else ''}")
+
     run_action("pause", "paused")
     run_action("resume", "resumed")
 

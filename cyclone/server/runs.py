@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from cyclone.api import keys
 from cyclone.engine.runstart import start_run
@@ -87,8 +87,21 @@ async def delete_run(name: str, scope: Scope = Depends(workflow_scope),
 
 
 @router.put(_RUN + "/stop", summary="Stop a workflowrun")
-async def stop_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
-    return await _set_flags(scope, name, {"stopped": True})
+async def stop_run(
+    name: str, scope: Scope = Depends(workflow_scope),
+    force: bool = Query(default=False, description="Kill the run's pods at once instead "
+                        "of giving each its terminationGracePeriodSeconds."),
+) -> dict:
+    """Ask the engine to stop the run: its running pods get SIGTERM and their own grace
+    period (default 30 s) to end, or with `force=true` are killed at once. The run ends
+    Cancelled right away; a forced stop also cuts short the grace of a stop before it."""
+    if not force:
+        return await _set_flags(scope, name, {"stopped": True})
+    await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+    return await scope.cluster.patch(kinds.WORKFLOW_RUN, name, {
+        "metadata": {"annotations": {keys.ANNOTATION_STOP_FORCE: "true"}},
+        "spec": {"stopped": True},
+    }, scope.namespace)
 
 
 @router.put(_RUN + "/pause", summary="Pause a workflowrun (no new stage starts)")

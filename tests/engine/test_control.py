@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cyclone.api import keys
 from cyclone.kube import kinds
 
 from .gates import Counter, Gate
@@ -36,7 +37,7 @@ async def pod_gone(env, name: str) -> bool:
     return all(p["metadata"]["name"] != name for p in await env.pods())
 
 
-async def test_stop_cancels_run_and_deletes_pods_at_once(env, tmp_path):
+async def test_forced_stop_cancels_run_and_deletes_pods_at_once(env, tmp_path):
     await env.apply(
         shell_stage("long", gate_script(tmp_path / "never")),
         workflow("wf", [{"name": "long"}, {"name": "after", "depends": ["long"]}]),
@@ -45,7 +46,9 @@ async def test_stop_cancels_run_and_deletes_pods_at_once(env, tmp_path):
     )
     run = await env.wait_run("r1", stage_running("long"))
     pod_name = run["status"]["stages"]["long"]["pod"]["name"]
-    await env.cluster.patch(kinds.WORKFLOW_RUN, "r1", {"spec": {"stopped": True}}, NAMESPACE)
+    await env.cluster.patch(kinds.WORKFLOW_RUN, "r1", {
+        "metadata": {"annotations": {keys.ANNOTATION_STOP_FORCE: "true"}},
+        "spec": {"stopped": True}}, NAMESPACE)
     run = await env.wait_phase("r1", "Cancelled")
     assert overall(run)["reason"] == "ManuallyStop"
     assert stage_status(run, "long")["phase"] == "Cancelled"

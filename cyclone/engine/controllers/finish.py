@@ -32,6 +32,7 @@ from cyclone.engine.core.gcpod import build_gc_pod, gc_pod_refused_for_good
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.engine.core.observing import pod_still_running
 from cyclone.engine.core.runstate import RunState
+from cyclone.engine.core.stopping import forced_stop, pod_deletion_grace
 from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.engine.notify import notification_due, send_notification
 from cyclone.engine.placement import checked_execution_target, execution_target
@@ -146,20 +147,25 @@ class RunFinisher:
         """Delete the stage pods of a terminal run that still run and are not being
         deleted. Ending a run stops the pods its status records; this catches the rest (a
         pod created by a reconcile whose status write did not land before the run ended),
-        which nothing else would stop."""
+        which nothing else would stop. A forced stop also cuts short the grace period of
+        pods still terminating (a stop, then a forced one)."""
         execution = self._execution(run)
         if execution is None:
             return
+        grace = pod_deletion_grace(run)
+        forced = forced_stop(run)
         for pod in self._stage_pods(run):
-            if pod_still_running(pod) and not pod["metadata"].get("deletionTimestamp"):
-                log.info("deleting pod %s of finished run %s", pod["metadata"]["name"],
-                         run["metadata"]["name"])
-                try:
-                    await execution.cluster.delete(
-                        kinds.POD, pod["metadata"]["name"], pod["metadata"]["namespace"],
-                        grace_period_seconds=0)
-                except NotFound:
-                    pass
+            meta = pod["metadata"]
+            if not pod_still_running(pod) or (meta.get("deletionTimestamp") and not (
+                    forced and meta.get("deletionGracePeriodSeconds"))):
+                continue
+            log.info("deleting pod %s of finished run %s", meta["name"],
+                     run["metadata"]["name"])
+            try:
+                await execution.cluster.delete(kinds.POD, meta["name"], meta["namespace"],
+                                               grace_period_seconds=grace)
+            except NotFound:
+                pass
 
     async def _notify(self, state: RunState) -> bool:
         workflow_name = (state.spec.get("workflowRef") or {}).get("name") or ""

@@ -69,7 +69,7 @@ from cyclone.engine.core.stagestart import (
     resources_of_run,
     reuse_succeeded_stages,
 )
-from cyclone.engine.core.stopping import stop_cause
+from cyclone.engine.core.stopping import pod_deletion_grace, stop_cause
 from cyclone.engine.core.tenancy import REASON_TENANCY_VIOLATION, describe, run_violations
 from cyclone.engine.core.timeouts import deadline_for
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, artifact_upload_url
@@ -364,19 +364,20 @@ class RunController:
                 timedelta(seconds=self.config.quota_retry_max_backoff_seconds))
 
     async def _end(self, state: RunState, phase: str, reason: str, message: str) -> None:
-        """End the run (`progress.end_run`); the pods of its Running stages deleted now."""
+        """End the run (`progress.end_run`); the pods of its Running stages deleted now,
+        with the grace `stopping.pod_deletion_grace` gives them."""
         doomed = end_run(state, phase, reason, message)
         if doomed:
             execution = self.caches.execution_cluster(execution_target(state.run).cluster)
             if execution is not None:
-                await _delete_pods(execution.cluster, doomed)
+                await _delete_pods(execution.cluster, doomed, pod_deletion_grace(state.run))
 
 
-async def _delete_pods(cluster: Cluster, pods: list[dict]) -> None:
+async def _delete_pods(cluster: Cluster, pods: list[dict], grace: int | None) -> None:
     for ref in pods:
         try:
             await cluster.delete(kinds.POD, ref["name"], ref.get("namespace"),
-                                 grace_period_seconds=0)
+                                 grace_period_seconds=grace)
         except NotFound:
             pass
         except ApiError as exc:
