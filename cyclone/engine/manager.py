@@ -23,6 +23,7 @@ from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podstatus import pod_change_matters
+from cyclone.engine.metrics import log_resumed, tracking_runs
 from cyclone.engine.placement import execution_target
 from cyclone.kube import kinds
 from cyclone.kube.clock import SYSTEM_CLOCK, Clock
@@ -209,6 +210,10 @@ class Engine:
 
     async def run(self) -> None:
         """Run every informer and controller until cancelled."""
+        with tracking_runs(self.caches.runs):
+            await self._run()
+
+    async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
             self._group = group
             try:
@@ -220,6 +225,7 @@ class Engine:
                     group.create_task(self.registry.run(), name="execution-clusters")
                 for informer in self._informers.values():
                     await informer.wait_synced()
+                log_resumed(self.caches.runs.list())
                 for informer in self._cluster_parts[keys.CONTROL_CLUSTER_NAME][0]:
                     await informer.wait_synced()
                 if self.registry is not None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+from cyclone.kube import metrics
 from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.informer import Informer, object_key
 from cyclone.kube.workqueue import WorkQueue, WorkQueueShutDown
@@ -33,7 +34,9 @@ class Controller:
         self.name = name
         self.reconcile = reconcile
         self.workers = workers
-        self.queue = WorkQueue(clock=clock)
+        self.queue = WorkQueue(clock=clock, name=name)
+        self._work_duration = metrics.WORKQUEUE_WORK_DURATION.labels(name)
+        self._errors = metrics.RECONCILE_ERRORS.labels(name)
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
         self._looking: dict[str, list[asyncio.Future[None]]] = {}
 
@@ -78,16 +81,19 @@ class Controller:
             looking = self._waiting.pop(key, None)
             if looking:
                 self._looking[key] = looking
+            started = metrics.monotonic()
             try:
                 requeue_after = await self.reconcile(key)
             except Exception:
                 log.exception("controller %s: reconcile of %s failed", self.name, key)
+                self._errors.inc()
                 self.queue.add_rate_limited(key)
             else:
                 self.queue.forget(key)
                 if requeue_after is not None:
                     self.queue.add_after(key, requeue_after)
             finally:
+                self._work_duration.observe(metrics.monotonic() - started)
                 for future in self._looking.pop(key, ()):
                     if not future.done():
                         future.set_result(None)

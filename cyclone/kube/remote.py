@@ -23,6 +23,7 @@ from lightkube.config.client_adapter import ConnectionParams
 from cyclone.kube import bounded_json, remote_config
 from cyclone.kube.errors import Invalid, Unavailable, error_from_status
 from cyclone.kube.kinds import Kind, kind_of
+from cyclone.kube.metrics import REMOTE, count_request
 from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
 from cyclone.kube.remote_ratelimit import TokenBucket
 from cyclone.kube.remote_rest import (
@@ -126,7 +127,9 @@ class RemoteCluster:
                     method, path, params=clean_params(params), content=content, headers=headers
                 )
             except httpx2.HTTPError as exc:
+                count_request(REMOTE, method, "error")
                 raise Unavailable(f"{self.name}: {method} {path}: {exc!r}") from exc
+            count_request(REMOTE, method, response.status_code)
             delay = retry_after(response)
             if delay is None or attempt == self.max_retries:
                 break
@@ -150,7 +153,9 @@ class RemoteCluster:
         try:
             response = await self._http.send(request, stream=True)
         except httpx2.HTTPError as exc:
+            count_request(REMOTE, "GET", "error")
             raise Unavailable(f"{self.name}: GET {path}: {exc!r}") from exc
+        count_request(REMOTE, "GET", response.status_code)
         try:
             if response.status_code >= 400:
                 raise error_for_response(response.status_code, await response.aread())

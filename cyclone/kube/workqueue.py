@@ -3,6 +3,9 @@
 Keys are de-duplicated while waiting; a key is never handed to two workers at once (a key
 added while it is being processed is handed out again after `done`); failures are retried
 with per-key exponential backoff that `forget` resets.
+
+A queue with a `name` reports its depth, adds, retries and how long keys waited in it
+(`cyclone.kube.metrics`, label ``controller``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from cyclone.kube import metrics
 from cyclone.kube.clock import SYSTEM_CLOCK, Clock, Timer
 
 
@@ -19,8 +23,15 @@ class WorkQueueShutDown(Exception):
 
 class WorkQueue:
     def __init__(
-        self, *, base_delay: float = 0.005, max_delay: float = 300.0, clock: Clock = SYSTEM_CLOCK
+        self, *, base_delay: float = 0.005, max_delay: float = 300.0, clock: Clock = SYSTEM_CLOCK,
+        name: str = "",
     ) -> None:
+        self.name = name
+        self._depth = metrics.WORKQUEUE_DEPTH.labels(name)
+        self._adds = metrics.WORKQUEUE_ADDS.labels(name)
+        self._retries = metrics.WORKQUEUE_RETRIES.labels(name)
+        self._waited = metrics.WORKQUEUE_QUEUE_DURATION.labels(name)
+        self._added_at: dict[str, float] = {}
         self._clock = clock
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -43,9 +54,15 @@ class WorkQueue:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self._adds.inc()
         if key in self._processing:
             return
+        self._enqueue(key)
+
+    def _enqueue(self, key: str) -> None:
         self._queue.append(key)
+        self._depth.inc()
+        self._added_at[key] = metrics.monotonic()
         self._wake()
 
     def add_after(self, key: str, seconds: float) -> None:
@@ -77,6 +94,7 @@ class WorkQueue:
         """Add the key after its backoff: 5 ms doubling per failure, up to 5 minutes."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
+        self._retries.inc()
         self.add_after(key, min(self._base_delay * (2**failures), self._max_delay))
 
     def forget(self, key: str) -> None:
@@ -98,22 +116,27 @@ class WorkQueue:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
         key = self._queue.popleft()
+        self._depth.dec()
         self._processing.add(key)
         self._dirty.discard(key)
+        added = self._added_at.pop(key, None)
+        if added is not None:
+            self._waited.observe(metrics.monotonic() - added)
         return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
         if key in self._dirty:
-            self._queue.append(key)
-            self._wake()
+            self._enqueue(key)
 
     def shutdown(self) -> None:
         self._shutting_down = True
         for _, handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
+        self._depth.dec(len(self._queue))
         self._queue.clear()
+        self._added_at.clear()
         self._dirty.clear()
         self._wake()
 

@@ -5,7 +5,8 @@ stale status (and does not meet a Conflict it could have avoided).
 A status write is a merge patch of what changed (for a large run, a few stage entries of
 hundreds), made conditional on the resourceVersion the reconcile read: the stored status
 is then exactly the one the reconcile computed, and a run changed meanwhile answers
-Conflict as a whole replace would."""
+Conflict as a whole replace would. Each write that succeeded is therefore a transition
+seen exactly once: it feeds the run logs and metrics (`cyclone.engine.metrics`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.core.runstate import RunState
+from cyclone.engine.metrics import observe_status_write
 from cyclone.kube import kinds
 from cyclone.kube.errors import Conflict, NotFound
 from cyclone.kube.patching import merge_patch_between
@@ -77,6 +79,7 @@ class StatusWriter:
         except NotFound:
             return None
         self.remember(written)
+        observe_status_write(state.run, written)
         return written
 
     async def record(self, state: RunState, apply: Callable[[RunState], None]) -> dict | None:

@@ -27,6 +27,7 @@ from cyclone.kube.embedded.store import (
 )
 from cyclone.kube.errors import Gone, Unavailable
 from cyclone.kube.kinds import Kind
+from cyclone.kube.metrics import EMBEDDED, counted
 from cyclone.kube.patching import apply_patch
 from cyclone.kube.protocol import ObjectList, PatchType, WatchEvent
 from cyclone.kube.selectors import object_filter
@@ -167,12 +168,14 @@ class EmbeddedCluster:
     async def _fetch_changes(self, after: int) -> list[Change]:
         return await self._call(lambda: changes_after(self._open_connection(), after, _BATCH))
 
+    @counted(EMBEDDED, "GET")
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict:
         obj = await self._read(lambda tx: tx.get(kind, namespace, name))
         if obj is None:
             raise apiserver.not_found(kind, name)
         return obj
 
+    @counted(EMBEDDED, "GET")
     async def list(
         self,
         kind: Kind,
@@ -187,12 +190,15 @@ class EmbeddedCluster:
         )
         return ObjectList([obj for obj in items if accept(obj)], str(rv))
 
+    @counted(EMBEDDED, "POST", 201)
     async def create(self, obj: dict, *, namespace: str | None = None) -> dict:
         return await self._write(lambda tx: apiserver.create(tx, obj, namespace))
 
+    @counted(EMBEDDED, "PUT")
     async def replace(self, obj: dict) -> dict:
         return await self._replace(obj, status_only=False)
 
+    @counted(EMBEDDED, "PUT")
     async def replace_status(self, obj: dict) -> dict:
         return await self._replace(obj, status_only=True)
 
@@ -208,6 +214,7 @@ class EmbeddedCluster:
             )
         )
 
+    @counted(EMBEDDED, "PATCH")
     async def patch(
         self,
         kind: Kind,
@@ -227,6 +234,7 @@ class EmbeddedCluster:
             )
         )
 
+    @counted(EMBEDDED, "DELETE")
     async def delete(
         self,
         kind: Kind,
@@ -244,6 +252,7 @@ class EmbeddedCluster:
             )
         )
 
+    @counted(EMBEDDED, "POST", 201)
     async def bind_pod(self, name: str, namespace: str, node_name: str) -> None:
         await self._write(lambda tx: apiserver.bind_pod(tx, name, namespace, node_name))
 
