@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from cyclone.api import keys
@@ -13,6 +14,10 @@ from cyclone.cli.trigger_columns import count_column, next_fire_column
 
 Scope = Literal["global", "project", "workflow"]
 Column = tuple[str, Callable[[dict], str]]
+TimedColumn = tuple[str, Callable[[dict, datetime], str]]
+REASON_MANUALLY_PAUSE = "ManuallyPause"
+"""The overall reason the engine gives a run while it is paused."""
+PAUSED = "Paused"
 
 
 def _meta(obj: dict) -> dict:
@@ -36,6 +41,72 @@ def run_phase(obj: dict) -> str:
     return ((obj.get("status") or {}).get("overall") or {}).get("phase") or Phase.PENDING.value
 
 
+def run_display_phase(obj: dict) -> str:
+    """The phase a person reads: `Paused` for a running run the engine holds paused."""
+    overall = (obj.get("status") or {}).get("overall") or {}
+    phase = overall.get("phase") or Phase.PENDING.value
+    if phase == Phase.RUNNING and overall.get("reason") == REASON_MANUALLY_PAUSE:
+        return PAUSED
+    return phase
+
+
+RUN_PHASES = (*(p.value for p in Phase), PAUSED)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds}s" if minutes < 10 and seconds else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes}m" if minutes and hours < 10 else f"{hours}h"
+    return f"{hours // 24}d"
+
+
+def run_times(obj: dict) -> tuple[datetime | None, datetime | None]:
+    """When the run started and, once it ended, when it finished."""
+    status = obj.get("status") or {}
+    overall = status.get("overall") or {}
+    started = parse_time(overall.get("startTime"))
+    finished = None
+    if overall.get("phase") in {p.value for p in Phase if p.terminal}:
+        finished = parse_time(status.get("completionTime")) or parse_time(
+            overall.get("lastTransitionTime"))
+    return started, finished
+
+
+def run_duration(obj: dict, now: datetime | None = None) -> str:
+    started, finished = run_times(obj)
+    if started is None:
+        return ""
+    return human_duration(((finished or now or datetime.now(UTC)) - started).total_seconds())
+
+
+def run_message(obj: dict) -> str:
+    overall = (obj.get("status") or {}).get("overall") or {}
+    return overall.get("message") or overall.get("reason") or ""
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+def _run_trigger(obj: dict) -> str:
+    return (_meta(obj).get("annotations") or {}).get(keys.ANNOTATION_WORKFLOWRUN_TRIGGER, "")
+
+
 def _stage_type(obj: dict) -> str:
     spec = obj.get("spec") or {}
     return "Delegation" if spec.get("delegation") else "Pod"
@@ -57,6 +128,29 @@ class CliKind:
     scope: Scope
     collection: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
+    after_age: tuple[TimedColumn, ...] = field(default_factory=tuple)
+    wide: tuple[TimedColumn, ...] = field(default_factory=tuple)
+    message: Callable[[dict], str] | None = None
+    phase: Callable[[dict], str] | None = None
+
+    def table_columns(self, *, wide: bool = False) -> list[TimedColumn]:
+        """NAME, the kind's columns, AGE, then timing, wide-only and MESSAGE columns."""
+        def untimed(read: Callable[[dict], str]) -> Callable[[dict, datetime], str]:
+            return lambda obj, _now: read(obj)
+
+        columns: list[TimedColumn] = [("NAME", untimed(lambda o: _meta(o).get("name", "")))]
+        columns += [(header, untimed(read)) for header, read in self.columns]
+        columns.append(("AGE", _age))
+        columns += self.after_age
+        if wide:
+            columns += self.wide
+        if self.message is not None:
+            columns.append(("MESSAGE", untimed(self.message)))
+        return columns
+
+    def squeezable(self, *, wide: bool = False) -> bool:
+        """Whether the last column is free text that may be shortened on a terminal."""
+        return self.message is not None
 
     def path(self, project: str | None = None, workflow: str | None = None,
              name: str | None = None) -> str:
@@ -66,6 +160,11 @@ class CliKind:
             raise CliError(f"{self.plural} belong to a workflow: pass --workflow")
         base = self.collection.format(project=project, workflow=workflow)
         return f"{base}/{name}" if name else base
+
+
+def _age(obj: dict, now: datetime) -> str:
+    created = parse_time(_meta(obj).get("creationTimestamp"))
+    return human_duration((now - created).total_seconds()) if created else ""
 
 
 _PROJECT_COL: Column = ("PROJECT", _label(keys.LABEL_PROJECT))
@@ -81,7 +180,12 @@ KINDS: tuple[CliKind, ...] = (
             "/projects/{project}/workflows", (_PROJECT_COL, ("STAGES", _stage_count))),
     CliKind("WorkflowRun", "workflowruns", ("workflowrun", "wfr", "runs", "run"), "workflow",
             "/projects/{project}/workflows/{workflow}/workflowruns",
-            (_PROJECT_COL, _WORKFLOW_COL, ("PHASE", run_phase))),
+            (_PROJECT_COL, _WORKFLOW_COL, ("PHASE", run_display_phase)),
+            after_age=(("DURATION", run_duration),),
+            wide=(("STARTED", lambda o, _now: _iso(run_times(o)[0])),
+                  ("FINISHED", lambda o, _now: _iso(run_times(o)[1])),
+                  ("TRIGGER", lambda o, _now: _run_trigger(o))),
+            message=run_message, phase=run_display_phase),
     CliKind("WorkflowTrigger", "workflowtriggers",
             ("workflowtrigger", "wft", "triggers", "trigger"), "workflow",
             "/projects/{project}/workflows/{workflow}/workflowtriggers",

@@ -12,7 +12,7 @@ try:
 except ImportError:
     from click import ClickException
 
-from cyclone.cli import admin, components, logs, objects, runs, triggers
+from cyclone.cli import admin, components, describe, logs, objects, runs, triggers
 from cyclone.cli.session import global_options, print_error
 
 
@@ -107,6 +107,7 @@ logs.register(app)
 admin.register(app)
 components.register(app)
 triggers.register(app)
+describe.register(app)
 
 
 def main() -> None:

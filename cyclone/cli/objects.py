@@ -10,8 +10,23 @@ import yaml
 
 from cyclone.api import keys
 from cyclone.cli.client import CliError, CycloneClient
-from cyclone.cli.kinds import CliKind, find_object, kind_of_object, list_objects, lookup_kind
-from cyclone.cli.output import print_object, print_objects
+from cyclone.cli.describe import show_run
+from cyclone.cli.filters import filter_objects
+from cyclone.cli.kinds import (
+    RUN_PHASES,
+    CliKind,
+    find_object,
+    kind_of_object,
+    list_objects,
+    lookup_kind,
+)
+from cyclone.cli.output import (
+    OUTPUT_HELP,
+    SORT_HELP,
+    parse_output,
+    print_object,
+    print_objects,
+)
 from cyclone.cli.session import client_from, handles_errors
 
 APPLY_ORDER = ("Tenant", "Integration", "Project", "Resource", "Stage", "Workflow",
@@ -130,25 +145,41 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def get(
         ctx: typer.Context,
-        kind: str = typer.Argument(..., help="projects|resources|stages|workflows|"
-                                   "workflowruns|workflowtriggers|templates|resourcetypes|"
-                                   "tenants|integrations (or proj, rsc, stg, wf, wfr, wft)"),
+        kind: str = typer.Argument(..., help="projects, resources, stages, workflows, "
+                                   "workflowruns, workflowtriggers, templates, resourcetypes, "
+                                   "tenants, integrations (or proj, rsc, stg, wf, wfr, wft)."),
         name: str | None = typer.Argument(None, help="Name of one object."),
         project: str | None = typer.Option(None, "--project", "-p",
                                            help="Project (default: all projects)."),
         workflow: str | None = typer.Option(None, "--workflow", "-w",
                                             help="Workflow (default: all workflows)."),
-        output: str = typer.Option("table", "--output", "-o", help="table, yaml, json or name."),
+        output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
+        no_headers: bool = typer.Option(False, "--no-headers",
+                                        help="Tables without their header line."),
+        sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
+        selector: str | None = typer.Option(None, "--selector", "-l",
+                                            help="Label selector, e.g. app=web,tier!=db."),
+        since: str | None = typer.Option(None, "--since",
+                                         help="Only objects created within this long, "
+                                         "e.g. 1h or 2d."),
+        phase: str | None = typer.Option(None, "--phase",
+                                         help="Runs in these phases, e.g. Failed,Paused."),
     ) -> None:
-        """Show objects of a kind as a table, YAML or JSON."""
+        """Show objects of a kind; one run by name shows its stages and events."""
         cli_kind = lookup_kind(kind)
         with client_from(ctx) as client:
             if name:
-                obj, _ = find_object(client, cli_kind, name, project, workflow)
-                print_object(cli_kind, obj, output)
-            else:
-                print_objects(cli_kind, list_objects(client, cli_kind, project, workflow),
-                              output)
+                obj, path = find_object(client, cli_kind, name, project, workflow)
+                if cli_kind.kind == "WorkflowRun" and parse_output(output).tabular:
+                    show_run(client, obj, path)
+                else:
+                    print_object(cli_kind, obj, output, no_headers=no_headers)
+                return
+            parse_output(output)
+            found = filter_objects(
+                list_objects(client, cli_kind, project, workflow), selector=selector,
+                since=since, phase=phase, phase_of=cli_kind.phase, phases=RUN_PHASES)
+            print_objects(cli_kind, found, output, no_headers=no_headers, sort_by=sort_by)
 
     @app.command()
     @handles_errors

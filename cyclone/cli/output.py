@@ -1,45 +1,37 @@
-"""How the CLI prints objects: tables for people, YAML or JSON for programs."""
+"""How the CLI prints objects, with kubectl's conventions.
+
+Tables are plain text, columns apart by three spaces. Nothing is cut when stdout is not a
+terminal (a pipe, a file): `| grep` finds every full name. On a terminal only the last,
+free-text column (MESSAGE) is shortened to the terminal's width. `-o` takes `table`,
+`wide`, `json`, `yaml`, `name` or `jsonpath=TEMPLATE`; lists are sorted by creation time,
+newest last, unless `--sort-by PATH` says otherwise.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import typer
 import yaml
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console
-from rich.table import Table
 
+from cyclone.cli import jsonpath
 from cyclone.cli.client import CliError
-from cyclone.cli.kinds import CliKind
+from cyclone.cli.kinds import CliKind, human_duration, parse_time
 
-OUTPUT_FORMATS = ("table", "yaml", "json", "name")
+OUTPUT_FORMATS = ("table", "wide", "yaml", "json", "name", "jsonpath=TEMPLATE")
+OUTPUT_HELP = "table, wide, yaml, json, name or jsonpath=TEMPLATE."
+SORT_HELP = "Sort by this field, e.g. .metadata.name or .status.overall.startTime."
+_SEPARATOR = "   "
 
 
 def console() -> Console:
     return Console(highlight=False, soft_wrap=True)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def human_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds}s" if minutes < 10 and seconds else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h{minutes}m" if minutes and hours < 10 else f"{hours}h"
-    return f"{hours // 24}d"
 
 
 def age(obj: dict, now: datetime | None = None) -> str:
@@ -49,39 +41,142 @@ def age(obj: dict, now: datetime | None = None) -> str:
     return human_duration(((now or datetime.now(UTC)) - created).total_seconds())
 
 
-def print_objects(kind: CliKind, objects: list[dict], output: str) -> None:
-    if output not in OUTPUT_FORMATS:
-        raise CliError(f"unknown output format {output!r} (one of: {', '.join(OUTPUT_FORMATS)})")
-    if output == "json":
+@dataclass(frozen=True)
+class OutputFormat:
+    """A parsed `-o` value."""
+
+    name: str
+    template: str = ""
+
+    @property
+    def tabular(self) -> bool:
+        return self.name in ("table", "wide")
+
+
+def parse_output(value: str) -> OutputFormat:
+    name, sep, template = value.partition("=")
+    name = name.strip().lower() or "table"
+    if name == "jsonpath":
+        if not sep or not template.strip():
+            raise CliError("-o jsonpath needs a template, e.g. -o jsonpath='{.metadata.name}'")
+        try:
+            jsonpath.parse_template(template)
+        except jsonpath.JsonPathError as err:
+            raise CliError(f"-o jsonpath: {err}") from None
+        return OutputFormat("jsonpath", template)
+    if sep or name not in OUTPUT_FORMATS:
+        raise CliError(f"unknown output format {value!r} (one of: {', '.join(OUTPUT_FORMATS)})")
+    return OutputFormat(name)
+
+
+def terminal_width() -> int | None:
+    """The terminal's width when stdout is one; None for pipes and files."""
+    try:
+        if not sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def _cell(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def format_table(headers: list[str], rows: list[list[str]], *, no_headers: bool = False,
+                 width: int | None = None, separator: str = _SEPARATOR) -> list[str]:
+    """Rows as aligned lines; with `width`, the last column is shortened to fit it."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    shown = cells if no_headers else [list(headers), *cells]
+    if not shown:
+        return []
+    widths = [max(cell_len(row[i]) for row in shown) for i in range(len(headers))]
+    if width is not None and len(widths) > 1:
+        fixed = sum(widths[:-1]) + len(separator) * (len(widths) - 1)
+        widths[-1] = min(widths[-1], max(cell_len(headers[-1]), width - fixed - 1))
+    lines = []
+    for row in shown:
+        parts = []
+        for index, value in enumerate(row):
+            if cell_len(value) > widths[index]:
+                value = set_cell_size(value, widths[index] - 1) + "…"
+            parts.append(set_cell_size(value, widths[index]) if index < len(row) - 1
+                         else value)
+        lines.append(separator.join(parts).rstrip())
+    return lines
+
+
+def _sort_key(value: object) -> tuple:
+    if jsonpath.is_missing(value) or value is None:
+        return (2, 0, "")
+    if isinstance(value, bool):
+        return (0, int(value), "")
+    if isinstance(value, (int, float)):
+        return (0, value, "")
+    return (1, 0, jsonpath.text_of(value))
+
+
+def sort_objects(objects: list[dict], sort_by: str | None = None) -> list[dict]:
+    """By `sort_by` (a path), else by creation time, newest last; then by name."""
+    def name(obj: dict) -> str:
+        return (obj.get("metadata") or {}).get("name") or ""
+
+    if sort_by:
+        try:
+            jsonpath.parse_path(sort_by.strip().strip("{}"))
+        except jsonpath.JsonPathError as err:
+            raise CliError(f"--sort-by {sort_by!r}: {err}") from None
+        return sorted(objects, key=lambda o: (_sort_key(jsonpath.first_value(sort_by, o)),
+                                              name(o)))
+
+    def created(obj: dict) -> str:
+        return (obj.get("metadata") or {}).get("creationTimestamp") or ""
+
+    return sorted(objects, key=lambda o: (created(o), name(o)))
+
+
+def table_lines(kind: CliKind, objects: list[dict], *, wide: bool = False,
+                no_headers: bool = False, width: int | None = None) -> list[str]:
+    columns = kind.table_columns(wide=wide)
+    now = datetime.now(UTC)
+    rows = [[read(obj, now) for _, read in columns] for obj in objects]
+    return format_table([header for header, _ in columns], rows, no_headers=no_headers,
+                        width=width if kind.squeezable(wide=wide) else None)
+
+
+def print_objects(kind: CliKind, objects: list[dict], output: str, *,
+                  no_headers: bool = False, sort_by: str | None = None) -> None:
+    fmt = parse_output(output)
+    objects = sort_objects(objects, sort_by)
+    if fmt.name == "json":
         typer.echo(json.dumps(objects, indent=2))
-    elif output == "yaml":
+    elif fmt.name == "yaml":
         typer.echo(yaml.safe_dump_all(objects, sort_keys=False), nl=False)
-    elif output == "name":
+    elif fmt.name == "name":
         for obj in objects:
             typer.echo(f"{kind.kind.lower()}/{obj['metadata']['name']}")
+    elif fmt.name == "jsonpath":
+        typer.echo(jsonpath.render(fmt.template, {"apiVersion": "v1", "kind": "List",
+                                                  "items": objects}), nl=False)
+    elif not objects:
+        typer.echo(f"No {kind.plural} found.", err=True)
     else:
-        print_table(kind, objects)
+        for line in table_lines(kind, objects, wide=fmt.name == "wide",
+                                no_headers=no_headers, width=terminal_width()):
+            typer.echo(line)
 
 
-def print_object(kind: CliKind, obj: dict, output: str) -> None:
-    if output == "json":
+def print_object(kind: CliKind, obj: dict, output: str, *, no_headers: bool = False) -> None:
+    fmt = parse_output(output)
+    if fmt.name == "json":
         typer.echo(json.dumps(obj, indent=2))
-    elif output == "yaml":
+    elif fmt.name == "yaml":
         typer.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
+    elif fmt.name == "jsonpath":
+        typer.echo(jsonpath.render(fmt.template, obj), nl=False)
     else:
-        print_objects(kind, [obj], output)
+        print_objects(kind, [obj], output, no_headers=no_headers)
 
 
 def print_table(kind: CliKind, objects: list[dict]) -> None:
-    if not objects:
-        typer.echo(f"No {kind.plural} found.")
-        return
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    headers = ["NAME", *(name for name, _ in kind.columns), "AGE"]
-    for header in headers:
-        table.add_column(header, no_wrap=True)
-    now = datetime.now(UTC)
-    for obj in objects:
-        table.add_row(obj["metadata"]["name"], *(read(obj) for _, read in kind.columns),
-                      age(obj, now))
-    console().print(table)
+    print_objects(kind, objects, "table")

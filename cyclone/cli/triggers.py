@@ -5,13 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Table
 
 from cyclone.api import keys
 from cyclone.api.formats import cron_schedule_error
 from cyclone.cli.client import CliError
 from cyclone.cli.kinds import find_object, list_objects, lookup_kind
-from cyclone.cli.output import OUTPUT_FORMATS, age, console, print_objects
+from cyclone.cli.output import (
+    OUTPUT_HELP,
+    SORT_HELP,
+    age,
+    format_table,
+    parse_output,
+    print_objects,
+    sort_objects,
+)
 from cyclone.cli.runs import parse_pairs
 from cyclone.cli.session import client_from, handles_errors
 from cyclone.cli.trigger_columns import count_column, next_fire_column, next_fire_time
@@ -88,24 +95,23 @@ def trigger_body(
             "metadata": {"name": name, "labels": labels}, "spec": spec}
 
 
-def print_trigger_table(triggers: list[dict]) -> None:
+def print_trigger_table(triggers: list[dict], *, no_headers: bool = False) -> None:
     if not triggers:
-        typer.echo("No workflowtriggers found.")
+        typer.echo("No workflowtriggers found.", err=True)
         return
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for header in ("NAME", "PROJECT", "WORKFLOW", "TYPE", "SOURCE", "NEXT FIRE", "COUNT",
-                   "DISABLED", "AGE"):
-        table.add_column(header, no_wrap=True)
     now = datetime.now(UTC)
+    rows = []
     for trigger in triggers:
         labels = trigger["metadata"].get("labels") or {}
         spec = trigger.get("spec") or {}
-        table.add_row(trigger["metadata"]["name"], labels.get(keys.LABEL_PROJECT, ""),
-                      labels.get(keys.LABEL_WORKFLOW, ""), spec.get("type", ""),
-                      source_column(trigger), next_fire_column(trigger),
-                      count_column(trigger), str(bool(spec.get("disabled"))).lower(),
-                      age(trigger, now))
-    console().print(table)
+        rows.append([trigger["metadata"]["name"], labels.get(keys.LABEL_PROJECT, ""),
+                     labels.get(keys.LABEL_WORKFLOW, ""), spec.get("type", ""),
+                     source_column(trigger), next_fire_column(trigger),
+                     count_column(trigger), str(bool(spec.get("disabled"))).lower(),
+                     age(trigger, now)])
+    for line in format_table(["NAME", "PROJECT", "WORKFLOW", "TYPE", "SOURCE", "NEXT FIRE",
+                              "COUNT", "DISABLED", "AGE"], rows, no_headers=no_headers):
+        typer.echo(line)
 
 
 trigger_app = typer.Typer(help="Create, list and delete workflow triggers (cron and SCM).",
@@ -160,17 +166,18 @@ def list_triggers(
     project: str | None = typer.Option(None, "--project", "-p", help="Project (default all)."),
     workflow: str | None = typer.Option(None, "--workflow", "-w",
                                         help="Workflow (default all)."),
-    output: str = typer.Option("table", "--output", "-o", help="table, yaml, json or name."),
+    output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
+    no_headers: bool = typer.Option(False, "--no-headers", help="Tables without their header."),
+    sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
 ) -> None:
     """List triggers with their next fire time and how many runs they started."""
-    if output not in OUTPUT_FORMATS:
-        raise CliError(f"unknown output format {output!r} (one of: {', '.join(OUTPUT_FORMATS)})")
+    fmt = parse_output(output)
     with client_from(ctx) as client:
-        triggers = list_objects(client, TRIGGERS, project, workflow)
-    if output == "table":
-        print_trigger_table(triggers)
+        triggers = sort_objects(list_objects(client, TRIGGERS, project, workflow), sort_by)
+    if fmt.tabular:
+        print_trigger_table(triggers, no_headers=no_headers)
     else:
-        print_objects(TRIGGERS, triggers, output)
+        print_objects(TRIGGERS, triggers, output, sort_by=sort_by)
 
 
 @trigger_app.command("delete")

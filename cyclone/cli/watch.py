@@ -13,11 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
+from cyclone.cli.kinds import PAUSED, run_display_phase
 from cyclone.cli.output import human_duration, parse_time
 
 _STYLE = {Phase.SUCCEEDED: ("✔", "green"), Phase.FAILED: ("✖", "red"),
           Phase.CANCELLED: ("⊘", "yellow"), Phase.RUNNING: ("●", "cyan"),
-          Phase.WAITING: ("◷", "magenta"), Phase.PENDING: ("○", "dim")}
+          Phase.WAITING: ("◷", "magenta"), Phase.PENDING: ("○", "dim"),
+          PAUSED: ("‖", "magenta")}
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def failure_reason(run: dict, workflow: dict | None) -> str:
 
 def render_run(run: dict, workflow: dict | None, now: datetime | None = None) -> Group:
     now = now or datetime.now(UTC)
-    phase = run_phase(run)
+    phase = run_display_phase(run)
     symbol, style = _STYLE.get(phase, ("?", ""))
     started = parse_time(((run.get("status") or {}).get("overall") or {}).get("startTime")) \
         or parse_time((run.get("metadata") or {}).get("creationTimestamp"))

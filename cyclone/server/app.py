@@ -21,6 +21,7 @@ from cyclone.server import (
     clusters,
     delegation,
     integrations,
+    metrics,
     runs,
     scmrepos,
     stats,
@@ -150,6 +151,7 @@ def create_app(
     for extra in extra_routers:
         router.include_router(extra)
     app.include_router(router)
+    app.include_router(metrics.router)
     return app
 
 

@@ -1,0 +1,66 @@
+"""The Kubernetes Events of a WorkflowRun and of its stage pods, read-only.
+
+A tenant reads a run only through its own workflow scope, and a pod's Events only when the
+pod carries that run's uid, or when the pod was in the tenant's own namespace: a pod name
+in a run's status never opens another namespace's Events.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from cyclone.api import keys
+from cyclone.kube import errors, kinds
+from cyclone.server.runs import RUNS
+from cyclone.server.scopes import Scope, get_owned, workflow_scope
+
+router = APIRouter(tags=["workflowruns"])
+
+
+async def _events_of(scope: Scope, kind: str, name: str, namespace: str) -> list[dict]:
+    listed = await scope.cluster.list(
+        kinds.EVENT, namespace,
+        field_selector=f"involvedObject.kind={kind},involvedObject.name={name}")
+    return list(listed.items)
+
+
+async def _pod_is_of_run(scope: Scope, run: dict, name: str, namespace: str) -> bool:
+    if namespace == scope.namespace:
+        return True
+    try:
+        pod = await scope.cluster.get(kinds.POD, name, namespace)
+    except (errors.NotFound, errors.Forbidden):
+        return False
+    uid = (pod.get("metadata") or {}).get("annotations", {}).get(keys.ANNOTATION_WORKFLOWRUN_UID)
+    return bool(uid) and uid == (run.get("metadata") or {}).get("uid")
+
+
+def _stage_pods(run: dict) -> list[tuple[str, str]]:
+    pods = []
+    for entry in ((run.get("status") or {}).get("stages") or {}).values():
+        pod = (entry or {}).get("pod") or {}
+        if pod.get("name") and pod.get("namespace"):
+            pods.append((pod["name"], pod["namespace"]))
+    return pods
+
+
+def _when(event: dict) -> str:
+    return str(event.get("lastTimestamp") or event.get("eventTime")
+               or event.get("firstTimestamp")
+               or (event.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+@router.get(RUNS.path + "/{name}/events", summary="Events of a workflowrun and its pods")
+async def list_run_events(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+    """Events whose involved object is the run or one of its stage pods, oldest first."""
+    run = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+    uid = (run.get("metadata") or {}).get("uid")
+    found = [
+        event for event in await _events_of(scope, "WorkflowRun", name, scope.namespace)
+        if not uid or (event.get("involvedObject") or {}).get("uid") in (None, uid)
+    ]
+    for pod, namespace in _stage_pods(run):
+        if await _pod_is_of_run(scope, run, pod, namespace):
+            found.extend(await _events_of(scope, "Pod", pod, namespace))
+    found.sort(key=lambda event: (_when(event), (event.get("metadata") or {}).get("name", "")))
+    return {"apiVersion": "v1", "kind": "EventList", "items": found}
