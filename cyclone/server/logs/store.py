@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cyclone.server.metrics import LOG_BYTES_STORED
 from cyclone.server.private_files import (
     make_private,
     open_private,
@@ -117,6 +118,7 @@ class LogWriter:
             with open(self.path, "ab") as f:
                 f.write(data)
         self.state.stored_bytes += len(data)
+        LOG_BYTES_STORED.labels(self.ref.run_ref.tenant, self.ref.run_ref.project).inc(len(data))
         self.state.source_offset += source_bytes
         self._save_state()
         if data:
