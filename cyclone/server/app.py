@@ -22,6 +22,7 @@ from cyclone.server import (
     delegation,
     integrations,
     metrics,
+    run_events,
     runs,
     scmrepos,
     stats,
@@ -72,6 +73,7 @@ def api_router() -> APIRouter:
     router.include_router(catalog.catalog_router())
     router.include_router(templates.templates_router())
     router.include_router(runs.router)
+    router.include_router(run_events.router)
     router.include_router(stats.router)
     router.include_router(delegation.router)
     router.include_router(webhooks.router)
