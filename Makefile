@@ -25,8 +25,10 @@ system-deps:
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap git curl subversion skopeo \
 	    docker-registry) >/dev/null; }
 
+# make run ARGS="--port 7100 --log-level debug": the arguments go to `cyclone up`.
+ARGS ?=
 run: setup
-	$(VENV)/bin/cyclone up
+	$(VENV)/bin/cyclone up $(ARGS)
 
 control-plane: setup
 	bash scripts/control-plane/build.sh

@@ -8,21 +8,28 @@ which the API server reads pod logs, only with ``--log-client-ca-file``, as it a
 nobody but holders of a client certificate signed by that CA).
 
 Every piece keeps its state in the cluster or under the data dir, so a process killed at
-any instant is continued by the next ``cyclone up`` on the same data dir. The REST server
-plugs in through the ``serve`` hook of `up` (see `ServeHook`).
+any instant is continued by the next ``cyclone up`` on the same data dir. One process at a
+time: `up` holds an exclusive lock on ``{data_dir}/up.lock`` (see `DataDirLock`). The REST
+server plugs in through the ``serve`` hook of `up` (see `ServeHook`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import json
 import logging
+import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from cyclone.api import keys
 from cyclone.api.tenant import TenantSpec
@@ -37,12 +44,13 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.provisioning import pvc_object
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
-from cyclone.kube.errors import AlreadyExists
+from cyclone.kube.errors import AlreadyExists, Invalid
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger("cyclone.up")
 
 ENGINE_CONFIG_FILE = "engine.json"
+LOCK_FILE = "up.lock"
 
 
 @dataclass
@@ -63,6 +71,10 @@ class UpOptions:
     sandbox_uid: int = NOBODY
     sandbox_gid: int = NOBODY
     """Host ids of the host runtime's sandboxes."""
+    log_level: str = "info"
+    log_format: str = "text"
+    set_context: bool = False
+    """Make this instance's CLI context current even when another one is."""
 
 
 @dataclass
@@ -73,6 +85,8 @@ class UpContext:
     data_dir: Path
     cluster: Cluster
     engine: Engine
+    listener: socket.socket | None = None
+    """The API's socket, bound and listening before anything else starts."""
 
 
 ServeHook = Callable[[UpContext], Awaitable[None]]
@@ -85,10 +99,77 @@ class UpError(Exception):
 
 def prepare_data_dir(options: UpOptions) -> Path:
     data_dir = Path(options.data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if data_dir.stat().st_mode & 0o777 != 0o700:
-        data_dir.chmod(0o700)  # it holds the cluster file, the admin token and every log
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if data_dir.stat().st_mode & 0o777 != 0o700:
+            data_dir.chmod(0o700)  # it holds the cluster file, the admin token and every log
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        raise UpError(f"cannot use the data dir {data_dir}: {exc.strerror or exc}") from None
     return data_dir
+
+
+class DataDirLock:
+    """An exclusive `flock` on ``{data_dir}/up.lock`` for the life of the process.
+
+    Two `cyclone up` on one data dir would run two engines and two node agents on one
+    cluster file. The holder writes its PID into the file so that the refused one can name
+    it; the kernel drops the lock when the holder dies, so a crash leaves nothing stale.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise UpError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UpError(f"cannot lock {self.path}: {exc.strerror}") from None
+            who = f"PID {holder}" if holder.isdigit() else "another process"
+            raise UpError(f"the data dir {self.path.parent} is in use by another cyclone up "
+                          f"({who}); stop it first or give another --data-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DataDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and listening, or `UpError` naming the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UpError(f"port {port} on {host or '*'} is already in use (another cyclone up?"
+                          " give another --port)") from None
+        raise UpError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(False)
+    return sock
 
 
 def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
@@ -97,13 +178,23 @@ def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
     path = data_dir / ENGINE_CONFIG_FILE
     if path.exists():
         try:
-            values.update(json.loads(path.read_text()))
-        except (OSError, ValueError) as exc:
-            raise UpError(f"cannot read {path}: {exc}") from exc
+            loaded = json.loads(path.read_text())
+        except OSError as exc:
+            raise UpError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise UpError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise UpError(f"{path} must hold a JSON object of engine settings")
+        values.update(loaded)
     try:
         return EngineConfig.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'the file'}: {error['msg']}"
+            for error in exc.errors())
+        raise UpError(f"invalid engine configuration in {path}: {problems}") from None
     except ValueError as exc:
-        raise UpError(f"invalid engine configuration in {path}: {exc}") from exc
+        raise UpError(f"invalid engine configuration in {path}: {exc}") from None
 
 
 def default_tenant_namespace() -> dict:
@@ -149,7 +240,11 @@ async def _open_cluster(options: UpOptions, data_dir: Path) -> Cluster:
     if options.kubeconfig:
         from cyclone.kube.remote import RemoteCluster
 
-        return RemoteCluster.from_kubeconfig(options.kubeconfig)
+        try:
+            return RemoteCluster.from_kubeconfig(options.kubeconfig)
+        except (Invalid, OSError) as exc:
+            reason = exc.message if isinstance(exc, Invalid) else exc.strerror or str(exc)
+            raise UpError(f"cannot use the kubeconfig {options.kubeconfig}: {reason}") from None
     from cyclone.kube.embedded import EmbeddedCluster
 
     cluster = EmbeddedCluster(data_dir / "cluster.db", name=keys.CONTROL_CLUSTER_NAME)
@@ -177,11 +272,25 @@ def log_client_ca(options: UpOptions) -> Path | None:
 
 
 async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
-    """Run cluster, node agent, engine (and the server, through ``serve``) until cancelled."""
+    """Run cluster, node agent, engine (and the server, through ``serve``) until cancelled.
+
+    Everything that can be refused (the data dir and its lock, the configuration, the
+    port) is checked before the cluster is opened, as one `UpError`.
+    """
     client_ca = log_client_ca(options)
     data_dir = prepare_data_dir(options)
-    config = engine_config(data_dir, options)
-    runtime = _runtime(options.runtime, data_dir, options)
+    with DataDirLock(data_dir), contextlib.ExitStack() as stack:
+        config = engine_config(data_dir, options)
+        runtime = _runtime(options.runtime, data_dir, options)
+        listener = None
+        if serve is not None:
+            listener = stack.enter_context(listen(options.host, options.port))
+        await _run(options, data_dir, config, runtime, client_ca, listener, serve)
+
+
+async def _run(options: UpOptions, data_dir: Path, config: EngineConfig, runtime,
+               client_ca: Path | None, listener: socket.socket | None,
+               serve: ServeHook | None) -> None:
     cluster = await _open_cluster(options, data_dir)
     try:
         await ensure_default_tenant(cluster, home_pvc=serve is None)
@@ -202,22 +311,41 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
                 group.create_task(agent.run(), name="node-agent")
             group.create_task(engine.run(), name="engine")
             if serve is not None:
-                group.create_task(serve(UpContext(options, data_dir, cluster, engine)),
+                group.create_task(serve(UpContext(options, data_dir, cluster, engine, listener)),
                                   name="server")
             await engine.ready.wait()
             where = options.kubeconfig or str(data_dir / "cluster.db")
-            log.info("Cyclone ready: data dir %s, cluster %s, runtime %s",
-                     data_dir, where, options.runtime)
-            print(f"Cyclone ready (data dir {data_dir}, cluster {where})", flush=True)
+            log.info("engine ready", extra={"data_dir": str(data_dir), "cluster": where,
+                                            "runtime": options.runtime})
+            if serve is None:
+                print(f"Cyclone ready (no API server): data dir {data_dir}, cluster {where}",
+                      flush=True)
     finally:
         await cluster.close()
 
 
+def _up_error_in(error: BaseException) -> UpError | None:
+    """The `UpError` a task group raised, if that is what ended `up`."""
+    if isinstance(error, UpError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _up_error_in(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def run_up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
-    """Blocking entry of ``cyclone up``: stops cleanly on Ctrl-C or SIGTERM."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    """Blocking entry of ``cyclone up``: stops cleanly on Ctrl-C or SIGTERM; a foreseeable
+    problem is one ``error: cyclone up: …`` line on stderr and exit status 1."""
+    from cyclone.cli.logsetup import LogSetupError, configure_logging
+
+    try:
+        configure_logging(options.log_level, options.log_format)
+    except LogSetupError as exc:
+        print(f"error: cyclone up: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -232,5 +360,9 @@ def run_up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
         asyncio.run(main())
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("Cyclone stopped", flush=True)
-    except UpError as exc:
-        raise SystemExit(f"cyclone up: {exc}") from None
+    except (UpError, BaseExceptionGroup) as exc:
+        problem = _up_error_in(exc)
+        if problem is None:
+            raise
+        print(f"error: cyclone up: {problem}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None

@@ -1,23 +1,25 @@
 """The REST server of `cyclone up`: the `serve` hook that `cyclone.up.up` runs.
 
-It serves `create_app` with the log and artifact routes on the options' host and port,
-collects stage logs and sweeps expired artifacts, keeps the admin token in
-`<data-dir>/admin-token`, and writes the CLI's config file (server URL and admin token)
-so that `cyclone` works on this machine without flags.
+It serves `create_app` with the log and artifact routes on the socket `up` bound, collects
+stage logs and sweeps expired artifacts, keeps the admin token in `<data-dir>/admin-token`,
+records this instance as a CLI context (see `instance_context_name`) and, once the engine
+is ready, prints one banner saying where everything is and what to run next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 
 from cyclone.api import keys
-from cyclone.cli.config import write_cli_config
+from cyclone.cli.config import ConfigError, InstanceContext, save_instance_context
 from cyclone.components import request_limits
 from cyclone.engine.signing import prepare_engine_key
 from cyclone.server import create_app, serve
 from cyclone.server.artifacts.routes import retention_from_days
-from cyclone.server.auth import load_or_create_admin_token
+from cyclone.server.auth import ADMIN_TOKEN_FILE, load_or_create_admin_token
 from cyclone.server.logs.services import (
     log_and_artifact_routers,
     run_log_and_artifact_services,
@@ -26,6 +28,9 @@ from cyclone.up import UpContext
 
 log = logging.getLogger("cyclone.up")
 
+DEFAULT_PORT = 7099
+EXAMPLE = Path("examples") / "diamond.yaml"
+
 
 def local_url(host: str, port: int) -> str:
     """How a client on this machine reaches a server listening on `host`."""
@@ -33,6 +38,53 @@ def local_url(host: str, port: int) -> str:
     if ":" in reachable and not reachable.startswith("["):
         reachable = f"[{reachable}]"
     return f"http://{reachable}:{port}"
+
+
+def instance_context_name(port: int) -> str:
+    """The CLI context of the instance on `port`: ``local``, or ``local-PORT`` off 7099."""
+    return "local" if port == DEFAULT_PORT else f"local-{port}"
+
+
+def example_path(cwd: Path) -> str | None:
+    """The first example to apply, as the user can type it from `cwd`, if there is one."""
+    for root in (cwd, Path(__file__).resolve().parents[1]):
+        candidate = root / EXAMPLE
+        if candidate.is_file():
+            return str(EXAMPLE) if root == cwd else str(candidate)
+    return None
+
+
+def banner(url: str, data_dir: Path, context: InstanceContext | None, context_problem: str,
+           example: str | None) -> str:
+    """What `cyclone up` prints once when it is ready."""
+    lines = [f"Cyclone is ready at {url}",
+             f"  data dir:     {data_dir}",
+             f"  admin token:  {data_dir / ADMIN_TOKEN_FILE}"]
+    if context is None:
+        lines.append(f"  CLI context:  not written ({context_problem}); use --server {url} "
+                     f"--token \"$(cat {data_dir / ADMIN_TOKEN_FILE})\"")
+    elif context.current:
+        lines.append(f"  CLI context:  {context.name} (current) in {context.path}")
+    else:
+        lines.append(f"  CLI context:  {context.name} in {context.path}, not current; "
+                     f"switch to it with: cyclone config use-context {context.name}")
+    apply = f"cyclone apply -f {example}" if example else "cyclone apply -f <workflow.yaml>"
+    lines.append(f"Next: {apply}   then: cyclone get wfr")
+    return "\n".join(lines)
+
+
+def write_context(url: str, data_dir: Path, port: int,
+                  make_current: bool) -> tuple[InstanceContext | None, str]:
+    """Record this instance as a CLI context; (None, why) when the config cannot be
+    written (a config file that cannot be parsed is never overwritten)."""
+    try:
+        written = save_instance_context(instance_context_name(port), url, keys.DEFAULT_TENANT,
+                                        data_dir / ADMIN_TOKEN_FILE, make_current=make_current)
+    except ConfigError as exc:
+        return None, exc.message
+    except OSError as exc:
+        return None, f"cannot write the CLI config: {exc.strerror or exc}"
+    return written, ""
 
 
 async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
@@ -46,10 +98,18 @@ async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
                      artifact_retention=retention_from_days(options.artifact_retention_days),
                      limits=request_limits(options))
     await prepare_engine_key(ctx.cluster, ctx.engine.config.system_namespace)
+    context, problem = None, "not asked to"
     if write_config:
-        path = write_cli_config(url, admin_token, keys.DEFAULT_TENANT)
-        log.info("CLI configured in %s", path)
+        context, problem = write_context(url, ctx.data_dir, options.port, options.set_context)
+        if context is None:
+            log.warning("CLI context not written: %s", problem)
     async with asyncio.TaskGroup() as group:
-        group.create_task(serve(app, options.host, options.port), name="rest-api")
+        group.create_task(serve(app, options.host, options.port, sock=ctx.listener),
+                          name="rest-api")
         group.create_task(run_log_and_artifact_services(app.state.cyclone),
                           name="logs-and-artifacts")
+        await ctx.engine.ready.wait()
+        log.info("serving", extra={"url": url, "data_dir": str(ctx.data_dir),
+                                   "context": context.name if context else None})
+        print(banner(url, ctx.data_dir, context, problem, example_path(Path(os.getcwd()))),
+              flush=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -57,6 +56,12 @@ RENEW_DEADLINE = typer.Option(
     10.0, "--renew-deadline", help="Seconds the leader keeps trying to renew before it stops."
 )
 RETRY_PERIOD = typer.Option(2.0, "--retry-period", help="Seconds between Lease attempts.")
+LOG_LEVEL = typer.Option(
+    "info", "--log-level", help="Least severe log lines shown: debug, info, warning or error."
+)
+LOG_FORMAT = typer.Option(
+    "text", "--log-format", help="text, or json (one object per line, with its fields)."
+)
 
 
 def _cluster_source(kubeconfig, context, embedded, qps, burst):
@@ -79,15 +84,17 @@ def _election(enabled, namespace, identity, lease_duration, renew_deadline, retr
     return election
 
 
-def run_component(name: str, main: Callable[[], Awaitable[None]]) -> None:
+def run_component(name: str, main: Callable[[], Awaitable[None]], *,
+                  log_level: str = "info", log_format: str = "text") -> None:
     """Run a part until Ctrl-C or SIGTERM; a `ComponentError` is one `error:` line."""
+    from cyclone.cli.logsetup import LogSetupError, configure_logging
     from cyclone.components import ComponentError
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("httpx", "httpx2", "uvicorn.access"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    try:
+        configure_logging(log_level, log_format)
+    except LogSetupError as exc:
+        print_error(f"cyclone {name}: {exc}")
+        raise typer.Exit(1) from None
 
     async def until_stopped() -> None:
         task = asyncio.current_task()
@@ -122,6 +129,8 @@ def register(app: typer.Typer) -> None:
         lease_duration: float = LEASE_DURATION,
         renew_deadline: float = RENEW_DEADLINE,
         retry_period: float = RETRY_PERIOD,
+        log_level: str = LOG_LEVEL,
+        log_format: str = LOG_FORMAT,
     ) -> None:
         """Run the workflow engine (controllers) alone, with leader election."""
         from cyclone.components import EngineOptions, run_engine
@@ -132,7 +141,8 @@ def register(app: typer.Typer) -> None:
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
         )
-        run_component("engine", lambda: run_engine(options))
+        run_component("engine", lambda: run_engine(options), log_level=log_level,
+                      log_format=log_format)
 
     @app.command()
     def server(
@@ -174,6 +184,8 @@ def register(app: typer.Typer) -> None:
         lease_duration: float = LEASE_DURATION,
         renew_deadline: float = RENEW_DEADLINE,
         retry_period: float = RETRY_PERIOD,
+        log_level: str = LOG_LEVEL,
+        log_format: str = LOG_FORMAT,
     ) -> None:
         """Run the REST server alone (log collection runs on the Lease holder only)."""
         from cyclone.components import ServerOptions, run_server
@@ -189,7 +201,8 @@ def register(app: typer.Typer) -> None:
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
         )
-        run_component("server", lambda: run_server(options))
+        run_component("server", lambda: run_server(options), log_level=log_level,
+                      log_format=log_format)
 
     @app.command()
     def node(
@@ -221,6 +234,8 @@ def register(app: typer.Typer) -> None:
         ),
         sandbox_uid: int = SANDBOX_UID,
         sandbox_gid: int = SANDBOX_GID,
+        log_level: str = LOG_LEVEL,
+        log_format: str = LOG_FORMAT,
     ) -> None:
         """Run a node agent alone: it registers a Node and runs the pods bound to it."""
         from cyclone.components import NodeOptions, run_node
@@ -234,4 +249,5 @@ def register(app: typer.Typer) -> None:
         )
         if node_name:
             options.node_name = node_name
-        run_component("node", lambda: run_node(options))
+        run_component("node", lambda: run_node(options), log_level=log_level,
+                      log_format=log_format)

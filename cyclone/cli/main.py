@@ -12,7 +12,7 @@ try:
 except ImportError:
     from click import ClickException
 
-from cyclone.cli import admin, components, describe, logs, objects, runs, triggers
+from cyclone.cli import admin, components, contexts, describe, logs, objects, runs, triggers
 from cyclone.cli.session import global_options, print_error
 
 
@@ -76,8 +76,19 @@ def up(
     max_webhook_bytes: int = components.MAX_WEBHOOK_BYTES,
     sandbox_uid: int = components.SANDBOX_UID,
     sandbox_gid: int = components.SANDBOX_GID,
+    set_context: bool = typer.Option(
+        False, "--set-context",
+        help="Make this instance's CLI context (local, or local-PORT) current even when "
+             "another context is. Without it, it becomes current only if none is.",
+    ),
+    log_level: str = components.LOG_LEVEL,
+    log_format: str = components.LOG_FORMAT,
 ) -> None:
-    """Start Cyclone in one process: embedded cluster, node agent, engine and server."""
+    """Start Cyclone in one process: embedded cluster, node agent, engine and server.
+
+    One process per data dir (a second one is refused). Logs go to stderr; the banner with
+    the URL, the admin token file and the CLI context goes to stdout once ready.
+    """
     from cyclone.up import UpOptions, run_up
     from cyclone.up_server import serve_api
 
@@ -96,6 +107,9 @@ def up(
             max_webhook_bytes=max_webhook_bytes,
             sandbox_uid=sandbox_uid,
             sandbox_gid=sandbox_gid,
+            log_level=log_level,
+            log_format=log_format,
+            set_context=set_context,
         ),
         serve=serve_api,
     )
@@ -107,6 +121,7 @@ logs.register(app)
 admin.register(app)
 components.register(app)
 triggers.register(app)
+contexts.register(app)
 describe.register(app)
 
 

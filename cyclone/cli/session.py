@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from cyclone.cli.client import CliError, CycloneClient
-from cyclone.cli.config import CliSettings, resolve_settings
+from cyclone.cli.config import CliSettings, ConfigError, resolve_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,7 +39,11 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
 def settings_from(ctx: typer.Context) -> CliSettings:
     root = ctx.find_root()
     options = root.obj if isinstance(root.obj, dict) else {}
-    return resolve_settings(options.get("server"), options.get("tenant"), options.get("token"))
+    try:
+        return resolve_settings(options.get("server"), options.get("tenant"),
+                                options.get("token"), options.get("context"))
+    except ConfigError as err:
+        raise CliError(err.message) from None
 
 
 def client_from(ctx: typer.Context) -> CycloneClient:
@@ -58,6 +62,10 @@ def global_options(
     token: str | None = typer.Option(
         None, "--token", envvar="CYCLONE_TOKEN", help="Bearer token (default: config file).",
     ),
+    context: str | None = typer.Option(
+        None, "--context", envvar="CYCLONE_CONTEXT",
+        help="Context of the config file to use (default: its current context).",
+    ),
 ) -> None:
     """Cyclone: a Kubernetes-native CI/CD workflow engine."""
-    ctx.obj = {"server": server, "tenant": tenant, "token": token}
+    ctx.obj = {"server": server, "tenant": tenant, "token": token, "context": context}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -157,14 +158,20 @@ def create_app(
     return app
 
 
-async def serve(app: FastAPI, host: str, port: int) -> None:
-    """Serve `app` in the current event loop until cancelled."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                            access_log=False)
+async def serve(app: FastAPI, host: str, port: int, *,
+                sock: socket.socket | None = None) -> None:
+    """Serve `app` in the current event loop until cancelled (on `sock` when given: a socket
+    already bound to host:port).
+
+    Uvicorn's loggers are left to the process's logging setup (`log_config=None`): its
+    access log is emitted at INFO on ``uvicorn.access`` and shown only where that logger is
+    enabled.
+    """
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     try:
-        await server.serve()
+        await server.serve(sockets=[sock] if sock is not None else None)
     except asyncio.CancelledError:
         server.should_exit = True
         with contextlib.suppress(Exception):

@@ -14,7 +14,9 @@ import yaml
 from support.live_up import live_up
 from typer.testing import CliRunner
 
+from cyclone.cli.config import load_cli_config
 from cyclone.cli.main import app
+from cyclone.up_server import instance_context_name
 
 WORKFLOWS = """\
 kind: Project
@@ -108,8 +110,12 @@ def cli(cyclone_up: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.Monkey
 def test_up_writes_the_cli_config_with_its_admin_token(cyclone_up) -> None:
     url, config = cyclone_up
     settings = yaml.safe_load(config.read_text())
-    admin_token = (config.parent / "admin-token").read_text().strip()
-    assert settings == {"server": url, "token": admin_token, "tenant": "system"}
+    token_file = config.parent / "admin-token"
+    name = instance_context_name(int(url.rsplit(":", 1)[1]))
+    assert settings == {"current-context": name, "contexts": [
+        {"name": name, "server": url, "tenant": "system", "tokenFile": str(token_file)}]}
+    admin_token = token_file.read_text().strip()
+    assert load_cli_config(config) == {"server": url, "token": admin_token, "tenant": "system"}
 
 
 def test_run_watch_succeeds_and_its_masked_logs_are_readable(cli) -> None:
