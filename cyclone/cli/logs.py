@@ -1,4 +1,8 @@
-"""`cyclone logs`: a run's stored logs, or each stage's live stream with -f."""
+"""`cyclone logs`: a run's stored logs, or each stage's live stream with -f.
+
+Both print one header format, ``==> stage <==`` before the workload container's log of a
+stage (``==> stage/container <==`` for another container), when more than one log is shown.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +10,128 @@ import time
 
 import typer
 
-from cyclone.api.common import Phase
-from cyclone.cli.client import CycloneClient
+from cyclone.api.common import TERMINAL_PHASES, Phase
+from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.runs import locate_run, workflow_definition
 from cyclone.cli.session import client_from, handles_errors
-from cyclone.cli.watch import TERMINAL_PHASES, dag_order, run_phase
+from cyclone.cli.watch import dag_order, run_phase
+
+SETTLE_SECONDS = 5.0
+"""How long -f waits, after a stage's stream ended, for the stage's phase to be final."""
 
 
-def _stage_order(client: CycloneClient, run: dict, project: str, workflow: str) -> list[str]:
+def _stage_graph(client: CycloneClient, run: dict, project: str,
+                 workflow: str) -> dict[str, tuple[str, ...]]:
     definition = workflow_definition(client, project, workflow) or {}
     declared = {s["name"]: tuple(s.get("depends") or [])
                 for s in (definition.get("spec") or {}).get("stages") or []}
     for name, status in ((run.get("status") or {}).get("stages") or {}).items():
         declared.setdefault(name, tuple(status.get("depends") or []))
-    return dag_order(declared)
+    return declared
+
+
+def _stage_status(run: dict, stage: str) -> dict:
+    stage_entry = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
+    return stage_entry.get("status") or {}
 
 
 def _stage_phase(run: dict, stage: str) -> str:
-    stage_status = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
-    return (stage_status.get("status") or {}).get("phase") or Phase.PENDING.value
+    return _stage_status(run, stage).get("phase") or Phase.PENDING.value
 
 
-def follow_logs(client: CycloneClient, path: str, project: str, workflow: str,
+def _upstream(graph: dict[str, tuple[str, ...]], stage: str) -> set[str]:
+    found: set[str] = set()
+    todo = list(graph.get(stage, ()))
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(graph.get(name, ()))
+    return found
+
+
+def waiting_notice(run: dict, graph: dict[str, tuple[str, ...]], stage: str) -> str:
+    """What a follower waits for while `stage` has not started."""
+    before = [s for s in _upstream(graph, stage)
+              if _stage_phase(run, s) not in TERMINAL_PHASES]
+    count = f"{len(before)} stage{'' if len(before) == 1 else 's'} before it"
+    return f"waiting for stage {stage} to start (run is {run_phase(run)}; {count})"
+
+
+def _ran(run: dict, stage: str) -> bool:
+    """Whether the stage started: a pod was made for it, or it left Pending other than by
+    being cancelled (what the end of a run does to the stages it never started)."""
+    entry = ((run.get("status") or {}).get("stages") or {}).get(stage) or {}
+    return bool(entry.get("pod")) or _stage_phase(run, stage) not in (
+        Phase.PENDING, Phase.CANCELLED)
+
+
+def not_succeeded(run: dict, stage: str) -> str | None:
+    """Why a followed stage counts as not succeeded; None when it succeeded, or when it
+    still runs (its log ended, its phase is not known yet)."""
+    status = _stage_status(run, stage)
+    phase = status.get("phase") or Phase.PENDING.value
+    if phase == Phase.SUCCEEDED or (
+            phase not in TERMINAL_PHASES and phase != Phase.PENDING):
+        return None
+    if not _ran(run, stage):
+        return f"stage {stage} never started: the run ended {run_phase(run)}"
+    why = status.get("message") or status.get("reason")
+    return f"stage {stage} {phase}" + (f": {why}" if why else "")
+
+
+def log_header(stage: str, container: str | None) -> str:
+    """The stored logs' header (`cyclone.server.logs.order.log_header`): a sidecar's log is
+    named by its container too."""
+    if container and container.startswith(("csc-", "wsc-")):
+        return f"==> {stage}/{container} <=="
+    return f"==> {stage} <=="
+
+
+def follow_logs(client: CycloneClient, path: str, graph: dict[str, tuple[str, ...]],
                 stages: list[str], container: str | None, interval: float = 0.5) -> None:
-    """Stream each stage's log in turn, skipping stages the run will never start."""
-    for index, stage in enumerate(stages):
-        while True:
-            run = client.get(path)
-            if _stage_phase(run, stage) != Phase.PENDING:
-                break
-            if run_phase(run) in TERMINAL_PHASES:
-                break
-            time.sleep(interval)
-        if _stage_phase(run, stage) == Phase.PENDING:
-            continue
-        if len(stages) > 1:
-            typer.echo(f"{'' if index == 0 else chr(10)}==> {stage} <==")
-        for line in client.event_stream(f"{path}/logstream", stage=stage, container=container):
-            typer.echo(line)
+    """Stream each stage's log in turn; raise `CliError` naming the first stage that did not
+    succeed (failed, cancelled, or never started because the run ended)."""
+    failures: list[str] = []
+    for stage in stages:
+        run = _wait_for_start(client, path, graph, stage, interval)
+        if _ran(run, stage):
+            if len(stages) > 1:
+                typer.echo(log_header(stage, container))
+            for line in client.event_stream(f"{path}/logstream", stage=stage,
+                                             container=container):
+                typer.echo(line)
+            run = _settled(client, path, stage, interval)
+        reason = not_succeeded(run, stage)
+        if reason:
+            failures.append(reason)
+    if failures:
+        raise CliError(failures[0])
+
+
+def _wait_for_start(client: CycloneClient, path: str, graph: dict[str, tuple[str, ...]],
+                    stage: str, interval: float) -> dict:
+    said = ""
+    while True:
+        run = client.get(path)
+        if _stage_phase(run, stage) != Phase.PENDING or run_phase(run) in TERMINAL_PHASES:
+            return run
+        notice = waiting_notice(run, graph, stage)
+        if notice != said:
+            typer.echo(notice, err=True)
+            said = notice
+        time.sleep(interval)
+
+
+def _settled(client: CycloneClient, path: str, stage: str, interval: float) -> dict:
+    """The run once the stage's phase is final (its log may end just before)."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        run = client.get(path)
+        if (_stage_phase(run, stage) in TERMINAL_PHASES or run_phase(run) in TERMINAL_PHASES
+                or time.monotonic() > deadline):
+            return run
+        time.sleep(interval)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,16 +144,17 @@ def register(app: typer.Typer) -> None:
         container: str | None = typer.Option(None, "--container", "-c",
                                              help="Container (default: the workload)."),
         follow: bool = typer.Option(False, "--follow", "-f", help="Stream live until the "
-                                    "stage ends."),
+                                    "stage ends; exit non-zero unless it succeeded."),
         project: str | None = typer.Option(None, "--project", "-p", help="Project."),
         workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
     ) -> None:
-        """Print a run's logs (stored ones, or live with -f)."""
+        """Print a run's logs, stage by stage in start order (stored ones, or live with -f)."""
         with client_from(ctx) as client:
             obj, path, p, wf = locate_run(client, run, project, workflow)
             if follow:
-                stages = [stage] if stage else _stage_order(client, obj, p, wf)
-                follow_logs(client, path, p, wf, stages, container)
+                graph = _stage_graph(client, obj, p, wf)
+                stages = [stage] if stage else dag_order(graph)
+                follow_logs(client, path, graph, stages, container)
             else:
                 typer.echo(client.text(f"{path}/logs", stage=stage, container=container),
                            nl=False)

@@ -135,7 +135,7 @@ def test_run_watch_succeeds_and_its_masked_logs_are_readable(cli) -> None:
     followed = cli("logs", "hello-1", "-f")
     assert followed.exit_code == 0, followed.output
     assert followed.stdout == (
-        "==> greet <==\nhello cli\nusing ***\ndone\n\n==> check <==\nchecked\n")
+        "==> greet <==\nhello cli\nusing ***\ndone\n==> check <==\nchecked\n")
 
 
 def test_run_watch_of_a_failing_workflow_exits_non_zero_with_the_reason(cli) -> None:

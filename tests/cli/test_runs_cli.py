@@ -186,7 +186,7 @@ def test_logs_prints_stored_logs_of_a_stage_or_all(cyclone, demo, live_server) -
     assert one.exit_code == 0, one.output
     assert one.stdout == "compiled\n"
     everything = cyclone("logs", "ci-3")
-    assert everything.stdout == "==> build/c0 <==\ncompiled\n==> test/c0 <==\nall green\n"
+    assert everything.stdout == "==> build <==\ncompiled\n==> test <==\nall green\n"
 
 
 def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server,
@@ -213,6 +213,7 @@ def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server,
         if not received.wait(60):
             writer.append(b"the follower never received the first line\n", 0)
         writer.append(b"step 2\n", 7)
+        set_status(live_server, "ci-4", {"build": stage_status("Succeeded")}, "Succeeded")
         writer.finish()
 
     thread = threading.Thread(target=finish_later, daemon=True)
@@ -230,11 +231,13 @@ def test_logs_follow_ends_for_a_stage_that_will_never_run(cyclone, demo, live_se
     writer = store.writer(LogRef(stored_ref(live_server, "ci-5"), "build", "c0"))
     writer.append(b"boom\n", 5)
     never_run = cyclone("logs", "ci-5", "--stage", "test", "-f")
-    assert never_run.exit_code == 0, never_run.output
+    assert never_run.exit_code == 1, never_run.output
     assert never_run.stdout == ""
+    assert never_run.stderr == "error: stage test never started: the run ended Failed\n"
     every_stage = cyclone("logs", "ci-5", "-f")
-    assert every_stage.exit_code == 0, every_stage.output
+    assert every_stage.exit_code == 1, every_stage.output
     assert every_stage.stdout == "==> build <==\nboom\n"
+    assert every_stage.stderr == "error: stage build Failed: PodFailed\n"
 
 
 def test_logs_of_an_unknown_run_is_an_error_line(cyclone, demo) -> None:

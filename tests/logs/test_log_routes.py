@@ -44,8 +44,8 @@ async def test_stage_log_is_served_as_plain_text(tmp_path) -> None:
     assert "content-disposition" not in workload.headers
     assert sidecar.text == "cloning\n"
     assert everything.text == (
-        "==> build/csc-git <==\ncloning\n==> build/main <==\ncompiling\nok\n"
-        "==> test/main <==\n3 passed\n"
+        "==> build/csc-git <==\ncloning\n==> build <==\ncompiling\nok\n"
+        "==> test <==\n3 passed\n"
     )
 
 

@@ -2,7 +2,8 @@
 
 - `GET …/workflowruns/{run}/logs?stage=&container=&download=` — the stored log. Without
   `container` the stage's workload container (the one not named `csc-*`/`wsc-*`); without
-  `stage` every stage, each under a `==> stage/container <==` header.
+  `stage` every stage in the order the stages started, each log under a `==> stage <==`
+  header (`==> stage/container <==` for a sidecar's).
 - `WS …/workflowruns/{run}/logstream?stage=&container=` — the log as text frames, from the
   start, live until the container ends; then the socket closes with code 1000. Browsers
   cannot set headers on a WebSocket, so `?token=` and `?tenant=` are accepted too.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -30,7 +32,8 @@ from cyclone.engine.core.phases import RUNNING, TERMINAL_PHASES
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
-from cyclone.server.logs.rundata import resolve_run_ref, run_matches
+from cyclone.server.logs.order import log_header, stage_log_order
+from cyclone.server.logs.rundata import current_run, resolve_run_ref, run_matches
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef, check_segment
 from cyclone.server.state import ServerState
 
@@ -87,7 +90,8 @@ def _log_ref(run_ref: RunRef, stage: str, container: str) -> LogRef:
 
 
 def _stored_logs(store: LogStore, run_ref: RunRef, stage: str | None,
-                 container: str | None) -> tuple[list[tuple[str | None, LogRef]], str]:
+                 container: str | None,
+                 run: dict | None = None) -> tuple[list[tuple[str | None, LogRef]], str]:
     """The logs to answer, each with its header (None for a single log), and a file name."""
     if stage:
         _check_stage(stage)
@@ -96,8 +100,8 @@ def _stored_logs(store: LogStore, run_ref: RunRef, stage: str | None,
             raise errors.NotFound(f"no logs for stage {stage!r} container {ref.container!r}")
         return [(None, ref)], f"{run_ref.run}-{stage}-{ref.container}.log"
     logs = [
-        (f"==> {stage_name}/{name} <==\n", LogRef(run_ref, stage_name, name))
-        for stage_name in store.stages(run_ref)
+        (log_header(stage_name, name, not is_sidecar(name)), LogRef(run_ref, stage_name, name))
+        for stage_name in stage_log_order(run, store.stages(run_ref))
         for name in store.containers(run_ref, stage_name)
         if not container or name == container
     ]
@@ -228,8 +232,14 @@ def build_logs_router(prefix: str = API_PREFIX, *,
     ) -> StreamingResponse:
         state = server_state(request)
         store = log_store_for(state)
-        run_ref = await resolve_run_ref(state.cluster, _run_ref(tenant, project, workflow, run))
-        logs, filename = _stored_logs(store, run_ref, stage, container)
+        run_ref = _run_ref(tenant, project, workflow, run)
+        current = None
+        if state.cluster is not None:
+            current = await current_run(state.cluster, run_ref)
+            if current is None:
+                raise errors.NotFound(f"workflowrun {run!r} not found")
+            run_ref = replace(run_ref, uid=current["metadata"].get("uid") or "")
+        logs, filename = _stored_logs(store, run_ref, stage, container, current)
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
         return StreamingResponse(_log_body(store, logs), media_type="text/plain; charset=utf-8",
                                  headers=headers)

@@ -1,0 +1,199 @@
+"""`cyclone logs` and `cyclone stop` against a live `cyclone up` (real processes, pipes).
+
+Stored logs come stage by stage in the order the stages started, under the header format
+`-f` prints too; `-f` says on stderr what it waits for and fails when the stage it follows
+did not succeed; `stop` gives a stage's TERM trap its grace period, `stop --force` does not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from support.live_up import LiveUp, live_up
+
+from cyclone.api import keys
+from cyclone.kube import kinds
+
+NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
+PROJECT = "logs-live"
+
+OBJECTS = f"""\
+kind: Project
+metadata: {{name: {PROJECT}}}
+---
+kind: Stage
+metadata: {{name: zeta, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
+spec:
+  pod:
+    spec:
+      containers:
+      - {{name: main, image: alpine:3.20, command: [sh, -c, "echo zeta line"]}}
+---
+kind: Stage
+metadata: {{name: alpha, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
+spec:
+  pod:
+    spec:
+      containers:
+      - {{name: main, image: alpine:3.20, command: [sh, -c, "echo alpha line"]}}
+---
+kind: Stage
+metadata: {{name: slow-fail, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
+spec:
+  pod:
+    spec:
+      containers:
+      - {{name: main, image: alpine:3.20, command: [sh, -c, "sleep 2; exit 3"]}}
+---
+kind: Stage
+metadata: {{name: trapper, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
+spec:
+  pod:
+    spec:
+      containers:
+      - name: main
+        image: alpine:3.20
+        command: [sh, -c, "trap 'echo got TERM; exit 0' TERM; echo started;
+                           while true; do sleep 0.1; done"]
+---
+kind: Workflow
+metadata: {{name: ordered, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
+spec:
+  stages:
+  - name: zeta
+  - {{name: alpha, depends: [zeta]}}
+---
+kind: Workflow
+metadata: {{name: doomed, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
+spec:
+  stages:
+  - name: slow-fail
+  - {{name: alpha, depends: [slow-fail]}}
+---
+kind: Workflow
+metadata: {{name: trapping, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
+spec:
+  stages:
+  - name: trapper
+"""
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveUp]:
+    with live_up(tmp_path_factory.mktemp("up")) as up:
+        objects = up.data_dir / "logs-live.yaml"
+        objects.write_text(OBJECTS)
+        applied = up.run_cli("apply", "-f", str(objects))
+        assert applied.returncode == 0, applied.stderr
+        yield up
+
+
+def until(probe: Callable[[], object], within: float = 60, what: str = "") -> object:
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.2)
+
+
+def run_object(instance: LiveUp, run: str) -> dict:
+    return instance.call(instance.cluster.get(kinds.WORKFLOW_RUN, run, NAMESPACE))
+
+
+def phase_of(instance: LiveUp, run: str) -> str | None:
+    return ((run_object(instance, run).get("status") or {}).get("overall") or {}).get("phase")
+
+
+def stored_state(instance: LiveUp, run: str, stage: str) -> dict:
+    """The log store's record of a stage's `main` log (whether it is complete)."""
+    for path in (instance.data_dir).rglob(f"{run}/*/{stage}/main.log.state"):
+        return json.loads(path.read_text())
+    return {}
+
+
+def start(instance: LiveUp, workflow: str, run: str) -> None:
+    started = instance.run_cli("run", workflow, "-p", PROJECT, "--name", run)
+    assert started.returncode == 0, started.stderr
+
+
+def test_stored_logs_come_in_start_order_under_the_header_follow_prints(instance) -> None:
+    start(instance, "ordered", "ordered-1")
+    until(lambda: phase_of(instance, "ordered-1") == "Succeeded", what="run succeeded")
+    until(lambda: stored_state(instance, "ordered-1", "alpha").get("complete"),
+          what="alpha's log stored")
+    stored = instance.run_cli("logs", "ordered-1")
+    assert stored.returncode == 0, stored.stderr
+    assert stored.stdout == "==> zeta <==\nzeta line\n==> alpha <==\nalpha line\n"
+    followed = instance.run_cli("logs", "ordered-1", "-f")
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout == stored.stdout
+
+
+def test_follow_says_what_it_waits_for_and_fails_when_the_stage_never_started(
+        instance) -> None:
+    start(instance, "doomed", "doomed-1")
+    followed = instance.run_cli("logs", "doomed-1", "--stage", "alpha", "-f")
+    assert followed.returncode == 1, followed.stderr
+    assert followed.stdout == ""
+    *waiting, error = followed.stderr.splitlines()
+    assert waiting and all(re.fullmatch(
+        r"waiting for stage alpha to start \(run is \w+; 1 stage before it\)", line)
+        for line in waiting), waiting
+    assert error == "error: stage alpha never started: the run ended Failed"
+
+
+def test_follow_of_a_failed_stage_prints_its_log_and_exits_non_zero(instance) -> None:
+    start(instance, "doomed", "doomed-2")
+    until(lambda: phase_of(instance, "doomed-2") == "Failed", what="run failed")
+    followed = instance.run_cli("logs", "doomed-2", "--stage", "slow-fail", "-f")
+    assert followed.returncode == 1
+    assert followed.stderr.startswith("error: stage slow-fail Failed"), followed.stderr
+    assert len(followed.stderr.splitlines()) == 1
+
+
+def wait_started(instance: LiveUp, run: str) -> None:
+    until(lambda: "started" in instance.run_cli("logs", run, "-s", "trapper").stdout,
+          what="trapper started")
+
+
+def test_stop_gives_the_stage_its_grace_so_its_term_trap_is_logged(instance) -> None:
+    start(instance, "trapping", "trapping-1")
+    wait_started(instance, "trapping-1")
+    stopped = instance.run_cli("stop", "trapping-1")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout == "workflowrun/trapping-1 stopped\n"
+    until(lambda: phase_of(instance, "trapping-1") == "Cancelled", what="run cancelled")
+    until(lambda: stored_state(instance, "trapping-1", "trapper").get("complete"),
+          what="trapper's log stored")
+    logs = instance.run_cli("logs", "trapping-1", "-s", "trapper")
+    assert logs.stdout == "started\ngot TERM\n"
+
+
+def test_a_forced_stop_kills_the_stage_at_once_without_its_trap(instance) -> None:
+    start(instance, "trapping", "trapping-2")
+    wait_started(instance, "trapping-2")
+    pod = run_object(instance, "trapping-2")["status"]["stages"]["trapper"]["pod"]["name"]
+    stopped = instance.run_cli("stop", "trapping-2", "--force")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout == "workflowrun/trapping-2 stopped (forced)\n"
+    until(lambda: phase_of(instance, "trapping-2") == "Cancelled", what="run cancelled")
+    pods = instance.call(instance.cluster.list(kinds.POD, NAMESPACE)).items
+    assert pod not in {p["metadata"]["name"] for p in pods}
+    until(lambda: stored_state(instance, "trapping-2", "trapper").get("complete"),
+          what="trapper's log stored")
+    logs = instance.run_cli("logs", "trapping-2", "-s", "trapper")
+    assert logs.stdout == "started\n"
+
+
+def test_stop_help_offers_force(instance) -> None:
+    shown = instance.run_cli("stop", "--help")
+    assert shown.returncode == 0
+    assert "--force" in shown.stdout
+
+
