@@ -1,6 +1,6 @@
 """The one way a WorkflowRun comes into existence: `start_run`.
 
-REST create and retry (`cyclone/server/runs.py`), SCM deliveries
+REST create, retry and rerun (`cyclone/server/runs.py`), SCM deliveries
 (`cyclone/server/webhooks/starter.py`) and cron firings
 (`cyclone/engine/controllers/triggers.py`) build the run their way (name, labels,
 annotations, ``workflowRef``) and hand it here. Every run then gets its execution context
@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 def raise_refusal(refusal: rules.Refusal | None) -> None:
     if refusal is None:
         return
-    error = errors.Forbidden if refusal.forbidden else errors.Invalid
+    error = (errors.Forbidden if refusal.forbidden
+             else errors.Conflict if refusal.conflict else errors.Invalid)
     raise error(refusal.message, details={"causes": refusal.causes})
 
 

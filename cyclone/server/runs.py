@@ -1,14 +1,14 @@
-"""WorkflowRuns: create, list, get, stop, pause, resume, retry, delete."""
+"""WorkflowRuns: create, list, get, stop, pause, resume, retry, rerun, delete."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from cyclone.api import keys
-from cyclone.engine.runstart import start_run
+from cyclone.engine.core import runstart as rules
+from cyclone.engine.runstart import raise_refusal, start_run
 from cyclone.kube import kinds
 from cyclone.server.auth import server_state
 from cyclone.server.crud import KindRoutes, delete_object, list_objects
@@ -35,15 +35,13 @@ def _run_name(scope: Scope, body: ObjectBody) -> str:
     return f"{scope.workflow}-{random_suffix()}"[:63]
 
 
-async def create_run(scope: Scope, body: ObjectBody, *, retry_of: str | None = None) -> dict:
+async def create_run(scope: Scope, body: ObjectBody) -> dict:
     """A new run of the scope's workflow, through the engine's `start_run`."""
     obj = build_object(kinds.WORKFLOW_RUN, body, _run_name(scope, body), scope.namespace,
                        scope.labels)
     spec = obj["spec"]
     spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
                            "name": scope.workflow, "namespace": scope.namespace}
-    if retry_of:
-        spec["retryOf"] = retry_of
     return await start_run(scope.cluster, obj)
 
 
@@ -114,20 +112,24 @@ async def resume_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
     return await _set_flags(scope, name, {"paused": False})
 
 
+async def _repeat(scope: Scope, name: str, how: str) -> dict:
+    old = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+    if how == rules.RETRY:
+        raise_refusal(rules.retry_refusal(old))
+    body = ObjectBody.model_validate(rules.repeated_run(old, how, random_suffix()))
+    return await create_run(scope, body)
+
+
 @router.post(_RUN + "/retry", status_code=201, summary="Retry a run from its failed stages")
 async def retry_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
     """A new run with the same spec and `spec.retryOf` naming this one: its succeeded stages
-    are reused with their outputs, the rest runs again."""
-    old = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
-    spec = copy.deepcopy(old.get("spec") or {})
-    spec.pop("retryOf", None)
-    labels = {k: v for k, v in (old["metadata"].get("labels") or {}).items()}
-    annotations = dict(old["metadata"].get("annotations") or {})
-    annotations.pop(keys.ANNOTATION_ALIAS, None)
-    base = name if len(name) <= 50 else name[:50].rstrip("-")
-    body = ObjectBody.model_validate({
-        "metadata": {"name": f"{base}-retry-{random_suffix()}", "labels": labels,
-                     "annotations": annotations},
-        "spec": spec,
-    })
-    return await create_run(scope, body, retry_of=name)
+    are reused with their outputs, the rest runs again. A succeeded run has nothing to
+    retry: 409."""
+    return await _repeat(scope, name, rules.RETRY)
+
+
+@router.post(_RUN + "/rerun", status_code=201, summary="Run a run's stages all again")
+async def rerun_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+    """A new run with the same spec (parameters, variables, scope) in which every stage
+    runs again, whatever the phase of this one."""
+    return await _repeat(scope, name, rules.RERUN)

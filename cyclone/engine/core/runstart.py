@@ -1,5 +1,5 @@
 """What a new WorkflowRun must be before it is written, whichever way it is started (REST
-create or retry, an SCM delivery, a cron firing): the decisions, as plain data.
+create, retry or rerun, an SCM delivery, a cron firing): the decisions, as plain data.
 
 `cyclone.engine.runstart` reads what these need (the tenant's policy, the workflow) and
 turns a `Refusal` into the typed error its caller answers with.
@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cyclone.api import keys
+from cyclone.api.common import Phase
 from cyclone.api.validation import validate_object as field_errors
 from cyclone.engine.core.dag import scope_problems
 from cyclone.engine.core.tenancy import Violation, describe
@@ -21,6 +23,15 @@ NEW_RUN_DROPPED_FIELDS = ("stopped", "paused")
 REASON_RUN_REFUSED = "RunRefused"
 """Reason of the Event a trigger gets when a run it started was refused."""
 EVENT_MESSAGE_LIMIT = 1024
+RETRY = "retry"
+RERUN = "rerun"
+"""How a finished run is run again: a retry reuses its succeeded stages (``spec.retryOf``),
+a rerun runs every stage again."""
+STOP_ANNOTATION_PREFIX = keys.ANNOTATION_STOP_REASON.rpartition("/")[0] + "/stop-"
+"""Annotations of how a run was asked to stop (reason, message, immediate kill)."""
+REPEATED_NAME_BASE = 50
+"""Longest part of a repeated run's name taken from the run it repeats, so that
+``-rerun-xxxxx`` still fits in 63 characters."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,8 @@ class Refusal:
     message: str
     causes: list[dict[str, str]] = field(default_factory=list)
     forbidden: bool = False
+    conflict: bool = False
+    """The run's state does not allow what is asked (409), e.g. retrying a succeeded run."""
 
 
 def new_run(run: Mapping[str, Any], context: Mapping[str, str]) -> dict[str, Any]:
@@ -79,6 +92,46 @@ def scope_refusal(workflow_name: str, workflow: Mapping[str, Any],
     head = "; ".join(f"{name}: {message}" for name, message in problems)
     return Refusal(f"invalid WorkflowRun of workflow {workflow_name!r}: {head}",
                    [{"field": f, "message": m} for f, m in problems])
+
+
+def retry_refusal(run: Mapping[str, Any]) -> Refusal | None:
+    """A retry of a succeeded run would reuse every stage and run nothing: refused, with
+    the way to run it all again."""
+    phase = (((run.get("status") or {}).get("overall")) or {}).get("phase")
+    if phase != Phase.SUCCEEDED:
+        return None
+    name = (run.get("metadata") or {}).get("name")
+    return Refusal(f"run {name} succeeded: nothing to retry; use `cyclone rerun {name}`",
+                   [{"field": "status.overall.phase", "message": "run succeeded"}],
+                   conflict=True)
+
+
+def _run_state_annotation(key: str) -> bool:
+    """An annotation that tells about one run (its alias, how it was stopped, the results
+    its delegated stages got), not about what to run: a repeat does not take it over."""
+    return (key == keys.ANNOTATION_ALIAS or key.startswith(STOP_ANNOTATION_PREFIX)
+            or key.startswith(keys.ANNOTATION_DELEGATION_RESULT_PREFIX))
+
+
+def repeated_run(run: Mapping[str, Any], how: str, suffix: str) -> dict[str, Any]:
+    """The body of a new run of ``run``'s workflow with its spec (parameters, variables,
+    scope, execution context), labels and annotations; ``how`` is `RETRY` (it names the old
+    run in ``spec.retryOf``, so its succeeded stages are reused) or `RERUN` (every stage
+    runs again). Its name is the old one's with ``-{how}-{suffix}``; the annotations that
+    tell about the old run alone (`_run_state_annotation`) stay with it."""
+    meta = run.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    spec = copy.deepcopy(dict(run.get("spec") or {}))
+    spec.pop("retryOf", None)
+    if how == RETRY:
+        spec["retryOf"] = name
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if not _run_state_annotation(k)}
+    base = name if len(name) <= REPEATED_NAME_BASE else name[:REPEATED_NAME_BASE].rstrip("-")
+    return {"metadata": {"name": f"{base}-{how}-{suffix}",
+                         "labels": dict(meta.get("labels") or {}),
+                         "annotations": annotations},
+            "spec": spec}
 
 
 def refusal_event(trigger: Mapping[str, Any], run_name: str, message: str,
