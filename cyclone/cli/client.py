@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -116,6 +116,41 @@ class CycloneClient:
         except httpx.HTTPError as err:
             raise self._unreachable(err) from err
         return self._check(response).text
+
+    def download(self, path: str, write: Callable[[bytes], object], *,
+                 progress: Callable[[int, int | None], None] | None = None) -> int:
+        """Stream a binary answer into ``write``; the number of bytes. ``progress(done,
+        total)`` is told after each chunk (total None when the server does not say)."""
+        try:
+            with self._http.stream("GET", f"{API_PREFIX}{path}", headers={"Accept": "*/*"},
+                                   timeout=httpx.Timeout(30, read=300)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response)
+                total = int(response.headers.get("content-length") or 0) or None
+                done = 0
+                for chunk in response.iter_bytes():
+                    write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err
+        return done
+
+    def upload(self, path: str, content: Iterable[bytes], *, size: int | None = None,
+               params: dict | None = None) -> Any:
+        """POST ``content`` as the raw request body; the decoded JSON answer."""
+        headers = {"Content-Type": "application/octet-stream"}
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        try:
+            response = self._http.post(f"{API_PREFIX}{path}", content=content, params=params,
+                                       headers=headers, timeout=httpx.Timeout(30, write=300))
+        except httpx.HTTPError as err:
+            raise self._unreachable(err) from err
+        self._check(response)
+        return response.json() if response.content else None
 
     def event_stream(self, path: str, **params: Any) -> Iterator[str]:
         """The `data:` lines of a Server-Sent Events stream, until its `end` event."""

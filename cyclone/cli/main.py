@@ -2,18 +2,78 @@
 
 from __future__ import annotations
 
+import enum
 import sys
-from typing import Any
+from datetime import datetime
+from pathlib import PurePath
+from typing import Any, get_args, get_origin
 
 import typer
+import typer.core
 
 try:
     from typer._click.exceptions import ClickException
 except ImportError:
     from click import ClickException
 
-from cyclone.cli import admin, components, contexts, describe, logs, objects, runs, triggers
-from cyclone.cli.session import global_options, print_error
+from cyclone.cli import (
+    admin,
+    artifacts,
+    components,
+    contexts,
+    describe,
+    logs,
+    objects,
+    runs,
+    tokens,
+    triggers,
+)
+from cyclone.cli.session import INTERRUPTED_EXIT_CODE, global_options, print_error
+
+PLAIN_TYPE_NAMES = ((bool, "BOOLEAN"), (int, "INTEGER"), (float, "FLOAT"), (str, "TEXT"))
+"""How help names the value an option takes, as click and kubectl do (bool before int: a
+bool is an int)."""
+
+
+def plain_type_name(annotation: Any) -> str:
+    """TEXT, INTEGER, FLOAT… for a parameter's type; a list names its items (the option
+    is repeated), an enum its values."""
+    if get_origin(annotation) in (list, tuple, set, frozenset):
+        items = [a for a in get_args(annotation) if a is not Ellipsis]
+        return " ".join(plain_type_name(a) for a in items) or "TEXT"
+    if not isinstance(annotation, type):
+        return "TEXT"
+    if issubclass(annotation, enum.Enum):
+        return "|".join(str(member.value) for member in annotation)
+    if issubclass(annotation, PurePath):
+        return "PATH"
+    if issubclass(annotation, datetime):
+        return "DATETIME"
+    for base, name in PLAIN_TYPE_NAMES:
+        if issubclass(annotation, base):
+            return name
+    return annotation.__name__.upper()
+
+
+def _plain_display_type(param: Any, ctx: Any) -> str:
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    descriptor = param.type_descriptor
+    if descriptor.is_choice and descriptor.choices:
+        return "|".join(str(getattr(c, "value", c)) for c in descriptor.choices)
+    return plain_type_name(descriptor.annotation)
+
+
+def use_plain_type_names() -> None:
+    """Typer from 0.2x names the type of every parameter as Python does (`<str>`,
+    `<list[str]>`, `<bool>` even for flags); Cyclone's help names it as click does, and
+    nothing for a flag. An explicit ``metavar`` still wins. Older Typers already do so."""
+    parameter = getattr(typer.core, "_TyperParameter", None)
+    if parameter is not None and callable(getattr(parameter, "display_type", None)):
+        parameter.display_type = _plain_display_type
+
+
+use_plain_type_names()
 
 
 class CycloneApp(typer.Typer):
@@ -27,7 +87,10 @@ class CycloneApp(typer.Typer):
             hint = f" (see `{err.ctx.command_path} --help`)" if getattr(err, "ctx", None) else ""
             print_error(f"{err.format_message()}{hint}")
             sys.exit(err.exit_code)
-        except typer.Abort:
+        except typer.Abort as err:
+            if isinstance(err.__cause__, KeyboardInterrupt):
+                typer.echo("interrupted", err=True)
+                sys.exit(INTERRUPTED_EXIT_CODE)
             print_error("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -40,6 +103,24 @@ app = CycloneApp(
     pretty_exceptions_enable=False,
 )
 app.callback()(global_options)
+
+
+@app.command()
+def version(ctx: typer.Context) -> None:
+    """Print the version of this client and, when it answers, of the server."""
+    from cyclone import __version__
+    from cyclone.cli.client import CliError
+    from cyclone.cli.session import client_from
+
+    typer.echo(f"Client Version: {__version__}")
+    try:
+        with client_from(ctx) as client:
+            answer = client.request("GET", "/version", api=False)
+    except CliError as err:
+        typer.echo(f"Server Version: unknown ({err.message})", err=True)
+        return
+    server = answer.get("version") if isinstance(answer, dict) else None
+    typer.echo(f"Server Version: {server or 'unknown'}")
 
 
 @app.command()
@@ -121,8 +202,10 @@ logs.register(app)
 admin.register(app)
 components.register(app)
 triggers.register(app)
-contexts.register(app)
 describe.register(app)
+contexts.register(app)
+artifacts.register(app)
+tokens.register(app)
 
 
 def main() -> None:

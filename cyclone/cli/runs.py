@@ -1,4 +1,4 @@
-"""`cyclone run`, `logs`, `stop`, `pause`, `resume` and `retry`."""
+"""`cyclone run`, `stop`, `pause`, `resume`, `retry` and `rerun`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cyclone.api.common import Phase
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import find_object, lookup_kind
 from cyclone.cli.output import console
-from cyclone.cli.session import client_from, handles_errors
+from cyclone.cli.session import Interrupted, client_from, handles_errors
 from cyclone.cli.watch import failure_reason, run_phase, watch_run
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
@@ -81,9 +81,8 @@ def _follow_and_report(client: CycloneClient, path: str, project: str, workflow:
     try:
         final = watch_run(lambda: client.get(path), definition, console(), interval=interval)
     except KeyboardInterrupt:
-        raise CliError(f"stopped watching workflowrun {name}; it keeps running "
-                       f"(`cyclone get wfr {name}`, `cyclone stop {name}`)",
-                       exit_code=130) from None
+        raise Interrupted(f"stopped watching workflowrun {name}; it keeps running "
+                          f"(`cyclone get wfr {name}`, `cyclone stop {name}`)") from None
     phase = run_phase(final)
     if phase != Phase.SUCCEEDED:
         raise CliError(f"workflowrun {name} {phase}: {failure_reason(final, definition)}")
@@ -97,8 +96,10 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         workflow: str = typer.Argument(..., help="Workflow to run."),
         project: str = typer.Option(..., "--project", "-p", help="Project of the workflow."),
-        variables: list[str] = typer.Option([], "--var", help="Global variable K=V."),
-        params: list[str] = typer.Option([], "--param", help="Stage argument STAGE.ARG=V."),
+        variables: list[str] = typer.Option([], "--var", metavar="KEY=VALUE",
+                                            help="Global variable (repeatable)."),
+        params: list[str] = typer.Option([], "--param", metavar="STAGE.ARG=VALUE",
+                                         help="Stage argument (repeatable)."),
         name: str | None = typer.Option(None, "--name", help="Run name (default: generated)."),
         timeout: str | None = typer.Option(None, "--timeout", help="Run timeout, e.g. 30m."),
         watch: bool = typer.Option(False, "--watch", help="Show the DAG live until it ends; "
@@ -150,21 +151,30 @@ def register(app: typer.Typer) -> None:
     run_action("pause", "paused")
     run_action("resume", "resumed")
 
-    @app.command()
-    @handles_errors
-    def retry(
-        ctx: typer.Context,
-        run: str = typer.Argument(..., help="A finished run to retry."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
-        watch: bool = typer.Option(False, "--watch", help="Show the new run live."),
-        interval: float = typer.Option(0.5, "--interval", hidden=True),
-    ) -> None:
-        """Start a new run that reuses the succeeded stages of RUN and re-runs the rest."""
-        with client_from(ctx) as client:
-            _, path, p, wf = locate_run(client, run, project, workflow)
-            created = client.post(f"{path}/retry")
-            run_name = created["metadata"]["name"]
-            typer.echo(f"workflowrun/{run_name} created (retry of {run})")
-            if watch:
-                _follow_and_report(client, run_path(p, wf, run_name), p, wf, interval)
+    def repeat_command(how: str, summary: str, argument_help: str) -> None:
+        @app.command(how)
+        @handles_errors
+        def command(
+            ctx: typer.Context,
+            run: str = typer.Argument(..., help=argument_help),
+            project: str | None = typer.Option(None, "--project", "-p", help="Project."),
+            workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+            watch: bool = typer.Option(False, "--watch", help="Show the new run live; exit "
+                                       "non-zero when it fails."),
+            interval: float = typer.Option(0.5, "--interval", hidden=True),
+        ) -> None:
+            with client_from(ctx) as client:
+                _, path, p, wf = locate_run(client, run, project, workflow)
+                created = client.post(f"{path}/{how}")
+                run_name = created["metadata"]["name"]
+                typer.echo(f"workflowrun/{run_name} created ({how} of {run})")
+                if watch:
+                    _follow_and_report(client, run_path(p, wf, run_name), p, wf, interval)
+
+        command.__doc__ = summary
+
+    repeat_command("retry", "Start a new run that reuses the succeeded stages of RUN and runs "
+                   "the rest again (a succeeded run has nothing to retry: see rerun).",
+                   "A finished run that did not succeed.")
+    repeat_command("rerun", "Start a new run of RUN's workflow with its parameters and "
+                   "variables, running every stage again.", "A run to run again.")

@@ -15,12 +15,26 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+INTERRUPTED_EXIT_CODE = 130
+"""The status of a command ended by Ctrl-C, as a shell reports it (128 + SIGINT)."""
+
+
 def print_error(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with what the user should know about what goes on without them (a run keeps
+    running); told as a plain notice, not as an error."""
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Report a `CliError` (or an interrupt) as one line and a non-zero exit status."""
+    """Report a `CliError` as one `error:` line and a non-zero exit status; Ctrl-C as a
+    plain notice and status 130."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -29,11 +43,22 @@ def handles_errors(command: Callable[P, R]) -> Callable[P, R]:
         except CliError as err:
             print_error(err.message)
             raise typer.Exit(err.exit_code) from None
+        except Interrupted as interrupt:
+            typer.echo(interrupt.message, err=True)
+            raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
         except KeyboardInterrupt:
-            print_error("interrupted")
-            raise typer.Exit(130) from None
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
 
     return run
+
+
+def show_version(asked: bool) -> None:
+    if asked:
+        from cyclone import __version__
+
+        typer.echo(f"cyclone {__version__}")
+        raise typer.Exit()
 
 
 def settings_from(ctx: typer.Context) -> CliSettings:
@@ -65,6 +90,10 @@ def global_options(
     context: str | None = typer.Option(
         None, "--context", envvar="CYCLONE_CONTEXT",
         help="Context of the config file to use (default: its current context).",
+    ),
+    _version: bool = typer.Option(
+        False, "--version", callback=show_version, is_eager=True, expose_value=False,
+        help="Print the client version and exit.",
     ),
 ) -> None:
     """Cyclone: a Kubernetes-native CI/CD workflow engine."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
+from cyclone import __version__
 from cyclone.api import keys
 from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES
 from cyclone.kube import errors
@@ -149,6 +150,11 @@ def create_app(
     @app.get("/healthcheck", tags=["health"])
     async def healthcheck() -> dict:
         return {"status": "ok"}
+
+    @app.get("/version", tags=["health"])
+    async def server_version() -> dict:
+        """The version of the Cyclone server (as `cyclone version` shows it)."""
+        return {"version": __version__}
 
     router = api_router()
     for extra in extra_routers:
