@@ -44,6 +44,7 @@ MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 1 * MIB
 DEFAULT_MAX_ARTIFACT_BYTES = 1024 * MIB
 DEFAULT_MAX_WEBHOOK_BYTES = 25 * MIB
+DEFAULT_METRICS_PORT = 9090
 ADMIN_TOKEN_ENV = "CYCLONE_ADMIN_TOKEN"
 
 
@@ -93,6 +94,10 @@ class EngineOptions:
     cluster: ClusterSource = field(default_factory=ClusterSource)
     config_file: str | None = None
     election: ElectionOptions = field(default_factory=ElectionOptions)
+    metrics_port: int | None = None
+    """Where ``/metrics`` is served on all interfaces, leader or not; 0: not served. None:
+    `DEFAULT_METRICS_PORT`, skipped with a warning when taken (as by a second engine on
+    the same host), where a port asked for and taken is an error."""
 
 
 @dataclass
@@ -203,6 +208,51 @@ async def _elected(
     )
 
 
+def metrics_socket(host: str, port: int) -> socket.socket:
+    """The listening socket of the metrics endpoint, bound now so a port in use is one
+    clear error at start-up."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ComponentError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+def engine_metrics_socket(port: int | None) -> socket.socket | None:
+    if port == 0:
+        return None
+    if port is not None:
+        return metrics_socket("0.0.0.0", port)
+    try:
+        return metrics_socket("0.0.0.0", DEFAULT_METRICS_PORT)
+    except ComponentError as exc:
+        log.warning("%s; /metrics is not served (choose a port with --metrics-port)", exc)
+        return None
+
+
+async def serve_metrics(sock: socket.socket) -> None:
+    """Serve this process's Prometheus metrics (`/metrics`) on `sock` until cancelled."""
+    import uvicorn
+    from prometheus_client import make_asgi_app
+
+    config = uvicorn.Config(make_asgi_app(), lifespan="off", log_config=None,
+                            access_log=False)
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    try:
+        await server.serve(sockets=[sock])
+    except asyncio.CancelledError:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.shield(server.shutdown())
+        raise
+    finally:
+        sock.close()
+
+
 async def run_engine(options: EngineOptions) -> None:
     """Run the engine until cancelled, only while leading (a fresh Engine each term)."""
     from cyclone.engine.manager import Engine
@@ -215,7 +265,12 @@ async def run_engine(options: EngineOptions) -> None:
             engine = Engine(cluster, config)
             await engine.run()
 
-        await _elected(cluster, ENGINE_LEASE, options.election, engine_term)
+        sock = engine_metrics_socket(options.metrics_port)
+        async with asyncio.TaskGroup() as group:
+            metrics = group.create_task(serve_metrics(sock), name="metrics") if sock else None
+            await _elected(cluster, ENGINE_LEASE, options.election, engine_term)
+            if metrics is not None:
+                metrics.cancel()
     finally:
         await cluster.close()
 

@@ -129,6 +129,10 @@ def register(app: typer.Typer) -> None:
         lease_duration: float = LEASE_DURATION,
         renew_deadline: float = RENEW_DEADLINE,
         retry_period: float = RETRY_PERIOD,
+        metrics_port: int | None = typer.Option(
+            None, "--metrics-port", min=0,
+            help="Port of the Prometheus endpoint /metrics, on all interfaces (default 9090, "
+            "skipped with a warning when taken; 0: none)."),
         log_level: str = LOG_LEVEL,
         log_format: str = LOG_FORMAT,
     ) -> None:
@@ -140,6 +144,7 @@ def register(app: typer.Typer) -> None:
             config_file=config,
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
+            metrics_port=metrics_port,
         )
         run_component("engine", lambda: run_engine(options), log_level=log_level,
                       log_format=log_format)
