@@ -80,7 +80,10 @@ def terminal_width() -> int | None:
 
 
 def _cell(value: object) -> str:
-    return " ".join(str(value).split())
+    """One line: inner whitespace and line breaks collapsed, leading indentation kept."""
+    text = str(value)
+    indent = len(text) - len(text.lstrip(" "))
+    return " " * indent + " ".join(text.split())
 
 
 def format_table(headers: list[str], rows: list[list[str]], *, no_headers: bool = False,

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
 from cyclone.cli.kinds import PAUSED, run_display_phase
-from cyclone.cli.output import human_duration, parse_time
+from cyclone.cli.output import format_table, human_duration, parse_time
 
 _STYLE = {Phase.SUCCEEDED: ("✔", "green"), Phase.FAILED: ("✖", "red"),
           Phase.CANCELLED: ("⊘", "yellow"), Phase.RUNNING: ("●", "cyan"),
@@ -91,31 +91,55 @@ def failure_reason(run: dict, workflow: dict | None) -> str:
     return detail or "no stage reported a reason"
 
 
-def render_run(run: dict, workflow: dict | None, now: datetime | None = None) -> Group:
-    now = now or datetime.now(UTC)
+def _header(run: dict, now: datetime) -> tuple[str, str, str]:
+    """The run's name, its phase with its symbol, and how long it has been going."""
     phase = run_display_phase(run)
-    symbol, style = _STYLE.get(phase, ("?", ""))
+    symbol, _ = _STYLE.get(phase, ("?", ""))
     started = parse_time(((run.get("status") or {}).get("overall") or {}).get("startTime")) \
         or parse_time((run.get("metadata") or {}).get("creationTimestamp"))
-    header = Text.assemble(
-        ("workflowrun ", "bold"), (run["metadata"]["name"], "bold"), "  ",
-        (f"{symbol} {phase}", style),
-        f"  {human_duration((now - started).total_seconds())}" if started else "",
-    )
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for column in ("STAGE", "PHASE", "AFTER", "DURATION", "MESSAGE"):
-        table.add_column(column, no_wrap=column != "MESSAGE")
+    took = human_duration((now - started).total_seconds()) if started else ""
+    return run["metadata"]["name"], f"{symbol} {phase}", took
+
+
+def _cells(run: dict, workflow: dict | None, now: datetime) -> list[tuple[StageRow, list[str]]]:
+    cells = []
     for row in stage_rows(run, workflow):
-        symbol, style = _STYLE.get(row.phase, ("?", ""))
+        symbol, _ = _STYLE.get(row.phase, ("?", ""))
         duration = ""
         if row.started:
             duration = human_duration(((row.ended or now) - row.started).total_seconds())
-        detail = ": ".join(p for p in (row.reason, row.message) if p)
-        table.add_row(
-            Text(f"{symbol} {row.name}" + (" (trivial)" if row.trivial else ""), style=style),
-            Text(row.phase, style=style), ", ".join(row.depends), duration, detail,
-        )
+        cells.append((row, [f"{symbol} {row.name}" + (" (trivial)" if row.trivial else ""),
+                            row.phase, ", ".join(row.depends), duration,
+                            ": ".join(p for p in (row.reason, row.message) if p)]))
+    return cells
+
+
+_COLUMNS = ("STAGE", "PHASE", "AFTER", "DURATION", "MESSAGE")
+
+
+def render_run(run: dict, workflow: dict | None, now: datetime | None = None) -> Group:
+    now = now or datetime.now(UTC)
+    name, phase, took = _header(run, now)
+    header = Text.assemble(("workflowrun ", "bold"), (name, "bold"), "  ",
+                           (phase, _STYLE.get(run_display_phase(run), ("", ""))[1]),
+                           f"  {took}" if took else "")
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for column in _COLUMNS:
+        table.add_column(column, no_wrap=column != "MESSAGE")
+    for row, cells in _cells(run, workflow, now):
+        style = _STYLE.get(row.phase, ("?", ""))[1]
+        table.add_row(Text(cells[0], style=style), Text(cells[1], style=style),
+                      *(Text(cell) for cell in cells[2:]))
     return Group(header, table)
+
+
+def run_lines(run: dict, workflow: dict | None, now: datetime | None = None) -> list[str]:
+    """The same view as plain lines of any length, for pipes and CI logs."""
+    now = now or datetime.now(UTC)
+    name, phase, took = _header(run, now)
+    header = f"workflowrun {name}  {phase}" + (f"  {took}" if took else "")
+    return [header, *format_table(list(_COLUMNS), [c for _, c in _cells(run, workflow, now)],
+                                  separator="  ")]
 
 
 def watch_run(fetch_run: Callable[[], dict], workflow: dict | None, console: Console, *,
@@ -140,10 +164,12 @@ def watch_run(fetch_run: Callable[[], dict], workflow: dict | None, console: Con
                 seen[row.name] = row.phase
                 if row.phase != Phase.PENDING:
                     console.print(f"{row.name}: {row.phase}"
-                                  + (f" ({row.reason})" if row.reason else ""))
+                                  + (f" ({row.reason})" if row.reason else ""),
+                                  markup=False, highlight=False, soft_wrap=True)
         if run_phase(run) in TERMINAL_PHASES:
             break
         time.sleep(interval)
         run = fetch_run()
-    console.print(render_run(run, workflow))
+    for line in run_lines(run, workflow):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return run

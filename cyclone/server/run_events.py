@@ -17,11 +17,14 @@ from cyclone.server.scopes import Scope, get_owned, workflow_scope
 router = APIRouter(tags=["workflowruns"])
 
 
-async def _events_of(scope: Scope, kind: str, name: str, namespace: str) -> list[dict]:
-    listed = await scope.cluster.list(
-        kinds.EVENT, namespace,
-        field_selector=f"involvedObject.kind={kind},involvedObject.name={name}")
-    return list(listed.items)
+async def _events_of(scope: Scope, namespace: str, wanted: set[tuple[str, str]]
+                     ) -> list[dict]:
+    """Events of the namespace about one of `wanted` (kind, name); filtered here, as the
+    embedded cluster serves no field selector on Events."""
+    listed = await scope.cluster.list(kinds.EVENT, namespace)
+    return [event for event in listed.items
+            if ((event.get("involvedObject") or {}).get("kind"),
+                (event.get("involvedObject") or {}).get("name")) in wanted]
 
 
 async def _pod_is_of_run(scope: Scope, run: dict, name: str, namespace: str) -> bool:
@@ -55,12 +58,17 @@ async def list_run_events(name: str, scope: Scope = Depends(workflow_scope)) -> 
     """Events whose involved object is the run or one of its stage pods, oldest first."""
     run = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
     uid = (run.get("metadata") or {}).get("uid")
-    found = [
-        event for event in await _events_of(scope, "WorkflowRun", name, scope.namespace)
-        if not uid or (event.get("involvedObject") or {}).get("uid") in (None, uid)
-    ]
+    wanted: dict[str, set[tuple[str, str]]] = {scope.namespace: {("WorkflowRun", name)}}
     for pod, namespace in _stage_pods(run):
         if await _pod_is_of_run(scope, run, pod, namespace):
-            found.extend(await _events_of(scope, "Pod", pod, namespace))
+            wanted.setdefault(namespace, set()).add(("Pod", pod))
+    found = []
+    for namespace, objects in wanted.items():
+        for event in await _events_of(scope, namespace, objects):
+            involved = event.get("involvedObject") or {}
+            if involved.get("kind") == "WorkflowRun" and uid and involved.get("uid") not in (
+                    None, uid):
+                continue
+            found.append(event)
     found.sort(key=lambda event: (_when(event), (event.get("metadata") or {}).get("name", "")))
     return {"apiVersion": "v1", "kind": "EventList", "items": found}

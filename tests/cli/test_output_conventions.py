@@ -168,7 +168,7 @@ def test_sort_by_a_field_path(instance) -> None:
     assert by_name == [f"workflowrun/{LONG_RUN}", "workflowrun/zeta-1", "workflowrun/zeta-2"]
     by_phase = cli_ok(instance, "get", "wfr", "-p", PROJECT, "--sort-by",
                       "{.status.overall.phase}", "-o", "json")
-    assert [r["metadata"]["name"] for r in json.loads(by_phase)][0] == LONG_RUN
+    assert next(r["metadata"]["name"] for r in json.loads(by_phase)) == LONG_RUN
 
 
 def test_phase_since_and_label_filters(instance) -> None:
