@@ -1,8 +1,9 @@
 """The Kubernetes Events of a WorkflowRun and of its stage pods, read-only.
 
-A tenant reads a run only through its own workflow scope, and a pod's Events only when the
-pod carries that run's uid, or when the pod was in the tenant's own namespace: a pod name
-in a run's status never opens another namespace's Events.
+A tenant reads a run only through its own workflow scope, and its pods' Events only in the
+namespaces of the control cluster the tenant's pods may run in (its home and the workload
+namespaces it opened): a pod named in a run's status never opens another tenant's Events.
+Pods on other execution clusters are not read here; their warnings are in the run's status.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from cyclone.api import keys
-from cyclone.kube import errors, kinds
+from cyclone.engine.placement import execution_target, read_policy
+from cyclone.kube import kinds
 from cyclone.server.runs import RUNS
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 
@@ -25,17 +27,6 @@ async def _events_of(scope: Scope, namespace: str, wanted: set[tuple[str, str]]
     return [event for event in listed.items
             if ((event.get("involvedObject") or {}).get("kind"),
                 (event.get("involvedObject") or {}).get("name")) in wanted]
-
-
-async def _pod_is_of_run(scope: Scope, run: dict, name: str, namespace: str) -> bool:
-    if namespace == scope.namespace:
-        return True
-    try:
-        pod = await scope.cluster.get(kinds.POD, name, namespace)
-    except (errors.NotFound, errors.Forbidden):
-        return False
-    uid = (pod.get("metadata") or {}).get("annotations", {}).get(keys.ANNOTATION_WORKFLOWRUN_UID)
-    return bool(uid) and uid == (run.get("metadata") or {}).get("uid")
 
 
 def _stage_pods(run: dict) -> list[tuple[str, str]]:
@@ -59,9 +50,11 @@ async def list_run_events(name: str, scope: Scope = Depends(workflow_scope)) -> 
     run = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
     uid = (run.get("metadata") or {}).get("uid")
     wanted: dict[str, set[tuple[str, str]]] = {scope.namespace: {("WorkflowRun", name)}}
-    for pod, namespace in _stage_pods(run):
-        if await _pod_is_of_run(scope, run, pod, namespace):
-            wanted.setdefault(namespace, set()).add(("Pod", pod))
+    if execution_target(run).cluster == keys.CONTROL_CLUSTER_NAME:
+        policy = await read_policy(scope.cluster, scope.tenant, [keys.CONTROL_CLUSTER_NAME])
+        for pod, namespace in _stage_pods(run):
+            if policy.runs_in(keys.CONTROL_CLUSTER_NAME, namespace):
+                wanted.setdefault(namespace, set()).add(("Pod", pod))
     found = []
     for namespace, objects in wanted.items():
         for event in await _events_of(scope, namespace, objects):
