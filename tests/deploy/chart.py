@@ -2,7 +2,8 @@
 
 The chart's templates are plain YAML whose only template actions are `{{ .Values.a.b }}`,
 `{{ .Release.Name }}` and `{{ .Release.Namespace }}`, so substituting them is exactly what
-`helm template` would do with them.
+`helm template` would do with them. A template may also be optional as a whole: its first
+line `{{- if .Values.a.b }}` and its last `{{- end }}`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "helm" / "cyclone"
 ACTION = re.compile(r"\{\{(.*?)\}\}")
 PLACEHOLDER = re.compile(r"^\s*\.(Values|Release)\.([A-Za-z0-9_.]+)\s*$")
+WHOLE_FILE_CONDITION = re.compile(
+    r"\A\{\{-? if \.Values\.([A-Za-z0-9_.]+) \}\}\n(.*\n)\{\{-? end \}\}\n?\Z", re.S)
 
 
 class RenderError(Exception):
@@ -55,6 +58,9 @@ def _lookup(values: dict, dotted: str, where: str) -> Any:
 
 def placeholders(text: str) -> list[tuple[str, str]]:
     """The (Values|Release, path) of every template action; anything else is an error."""
+    condition = WHOLE_FILE_CONDITION.match(text)
+    if condition is not None:
+        return [("Values", condition.group(1)), *placeholders(condition.group(2))]
     found = []
     for action in ACTION.findall(text):
         match = PLACEHOLDER.match(action)
@@ -65,6 +71,11 @@ def placeholders(text: str) -> list[tuple[str, str]]:
 
 
 def render_text(text: str, values: dict, release: dict[str, str], where: str = "") -> str:
+    condition = WHOLE_FILE_CONDITION.match(text)
+    if condition is not None:
+        if not _lookup(values, condition.group(1), where):
+            return ""
+        text = condition.group(2)
     placeholders(text)
 
     def substitute(match: re.Match[str]) -> str:
