@@ -6,11 +6,13 @@ stage (``==> stage/container <==`` for another container), when more than one lo
 
 from __future__ import annotations
 
+import math
 import time
 
 import typer
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
+from cyclone.api.formats import parse_duration
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.runs import locate_run, workflow_definition
 from cyclone.cli.session import client_from, handles_errors
@@ -88,8 +90,23 @@ def log_header(stage: str, container: str | None) -> str:
     return f"==> {stage} <=="
 
 
+def line_params(timestamps: bool, since: str | None, since_time: str | None) -> dict:
+    """The log routes' `timestamps`, `sinceSeconds` and `sinceTime` from the options."""
+    if since and since_time:
+        raise CliError("give at most one of --since and --since-time")
+    params: dict = {"timestamps": "true" if timestamps else None, "sinceTime": since_time}
+    if since:
+        try:
+            seconds = parse_duration(since).total_seconds()
+        except ValueError as err:
+            raise CliError(f"--since: {err}") from None
+        params["sinceSeconds"] = max(1, math.ceil(seconds))
+    return params
+
+
 def follow_logs(client: CycloneClient, path: str, graph: dict[str, tuple[str, ...]],
-                stages: list[str], container: str | None, interval: float = 0.5) -> None:
+                stages: list[str], container: str | None, interval: float = 0.5,
+                params: dict | None = None) -> None:
     """Stream each stage's log in turn; raise `CliError` naming the first stage that did not
     succeed (failed, cancelled, or never started because the run ended)."""
     failures: list[str] = []
@@ -99,7 +116,7 @@ def follow_logs(client: CycloneClient, path: str, graph: dict[str, tuple[str, ..
             if len(stages) > 1:
                 typer.echo(log_header(stage, container))
             for line in client.event_stream(f"{path}/logstream", stage=stage,
-                                             container=container):
+                                             container=container, **(params or {})):
                 typer.echo(line)
             run = _settled(client, path, stage, interval)
         reason = not_succeeded(run, stage)
@@ -145,16 +162,23 @@ def register(app: typer.Typer) -> None:
                                              help="Container (default: the workload)."),
         follow: bool = typer.Option(False, "--follow", "-f", help="Stream live until the "
                                     "stage ends; exit non-zero unless it succeeded."),
+        timestamps: bool = typer.Option(False, "--timestamps", help="Prefix each line with "
+                                        "the RFC 3339 time it was stored."),
+        since: str | None = typer.Option(None, "--since", metavar="DURATION",
+                                         help="Only lines of the last DURATION, e.g. 10m."),
+        since_time: str | None = typer.Option(None, "--since-time", metavar="TIME",
+                                              help="Only lines from this RFC 3339 time on."),
         project: str | None = typer.Option(None, "--project", "-p", help="Project."),
         workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
     ) -> None:
         """Print a run's logs, stage by stage in start order (stored ones, or live with -f)."""
+        params = line_params(timestamps, since, since_time)
         with client_from(ctx) as client:
             obj, path, p, wf = locate_run(client, run, project, workflow)
             if follow:
                 graph = _stage_graph(client, obj, p, wf)
                 stages = [stage] if stage else dag_order(graph)
-                follow_logs(client, path, graph, stages, container)
+                follow_logs(client, path, graph, stages, container, params=params)
             else:
-                typer.echo(client.text(f"{path}/logs", stage=stage, container=container),
-                           nl=False)
+                typer.echo(client.text(f"{path}/logs", stage=stage, container=container,
+                                       **params), nl=False)

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from support.live_up import LiveUp, live_up
@@ -197,3 +198,71 @@ def test_stop_help_offers_force(instance) -> None:
     assert "--force" in shown.stdout
 
 
+
+
+STAMPED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (.*)")
+
+
+def stored_run(instance: LiveUp, run: str) -> None:
+    start(instance, "ordered", run)
+    until(lambda: phase_of(instance, run) == "Succeeded", what="run succeeded")
+    until(lambda: stored_state(instance, run, "alpha").get("complete"),
+          what="alpha's log stored")
+
+
+def stamped_lines(output: str) -> list[tuple[datetime, str]]:
+    found = []
+    for line in output.splitlines():
+        if line.startswith("==> "):
+            continue
+        match = STAMPED.fullmatch(line)
+        assert match, line
+        found.append((datetime.fromisoformat(match[1].replace("Z", "+00:00")), match[2]))
+    return found
+
+
+def test_timestamps_prefix_each_line_with_the_time_it_was_stored(instance) -> None:
+    before = datetime.now(UTC)
+    stored_run(instance, "ordered-2")
+    shown = instance.run_cli("logs", "ordered-2", "--timestamps")
+    assert shown.returncode == 0, shown.stderr
+    lines = stamped_lines(shown.stdout)
+    assert [text for _, text in lines] == ["zeta line", "alpha line"]
+    assert before <= lines[0][0] < lines[1][0] <= datetime.now(UTC)
+    assert shown.stdout.startswith("==> zeta <==\n")
+    followed = instance.run_cli("logs", "ordered-2", "-s", "alpha", "-f", "--timestamps")
+    assert followed.returncode == 0, followed.stderr
+    assert stamped_lines(followed.stdout) == [lines[1]]
+    plain = instance.run_cli("logs", "ordered-2")
+    assert plain.stdout == "==> zeta <==\nzeta line\n==> alpha <==\nalpha line\n"
+
+
+def test_since_leaves_out_the_lines_stored_before(instance) -> None:
+    stored_run(instance, "ordered-3")
+    _, (alpha_time, _) = stamped_lines(
+        instance.run_cli("logs", "ordered-3", "--timestamps").stdout)
+    since_alpha = instance.run_cli("logs", "ordered-3", "--since-time",
+                                   alpha_time.isoformat().replace("+00:00", "Z"))
+    assert since_alpha.returncode == 0, since_alpha.stderr
+    assert since_alpha.stdout == "==> alpha <==\nalpha line\n"
+    assert instance.run_cli("logs", "ordered-3", "--since", "1h").stdout == (
+        "==> zeta <==\nzeta line\n==> alpha <==\nalpha line\n")
+    time.sleep(max(0.0, 1.1 - (datetime.now(UTC) - alpha_time).total_seconds()))
+    recent = instance.run_cli("logs", "ordered-3", "-s", "alpha", "--since", "1s")
+    assert (recent.returncode, recent.stdout) == (0, "")
+    followed = instance.run_cli("logs", "ordered-3", "-s", "alpha", "-f", "--since", "1s")
+    assert (followed.returncode, followed.stdout) == (0, "")
+
+
+def test_a_bad_since_is_one_error_line(instance) -> None:
+    stored_run(instance, "ordered-4")
+    bad_time = instance.run_cli("logs", "ordered-4", "--since-time", "yesterday")
+    assert bad_time.returncode == 1
+    assert bad_time.stderr == "error: sinceTime 'yesterday' is not an RFC 3339 time\n"
+    bad_duration = instance.run_cli("logs", "ordered-4", "--since", "10 parsecs")
+    assert bad_duration.returncode == 1
+    assert bad_duration.stderr.startswith("error: --since: invalid duration")
+    assert len(bad_duration.stderr.splitlines()) == 1
+    both = instance.run_cli("logs", "ordered-4", "--since", "1m", "--since-time",
+                            "2026-01-01T00:00:00Z")
+    assert both.stderr == "error: give at most one of --since and --since-time\n"

@@ -4,6 +4,9 @@
   `container` the stage's workload container (the one not named `csc-*`/`wsc-*`); without
   `stage` every stage in the order the stages started, each log under a `==> stage <==`
   header (`==> stage/container <==` for a sidecar's).
+  `timestamps=true` prefixes each line with the RFC 3339 time it was stored (as
+  `kubectl logs --timestamps`); `sinceSeconds=N` or `sinceTime=<RFC 3339>` leaves out the
+  lines stored before (see `linetimes`). The live routes take the same three.
 - `WS …/workflowruns/{run}/logstream?stage=&container=` — the log as text frames, from the
   start, live until the container ends; then the socket closes with code 1000. Browsers
   cannot set headers on a WebSocket, so `?token=` and `?tenant=` are accepted too.
@@ -22,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from itertools import chain
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -32,6 +37,7 @@ from cyclone.engine.core.phases import RUNNING, TERMINAL_PHASES
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
+from cyclone.server.logs.linetimes import LineStamper, parse_time, stamped, stamped_sync
 from cyclone.server.logs.order import log_header, stage_log_order
 from cyclone.server.logs.rundata import current_run, resolve_run_ref, run_matches
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef, check_segment
@@ -110,14 +116,64 @@ def _stored_logs(store: LogStore, run_ref: RunRef, stage: str | None,
     return logs, f"{run_ref.run}.log"
 
 
-def _log_body(store: LogStore, logs: list[tuple[str | None, LogRef]]) -> Iterator[bytes]:
+@dataclass(frozen=True)
+class LineView:
+    """Which lines to answer and how: with their times, and only those stored since."""
+
+    timestamps: bool = False
+    since: datetime | None = None
+
+    @property
+    def plain(self) -> bool:
+        return not self.timestamps and self.since is None
+
+    def stamper(self, store: LogStore, ref: LogRef) -> LineStamper:
+        return LineStamper(store.times_path(ref), timestamps=self.timestamps, since=self.since)
+
+
+def line_view(
+    timestamps: bool = Query(default=False, description="Prefix each line with the RFC 3339 "
+                             "time it was stored."),
+    since_seconds: int | None = Query(default=None, alias="sinceSeconds", ge=1,
+                                      description="Only lines stored in the last N seconds."),
+    since_time: str | None = Query(default=None, alias="sinceTime",
+                                   description="Only lines stored at or after this RFC 3339 "
+                                   "time."),
+) -> LineView:
+    if since_seconds is not None and since_time is not None:
+        raise errors.BadRequest("at most one of sinceSeconds and sinceTime may be given")
+    since = None
+    if since_seconds is not None:
+        since = datetime.now(UTC) - timedelta(seconds=since_seconds)
+    elif since_time is not None:
+        try:
+            since = parse_time(since_time)
+        except ValueError as err:
+            raise errors.BadRequest(f"sinceTime {since_time!r} is not an RFC 3339 time") from err
+    return LineView(timestamps, since)
+
+
+def _lines(store: LogStore, ref: LogRef, view: LineView) -> Iterator[bytes]:
+    if view.plain:
+        return store.iter_bytes(ref)
+    return stamped_sync(store.iter_bytes(ref), view.stamper(store, ref))
+
+
+def _log_body(store: LogStore, logs: list[tuple[str | None, LogRef]],
+              view: LineView = LineView()) -> Iterator[bytes]:
+    """The logs one after the other under their headers; with `since`, a log none of
+    whose lines is left is left out with its header."""
     for header, ref in logs:
         if header is None:
-            yield from store.iter_bytes(ref)
+            yield from _lines(store, ref, view)
+            continue
+        chunks = iter(_lines(store, ref, view))
+        first = next(chunks, None)
+        if first is None and view.since is not None:
             continue
         yield header.encode()
         last = b"\n"
-        for chunk in store.iter_bytes(ref):
+        for chunk in chain([] if first is None else [first], chunks):
             last = chunk
             yield chunk
         if not last.endswith(b"\n"):
@@ -172,13 +228,17 @@ class StageProgress:
 
 
 async def _follow_stage(store: LogStore, run_ref: RunRef, stage: str, container: str | None,
-                        progress: StageProgress) -> AsyncIterator[bytes]:
+                        progress: StageProgress,
+                        view: LineView = LineView()) -> AsyncIterator[bytes]:
     if container is None:
         container = await _wait_for_container(store, run_ref, stage, progress)
         if container is None:
             return
-    async for chunk in store.follow(_log_ref(run_ref, stage, container),
-                                    give_up=progress.ended):
+    ref = _log_ref(run_ref, stage, container)
+    chunks = store.follow(ref, give_up=progress.ended)
+    if not view.plain:
+        chunks = stamped(chunks, view.stamper(store, ref))
+    async for chunk in chunks:
         yield chunk
 
 
@@ -228,6 +288,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         stage: str | None = Query(default=None),
         container: str | None = Query(default=None),
         download: bool = Query(default=False),
+        view: LineView = Depends(line_view),
         tenant: str = Depends(require_tenant),
     ) -> StreamingResponse:
         state = server_state(request)
@@ -241,12 +302,13 @@ def build_logs_router(prefix: str = API_PREFIX, *,
             run_ref = replace(run_ref, uid=current["metadata"].get("uid") or "")
         logs, filename = _stored_logs(store, run_ref, stage, container, current)
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
-        return StreamingResponse(_log_body(store, logs), media_type="text/plain; charset=utf-8",
+        return StreamingResponse(_log_body(store, logs, view),
+                                 media_type="text/plain; charset=utf-8",
                                  headers=headers)
 
     async def stream_response(request: Request, project: str, workflow: str, run: str,
                               stage: str, container: str | None, tenant: str,
-                              sse: bool) -> StreamingResponse:
+                              sse: bool, view: LineView) -> StreamingResponse:
         state = server_state(request)
         store = log_store_for(state)
         run_ref = _run_ref(tenant, project, workflow, run)
@@ -255,7 +317,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
             _log_ref(run_ref, stage, container)
         run_ref = await resolve_run_ref(state.cluster, run_ref)
         progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
-        chunks = _follow_stage(store, run_ref, stage, container, progress)
+        chunks = _follow_stage(store, run_ref, stage, container, progress, view)
         if sse:
             return StreamingResponse(
                 _sse_events(chunks), media_type="text/event-stream",
@@ -267,19 +329,19 @@ def build_logs_router(prefix: str = API_PREFIX, *,
     async def stream_logs(
         request: Request, project: str, workflow: str, run: str,
         stage: str = Query(), container: str | None = Query(default=None),
-        tenant: str = Depends(require_tenant),
+        view: LineView = Depends(line_view), tenant: str = Depends(require_tenant),
     ) -> StreamingResponse:
         return await stream_response(request, project, workflow, run, stage, container,
-                                     tenant, _wants_sse(request))
+                                     tenant, _wants_sse(request), view)
 
     @router.get(f"{RUN_PATH}/logstream/sse")
     async def stream_logs_sse(
         request: Request, project: str, workflow: str, run: str,
         stage: str = Query(), container: str | None = Query(default=None),
-        tenant: str = Depends(require_tenant),
+        view: LineView = Depends(line_view), tenant: str = Depends(require_tenant),
     ) -> StreamingResponse:
         return await stream_response(request, project, workflow, run, stage, container,
-                                     tenant, True)
+                                     tenant, True, view)
 
     @router.websocket(f"{RUN_PATH}/logstream")
     async def stream_logs_ws(websocket: WebSocket, project: str, workflow: str, run: str,
@@ -292,6 +354,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
             if container:
                 _log_ref(run_ref, stage, container)
             store = log_store_for(state)
+            view = _websocket_view(websocket)
             run_ref = await resolve_run_ref(state.cluster, run_ref)
         except errors.ApiError as err:
             await websocket.close(code=1008, reason=err.message[:120])
@@ -300,7 +363,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
-            async for chunk in _follow_stage(store, run_ref, stage, container, progress):
+            async for chunk in _follow_stage(store, run_ref, stage, container, progress, view):
                 text = decoder.decode(chunk)
                 if text:
                     await websocket.send_text(text)
@@ -312,6 +375,15 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         await websocket.close(code=1000)
 
     return router
+
+
+def _websocket_view(websocket: WebSocket) -> LineView:
+    query = websocket.query_params
+    seconds = query.get("sinceSeconds")
+    if seconds is not None and (not seconds.isdigit() or int(seconds) < 1):
+        raise errors.BadRequest("sinceSeconds must be a positive number of seconds")
+    return line_view(query.get("timestamps", "").lower() in ("true", "1"),
+                     int(seconds) if seconds is not None else None, query.get("sinceTime"))
 
 
 async def _websocket_tenant(websocket: WebSocket, state: ServerState) -> str:

@@ -17,8 +17,10 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from cyclone.server.logs import linetimes
 from cyclone.server.metrics import LOG_BYTES_STORED
 from cyclone.server.private_files import (
     make_private,
@@ -100,9 +102,12 @@ class LogWriter:
         self.ref = ref
         self.path = store.path(ref)
         self.state_path = self.path.with_name(self.path.name[: -len(_LOG_SUFFIX)] + _STATE_SUFFIX)
+        self.times_path = store.times_path(ref)
         private_mkdir(self.path.parent)
         self.state = _read_state(self.state_path)
         self._cut_back_to_recorded_length()
+        linetimes.cut_back(self.times_path, self.state.stored_bytes)
+        self._at_line_start = self.state.stored_bytes == 0 or self._last_byte() == b"\n"
 
     @property
     def source_offset(self) -> int:
@@ -115,8 +120,7 @@ class LogWriter:
     def append(self, data: bytes, source_bytes: int) -> None:
         """Store `data`, which stands for the next `source_bytes` bytes of the source log."""
         if data:
-            with open(self.path, "ab") as f:
-                f.write(data)
+            self._write(data)
         self.state.stored_bytes += len(data)
         LOG_BYTES_STORED.labels(self.ref.run_ref.tenant, self.ref.run_ref.project).inc(len(data))
         self.state.source_offset += source_bytes
@@ -129,8 +133,7 @@ class LogWriter:
         if self.state.source == source:
             return
         if self.state.source and banner:
-            with open(self.path, "ab") as f:
-                f.write(banner)
+            self._write(banner)
             self.state.stored_bytes += len(banner)
         self.state.source = source
         self.state.source_offset = 0
@@ -145,6 +148,19 @@ class LogWriter:
             self.state.finished_sources.append(self.state.source)
         self._save_state()
         self._store.notify(self.ref)
+
+    def _write(self, data: bytes) -> None:
+        """Append `data` at the recorded length, noting when each line in it began."""
+        starts = linetimes.line_starts(data, self.state.stored_bytes, self._at_line_start)
+        linetimes.record(self.times_path, starts, datetime.now(UTC))
+        with open(self.path, "ab") as f:
+            f.write(data)
+        self._at_line_start = data.endswith(b"\n")
+
+    def _last_byte(self) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.state.stored_bytes - 1)
+            return f.read(1)
 
     def _cut_back_to_recorded_length(self) -> None:
         if not self.path.exists():
@@ -188,6 +204,10 @@ class LogStore:
 
     def path(self, ref: LogRef) -> Path:
         return self.run_dir(ref.run_ref) / ref.stage / f"{ref.container}{_LOG_SUFFIX}"
+
+    def times_path(self, ref: LogRef) -> Path:
+        """Where the arrival time of each line of the log is kept (`linetimes`)."""
+        return self.run_dir(ref.run_ref) / ref.stage / f"{ref.container}{linetimes.TIMES_SUFFIX}"
 
     def writer(self, ref: LogRef) -> LogWriter:
         return LogWriter(self, ref)
