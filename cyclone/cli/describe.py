@@ -7,6 +7,7 @@ message, the stages' outputs, and the Kubernetes Events of the run and its pods.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ from cyclone.cli.kinds import (
 )
 from cyclone.cli.output import console, format_table, terminal_width
 from cyclone.cli.session import client_from, handles_errors
-from cyclone.cli.watch import failure_reason, run_phase, stage_rows, watch_run
+from cyclone.cli.watch import failure_reason, run_phase, stage_depths, stage_rows, watch_run
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
 _SYMBOL = {Phase.SUCCEEDED: "✔", Phase.FAILED: "✖", Phase.CANCELLED: "⊘",
@@ -57,19 +58,12 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return human_duration((now - moment).total_seconds()) if moment else ""
 
 
-def _depths(rows: list) -> dict[str, int]:
-    depth: dict[str, int] = {}
-    for row in rows:
-        depth[row.name] = 1 + max((depth.get(d, -1) for d in row.depends), default=-1)
-    return depth
-
-
 def stage_table(run: dict, workflow: dict | None, now: datetime) -> tuple[list[str],
                                                                           list[list[str]]]:
     """The stage tree: each stage indented under its deepest dependency, in DAG order."""
     statuses = (run.get("status") or {}).get("stages") or {}
     rows = stage_rows(run, workflow)
-    depth = _depths(rows)
+    depth = stage_depths(rows)
     table = []
     for row in rows:
         attempts = (statuses.get(row.name) or {}).get("attempts") or ""
@@ -124,6 +118,13 @@ def event_rows(run: dict, events: list[dict], now: datetime) -> list[list[str]]:
     return [row for _, row in found]
 
 
+def _too_narrow(headers: list[str], rows: list[list[str]], width: int) -> bool:
+    """Whether the columns before MESSAGE leave it less than a few words of room."""
+    fixed = sum(max(len(row[i]) for row in [headers, *rows]) + 2
+                for i in range(len(headers) - 1))
+    return fixed + 16 > width
+
+
 def _labels(run: dict) -> str:
     labels = (run.get("metadata") or {}).get("labels") or {}
     shown = [f"{k}={v}" for k, v in sorted(labels.items()) if k not in _OWN_LABELS]
@@ -148,8 +149,17 @@ def describe_lines(run: dict, place: RunPlace, workflow: dict | None, events: li
         ("Retry of", (run.get("spec") or {}).get("retryOf") or ""),
         ("Labels", _labels(run)),
     ]
-    lines = [f"{label + ':':<10} {value}".rstrip() for label, value in header if value]
+    lines = []
+    for label, value in header:
+        if not value:
+            continue
+        parts = textwrap.wrap(value, max(20, width - 11)) if width is not None else [value]
+        lines += [f"{label + ':' if i == 0 else '':<10} {part}" for i, part in
+                  enumerate(parts or [value])]
     headers, stages = stage_table(run, workflow, now)
+    if width is not None and _too_narrow(headers, stages, width):
+        keep = [i for i, header in enumerate(headers) if header != "STARTED"]
+        headers, stages = [headers[i] for i in keep], [[r[i] for i in keep] for r in stages]
     lines += ["", *format_table(headers, stages, width=width, separator="  ")]
     outputs = output_rows(run, workflow)
     if outputs:

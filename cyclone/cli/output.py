@@ -105,7 +105,10 @@ def format_table(headers: list[str], rows: list[list[str]], *, no_headers: bool 
                 value = set_cell_size(value, widths[index] - 1) + "…"
             parts.append(set_cell_size(value, widths[index]) if index < len(row) - 1
                          else value)
-        lines.append(separator.join(parts).rstrip())
+        line = separator.join(parts).rstrip()
+        if width is not None and cell_len(line) > width:
+            line = set_cell_size(line, width - 1) + "…"
+        lines.append(line)
     return lines
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rich.console import Console, Group
+from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
@@ -91,55 +91,79 @@ def failure_reason(run: dict, workflow: dict | None) -> str:
     return detail or "no stage reported a reason"
 
 
-def _header(run: dict, now: datetime) -> tuple[str, str, str]:
-    """The run's name, its phase with its symbol, and how long it has been going."""
+def stage_depths(rows: list[StageRow]) -> dict[str, int]:
+    """How deep each stage sits in the DAG (rows in DAG order): one below its deepest
+    dependency."""
+    depth: dict[str, int] = {}
+    for row in rows:
+        depth[row.name] = 1 + max((depth.get(d, -1) for d in row.depends), default=-1)
+    return depth
+
+
+def _header(run: dict, now: datetime) -> str:
     phase = run_display_phase(run)
     symbol, _ = _STYLE.get(phase, ("?", ""))
     started = parse_time(((run.get("status") or {}).get("overall") or {}).get("startTime")) \
         or parse_time((run.get("metadata") or {}).get("creationTimestamp"))
-    took = human_duration((now - started).total_seconds()) if started else ""
-    return run["metadata"]["name"], f"{symbol} {phase}", took
+    took = f"  {human_duration((now - started).total_seconds())}" if started else ""
+    return f"workflowrun {run['metadata']['name']}  {symbol} {phase}{took}"
 
 
-def _cells(run: dict, workflow: dict | None, now: datetime) -> list[tuple[StageRow, list[str]]]:
+_MIN_MESSAGE = 12
+
+
+def run_lines(run: dict, workflow: dict | None, now: datetime | None = None,
+              width: int | None = None) -> list[tuple[str, str]]:
+    """The view as (line, phase) pairs: the header, the column names, a line per stage.
+
+    Without `width` every line is whole (pipes, CI logs). Within `width` (a terminal) no
+    line is longer: when the AFTER column leaves too little room, the DAG is shown by
+    indenting each stage under its dependencies instead, and MESSAGE is shortened last.
+    """
+    now = now or datetime.now(UTC)
+    rows = stage_rows(run, workflow)
+    depth = stage_depths(rows)
     cells = []
-    for row in stage_rows(run, workflow):
-        symbol, _ = _STYLE.get(row.phase, ("?", ""))
+    for row in rows:
         duration = ""
         if row.started:
             duration = human_duration(((row.ended or now) - row.started).total_seconds())
-        cells.append((row, [f"{symbol} {row.name}" + (" (trivial)" if row.trivial else ""),
-                            row.phase, ", ".join(row.depends), duration,
-                            ": ".join(p for p in (row.reason, row.message) if p)]))
-    return cells
+        name = f"{_STYLE.get(row.phase, ('?', ''))[0]} {row.name}"
+        cells.append([name + (" (trivial)" if row.trivial else ""), row.phase,
+                      ", ".join(row.depends), duration,
+                      ": ".join(p for p in (row.reason, row.message) if p)])
+    headers = ["STAGE", "PHASE", "AFTER", "DURATION", "MESSAGE"]
+    lines = format_table(headers, cells, separator="  ")
+    if width is not None and max(cell_len(line) for line in lines) > width:
+        fixed = sum(max(cell_len(c[i]) for c in [headers, *cells]) + 2 for i in range(4))
+        if fixed + _MIN_MESSAGE > width:
+            headers = [h for h in headers if h != "AFTER"]
+            cells = [["  " * depth[r.name] + c[0], c[1], c[3], c[4]]
+                     for r, c in zip(rows, cells, strict=True)]
+        lines = format_table(headers, cells, separator="  ", width=width)
+    phases = ["", "", *(row.phase for row in rows)]
+    lines = [_header(run, now), *lines]
+    if width is not None:
+        lines = [line if cell_len(line) <= width else set_cell_size(line, width - 1) + "…"
+                 for line in lines]
+    return list(zip(lines, phases, strict=True))
 
 
-_COLUMNS = ("STAGE", "PHASE", "AFTER", "DURATION", "MESSAGE")
+class RunView:
+    """A run's live view, laid out for the width it is drawn in."""
+
+    def __init__(self, run: dict, workflow: dict | None, now: datetime | None = None) -> None:
+        self.run, self.workflow, self.now = run, workflow, now
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = run_lines(self.run, self.workflow, self.now, width=options.max_width)
+        for index, (line, phase) in enumerate(lines):
+            style = "bold" if index < 2 else _STYLE.get(phase, ("", ""))[1]
+            yield Text(line, style=style, no_wrap=True, overflow="ellipsis")
 
 
-def render_run(run: dict, workflow: dict | None, now: datetime | None = None) -> Group:
-    now = now or datetime.now(UTC)
-    name, phase, took = _header(run, now)
-    header = Text.assemble(("workflowrun ", "bold"), (name, "bold"), "  ",
-                           (phase, _STYLE.get(run_display_phase(run), ("", ""))[1]),
-                           f"  {took}" if took else "")
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for column in _COLUMNS:
-        table.add_column(column, no_wrap=column != "MESSAGE")
-    for row, cells in _cells(run, workflow, now):
-        style = _STYLE.get(row.phase, ("?", ""))[1]
-        table.add_row(Text(cells[0], style=style), Text(cells[1], style=style),
-                      *(Text(cell) for cell in cells[2:]))
-    return Group(header, table)
-
-
-def run_lines(run: dict, workflow: dict | None, now: datetime | None = None) -> list[str]:
-    """The same view as plain lines of any length, for pipes and CI logs."""
-    now = now or datetime.now(UTC)
-    name, phase, took = _header(run, now)
-    header = f"workflowrun {name}  {phase}" + (f"  {took}" if took else "")
-    return [header, *format_table(list(_COLUMNS), [c for _, c in _cells(run, workflow, now)],
-                                  separator="  ")]
+def render_run(run: dict, workflow: dict | None, now: datetime | None = None) -> RunView:
+    return RunView(run, workflow, now)
 
 
 def watch_run(fetch_run: Callable[[], dict], workflow: dict | None, console: Console, *,
@@ -170,6 +194,6 @@ def watch_run(fetch_run: Callable[[], dict], workflow: dict | None, console: Con
             break
         time.sleep(interval)
         run = fetch_run()
-    for line in run_lines(run, workflow):
+    for line, _ in run_lines(run, workflow):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     return run
