@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -266,3 +268,22 @@ def test_a_bad_since_is_one_error_line(instance) -> None:
     both = instance.run_cli("logs", "ordered-4", "--since", "1m", "--since-time",
                             "2026-01-01T00:00:00Z")
     assert both.stderr == "error: give at most one of --since and --since-time\n"
+
+
+def test_follow_of_a_stage_stopped_while_it_runs_exits_non_zero_with_the_reason(
+        instance) -> None:
+    start(instance, "trapping", "trapping-3")
+    wait_started(instance, "trapping-3")
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cyclone.cli.main", "logs", "trapping-3", "-s", "trapper", "-f"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=instance.cli_env())
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == "started\n"
+        assert instance.run_cli("stop", "trapping-3").returncode == 0
+        out, err = follower.communicate(timeout=60)
+    finally:
+        follower.kill()
+    assert out == "got TERM\n"
+    assert follower.returncode == 1
+    assert err == "error: stage trapper Cancelled: stopped by a user\n"
