@@ -32,19 +32,25 @@ async def test_a_tenant_reads_only_the_events_of_its_own_runs(stack):
     run_a = await start_run(stack.a.http, "demo", "ci", {"metadata": {"name": "same-name"}})
     done = await wait_run(stack.a.http, "demo", "ci", "same-name")
     pod = done["status"]["stages"]["hello"]["pod"]
+    run_ref = {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun", "name": "same-name"}
+    await stack.cluster.create(event(stack.a.namespace, "same-name.run-notice", run_ref,
+                                     "RunNotice"))
     await stack.cluster.create(event(
-        stack.a.namespace, "same-name.run-notice",
-        {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun", "name": "same-name",
-         "uid": run_a["metadata"]["uid"]}, "RunNotice"))
+        stack.a.namespace, "same-name.owned-notice",
+        {**run_ref, "uid": run_a["metadata"]["uid"]}, "OwnedNotice"))
+    await stack.cluster.create(event(
+        stack.a.namespace, "same-name.stale-notice",
+        {**run_ref, "uid": "uid-of-an-earlier-run-of-that-name"}, "StaleNotice"))
     await stack.cluster.create(event(
         pod["namespace"], f"{pod['name']}.pod-notice",
         {"apiVersion": "v1", "kind": "Pod", "name": pod["name"]}, "PodNotice"))
 
     seen_by_a = await reasons(stack.a.http, "same-name")
-    assert {"RunNotice", "PodNotice"} <= set(seen_by_a), seen_by_a
+    assert {"RunNotice", "OwnedNotice", "PodNotice"} <= set(seen_by_a), seen_by_a
+    assert "StaleNotice" not in seen_by_a
 
     await reasons(stack.b.http, "same-name", 404)
     await start_run(stack.b.http, "demo", "ci", {"metadata": {"name": "same-name"}})
     await wait_run(stack.b.http, "demo", "ci", "same-name")
     seen_by_b = await reasons(stack.b.http, "same-name")
-    assert not {"RunNotice", "PodNotice"} & set(seen_by_b), seen_by_b
+    assert not {"RunNotice", "OwnedNotice", "PodNotice"} & set(seen_by_b), seen_by_b
