@@ -28,7 +28,14 @@ from cyclone.cli import (
     tokens,
     triggers,
 )
-from cyclone.cli.session import INTERRUPTED_EXIT_CODE, global_options, print_error
+from cyclone.cli.client import CliError
+from cyclone.cli.session import (
+    INTERRUPTED_EXIT_CODE,
+    client_from,
+    global_options,
+    handles_errors,
+    print_error,
+)
 
 PLAIN_TYPE_NAMES = ((bool, "BOOLEAN"), (int, "INTEGER"), (float, "FLOAT"), (str, "TEXT"))
 """How help names the value an option takes, as click and kubectl do (bool before int: a
@@ -106,11 +113,10 @@ app.callback()(global_options)
 
 
 @app.command()
+@handles_errors
 def version(ctx: typer.Context) -> None:
     """Print the version of this client and, when it answers, of the server."""
     from cyclone import __version__
-    from cyclone.cli.client import CliError
-    from cyclone.cli.session import client_from
 
     typer.echo(f"Client Version: {__version__}")
     try:

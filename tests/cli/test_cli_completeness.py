@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -191,3 +192,27 @@ def test_bash_completion_script_completes_cyclone_commands(instance: LiveUp) -> 
         env={**instance.cli_env(), "PATH": f"{cyclone.parent}:/usr/bin:/bin"})
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["artifacts"]
+
+
+def test_ctrl_c_in_any_command_is_a_notice_and_exit_130(instance: LiveUp) -> None:
+    """`cyclone version` waiting on a server that never answers, interrupted."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(30)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "cyclone.cli.main", "--server", url, "version"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=instance.cli_env())
+        try:
+            connection, _ = silent.accept()
+            with connection:
+                time.sleep(0.3)
+                waiting.send_signal(signal.SIGINT)
+                stdout, stderr = waiting.communicate(timeout=20)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+    assert waiting.returncode == 130, stderr
+    assert stdout.startswith("Client Version: ")
+    assert stderr.strip() == "interrupted"
