@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
         storage_class: str | None = typer.Option(None, "--storage-class",
                                                  help="Storage class of the tenant PVC."),
         pvc_size: str | None = typer.Option(None, "--pvc-size", help="Size of the tenant PVC."),
-        quota: list[str] = typer.Option([], "--quota",
+        quota: list[str] = typer.Option([], "--quota", metavar="RESOURCE=AMOUNT",
                                         help="Resource quota, e.g. limits.cpu=4 (repeatable)."),
         pod_features: list[str] = typer.Option([], "--allow-pod-feature",
                                                help=POD_FEATURE_HELP),
@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
     def tenant_update(
         ctx: typer.Context,
         name: str = typer.Argument(..., help="Tenant name."),
-        quota: list[str] = typer.Option([], "--quota",
+        quota: list[str] = typer.Option([], "--quota", metavar="RESOURCE=AMOUNT",
                                         help="Resource quota, e.g. limits.cpu=4 (repeatable)."),
         pod_features: list[str] = typer.Option([], "--allow-pod-feature",
                                                help=POD_FEATURE_HELP),
@@ -158,8 +158,9 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Argument(None, help="Integration name (not with -f)."),
         kind: str | None = typer.Option(None, "--type", "-t", help="SCM, DockerRegistry, "
                                         "SonarQube, Cluster or General."),
-        settings: list[str] = typer.Option([], "--set", help="field=value of the type's "
-                                           "settings, dotted for nesting (repeatable)."),
+        settings: list[str] = typer.Option([], "--set", metavar="FIELD=VALUE",
+                                           help="A setting of the type, dotted for nesting "
+                                                "(repeatable)."),
         filename: str | None = typer.Option(None, "--filename", "-f",
                                             help="YAML/JSON Integration objects instead."),
     ) -> None:

@@ -95,6 +95,8 @@ def test_help_of_every_command_names_plain_types() -> None:
     assert re.search(r"--var\s+KEY=VALUE", help_text)
     assert re.search(r"--name\s+TEXT", help_text)
     assert re.search(r"--watch\s+Show the DAG", help_text)
+    tenant_help = invoke("tenant", "create", "--help", env={"COLUMNS": "80"}).output
+    assert re.search(r"--quota\s+RESOURCE=AMOUNT", tenant_help)
 
 
 def test_get_help_lists_every_kind_on_80_columns() -> None:
