@@ -57,16 +57,25 @@ def record(path: Path, starts: Iterable[int], moment: datetime) -> None:
 
 def read(path: Path) -> list[tuple[int, str]]:
     """(offset, time) of every recorded line start, in order; empty when none is recorded."""
+    return read_from(path, 0)[0]
+
+
+def read_from(path: Path, position: int) -> tuple[list[tuple[int, str]], int]:
+    """The entries recorded from byte `position` of the record on (whole lines only), and
+    the position after them."""
     try:
-        text = path.read_text()
+        with open(path, "rb") as f:
+            f.seek(position)
+            data = f.read()
     except FileNotFoundError:
-        return []
+        return [], position
+    complete = data[: data.rfind(b"\n") + 1]
     entries: list[tuple[int, str]] = []
-    for line in text.splitlines():
+    for line in complete.decode("ascii", errors="replace").splitlines():
         offset, _, stamp = line.partition(" ")
         if offset.isdigit() and stamp:
             entries.append((int(offset), stamp))
-    return entries
+    return entries, position + len(complete)
 
 
 def cut_back(path: Path, length: int) -> None:
@@ -93,6 +102,7 @@ class LineStamper:
         self._since = since
         self._times: dict[int, str] = {}
         self._known_up_to = -1
+        self._read_position = 0
         self._pending = b""
         self._pending_start = 0
 
@@ -118,10 +128,10 @@ class LineStamper:
 
     def _time_of(self, offset: int) -> str | None:
         if offset > self._known_up_to:
-            entries = read(self._path)
-            self._times = dict(entries)
+            entries, self._read_position = read_from(self._path, self._read_position)
+            self._times.update(entries)
             self._known_up_to = max(entries[-1][0] if entries else -1, offset)
-        return self._times.get(offset)
+        return self._times.pop(offset, None)
 
     def _line(self, offset: int, line: bytes) -> bytes:
         stamp = self._time_of(offset)
