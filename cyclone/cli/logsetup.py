@@ -10,8 +10,9 @@ One handler on the root logger, writing to stderr in one of two formats:
 Fields are how a log line carries data a program can select on: whatever a call passes
 as ``extra={"run": name, "namespace": ns, "phase": phase, "duration_seconds": 4.2}``
 becomes JSON keys, and ``key=value`` suffixes in text (values with spaces or quotes are
-JSON-quoted). Keys should be plain snake_case words; one that collides with a reserved
-``LogRecord`` attribute (``name``, ``message``, ``args``…) is refused by `logging` itself.
+JSON-quoted; a None field is left out of text and is ``null`` in JSON). Keys should be
+plain snake_case words; one that collides with a reserved ``LogRecord`` attribute
+(``name``, ``message``, ``args``…) is refused by `logging` itself.
 An exception's traceback goes to ``exc_info`` in JSON and after the line in text.
 
 Uvicorn's and httpx's loggers go through the same handler; below ``debug`` their per-request
@@ -75,7 +76,8 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = f"{_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
-        suffix = " ".join(f"{k}={_text_value(v)}" for k, v in fields_of(record).items())
+        suffix = " ".join(f"{k}={_text_value(v)}" for k, v in fields_of(record).items()
+                          if v is not None)
         if suffix:
             line = f"{line} {suffix}"
         if record.exc_info:

@@ -56,7 +56,8 @@ def test_extra_fields_become_key_value_suffixes_in_text(captured) -> None:
     configure_logging("debug", "text", stream=captured)
     logging.getLogger("cyclone.engine.runs").debug(
         "run %s ended", "build-1",
-        extra={"run": "build-1", "phase": "Failed", "reason": 'stage "b" failed'})
+        extra={"run": "build-1", "phase": "Failed", "reason": 'stage "b" failed',
+               "duration_seconds": None})
     [line] = captured.getvalue().splitlines()
     stamp, rest = line.split(" ", 1)
     assert stamp.endswith("Z")

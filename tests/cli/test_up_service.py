@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -191,6 +192,38 @@ def test_set_context_makes_a_restarted_instance_current(tmp_path) -> None:
         again.stop()
 
 
+RUN_PROJECT = """\
+kind: Project
+metadata: {name: up-service}
+---
+kind: Stage
+metadata: {name: quick, labels: {project.cyclone.dev/name: up-service}}
+spec:
+  pod:
+    spec:
+      containers:
+      - {image: alpine:3.20, command: [sh, -c, "true"]}
+---
+kind: Workflow
+metadata: {name: once, labels: {project.cyclone.dev/name: up-service}}
+spec:
+  stages:
+  - name: quick
+"""
+
+
+def test_a_run_is_executed_by_the_instance(first, tmp_path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(RUN_PROJECT)
+    config = config_of(first)
+    target = ("--context", instance_context_name(first.port))
+    applied = cyclone(*target, "apply", "-f", str(path), config=config)
+    assert applied.returncode == 0, applied.stderr
+    ran = cyclone(*target, "run", "once", "-p", "up-service", "--name", "once-1", "--watch",
+                  "--interval", "0.2", config=config)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
 def test_json_logs_are_one_object_per_line_with_their_fields(first) -> None:
     out, err = first.stop()
     records = [json.loads(line) for line in err.splitlines()]
@@ -201,6 +234,9 @@ def test_json_logs_are_one_object_per_line_with_their_fields(first) -> None:
     assert len(serving) == 1
     assert serving[0]["url"] == first.url
     assert serving[0]["data_dir"] == str(first.data_dir)
+    runs = [(r["message"].split(":")[0], r["phase"]) for r in records if r.get("run") == "once-1"]
+    assert runs == [("run cyclone-system/once-1 started", "Running"),
+                    ("run cyclone-system/once-1 ended", "Succeeded")], records
     assert out.strip() == "Cyclone stopped"
     assert first.process.returncode == 0
 
@@ -230,3 +266,13 @@ def test_foreseeable_startup_problems_are_one_line(tmp_path, setup, args, messag
     assert message in result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert not (data_dir / "cluster.db").exists()
+
+
+def test_make_run_passes_its_arguments_to_cyclone_up() -> None:
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    root = Path(__file__).resolve().parents[2]
+    planned = subprocess.run(["make", "-n", "run", "ARGS=--port 7100 --log-format json"],
+                             cwd=root, capture_output=True, text=True, timeout=30)
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.splitlines()[-1] == ".venv/bin/cyclone up --port 7100 --log-format json"
