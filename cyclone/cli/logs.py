@@ -177,6 +177,9 @@ def register(app: typer.Typer) -> None:
             obj, path, p, wf = locate_run(client, run, project, workflow)
             if follow:
                 graph = _stage_graph(client, obj, p, wf)
+                if stage and graph and stage not in graph:
+                    raise CliError(f"workflowrun {run} has no stage {stage!r} (stages: "
+                                   f"{', '.join(dag_order(graph))})")
                 stages = [stage] if stage else dag_order(graph)
                 follow_logs(client, path, graph, stages, container, params=params)
             else:

@@ -288,3 +288,11 @@ def test_follow_of_a_stage_stopped_while_it_runs_exits_non_zero_with_the_reason(
     assert out == "got TERM\n"
     assert follower.returncode == 1
     assert err == "error: stage trapper Cancelled: stopped by a user\n"
+
+
+def test_follow_of_a_stage_the_run_does_not_have_names_its_stages(instance) -> None:
+    start(instance, "ordered", "ordered-5")
+    followed = instance.run_cli("logs", "ordered-5", "-s", "beta", "-f")
+    assert followed.returncode == 1
+    assert followed.stderr == (
+        "error: workflowrun ordered-5 has no stage 'beta' (stages: zeta, alpha)\n")
