@@ -244,7 +244,9 @@ async def _open_cluster(options: UpOptions, data_dir: Path) -> Cluster:
             return RemoteCluster.from_kubeconfig(options.kubeconfig)
         except (Invalid, OSError) as exc:
             reason = exc.message if isinstance(exc, Invalid) else exc.strerror or str(exc)
-            raise UpError(f"cannot use the kubeconfig {options.kubeconfig}: {reason}") from None
+            if options.kubeconfig not in reason:
+                reason = f"kubeconfig {options.kubeconfig}: {reason}"
+            raise UpError(reason) from None
     from cyclone.kube.embedded import EmbeddedCluster
 
     cluster = EmbeddedCluster(data_dir / "cluster.db", name=keys.CONTROL_CLUSTER_NAME)
@@ -364,5 +366,6 @@ def run_up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
         problem = _up_error_in(exc)
         if problem is None:
             raise
-        print(f"error: cyclone up: {problem}", file=sys.stderr, flush=True)
+        one_line = " ".join(str(problem).split())
+        print(f"error: cyclone up: {one_line}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None

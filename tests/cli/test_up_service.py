@@ -245,6 +245,8 @@ def test_json_logs_are_one_object_per_line_with_their_fields(first) -> None:
     ("engine-json", (), "engine.json is not valid JSON: "),
     ("engine-field", (), "invalid engine configuration in "),
     ("data-dir-file", (), "cannot use the data dir "),
+    ("none", ("--kubeconfig", "/nonexistent/kubeconfig"), "kubeconfig /nonexistent/kubeconfig"),
+    ("kubeconfig-yaml", (), "kubeconfig "),
     ("none", ("--log-level", "loud"), "unknown log level 'loud' (one of: debug, info, "),
     ("none", ("--log-format", "xml"), "unknown log format 'xml' (one of: text, json)"),
 ])
@@ -256,6 +258,9 @@ def test_foreseeable_startup_problems_are_one_line(tmp_path, setup, args, messag
     elif setup == "engine-field":
         data_dir.mkdir()
         (data_dir / "engine.json").write_text('{"gc_delay_seconds": "soon"}')
+    elif setup == "kubeconfig-yaml":
+        (tmp_path / "kubeconfig").write_text("clusters: [unclosed\n")
+        args = ("--kubeconfig", str(tmp_path / "kubeconfig"))
     elif setup == "data-dir-file":
         (tmp_path / "file").write_text("")
         data_dir = tmp_path / "file" / "data"
