@@ -7,11 +7,14 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from subprocess import CompletedProcess
 
 import pytest
 from support.live_up import LiveUp, live_up
+from typer.testing import CliRunner
 
 from cyclone.api import keys
+from cyclone.cli.main import app
 
 PROJECT = "descr"
 
@@ -61,8 +64,16 @@ spec:
 """
 
 
+def cli(instance: LiveUp, *args: str, input: str | None = None) -> CompletedProcess:
+    """`cyclone ARGS…` in this process (stdout is not a terminal), as a finished process."""
+    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={
+        "CYCLONE_CONFIG": str(instance.config), "CYCLONE_SERVER": None,
+        "CYCLONE_TENANT": None, "CYCLONE_TOKEN": None})
+    return CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 def cli_ok(instance: LiveUp, *args: str, input: str | None = None) -> str:
-    result = instance.run_cli(*args, input=input)
+    result = cli(instance, *args, input=input)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from subprocess import CompletedProcess
 
 import pytest
 from support.live_up import LiveUp, live_up
+from typer.testing import CliRunner
+
+from cyclone.cli.main import app
 
 PROJECT = "outconv-" + "p" * 40
 MANIFESTS = f"""\
@@ -68,8 +72,23 @@ def labelled_run(name: str, workflow: str, labels: dict[str, str]) -> str:
         "spec": {"workflowRef": {"name": workflow}}})
 
 
+def cli(instance: LiveUp, *args: str, input: str | None = None) -> CompletedProcess:
+    """`cyclone ARGS…` in this process (stdout is not a terminal), as a finished process."""
+    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={
+        "CYCLONE_CONFIG": str(instance.config), "CYCLONE_SERVER": None,
+        "CYCLONE_TENANT": None, "CYCLONE_TOKEN": None})
+    return CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
 def cli_ok(instance: LiveUp, *args: str, input: str | None = None) -> str:
-    result = instance.run_cli(*args, input=input)
+    result = cli(instance, *args, input=input)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def piped(instance: LiveUp, *args: str) -> str:
+    """`cyclone ARGS…` as a real process whose stdout is a pipe."""
+    result = instance.run_cli(*args)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -107,7 +126,7 @@ def rows(text: str) -> list[list[str]]:
 
 
 def test_piped_run_list_keeps_full_names_sorted_by_creation_not_by_workflow(instance) -> None:
-    listed = cli_ok(instance, "get", "wfr", "-p", PROJECT)
+    listed = piped(instance, "get", "wfr", "-p", PROJECT)
     assert "…" not in listed
     table = rows(listed)
     assert table[0] == ["NAME", "PROJECT", "WORKFLOW", "PHASE", "AGE", "DURATION", "MESSAGE"]
@@ -122,11 +141,11 @@ def test_piped_trigger_list_and_help_are_not_cut_to_80_columns(instance) -> None
     trigger = "nightly-" + "t" * 50
     cli_ok(instance, "trigger", "create", trigger, "-p", PROJECT, "-w", "zeta",
            "--cron", "0 2 * * *", "--timezone", "UTC")
-    listed = cli_ok(instance, "trigger", "list", "-p", PROJECT)
+    listed = piped(instance, "trigger", "list", "-p", PROJECT)
     assert "…" not in listed
     assert rows(listed)[1][:4] == [trigger, PROJECT, "zeta", "Cron"]
     assert len(listed.splitlines()[1]) > 80
-    helped = cli_ok(instance, "get", "--help")
+    helped = piped(instance, "get", "--help")
     assert "…" not in helped
     assert "integrations" in helped and "workflowtriggers" in helped
 
@@ -157,7 +176,7 @@ def test_jsonpath_output_like_kubectl(instance) -> None:
     one = cli_ok(instance, "get", "wf", "alpha", "-p", PROJECT,
                  "-o", "jsonpath={.spec.stages[1].depends[0]}")
     assert one == "boom"
-    bad = instance.run_cli("get", "wfr", "-p", PROJECT, "-o", "jsonpath={range .items[*]}")
+    bad = cli(instance, "get", "wfr", "-p", PROJECT, "-o", "jsonpath={range .items[*]}")
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == ["error: -o jsonpath: {range} without {end}"]
 
@@ -184,11 +203,11 @@ def test_phase_since_and_label_filters(instance) -> None:
     assert len(names("--since", "1h")) == 3
     time.sleep(1.1)
     assert names("--since", "1s") == []
-    unknown = instance.run_cli("get", "wfr", "-p", PROJECT, "--phase", "Exploded")
+    unknown = cli(instance, "get", "wfr", "-p", PROJECT, "--phase", "Exploded")
     assert unknown.returncode == 1
     assert len(unknown.stderr.strip().splitlines()) == 1
     assert unknown.stderr.startswith("error: unknown phase 'exploded' (one of: Pending,")
-    since = instance.run_cli("get", "wfr", "-p", PROJECT, "--since", "yesterday")
+    since = cli(instance, "get", "wfr", "-p", PROJECT, "--since", "yesterday")
     assert since.returncode == 1
     assert since.stderr.strip() == ("error: --since 'yesterday' is not a duration such as "
                                     "30m, 1h or 2d")
