@@ -4,6 +4,7 @@ place (one header, each stage once)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import shlex
 import shutil
@@ -129,21 +130,30 @@ def test_live_watch_view_fits_80_columns_and_redraws_in_place(instance) -> None:
             "\n".join(drawn)
         assert sum(line.split()[:2] == ["STAGE", "PHASE"] for line in drawn) <= 1
     final = view_lines(screen)
-    stage_column = [line.split()[1] for line in final if line.lstrip()[:1] in "✔✖⊘○●"]
+    stage_lines = [line for line in final if line.lstrip()[:1] in "✔✖⊘○●"]
+    assert all(re.search(r"\s\d+s(\s|$)", line) for line in stage_lines), "\n".join(final)
+    stage_column = [line.split()[1] for line in stage_lines]
     assert stage_column[0] == "prepare" and stage_column[-1] == "publish", "\n".join(final)
     assert sorted(stage_column) == sorted(["prepare", LONG_A, LONG_B, "publish"]), "\n".join(final)
 
 
 def test_get_run_by_name_fits_80_columns(instance) -> None:
-    done = instance.run_cli("get", "wfr", "release-1", "-p", PROJECT,
-                            "-o", "jsonpath={.status.overall.phase}")
-    assert done.stdout == "Failed", done.stderr
-    screen, _ = run_in_pane(instance, "get", "wfr", "release-1", "-p", PROJECT)
+    started = instance.run_cli("run", "release", "-p", PROJECT, "--name", "release-2")
+    assert started.returncode == 0, started.stderr
+    deadline = time.monotonic() + 60
+    while True:
+        done = instance.run_cli("get", "wfr", "release-2", "-p", PROJECT,
+                                "-o", "jsonpath={.status.overall.phase}")
+        if done.stdout == "Failed":
+            break
+        assert time.monotonic() < deadline, done
+        time.sleep(0.5)
+    screen, _ = run_in_pane(instance, "get", "wfr", "release-2", "-p", PROJECT)
     assert "EXIT=0" in screen
     drawn = view_lines(screen)
     assert all(cell_len(line) <= 80 for line in drawn), "\n".join(drawn)
-    assert drawn[0].split() == ["Name:", "release-1"]
+    assert drawn[0].split() == ["Name:", "release-2"]
     failed = next(line for line in drawn if f"✖ {LONG_B}" in line)
     assert "Failed" in failed and failed.endswith("…")
-    piped = instance.run_cli("get", "wfr", "release-1", "-p", PROJECT).stdout
+    piped = instance.run_cli("get", "wfr", "release-2", "-p", PROJECT).stdout
     assert any(LONG_B in line and line.endswith("(exit code 3)") for line in piped.splitlines())
