@@ -88,23 +88,17 @@ def _cell(value: object) -> str:
 
 def format_table(headers: list[str], rows: list[list[str]], *, no_headers: bool = False,
                  width: int | None = None, separator: str = _SEPARATOR) -> list[str]:
-    """Rows as aligned lines; with `width`, the last column is shortened to fit it."""
+    """Rows as aligned lines; with `width`, lines are cut to it, so the last column (free
+    text such as MESSAGE) is what gets shortened."""
     cells = [[_cell(v) for v in row] for row in rows]
     shown = cells if no_headers else [list(headers), *cells]
     if not shown:
         return []
     widths = [max(cell_len(row[i]) for row in shown) for i in range(len(headers))]
-    if width is not None and len(widths) > 1:
-        fixed = sum(widths[:-1]) + len(separator) * (len(widths) - 1)
-        widths[-1] = min(widths[-1], max(cell_len(headers[-1]), width - fixed - 1))
     lines = []
     for row in shown:
-        parts = []
-        for index, value in enumerate(row):
-            if cell_len(value) > widths[index]:
-                value = set_cell_size(value, widths[index] - 1) + "…"
-            parts.append(set_cell_size(value, widths[index]) if index < len(row) - 1
-                         else value)
+        parts = [set_cell_size(value, widths[index]) if index < len(row) - 1 else value
+                 for index, value in enumerate(row)]
         line = separator.join(parts).rstrip()
         if width is not None and cell_len(line) > width:
             line = set_cell_size(line, width - 1) + "…"
