@@ -7,7 +7,7 @@ import typer
 from cyclone.cli.client import CliError
 from cyclone.cli.kinds import lookup_kind
 from cyclone.cli.objects import read_documents
-from cyclone.cli.output import print_objects
+from cyclone.cli.output import OUTPUT_HELP, SORT_HELP, print_objects
 from cyclone.cli.runs import parse_pairs
 from cyclone.cli.session import client_from, handles_errors
 
@@ -137,10 +137,15 @@ def register(app: typer.Typer) -> None:
     @tenant_app.command("list")
     @handles_errors
     def tenant_list(ctx: typer.Context,
-                    output: str = typer.Option("table", "--output", "-o")) -> None:
+                    output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
+                    no_headers: bool = typer.Option(False, "--no-headers",
+                                                    help="Table without its header."),
+                    sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
+                    ) -> None:
         """List tenants."""
         with client_from(ctx) as client:
-            print_objects(lookup_kind("tenants"), client.items("/tenants"), output)
+            print_objects(lookup_kind("tenants"), client.items("/tenants"), output,
+                          no_headers=no_headers, sort_by=sort_by)
 
     @tenant_app.command("delete")
     @handles_errors
@@ -179,10 +184,16 @@ def register(app: typer.Typer) -> None:
     @integration_app.command("list")
     @handles_errors
     def integration_list(ctx: typer.Context,
-                         output: str = typer.Option("table", "--output", "-o")) -> None:
+                         output: str = typer.Option("table", "--output", "-o",
+                                                    help=OUTPUT_HELP),
+                         no_headers: bool = typer.Option(False, "--no-headers",
+                                                         help="Table without its header."),
+                         sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
+                         ) -> None:
         """List integrations (secret fields are never shown)."""
         with client_from(ctx) as client:
-            print_objects(lookup_kind("integrations"), client.items("/integrations"), output)
+            print_objects(lookup_kind("integrations"), client.items("/integrations"), output,
+                          no_headers=no_headers, sort_by=sort_by)
 
     @integration_app.command("delete")
     @handles_errors

@@ -239,3 +239,12 @@ def test_a_missing_object_exits_1_with_one_line(instance) -> None:
     empty = instance.run_cli("get", "wfr", "-p", PROJECT, "-w", "zeta", "--since", "1s")
     assert empty.returncode == 0 and empty.stdout == ""
     assert empty.stderr.strip() == "No workflowruns found."
+
+
+def test_tenant_and_integration_lists_take_the_same_output_flags(instance) -> None:
+    tenants = cli_ok(instance, "tenant", "list", "--no-headers", "--sort-by", ".metadata.name")
+    assert rows(tenants)[0][0] == "system" and "NAME" not in tenants
+    names = cli_ok(instance, "tenant", "list", "-o", "jsonpath={.items[*].metadata.name}")
+    assert "system" in names.split()
+    integrations = cli(instance, "integration", "list", "--no-headers")
+    assert integrations.returncode == 0 and "NAME" not in integrations.stdout
