@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from cyclone.cli.client import CliError
+from cyclone.cli.kinds import parse_time
 
 _DURATION = re.compile(r"(\d+)(w|d|h|m|s)")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -79,13 +80,7 @@ def label_matcher(selector: str) -> Callable[[dict], bool]:
 
 
 def created_at(obj: dict) -> datetime | None:
-    value = (obj.get("metadata") or {}).get("creationTimestamp")
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
 
 
 def filter_objects(objects: list[dict], *, selector: str | None = None,
