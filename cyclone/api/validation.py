@@ -33,6 +33,7 @@ from cyclone.api.project import Project
 from cyclone.api.registry import UnknownKind, model_for_kind
 from cyclone.api.resource import Resource
 from cyclone.api.stage import Stage
+from cyclone.api.strict import unknown_fields
 from cyclone.api.tenant import Tenant
 from cyclone.api.trigger import TriggerType, WorkflowTrigger
 from cyclone.api.workflow import Workflow
@@ -322,6 +323,7 @@ def validate_model(model: CycloneModel) -> list[FieldError]:
     errors: list[FieldError] = []
     if isinstance(model, CycloneObject):
         _check_metadata(model.metadata, errors, label=model.NAMESPACED)
+        errors.extend(FieldError(u.path, u.message) for u in unknown_fields(model))
         check = _OBJECT_CHECKS.get(type(model))
         if check is not None:
             check(model, errors)

@@ -15,11 +15,23 @@ API_PREFIX = "/apis/v1alpha1"
 class CliError(Exception):
     """A failure to report as `error: <message>`; `exit_code` is the process status."""
 
-    def __init__(self, message: str, *, exit_code: int = 1, status: int | None = None) -> None:
+    def __init__(self, message: str, *, exit_code: int = 1, status: int | None = None,
+                 causes: list[dict] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
         self.status = status
+        self.causes = causes or []
+        """The server's ``details.causes`` of a refusal: ``{field, message}`` each."""
+
+
+def _causes_of(response: httpx.Response) -> list[dict]:
+    try:
+        details = response.json().get("details")
+    except (ValueError, AttributeError):
+        return []
+    causes = details.get("causes") if isinstance(details, dict) else details
+    return [c for c in causes if isinstance(c, dict)] if isinstance(causes, list) else []
 
 
 def _message_of(response: httpx.Response) -> str:
@@ -72,7 +84,7 @@ class CycloneClient:
         message = _message_of(response)
         if response.status_code == 401:
             message = f"not authorised: {message} (set --token or CYCLONE_TOKEN)"
-        raise CliError(message, status=response.status_code)
+        raise CliError(message, status=response.status_code, causes=_causes_of(response))
 
     def request(self, method: str, path: str, *, params: dict | None = None,
                 json: Any = None, api: bool = True) -> Any:

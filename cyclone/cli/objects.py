@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 import yaml
 
 from cyclone.api import keys
+from cyclone.cli import lint
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.describe import show_run
 from cyclone.cli.filters import filter_objects
@@ -101,29 +103,58 @@ def _placement(kind: CliKind, obj: dict, project: str | None, workflow: str | No
 
 
 def apply_object(client: CycloneClient, obj: dict, project: str | None,
-                 workflow: str | None) -> str:
-    """Create the object, or update it when it exists; returns what happened."""
+                 workflow: str | None, *, dry_run: bool = False) -> str:
+    """Create the object, or update it when it exists; returns what happened.
+
+    ``dry_run``: the server checks the write as if it were made and stores nothing."""
     kind = kind_of_object(obj)
     p, wf = _placement(kind, obj, project, workflow)
     body = _request_body(obj)
     name = body["metadata"].get("name")
+    params = {"dryRun": "All"} if dry_run else None
+    done = " (server dry run)" if dry_run else ""
     try:
-        created = client.post(kind.path(p, wf), body)
+        created = client.request("POST", kind.path(p, wf), params=params, json=body)
         name = (created or {}).get("metadata", {}).get("name", name)
-        return f"{kind.kind.lower()}/{name} created"
+        return f"{kind.kind.lower()}/{name} created{done}"
     except CliError as err:
         if err.status != 409 or not name:
-            raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status) from err
+            raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status,
+                           causes=err.causes) from err
     if kind.kind == "WorkflowRun":
         return f"workflowrun/{name} unchanged (a run cannot be changed once created)"
     try:
-        client.put(kind.path(p, wf, name), body)
+        client.request("PUT", kind.path(p, wf, name), params=params, json=body)
     except CliError as err:
-        raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status) from err
-    return f"{kind.kind.lower()}/{name} configured"
+        raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status,
+                       causes=err.causes) from err
+    return f"{kind.kind.lower()}/{name} configured{done}"
+
+
+class DryRun(StrEnum):
+    NONE = "none"
+    SERVER = "server"
+
+
+def dry_run_apply(ctx: typer.Context, filename: str, project: str | None,
+                  workflow: str | None) -> None:
+    """``apply --dry-run=server``: what each object would become, or its problems."""
+    docs = lint.documents(filename, read_documents(filename))
+    stages = lint.stages_of(docs)
+    problems: list[str] = []
+    with client_from(ctx) as client:
+        for doc in sorted(docs, key=lambda d: _apply_rank(d.obj)):
+            done, found = lint.server_verdict(client, apply_object, doc, stages, project,
+                                              workflow)
+            if done:
+                typer.echo(done)
+            problems += found
+    lint.report(problems)
 
 
 def register(app: typer.Typer) -> None:
+    lint.register(app, read_documents, _apply_rank, apply_object)
+
     @app.command()
     @handles_errors
     def apply(
@@ -134,8 +165,17 @@ def register(app: typer.Typer) -> None:
                                            help="Project of project-scoped objects."),
         workflow: str | None = typer.Option(None, "--workflow", "-w",
                                             help="Workflow of runs and triggers."),
+        dry_run: DryRun = typer.Option(DryRun.NONE, "--dry-run",
+                                       help="server: the server checks every object and "
+                                       "stores nothing."),
     ) -> None:
-        """Create or update the objects of a multi-document YAML file."""
+        """Create or update the objects of a multi-document YAML file.
+
+        Kinds are written in dependency order whatever their order in the file: projects,
+        resources and stages before the workflows that name them, runs last."""
+        if dry_run == DryRun.SERVER:
+            dry_run_apply(ctx, filename, project, workflow)
+            return
         objects = sorted(read_documents(filename), key=_apply_rank)
         with client_from(ctx) as client:
             for obj in objects:

@@ -60,7 +60,7 @@ async def check_run_tenancy(cluster: Cluster, tenant: str, run: dict,
 
 
 async def start_run(cluster: Cluster, run: Mapping[str, Any], *,
-                    workflow: Mapping[str, Any] | None = None) -> dict:
+                    workflow: Mapping[str, Any] | None = None, dry_run: bool = False) -> dict:
     """Complete, check and create ``run`` in its namespace; the created object.
 
     ``spec.executionContext`` becomes what the run gives, completed with the tenant's
@@ -69,7 +69,8 @@ async def start_run(cluster: Cluster, run: Mapping[str, Any], *,
     own, `NotFound` when the workflow does not exist, and `AlreadyExists` when a run of
     that name does: an entry point with deterministic names (cron, SCM deliveries) takes
     that as the run it already started. ``workflow`` spares the read when the caller
-    holds the workflow already.
+    holds the workflow already. ``dry_run``: every check, then the run as it would be
+    created, without creating it.
     """
     namespace = run["metadata"]["namespace"]
     tenant = tenant_of(namespace)
@@ -81,6 +82,12 @@ async def start_run(cluster: Cluster, run: Mapping[str, Any], *,
     if workflow is None:
         workflow = await cluster.get(kinds.WORKFLOW, workflow_name, namespace)
     raise_refusal(rules.scope_refusal(workflow_name, workflow, obj["spec"]))
+    if dry_run:
+        try:
+            await cluster.get(kinds.WORKFLOW_RUN, obj["metadata"]["name"], namespace)
+        except errors.NotFound:
+            return obj
+        raise errors.AlreadyExists(f"workflowrun {obj['metadata']['name']!r} already exists")
     try:
         return await cluster.create(obj, namespace=namespace)
     except errors.AlreadyExists as exc:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from cyclone.api import keys
+from cyclone.api.references import workflow_reference_errors
 from cyclone.engine.runstart import validate_object
-from cyclone.kube import errors
+from cyclone.kube import errors, kinds
 from cyclone.kube.kinds import Kind
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import ObjectBody, build_object, resolve_name, updated_object
@@ -67,22 +69,71 @@ async def list_objects(spec: KindRoutes, scope: Scope) -> list[dict]:
     return listed.items
 
 
-async def create_object(spec: KindRoutes, scope: Scope, body: ObjectBody) -> dict:
-    name = resolve_name(body.metadata, spec.what)
-    obj = build_object(spec.kind, body, name, scope.namespace, _labels(spec, scope))
+DRY_RUN_ALL = "All"
+"""The one ``dryRun`` value, as in Kubernetes: every check runs, nothing is stored."""
+
+
+def dry_run_query(
+    dry_run: str | None = Query(None, alias="dryRun", description=(
+        "`All`: check the object as a write would, answer as it would, store nothing.")),
+) -> bool:
+    if dry_run in (None, ""):
+        return False
+    if dry_run != DRY_RUN_ALL:
+        raise errors.Invalid(f"dryRun: must be {DRY_RUN_ALL!r}, got {dry_run!r}",
+                             details={"causes": [{"field": "dryRun",
+                                                  "message": f"must be {DRY_RUN_ALL!r}"}]})
+    return True
+
+
+async def check_references(scope: Scope, obj: dict) -> None:
+    """Raise `Invalid` naming the field when a Workflow names a stage its namespace lacks
+    or an output of a stage that is not upstream (`workflow_reference_errors`)."""
+    if obj.get("kind") != kinds.WORKFLOW.kind:
+        return
+    stages = {s["metadata"]["name"]: s
+              for s in (await scope.cluster.list(kinds.STAGE, scope.namespace)).items}
+    where = f"project {scope.project}" if scope.project else f"namespace {scope.namespace}"
+    own = [name for name, s in stages.items()
+           if ((s["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT)) == scope.project]
+    problems = workflow_reference_errors(obj, stages, where, own)
+    if problems:
+        name = obj["metadata"].get("name")
+        raise errors.Invalid(f"invalid Workflow {name!r}: " + "; ".join(map(str, problems)),
+                             details={"causes": [{"field": p.path, "message": p.message}
+                                                 for p in problems]})
+
+
+async def _admit(spec: KindRoutes, scope: Scope, obj: dict) -> None:
     await spec.prepare(scope, obj)
     validate_object(obj)
+    await check_references(scope, obj)
+
+
+async def create_object(spec: KindRoutes, scope: Scope, body: ObjectBody,
+                        dry_run: bool = False) -> dict:
+    name = resolve_name(body.metadata, spec.what)
+    obj = build_object(spec.kind, body, name, scope.namespace, _labels(spec, scope))
+    await _admit(spec, scope, obj)
+    if dry_run:
+        try:
+            await scope.cluster.get(spec.kind, name, scope.namespace)
+        except errors.NotFound:
+            return obj
+        raise errors.AlreadyExists(f"{spec.what} {name!r} already exists")
     try:
         return await scope.cluster.create(obj, namespace=scope.namespace)
     except errors.AlreadyExists as exc:
         raise errors.AlreadyExists(f"{spec.what} {name!r} already exists") from exc
 
 
-async def update_object(spec: KindRoutes, scope: Scope, name: str, body: ObjectBody) -> dict:
+async def update_object(spec: KindRoutes, scope: Scope, name: str, body: ObjectBody,
+                        dry_run: bool = False) -> dict:
     stored = await get_owned(_scoped(spec, scope), spec.kind, name, spec.what)
     obj = spec.keep_stored(updated_object(stored, body, _labels(spec, scope)), stored)
-    await spec.prepare(scope, obj)
-    validate_object(obj)
+    await _admit(spec, scope, obj)
+    if dry_run:
+        return obj
     return await scope.cluster.replace(obj)
 
 
@@ -108,8 +159,9 @@ def crud_router(spec: KindRoutes) -> APIRouter:
 
     @router.post(spec.path, status_code=201, name=f"create_{spec.kind.plural}",
                  summary=f"Create a {spec.what}", description=spec.description)
-    async def create_route(body: ObjectBody, scope: Scope = Depends(spec.scope)) -> dict:
-        return spec.present(await create_object(spec, scope, body))
+    async def create_route(body: ObjectBody, scope: Scope = Depends(spec.scope),
+                           dry_run: bool = Depends(dry_run_query)) -> dict:
+        return spec.present(await create_object(spec, scope, body, dry_run))
 
     @router.get(item_path, name=f"get_{spec.kind.plural}", summary=f"Get a {spec.what}",
                 description=spec.description)
@@ -118,9 +170,9 @@ def crud_router(spec: KindRoutes) -> APIRouter:
 
     @router.put(item_path, name=f"update_{spec.kind.plural}",
                 summary=f"Update a {spec.what}", description=spec.description)
-    async def update_route(name: str, body: ObjectBody,
-                           scope: Scope = Depends(spec.scope)) -> dict:
-        return spec.present(await update_object(spec, scope, name, body))
+    async def update_route(name: str, body: ObjectBody, scope: Scope = Depends(spec.scope),
+                           dry_run: bool = Depends(dry_run_query)) -> dict:
+        return spec.present(await update_object(spec, scope, name, body, dry_run))
 
     @router.delete(item_path, status_code=204, name=f"delete_{spec.kind.plural}",
                    summary=f"Delete a {spec.what}")

@@ -11,7 +11,7 @@ from cyclone.engine.core import runstart as rules
 from cyclone.engine.runstart import raise_refusal, start_run
 from cyclone.kube import kinds
 from cyclone.server.auth import server_state
-from cyclone.server.crud import KindRoutes, delete_object, list_objects
+from cyclone.server.crud import KindRoutes, delete_object, dry_run_query, list_objects
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import (
     ObjectBody,
@@ -35,14 +35,14 @@ def _run_name(scope: Scope, body: ObjectBody) -> str:
     return f"{scope.workflow}-{random_suffix()}"[:63]
 
 
-async def create_run(scope: Scope, body: ObjectBody) -> dict:
+async def create_run(scope: Scope, body: ObjectBody, dry_run: bool = False) -> dict:
     """A new run of the scope's workflow, through the engine's `start_run`."""
     obj = build_object(kinds.WORKFLOW_RUN, body, _run_name(scope, body), scope.namespace,
                        scope.labels)
     spec = obj["spec"]
     spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
                            "name": scope.workflow, "namespace": scope.namespace}
-    return await start_run(scope.cluster, obj)
+    return await start_run(scope.cluster, obj, dry_run=dry_run)
 
 
 async def _set_flags(scope: Scope, name: str, flags: dict) -> dict:
@@ -59,10 +59,11 @@ async def list_runs(query: ListQuery = Depends(list_query),
 
 @router.post(RUNS.path, status_code=201, summary="Run the workflow")
 async def create_run_route(body: ObjectBody | None = None,
-                           scope: Scope = Depends(workflow_scope)) -> dict:
+                           scope: Scope = Depends(workflow_scope),
+                           dry_run: bool = Depends(dry_run_query)) -> dict:
     """Start a run: `spec.stages[].parameters`, `spec.globalVariables` and the rest of a
     WorkflowRunSpec are taken from the body; `workflowRef` is the workflow of the path."""
-    return await create_run(scope, body or ObjectBody())
+    return await create_run(scope, body or ObjectBody(), dry_run)
 
 
 @router.get(_RUN, summary="Get a workflowrun")

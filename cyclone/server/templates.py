@@ -15,6 +15,7 @@ from cyclone.server.crud import (
     KindRoutes,
     create_object,
     delete_object,
+    dry_run_query,
     list_objects,
     update_object,
 )
@@ -81,21 +82,22 @@ def shared_router(spec: KindRoutes) -> APIRouter:
 
     @router.post(spec.path, status_code=201, name=f"create_{spec.tag}",
                  summary=f"Create a {spec.what}")
-    async def create_route(body: ObjectBody, scope: Scope = Depends(tenant_scope)) -> dict:
+    async def create_route(body: ObjectBody, scope: Scope = Depends(tenant_scope),
+                           dry_run: bool = Depends(dry_run_query)) -> dict:
         body.metadata.labels.pop(keys.LABEL_BUILTIN, None)
-        return await create_object(spec, scope, body)
+        return await create_object(spec, scope, body, dry_run)
 
     @router.get(item, name=f"get_{spec.tag}", summary=f"Get a {spec.what}")
     async def get_route(name: str, scope: Scope = Depends(tenant_scope)) -> dict:
         return await _get(spec, scope, name)
 
     @router.put(item, name=f"update_{spec.tag}", summary=f"Update a {spec.what}")
-    async def update_route(name: str, body: ObjectBody,
-                           scope: Scope = Depends(tenant_scope)) -> dict:
+    async def update_route(name: str, body: ObjectBody, scope: Scope = Depends(tenant_scope),
+                           dry_run: bool = Depends(dry_run_query)) -> dict:
         if _is_builtin(await _get(spec, scope, name)):
             raise errors.Forbidden(f"built-in {spec.what} {name!r} is read-only")
         body.metadata.labels.pop(keys.LABEL_BUILTIN, None)
-        return await update_object(spec, scope, name, body)
+        return await update_object(spec, scope, name, body, dry_run)
 
     @router.delete(item, status_code=204, name=f"delete_{spec.tag}",
                    summary=f"Delete a {spec.what}")

@@ -247,7 +247,7 @@ def test_a_failed_run_names_its_failed_and_cancelled_non_trivial_stages():
     settle_overall(state, {"u"}, paused=False)
     assert state.overall["phase"] == "Failed"
     assert state.overall["reason"] == "StageFailed"
-    assert state.overall["message"] == "failed stages: a, b"
+    assert state.overall["message"] == "stage a failed; 1 stage cancelled: b"
 
 
 def test_a_succeeded_run_has_no_reason():

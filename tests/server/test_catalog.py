@@ -167,6 +167,7 @@ async def test_resource_types_include_builtins(devops):
 
 async def test_triggers_point_at_their_workflow(devops, cluster):
     await make_project(devops)
+    await devops.post("/projects/demo/stages", json=STAGE)
     await devops.post("/projects/demo/workflows",
                       json={"metadata": {"name": "ci"}, "spec": {"stages": [{"name": "build"}]}})
     trigger = {"metadata": {"name": "nightly"}, "spec": {

@@ -42,6 +42,8 @@ async def scm_setup(devops):
     await devops.post("/projects/demo/resources", json={"metadata": {"name": "src"}, "spec": {
         "type": "Git", "parameters": [{"name": "SCM_URL", "value": "https://github.com"},
                                       {"name": "SCM_REPO", "value": "org/app"}]}})
+    await devops.post("/projects/demo/stages", json={"metadata": {"name": "build"}, "spec": {
+        "pod": {"spec": {"containers": [{"image": "alpine"}]}}}})
     await devops.post("/projects/demo/workflows",
                       json={"metadata": {"name": "ci"}, "spec": {"stages": [{"name": "build"}]}})
     response = await devops.post(TRIGGERS, json={"metadata": {"name": "on-scm"}, "spec": {

@@ -154,6 +154,8 @@ TRIGGERS = "/projects/demo/workflows/ci/workflowtriggers"
 
 async def _workflow(devops) -> None:
     await devops.post("/projects", json={"metadata": {"name": "demo"}, "spec": {}})
+    await devops.post("/projects/demo/stages", json={"metadata": {"name": "build"}, "spec": {
+        "pod": {"spec": {"containers": [{"image": "alpine"}]}}}})
     await devops.post("/projects/demo/workflows",
                       json={"metadata": {"name": "ci"}, "spec": {"stages": [{"name": "build"}]}})
 

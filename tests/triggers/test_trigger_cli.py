@@ -93,6 +93,9 @@ def workflow(server) -> None:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     base = server["url"] + "/apis/v1alpha1"
     httpx.post(f"{base}/projects", json={"metadata": {"name": "demo"}}, headers=headers)
+    httpx.post(f"{base}/projects/demo/stages", headers=headers, json={
+        "metadata": {"name": "build"},
+        "spec": {"pod": {"spec": {"containers": [{"image": "alpine"}]}}}})
     response = httpx.post(f"{base}/projects/demo/workflows", headers=headers,
                           json={"metadata": {"name": "ci"},
                                 "spec": {"stages": [{"name": "build"}]}})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from cyclone.api import keys
@@ -48,6 +48,7 @@ from cyclone.engine.core.progress import (
     cluster_verdict,
     end_run,
     enter_scope,
+    invalid_objects,
     invalid_references,
     mark_admitted,
     mark_queued,
@@ -165,18 +166,19 @@ class RunController:
         found = {n: self.caches.stages.get(state.namespace, n) for n in scope}
         failure = stages_missing(workflow_name, found)
         if failure is not None:
-            await self._end(state, FAILED, *failure)
+            await self._end(state, FAILED, *failure, scope=scope)
             return None
         stage_objs = {n: obj for n, obj in found.items() if obj is not None}
         if state.status.get("deadline") is None:
-            failure = invalid_references(
+            failure = invalid_objects(workflow, stage_objs) or invalid_references(
                 validate_output_references(workflow, stage_objs, spec.get("stages") or []))
             if failure is not None:
-                await self._end(state, FAILED, *failure)
+                await self._end(state, FAILED, *failure, scope=scope)
                 return None
             refused = await admission_violations(self.control, state.run, workflow, stage_objs)
             if refused:
-                await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
+                await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused),
+                                scope=scope)
                 return None
             if not await self._admit(state, workflow):
                 return None
@@ -363,10 +365,11 @@ class RunController:
         return (timedelta(seconds=self.config.quota_retry_backoff_seconds),
                 timedelta(seconds=self.config.quota_retry_max_backoff_seconds))
 
-    async def _end(self, state: RunState, phase: str, reason: str, message: str) -> None:
+    async def _end(self, state: RunState, phase: str, reason: str, message: str,
+                   scope: Iterable[str] = ()) -> None:
         """End the run (`progress.end_run`); the pods of its Running stages deleted now,
         with the grace `stopping.pod_deletion_grace` gives them."""
-        doomed = end_run(state, phase, reason, message)
+        doomed = end_run(state, phase, reason, message, scope)
         if doomed:
             execution = self.caches.execution_cluster(execution_target(state.run).cluster)
             if execution is not None:

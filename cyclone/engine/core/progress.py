@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from cyclone.api.validation import validate_object
 from cyclone.engine.core.dag import DagStage
 from cyclone.engine.core.observing import retry_not_before, retry_policy
 from cyclone.engine.core.phases import (
@@ -64,6 +66,19 @@ def stages_missing(workflow_name: str | None, stage_objs: Mapping[str, dict | No
         return None
     return (REASON_STAGE_NOT_FOUND,
             f"stage(s) {', '.join(missing)} of workflow {workflow_name} not found")
+
+
+def invalid_objects(workflow: Mapping[str, Any], stage_objs: Mapping[str, Mapping[str, Any]]
+                    ) -> Failure | None:
+    """A workflow or stage the API would refuse (an unknown field, a stage without a
+    workload…) fails the run, naming the object and field: objects written straight to
+    the cluster (kubectl) are not checked before."""
+    problems: list[str] = []
+    named = [(f"workflow {(workflow.get('metadata') or {}).get('name')}", workflow)]
+    named += [(f"stage {name}", obj) for name, obj in stage_objs.items()]
+    for what, obj in named:
+        problems += [f"{what}: {error}" for error in validate_object(dict(obj))]
+    return (REASON_INVALID, "; ".join(problems)) if problems else None
 
 
 def invalid_references(errors: Iterable[str]) -> Failure | None:
@@ -211,15 +226,21 @@ def plan_starts(
     return plan
 
 
-def end_run(state: RunState, phase: str, reason: str, message: str) -> list[dict]:
+def end_run(state: RunState, phase: str, reason: str, message: str,
+            scope: Iterable[str] = ()) -> list[dict]:
     """End the run: every unfinished stage gets the same fate — ``phase`` once started,
-    Cancelled if it never left Pending. The pod refs of the Running stages it ends, which
-    the caller deletes."""
+    Cancelled if it never left Pending. A stage of ``scope`` (the run's sub-graph, when
+    known) that has no entry yet because the run ended before it began is Cancelled too,
+    so none is left looking Pending. The pod refs of the Running stages it ends, which the
+    caller deletes."""
     doomed = [
         entry["pod"] for name in state.non_terminal_stages()
         if (entry := state.stages[name]).get("pod")
         and (entry.get("status") or {}).get("phase") == RUNNING
     ]
+    for name in scope:
+        if state.stage_phase(name) is None:
+            state.set_stage(name, CANCELLED, reason, f"not started: {message}")
     for name in state.non_terminal_stages():
         started = state.stage_phase(name) not in (None, PENDING)
         state.set_stage(name, phase if started else CANCELLED, reason, message)
@@ -227,21 +248,45 @@ def end_run(state: RunState, phase: str, reason: str, message: str) -> list[dict
     return doomed
 
 
+STAGE_MESSAGE_LIMIT = 200
+"""How much of a failed stage's own message the run's message repeats."""
+
+
+def failure_summary(stages: Mapping[str, dict], trivial: set[str]) -> str | None:
+    """The run's message when its stages failed it: each failed non-trivial stage with its
+    own message, then the cancelled ones counted apart — ``stage build failed: exit code
+    1; 2 stages cancelled: a, b``. None when no non-trivial stage failed or was
+    cancelled."""
+    failed: list[str] = []
+    cancelled: list[str] = []
+    for name, entry in stages.items():
+        if name in trivial or entry.get("trivial"):
+            continue
+        status = entry.get("status") or {}
+        if status.get("phase") == FAILED:
+            text = str(status.get("message") or "").strip()
+            if len(text) > STAGE_MESSAGE_LIMIT:
+                text = text[:STAGE_MESSAGE_LIMIT - 1] + "…"
+            failed.append(f"stage {name} failed: {text}" if text else f"stage {name} failed")
+        elif status.get("phase") == CANCELLED:
+            cancelled.append(name)
+    if cancelled:
+        count = f"{len(cancelled)} stage{'s' if len(cancelled) > 1 else ''}"
+        failed.append(f"{count} cancelled: {', '.join(cancelled)}")
+    return "; ".join(failed) or None
+
+
 def settle_overall(state: RunState, trivial: set[str], paused: bool) -> None:
     """The run's overall phase, reason and message from its stages after a DAG step.
 
-    Ended: ``StageFailed`` naming the non-trivial stages that failed or were cancelled.
+    Ended: ``StageFailed`` with `failure_summary` of the non-trivial stages that failed or
+    were cancelled.
     Going on: ``ManuallyPause`` while paused, ``ManuallyResume`` after a pause, otherwise
     no reason."""
     phase = overall_phase(state.stages, trivial)
     if is_terminal(phase):
-        failed = [
-            n for n, e in state.stages.items()
-            if (e.get("status") or {}).get("phase") in (FAILED, CANCELLED)
-            and n not in trivial and not e.get("trivial")
-        ]
-        message = f"failed stages: {', '.join(failed)}" if failed else None
-        state.set_overall(phase, REASON_STAGE_FAILED if failed else None, message)
+        message = failure_summary(state.stages, trivial)
+        state.set_overall(phase, REASON_STAGE_FAILED if message else None, message)
         return
     previous = state.overall.get("reason")
     if paused:

@@ -210,7 +210,8 @@ async def test_a_failed_pod_fails_the_run_and_cancels_what_never_started(world):
     assert stage_status(run, "b")["phase"] == "Cancelled"
     assert stage_status(run, "b")["reason"] == "UpstreamFailed"
     assert overall(run) | {"lastTransitionTime": None, "startTime": None} == {
-        "phase": "Failed", "reason": "StageFailed", "message": "failed stages: a, b",
+        "phase": "Failed", "reason": "StageFailed",
+        "message": "stage a failed: pod failed; 1 stage cancelled: b",
         "lastTransitionTime": None, "startTime": None}
 
 
