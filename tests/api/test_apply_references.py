@@ -61,3 +61,10 @@ def test_suggestions_come_from_the_given_names_when_given():
         "spec.stages[0].name", "stage 'biuld' not found in project p (did you mean 'build'?)")]
     assert workflow_reference_errors(wf, stages, "project p", []) == [FieldError(
         "spec.stages[0].name", "stage 'biuld' not found in project p")]
+
+
+def test_an_output_of_a_stage_upstream_through_another_is_valid():
+    stages = {"a": reading("true"), "b": reading("true"),
+              "c": reading("echo ${stages.a.outputs.x}")}
+    wf = workflow({"name": "a"}, {"name": "b", "depends": ["a"]}, {"name": "c", "depends": ["b"]})
+    assert workflow_reference_errors(wf, stages, "project p") == []
