@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from cyclone.api.strict import nearest
 from cyclone.api.validation import FieldError, validate_object
 
@@ -76,3 +78,56 @@ def test_nearest_name_ignores_case_and_refuses_far_guesses():
     assert nearest("imagepullpolicy", ["image", "imagePullPolicy"]) == "imagePullPolicy"
     assert nearest("URL", ["url", "type"]) == "url"
     assert nearest("xyz", ["command", "args"]) is None
+
+
+V1_2_OBJECTS = [
+    ("Resource", {"type": "Git", "resolver": "img",
+                  "parameters": [{"name": "a", "value": "b", "description": "d",
+                                  "required": True}],
+                  "persistent": {"pvc": "p", "path": "x", "pullPolicy": "Always"},
+                  "operations": ["pull", "push"],
+                  "bind": {"integrationType": "SCM", "paramBindings": {"SCM_URL": "scm.server"}}}),
+    ("Project", {"integrations": [{"type": "SCM", "name": "g"}], "quota": {"cpu": "1"}}),
+    ("ExecutionCluster", {"credential": {
+        "server": "https://x", "user": "u", "password": "p", "bearerToken": "t",
+        "tlsClientConfig": {"insecure": True, "caFile": "f", "caData": "d"}}}),
+    ("Stage", {"pod": {
+        "inputs": {"resources": [{"name": "r", "type": "Git", "path": "/w"}],
+                   "arguments": [{"name": "a", "value": "v", "description": "d",
+                                  "required": False}],
+                   "artifacts": [{"name": "a", "path": "/p", "source": "x/y"}]},
+        "outputs": {"resources": [{"name": "r"}], "artifacts": [{"name": "a", "path": "/p"}]},
+        "spec": {"containers": [{"image": "x"}]},
+        "metadata": {"labels": {"a": "b"}, "annotations": {"a": "b"}}}}),
+    ("Stage", {"delegation": {"type": "t", "url": "http://x", "config": "{}"}}),
+    ("Workflow", {"stages": [{"name": "s", "depends": [], "trivial": True,
+                              "artifacts": [{"name": "a", "source": "s/a"}]}],
+                  "globalVariables": [{"name": "a", "value": "b"}],
+                  "notification": {"policy": "Always",
+                                   "receivers": [{"type": "Email", "addresses": ["a@b"]}]},
+                  "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "1"}}}),
+    ("WorkflowTrigger", {"type": "SCM", "disabled": False,
+                         "parameters": [{"name": "a", "value": "b"}],
+                         "workflowRef": {"name": "w"}, "timeout": "1h", "globalVariables": [],
+                         "scm": {"secret": "s", "repo": "a/b",
+                                 "push": {"enabled": True, "branches": ["m"]},
+                                 "tagRelease": {"enabled": True},
+                                 "pullRequest": {"enabled": True, "branches": []},
+                                 "pullRequestComment": {"enabled": True, "comments": ["/t"]},
+                                 "postCommit": {"enabled": True, "rootURL": "x",
+                                                "workflowURL": "y"}}}),
+    ("WorkflowRun", {"workflowRef": {"name": "w", "kind": "Workflow"}, "timeout": "1h",
+                     "startStages": ["s"], "endStages": ["s"], "serviceAccount": "sa",
+                     "resources": [{"name": "r", "parameters": [{"name": "a", "value": "b"}]}],
+                     "stages": [{"name": "s", "parameters": [{"name": "a", "value": "b"}]}],
+                     "executionContext": {"cluster": "c", "namespace": "n", "pvc": "p"},
+                     "globalVariables": [{"name": "a", "value": "b"}],
+                     "volumes": [{"type": "HostPath", "path": "/x", "mountPath": "/y",
+                                  "subPath": "z", "containerGroup": "All"}]}),
+]
+
+
+@pytest.mark.parametrize(("kind", "spec"), V1_2_OBJECTS, ids=[k for k, _ in V1_2_OBJECTS])
+def test_every_field_a_v1_2_manifest_may_use_is_known(kind: str, spec: dict) -> None:
+    obj = {"apiVersion": API, "kind": kind, "metadata": {"name": "x"}, "spec": spec}
+    assert validate_object(obj) == []
