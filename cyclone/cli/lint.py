@@ -93,7 +93,8 @@ def server_verdict(client: CycloneClient, apply: Apply, doc: Document,
     """Send the object as ``apply`` would, with ``dryRun=All``: what would happen
     (``stage/build created``) and the problems the server found, one line each.
 
-    Raises `CliError` when the server cannot be reached."""
+    A problem of the object the CLI finds before sending it (no project) is one of the
+    problems too."""
     kind = doc.obj.get("kind")
     if kind not in DRY_RUN_KINDS:
         return f"{str(kind).lower()} not checked by the server (no dry run for this kind)", []
@@ -101,7 +102,7 @@ def server_verdict(client: CycloneClient, apply: Apply, doc: Document,
         return apply(client, doc.obj, project, workflow, dry_run=True), []
     except CliError as err:
         if err.status is None:
-            raise
+            return "", [doc.problem(err.message)]
         causes = [c for c in err.causes if not _stage_named_in_file(c, doc.obj, stages)]
         if err.causes and not causes:
             return f"{kind_of_object(doc.obj).kind.lower()} would apply after its stages", []
@@ -146,6 +147,7 @@ def register(app: typer.Typer, read: Callable[[str], list[dict]],
             stages = stages_of(docs)
             try:
                 with client_from(ctx) as client:
+                    client.request("GET", "/healthcheck", api=False)
                     for doc in sorted(docs, key=lambda d: rank(d.obj)):
                         problems += server_verdict(client, apply, doc, stages, project,
                                                    workflow)[1]

@@ -143,6 +143,7 @@ def dry_run_apply(ctx: typer.Context, filename: str, project: str | None,
     stages = lint.stages_of(docs)
     problems: list[str] = []
     with client_from(ctx) as client:
+        client.request("GET", "/healthcheck", api=False)
         for doc in sorted(docs, key=lambda d: _apply_rank(d.obj)):
             done, found = lint.server_verdict(client, apply_object, doc, stages, project,
                                               workflow)

@@ -179,3 +179,23 @@ spec: {{workflowRef: {{name: runnable}}, startStages: [nope]}}
     assert (result.returncode, result.stdout) == (
         0, "workflowrun/dry-run-1 created (server dry run)\n")
     assert not exists(instance, "wfr", "dry-run-1")
+
+
+def test_lint_without_a_server_gives_the_offline_verdict_and_says_so(instance) -> None:
+    result = CliRunner().invoke(app, ["lint", "-f", "-"], input=stage("far", key="comand"), env={
+        "CYCLONE_CONFIG": str(instance.config), "CYCLONE_SERVER": "http://127.0.0.1:9",
+        "CYCLONE_TENANT": None, "CYCLONE_TOKEN": None})
+    assert result.exit_code == 1
+    assert result.stdout == ("-:doc 1 Stage/far: spec.pod.spec.containers[0].comand: "
+                             "unknown field 'comand' (did you mean 'command'?)\n")
+    assert result.stderr.splitlines() == [
+        "warning: offline checks only: cannot reach the Cyclone server at "
+        "http://127.0.0.1:9: is `cyclone up` running?", "1 problem found"]
+
+
+def test_lint_names_an_object_that_could_not_be_placed_in_a_project(instance) -> None:
+    orphan = stage("orphan").replace(f", {LABELS}", "")
+    result = cli(instance, "lint", "-f", "-", input=orphan)
+    assert (result.returncode, result.stdout) == (
+        1, "-:doc 1 Stage/orphan: Stage 'orphan': no project "
+        "(pass --project or set the project.cyclone.dev/name label)\n")
