@@ -283,7 +283,7 @@ class RunController:
             if state.stage_phase(name) != RUNNING and pod_still_running(pod):
                 finished_but_running.append(pod_ref)
         if finished_but_running:
-            await _delete_pods(execution.cluster, finished_but_running)
+            await _delete_pods(execution.cluster, finished_but_running, 0)
 
     async def _inputs(
         self,
