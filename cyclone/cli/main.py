@@ -78,6 +78,17 @@ def use_plain_type_names() -> None:
     parameter = getattr(typer.core, "_TyperParameter", None)
     if parameter is not None and callable(getattr(parameter, "display_type", None)):
         parameter.display_type = _plain_display_type
+    argument = getattr(typer.core, "TyperArgument", None)
+    if argument is not None and callable(getattr(argument, "_usage_display_name", None)):
+        argument._usage_display_name = _usage_display_name
+
+
+def _usage_display_name(argument: Any) -> str:
+    """An argument in a usage line as kubectl writes it: `KIND [NAME]`, not `{kind} [name]`."""
+    name = argument.metavar or argument.display_name_raw.upper()
+    if not argument.required:
+        name = f"[{name}]"
+    return name + ("..." if argument.nargs != 1 else "")
 
 
 use_plain_type_names()

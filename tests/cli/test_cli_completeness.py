@@ -99,6 +99,14 @@ def test_help_of_every_command_names_plain_types() -> None:
     assert re.search(r"--quota\s+RESOURCE=AMOUNT", tenant_help)
 
 
+def test_usage_lines_name_arguments_in_capitals_as_kubectl_does() -> None:
+    for path in command_paths(typer.main.get_command(app)):
+        usage = invoke(*path, "--help", env={"COLUMNS": "120"}).output
+        assert not re.search(r"\{[a-z_]+\}", usage), f"`cyclone {' '.join(path)} --help`"
+    assert "Usage: cyclone get [OPTIONS] KIND [NAME]" in invoke("get", "--help").output
+    assert "cyclone token revoke [OPTIONS] TENANT ID" in invoke("token", "revoke", "--help").output
+
+
 def test_get_help_lists_every_kind_on_80_columns() -> None:
     result = invoke("get", "--help", env={"COLUMNS": "80"})
     assert "…" not in result.output
