@@ -32,6 +32,9 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 FORMATS = ("text", "json")
 CHATTY = ("httpx", "httpx2", "httpcore", "uvicorn.access", "uvicorn.error", "uvicorn.asgi")
 """Loggers that speak per request or per connection: shown only at debug."""
+OWN_HANDLERS = ("uvicorn",)
+"""Parents that a uvicorn started with its default log config (in this process, earlier)
+leaves with a handler of their own and no propagation, hiding their children's lines."""
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "taskName"}
@@ -136,4 +139,9 @@ def configure_logging(level: str = "info", log_format: str = "text",
         chatty.propagate = True
         chatty.setLevel(threshold if threshold <= logging.DEBUG else max(threshold,
                                                                           logging.WARNING))
+    for name in OWN_HANDLERS:
+        parent = logging.getLogger(name)
+        parent.handlers.clear()
+        parent.propagate = True
+        parent.setLevel(logging.NOTSET)
     return handler
