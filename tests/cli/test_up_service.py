@@ -277,7 +277,10 @@ def test_make_run_passes_its_arguments_to_cyclone_up() -> None:
     if shutil.which("make") is None:
         pytest.skip("no make")
     root = Path(__file__).resolve().parents[2]
-    planned = subprocess.run(["make", "-n", "run", "ARGS=--port 7100 --log-format json"],
-                             cwd=root, capture_output=True, text=True, timeout=30)
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
+    env = {k: v for k, v in os.environ.items() if k not in outer_make}
+    planned = subprocess.run(["make", "--no-print-directory", "-n", "run",
+                              "ARGS=--port 7100 --log-format json"],
+                             cwd=root, env=env, capture_output=True, text=True, timeout=30)
     assert planned.returncode == 0, planned.stderr
     assert planned.stdout.splitlines()[-1] == ".venv/bin/cyclone up --port 7100 --log-format json"
