@@ -209,12 +209,14 @@ async def _elected(
 
 
 def metrics_socket(host: str, port: int) -> socket.socket:
-    """The listening socket of the metrics endpoint, bound now so a port in use is one
-    clear error at start-up."""
+    """The listening socket of the metrics endpoint, listening now so a port in use is one
+    clear error at start-up (bound but not listening, two processes may share a port under
+    SO_REUSEADDR, and the second fails only later)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)
     except OSError as exc:
         sock.close()
         raise ComponentError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
