@@ -96,6 +96,9 @@ class Phase(StrEnum):
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
 """Phases a stage or run never leaves."""
 
+REASON_MANUALLY_PAUSE = "ManuallyPause"
+"""The overall reason of a run while it is paused (its phase stays Running)."""
+
 
 class PodPhase(StrEnum):
     """``status.phase`` of a Kubernetes Pod (a different vocabulary from `Phase`)."""

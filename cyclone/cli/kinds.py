@@ -8,15 +8,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from cyclone.api import keys
-from cyclone.api.common import Phase
+from cyclone.api.common import REASON_MANUALLY_PAUSE, Phase
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.trigger_columns import count_column, next_fire_column
 
 Scope = Literal["global", "project", "workflow"]
 Column = tuple[str, Callable[[dict], str]]
 TimedColumn = tuple[str, Callable[[dict, datetime], str]]
-REASON_MANUALLY_PAUSE = "ManuallyPause"
-"""The overall reason the engine gives a run while it is paused."""
 PAUSED = "Paused"
 
 

@@ -11,7 +11,7 @@ from rich.cells import cell_len
 from cyclone.cli import jsonpath
 from cyclone.cli.client import CliError
 from cyclone.cli.filters import filter_objects, label_matcher, parse_since
-from cyclone.cli.kinds import REASON_MANUALLY_PAUSE, run_display_phase
+from cyclone.cli.kinds import run_display_phase
 from cyclone.cli.output import format_table, sort_objects
 from cyclone.cli.watch import run_lines
 
@@ -92,10 +92,7 @@ def test_tables_are_whole_without_a_width_and_fit_one_when_given() -> None:
 
 
 def test_a_running_run_held_by_a_pause_reads_paused() -> None:
-    from cyclone.engine.core.progress import REASON_MANUALLY_PAUSE as ENGINE_REASON
-
-    assert REASON_MANUALLY_PAUSE == ENGINE_REASON
-    paused = {"status": {"overall": {"phase": "Running", "reason": REASON_MANUALLY_PAUSE}}}
+    paused = {"status": {"overall": {"phase": "Running", "reason": "ManuallyPause"}}}
     assert run_display_phase(paused) == "Paused"
     resumed = {"status": {"overall": {"phase": "Running", "reason": "ManuallyResume"}}}
     assert run_display_phase(resumed) == "Running"

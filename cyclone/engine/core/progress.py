@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cyclone.api.common import REASON_MANUALLY_PAUSE
 from cyclone.api.validation import validate_object
 from cyclone.engine.core.dag import DagStage
 from cyclone.engine.core.observing import retry_not_before, retry_policy
@@ -33,7 +34,6 @@ from cyclone.engine.core.timeouts import deadline_text
 REASON_WORKFLOW_NOT_FOUND = "WorkflowNotFound"
 REASON_STAGE_NOT_FOUND = "StageNotFound"
 REASON_INVALID = "InvalidWorkflowRun"
-REASON_MANUALLY_PAUSE = "ManuallyPause"
 REASON_MANUALLY_RESUME = "ManuallyResume"
 REASON_QUEUED = "Queued"
 REASON_STAGE_FAILED = "StageFailed"

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cyclone.api.references import OUTPUT_REFERENCE
 from cyclone.engine.core.errors import StagePodError
 from cyclone.engine.core.timelayout import format_time
 
@@ -54,7 +55,6 @@ _PATTERN = re.compile(
 _SECRET_KEY = re.compile(
     r"(?P<section>data|stringData)(?:\.(?P<dotted>.+)|\[['\"](?P<bracket>.+)['\"]\])"
 )
-_OUTPUT_REF = re.compile(r"\$\{stages\.(?P<stage>[^.{}]+)\.outputs\.(?P<key>[^{}]+)\}")
 
 
 class RenderError(StagePodError):
@@ -171,7 +171,7 @@ def _reference(ref: str, ctx: RenderContext) -> str:
     if kind == "secrets":
         return _secret_value(rest, ctx)
     if kind == "stages":
-        match = _OUTPUT_REF.fullmatch("${" + ref + "}")
+        match = OUTPUT_REFERENCE.fullmatch("${" + ref + "}")
         if match is None:
             raise RenderError(ctx.stage, f"malformed reference ${{{ref}}}")
         stage, key = match.group("stage"), match.group("key")
@@ -297,7 +297,7 @@ def output_references(value: Any) -> list[tuple[str, str]]:
     """(stage, key) of every ``${stages.<stage>.outputs.<key>}`` in a JSON-like value."""
     found: list[tuple[str, str]] = []
     if isinstance(value, str):
-        found.extend((m.group("stage"), m.group("key")) for m in _OUTPUT_REF.finditer(value))
+        found.extend((m.group("stage"), m.group("key")) for m in OUTPUT_REFERENCE.finditer(value))
     elif isinstance(value, Mapping):
         for item in value.values():
             found.extend(output_references(item))
