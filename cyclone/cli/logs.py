@@ -13,6 +13,7 @@ import typer
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
 from cyclone.api.formats import parse_duration
+from cyclone.api.references import upstream_of
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.runs import locate_run, workflow_definition
 from cyclone.cli.session import client_from, handles_errors
@@ -41,20 +42,9 @@ def _stage_phase(run: dict, stage: str) -> str:
     return _stage_status(run, stage).get("phase") or Phase.PENDING.value
 
 
-def _upstream(graph: dict[str, tuple[str, ...]], stage: str) -> set[str]:
-    found: set[str] = set()
-    todo = list(graph.get(stage, ()))
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo.extend(graph.get(name, ()))
-    return found
-
-
 def waiting_notice(run: dict, graph: dict[str, tuple[str, ...]], stage: str) -> str:
     """What a follower waits for while `stage` has not started."""
-    before = [s for s in _upstream(graph, stage)
+    before = [s for s in upstream_of(graph, stage)
               if _stage_phase(run, s) not in TERMINAL_PHASES]
     count = f"{len(before)} stage{'' if len(before) == 1 else 's'} before it"
     return f"waiting for stage {stage} to start (run is {run_phase(run)}; {count})"
