@@ -1,7 +1,7 @@
 """List filters of `cyclone get`: `--phase`, `--since DURATION`, `-l SELECTOR`.
 
 The label selector grammar is Kubernetes' (`k=v`, `k==v`, `k!=v`, `k in (a,b)`,
-`k notin (a,b)`, `k`, `!k`), evaluated here because the CLI imports only `cyclone.api`.
+`k notin (a,b)`, `k`, `!k`), parsed by `cyclone.api.selectors` as the clusters parse it.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from cyclone.api.selectors import SelectorError, parse_label_selector
 from cyclone.cli.client import CliError
 from cyclone.cli.kinds import parse_time
 
 _DURATION = re.compile(r"(\d+)(w|d|h|m|s)")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-_SET = re.compile(r"^([^\s!=()]+)\s+(in|notin)\s+\((.*)\)$")
 
 
 def parse_since(text: str) -> timedelta:
@@ -26,57 +26,15 @@ def parse_since(text: str) -> timedelta:
     return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(value)))
 
 
-def _split_terms(text: str) -> list[str]:
-    terms, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            terms.append(current)
-            current = ""
-        else:
-            current += char
-    terms.append(current)
-    return [term.strip() for term in terms]
-
-
-def _requirement(term: str, selector: str) -> Callable[[dict], bool]:
-    set_match = _SET.match(term)
-    if set_match:
-        key, operator = set_match[1], set_match[2]
-        values = {v.strip() for v in set_match[3].split(",") if v.strip()}
-        if operator == "in":
-            return lambda labels: labels.get(key) in values
-        return lambda labels: labels.get(key) not in values
-    for operator in ("!=", "==", "="):
-        key, found, value = term.partition(operator)
-        if found:
-            key, value = key.strip(), value.strip()
-            if not key or any(c in value for c in "=!()"):
-                break
-            if operator == "!=":
-                return lambda labels: labels.get(key) != value
-            return lambda labels: labels.get(key) == value
-    else:
-        if term.startswith("!") and re.fullmatch(r"[^\s!=(),]+", term[1:]):
-            return lambda labels: term[1:] not in labels
-        if re.fullmatch(r"[^\s!=(),]+", term):
-            return lambda labels: term in labels
-    raise CliError(f"label selector {selector!r}: cannot parse {term!r}")
-
-
 def label_matcher(selector: str) -> Callable[[dict], bool]:
     """Whether an object's labels satisfy every requirement of the selector."""
-    terms = _split_terms(selector)
-    if not any(terms):
+    if not selector.strip():
         raise CliError("label selector is empty")
-    requirements = [_requirement(term, selector) for term in terms if term]
-
-    def matches(obj: dict) -> bool:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return all(requirement(labels) for requirement in requirements)
-
-    return matches
+    try:
+        parsed = parse_label_selector(selector)
+    except SelectorError as exc:
+        raise CliError(f"label selector {selector!r}: {exc}") from None
+    return lambda obj: parsed.matches((obj.get("metadata") or {}).get("labels"))
 
 
 def created_at(obj: dict) -> datetime | None:
