@@ -38,8 +38,9 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveUp]:
         yield running
 
 
-def samples(url: str) -> dict[tuple[str, frozenset], float]:
-    response = httpx.get(f"{url}/metrics", timeout=10)
+def samples(url: str, token: str) -> dict[tuple[str, frozenset], float]:
+    response = httpx.get(f"{url}/metrics", timeout=10,
+                         headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return {
@@ -65,7 +66,7 @@ def test_metrics_after_a_run_show_runs_stages_queues_and_stored_log_bytes(
     run_labels = {"namespace": "cyclone-system", "project": PROJECT}
     deadline = time.monotonic() + 30
     while True:
-        found = samples(instance.url)
+        found = samples(instance.url, instance.token)
         if value(found, "cyclone_log_bytes_stored_total", tenant="system", project=PROJECT):
             break
         assert time.monotonic() < deadline, "no stored log bytes counted"
@@ -84,8 +85,16 @@ def test_metrics_after_a_run_show_runs_stages_queues_and_stored_log_bytes(
     assert not any("measured-1" in str(labels) for _, labels in found)
 
 
-def test_metrics_need_no_token_and_name_no_run(instance: LiveUp) -> None:
-    response = httpx.get(f"{instance.url}/metrics", timeout=10)
+def test_metrics_take_the_admin_token_and_no_tenant_reads_them(instance: LiveUp) -> None:
+    assert httpx.get(f"{instance.url}/metrics", timeout=10).status_code == 401
+    admin = {"Authorization": f"Bearer {instance.token}"}
+    issued = httpx.post(f"{instance.url}/apis/v1alpha1/tenants/system/tokens", headers=admin,
+                        json={"description": "metrics probe"}, timeout=10)
+    assert issued.status_code == 201, issued.text
+    tenant = {"Authorization": f"Bearer {issued.json()['token']}"}
+    refused = httpx.get(f"{instance.url}/metrics", headers=tenant, timeout=10)
+    assert refused.status_code == 403
+    assert "cyclone_" not in refused.text
+    response = httpx.get(f"{instance.url}/metrics", headers=admin, timeout=10)
     assert response.status_code == 200
     assert "cyclone_runs_in_flight" in response.text
-    assert httpx.get(f"{instance.url}/apis/v1alpha1/projects", timeout=10).status_code == 401

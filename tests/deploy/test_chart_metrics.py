@@ -39,7 +39,8 @@ def test_the_service_monitor_scrapes_the_server_and_engine_ports():
                                    "labels": {"app.kubernetes.io/name": "cyclone"}}
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["tools"]}
     assert monitor["spec"]["endpoints"] == [
-        {"port": "http", "path": "/metrics", "interval": "15s"},
+        {"port": "http", "path": "/metrics", "interval": "15s",
+         "bearerTokenSecret": {"name": "cyclone-admin-token", "key": "token"}},
         {"port": "metrics", "path": "/metrics", "interval": "15s"},
     ]
     selected = [o for o in objects if o["kind"] == "Service" and

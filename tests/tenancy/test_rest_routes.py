@@ -8,6 +8,8 @@ import gzip
 import io
 import tarfile
 
+import httpx
+
 from .flows import apply_flow, expect, runs_path, shell_stage, start_run, wait_run
 
 P = "/projects/demo"
@@ -49,7 +51,9 @@ def _routes(run: str) -> tuple[list[str], list[tuple[str, str, dict | None]]]:
         "/integrations/gh", "/integrations/cluster", "/integrations/gh/scmrepos",
         P, f"{P}/stats", f"{P}/stages/build", f"{P}/resources/src", f"{W}", f"{W}/stats",
         f"{W}/workflowtriggers/nightly", r, f"{r}/logs?stage=build", f"{r}/logstream?stage=build",
-        f"{r}/artifacts", f"{r}/artifacts/a.tar.gz", "/templates/private",
+        f"{r}/artifacts", f"{r}/artifacts/a.tar.gz", "/templates/private", f"{r}/events",
+        f"{r}/logs?stage=build&timestamps=true&sinceSeconds=3600",
+        f"{r}/logstream?stage=build&sinceTime=2000-01-01T00:00:00Z",
     ]
     writes = [
         ("PUT", "/integrations/gh", {"metadata": {"name": "gh"}, "spec": {
@@ -61,8 +65,11 @@ def _routes(run: str) -> tuple[list[str], list[tuple[str, str, dict | None]]]:
         ("DELETE", f"{P}/resources/src", None),
         ("DELETE", f"{W}/workflowtriggers/nightly", None),
         ("POST", f"{W}/workflowruns", {}),
-        ("PUT", f"{r}/stop", None), ("PUT", f"{r}/pause", None),
-        ("POST", f"{r}/retry", None), ("DELETE", r, None),
+        ("PUT", f"{P}/stages/build?dryRun=All", shell_stage("build", "echo by b")),
+        ("POST", f"{W}/workflowruns?dryRun=All", {}),
+        ("PUT", f"{r}/stop", None), ("PUT", f"{r}/stop?force=true", None),
+        ("PUT", f"{r}/pause", None), ("POST", f"{r}/retry", None),
+        ("POST", f"{r}/rerun", None), ("DELETE", r, None),
         ("DELETE", f"{r}/artifacts/a.tar.gz", None),
         ("DELETE", "/templates/private", None), ("DELETE", W, None), ("DELETE", P, None),
     ]
@@ -109,3 +116,26 @@ async def test_b_token_reaches_nothing_of_a_on_any_route(stack):
     for other in ("/projects", "/integrations"):
         names = {i["metadata"]["name"] for i in expect(await b.http.get(other), 200)["items"]}
         assert not names & {"demo", "gh"}, (other, names)
+
+
+async def test_bad_log_options_and_metrics_are_refused_without_a_500(stack):
+    """Out-of-range or malformed log options are a 4xx before anything is read, with or
+    without a token; `/metrics` (every tenant's project names) answers b's token 403."""
+    a, b = stack.a, stack.b
+    r = f"{W}/workflowruns/nothing"
+    bad = ("sinceSeconds=100000000000", "sinceSeconds=0", "sinceSeconds=%C2%B2",
+           "sinceTime=yesterday", "sinceSeconds=5&sinceTime=2000-01-01T00:00:00Z")
+    async with httpx.AsyncClient(base_url=str(b.http.base_url), timeout=30) as anonymous:
+        for query in bad:
+            for route in ("logs", "logstream", "logstream/sse"):
+                for client, headers in ((b.http, {"X-Tenant": a.name}), (b.http, {}),
+                                        (anonymous, {"X-Tenant": a.name})):
+                    response = await client.get(f"{r}/{route}?stage=build&{query}",
+                                                headers=headers)
+                    assert 400 <= response.status_code < 500, (route, query,
+                                                               response.status_code)
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=30) as root:
+        assert (await root.get("/metrics")).status_code == 401
+        token = b.http.headers["Authorization"]
+        refused = await root.get("/metrics", headers={"Authorization": token})
+        assert refused.status_code == 403 and b"cyclone_" not in refused.content

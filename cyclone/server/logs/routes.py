@@ -131,10 +131,15 @@ class LineView:
         return LineStamper(store.times_path(ref), timestamps=self.timestamps, since=self.since)
 
 
+MAX_SINCE_SECONDS = 10**9
+"""About 31 years: any log of this server; a larger value would reach before year 1."""
+
+
 def line_view(
     timestamps: bool = Query(default=False, description="Prefix each line with the RFC 3339 "
                              "time it was stored."),
     since_seconds: int | None = Query(default=None, alias="sinceSeconds", ge=1,
+                                      le=MAX_SINCE_SECONDS,
                                       description="Only lines stored in the last N seconds."),
     since_time: str | None = Query(default=None, alias="sinceTime",
                                    description="Only lines stored at or after this RFC 3339 "
@@ -288,8 +293,8 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         stage: str | None = Query(default=None),
         container: str | None = Query(default=None),
         download: bool = Query(default=False),
-        view: LineView = Depends(line_view),
         tenant: str = Depends(require_tenant),
+        view: LineView = Depends(line_view),
     ) -> StreamingResponse:
         state = server_state(request)
         store = log_store_for(state)
@@ -329,7 +334,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
     async def stream_logs(
         request: Request, project: str, workflow: str, run: str,
         stage: str = Query(), container: str | None = Query(default=None),
-        view: LineView = Depends(line_view), tenant: str = Depends(require_tenant),
+        tenant: str = Depends(require_tenant), view: LineView = Depends(line_view),
     ) -> StreamingResponse:
         return await stream_response(request, project, workflow, run, stage, container,
                                      tenant, _wants_sse(request), view)
@@ -338,7 +343,7 @@ def build_logs_router(prefix: str = API_PREFIX, *,
     async def stream_logs_sse(
         request: Request, project: str, workflow: str, run: str,
         stage: str = Query(), container: str | None = Query(default=None),
-        view: LineView = Depends(line_view), tenant: str = Depends(require_tenant),
+        tenant: str = Depends(require_tenant), view: LineView = Depends(line_view),
     ) -> StreamingResponse:
         return await stream_response(request, project, workflow, run, stage, container,
                                      tenant, True, view)
@@ -380,8 +385,10 @@ def build_logs_router(prefix: str = API_PREFIX, *,
 def _websocket_view(websocket: WebSocket) -> LineView:
     query = websocket.query_params
     seconds = query.get("sinceSeconds")
-    if seconds is not None and (not seconds.isdigit() or int(seconds) < 1):
-        raise errors.BadRequest("sinceSeconds must be a positive number of seconds")
+    if seconds is not None and not (seconds.isascii() and seconds.isdigit()
+                                    and 1 <= int(seconds) <= MAX_SINCE_SECONDS):
+        raise errors.BadRequest(
+            f"sinceSeconds must be a number of seconds from 1 to {MAX_SINCE_SECONDS}")
     return line_view(query.get("timestamps", "").lower() in ("true", "1"),
                      int(seconds) if seconds is not None else None, query.get("sinceTime"))
 
