@@ -36,6 +36,8 @@ ANNOTATION_WORKFLOWRUN_UID = "workflowrun.cyclone.dev/uid"
 that run and not to a later run of the same name."""
 ANNOTATION_TENANT_INFO = "tenant.cyclone.dev/info"
 ANNOTATION_LOGS_COLLECTED = "stage.cyclone.dev/logs-collected"
+"""Set on a finished stage pod once the server has stored all of its logs; GC waits for it
+(up to `gc_log_wait_seconds`) before deleting the pod."""
 ANNOTATION_STOP_REASON = "workflowrun.cyclone.dev/stop-reason"
 """Why `spec.stopped` was set (a CamelCase reason); the engine ends the run with it."""
 ANNOTATION_STOP_MESSAGE = "workflowrun.cyclone.dev/stop-message"
@@ -43,8 +45,6 @@ ANNOTATION_STOP_MESSAGE = "workflowrun.cyclone.dev/stop-message"
 ANNOTATION_STOP_FORCE = "workflowrun.cyclone.dev/stop-force"
 """`"true"` when a stop asks for the immediate kill: the engine deletes the run's pods with
 no grace period instead of their own `terminationGracePeriodSeconds`."""
-"""Set on a finished stage pod once the server has stored all of its logs; GC waits for it
-(up to `gc_log_wait_seconds`) before deleting the pod."""
 ANNOTATION_DELEGATION_RESULT_PREFIX = "result.delegation.cyclone.dev/"
 """Followed by a stage name: the signed result an outside system reported for that
 delegation stage, recorded by the server for the engine to take."""

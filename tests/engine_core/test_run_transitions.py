@@ -45,7 +45,7 @@ def test_a_run_that_fails_before_starting_is_timed_from_its_creation_and_never_s
         {}, {"overall": {"phase": "Failed", "startTime": T2, "lastTransitionTime": T2}},
         created=T1)
     assert not change.started and change.ended == "Failed"
-    assert change.duration_seconds == 0.0
+    assert change.duration_seconds == 65.0
     change = run_transition({}, {"overall": {"phase": "Failed", "lastTransitionTime": T2}},
                             created=T1)
     assert change.duration_seconds == 65.0
@@ -63,3 +63,13 @@ def test_unreadable_times_give_no_duration():
     change = run_transition({}, {"overall": {"phase": "Succeeded", "startTime": "yesterday",
                                              "lastTransitionTime": T1}})
     assert change.ended == "Succeeded" and change.duration_seconds is None
+
+
+def test_a_stage_cancelled_before_it_began_is_not_timed_though_its_end_gives_it_a_start():
+    before = {"overall": {"phase": "Running", "startTime": T0},
+              "stages": {"late": stage("Pending", None)}}
+    after = {"overall": {"phase": "Cancelled", "startTime": T0, "lastTransitionTime": T2},
+             "stages": {"late": stage("Cancelled", T2, T2)}}
+    change = run_transition(before, after)
+    assert change.stages_ended == [StageEnd("late", "Cancelled", None)]
+    assert change.duration_seconds == 70.0

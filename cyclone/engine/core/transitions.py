@@ -61,7 +61,10 @@ def _stage_status(stages: dict, name: str) -> dict:
 def run_transition(before: dict | None, after: dict | None,
                    created: str | None = None) -> RunTransition:
     """The transition from the status `before` to `after` of one run (`created`: its
-    creationTimestamp, the start of a run that ended without starting)."""
+    creationTimestamp, the start of a run that ended without starting).
+
+    Starts are read from `before`: the write that ends a run or stage that never began
+    also gives it a `startTime`, which is its end. A stage that never began is not timed."""
     before, after = before or {}, after or {}
     old, new = before.get("overall") or {}, after.get("overall") or {}
     old_phase, new_phase = _phase(old), _phase(new)
@@ -72,7 +75,7 @@ def run_transition(before: dict | None, after: dict | None,
     ended = new_phase if is_terminal(new_phase) and not is_terminal(old_phase) else None
     duration = None
     if ended:
-        duration = _seconds_between(new.get("startTime") or created,
+        duration = _seconds_between(old.get("startTime") or created or new.get("startTime"),
                                     after.get("completionTime") or new.get("lastTransitionTime"))
     old_stages = before.get("stages") or {}
     new_stages = after.get("stages") or {}
@@ -83,7 +86,8 @@ def run_transition(before: dict | None, after: dict | None,
                 _stage_status(old_stages, name).get("phase")):
             stages_ended.append(StageEnd(
                 name, status["phase"],
-                _seconds_between(status.get("startTime"), status.get("lastTransitionTime"))))
+                _seconds_between(_stage_status(old_stages, name).get("startTime"),
+                                 status.get("lastTransitionTime"))))
     return RunTransition(
         started=started, ended=ended,
         reason=new.get("reason") if ended else None,
