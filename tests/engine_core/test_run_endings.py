@@ -77,3 +77,21 @@ def test_objects_the_api_would_refuse_fail_the_run_naming_object_and_field():
         "(did you mean 'command'?)")
     fixed = {**stage, "spec": {"pod": {"spec": {"containers": [{"image": "alpine"}]}}}}
     assert invalid_objects(workflow, {"build": fixed}) is None
+
+
+def test_a_definition_with_countless_problems_fails_the_run_with_a_bounded_message() -> None:
+    from cyclone.engine.core.progress import invalid_objects
+
+    containers = [{"name": f"c{i}", "image": "x", "comand": ["sh"], "x" * 5000: 1}
+                  for i in range(200)]
+    stage = {"apiVersion": "cyclone.dev/v1alpha1", "kind": "Stage",
+             "metadata": {"name": "s", "namespace": "cyclone-t"},
+             "spec": {"pod": {"spec": {"containers": containers}}}}
+    workflow = {"apiVersion": "cyclone.dev/v1alpha1", "kind": "Workflow",
+                "metadata": {"name": "w", "namespace": "cyclone-t"},
+                "spec": {"stages": [{"name": "s"}]}}
+    failure = invalid_objects(workflow, {"s": stage})
+    assert failure is not None
+    reason, message = failure
+    assert reason == "InvalidWorkflowRun" and "comand" in message
+    assert len(message) < 2000 and message.endswith("more)")

@@ -78,13 +78,27 @@ def invalid_objects(workflow: Mapping[str, Any], stage_objs: Mapping[str, Mappin
     named += [(f"stage {name}", obj) for name, obj in stage_objs.items()]
     for what, obj in named:
         problems += [f"{what}: {error}" for error in validate_object(dict(obj))]
-    return (REASON_INVALID, "; ".join(problems)) if problems else None
+    return (REASON_INVALID, listed(problems)) if problems else None
 
 
 def invalid_references(errors: Iterable[str]) -> Failure | None:
     """Output references that name no upstream output (`validation`) fail the run."""
-    text = "; ".join(errors)
+    text = listed(list(errors))
     return (REASON_INVALID, text) if text else None
+
+
+PROBLEMS_LISTED = 5
+"""How many problems of a refused definition a run's message names."""
+
+
+def listed(problems: list[str]) -> str:
+    """The first problems, each cut to `STAGE_MESSAGE_LIMIT`, and how many more there are:
+    the text comes from tenant-written objects and is copied into every stage's status,
+    which must stay far below what the API server stores."""
+    shown = [p if len(p) <= STAGE_MESSAGE_LIMIT else p[:STAGE_MESSAGE_LIMIT - 1] + "…"
+             for p in problems[:PROBLEMS_LISTED]]
+    more = len(problems) - len(shown)
+    return "; ".join(shown) + (f" (and {more} more)" if more else "")
 
 
 def timed_out(state: RunState) -> Failure | None:
