@@ -42,3 +42,19 @@ async def test_stages_of_a_run_failed_by_a_missing_stage_are_cancelled_not_pendi
         status = stage_status(run, name)
         assert (status["phase"], status["reason"]) == ("Cancelled", "StageNotFound")
         assert status["message"] == "not started: stage(s) absent of workflow wf not found"
+
+
+async def test_stages_of_a_run_stopped_before_it_began_are_cancelled_not_missing(env):
+    stopped = workflow_run("r1", "wf")
+    stopped["spec"]["stopped"] = True
+    await env.apply(
+        shell_stage("build", "true"), shell_stage("test", "true"),
+        workflow("wf", [{"name": "build"}, {"name": "test", "depends": ["build"]}]),
+        stopped,
+    )
+    run = await env.wait_phase("r1", "Cancelled")
+    for name in ("build", "test"):
+        status = stage_status(run, name)
+        assert (status["phase"], status["reason"]) == ("Cancelled", "ManuallyStop")
+        assert status["message"].startswith("not started")
+    assert await env.pods() == []

@@ -149,7 +149,7 @@ class RunController:
     async def _progress(self, state: RunState) -> float | None:
         spec = state.spec
         if spec.get("stopped"):
-            await self._end(state, CANCELLED, *stop_cause(state.run))
+            await self._end(state, CANCELLED, *stop_cause(state.run), scope=self._scope(state))
             return None
         workflow_name = (spec.get("workflowRef") or {}).get("name")
         workflow = self.caches.workflows.get(state.namespace, workflow_name or "")
@@ -180,11 +180,11 @@ class RunController:
                 await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused),
                                 scope=scope)
                 return None
-            if not await self._admit(state, workflow):
+            if not await self._admit(state, workflow, scope):
                 return None
         failure = timed_out(state)
         if failure is not None:
-            await self._end(state, FAILED, *failure)
+            await self._end(state, FAILED, *failure, scope=scope)
             return None
         deadline = state.deadline()
 
@@ -201,7 +201,7 @@ class RunController:
                 target.cluster, connected=True, failing_for=failing_for, error=error,
                 unreachable_limit=self.config.cluster_unreachable_seconds)
         if verdict.failure is not None:
-            await self._end(state, FAILED, *verdict.failure)
+            await self._end(state, FAILED, *verdict.failure, scope=scope)
             return None
         if execution is None or verdict.recheck is not None:
             return verdict.recheck
@@ -223,7 +223,8 @@ class RunController:
             inputs = await self._inputs(state, workflow, target)
             refused = run_violations(inputs.policy, state.run)
             if refused:
-                await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
+                await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused),
+                                scope=scope)
                 return None
             wakeups += await self._start_stages(state, step.start, stage_objs, inputs, execution)
         record_stage_shapes(state, wf_stages)
@@ -232,13 +233,26 @@ class RunController:
             return 0.0
         return requeue_after(state.now, wakeups)
 
-    async def _admit(self, state: RunState, workflow: dict) -> bool:
+    def _scope(self, state: RunState) -> list[str]:
+        """The stages the run would run, when its workflow is known and its range valid."""
+        spec = state.spec
+        workflow = self.caches.workflows.get(
+            state.namespace, (spec.get("workflowRef") or {}).get("name") or "")
+        if workflow is None:
+            return []
+        wf_stages = _dag_of(workflow)
+        start, end = spec.get("startStages") or None, spec.get("endStages") or None
+        if scope_problems(wf_stages, start, end):
+            return []
+        return list(stages_in_scope(wf_stages, start, end))
+
+    async def _admit(self, state: RunState, workflow: dict, scope: Iterable[str]) -> bool:
         others = () if self.gate.unlimited else self.caches.runs.list()  # O(runs): only if used
         decision = await self.gate.decide(state.run, others)
         if decision == Admission.REJECT:
             await self._end(
                 state, FAILED, REASON_TOO_MANY_WAITING,
-                "too many runs are waiting for a parallelism slot",
+                "too many runs are waiting for a parallelism slot", scope=scope,
             )
             return False
         if decision == Admission.QUEUE:
@@ -248,7 +262,7 @@ class RunController:
         try:
             deadline = deadline_for(state.run, state.now, default)
         except ValueError as exc:
-            await self._end(state, FAILED, REASON_INVALID, str(exc))
+            await self._end(state, FAILED, REASON_INVALID, str(exc), scope=scope)
             return False
         mark_admitted(state, deadline)
         previous_name = state.spec.get("retryOf")
