@@ -2,7 +2,8 @@
 
 The server only states the intent: ``spec.stopped`` with the reason and message in the
 stop annotations. The engine's stop path ends the run with them
-(`cyclone.engine.core.stopping.stop_cause`) and deletes its running pods at once.
+(`cyclone.engine.core.stopping.stop_cause`) at once; its running pods get their own grace
+period (`stopping.pod_deletion_grace`), as for any stop that is not forced.
 """
 
 from __future__ import annotations
