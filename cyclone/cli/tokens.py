@@ -19,8 +19,6 @@ from cyclone.cli.output import format_table, terminal_width
 from cyclone.cli.session import client_from, handles_errors
 
 LIST_FORMATS = ("table", "json", "yaml", "name")
-LISTED_FIELDS = ("id", "tenant", "description", "createdAt")
-"""What `list` prints of a token, whatever else a server answers."""
 
 
 def token_rows(items: list[dict], now: datetime) -> list[list[str]]:
@@ -32,10 +30,6 @@ def token_rows(items: list[dict], now: datetime) -> list[list[str]]:
         age = human_duration((now - created).total_seconds()) if created else ""
         rows.append([str(token.get("id") or ""), str(token.get("description") or ""), age])
     return rows
-
-
-def listed(items: list[dict]) -> list[dict]:
-    return [{k: t.get(k) for k in LISTED_FIELDS if k in t} for t in items]
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +63,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List a tenant's tokens: ids and descriptions, never the tokens themselves."""
         with client_from(ctx) as client:
-            items = listed(client.items(f"/tenants/{tenant}/tokens"))
+            items = client.items(f"/tenants/{tenant}/tokens")
         fmt = output.strip().lower()
         if fmt == "json":
             typer.echo(json.dumps(items, indent=2))
