@@ -168,7 +168,6 @@ def listen(host: str, port: int) -> socket.socket:
             raise UpError(f"port {port} on {host or '*'} is already in use (another cyclone up?"
                           " give another --port)") from None
         raise UpError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.set_inheritable(False)
     return sock
 
 

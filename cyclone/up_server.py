@@ -87,7 +87,7 @@ def write_context(url: str, data_dir: Path, port: int,
     return written, ""
 
 
-async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
+async def serve_api(ctx: UpContext) -> None:
     """Serve the API and run its background services until cancelled."""
     options = ctx.options
     url = local_url(options.host, options.port)
@@ -98,11 +98,9 @@ async def serve_api(ctx: UpContext, *, write_config: bool = True) -> None:
                      artifact_retention=retention_from_days(options.artifact_retention_days),
                      limits=request_limits(options))
     await prepare_engine_key(ctx.cluster, ctx.engine.config.system_namespace)
-    context, problem = None, "not asked to"
-    if write_config:
-        context, problem = write_context(url, ctx.data_dir, options.port, options.set_context)
-        if context is None:
-            log.warning("CLI context not written: %s", problem)
+    context, problem = write_context(url, ctx.data_dir, options.port, options.set_context)
+    if context is None:
+        log.warning("CLI context not written: %s", problem)
     async with asyncio.TaskGroup() as group:
         group.create_task(serve(app, options.host, options.port, sock=ctx.listener),
                           name="rest-api")

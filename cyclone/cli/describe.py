@@ -19,6 +19,7 @@ from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import (
     find_object,
     human_duration,
+    iso_time,
     lookup_kind,
     parse_time,
     run_display_phase,
@@ -48,10 +49,6 @@ def place_of(obj: dict, path: str) -> RunPlace:
     parts = path.split("/")
     return RunPlace(labels.get(keys.LABEL_PROJECT) or parts[2],
                     labels.get(keys.LABEL_WORKFLOW) or parts[4], path)
-
-
-def _iso(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
 
 def _ago(moment: datetime | None, now: datetime) -> str:
@@ -143,8 +140,8 @@ def describe_lines(run: dict, place: RunPlace, workflow: dict | None, events: li
         ("Name", meta.get("name", "")), ("Project", place.project),
         ("Workflow", place.workflow), ("Phase", run_display_phase(run)),
         ("Reason", overall.get("reason") or ""), ("Message", overall.get("message") or ""),
-        ("Created", f"{_iso(created)} ({_ago(created, now)} ago)" if created else ""),
-        ("Started", _iso(started)), ("Finished", _iso(finished)),
+        ("Created", f"{iso_time(created)} ({_ago(created, now)} ago)" if created else ""),
+        ("Started", iso_time(started)), ("Finished", iso_time(finished)),
         ("Duration", run_duration(run, now)), ("Trigger", trigger or ""),
         ("Retry of", (run.get("spec") or {}).get("retryOf") or ""),
         ("Labels", _labels(run)),

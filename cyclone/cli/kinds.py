@@ -97,7 +97,7 @@ def run_message(obj: dict) -> str:
     return overall.get("message") or overall.get("reason") or ""
 
 
-def _iso(moment: datetime | None) -> str:
+def iso_time(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
 
@@ -138,7 +138,7 @@ class CliKind:
 
         columns: list[TimedColumn] = [("NAME", untimed(lambda o: _meta(o).get("name", "")))]
         columns += [(header, untimed(read)) for header, read in self.columns]
-        columns.append(("AGE", _age))
+        columns.append(("AGE", age))
         columns += self.after_age
         if wide:
             columns += self.wide
@@ -160,7 +160,7 @@ class CliKind:
         return f"{base}/{name}" if name else base
 
 
-def _age(obj: dict, now: datetime) -> str:
+def age(obj: dict, now: datetime) -> str:
     created = parse_time(_meta(obj).get("creationTimestamp"))
     return human_duration((now - created).total_seconds()) if created else ""
 
@@ -180,8 +180,8 @@ KINDS: tuple[CliKind, ...] = (
             "/projects/{project}/workflows/{workflow}/workflowruns",
             (_PROJECT_COL, _WORKFLOW_COL, ("PHASE", run_display_phase)),
             after_age=(("DURATION", run_duration),),
-            wide=(("STARTED", lambda o, _now: _iso(run_times(o)[0])),
-                  ("FINISHED", lambda o, _now: _iso(run_times(o)[1])),
+            wide=(("STARTED", lambda o, _now: iso_time(run_times(o)[0])),
+                  ("FINISHED", lambda o, _now: iso_time(run_times(o)[1])),
                   ("TRIGGER", lambda o, _now: _run_trigger(o))),
             message=run_message, phase=run_display_phase),
     CliKind("WorkflowTrigger", "workflowtriggers",

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from cyclone.cli import jsonpath
 from cyclone.cli.client import CliError
-from cyclone.cli.kinds import CliKind, human_duration, parse_time
+from cyclone.cli.kinds import CliKind
 
 OUTPUT_FORMATS = ("table", "wide", "yaml", "json", "name", "jsonpath=TEMPLATE")
 OUTPUT_HELP = "table, wide, yaml, json, name or jsonpath=TEMPLATE."
@@ -32,13 +32,6 @@ _SEPARATOR = "   "
 
 def console() -> Console:
     return Console(highlight=False, soft_wrap=True)
-
-
-def age(obj: dict, now: datetime | None = None) -> str:
-    created = parse_time((obj.get("metadata") or {}).get("creationTimestamp"))
-    if created is None:
-        return ""
-    return human_duration(((now or datetime.now(UTC)) - created).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -176,7 +169,3 @@ def print_object(kind: CliKind, obj: dict, output: str, *, no_headers: bool = Fa
         typer.echo(jsonpath.render(fmt.template, obj), nl=False)
     else:
         print_objects(kind, [obj], output, no_headers=no_headers)
-
-
-def print_table(kind: CliKind, objects: list[dict]) -> None:
-    print_objects(kind, objects, "table")

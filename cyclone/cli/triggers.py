@@ -9,11 +9,10 @@ import typer
 from cyclone.api import keys
 from cyclone.api.formats import cron_schedule_error
 from cyclone.cli.client import CliError
-from cyclone.cli.kinds import find_object, list_objects, lookup_kind
+from cyclone.cli.kinds import age, find_object, list_objects, lookup_kind
 from cyclone.cli.output import (
     OUTPUT_HELP,
     SORT_HELP,
-    age,
     format_table,
     parse_output,
     print_objects,

@@ -13,8 +13,8 @@ from rich.live import Live
 from rich.text import Text
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
-from cyclone.cli.kinds import PAUSED, run_display_phase
-from cyclone.cli.output import format_table, human_duration, parse_time
+from cyclone.cli.kinds import PAUSED, human_duration, parse_time, run_display_phase
+from cyclone.cli.output import format_table
 
 _STYLE = {Phase.SUCCEEDED: ("✔", "green"), Phase.FAILED: ("✖", "red"),
           Phase.CANCELLED: ("⊘", "yellow"), Phase.RUNNING: ("●", "cyan"),
