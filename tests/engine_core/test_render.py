@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cyclone.api.references import output_references
 from cyclone.engine.core.render import (
     RenderContext,
     RenderError,
     global_variables,
-    output_references,
     render_string,
     render_value,
     resolve_generators,

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cyclone.api.references import upstream_of
 from cyclone.engine.core.phases import (
     PENDING,
     SUCCEEDED,
@@ -232,10 +233,7 @@ def plan_step(
 
 def upstream_stages(stages: Iterable[Any], stage: str) -> set[str]:
     """Every stage the given one depends on, directly or transitively (itself excluded)."""
-    parents = {node.name: list(node.depends) for node in dag_stages(stages)}
-    found = _descendants(parents.get(stage, ()), parents)
-    found.discard(stage)
-    return found
+    return upstream_of({node.name: list(node.depends) for node in dag_stages(stages)}, stage)
 
 
 def scope_problems(

@@ -291,17 +291,3 @@ def resolve_generators(values: Mapping[str, str], now: datetime, rng: random.Ran
         return match.group(0)
 
     return {name: _PATTERN.sub(fix, value) for name, value in values.items()}
-
-
-def output_references(value: Any) -> list[tuple[str, str]]:
-    """(stage, key) of every ``${stages.<stage>.outputs.<key>}`` in a JSON-like value."""
-    found: list[tuple[str, str]] = []
-    if isinstance(value, str):
-        found.extend((m.group("stage"), m.group("key")) for m in OUTPUT_REFERENCE.finditer(value))
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            found.extend(output_references(item))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(output_references(item))
-    return found

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cyclone.api.references import output_references
 from cyclone.engine.core.dag import dag_stages, upstream_stages
-from cyclone.engine.core.render import output_references
 
 
 def as_json(obj: Any) -> Any:
