@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.server.private_files import open_private
 
 TIMES_SUFFIX = ".log.times"
@@ -24,14 +25,6 @@ TIMES_SUFFIX = ".log.times"
 def format_time(moment: datetime) -> str:
     """``2026-12-05T04:22:51.123456Z`` (UTC, microseconds, as `kubectl logs --timestamps`)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(text: str) -> datetime:
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def line_starts(data: bytes, base: int, at_line_start: bool) -> list[int]:
@@ -135,7 +128,7 @@ class LineStamper:
 
     def _line(self, offset: int, line: bytes) -> bytes:
         stamp = self._time_of(offset)
-        if self._since is not None and (stamp is None or parse_time(stamp) < self._since):
+        if self._since is not None and (stamp is None or parse_rfc3339(stamp) < self._since):
             return b""
         if self._timestamps and stamp is not None:
             return stamp.encode() + b" " + line

@@ -34,10 +34,11 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from cyclone.api import keys
 from cyclone.engine.core.phases import RUNNING, TERMINAL_PHASES
+from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
-from cyclone.server.logs.linetimes import LineStamper, parse_time, stamped, stamped_sync
+from cyclone.server.logs.linetimes import LineStamper, stamped, stamped_sync
 from cyclone.server.logs.order import log_header, stage_log_order
 from cyclone.server.logs.rundata import current_run, resolve_run_ref, run_matches
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef, check_segment
@@ -152,7 +153,7 @@ def line_view(
         since = datetime.now(UTC) - timedelta(seconds=since_seconds)
     elif since_time is not None:
         try:
-            since = parse_time(since_time)
+            since = parse_rfc3339(since_time)
         except ValueError as err:
             raise errors.BadRequest(f"sinceTime {since_time!r} is not an RFC 3339 time") from err
     return LineView(timestamps, since)
