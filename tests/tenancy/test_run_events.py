@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cyclone.api import keys
+from cyclone.kube import kinds
 
 from .flows import apply_flow, expect, runs_path, shell_stage, start_run, wait_run
 
@@ -54,3 +55,13 @@ async def test_a_tenant_reads_only_the_events_of_its_own_runs(stack):
     await wait_run(stack.b.http, "demo", "ci", "same-name")
     seen_by_b = await reasons(stack.b.http, "same-name")
     assert not {"RunNotice", "OwnedNotice", "PodNotice"} & set(seen_by_b), seen_by_b
+
+
+    # b's run naming a's pod in its status (as a tenant that could write its own status
+    # would) still shows none of a's Events.
+    run_b = await stack.cluster.get(kinds.WORKFLOW_RUN, "same-name", stack.b.namespace)
+    run_b["status"]["stages"]["hello"]["pod"] = pod
+    await stack.cluster.replace_status(run_b)
+    forged = expect(await stack.b.http.get(f"{runs_path('demo', 'ci')}/same-name"), 200)
+    assert forged["status"]["stages"]["hello"]["pod"] == pod
+    assert "PodNotice" not in await reasons(stack.b.http, "same-name")
