@@ -212,7 +212,9 @@ spec:
 """
 
 
-def test_a_run_is_executed_by_the_instance(first, tmp_path) -> None:
+def test_a_run_is_executed_by_the_instance_and_logged_as_json_with_its_fields(
+        first, tmp_path) -> None:
+    """Last of the tests on `first`: it stops the instance to read all its log lines."""
     path = tmp_path / "run.yaml"
     path.write_text(RUN_PROJECT)
     config = config_of(first)
@@ -222,9 +224,6 @@ def test_a_run_is_executed_by_the_instance(first, tmp_path) -> None:
     ran = cyclone(*target, "run", "once", "-p", "up-service", "--name", "once-1", "--watch",
                   "--interval", "0.2", config=config)
     assert ran.returncode == 0, ran.stdout + ran.stderr
-
-
-def test_json_logs_are_one_object_per_line_with_their_fields(first) -> None:
     out, err = first.stop()
     records = [json.loads(line) for line in err.splitlines()]
     assert records, "no log lines"
