@@ -9,6 +9,7 @@ import typer
 from cyclone.cli import config as cli_config
 from cyclone.cli.client import CliError
 from cyclone.cli.config import CliConfig, ConfigError, Context, config_path
+from cyclone.cli.output import format_table
 from cyclone.cli.session import handles_errors
 
 config_app = typer.Typer(
@@ -37,14 +38,6 @@ def _auth_of(context: Context) -> str:
     return "token" if context.token else "none"
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
 @config_app.command("get-contexts")
 @handles_errors
 def get_contexts(
@@ -59,11 +52,11 @@ def get_contexts(
         for context in config.contexts:
             typer.echo(context.name)
         return
-    rows = [] if no_headers else [["CURRENT", "NAME", "SERVER", "TENANT", "AUTH"]]
-    rows += [["*" if c.name == config.current else "", c.name, c.server, c.tenant or "",
-              _auth_of(c)] for c in config.contexts]
-    if rows:
-        typer.echo(_table(rows))
+    rows = [["*" if c.name == config.current else "", c.name, c.server, c.tenant or "",
+             _auth_of(c)] for c in config.contexts]
+    for line in format_table(["CURRENT", "NAME", "SERVER", "TENANT", "AUTH"], rows,
+                             no_headers=no_headers):
+        typer.echo(line)
 
 
 @config_app.command("current-context")

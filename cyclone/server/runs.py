@@ -45,10 +45,13 @@ async def create_run(scope: Scope, body: ObjectBody, dry_run: bool = False) -> d
     return await start_run(scope.cluster, obj, dry_run=dry_run)
 
 
-async def _set_flags(scope: Scope, name: str, flags: dict) -> dict:
+async def _set_flags(scope: Scope, name: str, flags: dict,
+                     annotations: dict | None = None) -> dict:
     await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
-    return await scope.cluster.patch(kinds.WORKFLOW_RUN, name, {"spec": flags},
-                                     scope.namespace)
+    patch: dict = {"spec": flags}
+    if annotations:
+        patch["metadata"] = {"annotations": annotations}
+    return await scope.cluster.patch(kinds.WORKFLOW_RUN, name, patch, scope.namespace)
 
 
 @router.get(RUNS.path, summary="List workflowruns")
@@ -94,13 +97,8 @@ async def stop_run(
     """Ask the engine to stop the run: its running pods get SIGTERM and their own grace
     period (default 30 s) to end, or with `force=true` are killed at once. The run ends
     Cancelled right away; a forced stop also cuts short the grace of a stop before it."""
-    if not force:
-        return await _set_flags(scope, name, {"stopped": True})
-    await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
-    return await scope.cluster.patch(kinds.WORKFLOW_RUN, name, {
-        "metadata": {"annotations": {keys.ANNOTATION_STOP_FORCE: "true"}},
-        "spec": {"stopped": True},
-    }, scope.namespace)
+    return await _set_flags(scope, name, {"stopped": True},
+                            {keys.ANNOTATION_STOP_FORCE: "true"} if force else None)
 
 
 @router.put(_RUN + "/pause", summary="Pause a workflowrun (no new stage starts)")
