@@ -23,6 +23,7 @@ from cyclone.engine.core.tenancy import Violation, run_violations, target_of, te
 from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.placement import execution_context, read_policy
 from cyclone.kube import errors, kinds
+from cyclone.kube.creation import create_named
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
@@ -82,17 +83,7 @@ async def start_run(cluster: Cluster, run: Mapping[str, Any], *,
     if workflow is None:
         workflow = await cluster.get(kinds.WORKFLOW, workflow_name, namespace)
     raise_refusal(rules.scope_refusal(workflow_name, workflow, obj["spec"]))
-    if dry_run:
-        try:
-            await cluster.get(kinds.WORKFLOW_RUN, obj["metadata"]["name"], namespace)
-        except errors.NotFound:
-            return obj
-        raise errors.AlreadyExists(f"workflowrun {obj['metadata']['name']!r} already exists")
-    try:
-        return await cluster.create(obj, namespace=namespace)
-    except errors.AlreadyExists as exc:
-        raise errors.AlreadyExists(
-            f"workflowrun {obj['metadata']['name']!r} already exists") from exc
+    return await create_named(cluster, obj, "workflowrun", dry_run=dry_run)
 
 
 async def record_refusal(cluster: Cluster, trigger: dict, run_name: str, error: Exception,

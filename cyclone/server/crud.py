@@ -11,6 +11,7 @@ from cyclone.api import keys
 from cyclone.api.references import workflow_reference_errors
 from cyclone.engine.runstart import validate_object
 from cyclone.kube import errors, kinds
+from cyclone.kube.creation import create_named
 from cyclone.kube.kinds import Kind
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import ObjectBody, build_object, resolve_name, updated_object
@@ -115,16 +116,7 @@ async def create_object(spec: KindRoutes, scope: Scope, body: ObjectBody,
     name = resolve_name(body.metadata, spec.what)
     obj = build_object(spec.kind, body, name, scope.namespace, _labels(spec, scope))
     await _admit(spec, scope, obj)
-    if dry_run:
-        try:
-            await scope.cluster.get(spec.kind, name, scope.namespace)
-        except errors.NotFound:
-            return obj
-        raise errors.AlreadyExists(f"{spec.what} {name!r} already exists")
-    try:
-        return await scope.cluster.create(obj, namespace=scope.namespace)
-    except errors.AlreadyExists as exc:
-        raise errors.AlreadyExists(f"{spec.what} {name!r} already exists") from exc
+    return await create_named(scope.cluster, obj, spec.what, dry_run=dry_run)
 
 
 async def update_object(spec: KindRoutes, scope: Scope, name: str, body: ObjectBody,
