@@ -115,7 +115,7 @@ def phase_of(instance: LiveUp, run: str) -> str | None:
 
 def stored_state(instance: LiveUp, run: str, stage: str) -> dict:
     """The log store's record of a stage's `main` log (whether it is complete)."""
-    for path in (instance.data_dir).rglob(f"{run}/*/{stage}/main.log.state"):
+    for path in (instance.data_dir / "logs").rglob(f"{run}/*/{stage}/main.log.state"):
         return json.loads(path.read_text())
     return {}
 

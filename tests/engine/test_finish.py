@@ -33,7 +33,7 @@ STAGE_PODS = f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
 
 
 def run_data_dir(env, run: str):
-    matches = list((env.data_dir / "node").rglob(f"{PVC}/workflowruns/{run}"))
+    matches = list((env.data_dir / "node" / "volumes" / "pvc").rglob(f"{PVC}/workflowruns/{run}"))
     return matches[0] if matches else None
 
 
@@ -111,7 +111,7 @@ async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path, backend
         run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
         assert overall(run)["phase"] == "Succeeded"
         assert await env.pods() == []
-        assert list((env.data_dir / "node").rglob(PVC)), "the tenant PVC was never mounted"
+        assert list((env.data_dir / "node" / "volumes" / "pvc").rglob(PVC)), "the tenant PVC was never mounted"
         assert run_data_dir(env, "r1") is None
         try:
             await env.cluster.get(kinds.POD, gc_pod_name("r1"), NAMESPACE)

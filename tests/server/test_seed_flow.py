@@ -227,7 +227,7 @@ async def test_seed_steps_run_a_workflow_in_the_worker_namespace(seed: Seed):
         return current if (current.get("status") or {}).get("cleaned") else None
 
     await eventually(cleaned, timeout=120, interval=0.3)
-    claim_dirs = [p for p in seed.node_dir.rglob(TENANT_PVC) if p.is_dir()]
+    claim_dirs = [p for p in (seed.node_dir / "volumes" / "pvc").rglob(TENANT_PVC) if p.is_dir()]
     assert claim_dirs, "the tenant PVC was never mounted on the node"
     assert not any((d / "workflowruns" / "r1").exists() for d in claim_dirs)
     pods = (await seed.worker.list(kinds.POD, WORKER_NS,
