@@ -32,8 +32,13 @@ from .receiver import http_receiver
 STAGE_PODS = f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"
 
 
+def node_claims(env):
+    """Where the node agent keeps PVC contents (never under pod dirs it may be removing)."""
+    return env.data_dir / "node" / "volumes" / "pvc"
+
+
 def run_data_dir(env, run: str):
-    matches = list((env.data_dir / "node" / "volumes" / "pvc").rglob(f"{PVC}/workflowruns/{run}"))
+    matches = list(node_claims(env).rglob(f"{PVC}/workflowruns/{run}"))
     return matches[0] if matches else None
 
 
@@ -111,7 +116,7 @@ async def test_gc_removes_pods_and_run_data_then_marks_cleaned(tmp_path, backend
         run = await env.wait_run("r1", lambda r: (r.get("status") or {}).get("cleaned") is True)
         assert overall(run)["phase"] == "Succeeded"
         assert await env.pods() == []
-        assert list((env.data_dir / "node" / "volumes" / "pvc").rglob(PVC)), "the tenant PVC was never mounted"
+        assert list(node_claims(env).rglob(PVC)), "the tenant PVC was never mounted"
         assert run_data_dir(env, "r1") is None
         try:
             await env.cluster.get(kinds.POD, gc_pod_name("r1"), NAMESPACE)
