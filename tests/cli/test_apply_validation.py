@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from subprocess import CompletedProcess
 
 import pytest
-from support.live_up import LiveUp, live_up
+from support.live_up import LiveUp, cli, live_up
 from typer.testing import CliRunner
 
 from cyclone.cli.main import app
@@ -39,13 +38,6 @@ metadata: {{name: {name}, {LABELS}}}
 spec:
   stages: {stages}
 """
-
-
-def cli(instance: LiveUp, *args: str, input: str | None = None) -> CompletedProcess:
-    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={
-        "CYCLONE_CONFIG": str(instance.config), "CYCLONE_SERVER": None,
-        "CYCLONE_TENANT": None, "CYCLONE_TOKEN": None})
-    return CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def exists(instance: LiveUp, kind: str, name: str) -> bool:

@@ -7,30 +7,17 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from subprocess import CompletedProcess
 
 import pytest
-from support.live_up import LiveUp, live_up
-from typer.testing import CliRunner
+from support.live_up import LiveUp, cli_ok, live_up, shell_stage_manifest
 
 from cyclone.api import keys
-from cyclone.cli.main import app
 
 PROJECT = "descr"
 
 
 def stage(name: str, script: str) -> str:
-    return f"""\
----
-kind: Stage
-metadata: {{name: {name}, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
-spec:
-  pod:
-    spec:
-      containers:
-      - image: alpine:3.20
-        command: [sh, -c, "{script}"]
-"""
+    return shell_stage_manifest(PROJECT, name, script)
 
 
 MANIFESTS = f"""\
@@ -62,20 +49,6 @@ metadata: {{name: slowish, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
 spec:
   stages: [{{name: nap}}]
 """
-
-
-def cli(instance: LiveUp, *args: str, input: str | None = None) -> CompletedProcess:
-    """`cyclone ARGS…` in this process (stdout is not a terminal), as a finished process."""
-    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={
-        "CYCLONE_CONFIG": str(instance.config), "CYCLONE_SERVER": None,
-        "CYCLONE_TENANT": None, "CYCLONE_TOKEN": None})
-    return CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
-
-
-def cli_ok(instance: LiveUp, *args: str, input: str | None = None) -> str:
-    result = cli(instance, *args, input=input)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def wait_done(instance: LiveUp, run: str, timeout: float = 60) -> str:

@@ -7,13 +7,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from subprocess import CompletedProcess
 
 import pytest
-from support.live_up import LiveUp, live_up
-from typer.testing import CliRunner
-
-from cyclone.cli.main import app
+from support.live_up import LiveUp, cli, cli_ok, live_up
 
 PROJECT = "outconv-" + "p" * 40
 MANIFESTS = f"""\
@@ -70,20 +66,6 @@ def labelled_run(name: str, workflow: str, labels: dict[str, str]) -> str:
         "apiVersion": "cyclone.dev/v1alpha1", "kind": "WorkflowRun",
         "metadata": {"name": name, "labels": {"project.cyclone.dev/name": PROJECT, **labels}},
         "spec": {"workflowRef": {"name": workflow}}})
-
-
-def cli(instance: LiveUp, *args: str, input: str | None = None) -> CompletedProcess:
-    """`cyclone ARGS…` in this process (stdout is not a terminal), as a finished process."""
-    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={
-        "CYCLONE_CONFIG": str(instance.config), "CYCLONE_SERVER": None,
-        "CYCLONE_TENANT": None, "CYCLONE_TOKEN": None})
-    return CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
-
-
-def cli_ok(instance: LiveUp, *args: str, input: str | None = None) -> str:
-    result = cli(instance, *args, input=input)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def piped(instance: LiveUp, *args: str) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from rich.cells import cell_len
-from support.live_up import LiveUp, live_up
+from support.live_up import LiveUp, live_up, shell_stage_manifest
 
 PROJECT = "term80"
 LONG_A = "compile-everything-for-the-release"
@@ -23,17 +23,7 @@ LONG_B = "unit-tests-with-a-rather-long-name"
 
 
 def stage(name: str, script: str) -> str:
-    return f"""\
----
-kind: Stage
-metadata: {{name: {name}, labels: {{project.cyclone.dev/name: {PROJECT}}}}}
-spec:
-  pod:
-    spec:
-      containers:
-      - image: alpine:3.20
-        command: [sh, -c, "{script}"]
-"""
+    return shell_stage_manifest(PROJECT, name, script)
 
 
 MANIFESTS = f"""\

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any
 
 import httpx
@@ -61,6 +62,39 @@ class LiveUp:
             capture_output=True, text=True, timeout=timeout,
             env={**self.cli_env(), **(env or {})},
         )
+
+
+def cli(instance: LiveUp, *args: str, input: str | None = None) -> CompletedProcess:
+    """`cyclone ARGS…` in this process (stdout is not a terminal), as a finished process."""
+    from typer.testing import CliRunner
+
+    from cyclone.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), input=input, catch_exceptions=False, env={
+        "CYCLONE_CONFIG": str(instance.config), "CYCLONE_SERVER": None,
+        "CYCLONE_TENANT": None, "CYCLONE_TOKEN": None})
+    return CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
+def cli_ok(instance: LiveUp, *args: str, input: str | None = None) -> str:
+    result = cli(instance, *args, input=input)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def shell_stage_manifest(project: str, name: str, script: str) -> str:
+    """A Stage of `project` running `sh -c SCRIPT`, as a YAML document that starts with `---`."""
+    return f"""\
+---
+kind: Stage
+metadata: {{name: {name}, labels: {{project.cyclone.dev/name: {project}}}}}
+spec:
+  pod:
+    spec:
+      containers:
+      - image: alpine:3.20
+        command: [sh, -c, "{script}"]
+"""
 
 
 @contextlib.contextmanager
