@@ -4,7 +4,6 @@ tenant (another tenant's runs are not found)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -14,18 +13,16 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import typer
-import yaml
 
 from cyclone.cli.client import CliError, CycloneClient
-from cyclone.cli.kinds import human_duration, parse_time
-from cyclone.cli.output import format_table, terminal_width
+from cyclone.cli.kinds import human_duration, parse_time, time_since
+from cyclone.cli.output import OUTPUT_HELP, print_records
 from cyclone.cli.runs import locate_run
 from cyclone.cli.session import client_from, handles_errors
 
 CHUNK_BYTES = 1024 * 1024
 PROGRESS_MIN_BYTES = 4 * CHUNK_BYTES
 """Transfers from this size show a progress bar, on a terminal only."""
-LIST_FORMATS = ("table", "json", "yaml", "name")
 
 
 def human_size(size: int) -> str:
@@ -40,37 +37,23 @@ def human_size(size: int) -> str:
     return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
 
 
-def _relative(timestamp: str | None, now: datetime, *, future: bool = False) -> str:
+def _time_left(timestamp: str | None, now: datetime) -> str:
     moment = parse_time(timestamp)
-    if moment is None:
-        return "never" if future else ""
-    seconds = (moment - now).total_seconds() if future else (now - moment).total_seconds()
-    return human_duration(seconds)
+    return human_duration((moment - now).total_seconds()) if moment else "never"
 
 
 def artifact_rows(items: list[dict], now: datetime) -> list[list[str]]:
     """NAME, STAGE, SIZE, AGE and EXPIRES (time left) of each artifact, oldest first."""
     ordered = sorted(items, key=lambda i: (i.get("createdAt") or "", i.get("name") or ""))
     return [[str(i.get("name") or ""), str(i.get("stage") or "<none>"),
-             human_size(int(i.get("size") or 0)), _relative(i.get("createdAt"), now),
-             _relative(i.get("expiresAt"), now, future=True)] for i in ordered]
+             human_size(int(i.get("size") or 0)), time_since(i.get("createdAt"), now),
+             _time_left(i.get("expiresAt"), now)] for i in ordered]
 
 
 def print_artifacts(items: list[dict], output: str, no_headers: bool) -> None:
-    if output == "json":
-        typer.echo(json.dumps(items, indent=2))
-    elif output == "yaml":
-        typer.echo(yaml.safe_dump(items, sort_keys=False), nl=False)
-    elif output == "name":
-        for item in items:
-            typer.echo(item.get("name"))
-    elif output == "table":
-        rows = artifact_rows(items, datetime.now(UTC))
-        for line in format_table(["NAME", "STAGE", "SIZE", "AGE", "EXPIRES"], rows,
-                                 no_headers=no_headers, width=terminal_width()):
-            typer.echo(line)
-    else:
-        raise CliError(f"unknown output format {output!r} (one of: {', '.join(LIST_FORMATS)})")
+    print_records(items, output, headers=["NAME", "STAGE", "SIZE", "AGE", "EXPIRES"],
+                  rows=lambda records: artifact_rows(records, datetime.now(UTC)),
+                  name=lambda item: str(item.get("name")), no_headers=no_headers)
 
 
 class TransferProgress:
@@ -175,15 +158,14 @@ def register(app: typer.Typer) -> None:
         run: str = typer.Argument(..., help="Run name."),
         project: str | None = typer.Option(None, "--project", "-p", help="Project."),
         workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
-        output: str = typer.Option("table", "--output", "-o",
-                                   help="table, json, yaml or name."),
+        output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
         no_headers: bool = typer.Option(False, "--no-headers", help="Table without header."),
     ) -> None:
         """List the artifacts of a run, oldest first."""
         with client_from(ctx) as client:
             _, path, _, _ = locate_run(client, run, project, workflow)
             items = client.items(f"{path}/artifacts")
-        print_artifacts(items, output.strip().lower(), no_headers)
+        print_artifacts(items, output, no_headers)
 
     @artifacts_app.command("get")
     @handles_errors

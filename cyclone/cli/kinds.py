@@ -160,9 +160,14 @@ class CliKind:
         return f"{base}/{name}" if name else base
 
 
+def time_since(timestamp: str | None, now: datetime) -> str:
+    """How long before `now` `timestamp` was, as `human_duration` says it; empty without one."""
+    moment = parse_time(timestamp)
+    return human_duration((now - moment).total_seconds()) if moment else ""
+
+
 def age(obj: dict, now: datetime) -> str:
-    created = parse_time(_meta(obj).get("creationTimestamp"))
-    return human_duration((now - created).total_seconds()) if created else ""
+    return time_since(_meta(obj).get("creationTimestamp"), now)
 
 
 _PROJECT_COL: Column = ("PROJECT", _label(keys.LABEL_PROJECT))

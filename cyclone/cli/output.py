@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -156,6 +157,27 @@ def print_objects(kind: CliKind, objects: list[dict], output: str, *,
     else:
         for line in table_lines(kind, objects, wide=fmt.name == "wide",
                                 no_headers=no_headers, width=terminal_width()):
+            typer.echo(line)
+
+
+def print_records(records: list[dict], output: str, *, headers: list[str],
+                  rows: Callable[[list[dict]], list[list[str]]], name: Callable[[dict], str],
+                  no_headers: bool = False) -> None:
+    """Records that are not Kubernetes objects (artifacts, tokens) in any `-o` format; `rows`
+    makes the table's rows (in its own order), `name` the line `-o name` prints."""
+    fmt = parse_output(output)
+    if fmt.name == "json":
+        typer.echo(json.dumps(records, indent=2))
+    elif fmt.name == "yaml":
+        typer.echo(yaml.safe_dump(records, sort_keys=False), nl=False)
+    elif fmt.name == "name":
+        for record in records:
+            typer.echo(name(record))
+    elif fmt.name == "jsonpath":
+        typer.echo(jsonpath.render(fmt.template, {"items": records}), nl=False)
+    else:
+        for line in format_table(headers, rows(records), no_headers=no_headers,
+                                 width=terminal_width()):
             typer.echo(line)
 
 

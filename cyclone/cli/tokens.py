@@ -7,29 +7,20 @@ one, so `list` shows ids and descriptions, never a token.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import typer
-import yaml
 
-from cyclone.cli.client import CliError
-from cyclone.cli.kinds import human_duration, parse_time
-from cyclone.cli.output import format_table, terminal_width
+from cyclone.cli.kinds import time_since
+from cyclone.cli.output import OUTPUT_HELP, print_records
 from cyclone.cli.session import client_from, handles_errors
-
-LIST_FORMATS = ("table", "json", "yaml", "name")
 
 
 def token_rows(items: list[dict], now: datetime) -> list[list[str]]:
     """ID, DESCRIPTION and AGE of each token, oldest first."""
     ordered = sorted(items, key=lambda t: (t.get("createdAt") or "", t.get("id") or ""))
-    rows = []
-    for token in ordered:
-        created = parse_time(token.get("createdAt"))
-        age = human_duration((now - created).total_seconds()) if created else ""
-        rows.append([str(token.get("id") or ""), str(token.get("description") or ""), age])
-    return rows
+    return [[str(token.get("id") or ""), str(token.get("description") or ""),
+             time_since(token.get("createdAt"), now)] for token in ordered]
 
 
 def register(app: typer.Typer) -> None:
@@ -57,29 +48,15 @@ def register(app: typer.Typer) -> None:
     def list_tokens(
         ctx: typer.Context,
         tenant: str = typer.Argument(..., help="Tenant whose tokens to list."),
-        output: str = typer.Option("table", "--output", "-o",
-                                   help="table, json, yaml or name."),
+        output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
         no_headers: bool = typer.Option(False, "--no-headers", help="Table without header."),
     ) -> None:
         """List a tenant's tokens: ids and descriptions, never the tokens themselves."""
         with client_from(ctx) as client:
             items = client.items(f"/tenants/{tenant}/tokens")
-        fmt = output.strip().lower()
-        if fmt == "json":
-            typer.echo(json.dumps(items, indent=2))
-        elif fmt == "yaml":
-            typer.echo(yaml.safe_dump(items, sort_keys=False), nl=False)
-        elif fmt == "name":
-            for token in items:
-                typer.echo(f"token/{token.get('id')}")
-        elif fmt == "table":
-            for line in format_table(["ID", "DESCRIPTION", "AGE"],
-                                     token_rows(items, datetime.now(UTC)),
-                                     no_headers=no_headers, width=terminal_width()):
-                typer.echo(line)
-        else:
-            raise CliError(f"unknown output format {output!r} "
-                           f"(one of: {', '.join(LIST_FORMATS)})")
+        print_records(items, output, headers=["ID", "DESCRIPTION", "AGE"],
+                      rows=lambda records: token_rows(records, datetime.now(UTC)),
+                      name=lambda token: f"token/{token.get('id')}", no_headers=no_headers)
 
     @token_app.command("revoke")
     @handles_errors

@@ -77,6 +77,10 @@ def test_ls_lists_what_was_put(instance: LiveUp, payload: bytes) -> None:
     assert [(i["name"], i["size"], i["stage"]) for i in items] == [
         ("report.tgz", len(payload), "pack")]
     assert invoke("artifacts", "ls", "arts-1", "-o", "name").stdout == "report.tgz\n"
+    sizes = invoke("artifacts", "ls", "arts-1", "-o", "jsonpath={.items[*].size}")
+    assert sizes.stdout == str(len(payload))
+    unknown = invoke("artifacts", "ls", "arts-1", "-o", "csv")
+    assert unknown.exit_code == 1 and unknown.stderr.startswith("error: unknown output format")
 
 
 def test_get_writes_a_file_a_directory_or_stdout(instance, payload, tmp_path) -> None:

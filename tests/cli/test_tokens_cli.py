@@ -50,9 +50,11 @@ def test_list_shows_ids_and_descriptions_never_tokens(instance: LiveUp) -> None:
     items = json.loads(as_json.stdout)
     assert {"deploy key"} <= {i["description"] for i in items}
     assert all(set(i) <= {"id", "tenant", "description", "createdAt"} for i in items)
-    for output in ("table", "json", "yaml", "name"):
+    for output in ("table", "wide", "json", "yaml", "name", "jsonpath={.items[*].id}"):
         shown = invoke("token", "list", "tokq", "-o", output)
         assert shown.exit_code == 0 and token not in shown.output
+    ids = invoke("token", "list", "tokq", "-o", "jsonpath={.items[*].id}").stdout.split()
+    assert sorted(ids) == sorted(i["id"] for i in items)
     own = as_token(token, "tokq", "token", "list", "tokq", "--no-headers")
     assert own.exit_code == 0 and "deploy key" in own.stdout and "ID" not in own.stdout
 
