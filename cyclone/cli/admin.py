@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from cyclone.cli import options
 from cyclone.cli.client import CliError
 from cyclone.cli.kinds import lookup_kind
 from cyclone.cli.objects import read_documents
-from cyclone.cli.output import OUTPUT_HELP, SORT_HELP, print_objects
+from cyclone.cli.output import print_objects
 from cyclone.cli.runs import parse_pairs
 from cyclone.cli.session import client_from, handles_errors
 
@@ -137,10 +138,9 @@ def register(app: typer.Typer) -> None:
     @tenant_app.command("list")
     @handles_errors
     def tenant_list(ctx: typer.Context,
-                    output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
-                    no_headers: bool = typer.Option(False, "--no-headers",
-                                                    help="Table without its header."),
-                    sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
+                    output: str = options.OUTPUT,
+                    no_headers: bool = options.NO_HEADERS,
+                    sort_by: str | None = options.SORT_BY,
                     ) -> None:
         """List tenants."""
         with client_from(ctx) as client:
@@ -184,11 +184,9 @@ def register(app: typer.Typer) -> None:
     @integration_app.command("list")
     @handles_errors
     def integration_list(ctx: typer.Context,
-                         output: str = typer.Option("table", "--output", "-o",
-                                                    help=OUTPUT_HELP),
-                         no_headers: bool = typer.Option(False, "--no-headers",
-                                                         help="Table without its header."),
-                         sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
+                         output: str = options.OUTPUT,
+                         no_headers: bool = options.NO_HEADERS,
+                         sort_by: str | None = options.SORT_BY,
                          ) -> None:
         """List integrations (secret fields are never shown)."""
         with client_from(ctx) as client:

@@ -14,9 +14,10 @@ from typing import Any, BinaryIO
 
 import typer
 
+from cyclone.cli import options
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import human_duration, parse_time, time_since
-from cyclone.cli.output import OUTPUT_HELP, print_records
+from cyclone.cli.output import print_records
 from cyclone.cli.runs import locate_run
 from cyclone.cli.session import client_from, handles_errors
 
@@ -156,10 +157,10 @@ def register(app: typer.Typer) -> None:
     def list_artifacts(
         ctx: typer.Context,
         run: str = typer.Argument(..., help="Run name."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
-        output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
-        no_headers: bool = typer.Option(False, "--no-headers", help="Table without header."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
+        output: str = options.OUTPUT,
+        no_headers: bool = options.NO_HEADERS,
     ) -> None:
         """List the artifacts of a run, oldest first."""
         with client_from(ctx) as client:
@@ -177,8 +178,8 @@ def register(app: typer.Typer) -> None:
             None, "--output", "-o", metavar="FILE",
             help="Where to write it: a file, a directory, or - for stdout "
                  "(default: NAME in the current directory)."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
     ) -> None:
         """Download an artifact of a run."""
         with client_from(ctx) as client:
@@ -200,8 +201,8 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name",
                                         help="Artifact name (default: the file's name)."),
         stage: str | None = typer.Option(None, "--stage", help="Stage it belongs to."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
     ) -> None:
         """Upload a file as an artifact of a run (replacing one of the same name)."""
         artifact = name or file.name

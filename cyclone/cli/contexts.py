@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from cyclone.cli import config as cli_config
+from cyclone.cli import options
 from cyclone.cli.client import CliError
 from cyclone.cli.config import CliConfig, ConfigError, Context, config_path
 from cyclone.cli.output import format_table
@@ -42,7 +43,7 @@ def _auth_of(context: Context) -> str:
 @handles_errors
 def get_contexts(
     output: str = typer.Option("table", "-o", "--output", help="table or name."),
-    no_headers: bool = typer.Option(False, "--no-headers", help="Print no header row."),
+    no_headers: bool = options.NO_HEADERS,
 ) -> None:
     """List the contexts; `*` marks the current one."""
     if output not in ("table", "name"):

@@ -15,6 +15,7 @@ import typer
 
 from cyclone.api import keys
 from cyclone.api.common import Phase
+from cyclone.cli import options
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import (
     find_object,
@@ -225,8 +226,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         kind: str = typer.Argument(..., help="run (or wfr, workflowrun)."),
         name: str = typer.Argument(..., help="Name of the run."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
     ) -> None:
         """Show a run: its stages in DAG order, their outputs, and its events."""
         if lookup_kind(kind) is not WORKFLOW_RUNS:
@@ -241,8 +242,8 @@ def register(app: typer.Typer) -> None:
     def watch(
         ctx: typer.Context,
         run: str = typer.Argument(..., help="Name of the run."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
         interval: float = typer.Option(0.5, "--interval", hidden=True),
     ) -> None:
         """Show a run's stages live until it ends; exit 1 when it did not succeed."""

@@ -23,6 +23,7 @@ import typer
 from cyclone.api import keys
 from cyclone.api.references import workflow_reference_errors
 from cyclone.api.validation import FieldError, validate_object
+from cyclone.cli import options
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import kind_of_object
 from cyclone.cli.session import client_from, handles_errors
@@ -131,12 +132,9 @@ def register(app: typer.Typer, read: Callable[[str], list[dict]],
     @handles_errors
     def lint(
         ctx: typer.Context,
-        filename: str = typer.Option(..., "--filename", "-f",
-                                     help="YAML file of Cyclone objects, or - for stdin."),
-        project: str | None = typer.Option(None, "--project", "-p",
-                                           help="Project of project-scoped objects."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w",
-                                            help="Workflow of runs and triggers."),
+        filename: str = options.MANIFEST_FILE,
+        project: str | None = options.MANIFEST_PROJECT,
+        workflow: str | None = options.MANIFEST_WORKFLOW,
         offline: bool = typer.Option(False, "--offline",
                                      help="Only the checks that need no server."),
     ) -> None:

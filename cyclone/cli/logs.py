@@ -14,6 +14,7 @@ import typer
 from cyclone.api.common import TERMINAL_PHASES, Phase
 from cyclone.api.formats import parse_duration
 from cyclone.api.references import upstream_of
+from cyclone.cli import options
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.runs import locate_run, workflow_definition
 from cyclone.cli.session import client_from, handles_errors
@@ -158,8 +159,8 @@ def register(app: typer.Typer) -> None:
                                          help="Only lines of the last DURATION, e.g. 10m."),
         since_time: str | None = typer.Option(None, "--since-time", metavar="TIME",
                                               help="Only lines from this RFC 3339 time on."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
     ) -> None:
         """Print a run's logs, stage by stage in start order (stored ones, or live with -f)."""
         params = line_params(timestamps, since, since_time)

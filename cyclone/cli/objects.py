@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from cyclone.api import keys
-from cyclone.cli import lint
+from cyclone.cli import lint, options
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.describe import show_run
 from cyclone.cli.filters import filter_objects
@@ -23,8 +23,6 @@ from cyclone.cli.kinds import (
     lookup_kind,
 )
 from cyclone.cli.output import (
-    OUTPUT_HELP,
-    SORT_HELP,
     parse_output,
     print_object,
     print_objects,
@@ -160,12 +158,9 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def apply(
         ctx: typer.Context,
-        filename: str = typer.Option(..., "--filename", "-f",
-                                     help="YAML file of Cyclone objects, or - for stdin."),
-        project: str | None = typer.Option(None, "--project", "-p",
-                                           help="Project of project-scoped objects."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w",
-                                            help="Workflow of runs and triggers."),
+        filename: str = options.MANIFEST_FILE,
+        project: str | None = options.MANIFEST_PROJECT,
+        workflow: str | None = options.MANIFEST_WORKFLOW,
         dry_run: DryRun = typer.Option(DryRun.NONE, "--dry-run",
                                        help="server: the server checks every object and "
                                        "stores nothing."),
@@ -194,10 +189,9 @@ def register(app: typer.Typer) -> None:
                                            help="Project (default: all projects)."),
         workflow: str | None = typer.Option(None, "--workflow", "-w",
                                             help="Workflow (default: all workflows)."),
-        output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
-        no_headers: bool = typer.Option(False, "--no-headers",
-                                        help="Tables without their header line."),
-        sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
+        output: str = options.OUTPUT,
+        no_headers: bool = options.NO_HEADERS,
+        sort_by: str | None = options.SORT_BY,
         selector: str | None = typer.Option(None, "--selector", "-l",
                                             help="Label selector, e.g. app=web,tier!=db."),
         since: str | None = typer.Option(None, "--since",
@@ -228,8 +222,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         kind: str = typer.Argument(..., help="Kind (as for `get`)."),
         name: str = typer.Argument(..., help="Name of the object."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
     ) -> None:
         """Delete an object."""
         cli_kind = lookup_kind(kind)

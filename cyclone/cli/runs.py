@@ -8,6 +8,7 @@ import typer
 
 from cyclone.api import keys
 from cyclone.api.common import Phase
+from cyclone.cli import options
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import find_object, lookup_kind
 from cyclone.cli.output import console
@@ -122,8 +123,8 @@ def register(app: typer.Typer) -> None:
         def command(
             ctx: typer.Context,
             run: str = typer.Argument(..., help="Run name."),
-            project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-            workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+            project: str | None = options.PROJECT,
+            workflow: str | None = options.WORKFLOW,
         ) -> None:
             with client_from(ctx) as client:
                 _, path, _, _ = locate_run(client, run, project, workflow)
@@ -137,8 +138,8 @@ def register(app: typer.Typer) -> None:
     def stop(
         ctx: typer.Context,
         run: str = typer.Argument(..., help="Run name."),
-        project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-        workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+        project: str | None = options.PROJECT,
+        workflow: str | None = options.WORKFLOW,
         force: bool = typer.Option(False, "--force", help="Kill the run's pods at once "
                                    "(no grace period; a stage's TERM trap does not run)."),
     ) -> None:
@@ -157,8 +158,8 @@ def register(app: typer.Typer) -> None:
         def command(
             ctx: typer.Context,
             run: str = typer.Argument(..., help=argument_help),
-            project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-            workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+            project: str | None = options.PROJECT,
+            workflow: str | None = options.WORKFLOW,
             watch: bool = typer.Option(False, "--watch", help="Show the new run live; exit "
                                        "non-zero when it fails."),
             interval: float = typer.Option(0.5, "--interval", hidden=True),

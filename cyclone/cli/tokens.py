@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 import typer
 
+from cyclone.cli import options
 from cyclone.cli.kinds import time_since
-from cyclone.cli.output import OUTPUT_HELP, print_records
+from cyclone.cli.output import print_records
 from cyclone.cli.session import client_from, handles_errors
 
 
@@ -48,8 +49,8 @@ def register(app: typer.Typer) -> None:
     def list_tokens(
         ctx: typer.Context,
         tenant: str = typer.Argument(..., help="Tenant whose tokens to list."),
-        output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
-        no_headers: bool = typer.Option(False, "--no-headers", help="Table without header."),
+        output: str = options.OUTPUT,
+        no_headers: bool = options.NO_HEADERS,
     ) -> None:
         """List a tenant's tokens: ids and descriptions, never the tokens themselves."""
         with client_from(ctx) as client:

@@ -8,11 +8,10 @@ import typer
 
 from cyclone.api import keys
 from cyclone.api.formats import cron_schedule_error
+from cyclone.cli import options
 from cyclone.cli.client import CliError
 from cyclone.cli.kinds import age, find_object, list_objects, lookup_kind
 from cyclone.cli.output import (
-    OUTPUT_HELP,
-    SORT_HELP,
     format_table,
     parse_output,
     print_objects,
@@ -165,9 +164,9 @@ def list_triggers(
     project: str | None = typer.Option(None, "--project", "-p", help="Project (default all)."),
     workflow: str | None = typer.Option(None, "--workflow", "-w",
                                         help="Workflow (default all)."),
-    output: str = typer.Option("table", "--output", "-o", help=OUTPUT_HELP),
-    no_headers: bool = typer.Option(False, "--no-headers", help="Tables without their header."),
-    sort_by: str | None = typer.Option(None, "--sort-by", help=SORT_HELP),
+    output: str = options.OUTPUT,
+    no_headers: bool = options.NO_HEADERS,
+    sort_by: str | None = options.SORT_BY,
 ) -> None:
     """List triggers with their next fire time and how many runs they started."""
     fmt = parse_output(output)
@@ -184,8 +183,8 @@ def list_triggers(
 def delete(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Name of the trigger."),
-    project: str | None = typer.Option(None, "--project", "-p", help="Project."),
-    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Workflow."),
+    project: str | None = options.PROJECT,
+    workflow: str | None = options.WORKFLOW,
 ) -> None:
     """Delete a trigger (an SCM trigger's repository webhook goes with it)."""
     with client_from(ctx) as client:
