@@ -19,11 +19,11 @@ setup: $(STAMP) system-deps
 system-deps:
 	@command -v bwrap >/dev/null && command -v git >/dev/null && command -v curl >/dev/null \
 	  && command -v svn >/dev/null && command -v skopeo >/dev/null \
-	  && command -v docker-registry >/dev/null || { \
+	  && command -v docker-registry >/dev/null && command -v chromium >/dev/null || { \
 	  echo "installing bubblewrap (host runtime sandbox), git, curl, subversion and skopeo" \
-	    "(resolvers) and docker-registry (resolver tests)"; \
+	    "(resolvers), docker-registry (resolver tests) and chromium (web UI tests)"; \
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap git curl subversion skopeo \
-	    docker-registry) >/dev/null; }
+	    docker-registry chromium fonts-dejavu-core) >/dev/null; }
 
 # make run ARGS="--port 7100 --log-level debug": the arguments go to `cyclone up`.
 ARGS ?=

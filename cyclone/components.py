@@ -301,6 +301,9 @@ async def run_server(options: ServerOptions) -> None:
                          artifact_retention=retention_from_days(
                              options.artifact_retention_days),
                          limits=request_limits(options))
+        from cyclone.ui.app import mount_ui
+
+        mount_ui(app, admin_token, secure_cookies=url.startswith("https://"))
         state = app.state.cyclone
         from cyclone.engine.signing import prepare_engine_key
 

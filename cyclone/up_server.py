@@ -24,6 +24,7 @@ from cyclone.server.logs.services import (
     log_and_artifact_routers,
     run_log_and_artifact_services,
 )
+from cyclone.ui.app import mount_ui
 from cyclone.up import UpContext
 
 log = logging.getLogger("cyclone.up")
@@ -55,10 +56,13 @@ def example_path(cwd: Path) -> str | None:
 
 
 def banner(url: str, data_dir: Path, context: InstanceContext | None, context_problem: str,
-           example: str | None) -> str:
-    """What `cyclone up` prints once when it is ready."""
-    lines = [f"Cyclone is ready at {url}",
-             f"  data dir:     {data_dir}",
+           example: str | None, sign_in: str | None = None) -> str:
+    """What `cyclone up` prints once when it is ready (`sign_in`: the one-time link that
+    signs the admin in to the web UI)."""
+    lines = [f"Cyclone is ready at {url}"]
+    if sign_in:
+        lines.append(f"  web UI:       {sign_in}  (one-time sign-in link)")
+    lines += [f"  data dir:     {data_dir}",
              f"  admin token:  {data_dir / ADMIN_TOKEN_FILE}"]
     if context is None:
         lines.append(f"  CLI context:  not written ({context_problem}); use --server {url} "
@@ -97,6 +101,8 @@ async def serve_api(ctx: UpContext) -> None:
                      engine_key_namespace=ctx.engine.config.system_namespace,
                      artifact_retention=retention_from_days(options.artifact_retention_days),
                      limits=request_limits(options))
+    ui = mount_ui(app, admin_token)
+    sign_in = f"{url}/login/link?code={ui.links.issue(admin_token)}"
     await prepare_engine_key(ctx.cluster, ctx.engine.config.system_namespace)
     context, problem = write_context(url, ctx.data_dir, options.port, options.set_context)
     if context is None:
@@ -109,5 +115,6 @@ async def serve_api(ctx: UpContext) -> None:
         await ctx.engine.ready.wait()
         log.info("serving", extra={"url": url, "data_dir": str(ctx.data_dir),
                                    "context": context.name if context else None})
-        print(banner(url, ctx.data_dir, context, problem, example_path(Path(os.getcwd()))),
+        print(banner(url, ctx.data_dir, context, problem, example_path(Path(os.getcwd())),
+                     sign_in),
               flush=True)

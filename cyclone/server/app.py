@@ -12,6 +12,7 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from cyclone import __version__
 from cyclone.api import keys
@@ -96,7 +97,8 @@ def create_app(
     limits: RequestLimits | None = None,
     provisioning: bool = True,
 ) -> FastAPI:
-    """The REST API on `/apis/v1alpha1`, with `/healthcheck`, `/openapi.json` and `/docs`.
+    """The REST API on `/apis/v1alpha1`, with `/healthcheck` and `/openapi.json` (the docs
+    pages and the web UI are mounted by `cyclone.ui.app.mount_ui`).
 
     `extra_routers` are mounted under `/apis/v1alpha1` too; they reach the shared state
     through `cyclone.server.auth.server_state` and authorise with `require_tenant`.
@@ -142,7 +144,10 @@ def create_app(
         description="Kubernetes-native CI/CD workflow engine. Authenticate with "
         "`Authorization: Bearer <token>`; choose the tenant with `X-Tenant` (default system).",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     app.state.cyclone = state
     install_error_handlers(app)
     app.add_middleware(RequestLimitsMiddleware, limits=limits)
@@ -162,6 +167,27 @@ def create_app(
     app.include_router(router)
     app.include_router(metrics.router)
     return app
+
+
+BEARER_SCHEME = "bearerToken"
+PUBLIC_PATHS = ("/healthcheck", "/version", "/metrics")
+
+
+def openapi_document(app: FastAPI) -> dict:
+    """The OpenAPI document, declaring the bearer scheme so clients and the docs page's
+    "Authorize" send the token; built once."""
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        document.setdefault("components", {})["securitySchemes"] = {BEARER_SCHEME: {
+            "type": "http", "scheme": "bearer",
+            "description": "The admin token or a tenant token (`cyt.<tenant>.<id>.<secret>`)."}}
+        document["security"] = [{BEARER_SCHEME: []}]
+        for path in PUBLIC_PATHS:
+            for operation in document.get("paths", {}).get(path, {}).values():
+                operation["security"] = []
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 async def serve(app: FastAPI, host: str, port: int, *,

@@ -1,0 +1,69 @@
+"""Signing in to the web UI from tests: with httpx (cookies, CSRF) or a real Chromium page."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+"""Without the background-networking flags Chromium keeps dialling out of this closed
+network at every start."""
+ARTIFACTS = Path(os.environ.get("CYCLONE_TEST_ARTIFACTS", "test-artifacts")) / "ui"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def page_csrf(html: str) -> str:
+    """The CSRF token a page embeds in its forms."""
+    found = _CSRF.search(html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+@contextlib.contextmanager
+def signed_in_client(base_url: str, token: str, **kwargs: Any) -> Iterator[httpx.Client]:
+    """An httpx client holding a session cookie for `token`; `client.csrf` is its CSRF token."""
+    with httpx.Client(base_url=base_url, timeout=30, **kwargs) as client:
+        form = client.get("/login")
+        response = client.post("/login", data={"token": token, "csrf": page_csrf(form.text),
+                                               "next": "/"})
+        assert response.status_code == 303, response.text
+        client.csrf = page_csrf(client.get("/").text)  # type: ignore[attr-defined]
+        yield client
+
+
+def new_tenant(api: httpx.Client, prefix: str = "ui") -> tuple[str, str]:
+    """A new tenant (admin client on the API) and a token of it: (name, token)."""
+    name = f"{prefix}{secrets.token_hex(3)}"
+    response = api.post("/apis/v1alpha1/tenants", json={
+        "metadata": {"name": name},
+        "spec": {"persistentVolumeClaim": {"size": "1Gi"}}})
+    assert response.status_code == 201, response.text
+    response = api.post(f"/apis/v1alpha1/tenants/{name}/tokens", json={"description": "ui"})
+    assert response.status_code == 201, response.text
+    return name, response.json()["token"]
+
+
+def browser_sign_in(page: Any, base_url: str, token: str) -> None:
+    """Sign in through the login form, as a user would."""
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/ui/ (kept by CI as an artifact)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
