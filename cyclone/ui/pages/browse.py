@@ -1,4 +1,4 @@
-"""Projects, a project's workflows, and the global runs list with its filters and paging."""
+"""The global runs list: filters kept in the URL, server-side paging, live rows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The workflow page: its DAG, run history, triggers, YAML, and starting a run."""
+"""Projects, the workflow page (DAG, run history, triggers, YAML, starting a run) and
+applying YAML.
+"""
 
 from __future__ import annotations
 
