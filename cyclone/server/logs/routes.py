@@ -261,6 +261,43 @@ async def _wait_for_container(store: LogStore, run_ref: RunRef, stage: str,
         await asyncio.sleep(store.poll_interval)
 
 
+async def stored_log(state: ServerState, tenant: str, project: str, workflow: str, run: str,
+                     stage: str | None, container: str | None,
+                     view: LineView = LineView()) -> tuple[Iterator[bytes], str]:
+    """The stored log of a run's stage (every stage without one) and its file name.
+
+    NotFound when the run or the log does not exist; the run is the one the path names now.
+    """
+    store = log_store_for(state)
+    run_ref = _run_ref(tenant, project, workflow, run)
+    current = None
+    if state.cluster is not None:
+        current = await current_run(state.cluster, run_ref)
+        if current is None:
+            raise errors.NotFound(f"workflowrun {run!r} not found")
+        run_ref = replace(run_ref, uid=current["metadata"].get("uid") or "")
+    logs, filename = _stored_logs(store, run_ref, stage, container, current)
+    return _log_body(store, logs, view), filename
+
+
+async def follow_stage_log(state: ServerState, tenant: str, project: str, workflow: str,
+                           run: str, stage: str, container: str | None,
+                           view: LineView = LineView(), *,
+                           settle_grace: float = SETTLE_GRACE_SECONDS) -> AsyncIterator[bytes]:
+    """A stage's log from the start, live until the stage has ended (see `StageProgress`).
+
+    Names are checked and the run resolved before this returns, so a bad request fails
+    before any response starts."""
+    store = log_store_for(state)
+    run_ref = _run_ref(tenant, project, workflow, run)
+    _check_stage(stage)
+    if container:
+        _log_ref(run_ref, stage, container)
+    run_ref = await resolve_run_ref(state.cluster, run_ref)
+    progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
+    return _follow_stage(store, run_ref, stage, container, progress, view)
+
+
 async def _sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     pending = b""
     async for chunk in chunks:
@@ -297,33 +334,16 @@ def build_logs_router(prefix: str = API_PREFIX, *,
         tenant: str = Depends(require_tenant),
         view: LineView = Depends(line_view),
     ) -> StreamingResponse:
-        state = server_state(request)
-        store = log_store_for(state)
-        run_ref = _run_ref(tenant, project, workflow, run)
-        current = None
-        if state.cluster is not None:
-            current = await current_run(state.cluster, run_ref)
-            if current is None:
-                raise errors.NotFound(f"workflowrun {run!r} not found")
-            run_ref = replace(run_ref, uid=current["metadata"].get("uid") or "")
-        logs, filename = _stored_logs(store, run_ref, stage, container, current)
+        body, filename = await stored_log(server_state(request), tenant, project, workflow,
+                                          run, stage, container, view)
         headers = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
-        return StreamingResponse(_log_body(store, logs, view),
-                                 media_type="text/plain; charset=utf-8",
-                                 headers=headers)
+        return StreamingResponse(body, media_type="text/plain; charset=utf-8", headers=headers)
 
     async def stream_response(request: Request, project: str, workflow: str, run: str,
                               stage: str, container: str | None, tenant: str,
                               sse: bool, view: LineView) -> StreamingResponse:
-        state = server_state(request)
-        store = log_store_for(state)
-        run_ref = _run_ref(tenant, project, workflow, run)
-        _check_stage(stage)
-        if container:
-            _log_ref(run_ref, stage, container)
-        run_ref = await resolve_run_ref(state.cluster, run_ref)
-        progress = StageProgress(state.cluster, run_ref, stage, settle_grace)
-        chunks = _follow_stage(store, run_ref, stage, container, progress, view)
+        chunks = await follow_stage_log(server_state(request), tenant, project, workflow, run,
+                                        stage, container, view, settle_grace=settle_grace)
         if sse:
             return StreamingResponse(
                 _sse_events(chunks), media_type="text/event-stream",
