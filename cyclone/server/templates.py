@@ -46,12 +46,12 @@ def _system_scope(spec: KindRoutes, scope: Scope) -> Scope:
                  labels={**dict(spec.extra_labels), keys.LABEL_BUILTIN: "true"})
 
 
-def _is_builtin(obj: dict) -> bool:
+def is_builtin(obj: dict) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
     return labels.get(keys.LABEL_BUILTIN) == "true"
 
 
-async def _visible(spec: KindRoutes, scope: Scope) -> list[dict]:
+async def visible_objects(spec: KindRoutes, scope: Scope) -> list[dict]:
     own = await list_objects(spec, scope)
     if scope.namespace == SYSTEM_NAMESPACE:
         return own
@@ -60,7 +60,7 @@ async def _visible(spec: KindRoutes, scope: Scope) -> list[dict]:
     return own + [o for o in builtin if o["metadata"]["name"] not in names]
 
 
-async def _get(spec: KindRoutes, scope: Scope, name: str) -> dict:
+async def get_shared(spec: KindRoutes, scope: Scope, name: str) -> dict:
     scoped = Scope(scope.tenant, scope.namespace, scope.cluster,
                    labels=dict(spec.extra_labels))
     try:
@@ -78,7 +78,7 @@ def shared_router(spec: KindRoutes) -> APIRouter:
     @router.get(spec.path, name=f"list_{spec.tag}", summary=f"List {spec.tag}")
     async def list_route(query: ListQuery = Depends(list_query),
                          scope: Scope = Depends(tenant_scope)) -> dict:
-        return paginate(await _visible(spec, scope), query)
+        return paginate(await visible_objects(spec, scope), query)
 
     @router.post(spec.path, status_code=201, name=f"create_{spec.tag}",
                  summary=f"Create a {spec.what}")
@@ -89,12 +89,12 @@ def shared_router(spec: KindRoutes) -> APIRouter:
 
     @router.get(item, name=f"get_{spec.tag}", summary=f"Get a {spec.what}")
     async def get_route(name: str, scope: Scope = Depends(tenant_scope)) -> dict:
-        return await _get(spec, scope, name)
+        return await get_shared(spec, scope, name)
 
     @router.put(item, name=f"update_{spec.tag}", summary=f"Update a {spec.what}")
     async def update_route(name: str, body: ObjectBody, scope: Scope = Depends(tenant_scope),
                            dry_run: bool = Depends(dry_run_query)) -> dict:
-        if _is_builtin(await _get(spec, scope, name)):
+        if is_builtin(await get_shared(spec, scope, name)):
             raise errors.Forbidden(f"built-in {spec.what} {name!r} is read-only")
         body.metadata.labels.pop(keys.LABEL_BUILTIN, None)
         return await update_object(spec, scope, name, body, dry_run)
@@ -102,7 +102,7 @@ def shared_router(spec: KindRoutes) -> APIRouter:
     @router.delete(item, status_code=204, name=f"delete_{spec.tag}",
                    summary=f"Delete a {spec.what}")
     async def delete_route(name: str, scope: Scope = Depends(tenant_scope)) -> Response:
-        if _is_builtin(await _get(spec, scope, name)):
+        if is_builtin(await get_shared(spec, scope, name)):
             raise errors.Forbidden(f"built-in {spec.what} {name!r} is read-only")
         await delete_object(spec, scope, name)
         return Response(status_code=204)
