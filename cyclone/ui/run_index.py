@@ -1,0 +1,472 @@
+"""An in-memory index of every tenant's WorkflowRuns for the pages: a small summary per run,
+kept current by list+watch, ordered by creation time per namespace.
+
+The runs list, the overview and the palette read it instead of listing runs from the
+cluster on every request: a page of newest runs is found by bisecting a sorted list and
+walking it, never by sorting everything then cutting. Only the summary of a run is kept
+(not the object), so ten thousand large runs stay cheap. Subscribers get each change for
+live updates. Every query names one namespace: the index never answers across tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from cyclone.api import keys
+from cyclone.engine.core.phases import PENDING
+from cyclone.kube import kinds
+from cyclone.kube.errors import ApiError, Gone
+from cyclone.kube.protocol import Cluster
+
+log = logging.getLogger(__name__)
+
+MANUAL = "Manual"
+"""The trigger of a run started by hand (no trigger annotation)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What the pages show of a run."""
+
+    namespace: str
+    name: str
+    project: str
+    workflow: str
+    phase: str
+    created: str
+    started: str
+    finished: str
+    trigger: str
+    message: str
+    stages: int
+    version: str = ""
+
+    @property
+    def tenant(self) -> str:
+        return self.namespace.removeprefix(keys.TENANT_NAMESPACE_PREFIX)
+
+    @property
+    def order(self) -> tuple[str, str]:
+        return (self.created, self.name)
+
+
+def _utc_text(value: str | None) -> str:
+    """RFC 3339 text normalised to `YYYY-MM-DDTHH:MM:SSZ` so that text order is time order."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def summarize(run: dict) -> RunSummary:
+    """The summary of a WorkflowRun object."""
+    meta = run.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    status = run.get("status") or {}
+    overall = status.get("overall") or {}
+    phase = overall.get("phase") or PENDING
+    finished = ""
+    if phase in ("Succeeded", "Failed", "Cancelled"):
+        finished = _utc_text(status.get("completionTime") or overall.get("lastTransitionTime"))
+    return RunSummary(
+        namespace=meta.get("namespace") or "",
+        name=meta.get("name") or "",
+        project=labels.get(keys.LABEL_PROJECT, ""),
+        workflow=labels.get(keys.LABEL_WORKFLOW, ""),
+        phase=phase,
+        created=_utc_text(meta.get("creationTimestamp")),
+        started=_utc_text(overall.get("startTime")),
+        finished=finished,
+        trigger=annotations.get(keys.ANNOTATION_WORKFLOWRUN_TRIGGER) or MANUAL,
+        message=str(overall.get("message") or overall.get("reason") or "")[:500],
+        stages=len(status.get("stages") or {}),
+        version=str(meta.get("resourceVersion") or ""),
+    )
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What a runs list shows; every field empty means everything."""
+
+    phase: str = ""
+    project: str = ""
+    workflow: str = ""
+    trigger: str = ""
+    since: date | None = None
+    until: date | None = None
+    search: str = ""
+
+    def matches(self, run: RunSummary) -> bool:
+        if self.phase and run.phase != self.phase:
+            return False
+        if self.project and run.project != self.project:
+            return False
+        if self.workflow and run.workflow != self.workflow:
+            return False
+        if self.trigger and run.trigger.lower() != self.trigger.lower():
+            return False
+        if self.since and run.created < self.since.isoformat():
+            return False
+        if self.until and run.created >= _day_after(self.until):
+            return False
+        return not self.search or self.search.lower() in run.name.lower()
+
+
+def _day_after(day: date) -> str:
+    return date.fromordinal(day.toordinal() + 1).isoformat() if day != date.max else "~"
+
+
+def encode_cursor(run: RunSummary) -> str:
+    raw = f"{run.created}|{run.name}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str] | None:
+    """The (created, name) position a cursor names, or None when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    created, sep, name = raw.partition("|")
+    return (created, name) if sep and name else None
+
+
+@dataclass
+class Page:
+    """One page of a runs list, newest first."""
+
+    runs: list[RunSummary]
+    newer: str | None
+    """Cursor of the page before (newer runs), None on the first page."""
+    older: str | None
+    """Cursor of the page after (older runs), None on the last page."""
+
+
+class _Ordered:
+    """Runs of one namespace (or one project/workflow in it) sorted oldest first."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, str]] = []
+
+    def add(self, key: tuple[str, str]) -> None:
+        at = bisect.bisect_left(self.keys, key)
+        if at == len(self.keys) or self.keys[at] != key:
+            self.keys.insert(at, key)
+
+    def remove(self, key: tuple[str, str]) -> None:
+        at = bisect.bisect_left(self.keys, key)
+        if at < len(self.keys) and self.keys[at] == key:
+            del self.keys[at]
+
+    def older_than(self, key: tuple[str, str] | None, floor: str) -> Iterator[tuple[str, str]]:
+        """Keys strictly before `key` (all when None), newest first, down to `floor`."""
+        at = len(self.keys) if key is None else bisect.bisect_left(self.keys, key)
+        stop = bisect.bisect_left(self.keys, (floor, "")) if floor else 0
+        for i in range(at - 1, stop - 1, -1):
+            yield self.keys[i]
+
+    def newer_than(self, key: tuple[str, str], ceiling: str) -> Iterator[tuple[str, str]]:
+        """Keys strictly after `key`, oldest first, up to (not including) `ceiling`."""
+        at = bisect.bisect_right(self.keys, key)
+        stop = bisect.bisect_left(self.keys, (ceiling, "")) if ceiling else len(self.keys)
+        for i in range(at, stop):
+            yield self.keys[i]
+
+
+@dataclass
+class _Namespace:
+    runs: dict[str, RunSummary] = field(default_factory=dict)
+    all: _Ordered = field(default_factory=_Ordered)
+    by_project: dict[str, _Ordered] = field(default_factory=dict)
+    by_workflow: dict[tuple[str, str], _Ordered] = field(default_factory=dict)
+
+    def lists_of(self, run: RunSummary) -> tuple[_Ordered, ...]:
+        return (self.all,
+                self.by_project.setdefault(run.project, _Ordered()),
+                self.by_workflow.setdefault((run.project, run.workflow), _Ordered()))
+
+    def put(self, run: RunSummary) -> RunSummary | None:
+        old = self.runs.get(run.name)
+        if old is not None and (old.order != run.order or old.project != run.project
+                                or old.workflow != run.workflow):
+            self.drop(old.name)
+            old = None
+        self.runs[run.name] = run
+        if old is None:
+            for ordered in self.lists_of(run):
+                ordered.add(run.order)
+        return old
+
+    def drop(self, name: str) -> RunSummary | None:
+        old = self.runs.pop(name, None)
+        if old is not None:
+            for ordered in self.lists_of(old):
+                ordered.remove(old.order)
+            if not self.by_workflow[(old.project, old.workflow)].keys:
+                del self.by_workflow[(old.project, old.workflow)]
+            if not self.by_project[old.project].keys:
+                del self.by_project[old.project]
+        return old
+
+    def base_for(self, where: RunFilter) -> _Ordered:
+        """The narrowest sorted list that holds every match of `where`."""
+        if where.project and where.workflow:
+            return self.by_workflow.get((where.project, where.workflow), _Ordered())
+        if where.project:
+            return self.by_project.get(where.project, _Ordered())
+        return self.all
+
+
+Change = tuple[str, RunSummary]
+"""(`ADDED` | `MODIFIED` | `DELETED`, the run's summary)."""
+
+
+class Subscription:
+    """Changes of one namespace's runs, as they happen, until closed."""
+
+    def __init__(self, index: RunIndex, namespace: str, limit: int = 1000) -> None:
+        self.index = index
+        self.namespace = namespace
+        self.queue: asyncio.Queue[Change] = asyncio.Queue(limit)
+        self.overflowed = False
+
+    def offer(self, change: Change) -> None:
+        try:
+            self.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    async def get(self) -> Change:
+        return await self.queue.get()
+
+    def close(self) -> None:
+        self.index.unsubscribe(self)
+
+
+class RunIndex:
+    """Summaries of the WorkflowRuns in every tenant namespace of `cluster`."""
+
+    def __init__(self, cluster: Cluster, *, watch_timeout_seconds: int = 300,
+                 max_backoff: float = 30.0) -> None:
+        self.cluster = cluster
+        self.resource_version: str | None = None
+        self._namespaces: dict[str, _Namespace] = {}
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._listeners: list[Callable[[str, RunSummary], None]] = []
+        self._synced = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._watch_timeout = watch_timeout_seconds
+        self._max_backoff = max_backoff
+
+    def start(self) -> None:
+        """Begin list+watch in the running loop (once)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self.run(),
+                                                                name="ui-run-index")
+
+    async def ready(self, within: float = 10.0) -> None:
+        """Start if needed and wait for the first list."""
+        self.start()
+        await asyncio.wait_for(self._synced.wait(), within)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def run(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                if self.resource_version is None:
+                    await self.relist()
+                await self._watch_once()
+                backoff = 0.05
+            except Gone:
+                log.info("run index: resource version expired, re-listing")
+                self.resource_version = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                level = logging.WARNING if isinstance(exc, ApiError | OSError) else logging.ERROR
+                log.log(level, "run index: %r; retrying in %.2fs", exc, backoff)
+                await asyncio.sleep(backoff * (1 + random.random() / 2))
+                backoff = min(backoff * 2, self._max_backoff)
+
+    async def relist(self) -> None:
+        """Replace the index with a fresh list, notifying what changed meanwhile."""
+        listed = await self.cluster.list(kinds.WORKFLOW_RUN)
+        fresh: dict[tuple[str, str], RunSummary] = {}
+        for obj in listed.items:
+            run = summarize(obj)
+            if keys.is_tenant_namespace(run.namespace) and run.name:
+                fresh[(run.namespace, run.name)] = run
+        for namespace, held in list(self._namespaces.items()):
+            for name in list(held.runs):
+                if (namespace, name) not in fresh:
+                    self._delete(namespace, name)
+        for run in fresh.values():
+            self._upsert(run)
+        self.resource_version = listed.resource_version
+        self._synced.set()
+
+    async def _watch_once(self) -> None:
+        async for event in self.cluster.watch(kinds.WORKFLOW_RUN,
+                                              resource_version=self.resource_version,
+                                              timeout_seconds=self._watch_timeout):
+            meta = event.object.get("metadata") or {}
+            if event.type != "BOOKMARK" and keys.is_tenant_namespace(meta.get("namespace") or ""):
+                if event.type == "DELETED":
+                    self._delete(meta.get("namespace") or "", meta.get("name") or "")
+                else:
+                    self._upsert(summarize(event.object))
+            if meta.get("resourceVersion"):
+                self.resource_version = meta["resourceVersion"]
+
+    def _upsert(self, run: RunSummary) -> None:
+        held = self._namespaces.setdefault(run.namespace, _Namespace())
+        current = held.runs.get(run.name)
+        if current == run:
+            return
+        held.put(run)
+        self._notify("ADDED" if current is None else "MODIFIED", run)
+
+    def _delete(self, namespace: str, name: str) -> None:
+        held = self._namespaces.get(namespace)
+        old = held.drop(name) if held else None
+        if old is not None:
+            self._notify("DELETED", old)
+
+    def apply(self, event_type: str, obj: dict) -> None:
+        """Apply one watch event (for callers that feed the index themselves)."""
+        if event_type == "DELETED":
+            meta = obj.get("metadata") or {}
+            self._delete(meta.get("namespace") or "", meta.get("name") or "")
+        else:
+            self._upsert(summarize(obj))
+
+    def _notify(self, event_type: str, run: RunSummary) -> None:
+        for subscription in list(self._subscribers.get(run.namespace, ())):
+            subscription.offer((event_type, run))
+        for listener in list(self._listeners):
+            try:
+                listener(event_type, run)
+            except Exception:
+                log.exception("run index: listener %r failed", listener)
+
+    def subscribe(self, namespace: str) -> Subscription:
+        subscription = Subscription(self, namespace)
+        self._subscribers.setdefault(namespace, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        held = self._subscribers.get(subscription.namespace)
+        if held is not None:
+            held.discard(subscription)
+            if not held:
+                del self._subscribers[subscription.namespace]
+
+    def add_listener(self, listener: Callable[[str, RunSummary], None]) -> None:
+        self._listeners.append(listener)
+
+    def get(self, namespace: str, name: str) -> RunSummary | None:
+        held = self._namespaces.get(namespace)
+        return held.runs.get(name) if held else None
+
+    def count(self, namespace: str) -> int:
+        held = self._namespaces.get(namespace)
+        return len(held.runs) if held else 0
+
+    def runs(self, namespace: str) -> Iterable[RunSummary]:
+        """Every run of `namespace`, in no particular order."""
+        held = self._namespaces.get(namespace)
+        return list(held.runs.values()) if held else []
+
+    def projects(self, namespace: str) -> list[str]:
+        held = self._namespaces.get(namespace)
+        return sorted(p for p in held.by_project if p) if held else []
+
+    def workflows(self, namespace: str, project: str = "") -> list[tuple[str, str]]:
+        held = self._namespaces.get(namespace)
+        if not held:
+            return []
+        return sorted(k for k in held.by_workflow if k[1] and (not project or k[0] == project))
+
+    def newest(self, namespace: str, where: RunFilter | None = None,
+               limit: int = 10) -> list[RunSummary]:
+        return self.page(namespace, where, limit=limit).runs
+
+    def page(self, namespace: str, where: RunFilter | None = None, *, limit: int = 50,
+             older: str | None = None, newer: str | None = None) -> Page:
+        """Up to `limit` runs of `namespace` matching `where`, newest first: the first page,
+        the page after cursor `older`, or the page before cursor `newer`."""
+        where = where or RunFilter()
+        held = self._namespaces.get(namespace)
+        if held is None:
+            return Page([], None, None)
+        base = held.base_for(where)
+        floor = where.since.isoformat() if where.since else ""
+        ceiling = _day_after(where.until) if where.until else ""
+        top = (ceiling, "") if ceiling else None
+        if newer is not None and (after := decode_cursor(newer)) is not None:
+            found = []
+            for key in base.newer_than(after, ceiling):
+                run = held.runs[key[1]]
+                if where.matches(run):
+                    found.append(run)
+                    if len(found) > limit:
+                        break
+            more_newer = len(found) > limit
+            found = found[:limit]
+            found.reverse()
+            if not more_newer:
+                return self.page(namespace, where, limit=limit)
+            return Page(found, encode_cursor(found[0]) if found else None,
+                        encode_cursor(found[-1]) if found else None)
+        start = top
+        if older is not None and (before := decode_cursor(older)) is not None:
+            start = min(before, top) if top else before
+        found = []
+        for key in base.older_than(start, floor):
+            run = held.runs[key[1]]
+            if where.matches(run):
+                found.append(run)
+                if len(found) > limit:
+                    break
+        has_older = len(found) > limit
+        found = found[:limit]
+        first_page = older is None or decode_cursor(older) is None
+        return Page(found,
+                    None if first_page or not found else encode_cursor(found[0]),
+                    encode_cursor(found[-1]) if has_older and found else None)
+
+
+def run_index(state) -> RunIndex:
+    """The server's one index (made on first use, in the server's loop)."""
+    index = state.extras.get("ui_run_index")
+    if index is None:
+        index = state.extras["ui_run_index"] = RunIndex(state.cluster)
+    return index
