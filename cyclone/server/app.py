@@ -26,6 +26,7 @@ from cyclone.server import (
     integrations,
     metrics,
     run_events,
+    run_stream,
     runs,
     scmrepos,
     stats,
@@ -77,6 +78,7 @@ def api_router() -> APIRouter:
     router.include_router(templates.templates_router())
     router.include_router(runs.router)
     router.include_router(run_events.router)
+    router.include_router(run_stream.router)
     router.include_router(stats.router)
     router.include_router(delegation.router)
     router.include_router(webhooks.router)

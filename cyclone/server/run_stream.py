@@ -1,0 +1,230 @@
+"""One WorkflowRun as server-sent events, followed through the cluster's watch.
+
+The stream opens with `event: snapshot` (the whole run), then sends `event: change` with
+`{"resourceVersion", "status" (without stages), "stages" (only the stages that changed),
+"removedStages"}` for every change of the run's status, and `event: end` once the run is
+terminal (after its last change) or gone. Every event carries `id: <resourceVersion>`; a
+client reconnecting with `Last-Event-ID` equal to the run's current version gets no second
+snapshot. A `: keep-alive` comment is sent every `heartbeat` seconds without events, and at
+each heartbeat `still_allowed` is asked whether the caller may still read the run (a revoked
+token ends the stream).
+
+The watch is read by a task that the stream cancels when it ends or the client goes away, so
+a stream holds no worker and polls nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from cyclone.engine.core.phases import is_terminal
+from cyclone.kube import errors, kinds
+from cyclone.kube.protocol import Cluster
+from cyclone.server.auth import server_state, tenant_allowed
+from cyclone.server.runs import RUNS
+from cyclone.server.scopes import Scope, get_owned, workflow_scope
+
+DEFAULT_HEARTBEAT = 15.0
+WATCH_TIMEOUT_SECONDS = 290
+"""How long one watch request lasts before the stream re-watches from its last version."""
+RETRY_SECONDS = 1.0
+"""Pause before watching again after the watch failed (not after it ended normally)."""
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+router = APIRouter(tags=["workflowruns"])
+
+
+def run_change(before: dict | None, after: dict) -> dict | None:
+    """The change event from `before` to `after` (two versions of one run); None when the
+    run's status did not change.
+
+    `status` is the whole status without its stages; `stages` has only the stages whose
+    entry differs, `removedStages` the names no longer in it.
+    """
+    old = ((before or {}).get("status") or {})
+    new = after.get("status") or {}
+    old_stages = old.get("stages") or {}
+    new_stages = new.get("stages") or {}
+    changed = {name: entry for name, entry in new_stages.items()
+               if old_stages.get(name) != entry}
+    removed = sorted(name for name in old_stages if name not in new_stages)
+    rest = {key: value for key, value in new.items() if key != "stages"}
+    old_rest = {key: value for key, value in old.items() if key != "stages"}
+    if not changed and not removed and rest == old_rest:
+        return None
+    return {"resourceVersion": version_of(after), "status": rest, "stages": changed,
+            "removedStages": removed}
+
+
+def version_of(run: dict) -> str:
+    return str((run.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def uid_of(run: dict) -> str:
+    return str((run.get("metadata") or {}).get("uid") or "")
+
+
+def run_phase(run: dict) -> str | None:
+    return ((run.get("status") or {}).get("overall") or {}).get("phase")
+
+
+def run_finished(run: dict) -> bool:
+    return is_terminal(run_phase(run))
+
+
+def sse_event(event: str, data: object, event_id: str | None = None) -> str:
+    """One server-sent event; `data` as one line of JSON."""
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+KEEP_ALIVE = ": keep-alive\n\n"
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """The run a stream follows: where it lives and how to tell it is still the same run of
+    the caller's scope."""
+
+    cluster: Cluster
+    namespace: str
+    name: str
+    owns: Callable[[dict], bool]
+
+
+async def _pump(target: RunTarget, version: str, out: asyncio.Queue) -> None:
+    """Put every new version of the run on `out` (None when it is deleted), watching from
+    `version`, resuming where a watch ended and re-reading the run when the version is gone."""
+    selector = f"metadata.name={target.name}"
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            async for event in target.cluster.watch(
+                    kinds.WORKFLOW_RUN, target.namespace, field_selector=selector,
+                    resource_version=version, timeout_seconds=WATCH_TIMEOUT_SECONDS):
+                obj = event.object
+                if event.type == "BOOKMARK":
+                    version = version_of(obj) or version
+                    continue
+                if (obj.get("metadata") or {}).get("name") != target.name:
+                    continue
+                version = version_of(obj) or version
+                await out.put(None if event.type == "DELETED" else obj)
+        except errors.Gone:
+            try:
+                current = await target.cluster.get(kinds.WORKFLOW_RUN, target.name,
+                                                   target.namespace)
+            except errors.NotFound:
+                await out.put(None)
+                return
+            version = version_of(current)
+            await out.put(current)
+            if loop.time() - started < RETRY_SECONDS:
+                await asyncio.sleep(RETRY_SECONDS)
+        except errors.ApiError:
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None = None,
+                     heartbeat: float = DEFAULT_HEARTBEAT,
+                     still_allowed: Callable[[], Awaitable[bool]] | None = None
+                     ) -> AsyncIterator[str]:
+    """The events of the run `run` (as the caller just read it) as SSE text."""
+    uid = uid_of(run)
+    if last_event_id != version_of(run):
+        yield sse_event("snapshot", run, version_of(run))
+    if run_finished(run):
+        yield sse_event("end", {"reason": "finished", "phase": run_phase(run)}, version_of(run))
+        return
+    queue: asyncio.Queue[dict | None] = asyncio.Queue()
+    pump = asyncio.create_task(_pump(target, version_of(run), queue),
+                               name=f"run-stream-{target.namespace}-{target.name}")
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
+    try:
+        current = run
+        while True:
+            try:
+                obj = await asyncio.wait_for(queue.get(), heartbeat)
+            except TimeoutError:
+                obj = current
+            if loop.time() - checked >= heartbeat:
+                checked = loop.time()
+                if still_allowed is not None and not await still_allowed():
+                    return
+            if obj is current:
+                yield KEEP_ALIVE
+                continue
+            if obj is None or uid_of(obj) != uid or not target.owns(obj):
+                yield sse_event("end", {"reason": "deleted"}, version_of(current))
+                return
+            change = run_change(current, obj)
+            current = obj
+            if change is not None:
+                yield sse_event("change", change, version_of(obj))
+            if run_finished(obj):
+                yield sse_event("end", {"reason": "finished", "phase": run_phase(obj)},
+                                version_of(obj))
+                return
+    finally:
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+
+def event_stream(events: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def scope_stream(scope: Scope, name: str, *, last_event_id: str | None,
+                       heartbeat: float,
+                       still_allowed: Callable[[], Awaitable[bool]]) -> StreamingResponse:
+    """The stream of run `name` of the workflow scope; NotFound before anything is sent when
+    the scope has no such run."""
+    run = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+    target = RunTarget(scope.cluster, scope.namespace, name, scope.owns)
+    return event_stream(follow_run(target, run, last_event_id=last_event_id,
+                                   heartbeat=heartbeat, still_allowed=still_allowed))
+
+
+def token_checker(request: Request, token: str, tenant: str
+                  ) -> Callable[[], Awaitable[bool]]:
+    """Whether `token` still reads `tenant` (not revoked), asked again at each heartbeat."""
+    auth = server_state(request).auth
+
+    async def still_allowed() -> bool:
+        try:
+            return tenant_allowed(await auth.authenticate(token), tenant)
+        except errors.ApiError:
+            return False
+
+    return still_allowed
+
+
+HEARTBEAT_QUERY = Query(DEFAULT_HEARTBEAT, ge=0.5, le=300,
+                        description="Seconds between keep-alive comments")
+
+
+@router.get(
+    RUNS.path + "/{name}/stream", summary="Follow a workflowrun as server-sent events",
+    response_class=StreamingResponse,
+    responses={200: {"description": "`snapshot`, then `change` events, then `end`; "
+                     "`: keep-alive` comments in between",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+async def stream_run(request: Request, name: str, scope: Scope = Depends(workflow_scope),
+                     heartbeat: float = HEARTBEAT_QUERY,
+                     last_event_id: str | None = Header(default=None)) -> StreamingResponse:
+    """The run's `snapshot`, its `change` events and `end`, each with `id:` its
+    resourceVersion; send `Last-Event-ID` to resume without a second snapshot."""
+    _, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
+    return await scope_stream(scope, name, last_event_id=last_event_id, heartbeat=heartbeat,
+                              still_allowed=token_checker(request, token.strip(),
+                                                          scope.tenant))
