@@ -13,7 +13,7 @@ Pure and deterministic: ties are broken by stage name, so the input order does n
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_left, insort
+from bisect import bisect_right, insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -151,9 +151,16 @@ def _layers(names: list[str], succ: dict[str, list[str]]) -> dict[str, int]:
             indegree[target] -= 1
             if indegree[target] == 0:
                 heapq.heappush(ready, target)
-    for node in sources:
-        if succ[node]:
-            layer[node] = min(layer[t] for t in succ[node]) - 1
+    # Nodes with more dependents than dependencies move right towards their dependents,
+    # latest first: each such move shortens more edges than it lengthens.
+    preds: dict[str, int] = {n: 0 for n in names}
+    for targets in succ.values():
+        for target in targets:
+            preds[target] += 1
+    for node in sorted(names, key=lambda n: (-layer[n], n)):
+        targets = succ[node]
+        if targets and len(targets) >= preds[node]:
+            layer[node] = min(layer[t] for t in targets) - 1
     return layer
 
 
@@ -163,11 +170,19 @@ def count_crossings(layers: Sequence[Sequence[int]], up: Sequence[Sequence[int]]
     `pos[n]`: n's place in its layer)."""
     total = 0
     for index in range(1, len(layers)):
-        pairs = sorted((j, pos[p]) for j, node in enumerate(layers[index]) for p in up[node])
         seen: list[int] = []
-        for _, upper in pairs:
-            total += len(seen) - bisect_left(seen, upper + 1)
-            insort(seen, upper)
+        for node in layers[index]:
+            near = up[node]
+            if len(near) == 1:
+                upper = pos[near[0]]
+                total += len(seen) - bisect_right(seen, upper)
+                insort(seen, upper)
+                continue
+            above = sorted(pos[p] for p in near)
+            for upper in above:
+                total += len(seen) - bisect_right(seen, upper)
+            for upper in above:
+                insort(seen, upper)
     return total
 
 
