@@ -1,7 +1,150 @@
-"""Failure triage of a run, and the comparison of two runs."""
+"""Failure triage of a run, and the comparison of two runs of a workflow.
+
+- `…/runs/{r}/triage`: the triage card; a fragment for htmx (the run page loads it on a
+  failed run), a full page otherwise.
+- `/projects/{p}/workflows/{w}/compare?a=R1&b=R2`: two runs side by side. Without `b`
+  the last green run before `a` is taken; without `a` the newest run. The older run is
+  always the left column, so every delta reads "from then to now".
+"""
 
 from __future__ import annotations
 
-from cyclone.ui.deps import ui_router
+import asyncio
+import codecs
+from collections.abc import Iterable, Iterator
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+
+from cyclone.kube import errors, kinds
+from cyclone.server import runs
+from cyclone.server.crud import list_objects
+from cyclone.server.logs.routes import stored_log
+from cyclone.server.scopes import Scope, get_owned
+from cyclone.ui.compare import compare
+from cyclone.ui.deps import UiSession, ui_router, ui_session
+from cyclone.ui.insights import recent_successes, run_created, run_name
+from cyclone.ui.templating import render
+from cyclone.ui.triage import first_failure, triage
 
 router = ui_router()
+WORKFLOW_PATH = "/projects/{project}/workflows/{workflow}"
+RUN_PATH = WORKFLOW_PATH + "/runs/{run}"
+PICKER_LIMIT = 200
+"""Runs offered in each compare picker (newest first)."""
+
+
+def workflow_url(project: str, workflow: str) -> str:
+    return f"/projects/{quote(project, safe='')}/workflows/{quote(workflow, safe='')}"
+
+
+def run_url(project: str, workflow: str, run: str) -> str:
+    return f"{workflow_url(project, workflow)}/runs/{quote(run, safe='')}"
+
+
+def _split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decoded lines of a byte stream, read lazily (a long log is never held whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *complete, pending = pending.split("\n")
+        yield from complete
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
+
+
+async def _stage_logs(session: UiSession, project: str, workflow: str, run: str,
+                      stage: str | None) -> Iterable[bytes]:
+    if stage is None:
+        return []
+    try:
+        chunks, _ = await stored_log(session.state, session.tenant, project, workflow, run,
+                                     stage, None)
+    except errors.ApiError:
+        return []
+    return chunks
+
+
+async def _workflow_stages(scope: Scope, wf: dict) -> dict[str, dict]:
+    """The current Stage objects the workflow names, by name."""
+    names = {item.get("name") for item in (wf.get("spec") or {}).get("stages") or []
+             if isinstance(item, dict)}
+    listed = await scope.cluster.list(kinds.STAGE, scope.namespace)
+    return {obj["metadata"]["name"]: obj for obj in listed.items
+            if obj["metadata"]["name"] in names}
+
+
+def _newest_first(listed: list[dict]) -> list[dict]:
+    return sorted(listed, key=lambda r: ((r.get("metadata") or {}).get("creationTimestamp")
+                                         or "", run_name(r)), reverse=True)
+
+
+@router.get(RUN_PATH + "/triage", response_class=HTMLResponse)
+async def triage_page(request: Request, project: str, workflow: str, run: str,
+                      session: UiSession = Depends(ui_session)) -> HTMLResponse:
+    scope = await session.workflow_scope(project, workflow)
+    obj = await get_owned(scope, kinds.WORKFLOW_RUN, run, "workflowrun")
+    wf = await get_owned(scope, kinds.WORKFLOW, workflow, "workflow")
+    history = await list_objects(runs.RUNS, scope)
+    greens = recent_successes(obj, history, 1)
+    green = greens[0] if greens else None
+    stage = first_failure(obj, wf)
+    chunks = await _stage_logs(session, project, workflow, run, stage)
+    stages = await _workflow_stages(scope, wf) if green is not None else None
+    found = await asyncio.to_thread(
+        lambda: triage(obj, wf, green, lambda s: _split_lines(chunks) if s == stage else [],
+                       stages=stages))
+    phase = ((obj.get("status") or {}).get("overall") or {}).get("phase") or "Pending"
+    base = run_url(project, workflow, run)
+    context = {
+        "project": project, "workflow": workflow, "name": run, "phase": phase,
+        "triage": found, "run_url": base, "workflow_url": workflow_url(project, workflow),
+        "stage_url": f"{base}/stages/{quote(found.stage, safe='')}" if found.stage else "",
+        "green_url": run_url(project, workflow, found.last_green) if found.last_green else "",
+        "compare_url": f"{workflow_url(project, workflow)}/compare?a={quote(run, safe='')}"
+                       + (f"&b={quote(found.last_green, safe='')}" if found.last_green else ""),
+    }
+    template = "insights/triage_card.html" if request.headers.get("HX-Request") \
+        else "insights/triage.html"
+    return render(request, template, context)
+
+
+@router.get(WORKFLOW_PATH + "/compare", response_class=HTMLResponse)
+async def compare_page(request: Request, project: str, workflow: str,
+                       a: str | None = None, b: str | None = None,
+                       session: UiSession = Depends(ui_session)) -> HTMLResponse:
+    scope = await session.workflow_scope(project, workflow)
+    listed = _newest_first(await list_objects(runs.RUNS, scope))
+    by_name = {run_name(r): r for r in listed}
+    context: dict = {"project": project, "workflow": workflow,
+                     "workflow_url": workflow_url(project, workflow),
+                     "runs": listed[:PICKER_LIMIT], "a": a or "", "b": b or "",
+                     "comparison": None, "note": ""}
+    run_a = await _picked(scope, a, by_name) if a else (listed[0] if listed else None)
+    if run_a is None:
+        context["note"] = "This workflow has no runs yet."
+        return render(request, "insights/compare.html", context)
+    context["a"] = run_name(run_a)
+    if b:
+        run_b = await _picked(scope, b, by_name)
+    else:
+        greens = recent_successes(run_a, listed, 1)
+        run_b = greens[0] if greens else None
+        if run_b is None:
+            context["note"] = (f"No green run of this workflow before {run_name(run_a)}: "
+                               "pick a run to compare with.")
+            return render(request, "insights/compare.html", context)
+    context["b"] = run_name(run_b)
+    older, newer = sorted((run_a, run_b), key=lambda r: (run_created(r) is not None,
+                                                         run_created(r), run_name(r)))
+    context["comparison"] = compare(older, newer)
+    context["run_url"] = lambda name: run_url(project, workflow, name)
+    return render(request, "insights/compare.html", context)
+
+
+async def _picked(scope: Scope, name: str, listed: dict[str, dict]) -> dict:
+    """A run of the workflow by name (NotFound as for any run the scope does not own)."""
+    return listed.get(name) or await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
