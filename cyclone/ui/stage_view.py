@@ -1,0 +1,168 @@
+"""What the stage panel shows, from the objects as they are: the stage's containers and their
+states, its inputs and outputs, the Events about it and its pod as YAML with every secret
+value hidden. Pure functions: the page module reads the objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from cyclone.engine.core.masking import MASK, Masker
+from cyclone.engine.core.phases import TERMINAL_PHASES
+from cyclone.server.logs.routes import is_sidecar
+
+SECRET_REFERENCE = "${secrets."
+
+
+@dataclass(frozen=True)
+class ContainerRow:
+    name: str
+    image: str
+    state: str
+    """waiting, running, terminated, or unknown (no status, e.g. the pod is gone)."""
+    exit_code: int | None
+    reason: str
+    started: str | None
+    finished: str | None
+    init: bool
+    sidecar: bool
+    logged: bool
+    """Its log is stored."""
+
+
+def stage_entry(run: dict, stage: str) -> dict | None:
+    """The run status's entry of a stage, or None when the run has none."""
+    entry = ((run.get("status") or {}).get("stages") or {}).get(stage)
+    return entry if isinstance(entry, dict) else None
+
+
+def stage_phase(entry: dict | None) -> str:
+    return ((entry or {}).get("status") or {}).get("phase") or "Pending"
+
+
+def stage_live(entry: dict | None, run: dict) -> bool:
+    """Whether the stage's log may still grow: it has not ended and its run goes on."""
+    overall = (((run.get("status") or {}).get("overall") or {}).get("phase"))
+    return stage_phase(entry) not in TERMINAL_PHASES and overall not in TERMINAL_PHASES
+
+
+def _state_of(status: dict | None) -> tuple[str, int | None, str, str | None, str | None]:
+    state = (status or {}).get("state") or {}
+    if "terminated" in state:
+        done = state["terminated"] or {}
+        return ("terminated", done.get("exitCode"), str(done.get("reason") or ""),
+                done.get("startedAt"), done.get("finishedAt"))
+    if "running" in state:
+        return "running", None, "", (state["running"] or {}).get("startedAt"), None
+    if "waiting" in state:
+        return "waiting", None, str((state["waiting"] or {}).get("reason") or ""), None, None
+    return "unknown", None, "", None, None
+
+
+def container_rows(pod: dict | None, stored: Iterable[str]) -> list[ContainerRow]:
+    """Every container of the pod (init containers first) with its state, then any container
+    whose log is stored but that the pod (gone, say) does not name."""
+    stored = list(stored)
+    spec = (pod or {}).get("spec") or {}
+    status = (pod or {}).get("status") or {}
+    statuses = {s.get("name"): s for key in ("initContainerStatuses", "containerStatuses")
+                for s in status.get(key) or [] if isinstance(s, dict)}
+    rows: list[ContainerRow] = []
+    for init, key in ((True, "initContainers"), (False, "containers")):
+        for container in spec.get(key) or []:
+            name = str(container.get("name") or "")
+            state, code, reason, started, finished = _state_of(statuses.get(name))
+            rows.append(ContainerRow(name, str(container.get("image") or ""), state, code,
+                                     reason, started, finished, init, is_sidecar(name),
+                                     name in stored))
+    named = {row.name for row in rows}
+    rows.extend(ContainerRow(name, "", "unknown", None, "", None, None, False,
+                             is_sidecar(name), True)
+                for name in stored if name not in named)
+    return rows
+
+
+def default_container(rows: Sequence[ContainerRow], wanted: str | None) -> str | None:
+    """The container whose log is shown first: the one asked for, else the workload's."""
+    names = [row.name for row in rows]
+    if wanted and wanted in names:
+        return wanted
+    for candidates in ([r for r in rows if r.logged and not r.sidecar and not r.init],
+                       [r for r in rows if not r.sidecar and not r.init],
+                       [r for r in rows if r.logged]):
+        if candidates:
+            return candidates[0].name
+    return None
+
+
+def stage_inputs(stage_obj: dict | None, run: dict) -> dict[str, list[dict[str, Any]]]:
+    """The stage's input resources and arguments, and the run's global variables."""
+    pod = (((stage_obj or {}).get("spec") or {}).get("pod") or {})
+    inputs = pod.get("inputs") or {}
+    return {
+        "resources": [r for r in inputs.get("resources") or [] if isinstance(r, dict)],
+        "arguments": [a for a in inputs.get("arguments") or [] if isinstance(a, dict)],
+        "globals": [g for g in ((run.get("spec") or {}).get("globalVariables") or [])
+                    if isinstance(g, dict)],
+    }
+
+
+def stage_events(events: Iterable[dict], stage: str, pod_name: str | None) -> list[dict]:
+    """Events about the stage's pod, and the run's Events that name the stage."""
+    found = []
+    for event in events:
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") == "Pod" and pod_name and involved.get("name") == pod_name:
+            found.append(event)
+        elif involved.get("kind") == "WorkflowRun" and stage in str(event.get("message") or ""):
+            found.append(event)
+    return found
+
+
+def _secret_env_names(stage_obj: dict | None) -> set[str]:
+    """Env vars the Stage fills from `${secrets…}`: the engine renders their values in."""
+    spec = ((((stage_obj or {}).get("spec") or {}).get("pod") or {}).get("spec") or {})
+    return {str(env.get("name")) for key in ("initContainers", "containers")
+            for container in spec.get(key) or [] for env in container.get("env") or []
+            if isinstance(env, dict) and SECRET_REFERENCE in str(env.get("value") or "")}
+
+
+def _hide_secret_env(pod_spec: dict, names: set[str]) -> None:
+    for key in ("initContainers", "containers"):
+        for container in pod_spec.get(key) or []:
+            for env in container.get("env") or []:
+                if isinstance(env, dict) and env.get("name") in names and "value" in env:
+                    env["value"] = MASK
+
+
+def pod_yaml(pod: dict, masker: Masker, stage_obj: dict | None = None) -> str:
+    """The pod as the engine built it (metadata and spec, no status) as YAML, with every
+    secret value it carries replaced by `***`: the values of the Secrets it reads or that
+    its stage names (`masker`), and any env var the Stage fills from `${secrets…}`."""
+    meta = pod.get("metadata") or {}
+    shown = {
+        "apiVersion": pod.get("apiVersion", "v1"),
+        "kind": pod.get("kind", "Pod"),
+        "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")
+                     if k in meta},
+        "spec": yaml.safe_load(yaml.safe_dump(pod.get("spec") or {})),
+    }
+    _hide_secret_env(shown["spec"], _secret_env_names(stage_obj))
+    text = yaml.safe_dump(_masked(shown, masker), sort_keys=False, default_flow_style=False,
+                          width=100, allow_unicode=True)
+    return masker.mask_text(text)
+
+
+def _masked(value: Any, masker: Masker) -> Any:
+    """Every string inside `value` masked (before YAML quoting or folding can split one)."""
+    if isinstance(value, str):
+        return masker.mask_text(value)
+    if isinstance(value, dict):
+        return {key: _masked(item, masker) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, masker) for item in value]
+    return value
