@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -47,6 +48,36 @@ def _message_of(response: httpx.Response) -> str:
     return text[0] if text else f"HTTP {response.status_code}"
 
 
+@dataclass(frozen=True)
+class ServerEvent:
+    """One server-sent event; a keep-alive comment is the event named ""."""
+
+    event: str
+    data: str = ""
+    id: str | None = None
+
+
+def parse_events(lines: Iterable[str]) -> Iterator[ServerEvent]:
+    """The events of the lines of a text/event-stream."""
+    event, data, event_id = "message", [], None
+    for line in lines:
+        if not line:
+            if data:
+                yield ServerEvent(event, "\n".join(data), event_id)
+            event, data, event_id = "message", [], None
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if not field:
+            yield ServerEvent("")
+        elif field == "event":
+            event = value
+        elif field == "data":
+            data.append(value)
+        elif field == "id":
+            event_id = value
+
+
 class CycloneClient:
     """Talks to `/apis/v1alpha1` of one server as one tenant."""
 
@@ -70,7 +101,8 @@ class CycloneClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _unreachable(self, err: Exception) -> CliError:
+    def unreachable(self, err: Exception) -> CliError:
+        """The one line saying the server could not be reached (or dropped the connection)."""
         return CliError(
             f"cannot reach the Cyclone server at {self.settings.server}: "
             "is `cyclone up` running?"
@@ -93,7 +125,7 @@ class CycloneClient:
         try:
             response = self._http.request(method, url, params=params, json=json)
         except httpx.HTTPError as err:
-            raise self._unreachable(err) from err
+            raise self.unreachable(err) from err
         self._check(response)
         if not response.content:
             return None
@@ -126,7 +158,7 @@ class CycloneClient:
             response = self._http.get(f"{API_PREFIX}{path}", params={
                 k: v for k, v in params.items() if v is not None}, headers={"Accept": "*/*"})
         except httpx.HTTPError as err:
-            raise self._unreachable(err) from err
+            raise self.unreachable(err) from err
         return self._check(response).text
 
     def download(self, path: str, write: Callable[[bytes], object], *,
@@ -147,7 +179,7 @@ class CycloneClient:
                     if progress is not None:
                         progress(done, total)
         except httpx.HTTPError as err:
-            raise self._unreachable(err) from err
+            raise self.unreachable(err) from err
         return done
 
     def upload(self, path: str, content: Iterable[bytes], *, size: int | None = None,
@@ -160,31 +192,26 @@ class CycloneClient:
             response = self._http.post(f"{API_PREFIX}{path}", content=content, params=params,
                                        headers=headers, timeout=httpx.Timeout(30, write=300))
         except httpx.HTTPError as err:
-            raise self._unreachable(err) from err
+            raise self.unreachable(err) from err
         self._check(response)
         return response.json() if response.content else None
 
-    def event_stream(self, path: str, **params: Any) -> Iterator[str]:
-        """The `data:` lines of a Server-Sent Events stream, until its `end` event."""
-        query = {k: v for k, v in params.items() if v is not None}
-        try:
-            with self._http.stream(
-                "GET", f"{API_PREFIX}{path}", params=query,
-                headers={"Accept": "text/event-stream"}, timeout=httpx.Timeout(30, read=None),
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    self._check(response)
-                event = "message"
-                for line in response.iter_lines():
-                    if line.startswith("event:"):
-                        event = line[len("event:"):].strip()
-                    elif line.startswith("data:"):
-                        if event == "end":
-                            return
-                        data = line[len("data:"):]
-                        yield data[1:] if data.startswith(" ") else data
-                    elif not line:
-                        event = "message"
-        except httpx.HTTPError as err:
-            raise self._unreachable(err) from err
+    def server_events(self, path: str, params: dict | None = None, *,
+                      last_event_id: str | None = None,
+                      read_timeout: float | None = None) -> Iterator[ServerEvent]:
+        """The events of a Server-Sent Events stream until the server closes it.
+
+        An error answer raises `CliError`; a connection that fails or drops raises the
+        `httpx.HTTPError` (the caller decides whether to reconnect)."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        with self._http.stream(
+            "GET", f"{API_PREFIX}{path}", params={k: v for k, v in (params or {}).items()
+                                                   if v is not None},
+            headers=headers, timeout=httpx.Timeout(30, read=read_timeout),
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                self._check(response)
+            yield from parse_events(response.iter_lines())

@@ -29,7 +29,14 @@ from cyclone.cli.kinds import (
 )
 from cyclone.cli.output import console, format_table, terminal_width
 from cyclone.cli.session import client_from, handles_errors
-from cyclone.cli.watch import failure_reason, run_phase, stage_depths, stage_rows, watch_run
+from cyclone.cli.watch import (
+    failure_reason,
+    run_phase,
+    run_states,
+    stage_depths,
+    stage_rows,
+    watch_run,
+)
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
 _SYMBOL = {Phase.SUCCEEDED: "✔", Phase.FAILED: "✖", Phase.CANCELLED: "⊘",
@@ -207,8 +214,8 @@ def follow_run(client: CycloneClient, name: str, place: RunPlace, interval: floa
     """The live DAG until the run ends; a CliError when it did not succeed."""
     definition = workflow_of(client, place)
     try:
-        final = watch_run(lambda: client.get(place.path), definition, console(),
-                          interval=interval)
+        final = watch_run(run_states(client, place.path, pause=interval), definition,
+                          console())
     except KeyboardInterrupt:
         typer.echo(f"stopped watching workflowrun {name}; it keeps running "
                    f"(`cyclone watch {name}` to see it again)", err=True)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 
+import httpx
 import typer
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
@@ -18,7 +20,7 @@ from cyclone.cli import options
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.runs import locate_run, workflow_definition
 from cyclone.cli.session import client_from, handles_errors
-from cyclone.cli.watch import dag_order, run_phase
+from cyclone.cli.watch import READ_TIMEOUT, RECONNECTS, dag_order, run_phase, run_states
 
 SETTLE_SECONDS = 5.0
 """How long -f waits, after a stage's stream ended, for the stage's phase to be final."""
@@ -106,8 +108,8 @@ def follow_logs(client: CycloneClient, path: str, graph: dict[str, tuple[str, ..
         if _ran(run, stage):
             if len(stages) > 1:
                 typer.echo(log_header(stage, container))
-            for line in client.event_stream(f"{path}/logstream", stage=stage,
-                                             container=container, **(params or {})):
+            for line in log_lines(client, path, {"stage": stage, "container": container,
+                                                 **(params or {})}, interval):
                 typer.echo(line)
             run = _settled(client, path, stage, interval)
         reason = not_succeeded(run, stage)
@@ -117,29 +119,68 @@ def follow_logs(client: CycloneClient, path: str, graph: dict[str, tuple[str, ..
         raise CliError(failures[0])
 
 
+def log_lines(client: CycloneClient, path: str, params: dict,
+              pause: float = 0.5) -> Iterator[str]:
+    """A stage's live log, line by line, until its `end` event.
+
+    The stream starts from the log's first line (of those the parameters select), so a
+    dropped connection is made again and the lines already given are skipped.
+    """
+    given = 0
+    failures = 0
+    while True:
+        seen = 0
+        try:
+            for event in client.server_events(f"{path}/logstream/sse", params,
+                                              read_timeout=READ_TIMEOUT):
+                if event.event == "end":
+                    return
+                if event.event != "message":
+                    continue
+                failures = 0
+                seen += 1
+                if seen > given:
+                    given = seen
+                    yield event.data
+            problem: Exception = CliError("the server ended the log stream before its end")
+        except httpx.HTTPError as err:
+            problem = client.unreachable(err)
+        failures += 1
+        if failures >= RECONNECTS:
+            raise problem
+        time.sleep(pause * failures)
+
+
 def _wait_for_start(client: CycloneClient, path: str, graph: dict[str, tuple[str, ...]],
                     stage: str, interval: float) -> dict:
     said = ""
-    while True:
-        run = client.get(path)
-        if _stage_phase(run, stage) != Phase.PENDING or run_phase(run) in TERMINAL_PHASES:
-            return run
-        notice = waiting_notice(run, graph, stage)
-        if notice != said:
-            typer.echo(notice, err=True)
-            said = notice
-        time.sleep(interval)
+    states = run_states(client, path, pause=interval)
+    try:
+        for run in states:
+            if _stage_phase(run, stage) != Phase.PENDING or run_phase(run) in TERMINAL_PHASES:
+                return run
+            notice = waiting_notice(run, graph, stage)
+            if notice != said:
+                typer.echo(notice, err=True)
+                said = notice
+    finally:
+        states.close()
+    return client.get(path)
 
 
 def _settled(client: CycloneClient, path: str, stage: str, interval: float) -> dict:
-    """The run once the stage's phase is final (its log may end just before)."""
+    """The run once the stage's phase is final (its log may end just before), or as it is
+    after `SETTLE_SECONDS`."""
     deadline = time.monotonic() + SETTLE_SECONDS
-    while True:
-        run = client.get(path)
-        if (_stage_phase(run, stage) in TERMINAL_PHASES or run_phase(run) in TERMINAL_PHASES
-                or time.monotonic() > deadline):
-            return run
-        time.sleep(interval)
+    states = run_states(client, path, heartbeat=1, pause=interval)
+    try:
+        for run in states:
+            if (_stage_phase(run, stage) in TERMINAL_PHASES
+                    or run_phase(run) in TERMINAL_PHASES or time.monotonic() > deadline):
+                return run
+    finally:
+        states.close()
+    return client.get(path)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import find_object, lookup_kind
 from cyclone.cli.output import console
 from cyclone.cli.session import Interrupted, client_from, handles_errors
-from cyclone.cli.watch import failure_reason, run_phase, watch_run
+from cyclone.cli.watch import failure_reason, run_phase, run_states, watch_run
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
 
@@ -80,7 +80,7 @@ def _follow_and_report(client: CycloneClient, path: str, project: str, workflow:
     definition = workflow_definition(client, project, workflow)
     name = path.rsplit("/", 1)[-1]
     try:
-        final = watch_run(lambda: client.get(path), definition, console(), interval=interval)
+        final = watch_run(run_states(client, path, pause=interval), definition, console())
     except KeyboardInterrupt:
         raise Interrupted(f"stopped watching workflowrun {name}; it keeps running "
                           f"(`cyclone get wfr {name}`, `cyclone stop {name}`)") from None

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import httpx
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
 from rich.text import Text
 
 from cyclone.api.common import TERMINAL_PHASES, Phase
+from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.kinds import PAUSED, human_duration, parse_time, run_display_phase
 from cyclone.cli.output import format_table
 
@@ -166,34 +169,106 @@ def render_run(run: dict, workflow: dict | None, now: datetime | None = None) ->
     return RunView(run, workflow, now)
 
 
-def watch_run(fetch_run: Callable[[], dict], workflow: dict | None, console: Console, *,
-              interval: float = 0.5) -> dict:
-    """Show the run until it is terminal; returns its last state.
+RECONNECTS = 5
+"""Connection failures in a row after which following a stream gives up."""
+READ_TIMEOUT = 60.0
+"""Seconds without a byte (the server sends a keep-alive every 15) before reconnecting."""
+
+
+def apply_change(run: dict, change: dict) -> dict:
+    """The run after a `change` event of its stream: the new status without stages, the
+    changed stages over the others, the removed stages gone."""
+    removed = set(change.get("removedStages") or [])
+    stages = {name: entry for name, entry in
+              ((run.get("status") or {}).get("stages") or {}).items() if name not in removed}
+    stages.update(change.get("stages") or {})
+    metadata = {**(run.get("metadata") or {}),
+                "resourceVersion": change.get("resourceVersion")}
+    return {**run, "metadata": metadata, "status": {**(change.get("status") or {}),
+                                                    "stages": stages}}
+
+
+def run_states(client: CycloneClient, path: str, *, heartbeat: float | None = None,
+               pause: float = 0.5) -> Iterator[dict]:
+    """The run at `path` as its stream tells it: its state now, then each new state, until
+    the run is terminal; the current state again at each keep-alive.
+
+    A dropped connection is made again with `Last-Event-ID` (the server then sends only
+    what changed since); `RECONNECTS` failures in a row end in a `CliError`.
+    """
+    name = path.rsplit("/", 1)[-1]
+    run: dict | None = None
+    last_id: str | None = None
+    failures = 0
+    while True:
+        try:
+            for event in client.server_events(
+                    f"{path}/stream", {"heartbeat": heartbeat}, last_event_id=last_id,
+                    read_timeout=READ_TIMEOUT):
+                failures = 0
+                if event.event == "snapshot":
+                    run = json.loads(event.data)
+                elif event.event == "change" and run is not None:
+                    run = apply_change(run, json.loads(event.data))
+                elif event.event == "end":
+                    if json.loads(event.data or "{}").get("reason") == "deleted":
+                        raise CliError(f"workflowrun {name} was deleted")
+                    return
+                elif not (event.event == "" and run is not None):
+                    continue
+                last_id = event.id or last_id
+                assert run is not None
+                yield run
+            problem: Exception = CliError(f"the server ended the stream of workflowrun {name}")
+        except httpx.HTTPError as err:
+            problem = client.unreachable(err)
+        failures += 1
+        if failures >= RECONNECTS:
+            raise problem
+        time.sleep(pause * failures)
+
+
+def watch_run(states: Iterable[dict], workflow: dict | None, console: Console) -> dict:
+    """Show the run until it is terminal; returns its last state. `states` are the run's
+    successive states (`run_states`).
 
     On a terminal the DAG is redrawn in place; otherwise (CI logs, pipes) each change of a
     stage's phase is printed as one line, then the final DAG.
     """
-    run = fetch_run()
-    if console.is_terminal:
-        with Live(render_run(run, workflow), console=console, refresh_per_second=4) as live:
-            while run_phase(run) not in TERMINAL_PHASES:
-                time.sleep(interval)
-                run = fetch_run()
-                live.update(render_run(run, workflow))
+    updates = iter(states)
+    try:
+        first = run = next(updates)
+        if console.is_terminal:
+            with Live(render_run(first, workflow), console=console,
+                      refresh_per_second=4) as live:
+                for run in _until_terminal(first, updates):
+                    live.update(render_run(run, workflow))
+            return run
+        seen: dict[str, str] = {}
+        for run in _until_terminal(first, updates):
+            for row in stage_rows(run, workflow):
+                if seen.get(row.name) != row.phase:
+                    seen[row.name] = row.phase
+                    if row.phase != Phase.PENDING:
+                        console.print(f"{row.name}: {row.phase}"
+                                      + (f" ({row.reason})" if row.reason else ""),
+                                      markup=False, highlight=False, soft_wrap=True)
+        for line, _ in run_lines(run, workflow):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         return run
-    seen: dict[str, str] = {}
-    while True:
-        for row in stage_rows(run, workflow):
-            if seen.get(row.name) != row.phase:
-                seen[row.name] = row.phase
-                if row.phase != Phase.PENDING:
-                    console.print(f"{row.name}: {row.phase}"
-                                  + (f" ({row.reason})" if row.reason else ""),
-                                  markup=False, highlight=False, soft_wrap=True)
-        if run_phase(run) in TERMINAL_PHASES:
-            break
-        time.sleep(interval)
-        run = fetch_run()
-    for line, _ in run_lines(run, workflow):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    return run
+    finally:
+        close = getattr(updates, "close", None)
+        if close is not None:
+            close()
+
+
+def _until_terminal(first: dict, updates: Iterator[dict]) -> Iterator[dict]:
+    """`first` and the states after it, up to the first terminal one."""
+    run = first
+    yield run
+    while run_phase(run) not in TERMINAL_PHASES:
+        try:
+            run = next(updates)
+        except StopIteration:
+            return
+        yield run

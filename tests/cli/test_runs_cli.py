@@ -41,21 +41,21 @@ def runs_of(live_server) -> list[dict]:
 
 
 class Fetches:
-    """Counts the reads of the run that `cyclone run --watch` makes."""
+    """Counts the states of the run that `cyclone run --watch` receives from its stream."""
 
     def __init__(self) -> None:
         self.count = 0
         self._changed = threading.Condition()
 
-    def counting(self, fetch):
-        def fetched() -> dict:
-            run = fetch()
-            with self._changed:
-                self.count += 1
-                self._changed.notify_all()
-            return run
-
-        return fetched
+    def counting(self, states):
+        try:
+            for run in states:
+                with self._changed:
+                    self.count += 1
+                    self._changed.notify_all()
+                yield run
+        finally:
+            states.close()
 
     def wait_for(self, count: int, within: float = 60.0) -> None:
         with self._changed:
@@ -70,15 +70,15 @@ def fetches(monkeypatch: pytest.MonkeyPatch) -> Fetches:
     counted = Fetches()
     watch_run = cyclone.cli.runs.watch_run
     monkeypatch.setattr(cyclone.cli.runs, "watch_run",
-                        lambda fetch, *args, **kwargs: watch_run(counted.counting(fetch),
-                                                                 *args, **kwargs))
+                        lambda states, *args, **kwargs: watch_run(counted.counting(states),
+                                                                  *args, **kwargs))
     return counted
 
 
 def progress_in_background(live_server, fetches: Fetches,
                            steps: list[tuple[dict, str]]) -> threading.Thread:
     """Play `steps` of (stages, overall phase) on the first run once it exists, each once
-    the watcher has read the run as the step before left it."""
+    the watcher has received the run as the step before left it."""
 
     existing = {r["metadata"]["name"] for r in runs_of(live_server)}
 
@@ -91,8 +91,8 @@ def progress_in_background(live_server, fetches: Fetches,
         while not new_runs() and time.monotonic() < deadline:
             time.sleep(0.02)
         name = new_runs()[0]
-        for stages, overall in steps:
-            fetches.wait_for(fetches.count + 2)
+        for received, (stages, overall) in enumerate(steps, start=1):
+            fetches.wait_for(received)
             set_status(live_server, name, stages, overall)
 
     thread = threading.Thread(target=play, daemon=True)
@@ -194,15 +194,15 @@ def test_logs_follow_streams_until_the_stage_ends(cyclone, demo, live_server,
     from cyclone.cli.client import CycloneClient
 
     received = threading.Event()
-    event_stream = CycloneClient.event_stream
+    server_events = CycloneClient.server_events
 
-    def noting(self, path: str, **params):
-        for line in event_stream(self, path, **params):
-            if line == "step 1":
+    def noting(self, path: str, *args, **kwargs):
+        for event in server_events(self, path, *args, **kwargs):
+            if event.data == "step 1":
                 received.set()
-            yield line
+            yield event
 
-    monkeypatch.setattr(CycloneClient, "event_stream", noting)
+    monkeypatch.setattr(CycloneClient, "server_events", noting)
     assert cyclone("run", "ci", "-p", "demo", "--name", "ci-4").exit_code == 0
     set_status(live_server, "ci-4", {"build": stage_status("Running")}, "Running")
     store = LogStore(live_server.data_dir / "logs")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -83,13 +84,14 @@ def test_watch_on_a_terminal_redraws_until_the_run_ends() -> None:
     ])
     fetched: list[dict] = []
 
-    def fetch() -> dict:
-        fetched.append(next(states))
-        return fetched[-1]
+    def fetch() -> Iterator[dict]:
+        for state in states:
+            fetched.append(state)
+            yield state
 
     output = io.StringIO()
     console = Console(file=output, force_terminal=True, width=100, color_system=None)
-    final = watch_run(fetch, WORKFLOW, console, interval=0.01)
+    final = watch_run(fetch(), WORKFLOW, console)
     assert len(fetched) == 3
     assert final["status"]["overall"]["phase"] == "Failed"
     assert "✖ build" in output.getvalue()
