@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cyclone.ui.deps import ui_router
-from cyclone.ui.pages import admin_templates
+from cyclone.ui.pages import admin_integrations, admin_templates
 
 router = ui_router()
-for _area in (admin_templates,):
+for _area in (admin_templates, admin_integrations):
     router.include_router(_area.router)
