@@ -193,7 +193,8 @@ class _Batch:
         if kind in ("WorkflowTrigger", "WorkflowRun") and not outcome.workflow:
             outcome.problems.append(("spec.workflowRef.name", "no workflow"))
             return
-        scope = await self.scope(outcome.project, outcome.workflow)
+        scope = (await self.session.scope() if kind == "Project"
+                 else await self.scope(outcome.project, outcome.workflow))
         if scope is None:
             outcome.done = f"{would}created after its workflow"
             return

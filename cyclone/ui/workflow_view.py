@@ -146,7 +146,7 @@ def yaml_of(obj: Mapping) -> str:
     """The object as a user would apply it: server-owned metadata and status left out."""
     shown = {k: v for k, v in obj.items() if k != "status"}
     meta = strip_server_metadata(dict(obj.get("metadata") or {}))
-    shown["metadata"] = meta
+    shown["metadata"] = {k: v for k, v in meta.items() if v not in ({}, [], None)}
     return yaml.safe_dump(shown, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 

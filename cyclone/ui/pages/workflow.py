@@ -14,6 +14,7 @@ import pydantic
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cyclone.api import keys
 from cyclone.kube import errors, kinds
 from cyclone.server import catalog, scmrepos
 from cyclone.server.crud import list_objects
@@ -64,15 +65,24 @@ async def _run_form(session: UiSession, scope: Scope, workflow: dict,
         view.GitInput(g.key, g.resource, g.repo, g.default, integration) for g in form.git))
 
 
+async def _workflow(session: UiSession, project: str, workflow: str
+                    ) -> tuple[Scope, Scope, dict]:
+    """The project's scope, the workflow's scope (its runs and triggers) and the workflow."""
+    outer = await session.project_scope(project)
+    stored = await get_owned(outer, kinds.WORKFLOW, workflow, "workflow")
+    inner = Scope(outer.tenant, outer.namespace, outer.cluster, project, workflow,
+                  labels={**outer.labels, keys.LABEL_WORKFLOW: workflow})
+    return outer, inner, stored
+
+
 async def workflow_context(request: Request, session: UiSession, project: str,
                            workflow_name: str) -> dict:
-    scope = await session.workflow_scope(project, workflow_name)
-    workflow = await get_owned(scope, kinds.WORKFLOW, workflow_name, "workflow")
+    outer, scope, workflow = await _workflow(session, project, workflow_name)
     triggers = [catalog.TRIGGERS.present(t) for t in await list_objects(catalog.TRIGGERS, scope)]
     stages = await _stages_of(scope, workflow)
     return view.page_context(
         project, workflow, await list_objects(RUNS, scope), triggers, stages,
-        await _run_form(session, scope, workflow, stages), base_url=str(request.base_url),
+        await _run_form(session, outer, workflow, stages), base_url=str(request.base_url),
         namespace=scope.namespace, now=datetime.now(UTC))
 
 
@@ -95,7 +105,7 @@ async def run_workflow(project: str, workflow: str, request: Request,
     if wanted.problems:
         context["problems"] = wanted.problems
         return render(request, "workflow.html", context, status_code=422)
-    scope = await session.workflow_scope(project, workflow)
+    _, scope, _ = await _workflow(session, project, workflow)
     try:
         run = await create_run(scope, ObjectBody.model_validate(wanted.body))
     except errors.ApiError as exc:
@@ -115,9 +125,8 @@ async def revisions(project: str, workflow: str, request: Request,
                     session: UiSession = Depends(ui_session)) -> HTMLResponse:
     """The revision picker of one Git resource: its repository's branches and tags from
     the SCM integration, or a free-text field and why the list is missing."""
-    scope = await session.workflow_scope(project, workflow)
-    stored = await get_owned(scope, kinds.WORKFLOW, workflow, "workflow")
-    form = await _run_form(session, scope, stored, await _stages_of(scope, stored))
+    outer, _, stored = await _workflow(session, project, workflow)
+    form = await _run_form(session, outer, stored, await _stages_of(outer, stored))
     git = next((g for g in form.git if g.resource == resource), None)
     if git is None:
         raise errors.NotFound(f"the workflow pulls no Git resource {resource!r}")
