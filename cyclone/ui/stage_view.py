@@ -5,6 +5,7 @@ value hidden. Pure functions: the page module reads the objects.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,15 +100,24 @@ def default_container(rows: Sequence[ContainerRow], wanted: str | None) -> str |
     return None
 
 
-def stage_inputs(stage_obj: dict | None, run: dict) -> dict[str, list[dict[str, Any]]]:
-    """The stage's input resources and arguments, and the run's global variables."""
+def _named(items: Any) -> list[dict[str, Any]]:
+    return [item for item in items or [] if isinstance(item, dict) and item.get("name")]
+
+
+def stage_inputs(stage_obj: dict | None, run: dict, workflow: dict | None = None
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """The stage's input resources and arguments, and the global variables of the run: the
+    workflow's, each overridden by the run's of the same name."""
     pod = (((stage_obj or {}).get("spec") or {}).get("pod") or {})
     inputs = pod.get("inputs") or {}
+    merged = {g["name"]: g for g in _named(((workflow or {}).get("spec") or {})
+                                           .get("globalVariables"))}
+    merged.update({g["name"]: g for g in _named((run.get("spec") or {})
+                                                .get("globalVariables"))})
     return {
-        "resources": [r for r in inputs.get("resources") or [] if isinstance(r, dict)],
-        "arguments": [a for a in inputs.get("arguments") or [] if isinstance(a, dict)],
-        "globals": [g for g in ((run.get("spec") or {}).get("globalVariables") or [])
-                    if isinstance(g, dict)],
+        "resources": _named(inputs.get("resources")),
+        "arguments": _named(inputs.get("arguments")),
+        "globals": list(merged.values()),
     }
 
 
@@ -149,7 +159,7 @@ def pod_yaml(pod: dict, masker: Masker, stage_obj: dict | None = None) -> str:
         "kind": pod.get("kind", "Pod"),
         "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")
                      if k in meta},
-        "spec": yaml.safe_load(yaml.safe_dump(pod.get("spec") or {})),
+        "spec": copy.deepcopy(pod.get("spec") or {}),
     }
     _hide_secret_env(shown["spec"], _secret_env_names(stage_obj))
     text = yaml.safe_dump(_masked(shown, masker), sort_keys=False, default_flow_style=False,

@@ -94,9 +94,10 @@ async def _masker(scope: Scope, pod: dict) -> Masker:
     return Masker(values)
 
 
-async def _stage_object(scope: Scope, stage: str) -> dict | None:
+async def _object(scope: Scope, kind: kinds.Kind, name: str) -> dict | None:
+    """An object of the tenant (the run's Stage or Workflow), None when it is gone."""
     try:
-        return await scope.cluster.get(kinds.STAGE, stage, scope.namespace)
+        return await scope.cluster.get(kind, name, scope.namespace)
     except errors.ApiError:
         return None
 
@@ -119,7 +120,7 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
         raise errors.NotFound(f"stage {stage!r} is not part of run {run!r}")
     ref = _run_ref(scope, project, workflow, run_obj)
     pod, pod_note = await _stage_pod(scope, run_obj, entry)
-    stage_obj = await _stage_object(scope, stage)
+    stage_obj = await _object(scope, kinds.STAGE, stage)
     rows = stage_view.container_rows(pod, log_store_for(session.state).containers(ref, stage))
     artifacts = [a for a in artifact_store_for(session.state).list(ref)
                  if a.stage in (None, stage)]
@@ -130,7 +131,8 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
         "live": stage_view.stage_live(entry, run_obj),
         "containers": rows,
         "container": stage_view.default_container(rows, container),
-        "inputs": stage_view.stage_inputs(stage_obj, run_obj),
+        "inputs": stage_view.stage_inputs(stage_obj, run_obj,
+                                          await _object(scope, kinds.WORKFLOW, workflow)),
         "outputs": [o for o in (entry or {}).get("outputs") or [] if isinstance(o, dict)],
         "events": await _events(run, scope, stage, (pod or {}).get("metadata", {}).get("name")),
         "pod_yaml": stage_view.pod_yaml(pod, await _masker(scope, pod), stage_obj)
