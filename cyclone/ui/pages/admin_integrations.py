@@ -46,7 +46,7 @@ from cyclone.ui.templating import render
 router = ui_router()
 
 
-def _summary(item: dict) -> dict:
+def summary(item: dict) -> dict:
     spec = item.get("spec") or {}
     kind = str(spec.get("type") or "")
     source = spec.get(SOURCE_KEYS.get(kind, ""))
@@ -130,7 +130,7 @@ async def _save(request: Request, session: UiSession, name: str | None) -> Respo
 async def listing(request: Request, session: UiSession = Depends(ui_session)) -> HTMLResponse:
     listed = await integrations.list_integrations(ListQuery(sort="name", ascending=True),
                                                   tenant=session.tenant, state=session.state)
-    rows = [_summary(i) for i in listed["items"]]
+    rows = [summary(i) for i in listed["items"]]
     return render(request, "admin/integrations.html", {"rows": rows, "testable": _testable})
 
 
@@ -150,7 +150,7 @@ async def create(request: Request, session: UiSession = Depends(ui_session)) -> 
 async def view(name: str, request: Request, session: UiSession = Depends(ui_session)
                ) -> HTMLResponse:
     item = await integrations.get_integration(name, tenant=session.tenant, state=session.state)
-    row = _summary(item)
+    row = summary(item)
     kind = row["type"]
     shown = form_values(item)
     facts = [(f.label, "" if f.secret else shown.values.get(input_name(kind, f), ""),
