@@ -170,7 +170,9 @@ def test_a_run_the_server_refuses_is_one_line_in_the_form(workflows: str,
         assert first.headers["location"] == f"/projects/{PROJECT}/workflows/hello/runs/twice"
         again = client.post(f"/projects/{PROJECT}/workflows/hello/run", data=form)
         assert again.status_code == 409
-        assert "workflowrun &#39;twice&#39; already exists" in again.text
+        problem = again.text.split("data-run-problem>", 1)[1].split("</div>", 2)[0]
+        assert "workflowrun &#39;twice&#39; already exists" in problem
+        assert 'name="alias" value="twice"' in again.text
         assert "Traceback" not in again.text
 
 

@@ -1,0 +1,91 @@
+"""/apply and the "Run" form on the embedded cluster and on a real kube-apiserver: the
+diamond example validated and applied through the pages, a run started from the workflow
+page and run by the real engine, then shown in the page's history."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from engine.harness import BACKENDS
+from engine.served import Served, served_env
+
+from cyclone.server import create_app
+from cyclone.ui.app import mount_ui
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "diamond.yaml"
+PROJECT = "wfpage-be"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "embedded")
+
+
+@pytest.fixture
+async def served(tmp_path, backend) -> AsyncIterator[Served]:
+    async with served_env(tmp_path, backend) as running:
+        yield running
+
+
+@pytest.fixture
+async def ui(served: Served, tmp_path) -> AsyncIterator[httpx.AsyncClient]:
+    """The server app with the pages mounted, on the served cluster; signed in as admin.
+    `ui.csrf` is the session's CSRF token."""
+    app = create_app(cluster=served.env.cluster, data_dir=tmp_path / "ui-server",
+                     admin_token=served.admin_token, provisioning=False)
+    mount_ui(app, served.admin_token)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://ui", timeout=30) as client:
+        csrf = _CSRF.search((await client.get("/login")).text).group(1)
+        answer = await client.post("/login", data={"token": served.admin_token, "csrf": csrf,
+                                                   "next": "/"})
+        assert answer.status_code == 303
+        client.csrf = _CSRF.search((await client.get("/")).text).group(1)  # type: ignore[attr-defined]
+        yield client
+
+
+def diamond() -> str:
+    text = EXAMPLE.read_text().replace("name: demo\n", f"name: {PROJECT}\n").replace(
+        "project.cyclone.dev/name: demo", f"project.cyclone.dev/name: {PROJECT}")
+    return text.split("---\napiVersion: cyclone.dev/v1alpha1\nkind: WorkflowRun")[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_the_diamond_applied_and_run_from_the_pages(served: Served,
+                                                          ui: httpx.AsyncClient) -> None:
+    checked = await ui.post("/apply", data={"csrf": ui.csrf, "yaml": diamond(),
+                                            "action": "validate"})
+    assert checked.status_code == 200, checked.text
+    assert checked.text.count('data-ok="true"') == 6
+    assert f"projects/{PROJECT}\"" not in (await ui.get("/projects")).text
+    applied = await ui.post("/apply", data={"csrf": ui.csrf, "yaml": diamond(),
+                                            "action": "apply"})
+    assert applied.status_code == 200, applied.text
+    assert applied.text.count(">created<") == 6
+
+    base = f"/projects/{PROJECT}/workflows/diamond"
+    page = await ui.get(base)
+    assert page.status_code == 200
+    assert sorted(re.findall(r'data-stage="([^"]+)"', page.text)) == [
+        "build-linux", "build-mac", "report", "version"]
+    started = await ui.post(f"{base}/run", data={"csrf": ui.csrf, "alias": "from-ui"})
+    assert started.status_code == 303, started.text
+    assert started.headers["location"] == f"{base}/runs/from-ui"
+
+    api = f"/apis/v1alpha1{base}/workflowruns/from-ui"
+    headers = {"Authorization": f"Bearer {served.admin_token}"}
+    async with asyncio.timeout(90):
+        while True:
+            run = (await served.http.get(api, headers=headers)).json()
+            if ((run.get("status") or {}).get("overall") or {}).get("phase") == "Succeeded":
+                break
+            await asyncio.sleep(0.2)
+    history = (await ui.get(base)).text
+    assert re.search(r'<rect class="spark-bar phase-succeeded" data-run="from-ui"', history)
+    assert "1/1" in history
