@@ -1,7 +1,183 @@
-"""The run detail page: header, actions, the live DAG, the timeline and the stage table."""
+"""The run detail page: header, actions, the live DAG, the timeline and the stage table.
+
+The page is rendered whole from the run and its workflow; `static/js/run.js` then follows
+the run's stream (`/ui/streams/runs/...`) and changes only what changed. With `HX-Request`
+the page answers a fragment: `?view=header` (header and actions, refreshed when the run's
+phase changes) or `?view=timeline`.
+
+The actions are CSRF-checked POSTs that call the same functions as the REST API.
+"""
 
 from __future__ import annotations
 
-from cyclone.ui.deps import ui_router
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from cyclone.kube import errors, kinds
+from cyclone.server import runs
+from cyclone.server.crud import list_objects
+from cyclone.server.scopes import Scope, get_owned, workflow_scope
+from cyclone.ui import dag_view, insights
+from cyclone.ui.deps import UiSession, ui_router, ui_session
+from cyclone.ui.layout import DagLayout, layout_dag
+from cyclone.ui.run_summary import (
+    ACTIONS,
+    actions_for,
+    commit_of,
+    parameters_of,
+    run_phase,
+    started_by,
+    trigger_of,
+    variables_of,
+)
+from cyclone.ui.templating import duration_between, render
+from cyclone.ui.timeline import build_timeline
 
 router = ui_router()
+RUN_PATH = "/projects/{project}/workflows/{workflow}/runs/{run}"
+HISTORY_LIMIT = 30
+"""Runs of the workflow the regressions are measured against (newest first)."""
+VIEWS = ("dag", "timeline")
+
+
+def workflow_url(project: str, workflow: str) -> str:
+    return f"/projects/{quote(project)}/workflows/{quote(workflow)}"
+
+
+def run_url(project: str, workflow: str, run: str) -> str:
+    return f"{workflow_url(project, workflow)}/runs/{quote(run)}"
+
+
+def stage_order(layout: DagLayout, run: dict) -> list[str]:
+    """The stages in the DAG's reading order (column by column, top to bottom), then any the
+    run knows that the workflow no longer lists."""
+    placed = sorted(layout.nodes.values(), key=lambda n: (n.layer, n.order))
+    names = [n.name for n in placed]
+    extra = sorted(set((run.get("status") or {}).get("stages") or {}) - set(names))
+    return names + extra
+
+
+def run_finished_at(run: dict) -> str | None:
+    status = run.get("status") or {}
+    overall = status.get("overall") or {}
+    if overall.get("phase") in ("Succeeded", "Failed", "Cancelled"):
+        return status.get("completionTime") or overall.get("lastTransitionTime")
+    return None
+
+
+async def _history(scope: Scope, run: dict) -> list[dict]:
+    listed = await list_objects(runs.RUNS, scope)
+    mine = (run.get("metadata") or {}).get("name")
+    others = [r for r in listed if (r.get("metadata") or {}).get("name") != mine]
+    others.sort(key=lambda r: (r.get("metadata") or {}).get("creationTimestamp") or "",
+                reverse=True)
+    return others[:HISTORY_LIMIT]
+
+
+def header_context(project: str, workflow: str, run: dict) -> dict:
+    name = run["metadata"]["name"]
+    overall = (run.get("status") or {}).get("overall") or {}
+    finished = run_finished_at(run)
+    return {
+        "project": project, "workflow": workflow, "name": name, "run": run,
+        "phase": run_phase(run), "overall": overall,
+        "trigger": trigger_of(run), "started_by": started_by(run),
+        "started": overall.get("startTime"), "finished": finished,
+        "duration": duration_between(overall.get("startTime"), finished),
+        "commit": commit_of(run), "actions": actions_for(run),
+        "run_url": run_url(project, workflow, name),
+        "workflow_url": workflow_url(project, workflow),
+        "retry_of": (run.get("spec") or {}).get("retryOf") or "",
+    }
+
+
+def page_context(project: str, workflow: str, run: dict, wf: dict,
+                 history: list[dict], *, view: str = "dag", stage: str | None = None,
+                 now: datetime | None = None) -> dict:
+    """Everything the page's template shows; pure, so templates render in tests without a
+    server."""
+    now = now or datetime.now(UTC)
+    names, edges = dag_view.workflow_graph(wf)
+    known = set(names)
+    names = [*names, *sorted(set((run.get("status") or {}).get("stages") or {}) - known)]
+    layout = layout_dag(names, edges)
+    order = stage_order(layout, run)
+    info = dag_view.run_node_info(run)
+    base = run_url(project, workflow, run["metadata"]["name"])
+    context = header_context(project, workflow, run)
+    context.update({
+        "layout": layout, "info": info, "order": order, "view": view,
+        "critical": insights.critical_path(run, wf, now=now),
+        "flagged": insights.regressions(run, history, now=now),
+        "timeline": build_timeline(run, order, now) if view == "timeline" else None,
+        "parameters": parameters_of(run), "variables": variables_of(run),
+        "stage": stage if stage in info or stage in known else None,
+        "stage_href": lambda s: f"{base}/stages/{quote(s)}",
+        "stream_url": "/ui/streams/runs/{}/{}/{}".format(
+            quote(project), quote(workflow), quote(run["metadata"]["name"])),
+        "failed": context["phase"] == "Failed",
+    })
+    return context
+
+
+@router.get(RUN_PATH, response_class=HTMLResponse)
+async def run_page(request: Request, project: str, workflow: str, run: str,
+                   view: str = "dag", stage: str | None = None,
+                   session: UiSession = Depends(ui_session)) -> HTMLResponse:
+    owner = await session.project_scope(project)
+    wf = await get_owned(owner, kinds.WORKFLOW, workflow, "workflow")
+    scope = await workflow_scope(workflow, owner)
+    obj = await get_owned(scope, kinds.WORKFLOW_RUN, run, "workflowrun")
+    view = view if view in VIEWS else "dag"
+    fragment = bool(request.headers.get("HX-Request"))
+    if fragment and request.query_params.get("view") == "header":
+        return render(request, "run/header.html", header_context(project, workflow, obj))
+    if fragment and view == "timeline":
+        names, edges = dag_view.workflow_graph(wf)
+        order = stage_order(layout_dag(names, edges), obj)
+        return render(request, "run/timeline.html",
+                      {"timeline": build_timeline(obj, order), "project": project,
+                       "workflow": workflow, "name": run})
+    history = await _history(scope, obj)
+    return render(request, "run_detail.html",
+                  page_context(project, workflow, obj, wf, history, view=view, stage=stage))
+
+
+@router.post(RUN_PATH + "/{action}")
+async def run_action(request: Request, project: str, workflow: str, run: str, action: str,
+                     session: UiSession = Depends(ui_session)) -> Response:
+    """Stop, pause, resume, retry, rerun or delete the run, as the REST API does; an htmx
+    request gets the new header (or is sent to the new run's page), a plain form a
+    redirect."""
+    if action not in ACTIONS:
+        raise errors.NotFound(f"no run action {action!r}")
+    scope = await session.workflow_scope(project, workflow)
+    target: str | None = None
+    updated: dict | None = None
+    if action == "stop":
+        updated = await runs.stop_run(run, scope, force=False)
+    elif action == "pause":
+        updated = await runs.pause_run(run, scope)
+    elif action == "resume":
+        updated = await runs.resume_run(run, scope)
+    elif action == "retry":
+        created = await runs.retry_run(run, scope)
+        target = run_url(project, workflow, created["metadata"]["name"])
+    elif action == "rerun":
+        created = await runs.rerun_run(run, scope)
+        target = run_url(project, workflow, created["metadata"]["name"])
+    else:
+        await runs.delete_run(run, scope, session.state)
+        target = workflow_url(project, workflow)
+    if not request.headers.get("HX-Request"):
+        return RedirectResponse(target or run_url(project, workflow, run), status_code=303)
+    if target is not None:
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    assert updated is not None
+    context = header_context(project, workflow, updated)
+    context["notice"] = {"stop": "Stop requested.", "pause": "Paused: no new stage starts.",
+                         "resume": "Resumed."}[action]
+    return render(request, "run/header.html", context)
