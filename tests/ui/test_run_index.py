@@ -86,6 +86,12 @@ def test_pages_run_newest_first_with_cursors_both_ways() -> None:
     assert index.page(NS, limit=50, newer=back.newer) == first
 
 
+def test_a_page_that_ends_the_list_has_no_older_cursor() -> None:
+    assert filled(*day_runs(50)).page(NS, limit=50).older is None
+    index = filled(*day_runs(100))
+    assert index.page(NS, limit=50, older=index.page(NS, limit=50).older).older is None
+
+
 def test_runs_created_in_the_same_second_are_ordered_by_name() -> None:
     index = filled(run("b", "2026-11-01T00:00:00Z"), run("a", "2026-11-01T00:00:00Z"),
                    run("c", "2026-11-01T00:00:00Z"))
