@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -87,13 +87,15 @@ def dry_run_query(
     return True
 
 
-async def check_references(scope: Scope, obj: dict) -> None:
+async def check_references(scope: Scope, obj: dict, pending: Sequence[dict] = ()) -> None:
     """Raise `Invalid` naming the field when a Workflow names a stage its namespace lacks
-    or an output of a stage that is not upstream (`workflow_reference_errors`)."""
+    or an output of a stage that is not upstream (`workflow_reference_errors`).
+    `pending`: Stage objects to be written with the workflow, counted as stored."""
     if obj.get("kind") != kinds.WORKFLOW.kind:
         return
     stages = {s["metadata"]["name"]: s
-              for s in (await scope.cluster.list(kinds.STAGE, scope.namespace)).items}
+              for s in [*(await scope.cluster.list(kinds.STAGE, scope.namespace)).items,
+                        *pending]}
     where = f"project {scope.project}" if scope.project else f"namespace {scope.namespace}"
     own = [name for name, s in stages.items()
            if ((s["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT)) == scope.project]
@@ -105,10 +107,11 @@ async def check_references(scope: Scope, obj: dict) -> None:
                                                  for p in problems]})
 
 
-async def _admit(spec: KindRoutes, scope: Scope, obj: dict) -> None:
+async def _admit(spec: KindRoutes, scope: Scope, obj: dict, pending: Sequence[dict] = ()
+                 ) -> None:
     await spec.prepare(scope, obj)
     validate_object(obj)
-    await check_references(scope, obj)
+    await check_references(scope, obj, pending)
 
 
 async def create_object(spec: KindRoutes, scope: Scope, body: ObjectBody,
@@ -120,10 +123,12 @@ async def create_object(spec: KindRoutes, scope: Scope, body: ObjectBody,
 
 
 async def update_object(spec: KindRoutes, scope: Scope, name: str, body: ObjectBody,
-                        dry_run: bool = False) -> dict:
+                        dry_run: bool = False, pending: Sequence[dict] = ()) -> dict:
+    """`pending`: Stage objects a Workflow's references may name before they are stored
+    (the web editor checks a workflow together with its new stages)."""
     stored = await get_owned(_scoped(spec, scope), spec.kind, name, spec.what)
     obj = spec.keep_stored(updated_object(stored, body, _labels(spec, scope)), stored)
-    await _admit(spec, scope, obj)
+    await _admit(spec, scope, obj, pending)
     if dry_run:
         return obj
     return await scope.cluster.replace(obj)
