@@ -242,3 +242,25 @@ def test_a_tenant_never_sees_another_tenants_integrations(ui_up: LiveUp,
             refused = client.post(f"/integrations/theirs/{action}",
                                   data={"csrf": client.csrf})
             assert refused.status_code == 404, (action, refused.status_code)
+
+
+@pytest.mark.k8s
+def test_a_cluster_connection_reaches_a_real_kube_apiserver(ui_up: LiveUp,
+                                                            local_tenant: tuple[str, str]
+                                                            ) -> None:
+    from support.control_plane import session_plane
+
+    plane = session_plane()
+    kubeconfig = plane.kubeconfig.read_text()
+    with signed_in_client(ui_up.url, local_tenant[1]) as client:
+        for name, config in (("real", kubeconfig),
+                             ("real-bad", kubeconfig.replace(plane.token, "not-the-token"))):
+            created = client.post("/integrations", data={
+                "csrf": client.csrf, "type": "Cluster", "name": name,
+                "cluster.credential.kubeConfig": config})
+            assert created.status_code == 303, created.text
+        assert f"Connected to the API server at {plane.server}" in _test(client, "real")
+        refused = _test(client, "real-bad")
+        assert 'data-ok="false"' in refused and "HTTP 401" in refused
+        for path in ("/integrations/real", "/integrations/real/edit", "/integrations"):
+            assert plane.token not in client.get(path).text
