@@ -211,3 +211,15 @@ def test_the_panel_in_the_browser_shows_pod_yaml_masked(admin_page, ui_up: LiveU
     admin_page.click("#stage-tab-containers")
     assert admin_page.locator("#stage-tabpanel-containers").is_visible()
     assert admin_page.locator("#stage-tabpanel-pod").is_hidden()
+
+
+def test_the_run_page_side_panel_shows_the_stage_log_and_search(admin_page, ui_up: LiveUp,
+                                                                 finished: dict) -> None:
+    admin_page.goto(f"{ui_up.url}{RUN}?stage=boom")
+    admin_page.wait_for_selector("#stage-side [data-logview][data-state=done]")
+    side = admin_page.locator("#stage-side")
+    assert side.locator(".logview-row[data-line='1'] .lt").inner_text() == "going down"
+    assert side.locator("h2.stage-title").inner_text() == "boom"
+    side.locator("#stage-tab-containers").click()
+    assert side.locator("#stage-tabpanel-containers tr[data-container='c0']").is_visible()
+    screenshot(admin_page, "run-stage-side-panel")
