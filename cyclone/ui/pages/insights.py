@@ -4,7 +4,8 @@
   failed run), a full page otherwise.
 - `/projects/{p}/workflows/{w}/compare?a=R1&b=R2`: two runs side by side. Without `b`
   the last green run before `a` is taken; without `a` the newest run. The older run is
-  always the left column, so every delta reads "from then to now".
+  always the left column, so every delta reads "from then to now" (two runs created in
+  the same second keep the order they were given in).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from cyclone.kube import errors, kinds
 from cyclone.server import runs
 from cyclone.server.crud import list_objects
 from cyclone.server.logs.routes import stored_log
-from cyclone.server.scopes import Scope, get_owned
+from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.ui.compare import compare
 from cyclone.ui.deps import UiSession, ui_router, ui_session
-from cyclone.ui.insights import recent_successes, run_created, run_name
+from cyclone.ui.insights import recent_successes, run_name
 from cyclone.ui.templating import render
 from cyclone.ui.triage import first_failure, triage
 
@@ -77,17 +78,26 @@ async def _workflow_stages(scope: Scope, wf: dict) -> dict[str, dict]:
             if obj["metadata"]["name"] in names}
 
 
+def age_key(run: dict) -> tuple[str, str, str]:
+    """Orders runs by creation; runs created in the same second (times are stored to the
+    second) by when they started, then ended."""
+    status = run.get("status") or {}
+    overall = status.get("overall") or {}
+    return ((run.get("metadata") or {}).get("creationTimestamp") or "",
+            overall.get("startTime") or "", status.get("completionTime") or "\uffff")
+
+
 def _newest_first(listed: list[dict]) -> list[dict]:
-    return sorted(listed, key=lambda r: ((r.get("metadata") or {}).get("creationTimestamp")
-                                         or "", run_name(r)), reverse=True)
+    return sorted(listed, key=lambda r: (*age_key(r), run_name(r)), reverse=True)
 
 
 @router.get(RUN_PATH + "/triage", response_class=HTMLResponse)
 async def triage_page(request: Request, project: str, workflow: str, run: str,
                       session: UiSession = Depends(ui_session)) -> HTMLResponse:
-    scope = await session.workflow_scope(project, workflow)
+    owner = await session.project_scope(project)
+    wf = await get_owned(owner, kinds.WORKFLOW, workflow, "workflow")
+    scope = await workflow_scope(workflow, owner)
     obj = await get_owned(scope, kinds.WORKFLOW_RUN, run, "workflowrun")
-    wf = await get_owned(scope, kinds.WORKFLOW, workflow, "workflow")
     history = await list_objects(runs.RUNS, scope)
     greens = recent_successes(obj, history, 1)
     green = greens[0] if greens else None
@@ -138,8 +148,7 @@ async def compare_page(request: Request, project: str, workflow: str,
                                "pick a run to compare with.")
             return render(request, "insights/compare.html", context)
     context["b"] = run_name(run_b)
-    older, newer = sorted((run_a, run_b), key=lambda r: (run_created(r) is not None,
-                                                         run_created(r), run_name(r)))
+    older, newer = (run_b, run_a) if not b else sorted((run_a, run_b), key=age_key)
     context["comparison"] = compare(older, newer)
     context["run_url"] = lambda name: run_url(project, workflow, name)
     return render(request, "insights/compare.html", context)
