@@ -112,13 +112,3 @@ def test_a_tenant_session_finds_no_tenant_pages(ui_up: LiveUp, tenant: tuple[str
     with signed_in_client(ui_up.url, ui_up.token) as admin:
         assert len(admin.get(f"/tenants/{name}").text) > 0
 
-
-def test_the_clusters_page_shows_where_runs_execute(admin_page: Any, ui_up: LiveUp,
-                                                    tenant: tuple[str, str]) -> None:
-    admin_page.goto(f"{ui_up.url}/clusters")
-    assert "cyclone-control-cluster" in admin_page.locator("#runs-in").inner_text()
-    screenshot(admin_page, "clusters")
-    with signed_in_client(ui_up.url, tenant[1]) as client:
-        page = client.get("/clusters")
-        assert page.status_code == 200
-        assert f"cyclone-{tenant[0]}" in page.text

@@ -32,6 +32,7 @@ from cyclone.ui.pages.admin_forms import (
     INTEGRATION_TYPES,
     SOURCE_FIELDS,
     SOURCE_KEYS,
+    Field,
     FormValues,
     form_values,
     general_items,
@@ -64,6 +65,14 @@ def summary(item: dict) -> dict:
             "provisioning": provisioning.get("state") or "",
             "provisioning_message": provisioning.get("message") or "",
             "created": item["metadata"].get("creationTimestamp")}
+
+
+def _fact(field: Field, value: str) -> str:
+    if field.secret:
+        return ""
+    if field.kind == "bool":
+        return "yes" if value else ""
+    return value
 
 
 def _testable(kind: str) -> bool:
@@ -153,7 +162,7 @@ async def view(name: str, request: Request, session: UiSession = Depends(ui_sess
     row = summary(item)
     kind = row["type"]
     shown = form_values(item)
-    facts = [(f.label, "" if f.secret else shown.values.get(input_name(kind, f), ""),
+    facts = [(f.label, _fact(f, shown.values.get(input_name(kind, f), "")),
               input_name(kind, f) in shown.stored_secrets if f.secret else None)
              for f in SOURCE_FIELDS.get(kind, ())]
     source = (item.get("spec") or {}).get("cluster") or {}
