@@ -24,7 +24,8 @@ from cyclone.ui.triage import Change, parameter_changes, variable_changes
 
 SAME_SECONDS = 1.0
 SAME_SHARE = 0.1
-"""A duration that moved by less than a second, or by less than a tenth, is the same."""
+"""A duration that moved by a second or less (times are stored to the second), or by less
+than a tenth, is the same."""
 
 
 def trend(before: float | None, after: float | None) -> str:
@@ -33,7 +34,7 @@ def trend(before: float | None, after: float | None) -> str:
     if before is None or after is None:
         return ""
     delta = after - before
-    if abs(delta) < SAME_SECONDS or abs(delta) < SAME_SHARE * before:
+    if abs(delta) <= SAME_SECONDS or abs(delta) < SAME_SHARE * before:
         return "same"
     return "slower" if delta > 0 else "faster"
 

@@ -79,7 +79,8 @@ def critical_path(run: Mapping[str, Any], workflow: Mapping[str, Any] | None = N
     It is the longest path through the dependencies, weighing each started stage by its
     actual duration (elapsed time so far for one still running); stages that never
     started are not on it. Between paths of equal length the one ending later wins, then
-    the one whose names sort first, so the answer is deterministic.
+    the one with more stages (times are stored to the second, so a chain of quick stages
+    weighs nothing), then the one whose names sort first, so the answer is deterministic.
     """
     now = now or datetime.now(UTC)
     statuses = stage_statuses(run)
@@ -116,12 +117,14 @@ def critical_path(run: Mapping[str, Any], workflow: Mapping[str, Any] | None = N
 
 def _better(a: tuple[float, datetime, tuple[str, ...]],
             b: tuple[float, datetime, tuple[str, ...]]) -> bool:
-    """Whether path `a` beats `b`: longer, then ending later, then names sorting first.
-    Lengths within a millisecond count as equal (times are stored to the second)."""
+    """Whether path `a` beats `b`: longer, then ending later, then more stages, then names
+    sorting first. Lengths within a millisecond count as equal."""
     if abs(a[0] - b[0]) > 1e-3:
         return a[0] > b[0]
     if a[1] != b[1]:
         return a[1] > b[1]
+    if len(a[2]) != len(b[2]):
+        return len(a[2]) > len(b[2])
     return a[2] < b[2]
 
 

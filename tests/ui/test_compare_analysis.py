@@ -108,3 +108,7 @@ def test_small_moves_are_the_same_and_deltas_read_as_durations() -> None:
     assert trend(None, 3) == ""
     assert delta_text(10, 75) == "+1m5s" and delta_text(5, 2.5) == "-2.5s"
     assert delta_text(None, 1) == ""
+
+
+def test_a_one_second_move_is_noise_of_second_precision_times() -> None:
+    assert trend(1, 0) == "same" and trend(0, 1) == "same" and trend(0, 1.5) == "slower"

@@ -141,3 +141,9 @@ def test_a_running_stage_is_flagged_once_its_elapsed_time_is_too_long() -> None:
 def test_a_stage_that_was_instant_before_gets_no_ratio() -> None:
     assert regressions(run({"build": stage(0, 9)}), history([0, 0, 0])) == \
         {"build": "slower than the median of 3 runs (0.0s)"}
+
+
+def test_a_chain_of_instant_stages_runs_to_the_last_of_them() -> None:
+    instant = run({"version": stage(0, 0), "build-linux": stage(0, 0),
+                   "build-mac": stage(0, 0), "report": stage(0, 0)})
+    assert critical_path(instant, DIAMOND) == ["version", "build-linux", "report"]
