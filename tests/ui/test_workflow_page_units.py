@@ -75,10 +75,11 @@ STAGES = {
         "arguments": [{"name": "target", "value": "linux", "description": "OS"},
                       {"name": "token", "required": True}],
         "resources": [{"name": "src", "path": "/src"}]}}}},
-    "test": {"spec": {"pod": {"inputs": {"resources": [{"name": "src"}]}}}},
+    "test": {"spec": {"pod": {"inputs": {"resources": [{"name": "src"}, {"name": "image"}]}}}},
 }
 RESOURCES = {"src": {"spec": {"type": "Git", "parameters": [
-    {"name": "SCM_REPO", "value": "acme/app"}, {"name": "SCM_REVISION", "value": "main"}]}}}
+    {"name": "SCM_REPO", "value": "acme/app"}, {"name": "SCM_REVISION", "value": "main"}]}},
+    "image": {"spec": {"type": "Image", "parameters": [{"name": "TAG", "value": "1"}]}}}
 
 
 def test_the_run_form_has_each_stages_arguments_the_variables_and_one_git_picker() -> None:
@@ -94,14 +95,14 @@ def test_the_run_form_has_each_stages_arguments_the_variables_and_one_git_picker
 
 def test_a_submitted_form_sends_only_what_differs_from_the_defaults() -> None:
     form = view.run_form(WORKFLOW, STAGES, RESOURCES)
-    wanted = view.run_request(form, {"p:compile:target": "mac", "p:compile:token": "s3",
+    wanted = view.run_request(form, {"p:compile:target": "linux", "p:compile:token": "s3",
                                      "v:CHANNEL": "beta", "r:src": "release-1.4",
                                      "alias": "Release 1.4"})
     assert wanted.problems == []
     assert wanted.body == {
         "metadata": {"annotations": {"cyclone.dev/alias": "Release 1.4"}},
         "spec": {"stages": [{"name": "compile", "parameters": [
-            {"name": "target", "value": "mac"}, {"name": "token", "value": "s3"}]}],
+            {"name": "token", "value": "s3"}]}],
             "resources": [{"name": "src", "parameters": [
                 {"name": "SCM_REVISION", "value": "release-1.4"}]}]}}
 
