@@ -2,7 +2,8 @@
 
 Steps: drop edges that are self-loops, name unknown stages or close a cycle (validation
 reports those elsewhere; the picture must still draw); longest-path layering; a dummy node
-in every layer a long edge crosses; crossing reduction by barycenter sweeps down and up,
+in every layer a long edge crosses (a very long one only in the layers next to its ends);
+crossing reduction by barycenter sweeps down and up,
 keeping the ordering with the fewest crossings; coordinates (layers are columns, a layer's
 nodes stacked and centred, then nudged towards their neighbours); each edge a polyline
 through its dummies, drawn as a gentle curve.
@@ -27,6 +28,7 @@ DUMMY_HEIGHT = 10
 LAYER_GAP = 64
 MARGIN = 16
 SWEEPS = 4
+MAX_BENDS = 8
 
 Point = tuple[float, float]
 
@@ -250,6 +252,18 @@ def _place(column: list[int], heights: Sequence[float], wanted: Sequence[float],
         edge = y + heights[node] + NODE_GAP
 
 
+def _bends(first: int, last: int) -> list[int]:
+    """The layers between `first` and `last` where an edge gets a dummy node: all of them,
+    or for a very long edge only the ones next to its ends (it then crosses the middle
+    layers in one curve: a few thousand stages with edges spanning hundreds of layers would
+    otherwise mean a hundred thousand dummies)."""
+    crossed = range(first + 1, last)
+    if len(crossed) <= MAX_BENDS:
+        return list(crossed)
+    half = MAX_BENDS // 2
+    return [*crossed[:half], *crossed[-half:]]
+
+
 def layout_dag(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> DagLayout:
     """Boxes and edge paths of the DAG; edge (a, b) means b depends on a."""
     names = sorted(set(nodes))
@@ -270,15 +284,16 @@ def layout_dag(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> DagLay
         for target in succ[source]:
             t = ident[target]
             chain = [s]
-            for crossed in range(layer_of[s] + 1, layer_of[t]):
+            for crossed in _bends(layer_of[s], layer_of[t]):
                 chain.append(len(layer_of))
                 layer_of.append(crossed)
                 up.append([])
                 down.append([])
             chain.append(t)
             for a, b in pairwise(chain):
-                down[a].append(b)
-                up[b].append(a)
+                if layer_of[b] == layer_of[a] + 1:
+                    down[a].append(b)
+                    up[b].append(a)
             chains.append((s, t, chain[1:-1]))
     size = len(layer_of)
     real = len(names)

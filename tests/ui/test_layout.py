@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cyclone.ui.dag_view import run_graph, run_node_info, workflow_graph
-from cyclone.ui.layout import DagLayout, count_crossings, layout_dag, path_data
+from cyclone.ui.layout import MAX_BENDS, DagLayout, count_crossings, layout_dag, path_data
 
 DIAMOND = (["version", "build-linux", "build-mac", "report"],
            [("version", "build-linux"), ("version", "build-mac"),
@@ -198,3 +198,17 @@ def test_run_node_info_gives_phase_duration_and_attempts() -> None:
     assert info["queued"].phase == "Pending" and info["queued"].duration == ""
     assert info["going"].as_update() == {"phase": "Running", "duration": "12s"}
     assert run_graph(run) == (["done", "going", "failed", "queued"], [("done", "going")])
+
+
+def test_a_very_long_edge_gets_dummies_only_next_to_its_ends() -> None:
+    chain = [f"c{i:02d}" for i in range(30)]
+    layout = layout_dag(chain, [*itertools.pairwise(chain), ("c00", "c29")])
+    assert_well_formed(layout, chain)
+    long = next(e for e in layout.edges if (e.source, e.target) == ("c00", "c29"))
+    assert len(long.points) == 2 + 2 * MAX_BENDS
+    half, width = MAX_BENDS // 2, layout.nodes["c00"].width
+    near_ends = [layout.nodes[chain[i]].x for i in [*range(1, 1 + half), *range(29 - half, 29)]]
+    assert {x for x, _ in long.points[1:-1]} == {*near_ends, *(x + width for x in near_ends)}
+    for x, y in long.points[1:-1]:
+        for box in layout.nodes.values():
+            assert not (box.x <= x <= box.x + box.width and box.y <= y <= box.y + box.height)
