@@ -9,6 +9,7 @@ collected and printed, not failed, so the list can name every page the UI is mea
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
@@ -127,6 +128,19 @@ async def test_another_tenants_session_finds_none_of_a_tenants_pages_actions_or_
         await refused(b, api_stream, marker,
                       headers={"Authorization": f"Bearer {token_of(stack.b.http)}"})
 
+    # b makes a project and workflow of the same names: a's run is still nowhere to b.
+    await apply_flow(stack.b.http, PROJECT, WORKFLOW, [shell_stage(STAGE, "echo b")])
+    async with signed_in(stack.base_url, token_of(stack.b.http)) as b:
+        for url in page_urls(run)[:3]:
+            status, body = await status_of(b, url)
+            assert status in (200, 404) and run not in body and marker not in body, url
+        for url in page_urls(run)[3:] + stream_urls(run):
+            await refused(b, url, marker)
+        for url in action_urls(run)[2:]:
+            await refused(b, url, marker, method="POST", data={"csrf": b.csrf})
+        await refused(b, api_stream, marker,
+                      headers={"Authorization": f"Bearer {token_of(stack.b.http)}"})
+
     after = expect(await stack.a.http.get(f"{runs_path(PROJECT, WORKFLOW)}/{run}"), 200)
     assert after["spec"] == before["spec"]
     listed = expect(await stack.a.http.get(runs_path(PROJECT, WORKFLOW)), 200)
@@ -165,7 +179,8 @@ async def test_a_run_stream_ends_when_its_token_is_revoked(stack):
         assert (await anext(lines)).startswith("id: ")
         token_id = token.split(".")[2]
         expect(await stack.admin.delete(f"/tenants/{stack.a.name}/tokens/{token_id}"), 204)
-        rest = [line async for line in lines]
+        async with asyncio.timeout(20):
+            rest = [line async for line in lines]
     assert not [line for line in rest if line.startswith("event: end")]
     expect(await stack.admin.put(f"{runs_path(PROJECT, 'slow')}/{run}/stop",
                                  headers={"X-Tenant": stack.a.name}), 200)
