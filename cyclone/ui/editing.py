@@ -73,9 +73,7 @@ class EditorState:
     @property
     def items(self) -> list[dict[str, Any]]:
         stages = self.spec.get("stages")
-        if not isinstance(stages, list):
-            stages = self.spec["stages"] = []
-        return stages
+        return stages if isinstance(stages, list) else []
 
     def names(self) -> list[str]:
         return [str(i.get("name")) for i in self.items if isinstance(i, dict)]
@@ -114,7 +112,7 @@ def add_stage(state: EditorState, name: str, spec: Mapping[str, Any] | None) -> 
     """Add `name` to the workflow; with `spec`, as a new Stage object of that spec."""
     if name in state.names():
         raise EditError(f"stage {name!r} is already in this workflow")
-    state.items.append({"name": name})
+    state.spec["stages"] = [*state.items, {"name": name}]
     if spec is not None:
         state.stages[name] = copy.deepcopy(dict(spec))
         if name not in state.new:
