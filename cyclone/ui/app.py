@@ -28,6 +28,7 @@ from cyclone.ui.pages import (
     streams,
     workflow,
 )
+from cyclone.ui.run_index import stopping_run_index
 from cyclone.ui.session import SessionSealer, SignInLinks
 from cyclone.ui.templating import STATIC_DIR, STATIC_PREFIX, render
 
@@ -54,6 +55,7 @@ def mount_ui(app: FastAPI, admin_token: str, *, links: SignInLinks | None = None
     for module in PAGE_MODULES:
         app.include_router(module.router)
     _install_page_errors(app)
+    app.router.lifespan_context = stopping_run_index(app.router.lifespan_context)
     return ui
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -377,8 +378,10 @@ class RunIndex:
             except Exception:
                 log.exception("run index: listener %r failed", listener)
 
-    def subscribe(self, namespace: str) -> Subscription:
-        subscription = Subscription(self, namespace)
+    def subscribe(self, namespace: str, limit: int = 1000) -> Subscription:
+        """Changes of `namespace` from now on; past `limit` unread ones, later changes are
+        dropped and `overflowed` is set."""
+        subscription = Subscription(self, namespace, limit)
         self._subscribers.setdefault(namespace, set()).add(subscription)
         return subscription
 
@@ -464,9 +467,30 @@ class RunIndex:
                     encode_cursor(found[-1]) if has_older and found else None)
 
 
+INDEX_KEY = "ui_run_index"
+
+
 def run_index(state) -> RunIndex:
     """The server's one index (made on first use, in the server's loop)."""
-    index = state.extras.get("ui_run_index")
+    index = state.extras.get(INDEX_KEY)
     if index is None:
-        index = state.extras["ui_run_index"] = RunIndex(state.cluster)
+        index = state.extras[INDEX_KEY] = RunIndex(state.cluster)
     return index
+
+
+def stopping_run_index(lifespan: Callable) -> Callable:
+    """`lifespan` (an app's lifespan context) that also stops the run index at shutdown,
+    before the cluster it watches is closed."""
+
+    @contextlib.asynccontextmanager
+    async def wrapped(app):
+        async with lifespan(app) as value:
+            try:
+                yield value
+            finally:
+                index = app.state.cyclone.extras.get(INDEX_KEY) \
+                    if hasattr(app.state, "cyclone") else None
+                if index is not None:
+                    await index.stop()
+
+    return wrapped

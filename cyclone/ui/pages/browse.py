@@ -119,8 +119,9 @@ def sse(event: str, html: str) -> str:
     return f"event: {event}\n{data}\n"
 
 
-def new_runs_html(count: int, url: str) -> str:
-    return environment().get_template("runs_list_new.html").render(count=count, url=url)
+def new_runs_html(count: int, url: str, *, missed: bool = False) -> str:
+    return environment().get_template("runs_list_new.html").render(count=count, url=url,
+                                                                    missed=missed)
 
 
 async def list_events(index: RunIndex, namespace: str, where: RunFilter,
@@ -128,7 +129,8 @@ async def list_events(index: RunIndex, namespace: str, where: RunFilter,
                       keep_alive: float = KEEP_ALIVE_SECONDS) -> AsyncIterator[str]:
     """Row replacements (`event: run-NAME`, the row's HTML, or nothing once deleted) for
     runs the filter shows whatever their phase, and `event: new-runs` with the notice of how
-    many matching runs were created after `top` since the stream began."""
+    many matching runs were created after `top` since the stream began (or, once changes
+    came faster than the stream sent them, that the list should be reloaded)."""
     rows = dataclasses.replace(where, phase="")
     fresh: set[str] = set()
     subscription = index.subscribe(namespace)
@@ -140,6 +142,9 @@ async def list_events(index: RunIndex, namespace: str, where: RunFilter,
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
+            if subscription.overflowed:
+                subscription.overflowed = False
+                yield sse("new-runs", new_runs_html(len(fresh), refresh_url, missed=True))
             if not rows.matches(run):
                 continue
             yield sse(f"run-{run.name}", "" if kind == "DELETED" else row_html(run))

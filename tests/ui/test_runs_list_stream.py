@@ -1,0 +1,111 @@
+"""The runs list's and the overview's event streams, computed from a run index fed by hand:
+which rows are replaced, the new-runs count, tenant scoping, and a reader that falls
+behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from cyclone.api import keys
+from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.server import create_app
+from cyclone.ui.app import mount_ui
+from cyclone.ui.pages.browse import list_events
+from cyclone.ui.pages.overview import running_events
+from cyclone.ui.run_index import RunFilter, RunIndex, run_index
+
+NS = keys.tenant_namespace("alpha")
+
+
+def run(name: str, created: str, phase: str = "Running", workflow: str = "w",
+        namespace: str = NS) -> dict:
+    return {"metadata": {"name": name, "namespace": namespace, "creationTimestamp": created,
+                         "labels": {keys.LABEL_PROJECT: "p", keys.LABEL_WORKFLOW: workflow}},
+            "status": {"overall": {"phase": phase, "startTime": created}}}
+
+
+async def events(stream: AsyncIterator[str], count: int) -> list[tuple[str, str]]:
+    """The next `count` events as (name, data), comments skipped."""
+    got = []
+    while len(got) < count:
+        chunk = await asyncio.wait_for(anext(stream), 2)
+        if chunk.startswith(":"):
+            continue
+        lines = chunk.strip("\n").split("\n")
+        name = lines[0].removeprefix("event: ")
+        got.append((name, "\n".join(line.removeprefix("data: ") for line in lines[1:])))
+    return got
+
+
+async def test_rows_are_replaced_and_new_matching_runs_counted() -> None:
+    index = RunIndex(cluster=None)  # type: ignore[arg-type]
+    index.apply("ADDED", run("old", "2026-11-01T00:00:00Z"))
+    stream = list_events(index, NS, RunFilter(phase="Running", workflow="w"),
+                         ("2026-11-01T00:00:00Z", "old"), "/runs?phase=Running")
+    assert await anext(stream) == ": connected\n\n"
+    index.apply("MODIFIED", run("old", "2026-11-01T00:00:00Z", phase="Succeeded"))
+    index.apply("ADDED", run("other-workflow", "2026-11-02T00:00:00Z", workflow="x"))
+    index.apply("ADDED", run("elsewhere", "2026-11-02T00:00:00Z", namespace="cyclone-beta"))
+    index.apply("ADDED", run("new1", "2026-11-02T00:00:00Z"))
+    index.apply("MODIFIED", run("new1", "2026-11-02T00:00:00Z", phase="Waiting"))
+    index.apply("ADDED", run("new2", "2026-11-02T00:00:01Z"))
+    index.apply("DELETED", run("new2", "2026-11-02T00:00:01Z"))
+    got = await events(stream, 7)
+    assert [name for name, _ in got] == ["run-old", "run-new1", "new-runs", "run-new1",
+                                         "run-new2", "new-runs", "run-new2"]
+    assert 'data-run="old"' in got[0][1] and 'data-phase="Succeeded"' in got[0][1]
+    assert "1 new run — show" in got[2][1] and 'href="/runs?phase=Running"' in got[2][1]
+    assert "2 new runs — show" in got[5][1]
+    assert 'data-phase="Waiting"' in got[3][1] and got[6][1] == ""
+    await stream.aclose()
+    assert index._subscribers == {}
+
+
+async def test_a_reader_that_falls_behind_is_told_to_reload() -> None:
+    index = RunIndex(cluster=None)  # type: ignore[arg-type]
+    original = index.subscribe
+    index.subscribe = lambda namespace: original(namespace, limit=2)  # type: ignore[method-assign]
+    stream = list_events(index, NS, RunFilter(), None, "/runs")
+    await anext(stream)
+    for i in range(5):
+        index.apply("ADDED", run(f"r{i}", f"2026-11-02T00:00:0{i}Z"))
+    got = await events(stream, 2)
+    assert got[0][0] == "new-runs" and "reload" in got[0][1]
+    await stream.aclose()
+
+
+async def test_the_overview_stream_sends_running_now_once_per_burst() -> None:
+    index = RunIndex(cluster=None)  # type: ignore[arg-type]
+    stream = running_events(index, NS, keep_alive=0.2)
+    await anext(stream)
+    index.apply("ADDED", run("a", "2026-11-02T00:00:00Z"))
+    index.apply("ADDED", run("b", "2026-11-02T00:00:01Z", phase="Waiting"))
+    index.apply("ADDED", run("c", "2026-11-02T00:00:02Z", phase="Succeeded"))
+    (name, html), = await events(stream, 1)
+    assert name == "running"
+    assert html.index('data-run="b"') < html.index('data-run="a"') and 'data-run="c"' not in html
+    assert await anext(stream) == ": keep-alive\n\n"
+    index.apply("MODIFIED", run("a", "2026-11-02T00:00:00Z", phase="Failed"))
+    index.apply("MODIFIED", run("b", "2026-11-02T00:00:01Z", phase="Succeeded"))
+    (_, html), = await events(stream, 1)
+    assert "Nothing is running." in html
+    await stream.aclose()
+
+
+async def test_the_server_stops_its_run_index_when_it_shuts_down(tmp_path: Path) -> None:
+    cluster = EmbeddedCluster(tmp_path / "c.db", name=keys.CONTROL_CLUSTER_NAME)
+    await cluster.start()
+    try:
+        app = create_app(cluster=cluster, data_dir=tmp_path / "server", admin_token="t" * 20)
+        mount_ui(app, "t" * 20)
+        async with app.router.lifespan_context(app):
+            index = run_index(app.state.cyclone)
+            await index.ready()
+            task = index._task
+            assert task is not None and not task.done()
+        assert task.done() and index._task is None
+    finally:
+        await cluster.close()
+
