@@ -36,8 +36,9 @@ def test_the_state_survives_its_trip_through_the_form() -> None:
     assert WORKFLOW["spec"]["stages"][0]["name"] == "a", "the stored workflow is not touched"
 
 
-@pytest.mark.parametrize("text", ["", "{", "[]", '{"spec": 3}', '{"spec": {}, "stages": []}',
-                                  "x" * (editing.MAX_STATE_BYTES + 1)])
+@pytest.mark.parametrize("text", [
+    "", "{", "[]", '{"spec": 3}', '{"spec": {}, "stages": []}',
+    '{"spec": {"note": "' + "x" * editing.MAX_STATE_BYTES + '"}}'])
 def test_a_damaged_state_is_an_edit_error(text: str) -> None:
     with pytest.raises(EditError):
         EditorState.from_json(text)
