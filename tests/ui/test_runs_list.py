@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 from support.live_up import LiveUp
-from support.ui import screenshot, signed_in_client
+from support.ui import browser_sign_in, screenshot, signed_in_client
 
 from cyclone.api import keys
 from cyclone.kube import kinds
@@ -119,6 +120,31 @@ def test_runs_appear_in_the_list_with_their_phase(page: Any, ui_up: LiveUp,
     screenshot(page, "runs-list")
 
 
+def test_started_times_show_in_the_browsers_zone_with_utc_on_hover(
+        browser: Any, ui_up: LiveUp, finished: dict[str, str]) -> None:
+    context = browser.new_context(timezone_id="Asia/Tokyo")
+    try:
+        tokyo = context.new_page()
+        browser_sign_in(tokyo, ui_up.url, ui_up.token)
+        tokyo.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow=quick")
+        shown = row(tokyo, finished["quick"]).locator("time")
+        utc = datetime.fromisoformat(shown.get_attribute("datetime").replace("Z", "+00:00"))
+        local = utc.astimezone(timezone(timedelta(hours=9))).strftime("%Y-%m-%d %H:%M:%S")
+        assert shown.inner_text() == local
+        assert shown.get_attribute("title") == utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    finally:
+        context.close()
+
+
+def test_a_page_fragment_is_served_to_htmx(ui_up: LiveUp, finished: dict[str, str]) -> None:
+    with signed_in_client(ui_up.url, ui_up.token) as client:
+        response = client.get(f"/runs?project={PROJECT}&phase=Failed",
+                              headers={"HX-Request": "true", "HX-Target": "runs-table"})
+        assert response.status_code == 200
+        assert response.text.startswith('<div id="runs-table"') and "<html" not in response.text
+        assert f'data-run="{finished["flaky"]}"' in response.text
+
+
 def test_filters_change_the_url_and_the_rows(page: Any, ui_up: LiveUp,
                                              finished: dict[str, str]) -> None:
     page.goto(f"{ui_up.url}/runs?project={PROJECT}")
@@ -191,7 +217,11 @@ def test_the_overview_shows_the_fortnight_failures_and_running_now(
     failure = page.locator(f'.recent-failures li[data-run="{finished["flaky"]}"] a')
     assert failure.get_attribute("href") == (
         f"/projects/{PROJECT}/workflows/flaky/runs/{finished['flaky']}")
-    assert "storage" in page.locator("[data-figure=storage]").inner_text()
+    expect(admin_api.post(f"{API}/storage/usages", json={
+        "total": 1 << 30, "used": 1 << 28, "items": {"caches": 1 << 28}}), 200)
+    page.reload()
+    storage = page.locator("[data-figure=storage]").inner_text()
+    assert "25%" in storage and "256.0 MiB of 1.0 GiB" in storage
     screenshot(page, "overview-figures")
     slow = start_run(admin_api, "slow")
     page.wait_for_selector(f'.running-now li[data-run="{slow}"]', timeout=20000)

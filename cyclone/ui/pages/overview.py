@@ -71,7 +71,8 @@ async def overview(request: Request, session: UiSession = Depends(ui_session)) -
     fortnight = recent(index.runs(namespace), TREND_DAYS, now)
     return render(request, "overview.html", {
         "loading": False,
-        "chart": stacked_bars(runs_per_day(fortnight, now.date(), TREND_DAYS)),
+        "chart": stacked_bars(runs_per_day(fortnight, now.date(), TREND_DAYS), width=1200,
+                              height=200),
         "figures": figures(fortnight),
         "failures": index.newest(namespace, RunFilter(phase="Failed"), RECENT_FAILURES),
         "running": running_now(index, namespace),
@@ -160,7 +161,8 @@ async def stats(request: Request, days: str = Query(str(TREND_DAYS), max_length=
     return render(request, "stats.html", {
         "loading": False, "days": window_days, "problems": problems, "projects": projects,
         "workflows": workflows, "totals": totals, "figures": figures(window),
-        "chart": stacked_bars(runs_per_day(window, now.date(), window_days)),
+        "chart": stacked_bars(runs_per_day(window, now.date(), window_days), width=1200,
+                              height=200),
     })
 
 
