@@ -14,6 +14,7 @@ import yaml
 
 from cyclone.engine.core.masking import MASK, Masker
 from cyclone.engine.core.phases import TERMINAL_PHASES
+from cyclone.engine.core.tokens import is_upload_token
 from cyclone.server.logs.routes import is_sidecar
 
 SECRET_REFERENCE = "${secrets."
@@ -142,17 +143,22 @@ def _secret_env_names(stage_obj: dict | None) -> set[str]:
 
 
 def _hide_secret_env(pod_spec: dict, names: set[str]) -> None:
+    """Mask the env vars named, and any holding the run's artifact upload token (the
+    engine gives it to Http resolvers; it lets its holder write to the run)."""
     for key in ("initContainers", "containers"):
         for container in pod_spec.get(key) or []:
             for env in container.get("env") or []:
-                if isinstance(env, dict) and env.get("name") in names and "value" in env:
+                if not isinstance(env, dict) or "value" not in env:
+                    continue
+                if env.get("name") in names or is_upload_token(str(env.get("value") or "")):
                     env["value"] = MASK
 
 
 def pod_yaml(pod: dict, masker: Masker, stage_obj: dict | None = None) -> str:
     """The pod as the engine built it (metadata and spec, no status) as YAML, with every
     secret value it carries replaced by `***`: the values of the Secrets it reads or that
-    its stage names (`masker`), and any env var the Stage fills from `${secrets…}`."""
+    its stage names and the tenant's integration credentials (`masker`), any env var the
+    Stage fills from `${secrets…}`, and the run's artifact upload token."""
     meta = pod.get("metadata") or {}
     shown = {
         "apiVersion": pod.get("apiVersion", "v1"),

@@ -28,6 +28,7 @@ POD = {
             {"name": "c0", "image": "golang:1.22",
              "env": [{"name": "TOKEN", "value": "rendered-secret-value"},
                      {"name": "PLAIN", "value": "visible"},
+                     {"name": "UPLOAD", "value": "cyu.system.c2lnbmF0dXJl"},
                      {"name": "DB", "value": "postgres://u:db-password-123@h/db"},
                      {"name": "REF", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]},
             {"name": "wsc-docker", "image": "docker:dind"}]},
@@ -76,6 +77,7 @@ def test_pod_yaml_hides_every_secret_value_and_keeps_references() -> None:
     assert "- name: TOKEN\n      value: '***'" in text
     assert "value: postgres://u:***@h/db" in text
     assert "value: visible" in text
+    assert "cyu." not in text and "- name: UPLOAD\n      value: '***'" in text
     assert "secretKeyRef:\n          name: s\n          key: k" in text
     assert "status" not in text and "resourceVersion" not in text
     assert text.index("initContainers") < text.index("containers:\n  - name: c0")
