@@ -241,19 +241,22 @@ def test_the_stats_page_has_a_row_per_project_and_workflow(page: Any, ui_up: Liv
     screenshot(page, "stats")
 
 
-def test_ctrl_k_opens_the_palette_and_enter_goes_to_the_workflow(
+def test_ctrl_k_opens_the_palette_typing_filters_and_enter_goes_to_the_workflow(
         page: Any, ui_up: LiveUp, finished: dict[str, str]) -> None:
     page.goto(f"{ui_up.url}/runs")
     page.keyboard.press("Control+k")
     dialog = page.locator("dialog#palette")
     dialog.wait_for(state="visible")
-    page.keyboard.type("flaky")
-    page.wait_for_selector('#palette-results li[data-kind=workflow] a[href$="/flaky"]')
+    page.wait_for_selector('#palette-results a[href$="/workflows/flaky"]')
+    page.keyboard.type("slow")
+    page.wait_for_selector('#palette-results a[href$="/workflows/flaky"]', state="detached")
     first = page.locator("#palette-results a").first
-    assert first.get_attribute("href") == f"/projects/{PROJECT}/workflows/flaky"
+    assert first.get_attribute("href") == f"/projects/{PROJECT}/workflows/slow"
+    labels = page.locator("#palette-results .palette-label").all_inner_texts()
+    assert labels and all("slow" in label for label in labels)
     screenshot(page, "palette")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/flaky")
+    page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/slow")
 
 
 def test_the_palette_lists_projects_runs_and_pages_of_the_tenant(
