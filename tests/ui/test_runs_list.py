@@ -259,6 +259,16 @@ def test_ctrl_k_opens_the_palette_typing_filters_and_enter_goes_to_the_workflow(
     page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/slow")
 
 
+def test_enter_typed_faster_than_the_palette_follows_goes_to_what_was_typed(
+        page: Any, ui_up: LiveUp, finished: dict[str, str]) -> None:
+    page.goto(f"{ui_up.url}/stats")
+    page.click("[data-palette-open]")
+    page.wait_for_selector('#palette-results a[href$="/workflows/flaky"]')
+    page.keyboard.type("quic")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/quick")
+
+
 def test_the_palette_lists_projects_runs_and_pages_of_the_tenant(
         ui_up: LiveUp, finished: dict[str, str]) -> None:
     with signed_in_client(ui_up.url, ui_up.token) as client:

@@ -46,6 +46,25 @@
     links[next].scrollIntoView({ block: "nearest" });
   }
 
+  // Enter goes to the selected entry when the list answers what is typed; typed faster
+  // than the list follows, it asks for the current text first and goes to its first entry.
+  function choosePalette() {
+    var input = document.getElementById("palette-input");
+    var chosen = document.querySelector('#palette-results a[aria-selected="true"]') ||
+      document.querySelector("#palette-results a");
+    var item = chosen && chosen.closest("[data-q]");
+    if (chosen && (!input || !item || item.getAttribute("data-q") === input.value)) {
+      window.location.href = chosen.href;
+      return;
+    }
+    if (!input || !window.htmx) return;
+    window.htmx.ajax("GET", "/ui/palette?q=" + encodeURIComponent(input.value),
+                     { target: "#palette-results", swap: "innerHTML" }).then(function () {
+      var first = document.querySelector("#palette-results a");
+      if (first) window.location.href = first.href;
+    });
+  }
+
   document.addEventListener("keydown", function (event) {
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
       event.preventDefault();
@@ -56,11 +75,7 @@
     if (dialog && dialog.open) {
       if (event.key === "ArrowDown") { event.preventDefault(); movePalette(1); }
       else if (event.key === "ArrowUp") { event.preventDefault(); movePalette(-1); }
-      else if (event.key === "Enter") {
-        var chosen = document.querySelector('#palette-results a[aria-selected="true"]') ||
-          document.querySelector("#palette-results a");
-        if (chosen) { event.preventDefault(); window.location.href = chosen.href; }
-      }
+      else if (event.key === "Enter") { event.preventDefault(); choosePalette(); }
     }
   });
 
