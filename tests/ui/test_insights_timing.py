@@ -73,6 +73,8 @@ def test_without_a_workflow_the_runs_recorded_depends_are_used() -> None:
 
 def test_a_run_that_has_not_started_has_no_critical_path() -> None:
     assert critical_path(run({}, phase="Pending"), DIAMOND) == []
+    assert critical_path(run({"version": stage(None, None, "Pending")}, phase="Pending"),
+                         DIAMOND) == []
     assert critical_path({"metadata": {"name": "x"}}, DIAMOND) == []
 
 

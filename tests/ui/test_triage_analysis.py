@@ -73,6 +73,9 @@ def test_the_first_failing_stage_is_the_first_to_finish_failed() -> None:
                "build-mac": failed(5, 20),
                "report": failed(40, 40, "upstream failed", "UpstreamFailed")})
     assert first_failure(red, DIAMOND) == "build-mac"
+    same_second = run({"build": failed(0, 9),
+                       "a-notify": failed(9, 9, "upstream failed", "UpstreamFailed")})
+    assert first_failure(same_second, None) == "build"
 
 
 def test_a_trivial_failure_and_upstream_cancellations_are_not_the_cause() -> None:
@@ -86,6 +89,10 @@ def test_a_trivial_failure_and_upstream_cancellations_are_not_the_cause() -> Non
     timed_out = run({"build": {"status": {"phase": "Cancelled", "reason": "Timeout",
                                           "startTime": at(0), "lastTransitionTime": at(60)}}})
     assert first_failure(timed_out, workflow) == "build"
+    both = run({"scan": {"status": {"phase": "Cancelled", "reason": "Timeout",
+                                    "lastTransitionTime": at(1)}},
+                "build": failed(0, 9)})
+    assert first_failure(both, workflow) == "build"
     assert first_failure(run({"build": stage(0, 3)}, phase="Succeeded"), workflow) is None
 
 
