@@ -11,6 +11,7 @@ The actions are CSRF-checked POSTs that call the same functions as the REST API.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -29,6 +30,7 @@ from cyclone.ui.run_summary import (
     commit_of,
     parameters_of,
     run_phase,
+    stage_rows,
     started_by,
     trigger_of,
     variables_of,
@@ -49,6 +51,23 @@ def workflow_url(project: str, workflow: str) -> str:
 
 def run_url(project: str, workflow: str, run: str) -> str:
     return f"{workflow_url(project, workflow)}/runs/{quote(run)}"
+
+
+@lru_cache(maxsize=32)
+def cached_layout(names: tuple[str, ...], edges: tuple[tuple[str, str], ...]) -> DagLayout:
+    """The layout of a graph, kept for the next request: a run page is opened again and
+    again (reloads, retries, the header's refreshes) for the same workflow, and a large
+    graph's layout costs more than the rest of the page."""
+    return layout_dag(names, edges)
+
+
+def run_layout(workflow: dict, run: dict) -> DagLayout:
+    """The workflow's DAG, plus the stages the run knows that the workflow no longer
+    lists."""
+    names, edges = dag_view.workflow_graph(workflow)
+    known = set(names)
+    extra = sorted(set((run.get("status") or {}).get("stages") or {}) - known)
+    return cached_layout(tuple(names + extra), tuple(edges))
 
 
 def stage_order(layout: DagLayout, run: dict) -> list[str]:
@@ -100,21 +119,19 @@ def page_context(project: str, workflow: str, run: dict, wf: dict,
     """Everything the page's template shows; pure, so templates render in tests without a
     server."""
     now = now or datetime.now(UTC)
-    names, edges = dag_view.workflow_graph(wf)
-    known = set(names)
-    names = [*names, *sorted(set((run.get("status") or {}).get("stages") or {}) - known)]
-    layout = layout_dag(names, edges)
+    layout = run_layout(wf, run)
     order = stage_order(layout, run)
     info = dag_view.run_node_info(run)
     base = run_url(project, workflow, run["metadata"]["name"])
     context = header_context(project, workflow, run)
     context.update({
         "layout": layout, "info": info, "order": order, "view": view,
+        "rows": stage_rows(order, info), "stage_base": f"{base}/stages/",
         "critical": insights.critical_path(run, wf, now=now),
         "flagged": insights.regressions(run, history, now=now),
         "timeline": build_timeline(run, order, now) if view == "timeline" else None,
         "parameters": parameters_of(run), "variables": variables_of(run),
-        "stage": stage if stage in info or stage in known else None,
+        "stage": stage if stage in layout.nodes else None,
         "stage_href": lambda s: f"{base}/stages/{quote(s)}",
         "stream_url": "/ui/streams/runs/{}/{}/{}".format(
             quote(project), quote(workflow), quote(run["metadata"]["name"])),
@@ -136,8 +153,7 @@ async def run_page(request: Request, project: str, workflow: str, run: str,
     if fragment and request.query_params.get("view") == "header":
         return render(request, "run/header.html", header_context(project, workflow, obj))
     if fragment and view == "timeline":
-        names, edges = dag_view.workflow_graph(wf)
-        order = stage_order(layout_dag(names, edges), obj)
+        order = stage_order(run_layout(wf, obj), obj)
         return render(request, "run/timeline.html",
                       {"timeline": build_timeline(obj, order), "project": project,
                        "workflow": workflow, "name": run})
