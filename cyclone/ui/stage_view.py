@@ -52,6 +52,13 @@ def stage_live(entry: dict | None, run: dict) -> bool:
     return stage_phase(entry) not in TERMINAL_PHASES and overall not in TERMINAL_PHASES
 
 
+def log_is_live(entry: dict | None, run: dict, log_complete: bool | None) -> bool:
+    """Whether the viewer follows the log's live stream rather than reading it once: while
+    the stage runs, and after it ended until the collector has stored the log whole
+    (`log_complete` False). None: the stage has no container whose log could come."""
+    return stage_live(entry, run) or log_complete is False
+
+
 def _state_of(status: dict | None) -> tuple[str, int | None, str, str | None, str | None]:
     state = (status or {}).get("state") or {}
     if "terminated" in state:

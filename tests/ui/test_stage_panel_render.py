@@ -121,6 +121,14 @@ def test_a_stage_is_live_until_it_or_its_run_ends() -> None:
     assert not stage_view.stage_live(running, {"status": {"overall": {"phase": "Cancelled"}}})
 
 
+def test_an_ended_stage_is_followed_live_until_its_log_is_stored_whole() -> None:
+    ended, run = {"status": {"phase": "Succeeded"}}, {"status": {"overall": {"phase": "Running"}}}
+    assert stage_view.log_is_live(ended, run, False)
+    assert not stage_view.log_is_live(ended, run, True)
+    assert not stage_view.log_is_live(ended, run, None)
+    assert stage_view.log_is_live({"status": {"phase": "Running"}}, run, True)
+
+
 async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
     for part in parts:
         yield part

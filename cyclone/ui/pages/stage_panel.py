@@ -28,7 +28,7 @@ from cyclone.server.artifacts.routes import artifact_store_for
 from cyclone.server.artifacts.store import ArtifactNotFound, InvalidArtifact, check_artifact_name
 from cyclone.server.logs.routes import follow_stage_log, log_store_for, stored_log
 from cyclone.server.logs.secrets import control_secret_values, pod_secret_values
-from cyclone.server.logs.store import InvalidLogName, RunRef, check_segment
+from cyclone.server.logs.store import InvalidLogName, LogRef, RunRef, check_segment
 from cyclone.server.run_events import list_run_events
 from cyclone.server.scopes import Scope, get_owned
 from cyclone.ui import log_search, stage_view
@@ -121,16 +121,22 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
     ref = _run_ref(scope, project, workflow, run_obj)
     pod, pod_note = await _stage_pod(scope, run_obj, entry)
     stage_obj = await _object(scope, kinds.STAGE, stage)
-    rows = stage_view.container_rows(pod, log_store_for(session.state).containers(ref, stage))
+    store = log_store_for(session.state)
+    rows = stage_view.container_rows(pod, store.containers(ref, stage))
+    shown = stage_view.default_container(rows, container)
+    complete = None
+    if shown is not None:
+        log = LogRef(ref, stage, shown)
+        complete = store.exists(log) and store.state(log).complete
     artifacts = [a for a in artifact_store_for(session.state).list(ref)
                  if a.stage in (None, stage)]
     context = {
         "project": project, "workflow": workflow, "run": run, "stage": stage,
         "run_obj": run_obj, "entry": entry or {},
         "phase": stage_view.stage_phase(entry),
-        "live": stage_view.stage_live(entry, run_obj),
+        "live": stage_view.log_is_live(entry, run_obj, complete),
         "containers": rows,
-        "container": stage_view.default_container(rows, container),
+        "container": shown,
         "inputs": stage_view.stage_inputs(stage_obj, run_obj,
                                           await _object(scope, kinds.WORKFLOW, workflow)),
         "outputs": [o for o in (entry or {}).get("outputs") or [] if isinstance(o, dict)],
