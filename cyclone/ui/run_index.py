@@ -268,7 +268,6 @@ class RunIndex:
         self.resource_version: str | None = None
         self._namespaces: dict[str, _Namespace] = {}
         self._subscribers: dict[str, set[Subscription]] = {}
-        self._listeners: list[Callable[[str, RunSummary], None]] = []
         self._synced = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._watch_timeout = watch_timeout_seconds
@@ -340,10 +339,7 @@ class RunIndex:
                                               timeout_seconds=self._watch_timeout):
             meta = event.object.get("metadata") or {}
             if event.type != "BOOKMARK" and keys.is_tenant_namespace(meta.get("namespace") or ""):
-                if event.type == "DELETED":
-                    self._delete(meta.get("namespace") or "", meta.get("name") or "")
-                else:
-                    self._upsert(summarize(event.object))
+                self.apply(event.type, event.object)
             if meta.get("resourceVersion"):
                 self.resource_version = meta["resourceVersion"]
 
@@ -372,11 +368,6 @@ class RunIndex:
     def _notify(self, event_type: str, run: RunSummary) -> None:
         for subscription in list(self._subscribers.get(run.namespace, ())):
             subscription.offer((event_type, run))
-        for listener in list(self._listeners):
-            try:
-                listener(event_type, run)
-            except Exception:
-                log.exception("run index: listener %r failed", listener)
 
     def subscribe(self, namespace: str, limit: int = 1000) -> Subscription:
         """Changes of `namespace` from now on; past `limit` unread ones, later changes are
@@ -391,9 +382,6 @@ class RunIndex:
             held.discard(subscription)
             if not held:
                 del self._subscribers[subscription.namespace]
-
-    def add_listener(self, listener: Callable[[str, RunSummary], None]) -> None:
-        self._listeners.append(listener)
 
     def get(self, namespace: str, name: str) -> RunSummary | None:
         held = self._namespaces.get(namespace)
