@@ -235,6 +235,7 @@ def test_a_tenant_never_sees_another_tenants_integrations(ui_up: LiveUp,
             "sonarQube.server": "https://sonar.example"})
         assert created.status_code == 303
     with signed_in_client(ui_up.url, tenant[1]) as client:
+        client.cookies.set("cyclone_tenant", other[0])
         assert "theirs" not in client.get("/integrations").text
         for path in ("/integrations/theirs", "/integrations/theirs/edit"):
             assert client.get(path).status_code == 404
