@@ -10,7 +10,8 @@ each heartbeat `still_allowed` is asked whether the caller may still read the ru
 token ends the stream).
 
 The watch is read by a task that the stream cancels when it ends or the client goes away, so
-a stream holds no worker and polls nothing.
+a stream holds no worker and polls nothing; should that task die, the stream closes at its
+next heartbeat and the client reconnects.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -31,6 +33,7 @@ from cyclone.server.auth import server_state, tenant_allowed
 from cyclone.server.runs import RUNS
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 
+log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT = 15.0
 WATCH_TIMEOUT_SECONDS = 290
 """How long one watch request lasts before the stream re-watches from its last version."""
@@ -101,7 +104,8 @@ class RunTarget:
 
 async def _pump(target: RunTarget, version: str, out: asyncio.Queue) -> None:
     """Put every new version of the run on `out` (None when it is deleted), watching from
-    `version`, resuming where a watch ended and re-reading the run when the version is gone."""
+    `version`, resuming where a watch ended, and re-listing the run when the version is gone
+    (the list's version, unlike the object's, is recent enough to watch from)."""
     selector = f"metadata.name={target.name}"
     loop = asyncio.get_running_loop()
     while True:
@@ -120,17 +124,29 @@ async def _pump(target: RunTarget, version: str, out: asyncio.Queue) -> None:
                 await out.put(None if event.type == "DELETED" else obj)
         except errors.Gone:
             try:
-                current = await target.cluster.get(kinds.WORKFLOW_RUN, target.name,
-                                                   target.namespace)
-            except errors.NotFound:
-                await out.put(None)
+                listed = await target.cluster.list(kinds.WORKFLOW_RUN, target.namespace,
+                                                   field_selector=selector)
+            except errors.ApiError as err:
+                await _pause_after(target, err)
+                continue
+            found = [obj for obj in listed.items
+                     if (obj.get("metadata") or {}).get("name") == target.name]
+            await out.put(found[0] if found else None)
+            if not found:
                 return
-            version = version_of(current)
-            await out.put(current)
-            if loop.time() - started < RETRY_SECONDS:
-                await asyncio.sleep(RETRY_SECONDS)
-        except errors.ApiError:
+            version = listed.resource_version
+            continue
+        except errors.ApiError as err:
+            await _pause_after(target, err)
+            continue
+        if loop.time() - started < RETRY_SECONDS:
             await asyncio.sleep(RETRY_SECONDS)
+
+
+async def _pause_after(target: RunTarget, err: errors.ApiError) -> None:
+    log.info("watch of workflowrun %s/%s failed, watching again: %s", target.namespace,
+             target.name, err)
+    await asyncio.sleep(RETRY_SECONDS)
 
 
 async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None = None,
@@ -155,6 +171,8 @@ async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None 
             try:
                 obj = await asyncio.wait_for(queue.get(), heartbeat)
             except TimeoutError:
+                if pump.done():
+                    return
                 obj = current
             if loop.time() - checked >= heartbeat:
                 checked = loop.time()

@@ -14,8 +14,11 @@ import pytest
 from engine.harness import BACKENDS
 from engine.served import Served, served_env
 
+from cyclone.api import keys
 from cyclone.engine.core.phases import is_terminal
-from cyclone.server.run_stream import KEEP_ALIVE, run_change, sse_event
+from cyclone.kube import kinds
+from cyclone.kube.embedded import EmbeddedCluster
+from cyclone.server.run_stream import KEEP_ALIVE, RunTarget, follow_run, run_change, sse_event
 
 RUNNING_STAGE = {"status": {"phase": "Running"}, "pod": {"name": "p1"}}
 
@@ -62,6 +65,109 @@ def test_an_event_is_its_id_name_and_one_line_of_json():
     assert sse_event("change", {"a": "x\ny"}, "42") == (
         'id: 42\nevent: change\ndata: {"a":"x\\ny"}\n\n')
     assert KEEP_ALIVE.startswith(":")
+
+
+NS = keys.tenant_namespace(keys.DEFAULT_TENANT)
+
+
+def parse(text: str) -> Event:
+    """One event of `follow_run`'s output."""
+    if text.startswith(":"):
+        return Event("comment")
+    fields = dict(line.split(": ", 1) for line in text.strip().splitlines())
+    return Event(fields["event"], fields.get("id"), json.loads(fields["data"]))
+
+
+@pytest.fixture
+async def small_cluster(tmp_path) -> AsyncIterator[EmbeddedCluster]:
+    """An embedded cluster that keeps only a few changes, so old versions are soon gone."""
+    cluster = EmbeddedCluster(tmp_path / "cluster.db", change_log_size=4, poll_interval=0.01)
+    await cluster.start()
+    await cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    try:
+        yield cluster
+    finally:
+        await cluster.close()
+
+
+async def stored_run(cluster: EmbeddedCluster, name: str) -> dict:
+    return await cluster.create({
+        "apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"workflowRef": {"name": "wf"}},
+        "status": {"overall": {"phase": "Running"},
+                   "stages": {"a": {"status": {"phase": "Running"}}}}})
+
+
+async def set_phase(cluster: EmbeddedCluster, name: str, stage_phase: str,
+                    overall: str = "Running") -> dict:
+    return await cluster.patch(kinds.WORKFLOW_RUN, name, {"status": {
+        "overall": {"phase": overall}, "stages": {"a": {"status": {"phase": stage_phase}}}}},
+        NS, subresource="status")
+
+
+async def test_a_stream_from_a_compacted_version_rereads_the_run_and_goes_on(small_cluster):
+    stale = await stored_run(small_cluster, "r")
+    await small_cluster.patch(kinds.WORKFLOW_RUN, "r", {"status": {"queued": False}}, NS,
+                              subresource="status")
+    for index in range(12):
+        await small_cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": f"noise-{index}", "namespace": NS}})
+    reads: list[str] = []
+    for method in ("get", "list"):
+        real = getattr(small_cluster, method)
+
+        async def counted(*args, _real=real, _method=method, **kwargs):
+            reads.append(_method)
+            return await _real(*args, **kwargs)
+
+        setattr(small_cluster, method, counted)
+    events = follow_run(RunTarget(small_cluster, NS, "r", lambda obj: True), stale,
+                        heartbeat=5)
+    async with asyncio.timeout(10):
+        assert parse(await anext(events)).name == "snapshot"
+        reread = parse(await anext(events))
+        assert reread.name == "change" and reread.data["status"]["queued"] is False
+        await asyncio.sleep(0.3)
+        assert len(reads) == 1, reads
+        final = await set_phase(small_cluster, "r", "Succeeded", "Succeeded")
+        change = parse(await anext(events))
+        assert change.data["stages"] == {"a": {"status": {"phase": "Succeeded"}}}
+        end = parse(await anext(events))
+    assert (end.name, end.id) == ("end", final["metadata"]["resourceVersion"])
+    assert end.data == {"reason": "finished", "phase": "Succeeded"}
+
+
+async def test_a_stream_ends_when_its_run_is_deleted_or_replaced(small_cluster):
+    for replace in (False, True):
+        run = await stored_run(small_cluster, "gone")
+        events = follow_run(RunTarget(small_cluster, NS, "gone", lambda obj: True), run,
+                            last_event_id=run["metadata"]["resourceVersion"], heartbeat=5)
+        async with asyncio.timeout(10):
+            first = anext(events)
+            await small_cluster.delete(kinds.WORKFLOW_RUN, "gone", NS)
+            if replace:
+                await stored_run(small_cluster, "gone")
+            end = parse(await first)
+        assert (end.name, end.data) == ("end", {"reason": "deleted"})
+        assert [text async for text in events] == []
+        if replace:
+            await small_cluster.delete(kinds.WORKFLOW_RUN, "gone", NS)
+
+
+async def test_a_run_replaced_by_one_of_the_same_name_ends_a_stream_resumed_after_it(
+        small_cluster):
+    stale = await stored_run(small_cluster, "again")
+    await small_cluster.delete(kinds.WORKFLOW_RUN, "again", NS)
+    await stored_run(small_cluster, "again")
+    for index in range(12):
+        await small_cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": f"noise-{index}", "namespace": NS}})
+    events = follow_run(RunTarget(small_cluster, NS, "again", lambda obj: True), stale,
+                        last_event_id=stale["metadata"]["resourceVersion"], heartbeat=5)
+    async with asyncio.timeout(10):
+        assert [parse(text) async for text in events] == [
+            Event("end", stale["metadata"]["resourceVersion"], {"reason": "deleted"})]
 
 
 @dataclass
