@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from fastapi import Depends
@@ -15,6 +16,7 @@ from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import read_tenant
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+_OBJECT_NAME = re.compile(NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,11 @@ class Scope:
 
 
 async def get_owned(scope: Scope, kind: kinds.Kind, name: str, what: str) -> dict:
-    """An object of the scope, or NotFound (also when it belongs to another project)."""
+    """An object of the scope, or NotFound (also when it belongs to another project, and
+    for a name no object can have: on a kube-apiserver `.` or `..` would read another
+    path)."""
+    if not _OBJECT_NAME.match(name):
+        raise errors.NotFound(f"{what} {name!r} not found")
     try:
         obj = await scope.cluster.get(kind, name, scope.namespace)
     except errors.NotFound:

@@ -89,3 +89,15 @@ async def test_the_diamond_applied_and_run_from_the_pages(served: Served,
     history = (await ui.get(base)).text
     assert re.search(r'<rect class="spark-bar phase-succeeded" data-run="from-ui"', history)
     assert "1/1" in history
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_a_dot_segment_name_is_no_project_on_the_api_or_the_pages(
+        served: Served, ui: httpx.AsyncClient) -> None:
+    """On a kube-apiserver `projects/..` would be the path of the namespace itself."""
+    headers = {"Authorization": f"Bearer {served.admin_token}"}
+    for name in ("%2E", "%2E%2E"):
+        answer = await served.http.get(f"/apis/v1alpha1/projects/{name}", headers=headers)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["reason"] == "NotFound"
+        assert (await ui.get(f"/projects/{name}")).status_code == 404
