@@ -4,6 +4,7 @@ stage panel and timeline, and the actions — stop, retry, delete with its confi
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,6 @@ def start(api: httpx.Client, workflow: str) -> str:
 
 
 def wait_phase(api: httpx.Client, workflow: str, run: str, phases: set[str]) -> None:
-    import time
-
     deadline = time.monotonic() + TIMEOUT / 1000
     while time.monotonic() < deadline:
         got = expect(api.get(f"{runs_path(workflow)}/{run}"), 200)
@@ -74,6 +73,14 @@ def wait_phase(api: httpx.Client, workflow: str, run: str, phases: set[str]) -> 
             return
         time.sleep(0.3)
     raise AssertionError(f"run {run} never reached {phases}")
+
+
+def wait_gone(api: httpx.Client, path: str) -> None:
+    """The engine removes a deleted run's pods and data before the run goes."""
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while api.get(path).status_code != 404:
+        assert time.monotonic() < deadline, f"{path} is still there"
+        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +240,7 @@ def test_delete_asks_first_and_a_refusal_keeps_the_run(admin_page: Any, admin_ap
     admin_page.once("dialog", lambda dialog: dialog.accept())
     admin_page.click("#run-header [data-action=delete]")
     admin_page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/flaky", timeout=TIMEOUT)
-    expect(admin_api.get(f"{runs_path('flaky')}/{run}"), 404)
+    wait_gone(admin_api, f"{runs_path('flaky')}/{run}")
 
 
 def test_a_refused_action_is_one_line_in_the_flash_not_an_error_page(
@@ -252,7 +259,7 @@ def test_a_refused_action_is_one_line_in_the_flash_not_an_error_page(
         assert client.post(f"{path}/explode", data={"csrf": client.csrf}).status_code == 404
         assert client.get(f"/projects/{PROJECT}/workflows/{diamond}/runs/nope").status_code \
             == 404
-        header = client.get(path, params={"view": "header"}, headers={"HX-Request": "true"})
+        header = client.get(path, params={"part": "header"}, headers={"HX-Request": "true"})
         assert header.text.lstrip().startswith('<section id="run-header"')
 
 
@@ -267,3 +274,19 @@ def test_another_tenant_cannot_see_or_act_on_the_run(ui_up: LiveUp, admin_api: h
             answer = client.post(f"{path}/{action}", data={"csrf": client.csrf})
             assert answer.status_code == 404, action
     expect(admin_api.get(f"{runs_path(diamond)}/{run}"), 200)
+
+
+def test_a_large_runs_table_arrives_after_the_page_and_still_goes_live(
+        admin_page: Any, admin_api: httpx.Client, ui_up: LiveUp, diamond: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cyclone.ui.pages import run_detail
+
+    monkeypatch.setattr(run_detail, "TABLE_INLINE_LIMIT", 2)
+    run = start(admin_api, diamond)
+    admin_page.goto(page_url(ui_up, diamond, run))
+    admin_page.wait_for_selector("#run-stages-slot #run-stages tbody tr", state="attached")
+    admin_page.wait_for_function(
+        """() => Array.from(document.querySelectorAll('#run-stages tbody tr'))
+                 .every(row => row.dataset.phase === 'Succeeded')""", timeout=TIMEOUT)
+    cells = admin_page.locator('#run-stages tr[data-stage="report"] [data-cell="duration"]')
+    assert cells.inner_text().endswith("s")

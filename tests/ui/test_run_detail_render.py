@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from cyclone.api import keys
 from cyclone.engine.core.triggerrun import LABEL_TRIGGER
-from cyclone.ui.pages.run_detail import header_context, page_context
+from cyclone.ui.pages.run_detail import TABLE_INLINE_LIMIT, header_context, page_context
 from cyclone.ui.run_summary import (
     actions_for,
     commit_of,
@@ -203,5 +203,17 @@ def test_a_two_thousand_stage_run_renders_within_its_budget() -> None:
     page = html(page_context("p", "wf", big, wf, [], now=NOW))
     elapsed = time.perf_counter() - began
     assert len(re.findall(r'<g class="dag-node[ "]', page)) == 2000
-    assert page.count("<tr data-stage=") == 2000
+    assert page.count("<tr data-stage=") == 0
+    assert 'hx-get="/projects/p/workflows/wf/runs/wf-run-1?part=stages"' in page
     assert elapsed < 3, f"render took {elapsed:.2f}s"
+    context = page_context("p", "wf", big, wf, [], full_table=True, now=NOW)
+    table = html(context, "run/stages.html")
+    assert table.count("<tr data-stage=") == 2000
+    assert html(context).count("<tr data-stage=") == 2000
+
+
+def test_a_run_of_a_few_hundred_stages_has_its_table_in_the_page() -> None:
+    names = [f"s{i}" for i in range(TABLE_INLINE_LIMIT)]
+    page = html(page_context("p", "wf", run(), workflow(*((n, []) for n in names)), [],
+                             now=NOW))
+    assert page.count("<tr data-stage=") == TABLE_INLINE_LIMIT

@@ -43,6 +43,9 @@ RUN_PATH = "/projects/{project}/workflows/{workflow}/runs/{run}"
 HISTORY_LIMIT = 30
 """Runs of the workflow the regressions are measured against (newest first)."""
 VIEWS = ("dag", "timeline")
+TABLE_INLINE_LIMIT = 300
+"""Stages up to which the stage table is part of the page; a larger table comes right
+after, so the graph is drawn and working sooner."""
 
 
 def workflow_url(project: str, workflow: str) -> str:
@@ -115,9 +118,10 @@ def header_context(project: str, workflow: str, run: dict) -> dict:
 
 def page_context(project: str, workflow: str, run: dict, wf: dict,
                  history: list[dict], *, view: str = "dag", stage: str | None = None,
-                 now: datetime | None = None) -> dict:
+                 full_table: bool = False, now: datetime | None = None) -> dict:
     """Everything the page's template shows; pure, so templates render in tests without a
-    server."""
+    server. The stage table of a run with more than `TABLE_INLINE_LIMIT` stages is left
+    out (the page loads it right after it is shown) unless `full_table`."""
     now = now or datetime.now(UTC)
     layout = run_layout(wf, run)
     order = stage_order(layout, run)
@@ -127,6 +131,7 @@ def page_context(project: str, workflow: str, run: dict, wf: dict,
     context.update({
         "layout": layout, "info": info, "order": order, "view": view,
         "rows": stage_rows(order, info), "stage_base": f"{base}/stages/",
+        "table_later": len(order) > TABLE_INLINE_LIMIT and not full_table,
         "critical": insights.critical_path(run, wf, now=now),
         "flagged": insights.regressions(run, history, now=now),
         "timeline": build_timeline(run, order, now) if view == "timeline" else None,
@@ -142,24 +147,26 @@ def page_context(project: str, workflow: str, run: dict, wf: dict,
 
 @router.get(RUN_PATH, response_class=HTMLResponse)
 async def run_page(request: Request, project: str, workflow: str, run: str,
-                   view: str = "dag", stage: str | None = None,
+                   view: str = "dag", stage: str | None = None, part: str | None = None,
+                   table: str | None = None,
                    session: UiSession = Depends(ui_session)) -> HTMLResponse:
     owner = await session.project_scope(project)
     wf = await get_owned(owner, kinds.WORKFLOW, workflow, "workflow")
     scope = await workflow_scope(workflow, owner)
     obj = await get_owned(scope, kinds.WORKFLOW_RUN, run, "workflowrun")
     view = view if view in VIEWS else "dag"
-    fragment = bool(request.headers.get("HX-Request"))
-    if fragment and request.query_params.get("view") == "header":
+    fragment = part if request.headers.get("HX-Request") else None
+    if fragment == "header":
         return render(request, "run/header.html", header_context(project, workflow, obj))
-    if fragment and view == "timeline":
+    if fragment == "timeline":
         order = stage_order(run_layout(wf, obj), obj)
-        return render(request, "run/timeline.html",
-                      {"timeline": build_timeline(obj, order), "project": project,
-                       "workflow": workflow, "name": run})
+        return render(request, "run/timeline.html", {"timeline": build_timeline(obj, order)})
     history = await _history(scope, obj)
-    return render(request, "run_detail.html",
-                  page_context(project, workflow, obj, wf, history, view=view, stage=stage))
+    context = page_context(project, workflow, obj, wf, history, view=view, stage=stage,
+                           full_table=table == "all")
+    if fragment == "stages":
+        return render(request, "run/stages.html", context)
+    return render(request, "run_detail.html", context)
 
 
 @router.post(RUN_PATH + "/{action}")

@@ -6,8 +6,8 @@
   var TERMINAL = { Succeeded: true, Failed: true, Cancelled: true };
   var PAUSE_REASON = "ManuallyPause";
 
-  var cfg = null, svg = null, table = null, source = null, ticker = null;
-  var overall = {}, completion = null, stages = {}, shown = {};
+  var cfg = null, svg = null, source = null, ticker = null;
+  var overall = {}, completion = null, stages = {}, shownNode = {}, shownRow = {};
   var notify = false, timelineTimer = null, ended = false;
 
   function formatSeconds(seconds) {
@@ -47,7 +47,8 @@
       message: status.message || ""
     };
   }
-  function infoKey(info) {
+  function nodeKey(info) { return info.phase + "\u0000" + info.duration; }
+  function rowKey(info) {
     return [info.phase, info.duration, info.attempt, info.message].join("\u0000");
   }
 
@@ -63,8 +64,8 @@
     if (el && el.textContent !== text) el.textContent = text;
   }
   function rowOf(name) {
-    if (!table) return null;
-    return table.querySelector('tr[data-stage="' + CSS.escape(name) + '"]');
+    var table = document.getElementById("run-stages");
+    return table ? table.querySelector('tr[data-stage="' + CSS.escape(name) + '"]') : null;
   }
   function updateRow(name, info) {
     var row = rowOf(name);
@@ -93,20 +94,54 @@
     }
   }
 
-  // Apply stage statuses; only stages whose shown values differ reach the DOM.
-  function applyStages(changed, force) {
+  // Apply stage statuses; only the nodes and rows whose shown values differ are touched.
+  function applyStages(changed) {
     var now = new Date(), updates = {}, any = false;
     Object.keys(changed || {}).forEach(function (name) {
       stages[name] = changed[name];
-      var info = stageInfo(changed[name], now), key = infoKey(info);
-      if (!force && shown[name] === key) return;
-      shown[name] = key;
-      updates[name] = { phase: info.phase, duration: info.duration };
-      updateRow(name, info);
-      any = true;
+      var info = stageInfo(changed[name], now), key = nodeKey(info), row = rowKey(info);
+      if (shownNode[name] !== key) {
+        shownNode[name] = key;
+        updates[name] = { phase: info.phase, duration: info.duration };
+        any = true;
+      }
+      if (name in shownRow && shownRow[name] !== row) {
+        shownRow[name] = row;
+        updateRow(name, info);
+      }
     });
     if (any && svg && window.CycloneDag) window.CycloneDag.update(svg, updates);
     return updates;
+  }
+
+  // What the server rendered, so the first snapshot touches nothing that did not change.
+  function readNodes() {
+    if (!svg) return;
+    svg.querySelectorAll(".dag-node[data-stage]").forEach(function (node) {
+      var took = node.querySelector(".dag-duration");
+      shownNode[node.getAttribute("data-stage")] = node.getAttribute("data-phase") +
+        "\u0000" + (took ? took.textContent.trim() : "");
+    });
+  }
+  function readRows() {
+    var table = document.getElementById("run-stages");
+    if (!table) return;
+    table.querySelectorAll("tbody tr[data-stage]").forEach(function (row) {
+      var text = function (cell) {
+        var el = row.querySelector('[data-cell="' + cell + '"]');
+        return el ? el.textContent.trim() : "";
+      };
+      shownRow[row.getAttribute("data-stage")] = [row.getAttribute("data-phase"),
+        text("duration"), text("attempt"), text("message")].join("\u0000");
+    });
+    var now = new Date();
+    Object.keys(stages).forEach(function (name) {
+      var info = stageInfo(stages[name], now), key = rowKey(info);
+      if (name in shownRow && shownRow[name] !== key) {
+        shownRow[name] = key;
+        updateRow(name, info);
+      }
+    });
   }
 
   function displayPhase(status) {
@@ -115,7 +150,7 @@
   }
   function refreshHeader() {
     if (!window.htmx) return;
-    window.htmx.ajax("GET", cfg.runUrl + "?view=header", { target: "#run-header", swap: "outerHTML" });
+    window.htmx.ajax("GET", cfg.runUrl + "?part=header", { target: "#run-header", swap: "outerHTML" });
   }
   function setOverall(status) {
     var before = displayPhase(overall);
@@ -153,7 +188,7 @@
       var status = stages[name] && stages[name].status;
       if (status && status.phase === "Running") running[name] = stages[name];
     });
-    applyStages(running, false);
+    applyStages(running);
   }
 
   function flash(text, kind) {
@@ -199,13 +234,13 @@
     source.addEventListener("snapshot", function (event) {
       var run = JSON.parse(event.data), status = run.status || {};
       setOverall(status);
-      applyStages(status.stages || {}, false);
+      applyStages(status.stages || {});
       if (TERMINAL[overall.phase]) scheduleTimeline();
     });
     source.addEventListener("change", function (event) {
       var change = JSON.parse(event.data);
       if (change.status) setOverall(change.status);
-      applyStages(change.stages || {}, false);
+      applyStages(change.stages || {});
       (change.removedStages || []).forEach(function (name) { delete stages[name]; });
       scheduleTimeline();
     });
@@ -218,7 +253,7 @@
   }
   function loadTimeline() {
     if (!window.htmx) return;
-    window.htmx.ajax("GET", cfg.runUrl + "?view=timeline",
+    window.htmx.ajax("GET", cfg.runUrl + "?part=timeline",
       { target: "#timeline-view", swap: "innerHTML" });
   }
   function scheduleTimeline() {
@@ -289,17 +324,16 @@
     if (!data) return;
     cfg = JSON.parse(data.textContent);
     svg = document.getElementById("run-dag");
-    table = document.getElementById("run-stages");
-    if (table) {
-      table.querySelectorAll("tbody tr[data-stage]").forEach(function (row) {
-        var text = function (cell) {
-          var el = row.querySelector('[data-cell="' + cell + '"]');
-          return el ? el.textContent.trim() : "";
-        };
-        shown[row.getAttribute("data-stage")] = [row.getAttribute("data-phase"),
-          text("duration"), text("attempt"), text("message")].join("\u0000");
-      });
-    }
+    overall = cfg.phase === "Paused" ? { phase: "Running", reason: PAUSE_REASON }
+      : { phase: cfg.phase };
+    readNodes();
+    readRows();
+    document.addEventListener("htmx:afterSettle", function (event) {
+      if (document.getElementById("run-stages") &&
+          (event.target.id === "run-stages" || event.target.querySelector("#run-stages"))) {
+        readRows();
+      }
+    });
     document.addEventListener("dag:select", function (event) {
       if (!svg || event.target !== svg) return;
       event.preventDefault();
