@@ -53,6 +53,20 @@ spec:
           i=0
           while [ $i -lt 60 ]; do i=$((i+1)); echo "tick $i"; sleep 0.25; done
 ---
+kind: Stage
+metadata: {name: duo, labels: {project.cyclone.dev/name: @P@}}
+spec:
+  pod:
+    spec:
+      containers:
+      - {name: main, image: alpine:3.20, command: [sh, -c, "echo main says hi"]}
+      - {name: helper, image: alpine:3.20, command: [sh, -c, "echo helper one; echo helper two"]}
+---
+kind: Workflow
+metadata: {name: pair, labels: {project.cyclone.dev/name: @P@}}
+spec:
+  stages: [{name: duo}]
+---
 kind: Workflow
 metadata: {name: colours, labels: {project.cyclone.dev/name: @P@}}
 spec:
@@ -262,3 +276,22 @@ def test_the_ansi_parser_keeps_colours_and_bold_and_strips_every_other_escape(
         " return window.CycloneLogs.parseAnsi('still', first.state).segs"
         ".map(s => [s.text, s.fg]); }")
     assert carried == [["still", 3]]
+
+
+def test_the_container_picker_switches_to_a_sidecar_log_and_its_download(
+        admin_page: Any, ui_up: LiveUp, admin_api: httpx.Client, painted: str) -> None:
+    cli_ok(ui_up, "run", "pair", "-p", PROJECT, "--name", "pair-1")
+    wait_for(admin_api, "pair", "pair-1", ("Succeeded", "Failed"))
+    wait_for_log(admin_api, "pair", "pair-1", "duo", "main says hi")
+    stage = f"/projects/{PROJECT}/workflows/pair/runs/pair-1/stages/duo"
+    open_panel(admin_page, ui_up.url + stage)
+    assert row(admin_page, 1).locator(".lt").inner_text() == "main says hi"
+    admin_page.select_option("[data-log-container]", "wsc-helper")
+    poll(admin_page, "document.querySelector('[data-log-status]').textContent === '2 lines.'")
+    assert row(admin_page, 2).locator(".lt").inner_text() == "helper two"
+    assert admin_page.url.endswith(f"{stage}?container=wsc-helper")
+    assert admin_page.locator("[data-log-download]").get_attribute("href") == \
+        f"{stage}/log?container=wsc-helper"
+    admin_page.reload()
+    admin_page.wait_for_selector("[data-logview][data-state=done]")
+    assert row(admin_page, 1).locator(".lt").inner_text() == "helper one"
