@@ -114,8 +114,7 @@ async def triage_page(request: Request, project: str, workflow: str, run: str,
         "triage": found, "run_url": base, "workflow_url": workflow_url(project, workflow),
         "stage_url": f"{base}/stages/{quote(found.stage, safe='')}" if found.stage else "",
         "green_url": run_url(project, workflow, found.last_green) if found.last_green else "",
-        "compare_url": f"{workflow_url(project, workflow)}/compare?a={quote(run, safe='')}"
-                       + (f"&b={quote(found.last_green, safe='')}" if found.last_green else ""),
+        "compare_url": f"{workflow_url(project, workflow)}/compare?a={quote(run, safe='')}",
     }
     template = "insights/triage_card.html" if request.headers.get("HX-Request") \
         else "insights/triage.html"
