@@ -191,7 +191,7 @@ def test_a_running_run_finishing_updates_its_row_and_new_runs_are_announced(
     wait_phase(admin_api, "slow", slow, "Running")
     page.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow=slow")
     assert row(page, slow).get_attribute("data-phase") == "Running"
-    time.sleep(1)
+    page.wait_for_selector('[data-runs-live][data-live="open"]')
     another = start_run(admin_api, "slow")
     notice = page.locator("#new-runs a")
     notice.wait_for(timeout=10000)
@@ -223,6 +223,7 @@ def test_the_overview_shows_the_fortnight_failures_and_running_now(
     storage = page.locator("[data-figure=storage]").inner_text()
     assert "25%" in storage and "256.0 MiB of 1.0 GiB" in storage
     screenshot(page, "overview-figures")
+    page.wait_for_selector('#running-now[data-live="open"]')
     slow = start_run(admin_api, "slow")
     page.wait_for_selector(f'.running-now li[data-run="{slow}"]', timeout=20000)
     page.wait_for_selector(f'.running-now li[data-run="{slow}"]', state="detached",
