@@ -96,6 +96,9 @@ def test_a_failed_runs_triage_card_names_the_stage_error_line_and_parameter_chan
 def test_comparing_the_red_run_with_the_last_green_one(admin_page: Any, ui_up: LiveUp,
                                                        green_and_red: tuple[str, str]) -> None:
     green, red = green_and_red
+    errors: list[str] = []
+    admin_page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+                  else None)
     admin_page.goto(f"{ui_up.url}{PAGES}/runs/{red}/triage")
     admin_page.click("text=Compare with")
     admin_page.wait_for_url(f"{ui_up.url}{PAGES}/compare?a={red}")
@@ -118,6 +121,7 @@ def test_comparing_the_red_run_with_the_last_green_one(admin_page: Any, ui_up: L
     admin_page.wait_for_url(re.compile(rf".*a={green}&b={green}"))
     assert admin_page.locator("[data-compare-parameters]").count() == 0
     assert "Same parameters." in admin_page.locator(".compare-diffs").inner_text()
+    assert errors == []
 
 
 def test_another_tenant_gets_404_for_the_triage_and_the_comparison(
