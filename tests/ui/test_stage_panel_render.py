@@ -140,6 +140,22 @@ def _events(*parts: bytes) -> bytes:
     return asyncio.run(collect())
 
 
+def test_a_quiet_log_stream_sends_keep_alive_comments() -> None:
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"first\n"
+        await asyncio.sleep(0.35)
+        yield b"second\n"
+
+    async def collect() -> list[bytes]:
+        return [event async for event in sse_batches(slow(), keepalive=0.1)]
+
+    events = asyncio.run(collect())
+    assert events[0] == b"data: first\n\n" and events[-2:] == [
+        b"data: second\n\n", b"event: end\ndata: \n\n"]
+    assert 2 <= events.count(b": keep-alive\n\n") <= 4
+    assert len(events) == 3 + events.count(b": keep-alive\n\n")
+
+
 def test_the_page_stream_sends_whole_lines_in_batches_then_end() -> None:
     assert _events(b"a\nb\r\n", b"par", b"tial\n\n", b"tail") == (
         b"data: a\ndata: b\n\n" b"data: partial\ndata: \n\n" b"data: tail\n\n"

@@ -7,7 +7,8 @@ log search across a run.
 - `…/runs/{r}/artifacts/{a}` — an artifact of the run, for the signed-in browser.
 - `…/runs/{r}/search?q=` — every stage's log searched; a fragment for htmx.
 - `/ui/streams/logs/{p}/{w}/{r}/{s}?container=` — the live log as Server-Sent Events, lines
-  batched (one event carries every whole line read at once), then `event: end`.
+  batched (one event carries every whole line read at once), `: keep-alive` comments while
+  the log is quiet, then `event: end`.
 
 Every route first reads the run through the session's workflow scope: another tenant's
 run, stage or log is a 404 as if it did not exist.
@@ -15,6 +16,7 @@ run, stage or log is a 404 as if it did not exist.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, Query, Request
@@ -41,6 +43,7 @@ RUN_URL = "/projects/{project}/workflows/{workflow}/runs/{run}"
 STAGE_URL = RUN_URL + "/stages/{stage}"
 STREAM_URL = "/ui/streams/logs/{project}/{workflow}/{run}/{stage}"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+KEEPALIVE_SECONDS = 15.0
 
 
 def run_url(project: str, workflow: str, run: str) -> str:
@@ -203,12 +206,41 @@ async def run_log_search(request: Request, project: str, workflow: str, run: str
                   context)
 
 
-async def sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def with_keepalive(chunks: AsyncIterator[bytes], every: float
+                         ) -> AsyncIterator[bytes | None]:
+    """`chunks`, with None whenever `every` seconds pass without one."""
+    iterator = aiter(chunks)
+    waiting: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            if waiting is None:
+                waiting = asyncio.ensure_future(anext(iterator))
+            done, _ = await asyncio.wait({waiting}, timeout=every)
+            if not done:
+                yield None
+                continue
+            try:
+                chunk = waiting.result()
+            except StopAsyncIteration:
+                return
+            waiting = None
+            yield chunk
+    finally:
+        if waiting is not None:
+            waiting.cancel()
+
+
+async def sse_batches(chunks: AsyncIterator[bytes], keepalive: float = KEEPALIVE_SECONDS
+                      ) -> AsyncIterator[bytes]:
     """Whole lines as Server-Sent Events, every line read at once in one event (one `data:`
     field per line), then `event: end`. A 100,000-line log is a few hundred events, not
-    100,000."""
+    100,000. A `: keep-alive` comment goes out when the log is quiet for `keepalive`
+    seconds, so proxies keep a silent stage's stream open."""
     pending = b""
-    async for chunk in chunks:
+    async for chunk in with_keepalive(chunks, keepalive):
+        if chunk is None:
+            yield b": keep-alive\n\n"
+            continue
         pending += chunk
         cut = pending.rfind(b"\n")
         if cut < 0:
