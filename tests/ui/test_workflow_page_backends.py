@@ -59,6 +59,15 @@ def diamond() -> str:
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_the_diamond_applied_and_run_from_the_pages(served: Served,
                                                           ui: httpx.AsyncClient) -> None:
+    """Also: a project named `.` or `..` is not found (on a kube-apiserver those names
+    would be the path of the collection or of the namespace itself)."""
+    headers = {"Authorization": f"Bearer {served.admin_token}"}
+    for name in ("%2E", "%2E%2E"):
+        answer = await served.http.get(f"/apis/v1alpha1/projects/{name}", headers=headers)
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["reason"] == "NotFound"
+        assert (await ui.get(f"/projects/{name}")).status_code == 404
+
     checked = await ui.post("/apply", data={"csrf": ui.csrf, "yaml": diamond(),
                                             "action": "validate"})
     assert checked.status_code == 200, checked.text
@@ -79,7 +88,6 @@ async def test_the_diamond_applied_and_run_from_the_pages(served: Served,
     assert started.headers["location"] == f"{base}/runs/from-ui"
 
     api = f"/apis/v1alpha1{base}/workflowruns/from-ui"
-    headers = {"Authorization": f"Bearer {served.admin_token}"}
     async with asyncio.timeout(90):
         while True:
             run = (await served.http.get(api, headers=headers)).json()
@@ -90,14 +98,3 @@ async def test_the_diamond_applied_and_run_from_the_pages(served: Served,
     assert re.search(r'<rect class="spark-bar phase-succeeded" data-run="from-ui"', history)
     assert "1/1" in history
 
-
-@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-async def test_a_dot_segment_name_is_no_project_on_the_api_or_the_pages(
-        served: Served, ui: httpx.AsyncClient) -> None:
-    """On a kube-apiserver `projects/..` would be the path of the namespace itself."""
-    headers = {"Authorization": f"Bearer {served.admin_token}"}
-    for name in ("%2E", "%2E%2E"):
-        answer = await served.http.get(f"/apis/v1alpha1/projects/{name}", headers=headers)
-        assert answer.status_code == 404, answer.text
-        assert answer.json()["reason"] == "NotFound"
-        assert (await ui.get(f"/projects/{name}")).status_code == 404

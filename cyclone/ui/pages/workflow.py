@@ -54,15 +54,15 @@ async def _stages_of(scope: Scope, workflow: dict) -> dict[str, dict]:
     return {s["metadata"]["name"]: s for s in listed.items if s["metadata"]["name"] in wanted}
 
 
-async def _run_form(session: UiSession, scope: Scope, workflow: dict,
+async def _run_form(session: UiSession, project_scope: Scope, workflow: dict,
                     stages: dict[str, dict]) -> view.RunForm:
-    resources = {r["metadata"]["name"]: r for r in await list_objects(catalog.RESOURCES, scope)}
+    resources = {r["metadata"]["name"]: r
+                 for r in await list_objects(catalog.RESOURCES, project_scope)}
     form = view.run_form(workflow, stages, resources)
-    if not form.git:
-        return form
-    integration = await _scm_integration(session, scope)
-    return view.RunForm(form.stages, form.variables, tuple(
-        view.GitInput(g.key, g.resource, g.repo, g.default, integration) for g in form.git))
+    if form.git:
+        form = view.run_form(workflow, stages, resources,
+                             await _scm_integration(session, project_scope))
+    return form
 
 
 async def _workflow(session: UiSession, project: str, workflow: str
@@ -76,21 +76,23 @@ async def _workflow(session: UiSession, project: str, workflow: str
 
 
 async def workflow_context(request: Request, session: UiSession, project: str,
-                           workflow_name: str) -> dict:
+                           workflow_name: str) -> tuple[dict, Scope]:
+    """What workflow.html shows, and the workflow's scope."""
     outer, scope, workflow = await _workflow(session, project, workflow_name)
     triggers = [catalog.TRIGGERS.present(t) for t in await list_objects(catalog.TRIGGERS, scope)]
     stages = await _stages_of(scope, workflow)
-    return view.page_context(
+    context = view.page_context(
         project, workflow, await list_objects(RUNS, scope), triggers, stages,
         await _run_form(session, outer, workflow, stages), base_url=str(request.base_url),
         namespace=scope.namespace, now=datetime.now(UTC))
+    return context, scope
 
 
 @router.get(_WORKFLOW, response_class=HTMLResponse)
 async def workflow_page(project: str, workflow: str, request: Request,
                         session: UiSession = Depends(ui_session)) -> HTMLResponse:
-    return render(request, "workflow.html",
-                  await workflow_context(request, session, project, workflow))
+    context, _ = await workflow_context(request, session, project, workflow)
+    return render(request, "workflow.html", context)
 
 
 @router.post(_WORKFLOW + "/run", response_class=HTMLResponse)
@@ -98,14 +100,13 @@ async def run_workflow(project: str, workflow: str, request: Request,
                        session: UiSession = Depends(ui_session)) -> Response:
     """Start a run from the "Run" form; on success go to its page, else show the form
     again with the values given and the one-line reason."""
-    context = await workflow_context(request, session, project, workflow)
+    context, scope = await workflow_context(request, session, project, workflow)
     submitted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     wanted = view.run_request(context["form"], submitted)
     context["values"] = wanted.values
     if wanted.problems:
         context["problems"] = wanted.problems
         return render(request, "workflow.html", context, status_code=422)
-    _, scope, _ = await _workflow(session, project, workflow)
     try:
         run = await create_run(scope, ObjectBody.model_validate(wanted.body))
     except errors.ApiError as exc:
