@@ -185,6 +185,8 @@ def test_the_workflow_page_shows_the_dag_history_triggers_and_form() -> None:
     assert re.findall(r'<rect class="spark-bar phase-(\w+)" data-run="([^"]+)"', html) == [
         ("succeeded", "build-1"), ("failed", "build-2")]
     assert 'href="/projects/app/workflows/build/runs/build-2"' in html
+    assert re.findall(r'href="([^"]+)" data-compare', html) == [
+        "/projects/app/workflows/build/compare?a=build-1&amp;b=build-2"]
     assert "1m5s" in html and "12s" in html
     assert html.count("<li data-fire=") == 3 and "Europe/Paris" in html
     assert 'name="p:compile:target" value="linux"' in html
