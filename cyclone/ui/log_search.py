@@ -19,6 +19,8 @@ from cyclone.server.logs.store import LogRef, LogStore, RunRef
 MAX_QUERY_LENGTH = 200
 HITS_PER_LOG = 50
 HITS_IN_ALL = 500
+MAX_LINES_READ = 2_000_000
+"""Lines read in all before a search gives up (about a second of work)."""
 SNIPPET_LENGTH = 240
 """Characters of a matching line shown, around its first match."""
 
@@ -74,7 +76,9 @@ class SearchResult:
     searched: int
     """How many logs were read."""
     truncated: bool = False
-    """The cap on hits in all was reached: logs after it were not searched."""
+    """A cap (hits or lines read in all) was reached: the rest was not searched."""
+    read: int = 0
+    """How many lines were read."""
 
     @property
     def total(self) -> int:
@@ -106,18 +110,41 @@ def search_lines(lines: Iterable[str], query: str, limit: int) -> tuple[list[Lin
     return hits, False
 
 
+class _Counted:
+    """Lines of one log, at most `budget` of them, counting how many were read."""
+
+    def __init__(self, lines: Iterable[str], budget: int) -> None:
+        self.lines = lines
+        self.budget = budget
+        self.read = 0
+        self.cut = False
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.lines:
+            if self.read >= self.budget:
+                self.cut = True
+                return
+            self.read += 1
+            yield line
+
+
 def search_logs(logs: Iterable[tuple[str, str, Iterable[str]]], query: str, *,
-                per_log: int = HITS_PER_LOG, in_all: int = HITS_IN_ALL) -> SearchResult:
-    """Search each (stage, container, lines) in order; logs without hits are left out."""
+                per_log: int = HITS_PER_LOG, in_all: int = HITS_IN_ALL,
+                max_lines: int = MAX_LINES_READ) -> SearchResult:
+    """Search each (stage, container, lines) in order; logs without hits are left out.
+    Reading stops once `in_all` hits are found or `max_lines` lines were read."""
     query = check_query(query)
     result = SearchResult(query, [], 0)
     left = in_all
     for stage, container, lines in logs:
-        if left <= 0:
+        if left <= 0 or result.read >= max_lines:
             result.truncated = True
             break
         result.searched += 1
-        hits, more = search_lines(lines, query, min(per_log, left))
+        counted = _Counted(lines, max_lines - result.read)
+        hits, more = search_lines(counted, query, min(per_log, left))
+        result.read += counted.read
+        result.truncated = result.truncated or counted.cut
         left -= len(hits)
         if hits:
             result.logs.append(LogHits(stage, container, is_sidecar(container), hits, more))

@@ -73,6 +73,18 @@ def test_the_cap_in_all_stops_the_search_before_later_logs_are_read() -> None:
     assert third.read == 0 and result.searched == 2
 
 
+def test_the_cap_on_lines_read_stops_the_search_midway_through_a_log() -> None:
+    first = CountingLines(["nothing"] * 50)
+    second = CountingLines(["nothing"] * 49 + ["late hit"])
+    third = CountingLines(["hit"])
+    result = search_logs([("a", "c0", first), ("b", "c0", second), ("c", "c0", third)],
+                         "hit", max_lines=80)
+    assert result.logs == [] and result.truncated
+    assert result.read == 80 and second.read == 31 and third.read == 0
+    assert not search_logs([("a", "c0", ["x"] * 80)], "hit", max_lines=80).truncated
+    assert search_logs([("a", "c0", ["x"] * 81)], "hit", max_lines=80).truncated
+
+
 def test_logs_without_hits_are_left_out_and_sidecars_are_marked() -> None:
     result = search_logs([("a", "c0", ["nothing"]), ("a", "csc-git", ["clone ok"]),
                           ("b", "c0", ["ok"])], "ok")

@@ -192,7 +192,8 @@ async def run_log_search(request: Request, project: str, workflow: str, run: str
     ref = _run_ref(scope, project, workflow, run_obj)
     result, message = None, ""
     try:
-        result = log_search.search_logs(
+        result = await asyncio.to_thread(
+            log_search.search_logs,
             log_search.run_logs(log_store_for(session.state), ref, run_obj), q)
     except log_search.SearchQueryError as err:
         message = str(err)
