@@ -176,9 +176,14 @@ def test_the_timeline_and_the_stage_panel_open_in_place(admin_page: Any,
     assert "stage=" not in admin_page.url
 
 
-def test_stopping_a_running_run_from_the_page_cancels_it(admin_page: Any,
-                                                         admin_api: httpx.Client,
-                                                         ui_up: LiveUp, flows: None) -> None:
+def wait_header(page: Any, phase: str) -> None:
+    page.wait_for_function(
+        """phase => document.querySelector('#run-header [data-run-phase]')
+                    .textContent.trim() === phase""", arg=phase, timeout=TIMEOUT)
+
+
+def test_pausing_resuming_and_stopping_a_running_run_from_the_page(
+        admin_page: Any, admin_api: httpx.Client, ui_up: LiveUp, flows: None) -> None:
     run = start(admin_api, "sleepy")
     admin_page.goto(page_url(ui_up, "sleepy", run))
     admin_page.wait_for_selector('#run-dag .dag-node[data-phase="Running"]', timeout=TIMEOUT)
@@ -188,15 +193,18 @@ def test_stopping_a_running_run_from_the_page_cancels_it(admin_page: Any,
         asked.append(dialog.message)
         dialog.accept()
 
-    admin_page.once("dialog", accept)
+    admin_page.on("dialog", accept)
+    admin_page.click("#run-header [data-action=pause]")
+    wait_header(admin_page, "Paused")
+    admin_page.click("#run-header [data-action=resume]")
+    wait_header(admin_page, "Running")
     admin_page.click("#run-header [data-action=stop]")
-    admin_page.wait_for_function(
-        """() => document.querySelector('#run-header [data-run-phase]')
-                 .textContent.trim() === 'Cancelled'""", timeout=TIMEOUT)
-    assert asked and asked[0].startswith("Stop this run?")
+    wait_header(admin_page, "Cancelled")
+    assert [question.split("?")[0] for question in asked] == [
+        "Pause this run", "Resume this run", "Stop this run"]
     admin_page.wait_for_selector("#run-header [data-action=retry]")
-    run_phase = expect(admin_api.get(f"{runs_path('sleepy')}/{run}"), 200)["status"]["overall"]
-    assert run_phase["phase"] == "Cancelled"
+    overall = expect(admin_api.get(f"{runs_path('sleepy')}/{run}"), 200)["status"]["overall"]
+    assert overall["phase"] == "Cancelled"
 
 
 def test_retrying_a_failed_run_from_the_page_succeeds(admin_page: Any, admin_api: httpx.Client,
