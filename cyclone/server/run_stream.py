@@ -17,7 +17,6 @@ next heartbeat and the client reconnects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -168,17 +167,18 @@ async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None 
     try:
         current = run
         while True:
+            quiet = False
             try:
                 obj = await asyncio.wait_for(queue.get(), heartbeat)
             except TimeoutError:
                 if pump.done():
                     return
-                obj = current
+                obj, quiet = current, True
             if loop.time() - checked >= heartbeat:
                 checked = loop.time()
                 if still_allowed is not None and not await still_allowed():
                     return
-            if obj is current:
+            if quiet:
                 yield KEEP_ALIVE
                 continue
             if obj is None or uid_of(obj) != uid or not target.owns(obj):
@@ -194,8 +194,10 @@ async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None 
                 return
     finally:
         pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
+        (outcome,) = await asyncio.gather(pump, return_exceptions=True)
+        if isinstance(outcome, Exception):
+            log.error("the watch of workflowrun %s/%s failed", target.namespace, target.name,
+                      exc_info=outcome)
 
 
 def event_stream(events: AsyncIterator[str]) -> StreamingResponse:

@@ -170,6 +170,23 @@ async def test_a_run_replaced_by_one_of_the_same_name_ends_a_stream_resumed_afte
             Event("end", stale["metadata"]["resourceVersion"], {"reason": "deleted"})]
 
 
+class WatchFails:
+    """A cluster whose watch fails with an error no cluster should raise."""
+
+    def watch(self, *args, **kwargs):
+        raise RuntimeError("the watch broke")
+
+
+async def test_a_stream_whose_watch_broke_closes_at_its_next_heartbeat(caplog):
+    run = {"metadata": {"name": "r", "resourceVersion": "3", "uid": "u"},
+           "status": {"overall": {"phase": "Running"}}}
+    events = follow_run(RunTarget(WatchFails(), NS, "r", lambda obj: True), run,  # type: ignore[arg-type]
+                        heartbeat=0.5)
+    async with asyncio.timeout(5):
+        assert [parse(text).name async for text in events] == ["snapshot"]
+    assert "the watch of workflowrun cyclone-system/r failed" in caplog.text
+
+
 @dataclass
 class Event:
     name: str
