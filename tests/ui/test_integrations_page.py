@@ -124,6 +124,7 @@ def test_an_scm_token_is_write_only_and_kept_by_an_edit(context: Any, ui_up: Liv
     assert token_input.input_value() == ""
     assert token_input.get_attribute("placeholder") == "unchanged"
     assert SCM_TOKEN not in page.content()
+    screenshot(page, "integration-edit")
     page.fill("input[name=alias]", "GitHub again")
     page.click("form.admin-form button[type=submit]")
     page.wait_for_url(f"{ui_up.url}/integrations/gh")
