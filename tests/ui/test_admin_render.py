@@ -127,3 +127,16 @@ def test_a_tenant_sees_only_its_own_openings_of_an_execution_cluster() -> None:
     html = _html("admin/clusters.html", {"clusters": mine, "integrations": [],
                                          "runs_in": {"cluster": "shared", "namespace": "n"}})
     assert "SECRET" not in html and "t2" not in html
+
+
+@pytest.mark.parametrize("items", [0, 2, 500])
+def test_an_integration_page_lists_its_fields_and_never_a_value(items: int) -> None:
+    stored = {"metadata": {"name": "g", "annotations": {"cyclone.dev/alias": EVIL}},
+              "spec": redact({"type": "General", "general": [
+                  {"name": f"N{i}", "value": f"SECRET-{i}"} for i in range(items)]})}
+    shown = form_values(stored)
+    html = _html("admin/integration.html", {
+        "row": summary(stored), "facts": [], "general": shown.general, "description": EVIL,
+        "testable": False, "placement": None})
+    assert "SECRET-" not in html and EVIL not in html
+    assert html.count("(stored, write-only)") == items
