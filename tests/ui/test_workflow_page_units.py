@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from cyclone.ui import workflow_view as view
 from cyclone.ui.apply_docs import ManifestError, parse_documents, placement
-from cyclone.ui.pages.projects import project_rows, workflow_rows
+from cyclone.ui.pages.projects import project_rows, stage_users, workflow_rows
 from cyclone.ui.templating import render
 
 NOW = datetime(2026, 3, 1, 10, 7, 30, tzinfo=UTC)
@@ -238,11 +238,17 @@ def test_the_project_page_renders_empty_and_with_200_workflows() -> None:
     triggers = [cron("*/15 * * * *") | {"metadata": {"name": "t", "labels": {
         "workflow.cyclone.dev/name": "wf-001"}}}]
     rows = workflow_rows(workflows, runs, triggers, NOW)
-    html = rendered("project.html", {**empty, "rows": rows})
+    stages = [{"metadata": {"name": "a"}}, {"metadata": {"name": "unused"}}]
+    html = rendered("project.html", {**empty, "rows": rows, "stages": stages,
+                                     "stage_users": stage_users(workflows[:2])})
     assert html.count('<tr data-workflow="') == 200
     second = html.split('<tr data-workflow="wf-001">', 1)[1].split("</tr>", 1)[0]
     assert "6/10" in second and "2026-03-01 10:15:00 UTC" in second
     assert "wf-001-11" in second
+    used = html.split('data-stage-object="a">', 1)[1].split("</li>", 1)[0]
+    assert re.findall(r'href="([^"]+)"', used) == ["/projects/app/workflows/wf-000#stage-a",
+                                                   "/projects/app/workflows/wf-001#stage-a"]
+    assert "href" not in html.split('data-stage-object="unused">', 1)[1].split("</li>", 1)[0]
 
 
 def test_the_apply_page_renders_blank_and_with_results() -> None:

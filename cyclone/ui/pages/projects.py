@@ -59,6 +59,16 @@ def workflow_rows(workflows: list[dict], runs: list[dict], triggers: list[dict],
     return rows
 
 
+def stage_users(workflows: list[dict]) -> dict[str, list[str]]:
+    """The workflows naming each stage, by name."""
+    users: dict[str, list[str]] = {}
+    for workflow in sorted(workflows, key=lambda w: w["metadata"]["name"]):
+        for item in (workflow.get("spec") or {}).get("stages") or []:
+            if isinstance(item, dict) and item.get("name"):
+                users.setdefault(str(item["name"]), []).append(workflow["metadata"]["name"])
+    return users
+
+
 @router.get("/projects", response_class=HTMLResponse)
 async def projects_page(request: Request, session: UiSession = Depends(ui_session)
                         ) -> HTMLResponse:
@@ -87,4 +97,5 @@ async def project_page(project: str, request: Request,
     stored = await get_owned(scope, catalog.PROJECTS.kind, project, "project")
     return render(request, "project.html", {
         "project": project, "description": view.description(stored),
-        "rows": rows, "stages": stages, "resources": resources, "triggers": trigger_rows})
+        "rows": rows, "stages": stages, "resources": resources, "triggers": trigger_rows,
+        "stage_users": stage_users(workflows)})
