@@ -210,7 +210,7 @@ def test_search_highlights_selects_and_centres_a_stage(dag_page: Any) -> None:
     assert page.errors == []
 
 
-def test_arrow_keys_move_the_selection_along_the_graph(dag_page: Any) -> None:
+def test_arrow_keys_move_the_selection_and_enter_chooses_the_stage(dag_page: Any) -> None:
     page = dag_page
 
     def selected() -> str:
@@ -233,6 +233,10 @@ def test_arrow_keys_move_the_selection_along_the_graph(dag_page: Any) -> None:
     assert selected().split("|")[0] in ("build-linux", "build-mac")
     page.keyboard.press("ArrowLeft")
     assert selected() == "version|version"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#editor-stage-title").inner_text() == "Stage version", \
+        "Enter chose the stage: the editor opened its form"
     assert page.errors == []
 
 
