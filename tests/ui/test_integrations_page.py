@@ -116,6 +116,8 @@ def test_an_scm_token_is_write_only_and_kept_by_an_edit(context: Any, ui_up: Liv
     row = page.locator('#integrations tr[data-name="gh"]')
     assert "API token ••••••" in row.inner_text()
     assert SCM_TOKEN not in page.content()
+    row.locator("button", has_text="Test").click()
+    row.locator(".test-result [data-ok=true]").wait_for()
     screenshot(page, "integrations")
 
     page.goto(f"{ui_up.url}/integrations/gh/edit")
