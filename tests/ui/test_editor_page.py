@@ -5,6 +5,7 @@ Save writes the Stage and Workflow objects."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -219,6 +220,21 @@ def test_a_damaged_form_or_an_unknown_action_is_a_clear_message(client: TestClie
     assert "choose a stage template" in page.text
     page.post("add-template", template="shell", new_name="Bad Name")
     assert "stage name &#39;Bad Name&#39;" in page.text
+
+
+def test_a_forged_state_with_a_bad_stage_name_is_a_problem_not_a_crash(client: TestClient
+                                                                         ) -> None:
+    make_workflow(client, "ed-forged")
+    page = Editor(client, "ed-forged")
+    state = json.loads(page.hidden("state"))
+    state["spec"]["stages"].append({"name": "Bad Name"})
+    state["stages"]["Bad Name"] = {"pod": {"spec": {"containers": [{"image": "x"}]}}}
+    state["new"] = ["Bad Name"]
+    response = client.post(page.url, data={"csrf": page.hidden("csrf"), "action": "save",
+                                           "state": json.dumps(state)})
+    assert response.status_code == 422
+    page.response = response
+    assert "metadata.name: String should match pattern" in page.problems_of("Bad Name")
 
 
 def test_another_tenants_session_finds_no_editor(client: TestClient, app: Any) -> None:

@@ -132,14 +132,16 @@ async def validate(ws: Workspace, state: EditorState, problems: Problems | None 
     problems = Problems() if problems is None else problems
     names = state.names()
     for name in _changed(ws, state):
-        body = _stage_body(ws, name, state.stages[name])
         try:
+            body = _stage_body(ws, name, state.stages[name])
             if name in state.new:
                 await create_object(catalog.STAGES, ws.project, body, dry_run=True)
             else:
                 await update_object(catalog.STAGES, ws.project, name, body, dry_run=True)
         except errors.ApiError as exc:
             _record(problems, exc, name, names)
+        except ValidationError as exc:
+            problems.add(name, _body_problem(exc))
     for name in names:
         if name not in ws.stored and name not in state.stages:
             problems.add(name, f"no Stage {name!r} in this tenant")
@@ -150,9 +152,12 @@ async def validate(ws: Workspace, state: EditorState, problems: Problems | None 
     except errors.ApiError as exc:
         _record(problems, exc, "", names)
     except ValidationError as exc:
-        problems.add("", "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                   for e in exc.errors()))
+        problems.add("", _body_problem(exc))
     return problems
+
+
+def _body_problem(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 async def save(ws: Workspace, state: EditorState) -> None:
