@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from .helpers import make_client
+from unittest.mock import ANY
+
+from cyclone.ui.app import mount_ui
+
+from .helpers import ADMIN_TOKEN, make_client
 
 
 async def test_healthcheck_answers_without_token(app):
@@ -11,11 +15,18 @@ async def test_healthcheck_answers_without_token(app):
 
 
 async def test_openapi_and_docs_are_served(app):
+    """The API declares its bearer scheme; the docs pages come with the UI's mount."""
+    mount_ui(app, ADMIN_TOKEN)
     async with make_client(app) as client:
         spec = (await client.get("http://cyclone.test/openapi.json")).json()
         docs = await client.get("http://cyclone.test/docs")
     assert "/apis/v1alpha1/projects/{project}/workflows/{workflow}/workflowruns" in spec["paths"]
+    assert spec["components"]["securitySchemes"]["bearerToken"] == {
+        "type": "http", "scheme": "bearer", "description": ANY}
+    assert spec["security"] == [{"bearerToken": []}]
+    assert spec["paths"]["/healthcheck"]["get"]["security"] == []
     assert docs.status_code == 200
+    assert "swagger-ui-bundle.js" in docs.text
 
 
 async def test_request_without_token_is_401_with_message(app):
