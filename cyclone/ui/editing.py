@@ -88,12 +88,13 @@ class EditorState:
 def check_new_name(name: str, taken: Iterable[str]) -> str:
     name = name.strip()
     if not name:
-        raise EditError("name the new stage")
+        raise EditError("name the new stage", "name")
     if len(name) > 63 or not _NAME.match(name):
         raise EditError(f"stage name {name!r}: lower-case letters, digits and '-', "
-                        "starting and ending with a letter or digit, at most 63 characters")
+                        "starting and ending with a letter or digit, at most 63 characters",
+                        "name")
     if name in set(taken):
-        raise EditError(f"a stage named {name!r} already exists: choose another name")
+        raise EditError(f"a stage named {name!r} already exists: choose another name", "name")
     return name
 
 
@@ -142,6 +143,24 @@ def disconnect(state: EditorState, upstream: str, downstream: str) -> None:
         item["depends"] = depends
     else:
         item.pop("depends", None)
+
+
+def rename_stage(state: EditorState, old: str, new: str) -> None:
+    """Give a stage added here (not stored yet) another name, in every `depends` too."""
+    if old not in state.new:
+        raise EditError(f"{old!r} is a stored Stage: only a stage added here can be renamed",
+                        "name")
+    if new in state.names():
+        raise EditError(f"stage {new!r} is already in this workflow", "name")
+    for item in state.items:
+        if item.get("name") == old:
+            item["name"] = new
+        if old in (item.get("depends") or []):
+            item["depends"] = [new if d == old else d for d in item["depends"]]
+    state.stages[new] = state.stages.pop(old)
+    state.new[state.new.index(old)] = new
+    if state.selected == old:
+        state.selected = new
 
 
 def remove_stage(state: EditorState, name: str) -> None:

@@ -192,3 +192,19 @@ def test_the_page_renders_for_three_hundred_stages() -> None:
     text = page(workflow, {n: stage(n) for n in names}, EditorState.start(workflow))
     assert text.count('<tr data-editor-stage="') == 300
     assert text.count("data-dag-handle") == 300
+
+
+def test_a_stage_added_here_can_be_renamed_everywhere_it_is_named() -> None:
+    state = EditorState.start(WORKFLOW)
+    editing.add_stage(state, "lint", POD)
+    editing.connect(state, "lint", "b")
+    editing.rename_stage(state, "lint", "check")
+    assert state.names() == ["a", "b", "check"]
+    assert state.item("b")["depends"] == ["a", "check"]
+    assert list(state.stages) == ["check"] and state.new == ["check"]
+    assert state.selected == "check"
+    with pytest.raises(EditError, match="only a stage added here") as raised:
+        editing.rename_stage(state, "a", "z")
+    assert raised.value.field == "name"
+    with pytest.raises(EditError, match="already in this workflow"):
+        editing.rename_stage(state, "check", "b")

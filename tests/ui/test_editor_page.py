@@ -178,6 +178,25 @@ def test_a_stage_field_that_does_not_parse_is_shown_at_the_field_as_typed(client
     assert "ed-field-c" in page.nodes(), "the action waits until the form is right"
 
 
+def test_a_new_stage_is_renamed_from_its_form_and_a_bad_name_shown_at_the_field(
+        client: TestClient) -> None:
+    make_workflow(client, "ed-rename")
+    page = Editor(client, "ed-rename")
+    page.post("add-template", template="shell", new_name="ed-rename-x")
+    fields = {"fields_for": "ed-rename-x", "f_image": "busybox", "f_command": "true",
+              "f_args": "", "f_env": "", "f_arguments": "", "f_outputs": ""}
+    page.post("connect", connect_from="ed-rename-x", connect_to="ed-rename-b",
+              f_name="ed-rename-x", **fields)
+    page.post("apply", f_name="ed-rename-lint", **fields)
+    assert "ed-rename-lint" in page.nodes() and "ed-rename-x" not in page.nodes()
+    assert 'data-from="ed-rename-lint" data-to="ed-rename-b"' in page.text
+    page.post("apply", f_name="ed-rename-a", **{**fields, "fields_for": "ed-rename-lint"})
+    assert 'data-field-problem="name"' in page.text
+    assert "a stage named &#39;ed-rename-a&#39; already exists" in page.text
+    page.post("select:ed-rename-a")
+    assert 'name="f_name"' not in page.text, "a stored stage keeps its name"
+
+
 def test_removing_a_stage_takes_it_out_of_every_dependency(client: TestClient) -> None:
     make_workflow(client, "ed-remove")
     page = Editor(client, "ed-remove")

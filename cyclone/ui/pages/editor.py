@@ -190,13 +190,20 @@ def _apply_form_fields(ws: Workspace, state: EditorState, form: dict[str, str],
     if spec is None or not editing.is_pod_stage(spec):
         return None
     fields = StageFields(**{k: form.get(f"f_{k}", "") for k in StageFields.NAMES})
-    if fields == editing.stage_fields(spec):
-        return None
     try:
-        state.stages[name] = editing.apply_fields(spec, fields)
+        if fields != editing.stage_fields(spec):
+            state.stages[name] = editing.apply_fields(spec, fields)
     except EditError as exc:
         problems.add(name, str(exc), exc.field)
         return fields
+    wanted = form.get("f_name", name).strip()
+    if wanted != name:
+        try:
+            editing.rename_stage(state, name, editing.check_new_name(
+                wanted, [*ws.taken, *state.stages, *state.names()]))
+        except EditError as exc:
+            problems.add(name, str(exc), exc.field)
+            return fields
     return None
 
 
