@@ -9,7 +9,7 @@ import contextlib
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -85,15 +85,24 @@ class CuttingProxy:
     cuts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    _listener: socket.socket | None = None
+
     def serve(self) -> str:
-        listener = socket.create_server(("127.0.0.1", 0))
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
 
     def _accept(self, listener: socket.socket) -> None:
-        while True:
-            client, _ = listener.accept()
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                threading.Thread(target=self._relay, args=(client,), daemon=True).start()
 
     def _relay(self, client: socket.socket) -> None:
         server = socket.create_connection(self.upstream)
@@ -145,15 +154,25 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveUp]:
         yield up
 
 
-def proxied(instance: LiveUp, cut_path: str, cut_after: bytes) -> tuple[CuttingProxy, dict]:
-    host, port = instance.url.removeprefix("http://").split(":")
-    proxy = CuttingProxy((host, int(port)), cut_path, cut_after)
-    return proxy, {"CYCLONE_SERVER": proxy.serve(), "CYCLONE_TOKEN": instance.token}
+@pytest.fixture
+def proxied(instance: LiveUp) -> Iterator[Callable[[str, bytes], tuple[CuttingProxy, dict]]]:
+    """Start a proxy in front of the instance: (the proxy, the CLI's environment through it)."""
+    proxies: list[CuttingProxy] = []
+
+    def start(cut_path: str, cut_after: bytes) -> tuple[CuttingProxy, dict]:
+        host, port = instance.url.removeprefix("http://").split(":")
+        proxies.append(CuttingProxy((host, int(port)), cut_path, cut_after))
+        return proxies[-1], {"CYCLONE_SERVER": proxies[-1].serve(),
+                             "CYCLONE_TOKEN": instance.token}
+
+    yield start
+    for proxy in proxies:
+        proxy.close()
 
 
 def test_run_watch_follows_the_stream_through_a_dropped_connection_without_polling(
-        instance):
-    proxy, env = proxied(instance, "/stream", b"event: snapshot")
+        instance, proxied):
+    proxy, env = proxied("/stream", b"event: snapshot")
     result = instance.run_cli("run", "napping", "-p", PROJECT, "--name", "napping-1",
                               "--watch", env=env)
     assert result.returncode == 0, result.stderr
@@ -168,9 +187,9 @@ def test_run_watch_follows_the_stream_through_a_dropped_connection_without_polli
         proxy.requests
 
 
-def test_watch_of_a_failed_run_exits_one_with_its_reason(instance):
+def test_watch_of_a_failed_run_exits_one_with_its_reason(instance, proxied):
     cli_ok(instance, "run", "broken", "-p", PROJECT, "--name", "broken-1")
-    proxy, env = proxied(instance, "/nothing-is-cut", b"")
+    proxy, env = proxied("/nothing-is-cut", b"")
     watched = instance.run_cli("watch", "broken-1", "-p", PROJECT, env=env)
     assert watched.returncode == 1
     assert len(watched.stderr.strip().splitlines()) == 1
@@ -180,9 +199,9 @@ def test_watch_of_a_failed_run_exits_one_with_its_reason(instance):
     assert len(reads) <= 1, proxy.requests
 
 
-def test_logs_follow_resumes_a_dropped_log_stream_without_repeating_lines(instance):
+def test_logs_follow_resumes_a_dropped_log_stream_without_repeating_lines(instance, proxied):
     cli_ok(instance, "run", "counting", "-p", PROJECT, "--name", "counting-1")
-    proxy, env = proxied(instance, "/logstream/sse", b"data: line 2\n\n")
+    proxy, env = proxied("/logstream/sse", b"data: line 2\n\n")
     result = instance.run_cli("logs", "counting-1", "-f", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "".join(f"line {i}\n" for i in range(1, 7))
