@@ -7,11 +7,14 @@ not depend on it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cyclone.kube import errors
@@ -103,6 +106,29 @@ def _install_page_errors(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, sign_in_required)
     app.add_exception_handler(errors.ApiError, page_api_error)
     app.add_exception_handler(StarletteHTTPException, page_http_error)
+    for exc_class, status in ((RequestValidationError, 422), (ValidationError, 422),
+                              (ValueError, 400), (Exception, 500)):
+        _page_or_api_answer(app, exc_class, status)
+
+
+def _page_or_api_answer(app: FastAPI, exc_class: type[Exception], status: int) -> None:
+    """Bad input reaching a page route renders a page (or a flash line for htmx) with the
+    API's one-line message; API routes keep their JSON answer."""
+    api_handler = app.exception_handlers.get(exc_class)
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert api_handler is not None
+        answer = await api_handler(request, exc)
+        if not wants_html(request):
+            return answer
+        message = json.loads(bytes(answer.body)).get("message") or "invalid request"
+        if request.headers.get("HX-Request"):
+            return HTMLResponse(f'<div class="alert error" role="alert">{_escape(message)}'
+                                "</div>", status_code=status,
+                                headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+        return error_page(request, status, message)
+
+    app.add_exception_handler(exc_class, handler)
 
 
 def _escape(text: str) -> str:

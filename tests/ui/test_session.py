@@ -83,3 +83,17 @@ def test_cyclone_up_prints_a_sign_in_link_that_works_once(tmp_path, capsys) -> N
             assert again.status_code == 401
             assert "already used or has expired" in again.text
             assert second.get(f"{instance.url}/", follow_redirects=False).status_code == 303
+
+
+def test_a_form_missing_a_field_answers_a_page_not_json(ui_up: LiveUp) -> None:
+    with signed_in_client(ui_up.url, ui_up.token) as client:
+        response = client.post("/tenant", data={"csrf": client.csrf},
+                               headers={"Accept": "text/html"})
+        assert response.status_code == 422
+        assert response.headers["content-type"].startswith("text/html")
+        assert "tenant" in response.text and "Traceback" not in response.text
+        fragment = client.post("/tenant", data={"csrf": client.csrf},
+                               headers={"HX-Request": "true"})
+        assert fragment.status_code == 422
+        assert fragment.headers["HX-Retarget"] == "#flash"
+        assert fragment.text.startswith('<div class="alert error"')
