@@ -28,6 +28,7 @@ DUMMY_HEIGHT = 10
 LAYER_GAP = 64
 MARGIN = 16
 SWEEPS = 4
+MIN_BEND = 30
 MAX_BENDS = 8
 
 Point = tuple[float, float]
@@ -72,6 +73,8 @@ class DagLayout:
     height: float
     dropped: list[tuple[str, str]] = field(default_factory=list)
     """Edges left out: self-loops, unknown stages, edges closing a cycle."""
+    back_edges: list[EdgePath] = field(default_factory=list)
+    """The dropped edges that close a cycle, drawn backwards so the cycle shows."""
 
     @property
     def layers(self) -> int:
@@ -91,7 +94,7 @@ def path_data(points: Sequence[Point]) -> str:
         return ""
     parts = [f"M{_fmt(points[0][0])},{_fmt(points[0][1])}"]
     for (x0, y0), (x1, y1) in pairwise(points):
-        bend = (x1 - x0) / 2
+        bend = max((x1 - x0) / 2, MIN_BEND)
         parts.append(f"C{_fmt(x0 + bend)},{_fmt(y0)} {_fmt(x1 - bend)},{_fmt(y1)} "
                      f"{_fmt(x1)},{_fmt(y1)}")
     return " ".join(parts)
@@ -359,4 +362,9 @@ def layout_dag(nodes: Sequence[str], edges: Iterable[tuple[str, str]]) -> DagLay
             points.append((lefts[index] + column_width[index], y))
         points.append((b.x, b.cy))
         paths.append(EdgePath(names[s], names[t], tuple(points)))
-    return DagLayout(boxes, paths, total_width, total_height, dropped)
+    back = []
+    for source, target in dropped:
+        if source != target and source in boxes and target in boxes:
+            a, b = boxes[source], boxes[target]
+            back.append(EdgePath(source, target, ((a.x + a.width, a.cy), (b.x, b.cy))))
+    return DagLayout(boxes, paths, total_width, total_height, dropped, back)

@@ -152,6 +152,8 @@ def test_a_cycle_is_shown_next_to_its_stage_and_cannot_be_saved(client: TestClie
     assert page.response.status_code == 200
     assert "cycle ed-cycle-a -> ed-cycle-c -> ed-cycle-a" in page.problems_of("ed-cycle-a")
     assert 'class="dag-node invalid"' in page.text
+    assert '<path class="dag-edge dropped" data-from="ed-cycle-c" data-to="ed-cycle-a"' \
+        in page.text, "the edge closing the cycle is drawn"
     assert "data-editor-save disabled" in page.text
     page.post("save")
     assert page.response.status_code == 422

@@ -212,3 +212,12 @@ def test_a_very_long_edge_gets_dummies_only_next_to_its_ends() -> None:
     for x, y in long.points[1:-1]:
         for box in layout.nodes.values():
             assert not (box.x <= x <= box.x + box.width and box.y <= y <= box.y + box.height)
+
+
+def test_an_edge_closing_a_cycle_is_drawn_backwards_to_show_the_cycle() -> None:
+    layout = layout_dag(["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "a"), ("ghost", "a")])
+    assert [(e.source, e.target) for e in layout.back_edges] == [("c", "a")]
+    back = layout.back_edges[0]
+    c, a = layout.nodes["c"], layout.nodes["a"]
+    assert back.points == ((c.x + c.width, c.cy), (a.x, a.cy))
+    assert back.d.startswith(f"M{c.x + c.width:g},") and back.d.count("C") == 1

@@ -146,7 +146,7 @@
     }
     var forward = key === "ArrowRight";
     var candidates = [];
-    svg.querySelectorAll(".dag-edge").forEach(function (edge) {
+    svg.querySelectorAll(".dag-edge:not(.dropped)").forEach(function (edge) {
       var from = edge.getAttribute("data-from"), to = edge.getAttribute("data-to");
       if (forward && from === name && all[to]) candidates.push(all[to]);
       if (!forward && to === name && all[from]) candidates.push(all[from]);
