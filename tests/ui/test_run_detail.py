@@ -187,6 +187,11 @@ def test_pausing_resuming_and_stopping_a_running_run_from_the_page(
     run = start(admin_api, "sleepy")
     admin_page.goto(page_url(ui_up, "sleepy", run))
     admin_page.wait_for_selector('#run-dag .dag-node[data-phase="Running"]', timeout=TIMEOUT)
+    duration = admin_page.locator("#run-header [data-run-duration]")
+    before = duration.inner_text()
+    admin_page.wait_for_function(
+        """before => document.querySelector('#run-header [data-run-duration]')
+                     .textContent !== before""", arg=before, timeout=5000)
     asked: list[str] = []
 
     def accept(dialog: Any) -> None:

@@ -43,6 +43,9 @@ RUN_PATH = "/projects/{project}/workflows/{workflow}/runs/{run}"
 HISTORY_LIMIT = 30
 """Runs of the workflow the regressions are measured against (newest first)."""
 VIEWS = ("dag", "timeline")
+RUN_CHANGED = "cyclone:run-changed"
+NOTICES = {"stop": "Stop requested.", "pause": "Paused: no new stage starts.",
+           "resume": "Resumed."}
 TABLE_INLINE_LIMIT = 300
 """Stages up to which the stage table is part of the page; a larger table comes right
 after, so the graph is drawn and working sooner."""
@@ -172,20 +175,20 @@ async def run_page(request: Request, project: str, workflow: str, run: str,
 @router.post(RUN_PATH + "/{action}")
 async def run_action(request: Request, project: str, workflow: str, run: str, action: str,
                      session: UiSession = Depends(ui_session)) -> Response:
-    """Stop, pause, resume, retry, rerun or delete the run, as the REST API does; an htmx
-    request gets the new header (or is sent to the new run's page), a plain form a
-    redirect."""
+    """Stop, pause, resume, retry, rerun or delete the run, as the REST API does. An htmx
+    request gets a notice and the `RUN_CHANGED` event (the page then asks for its header,
+    so a late answer never puts back an older header than the stream's), or is sent to the
+    new run's page; a plain form gets a redirect."""
     if action not in ACTIONS:
         raise errors.NotFound(f"no run action {action!r}")
     scope = await session.workflow_scope(project, workflow)
     target: str | None = None
-    updated: dict | None = None
     if action == "stop":
-        updated = await runs.stop_run(run, scope, force=False)
+        await runs.stop_run(run, scope, force=False)
     elif action == "pause":
-        updated = await runs.pause_run(run, scope)
+        await runs.pause_run(run, scope)
     elif action == "resume":
-        updated = await runs.resume_run(run, scope)
+        await runs.resume_run(run, scope)
     elif action == "retry":
         created = await runs.retry_run(run, scope)
         target = run_url(project, workflow, created["metadata"]["name"])
@@ -199,8 +202,5 @@ async def run_action(request: Request, project: str, workflow: str, run: str, ac
         return RedirectResponse(target or run_url(project, workflow, run), status_code=303)
     if target is not None:
         return Response(status_code=204, headers={"HX-Redirect": target})
-    assert updated is not None
-    context = header_context(project, workflow, updated)
-    context["notice"] = {"stop": "Stop requested.", "pause": "Paused: no new stage starts.",
-                         "resume": "Resumed."}[action]
-    return render(request, "run/header.html", context)
+    return render(request, "run/notice.html", {"notice": NOTICES[action]},
+                  headers={"HX-Trigger": RUN_CHANGED})

@@ -148,9 +148,21 @@
     var phase = (status && status.phase) || "Pending";
     return phase === "Running" && status.reason === PAUSE_REASON ? "Paused" : phase;
   }
+  // Only the answer to the latest request is shown: an earlier one may arrive later.
+  var headerAsked = 0;
   function refreshHeader() {
-    if (!window.htmx) return;
-    window.htmx.ajax("GET", cfg.runUrl + "?part=header", { target: "#run-header", swap: "outerHTML" });
+    var asked = ++headerAsked;
+    fetch(cfg.runUrl + "?part=header", { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        var header = document.getElementById("run-header");
+        if (html === null || asked !== headerAsked || !header || !window.htmx) return;
+        window.htmx.swap(header, html, { swapStyle: "outerHTML" });
+        if (window.Cyclone && window.Cyclone.localTimes) {
+          window.Cyclone.localTimes(document.getElementById("run-header"));
+        }
+      })
+      .catch(function () { /* the stream's next change asks again */ });
   }
   function setOverall(status) {
     var before = displayPhase(overall);
@@ -328,6 +340,7 @@
       : { phase: cfg.phase };
     readNodes();
     readRows();
+    document.body.addEventListener("cyclone:run-changed", refreshHeader);
     document.addEventListener("htmx:afterSettle", function (event) {
       if (document.getElementById("run-stages") &&
           (event.target.id === "run-stages" || event.target.querySelector("#run-stages"))) {
