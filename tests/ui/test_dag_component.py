@@ -140,7 +140,7 @@ def view_box(page: Any) -> list[float]:
     return [float(v) for v in page.get_attribute("svg.dag-svg", "viewBox").split()]
 
 
-def test_the_diamond_renders_inside_its_fitted_view(dag_page: Any) -> None:
+def test_the_diamond_renders_inside_its_fitted_view_in_light_and_dark(dag_page: Any) -> None:
     page = dag_page
     nodes = page.locator("svg.dag-svg .dag-node")
     assert sorted(nodes.evaluate_all("els => els.map(e => e.dataset.stage)")) == sorted(DIAMOND[0])
@@ -154,6 +154,14 @@ def test_the_diamond_renders_inside_its_fitted_view(dag_page: Any) -> None:
     report = page.locator('[data-stage="report"]').bounding_box()
     assert linux["x"] < report["x"], "stages flow left to right"
     screenshot(page, "dag-diamond")
+    bar = page.locator('[data-stage="version"] .dag-bar')
+    light = bar.evaluate("el => getComputedStyle(el).fill")
+    page.click("[data-theme-toggle]")
+    page.click("[data-theme-toggle]")
+    assert page.locator("html").get_attribute("data-theme") == "dark"
+    dark = bar.evaluate("el => getComputedStyle(el).fill")
+    assert dark != light, "phase colours follow the theme"
+    screenshot(page, "dag-diamond-dark")
     assert page.errors == []
 
 
