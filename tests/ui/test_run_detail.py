@@ -145,6 +145,7 @@ def test_the_diamond_goes_live_to_succeeded_without_a_reload_and_notifies(
     assert admin_page.locator("#run-dag .dag-node .dag-duration").first.text_content() != ""
     admin_page.wait_for_function("() => window.__notified.length > 0", timeout=10_000)
     assert admin_page.evaluate("window.__notified") == [f"Run {run}: Succeeded"]
+    assert admin_page.locator("[data-run-notify]").is_hidden()
     admin_page.wait_for_selector("#run-header [data-action=rerun]")
     screenshot(admin_page, "run-detail")
     assert errors == []

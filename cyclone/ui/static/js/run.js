@@ -229,6 +229,8 @@
     refreshHeader();
     scheduleTimeline();
     var phase = overall.phase || "";
+    var bell = document.querySelector("[data-run-notify]");
+    if (bell) bell.hidden = true;
     if (phase === "Failed") loadTriage();
     document.dispatchEvent(new CustomEvent("run:end", { detail: { name: cfg.name, phase: phase } }));
     if (notify && window.Notification && Notification.permission === "granted") {
