@@ -145,6 +145,16 @@ def disconnect(state: EditorState, upstream: str, downstream: str) -> None:
         item.pop("depends", None)
 
 
+def set_trivial(state: EditorState, name: str, trivial: bool) -> None:
+    """Mark a stage whose failure does not fail the run (`trivial`), or unmark it; an
+    unmarked stage keeps the spelling it had (absent or `false`)."""
+    item = state.item(name)
+    if trivial:
+        item["trivial"] = True
+    elif item.get("trivial"):
+        del item["trivial"]
+
+
 def rename_stage(state: EditorState, old: str, new: str) -> None:
     """Give a stage added here (not stored yet) another name, in every `depends` too."""
     if old not in state.new:

@@ -208,3 +208,14 @@ def test_a_stage_added_here_can_be_renamed_everywhere_it_is_named() -> None:
     assert raised.value.field == "name"
     with pytest.raises(EditError, match="already in this workflow"):
         editing.rename_stage(state, "check", "b")
+
+
+def test_trivial_is_set_and_cleared_keeping_an_explicit_false() -> None:
+    state = EditorState.start({"spec": {"stages": [{"name": "a", "trivial": False},
+                                                   {"name": "b"}]}})
+    editing.set_trivial(state, "a", False)
+    assert state.item("a") == {"name": "a", "trivial": False}
+    editing.set_trivial(state, "b", True)
+    assert state.item("b") == {"name": "b", "trivial": True}
+    editing.set_trivial(state, "b", False)
+    assert state.item("b") == {"name": "b"}

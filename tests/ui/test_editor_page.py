@@ -199,6 +199,25 @@ def test_a_new_stage_is_renamed_from_its_form_and_a_bad_name_shown_at_the_field(
     assert 'name="f_name"' not in page.text, "a stored stage keeps its name"
 
 
+def test_a_stage_is_marked_trivial_from_its_form(client: TestClient) -> None:
+    make_workflow(client, "ed-trivial")
+    page = Editor(client, "ed-trivial")
+    page.post("select:ed-trivial-c")
+    assert 'name="f_trivial" value="1">' in page.text
+    fields = {"fields_for": "ed-trivial-c", "f_image": "alpine:3.20",
+              "f_command": "sh\n-c\necho c", "f_args": "", "f_env": "", "f_arguments": "",
+              "f_outputs": ""}
+    page.post("apply", f_trivial="1", **fields)
+    assert 'name="f_trivial" value="1" checked>' in page.text
+    assert '<span class="diff-add">+    trivial: true</span>' in page.text
+    page.post("save")
+    assert page.response.status_code == 303
+    workflow = client.get(f"{API}/projects/ed-trivial/workflows/ed-trivial-w",
+                          headers=ADMIN).json()
+    assert workflow["spec"]["stages"][2] == {"name": "ed-trivial-c",
+                                             "depends": ["ed-trivial-a"], "trivial": True}
+
+
 def test_removing_a_stage_takes_it_out_of_every_dependency(client: TestClient) -> None:
     make_workflow(client, "ed-remove")
     page = Editor(client, "ed-remove")

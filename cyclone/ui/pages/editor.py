@@ -186,6 +186,7 @@ def _apply_form_fields(ws: Workspace, state: EditorState, form: dict[str, str],
     name = form.get("fields_for", "")
     if not name or name not in state.names():
         return None
+    editing.set_trivial(state, name, form.get("f_trivial") == "1")
     spec = _spec_of(ws, state, name)
     if spec is None or not editing.is_pod_stage(spec):
         return None
@@ -277,6 +278,7 @@ def _context(ws: Workspace, state: EditorState, problems: Problems, templates: d
         "pod": bool(spec is not None and editing.is_pod_stage(spec)),
         "fields": typed or (editing.stage_fields(spec) if spec else StageFields()),
         "field_problems": problems.fields.get(selected, {}),
+        "trivial": bool(selected and state.item(selected).get("trivial")),
         "new": state.new, "changed": changed,
     }
 
