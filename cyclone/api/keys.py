@@ -30,6 +30,9 @@ ANNOTATION_DESCRIPTION = "cyclone.dev/description"
 ANNOTATION_STAGE_EXECUTION_RESULTS = "stage.cyclone.dev/execution-results"
 ANNOTATION_WORKFLOWRUN_TRIGGER = "workflowrun.cyclone.dev/trigger"
 ANNOTATION_SCM_EVENT = "workflowrun.cyclone.dev/scm-event"
+ANNOTATION_STAGE_SPECS = "workflowrun.cyclone.dev/stage-specs"
+"""The specs of the workflow's stages when the run was started (JSON by stage name), so a
+later run can show what changed; written by the run start, never taken from the caller."""
 ANNOTATION_META_NAMESPACE = "cyclone.dev/meta-namespace"
 ANNOTATION_WORKFLOWRUN_UID = "workflowrun.cyclone.dev/uid"
 """On a stage pod: the uid of its run, so what the pod leaves (its stored logs) belongs to

@@ -83,6 +83,9 @@ async def start_run(cluster: Cluster, run: Mapping[str, Any], *,
     if workflow is None:
         workflow = await cluster.get(kinds.WORKFLOW, workflow_name, namespace)
     raise_refusal(rules.scope_refusal(workflow_name, workflow, obj["spec"]))
+    stages = await cluster.list(kinds.STAGE, namespace)
+    annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations[keys.ANNOTATION_STAGE_SPECS] = rules.stage_specs_record(workflow, stages.items)
     return await create_named(cluster, obj, "workflowrun", dry_run=dry_run)
 
 

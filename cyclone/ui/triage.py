@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cyclone.api import keys
 from cyclone.engine.core.phases import CANCELLED, FAILED, REASON_UPSTREAM_FAILED
 from cyclone.ui.insights import moment, run_name, stage_phase, stage_statuses
 from cyclone.ui.run_summary import commit_of, parameters_of, variables_of
@@ -35,7 +36,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)
 _CONTAINER_FAILURE = re.compile(
     r'container "(?P<container>[^"]+)" failed: (?P<reason>[^()]*?) '
     r"\(exit code (?P<code>-?\d+|None)\)")
-STAGE_SPECS_ANNOTATION = "workflowrun.cyclone.dev/stage-specs"
+STAGE_SPECS_ANNOTATION = keys.ANNOTATION_STAGE_SPECS
 """Where a run may record the specs of the Stages it ran with (JSON: name → spec)."""
 
 

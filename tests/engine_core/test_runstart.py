@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from cyclone.api import keys
 from cyclone.engine.core.runstart import (
@@ -11,6 +12,7 @@ from cyclone.engine.core.runstart import (
     field_refusal,
     new_run,
     refusal_event,
+    stage_specs_record,
     violations_refusal,
 )
 from cyclone.engine.core.tenancy import Violation
@@ -75,3 +77,31 @@ def test_a_refusal_is_told_on_the_trigger_once_per_run_and_trigger():
     again = refusal_event({**trigger, "metadata": {**trigger["metadata"], "uid": "u-2"}},
                           "nightly-100", "x", "2026-01-01T00:00:00Z")
     assert again["metadata"]["name"] == "nightly-100.u-2"
+
+
+def _stage(name: str, command: str) -> dict:
+    return {"metadata": {"name": name}, "spec": {"pod": {"spec": {"containers": [
+        {"name": "main", "image": "alpine", "command": ["sh", "-c", command]}]}}}}
+
+
+WORKFLOW = {"spec": {"stages": [{"name": "build"}, {"name": "test", "depends": ["build"]}]}}
+
+
+def test_a_run_records_the_specs_of_its_workflows_stages_only() -> None:
+    record = json.loads(stage_specs_record(WORKFLOW, [
+        _stage("build", "make"), _stage("test", "make test"), _stage("other", "x")]))
+    assert record == {"build": _stage("build", "make")["spec"],
+                      "test": _stage("test", "make test")["spec"]}
+
+
+def test_a_record_past_its_limit_keeps_a_digest_per_stage() -> None:
+    stages = [_stage("build", "make " + "x" * 500), _stage("test", "make test")]
+    whole = stage_specs_record(WORKFLOW, stages)
+    record = json.loads(stage_specs_record(WORKFLOW, stages, limit=200))
+    assert len(whole) > 200
+    assert set(record) == {"build", "test"}
+    assert all(value.startswith("sha256:") and len(value) == 71 for value in record.values())
+    changed = json.loads(stage_specs_record(
+        WORKFLOW, [_stage("build", "make " + "y" * 500), _stage("test", "make test")],
+        limit=200))
+    assert changed["build"] != record["build"] and changed["test"] == record["test"]

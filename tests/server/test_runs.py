@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from cyclone.api import keys
@@ -41,6 +42,16 @@ async def test_create_run_with_parameters_and_variables(devops, cluster):
         "pvc": "cyclone-pvc-devops"}
     stored = await cluster.get(kinds.WORKFLOW_RUN, run["metadata"]["name"], "cyclone-devops")
     assert stored["spec"]["stages"][0]["parameters"][0]["value"] == "make"
+
+
+async def test_a_run_records_its_stage_specs_whatever_the_caller_sent(devops, cluster):
+    await _setup(devops)
+    response = await devops.post(RUNS, json={"metadata": {
+        "name": "forged", "annotations": {keys.ANNOTATION_STAGE_SPECS: '{"build": {}}'}}})
+    assert response.status_code == 201, response.text
+    stored = await cluster.get(kinds.WORKFLOW_RUN, "forged", "cyclone-devops")
+    assert json.loads(stored["metadata"]["annotations"][keys.ANNOTATION_STAGE_SPECS]) == {
+        "build": STAGE["spec"]}
 
 
 async def test_run_execution_context_comes_from_opened_cluster(devops):

@@ -110,6 +110,10 @@ async def test_the_triage_and_comparison_of_real_runs(served: Served, backend: s
             "metadata": {"name": "gate"}, "spec": {"stages": [{"name": "gate"}]}})
         ).status_code == 201
         green = await run_to_end(api, "no")
+        stage = (await api.get(f"/projects/{PROJECT}/stages/gate")).json()
+        stage["spec"]["pod"]["spec"]["containers"][0]["command"][2] = "echo v2; " + SCRIPT
+        assert (await api.put(f"/projects/{PROJECT}/stages/gate", json=stage)
+                ).status_code == 200
         red = await run_to_end(api, "yes")
         if backend == "embedded":
             await logs_stored(ui, served.admin_token, red)
@@ -127,6 +131,8 @@ async def test_the_triage_and_comparison_of_real_runs(served: Served, backend: s
             assert "The stage has no stored log." in text
         assert f">{green}</a>" in text
         assert "<code>gate/FAIL</code>" in text and "<del>no</del> → <ins>yes</ins>" in text
+        assert "Stage <code>gate</code> spec changed" in text
+        assert re.search(r"<span class=\"add\">\+ +&#34;echo v2; echo preparing", text), text
 
         page = await ui.get(f"{base}/runs/{red}/triage")
         assert page.status_code == 200 and "<html" in page.text and "Triage of" in page.text

@@ -8,6 +8,8 @@ turns a `Refusal` into the typed error its caller answers with.
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +31,8 @@ RERUN = "rerun"
 a rerun runs every stage again."""
 STOP_ANNOTATION_PREFIX = keys.ANNOTATION_STOP_REASON.rpartition("/")[0] + "/stop-"
 """Annotations of how a run was asked to stop (reason, message, immediate kill)."""
+STAGE_SPECS_LIMIT = 64 * 1024
+"""Longest stage-spec record kept whole on a run; past it each spec is kept as a digest."""
 REPEATED_NAME_BASE = 50
 """Longest part of a repeated run's name taken from the run it repeats, so that
 ``-rerun-xxxxx`` still fits in 63 characters."""
@@ -55,6 +59,26 @@ def new_run(run: Mapping[str, Any], context: Mapping[str, str]) -> dict[str, Any
         spec.pop(name, None)
     spec["executionContext"] = dict(context)
     return completed
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def stage_specs_record(workflow: Mapping[str, Any], stages: Iterable[Mapping[str, Any]],
+                       limit: int = STAGE_SPECS_LIMIT) -> str:
+    """The specs of ``workflow``'s stages among ``stages``, as the run records them
+    (`keys.ANNOTATION_STAGE_SPECS`): compact JSON by stage name; when that is longer than
+    ``limit``, a ``sha256:`` digest of each spec instead, which still tells which changed."""
+    wanted = {str(entry.get("name") or "")
+              for entry in (workflow.get("spec") or {}).get("stages") or []}
+    specs = {name: stage.get("spec") or {} for stage in stages
+             if (name := str((stage.get("metadata") or {}).get("name") or "")) in wanted}
+    text = _compact(specs)
+    if len(text) <= limit:
+        return text
+    return _compact({name: "sha256:" + hashlib.sha256(_compact(spec).encode()).hexdigest()
+                     for name, spec in specs.items()})
 
 
 def field_refusal(obj: Mapping[str, Any]) -> Refusal | None:
