@@ -304,3 +304,34 @@ def test_a_large_runs_table_arrives_after_the_page_and_still_goes_live(
                  .every(row => row.dataset.phase === 'Succeeded')""", timeout=TIMEOUT)
     cells = admin_page.locator('#run-stages tr[data-stage="report"] [data-cell="duration"]')
     assert cells.inner_text().endswith("s")
+
+
+def test_a_stage_much_slower_than_in_the_last_green_runs_is_flagged(
+        admin_page: Any, admin_api: httpx.Client, ui_up: LiveUp, flows: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The green runs come from the run index, or from a listing while the index has not
+    listed the runs yet."""
+    from cyclone.ui.pages import run_detail
+
+    put_stage(admin_api, "nap", "sleep ${variables.PAUSE}")
+    put_workflow(admin_api, "napping", [{"name": "nap"}])
+
+    def nap(seconds: int) -> str:
+        body = {"spec": {"globalVariables": [{"name": "PAUSE", "value": str(seconds)}]}}
+        return expect(admin_api.post(runs_path("napping"), json=body), 201)["metadata"]["name"]
+
+    quick = [nap(0) for _ in range(3)]
+    for run in quick:
+        wait_phase(admin_api, "napping", run, {"Succeeded"})
+    slow = nap(7)
+    wait_phase(admin_api, "napping", slow, {"Succeeded"})
+    for wait in (run_detail.HISTORY_WAIT_SECONDS, 0):
+        monkeypatch.setattr(run_detail, "HISTORY_WAIT_SECONDS", wait)
+        admin_page.goto(page_url(ui_up, "napping", slow))
+        flagged = admin_page.locator('#run-dag .dag-node[data-stage="nap"]')
+        assert "regression" in (flagged.get_attribute("class") or ""), wait
+        assert "slower" in admin_page.locator(
+            '#run-stages tr[data-stage="nap"] th').inner_text()
+    admin_page.goto(page_url(ui_up, "napping", quick[-1]))
+    assert "regression" not in (admin_page.locator(
+        '#run-dag .dag-node[data-stage="nap"]').get_attribute("class") or "")
