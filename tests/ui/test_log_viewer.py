@@ -53,20 +53,6 @@ spec:
           i=0
           while [ $i -lt 60 ]; do i=$((i+1)); echo "tick $i"; sleep 0.25; done
 ---
-kind: Stage
-metadata: {name: duo, labels: {project.cyclone.dev/name: @P@}}
-spec:
-  pod:
-    spec:
-      containers:
-      - {name: main, image: alpine:3.20, command: [sh, -c, "echo main says hi"]}
-      - {name: helper, image: alpine:3.20, command: [sh, -c, "echo helper one; echo helper two"]}
----
-kind: Workflow
-metadata: {name: pair, labels: {project.cyclone.dev/name: @P@}}
-spec:
-  stages: [{name: duo}]
----
 kind: Workflow
 metadata: {name: colours, labels: {project.cyclone.dev/name: @P@}}
 spec:
@@ -104,7 +90,9 @@ def wait_for_log(api: httpx.Client, workflow: str, run: str, stage: str, text: s
     deadline = time.monotonic() + timeout
     url = f"/apis/v1alpha1/projects/{PROJECT}/workflows/{workflow}/workflowruns/{run}/logs"
     while text not in api.get(url, params={"stage": stage}).text:
-        assert time.monotonic() < deadline, f"{text!r} never reached the log of {stage}"
+        assert time.monotonic() < deadline, (
+            f"{text!r} never reached the log of {stage}: "
+            f"{api.get(url.removesuffix('/logs')).json().get('status')}")
         time.sleep(0.2)
 
 
@@ -181,9 +169,11 @@ def test_a_line_permalink_highlights_and_scrolls_to_the_line_on_load(
     assert "highlight" in target.get_attribute("class")
     assert target.is_visible()
     assert admin_page.evaluate("document.querySelector('[data-log-scroll]').scrollTop") > 0
+    admin_page.locator("[data-log-scroll]").evaluate("scroller => { scroller.scrollTop = 0; }")
+    poll(admin_page, "!!document.querySelector('.logview-row[data-line=\"5\"]')")
     row(admin_page, 5).locator(".ln").click()
-    assert admin_page.evaluate("location.hash") == "#L5"
-    assert admin_page.locator(".logview-row.highlight").get_attribute("data-line") == "5"
+    poll(admin_page, "location.hash === '#L5'")
+    poll(admin_page, "document.querySelector('.logview-row.highlight')?.dataset.line === '5'")
 
 
 def test_searching_the_log_counts_matches_and_steps_through_them(
@@ -278,20 +268,35 @@ def test_the_ansi_parser_keeps_colours_and_bold_and_strips_every_other_escape(
     assert carried == [["still", 3]]
 
 
+def seed_sidecar_log(ui_up: LiveUp, admin_api: httpx.Client, container: str,
+                     text: bytes) -> None:
+    """A complete stored log of another container of colours-1's stage, written through
+    the log store as the collector writes one."""
+    from cyclone.server.logs.store import LogRef, LogStore, RunRef
+
+    run = admin_api.get(f"/apis/v1alpha1/projects/{PROJECT}/workflows/colours/workflowruns"
+                        "/colours-1").json()
+    uid = run["metadata"]["uid"]
+    stage_dir = next(path for path in ui_up.data_dir.rglob(f"colours-1/{uid}/paint")
+                     if "logs" in path.parts)
+    writer = LogStore(stage_dir.parents[5]).writer(LogRef(
+        RunRef("system", PROJECT, "colours", "colours-1", uid=uid), "paint", container))
+    writer.begin_source("seeded")
+    writer.append(text, len(text))
+    writer.finish()
+
+
 def test_the_container_picker_switches_to_a_sidecar_log_and_its_download(
         admin_page: Any, ui_up: LiveUp, admin_api: httpx.Client, painted: str) -> None:
-    cli_ok(ui_up, "run", "pair", "-p", PROJECT, "--name", "pair-1")
-    wait_for(admin_api, "pair", "pair-1", ("Succeeded", "Failed"))
-    wait_for_log(admin_api, "pair", "pair-1", "duo", "main says hi")
-    stage = f"/projects/{PROJECT}/workflows/pair/runs/pair-1/stages/duo"
-    open_panel(admin_page, ui_up.url + stage)
-    assert row(admin_page, 1).locator(".lt").inner_text() == "main says hi"
-    admin_page.select_option("[data-log-container]", "wsc-helper")
+    seed_sidecar_log(ui_up, admin_api, "wsc-notes", b"notes one\nnotes two\n")
+    open_panel(admin_page, ui_up.url + painted)
+    assert row(admin_page, 1).locator(".lt").inner_text() == "plain first line"
+    admin_page.select_option("[data-log-container]", "wsc-notes")
     poll(admin_page, "document.querySelector('[data-log-status]').textContent === '2 lines.'")
-    assert row(admin_page, 2).locator(".lt").inner_text() == "helper two"
-    assert admin_page.url.endswith(f"{stage}?container=wsc-helper")
+    assert row(admin_page, 2).locator(".lt").inner_text() == "notes two"
+    assert admin_page.url.endswith(f"{painted}?container=wsc-notes")
     assert admin_page.locator("[data-log-download]").get_attribute("href") == \
-        f"{stage}/log?container=wsc-helper"
+        f"{painted}/log?container=wsc-notes"
     admin_page.reload()
     admin_page.wait_for_selector("[data-logview][data-state=done]")
-    assert row(admin_page, 1).locator(".lt").inner_text() == "helper one"
+    assert row(admin_page, 1).locator(".lt").inner_text() == "notes one"

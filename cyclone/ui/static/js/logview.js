@@ -361,7 +361,8 @@
   };
 
   Viewer.prototype.reachTarget = function () {
-    if (!this.target || (this.lines.length < this.target && !this.done)) return;
+    var settled = this.done && !this.draining && !this.queue.length;
+    if (!this.target || (this.lines.length < this.target && !settled)) return;
     var n = Math.min(this.target, this.lines.length);
     this.target = 0;
     if (!n) return;
