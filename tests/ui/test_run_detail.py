@@ -213,13 +213,17 @@ def test_pausing_resuming_and_stopping_a_running_run_from_the_page(
     assert overall["phase"] == "Cancelled"
 
 
-def test_retrying_a_failed_run_from_the_page_succeeds(admin_page: Any, admin_api: httpx.Client,
-                                                      ui_up: LiveUp, flows: None) -> None:
-    put_stage(admin_api, "flaky", "echo flaky; exit 3")
+def test_a_run_failing_while_watched_gets_its_triage_and_a_retry_succeeds(
+        admin_page: Any, admin_api: httpx.Client, ui_up: LiveUp, flows: None) -> None:
+    put_stage(admin_api, "flaky", "sleep 2; echo flaky; exit 3")
     run = start(admin_api, "flaky")
-    wait_phase(admin_api, "flaky", run, {"Failed"})
     admin_page.goto(page_url(ui_up, "flaky", run))
-    assert header_phase(admin_page) == "Failed"
+    assert header_phase(admin_page) != "Failed"
+    assert admin_page.locator("#triage").inner_html().strip() == ""
+    wait_header(admin_page, "Failed")
+    admin_page.wait_for_function(
+        "() => document.querySelector('#triage').textContent.includes('flaky')",
+        timeout=TIMEOUT)
     assert admin_page.locator('#run-stages tr[data-stage="flaky"]').get_attribute(
         "data-phase") == "Failed"
     screenshot(admin_page, "run-detail-failed")
