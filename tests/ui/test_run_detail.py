@@ -226,6 +226,12 @@ def test_a_run_failing_while_watched_gets_its_triage_and_a_retry_succeeds(
         timeout=TIMEOUT)
     assert admin_page.locator('#run-stages tr[data-stage="flaky"]').get_attribute(
         "data-phase") == "Failed"
+    admin_page.fill(".run-log-search input[name=q]", "flaky")
+    admin_page.click(".run-log-search button[type=submit]")
+    admin_page.wait_for_function(
+        "() => document.querySelector('.log-search-results').textContent.includes('flaky')",
+        timeout=10_000)
+    assert admin_page.url == page_url(ui_up, "flaky", run)
     screenshot(admin_page, "run-detail-failed")
     put_stage(admin_api, "flaky", "echo fixed")
     admin_page.once("dialog", lambda dialog: dialog.accept())
