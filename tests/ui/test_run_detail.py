@@ -147,6 +147,10 @@ def test_the_diamond_goes_live_to_succeeded_without_a_reload_and_notifies(
     assert admin_page.evaluate("window.__notified") == [f"Run {run}: Succeeded"]
     assert admin_page.locator("[data-run-notify]").is_hidden()
     admin_page.wait_for_selector("#run-header [data-action=rerun]")
+    admin_page.wait_for_selector('#run-dag .dag-node.critical[data-stage="report"]',
+                                 timeout=10_000)
+    assert "critical path: version → build-" in admin_page.locator("#run-insights").inner_text()
+    assert admin_page.locator('#run-dag .dag-edge.critical[data-to="report"]').count() == 1
     screenshot(admin_page, "run-detail")
     assert errors == []
 

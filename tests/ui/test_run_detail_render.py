@@ -7,6 +7,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 from starlette.requests import Request
@@ -217,3 +218,15 @@ def test_a_run_of_a_few_hundred_stages_has_its_table_in_the_page() -> None:
     page = html(page_context("p", "wf", run(), workflow(*((n, []) for n in names)), [],
                              now=NOW))
     assert page.count("<tr data-stage=") == TABLE_INLINE_LIMIT
+
+
+def test_the_insights_legend_carries_its_names_as_json_whatever_they_hold() -> None:
+    odd = "it's \"odd\" <b>"
+    context = page_context("p", "wf", run("Running"), workflow(("a", [])), [], now=NOW)
+    context.update(critical=["a", odd], flagged={odd: "2.0x slower than the median"})
+    fragment = html(context, "run/insights.html")
+    found = re.search(r"data-critical='([^']*)'\s+data-flagged='([^']*)'", fragment)
+    assert found, fragment
+    critical, flagged = (json.loads(unescape(part)) for part in found.groups())
+    assert critical == ["a", odd] and flagged == {odd: "2.0x slower than the median"}
+    assert "<b>" not in fragment

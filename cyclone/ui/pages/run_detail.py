@@ -193,8 +193,8 @@ async def run_page(request: Request, project: str, workflow: str, run: str,
     history = await recent_green_runs(scope, obj, session.state)
     context = page_context(project, workflow, obj, wf, history, view=view, stage=stage,
                            full_table=table == "all")
-    if fragment == "stages":
-        return render(request, "run/stages.html", context)
+    if fragment in ("stages", "insights"):
+        return render(request, f"run/{fragment}.html", context)
     return render(request, "run_detail.html", context)
 
 

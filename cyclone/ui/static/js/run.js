@@ -220,6 +220,44 @@
     window.htmx.ajax("GET", cfg.triage, { target: "#triage", swap: "innerHTML" });
   }
 
+  // Mark the critical path and the regressions the server computed for the run as it
+  // ended (the page showed those of the moment it was opened).
+  function markInsights() {
+    var legend = document.getElementById("run-insights");
+    if (!legend || !svg) return;
+    var critical = {}, flagged = {};
+    try {
+      JSON.parse(legend.getAttribute("data-critical") || "[]").forEach(function (name) {
+        critical[name] = true;
+      });
+      flagged = JSON.parse(legend.getAttribute("data-flagged") || "{}");
+    } catch (e) { return; }
+    svg.querySelectorAll(".dag-node[data-stage]").forEach(function (node) {
+      var name = node.getAttribute("data-stage");
+      node.classList.toggle("critical", !!critical[name]);
+      node.classList.toggle("regression", name in flagged);
+      if (name in flagged) node.setAttribute("data-flag", flagged[name]);
+      else node.removeAttribute("data-flag");
+    });
+    svg.querySelectorAll(".dag-edge[data-from]").forEach(function (edge) {
+      edge.classList.toggle("critical", !!critical[edge.getAttribute("data-from")] &&
+        !!critical[edge.getAttribute("data-to")]);
+    });
+  }
+  function refreshInsights() {
+    var legend = document.getElementById("run-insights");
+    if (!legend) return;
+    fetch(cfg.runUrl + "?part=insights", { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        var current = document.getElementById("run-insights");
+        if (html === null || !current || !window.htmx) return;
+        window.htmx.swap(current, html, { swapStyle: "outerHTML" });
+        markInsights();
+      })
+      .catch(function () { /* the legend of the page's opening stays */ });
+  }
+
   function finish() {
     if (source) source.close();
     if (ended) return;
@@ -232,6 +270,7 @@
     var bell = document.querySelector("[data-run-notify]");
     if (bell) bell.hidden = true;
     if (phase === "Failed") loadTriage();
+    refreshInsights();
     document.dispatchEvent(new CustomEvent("run:end", { detail: { name: cfg.name, phase: phase } }));
     if (notify && window.Notification && Notification.permission === "granted") {
       try {
