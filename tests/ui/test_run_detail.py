@@ -192,6 +192,10 @@ def test_pausing_resuming_and_stopping_a_running_run_from_the_page(
     run = start(admin_api, "sleepy")
     admin_page.goto(page_url(ui_up, "sleepy", run))
     admin_page.wait_for_selector('#run-dag .dag-node[data-phase="Running"]', timeout=TIMEOUT)
+    admin_page.click("[data-run-notify]")
+    admin_page.wait_for_selector("#flash .alert.error")
+    assert admin_page.locator("#flash").inner_text().startswith("Notifications are blocked")
+    assert admin_page.get_attribute("[data-run-notify]", "aria-pressed") == "false"
     duration = admin_page.locator("#run-header [data-run-duration]")
     before = duration.inner_text()
     admin_page.wait_for_function(
