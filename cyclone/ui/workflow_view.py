@@ -14,9 +14,8 @@ from urllib.parse import quote
 import yaml
 
 from cyclone.api import keys
-from cyclone.engine.controllers.scm_hooks import webhook_url
 from cyclone.engine.core.cron import CronError, parse_schedule
-from cyclone.engine.core.scm.matching import PARAM_REVISION, integration_of
+from cyclone.engine.core.scm.matching import PARAM_REVISION, integration_of, webhook_url
 from cyclone.server.objects import strip_server_metadata
 from cyclone.ui.dag_view import workflow_graph
 from cyclone.ui.layout import layout_dag

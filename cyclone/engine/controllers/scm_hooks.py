@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import quote
 
-from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.scm_api import (
@@ -24,7 +22,7 @@ from cyclone.engine.controllers.scm_api import (
     delete_repo_hook,
     read_scm_access,
 )
-from cyclone.engine.core.scm.matching import integration_of, own_secret
+from cyclone.engine.core.scm.matching import integration_of, own_secret, webhook_url
 from cyclone.kube import kinds
 from cyclone.kube.errors import Conflict, NotFound
 from cyclone.kube.informer import object_key, split_key
@@ -36,13 +34,6 @@ ANNOTATION_WEBHOOK = "workflowtrigger.cyclone.dev/webhook"
 FINALIZER = "cyclone.dev/scm-webhook"
 RETRY_SECONDS = 60.0
 REGISTERING_PROVIDERS = frozenset({"GitHub", "GitLab"})
-
-
-def webhook_url(base_url: str, namespace: str, integration: str) -> str:
-    """The server route an integration's SCM events are posted to."""
-    tenant = namespace.removeprefix(keys.TENANT_NAMESPACE_PREFIX)
-    return (f"{base_url.rstrip('/')}/apis/v1alpha1/tenants/{quote(tenant)}/webhook"
-            f"?sourceType=SCM&integration={quote(integration)}")
 
 
 def hook_record(trigger: dict) -> dict:

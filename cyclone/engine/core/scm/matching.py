@@ -6,6 +6,7 @@ import copy
 import fnmatch
 import hashlib
 import re
+from urllib.parse import quote
 
 from cyclone.api import keys
 from cyclone.engine.core.scm.events import EventType, ScmEvent
@@ -14,6 +15,13 @@ PARAM_REVISION = "SCM_REVISION"
 PARAM_TAG = "TAG"
 REVISION_TYPES = frozenset({"Git", "Svn"})
 TAG_TYPES = frozenset({"Image"})
+
+
+def webhook_url(base_url: str, namespace: str, integration: str) -> str:
+    """The server route an integration's SCM events are posted to."""
+    tenant = namespace.removeprefix(keys.TENANT_NAMESPACE_PREFIX)
+    return (f"{base_url.rstrip('/')}/apis/v1alpha1/tenants/{quote(tenant)}/webhook"
+            f"?sourceType=SCM&integration={quote(integration)}")
 
 
 def _policy(scm: dict, event_type: EventType) -> dict | None:
