@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
-.PHONY: setup system-deps run test lint bench control-plane mutate clean
+.PHONY: setup system-deps browser-deps run test lint bench control-plane mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,16 @@ setup: $(STAMP) system-deps
 system-deps:
 	@command -v bwrap >/dev/null && command -v git >/dev/null && command -v curl >/dev/null \
 	  && command -v svn >/dev/null && command -v skopeo >/dev/null \
-	  && command -v docker-registry >/dev/null && command -v chromium >/dev/null || { \
+	  && command -v docker-registry >/dev/null || { \
 	  echo "installing bubblewrap (host runtime sandbox), git, curl, subversion and skopeo" \
-	    "(resolvers), docker-registry (resolver tests) and chromium (web UI tests)"; \
+	    "(resolvers) and docker-registry (resolver tests)"; \
 	  (apt-get update -qq && apt-get install -y -qq bubblewrap git curl subversion skopeo \
-	    docker-registry chromium fonts-dejavu-core) >/dev/null; }
+	    docker-registry) >/dev/null; }
+
+# The web UI's browser tests drive Debian's Chromium (Playwright's own download is not used).
+browser-deps:
+	@command -v chromium >/dev/null || { echo "installing chromium (web UI tests)"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core) >/dev/null; }
 
 # make run ARGS="--port 7100 --log-level debug": the arguments go to `cyclone up`.
 ARGS ?=
@@ -33,7 +38,7 @@ run: setup
 control-plane: setup
 	bash scripts/control-plane/build.sh
 
-test: setup
+test: setup browser-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
 	$(VENV)/bin/ruff check .
