@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["dag_overhead", "throughput", "scale"]
+BENCHMARKS = ["dag_overhead", "throughput", "scale", "ui_layout", "ui_run_detail",
+              "ui_runs_list", "ui_log_viewer"]
 
 
 def main() -> int:

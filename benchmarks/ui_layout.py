@@ -67,8 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", default="200,1000,2000")
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="200 and 1,000 stages, 3 reps")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.quick:
+        args.stages, args.reps = "200,1000", 3
     print(machine())
     rows, records = [], []
     for stages in (int(s) for s in args.stages.split(",")):

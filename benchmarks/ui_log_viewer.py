@@ -134,8 +134,11 @@ def measure_pre(page, log_url: str, lines: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="a 20,000-line log")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
+    if args.quick:
+        args.lines = 20_000
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as data, live_up(Path(data)) as up:
