@@ -11,14 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cyclone.ui.insights import (
-    moment,
-    run_name,
-    run_phase,
-    stage_phase,
-    stage_seconds,
-    stage_statuses,
-)
+from cyclone.ui.dag_view import stage_phase
+from cyclone.ui.insights import moment, run_name, stage_seconds, stage_statuses
+from cyclone.ui.run_summary import run_phase
 from cyclone.ui.templating import format_seconds
 from cyclone.ui.triage import Change, parameter_changes, variable_changes
 
@@ -149,8 +144,8 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any], *, now: datetime | None 
         entry_a, entry_b = stages_a.get(name), stages_b.get(name)
         rows.append(StageRow(
             name,
-            stage_phase(entry_a) or "Pending" if entry_a is not None else None,
-            stage_phase(entry_b) or "Pending" if entry_b is not None else None,
+            stage_phase(entry_a) if entry_a is not None else None,
+            stage_phase(entry_b) if entry_b is not None else None,
             stage_seconds(entry_a, now) if entry_a is not None else None,
             stage_seconds(entry_b, now) if entry_b is not None else None,
             output_changes(entry_a, entry_b) if entry_a and entry_b else []))

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cyclone.engine.core.phases import PENDING, RUNNING, TERMINAL_PHASES
 from cyclone.ui.templating import duration_between, format_seconds
-
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 @dataclass(frozen=True)
 class NodeInfo:
     """One stage of a run, as its node shows it."""
 
-    phase: str = "Pending"
+    phase: str = PENDING
     duration: str = ""
     started: str | None = None
     finished: str | None = None
@@ -33,6 +32,11 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def stage_phase(entry: Mapping[str, Any] | None) -> str:
+    """The phase of a run status's entry for one stage; `Pending` before it has one."""
+    return str(_mapping(_mapping(entry).get("status")).get("phase") or PENDING)
+
+
 def workflow_graph(workflow: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
     """Stage names and (dependency, dependent) edges of `spec.stages`, in spec order."""
     names: list[str] = []
@@ -46,24 +50,15 @@ def workflow_graph(workflow: Mapping[str, Any]) -> tuple[list[str], list[tuple[s
     return names, edges
 
 
-def run_graph(run: Mapping[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Stage names and edges of a run, from the `depends` its status records per stage."""
-    stages = _mapping(_mapping(run.get("status")).get("stages"))
-    names = [str(name) for name in stages]
-    edges = [(str(dep), str(name)) for name, stage in stages.items()
-             for dep in _mapping(stage).get("depends") or []]
-    return names, edges
-
-
 def stage_info(stage: Mapping[str, Any], now: datetime | None = None) -> NodeInfo:
     """A run status's entry for one stage as a node: the duration runs on while it runs."""
     status = _mapping(stage.get("status"))
-    phase = str(status.get("phase") or "Pending")
+    phase = stage_phase(stage)
     started = status.get("startTime")
-    finished = status.get("lastTransitionTime") if phase in TERMINAL else None
-    seconds = duration_between(started, finished, now) if (phase in TERMINAL or
-                                                             phase == "Running") else None
-    if phase in TERMINAL and not finished:
+    finished = status.get("lastTransitionTime") if phase in TERMINAL_PHASES else None
+    seconds = duration_between(started, finished, now) if (phase in TERMINAL_PHASES or
+                                                             phase == RUNNING) else None
+    if phase in TERMINAL_PHASES and not finished:
         seconds = None
     return NodeInfo(phase=phase, duration=format_seconds(seconds), started=started,
                     finished=finished, attempt=int(stage.get("attempts") or 0),

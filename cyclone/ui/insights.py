@@ -14,6 +14,8 @@ from typing import Any
 
 from cyclone.engine.core.phases import SUCCEEDED, TERMINAL_PHASES
 from cyclone.engine.core.timefmt import parse_rfc3339
+from cyclone.ui.dag_view import stage_phase
+from cyclone.ui.run_summary import run_phase
 from cyclone.ui.templating import format_seconds
 
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -33,10 +35,6 @@ def stage_statuses(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """`status.stages` of a run: stage name → its stage status (may be empty)."""
     stages = (run.get("status") or {}).get("stages") or {}
     return {name: entry for name, entry in stages.items() if isinstance(entry, dict)}
-
-
-def stage_phase(entry: Mapping[str, Any] | None) -> str | None:
-    return ((entry or {}).get("status") or {}).get("phase")
 
 
 def stage_window(entry: Mapping[str, Any] | None, now: datetime
@@ -130,10 +128,6 @@ def _better(a: tuple[float, datetime, tuple[str, ...]],
 
 def run_name(run: Mapping[str, Any]) -> str:
     return str((run.get("metadata") or {}).get("name") or "")
-
-
-def run_phase(run: Mapping[str, Any]) -> str | None:
-    return ((run.get("status") or {}).get("overall") or {}).get("phase")
 
 
 def run_created(run: Mapping[str, Any]) -> datetime | None:

@@ -10,16 +10,17 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
+from typing import Any
 
 from cyclone.api import keys
 from cyclone.api.common import REASON_MANUALLY_PAUSE
+from cyclone.engine.core.phases import PENDING, RUNNING, SUCCEEDED, TERMINAL_PHASES
 from cyclone.engine.core.scm.matching import PARAM_REVISION
 from cyclone.engine.core.triggerrun import LABEL_TRIGGER, TRIGGER_CRON
 from cyclone.ui.dag_view import NodeInfo
 from cyclone.ui.templating import parse_time
 
 PAUSED = "Paused"
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 COMMIT_OUTPUT = "LastCommitID"
 """The output the Git and Svn resolvers write: the commit they checked out."""
 
@@ -44,11 +45,12 @@ class Action:
     danger: bool = False
 
 
-def run_phase(run: dict) -> str:
-    """The phase a person reads: `Paused` for a running run the engine holds paused."""
+def run_phase(run: Mapping[str, Any]) -> str:
+    """The phase a person reads: `Paused` for a running run the engine holds paused,
+    `Pending` before the engine gave it one. Every page shows a run's phase by this rule."""
     overall = (run.get("status") or {}).get("overall") or {}
-    phase = overall.get("phase") or "Pending"
-    if phase == "Running" and overall.get("reason") == REASON_MANUALLY_PAUSE:
+    phase = overall.get("phase") or PENDING
+    if phase == RUNNING and overall.get("reason") == REASON_MANUALLY_PAUSE:
         return PAUSED
     return phase
 
@@ -155,10 +157,10 @@ ACTIONS = {a.name: a for a in (STOP, PAUSE, RESUME, RETRY, RERUN, DELETE)}
 def actions_for(run: dict) -> list[Action]:
     """The actions that make sense now: stop/pause/resume while the run goes on,
     retry when it did not succeed, rerun once it ended, delete always."""
-    phase = (((run.get("status") or {}).get("overall")) or {}).get("phase") or "Pending"
+    phase = run_phase(run)
     spec = run.get("spec") or {}
-    if phase in TERMINAL:
-        found = [RETRY] if phase != "Succeeded" else []
+    if phase in TERMINAL_PHASES:
+        found = [RETRY] if phase != SUCCEEDED else []
         return [*found, RERUN, DELETE]
     if spec.get("stopped"):
         return [DELETE]

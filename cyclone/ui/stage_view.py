@@ -16,6 +16,8 @@ from cyclone.engine.core.masking import MASK, Masker
 from cyclone.engine.core.phases import TERMINAL_PHASES
 from cyclone.engine.core.tokens import is_upload_token
 from cyclone.server.logs.routes import is_sidecar
+from cyclone.ui.dag_view import stage_phase
+from cyclone.ui.run_summary import run_phase
 
 SECRET_REFERENCE = "${secrets."
 
@@ -42,14 +44,9 @@ def stage_entry(run: dict, stage: str) -> dict | None:
     return entry if isinstance(entry, dict) else None
 
 
-def stage_phase(entry: dict | None) -> str:
-    return ((entry or {}).get("status") or {}).get("phase") or "Pending"
-
-
 def stage_live(entry: dict | None, run: dict) -> bool:
     """Whether the stage's log may still grow: it has not ended and its run goes on."""
-    overall = (((run.get("status") or {}).get("overall") or {}).get("phase"))
-    return stage_phase(entry) not in TERMINAL_PHASES and overall not in TERMINAL_PHASES
+    return stage_phase(entry) not in TERMINAL_PHASES and run_phase(run) not in TERMINAL_PHASES
 
 
 def log_is_live(entry: dict | None, run: dict, log_complete: bool | None) -> bool:

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from cyclone import __version__
+from cyclone.ui import urls
 
 UI_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = UI_DIR / "templates"
@@ -112,6 +113,7 @@ def environment() -> Environment:
         "version": __version__,
         "duration_between": duration_between,
         "PHASES": PHASES,
+        **urls.GLOBALS,
     })
     return env
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cyclone.engine.core.phases import TERMINAL_PHASES
 from cyclone.ui.templating import format_seconds, parse_time
 
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 MIN_WIDTH = 0.3
 """Percent: a stage of a few milliseconds in a long run still shows as a sliver."""
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
@@ -57,7 +57,7 @@ def _stage_times(status: dict, now: datetime) -> tuple[datetime | None, datetime
     started = parse_time(inner.get("startTime"))
     if started is None:
         return None, None, False
-    if inner.get("phase") in TERMINAL:
+    if inner.get("phase") in TERMINAL_PHASES:
         ended = parse_time(inner.get("lastTransitionTime")) or started
         return started, max(ended, started), False
     return started, max(now, started), True

@@ -19,7 +19,8 @@ from typing import Any
 
 from cyclone.api import keys
 from cyclone.engine.core.phases import CANCELLED, FAILED, REASON_UPSTREAM_FAILED
-from cyclone.ui.insights import moment, run_name, stage_phase, stage_statuses
+from cyclone.ui.dag_view import stage_phase
+from cyclone.ui.insights import moment, run_name, stage_statuses
 from cyclone.ui.run_summary import commit_of, parameters_of, variables_of
 
 LogLines = Callable[[str], Iterable[str]]
@@ -272,7 +273,7 @@ def triage(run: Mapping[str, Any], workflow: Mapping[str, Any] | None,
         message = status.get("message") or ""
         container, code, container_reason = container_failure(message, pod)
         reason = container_reason or status.get("reason") or stage_phase(
-            stage_statuses(run)[stage]) or ""
+            stage_statuses(run)[stage])
         if code is not None:
             reason = f"{reason} (exit code {code})"
         excerpt, matched = log_excerpt(log_lines(stage))

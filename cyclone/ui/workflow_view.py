@@ -9,28 +9,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import yaml
 
 from cyclone.api import keys
 from cyclone.engine.core.cron import CronError, parse_schedule
+from cyclone.engine.core.phases import SUCCEEDED, TERMINAL_PHASES
 from cyclone.engine.core.scm.matching import PARAM_REVISION, integration_of, webhook_url
 from cyclone.server.objects import strip_server_metadata
 from cyclone.ui.dag_view import workflow_graph
 from cyclone.ui.layout import layout_dag
+from cyclone.ui.run_summary import run_phase
 from cyclone.ui.sparkline import RunPoint, sparkline
 from cyclone.ui.templating import duration_between
+from cyclone.ui.urls import workflow_url
 
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 PARAM_REPO = "SCM_REPO"
 HISTORY_ROWS = 50
 """Runs listed in the workflow page's table; the runs list pages through the rest."""
 SPARK_RUNS = 30
-
-
-def run_phase(run: Mapping) -> str:
-    return ((run.get("status") or {}).get("overall") or {}).get("phase") or "Pending"
 
 
 def run_start(run: Mapping) -> str | None:
@@ -40,7 +37,7 @@ def run_start(run: Mapping) -> str | None:
 def run_end(run: Mapping) -> str | None:
     """When a finished run ended; None while it runs."""
     status = run.get("status") or {}
-    if run_phase(run) not in TERMINAL:
+    if run_phase(run) not in TERMINAL_PHASES:
         return None
     return status.get("completionTime") or (status.get("overall") or {}).get(
         "lastTransitionTime")
@@ -80,8 +77,8 @@ class SuccessRate:
 
 def success_of_last(runs_newest_first: Sequence[Mapping], count: int = 10) -> SuccessRate:
     """Succeeded out of the last `count` finished runs."""
-    finished = [r for r in runs_newest_first if run_phase(r) in TERMINAL][:count]
-    return SuccessRate(sum(run_phase(r) == "Succeeded" for r in finished), len(finished))
+    finished = [r for r in runs_newest_first if run_phase(r) in TERMINAL_PHASES][:count]
+    return SuccessRate(sum(run_phase(r) == SUCCEEDED for r in finished), len(finished))
 
 
 def group_by_label(objects: Iterable[Mapping], label: str) -> dict[str, list[Mapping]]:
@@ -275,10 +272,6 @@ def run_request(form: RunForm, submitted: Mapping[str, str]) -> RunRequest:
     alias = values.get(ALIAS_FIELD, "").strip()
     metadata = {"annotations": {keys.ANNOTATION_ALIAS: alias}} if alias else {}
     return RunRequest({"metadata": metadata, "spec": spec}, problems, values)
-
-
-def workflow_url(project: str, workflow: str) -> str:
-    return f"/projects/{quote(project, safe='')}/workflows/{quote(workflow, safe='')}"
 
 
 def page_context(project: str, workflow: Mapping, runs: Iterable[Mapping],

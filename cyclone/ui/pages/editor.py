@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,6 +29,7 @@ from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.editing import EditError, EditorState, StageFields
 from cyclone.ui.layout import layout_dag
 from cyclone.ui.templating import render
+from cyclone.ui.urls import workflow_url
 
 router = ui_router()
 EDIT_PATH = "/projects/{project}/workflows/{workflow}/edit"
@@ -262,7 +262,7 @@ def _context(ws: Workspace, state: EditorState, problems: Problems, templates: d
             diffs.append(diff)
     selected = state.selected if state.selected in names else ""
     spec = _spec_of(ws, state, selected) if selected else None
-    base = f"/projects/{quote(project, safe='')}/workflows/{quote(name, safe='')}"
+    base = workflow_url(project, name)
     return {
         "project": project, "name": name, "url": base, "edit_url": base + "/edit",
         "state": state, "state_json": state.to_json(), "names": names,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 from collections.abc import Iterable, Iterator
-from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
@@ -26,22 +25,16 @@ from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.ui.compare import compare
 from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.insights import recent_successes, run_name
+from cyclone.ui.run_summary import run_phase
 from cyclone.ui.templating import render
 from cyclone.ui.triage import first_failure, triage
+from cyclone.ui.urls import compare_url, run_url, stage_url, workflow_url
 
 router = ui_router()
 WORKFLOW_PATH = "/projects/{project}/workflows/{workflow}"
 RUN_PATH = WORKFLOW_PATH + "/runs/{run}"
 PICKER_LIMIT = 200
 """Runs offered in each compare picker (newest first)."""
-
-
-def workflow_url(project: str, workflow: str) -> str:
-    return f"/projects/{quote(project, safe='')}/workflows/{quote(workflow, safe='')}"
-
-
-def run_url(project: str, workflow: str, run: str) -> str:
-    return f"{workflow_url(project, workflow)}/runs/{quote(run, safe='')}"
 
 
 def _split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
@@ -107,14 +100,14 @@ async def triage_page(request: Request, project: str, workflow: str, run: str,
     found = await asyncio.to_thread(
         lambda: triage(obj, wf, green, lambda s: _split_lines(chunks) if s == stage else [],
                        stages=stages))
-    phase = ((obj.get("status") or {}).get("overall") or {}).get("phase") or "Pending"
+    phase = run_phase(obj)
     base = run_url(project, workflow, run)
     context = {
         "project": project, "workflow": workflow, "name": run, "phase": phase,
         "triage": found, "run_url": base, "workflow_url": workflow_url(project, workflow),
-        "stage_url": f"{base}/stages/{quote(found.stage, safe='')}" if found.stage else "",
+        "stage_url": stage_url(project, workflow, run, found.stage) if found.stage else "",
         "green_url": run_url(project, workflow, found.last_green) if found.last_green else "",
-        "compare_url": f"{workflow_url(project, workflow)}/compare?a={quote(run, safe='')}",
+        "compare_url": compare_url(project, workflow, a=run),
     }
     template = "insights/triage_card.html" if request.headers.get("HX-Request") \
         else "insights/triage.html"

@@ -14,11 +14,11 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
-from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cyclone.engine.core.phases import TERMINAL_PHASES
 from cyclone.kube import errors, kinds
 from cyclone.server import runs
 from cyclone.server.crud import list_objects
@@ -41,6 +41,7 @@ from cyclone.ui.run_summary import (
 )
 from cyclone.ui.templating import duration_between, render
 from cyclone.ui.timeline import build_timeline
+from cyclone.ui.urls import run_stream_url, run_url, stage_url, workflow_url
 
 router = ui_router()
 RUN_PATH = "/projects/{project}/workflows/{workflow}/runs/{run}"
@@ -57,14 +58,6 @@ NOTICES = {"stop": "Stop requested.", "pause": "Paused: no new stage starts.",
 TABLE_INLINE_LIMIT = 300
 """Stages up to which the stage table is part of the page; a larger table comes right
 after, so the graph is drawn and working sooner."""
-
-
-def workflow_url(project: str, workflow: str) -> str:
-    return f"/projects/{quote(project)}/workflows/{quote(workflow)}"
-
-
-def run_url(project: str, workflow: str, run: str) -> str:
-    return f"{workflow_url(project, workflow)}/runs/{quote(run)}"
 
 
 @lru_cache(maxsize=32)
@@ -96,7 +89,7 @@ def stage_order(layout: DagLayout, run: dict) -> list[str]:
 def run_finished_at(run: dict) -> str | None:
     status = run.get("status") or {}
     overall = status.get("overall") or {}
-    if overall.get("phase") in ("Succeeded", "Failed", "Cancelled"):
+    if overall.get("phase") in TERMINAL_PHASES:
         return status.get("completionTime") or overall.get("lastTransitionTime")
     return None
 
@@ -132,6 +125,7 @@ def header_context(project: str, workflow: str, run: dict) -> dict:
     name = run["metadata"]["name"]
     overall = (run.get("status") or {}).get("overall") or {}
     finished = run_finished_at(run)
+    retry_of = str((run.get("spec") or {}).get("retryOf") or "")
     return {
         "project": project, "workflow": workflow, "name": name, "run": run,
         "phase": run_phase(run), "overall": overall,
@@ -141,7 +135,8 @@ def header_context(project: str, workflow: str, run: dict) -> dict:
         "commit": commit_of(run), "actions": actions_for(run),
         "run_url": run_url(project, workflow, name),
         "workflow_url": workflow_url(project, workflow),
-        "retry_of": (run.get("spec") or {}).get("retryOf") or "",
+        "retry_of": retry_of,
+        "retry_url": run_url(project, workflow, retry_of) if retry_of else "",
     }
 
 
@@ -166,9 +161,8 @@ def page_context(project: str, workflow: str, run: dict, wf: dict,
         "timeline": build_timeline(run, order, now) if view == "timeline" else None,
         "parameters": parameters_of(run), "variables": variables_of(run),
         "stage": stage if stage in layout.nodes else None,
-        "stage_href": lambda s: f"{base}/stages/{quote(s)}",
-        "stream_url": "/ui/streams/runs/{}/{}/{}".format(
-            quote(project), quote(workflow), quote(run["metadata"]["name"])),
+        "stage_href": lambda s: stage_url(project, workflow, run["metadata"]["name"], s),
+        "stream_url": run_stream_url(project, workflow, run["metadata"]["name"]),
         "failed": context["phase"] == "Failed",
     })
     return context

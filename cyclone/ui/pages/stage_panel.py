@@ -34,8 +34,10 @@ from cyclone.server.logs.store import InvalidLogName, LogRef, RunRef, check_segm
 from cyclone.server.run_events import list_run_events
 from cyclone.server.scopes import Scope, get_owned
 from cyclone.ui import log_search, stage_view
+from cyclone.ui.dag_view import stage_phase
 from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.templating import render
+from cyclone.ui.urls import log_stream_url, run_url, stage_url
 
 router = ui_router()
 
@@ -44,14 +46,6 @@ STAGE_URL = RUN_URL + "/stages/{stage}"
 STREAM_URL = "/ui/streams/logs/{project}/{workflow}/{run}/{stage}"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 KEEPALIVE_SECONDS = 15.0
-
-
-def run_url(project: str, workflow: str, run: str) -> str:
-    return RUN_URL.format(project=project, workflow=workflow, run=run)
-
-
-def stage_url(project: str, workflow: str, run: str, stage: str) -> str:
-    return STAGE_URL.format(project=project, workflow=workflow, run=run, stage=stage)
 
 
 async def _run_of(session: UiSession, project: str, workflow: str, run: str
@@ -136,7 +130,7 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
     context = {
         "project": project, "workflow": workflow, "run": run, "stage": stage,
         "run_obj": run_obj, "entry": entry or {},
-        "phase": stage_view.stage_phase(entry),
+        "phase": stage_phase(entry),
         "live": stage_view.log_is_live(entry, run_obj, complete),
         "containers": rows,
         "container": shown,
@@ -150,8 +144,7 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
         "artifacts": artifacts,
         "run_url": run_url(project, workflow, run),
         "stage_url": stage_url(project, workflow, run, stage),
-        "stream_url": STREAM_URL.format(project=project, workflow=workflow, run=run,
-                                        stage=stage),
+        "stream_url": log_stream_url(project, workflow, run, stage),
         "fragment": bool(request.headers.get("HX-Request")),
     }
     template = "stage_panel.html" if context["fragment"] else "stage.html"

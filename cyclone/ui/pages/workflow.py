@@ -8,7 +8,6 @@ includes them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 import pydantic
 from fastapi import Depends, Query, Request
@@ -28,6 +27,7 @@ from cyclone.ui.dag_view import workflow_graph
 from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.pages import apply, projects
 from cyclone.ui.templating import render
+from cyclone.ui.urls import run_url
 
 router = ui_router()
 router.include_router(projects.router)
@@ -116,7 +116,7 @@ async def run_workflow(project: str, workflow: str, request: Request,
         context["problems"] = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                for e in exc.errors()]
         return render(request, "workflow.html", context, status_code=422)
-    target = f"{context['url']}/runs/{quote(run['metadata']['name'], safe='')}"
+    target = run_url(project, workflow, run["metadata"]["name"])
     return RedirectResponse(target, status_code=303)
 
 

@@ -1,0 +1,74 @@
+"""The rules every page shares, without a server: the addresses of projects, workflows, runs
+and stages (each path segment quoted), and a run's phase as a person reads it (Paused) on
+every page that shows one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cyclone.ui import urls
+from cyclone.ui.compare import compare
+from cyclone.ui.dag_view import stage_phase
+from cyclone.ui.insights import recent_successes
+from cyclone.ui.run_summary import run_phase
+from cyclone.ui.templating import environment
+from ui.test_workflow_page_units import rendered, run, workflow_page
+
+NOW = datetime(2026, 3, 1, 10, 7, 30, tzinfo=UTC)
+
+
+def paused(created: str = "2026-03-01T10:00:00Z") -> dict:
+    return {"metadata": {"name": "build-paused", "creationTimestamp": created, "labels": {
+        "project.cyclone.dev/name": "app", "workflow.cyclone.dev/name": "build"}},
+        "spec": {"paused": True},
+        "status": {"overall": {"phase": "Running", "reason": "ManuallyPause",
+                               "startTime": created},
+                   "stages": {"compile": {"status": {"phase": "Running",
+                                                     "startTime": created}}}}}
+
+
+def test_every_path_segment_is_quoted_even_a_slash() -> None:
+    assert urls.project_url("a b") == "/projects/a%20b"
+    assert urls.workflow_url("p", "w/x") == "/projects/p/workflows/w%2Fx"
+    assert urls.run_url("p", "w", "r?1#2") == "/projects/p/workflows/w/runs/r%3F1%232"
+    assert urls.stage_url("p", "w", "r", "s&t") == "/projects/p/workflows/w/runs/r/stages/s%26t"
+    assert urls.compare_url("p", "w") == "/projects/p/workflows/w/compare"
+    assert urls.compare_url("p", "w", "r 1", "r&2") == \
+        "/projects/p/workflows/w/compare?a=r+1&b=r%262"
+
+
+def test_templates_build_the_same_addresses_as_the_pages() -> None:
+    template = environment().from_string(
+        "{{ project_url(p) }}|{{ workflow_url(p, w) }}|{{ run_url(p, w, r) }}|"
+        "{{ stage_url(p, w, r, s) }}|{{ compare_url(p, w, r) }}")
+    names = {"p": "a b", "w": "w/x", "r": "r?1", "s": "s#1"}
+    assert template.render(names).split("|") == [
+        urls.project_url("a b"), urls.workflow_url("a b", "w/x"),
+        urls.run_url("a b", "w/x", "r?1"), urls.stage_url("a b", "w/x", "r?1", "s#1"),
+        urls.compare_url("a b", "w/x", "r?1")]
+
+
+def test_the_projects_page_links_a_last_run_by_the_shared_address() -> None:
+    last = run("build-1", "Succeeded", 0, 5, workflow="w/x")
+    html = rendered("projects.html", {"rows": [{
+        "name": "app", "description": "", "workflows": 1, "last_run": last, "created": ""}]})
+    assert f'href="{urls.run_url("app", "w/x", "build-1")}"' in html
+
+
+def test_a_paused_run_reads_paused_on_the_workflow_page() -> None:
+    html = workflow_page([paused(), run("build-1", "Succeeded", 0, 65)])
+    assert 'data-phase="Paused">Paused</span>' in html
+
+
+def test_a_paused_run_reads_paused_in_a_comparison() -> None:
+    green = run("build-1", "Succeeded", 0, 65)
+    found = compare(green, paused(), now=NOW)
+    assert (found.phase_a, found.phase_b) == ("Succeeded", "Paused")
+
+
+def test_a_run_or_stage_without_a_phase_is_pending_everywhere() -> None:
+    assert run_phase({}) == "Pending" and stage_phase(None) == "Pending"
+    assert stage_phase({"status": {}}) == "Pending"
+    assert recent_successes(paused(), [run("build-1", "Succeeded", 0, 65), {
+        "metadata": {"name": "fresh", "creationTimestamp": "2026-02-28T10:00:00Z"}}], 5)[0][
+        "metadata"]["name"] == "build-1"
