@@ -44,6 +44,10 @@ def test_the_swagger_docs_render_offline_with_authorize(context: Any, ui_up: Liv
     page.goto(f"{ui_up.url}/docs")
     page.wait_for_selector(".opblock", timeout=20000)
     assert page.locator("button.authorize").count() == 1
+    page.click("button.authorize")
+    page.fill(".auth-container input", "cyt.probe.t1.secret-value")
+    page.click(".auth-btn-wrapper button.authorize")
+    assert "secret-value" not in page.evaluate("JSON.stringify(localStorage)")
     assert all(url.startswith(ui_up.url) or url.startswith("data:") for url in requests), requests
     screenshot(page, "api-docs")
 
