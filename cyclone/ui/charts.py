@@ -13,11 +13,12 @@ from datetime import date, datetime, timedelta
 
 from markupsafe import Markup
 
-from cyclone.ui.run_index import RunSummary
+from cyclone.engine.core.phases import TERMINAL_PHASES
+from cyclone.ui.run_listing import RunSummary
+from cyclone.ui.run_summary import PAUSED
 
-STACK_ORDER = ("Succeeded", "Failed", "Cancelled", "Running", "Waiting", "Pending")
+STACK_ORDER = ("Succeeded", "Failed", "Cancelled", "Running", PAUSED, "Waiting", "Pending")
 """Bottom to top in a day's bar."""
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ def figures(runs: Iterable[RunSummary]) -> Figures:
         seconds = run_seconds(run)
         if seconds is not None:
             durations.append(seconds)
-    finished = sum(phases[p] for p in TERMINAL)
+    finished = sum(phases[p] for p in TERMINAL_PHASES)
     return Figures(
         total=sum(phases.values()), finished=finished, succeeded=phases["Succeeded"],
-        failed=phases["Failed"], running=phases["Running"] + phases["Waiting"],
+        failed=phases["Failed"], running=phases["Running"] + phases[PAUSED] + phases["Waiting"],
         success_rate=phases["Succeeded"] / finished if finished else None,
         median_seconds=statistics.median(durations) if durations else None)
 

@@ -11,227 +11,32 @@ live updates. Every query names one namespace: the index never answers across te
 from __future__ import annotations
 
 import asyncio
-import base64
-import bisect
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Iterable
 
 from cyclone.api import keys
-from cyclone.engine.core.phases import PENDING
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, Gone
 from cyclone.kube.protocol import Cluster
+from cyclone.server.run_stream import RETRY_SECONDS
+from cyclone.ui.run_listing import (
+    TRIGGER_KINDS,
+    NamespaceRuns,
+    Page,
+    RunFilter,
+    RunSummary,
+    day_after,
+    decode_cursor,
+    encode_cursor,
+    summarize,
+)
+
+__all__ = ["TRIGGER_KINDS", "Page", "RunFilter", "RunIndex", "RunSummary", "Subscription",
+           "decode_cursor", "encode_cursor", "run_index", "stopping_run_index", "summarize"]
 
 log = logging.getLogger(__name__)
-
-MANUAL = "Manual"
-"""The trigger of a run started by hand (no trigger annotation)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """What the pages show of a run."""
-
-    namespace: str
-    name: str
-    project: str
-    workflow: str
-    phase: str
-    created: str
-    started: str
-    finished: str
-    trigger: str
-    message: str
-    stages: int
-    version: str = ""
-
-    @property
-    def tenant(self) -> str:
-        return self.namespace.removeprefix(keys.TENANT_NAMESPACE_PREFIX)
-
-    @property
-    def order(self) -> tuple[str, str]:
-        return (self.created, self.name)
-
-
-def _utc_text(value: str | None) -> str:
-    """RFC 3339 text normalised to `YYYY-MM-DDTHH:MM:SSZ` so that text order is time order."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def summarize(run: dict) -> RunSummary:
-    """The summary of a WorkflowRun object."""
-    meta = run.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    annotations = meta.get("annotations") or {}
-    status = run.get("status") or {}
-    overall = status.get("overall") or {}
-    phase = overall.get("phase") or PENDING
-    finished = ""
-    if phase in ("Succeeded", "Failed", "Cancelled"):
-        finished = _utc_text(status.get("completionTime") or overall.get("lastTransitionTime"))
-    return RunSummary(
-        namespace=meta.get("namespace") or "",
-        name=meta.get("name") or "",
-        project=labels.get(keys.LABEL_PROJECT, ""),
-        workflow=labels.get(keys.LABEL_WORKFLOW, ""),
-        phase=phase,
-        created=_utc_text(meta.get("creationTimestamp")),
-        started=_utc_text(overall.get("startTime")),
-        finished=finished,
-        trigger=annotations.get(keys.ANNOTATION_WORKFLOWRUN_TRIGGER) or MANUAL,
-        message=str(overall.get("message") or overall.get("reason") or "")[:500],
-        stages=len(status.get("stages") or {}),
-        version=str(meta.get("resourceVersion") or ""),
-    )
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    """What a runs list shows; every field empty means everything."""
-
-    phase: str = ""
-    project: str = ""
-    workflow: str = ""
-    trigger: str = ""
-    since: date | None = None
-    until: date | None = None
-    search: str = ""
-
-    def matches(self, run: RunSummary) -> bool:
-        if self.phase and run.phase != self.phase:
-            return False
-        if self.project and run.project != self.project:
-            return False
-        if self.workflow and run.workflow != self.workflow:
-            return False
-        if self.trigger and run.trigger.lower() != self.trigger.lower():
-            return False
-        if self.since and run.created < self.since.isoformat():
-            return False
-        if self.until and run.created >= _day_after(self.until):
-            return False
-        return not self.search or self.search.lower() in run.name.lower()
-
-
-def _day_after(day: date) -> str:
-    return date.fromordinal(day.toordinal() + 1).isoformat() if day != date.max else "~"
-
-
-def encode_cursor(run: RunSummary) -> str:
-    raw = f"{run.created}|{run.name}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, str] | None:
-    """The (created, name) position a cursor names, or None when it is not one."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    created, sep, name = raw.partition("|")
-    return (created, name) if sep and name else None
-
-
-@dataclass
-class Page:
-    """One page of a runs list, newest first."""
-
-    runs: list[RunSummary]
-    newer: str | None
-    """Cursor of the page before (newer runs), None on the first page."""
-    older: str | None
-    """Cursor of the page after (older runs), None on the last page."""
-
-
-class _Ordered:
-    """Runs of one namespace (or one project/workflow in it) sorted oldest first."""
-
-    __slots__ = ("keys",)
-
-    def __init__(self) -> None:
-        self.keys: list[tuple[str, str]] = []
-
-    def add(self, key: tuple[str, str]) -> None:
-        at = bisect.bisect_left(self.keys, key)
-        if at == len(self.keys) or self.keys[at] != key:
-            self.keys.insert(at, key)
-
-    def remove(self, key: tuple[str, str]) -> None:
-        at = bisect.bisect_left(self.keys, key)
-        if at < len(self.keys) and self.keys[at] == key:
-            del self.keys[at]
-
-    def older_than(self, key: tuple[str, str] | None, floor: str) -> Iterator[tuple[str, str]]:
-        """Keys strictly before `key` (all when None), newest first, down to `floor`."""
-        at = len(self.keys) if key is None else bisect.bisect_left(self.keys, key)
-        stop = bisect.bisect_left(self.keys, (floor, "")) if floor else 0
-        for i in range(at - 1, stop - 1, -1):
-            yield self.keys[i]
-
-    def newer_than(self, key: tuple[str, str], ceiling: str) -> Iterator[tuple[str, str]]:
-        """Keys strictly after `key`, oldest first, up to (not including) `ceiling`."""
-        at = bisect.bisect_right(self.keys, key)
-        stop = bisect.bisect_left(self.keys, (ceiling, "")) if ceiling else len(self.keys)
-        for i in range(at, stop):
-            yield self.keys[i]
-
-
-@dataclass
-class _Namespace:
-    runs: dict[str, RunSummary] = field(default_factory=dict)
-    all: _Ordered = field(default_factory=_Ordered)
-    by_project: dict[str, _Ordered] = field(default_factory=dict)
-    by_workflow: dict[tuple[str, str], _Ordered] = field(default_factory=dict)
-
-    def lists_of(self, run: RunSummary) -> tuple[_Ordered, ...]:
-        return (self.all,
-                self.by_project.setdefault(run.project, _Ordered()),
-                self.by_workflow.setdefault((run.project, run.workflow), _Ordered()))
-
-    def put(self, run: RunSummary) -> RunSummary | None:
-        old = self.runs.get(run.name)
-        if old is not None and (old.order != run.order or old.project != run.project
-                                or old.workflow != run.workflow):
-            self.drop(old.name)
-            old = None
-        self.runs[run.name] = run
-        if old is None:
-            for ordered in self.lists_of(run):
-                ordered.add(run.order)
-        return old
-
-    def drop(self, name: str) -> RunSummary | None:
-        old = self.runs.pop(name, None)
-        if old is not None:
-            for ordered in self.lists_of(old):
-                ordered.remove(old.order)
-            if not self.by_workflow[(old.project, old.workflow)].keys:
-                del self.by_workflow[(old.project, old.workflow)]
-            if not self.by_project[old.project].keys:
-                del self.by_project[old.project]
-        return old
-
-    def base_for(self, where: RunFilter) -> _Ordered:
-        """The narrowest sorted list that holds every match of `where`."""
-        if where.project and where.workflow:
-            return self.by_workflow.get((where.project, where.workflow), _Ordered())
-        if where.project:
-            return self.by_project.get(where.project, _Ordered())
-        return self.all
-
 
 Change = tuple[str, RunSummary]
 """(`ADDED` | `MODIFIED` | `DELETED`, the run's summary)."""
@@ -263,10 +68,12 @@ class RunIndex:
     """Summaries of the WorkflowRuns in every tenant namespace of `cluster`."""
 
     def __init__(self, cluster: Cluster, *, watch_timeout_seconds: int = 300,
-                 max_backoff: float = 30.0) -> None:
+                 max_backoff: float = 30.0, early_end_seconds: float = RETRY_SECONDS
+                 ) -> None:
         self.cluster = cluster
+        self._early_end = early_end_seconds
         self.resource_version: str | None = None
-        self._namespaces: dict[str, _Namespace] = {}
+        self._namespaces: dict[str, NamespaceRuns] = {}
         self._subscribers: dict[str, set[Subscription]] = {}
         self._synced = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -298,13 +105,20 @@ class RunIndex:
         return self._synced.is_set()
 
     async def run(self) -> None:
+        """List, then watch from the list's version for ever: re-list when the version is
+        gone, back off after a failure, and pause after a watch that ended early (a cluster
+        that closes every watch at once must not make the index spin)."""
         backoff = 0.05
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if self.resource_version is None:
                     await self.relist()
+                began = loop.time()
                 await self._watch_once()
                 backoff = 0.05
+                if loop.time() - began < self._early_end:
+                    await asyncio.sleep(self._early_end)
             except Gone:
                 log.info("run index: resource version expired, re-listing")
                 self.resource_version = None
@@ -344,7 +158,7 @@ class RunIndex:
                 self.resource_version = meta["resourceVersion"]
 
     def _upsert(self, run: RunSummary) -> None:
-        held = self._namespaces.setdefault(run.namespace, _Namespace())
+        held = self._namespaces.setdefault(run.namespace, NamespaceRuns())
         current = held.runs.get(run.name)
         if current == run:
             return
@@ -420,7 +234,7 @@ class RunIndex:
             return Page([], None, None)
         base = held.base_for(where)
         floor = where.since.isoformat() if where.since else ""
-        ceiling = _day_after(where.until) if where.until else ""
+        ceiling = day_after(where.until) if where.until else ""
         top = (ceiling, "") if ceiling else None
         if newer is not None and (after := decode_cursor(newer)) is not None:
             found = []

@@ -8,14 +8,18 @@ import contextlib
 import time
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from cyclone.api import keys
+from cyclone.api.common import REASON_MANUALLY_PAUSE
+from cyclone.engine.core.scm.events import EventType
+from cyclone.engine.core.triggerrun import TRIGGER_CRON
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.errors import AlreadyExists
-from cyclone.ui.run_index import RunFilter, RunIndex, RunSummary, summarize
+from cyclone.ui.run_index import TRIGGER_KINDS, RunFilter, RunIndex, RunSummary, summarize
 
 NS = keys.tenant_namespace("alpha")
 OTHER = keys.tenant_namespace("beta")
@@ -57,18 +61,41 @@ def names(runs: list[RunSummary]) -> list[str]:
 
 
 def test_a_summary_keeps_the_listed_fields_and_not_the_object() -> None:
-    summary = summarize(run("big", "2026-11-02T10:00:00Z", trigger="Cron", big=True))
+    summary = summarize(run("big", "2026-11-02T10:00:00Z", trigger=TRIGGER_CRON, big=True))
     assert summary == RunSummary(
         namespace=NS, name="big", project="p", workflow="w", phase="Succeeded",
         created="2026-11-02T10:00:00Z", started="2026-11-02T10:00:00Z",
-        finished="2026-11-02T10:00:30Z", trigger="Cron", message="", stages=200, version="1")
+        finished="2026-11-02T10:00:30Z", trigger="cron", message="", stages=200, version="1")
     assert summary.tenant == "alpha"
     assert not hasattr(summary, "__dict__")
 
 
 def test_a_run_without_status_or_trigger_is_pending_and_manual() -> None:
     summary = summarize(run("new", "2026-11-02T10:00:00Z", phase=None))
-    assert (summary.phase, summary.trigger, summary.finished) == ("Pending", "Manual", "")
+    assert (summary.phase, summary.trigger, summary.finished) == ("Pending", "manual", "")
+
+
+def test_a_run_is_classified_by_the_trigger_annotation_the_engine_writes() -> None:
+    index = filled(
+        run("by-hand", "2026-11-01T01:00:00Z"),
+        run("nightly", "2026-11-01T02:00:00Z", trigger=TRIGGER_CRON),
+        *(run(f"hook-{i}", f"2026-11-01T03:0{i}:00Z", trigger=event.value)
+          for i, event in enumerate(EventType)),
+    )
+    assert TRIGGER_KINDS == ("manual", "cron", "webhook")
+    hooks = [f"hook-{i}" for i in range(len(EventType) - 1, -1, -1)]
+    shown = {kind: names(index.page(NS, RunFilter(trigger=kind)).runs) for kind in TRIGGER_KINDS}
+    assert shown == {"manual": ["by-hand"], "cron": ["nightly"], "webhook": hooks}
+
+
+def test_a_paused_run_reads_paused_and_is_not_finished() -> None:
+    paused = run("held", "2026-11-02T10:00:00Z", phase="Running")
+    paused["status"]["overall"]["reason"] = REASON_MANUALLY_PAUSE
+    summary = summarize(paused)
+    assert (summary.phase, summary.finished) == ("Paused", "")
+    index = filled(paused, run("going", "2026-11-02T11:00:00Z", phase="Running"))
+    assert names(index.page(NS, RunFilter(phase="Paused")).runs) == ["held"]
+    assert names(index.page(NS, RunFilter(phase="Running")).runs) == ["going"]
 
 
 def test_pages_run_newest_first_with_cursors_both_ways() -> None:
@@ -102,7 +129,8 @@ def test_runs_created_in_the_same_second_are_ordered_by_name() -> None:
 def test_filters_combine_on_phase_project_workflow_trigger_dates_and_name() -> None:
     index = filled(
         run("build-1", "2026-11-01T08:00:00Z", project="web", workflow="build", phase="Failed"),
-        run("build-2", "2026-11-02T08:00:00Z", project="web", workflow="build", trigger="Cron"),
+        run("build-2", "2026-11-02T08:00:00Z", project="web", workflow="build",
+            trigger=TRIGGER_CRON),
         run("deploy-1", "2026-11-02T09:00:00Z", project="web", workflow="deploy"),
         run("lint-1", "2026-11-03T08:00:00Z", project="api", workflow="build", phase="Failed"),
     )
@@ -115,7 +143,7 @@ def test_filters_combine_on_phase_project_workflow_trigger_dates_and_name() -> N
     assert shown(project="web", workflow="build") == ["build-2", "build-1"]
     assert shown(workflow="build") == ["lint-1", "build-2", "build-1"]
     assert shown(trigger="cron") == ["build-2"]
-    assert shown(trigger="Manual", project="web") == ["deploy-1", "build-1"]
+    assert shown(trigger="manual", project="web") == ["deploy-1", "build-1"]
     assert shown(since=date(2026, 11, 2)) == ["lint-1", "deploy-1", "build-2"]
     assert shown(until=date(2026, 11, 2)) == ["deploy-1", "build-2", "build-1"]
     assert shown(since=date(2026, 11, 2), until=date(2026, 11, 2)) == ["deploy-1", "build-2"]
@@ -264,6 +292,33 @@ async def test_a_relist_after_gone_reconciles_what_changed_meanwhile(tmp_path: P
             assert seen == {("DELETED", "gone"), ("MODIFIED", "moves"), ("ADDED", "new")}
         finally:
             await index.stop()
+
+
+class ClosingWatches:
+    """A cluster with no runs whose every watch ends at once, counting the watches."""
+
+    def __init__(self) -> None:
+        self.watches = 0
+
+    async def list(self, kind, namespace=None, **_):
+        return SimpleNamespace(items=[], resource_version="1")
+
+    async def watch(self, kind, namespace=None, **_):
+        self.watches += 1
+        await asyncio.sleep(0)
+        return
+        yield
+
+
+async def test_a_watch_that_ends_at_once_is_not_made_again_at_once() -> None:
+    cluster = ClosingWatches()
+    index = RunIndex(cluster, early_end_seconds=0.2)  # type: ignore[arg-type]
+    try:
+        await index.ready()
+        await asyncio.sleep(0.5)
+    finally:
+        await index.stop()
+    assert 2 <= cluster.watches <= 4
 
 
 @pytest.mark.k8s

@@ -109,3 +109,61 @@ async def test_the_server_stops_its_run_index_when_it_shuts_down(tmp_path: Path)
     finally:
         await cluster.close()
 
+
+
+class Revocable:
+    """A session token's standing: allowed until revoked, counting the checks."""
+
+    def __init__(self) -> None:
+        self.revoked = False
+        self.checks = 0
+
+    async def __call__(self) -> bool:
+        self.checks += 1
+        return not self.revoked
+
+
+async def rest_of(stream: AsyncIterator[str], within: float = 2) -> list[str]:
+    async with asyncio.timeout(within):
+        return [chunk async for chunk in stream]
+
+
+async def test_both_streams_end_at_the_keep_alive_after_the_token_is_revoked() -> None:
+    index = RunIndex(cluster=None)  # type: ignore[arg-type]
+    for make in (lambda allowed: list_events(index, NS, RunFilter(), None, "/runs",
+                                             keep_alive=0.2, still_allowed=allowed),
+                 lambda allowed: running_events(index, NS, keep_alive=0.2,
+                                                still_allowed=allowed)):
+        token = Revocable()
+        stream = make(token)
+        assert await anext(stream) == ": connected\n\n"
+        assert await anext(stream) == ": keep-alive\n\n"
+        token.revoked = True
+        assert await rest_of(stream) == []
+        assert index._subscribers == {}
+
+
+async def test_both_streams_end_after_revocation_while_changes_keep_coming() -> None:
+    index = RunIndex(cluster=None)  # type: ignore[arg-type]
+    for make in (lambda allowed: list_events(index, NS, RunFilter(), None, "/runs",
+                                             keep_alive=0.3, still_allowed=allowed),
+                 lambda allowed: running_events(index, NS, keep_alive=0.3,
+                                                still_allowed=allowed)):
+        token = Revocable()
+        stream = make(token)
+        await anext(stream)
+        token.revoked = True
+
+        async def churn() -> None:
+            for i in range(40):
+                index.apply("ADDED", run(f"c{i}", f"2026-11-02T00:00:{i:02d}Z"))
+                await asyncio.sleep(0.05)
+
+        feeding = asyncio.create_task(churn())
+        try:
+            sent = await rest_of(stream)
+        finally:
+            feeding.cancel()
+        assert ": keep-alive\n\n" not in sent and token.checks == 1
+        for i in range(40):
+            index.apply("DELETED", run(f"c{i}", f"2026-11-02T00:00:{i:02d}Z"))

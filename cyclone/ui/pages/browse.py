@@ -5,21 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from cyclone.server.run_stream import HEARTBEAT_QUERY, token_checker
 from cyclone.ui.deps import UiSession, ui_router, ui_session
-from cyclone.ui.run_index import MANUAL, RunFilter, RunIndex, RunSummary, decode_cursor, run_index
+from cyclone.ui.run_index import (
+    TRIGGER_KINDS,
+    RunFilter,
+    RunIndex,
+    RunSummary,
+    decode_cursor,
+    run_index,
+)
+from cyclone.ui.run_summary import PAUSED
 from cyclone.ui.templating import PHASES, environment, render
 
 router = ui_router()
 
 PAGE_SIZE = 50
-TRIGGERS = (MANUAL, "Cron", "SCM", "Webhook")
+TRIGGERS = TRIGGER_KINDS
+FILTER_PHASES = (*PHASES, PAUSED)
 KEEP_ALIVE_SECONDS = 15.0
 FILTER_FIELDS = ("phase", "project", "workflow", "trigger", "from", "to", "q")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -39,8 +49,8 @@ def parse_filters(params: Mapping[str, str]) -> tuple[RunFilter, dict[str, str],
         if value:
             kept[name] = value
     phase = kept.get("phase", "")
-    if phase and phase not in PHASES:
-        problems.append(f"phase {phase!r} is not one of {', '.join(PHASES)}")
+    if phase and phase not in FILTER_PHASES:
+        problems.append(f"phase {phase!r} is not one of {', '.join(FILTER_PHASES)}")
         phase = ""
     days: dict[str, date | None] = {}
     for name in ("from", "to"):
@@ -89,7 +99,8 @@ async def runs_list(request: Request, session: UiSession = Depends(ui_session)
         return render(request, "runs_list.html", {
             "runs": [], "kept": kept, "problems": [
                 "the runs are still being loaded: reload the page in a moment"],
-            "projects": [], "workflows": [], "triggers": TRIGGERS, "page": None,
+            "projects": [], "workflows": [], "triggers": TRIGGERS, "phases": FILTER_PHASES,
+            "page": None,
             "stream_url": None, "older_url": None, "newer_url": None}, status_code=503)
     older = params.get("older") or None
     newer = params.get("newer") or None
@@ -103,7 +114,7 @@ async def runs_list(request: Request, session: UiSession = Depends(ui_session)
         "runs": page.runs, "kept": kept, "problems": problems, "page": page,
         "projects": index.projects(namespace),
         "workflows": sorted({w for _, w in index.workflows(namespace, kept.get("project", ""))}),
-        "triggers": TRIGGERS,
+        "triggers": TRIGGERS, "phases": FILTER_PHASES,
         "older_url": list_url(kept, older=page.older) if page.older else None,
         "newer_url": list_url(kept, newer=page.newer) if page.newer else None,
         "first_url": list_url(kept) if page.newer else None,
@@ -112,6 +123,30 @@ async def runs_list(request: Request, session: UiSession = Depends(ui_session)
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "runs-table":
         return render(request, "runs_list_table.html", context)
     return render(request, "runs_list.html", context)
+
+
+StillAllowed = Callable[[], Awaitable[bool]]
+
+
+class AllowedEvery:
+    """`still_allowed` (whether the session's token still reads its tenant) asked at most
+    once per `interval`: a stream asks before each keep-alive and, while events keep
+    arriving, again once an interval has passed."""
+
+    def __init__(self, still_allowed: StillAllowed | None, interval: float) -> None:
+        self.still_allowed = still_allowed
+        self.interval = interval
+        self.checked = asyncio.get_running_loop().time()
+
+    async def __call__(self, *, due: bool = False) -> bool:
+        """`due`: ask now (a keep-alive interval passed without events)."""
+        if self.still_allowed is None:
+            return True
+        loop = asyncio.get_running_loop()
+        if not due and loop.time() - self.checked < self.interval:
+            return True
+        self.checked = loop.time()
+        return await self.still_allowed()
 
 
 def sse(event: str, html: str) -> str:
@@ -126,22 +161,29 @@ def new_runs_html(count: int, url: str, *, missed: bool = False) -> str:
 
 async def list_events(index: RunIndex, namespace: str, where: RunFilter,
                       top: tuple[str, str] | None, refresh_url: str, *,
-                      keep_alive: float = KEEP_ALIVE_SECONDS) -> AsyncIterator[str]:
+                      keep_alive: float = KEEP_ALIVE_SECONDS,
+                      still_allowed: StillAllowed | None = None) -> AsyncIterator[str]:
     """Row replacements (`event: run-NAME`, the row's HTML, or nothing once deleted) for
     runs the filter shows whatever their phase, and `event: new-runs` with the notice of how
     many matching runs were created after `top` since the stream began (or, once changes
-    came faster than the stream sent them, that the list should be reloaded)."""
+    came faster than the stream sent them, that the list should be reloaded). It ends once
+    `still_allowed` says no, asked at every keep-alive interval."""
     rows = dataclasses.replace(where, phase="")
     fresh: set[str] = set()
     subscription = index.subscribe(namespace)
+    allowed = AllowedEvery(still_allowed, keep_alive)
     try:
         yield ": connected\n\n"
         while True:
             try:
                 kind, run = await asyncio.wait_for(subscription.get(), keep_alive)
             except TimeoutError:
+                if not await allowed(due=True):
+                    return
                 yield ": keep-alive\n\n"
                 continue
+            if not await allowed():
+                return
             if subscription.overflowed:
                 subscription.overflowed = False
                 yield sse("new-runs", new_runs_html(len(fresh), refresh_url, missed=True))
@@ -157,9 +199,10 @@ async def list_events(index: RunIndex, namespace: str, where: RunFilter,
 
 
 @router.get("/ui/streams/runs-list")
-async def runs_list_stream(request: Request, session: UiSession = Depends(ui_session)
-                           ) -> Response:
-    """The runs list's live updates, for the session's tenant only."""
+async def runs_list_stream(request: Request, session: UiSession = Depends(ui_session),
+                           heartbeat: float = HEARTBEAT_QUERY) -> Response:
+    """The runs list's live updates, for the session's tenant only, until the session's
+    token is revoked."""
     where, kept, _ = parse_filters(request.query_params)
     try:
         index, namespace = await ready_index(session)
@@ -169,5 +212,6 @@ async def runs_list_stream(request: Request, session: UiSession = Depends(ui_ses
     raw_top = request.query_params.get("top", "")
     created, sep, name = raw_top.partition("|")
     top = (created, name) if sep else None
-    return StreamingResponse(list_events(index, namespace, where, top, list_url(kept)),
-                             media_type="text/event-stream", headers=SSE_HEADERS)
+    events = list_events(index, namespace, where, top, list_url(kept), keep_alive=heartbeat,
+                         still_allowed=token_checker(request, session.token, session.tenant))
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

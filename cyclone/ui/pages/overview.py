@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from cyclone.api import keys
 from cyclone.kube import errors, kinds
+from cyclone.server.run_stream import HEARTBEAT_QUERY, token_checker
 from cyclone.server.stats import run_stats
 from cyclone.server.storage import read_usage
 from cyclone.server.tenant_records import tenant_from_namespace
@@ -21,11 +22,14 @@ from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.pages.browse import (
     KEEP_ALIVE_SECONDS,
     SSE_HEADERS,
+    AllowedEvery,
     IndexUnavailable,
+    StillAllowed,
     ready_index,
     sse,
 )
 from cyclone.ui.run_index import RunFilter, RunIndex, RunSummary
+from cyclone.ui.run_summary import PAUSED
 from cyclone.ui.templating import environment, render
 
 router = ui_router()
@@ -41,8 +45,8 @@ PAGES = (("Overview", "/"), ("Runs", "/runs"), ("Projects", "/projects"),
 
 
 def running_now(index: RunIndex, namespace: str) -> list[RunSummary]:
-    runs = [*index.newest(namespace, RunFilter(phase="Running"), RUNNING_LIMIT),
-            *index.newest(namespace, RunFilter(phase="Waiting"), RUNNING_LIMIT)]
+    runs = [run for phase in ("Running", PAUSED, "Waiting")
+            for run in index.newest(namespace, RunFilter(phase=phase), RUNNING_LIMIT)]
     return sorted(runs, key=lambda r: r.order, reverse=True)[:RUNNING_LIMIT]
 
 
@@ -86,18 +90,25 @@ def running_html(runs: list[RunSummary]) -> str:
 
 
 async def running_events(index: RunIndex, namespace: str, *,
-                         keep_alive: float = KEEP_ALIVE_SECONDS) -> AsyncIterator[str]:
+                         keep_alive: float = KEEP_ALIVE_SECONDS,
+                         still_allowed: StillAllowed | None = None) -> AsyncIterator[str]:
     """`event: running` with the "running now" list whenever a run of `namespace` changes
-    (changes arriving together send one list)."""
+    (changes arriving together send one list). It ends once `still_allowed` says no, asked
+    at every keep-alive interval."""
     subscription = index.subscribe(namespace)
+    allowed = AllowedEvery(still_allowed, keep_alive)
     try:
         yield ": connected\n\n"
         while True:
             try:
                 await asyncio.wait_for(subscription.get(), keep_alive)
             except TimeoutError:
+                if not await allowed(due=True):
+                    return
                 yield ": keep-alive\n\n"
                 continue
+            if not await allowed():
+                return
             while not subscription.queue.empty():
                 subscription.queue.get_nowait()
             yield sse("running", running_html(running_now(index, namespace)))
@@ -106,14 +117,17 @@ async def running_events(index: RunIndex, namespace: str, *,
 
 
 @router.get("/ui/streams/overview")
-async def overview_stream(session: UiSession = Depends(ui_session)) -> Response:
+async def overview_stream(request: Request, session: UiSession = Depends(ui_session),
+                          heartbeat: float = HEARTBEAT_QUERY) -> Response:
+    """The overview's "running now" list, live, until the session's token is revoked."""
     try:
         index, namespace = await ready_index(session)
     except IndexUnavailable:
         return Response("the runs are still being loaded", status_code=503,
                         headers={"Retry-After": "5"})
-    return StreamingResponse(running_events(index, namespace), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    events = running_events(index, namespace, keep_alive=heartbeat,
+                            still_allowed=token_checker(request, session.token, session.tenant))
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 def _as_run(summary: RunSummary) -> dict:
