@@ -75,10 +75,10 @@ class SuccessRate:
         return f"{self.succeeded}/{self.finished}" if self.finished else "-"
 
 
-def success_of_last(runs_newest_first: Sequence[Mapping], count: int = 10) -> SuccessRate:
-    """Succeeded out of the last `count` finished runs."""
-    finished = [r for r in runs_newest_first if run_phase(r) in TERMINAL_PHASES][:count]
-    return SuccessRate(sum(run_phase(r) == SUCCEEDED for r in finished), len(finished))
+def success_of_last(phases_newest_first: Iterable[str], count: int = 10) -> SuccessRate:
+    """Succeeded out of the last `count` finished runs, given the runs' phases."""
+    finished = [p for p in phases_newest_first if p in TERMINAL_PHASES][:count]
+    return SuccessRate(sum(p == SUCCEEDED for p in finished), len(finished))
 
 
 def group_by_label(objects: Iterable[Mapping], label: str) -> dict[str, list[Mapping]]:
@@ -276,9 +276,10 @@ def run_request(form: RunForm, submitted: Mapping[str, str]) -> RunRequest:
 
 def page_context(project: str, workflow: Mapping, runs: Iterable[Mapping],
                  triggers: Iterable[Mapping], stages: Mapping[str, Mapping], form: RunForm,
-                 *, base_url: str, namespace: str, now: datetime) -> dict:
-    """What workflow.html shows of a workflow, its runs, triggers (already masked) and
-    Stages."""
+                 *, base_url: str, namespace: str, now: datetime,
+                 run_count: int | None = None) -> dict:
+    """What workflow.html shows of a workflow, its newest runs (`run_count` runs in all),
+    triggers (already masked) and Stages."""
     name = str(workflow["metadata"]["name"])
     ordered = newest_first(runs)
     names, edges = workflow_graph(workflow)
@@ -291,8 +292,9 @@ def page_context(project: str, workflow: Mapping, runs: Iterable[Mapping],
         "layout": layout_dag(names, edges),
         "stage_href": lambda stage: f"#stage-{stage}",
         "spark": sparkline(run_points(ordered[:SPARK_RUNS], now)),
-        "runs": ordered[:HISTORY_ROWS], "run_count": len(ordered),
-        "success": success_of_last(ordered),
+        "runs": ordered[:HISTORY_ROWS],
+        "run_count": len(ordered) if run_count is None else run_count,
+        "success": success_of_last(run_phase(r) for r in ordered),
         "triggers": trigger_rows,
         "workflow_yaml": yaml_of(workflow),
         "stage_yaml": [(n, yaml_of(stages[n])) for n in names if n in stages],

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from cyclone.ui.compare import compare
+from cyclone.ui.run_index import summarize
 from cyclone.ui.templating import environment
 from cyclone.ui.triage import Triage, triage
 
@@ -107,7 +108,7 @@ def test_a_large_triage_stays_bounded() -> None:
 def test_the_compare_page_renders_before_any_run_and_without_a_green_one() -> None:
     html = render_compare(note="This workflow has no runs yet.")
     assert "no runs yet" in html and "data-compare-table" not in html
-    html = render_compare(runs=[run("only", {}, "Failed")], a="only",
+    html = render_compare(runs=[summarize(run("only", {}, "Failed"))], a="only",
                           note="No green run of this workflow before only")
     assert '<option value="only" selected>only · Failed</option>' in html
 

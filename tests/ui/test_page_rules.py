@@ -10,6 +10,7 @@ from cyclone.ui import urls
 from cyclone.ui.compare import compare
 from cyclone.ui.dag_view import stage_phase
 from cyclone.ui.insights import recent_successes
+from cyclone.ui.run_index import summarize
 from cyclone.ui.run_summary import run_phase
 from cyclone.ui.templating import environment
 from ui.test_workflow_page_units import rendered, run, workflow_page
@@ -51,7 +52,8 @@ def test_templates_build_the_same_addresses_as_the_pages() -> None:
 def test_the_projects_page_links_a_last_run_by_the_shared_address() -> None:
     last = run("build-1", "Succeeded", 0, 5, workflow="w/x")
     html = rendered("projects.html", {"rows": [{
-        "name": "app", "description": "", "workflows": 1, "last_run": last, "created": ""}]})
+        "name": "app", "description": "", "workflows": 1, "last_run": summarize(last),
+        "created": ""}]})
     assert f'href="{urls.run_url("app", "w/x", "build-1")}"' in html
 
 

@@ -15,6 +15,8 @@ from support.ui import screenshot, signed_in_client
 
 API = "/apis/v1alpha1"
 PROJECT = "run-detail-ui"
+PREPARE, SLEEPER, FLAKY, SLEEPY = "rd-prepare", "rd-sleeper", "rd-flaky", "rd-sleepy"
+"""Stage and workflow names are unique per tenant: these are this module's own."""
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "diamond.yaml"
 TIMEOUT = 60_000
 SPY_NOTIFICATIONS = """
@@ -100,12 +102,12 @@ def diamond(ui_up: LiveUp, admin_api: httpx.Client, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def flows(admin_api: httpx.Client, diamond: str) -> None:
-    put_stage(admin_api, "prepare", "echo prepared")
-    put_stage(admin_api, "sleeper", "sleep 60")
-    put_stage(admin_api, "flaky", "echo flaky; exit 3")
-    put_workflow(admin_api, "sleepy", [{"name": "sleeper"}])
-    put_workflow(admin_api, "flaky", [{"name": "prepare"},
-                                      {"name": "flaky", "depends": ["prepare"]}])
+    put_stage(admin_api, PREPARE, "echo prepared")
+    put_stage(admin_api, SLEEPER, "sleep 60")
+    put_stage(admin_api, FLAKY, "echo flaky; exit 3")
+    put_workflow(admin_api, SLEEPY, [{"name": SLEEPER}])
+    put_workflow(admin_api, FLAKY, [{"name": PREPARE},
+                                      {"name": FLAKY, "depends": [PREPARE]}])
 
 
 def node_phases(page: Any) -> dict[str, str]:
@@ -189,8 +191,8 @@ def wait_header(page: Any, phase: str) -> None:
 
 def test_pausing_resuming_and_stopping_a_running_run_from_the_page(
         admin_page: Any, admin_api: httpx.Client, ui_up: LiveUp, flows: None) -> None:
-    run = start(admin_api, "sleepy")
-    admin_page.goto(page_url(ui_up, "sleepy", run))
+    run = start(admin_api, SLEEPY)
+    admin_page.goto(page_url(ui_up, SLEEPY, run))
     admin_page.wait_for_selector('#run-dag .dag-node[data-phase="Running"]', timeout=TIMEOUT)
     admin_page.click("[data-run-notify]")
     admin_page.wait_for_selector("#flash .alert.error")
@@ -217,31 +219,31 @@ def test_pausing_resuming_and_stopping_a_running_run_from_the_page(
     assert [question.split("?")[0] for question in asked] == [
         "Pause this run", "Resume this run", "Stop this run"]
     admin_page.wait_for_selector("#run-header [data-action=retry]")
-    overall = expect(admin_api.get(f"{runs_path('sleepy')}/{run}"), 200)["status"]["overall"]
+    overall = expect(admin_api.get(f"{runs_path(SLEEPY)}/{run}"), 200)["status"]["overall"]
     assert overall["phase"] == "Cancelled"
 
 
 def test_a_run_failing_while_watched_gets_its_triage_and_a_retry_succeeds(
         admin_page: Any, admin_api: httpx.Client, ui_up: LiveUp, flows: None) -> None:
-    put_stage(admin_api, "flaky", "sleep 2; echo flaky; exit 3")
-    run = start(admin_api, "flaky")
-    admin_page.goto(page_url(ui_up, "flaky", run))
+    put_stage(admin_api, FLAKY, "sleep 2; echo flaky; exit 3")
+    run = start(admin_api, FLAKY)
+    admin_page.goto(page_url(ui_up, FLAKY, run))
     assert header_phase(admin_page) != "Failed"
     assert admin_page.locator("#triage").inner_html().strip() == ""
     wait_header(admin_page, "Failed")
     admin_page.wait_for_function(
         "() => document.querySelector('#triage').textContent.includes('flaky')",
         timeout=TIMEOUT)
-    assert admin_page.locator('#run-stages tr[data-stage="flaky"]').get_attribute(
+    assert admin_page.locator(f'#run-stages tr[data-stage="{FLAKY}"]').get_attribute(
         "data-phase") == "Failed"
     admin_page.fill(".run-log-search input[name=q]", "flaky")
     admin_page.click(".run-log-search button[type=submit]")
     admin_page.wait_for_function(
         "() => document.querySelector('.log-search-results').textContent.includes('flaky')",
         timeout=10_000)
-    assert admin_page.url == page_url(ui_up, "flaky", run)
+    assert admin_page.url == page_url(ui_up, FLAKY, run)
     screenshot(admin_page, "run-detail-failed")
-    put_stage(admin_api, "flaky", "echo fixed")
+    put_stage(admin_api, FLAKY, "echo fixed")
     admin_page.once("dialog", lambda dialog: dialog.accept())
     admin_page.click("#run-header [data-action=retry]")
     admin_page.wait_for_url(f"**/runs/{run}-retry-*", timeout=TIMEOUT)
@@ -249,30 +251,36 @@ def test_a_run_failing_while_watched_gets_its_triage_and_a_retry_succeeds(
         """() => document.querySelector('#run-header [data-run-phase]')
                  .textContent.trim() === 'Succeeded'""", timeout=TIMEOUT)
     assert admin_page.locator("#run-header").inner_text().count(run) >= 1
-    assert node_phases(admin_page) == {"prepare": "Succeeded", "flaky": "Succeeded"}
+    assert node_phases(admin_page) == {PREPARE: "Succeeded", FLAKY: "Succeeded"}
 
 
 def test_delete_asks_first_and_a_refusal_keeps_the_run(admin_page: Any, admin_api: httpx.Client,
                                                        ui_up: LiveUp, flows: None) -> None:
-    put_stage(admin_api, "flaky", "echo flaky; exit 3")
-    run = start(admin_api, "flaky")
-    wait_phase(admin_api, "flaky", run, {"Failed"})
-    admin_page.goto(page_url(ui_up, "flaky", run))
+    put_stage(admin_api, FLAKY, "echo flaky; exit 3")
+    run = start(admin_api, FLAKY)
+    wait_phase(admin_api, FLAKY, run, {"Failed"})
+    admin_page.goto(page_url(ui_up, FLAKY, run))
     asked: list[str] = []
 
     def dismiss(dialog: Any) -> None:
         asked.append(dialog.message)
         dialog.dismiss()
 
+    posted: list[str] = []
+    admin_page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
     admin_page.once("dialog", dismiss)
-    admin_page.click("#run-header [data-action=delete]")
-    admin_page.wait_for_timeout(300)
+    with admin_page.expect_event("dialog"):
+        admin_page.click("#run-header [data-action=delete]")
+    admin_page.evaluate("() => new Promise(done => setTimeout(done, 0))")
     assert asked and "cannot be undone" in asked[0]
-    expect(admin_api.get(f"{runs_path('flaky')}/{run}"), 200)
+    assert posted == []
+    kept = expect(admin_api.get(f"{runs_path(FLAKY)}/{run}"), 200)
+    assert "deletionTimestamp" not in kept["metadata"]
     admin_page.once("dialog", lambda dialog: dialog.accept())
     admin_page.click("#run-header [data-action=delete]")
-    admin_page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/flaky", timeout=TIMEOUT)
-    wait_gone(admin_api, f"{runs_path('flaky')}/{run}")
+    admin_page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/{FLAKY}",
+                            timeout=TIMEOUT)
+    wait_gone(admin_api, f"{runs_path(FLAKY)}/{run}")
 
 
 def test_a_refused_action_is_one_line_in_the_flash_not_an_error_page(
@@ -329,7 +337,7 @@ def test_a_stage_much_slower_than_in_the_last_green_runs_is_flagged(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The green runs come from the run index, or from a listing while the index has not
     listed the runs yet."""
-    from cyclone.ui.pages import run_detail
+    from cyclone.ui import indexed_runs
 
     put_stage(admin_api, "nap", "sleep ${variables.PAUSE}")
     put_workflow(admin_api, "napping", [{"name": "nap"}])
@@ -343,8 +351,8 @@ def test_a_stage_much_slower_than_in_the_last_green_runs_is_flagged(
         wait_phase(admin_api, "napping", run, {"Succeeded"})
     slow = nap(7)
     wait_phase(admin_api, "napping", slow, {"Succeeded"})
-    for wait in (run_detail.HISTORY_WAIT_SECONDS, 0):
-        monkeypatch.setattr(run_detail, "HISTORY_WAIT_SECONDS", wait)
+    for wait in (indexed_runs.READY_WAIT_SECONDS, 0):
+        monkeypatch.setattr(indexed_runs, "READY_WAIT_SECONDS", wait)
         admin_page.goto(page_url(ui_up, "napping", slow))
         flagged = admin_page.locator('#run-dag .dag-node[data-stage="nap"]')
         assert "regression" in (flagged.get_attribute("class") or ""), wait

@@ -8,6 +8,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,11 +34,32 @@ async def served(tmp_path, backend) -> AsyncIterator[Served]:
         yield running
 
 
+class CountingCluster:
+    """The served cluster, noting the kind of every list made through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.listed: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def list(self, kind: Any, *args: Any, **kwargs: Any) -> Any:
+        self.listed.append(kind.kind)
+        return await self._inner.list(kind, *args, **kwargs)
+
+
 @pytest.fixture
-async def ui(served: Served, tmp_path) -> AsyncIterator[httpx.AsyncClient]:
+def cluster(served: Served) -> CountingCluster:
+    return CountingCluster(served.env.cluster)
+
+
+@pytest.fixture
+async def ui(served: Served, cluster: CountingCluster, tmp_path
+             ) -> AsyncIterator[httpx.AsyncClient]:
     """The server app with the pages mounted, on the served cluster; signed in as admin.
     `ui.csrf` is the session's CSRF token."""
-    app = create_app(cluster=served.env.cluster, data_dir=tmp_path / "ui-server",
+    app = create_app(cluster=cluster, data_dir=tmp_path / "ui-server",
                      admin_token=served.admin_token, provisioning=False)
     mount_ui(app, served.admin_token)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -98,3 +120,34 @@ async def test_the_diamond_applied_and_run_from_the_pages(served: Served,
     assert re.search(r'<rect class="spark-bar phase-succeeded" data-run="from-ui"', history)
     assert "1/1" in history
 
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_the_pages_find_runs_in_the_run_index_and_starting_a_run_lists_none(
+        ui: httpx.AsyncClient, cluster: CountingCluster) -> None:
+    """The workflow page, the projects pages, the comparison and the triage read the run
+    index and the few runs they show, never a listing of every run; the Run form only
+    creates the run."""
+    applied = await ui.post("/apply", data={"csrf": ui.csrf, "yaml": diamond(),
+                                            "action": "apply"})
+    assert applied.status_code == 200, applied.text
+    base = f"/projects/{PROJECT}/workflows/diamond"
+    for alias in ("first", "second"):
+        started = await ui.post(f"{base}/run", data={"csrf": ui.csrf, "alias": alias})
+        assert started.status_code == 303, started.text
+    async with asyncio.timeout(30):
+        while True:
+            rows = re.findall(r'<tr data-run="([^"]+)"', (await ui.get(base)).text)
+            if rows == ["second", "first"]:
+                break
+            await asyncio.sleep(0.1)
+    cluster.listed.clear()
+    pages = {base: "second", "/projects": PROJECT, f"/projects/{PROJECT}": "second",
+             f"{base}/compare?a=second&b=first": "first",
+             f"{base}/runs/second/triage": "second"}
+    for path, shown in pages.items():
+        answer = await ui.get(path)
+        assert answer.status_code == 200 and shown in answer.text, (path, answer.text[-500:])
+    started = await ui.post(f"{base}/run", data={"csrf": ui.csrf, "alias": "third"})
+    assert started.status_code == 303, started.text
+    assert "WorkflowRun" not in cluster.listed, cluster.listed

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from cyclone.ui import workflow_view as view
 from cyclone.ui.apply_docs import ManifestError, parse_documents, placement
 from cyclone.ui.pages.projects import project_rows, stage_users, workflow_rows
+from cyclone.ui.run_index import summarize
 from cyclone.ui.templating import render
 
 NOW = datetime(2026, 3, 1, 10, 7, 30, tzinfo=UTC)
@@ -219,9 +220,9 @@ def test_the_projects_page_renders_empty_and_with_rows() -> None:
         "cyclone.dev/description": "team <b>" + str(i) + "</b>"}}} for i in range(3)]
     workflows = [{"metadata": {"name": "w", "labels": {"project.cyclone.dev/name": "p1"}}}]
     html = rendered("projects.html", {"rows": project_rows(
-        projects, workflows, [run("w-1", "Failed", 0, 3) | {"metadata": {
+        projects, workflows, [summarize(run("w-1", "Failed", 0, 3) | {"metadata": {
             "name": "w-1", "creationTimestamp": "2026-01-01T00:00:00Z",
-            "labels": {"project.cyclone.dev/name": "p1", "workflow.cyclone.dev/name": "w"}}}])})
+            "labels": {"project.cyclone.dev/name": "p1", "workflow.cyclone.dev/name": "w"}}})])})
     assert re.findall(r'data-project="([^"]+)"', html) == ["p0", "p1", "p2"]
     assert "team &lt;b&gt;1&lt;/b&gt;" in html
     assert 'href="/projects/p1/workflows/w/runs/w-1"' in html and 'data-phase="Failed"' in html
@@ -237,7 +238,7 @@ def test_the_project_page_renders_empty_and_with_200_workflows() -> None:
             for i in range(12)]
     triggers = [cron("*/15 * * * *") | {"metadata": {"name": "t", "labels": {
         "workflow.cyclone.dev/name": "wf-001"}}}]
-    rows = workflow_rows(workflows, runs, triggers, NOW)
+    rows = workflow_rows(workflows, [summarize(r) for r in runs], triggers, NOW)
     stages = [{"metadata": {"name": "a"}}, {"metadata": {"name": "unused"}}]
     html = rendered("project.html", {**empty, "rows": rows, "stages": stages,
                                      "stage_users": stage_users(workflows[:2])})

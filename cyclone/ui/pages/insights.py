@@ -18,13 +18,13 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
 from cyclone.kube import errors, kinds
-from cyclone.server import runs
-from cyclone.server.crud import list_objects
 from cyclone.server.logs.routes import stored_log
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.ui.compare import compare
 from cyclone.ui.deps import UiSession, ui_router, ui_session
-from cyclone.ui.insights import recent_successes, run_name
+from cyclone.ui.indexed_runs import picker_runs, read_run, recent_green_runs
+from cyclone.ui.insights import run_name
+from cyclone.ui.pages.workflow import stages_of
 from cyclone.ui.run_summary import run_phase
 from cyclone.ui.templating import render
 from cyclone.ui.triage import first_failure, triage
@@ -62,15 +62,6 @@ async def _stage_logs(session: UiSession, project: str, workflow: str, run: str,
     return chunks
 
 
-async def _workflow_stages(scope: Scope, wf: dict) -> dict[str, dict]:
-    """The current Stage objects the workflow names, by name."""
-    names = {item.get("name") for item in (wf.get("spec") or {}).get("stages") or []
-             if isinstance(item, dict)}
-    listed = await scope.cluster.list(kinds.STAGE, scope.namespace)
-    return {obj["metadata"]["name"]: obj for obj in listed.items
-            if obj["metadata"]["name"] in names}
-
-
 def age_key(run: dict) -> tuple[str, str, str]:
     """Orders runs by creation; runs created in the same second (times are stored to the
     second) by when they started, then ended."""
@@ -80,10 +71,6 @@ def age_key(run: dict) -> tuple[str, str, str]:
             overall.get("startTime") or "", status.get("completionTime") or "\uffff")
 
 
-def _newest_first(listed: list[dict]) -> list[dict]:
-    return sorted(listed, key=lambda r: (*age_key(r), run_name(r)), reverse=True)
-
-
 @router.get(RUN_PATH + "/triage", response_class=HTMLResponse)
 async def triage_page(request: Request, project: str, workflow: str, run: str,
                       session: UiSession = Depends(ui_session)) -> HTMLResponse:
@@ -91,12 +78,11 @@ async def triage_page(request: Request, project: str, workflow: str, run: str,
     wf = await get_owned(owner, kinds.WORKFLOW, workflow, "workflow")
     scope = await workflow_scope(workflow, owner)
     obj = await get_owned(scope, kinds.WORKFLOW_RUN, run, "workflowrun")
-    history = await list_objects(runs.RUNS, scope)
-    greens = recent_successes(obj, history, 1)
+    greens = await recent_green_runs(scope, obj, session.state, 1)
     green = greens[0] if greens else None
     stage = first_failure(obj, wf)
     chunks = await _stage_logs(session, project, workflow, run, stage)
-    stages = await _workflow_stages(scope, wf) if green is not None else None
+    stages = await stages_of(scope, wf) if green is not None else None
     found = await asyncio.to_thread(
         lambda: triage(obj, wf, green, lambda s: _split_lines(chunks) if s == stage else [],
                        stages=stages))
@@ -119,21 +105,21 @@ async def compare_page(request: Request, project: str, workflow: str,
                        a: str | None = None, b: str | None = None,
                        session: UiSession = Depends(ui_session)) -> HTMLResponse:
     scope = await session.workflow_scope(project, workflow)
-    listed = _newest_first(await list_objects(runs.RUNS, scope))
-    by_name = {run_name(r): r for r in listed}
+    offered = await picker_runs(scope, session.state, PICKER_LIMIT)
     context: dict = {"project": project, "workflow": workflow,
                      "workflow_url": workflow_url(project, workflow),
-                     "runs": listed[:PICKER_LIMIT], "a": a or "", "b": b or "",
+                     "runs": offered, "a": a or "", "b": b or "",
                      "comparison": None, "note": ""}
-    run_a = await _picked(scope, a, by_name) if a else (listed[0] if listed else None)
+    newest = await read_run(scope, offered[0].name) if offered and not a else None
+    run_a = await _picked(scope, a) if a else newest
     if run_a is None:
         context["note"] = "This workflow has no runs yet."
         return render(request, "insights/compare.html", context)
     context["a"] = run_name(run_a)
     if b:
-        run_b = await _picked(scope, b, by_name)
+        run_b = await _picked(scope, b)
     else:
-        greens = recent_successes(run_a, listed, 1)
+        greens = await recent_green_runs(scope, run_a, session.state, 1)
         run_b = greens[0] if greens else None
         if run_b is None:
             context["note"] = (f"No green run of this workflow before {run_name(run_a)}: "
@@ -146,6 +132,6 @@ async def compare_page(request: Request, project: str, workflow: str,
     return render(request, "insights/compare.html", context)
 
 
-async def _picked(scope: Scope, name: str, listed: dict[str, dict]) -> dict:
+async def _picked(scope: Scope, name: str) -> dict:
     """A run of the workflow by name (NotFound as for any run the scope does not own)."""
-    return listed.get(name) or await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+    return await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")

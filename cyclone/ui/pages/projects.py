@@ -3,58 +3,64 @@ and triggers)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
 from cyclone.api import keys
-from cyclone.kube import kinds
 from cyclone.server import catalog
 from cyclone.server.crud import list_objects
-from cyclone.server.scopes import Scope, get_owned
+from cyclone.server.scopes import get_owned
 from cyclone.ui import workflow_view as view
 from cyclone.ui.deps import UiSession, ui_router, ui_session
+from cyclone.ui.indexed_runs import newest_first, summaries
+from cyclone.ui.run_index import RunSummary
 from cyclone.ui.templating import render
 
 router = ui_router()
 
 
-async def _runs(scope: Scope) -> list[dict]:
-    listed = await scope.cluster.list(kinds.WORKFLOW_RUN, scope.namespace,
-                                      label_selector=scope.selector)
-    return listed.items
+def _by(runs: Iterable[RunSummary], key: Callable[[RunSummary], str]
+        ) -> dict[str, list[RunSummary]]:
+    """Summaries grouped by `key`, each group newest first."""
+    groups: dict[str, list[RunSummary]] = {}
+    for run in newest_first(list(runs)):
+        groups.setdefault(key(run), []).append(run)
+    return groups
 
 
-def project_rows(projects: list[dict], workflows: list[dict], runs: list[dict]) -> list[dict]:
+def project_rows(projects: list[dict], workflows: list[dict], runs: Iterable[RunSummary]
+                 ) -> list[dict]:
     """One row per project: its description, number of workflows and its last run."""
     workflows_of = view.group_by_label(workflows, keys.LABEL_PROJECT)
-    runs_of = view.group_by_label(runs, keys.LABEL_PROJECT)
+    runs_of = _by(runs, lambda r: r.project)
     rows = []
     for project in sorted(projects, key=lambda p: p["metadata"]["name"]):
         name = project["metadata"]["name"]
-        last = (view.newest_first(runs_of.get(name, [])) or [None])[0]
+        last = (runs_of.get(name) or [None])[0]
         rows.append({"name": name, "description": view.description(project),
                      "workflows": len(workflows_of.get(name, [])), "last_run": last,
                      "created": view.created(project)})
     return rows
 
 
-def workflow_rows(workflows: list[dict], runs: list[dict], triggers: list[dict],
+def workflow_rows(workflows: list[dict], runs: Iterable[RunSummary], triggers: list[dict],
                   now: datetime) -> list[dict]:
     """One row per workflow: last run, success of the last 10, next cron fire."""
-    runs_of = view.group_by_label(runs, keys.LABEL_WORKFLOW)
+    runs_of = _by(runs, lambda r: r.workflow)
     triggers_of = view.group_by_label(triggers, keys.LABEL_WORKFLOW)
     rows = []
     for workflow in sorted(workflows, key=lambda w: w["metadata"]["name"]):
         name = workflow["metadata"]["name"]
-        ordered = view.newest_first(runs_of.get(name, []))
+        ordered = runs_of.get(name, [])
         fires = [f.times[0] for t in triggers_of.get(name, [])
                  for f in [view.next_fires(t, now, 1)] if f.times]
         rows.append({"name": name, "description": view.description(workflow),
                      "stages": len((workflow.get("spec") or {}).get("stages") or []),
                      "last_run": ordered[0] if ordered else None,
-                     "success": view.success_of_last(ordered),
+                     "success": view.success_of_last(r.phase for r in ordered),
                      "next_fire": min(fires).strftime("%Y-%m-%dT%H:%M:%SZ") if fires else ""})
     return rows
 
@@ -75,7 +81,7 @@ async def projects_page(request: Request, session: UiSession = Depends(ui_sessio
     scope = await session.scope()
     projects = await list_objects(catalog.PROJECTS, scope)
     workflows = await list_objects(catalog.WORKFLOWS, scope)
-    rows = project_rows(projects, workflows, await _runs(scope))
+    rows = project_rows(projects, workflows, await summaries(scope, session.state))
     return render(request, "projects.html", {"rows": rows})
 
 
@@ -90,7 +96,7 @@ async def project_page(project: str, request: Request,
     resources = sorted(await list_objects(catalog.RESOURCES, scope),
                        key=lambda r: r["metadata"]["name"])
     now = datetime.now(UTC)
-    rows = workflow_rows(workflows, await _runs(scope), triggers, now)
+    rows = workflow_rows(workflows, await summaries(scope, session.state), triggers, now)
     trigger_rows = [{"trigger": t, "workflow": (t["metadata"].get("labels") or {}).get(
         keys.LABEL_WORKFLOW, ""), "fires": view.next_fires(t, now, 1)}
         for t in sorted(triggers, key=lambda t: t["metadata"]["name"])]

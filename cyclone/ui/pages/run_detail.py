@@ -10,8 +10,6 @@ The actions are CSRF-checked POSTs that call the same functions as the REST API.
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -21,13 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from cyclone.engine.core.phases import TERMINAL_PHASES
 from cyclone.kube import errors, kinds
 from cyclone.server import runs
-from cyclone.server.crud import list_objects
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.server.state import ServerState
-from cyclone.ui import dag_view, insights
+from cyclone.ui import dag_view, indexed_runs, insights
 from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.layout import DagLayout, layout_dag
-from cyclone.ui.run_index import RunFilter, encode_cursor, run_index, summarize
 from cyclone.ui.run_summary import (
     ACTIONS,
     actions_for,
@@ -47,10 +43,6 @@ router = ui_router()
 RUN_PATH = "/projects/{project}/workflows/{workflow}/runs/{run}"
 HISTORY_LIMIT = 10
 """Successful runs of the workflow the regressions are measured against (newest first)."""
-HISTORY_WAIT_SECONDS = 2.0
-AFTER_EVERY_NAME = "~"
-"""Sorts after every object name: the index cursor at the end of a second takes in the
-runs created in the same second as the run (creation times have whole seconds)."""
 VIEWS = ("dag", "timeline")
 RUN_CHANGED = "cyclone:run-changed"
 NOTICES = {"stop": "Stop requested.", "pause": "Paused: no new stage starts.",
@@ -94,31 +86,10 @@ def run_finished_at(run: dict) -> str | None:
     return None
 
 
-async def _read_run(scope: Scope, name: str) -> dict | None:
-    try:
-        return await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
-    except errors.NotFound:
-        return None
-
-
 async def recent_green_runs(scope: Scope, run: dict, state: ServerState) -> list[dict]:
-    """The workflow's latest successful runs created before `run`, the baseline of its
-    regressions: found in the run index (no listing of every run of the workflow), then
-    read whole. Until the index has its first list (just after the server started) the
-    workflow's runs are listed instead."""
-    index = run_index(state)
-    try:
-        await index.ready(within=HISTORY_WAIT_SECONDS)
-    except TimeoutError:
-        return await list_objects(runs.RUNS, scope)
-    where = RunFilter(phase="Succeeded", project=scope.project or "",
-                      workflow=scope.workflow or "")
-    mine = summarize(run)
-    up_to_its_second = encode_cursor(replace(mine, name=AFTER_EVERY_NAME))
-    page = index.page(scope.namespace, where, limit=HISTORY_LIMIT + 1, older=up_to_its_second)
-    found = await asyncio.gather(*(_read_run(scope, summary.name) for summary in page.runs
-                                   if summary.name != mine.name))
-    return [r for r in found if r is not None][:HISTORY_LIMIT]
+    """The baseline of the run's regressions: the workflow's latest successful runs created
+    before it, found in the run index (no listing of every run of the workflow)."""
+    return await indexed_runs.recent_green_runs(scope, run, state, HISTORY_LIMIT)
 
 
 def header_context(project: str, workflow: str, run: dict) -> dict:

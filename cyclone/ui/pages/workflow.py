@@ -20,11 +20,12 @@ from cyclone.server.crud import list_objects
 from cyclone.server.integration_records import list_integration_secrets
 from cyclone.server.listing import ListQuery
 from cyclone.server.objects import ObjectBody
-from cyclone.server.runs import RUNS, create_run
+from cyclone.server.runs import create_run
 from cyclone.server.scopes import Scope, get_owned
 from cyclone.ui import workflow_view as view
 from cyclone.ui.dag_view import workflow_graph
 from cyclone.ui.deps import UiSession, ui_router, ui_session
+from cyclone.ui.indexed_runs import newest_runs
 from cyclone.ui.pages import apply, projects
 from cyclone.ui.templating import render
 from cyclone.ui.urls import run_url
@@ -47,8 +48,9 @@ async def _scm_integration(session: UiSession, scope: Scope) -> str:
     return names[0] if names else ""
 
 
-async def _stages_of(scope: Scope, workflow: dict) -> dict[str, dict]:
-    """The Stage objects the workflow names (looked up in the tenant, as the engine does)."""
+async def stages_of(scope: Scope, workflow: dict) -> dict[str, dict]:
+    """The Stage objects the workflow names, by name (looked up in the tenant, as the engine
+    does)."""
     wanted = set(workflow_graph(workflow)[0])
     listed = await scope.cluster.list(kinds.STAGE, scope.namespace)
     return {s["metadata"]["name"]: s for s in listed.items if s["metadata"]["name"] in wanted}
@@ -76,46 +78,50 @@ async def _workflow(session: UiSession, project: str, workflow: str
 
 
 async def workflow_context(request: Request, session: UiSession, project: str,
-                           workflow_name: str) -> tuple[dict, Scope]:
-    """What workflow.html shows, and the workflow's scope."""
+                           workflow_name: str) -> dict:
+    """What workflow.html shows."""
     outer, scope, workflow = await _workflow(session, project, workflow_name)
     triggers = [catalog.TRIGGERS.present(t) for t in await list_objects(catalog.TRIGGERS, scope)]
-    stages = await _stages_of(scope, workflow)
-    context = view.page_context(
-        project, workflow, await list_objects(RUNS, scope), triggers, stages,
+    stages = await stages_of(scope, workflow)
+    shown, every = await newest_runs(scope, session.state, view.HISTORY_ROWS)
+    return view.page_context(
+        project, workflow, shown, triggers, stages,
         await _run_form(session, outer, workflow, stages), base_url=str(request.base_url),
-        namespace=scope.namespace, now=datetime.now(UTC))
-    return context, scope
+        namespace=scope.namespace, now=datetime.now(UTC), run_count=len(every))
 
 
 @router.get(_WORKFLOW, response_class=HTMLResponse)
 async def workflow_page(project: str, workflow: str, request: Request,
                         session: UiSession = Depends(ui_session)) -> HTMLResponse:
-    context, _ = await workflow_context(request, session, project, workflow)
-    return render(request, "workflow.html", context)
+    return render(request, "workflow.html",
+                  await workflow_context(request, session, project, workflow))
 
 
 @router.post(_WORKFLOW + "/run", response_class=HTMLResponse)
 async def run_workflow(project: str, workflow: str, request: Request,
                        session: UiSession = Depends(ui_session)) -> Response:
     """Start a run from the "Run" form; on success go to its page, else show the form
-    again with the values given and the one-line reason."""
-    context, scope = await workflow_context(request, session, project, workflow)
+    again with the values given and the one-line reason. Only a refused form reads the
+    page's runs."""
+    outer, scope, stored = await _workflow(session, project, workflow)
+    form = await _run_form(session, outer, stored, await stages_of(scope, stored))
     submitted = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    wanted = view.run_request(context["form"], submitted)
-    context["values"] = wanted.values
+    wanted = view.run_request(form, submitted)
+
+    async def refused(problems: list[str], status_code: int) -> HTMLResponse:
+        context = await workflow_context(request, session, project, workflow)
+        context.update(values=wanted.values, problems=problems)
+        return render(request, "workflow.html", context, status_code=status_code)
+
     if wanted.problems:
-        context["problems"] = wanted.problems
-        return render(request, "workflow.html", context, status_code=422)
+        return await refused(wanted.problems, 422)
     try:
         run = await create_run(scope, ObjectBody.model_validate(wanted.body))
     except errors.ApiError as exc:
-        context["problems"] = [exc.message]
-        return render(request, "workflow.html", context, status_code=exc.code)
+        return await refused([exc.message], exc.code)
     except pydantic.ValidationError as exc:
-        context["problems"] = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                               for e in exc.errors()]
-        return render(request, "workflow.html", context, status_code=422)
+        return await refused([f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                              for e in exc.errors()], 422)
     target = run_url(project, workflow, run["metadata"]["name"])
     return RedirectResponse(target, status_code=303)
 
@@ -127,7 +133,7 @@ async def revisions(project: str, workflow: str, request: Request,
     """The revision picker of one Git resource: its repository's branches and tags from
     the SCM integration, or a free-text field and why the list is missing."""
     outer, _, stored = await _workflow(session, project, workflow)
-    form = await _run_form(session, outer, stored, await _stages_of(outer, stored))
+    form = await _run_form(session, outer, stored, await stages_of(outer, stored))
     git = next((g for g in form.git if g.resource == resource), None)
     if git is None:
         raise errors.NotFound(f"the workflow pulls no Git resource {resource!r}")
