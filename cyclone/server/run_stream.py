@@ -28,9 +28,9 @@ from fastapi.responses import StreamingResponse
 from cyclone.engine.core.phases import is_terminal
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
-from cyclone.server.auth import server_state, tenant_allowed
 from cyclone.server.runs import RUNS
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
+from cyclone.server.stream_auth import TOKEN_RECHECK_SECONDS, bearer_token, token_checker
 
 log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT = 15.0
@@ -174,7 +174,7 @@ async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None 
                 if pump.done():
                     return
                 obj, quiet = current, True
-            if loop.time() - checked >= heartbeat:
+            if loop.time() - checked >= min(heartbeat, TOKEN_RECHECK_SECONDS):
                 checked = loop.time()
                 if still_allowed is not None and not await still_allowed():
                     return
@@ -215,20 +215,6 @@ async def scope_stream(scope: Scope, name: str, *, last_event_id: str | None,
                                    heartbeat=heartbeat, still_allowed=still_allowed))
 
 
-def token_checker(request: Request, token: str, tenant: str
-                  ) -> Callable[[], Awaitable[bool]]:
-    """Whether `token` still reads `tenant` (not revoked), asked again at each heartbeat."""
-    auth = server_state(request).auth
-
-    async def still_allowed() -> bool:
-        try:
-            return tenant_allowed(await auth.authenticate(token), tenant)
-        except errors.ApiError:
-            return False
-
-    return still_allowed
-
-
 HEARTBEAT_QUERY = Query(DEFAULT_HEARTBEAT, ge=0.5, le=300,
                         description="Seconds between keep-alive comments")
 
@@ -244,7 +230,6 @@ async def stream_run(request: Request, name: str, scope: Scope = Depends(workflo
                      last_event_id: str | None = Header(default=None)) -> StreamingResponse:
     """The run's `snapshot`, its `change` events and `end`, each with `id:` its
     resourceVersion; send `Last-Event-ID` to resume without a second snapshot."""
-    _, _, token = (request.headers.get("authorization") or "").strip().partition(" ")
     return await scope_stream(scope, name, last_event_id=last_event_id, heartbeat=heartbeat,
-                              still_allowed=token_checker(request, token.strip(),
+                              still_allowed=token_checker(request, bearer_token(request),
                                                           scope.tenant))

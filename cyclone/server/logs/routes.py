@@ -43,6 +43,7 @@ from cyclone.server.logs.order import log_header, stage_log_order
 from cyclone.server.logs.rundata import current_run, resolve_run_ref, run_matches
 from cyclone.server.logs.store import InvalidLogName, LogRef, LogStore, RunRef, check_segment
 from cyclone.server.state import ServerState
+from cyclone.server.stream_auth import bearer_token, token_checker, until_revoked
 
 API_PREFIX = "/apis/v1alpha1"
 RUN_PATH = "/projects/{project}/workflows/{workflow}/workflowruns/{run}"
@@ -342,8 +343,10 @@ def build_logs_router(prefix: str = API_PREFIX, *,
     async def stream_response(request: Request, project: str, workflow: str, run: str,
                               stage: str, container: str | None, tenant: str,
                               sse: bool, view: LineView) -> StreamingResponse:
-        chunks = await follow_stage_log(server_state(request), tenant, project, workflow, run,
-                                        stage, container, view, settle_grace=settle_grace)
+        chunks = until_revoked(
+            await follow_stage_log(server_state(request), tenant, project, workflow, run,
+                                   stage, container, view, settle_grace=settle_grace),
+            token_checker(request, bearer_token(request), tenant))
         if sse:
             return StreamingResponse(
                 _sse_events(chunks), media_type="text/event-stream",

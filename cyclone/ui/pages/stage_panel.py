@@ -33,6 +33,7 @@ from cyclone.server.logs.secrets import control_secret_values, pod_secret_values
 from cyclone.server.logs.store import InvalidLogName, LogRef, RunRef, check_segment
 from cyclone.server.run_events import list_run_events
 from cyclone.server.scopes import Scope, get_owned
+from cyclone.server.stream_auth import token_checker, until_revoked
 from cyclone.ui import log_search, stage_view
 from cyclone.ui.dag_view import stage_phase
 from cyclone.ui.deps import UiSession, ui_router, ui_session
@@ -247,12 +248,15 @@ async def sse_batches(chunks: AsyncIterator[bytes], keepalive: float = KEEPALIVE
 
 
 @router.get(STREAM_URL)
-async def stream_stage_log(project: str, workflow: str, run: str, stage: str,
+async def stream_stage_log(request: Request, project: str, workflow: str, run: str,
+                           stage: str,
                            container: str | None = Query(default=None, max_length=253),
                            session: UiSession = Depends(ui_session)) -> Response:
+    """The live log; it ends when the session's token is revoked (asked at keep-alives)."""
     await _run_of(session, project, workflow, run)
     chunks = await follow_stage_log(session.state, session.tenant, project, workflow, run,
                                     _check_stage(stage), container or None)
-    return StreamingResponse(sse_batches(chunks), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    events = until_revoked(sse_batches(chunks),
+                           token_checker(request, session.token, session.tenant))
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
