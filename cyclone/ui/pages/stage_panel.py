@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 
 from cyclone.api import keys
 from cyclone.engine.core.masking import Masker
+from cyclone.engine.core.stagestart import REASON_REUSED
 from cyclone.engine.placement import execution_target, read_policy
 from cyclone.kube import errors, kinds
 from cyclone.server.artifacts.routes import artifact_store_for
@@ -53,6 +54,26 @@ async def _run_of(session: UiSession, project: str, workflow: str, run: str
                   ) -> tuple[Scope, dict]:
     scope = await session.workflow_scope(project, workflow)
     return scope, await get_owned(scope, kinds.WORKFLOW_RUN, run, "workflowrun")
+
+
+REUSE_HOPS = 20
+"""Longest chain of retries followed back to the run that ran a reused stage."""
+
+
+async def _ran_in(scope: Scope, run: dict, stage: str) -> dict:
+    """The run whose pod ran `stage`: `run` itself, or, for a stage a retry reused, the run
+    it was reused from (followed back through `spec.retryOf` while it is still stored)."""
+    current = run
+    for _ in range(REUSE_HOPS):
+        entry = stage_view.stage_entry(current, stage) or {}
+        previous = (current.get("spec") or {}).get("retryOf")
+        if (entry.get("status") or {}).get("reason") != REASON_REUSED or not previous:
+            break
+        try:
+            current = await get_owned(scope, kinds.WORKFLOW_RUN, previous, "workflowrun")
+        except errors.NotFound:
+            break
+    return current
 
 
 def _run_ref(scope: Scope, project: str, workflow: str, run: dict) -> RunRef:
@@ -116,7 +137,8 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
                    if isinstance(s, dict)}
     if entry is None and stage not in spec_stages:
         raise errors.NotFound(f"stage {stage!r} is not part of run {run!r}")
-    ref = _run_ref(scope, project, workflow, run_obj)
+    ran_in = await _ran_in(scope, run_obj, stage)
+    ref = _run_ref(scope, project, workflow, ran_in)
     pod, pod_note = await _stage_pod(scope, run_obj, entry)
     stage_obj = await _object(scope, kinds.STAGE, stage)
     store = log_store_for(session.state)
@@ -146,6 +168,8 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
         "run_url": run_url(project, workflow, run),
         "stage_url": stage_url(project, workflow, run, stage),
         "stream_url": log_stream_url(project, workflow, run, stage),
+        "reused_from": None if ran_in is run_obj else ran_in["metadata"]["name"],
+        "log_stage_url": stage_url(project, workflow, ran_in["metadata"]["name"], stage),
         "fragment": bool(request.headers.get("HX-Request")),
     }
     template = "stage_panel.html" if context["fragment"] else "stage.html"
