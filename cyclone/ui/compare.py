@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cyclone.ui.dag_view import stage_phase
-from cyclone.ui.insights import moment, run_name, stage_seconds, stage_statuses
+from cyclone.ui.durations import run_seconds, stage_seconds
+from cyclone.ui.insights import run_name, stage_statuses
 from cyclone.ui.run_summary import run_phase
-from cyclone.ui.templating import format_seconds
+from cyclone.ui.templating import format_seconds, parse_time
 from cyclone.ui.triage import Change, parameter_changes, variable_changes
 
 SAME_SECONDS = 1.0
@@ -112,22 +113,12 @@ def output_changes(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> 
             for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
 
 
-def run_seconds(run: Mapping[str, Any], now: datetime) -> float | None:
-    """The run's duration: its overall start to its completion (elapsed while it runs)."""
-    status = run.get("status") or {}
-    overall = dict(status.get("overall") or {})
-    if status.get("completionTime"):
-        overall["lastTransitionTime"] = status["completionTime"]
-    overall.setdefault("startTime", (run.get("metadata") or {}).get("creationTimestamp"))
-    return stage_seconds({"status": overall}, now)
-
-
 def _order(a: Mapping[str, dict], b: Mapping[str, dict]) -> list[str]:
     """Stages by when they first started in either run; never-started ones last, by name."""
     late = datetime.max.replace(tzinfo=UTC)
 
     def key(name: str) -> tuple[datetime, str]:
-        starts = [moment(((side.get(name) or {}).get("status") or {}).get("startTime"))
+        starts = [parse_time(((side.get(name) or {}).get("status") or {}).get("startTime"))
                   for side in (a, b)]
         known = [s for s in starts if s is not None]
         return (min(known) if known else late, name)

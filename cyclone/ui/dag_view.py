@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cyclone.engine.core.phases import PENDING, RUNNING, TERMINAL_PHASES
-from cyclone.ui.templating import duration_between, format_seconds
+from cyclone.engine.core.phases import PENDING, TERMINAL_PHASES
+from cyclone.ui.durations import stage_seconds
+from cyclone.ui.templating import format_seconds
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,7 @@ def stage_info(stage: Mapping[str, Any], now: datetime | None = None) -> NodeInf
     phase = stage_phase(stage)
     started = status.get("startTime")
     finished = status.get("lastTransitionTime") if phase in TERMINAL_PHASES else None
-    seconds = duration_between(started, finished, now) if (phase in TERMINAL_PHASES or
-                                                             phase == RUNNING) else None
-    if phase in TERMINAL_PHASES and not finished:
-        seconds = None
+    seconds = stage_seconds(stage, now)
     return NodeInfo(phase=phase, duration=format_seconds(seconds), started=started,
                     finished=finished, attempt=int(stage.get("attempts") or 0),
                     message=str(status.get("message") or ""))

@@ -12,49 +12,19 @@ from datetime import UTC, datetime
 from statistics import median
 from typing import Any
 
-from cyclone.engine.core.phases import SUCCEEDED, TERMINAL_PHASES
-from cyclone.engine.core.timefmt import parse_rfc3339
+from cyclone.engine.core.phases import SUCCEEDED
 from cyclone.ui.dag_view import stage_phase
+from cyclone.ui.durations import stage_seconds, stage_window
 from cyclone.ui.run_summary import run_phase
-from cyclone.ui.templating import format_seconds
+from cyclone.ui.templating import format_seconds, parse_time
 
 TIMES = "\N{MULTIPLICATION SIGN}"
-
-
-def moment(value: Any) -> datetime | None:
-    """An RFC 3339 string as an aware datetime; None when missing or unreadable."""
-    if not value:
-        return None
-    try:
-        return parse_rfc3339(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def stage_statuses(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """`status.stages` of a run: stage name → its stage status (may be empty)."""
     stages = (run.get("status") or {}).get("stages") or {}
     return {name: entry for name, entry in stages.items() if isinstance(entry, dict)}
-
-
-def stage_window(entry: Mapping[str, Any] | None, now: datetime
-                 ) -> tuple[datetime, datetime] | None:
-    """When a stage started and finished (now while it is not terminal); None before it
-    started."""
-    status = (entry or {}).get("status") or {}
-    started = moment(status.get("startTime"))
-    if started is None:
-        return None
-    finished = moment(status.get("lastTransitionTime")) \
-        if status.get("phase") in TERMINAL_PHASES else None
-    return started, max(finished or now, started)
-
-
-def stage_seconds(entry: Mapping[str, Any] | None, now: datetime | None = None
-                  ) -> float | None:
-    """A stage's duration (elapsed so far while it runs); None before it started."""
-    window = stage_window(entry, now or datetime.now(UTC))
-    return None if window is None else (window[1] - window[0]).total_seconds()
 
 
 def workflow_depends(workflow: Mapping[str, Any] | None, run: Mapping[str, Any]
@@ -92,7 +62,7 @@ def critical_path(run: Mapping[str, Any], workflow: Mapping[str, Any] | None = N
     def longest(name: str, visiting: frozenset[str]) -> tuple[float, datetime, tuple[str, ...]]:
         if name in best:
             return best[name]
-        started, finished = windows[name]
+        started, finished, _ = windows[name]
         own = (finished - started).total_seconds()
         chosen: tuple[float, datetime, tuple[str, ...]] | None = None
         for upstream in sorted(set(depends.get(name, ())) & windows.keys()):
@@ -131,7 +101,7 @@ def run_name(run: Mapping[str, Any]) -> str:
 
 
 def run_created(run: Mapping[str, Any]) -> datetime | None:
-    return moment((run.get("metadata") or {}).get("creationTimestamp"))
+    return parse_time((run.get("metadata") or {}).get("creationTimestamp"))
 
 
 def recent_successes(run: Mapping[str, Any], history: Iterable[Mapping[str, Any]],

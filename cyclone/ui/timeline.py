@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cyclone.engine.core.phases import TERMINAL_PHASES
+from cyclone.ui.durations import stage_window
 from cyclone.ui.templating import format_seconds, parse_time
 
 MIN_WIDTH = 0.3
@@ -51,18 +51,6 @@ class Timeline:
     ticks: list[Tick]
 
 
-def _stage_times(status: dict, now: datetime) -> tuple[datetime | None, datetime | None,
-                                                       bool]:
-    inner = status.get("status") or {}
-    started = parse_time(inner.get("startTime"))
-    if started is None:
-        return None, None, False
-    if inner.get("phase") in TERMINAL_PHASES:
-        ended = parse_time(inner.get("lastTransitionTime")) or started
-        return started, max(ended, started), False
-    return started, max(now, started), True
-
-
 def label_side(left: float, width: float) -> str:
     """After the bar while there is room on its right, else inside a wide bar, else before
     a narrow one."""
@@ -98,7 +86,8 @@ def build_timeline(run: dict, order: Sequence[str] = (), now: datetime | None = 
     stages: dict = status.get("stages") or {}
     names = list(dict.fromkeys([*order, *sorted(stages)]))
     position = {name: i for i, name in enumerate(names)}
-    times = {name: _stage_times(stages.get(name) or {}, now) for name in names}
+    times = {name: stage_window(stages.get(name), now) or (None, None, False)
+             for name in names}
     starts = [t[0] for t in times.values() if t[0] is not None]
     run_start = parse_time((status.get("overall") or {}).get("startTime"))
     origin = min([*starts, *([run_start] if run_start else [])], default=None)

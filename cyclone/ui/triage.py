@@ -20,8 +20,9 @@ from typing import Any
 from cyclone.api import keys
 from cyclone.engine.core.phases import CANCELLED, FAILED, REASON_UPSTREAM_FAILED
 from cyclone.ui.dag_view import stage_phase
-from cyclone.ui.insights import moment, run_name, stage_statuses
+from cyclone.ui.insights import run_name, stage_statuses
 from cyclone.ui.run_summary import commit_of, parameters_of, variables_of
+from cyclone.ui.templating import parse_time
 
 LogLines = Callable[[str], Iterable[str]]
 """Stage name → the lines of its workload container's stored log (none when there is no
@@ -119,7 +120,7 @@ def first_failure(run: Mapping[str, Any], workflow: Mapping[str, Any] | None = N
         phase = status.get("phase")
         if phase not in (FAILED, CANCELLED) or status.get("reason") == REASON_UPSTREAM_FAILED:
             continue
-        ended = moment(status.get("lastTransitionTime")) or late
+        ended = parse_time(status.get("lastTransitionTime")) or late
         ranked.append((phase != FAILED, _trivial(name, entry, workflow), ended, name))
     return min(ranked)[3] if ranked else None
 

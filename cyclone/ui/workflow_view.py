@@ -18,33 +18,16 @@ from cyclone.engine.core.phases import SUCCEEDED, TERMINAL_PHASES
 from cyclone.engine.core.scm.matching import PARAM_REVISION, integration_of, webhook_url
 from cyclone.server.objects import strip_server_metadata
 from cyclone.ui.dag_view import workflow_graph
+from cyclone.ui.durations import run_seconds, run_start
 from cyclone.ui.layout import layout_dag
 from cyclone.ui.run_summary import run_phase
 from cyclone.ui.sparkline import RunPoint, sparkline
-from cyclone.ui.templating import duration_between
 from cyclone.ui.urls import workflow_url
 
 PARAM_REPO = "SCM_REPO"
 HISTORY_ROWS = 50
 """Runs listed in the workflow page's table; the runs list pages through the rest."""
 SPARK_RUNS = 30
-
-
-def run_start(run: Mapping) -> str | None:
-    return ((run.get("status") or {}).get("overall") or {}).get("startTime")
-
-
-def run_end(run: Mapping) -> str | None:
-    """When a finished run ended; None while it runs."""
-    status = run.get("status") or {}
-    if run_phase(run) not in TERMINAL_PHASES:
-        return None
-    return status.get("completionTime") or (status.get("overall") or {}).get(
-        "lastTransitionTime")
-
-
-def run_seconds(run: Mapping, now: datetime | None = None) -> float | None:
-    return duration_between(run_start(run), run_end(run), now)
 
 
 def created(obj: Mapping) -> str:

@@ -1,18 +1,22 @@
 """The rules every page shares, without a server: the addresses of projects, workflows, runs
-and stages (each path segment quoted), and a run's phase as a person reads it (Paused) on
-every page that shows one."""
+and stages (each path segment quoted), a run's phase as a person reads it (Paused) on every
+page that shows one, and the durations of a stage and of a run."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from cyclone.ui import urls
+from cyclone.ui import workflow_view as view
 from cyclone.ui.compare import compare
-from cyclone.ui.dag_view import stage_phase
+from cyclone.ui.dag_view import run_node_info, stage_phase
+from cyclone.ui.durations import stage_seconds
 from cyclone.ui.insights import recent_successes
+from cyclone.ui.pages.run_detail import header_context
 from cyclone.ui.run_index import summarize
-from cyclone.ui.run_summary import run_phase
-from cyclone.ui.templating import environment
+from cyclone.ui.run_summary import run_phase, stage_rows
+from cyclone.ui.templating import environment, format_seconds
+from cyclone.ui.timeline import build_timeline
 from ui.test_workflow_page_units import rendered, run, workflow_page
 
 NOW = datetime(2026, 3, 1, 10, 7, 30, tzinfo=UTC)
@@ -74,3 +78,41 @@ def test_a_run_or_stage_without_a_phase_is_pending_everywhere() -> None:
     assert recent_successes(paused(), [run("build-1", "Succeeded", 0, 65), {
         "metadata": {"name": "fresh", "creationTimestamp": "2026-02-28T10:00:00Z"}}], 5)[0][
         "metadata"]["name"] == "build-1"
+
+
+def timed_run() -> dict:
+    """A finished run whose stage `again` waits again after it started (a retry), and whose
+    stage `lost` ended without a recorded end."""
+    return {"metadata": {"name": "timed", "creationTimestamp": "2026-03-01T09:59:00Z"},
+            "status": {"overall": {"phase": "Failed", "startTime": "2026-03-01T10:00:00Z",
+                                   "lastTransitionTime": "2026-03-01T10:01:40Z"},
+                       "completionTime": "2026-03-01T10:01:30Z",
+                       "stages": {
+                           "again": {"status": {"phase": "Waiting",
+                                                "startTime": "2026-03-01T10:00:10Z"}},
+                           "lost": {"status": {"phase": "Failed",
+                                               "startTime": "2026-03-01T10:00:05Z"}}}}}
+
+
+def test_a_stage_lasts_as_long_on_its_node_its_row_its_bar_and_in_a_comparison() -> None:
+    run_ = timed_run()
+    nodes = run_node_info(run_, NOW)
+    rows = {r.name: r for r in stage_rows(["again", "lost"], nodes)}
+    bars = {b.stage: b for b in build_timeline(run_, ["again", "lost"], NOW).bars}
+    compared = {r.stage: r for r in compare(run_, run_, now=NOW).stages}
+    for name in ("again", "lost"):
+        seconds = stage_seconds(run_["status"]["stages"][name], NOW)
+        assert seconds is not None
+        assert nodes[name].duration == rows[name].duration == format_seconds(seconds)
+        assert bars[name].end - bars[name].start == seconds
+        assert compared[name].seconds_a == seconds
+    assert nodes["again"].duration == "7m20s" and nodes["lost"].duration == "0.0s"
+
+
+def test_a_run_lasts_as_long_in_its_header_its_workflow_row_and_a_comparison() -> None:
+    run_ = timed_run()
+    assert header_context("p", "w", run_)["duration"] == 90.0
+    assert view.run_seconds(run_, NOW) == 90.0
+    assert compare(run_, run_, now=NOW).seconds_a == 90.0
+    never = {"metadata": {"name": "queued", "creationTimestamp": "2026-03-01T09:59:00Z"}}
+    assert compare(never, never, now=NOW).seconds_a is None

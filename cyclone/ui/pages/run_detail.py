@@ -16,13 +16,13 @@ from functools import lru_cache
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cyclone.engine.core.phases import TERMINAL_PHASES
 from cyclone.kube import errors, kinds
 from cyclone.server import runs
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.server.state import ServerState
 from cyclone.ui import dag_view, indexed_runs, insights
 from cyclone.ui.deps import UiSession, ui_router, ui_session
+from cyclone.ui.durations import run_end, run_seconds
 from cyclone.ui.layout import DagLayout, layout_dag
 from cyclone.ui.run_summary import (
     ACTIONS,
@@ -35,7 +35,7 @@ from cyclone.ui.run_summary import (
     trigger_of,
     variables_of,
 )
-from cyclone.ui.templating import duration_between, render
+from cyclone.ui.templating import render
 from cyclone.ui.timeline import build_timeline
 from cyclone.ui.urls import run_stream_url, run_url, stage_url, workflow_url
 
@@ -78,14 +78,6 @@ def stage_order(layout: DagLayout, run: dict) -> list[str]:
     return names + extra
 
 
-def run_finished_at(run: dict) -> str | None:
-    status = run.get("status") or {}
-    overall = status.get("overall") or {}
-    if overall.get("phase") in TERMINAL_PHASES:
-        return status.get("completionTime") or overall.get("lastTransitionTime")
-    return None
-
-
 async def recent_green_runs(scope: Scope, run: dict, state: ServerState) -> list[dict]:
     """The baseline of the run's regressions: the workflow's latest successful runs created
     before it, found in the run index (no listing of every run of the workflow)."""
@@ -95,14 +87,14 @@ async def recent_green_runs(scope: Scope, run: dict, state: ServerState) -> list
 def header_context(project: str, workflow: str, run: dict) -> dict:
     name = run["metadata"]["name"]
     overall = (run.get("status") or {}).get("overall") or {}
-    finished = run_finished_at(run)
+    finished = run_end(run)
     retry_of = str((run.get("spec") or {}).get("retryOf") or "")
     return {
         "project": project, "workflow": workflow, "name": name, "run": run,
         "phase": run_phase(run), "overall": overall,
         "trigger": trigger_of(run), "started_by": started_by(run),
         "started": overall.get("startTime"), "finished": finished,
-        "duration": duration_between(overall.get("startTime"), finished),
+        "duration": run_seconds(run),
         "commit": commit_of(run), "actions": actions_for(run),
         "run_url": run_url(project, workflow, name),
         "workflow_url": workflow_url(project, workflow),
