@@ -153,6 +153,9 @@ def test_the_diamond_renders_inside_its_fitted_view_in_light_and_dark(dag_page: 
     linux = page.locator('[data-stage="build-linux"]').bounding_box()
     report = page.locator('[data-stage="report"]').bounding_box()
     assert linux["x"] < report["x"], "stages flow left to right"
+    shown = page.evaluate("""() => { const svg = document.querySelector('svg.dag-svg');
+        return svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; }""")
+    assert shown <= 1.001, "a small DAG is shown at its own size, not blown up"
     screenshot(page, "dag-diamond")
     bar = page.locator('[data-stage="version"] .dag-bar')
     light = bar.evaluate("el => getComputedStyle(el).fill")

@@ -5,6 +5,7 @@
   "use strict";
   var MIN_WIDTH = 120;
   var SMALLEST_START_SCALE = 0.45;
+  var LARGEST_FIT_SCALE = 1;
   var DRAG_THRESHOLD = 4;
 
   function numberAttr(el, name) { return parseFloat(el.getAttribute(name)) || 0; }
@@ -52,8 +53,15 @@
     return { x: cx - w / 2, y: cy - h / 2, w: w, h: h };
   }
 
+  // Everything in view, but a small DAG at its own size rather than blown up to the page.
   function fit(svg) {
     setView(svg, aspectView(svg, state(svg).full));
+    var shown = scale(svg);
+    if (shown > LARGEST_FIT_SCALE) {
+      var view = state(svg).view;
+      setView(svg, { x: view.x, y: view.y, w: view.w * shown / LARGEST_FIT_SCALE,
+                     h: view.h * shown / LARGEST_FIT_SCALE });
+    }
   }
 
   function scale(svg) {
