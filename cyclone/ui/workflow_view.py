@@ -20,6 +20,7 @@ from cyclone.server.objects import strip_server_metadata
 from cyclone.ui.dag_view import workflow_graph
 from cyclone.ui.durations import run_seconds, run_start
 from cyclone.ui.layout import layout_dag
+from cyclone.ui.run_index import summarize
 from cyclone.ui.run_summary import run_phase
 from cyclone.ui.sparkline import RunPoint, sparkline
 from cyclone.ui.urls import workflow_url
@@ -34,11 +35,10 @@ def created(obj: Mapping) -> str:
     return str((obj.get("metadata") or {}).get("creationTimestamp") or "")
 
 
-def newest_first(objects: Iterable[Mapping]) -> list[Mapping]:
-    """By creation time, newest first; the name breaks ties (same second)."""
-    by_name = sorted(objects, key=lambda o: str((o.get("metadata") or {}).get("name")),
-                     reverse=True)
-    return sorted(by_name, key=created, reverse=True)
+def newest_first(runs: Iterable[Mapping]) -> list[Mapping]:
+    """Runs in the run index's order (`RunSummary.order`: creation time, then name, so runs
+    of the same second keep one order on every page), newest first."""
+    return sorted(runs, key=lambda run: summarize(dict(run)).order, reverse=True)
 
 
 def run_points(runs_newest_first: Sequence[Mapping], now: datetime | None = None

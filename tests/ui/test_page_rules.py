@@ -4,9 +4,10 @@ page that shows one, and the durations of a stage and of a run."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
-from cyclone.ui import urls
+from cyclone.ui import indexed_runs, urls
 from cyclone.ui import workflow_view as view
 from cyclone.ui.compare import compare
 from cyclone.ui.dag_view import run_node_info, stage_phase
@@ -116,3 +117,14 @@ def test_a_run_lasts_as_long_in_its_header_its_workflow_row_and_a_comparison() -
     assert compare(run_, run_, now=NOW).seconds_a == 90.0
     never = {"metadata": {"name": "queued", "creationTimestamp": "2026-03-01T09:59:00Z"}}
     assert compare(never, never, now=NOW).seconds_a is None
+
+
+def test_runs_of_the_same_second_keep_the_run_index_order_on_the_workflow_page() -> None:
+    same_second = [run("alpha", "Succeeded", 0, 5), run("beta", "Succeeded", 0, 5)]
+    same_second[1]["metadata"]["creationTimestamp"] = \
+        same_second[0]["metadata"]["creationTimestamp"].replace("Z", "+00:00")
+    html = workflow_page(same_second)
+    index_order = [s.name for s in indexed_runs.newest_first(
+        [summarize(r) for r in same_second])]
+    assert index_order == ["beta", "alpha"]
+    assert re.findall(r'<tr data-run="([^"]+)"', html) == index_order

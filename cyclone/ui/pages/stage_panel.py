@@ -33,6 +33,7 @@ from cyclone.server.logs.routes import follow_stage_log, log_store_for, stored_l
 from cyclone.server.logs.secrets import control_secret_values, pod_secret_values
 from cyclone.server.logs.store import InvalidLogName, LogRef, RunRef, check_segment
 from cyclone.server.run_events import list_run_events
+from cyclone.server.run_stream import SSE_HEADERS
 from cyclone.server.scopes import Scope, get_owned
 from cyclone.server.stream_auth import token_checker, until_revoked
 from cyclone.ui import log_search, stage_view
@@ -46,7 +47,6 @@ router = ui_router()
 RUN_URL = "/projects/{project}/workflows/{workflow}/runs/{run}"
 STAGE_URL = RUN_URL + "/stages/{stage}"
 STREAM_URL = "/ui/streams/logs/{project}/{workflow}/{run}/{stage}"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 KEEPALIVE_SECONDS = 15.0
 
 
