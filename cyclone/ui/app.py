@@ -26,6 +26,7 @@ from cyclone.ui.pages import (
     editor,
     insights,
     overview,
+    redirects,
     run_detail,
     stage_panel,
     streams,
@@ -36,7 +37,7 @@ from cyclone.ui.session import SessionSealer, SignInLinks
 from cyclone.ui.templating import STATIC_DIR, STATIC_PREFIX, render
 
 PAGE_MODULES = (overview, browse, workflow, editor, run_detail, stage_panel, insights, admin,
-                streams)
+                streams, redirects)
 
 
 @dataclass

@@ -97,3 +97,14 @@ def test_a_form_missing_a_field_answers_a_page_not_json(ui_up: LiveUp) -> None:
         assert fragment.status_code == 422
         assert fragment.headers["HX-Retarget"] == "#flash"
         assert fragment.text.startswith('<div class="alert error"')
+
+
+def test_addresses_without_a_page_lead_to_the_page_above(ui_up: LiveUp) -> None:
+    for typed, lands in (("/projects/p1/workflows", "/projects/p1"),
+                         ("/projects/p1/workflows/w1/runs", "/projects/p1/workflows/w1"),
+                         ("/projects/p1/workflows/w1/runs/r1/stages",
+                          "/projects/p1/workflows/w1/runs/r1")):
+        answer = httpx.get(f"{ui_up.url}{typed}", follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (303, lands)
+    icon = httpx.get(f"{ui_up.url}/favicon.ico", follow_redirects=True)
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
