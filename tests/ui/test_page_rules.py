@@ -13,7 +13,7 @@ from cyclone.ui.compare import compare
 from cyclone.ui.dag_view import run_node_info, stage_phase
 from cyclone.ui.durations import stage_seconds
 from cyclone.ui.insights import recent_successes
-from cyclone.ui.pages.run_detail import header_context
+from cyclone.ui.pages.run_detail import header_context, page_context
 from cyclone.ui.run_index import summarize
 from cyclone.ui.run_summary import run_phase, stage_rows
 from cyclone.ui.templating import environment, format_seconds
@@ -128,3 +128,10 @@ def test_runs_of_the_same_second_keep_the_run_index_order_on_the_workflow_page()
         [summarize(r) for r in same_second])]
     assert index_order == ["beta", "alpha"]
     assert re.findall(r'<tr data-run="([^"]+)"', html) == index_order
+
+
+def test_the_stage_table_links_each_stage_by_the_shared_address() -> None:
+    run_ = {"metadata": {"name": "r 1"}, "status": {"stages": {"a/b": {}}}}
+    workflow = {"spec": {"stages": [{"name": "a/b"}]}}
+    html = rendered("run/stages.html", page_context("p", "w", run_, workflow, [], now=NOW))
+    assert f'href="{urls.stage_url("p", "w", "r 1", "a/b")}"' in html

@@ -113,11 +113,10 @@ def page_context(project: str, workflow: str, run: dict, wf: dict,
     layout = run_layout(wf, run)
     order = stage_order(layout, run)
     info = dag_view.run_node_info(run)
-    base = run_url(project, workflow, run["metadata"]["name"])
     context = header_context(project, workflow, run)
     context.update({
         "layout": layout, "info": info, "order": order, "view": view,
-        "rows": stage_rows(order, info), "stage_base": f"{base}/stages/",
+        "rows": stage_rows(order, info),
         "table_later": len(order) > TABLE_INLINE_LIMIT and not full_table,
         "critical": insights.critical_path(run, wf, now=now),
         "flagged": insights.regressions(run, history, now=now),
