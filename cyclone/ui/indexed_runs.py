@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from cyclone.engine.core.phases import SUCCEEDED
 from cyclone.kube import errors, kinds
 from cyclone.server import runs
 from cyclone.server.crud import list_objects
@@ -81,11 +82,11 @@ async def recent_green_runs(scope: Scope, run: dict, state: ServerState, limit: 
     mine = summarize(run)
     if not await _ready(state):
         green = [summarize(r) for r in await _listed(scope)]
-        page = newest_first([s for s in green if s.phase == "Succeeded" and
+        page = newest_first([s for s in green if s.phase == SUCCEEDED and
                              s.order <= (mine.created, AFTER_EVERY_NAME)])[:limit + 1]
     else:
         up_to_its_second = encode_cursor(replace(mine, name=AFTER_EVERY_NAME))
-        page = run_index(state).page(scope.namespace, scope_filter(scope, phase="Succeeded"),
+        page = run_index(state).page(scope.namespace, scope_filter(scope, phase=SUCCEEDED),
                                      limit=limit + 1, older=up_to_its_second).runs
     return (await _read_all(scope, [s for s in page if s.name != mine.name]))[:limit]
 
