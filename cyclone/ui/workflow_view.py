@@ -260,9 +260,10 @@ def run_request(form: RunForm, submitted: Mapping[str, str]) -> RunRequest:
 def page_context(project: str, workflow: Mapping, runs: Iterable[Mapping],
                  triggers: Iterable[Mapping], stages: Mapping[str, Mapping], form: RunForm,
                  *, base_url: str, namespace: str, now: datetime,
-                 run_count: int | None = None) -> dict:
-    """What workflow.html shows of a workflow, its newest runs (`run_count` runs in all),
-    triggers (already masked) and Stages."""
+                 run_count: int | None = None, success: SuccessRate | None = None) -> dict:
+    """What workflow.html shows of a workflow, its newest runs (`run_count` runs in all,
+    `success` over all of them; both default to what `runs` says), triggers (already
+    masked) and Stages."""
     name = str(workflow["metadata"]["name"])
     ordered = newest_first(runs)
     names, edges = workflow_graph(workflow)
@@ -277,7 +278,7 @@ def page_context(project: str, workflow: Mapping, runs: Iterable[Mapping],
         "spark": sparkline(run_points(ordered[:SPARK_RUNS], now)),
         "runs": ordered[:HISTORY_ROWS],
         "run_count": len(ordered) if run_count is None else run_count,
-        "success": success_of_last(run_phase(r) for r in ordered),
+        "success": success or success_of_last(run_phase(r) for r in ordered),
         "triggers": trigger_rows,
         "workflow_yaml": yaml_of(workflow),
         "stage_yaml": [(n, yaml_of(stages[n])) for n in names if n in stages],

@@ -87,7 +87,8 @@ async def workflow_context(request: Request, session: UiSession, project: str,
     return view.page_context(
         project, workflow, shown, triggers, stages,
         await _run_form(session, outer, workflow, stages), base_url=str(request.base_url),
-        namespace=scope.namespace, now=datetime.now(UTC), run_count=len(every))
+        namespace=scope.namespace, now=datetime.now(UTC), run_count=len(every),
+        success=view.success_of_last(s.phase for s in every))
 
 
 @router.get(_WORKFLOW, response_class=HTMLResponse)
