@@ -16,6 +16,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -38,22 +39,26 @@ class SealedSession:
 class SessionSealer:
     """Seals and opens session cookies; the key is derived from the admin token."""
 
-    def __init__(self, admin_token: str, max_age: int = SESSION_SECONDS) -> None:
+    def __init__(self, admin_token: str, max_age: int = SESSION_SECONDS,
+                 now: Callable[[], float] = time.time) -> None:
         digest = hashlib.sha256(b"cyclone-ui-session\0" + admin_token.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(digest))
         self.max_age = max_age
+        self.now = now
+        """The clock a cookie's age is measured by (seconds since the epoch)."""
 
     def seal(self, token: str) -> tuple[str, SealedSession]:
         session = SealedSession(token=token, csrf=secrets.token_urlsafe(24))
         payload = json.dumps({"t": session.token, "c": session.csrf}).encode()
-        return self._fernet.encrypt(payload).decode(), session
+        return self._fernet.encrypt_at_time(payload, int(self.now())).decode(), session
 
     def open(self, cookie: str | None) -> SealedSession | None:
         """The session in `cookie`, or None when it is missing, forged or expired."""
         if not cookie:
             return None
         try:
-            data = json.loads(self._fernet.decrypt(cookie.encode(), ttl=self.max_age))
+            data = json.loads(self._fernet.decrypt_at_time(cookie.encode(), self.max_age,
+                                                           int(self.now())))
         except (InvalidToken, ValueError, TypeError):
             return None
         if not isinstance(data, dict):

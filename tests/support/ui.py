@@ -22,6 +22,13 @@ ARTIFACTS = Path(os.environ.get("CYCLONE_TEST_ARTIFACTS", "test-artifacts")) / "
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+def expect(response: httpx.Response, *codes: int) -> dict:
+    """The JSON body of `response` (or {}), after asserting its status is one of `codes`."""
+    assert response.status_code in codes, (response.request.url, response.status_code,
+                                           response.text)
+    return response.json() if response.content else {}
+
+
 def page_csrf(html: str) -> str:
     """The CSRF token a page embeds in its forms."""
     found = _CSRF.search(html)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from support.live_up import LiveUp, live_up
 from support.ui import CHROMIUM, CHROMIUM_ARGS, browser_sign_in, new_tenant
+from support.ui_app import backend, served  # noqa: F401  (fixtures for the UI tests)
 
 
 @pytest.fixture(scope="session")

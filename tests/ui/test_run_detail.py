@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from support.live_up import LiveUp, cli_ok
-from support.ui import screenshot, signed_in_client
+from support.ui import expect, screenshot, signed_in_client
 
 API = "/apis/v1alpha1"
 PROJECT = "run-detail-ui"
@@ -28,12 +28,6 @@ if (window.Notification) {
   });
 }
 """
-
-
-def expect(response: httpx.Response, *codes: int) -> dict:
-    assert response.status_code in codes, (response.request.url, response.status_code,
-                                           response.text)
-    return response.json() if response.content else {}
 
 
 def runs_path(workflow: str) -> str:

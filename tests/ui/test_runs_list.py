@@ -13,30 +13,26 @@ from typing import Any
 import httpx
 import pytest
 from support.live_up import LiveUp
-from support.ui import browser_sign_in, screenshot, signed_in_client
+from support.ui import browser_sign_in, expect, screenshot, signed_in_client
 
 from cyclone.api import keys
+from cyclone.engine.core.triggerrun import TRIGGER_CRON
 from cyclone.kube import kinds
 
 API = "/apis/v1alpha1"
 PROJECT = "runs-list-ui"
 BULK = "runs-list-bulk"
+QUICK, FLAKY, SLOW = "rl-quick", "rl-flaky", "rl-slow"
+"""Stage and workflow names are unique per tenant: these are this module's own."""
 NS = keys.tenant_namespace(keys.DEFAULT_TENANT)
 
 
-def expect(response: httpx.Response, *codes: int) -> dict:
-    assert response.status_code in codes, (response.request.url, response.status_code,
-                                           response.text)
-    return response.json() if response.content else {}
-
-
 def add_workflow(api: httpx.Client, project: str, workflow: str, script: str) -> None:
-    expect(api.post(f"{API}/projects", json={"metadata": {"name": project}}), 201, 409)
     expect(api.post(f"{API}/projects/{project}/stages", json={
         "metadata": {"name": workflow}, "spec": {"pod": {"spec": {"containers": [
-            {"image": "alpine:3.20", "command": ["sh", "-c", script]}]}}}}), 201, 409)
+            {"image": "alpine:3.20", "command": ["sh", "-c", script]}]}}}}), 201)
     expect(api.post(f"{API}/projects/{project}/workflows", json={
-        "metadata": {"name": workflow}, "spec": {"stages": [{"name": workflow}]}}), 201, 409)
+        "metadata": {"name": workflow}, "spec": {"stages": [{"name": workflow}]}}), 201)
 
 
 def start_run(api: httpx.Client, workflow: str, project: str = PROJECT) -> str:
@@ -62,13 +58,14 @@ def wait_phase(api: httpx.Client, workflow: str, run: str, *phases: str,
 
 @pytest.fixture(scope="module")
 def finished(admin_api: httpx.Client) -> dict[str, str]:
-    """A succeeded run of `quick` and a failed run of `flaky`."""
-    add_workflow(admin_api, PROJECT, "quick", "echo ok")
-    add_workflow(admin_api, PROJECT, "flaky", "echo broken; exit 3")
-    add_workflow(admin_api, PROJECT, "slow", "sleep 3")
-    runs = {"quick": start_run(admin_api, "quick"), "flaky": start_run(admin_api, "flaky")}
-    wait_phase(admin_api, "quick", runs["quick"], "Succeeded")
-    wait_phase(admin_api, "flaky", runs["flaky"], "Failed")
+    """A succeeded run of `rl-quick` and a failed run of `rl-flaky`."""
+    expect(admin_api.post(f"{API}/projects", json={"metadata": {"name": PROJECT}}), 201)
+    add_workflow(admin_api, PROJECT, QUICK, "echo ok")
+    add_workflow(admin_api, PROJECT, FLAKY, "echo broken; exit 3")
+    add_workflow(admin_api, PROJECT, SLOW, "sleep 3")
+    runs = {QUICK: start_run(admin_api, QUICK), FLAKY: start_run(admin_api, FLAKY)}
+    wait_phase(admin_api, QUICK, runs[QUICK], "Succeeded")
+    wait_phase(admin_api, FLAKY, runs[FLAKY], "Failed")
     return runs
 
 
@@ -80,7 +77,7 @@ async def _write_runs(cluster: Any, count: int) -> None:
             "apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
             "metadata": {"name": name, "namespace": NS,
                          "labels": {keys.LABEL_PROJECT: BULK, keys.LABEL_WORKFLOW: "many"},
-                         "annotations": {keys.ANNOTATION_WORKFLOWRUN_TRIGGER: "Cron"}},
+                         "annotations": {keys.ANNOTATION_WORKFLOWRUN_TRIGGER: TRIGGER_CRON}},
             "spec": {"workflowRef": {"name": "many"}, "stopped": True}})
         await cluster.patch(kinds.WORKFLOW_RUN, name, {"status": {"overall": {
             "phase": "Succeeded", "startTime": "2026-01-01T00:00:00Z",
@@ -89,7 +86,7 @@ async def _write_runs(cluster: Any, count: int) -> None:
 
 @pytest.fixture(scope="module")
 def bulk(ui_up: LiveUp, admin_api: httpx.Client) -> int:
-    expect(admin_api.post(f"{API}/projects", json={"metadata": {"name": BULK}}), 201, 409)
+    expect(admin_api.post(f"{API}/projects", json={"metadata": {"name": BULK}}), 201)
     ui_up.call(_write_runs(ui_up.cluster, 60), timeout=60)
     return 60
 
@@ -109,14 +106,14 @@ def row(page: Any, run: str) -> Any:
 def test_runs_appear_in_the_list_with_their_phase(page: Any, ui_up: LiveUp,
                                                   finished: dict[str, str]) -> None:
     page.goto(f"{ui_up.url}/runs?project={PROJECT}")
-    assert row(page, finished["quick"]).get_attribute("data-phase") == "Succeeded"
-    assert row(page, finished["flaky"]).get_attribute("data-phase") == "Failed"
-    cells = row(page, finished["flaky"]).locator("td").all_inner_texts()
-    assert cells[1:5] == [PROJECT, "flaky", "Failed", "Manual"]
+    assert row(page, finished[QUICK]).get_attribute("data-phase") == "Succeeded"
+    assert row(page, finished[FLAKY]).get_attribute("data-phase") == "Failed"
+    cells = row(page, finished[FLAKY]).locator("td").all_inner_texts()
+    assert cells[1:5] == [PROJECT, FLAKY, "Failed", "manual"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cells[5])
     assert re.fullmatch(r"\d+(\.\d)?s", cells[6])
-    assert row(page, finished["flaky"]).locator("a").first.get_attribute("href") == (
-        f"/projects/{PROJECT}/workflows/flaky/runs/{finished['flaky']}")
+    assert row(page, finished[FLAKY]).locator("a").first.get_attribute("href") == (
+        f"/projects/{PROJECT}/workflows/{FLAKY}/runs/{finished[FLAKY]}")
     screenshot(page, "runs-list")
 
 
@@ -126,8 +123,8 @@ def test_started_times_show_in_the_browsers_zone_with_utc_on_hover(
     try:
         tokyo = context.new_page()
         browser_sign_in(tokyo, ui_up.url, ui_up.token)
-        tokyo.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow=quick")
-        shown = row(tokyo, finished["quick"]).locator("time")
+        tokyo.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow={QUICK}")
+        shown = row(tokyo, finished[QUICK]).locator("time")
         utc = datetime.fromisoformat(shown.get_attribute("datetime").replace("Z", "+00:00"))
         local = utc.astimezone(timezone(timedelta(hours=9))).strftime("%Y-%m-%d %H:%M:%S")
         assert shown.inner_text() == local
@@ -142,7 +139,22 @@ def test_a_page_fragment_is_served_to_htmx(ui_up: LiveUp, finished: dict[str, st
                               headers={"HX-Request": "true", "HX-Target": "runs-table"})
         assert response.status_code == 200
         assert response.text.startswith('<div id="runs-table"') and "<html" not in response.text
-        assert f'data-run="{finished["flaky"]}"' in response.text
+        assert f'data-run="{finished[FLAKY]}"' in response.text
+
+
+def test_the_trigger_filter_offers_the_trigger_kinds_and_finds_cron_runs(
+        ui_up: LiveUp, bulk: int, finished: dict[str, str]) -> None:
+    with signed_in_client(ui_up.url, ui_up.token) as client:
+        html = client.get(f"/runs?project={BULK}").text
+        offered = re.findall(r'<option value="([^"]*)"', html.split('name="trigger"')[1]
+                             .split("</select>")[0])
+        assert offered == ["", "manual", "cron", "webhook"]
+        cron = client.get(f"/runs?project={BULK}&trigger=cron").text
+        assert cron.count('data-run="bulk-') == 50
+        manual = client.get(f"/runs?project={BULK}&trigger=manual").text
+        assert 'data-run="bulk-' not in manual
+        assert f'data-run="{finished[FLAKY]}"' in client.get(
+            f"/runs?project={PROJECT}&trigger=manual").text
 
 
 def test_filters_change_the_url_and_the_rows(page: Any, ui_up: LiveUp,
@@ -155,12 +167,12 @@ def test_filters_change_the_url_and_the_rows(page: Any, ui_up: LiveUp,
         "rows => rows.map(r => r.dataset.phase)")
     assert shown and set(shown) == {"Failed"}
     page.select_option("select[name=phase]", "")
-    page.fill("input[name=q]", finished["quick"])
+    page.fill("input[name=q]", finished[QUICK])
     page.click("form.filters button[type=submit]")
-    page.wait_for_url(re.compile(r".*q=" + finished["quick"]))
+    page.wait_for_url(re.compile(r".*q=" + finished[QUICK]))
     assert page.locator("tbody tr[data-run]").evaluate_all(
-        "rows => rows.map(r => r.dataset.run)") == [finished["quick"]]
-    page.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow=quick&to=2000-01-01")
+        "rows => rows.map(r => r.dataset.run)") == [finished[QUICK]]
+    page.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow={QUICK}&to=2000-01-01")
     assert page.locator("tbody tr[data-run]").count() == 0
     assert "No run matches these filters." in page.locator("tbody").inner_text()
 
@@ -187,12 +199,12 @@ def test_paging_by_cursor_over_more_than_fifty_runs(page: Any, ui_up: LiveUp,
 
 def test_a_running_run_finishing_updates_its_row_and_new_runs_are_announced(
         page: Any, ui_up: LiveUp, admin_api: httpx.Client, finished: dict[str, str]) -> None:
-    slow = start_run(admin_api, "slow")
-    wait_phase(admin_api, "slow", slow, "Running")
-    page.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow=slow")
+    slow = start_run(admin_api, SLOW)
+    wait_phase(admin_api, SLOW, slow, "Running")
+    page.goto(f"{ui_up.url}/runs?project={PROJECT}&workflow={SLOW}")
     assert row(page, slow).get_attribute("data-phase") == "Running"
     page.wait_for_selector('[data-runs-live][data-live="open"]')
-    another = start_run(admin_api, "slow")
+    another = start_run(admin_api, SLOW)
     notice = page.locator("#new-runs a")
     notice.wait_for(timeout=10000)
     assert notice.inner_text().startswith("1 new run")
@@ -214,9 +226,9 @@ def test_the_overview_shows_the_fortnight_failures_and_running_now(
     assert today.locator("rect[data-phase=Failed]").count() == 1
     assert re.fullmatch(r"\d+%", page.locator("[data-figure=success-rate] .figure-value")
                         .inner_text())
-    failure = page.locator(f'.recent-failures li[data-run="{finished["flaky"]}"] a')
+    failure = page.locator(f'.recent-failures li[data-run="{finished[FLAKY]}"] a')
     assert failure.get_attribute("href") == (
-        f"/projects/{PROJECT}/workflows/flaky/runs/{finished['flaky']}")
+        f"/projects/{PROJECT}/workflows/{FLAKY}/runs/{finished[FLAKY]}")
     expect(admin_api.post(f"{API}/storage/usages", json={
         "total": 1 << 30, "used": 1 << 28, "items": {"caches": 1 << 28}}), 200)
     page.reload()
@@ -224,7 +236,7 @@ def test_the_overview_shows_the_fortnight_failures_and_running_now(
     assert "25%" in storage and "256.0 MiB of 1.0 GiB" in storage
     screenshot(page, "overview-figures")
     page.wait_for_selector('#running-now[data-live="open"]')
-    slow = start_run(admin_api, "slow")
+    slow = start_run(admin_api, SLOW)
     page.wait_for_selector(f'.running-now li[data-run="{slow}"]', timeout=20000)
     page.wait_for_selector(f'.running-now li[data-run="{slow}"]', state="detached",
                            timeout=20000)
@@ -236,7 +248,7 @@ def test_the_stats_page_has_a_row_per_project_and_workflow(page: Any, ui_up: Liv
     project = page.locator(f'table.stats-projects tr[data-project="{PROJECT}"]')
     cells = project.locator("td").all_inner_texts()
     assert int(cells[1]) >= 2 and int(cells[2]) >= 1 and int(cells[3]) >= 1
-    flaky = page.locator(f'table.stats-workflows tr[data-workflow="{PROJECT}/flaky"] td')
+    flaky = page.locator(f'table.stats-workflows tr[data-workflow="{PROJECT}/{FLAKY}"] td')
     assert flaky.all_inner_texts()[1:6] == [PROJECT, "1", "0", "1", "0%"]
     assert page.locator("table.stats-days tbody tr").count() == 14
     screenshot(page, "stats")
@@ -248,26 +260,26 @@ def test_ctrl_k_opens_the_palette_typing_filters_and_enter_goes_to_the_workflow(
     page.keyboard.press("Control+k")
     dialog = page.locator("dialog#palette")
     dialog.wait_for(state="visible")
-    page.wait_for_selector('#palette-results a[href$="/workflows/flaky"]')
-    page.keyboard.type("slow")
-    page.wait_for_selector('#palette-results a[href$="/workflows/flaky"]', state="detached")
+    page.wait_for_selector(f'#palette-results a[href$="/workflows/{FLAKY}"]')
+    page.keyboard.type(SLOW)
+    page.wait_for_selector(f'#palette-results a[href$="/workflows/{FLAKY}"]', state="detached")
     first = page.locator("#palette-results a").first
-    assert first.get_attribute("href") == f"/projects/{PROJECT}/workflows/slow"
+    assert first.get_attribute("href") == f"/projects/{PROJECT}/workflows/{SLOW}"
     labels = page.locator("#palette-results .palette-label").all_inner_texts()
-    assert labels and all("slow" in label for label in labels)
+    assert labels and all(SLOW in label for label in labels)
     screenshot(page, "palette")
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/slow")
+    page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/{SLOW}")
 
 
 def test_enter_typed_faster_than_the_palette_follows_goes_to_what_was_typed(
         page: Any, ui_up: LiveUp, finished: dict[str, str]) -> None:
     page.goto(f"{ui_up.url}/stats")
     page.click("[data-palette-open]")
-    page.wait_for_selector('#palette-results a[href$="/workflows/flaky"]')
-    page.keyboard.type("quic")
+    page.wait_for_selector(f'#palette-results a[href$="/workflows/{FLAKY}"]')
+    page.keyboard.type(QUICK[:-1])
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/quick")
+    page.wait_for_url(f"{ui_up.url}/projects/{PROJECT}/workflows/{QUICK}")
 
 
 def test_the_palette_lists_projects_runs_and_pages_of_the_tenant(
@@ -275,8 +287,8 @@ def test_the_palette_lists_projects_runs_and_pages_of_the_tenant(
     with signed_in_client(ui_up.url, ui_up.token) as client:
         html = client.get("/ui/palette", params={"q": "runs-list"}).text
         assert f'href="/projects/{PROJECT}"' in html
-        html = client.get("/ui/palette", params={"q": finished["flaky"]}).text
-        assert f'/workflows/flaky/runs/{finished["flaky"]}' in html
+        html = client.get("/ui/palette", params={"q": finished[FLAKY]}).text
+        assert f'/workflows/{FLAKY}/runs/{finished[FLAKY]}' in html
         assert 'href="/stats"' in client.get("/ui/palette", params={"q": "sta"}).text
         assert "Nothing matches" in client.get("/ui/palette", params={"q": "<zzz>"}).text
         assert "&lt;zzz&gt;" in client.get("/ui/palette", params={"q": "<zzz>"}).text
@@ -290,17 +302,17 @@ def test_a_tenant_session_sees_only_its_own_tenants_runs(
         for url in ("/runs", "/", "/stats", "/ui/palette?q=runs-list"):
             response = client.get(url)
             assert response.status_code == 200, url
-            assert PROJECT not in response.text and finished["flaky"] not in response.text, url
+            assert PROJECT not in response.text and finished[FLAKY] not in response.text, url
         assert "No runs yet." in client.get("/runs").text
         filtered = client.get(f"/runs?project={PROJECT}").text
         assert "No run matches these filters." in filtered
-        assert finished["flaky"] not in filtered and "data-run=" not in filtered
+        assert finished[FLAKY] not in filtered and "data-run=" not in filtered
         seen = []
         with client.stream("GET", "/ui/streams/runs-list", timeout=httpx.Timeout(10, read=3),
                            headers={"Accept": "text/event-stream"}) as stream:
             lines = stream.iter_lines()
             assert next(lines) == ": connected"
-            start_run(admin_api, "quick")
+            start_run(admin_api, QUICK)
             with pytest.raises(httpx.ReadTimeout):
                 for line in lines:
                     seen.append(line)
@@ -319,3 +331,23 @@ def test_bad_filters_read_as_one_line_each_not_an_error_page(ui_up: LiveUp) -> N
         response = client.get("/stats", params={"days": "zero"})
         assert response.status_code == 200
         assert "days &#39;zero&#39; is not a number of days from 1 to 366" in response.text
+
+
+def test_the_list_and_overview_streams_end_when_the_sessions_token_is_revoked(
+        ui_up: LiveUp, tenant: tuple[str, str], admin_api: httpx.Client) -> None:
+    name, token = tenant
+    token_id = token.split(".")[2]
+    with signed_in_client(ui_up.url, token) as client, \
+            client.stream("GET", "/ui/streams/runs-list", params={"heartbeat": 0.5},
+                          timeout=httpx.Timeout(10, read=5)) as listed, \
+            client.stream("GET", "/ui/streams/overview", params={"heartbeat": 0.5},
+                          timeout=httpx.Timeout(10, read=5)) as overview:
+        streams = [listed.iter_lines(), overview.iter_lines()]
+        assert [next(lines) for lines in streams] == [": connected", ": connected"]
+        assert [next(lines) for lines in streams] == ["", ""]
+        assert [next(lines) for lines in streams] == [": keep-alive", ": keep-alive"]
+        expect(admin_api.delete(f"{API}/tenants/{name}/tokens/{token_id}"), 204)
+        deadline = time.monotonic() + 3
+        for lines in streams:
+            for line in lines:
+                assert time.monotonic() < deadline, f"still streaming: {line!r}"

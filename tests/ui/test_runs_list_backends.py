@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.ui_app import asgi_sign_in
 
 from cyclone.api import keys
 from cyclone.kube import kinds
@@ -55,13 +56,6 @@ async def write_run(cluster: Cluster, namespace: str, name: str, project: str, p
         "lastTransitionTime": "2026-01-01T00:00:05Z"}}}, namespace, subresource="status")
 
 
-async def sign_in(client: httpx.AsyncClient, token: str) -> None:
-    form = (await client.get("/login")).text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
-    response = await client.post("/login", data={"token": token, "csrf": csrf})
-    assert response.status_code == 303, response.text
-
-
 def shown_runs(html: str) -> list[str]:
     return re.findall(r'<tr id="run-[^"]+" data-run="([^"]+)"', html)
 
@@ -92,8 +86,8 @@ async def test_each_session_sees_only_its_tenants_runs_on_both_clusters(
                 await write_run(cluster, SYSTEM, f"{mine}-bad", "web", "Failed")
                 await write_run(cluster, keys.tenant_namespace(other), "theirs-1", "secret-proj",
                                 "Failed")
-                await sign_in(admin, TOKEN)
-                await sign_in(member, token)
+                await asgi_sign_in(admin, TOKEN)
+                await asgi_sign_in(member, token)
 
                 listed = shown_runs((await admin.get("/runs")).text)
                 assert {f"{mine}-ok", f"{mine}-bad"} <= set(listed)

@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from support.sse import COMMENT, parse_sse
+
 from cyclone.api import keys
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
@@ -31,11 +33,8 @@ async def events(stream: AsyncIterator[str], count: int) -> list[tuple[str, str]
     got = []
     while len(got) < count:
         chunk = await asyncio.wait_for(anext(stream), 2)
-        if chunk.startswith(":"):
-            continue
-        lines = chunk.strip("\n").split("\n")
-        name = lines[0].removeprefix("event: ")
-        got.append((name, "\n".join(line.removeprefix("data: ") for line in lines[1:])))
+        got.extend((event.name, event.data) for event in parse_sse(chunk)
+                   if event.name != COMMENT)
     return got
 
 

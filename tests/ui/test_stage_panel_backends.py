@@ -6,61 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from engine.harness import BACKENDS
-from engine.served import Served, served_env
+from engine.served import Served
+from support.ui_app import served_ui_client
 
 from cyclone.api import keys
-from cyclone.server import create_app
-from cyclone.server.logs.services import log_and_artifact_routers, run_log_and_artifact_services
-from cyclone.ui.app import mount_ui
 
 API = "/apis/v1alpha1"
 PROJECT = "stagepanel-be"
 SECRET_VALUE = "backend-s3cret-for-the-panel"
 RUNS = f"/projects/{PROJECT}/workflows/flow/workflowruns"
 SCRIPT = "echo hello from the panel; printf 'answer:42\\n' > /cyclone/results/__result__; exit 4"
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-def backend(request: pytest.FixtureRequest) -> str:
-    return getattr(request, "param", "embedded")
-
-
-@pytest.fixture
-async def served(tmp_path, backend) -> AsyncIterator[Served]:
-    async with served_env(tmp_path, backend) as running:
-        yield running
-
-
-@contextlib.asynccontextmanager
-async def ui_app(served: Served, data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(cluster=served.env.cluster, data_dir=data_dir,
-                     admin_token=served.admin_token, provisioning=False,
-                     extra_routers=log_and_artifact_routers())
-    mount_ui(app, served.admin_token)
-    services = asyncio.create_task(run_log_and_artifact_services(app.state.cyclone,
-                                                                 connect=None))
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://ui", timeout=30) as ui:
-            csrf = _CSRF.search((await ui.get("/login")).text).group(1)
-            assert (await ui.post("/login", data={"token": served.admin_token,
-                                                  "csrf": csrf, "next": "/"})
-                    ).status_code == 303
-            yield ui
-    finally:
-        services.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await services
 
 
 async def finished_run(api: httpx.AsyncClient) -> dict:
@@ -84,7 +46,7 @@ async def test_the_stage_panel_of_a_real_run(served: Served, backend: str,
         "metadata": {"name": "panel-creds", "namespace": namespace},
         "data": {"token": base64.b64encode(SECRET_VALUE.encode()).decode()}})
     async with (
-        ui_app(served, tmp_path / "ui-server") as ui,
+        served_ui_client(served, tmp_path / "ui-server", logs=True) as ui,
         httpx.AsyncClient(base_url=served.base_url + API, timeout=30, headers={
             "Authorization": f"Bearer {served.admin_token}"}) as api,
     ):

@@ -4,33 +4,27 @@ and a real Chromium's EventSource following it."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from support.ui import signed_in_client
+from support.sse import COMMENT, sse_events
+from support.ui import expect, signed_in_client
 
 API = "/apis/v1alpha1"
 PROJECT = "streams-ui"
-SHORT = "short"
-LONG = "long"
-
-
-def expect(response: httpx.Response, *codes: int) -> dict:
-    assert response.status_code in codes, (response.request.url, response.status_code,
-                                           response.text)
-    return response.json() if response.content else {}
+SHORT = "st-short"
+LONG = "st-long"
 
 
 def apply_flow(api: httpx.Client, workflow: str, script: str) -> None:
-    expect(api.post(f"{API}/projects", json={"metadata": {"name": PROJECT}}), 201, 409)
+    expect(api.post(f"{API}/projects", json={"metadata": {"name": PROJECT}}), 201)
     expect(api.post(f"{API}/projects/{PROJECT}/stages", json={
         "metadata": {"name": workflow}, "spec": {"pod": {"spec": {"containers": [
-            {"image": "alpine:3.20", "command": ["sh", "-c", script]}]}}}}), 201, 409)
+            {"image": "alpine:3.20", "command": ["sh", "-c", script]}]}}}}), 201)
     expect(api.post(f"{API}/projects/{PROJECT}/workflows", json={
-        "metadata": {"name": workflow}, "spec": {"stages": [{"name": workflow}]}}), 201, 409)
+        "metadata": {"name": workflow}, "spec": {"stages": [{"name": workflow}]}}), 201)
 
 
 def start_run(api: httpx.Client, workflow: str) -> str:
@@ -45,17 +39,8 @@ def stream_url(workflow: str, run: str) -> str:
 
 def events(response: httpx.Response) -> Iterator[tuple[str, dict | None]]:
     """(event name, data) of an SSE response; a comment is ("comment", None)."""
-    fields: dict[str, str] = {}
-    for line in response.iter_lines():
-        if line.startswith(":"):
-            yield "comment", None
-        elif not line:
-            if fields:
-                yield fields.get("event", "message"), json.loads(fields.get("data") or "null")
-            fields = {}
-        else:
-            key, _, value = line.partition(":")
-            fields[key] = value.removeprefix(" ")
+    for event in sse_events(response.iter_lines()):
+        yield event.name, None if event.name == COMMENT else event.json()
 
 
 @pytest.fixture(scope="module")

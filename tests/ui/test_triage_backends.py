@@ -5,19 +5,14 @@ log through the server's own functions."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from engine.harness import BACKENDS
-from engine.served import Served, served_env
-
-from cyclone.server import create_app
-from cyclone.server.logs.services import log_and_artifact_routers, run_log_and_artifact_services
-from cyclone.ui.app import mount_ui
+from engine.served import Served
+from support.ui_app import served_ui_client
 
 API = "/apis/v1alpha1"
 PROJECT = "triage-be"
@@ -25,18 +20,6 @@ RUNS = f"/projects/{PROJECT}/workflows/gate/workflowruns"
 SCRIPT = ('echo preparing; echo checking; '
           'if [ "{{ FAIL }}" = yes ]; then echo "error: the gate said no"; echo cleanup; '
           'exit 3; fi; echo passed')
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-def backend(request: pytest.FixtureRequest) -> str:
-    return getattr(request, "param", "embedded")
-
-
-@pytest.fixture
-async def served(tmp_path, backend) -> AsyncIterator[Served]:
-    async with served_env(tmp_path, backend) as running:
-        yield running
 
 
 async def run_to_end(api: httpx.AsyncClient, fail: str) -> str:
@@ -63,30 +46,6 @@ async def logs_stored(ui: httpx.AsyncClient, token: str, run: str) -> None:
             await asyncio.sleep(0.2)
 
 
-@contextlib.asynccontextmanager
-async def ui_app(served: Served, data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The server app with the pages mounted, on the served cluster, collecting its logs;
-    a client of it signed in as the admin."""
-    app = create_app(cluster=served.env.cluster, data_dir=data_dir,
-                     admin_token=served.admin_token, provisioning=False,
-                     extra_routers=log_and_artifact_routers())
-    mount_ui(app, served.admin_token)
-    services = asyncio.create_task(run_log_and_artifact_services(app.state.cyclone,
-                                                                 connect=None))
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://ui", timeout=30) as ui:
-            csrf = _CSRF.search((await ui.get("/login")).text).group(1)
-            assert (await ui.post("/login", data={"token": served.admin_token,
-                                                  "csrf": csrf, "next": "/"})
-                    ).status_code == 303
-            yield ui
-    finally:
-        services.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await services
-
-
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_the_triage_and_comparison_of_real_runs(served: Served, backend: str,
                                                       tmp_path: Path) -> None:
@@ -94,7 +53,7 @@ async def test_the_triage_and_comparison_of_real_runs(served: Served, backend: s
     so no log is collected there and the card says so; the embedded run checks the log
     excerpt."""
     async with (
-        ui_app(served, tmp_path / "ui-server") as ui,
+        served_ui_client(served, tmp_path / "ui-server", logs=True) as ui,
         httpx.AsyncClient(base_url=served.base_url + API, timeout=30, headers={
             "Authorization": f"Bearer {served.admin_token}"}) as api,
     ):

@@ -14,6 +14,8 @@ from support.ui import screenshot, signed_in_client
 
 PROJECT = "insights-ui"
 WORKFLOW = "gate"
+PREPARE = "tb-prepare"
+"""Stage names are unique per tenant: this module's own first stage."""
 API_RUNS = f"/apis/v1alpha1/projects/{PROJECT}/workflows/{WORKFLOW}/workflowruns"
 PAGES = f"/projects/{PROJECT}/workflows/{WORKFLOW}"
 SCRIPT = ('echo preparing; echo checking the gate; '
@@ -47,10 +49,10 @@ def wait_for_log(api: httpx.Client, run: str, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def green_and_red(admin_api: httpx.Client) -> tuple[str, str]:
-    """A green run (FAIL=no) and then a red one (FAIL=yes) of a prepare → gate workflow."""
+    """A green run (FAIL=no) and then a red one (FAIL=yes) of a tb-prepare → gate workflow."""
     base = "/apis/v1alpha1/projects"
     assert admin_api.post(base, json={"metadata": {"name": PROJECT}}).status_code == 201
-    for name, script in (("prepare", "echo ready"), ("gate", SCRIPT)):
+    for name, script in ((PREPARE, "echo ready"), ("gate", SCRIPT)):
         pod: dict[str, Any] = {"spec": {"containers": [
             {"name": "main", "image": "alpine:3.20", "command": ["sh", "-c", script]}]}}
         if name == "gate":
@@ -60,7 +62,7 @@ def green_and_red(admin_api: httpx.Client) -> tuple[str, str]:
         assert answer.status_code == 201, answer.text
     answer = admin_api.post(f"{base}/{PROJECT}/workflows", json={
         "metadata": {"name": WORKFLOW},
-        "spec": {"stages": [{"name": "prepare"}, {"name": "gate", "depends": ["prepare"]}]}})
+        "spec": {"stages": [{"name": PREPARE}, {"name": "gate", "depends": [PREPARE]}]}})
     assert answer.status_code == 201, answer.text
     green = run_to_end(admin_api, "no")
     red = run_to_end(admin_api, "yes")
@@ -110,7 +112,7 @@ def test_comparing_the_red_run_with_the_last_green_one(admin_page: Any, ui_up: L
     assert gate.locator('[data-side="newer"]').inner_text() == "Failed"
     cells = gate.locator("td.num").all_inner_texts()
     assert len(cells) == 3 and all(re.fullmatch(r"[0-9.]+s", c) for c in cells[:2])
-    prepare = table.locator('tr[data-stage="prepare"]')
+    prepare = table.locator(f'tr[data-stage="{PREPARE}"]')
     assert prepare.locator('[data-side="newer"]').inner_text() == "Succeeded"
     assert admin_page.locator("[data-compare-parameters]").inner_text() == "gate/FAIL: no → yes"
     screenshot(admin_page, "compare")

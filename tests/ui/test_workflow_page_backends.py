@@ -13,25 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from engine.harness import BACKENDS
-from engine.served import Served, served_env
-
-from cyclone.server import create_app
-from cyclone.ui.app import mount_ui
+from engine.served import Served
+from support.ui_app import served_ui_client
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "diamond.yaml"
 PROJECT = "wfpage-be"
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@pytest.fixture
-def backend(request: pytest.FixtureRequest) -> str:
-    return getattr(request, "param", "embedded")
-
-
-@pytest.fixture
-async def served(tmp_path, backend) -> AsyncIterator[Served]:
-    async with served_env(tmp_path, backend) as running:
-        yield running
 
 
 class CountingCluster:
@@ -59,16 +45,7 @@ async def ui(served: Served, cluster: CountingCluster, tmp_path
              ) -> AsyncIterator[httpx.AsyncClient]:
     """The server app with the pages mounted, on the served cluster; signed in as admin.
     `ui.csrf` is the session's CSRF token."""
-    app = create_app(cluster=cluster, data_dir=tmp_path / "ui-server",
-                     admin_token=served.admin_token, provisioning=False)
-    mount_ui(app, served.admin_token)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://ui", timeout=30) as client:
-        csrf = _CSRF.search((await client.get("/login")).text).group(1)
-        answer = await client.post("/login", data={"token": served.admin_token, "csrf": csrf,
-                                                   "next": "/"})
-        assert answer.status_code == 303
-        client.csrf = _CSRF.search((await client.get("/")).text).group(1)  # type: ignore[attr-defined]
+    async with served_ui_client(served, tmp_path / "ui-server", cluster=cluster) as client:
         yield client
 
 
