@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 
+from cyclone.server.stats import run_stats
 from cyclone.ui.charts import figures, runs_per_day, stacked_bars
-from cyclone.ui.pages.browse import parse_filters
-from cyclone.ui.pages.overview import palette_items, stats_rows
+from cyclone.ui.pages.browse import FILTER_PHASES, parse_filters
+from cyclone.ui.pages.overview import _as_run, palette_items, stats_rows
 from cyclone.ui.run_index import Page, RunIndex, RunSummary, summarize
 from cyclone.ui.templating import render
 
@@ -36,7 +37,8 @@ def summaries(count: int, phase: str = "Succeeded") -> list[RunSummary]:
 def runs_list(runs: list[RunSummary], kept: dict | None = None) -> str:
     return render(request("/runs"), "runs_list.html", {
         "runs": runs, "kept": kept or {}, "problems": [], "page": Page(runs, None, None),
-        "projects": sorted({r.project for r in runs}), "workflows": [], "triggers": ("Manual",),
+        "projects": sorted({r.project for r in runs}), "workflows": [], "triggers": ("manual",),
+        "phases": FILTER_PHASES,
         "older_url": "/runs?older=x" if runs else None, "newer_url": None, "first_url": None,
         "stream_url": "/ui/streams/runs-list?"}).body.decode()
 
@@ -126,3 +128,15 @@ def test_a_summary_of_a_large_run_is_as_small_as_a_small_one() -> None:
     held = index.get(NS, "big")
     assert held == summarize(run) and held.stages == 2000
     assert sum(sys.getsizeof(getattr(held, f)) for f in held.__slots__) < 2000
+
+
+def test_a_paused_run_is_filtered_shown_and_counted_as_paused_and_going_on() -> None:
+    where, kept, problems = parse_filters({"phase": "Paused"})
+    assert (where.phase, problems) == ("Paused", [])
+    paused = summaries(1, phase="Paused")
+    html = runs_list(paused, kept)
+    assert 'data-phase="Paused"' in html and '<option value="Paused" selected>' in html
+    assert figures(paused).running == 1 and figures(paused).finished == 0
+    totals = run_stats([_as_run(r) for r in paused], datetime.now(UTC).date(),
+                       datetime.now(UTC).date())
+    assert totals["overview"]["phases"]["Running"] == 1

@@ -11,11 +11,12 @@ from pathlib import Path
 from support.sse import COMMENT, parse_sse
 
 from cyclone.api import keys
+from cyclone.api.common import REASON_MANUALLY_PAUSE
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
 from cyclone.ui.app import mount_ui
 from cyclone.ui.pages.browse import list_events
-from cyclone.ui.pages.overview import running_events
+from cyclone.ui.pages.overview import running_events, running_now
 from cyclone.ui.run_index import RunFilter, RunIndex, run_index
 
 NS = keys.tenant_namespace("alpha")
@@ -166,3 +167,14 @@ async def test_both_streams_end_after_revocation_while_changes_keep_coming() -> 
         assert ": keep-alive\n\n" not in sent and token.checks == 1
         for i in range(40):
             index.apply("DELETED", run(f"c{i}", f"2026-11-02T00:00:{i:02d}Z"))
+
+
+def test_a_paused_run_is_listed_under_running_now() -> None:
+    index = RunIndex(cluster=None)  # type: ignore[arg-type]
+    held = run("held", "2026-11-02T00:00:01Z")
+    held["status"]["overall"]["reason"] = REASON_MANUALLY_PAUSE
+    index.apply("ADDED", held)
+    index.apply("ADDED", run("going", "2026-11-02T00:00:00Z"))
+    index.apply("ADDED", run("done", "2026-11-02T00:00:02Z", phase="Succeeded"))
+    assert [(r.name, r.phase) for r in running_now(index, NS)] == [
+        ("held", "Paused"), ("going", "Running")]

@@ -131,9 +131,11 @@ async def overview_stream(request: Request, session: UiSession = Depends(ui_sess
 
 
 def _as_run(summary: RunSummary) -> dict:
-    """The fields of a run `run_stats` reads, from its summary."""
+    """The fields of a run `run_stats` reads, from its summary (a paused run is a running
+    run to the engine's phases)."""
+    phase = "Running" if summary.phase == PAUSED else summary.phase
     return {"metadata": {"creationTimestamp": summary.created},
-            "status": {"overall": {"phase": summary.phase, "startTime": summary.started
+            "status": {"overall": {"phase": phase, "startTime": summary.started
                                    or None},
                        "completionTime": summary.finished or None}}
 
