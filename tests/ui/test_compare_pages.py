@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from support.ui import page_csrf
 
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
@@ -26,7 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     mount_ui(app, "admin")
     with TestClient(app, follow_redirects=False) as test_client:
         form = test_client.get("/login").text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        csrf = page_csrf(form)
         assert test_client.post("/login", data={"token": "admin", "csrf": csrf}
                                 ).status_code == 303
         bearer = {"Authorization": "Bearer admin"}

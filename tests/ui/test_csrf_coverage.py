@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from support.ui import page_csrf
 
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
@@ -41,7 +42,7 @@ def test_every_unsafe_ui_route_refuses_a_request_without_the_csrf_token(tmp_path
     assert ("/logout", "POST") in unsafe
     with TestClient(app, follow_redirects=False) as client:
         form = client.get("/login").text
-        csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        csrf = page_csrf(form)
         assert client.post("/login", data={"token": "admin", "csrf": csrf}).status_code == 303
         unchecked = []
         for path, method in unsafe:

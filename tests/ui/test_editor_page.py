@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from support.ui import page_csrf
 
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
@@ -23,7 +24,7 @@ ADMIN = {"Authorization": "Bearer admin"}
 
 def _sign_in(client: TestClient, token: str) -> None:
     form = client.get("/login").text
-    csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    csrf = page_csrf(form)
     assert client.post("/login", data={"token": token, "csrf": csrf}).status_code == 303
 
 
@@ -288,7 +289,7 @@ def test_another_tenants_session_finds_no_editor(client: TestClient, app: Any) -
         _sign_in(other, token)
         response = other.get("/projects/ed-private/workflows/ed-private-w/edit")
         assert response.status_code == 404 and "ed-private-a" not in response.text
-        csrf = re.search(r'name="csrf" value="([^"]*)"', other.get("/").text).group(1)
+        csrf = page_csrf(other.get("/").text)
         response = other.post("/projects/ed-private/workflows/ed-private-w/edit",
                               data={"csrf": csrf, "state": "{}", "action": "save"})
         assert response.status_code == 404

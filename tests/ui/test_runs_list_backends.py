@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.ui import page_csrf
 from support.ui_app import asgi_sign_in
 
 from cyclone.api import keys
@@ -106,8 +107,7 @@ async def test_each_session_sees_only_its_tenants_runs_on_both_clusters(
 
                 for url in ("/runs", "/", "/stats", "/ui/palette?q=theirs"):
                     assert "theirs-1" not in (await admin.get(url)).text, url
-                csrf = re.search(r'name="csrf" value="([^"]+)"',
-                                 (await admin.get("/runs")).text).group(1)
+                csrf = page_csrf((await admin.get("/runs")).text)
                 switched = await admin.post("/tenant", data={"tenant": other, "csrf": csrf,
                                                              "next": "/runs"})
                 assert switched.status_code == 303, switched.text
