@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
+
+from support.run_objects import DIAMOND, T0, at
 
 from cyclone.ui.insights import critical_path, regressions
 
 X = "\N{MULTIPLICATION SIGN}"
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-DIAMOND = {"spec": {"stages": [
-    {"name": "version"},
-    {"name": "build-linux", "depends": ["version"]},
-    {"name": "build-mac", "depends": ["version"]},
-    {"name": "report", "depends": ["build-linux", "build-mac"]},
-]}}
-
-
-def at(seconds: float) -> str:
-    return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def stage(start: float | None, end: float | None, phase: str = "Succeeded",
           **extra: Any) -> dict:
     status: dict[str, Any] = {"phase": phase}

@@ -4,8 +4,9 @@ changed since the last green run."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from support.run_objects import DIAMOND, at
 
 from cyclone.ui.triage import (
     STAGE_SPECS_ANNOTATION,
@@ -15,18 +16,6 @@ from cyclone.ui.triage import (
     log_excerpt,
     triage,
 )
-
-T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-DIAMOND = {"spec": {"stages": [
-    {"name": "version"},
-    {"name": "build-linux", "depends": ["version"]},
-    {"name": "build-mac", "depends": ["version"]},
-    {"name": "report", "depends": ["build-linux", "build-mac"]},
-]}}
-
-
-def at(seconds: float) -> str:
-    return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def stage(start: float | None, end: float | None, phase: str = "Succeeded") -> dict:
