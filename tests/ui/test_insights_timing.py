@@ -10,6 +10,8 @@ from support.run_objects import DIAMOND, T0, at
 from cyclone.ui.insights import critical_path, regressions
 
 X = "\N{MULTIPLICATION SIGN}"
+
+
 def stage(start: float | None, end: float | None, phase: str = "Succeeded",
           **extra: Any) -> dict:
     status: dict[str, Any] = {"phase": phase}
