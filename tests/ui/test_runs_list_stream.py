@@ -14,8 +14,9 @@ from cyclone.api import keys
 from cyclone.api.common import REASON_MANUALLY_PAUSE
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
+from cyclone.server.stream_auth import TOKEN_RECHECK_SECONDS
 from cyclone.ui.app import mount_ui
-from cyclone.ui.pages.browse import list_events
+from cyclone.ui.pages.browse import AllowedEvery, list_events
 from cyclone.ui.pages.overview import running_events, running_now
 from cyclone.ui.run_index import RunFilter, RunIndex, run_index
 
@@ -178,3 +179,8 @@ def test_a_paused_run_is_listed_under_running_now() -> None:
     index.apply("ADDED", run("done", "2026-11-02T00:00:02Z", phase="Succeeded"))
     assert [(r.name, r.phase) for r in running_now(index, NS)] == [
         ("held", "Paused"), ("going", "Running")]
+
+
+async def test_a_long_keep_alive_still_rechecks_the_token_every_fifteen_seconds() -> None:
+    assert AllowedEvery(Revocable(), 300).interval == TOKEN_RECHECK_SECONDS == 15
+    assert AllowedEvery(Revocable(), 0.5).interval == 0.5

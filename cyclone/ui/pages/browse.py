@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from cyclone.server.run_stream import HEARTBEAT_QUERY, token_checker
+from cyclone.server.run_stream import HEARTBEAT_QUERY
+from cyclone.server.stream_auth import TOKEN_RECHECK_SECONDS, token_checker
 from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.run_index import (
     TRIGGER_KINDS,
@@ -130,12 +131,12 @@ StillAllowed = Callable[[], Awaitable[bool]]
 
 class AllowedEvery:
     """`still_allowed` (whether the session's token still reads its tenant) asked at most
-    once per `interval`: a stream asks before each keep-alive and, while events keep
-    arriving, again once an interval has passed."""
+    once per `interval` (and at least every TOKEN_RECHECK_SECONDS): a stream asks before
+    each keep-alive and, while events keep arriving, again once an interval has passed."""
 
     def __init__(self, still_allowed: StillAllowed | None, interval: float) -> None:
         self.still_allowed = still_allowed
-        self.interval = interval
+        self.interval = min(interval, TOKEN_RECHECK_SECONDS)
         self.checked = asyncio.get_running_loop().time()
 
     async def __call__(self, *, due: bool = False) -> bool:
