@@ -30,6 +30,10 @@ ANNOTATION_DESCRIPTION = "cyclone.dev/description"
 ANNOTATION_STAGE_EXECUTION_RESULTS = "stage.cyclone.dev/execution-results"
 ANNOTATION_WORKFLOWRUN_TRIGGER = "workflowrun.cyclone.dev/trigger"
 ANNOTATION_SCM_EVENT = "workflowrun.cyclone.dev/scm-event"
+ANNOTATION_STARTED_BY = "workflowrun.cyclone.dev/started-by"
+"""Who started a run by hand and through what (`the admin via the web UI`, `token ci of
+tenant acme via the CLI`): written by the server from the caller's token, never taken from
+the body."""
 ANNOTATION_STAGE_SPECS = "workflowrun.cyclone.dev/stage-specs"
 """The specs of the workflow's stages when the run was started (JSON by stage name), so a
 later run can show what changed; written by the run start, never taken from the caller."""

@@ -84,7 +84,9 @@ class CycloneClient:
     def __init__(self, settings: CliSettings, *, timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
-        headers = {"Accept": "application/json"}
+        from cyclone import __version__
+
+        headers = {"Accept": "application/json", "User-Agent": f"cyclone-cli/{__version__}"}
         if settings.token:
             headers["Authorization"] = f"Bearer {settings.token}"
         if settings.tenant:

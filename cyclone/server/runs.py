@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from cyclone.api import keys
 from cyclone.engine.core import runstart as rules
 from cyclone.engine.runstart import raise_refusal, start_run
 from cyclone.kube import kinds
-from cyclone.server.auth import server_state
+from cyclone.server.auth import Principal, current_principal, server_state
 from cyclone.server.crud import KindRoutes, delete_object, dry_run_query, list_objects
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import (
@@ -35,10 +35,31 @@ def _run_name(scope: Scope, body: ObjectBody) -> str:
     return f"{scope.workflow}-{random_suffix()}"[:63]
 
 
-async def create_run(scope: Scope, body: ObjectBody, dry_run: bool = False) -> dict:
-    """A new run of the scope's workflow, through the engine's `start_run`."""
+CLI_USER_AGENT = "cyclone-cli/"
+
+
+def starter(principal: Principal, via: str) -> str:
+    """Who starts a run (`keys.ANNOTATION_STARTED_BY`): the admin or one tenant token."""
+    who = ("the admin" if principal.admin
+           else f"token {principal.token_id} of tenant {principal.tenant}")
+    return f"{who} via {via}"
+
+
+def api_starter(request: Request, principal: Principal) -> str:
+    agent = request.headers.get("user-agent", "")
+    return starter(principal, "the CLI" if agent.startswith(CLI_USER_AGENT) else "the API")
+
+
+async def create_run(scope: Scope, body: ObjectBody, dry_run: bool = False,
+                     started_by: str | None = None) -> dict:
+    """A new run of the scope's workflow, through the engine's `start_run`; `started_by`
+    is recorded as `keys.ANNOTATION_STARTED_BY` (whatever the body said)."""
     obj = build_object(kinds.WORKFLOW_RUN, body, _run_name(scope, body), scope.namespace,
                        scope.labels)
+    annotations = obj["metadata"].setdefault("annotations", {})
+    annotations.pop(keys.ANNOTATION_STARTED_BY, None)
+    if started_by:
+        annotations[keys.ANNOTATION_STARTED_BY] = started_by
     spec = obj["spec"]
     spec["workflowRef"] = {"apiVersion": keys.API_VERSION, "kind": "Workflow",
                            "name": scope.workflow, "namespace": scope.namespace}
@@ -61,12 +82,14 @@ async def list_runs(query: ListQuery = Depends(list_query),
 
 
 @router.post(RUNS.path, status_code=201, summary="Run the workflow")
-async def create_run_route(body: ObjectBody | None = None,
+async def create_run_route(request: Request, body: ObjectBody | None = None,
                            scope: Scope = Depends(workflow_scope),
-                           dry_run: bool = Depends(dry_run_query)) -> dict:
+                           dry_run: bool = Depends(dry_run_query),
+                           principal: Principal = Depends(current_principal)) -> dict:
     """Start a run: `spec.stages[].parameters`, `spec.globalVariables` and the rest of a
     WorkflowRunSpec are taken from the body; `workflowRef` is the workflow of the path."""
-    return await create_run(scope, body or ObjectBody(), dry_run)
+    return await create_run(scope, body or ObjectBody(), dry_run,
+                            api_starter(request, principal))
 
 
 @router.get(_RUN, summary="Get a workflowrun")
@@ -111,24 +134,28 @@ async def resume_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
     return await _set_flags(scope, name, {"paused": False})
 
 
-async def _repeat(scope: Scope, name: str, how: str) -> dict:
+async def repeat_run(scope: Scope, name: str, how: str, started_by: str | None = None
+                     ) -> dict:
+    """A new run of run `name`: `rules.RETRY` (from its failed stages) or `rules.RERUN`."""
     old = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
     if how == rules.RETRY:
         raise_refusal(rules.retry_refusal(old))
     body = ObjectBody.model_validate(rules.repeated_run(old, how, random_suffix()))
-    return await create_run(scope, body)
+    return await create_run(scope, body, started_by=started_by)
 
 
 @router.post(_RUN + "/retry", status_code=201, summary="Retry a run from its failed stages")
-async def retry_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+async def retry_run(request: Request, name: str, scope: Scope = Depends(workflow_scope),
+                    principal: Principal = Depends(current_principal)) -> dict:
     """A new run with the same spec and `spec.retryOf` naming this one: its succeeded stages
     are reused with their outputs, the rest runs again. A succeeded run has nothing to
     retry: 409."""
-    return await _repeat(scope, name, rules.RETRY)
+    return await repeat_run(scope, name, rules.RETRY, api_starter(request, principal))
 
 
 @router.post(_RUN + "/rerun", status_code=201, summary="Run a run's stages all again")
-async def rerun_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
+async def rerun_run(request: Request, name: str, scope: Scope = Depends(workflow_scope),
+                    principal: Principal = Depends(current_principal)) -> dict:
     """A new run with the same spec (parameters, variables, scope) in which every stage
     runs again, whatever the phase of this one."""
-    return await _repeat(scope, name, rules.RERUN)
+    return await repeat_run(scope, name, rules.RERUN, api_starter(request, principal))

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from cyclone.api import keys
 from cyclone.kube import errors
 from cyclone.server.auth import Principal, server_state
+from cyclone.server.runs import starter
 from cyclone.server.scopes import Scope, project_scope, tenant_scope, workflow_scope
 from cyclone.server.state import ServerState
 from cyclone.ui.session import (
@@ -68,6 +69,11 @@ class UiSession:
 
     async def workflow_scope(self, project: str, workflow: str) -> Scope:
         return await workflow_scope(workflow, await self.project_scope(project))
+
+
+def web_starter(session: UiSession) -> str:
+    """Who starts a run from a page (`keys.ANNOTATION_STARTED_BY`)."""
+    return starter(session.principal, "the web UI")
 
 
 def sealer(request: Request) -> SessionSealer:

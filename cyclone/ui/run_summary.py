@@ -100,7 +100,7 @@ def started_by(run: dict) -> str:
     if trigger.by:
         parts.append(f"trigger {trigger.by}")
     elif trigger.kind == "manual":
-        parts.append("a user (API, CLI or UI)")
+        parts.append(_meta(run)[0].get(keys.ANNOTATION_STARTED_BY) or "a user (API, CLI or UI)")
     provider = trigger.event.get("provider")
     if provider:
         parts.append(f"{provider} webhook")

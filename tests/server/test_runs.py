@@ -54,6 +54,23 @@ async def test_a_run_records_its_stage_specs_whatever_the_caller_sent(devops, cl
         "build": STAGE["spec"]}
 
 
+async def test_a_run_records_who_started_it_and_through_what(devops, admin, cluster):
+    await _setup(devops)
+    forged = {keys.ANNOTATION_STARTED_BY: "the admin via the web UI"}
+    by_token = (await devops.post(RUNS, json={"metadata": {"annotations": forged}})).json()
+    token_id = (await admin.get("/tenants/devops/tokens")).json()["items"][0]["id"]
+    assert by_token["metadata"]["annotations"][keys.ANNOTATION_STARTED_BY] == (
+        f"token {token_id} of tenant devops via the API")
+    by_cli = (await admin.post(RUNS, json={}, headers={
+        "X-Tenant": "devops", "User-Agent": "cyclone-cli/0.1.0"})).json()
+    assert by_cli["metadata"]["annotations"][keys.ANNOTATION_STARTED_BY] == (
+        "the admin via the CLI")
+    rerun = (await admin.post(f"{RUNS}/{by_token['metadata']['name']}/rerun",
+                              headers={"X-Tenant": "devops"})).json()
+    assert rerun["metadata"]["annotations"][keys.ANNOTATION_STARTED_BY] == (
+        "the admin via the API")
+
+
 async def test_run_execution_context_comes_from_opened_cluster(devops):
     await _setup(devops)
     await devops.post("/integrations", json={"metadata": {"name": "worker"}, "spec": {

@@ -144,6 +144,9 @@ def test_run_with_a_parameter_starts_a_run_and_lands_on_its_page(
         {"name": "greeting", "value": "bonjour"}, {"name": "token", "value": "s3cret"}]}]
     assert run["spec"]["globalVariables"] == [{"name": "CHANNEL", "value": "stable"}]
     assert run["metadata"]["annotations"]["cyclone.dev/alias"] == "First try"
+    assert run["metadata"]["annotations"]["workflowrun.cyclone.dev/started-by"] == (
+        "the admin via the web UI")
+    assert page.locator("[data-run-started-by]").inner_text() == "the admin via the web UI"
 
 
 def test_a_missing_required_parameter_is_shown_in_the_form(admin_page: Any, workflows: str,

@@ -16,12 +16,13 @@ from functools import lru_cache
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from cyclone.engine.core.runstart import RERUN, RETRY
 from cyclone.kube import errors, kinds
 from cyclone.server import runs
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
 from cyclone.server.state import ServerState
 from cyclone.ui import dag_view, indexed_runs, insights
-from cyclone.ui.deps import UiSession, ui_router, ui_session
+from cyclone.ui.deps import UiSession, ui_router, ui_session, web_starter
 from cyclone.ui.durations import run_end, run_seconds
 from cyclone.ui.layout import DagLayout, layout_dag
 from cyclone.ui.run_summary import (
@@ -172,10 +173,10 @@ async def run_action(request: Request, project: str, workflow: str, run: str, ac
     elif action == "resume":
         await runs.resume_run(run, scope)
     elif action == "retry":
-        created = await runs.retry_run(run, scope)
+        created = await runs.repeat_run(scope, run, RETRY, web_starter(session))
         target = run_url(project, workflow, created["metadata"]["name"])
     elif action == "rerun":
-        created = await runs.rerun_run(run, scope)
+        created = await runs.repeat_run(scope, run, RERUN, web_starter(session))
         target = run_url(project, workflow, created["metadata"]["name"])
     else:
         await runs.delete_run(run, scope, session.state)

@@ -24,7 +24,7 @@ from cyclone.server.runs import create_run
 from cyclone.server.scopes import Scope, get_owned
 from cyclone.ui import workflow_view as view
 from cyclone.ui.dag_view import workflow_graph
-from cyclone.ui.deps import UiSession, ui_router, ui_session
+from cyclone.ui.deps import UiSession, ui_router, ui_session, web_starter
 from cyclone.ui.indexed_runs import newest_runs
 from cyclone.ui.pages import apply, projects
 from cyclone.ui.templating import render
@@ -117,7 +117,8 @@ async def run_workflow(project: str, workflow: str, request: Request,
     if wanted.problems:
         return await refused(wanted.problems, 422)
     try:
-        run = await create_run(scope, ObjectBody.model_validate(wanted.body))
+        run = await create_run(scope, ObjectBody.model_validate(wanted.body),
+                               started_by=web_starter(session))
     except errors.ApiError as exc:
         return await refused([exc.message], exc.code)
     except pydantic.ValidationError as exc:
