@@ -19,6 +19,7 @@ from typing import Any
 
 from cyclone.api import keys
 from cyclone.engine.core import runstart as rules
+from cyclone.engine.core.masking import Masker, integration_values
 from cyclone.engine.core.tenancy import Violation, run_violations, target_of, tenant_of
 from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.placement import execution_context, read_policy
@@ -85,8 +86,17 @@ async def start_run(cluster: Cluster, run: Mapping[str, Any], *,
     raise_refusal(rules.scope_refusal(workflow_name, workflow, obj["spec"]))
     stages = await cluster.list(kinds.STAGE, namespace)
     annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
-    annotations[keys.ANNOTATION_STAGE_SPECS] = rules.stage_specs_record(workflow, stages.items)
+    annotations[keys.ANNOTATION_STAGE_SPECS] = rules.stage_specs_record(
+        workflow, stages.items, await credentials_masker(cluster, namespace))
     return await create_named(cluster, obj, "workflowrun", dry_run=dry_run)
+
+
+async def credentials_masker(cluster: Cluster, namespace: str) -> Masker:
+    """A masker of the credentials of the tenant's integrations (as stage outputs are
+    masked), for what a run copies from its stages."""
+    listed = await cluster.list(kinds.SECRET, namespace,
+                                label_selector=keys.LABEL_INTEGRATION_TYPE)
+    return Masker([value for secret in listed.items for value in integration_values(secret)])
 
 
 async def record_refusal(cluster: Cluster, trigger: dict, run_name: str, error: Exception,

@@ -105,3 +105,12 @@ def test_a_record_past_its_limit_keeps_a_digest_per_stage() -> None:
         WORKFLOW, [_stage("build", "make " + "y" * 500), _stage("test", "make test")],
         limit=200))
     assert changed["build"] != record["build"] and changed["test"] == record["test"]
+
+
+def test_a_credential_typed_into_a_stage_is_masked_in_the_record() -> None:
+    from cyclone.engine.core.masking import MASK, Masker
+
+    stages = [_stage("build", "curl -H 'token: scm-token-value-123' x"), _stage("test", "t")]
+    record = json.loads(stage_specs_record(WORKFLOW, stages, Masker(["scm-token-value-123"])))
+    command = record["build"]["pod"]["spec"]["containers"][0]["command"][2]
+    assert command == f"curl -H 'token: {MASK}' x"

@@ -184,3 +184,17 @@ def test_a_paused_run_is_listed_under_running_now() -> None:
 async def test_a_long_keep_alive_still_rechecks_the_token_every_fifteen_seconds() -> None:
     assert AllowedEvery(Revocable(), 300).interval == TOKEN_RECHECK_SECONDS == 15
     assert AllowedEvery(Revocable(), 0.5).interval == 0.5
+
+
+def test_a_run_added_in_the_same_second_as_the_newest_shown_is_new_whatever_its_name() -> None:
+    from cyclone.ui.pages.browse import is_new_run
+    from cyclone.ui.run_listing import summarize
+
+    top = ("2026-11-02T00:00:05Z", "slow-m")
+    same_second = summarize(run("slow-a", "2026-11-02T00:00:05Z"))
+    assert is_new_run("ADDED", same_second, top)
+    assert not is_new_run("MODIFIED", same_second, top)
+    assert not is_new_run("ADDED", summarize(run("slow-m", "2026-11-02T00:00:05Z")), top)
+    assert not is_new_run("ADDED", summarize(run("old", "2026-11-02T00:00:04Z")), top)
+    assert is_new_run("MODIFIED", summarize(run("later", "2026-11-02T00:00:06Z")), top)
+    assert not is_new_run("DELETED", summarize(run("later", "2026-11-02T00:00:06Z")), top)

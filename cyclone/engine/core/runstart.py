@@ -18,6 +18,7 @@ from cyclone.api import keys
 from cyclone.api.common import Phase
 from cyclone.api.validation import validate_object as field_errors
 from cyclone.engine.core.dag import scope_problems
+from cyclone.engine.core.masking import Masker
 from cyclone.engine.core.tenancy import Violation, describe
 
 NEW_RUN_DROPPED_FIELDS = ("stopped", "paused")
@@ -65,15 +66,29 @@ def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _masked(value: Any, masker: Masker) -> Any:
+    if isinstance(value, str):
+        return masker.mask_text(value)
+    if isinstance(value, dict):
+        return {key: _masked(item, masker) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, masker) for item in value]
+    return value
+
+
 def stage_specs_record(workflow: Mapping[str, Any], stages: Iterable[Mapping[str, Any]],
-                       limit: int = STAGE_SPECS_LIMIT) -> str:
+                       masker: Masker | None = None, limit: int = STAGE_SPECS_LIMIT) -> str:
     """The specs of ``workflow``'s stages among ``stages``, as the run records them
-    (`keys.ANNOTATION_STAGE_SPECS`): compact JSON by stage name; when that is longer than
-    ``limit``, a ``sha256:`` digest of each spec instead, which still tells which changed."""
+    (`keys.ANNOTATION_STAGE_SPECS`): compact JSON by stage name, every string masked by
+    ``masker`` (a credential typed into a script stays out of the run, as from its
+    outputs); when that is longer than ``limit``, a ``sha256:`` digest of each spec
+    instead, which still tells which changed."""
     wanted = {str(entry.get("name") or "")
               for entry in (workflow.get("spec") or {}).get("stages") or []}
     specs = {name: stage.get("spec") or {} for stage in stages
              if (name := str((stage.get("metadata") or {}).get("name") or "")) in wanted}
+    if masker:
+        specs = _masked(specs, masker)
     text = _compact(specs)
     if len(text) <= limit:
         return text

@@ -160,6 +160,17 @@ def new_runs_html(count: int, url: str, *, missed: bool = False) -> str:
                                                                     missed=missed)
 
 
+def is_new_run(kind: str, run: RunSummary, top: tuple[str, str] | None) -> bool:
+    """Whether a change is a run created since the page was drawn: one added after the
+    page's newest run, or in the same second (creation times have whole seconds, so a run
+    of that second may sort before it by name) unless it is the page's newest itself."""
+    if kind == "DELETED":
+        return False
+    if top is None or run.order > top:
+        return True
+    return kind == "ADDED" and run.created == top[0] and run.name != top[1]
+
+
 async def list_events(index: RunIndex, namespace: str, where: RunFilter,
                       top: tuple[str, str] | None, refresh_url: str, *,
                       keep_alive: float = KEEP_ALIVE_SECONDS,
@@ -191,8 +202,7 @@ async def list_events(index: RunIndex, namespace: str, where: RunFilter,
             if not rows.matches(run):
                 continue
             yield sse(f"run-{run.name}", "" if kind == "DELETED" else row_html(run))
-            if kind != "DELETED" and where.matches(run) and (top is None or run.order > top) \
-                    and run.name not in fresh:
+            if is_new_run(kind, run, top) and where.matches(run) and run.name not in fresh:
                 fresh.add(run.name)
                 yield sse("new-runs", new_runs_html(len(fresh), refresh_url))
     finally:
