@@ -42,7 +42,7 @@ test: setup browser-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=20
 
 lint: setup
 	$(VENV)/bin/ruff check .
