@@ -30,7 +30,7 @@ from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.runs import RUNS
 from cyclone.server.scopes import Scope, get_owned, workflow_scope
-from cyclone.server.stream_auth import TOKEN_RECHECK_SECONDS, bearer_token, token_checker
+from cyclone.server.stream_auth import AllowedEvery, bearer_token, token_checker
 
 log = logging.getLogger(__name__)
 DEFAULT_HEARTBEAT = 15.0
@@ -162,8 +162,7 @@ async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None 
     queue: asyncio.Queue[dict | None] = asyncio.Queue()
     pump = asyncio.create_task(_pump(target, version_of(run), queue),
                                name=f"run-stream-{target.namespace}-{target.name}")
-    loop = asyncio.get_running_loop()
-    checked = loop.time()
+    allowed = AllowedEvery(still_allowed, heartbeat)
     try:
         current = run
         while True:
@@ -174,10 +173,8 @@ async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None 
                 if pump.done():
                     return
                 obj, quiet = current, True
-            if loop.time() - checked >= min(heartbeat, TOKEN_RECHECK_SECONDS):
-                checked = loop.time()
-                if still_allowed is not None and not await still_allowed():
-                    return
+            if not await allowed(due=quiet):
+                return
             if quiet:
                 yield KEEP_ALIVE
                 continue

@@ -172,17 +172,6 @@ def pod_yaml(pod: dict, masker: Masker, stage_obj: dict | None = None) -> str:
         "spec": copy.deepcopy(pod.get("spec") or {}),
     }
     _hide_secret_env(shown["spec"], _secret_env_names(stage_obj))
-    text = yaml.safe_dump(_masked(shown, masker), sort_keys=False, default_flow_style=False,
+    text = yaml.safe_dump(masker.mask_strings(shown), sort_keys=False, default_flow_style=False,
                           width=100, allow_unicode=True)
     return masker.mask_text(text)
-
-
-def _masked(value: Any, masker: Masker) -> Any:
-    """Every string inside `value` masked (before YAML quoting or folding can split one)."""
-    if isinstance(value, str):
-        return masker.mask_text(value)
-    if isinstance(value, dict):
-        return {key: _masked(item, masker) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, masker) for item in value]
-    return value

@@ -14,9 +14,9 @@ from cyclone.api import keys
 from cyclone.api.common import REASON_MANUALLY_PAUSE
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.server import create_app
-from cyclone.server.stream_auth import TOKEN_RECHECK_SECONDS
+from cyclone.server.stream_auth import TOKEN_RECHECK_SECONDS, AllowedEvery
 from cyclone.ui.app import mount_ui
-from cyclone.ui.pages.browse import AllowedEvery, list_events
+from cyclone.ui.pages.browse import list_events
 from cyclone.ui.pages.overview import running_events, running_now
 from cyclone.ui.run_index import RunFilter, RunIndex, run_index
 

@@ -104,6 +104,17 @@ class Masker:
             return text
         return self._text_pattern.sub(MASK, text)
 
+    def mask_strings(self, value: Any) -> Any:
+        """`value` (JSON-like data) with every string inside it masked: before it is
+        serialised, so quoting, escaping or folding cannot split a secret."""
+        if isinstance(value, str):
+            return self.mask_text(value)
+        if isinstance(value, dict):
+            return {key: self.mask_strings(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.mask_strings(item) for item in value]
+        return value
+
     def safe_cut(self, data: bytes, cut: int) -> int:
         """A cut at or after ``cut`` that no candidate occurrence in ``data`` straddles.
 

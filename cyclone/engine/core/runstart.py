@@ -66,16 +66,6 @@ def _compact(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _masked(value: Any, masker: Masker) -> Any:
-    if isinstance(value, str):
-        return masker.mask_text(value)
-    if isinstance(value, dict):
-        return {key: _masked(item, masker) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, masker) for item in value]
-    return value
-
-
 def stage_specs_record(workflow: Mapping[str, Any], stages: Iterable[Mapping[str, Any]],
                        masker: Masker | None = None, limit: int = STAGE_SPECS_LIMIT) -> str:
     """The specs of ``workflow``'s stages among ``stages``, as the run records them
@@ -88,7 +78,7 @@ def stage_specs_record(workflow: Mapping[str, Any], stages: Iterable[Mapping[str
     specs = {name: stage.get("spec") or {} for stage in stages
              if (name := str((stage.get("metadata") or {}).get("name") or "")) in wanted}
     if masker:
-        specs = _masked(specs, masker)
+        specs = masker.mask_strings(specs)
     text = _compact(specs)
     if len(text) <= limit:
         return text

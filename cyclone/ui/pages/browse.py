@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from urllib.parse import urlencode
 
@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from cyclone.server.run_stream import HEARTBEAT_QUERY
-from cyclone.server.stream_auth import TOKEN_RECHECK_SECONDS, token_checker
+from cyclone.server.stream_auth import AllowedEvery, StillAllowed, token_checker
 from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.run_index import (
     TRIGGER_KINDS,
@@ -124,30 +124,6 @@ async def runs_list(request: Request, session: UiSession = Depends(ui_session)
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "runs-table":
         return render(request, "runs_list_table.html", context)
     return render(request, "runs_list.html", context)
-
-
-StillAllowed = Callable[[], Awaitable[bool]]
-
-
-class AllowedEvery:
-    """`still_allowed` (whether the session's token still reads its tenant) asked at most
-    once per `interval` (and at least every TOKEN_RECHECK_SECONDS): a stream asks before
-    each keep-alive and, while events keep arriving, again once an interval has passed."""
-
-    def __init__(self, still_allowed: StillAllowed | None, interval: float) -> None:
-        self.still_allowed = still_allowed
-        self.interval = min(interval, TOKEN_RECHECK_SECONDS)
-        self.checked = asyncio.get_running_loop().time()
-
-    async def __call__(self, *, due: bool = False) -> bool:
-        """`due`: ask now (a keep-alive interval passed without events)."""
-        if self.still_allowed is None:
-            return True
-        loop = asyncio.get_running_loop()
-        if not due and loop.time() - self.checked < self.interval:
-            return True
-        self.checked = loop.time()
-        return await self.still_allowed()
 
 
 def sse(event: str, html: str) -> str:

@@ -16,16 +16,14 @@ from cyclone.kube import errors, kinds
 from cyclone.server.run_stream import HEARTBEAT_QUERY
 from cyclone.server.stats import run_stats
 from cyclone.server.storage import read_usage
-from cyclone.server.stream_auth import token_checker
+from cyclone.server.stream_auth import AllowedEvery, StillAllowed, token_checker
 from cyclone.server.tenant_records import tenant_from_namespace
 from cyclone.ui.charts import figures, runs_per_day, stacked_bars
 from cyclone.ui.deps import UiSession, ui_router, ui_session
 from cyclone.ui.pages.browse import (
     KEEP_ALIVE_SECONDS,
     SSE_HEADERS,
-    AllowedEvery,
     IndexUnavailable,
-    StillAllowed,
     ready_index,
     sse,
 )
