@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from cyclone.api import keys
 from cyclone.kube import kinds
@@ -40,6 +40,20 @@ log = logging.getLogger(__name__)
 
 Change = tuple[str, RunSummary]
 """(`ADDED` | `MODIFIED` | `DELETED`, the run's summary)."""
+
+
+def _matching(runs: Mapping[str, RunSummary], keys: Iterable[tuple[str, str]],
+              where: RunFilter, limit: int) -> list[RunSummary]:
+    """The runs of `keys` (in their order) that `where` shows, up to `limit` + 1: the one
+    more tells whether another page follows."""
+    found: list[RunSummary] = []
+    for key in keys:
+        run = runs[key[1]]
+        if where.matches(run):
+            found.append(run)
+            if len(found) > limit:
+                break
+    return found
 
 
 class Subscription:
@@ -237,13 +251,7 @@ class RunIndex:
         ceiling = day_after(where.until) if where.until else ""
         top = (ceiling, "") if ceiling else None
         if newer is not None and (after := decode_cursor(newer)) is not None:
-            found = []
-            for key in base.newer_than(after, ceiling):
-                run = held.runs[key[1]]
-                if where.matches(run):
-                    found.append(run)
-                    if len(found) > limit:
-                        break
+            found = _matching(held.runs, base.newer_than(after, ceiling), where, limit)
             more_newer = len(found) > limit
             found = found[:limit]
             found.reverse()
@@ -254,13 +262,7 @@ class RunIndex:
         start = top
         if older is not None and (before := decode_cursor(older)) is not None:
             start = min(before, top) if top else before
-        found = []
-        for key in base.older_than(start, floor):
-            run = held.runs[key[1]]
-            if where.matches(run):
-                found.append(run)
-                if len(found) > limit:
-                    break
+        found = _matching(held.runs, base.older_than(start, floor), where, limit)
         has_older = len(found) > limit
         found = found[:limit]
         first_page = older is None or decode_cursor(older) is None
