@@ -42,6 +42,8 @@ ANNOTATION_WORKFLOWRUN_UID = "workflowrun.cyclone.dev/uid"
 """On a stage pod: the uid of its run, so what the pod leaves (its stored logs) belongs to
 that run and not to a later run of the same name."""
 ANNOTATION_TENANT_INFO = "tenant.cyclone.dev/info"
+ANNOTATION_STORAGE_USAGE = "tenant.cyclone.dev/storage-usage"
+"""On a tenant Namespace: the PVC watchdog's last report `{total, used, items, reportedAt}`."""
 ANNOTATION_LOGS_COLLECTED = "stage.cyclone.dev/logs-collected"
 """Set on a finished stage pod once the server has stored all of its logs; GC waits for it
 (up to `gc_log_wait_seconds`) before deleting the pod."""

@@ -61,6 +61,16 @@ class EngineConfig(BaseModel):
         "runs (a Workflow's annotation workflow.cyclone.dev/max-workflowruns overrides "
         "it). 0 keeps every run.",
     )
+    cache_limit_fraction: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Acceleration caches are mounted while the tenant's caches use less than "
+        "this share of its PVC's size (as the PVC watchdog last reported it).",
+    )
+    cache_limit_bytes: int | None = Field(
+        default=None, ge=0,
+        description="An absolute limit of the tenant's acceleration caches in bytes, used "
+        "instead of cache_limit_fraction when set.",
+    )
     callback_base_url: str = "http://127.0.0.1:7099"
     delegation_timeout_seconds: float = 3600.0
     http_timeout_seconds: float = 10.0

@@ -16,7 +16,7 @@ from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.kube.quantity import parse_quantity
 
-ANNOTATION_STORAGE_USAGE = "tenant.cyclone.dev/storage-usage"
+ANNOTATION_STORAGE_USAGE = keys.ANNOTATION_STORAGE_USAGE
 HIDDEN_ANNOTATIONS = (keys.ANNOTATION_TENANT_INFO, ANNOTATION_STORAGE_USAGE)
 
 

@@ -9,7 +9,9 @@ import dataclasses
 import logging
 import random
 from dataclasses import dataclass
+from datetime import datetime
 
+from cyclone.api import keys
 from cyclone.api.project import Project
 from cyclone.api.resource import Resource
 from cyclone.api.stage import Stage
@@ -17,6 +19,8 @@ from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.versioned import PerVersion
+from cyclone.engine.core import acceleration
+from cyclone.engine.core.acceleration import NO_CACHES, CacheDecision
 from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING
 from cyclone.engine.core.podbuilder import (
     ArtifactUpload,
@@ -40,7 +44,9 @@ from cyclone.engine.core.tenancy import (
     pod_spec_violations,
     stage_violations,
 )
+from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.placement import ExecutionTarget, tenant_of
+from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden
 from cyclone.kube.protocol import Cluster
 
@@ -67,6 +73,8 @@ class StageInputs:
     policy: TenantPolicy | None = None
     """What the run's tenant may use; None: no pod feature, only the tenant's own PVC."""
     stage_obj: dict = dataclasses.field(default_factory=dict)
+    caches: CacheDecision = NO_CACHES
+    """Whether the workload mounts its project's acceleration caches."""
 
     models: dict = dataclasses.field(default_factory=dict)
 
@@ -101,6 +109,38 @@ class StageInputs:
             name: Resource.from_object(self.resources[name])
             for name in names if name in self.resources
         }
+
+
+async def cache_decision(control: Cluster, run: dict, project: str | None,
+                         pvc: str | None, config: EngineConfig,
+                         now: datetime) -> CacheDecision:
+    """Whether the run's pods mount the acceleration caches, from the usage the PVC
+    watchdog last reported on the tenant's Namespace; an accelerated run that gets none
+    is told so by a Warning Event (reason ``AccelerationSkipped``)."""
+    labels = run["metadata"].get("labels")
+    if not acceleration.is_accelerated(labels):
+        return NO_CACHES
+    usage = None
+    try:
+        tenant = tenant_of(run["metadata"]["namespace"])
+        namespace = await control.get(kinds.NAMESPACE, keys.tenant_namespace(tenant))
+        usage = (namespace["metadata"].get("annotations") or {}).get(
+            keys.ANNOTATION_STORAGE_USAGE)
+    except ApiError as exc:
+        log.warning("cannot read the cache usage of run %s: %s", run["metadata"]["name"], exc)
+    decision = acceleration.decide(labels, project, pvc, usage,
+                                   limit_bytes=config.cache_limit_bytes,
+                                   limit_fraction=config.cache_limit_fraction)
+    if decision.message:
+        event = acceleration.skipped_event(run, decision.message, rfc3339(now))
+        try:
+            await control.create(event, namespace=event["metadata"]["namespace"])
+        except AlreadyExists:
+            pass
+        except ApiError as exc:
+            log.warning("cannot tell run %s that it got no caches: %s",
+                        run["metadata"]["name"], exc)
+    return decision
 
 
 def is_quota_refusal(error: ApiError) -> bool:
@@ -148,6 +188,7 @@ async def start_pod_stage(
             upstream_outputs=inputs.upstream_outputs(state),
             secret_lookup=inputs.secrets,
             artifact_upload=inputs.artifact_upload,
+            caches=inputs.caches.project if inputs.caches.mount else None,
             options=PodBuildOptions(
                 fallback_container_resources=inputs.config.resolver_resources),
         )
@@ -175,5 +216,5 @@ async def start_pod_stage(
     clear_quota_refusals(state, stage)
     entry["attempts"] = attempt
     entry["pod"] = {"name": pod_name, "namespace": inputs.target.namespace}
-    state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED)
+    state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED, inputs.caches.message)
     return True

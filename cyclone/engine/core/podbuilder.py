@@ -52,6 +52,7 @@ from cyclone.api.resource import Resource
 from cyclone.api.stage import Stage
 from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
+from cyclone.engine.core.acceleration import cache_mounts, tool_env
 from cyclone.engine.core.errors import StagePodError
 from cyclone.engine.core.names import dns_label_part, stage_pod_name
 from cyclone.engine.core.podresources import (
@@ -129,6 +130,8 @@ class StagePodContext:
     options: PodBuildOptions = field(default_factory=PodBuildOptions)
     artifact_upload: ArtifactUpload | None = None
     """Where the run's Http push resolvers upload, unless their resource says otherwise."""
+    caches: str | None = None
+    """The project whose acceleration caches the workload mounts (`acceleration.decide`)."""
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,14 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         *defaults, ctx.options.fallback_container_resources]
 
     workload["terminationMessagePath"] = RESULT_FILE
-    _mount(stage_name, workload, [*workload_mounts, *preset_mounts[GROUP_WORKLOAD]])
+    workload_mounts += preset_mounts[GROUP_WORKLOAD]
+    if ctx.caches and ctx.pvc:
+        taken = [m.get("mountPath") for m in [*(workload.get("volumeMounts") or []),
+                                              *workload_mounts]]
+        workload_mounts += cache_mounts(ctx.caches, taken)
+        workload["env"] = [*(workload.get("env") or []), *tool_env(
+            item.get("name") for item in workload.get("env") or [])]
+    _mount(stage_name, workload, workload_mounts)
     for container in [workload, *sidecars]:
         _with_env(container, env)
         _set_resources(container, container_resources(container.get("resources"), defaults))
