@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
@@ -13,6 +15,7 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     WithJsonSchema,
     model_serializer,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
@@ -150,16 +153,42 @@ class KeyValue(CycloneModel):
     value: str | None = None
 
 
+def derived_resource_name(resource_type: str | None, path: str | None) -> str | None:
+    """The name of a stage's resource declared without one, as Cyclone v1.2 templates
+    declare theirs (``{type: Git, path: /workspace}``): the lower-cased type and a slug of
+    the path, ``git-workspace``; DNS-safe and at most 63 characters. None without a type."""
+    if not resource_type:
+        return None
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{resource_type}-{path or ''}".lower()).strip("-")
+    return slug[:63].rstrip("-") or None
+
+
+def resource_item_name(item: Mapping[str, Any]) -> str | None:
+    """The name of a stage's resource item as stored (a plain dict): its own, else the
+    one derived from its type and path (`derived_resource_name`)."""
+    return item.get("name") or derived_resource_name(item.get("type"), item.get("path"))
+
+
 class ResourceItem(CycloneModel):
     """A Resource a stage pulls (input) or pushes (output)."""
 
-    name: str
+    name: str | None = Field(
+        default=None,
+        description="The Resource's name. Without it (as Cyclone v1.2 templates write "
+        "{type: Git, path: /workspace}), the name is the type and the path: git-workspace.",
+    )
     type: str | None = None
     path: str | None = Field(
         default=None,
         description="Input: where the resource is mounted in the workload container. "
         "Output: the path whose data is pushed.",
     )
+
+    @model_validator(mode="after")
+    def _named_from_type_and_path(self) -> ResourceItem:
+        if not self.name:
+            self.name = derived_resource_name(self.type, self.path)
+        return self
 
 
 class ArtifactItem(CycloneModel):

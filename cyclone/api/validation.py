@@ -177,6 +177,12 @@ def _check_stage(stage: Stage, errors: list[FieldError]) -> None:
         _check_unique(
             (r.name for r in inputs.resources), "spec.pod.inputs.resources", "resource", errors
         )
+        for where, items in (("inputs", inputs.resources),
+                             ("outputs", spec.pod.outputs.resources)):
+            for index, item in enumerate(items):
+                if not item.name:
+                    errors.append(FieldError(f"spec.pod.{where}.resources[{index}].name",
+                                             "required when type is not given"))
     if spec.delegation is not None:
         url = spec.delegation.url
         if not re.match(r"^https?://[^/\s]+", url):
@@ -229,7 +235,7 @@ def _check_run_spec(spec: WorkflowRunSpec, errors: list[FieldError]) -> None:
         path = f"spec.volumes[{index}]"
         if volume.type == VolumeType.HOST_PATH and not volume.path:
             errors.append(FieldError(f"{path}.path", "required for a HostPath volume"))
-        if volume.type != VolumeType.HOST_PATH and not volume.object_name:
+        if volume.type in (VolumeType.SECRET, VolumeType.CONFIG_MAP) and not volume.object_name:
             errors.append(FieldError(f"{path}.objectName", f"required for a {volume.type} volume"))
         if not volume.mount_path.startswith("/"):
             errors.append(FieldError(f"{path}.mountPath", "must be an absolute path"))

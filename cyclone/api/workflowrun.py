@@ -31,7 +31,9 @@ class PresetVolume(CycloneModel):
     path: str | None = Field(default=None, description="Host path, or path inside the PVC.")
     mount_path: str
     sub_path: str | None = None
-    object_name: str | None = Field(default=None, description="PVC, Secret or ConfigMap name.")
+    object_name: str | None = Field(
+        default=None, description="PVC, Secret or ConfigMap name; a PVC volume without it "
+        "mounts the run's own PVC (executionContext.pvc), as in Cyclone v1.2.")
     container_group: ContainerGroup | None = None
 
 

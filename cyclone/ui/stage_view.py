@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from cyclone.api.common import resource_item_name
 from cyclone.engine.core.masking import MASK, Masker
 from cyclone.engine.core.phases import TERMINAL_PHASES
 from cyclone.engine.core.tokens import is_upload_token
@@ -120,7 +121,8 @@ def stage_inputs(stage_obj: dict | None, run: dict, workflow: dict | None = None
     merged.update({g["name"]: g for g in _named((run.get("spec") or {})
                                                 .get("globalVariables"))})
     return {
-        "resources": _named(inputs.get("resources")),
+        "resources": _named([{**r, "name": resource_item_name(r)}
+                             for r in inputs.get("resources") or [] if isinstance(r, dict)]),
         "arguments": _named(inputs.get("arguments")),
         "globals": list(merged.values()),
     }

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import yaml
 
 from cyclone.api import keys
+from cyclone.api.common import resource_item_name
 from cyclone.engine.core.cron import CronError, parse_schedule
 from cyclone.engine.core.phases import SUCCEEDED, TERMINAL_PHASES
 from cyclone.engine.core.scm.matching import PARAM_REVISION, integration_of, webhook_url
@@ -209,15 +210,16 @@ def run_form(workflow: Mapping, stages: Mapping[str, Mapping], resources: Mappin
         if fields:
             stage_fields.append(StageFields(name, fields))
         for used in _items(inputs.get("resources")):
-            resource = resources.get(str(used["name"])) or {}
+            used_name = str(resource_item_name(used))
+            resource = resources.get(used_name) or {}
             rspec = resource.get("spec") or {}
-            if rspec.get("type") != "Git" or used["name"] in git:
+            if rspec.get("type") != "Git" or used_name in git:
                 continue
             params = {str(p["name"]): str(p.get("value") or "")
                       for p in _items(rspec.get("parameters"))}
-            git[used["name"]] = GitInput(f"r:{used['name']}", str(used["name"]),
-                                         params.get(PARAM_REPO, ""),
-                                         params.get(PARAM_REVISION, ""), scm_integration)
+            git[used_name] = GitInput(f"r:{used_name}", used_name,
+                                      params.get(PARAM_REPO, ""),
+                                      params.get(PARAM_REVISION, ""), scm_integration)
     variables = tuple(FormField(f"v:{v['name']}", str(v["name"]), str(v.get("value") or ""))
                       for v in _items(spec.get("globalVariables")))
     return RunForm(tuple(stage_fields), variables, tuple(git.values()))

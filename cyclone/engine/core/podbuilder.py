@@ -273,7 +273,7 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     workload, sidecars = containers[0], containers[1:]
     env = _base_env(ctx)
     try:
-        presets, preset_mounts = preset_volumes(ctx.run.spec.volumes)
+        presets, preset_mounts = preset_volumes(ctx.run.spec.volumes, ctx.pvc)
     except ValueError as exc:
         raise StagePodError(stage_name, str(exc)) from exc
     volumes: list[dict[str, Any]] = [data_volume(ctx.pvc), results_volume(), *presets]

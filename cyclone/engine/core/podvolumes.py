@@ -58,14 +58,15 @@ def _text(value: Any) -> str | None:
 
 
 def preset_volumes(
-    presets: Iterable[Any] | None,
+    presets: Iterable[Any] | None, run_pvc: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """The pod volumes of a run's ``spec.volumes`` and their mounts per container group.
 
     Returns ``(volumes, mounts)`` where ``mounts`` has the keys ``Workload`` and
     ``Sidecar``: ``All`` (the default) mounts into both the workload and every sidecar,
     ``Sidecar`` into sidecars only (user ``wsc-*`` and Cyclone ``csc-*``), ``Workload`` into
-    the workload only. A PVC volume mounts ``path`` (joined with ``subPath``) of the claim.
+    the workload only. A PVC volume mounts ``path`` (joined with ``subPath``) of the claim
+    ``objectName``, else of ``run_pvc`` (the run's tenant PVC, as Cyclone v1.2 did).
     """
     volumes: list[dict[str, Any]] = []
     mounts: dict[str, list[dict[str, Any]]] = {GROUP_WORKLOAD: [], GROUP_SIDECAR: []}
@@ -78,7 +79,11 @@ def preset_volumes(
         if kind == "HostPath":
             volume = {"name": name, "hostPath": {"path": path or "/"}}
         elif kind == "PVC":
-            volume = {"name": name, "persistentVolumeClaim": {"claimName": object_name}}
+            claim = object_name or run_pvc
+            if not claim:
+                raise ValueError(f"spec.volumes[{index}]: a PVC volume without objectName "
+                                 "mounts the run's PVC, and the run has none")
+            volume = {"name": name, "persistentVolumeClaim": {"claimName": claim}}
             if path:
                 sub_path = posixpath.join(path.strip("/"), sub_path or "").rstrip("/") or None
         elif kind == "Secret":

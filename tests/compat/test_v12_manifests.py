@@ -1,0 +1,223 @@
+"""Manifests written for Cyclone v1.2 (tests/data/v12) apply unchanged, through the REST API
+and through the cluster as kubectl applies them, on the embedded cluster and a real
+kube-apiserver; the runnable ones run to success with the outputs they promise.
+
+One served environment (cluster, node agent, engine, REST server) per backend: every
+manifest is applied once, both runs start together, and the tests read what that did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+import yaml
+from engine.gates import serve_git_repository
+from engine.harness import BACKENDS, NAMESPACE, PVC, outputs, overall, stage_status
+from engine.served import Served, served_env
+
+from cyclone.api import keys
+from cyclone.kube import kinds
+from cyclone.kube.errors import NotFound
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+V12 = Path(__file__).parents[1] / "data" / "v12"
+PROJECT = "v12"
+PLACEHOLDER_URL = "https://git.example.com/demo/app.git"
+ORDER = ["Project", "ResourceType", "Resource", "StageTemplate", "Stage", "Workflow",
+         "WorkflowTrigger", "WorkflowRun"]
+RUNS = ("diamond-run-1", "git-ci-run-1")
+
+
+def manifests() -> list[tuple[str, dict]]:
+    """(file relative to tests/data/v12, document) of every manifest, in file order."""
+    found = []
+    for path in sorted(V12.rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                found.append((str(path.relative_to(V12)), doc))
+    return found
+
+
+def role(doc: dict) -> str:
+    """The kind, telling resource types and stage templates from plain objects."""
+    labels = doc["metadata"].get("labels") or {}
+    if doc["kind"] == "Resource" and keys.LABEL_RESOURCE_TEMPLATE in labels:
+        return "ResourceType"
+    if doc["kind"] == "Stage" and keys.LABEL_STAGE_TEMPLATE in labels:
+        return "StageTemplate"
+    return doc["kind"]
+
+
+def rest_path(doc: dict) -> str:
+    """Where `cyclone apply` would POST the document."""
+    base = f"/apis/v1alpha1/projects/{PROJECT}"
+    workflow = (doc["spec"].get("workflowRef") or {}).get("name")
+    return {
+        "Project": "/apis/v1alpha1/projects",
+        "ResourceType": "/apis/v1alpha1/resourcetypes",
+        "Resource": f"{base}/resources",
+        "StageTemplate": "/apis/v1alpha1/templates",
+        "Stage": f"{base}/stages",
+        "Workflow": f"{base}/workflows",
+        "WorkflowTrigger": f"{base}/workflows/{workflow}/workflowtriggers",
+        "WorkflowRun": f"{base}/workflows/{workflow}/workflowruns",
+    }[role(doc)]
+
+
+def make_repository(path: Path) -> str:
+    """A repository whose VERSION is 1.2.0; its HEAD commit."""
+    path.mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(path), "-c", "user.name=t",
+                               "-c", "user.email=t@t", *args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q", "-b", "master")
+    (path / "VERSION").write_text("1.2.0\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "v1.2.0")
+    return git("rev-parse", "HEAD")
+
+
+@dataclass
+class Applied:
+    backend: str
+    served: Served
+    head: str
+    kube_namespace: str
+    rest: list[tuple[str, dict, httpx.Response]] = field(default_factory=list)
+    kube: list[tuple[str, dict, dict | Exception]] = field(default_factory=list)
+    runs: dict[str, dict] = field(default_factory=dict)
+    refused: httpx.Response | None = None
+
+
+async def _apply_through_cluster(applied: Applied, docs: list[tuple[str, dict]]) -> None:
+    """As `kubectl apply -n NAMESPACE -f` does: each object created as written."""
+    cluster = applied.served.env.cluster
+    await cluster.create({"apiVersion": "v1", "kind": "Namespace",
+                          "metadata": {"name": applied.kube_namespace}})
+    for file, doc in docs:
+        if doc["kind"] == "WorkflowRun":
+            continue
+        obj = {**doc, "metadata": {**doc["metadata"], "namespace": applied.kube_namespace}}
+        try:
+            applied.kube.append((file, doc, await cluster.create(obj)))
+        except Exception as exc:  # reported by the test that reads it
+            applied.kube.append((file, doc, exc))
+
+
+async def _wait_finished(served: Served, name: str, within: float = 120) -> dict:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        run = await served.env.run(name)
+        if overall(run).get("phase") in ("Succeeded", "Failed", "Cancelled"):
+            return run
+        if asyncio.get_running_loop().time() > deadline:
+            return run
+        await asyncio.sleep(0.1)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def applied(request, tmp_path_factory) -> AsyncIterator[Applied]:
+    data_dir = tmp_path_factory.mktemp(f"v12-{request.param}")
+    head = make_repository(data_dir / "repo" / "app")
+    url = serve_git_repository(data_dir / "repo" / "app", data_dir / "served")
+    docs = manifests()
+    docs.sort(key=lambda item: ORDER.index(role(item[1])))
+    async with served_env(data_dir / "env", backend=request.param) as served:
+        result = Applied(request.param, served, head, f"cyclone-v12k-{secrets.token_hex(3)}")
+        admin = {"Authorization": f"Bearer {served.admin_token}", "X-Tenant": "system"}
+        for file, doc in docs:
+            body = yaml.safe_load(yaml.safe_dump(doc).replace(PLACEHOLDER_URL, url)) \
+                if doc["kind"] == "WorkflowRun" else doc
+            response = await served.http.post(rest_path(doc), json=body, headers=admin)
+            result.rest.append((file, doc, response))
+        result.refused = await served.http.post(
+            f"/apis/v1alpha1/projects/{PROJECT}/stages", headers=admin, json={
+                "metadata": {"name": "no-type"},
+                "spec": {"pod": {"inputs": {"resources": [{"path": "/workspace"}]},
+                                 "spec": {"containers": [{"image": "alpine"}]}}}})
+        try:
+            await _apply_through_cluster(result, docs)
+            finished = await asyncio.gather(*(_wait_finished(served, name) for name in RUNS))
+            result.runs = dict(zip(RUNS, finished, strict=True))
+            yield result
+        finally:
+            with contextlib.suppress(NotFound):
+                await served.env.cluster.delete(kinds.NAMESPACE, result.kube_namespace)
+
+
+async def test_the_contract_covers_every_kind_and_template_of_v12():
+    roles = {role(doc) for _, doc in manifests()}
+    assert roles == set(ORDER)
+    templates = {doc["metadata"]["name"] for _, doc in manifests()
+                 if role(doc) == "StageTemplate"}
+    assert {"golang-build-template", "maven-build-template", "gradle-build-template",
+            "nodejs-build-template", "python-build-template", "golang-unit-test-template",
+            "image-build-template", "sonarqube-template", "cd-template"} <= templates
+
+
+async def test_every_v12_manifest_is_accepted_by_the_rest_api(applied):
+    refused = [f"{file} {doc['kind']}/{doc['metadata']['name']}: {r.status_code} {r.text}"
+               for file, doc, r in applied.rest if r.status_code != 201]
+    assert refused == []
+
+
+async def test_every_v12_manifest_is_stored_as_written_when_applied_through_the_cluster(
+        applied):
+    problems = []
+    for file, doc, stored in applied.kube:
+        where = f"{file} {doc['kind']}/{doc['metadata']['name']}"
+        if isinstance(stored, Exception):
+            problems.append(f"{where}: {stored}")
+        elif stored.get("spec") != doc["spec"]:
+            problems.append(f"{where}: stored spec differs: {stored.get('spec')}")
+    assert problems == []
+    assert len(applied.kube) == sum(1 for _, d in manifests() if d["kind"] != "WorkflowRun")
+
+
+async def test_a_resource_without_name_or_type_is_refused_naming_the_field(applied):
+    assert applied.refused is not None
+    assert applied.refused.status_code == 422, applied.refused.text
+    assert "spec.pod.inputs.resources[0].name" in applied.refused.text
+
+
+async def test_the_v12_diamond_runs_with_artifacts_a_trivial_failure_and_the_run_pvc(
+        applied):
+    run = applied.runs["diamond-run-1"]
+    assert overall(run).get("phase") == "Succeeded", run.get("status")
+    assert outputs(run, "version") == {"version": "release-1.2.0"}
+    assert outputs(run, "build-linux") == {"binary": "cyclone-release-1.2.0-linux"}
+    assert outputs(run, "build-mac") == {"binary": "cyclone-release-1.2.0-mac"}
+    assert stage_status(run, "lint").get("phase") == "Failed"
+    assert outputs(run, "report") == {"stamp": "stamped by version"}
+    pods = await applied.served.env.cluster.list(
+        kinds.POD, NAMESPACE, label_selector=f"{keys.LABEL_WORKFLOWRUN}=diamond-run-1")
+    claims = {v["persistentVolumeClaim"]["claimName"]
+              for pod in pods.items for v in pod["spec"].get("volumes") or []
+              if v.get("persistentVolumeClaim")}
+    assert claims == {PVC}
+
+
+async def test_the_v12_git_input_without_a_name_is_pulled_with_the_runs_parameters(applied):
+    run = applied.runs["git-ci-run-1"]
+    assert overall(run).get("phase") == "Succeeded", run.get("status")
+    assert outputs(run, "unit-test") == {"tests": "1.2.0", "LastCommitID": applied.head}
+    pod = (run["status"]["stages"]["unit-test"].get("pod") or {})["name"]
+    spec = (await applied.served.env.cluster.get(kinds.POD, pod, NAMESPACE))["spec"]
+    assert [c["name"] for c in spec["initContainers"]][:1] == ["csc-pull-git-workspace"]
+    workload = spec["containers"][0]
+    assert {"name": "cyclone-data", "mountPath": "/workspace",
+            "subPath": "workflowruns/git-ci-run-1/resources/git-workspace"} in (
+        workload["volumeMounts"])
