@@ -22,9 +22,11 @@ from cyclone.kube.protocol import Cluster
 from cyclone.server import (
     catalog,
     clusters,
+    crosstenant,
     delegation,
     integrations,
     metrics,
+    pvcwatcher,
     run_events,
     run_stream,
     runs,
@@ -72,6 +74,8 @@ def api_router() -> APIRouter:
     router.include_router(tenants.router)
     router.include_router(integrations.router)
     router.include_router(clusters.router)
+    router.include_router(pvcwatcher.router)
+    router.include_router(crosstenant.router)
     router.include_router(scmrepos.router)
     router.include_router(storage.router)
     router.include_router(catalog.catalog_router())

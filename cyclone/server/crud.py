@@ -77,9 +77,10 @@ DRY_RUN_ALL = "All"
 def dry_run_query(
     dry_run: str | None = Query(None, alias="dryRun", description=(
         "`All`: check the object as a write would, answer as it would, store nothing.")),
+    dryrun: bool = Query(False, description="`true`: as `dryRun=All` (Cyclone v1.2's name)"),
 ) -> bool:
     if dry_run in (None, ""):
-        return False
+        return dryrun
     if dry_run != DRY_RUN_ALL:
         raise errors.Invalid(f"dryRun: must be {DRY_RUN_ALL!r}, got {dry_run!r}",
                              details={"causes": [{"field": "dryRun",

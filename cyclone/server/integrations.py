@@ -27,16 +27,19 @@ from cyclone.server.objects import ObjectMeta, check_annotations, resolve_name
 from cyclone.server.scmrepos import check_literal_urls, tenant_allows_local
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import read_tenant
+from cyclone.server.watchdog import with_watcher_choice
 
 
 def _dump_spec(spec: IntegrationSpec) -> dict:
     return spec.to_object()
 
 
-def _secret_object(name: str, namespace: str, integration: Integration, spec: dict) -> dict:
+def _secret_object(name: str, namespace: str, integration: Integration, spec: dict,
+                   stored: dict | None = None) -> dict:
     return secret_object(name, namespace, integration.spec.type.value, spec,
                          labels=integration.metadata.labels or {},
-                         annotations=integration.metadata.annotations or {})
+                         annotations=with_watcher_choice(integration.metadata.annotations or {},
+                                                         stored))
 
 
 def _checked_name(body: Integration, name: str | None = None) -> str:
@@ -132,7 +135,7 @@ async def update_integration(
         _check_placement_kept(old_spec.get("cluster") or {}, spec["cluster"])
         spec["cluster"]["isWorkerCluster"] = bool(old_spec.get("cluster", {})
                                                   .get("isWorkerCluster"))
-    fresh = _secret_object(integration, keys.tenant_namespace(tenant), body, spec)
+    fresh = _secret_object(integration, keys.tenant_namespace(tenant), body, spec, stored)
     fresh["metadata"]["resourceVersion"] = stored["metadata"].get("resourceVersion")
     return to_api(await state.cluster.replace(fresh))
 

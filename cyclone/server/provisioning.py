@@ -59,6 +59,7 @@ from cyclone.server.watchdog import (
     watchdog_pod,
     watchdog_pod_name,
     watchdog_token_id,
+    watcher_wanted,
 )
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ class TenantProvisioner:
         ns = await self._read(self.control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
         live = is_tenant_record(ns) and not (ns or {})["metadata"].get("deletionTimestamp")
         wanted: dict[str, dict] = {}
+        watched: set[str] = set()
         secrets: list[dict] = []
         spec = None
         if live:
@@ -193,6 +195,8 @@ class TenantProvisioner:
                 if source.get("isWorkerCluster") and not secret["metadata"].get(
                         "deletionTimestamp"):
                     wanted[secret["metadata"]["name"]] = source
+                    if watcher_wanted(secret):
+                        watched.add(secret["metadata"]["name"])
         problems: list[str] = []
         outcomes: dict[str, str] = {}
         for name, source in sorted(wanted.items()):
@@ -200,7 +204,7 @@ class TenantProvisioner:
             try:
                 if not (cached and self._remote.current(
                         tenant, name, source, spec, self.caches.execution_clusters())):
-                    await self._open(tenant, name, source, spec)
+                    await self._open(tenant, name, source, spec, watcher=name in watched)
                     self._remote.made(tenant, name, source, spec)
             except errors.ApiError as exc:
                 self._remote.forget(tenant, name)
@@ -310,7 +314,10 @@ class TenantProvisioner:
         finally:
             await remote.close()
 
-    async def _open(self, tenant: str, name: str, source: dict, spec: TenantSpec) -> None:
+    async def _open(self, tenant: str, name: str, source: dict, spec: TenantSpec, *,
+                    watcher: bool = True) -> None:
+        """Make what the opening needs; the PVC watchdog only when `watcher` (else it is
+        removed: the tenant stopped it)."""
         await check_placement(self.control, tenant, name, source, self._read_control)
         namespace = plan.workload_namespace(tenant, source)
         pvc = plan.workload_pvc(tenant, source)
@@ -328,6 +335,9 @@ class TenantProvisioner:
             if not source.get("pvc"):
                 await self._ensure(cluster, kinds.PERSISTENT_VOLUME_CLAIM,
                                    plan.pvc_object(tenant, namespace, spec))
+            if not watcher:
+                await _delete(cluster, kinds.POD, watchdog_pod_name(tenant), namespace)
+                return
             await self._ensure_watchdog_token(cluster, tenant, name, namespace)
             await self._ensure(cluster, kinds.POD,
                                watchdog_pod(tenant, namespace, pvc, self.server_url))

@@ -8,14 +8,18 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from cyclone.api import keys
 from cyclone.engine.core import runstart as rules
+from cyclone.engine.core.gcpod import ANNOTATION_COLLECT_NOW
+from cyclone.engine.core.runupdate import run_update
 from cyclone.engine.runstart import raise_refusal, start_run
-from cyclone.kube import kinds
+from cyclone.kube import errors, kinds
 from cyclone.server.auth import Principal, current_principal, server_state
 from cyclone.server.crud import KindRoutes, delete_object, dry_run_query, list_objects
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import (
     ObjectBody,
     build_object,
+    check_annotations,
+    check_labels,
     random_suffix,
     resolve_name,
 )
@@ -58,6 +62,7 @@ async def create_run(scope: Scope, body: ObjectBody, dry_run: bool = False,
                        scope.labels)
     annotations = obj["metadata"].setdefault("annotations", {})
     annotations.pop(keys.ANNOTATION_STARTED_BY, None)
+    annotations.pop(ANNOTATION_COLLECT_NOW, None)
     if started_by:
         annotations[keys.ANNOTATION_STARTED_BY] = started_by
     spec = obj["spec"]
@@ -95,6 +100,41 @@ async def create_run_route(request: Request, body: ObjectBody | None = None,
 @router.get(_RUN, summary="Get a workflowrun")
 async def get_run(name: str, scope: Scope = Depends(workflow_scope)) -> dict:
     return await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+
+
+UPDATE_ATTEMPTS = 5
+
+
+async def update_run(scope: Scope, name: str, body: ObjectBody) -> dict:
+    """The run with the body's labels and annotations (`run_update` says what may change),
+    written over the run as it is now: the engine's status writes in between are kept."""
+    for _ in range(UPDATE_ATTEMPTS):
+        stored = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
+        if body.metadata.name and body.metadata.name != name:
+            raise errors.BadRequest(f"metadata.name {body.metadata.name!r} does not match "
+                                    f"the path name {name!r}")
+        check_labels(body.metadata.labels)
+        check_annotations(body.metadata.annotations)
+        metadata, refusal = run_update(stored, body.metadata.labels,
+                                       body.metadata.annotations, body.spec)
+        raise_refusal(refusal)
+        obj = {**stored, "metadata": {**stored["metadata"], **metadata}}
+        obj.pop("status", None)
+        try:
+            return await scope.cluster.replace(obj)
+        except errors.Conflict:
+            continue
+    raise errors.Conflict(f"workflowrun {name!r} kept changing; try again")
+
+
+@router.put(_RUN, summary="Update a workflowrun's labels and annotations")
+async def update_run_route(name: str, body: ObjectBody,
+                           scope: Scope = Depends(workflow_scope)) -> dict:
+    """Replace the run's labels and annotations with the body's. Cyclone's own (the
+    project and workflow labels, `*.cyclone.dev/*` records such as started-by) are kept;
+    changing one, or any field of `spec`, is refused with 409 naming the field; `status`
+    is ignored."""
+    return await update_run(scope, name, body)
 
 
 @router.delete(_RUN, status_code=204, summary="Delete a workflowrun")

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from cyclone.engine.core.addresses import ALLOW_HINT, LocalAddressRefused, literal_url_problem
 from cyclone.engine.outbound import Resolver, check_host, guarded_client, refused_by
@@ -79,6 +79,34 @@ class ScmApi:
         if not token and scm.get("user") and scm.get("password"):
             self.auth = (str(scm["user"]), str(scm["password"]))
 
+    async def _fetch(self, url: str, path: str, query: dict) -> tuple[httpx.Response, Any]:
+        """One GET of the SCM's API: the response and its JSON body."""
+        try:
+            response = await self.client.get(url, params=query, headers=self.headers,
+                                             auth=self.auth)
+        except httpx.HTTPError as exc:
+            refused = refused_by(exc)
+            if refused is not None:
+                raise errors.Forbidden(f"{self.type} server refused: {refused}") from exc
+            raise BadGateway(f"{self.type} at {self.base} is unreachable: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise BadGateway(f"{self.type} refused the integration's credentials "
+                             f"(HTTP {response.status_code})")
+        if response.status_code == 404:
+            raise errors.NotFound(f"{self.type} has no {path}")
+        if not response.is_success:
+            raise BadGateway(f"{self.type} answered HTTP {response.status_code}")
+        try:
+            return response, response.json()
+        except ValueError as exc:
+            raise BadGateway(f"{self.type} answered something that is not JSON") from exc
+
+    async def _get_object(self, path: str, params: dict | None = None) -> dict:
+        _, body = await self._fetch(self.base + path, path, dict(params or {}))
+        if not isinstance(body, dict):
+            raise BadGateway(f"{self.type} answered an unexpected shape")
+        return body
+
     async def _get(self, path: str, params: dict | None = None) -> list[Any]:
         items: list[Any] = []
         url: str | None = self.base + path
@@ -86,25 +114,7 @@ class ScmApi:
         for _ in range(PAGE_LIMIT):
             if url is None:
                 break
-            try:
-                response = await self.client.get(url, params=query, headers=self.headers,
-                                                 auth=self.auth)
-            except httpx.HTTPError as exc:
-                refused = refused_by(exc)
-                if refused is not None:
-                    raise errors.Forbidden(f"{self.type} server refused: {refused}") from exc
-                raise BadGateway(f"{self.type} at {self.base} is unreachable: {exc}") from exc
-            if response.status_code in (401, 403):
-                raise BadGateway(f"{self.type} refused the integration's credentials "
-                                 f"(HTTP {response.status_code})")
-            if response.status_code == 404:
-                raise errors.NotFound(f"{self.type} has no {path}")
-            if not response.is_success:
-                raise BadGateway(f"{self.type} answered HTTP {response.status_code}")
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise BadGateway(f"{self.type} answered something that is not JSON") from exc
+            response, body = await self._fetch(url, path, query)
             if isinstance(body, dict) and "values" in body:
                 items.extend(body.get("values") or [])
                 url = None if body.get("isLastPage", True) else url
@@ -172,6 +182,38 @@ class ScmApi:
                  "sourceBranch": (p.get("head") or {}).get("ref"),
                  "targetBranch": (p.get("base") or {}).get("ref")} for p in found]
 
+    async def files(self, repo: str, ref: str | None) -> list[str]:
+        """The paths of the files of the repository at `ref` (its default branch when
+        None)."""
+        if self.type == "GitLab":
+            params: dict[str, Any] = {"recursive": "true", "per_page": 100}
+            if ref:
+                params["ref"] = ref
+            found = await self._get(self._repo_path(repo) + "/repository/tree", params)
+            return [f.get("path") for f in found
+                    if isinstance(f, dict) and f.get("type") == "blob" and f.get("path")]
+        if self.type == "Bitbucket":
+            found = await self._get(self._repo_path(repo) + "/files",
+                                    {"limit": 1000, **({"at": ref} if ref else {})})
+            return [f for f in found if isinstance(f, str)]
+        base = self._repo_path(repo)
+        if not ref:
+            ref = str((await self._get_object(base)).get("default_branch") or "HEAD")
+        tree = await self._get_object(f"{base}/git/trees/{quote(ref, safe='')}",
+                                      {"recursive": "1"})
+        return [f.get("path") for f in tree.get("tree") or []
+                if isinstance(f, dict) and f.get("type") == "blob" and f.get("path")]
+
+    async def dockerfiles(self, repo: str, ref: str | None = None) -> list[dict]:
+        return [{"path": p} for p in sorted(await self.files(repo, ref)) if is_dockerfile(p)]
+
+
+def is_dockerfile(path: str) -> bool:
+    """`Dockerfile`, `Dockerfile.<variant>` or `<variant>.Dockerfile`, in any folder."""
+    name = path.rsplit("/", 1)[-1].lower()
+    return name == "dockerfile" or name.startswith("dockerfile.") or name.endswith(
+        ".dockerfile")
+
 
 def _client(state: ServerState, allow_local: bool) -> httpx.AsyncClient:
     factory: Callable[[], httpx.AsyncClient] | None = state.extras.get(SCM_CLIENT_FACTORY)
@@ -224,13 +266,13 @@ async def _scm_of(state: ServerState, tenant: str, integration: str) -> dict:
 
 
 async def _listing(state: ServerState, tenant: str, integration: str, what: str,
-                   repo: str | None, query: ListQuery) -> dict:
+                   repo: str | None, query: ListQuery, *extra: Any) -> dict:
     scm = await _scm_of(state, tenant, integration)
     allow_local = await tenant_allows_local(state, tenant)
     async with _client(state, allow_local) as client:
         api = ScmApi(scm, client)
         await check_reachable(state, api.base, allow_local)
-        items = await (api.repos() if what == "repos" else getattr(api, what)(repo))
+        items = await (api.repos() if what == "repos" else getattr(api, what)(repo, *extra))
     return paginate(items, query)
 
 
@@ -264,3 +306,19 @@ async def list_pull_requests(integration: str, repo: str,
                              tenant: str = Depends(require_tenant),
                              state: ServerState = Depends(server_state)) -> dict:
     return await _listing(state, tenant, integration, "pull_requests", repo, query)
+
+
+@router.get("/integrations/{integration}/scmrepos/{repo:path}/dockerfiles",
+            summary="Dockerfiles of a repository")
+async def list_dockerfiles(integration: str, repo: str,
+                           query: ListQuery = Depends(list_query),
+                           ref: str | None = Query(None, max_length=255, description=(
+                               "Branch, tag or commit (default: the default branch)")),
+                           tenant: str = Depends(require_tenant),
+                           state: ServerState = Depends(server_state)) -> dict:
+    """The paths of the repository's Dockerfiles (`Dockerfile`, `Dockerfile.*`,
+    `*.Dockerfile`), from the SCM's tree API, as `{path}` items sorted by path."""
+    return await _listing(state, tenant, integration, "dockerfiles", repo,
+                          query if query.sort else ListQuery(query.start, query.limit,
+                                                             query.filter, "path", True),
+                          *([ref] if ref else []))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from cyclone.api import keys
+from cyclone.engine.core.gcpod import ANNOTATION_COLLECT_NOW, cleanup_candidates
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.state import ServerState
@@ -57,3 +58,27 @@ async def read_usage(
         return json.loads(raw)
     except ValueError as exc:
         raise errors.NotFound("the stored storage usage is unreadable") from exc
+
+
+@router.post("/storage/cleanup", status_code=202,
+             summary="Collect the finished runs' data from the tenant PVC now")
+async def start_cleanup(
+    tenant: str = Depends(require_tenant),
+    state: ServerState = Depends(server_state),
+) -> dict:
+    """Start the GC of every finished run of the tenant whose folder
+    `workflowruns/{run}` is still on its PVC, without waiting for the GC delay: each is
+    marked for the engine's GC pod, which removes the folder and then sets
+    `status.cleaned`. Answers the runs it started collecting."""
+    await read_tenant(state.cluster, tenant)
+    namespace = keys.tenant_namespace(tenant)
+    runs = (await state.cluster.list(kinds.WORKFLOW_RUN, namespace)).items
+    started = []
+    for name in cleanup_candidates(runs):
+        try:
+            await state.cluster.patch(kinds.WORKFLOW_RUN, name, {"metadata": {
+                "annotations": {ANNOTATION_COLLECT_NOW: "true"}}}, namespace)
+        except errors.NotFound:
+            continue
+        started.append(name)
+    return {"tenant": tenant, "workflowruns": started}

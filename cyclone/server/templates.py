@@ -6,7 +6,9 @@ read-only.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Response
 
 from cyclone.api import keys
 from cyclone.kube import errors, kinds
@@ -71,14 +73,35 @@ async def get_shared(spec: KindRoutes, scope: Scope, name: str) -> dict:
     return await get_owned(_system_scope(spec, scope), spec.kind, name, spec.what)
 
 
+Operation = Literal["pull", "push"]
+
+
+def with_operation(types: list[dict], operation: str | None) -> list[dict]:
+    """The resource types that declare `operation` in `spec.operations` (all when None)."""
+    if operation is None:
+        return types
+    return [t for t in types if operation in ((t.get("spec") or {}).get("operations") or [])]
+
+
 def shared_router(spec: KindRoutes) -> APIRouter:
     router = APIRouter(tags=[spec.tag])
     item = spec.path + "/{name}"
 
-    @router.get(spec.path, name=f"list_{spec.tag}", summary=f"List {spec.tag}")
-    async def list_route(query: ListQuery = Depends(list_query),
-                         scope: Scope = Depends(tenant_scope)) -> dict:
-        return paginate(await visible_objects(spec, scope), query)
+    if spec is RESOURCE_TYPES:
+        @router.get(spec.path, name=f"list_{spec.tag}", summary=f"List {spec.tag}")
+        async def list_types_route(
+            query: ListQuery = Depends(list_query),
+            scope: Scope = Depends(tenant_scope),
+            operation: Operation | None = Query(None, description=(
+                "Only the types whose `spec.operations` include it")),
+        ) -> dict:
+            return paginate(with_operation(await visible_objects(spec, scope), operation),
+                            query)
+    else:
+        @router.get(spec.path, name=f"list_{spec.tag}", summary=f"List {spec.tag}")
+        async def list_route(query: ListQuery = Depends(list_query),
+                             scope: Scope = Depends(tenant_scope)) -> dict:
+            return paginate(await visible_objects(spec, scope), query)
 
     @router.post(spec.path, status_code=201, name=f"create_{spec.tag}",
                  summary=f"Create a {spec.what}")

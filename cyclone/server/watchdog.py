@@ -113,3 +113,27 @@ class AuthorityTokens:
             await self._authority.revoke(tenant, token_id)
         except errors.NotFound:
             pass
+
+
+ANNOTATION_WATCHER = "integration.cyclone.dev/pvc-watcher"
+"""On a Cluster integration's Secret: `stopped` when the tenant stopped the PVC watchdog of
+its workload namespace (`PUT /integrations/{i}/pvcwatcher?action=stop`); the provisioning
+controller then keeps it stopped. Absent: the watchdog runs while the cluster is open."""
+WATCHER_STOPPED = "stopped"
+
+
+def watcher_wanted(secret: dict) -> bool:
+    """Whether the integration's opening keeps a PVC watchdog running."""
+    annotations = (secret.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(ANNOTATION_WATCHER) != WATCHER_STOPPED
+
+
+def with_watcher_choice(annotations: dict[str, str], stored: dict | None) -> dict[str, str]:
+    """`annotations` from a request, with the stored watchdog choice in place of any the
+    request gives (only the pvcwatcher route writes it)."""
+    kept = {k: v for k, v in annotations.items() if k != ANNOTATION_WATCHER}
+    choice = (((stored or {}).get("metadata") or {}).get("annotations") or {}).get(
+        ANNOTATION_WATCHER)
+    if choice:
+        kept[ANNOTATION_WATCHER] = choice
+    return kept

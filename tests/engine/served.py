@@ -65,15 +65,18 @@ async def _server_cluster(env: Env) -> AsyncIterator[Cluster]:
 
 @contextlib.asynccontextmanager
 async def served_env(data_dir: Path, backend: str = "embedded",
-                     clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[Served]:
+                     clock: Clock = SYSTEM_CLOCK,
+                     gc_delay_seconds: float | None = None) -> AsyncIterator[Served]:
     """Cluster, node agent, engine (keeping time by `clock`) and REST server until the
     block ends; the default tenant may use local addresses, so delegation URLs on
-    127.0.0.1 are allowed."""
+    127.0.0.1 are allowed. The engine collects finished runs `gc_delay_seconds` after
+    they end (None: it does not collect)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     admin_token = secrets.token_hex(16)
-    config = EngineConfig(gc_enabled=False, watch_pod_events=False,
-                          callback_base_url=base_url)
+    config = EngineConfig(gc_enabled=gc_delay_seconds is not None, watch_pod_events=False,
+                          callback_base_url=base_url,
+                          gc_delay_seconds=gc_delay_seconds or 0, gc_log_wait_seconds=0)
     async with (
         running_env(data_dir, config, backend=backend, clock=clock) as env,
         _server_cluster(env) as cluster,

@@ -61,3 +61,31 @@ def test_a_gc_pod_refused_by_a_gone_or_terminating_namespace_is_not_retried() ->
         403, 'pods "wfrgc--r" is forbidden: exceeded quota: q, requested: limits.cpu=200m')
     assert not gc_pod_refused_for_good(409, "conflict")
     assert not gc_pod_refused_for_good(500, "because it is being terminated")
+
+
+def test_a_run_marked_to_collect_now_is_due_when_it_ended():
+    from datetime import UTC, datetime, timedelta
+
+    from cyclone.engine.core.gcpod import ANNOTATION_COLLECT_NOW, gc_due
+
+    ended = datetime(2026, 1, 1, tzinfo=UTC)
+    assert gc_due(ended, 300, {}) == ended + timedelta(seconds=300)
+    assert gc_due(ended, 300, {ANNOTATION_COLLECT_NOW: "true"}) == ended
+    assert gc_due(ended, 300, {ANNOTATION_COLLECT_NOW: "no"}) == ended + timedelta(seconds=300)
+
+
+def test_a_cleanup_takes_the_finished_uncleaned_runs_only():
+    from cyclone.engine.core.gcpod import ANNOTATION_COLLECT_NOW, cleanup_candidates
+
+    def run(name: str, phase: str | None, cleaned: bool = False, **meta: object) -> dict:
+        status = {"overall": {"phase": phase}} if phase else {}
+        if cleaned:
+            status["cleaned"] = True
+        return {"metadata": {"name": name, **meta}, "status": status}
+
+    assert cleanup_candidates([
+        run("ok", "Succeeded"), run("bad", "Failed"), run("stopped", "Cancelled"),
+        run("busy", "Running"), run("new", None), run("done", "Succeeded", cleaned=True),
+        run("going", "Failed", deletionTimestamp="2026-01-01T00:00:00Z"),
+        run("marked", "Failed", annotations={ANNOTATION_COLLECT_NOW: "true"}),
+    ]) == ["bad", "ok", "stopped"]

@@ -28,7 +28,7 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
 from cyclone.engine.controllers.writer import StatusWriter
-from cyclone.engine.core.gcpod import build_gc_pod, gc_pod_refused_for_good
+from cyclone.engine.core.gcpod import build_gc_pod, gc_due, gc_pod_refused_for_good
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.engine.core.observing import pod_still_running
 from cyclone.engine.core.runstate import RunState
@@ -71,7 +71,8 @@ class RunFinisher:
         if not self.config.gc_enabled or state.status.get("cleaned"):
             return None
         ended = state.status.get("completionTime") or state.overall.get("lastTransitionTime")
-        due = parse_rfc3339(ended or state.now) + timedelta(seconds=self.config.gc_delay_seconds)
+        due = gc_due(parse_rfc3339(ended or state.now), self.config.gc_delay_seconds,
+                     state.run["metadata"].get("annotations") or {})
         if state.now < due:
             return (due - state.now).total_seconds()
         logs_due = due + timedelta(seconds=self.config.gc_log_wait_seconds)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from cyclone.api import keys
 from cyclone.engine.core.names import dns_label_part, gc_pod_name
+from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podvolumes import run_data_path
 
 GC_MOUNT_PATH = "/data"
@@ -76,3 +78,32 @@ def gc_pod_refused_for_good(status_code: int, message: str) -> bool:
     is gone (404) or terminating (403, "being terminated"). The tenant PVC goes with the
     namespace, so there is nothing left for a GC pod to remove."""
     return status_code == 404 or (status_code == 403 and NAMESPACE_TERMINATING in message)
+
+
+ANNOTATION_COLLECT_NOW = "workflowrun.cyclone.dev/collect-now"
+"""On a finished run: collect its data now, without waiting for the GC delay (set by
+`POST /storage/cleanup`)."""
+
+
+def gc_due(ended: datetime, delay_seconds: float, annotations: Mapping[str, str]
+           ) -> datetime:
+    """When a finished run's data is collected: `delay_seconds` after it ended, or at once
+    when it is marked `ANNOTATION_COLLECT_NOW`."""
+    if annotations.get(ANNOTATION_COLLECT_NOW) == "true":
+        return ended
+    return ended + timedelta(seconds=delay_seconds)
+
+
+def cleanup_candidates(runs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The runs whose data a cleanup starts collecting: finished, not yet cleaned, not
+    already marked, not being deleted (their finalizer collects them)."""
+    names = []
+    for run in runs:
+        meta = run.get("metadata") or {}
+        status = run.get("status") or {}
+        phase = (status.get("overall") or {}).get("phase")
+        if (is_terminal(phase) and not status.get("cleaned")
+                and not meta.get("deletionTimestamp")
+                and (meta.get("annotations") or {}).get(ANNOTATION_COLLECT_NOW) != "true"):
+            names.append(meta.get("name"))
+    return sorted(n for n in names if n)

@@ -1,0 +1,63 @@
+"""The pure parts of the v1.2 routes: which files are Dockerfiles, which resource types an
+operation selects, and how a stage pod is shown among the working pods."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cyclone.api import keys
+from cyclone.server.crosstenant import project_objects, running_pods
+from cyclone.server.scmrepos import is_dockerfile
+from cyclone.server.templates import with_operation
+
+
+def test_dockerfiles_are_recognised_by_their_name_in_any_folder():
+    assert all(map(is_dockerfile, ["Dockerfile", "a/b/Dockerfile", "Dockerfile.prod",
+                                   "web/app.Dockerfile", "dockerfile"]))
+    assert not any(map(is_dockerfile, ["Dockerfile/readme.md", "docs/dockerfile-notes.md",
+                                       "Dockerfiles", "mydockerfile"]))
+
+
+def test_the_operation_filter_keeps_the_types_that_declare_it():
+    types = [{"metadata": {"name": "git"}, "spec": {"operations": ["pull"]}},
+             {"metadata": {"name": "image"}, "spec": {"operations": ["push"]}},
+             {"metadata": {"name": "http"}, "spec": {"operations": ["pull", "push"]}},
+             {"metadata": {"name": "odd"}, "spec": {}}]
+    assert [t["metadata"]["name"] for t in with_operation(types, "push")] == ["image", "http"]
+    assert with_operation(types, None) == types
+
+
+def pod(name: str, phase: str, tenant: str | None = "acme", **meta: object) -> dict:
+    labels = {keys.LABEL_PROJECT: "p", keys.LABEL_WORKFLOW: "w",
+              keys.LABEL_WORKFLOWRUN: "r", keys.LABEL_STAGE: "s"}
+    if tenant:
+        labels[keys.LABEL_TENANT] = tenant
+    return {"metadata": {"name": name, "namespace": "ns", "labels": labels,
+                         "annotations": {keys.ANNOTATION_META_NAMESPACE: "cyclone-other"},
+                         "creationTimestamp": "2026-01-01T00:00:00Z", **meta},
+            "status": {"phase": phase}}
+
+
+def test_working_pods_are_the_unfinished_ones_with_their_tenant_and_age():
+    now = datetime(2026, 1, 1, 0, 2, 5, tzinfo=UTC)
+    pods = [pod("run", "Running"), pod("wait", "Pending"), pod("done", "Succeeded"),
+            pod("gone", "Running", deletionTimestamp="2026-01-01T00:01:00Z"),
+            pod("legacy", "Running", tenant=None)]
+    items = running_pods(pods, "c1", now, None)
+    assert [(i["metadata"]["name"], i["tenant"]) for i in items] == [
+        ("run", "acme"), ("wait", "acme"), ("legacy", "other")]
+    assert items[0] | {"metadata": None} == {
+        "metadata": None, "cluster": "c1", "tenant": "acme", "project": "p", "workflow": "w",
+        "workflowrun": "r", "stage": "s", "phase": "Running", "ageSeconds": 125}
+    assert [i["metadata"]["name"] for i in running_pods(pods, "c1", now, "other")] == [
+        "legacy"]
+
+
+def test_admin_lists_leave_out_templates_and_namespaces_of_no_tenant():
+    def obj(namespace: str, **labels: str) -> dict:
+        return {"metadata": {"name": "x", "namespace": namespace, "labels": labels}}
+
+    found = project_objects([obj("cyclone-a"), obj("cyclone-a", **{
+        keys.LABEL_STAGE_TEMPLATE: "true"}), obj("kube-system"), obj("cyclone-b")],
+        {"cyclone-a": "a", "cyclone-b": "b"})
+    assert [o["metadata"]["labels"][keys.LABEL_TENANT] for o in found] == ["a", "b"]
