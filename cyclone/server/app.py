@@ -21,6 +21,7 @@ from cyclone.kube import errors
 from cyclone.kube.protocol import Cluster
 from cyclone.server import (
     catalog,
+    cleancache,
     clusters,
     crosstenant,
     delegation,
@@ -78,6 +79,7 @@ def api_router() -> APIRouter:
     router.include_router(crosstenant.router)
     router.include_router(scmrepos.router)
     router.include_router(storage.router)
+    router.include_router(cleancache.router)
     router.include_router(catalog.catalog_router())
     router.include_router(templates.templates_router())
     router.include_router(runs.router)

@@ -188,7 +188,7 @@ async def start_pod_stage(
             upstream_outputs=inputs.upstream_outputs(state),
             secret_lookup=inputs.secrets,
             artifact_upload=inputs.artifact_upload,
-            caches=inputs.caches.project if inputs.caches.mount else None,
+            caches=inputs.caches.project,
             options=PodBuildOptions(
                 fallback_container_resources=inputs.config.resolver_resources),
         )

@@ -120,8 +120,8 @@ def cache_usage(usage: Mapping[str, Any]) -> int:
 
 @dataclass(frozen=True)
 class CacheDecision:
-    """Whether a run's stage pods mount the caches, and, when an accelerated run does not,
-    the message its stages carry."""
+    """Whether a run's stage pods mount the caches (then ``project`` names whose), and,
+    when an accelerated run does not, why."""
 
     mount: bool
     project: str | None = None

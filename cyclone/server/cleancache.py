@@ -1,0 +1,118 @@
+"""`/projects/{project}/cleancachetasks`: empty a project's acceleration caches.
+
+A task is the GC-style pod `cachegc--{project}` (`engine/core/acceleration.py`) in the
+workload namespace where the tenant's new runs go, on the PVC they use; its phase is the
+task's. One task per project at a time: asking again while one runs answers that one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
+
+from cyclone.api import keys
+from cyclone.engine.core.acceleration import (
+    build_clean_cache_pod,
+    clean_cache_pod_name,
+    project_cache_path,
+)
+from cyclone.engine.core.phases import TERMINAL_PHASES
+from cyclone.engine.placement import execution_context
+from cyclone.kube import errors, kinds
+from cyclone.kube.protocol import Cluster
+from cyclone.server.auth import server_state
+from cyclone.server.scopes import Scope, project_scope
+from cyclone.server.state import ServerState
+
+router = APIRouter(tags=["projects"])
+
+CLEAN_POD_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"},
+                       "limits": {"cpu": "200m", "memory": "128Mi"}}
+"""So that the workload namespace's ResourceQuota, which demands them, admits the pod."""
+
+
+class CleanCacheTask(BaseModel):
+    name: str
+    project: str
+    folder: str
+    """The folder of the tenant PVC the task empties."""
+    phase: str
+    message: str | None = None
+
+
+async def _target(scope: Scope, state: ServerState) -> tuple[Cluster, str, str]:
+    """Where the tenant's new runs go: (cluster, workload namespace, PVC)."""
+    context = await execution_context(state.cluster, scope.tenant)
+    if context.get("cluster") != keys.CONTROL_CLUSTER_NAME:
+        raise errors.Conflict(
+            f"the runs of tenant {scope.tenant!r} execute in cluster "
+            f"{context.get('cluster')!r}: caches are cleaned only in the control cluster")
+    if not context.get("pvc"):
+        raise errors.Conflict(f"tenant {scope.tenant!r} has no PVC: it keeps no caches")
+    return state.cluster, context["namespace"], context["pvc"]
+
+
+def _task(project: str, pod: dict) -> CleanCacheTask:
+    status = pod.get("status") or {}
+    return CleanCacheTask(name=pod["metadata"]["name"], project=project,
+                          folder=project_cache_path(project),
+                          phase=status.get("phase") or "Pending",
+                          message=status.get("message") or None)
+
+
+async def _pod(cluster: Cluster, name: str, namespace: str) -> dict | None:
+    try:
+        return await cluster.get(kinds.POD, name, namespace)
+    except errors.NotFound:
+        return None
+
+
+@router.post("/projects/{project}/cleancachetasks", status_code=202,
+             response_model=CleanCacheTask, summary="Empty a project's acceleration caches")
+async def create_clean_cache_task(
+    response: Response,
+    scope: Scope = Depends(project_scope),
+    state: ServerState = Depends(server_state),
+) -> CleanCacheTask:
+    """Start the pod that empties `caches/{project}` on the tenant PVC; follow it with
+    `GET …/cleancachetasks/{name}`. A task of the project that still runs is answered."""
+    project = scope.project or ""
+    cluster, namespace, pvc = await _target(scope, state)
+    name = clean_cache_pod_name(project)
+    existing = await _pod(cluster, name, namespace)
+    if existing is not None:
+        if (existing.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+            return _task(project, existing)
+        with contextlib.suppress(errors.NotFound):
+            await cluster.delete(kinds.POD, name, namespace, grace_period_seconds=0)
+    pod = build_clean_cache_pod(project, scope.tenant, namespace, pvc,
+                                resources=CLEAN_POD_RESOURCES)
+    try:
+        created = await cluster.create(pod, namespace=namespace)
+    except errors.AlreadyExists:
+        raise errors.Conflict(f"the previous cache cleaning of project {project!r} is "
+                              f"still being removed; ask again in a moment") from None
+    response.headers["Location"] = (
+        f"/apis/v1alpha1/projects/{project}/cleancachetasks/{name}")
+    return _task(project, created)
+
+
+@router.get("/projects/{project}/cleancachetasks/{task}", response_model=CleanCacheTask,
+            summary="Get a cache cleaning task")
+async def get_clean_cache_task(
+    task: str,
+    scope: Scope = Depends(project_scope),
+    state: ServerState = Depends(server_state),
+) -> CleanCacheTask:
+    """The task's phase: Pending, Running, Succeeded or Failed."""
+    project = scope.project or ""
+    cluster, namespace, _ = await _target(scope, state)
+    found = None
+    if task == clean_cache_pod_name(project):
+        found = await _pod(cluster, task, namespace)
+    if found is None or (found["metadata"].get("labels") or {}).get(
+            keys.LABEL_PROJECT) != project:
+        raise errors.NotFound(f"cache cleaning task {task!r} not found")
+    return _task(project, found)
