@@ -33,9 +33,11 @@ def _processes() -> dict[int, tuple[int, str]]:
 
 def kill_containers_under(path: Path) -> int:
     """SIGKILL every host-runtime container whose pod directory lies under ``path``, with
-    all its descendants; returns how many processes were signalled."""
+    all its descendants; returns how many processes were signalled. Only `path` itself
+    counts, not a sibling its name is a prefix of (another session's or worker's
+    ``pytest-12`` against ``pytest-123``)."""
     processes = _processes()
-    marker = str(path)
+    marker = os.path.join(path, "")
     doomed = {pid for pid, (_, command) in processes.items()
               if "wrapper.sh" in command and marker in command}
     frontier = set(doomed)
