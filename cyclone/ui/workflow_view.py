@@ -209,8 +209,9 @@ def run_form(workflow: Mapping, stages: Mapping[str, Mapping], resources: Mappin
                        for a in _items(inputs.get("arguments")))
         if fields:
             stage_fields.append(StageFields(name, fields))
-        for used in _items(inputs.get("resources")):
-            used_name = str(resource_item_name(used))
+        for used in _items([{**r, "name": resource_item_name(r)}
+                            for r in inputs.get("resources") or [] if isinstance(r, dict)]):
+            used_name = str(used["name"])
             resource = resources.get(used_name) or {}
             rspec = resource.get("spec") or {}
             if rspec.get("type") != "Git" or used_name in git:

@@ -118,9 +118,13 @@ async def _apply_through_cluster(applied: Applied, docs: list[tuple[str, dict]])
 
 
 async def _wait_finished(served: Served, name: str, within: float = 120) -> dict:
+    """The run once it has ended (or as it is after `within` s); {} when it was refused."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        run = await served.env.run(name)
+        try:
+            run = await served.env.run(name)
+        except NotFound:
+            return {}
         if overall(run).get("phase") in ("Succeeded", "Failed", "Cancelled"):
             return run
         if asyncio.get_running_loop().time() > deadline:
