@@ -36,7 +36,8 @@ _SERVER_OWNED = ("resourceVersion", "uid", "creationTimestamp", "generation",
 
 
 def read_documents(source: str) -> list[dict]:
-    """The objects of a multi-document YAML file (`-` for stdin); `List`s are unpacked."""
+    """The objects of a multi-document YAML file (`-` for stdin); `List`s are unpacked, and
+    so is a document that is a sequence of objects (Cyclone v1.2's template files)."""
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as err:
@@ -47,6 +48,9 @@ def read_documents(source: str) -> list[dict]:
         raise CliError(f"{source} is not valid YAML: {err}".splitlines()[0]) from err
     objects: list[dict] = []
     for index, doc in enumerate(documents):
+        if isinstance(doc, list) and doc and all(isinstance(item, dict) for item in doc):
+            objects.extend(doc)
+            continue
         if not isinstance(doc, dict):
             raise CliError(f"{source}: document {index + 1} is not an object")
         if doc.get("kind") == "List" or (doc.get("kind", "").endswith("List") and "items" in doc):

@@ -58,13 +58,17 @@ class Outcome:
 
 
 def parse_documents(text: str) -> list[dict]:
-    """The objects of one or many YAML documents (`List`s unpacked)."""
+    """The objects of one or many YAML documents (`List`s, and documents that are sequences
+    of objects as Cyclone v1.2's template files are, unpacked)."""
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
     objects: list[dict] = []
     for index, doc in enumerate(documents, start=1):
+        if isinstance(doc, list) and doc and all(isinstance(item, dict) for item in doc):
+            objects.extend(doc)
+            continue
         if not isinstance(doc, dict):
             raise ManifestError(f"document {index} is not an object")
         if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):

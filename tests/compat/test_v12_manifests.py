@@ -1,6 +1,7 @@
 """Manifests written for Cyclone v1.2 (tests/data/v12) apply unchanged, through the REST API
-and through the cluster as kubectl applies them, on the embedded cluster and a real
-kube-apiserver; the runnable ones run to success with the outputs they promise.
+as `cyclone apply -f` sends them and through the cluster as kubectl applies them, on the
+embedded cluster and a real kube-apiserver; the runnable ones run to success with the
+outputs they promise.
 
 One served environment (cluster, node agent, engine, REST server) per backend: every
 manifest is applied once, both runs start together, and the tests read what that did.
@@ -25,6 +26,10 @@ from engine.harness import BACKENDS, NAMESPACE, PVC, outputs, overall, stage_sta
 from engine.served import Served, served_env
 
 from cyclone.api import keys
+from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.config import CliSettings
+from cyclone.cli.lint import documents, offline_problems
+from cyclone.cli.objects import apply_object, read_documents
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 
@@ -39,13 +44,10 @@ RUNS = ("diamond-run-1", "git-ci-run-1")
 
 
 def manifests() -> list[tuple[str, dict]]:
-    """(file relative to tests/data/v12, document) of every manifest, in file order."""
-    found = []
-    for path in sorted(V12.rglob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                found.append((str(path.relative_to(V12)), doc))
-    return found
+    """(file relative to tests/data/v12, object) of every manifest, in file order, read as
+    `cyclone apply -f` reads them (a template file is one YAML sequence, as in v1.2)."""
+    return [(str(path.relative_to(V12)), obj) for path in sorted(V12.rglob("*.yaml"))
+            for obj in read_documents(str(path))]
 
 
 def role(doc: dict) -> str:
@@ -56,22 +58,6 @@ def role(doc: dict) -> str:
     if doc["kind"] == "Stage" and keys.LABEL_STAGE_TEMPLATE in labels:
         return "StageTemplate"
     return doc["kind"]
-
-
-def rest_path(doc: dict) -> str:
-    """Where `cyclone apply` would POST the document."""
-    base = f"/apis/v1alpha1/projects/{PROJECT}"
-    workflow = (doc["spec"].get("workflowRef") or {}).get("name")
-    return {
-        "Project": "/apis/v1alpha1/projects",
-        "ResourceType": "/apis/v1alpha1/resourcetypes",
-        "Resource": f"{base}/resources",
-        "StageTemplate": "/apis/v1alpha1/templates",
-        "Stage": f"{base}/stages",
-        "Workflow": f"{base}/workflows",
-        "WorkflowTrigger": f"{base}/workflows/{workflow}/workflowtriggers",
-        "WorkflowRun": f"{base}/workflows/{workflow}/workflowruns",
-    }[role(doc)]
 
 
 def make_repository(path: Path) -> str:
@@ -96,7 +82,8 @@ class Applied:
     served: Served
     head: str
     kube_namespace: str
-    rest: list[tuple[str, dict, httpx.Response]] = field(default_factory=list)
+    rest: list[tuple[str, dict, str]] = field(default_factory=list)
+    """(file, object, what `cyclone apply` said: "stage/x created" or the error line)."""
     kube: list[tuple[str, dict, dict | Exception]] = field(default_factory=list)
     runs: dict[str, dict] = field(default_factory=dict)
     refused: httpx.Response | None = None
@@ -142,11 +129,15 @@ async def applied(request, tmp_path_factory) -> AsyncIterator[Applied]:
     async with served_env(data_dir / "env", backend=request.param) as served:
         result = Applied(request.param, served, head, f"cyclone-v12k-{secrets.token_hex(3)}")
         admin = {"Authorization": f"Bearer {served.admin_token}", "X-Tenant": "system"}
-        for file, doc in docs:
-            body = yaml.safe_load(yaml.safe_dump(doc).replace(PLACEHOLDER_URL, url)) \
-                if doc["kind"] == "WorkflowRun" else doc
-            response = await served.http.post(rest_path(doc), json=body, headers=admin)
-            result.rest.append((file, doc, response))
+        with CycloneClient(CliSettings(served.base_url, "system", served.admin_token)) as cli:
+            for file, doc in docs:
+                body = yaml.safe_load(yaml.safe_dump(doc).replace(PLACEHOLDER_URL, url)) \
+                    if doc["kind"] == "WorkflowRun" else doc
+                try:
+                    said = await asyncio.to_thread(apply_object, cli, body, None, None)
+                except CliError as err:
+                    said = f"error: {err.message}"
+                result.rest.append((file, doc, said))
         result.refused = await served.http.post(
             f"/apis/v1alpha1/projects/{PROJECT}/stages", headers=admin, json={
                 "metadata": {"name": "no-type"},
@@ -172,10 +163,18 @@ async def test_the_contract_covers_every_kind_and_template_of_v12():
             "image-build-template", "sonarqube-template", "cd-template"} <= templates
 
 
+async def test_every_v12_manifest_file_passes_cyclone_lint_offline():
+    problems = [problem for path in sorted(V12.rglob("*.yaml"))
+                for problem in offline_problems(documents(str(path),
+                                                          read_documents(str(path))))]
+    assert problems == []
+
+
 async def test_every_v12_manifest_is_accepted_by_the_rest_api(applied):
-    refused = [f"{file} {doc['kind']}/{doc['metadata']['name']}: {r.status_code} {r.text}"
-               for file, doc, r in applied.rest if r.status_code != 201]
+    refused = [f"{file} {doc['kind']}/{doc['metadata']['name']}: {said}"
+               for file, doc, said in applied.rest if not said.endswith(" created")]
     assert refused == []
+    assert len(applied.rest) == len(manifests())
 
 
 async def test_every_v12_manifest_is_stored_as_written_when_applied_through_the_cluster(

@@ -1,10 +1,16 @@
-"""A stage applied as Cyclone v1.2 writes it, with an input resource declared by type and
-path only, shows in the UI under the name the engine pulls it by."""
+"""Manifests as Cyclone v1.2 writes them in the UI: a template file that is one YAML
+sequence is read as its objects, and an input resource declared by type and path only
+shows under the name the engine pulls it by."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cyclone.ui import stage_view
 from cyclone.ui import workflow_view as view
+from cyclone.ui.apply_docs import parse_documents
+
+TEMPLATES = Path(__file__).parents[1] / "data" / "v12" / "templates"
 
 STAGE = {"metadata": {"name": "test"}, "spec": {"pod": {
     "inputs": {"resources": [{"type": "Git", "path": "/workspace"}]},
@@ -24,3 +30,9 @@ def test_the_run_form_offers_a_revision_for_an_unnamed_git_input() -> None:
     form = view.run_form(workflow, {"test": STAGE}, {"git-workspace": GIT})
     assert form.git == (view.GitInput("r:git-workspace", "git-workspace", "acme/app",
                                       "master", ""),)
+
+
+def test_a_v12_template_file_pasted_in_apply_is_read_as_its_stages() -> None:
+    objects = parse_documents((TEMPLATES / "build.yaml").read_text())
+    assert [o["kind"] for o in objects] == ["Stage"] * 5
+    assert objects[0]["metadata"]["name"] == "golang-build-template"
