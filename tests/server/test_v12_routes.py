@@ -156,11 +156,11 @@ async def test_a_tenant_token_cannot_read_the_admin_lists(world: World):
 # -- Execution contexts and the PVC watchdog -----------------------------------------------
 
 async def test_a_tenant_sees_its_execution_contexts_and_only_its_own(world: World):
-    b = world.b
+    b, work = world.b, f"cyclone-{world.b_name}-work"
     expect(await b.post("/integrations", json={
         "metadata": {"name": "home"},
         "spec": {"type": "Cluster", "cluster": {"isControlCluster": True,
-                                                 "namespace": f"cyclone-{world.b_name}-work"}}}), 201)
+                                                 "namespace": work}}}), 201)
     expect(await b.put("/integrations/home/opencluster"), 200)
     mine = expect(await b.get(f"/tenants/{world.b_name}/executioncontexts"), 200)
     contexts = {(i["cluster"], i["namespace"], i["pvc"], i["integration"])
@@ -168,7 +168,7 @@ async def test_a_tenant_sees_its_execution_contexts_and_only_its_own(world: Worl
     assert contexts == {
         (keys.CONTROL_CLUSTER_NAME, f"cyclone-{world.b_name}",
          keys.tenant_pvc_name(world.b_name), None),
-        (keys.CONTROL_CLUSTER_NAME, f"cyclone-{world.b_name}-work",
+        (keys.CONTROL_CLUSTER_NAME, work,
          keys.tenant_pvc_name(world.b_name), "home")}
     by_admin = expect(await world.admin.get(f"/tenants/{world.b_name}/executioncontexts"), 200)
     assert by_admin["items"] == mine["items"]
@@ -182,8 +182,7 @@ async def test_a_stopped_pvc_watchdog_stays_stopped_until_started(world: World):
 
     async def watchdog() -> dict | None:
         listed = await world.cluster.list(kinds.POD, namespace)
-        return next((p for p in listed.items if p["metadata"]["name"] == pod
-                     and not p["metadata"].get("deletionTimestamp")), None)
+        return next((p for p in listed.items if p["metadata"]["name"] == pod), None)
 
     await until(watchdog, what="the watchdog pod")
     stopped = expect(await b.put("/integrations/home/pvcwatcher", params={"action": "stop"}),
