@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
-.PHONY: setup system-deps browser-deps run test lint bench control-plane mutate clean
+.PHONY: setup system-deps browser-deps template-deps run test lint bench control-plane mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ browser-deps:
 	@command -v chromium >/dev/null || { echo "installing chromium (web UI tests)"; \
 	  (apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core) >/dev/null; }
 
+# The built-in Gradle and Go templates' tests run Debian's gradle and go (with JUnit 4).
+template-deps:
+	@command -v gradle >/dev/null && command -v go >/dev/null || { \
+	  echo "installing gradle and golang-go (built-in template tests)"; \
+	  (apt-get update -qq && apt-get install -y -qq gradle golang-go junit4) >/dev/null; }
+
 # make run ARGS="--port 7100 --log-level debug": the arguments go to `cyclone up`.
 ARGS ?=
 run: setup
@@ -38,7 +44,7 @@ run: setup
 control-plane: setup
 	bash scripts/control-plane/build.sh
 
-test: setup browser-deps
+test: setup browser-deps template-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
 	$(VENV)/bin/ruff check .

@@ -6,6 +6,7 @@ from cyclone.api import keys
 from cyclone.api.resource import BUILTIN_RESOURCE_TYPES
 from cyclone.kube import errors
 from cyclone.kube.protocol import Cluster
+from cyclone.server.cicd_templates import cicd_stage_templates
 
 SYSTEM_NAMESPACE = keys.SYSTEM_NAMESPACE
 
@@ -48,7 +49,7 @@ def builtin_stage_templates() -> list[dict]:
                 }]},
             }},
         })
-    return templates
+    return [*templates, *cicd_stage_templates()]
 
 
 _RESOURCE_TYPE_PARAMETERS = {

@@ -24,7 +24,8 @@ from cyclone.server.integration_records import (
 )
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import ObjectMeta, check_annotations, resolve_name
-from cyclone.server.scmrepos import check_literal_urls, tenant_allows_local
+from cyclone.server.scmrepos import RESOLVER, check_literal_urls, tenant_allows_local
+from cyclone.server.sonarqube import check_sonarqube
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import read_tenant
 from cyclone.server.watchdog import with_watcher_choice
@@ -68,9 +69,13 @@ router = APIRouter(tags=["integrations"])
 
 
 async def check_integration_urls(state: ServerState, tenant: str, spec: dict) -> None:
-    """422 for an SCM server on a local address, unless the tenant may use them."""
+    """422 for an SCM server on a local address, unless the tenant may use them, and for a
+    SonarQube integration whose server says its token is not valid (`sonarqube.py`)."""
     if (spec.get("scm") or {}).get("server"):
         check_literal_urls(spec, await tenant_allows_local(state, tenant))
+    if spec.get("type") == "SonarQube":
+        await check_sonarqube(spec, tenant, allow_local=await tenant_allows_local(state, tenant),
+                              resolver=state.extras.get(RESOLVER))
 
 
 @router.get("/integrations")
