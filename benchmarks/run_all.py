@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["dag_overhead", "throughput", "scale", "ui_layout", "ui_run_detail",
-              "ui_runs_list", "ui_log_viewer"]
+              "ui_runs_list", "ui_log_viewer", "acceleration"]
 
 
 def main() -> int:
