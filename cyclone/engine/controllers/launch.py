@@ -216,5 +216,5 @@ async def start_pod_stage(
     clear_quota_refusals(state, stage)
     entry["attempts"] = attempt
     entry["pod"] = {"name": pod_name, "namespace": inputs.target.namespace}
-    state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED, inputs.caches.message)
+    state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED)
     return True

@@ -24,8 +24,9 @@ tools' defaults.
 The caches are mounted only while the tenant's cache usage is under a limit. The usage is
 what the PVC watchdog last reported (``items.caches`` of the tenant Namespace annotation
 ``tenant.cyclone.dev/storage-usage``); the limit is an absolute size when configured, else a
-fraction of the PVC's reported ``total``. A run over the limit runs without caches, and each
-of its stages says why in its status message. Without a report yet, caches are mounted.
+fraction of the PVC's reported ``total``. A run over the limit runs without caches, and a
+Warning Event on the run (reason ``AccelerationSkipped``) says why. Without a report yet,
+caches are mounted.
 """
 
 from __future__ import annotations
