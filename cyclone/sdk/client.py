@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -110,7 +110,7 @@ class Run:
         return {name: ((entry.get("status") or {}).get("phase") or "Pending")
                 for name, entry in _stage_entries(self._state).items()}
 
-    def _states(self, heartbeat: float | None) -> Iterator[dict[str, Any]]:
+    def _states(self, heartbeat: float | None) -> Generator[dict[str, Any], None, None]:
         with _api_errors():
             for state in run_states(self.client.http, self.path, heartbeat=heartbeat):
                 self._state = state
@@ -155,8 +155,8 @@ class Run:
             states.close()
         if run_phase(self.refresh()) in TERMINAL_PHASES:
             return run_phase(self._state)
-        raise RunTimeout(f"workflowrun {self.name} still {run_phase(self._state)} "
-                         f"after {timeout:g}s")
+        waited = f"after {timeout:g}s" if timeout is not None else "when its stream ended"
+        raise RunTimeout(f"workflowrun {self.name} still {run_phase(self._state)} {waited}")
 
     def outputs(self, stage: Stage | str) -> dict[str, str]:
         """A stage's results (``key:value`` lines it wrote), as last read."""

@@ -8,6 +8,7 @@ writes is refused here, naming the field, before anything is sent.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -147,7 +148,8 @@ def manifests_of(objects: Iterable[Manifested | Mapping[str, Any]]) -> list[dict
     found: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for item in objects:
-        for manifest in (item.manifests() if isinstance(item, Manifested) else [dict(item)]):
+        for manifest in (item.manifests() if isinstance(item, Manifested)
+                         else [copy.deepcopy(dict(item))]):
             key = (str(manifest.get("kind")), str((manifest.get("metadata") or {}).get("name")))
             if key not in seen:
                 seen.add(key)

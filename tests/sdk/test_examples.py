@@ -21,7 +21,17 @@ import yaml
 from engine.gates import serve_git_repository
 from support.live_up import LiveUp, cli_ok, live_up
 
-from cyclone.sdk import Client, Run, RunRequest, StageChange, Workflow, emit, script
+from cyclone.sdk import (
+    Client,
+    Run,
+    RunRequest,
+    RunTimeout,
+    Stage,
+    StageChange,
+    Workflow,
+    emit,
+    script,
+)
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -214,3 +224,16 @@ def test_watch_yields_each_stage_change_until_the_run_ends(live: Live) -> None:
         assert seen.index((stage, "Succeeded")) == max(
             i for i, (s, _) in enumerate(seen) if s == stage)
     assert seen.index(("release-version", "Succeeded")) < seen.index(("greet", "Succeeded"))
+
+
+def test_wait_gives_up_after_its_timeout_and_stop_cancels_the_run(live: Live) -> None:
+    with Workflow("nap", project="sdk") as wf:
+        Stage("nap", image="alpine:3.20", script="sleep 60")
+    live.client.apply("sdk", wf)
+    run = live.client.run(wf)
+    still = r"^workflowrun nap-\w+ still (Pending|Running) after 0.5s$"
+    with pytest.raises(RunTimeout, match=still):
+        run.wait(timeout=0.5)
+    run.stop(force=True)
+    assert run.wait(timeout=30) == "Cancelled"
+    assert run.stages() == {"nap": "Cancelled"}
