@@ -8,7 +8,7 @@ from cyclone.cli import options
 from cyclone.cli.client import CliError
 from cyclone.cli.kinds import lookup_kind
 from cyclone.cli.objects import read_documents
-from cyclone.cli.output import print_objects
+from cyclone.cli.output import print_objects, print_records
 from cyclone.cli.runs import parse_pairs
 from cyclone.cli.session import client_from, handles_errors
 
@@ -210,6 +210,45 @@ def register(app: typer.Typer) -> None:
         with client_from(ctx) as client:
             client.put(f"/integrations/{name}/opencluster")
         typer.echo(f"integration/{name} cluster opened")
+
+    def pvc_watcher(ctx: typer.Context, name: str, action: str) -> None:
+        with client_from(ctx) as client:
+            client.request("PUT", f"/integrations/{name}/pvcwatcher", params={"action": action})
+        done = "stopped" if action == "stop" else "started"
+        typer.echo(f"integration/{name} PVC watchdog {done}")
+
+    @integration_app.command("start-pvc-watcher")
+    @handles_errors
+    def start_pvc_watcher(ctx: typer.Context,
+                          name: str = typer.Argument(..., help="Opened Cluster integration.")
+                          ) -> None:
+        """Start again the PVC watchdog of an opened Cluster integration."""
+        pvc_watcher(ctx, name, "start")
+
+    @integration_app.command("stop-pvc-watcher")
+    @handles_errors
+    def stop_pvc_watcher(ctx: typer.Context,
+                         name: str = typer.Argument(..., help="Opened Cluster integration.")
+                         ) -> None:
+        """Stop the PVC watchdog of an opened Cluster integration; it stays stopped until
+        started again."""
+        pvc_watcher(ctx, name, "stop")
+
+    @integration_app.command("dockerfiles")
+    @handles_errors
+    def dockerfiles(ctx: typer.Context,
+                    name: str = typer.Argument(..., help="SCM integration."),
+                    repo: str = typer.Argument(..., help="Repository, e.g. owner/name."),
+                    ref: str | None = typer.Option(None, "--ref", help="Branch, tag or "
+                                                   "commit (default: the default branch)."),
+                    output: str = options.OUTPUT,
+                    no_headers: bool = options.NO_HEADERS) -> None:
+        """List the Dockerfiles of a repository of an SCM integration."""
+        with client_from(ctx) as client:
+            answer = client.get(f"/integrations/{name}/scmrepos/{repo}/dockerfiles", ref=ref)
+        found = list((answer or {}).get("items") or [])
+        print_records(found, output, headers=["PATH"], rows=lambda rs: [[r["path"]] for r in rs],
+                      name=lambda r: r["path"], no_headers=no_headers)
 
     @integration_app.command("close-cluster")
     @handles_errors

@@ -94,6 +94,15 @@ class CycloneClient:
         self._http = httpx.Client(base_url=settings.server, headers=headers, timeout=timeout,
                                   transport=transport)
 
+    @property
+    def tenant(self) -> str:
+        """The tenant requests act in: --tenant, else the one a tenant token names (a
+        token ``cyt.<tenant>.…``), else the default tenant."""
+        if self.settings.tenant:
+            return self.settings.tenant
+        parts = (self.settings.token or "").split(".")
+        return parts[1] if len(parts) == 4 and parts[0] == "cyt" else "system"
+
     def close(self) -> None:
         self._http.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -12,7 +12,7 @@ from cyclone.api.common import REASON_MANUALLY_PAUSE, Phase
 from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.trigger_columns import count_column, next_fire_column
 
-Scope = Literal["global", "project", "workflow"]
+Scope = Literal["global", "tenant", "project", "workflow"]
 Column = tuple[str, Callable[[dict], str]]
 TimedColumn = tuple[str, Callable[[dict, datetime], str]]
 PAUSED = "Paused"
@@ -24,6 +24,10 @@ def _meta(obj: dict) -> dict:
 
 def _label(key: str) -> Callable[[dict], str]:
     return lambda obj: (_meta(obj).get("labels") or {}).get(key, "")
+
+
+def _field(name: str) -> Callable[[dict], str]:
+    return lambda obj: "" if obj.get(name) is None else str(obj.get(name))
 
 
 def _spec(path: str) -> Callable[[dict], str]:
@@ -200,9 +204,38 @@ KINDS: tuple[CliKind, ...] = (
     CliKind("ResourceType", "resourcetypes", ("resourcetype",), "global", "/resourcetypes",
             (("TYPE", _spec("type")),)),
     CliKind("Tenant", "tenants", ("tenant",), "global", "/tenants"),
+    CliKind("WorkingPod", "workingpods", ("workingpod",), "global", "/workingpods",
+            tuple((header, _field(name)) for header, name in (
+                ("TENANT", "tenant"), ("PROJECT", "project"), ("WORKFLOW", "workflow"),
+                ("RUN", "workflowrun"), ("STAGE", "stage"), ("PHASE", "phase"),
+                ("CLUSTER", "cluster")))),
+    CliKind("ExecutionContext", "executioncontexts", ("executioncontext",), "tenant",
+            "/tenants/{tenant}/executioncontexts",
+            tuple((header, _field(name)) for header, name in (
+                ("CLUSTER", "cluster"), ("NAMESPACE", "namespace"), ("PVC", "pvc"),
+                ("INTEGRATION", "integration")))),
     CliKind("Integration", "integrations", ("integration",), "global", "/integrations",
             (("TYPE", _integration_type),)),
 )
+
+ALL_TENANTS_KINDS = ("workflows", "stages", "resources", "workflowruns", "workflowtriggers")
+"""The kinds the admin lists across tenants (`cyclone get KIND --all-tenants`)."""
+
+
+def all_tenants_items(client: CycloneClient, kind: CliKind, project: str | None,
+                      workflow: str | None) -> tuple[CliKind, list[dict]]:
+    """Every tenant's objects of `kind` (of `project`/`workflow` when given) and the kind
+    with a TENANT column first."""
+    if kind.plural not in ALL_TENANTS_KINDS:
+        raise CliError(f"--all-tenants lists {', '.join(ALL_TENANTS_KINDS)}, "
+                       f"not {kind.plural}")
+    found = client.items(f"/{kind.plural}")
+    for key, value in ((keys.LABEL_PROJECT, project), (keys.LABEL_WORKFLOW, workflow)):
+        if value:
+            found = [o for o in found if (_meta(o).get("labels") or {}).get(key) == value]
+    columns = (("TENANT", _label(keys.LABEL_TENANT)), *kind.columns)
+    return replace(kind, columns=columns), found
+
 
 _BY_NAME = {
     name.lower(): k for k in KINDS for name in (k.kind, k.plural, *k.aliases)
@@ -244,6 +277,8 @@ def list_objects(client: CycloneClient, kind: CliKind, project: str | None,
     """Objects of a kind; without --project (or --workflow) across all of them."""
     if kind.scope == "global":
         return client.items(kind.path())
+    if kind.scope == "tenant":
+        return client.items(kind.collection.format(tenant=client.tenant))
     found: list[dict] = []
     for p in project_names(client, project):
         if kind.scope == "project":
@@ -257,6 +292,9 @@ def list_objects(client: CycloneClient, kind: CliKind, project: str | None,
 def find_object(client: CycloneClient, kind: CliKind, name: str, project: str | None,
                 workflow: str | None) -> tuple[dict, str]:
     """An object by name and its item path, searching projects/workflows when not given."""
+    if kind.scope == "tenant":
+        raise CliError(f"{kind.plural} are listed, not read one by one: "
+                       f"`cyclone get {kind.plural}`")
     if kind.scope == "global":
         return client.get(kind.path(name=name)), kind.path(name=name)
     candidates: list[tuple[str, str | None]] = []

@@ -25,6 +25,7 @@ from cyclone.cli import (
     logs,
     objects,
     runs,
+    storage,
     tokens,
     triggers,
 )
@@ -223,6 +224,7 @@ describe.register(app)
 contexts.register(app)
 artifacts.register(app)
 tokens.register(app)
+storage.register(app)
 
 
 def main() -> None:

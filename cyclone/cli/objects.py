@@ -17,6 +17,7 @@ from cyclone.cli.filters import filter_objects
 from cyclone.cli.kinds import (
     RUN_PHASES,
     CliKind,
+    all_tenants_items,
     find_object,
     kind_of_object,
     list_objects,
@@ -187,7 +188,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         kind: str = typer.Argument(..., help="projects, resources, stages, workflows, "
                                    "workflowruns, workflowtriggers, templates, resourcetypes, "
-                                   "tenants, integrations (or proj, rsc, stg, wf, wfr, wft)."),
+                                   "tenants, integrations, workingpods, executioncontexts (or "
+                                   "proj, rsc, stg, wf, wfr, wft)."),
         name: str | None = typer.Argument(None, help="Name of one object."),
         project: str | None = typer.Option(None, "--project", "-p",
                                            help="Project (default: all projects)."),
@@ -203,10 +205,22 @@ def register(app: typer.Typer) -> None:
                                          "e.g. 1h or 2d."),
         phase: str | None = typer.Option(None, "--phase",
                                          help="Runs in these phases, e.g. Failed,Paused."),
+        all_tenants: bool = typer.Option(False, "--all-tenants", "-A",
+                                         help="Every tenant's workflows, stages, resources, "
+                                         "workflowruns or workflowtriggers (admin token)."),
     ) -> None:
         """Show objects of a kind; one run by name shows its stages and events."""
         cli_kind = lookup_kind(kind)
         with client_from(ctx) as client:
+            if all_tenants:
+                if name:
+                    raise CliError("--all-tenants lists objects: give no NAME")
+                parse_output(output)
+                cli_kind, listed = all_tenants_items(client, cli_kind, project, workflow)
+                found = filter_objects(listed, selector=selector, since=since, phase=phase,
+                                       phase_of=cli_kind.phase, phases=RUN_PHASES)
+                print_objects(cli_kind, found, output, no_headers=no_headers, sort_by=sort_by)
+                return
             if name:
                 obj, path = find_object(client, cli_kind, name, project, workflow)
                 if cli_kind.kind == "WorkflowRun" and parse_output(output).tabular:

@@ -1,0 +1,191 @@
+"""The v1.2 routes where a CLI user looks for them, against a live server: `get KIND -A`
+(every tenant's objects, admin), `get workingpods`, `get executioncontexts`, `integration
+stop-pvc-watcher|start-pvc-watcher`, `integration dockerfiles` and `storage cleanup`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from cli.conftest import ADMIN_TOKEN
+from cyclone.api import keys
+from cyclone.engine.core.gcpod import ANNOTATION_COLLECT_NOW
+from cyclone.kube import kinds
+from cyclone.server.watchdog import ANNOTATION_WATCHER
+
+API = "/apis/v1alpha1"
+A, B = "v12cli-a", "v12cli-b"
+
+
+def api(url: str, method: str, path: str, token: str = ADMIN_TOKEN, **kwargs) -> dict:
+    response = httpx.request(method, f"{url}{API}{path}", timeout=30,
+                             headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    assert response.status_code < 300, (method, path, response.text)
+    return response.json() if response.content else {}
+
+
+def flow(url: str, token: str, project: str) -> None:
+    api(url, "POST", "/projects", token, json={"metadata": {"name": project}})
+    api(url, "POST", f"/projects/{project}/stages", token, json={
+        "metadata": {"name": "build"}, "spec": {"pod": {"spec": {"containers": [
+            {"image": "busybox", "command": ["true"]}]}}}})
+    api(url, "POST", f"/projects/{project}/workflows", token, json={
+        "metadata": {"name": "ci"}, "spec": {"stages": [{"name": "build"}]}})
+
+
+async def finished_run(cluster, namespace: str) -> None:
+    await cluster.create({
+        "apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
+        "metadata": {"name": "done", "namespace": namespace,
+                     "labels": {keys.LABEL_PROJECT: "pa", keys.LABEL_WORKFLOW: "ci"}},
+        "spec": {"workflowRef": {"name": "ci"}}})
+    await cluster.patch(kinds.WORKFLOW_RUN, "done", {"status": {"overall": {
+        "phase": "Succeeded", "lastTransitionTime": "2026-01-01T00:00:00Z"}}}, namespace,
+        subresource="status")
+
+
+async def stage_pod(cluster, namespace: str) -> None:
+    await cluster.create({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "ci-build-x1", "namespace": namespace, "labels": {
+            keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+            keys.LABEL_POD_KIND: keys.POD_KIND_WORKLOAD, keys.LABEL_TENANT: A,
+            keys.LABEL_PROJECT: "pa", keys.LABEL_WORKFLOW: "ci",
+            keys.LABEL_WORKFLOWRUN: "done", keys.LABEL_STAGE: "build"}},
+        "spec": {"containers": [{"name": "main", "image": "busybox"}]}})
+
+
+@pytest.fixture(scope="module")
+def tokens(live_server) -> dict[str, str]:
+    url = live_server.url
+    found = {}
+    for tenant in (A, B):
+        api(url, "POST", "/tenants", json={"metadata": {"name": tenant}, "spec": {
+            "persistentVolumeClaim": {"size": "1Gi"}, "allowLocalAddresses": True}})
+        found[tenant] = api(url, "POST", f"/tenants/{tenant}/tokens", json={})["token"]
+    flow(url, found[A], "pa")
+    flow(url, found[B], "pb")
+    live_server.call(finished_run(live_server.cluster, f"cyclone-{A}"))
+    live_server.call(stage_pod(live_server.cluster, f"cyclone-{A}"))
+    api(url, "POST", "/integrations", found[B], json={
+        "metadata": {"name": "home"},
+        "spec": {"type": "Cluster", "cluster": {"isControlCluster": True}}})
+    api(url, "PUT", "/integrations/home/opencluster", found[B])
+    return found
+
+
+def as_tenant(token: str) -> dict:
+    return {"CYCLONE_TOKEN": token}
+
+
+def test_get_all_tenants_lists_every_tenants_workflows_for_the_admin(cyclone, tokens):
+    table = cyclone("get", "workflows", "-A")
+    assert table.exit_code == 0, table.output
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "TENANT", "PROJECT"]
+    assert {tuple(r.split()[:3]) for r in rows} >= {("ci", A, "pa"), ("ci", B, "pb")}
+    only_b = cyclone("get", "workflows", "--all-tenants", "-p", "pb", "-o", "json")
+    assert [(o["metadata"]["labels"][keys.LABEL_TENANT], o["metadata"]["name"])
+            for o in json.loads(only_b.stdout)] == [(B, "ci")]
+    refused = cyclone("get", "stages", "-A", env=as_tenant(tokens[B]))
+    assert refused.exit_code == 1 and "admin" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    wrong = cyclone("get", "templates", "-A")
+    assert wrong.exit_code != 0 and "--all-tenants lists" in wrong.stderr
+
+
+def test_get_workingpods_shows_a_tenants_stage_pods_to_it_and_the_admin(cyclone, tokens):
+    for env in ({}, as_tenant(tokens[A])):
+        table = cyclone("get", "workingpods", env=env)
+        assert table.exit_code == 0, table.output
+        header, *rows = table.stdout.splitlines()
+        assert header.split()[:8] == ["NAME", "TENANT", "PROJECT", "WORKFLOW", "RUN", "STAGE",
+                                      "PHASE", "CLUSTER"]
+        assert [r.split()[:7] for r in rows] == [
+            ["ci-build-x1", A, "pa", "ci", "done", "build", "Pending"]]
+    theirs = cyclone("get", "workingpods", env=as_tenant(tokens[B]))
+    assert theirs.exit_code == 0 and theirs.stdout == ""
+    assert "No workingpods found." in theirs.stderr
+
+
+def test_get_executioncontexts_lists_the_tenants_own(cyclone, tokens):
+    mine = cyclone("get", "executioncontexts", "-o", "json", env=as_tenant(tokens[B]))
+    assert mine.exit_code == 0, mine.output
+    assert {(c["namespace"], c["integration"]) for c in json.loads(mine.stdout)} == {
+        (f"cyclone-{B}", None), (f"cyclone-{B}-worker", "home")}
+    other = cyclone("--tenant", A, "get", "executioncontexts", env=as_tenant(tokens[B]))
+    assert other.exit_code == 1 and "not found" in other.stderr
+
+
+def test_the_pvc_watchdog_is_stopped_and_started_from_the_cli(cyclone, tokens, live_server):
+    def choice() -> str | None:
+        secret = live_server.call(live_server.cluster.get(kinds.SECRET, "home",
+                                                          f"cyclone-{B}"))
+        return (secret["metadata"].get("annotations") or {}).get(ANNOTATION_WATCHER)
+
+    stopped = cyclone("integration", "stop-pvc-watcher", "home", env=as_tenant(tokens[B]))
+    assert stopped.exit_code == 0, stopped.output
+    assert stopped.stdout == "integration/home PVC watchdog stopped\n"
+    assert choice() == "stopped"
+    started = cyclone("integration", "start-pvc-watcher", "home", env=as_tenant(tokens[B]))
+    assert started.stdout == "integration/home PVC watchdog started\n" and choice() is None
+    theirs = cyclone("integration", "stop-pvc-watcher", "home", env=as_tenant(tokens[A]))
+    assert theirs.exit_code == 1 and "not found" in theirs.stderr
+
+
+def test_storage_cleanup_starts_collecting_the_tenants_finished_runs(cyclone, tokens,
+                                                                     live_server):
+    nothing = cyclone("storage", "cleanup", env=as_tenant(tokens[B]))
+    assert nothing.stdout == f"tenant/{B}: no finished run's data to clean\n"
+    started = cyclone("storage", "cleanup", env=as_tenant(tokens[A]))
+    assert started.exit_code == 0, started.output
+    assert started.stdout == "workflowrun/done cleanup started\n"
+    run = live_server.call(live_server.cluster.get(kinds.WORKFLOW_RUN, "done", f"cyclone-{A}"))
+    assert run["metadata"]["annotations"][ANNOTATION_COLLECT_NOW] == "true"
+
+
+@pytest.fixture
+def github() -> Iterator[str]:
+    """A stand-in of GitHub's API with one repository `octo/app`."""
+    answers = {
+        "/api/v3/repos/octo/app": {"default_branch": "main"},
+        "/api/v3/repos/octo/app/git/trees/main?recursive=1": {"tree": [
+            {"path": p, "type": "blob"} for p in ("Dockerfile", "go.mod", "ci/Dockerfile.test")]},
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(answers.get(self.path, {})).encode()
+            self.send_response(200 if self.path in answers else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_integration_dockerfiles_lists_a_repositorys_dockerfiles(cyclone, tokens, github,
+                                                                 live_server):
+    api(live_server.url, "POST", "/integrations", tokens[A], json={
+        "metadata": {"name": "gh"},
+        "spec": {"type": "SCM", "scm": {"type": "GitHub", "server": github, "token": "t"}}})
+    listed = cyclone("integration", "dockerfiles", "gh", "octo/app", env=as_tenant(tokens[A]))
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines() == ["PATH", "Dockerfile", "ci/Dockerfile.test"]
+    missing = cyclone("integration", "dockerfiles", "gh", "octo/gone", env=as_tenant(tokens[A]))
+    assert missing.exit_code == 1 and len(missing.stderr.strip().splitlines()) == 1
