@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cyclone.sdk import Client, Stage, Workflow
+from cyclone.sdk import APIError, Client, ManifestError, Stage, Workflow
 
 IMAGE = "alpine:3.20"
 RESULTS = "/cyclone/results/__result__"
@@ -63,4 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (APIError, ManifestError) as err:
+        sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        print("stopped watching; the run goes on", file=sys.stderr)
+        sys.exit(130)

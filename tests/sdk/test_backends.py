@@ -1,6 +1,6 @@
 """The SDK against the REST server beside the engine, on the embedded cluster and on a real
-kube-apiserver: the diamond example and a `@script` workflow are applied, run, followed and
-read back; what the server refuses comes back as one line naming the field."""
+kube-apiserver: the diamond example and a `@script` workflow with a trigger are applied,
+run, followed and read back; what the server refuses comes back as one line naming the field."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from engine.harness import BACKENDS
 from engine.served import served_env
 from support.sandboxes import kill_containers_under
 
-from cyclone.sdk import APIError, Client, Run, StageChange, Workflow, emit, script
+from cyclone.sdk import APIError, Client, CronTrigger, Run, StageChange, Workflow, emit, script
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 EXAMPLE = Path(__file__).parents[2] / "examples" / "sdk" / "diamond.py"
@@ -59,6 +59,7 @@ def drive(base_url: str, token: str) -> tuple[list[str], Run, Run, list[StageCha
     with Workflow("words", project="sdk") as words_wf:
         release = announce()
         count_words(text=release.outputs.version + " is out now")
+        CronTrigger("words-nightly", "0 3 * * *", disabled=True)
     applied = client.apply("sdk", dag, words_wf)
     first = client.run(dag, timeout="5m")
     second = client.run(words_wf, parameters={"count-words": {"repeat": "2"}})
@@ -90,7 +91,8 @@ async def test_apply_creates_the_project_then_every_object_in_apply_order(driven
     assert driven.applied == [
         "project/sdk created", "stage/version created", "stage/build-linux created",
         "stage/build-mac created", "stage/report created", "stage/announce created",
-        "stage/count-words created", "workflow/diamond created", "workflow/words created"]
+        "stage/count-words created", "workflow/diamond created", "workflow/words created",
+        "workflowtrigger/words-nightly created"]
 
 
 async def test_the_diamond_runs_to_the_same_outputs_on_each_cluster(driven: Driven) -> None:

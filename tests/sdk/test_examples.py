@@ -237,3 +237,13 @@ def test_wait_gives_up_after_its_timeout_and_stop_cancels_the_run(live: Live) ->
     run.stop(force=True)
     assert run.wait(timeout=30) == "Cancelled"
     assert run.stages() == {"nap": "Cancelled"}
+
+
+def test_an_example_that_cannot_reach_the_server_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "CYCLONE_CONFIG": str(tmp_path / "none.yaml"),
+           "CYCLONE_SERVER": "http://127.0.0.1:9", "CYCLONE_TOKEN": "t"}
+    done = subprocess.run([sys.executable, str(EXAMPLES / "sdk" / "diamond.py"), "--apply"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr == ("error: cannot reach the Cyclone server at http://127.0.0.1:9: "
+                           "is `cyclone up` running?\n")
