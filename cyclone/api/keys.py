@@ -18,6 +18,8 @@ LABEL_POD_KIND = "pod.kubernetes.io/kind"
 LABEL_POD_CREATED_BY = "pod.kubernetes.io/created-by"
 LABEL_STAGE = "stage.cyclone.dev/name"
 LABEL_TENANT = "tenant.cyclone.dev/name"
+LABEL_ACCELERATION = "workflowrun.cyclone.dev/acceleration"
+"""On a WorkflowRun: `"true"` mounts its project's dependency caches into its stages."""
 
 POD_KIND_WORKLOAD = "workload"
 POD_KIND_GC = "gc"

@@ -106,9 +106,15 @@ def register(app: typer.Typer) -> None:
         watch: bool = typer.Option(False, "--watch", help="Show the DAG live until it ends; "
                                    "exit non-zero when the run fails."),
         interval: float = typer.Option(0.5, "--interval", hidden=True),
+        accelerate: bool = typer.Option(
+            False, "--accelerate", help="Mount the project's dependency caches (/root/.m2, "
+            ".gradle, .npm, .ivy2, .cache) into the stages: the run is labelled "
+            f"{keys.LABEL_ACCELERATION}=true."),
     ) -> None:
         """Start a run of a workflow."""
         body = run_body(workflow, name or new_run_name(workflow), variables, params, timeout)
+        if accelerate:
+            body["metadata"]["labels"] = {keys.LABEL_ACCELERATION: "true"}
         with client_from(ctx) as client:
             created = client.post(run_path(project, workflow), body)
             run_name = created["metadata"]["name"]

@@ -73,7 +73,14 @@ async def test_a_tenant_empties_its_own_project_caches_and_never_another_tenants
         "project", "clean-cache", "pa", "--wait", "--timeout", "60"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[-1] == "cleancachetask/cachegc--pa Succeeded"
-    assert await _cached_run(a, "pa") == "none"
+    result = await asyncio.to_thread(CliRunner().invoke, app, [
+        "--server", stack.base_url, "--token", token, "--tenant", a.name,
+        "run", "cached", "-p", "pa", "--name", "by-cli", "--accelerate"])
+    assert result.exit_code == 0, result.output
+    by_cli = await wait_run(a.http, "pa", "cached", "by-cli")
+    assert by_cli["metadata"]["labels"][LABEL_ACCELERATION] == "true"
+    assert by_cli["status"]["stages"]["probe"]["outputs"] == [{"key": "before", "value": "none"}]
+    assert await _cached_run(a, "pa") == "by-cli"
 
     missing = await a.http.post("/projects/nope/cleancachetasks")
     assert missing.status_code == 404 and "project 'nope' not found" in missing.text

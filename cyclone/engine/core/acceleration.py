@@ -40,7 +40,7 @@ from typing import Any
 from cyclone.api import keys
 from cyclone.engine.core.podvolumes import DATA_VOLUME
 
-LABEL_ACCELERATION = "workflowrun.cyclone.dev/acceleration"
+LABEL_ACCELERATION = keys.LABEL_ACCELERATION
 CACHES_FOLDER = "caches"
 """The top-level folder of the tenant PVC holding every project's caches."""
 CACHE_DIRS: tuple[tuple[str, str], ...] = (
