@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from cyclone.sdk.manifest import API_VERSION, Value, compact, object_meta, parameters, validated
-from cyclone.sdk.stage import Stage, current_workflow
-
-if TYPE_CHECKING:
-    from cyclone.sdk.workflow import Workflow
+from cyclone.sdk.stage import Collector, Stage, current_workflow
 
 StageParameters = Mapping["Stage | str", Mapping[str, Value]]
 """Per-stage argument values of a run: ``{stage: {argument: value}}``."""
 
 
-def _name(item: Stage | Workflow | str) -> str:
+def _name(item: Stage | Collector | str) -> str:
     return item if isinstance(item, str) else item.name
 
 
-def run_spec(workflow: Workflow | str | None, *, parameters: StageParameters | None = None,
+def run_spec(workflow: Collector | str | None, *, parameters: StageParameters | None = None,
              variables: Mapping[str, Value] | None = None,
              start_stages: Sequence[Stage | str] = (), end_stages: Sequence[Stage | str] = (),
              timeout: str | None = None) -> dict[str, Any]:
@@ -58,7 +55,7 @@ class RunRequest:
     """A WorkflowRun to create: the workflow, per-stage argument values (`parameters`),
     global variables, where to start and end, and the run's timeout (``30m``, ``1h``)."""
 
-    def __init__(self, workflow: Workflow | str, *, name: str | None = None,
+    def __init__(self, workflow: Collector | str, *, name: str | None = None,
                  parameters: StageParameters | None = None,
                  variables: Mapping[str, Value] | None = None,
                  start_stages: Sequence[Stage | str] = (),
@@ -89,7 +86,7 @@ class Trigger:
 
     type: ClassVar[str] = ""
 
-    def __init__(self, name: str, *, workflow: Workflow | str | None = None,
+    def __init__(self, name: str, *, workflow: Collector | str | None = None,
                  parameters: StageParameters | None = None,
                  variables: Mapping[str, Value] | None = None, timeout: str | None = None,
                  disabled: bool = False, project: str | None = None,

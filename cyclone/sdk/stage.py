@@ -11,7 +11,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, Protocol, overload
 
 from cyclone.api.references import output_references
 from cyclone.api.validation import FieldError
@@ -27,13 +27,20 @@ from cyclone.sdk.manifest import (
 )
 from cyclone.sdk.resources import Resource, ResourceMount
 
-if TYPE_CHECKING:
-    from cyclone.sdk.workflow import Workflow
 
-_CURRENT: ContextVar[Workflow | None] = ContextVar("cyclone_sdk_workflow", default=None)
+class Collector(Protocol):
+    """What collects the stages and triggers made in its ``with`` block (a `Workflow`)."""
+
+    name: str
+    project: str | None
+
+    def add(self, *items: Any) -> Any: ...
 
 
-def current_workflow() -> Workflow | None:
+_CURRENT: ContextVar[Collector | None] = ContextVar("cyclone_sdk_workflow", default=None)
+
+
+def current_workflow() -> Collector | None:
     """The workflow of the innermost ``with Workflow(...)`` block, if any."""
     return _CURRENT.get()
 

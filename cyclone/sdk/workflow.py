@@ -22,7 +22,7 @@ from cyclone.sdk.manifest import (
 )
 from cyclone.sdk.resources import Resource
 from cyclone.sdk.runs import RunRequest, StageParameters, Trigger
-from cyclone.sdk.stage import _CURRENT, Stage
+from cyclone.sdk.stage import _CURRENT, Collector, Stage
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class Workflow:
         self.description = description
         self.stages: list[Stage] = []
         self.triggers: list[Trigger] = []
-        self._tokens: list[Token[Workflow | None]] = []
+        self._tokens: list[Token[Collector | None]] = []
         self.add(*stages, *triggers)
 
     def __enter__(self) -> Workflow:

@@ -24,6 +24,7 @@ MAY_IMPORT = {
     "server": {"api", "kube", "engine"},
     "ui": {"api", "kube", "engine", "server"},
     "cli": {"api", *COMPOSITION_ROOTS},
+    "sdk": {"api", "cli"},
 }
 ENGINE_PARTS_THE_SERVER_MAY_NOT_USE = ("cyclone.engine.controllers", "cyclone.engine.manager")
 """The engine's controllers decide; the server states intent in objects and may share only
