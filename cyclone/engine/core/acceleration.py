@@ -165,9 +165,11 @@ def clean_cache_pod_name(project: str) -> str:
 
 
 def clean_cache_command(project: str) -> list[str]:
-    """Empty ``caches/{project}`` (the folder stays, so running stages keep their mounts)."""
+    """Empty ``caches/{project}`` (the folder stays, so running stages keep their mounts).
+    A pattern that matches nothing stays as it is, which ``rm -f`` ignores: only a real
+    failure fails the pod."""
     target = f"{CLEAN_MOUNT_PATH}/{project_cache_path(project)}"
-    return ["sh", "-c", f'rm -rf "{target}"/* "{target}"/.[!.]* "{target}"/..?* ; true']
+    return ["sh", "-c", f'rm -rf "{target}"/* "{target}"/.[!.]* "{target}"/..?*']
 
 
 def build_clean_cache_pod(project: str, tenant: str, namespace: str, pvc: str, *,
