@@ -22,6 +22,7 @@ from cyclone.cli import (
     components,
     contexts,
     describe,
+    labels,
     logs,
     objects,
     runs,
@@ -225,6 +226,7 @@ contexts.register(app)
 artifacts.register(app)
 tokens.register(app)
 storage.register(app)
+labels.register(app)
 
 
 def main() -> None:

@@ -189,3 +189,29 @@ def test_integration_dockerfiles_lists_a_repositorys_dockerfiles(cyclone, tokens
     assert listed.stdout.splitlines() == ["PATH", "Dockerfile", "ci/Dockerfile.test"]
     missing = cyclone("integration", "dockerfiles", "gh", "octo/gone", env=as_tenant(tokens[A]))
     assert missing.exit_code == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_label_and_annotate_change_a_run_but_never_cyclones_records(cyclone, tokens,
+                                                                   live_server):
+    as_a = as_tenant(tokens[A])
+    labeled = cyclone("label", "run", "done", "team=web", "-p", "pa", "-w", "ci", env=as_a)
+    assert labeled.exit_code == 0, labeled.output
+    assert labeled.stdout == "workflowrun/done labeled\n"
+    kept = cyclone("label", "run", "done", "team=api", env=as_a)
+    assert kept.exit_code == 1 and "--overwrite" in kept.stderr
+    annotated = cyclone("annotate", "workflowrun", "done", f"{keys.ANNOTATION_DESCRIPTION}=x",
+                        env=as_a)
+    assert annotated.exit_code == 0, annotated.output
+    forged = cyclone("annotate", "run", "done", f"{keys.ANNOTATION_STARTED_BY}=the admin",
+                     env=as_a)
+    assert forged.exit_code == 1 and keys.ANNOTATION_STARTED_BY in forged.stderr
+    assert len(forged.stderr.strip().splitlines()) == 1
+    workflow = cyclone("label", "workflow", "ci", "tier=1", "-p", "pa", env=as_a)
+    assert workflow.exit_code == 0, workflow.output
+    run = live_server.call(live_server.cluster.get(kinds.WORKFLOW_RUN, "done", f"cyclone-{A}"))
+    assert run["metadata"]["labels"]["team"] == "web"
+    assert run["metadata"]["annotations"][keys.ANNOTATION_DESCRIPTION] == "x"
+    assert keys.ANNOTATION_STARTED_BY not in run["metadata"]["annotations"]
+    theirs = cyclone("label", "run", "done", "owner=b", "-p", "pa", "-w", "ci",
+                     env=as_tenant(tokens[B]))
+    assert theirs.exit_code == 1 and "not found" in theirs.stderr

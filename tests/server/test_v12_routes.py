@@ -22,6 +22,7 @@ from support.sandboxes import kill_containers_under
 from triggers.scm_standin import scm_stand_in
 
 from cyclone.api import keys
+from cyclone.api.credentials import MASK
 from cyclone.engine.core.phases import is_terminal
 from cyclone.kube import kinds
 from cyclone.server.watchdog import watchdog_pod_name
@@ -144,6 +145,18 @@ async def test_the_admin_lists_every_tenants_objects_with_their_tenant(world: Wo
     assert page["metadata"]["itemsLength"] == 1 and page["metadata"]["total"] >= 2
     for kind in ("resources", "workflowtriggers"):
         expect(await world.admin.get(f"/{kind}"), 200)
+
+
+async def test_the_admin_list_of_triggers_masks_their_webhook_secret(world: World):
+    expect(await world.b.post("/projects/v12b/workflows/ci/workflowtriggers", json={
+        "metadata": {"name": "on-push"}, "spec": {"type": "SCM", "scm": {
+            "repo": "owner/repo", "push": {"enabled": True},
+            "secret": "b-webhook-secret"}}}), 201)
+    listed = await world.admin.get("/workflowtriggers", params={"filter": "name=on-push"})
+    assert listed.status_code == 200 and "b-webhook-secret" not in listed.text
+    [trigger] = listed.json()["items"]
+    assert trigger["spec"]["scm"]["secret"] == MASK
+    assert trigger["metadata"]["labels"][TENANT_LABEL] == world.b_name
 
 
 async def test_a_tenant_token_cannot_read_the_admin_lists(world: World):
