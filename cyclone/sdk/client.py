@@ -117,16 +117,16 @@ class Run:
                 yield state
 
     def watch(self, *, echo: bool | TextIO = False) -> Iterator[StageChange]:
-        """Each change of a stage's phase until the run ends, from the server's run stream
-        (reconnecting where it left off). `echo` prints each change too (to stdout for
-        True, or to the given file)."""
+        """Each change of a stage's phase (from Pending on) until the run ends, from the
+        server's run stream (reconnecting where it left off). `echo` prints each change
+        too (to stdout for True, or to the given file)."""
         out = sys.stdout if echo is True else (echo or None)
         seen: dict[str, str] = {}
         for state in self._states(heartbeat=None):
             for name, entry in _stage_entries(state).items():
                 status = entry.get("status") or {}
                 phase = status.get("phase") or "Pending"
-                if seen.get(name) != phase:
+                if seen.get(name, "Pending") != phase:
                     seen[name] = phase
                     change = StageChange(name, phase, status.get("reason") or "",
                                          status.get("message") or "")

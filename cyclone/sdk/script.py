@@ -31,6 +31,9 @@ import sys as _sys
 
 def emit(**outputs):
     """Record results of this stage: one `key:value` line each."""
+    for _key, _value in outputs.items():
+        if "\\n" in str(_value):
+            raise ValueError(f"output {_key}: a value must be one line")
     with open(_os.environ.get("CYCLONE_RESULTS_FILE", "@RESULTS@"), "a") as _f:
         for _key, _value in outputs.items():
             _f.write(f"{_key}:{_value}\\n")
@@ -49,6 +52,9 @@ def emit(**outputs: object) -> None:
     stage's outputs (``stage.outputs.<key>`` for later stages).
 
     Inside a ``@script`` stage the prelude's own copy of this function is used."""
+    for key, value in outputs.items():
+        if "\n" in str(value):
+            raise ValueError(f"output {key}: a value must be one line")
     path = os.environ.get("CYCLONE_RESULTS_FILE", RESULTS_FILE)
     with open(path, "a") as results:
         for key, value in outputs.items():

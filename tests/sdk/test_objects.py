@@ -9,7 +9,10 @@ import pytest
 import yaml
 
 from cyclone.api import validate_object
+from cyclone.cli.config import CliSettings
 from cyclone.sdk import (
+    APIError,
+    Client,
     CronTrigger,
     ManifestError,
     Notification,
@@ -209,3 +212,25 @@ def test_the_sdk_loads_nothing_of_the_engine_server_or_kube_layers() -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_a_client_reaches_the_server_of_a_cli_context_or_names_the_missing_one(
+        tmp_path, monkeypatch) -> None:
+    config = tmp_path / "config.yaml"
+    (tmp_path / "token").write_text("tok-b\n")
+    config.write_text(yaml.safe_dump({"current-context": "a", "contexts": [
+        {"name": "a", "server": "http://a.example:7099", "tenant": "ta", "token": "tok-a"},
+        {"name": "b", "server": "http://b.example:7099/", "tokenFile": str(tmp_path / "token")},
+    ]}))
+    monkeypatch.setenv("CYCLONE_CONFIG", str(config))
+    for name in ("CYCLONE_SERVER", "CYCLONE_TENANT", "CYCLONE_TOKEN", "CYCLONE_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    with Client() as current:
+        assert current.http.settings == CliSettings("http://a.example:7099", "ta", "tok-a")
+    with Client.from_context("b") as named:
+        assert named.http.settings == CliSettings("http://b.example:7099", None, "tok-b")
+    monkeypatch.setenv("CYCLONE_TENANT", "te")
+    with Client(server="http://flag.example") as mixed:
+        assert mixed.http.settings == CliSettings("http://flag.example", "te", "tok-a")
+    with pytest.raises(APIError, match=r"^no context named 'c' in .*config.yaml"):
+        Client(context="c")

@@ -125,3 +125,20 @@ def test_functions_whose_parameters_cannot_be_arguments_are_refused(tmp_path: Pa
 def test_script_keeps_the_command_to_itself() -> None:
     with pytest.raises(TypeError, match="@script makes the stage's command itself"):
         script(command=["sh"])
+
+
+def test_an_output_value_of_several_lines_is_refused_before_anything_is_written(
+        tmp_path: Path, monkeypatch) -> None:
+    @script
+    def notes():
+        emit(summary="ok", notes="first\nsecond")
+
+    done = run_script(notes, [], tmp_path / "results")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "ValueError: output notes: a value must be one line")
+    assert not (tmp_path / "results").exists()
+    monkeypatch.setenv("CYCLONE_RESULTS_FILE", str(tmp_path / "local"))
+    with pytest.raises(ValueError, match="output notes: a value must be one line"):
+        emit(summary="ok", notes="first\nsecond")
+    assert not (tmp_path / "local").exists()
