@@ -180,7 +180,7 @@ async def list_working_pods(query: ListQuery = Depends(list_query),
         name = ec["metadata"]["name"]
         try:
             pods = await _cluster_pods(state, ec)
-        except (errors.ApiError, OSError) as exc:
+        except (errors.ApiError, OSError, ValueError) as exc:
             log.warning("cannot list the stage pods of cluster %s: %s", name, exc)
             unreachable.append(name)
             continue

@@ -61,3 +61,32 @@ def test_admin_lists_leave_out_templates_and_namespaces_of_no_tenant():
         keys.LABEL_STAGE_TEMPLATE: "true"}), obj("kube-system"), obj("cyclone-b")],
         {"cyclone-a": "a", "cyclone-b": "b"})
     assert [o["metadata"]["labels"][keys.LABEL_TENANT] for o in found] == ["a", "b"]
+
+
+async def test_working_pods_name_an_execution_cluster_that_cannot_be_reached(tmp_path):
+    import httpx
+
+    from cyclone.kube import errors
+    from cyclone.kube.embedded import EmbeddedCluster
+    from cyclone.server import create_app
+
+    async def unreachable(source: dict):
+        raise errors.Unavailable(f"{source['clusterName']}: connection refused")
+
+    cluster = EmbeddedCluster(tmp_path / "cluster.db", poll_interval=0.01)
+    await cluster.start()
+    try:
+        app = create_app(cluster=cluster, data_dir=tmp_path / "data", admin_token="t",
+                         clusters=unreachable, provisioning=False)
+        async with app.router.lifespan_context(app):
+            await cluster.create({"apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+                                  "metadata": {"name": "far"},
+                                  "spec": {"credential": {"server": "https://far:6443"}}})
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://cyclone.test/apis/v1alpha1",
+                                         headers={"Authorization": "Bearer t"}) as admin:
+                answer = await admin.get("/workingpods")
+    finally:
+        await cluster.close()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metadata"]["unreachable"] == ["far"]
