@@ -1,18 +1,22 @@
 """`/projects/{project}/cleancachetasks`: empty a project's acceleration caches.
 
 A task is the GC-style pod `cachegc--{project}` (`engine/core/acceleration.py`) in the
-workload namespace where the tenant's new runs go, on the PVC they use; its phase is the
-task's. One task per project at a time: asking again while one runs answers that one.
+workload namespace where the tenant's new runs go (the control cluster, or the worker
+cluster the tenant opened, reached with its integration's credential), on the PVC they
+use; its phase is the task's. One task per project at a time: asking again while one
+runs answers that one.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from cyclone.api import keys
+from cyclone.engine.core import provisioning as plan
 from cyclone.engine.core.acceleration import (
     build_clean_cache_pod,
     clean_cache_pod_name,
@@ -23,6 +27,7 @@ from cyclone.engine.placement import execution_context
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import server_state
+from cyclone.server.integration_records import list_integration_secrets, spec_of_secret
 from cyclone.server.scopes import Scope, project_scope
 from cyclone.server.state import ServerState
 
@@ -42,16 +47,44 @@ class CleanCacheTask(BaseModel):
     message: str | None = None
 
 
-async def _target(scope: Scope, state: ServerState) -> tuple[Cluster, str, str]:
+async def _worker_source(state: ServerState, tenant: str, cluster: str) -> dict:
+    """The `spec.cluster` of the tenant's opened Cluster integration named `cluster`."""
+    for secret in await list_integration_secrets(state.cluster, tenant, "Cluster"):
+        source = spec_of_secret(secret).get("cluster") or {}
+        name = plan.execution_cluster_name(secret["metadata"]["name"], source)
+        if name == cluster and source.get("isWorkerCluster"):
+            return source
+    raise errors.Conflict(f"tenant {tenant!r} has no opened cluster {cluster!r}")
+
+
+@contextlib.asynccontextmanager
+async def _target(scope: Scope, state: ServerState
+                  ) -> AsyncIterator[tuple[Cluster, str, str]]:
     """Where the tenant's new runs go: (cluster, workload namespace, PVC)."""
     context = await execution_context(state.cluster, scope.tenant)
-    if context.get("cluster") != keys.CONTROL_CLUSTER_NAME:
-        raise errors.Conflict(
-            f"the runs of tenant {scope.tenant!r} execute in cluster "
-            f"{context.get('cluster')!r}: caches are cleaned only in the control cluster")
-    if not context.get("pvc"):
+    namespace, pvc = context.get("namespace") or scope.namespace, context.get("pvc")
+    if not pvc:
         raise errors.Conflict(f"tenant {scope.tenant!r} has no PVC: it keeps no caches")
-    return state.cluster, context["namespace"], context["pvc"]
+    if context.get("cluster") in (None, keys.CONTROL_CLUSTER_NAME):
+        yield state.cluster, namespace, pvc
+        return
+    source = await _worker_source(state, scope.tenant, context["cluster"])
+    if state.clusters is not None:
+        yield await state.clusters(source), namespace, pvc
+        return
+    from cyclone.kube.remote import RemoteCluster
+
+    try:
+        remote = RemoteCluster.from_credential(source.get("credential") or {})
+    except errors.ApiError:
+        raise
+    except Exception as exc:  # an unusable credential is the tenant's input
+        raise errors.BadRequest(f"cannot use the credential of cluster "
+                                f"{context['cluster']!r}: {exc}") from exc
+    try:
+        yield remote, namespace, pvc
+    finally:
+        await remote.close()
 
 
 def _task(project: str, pod: dict) -> CleanCacheTask:
@@ -79,21 +112,21 @@ async def create_clean_cache_task(
     """Start the pod that empties `caches/{project}` on the tenant PVC; follow it with
     `GET …/cleancachetasks/{name}`. A task of the project that still runs is answered."""
     project = scope.project or ""
-    cluster, namespace, pvc = await _target(scope, state)
     name = clean_cache_pod_name(project)
-    existing = await _pod(cluster, name, namespace)
-    if existing is not None:
-        if (existing.get("status") or {}).get("phase") not in TERMINAL_PHASES:
-            return _task(project, existing)
-        with contextlib.suppress(errors.NotFound):
-            await cluster.delete(kinds.POD, name, namespace, grace_period_seconds=0)
-    pod = build_clean_cache_pod(project, scope.tenant, namespace, pvc,
-                                resources=CLEAN_POD_RESOURCES)
-    try:
-        created = await cluster.create(pod, namespace=namespace)
-    except errors.AlreadyExists:
-        raise errors.Conflict(f"the previous cache cleaning of project {project!r} is "
-                              f"still being removed; ask again in a moment") from None
+    async with _target(scope, state) as (cluster, namespace, pvc):
+        existing = await _pod(cluster, name, namespace)
+        if existing is not None:
+            if (existing.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+                return _task(project, existing)
+            with contextlib.suppress(errors.NotFound):
+                await cluster.delete(kinds.POD, name, namespace, grace_period_seconds=0)
+        pod = build_clean_cache_pod(project, scope.tenant, namespace, pvc,
+                                    resources=CLEAN_POD_RESOURCES)
+        try:
+            created = await cluster.create(pod, namespace=namespace)
+        except errors.AlreadyExists:
+            raise errors.Conflict(f"the previous cache cleaning of project {project!r} is "
+                                  f"still being removed; ask again in a moment") from None
     response.headers["Location"] = (
         f"/apis/v1alpha1/projects/{project}/cleancachetasks/{name}")
     return _task(project, created)
@@ -108,10 +141,10 @@ async def get_clean_cache_task(
 ) -> CleanCacheTask:
     """The task's phase: Pending, Running, Succeeded or Failed."""
     project = scope.project or ""
-    cluster, namespace, _ = await _target(scope, state)
     found = None
     if task == clean_cache_pod_name(project):
-        found = await _pod(cluster, task, namespace)
+        async with _target(scope, state) as (cluster, namespace, _):
+            found = await _pod(cluster, task, namespace)
     if found is None or (found["metadata"].get("labels") or {}).get(
             keys.LABEL_PROJECT) != project:
         raise errors.NotFound(f"cache cleaning task {task!r} not found")
