@@ -26,7 +26,9 @@ from typing import Any
 import yaml
 
 from cyclone.api import keys
+from cyclone.api.tenant import DEFAULT_PVC_SIZE
 from cyclone.engine.core.deliveries import DEFAULT_REPLAY_WINDOW_SECONDS
+from cyclone.engine.core.weburl import check_template
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden, Invalid, NotFound
 from cyclone.kube.leader import LeaseTimings, run_as_leader
@@ -93,6 +95,10 @@ class ElectionOptions:
 class EngineOptions:
     cluster: ClusterSource = field(default_factory=ClusterSource)
     config_file: str | None = None
+    web_url_template: str | None = None
+    """Overrides the configuration's `web_url_template` when given."""
+    notification_endpoints: tuple[str, ...] = ()
+    """``NAME=URL`` values; when given they replace the configuration's endpoints."""
     election: ElectionOptions = field(default_factory=ElectionOptions)
     metrics_port: int | None = None
     """Where ``/metrics`` is served on all interfaces, leader or not; 0: not served. None:
@@ -115,6 +121,12 @@ class ServerOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     max_webhook_bytes: int = DEFAULT_MAX_WEBHOOK_BYTES
+    open_control_cluster: bool = True
+    default_pvc_size: str = DEFAULT_PVC_SIZE
+    default_storage_class: str = ""
+    default_quota: str = ""
+    """``resource=quantity,…`` of tenants created without a quota; "" for none."""
+    web_url_template: str | None = None
 
 
 @dataclass
@@ -163,18 +175,72 @@ async def open_cluster(source: ClusterSource) -> Cluster:
         raise ComponentError(f"cannot open the {source.describe()}: {exc.message}") from exc
 
 
-def load_engine_config(path: str | None):
-    """The engine configuration from a JSON or YAML file (defaults without one)."""
+def load_engine_config(path: str | None, overrides: dict | None = None):
+    """The engine configuration from a JSON or YAML file (defaults without one), with
+    `overrides` (from command-line options) over it."""
     from cyclone.engine.config import EngineConfig
 
-    if path is None:
-        return EngineConfig()
+    values: dict = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+            values = (json.loads(text) if path.endswith(".json") else yaml.safe_load(text)) or {}
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise ComponentError(f"invalid engine configuration {path}: {exc}") from exc
     try:
-        text = Path(path).read_text()
-        values = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-        return EngineConfig.model_validate(values or {})
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ComponentError(f"invalid engine configuration {path}: {exc}") from exc
+        return EngineConfig.model_validate({**values, **(overrides or {})})
+    except ValueError as exc:
+        raise ComponentError(f"invalid engine configuration {path or ''}: "
+                             f"{one_line_error(exc)}") from exc
+
+
+def one_line_error(exc: ValueError) -> str:
+    """A validation error as one line: each problem's field and message."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: "
+                         f"{str(e['msg']).removeprefix('Value error, ')}" for e in exc.errors())
+    return " ".join(str(exc).split())
+
+
+def engine_overrides(web_url_template: str | None, endpoints: tuple[str, ...]) -> dict:
+    """The engine settings command-line options give (none when not given)."""
+    from cyclone.engine.core.serversettings import parse_endpoints
+
+    overrides: dict = {}
+    try:
+        if web_url_template:
+            overrides["web_url_template"] = check_template(web_url_template)
+        parsed = parse_endpoints(endpoints)
+        if parsed:
+            overrides["notification_endpoints"] = parsed
+    except ValueError as exc:
+        raise ComponentError(str(exc)) from None
+    return overrides
+
+
+def server_settings(options: Any, endpoint_names: tuple[str, ...] = ()):
+    """The `ServerSettings` of server (or `cyclone up`) options; one clear ComponentError
+    for an unknown placeholder, a bad quota or PVC size."""
+    from cyclone.engine.core.serversettings import (
+        ServerSettings,
+        TenantDefaults,
+        check_pvc_size,
+        parse_quota,
+    )
+
+    try:
+        return ServerSettings(
+            open_control_cluster=options.open_control_cluster,
+            tenant_defaults=TenantDefaults(pvc_size=check_pvc_size(options.default_pvc_size),
+                                           storage_class=options.default_storage_class,
+                                           quota=parse_quota(options.default_quota)),
+            web_url_template=(check_template(options.web_url_template)
+                              if options.web_url_template else None),
+            notification_endpoints=endpoint_names)
+    except ValueError as exc:
+        raise ComponentError(str(exc)) from None
 
 
 async def ensure_namespace(cluster: Cluster, name: str) -> None:
@@ -259,7 +325,8 @@ async def run_engine(options: EngineOptions) -> None:
     """Run the engine until cancelled, only while leading (a fresh Engine each term)."""
     from cyclone.engine.manager import Engine
 
-    config = load_engine_config(options.config_file)
+    config = load_engine_config(options.config_file, engine_overrides(
+        options.web_url_template, options.notification_endpoints))
     cluster = await open_cluster(options.cluster)
     try:
 
@@ -287,6 +354,7 @@ async def run_server(options: ServerOptions) -> None:
     )
     from cyclone.server.provisioning import run_provisioning
 
+    settings = server_settings(options)
     data_dir = prepared_dir(options.data_dir)
     admin_token = read_admin_token(options.admin_token_file, data_dir)
     url = options.server_url or f"http://{socket.gethostname()}:{options.port}"
@@ -300,7 +368,7 @@ async def run_server(options: ServerOptions) -> None:
                              seconds=options.webhook_replay_window_seconds),
                          artifact_retention=retention_from_days(
                              options.artifact_retention_days),
-                         limits=request_limits(options))
+                         limits=request_limits(options), server_settings=settings)
         from cyclone.ui.app import mount_ui
 
         mount_ui(app, admin_token, secure_cookies=url.startswith("https://"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -32,16 +33,21 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from cyclone.api import keys
-from cyclone.api.tenant import TenantSpec
+from cyclone.api.tenant import DEFAULT_PVC_SIZE, TenantSpec
 from cyclone.components import (
     DEFAULT_ARTIFACT_RETENTION_DAYS,
     DEFAULT_MAX_ARTIFACT_BYTES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_WEBHOOK_BYTES,
     NOBODY,
+    ComponentError,
+    engine_overrides,
+    server_settings,
 )
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.provisioning import pvc_object
+from cyclone.engine.core.serversettings import ServerSettings, TenantDefaults
+from cyclone.engine.core.weburl import default_template
 from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, Invalid
@@ -75,6 +81,13 @@ class UpOptions:
     log_format: str = "text"
     set_context: bool = False
     """Make this instance's CLI context current even when another one is."""
+    open_control_cluster: bool = True
+    default_pvc_size: str = DEFAULT_PVC_SIZE
+    default_storage_class: str = ""
+    default_quota: str = ""
+    web_url_template: str | None = None
+    notification_endpoints: tuple[str, ...] = ()
+    """``NAME=URL`` values; they replace engine.json's notification_endpoints."""
 
 
 @dataclass
@@ -172,8 +185,13 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
-    """Defaults for this process, overridden by ``{data_dir}/engine.json`` when present."""
-    values: dict = {"callback_base_url": f"http://{options.host}:{options.port}"}
+    """Defaults for this process, overridden by ``{data_dir}/engine.json`` when present,
+    and that by the options given (web URL template, notification endpoints). The link of a
+    run defaults to the UI's run page at the address the banner shows."""
+    from cyclone.up_server import local_url
+
+    values: dict = {"callback_base_url": f"http://{options.host}:{options.port}",
+                    "web_url_template": default_template(local_url(options.host, options.port))}
     path = data_dir / ENGINE_CONFIG_FILE
     if path.exists():
         try:
@@ -186,6 +204,10 @@ def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
             raise UpError(f"{path} must hold a JSON object of engine settings")
         values.update(loaded)
     try:
+        values.update(engine_overrides(options.web_url_template, options.notification_endpoints))
+    except ComponentError as exc:
+        raise UpError(str(exc)) from None
+    try:
         return EngineConfig.model_validate(values)
     except ValidationError as exc:
         problems = "; ".join(
@@ -196,8 +218,19 @@ def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
         raise UpError(f"invalid engine configuration in {path}: {exc}") from None
 
 
-def default_tenant_namespace() -> dict:
-    """``cyclone-system`` as `cyclone up` first creates it.
+def up_server_settings(options: UpOptions, config: EngineConfig) -> ServerSettings:
+    """The server's settings under `cyclone up`: its options, and the engine's link
+    template and endpoint names, so the server and the engine make the same link."""
+    try:
+        settings = server_settings(options, tuple(e.name for e in config.notification_endpoints))
+    except ComponentError as exc:
+        raise UpError(str(exc)) from None
+    return dataclasses.replace(settings, web_url_template=config.web_url_template)
+
+
+def default_tenant_namespace(defaults: TenantDefaults | None = None) -> dict:
+    """``cyclone-system`` as `cyclone up` first creates it (its PVC and quota from the
+    tenant `defaults`).
 
     On one machine the default tenant belongs to whoever runs `cyclone up`, so its SCM,
     notification and delegation URLs may point at this machine (``allowLocalAddresses``);
@@ -205,17 +238,20 @@ def default_tenant_namespace() -> dict:
     """
     from cyclone.server.tenant_records import tenant_namespace_object
 
-    return tenant_namespace_object(keys.DEFAULT_TENANT, TenantSpec(allow_local_addresses=True))
+    spec = (defaults or TenantDefaults()).apply(TenantSpec(allow_local_addresses=True),
+                                                set(), set())
+    return tenant_namespace_object(keys.DEFAULT_TENANT, spec)
 
 
-async def ensure_default_tenant(cluster: Cluster, *, home_pvc: bool = False) -> None:
+async def ensure_default_tenant(cluster: Cluster, *, home_pvc: bool = False,
+                                defaults: TenantDefaults | None = None) -> None:
     """The default tenant's record, its namespace ``cyclone-system``.
 
     Its home PVC ``cyclone-pvc-system`` is the provisioning controller's, which runs in the
     server; `home_pvc` creates it here for a `cyclone up` that runs no server.
     """
     with contextlib.suppress(AlreadyExists):
-        await cluster.create(default_tenant_namespace())
+        await cluster.create(default_tenant_namespace(defaults))
     ns = await cluster.get(kinds.NAMESPACE, keys.SYSTEM_NAMESPACE)
     if home_pvc:
         from cyclone.server.tenant_records import spec_of_namespace
@@ -282,6 +318,7 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
     data_dir = prepare_data_dir(options)
     with DataDirLock(data_dir), contextlib.ExitStack() as stack:
         config = engine_config(data_dir, options)
+        up_server_settings(options, config)
         runtime = _runtime(options.runtime, data_dir, options)
         listener = None
         if serve is not None:
@@ -294,7 +331,8 @@ async def _run(options: UpOptions, data_dir: Path, config: EngineConfig, runtime
                serve: ServeHook | None) -> None:
     cluster = await _open_cluster(options, data_dir)
     try:
-        await ensure_default_tenant(cluster, home_pvc=serve is None)
+        await ensure_default_tenant(cluster, home_pvc=serve is None,
+                                    defaults=up_server_settings(options, config).tenant_defaults)
         engine = Engine(cluster, config)
         async with asyncio.TaskGroup() as group:
             if options.kubeconfig is None or options.node_agent:

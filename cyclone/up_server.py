@@ -25,7 +25,7 @@ from cyclone.server.logs.services import (
     run_log_and_artifact_services,
 )
 from cyclone.ui.app import mount_ui
-from cyclone.up import UpContext
+from cyclone.up import UpContext, up_server_settings
 
 log = logging.getLogger("cyclone.up")
 
@@ -100,7 +100,8 @@ async def serve_api(ctx: UpContext) -> None:
                      extra_routers=log_and_artifact_routers(), server_url=url,
                      engine_key_namespace=ctx.engine.config.system_namespace,
                      artifact_retention=retention_from_days(options.artifact_retention_days),
-                     limits=request_limits(options))
+                     limits=request_limits(options),
+                     server_settings=up_server_settings(options, ctx.engine.config))
     ui = mount_ui(app, admin_token)
     sign_in = f"{url}/login/link?code={ui.links.issue(admin_token)}"
     await prepare_engine_key(ctx.cluster, ctx.engine.config.system_namespace)

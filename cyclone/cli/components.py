@@ -56,6 +56,41 @@ RENEW_DEADLINE = typer.Option(
     10.0, "--renew-deadline", help="Seconds the leader keeps trying to renew before it stops."
 )
 RETRY_PERIOD = typer.Option(2.0, "--retry-period", help="Seconds between Lease attempts.")
+OPEN_CONTROL_CLUSTER = typer.Option(
+    True, "--open-control-cluster/--no-open-control-cluster",
+    envvar="CYCLONE_OPEN_CONTROL_CLUSTER",
+    help="Open the control cluster for each new tenant (its namespace cyclone-<tenant> gets "
+    "the tenant's quota, PVC and PVC watchdog, through a Cluster integration named "
+    "cyclone-control-cluster). Without it a tenant opens a cluster itself before its runs "
+    "can start. Env: CYCLONE_OPEN_CONTROL_CLUSTER=true|false.",
+)
+DEFAULT_PVC_SIZE = typer.Option(
+    "10Gi", "--default-pvc-size",
+    help="Size of the PVC of a tenant created without spec.persistentVolumeClaim.size.",
+)
+DEFAULT_STORAGE_CLASS = typer.Option(
+    "", "--default-storage-class",
+    help="StorageClass of the PVC of a tenant created without one (empty: the cluster's "
+    "default).",
+)
+DEFAULT_QUOTA = typer.Option(
+    "", "--default-quota", metavar="RESOURCE=QUANTITY,...",
+    help="ResourceQuota of a tenant created without spec.resourceQuota, e.g. "
+    "limits.cpu=2,limits.memory=4Gi,requests.cpu=1,requests.memory=2Gi (empty: none).",
+)
+WEB_URL_TEMPLATE = typer.Option(
+    None, "--web-url-template",
+    help="The link of a run in commit statuses and notifications, with the placeholders "
+    "{tenant}, {project}, {workflow} and {run}, e.g. "
+    "https://ci.example.com/projects/{project}/workflows/{workflow}/runs/{run} (default: the "
+    "web UI's run page under the server's URL). Give the server and the engine the same.",
+)
+NOTIFICATION_ENDPOINT = typer.Option(
+    [], "--notification-endpoint", metavar="NAME=URL",
+    help="POST every finished run (the run object, its link in annotation "
+    "workflowrun.cyclone.dev/web-url) to URL, recorded in the run's "
+    "status.notifications.NAME. Repeatable; one value may list several, comma-separated.",
+)
 LOG_LEVEL = typer.Option(
     "info", "--log-level", help="Least severe log lines shown: debug, info, warning or error."
 )
@@ -133,15 +168,21 @@ def register(app: typer.Typer) -> None:
             None, "--metrics-port", min=0,
             help="Port of the Prometheus endpoint /metrics, on all interfaces (default 9090, "
             "skipped with a warning when taken; 0: none)."),
+        web_url_template: str | None = WEB_URL_TEMPLATE,
+        notification_endpoint: list[str] = NOTIFICATION_ENDPOINT,
         log_level: str = LOG_LEVEL,
         log_format: str = LOG_FORMAT,
     ) -> None:
-        """Run the workflow engine (controllers) alone, with leader election."""
+        """Run the workflow engine (controllers) alone, with leader election.
+
+        --web-url-template and --notification-endpoint override the configuration file's
+        web_url_template and notification_endpoints ([{name, url}])."""
         from cyclone.components import EngineOptions, run_engine
 
         options = EngineOptions(
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
-            config_file=config,
+            config_file=config, web_url_template=web_url_template or None,
+            notification_endpoints=tuple(notification_endpoint),
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
             metrics_port=metrics_port,
@@ -189,6 +230,11 @@ def register(app: typer.Typer) -> None:
         lease_duration: float = LEASE_DURATION,
         renew_deadline: float = RENEW_DEADLINE,
         retry_period: float = RETRY_PERIOD,
+        open_control_cluster: bool = OPEN_CONTROL_CLUSTER,
+        default_pvc_size: str = DEFAULT_PVC_SIZE,
+        default_storage_class: str = DEFAULT_STORAGE_CLASS,
+        default_quota: str = DEFAULT_QUOTA,
+        web_url_template: str | None = WEB_URL_TEMPLATE,
         log_level: str = LOG_LEVEL,
         log_format: str = LOG_FORMAT,
     ) -> None:
@@ -205,6 +251,9 @@ def register(app: typer.Typer) -> None:
             max_webhook_bytes=max_webhook_bytes,
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
+            open_control_cluster=open_control_cluster, default_pvc_size=default_pvc_size,
+            default_storage_class=default_storage_class, default_quota=default_quota,
+            web_url_template=web_url_template or None,
         )
         run_component("server", lambda: run_server(options), log_level=log_level,
                       log_format=log_format)

@@ -181,6 +181,12 @@ def up(
         help="Make this instance's CLI context (local, or local-PORT) current even when "
              "another context is. Without it, it becomes current only if none is.",
     ),
+    open_control_cluster: bool = components.OPEN_CONTROL_CLUSTER,
+    default_pvc_size: str = components.DEFAULT_PVC_SIZE,
+    default_storage_class: str = components.DEFAULT_STORAGE_CLASS,
+    default_quota: str = components.DEFAULT_QUOTA,
+    web_url_template: str | None = components.WEB_URL_TEMPLATE,
+    notification_endpoint: list[str] = components.NOTIFICATION_ENDPOINT,
     log_level: str = components.LOG_LEVEL,
     log_format: str = components.LOG_FORMAT,
 ) -> None:
@@ -210,6 +216,12 @@ def up(
             log_level=log_level,
             log_format=log_format,
             set_context=set_context,
+            open_control_cluster=open_control_cluster,
+            default_pvc_size=default_pvc_size,
+            default_storage_class=default_storage_class,
+            default_quota=default_quota,
+            web_url_template=web_url_template or None,
+            notification_endpoints=tuple(notification_endpoint),
         ),
         serve=serve_api,
     )

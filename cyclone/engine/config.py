@@ -6,6 +6,12 @@ from pydantic import BaseModel, Field, field_validator
 
 from cyclone.api import keys
 from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES
+from cyclone.engine.core.serversettings import (
+    ENDPOINT_NAME,
+    check_endpoint_url,
+    check_unique,
+)
+from cyclone.engine.core.weburl import check_template
 
 
 class QueueLimits(BaseModel):
@@ -27,6 +33,18 @@ class SmtpConfig(BaseModel):
     sender: str = "cyclone@localhost"
     starttls: bool = False
     timeout_seconds: float = 10.0
+
+
+class NotificationEndpoint(BaseModel):
+    """A server-wide receiver of every finished run (v1.2's ``notifications``)."""
+
+    name: str = Field(pattern=ENDPOINT_NAME.pattern)
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return check_endpoint_url("url", value)
 
 
 class EngineConfig(BaseModel):
@@ -72,6 +90,16 @@ class EngineConfig(BaseModel):
         "instead of cache_limit_fraction when set.",
     )
     callback_base_url: str = "http://127.0.0.1:7099"
+    web_url_template: str | None = Field(
+        default=None,
+        description="The link notifications carry, with {tenant}, {project}, {workflow} and "
+        "{run}; None: the web UI's run page under callback_base_url.",
+    )
+    notification_endpoints: list[NotificationEndpoint] = Field(
+        default_factory=list,
+        description="Every finished run is POSTed to each endpoint (besides a workflow's own "
+        "spec.notification), recorded in status.notifications under the endpoint's name.",
+    )
     delegation_timeout_seconds: float = 3600.0
     http_timeout_seconds: float = 10.0
     quota_retry_backoff_seconds: float = 1.0
@@ -103,6 +131,17 @@ class EngineConfig(BaseModel):
         default=True,
         description="Run a pod controller in every cluster an ExecutionCluster describes.",
     )
+
+    @field_validator("web_url_template")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        return check_template(value) if value else None
+
+    @field_validator("notification_endpoints")
+    @classmethod
+    def _unique_endpoints(cls, value: list[NotificationEndpoint]) -> list[NotificationEndpoint]:
+        check_unique([e.name for e in value])
+        return value
 
     @field_validator("system_namespace")
     @classmethod

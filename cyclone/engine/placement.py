@@ -11,6 +11,7 @@ from typing import Any
 
 from cyclone.api import keys
 from cyclone.engine.core import tenancy
+from cyclone.engine.core.serversettings import no_cluster_problem
 from cyclone.engine.core.tenancy import TenantPolicy, Violation
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError, NotFound
@@ -105,7 +106,28 @@ async def admission_violations(control: Cluster, run: dict, workflow: dict,
     namespace = run["metadata"]["namespace"]
     target = tenancy.target_of(namespace, (run.get("spec") or {}).get("executionContext"))
     policy = await read_policy(control, tenant_of(namespace), [target.cluster])
-    return tenancy.admission_violations(policy, run, workflow, stages)
+    found = tenancy.admission_violations(policy, run, workflow, stages)
+    if not found and not policy.opened:
+        problem = await _no_cluster_problem(control, policy.tenant, target)
+        if problem is not None:
+            found.append(Violation("spec.executionContext", problem))
+    return found
+
+
+async def _no_cluster_problem(control: Cluster, tenant: str,
+                              target: tenancy.Target) -> str | None:
+    """Why the run cannot start at its tenant's home, where no PVC was ever made for it."""
+    if target != tenancy.home_target(tenant) or tenant == keys.DEFAULT_TENANT:
+        return None
+    try:
+        record = await _get(control, kinds.NAMESPACE, keys.tenant_namespace(tenant))
+    except ApiError:
+        return None
+    annotations = ((record or {}).get("metadata") or {}).get("annotations") or {}
+    if keys.ANNOTATION_TENANT_INFO not in annotations:
+        return None
+    listed = await control.list(kinds.EXECUTION_CLUSTER)
+    return no_cluster_problem(tenant, True, bool(tenancy.opened_by(tenant, listed.items)), True)
 
 
 async def execution_context(cluster: Cluster, tenant: str,

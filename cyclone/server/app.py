@@ -16,7 +16,9 @@ from fastapi.openapi.utils import get_openapi
 
 from cyclone import __version__
 from cyclone.api import keys
+from cyclone.api.tenant import TenantSpec
 from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES
+from cyclone.engine.core.serversettings import ServerSettings
 from cyclone.kube import errors
 from cyclone.kube.protocol import Cluster
 from cyclone.server import (
@@ -32,6 +34,7 @@ from cyclone.server import (
     run_stream,
     runs,
     scmrepos,
+    settings,
     stats,
     storage,
     templates,
@@ -53,7 +56,8 @@ API_PREFIX = "/apis/v1alpha1"
 
 async def bootstrap(state: ServerState) -> None:
     """What must exist before the first request: the `system` tenant and the built-ins."""
-    await ensure_tenant(state.cluster, keys.DEFAULT_TENANT)
+    await ensure_tenant(state.cluster, keys.DEFAULT_TENANT,
+                        state.settings.tenant_defaults.apply(TenantSpec(), set(), set()))
     await ensure_builtins(state.cluster, dict(DEFAULT_RESOLVER_IMAGES))
     await ensure_control_cluster(state.cluster)
 
@@ -79,6 +83,7 @@ def api_router() -> APIRouter:
     router.include_router(crosstenant.router)
     router.include_router(scmrepos.router)
     router.include_router(storage.router)
+    router.include_router(settings.router)
     router.include_router(cleancache.router)
     router.include_router(catalog.catalog_router())
     router.include_router(templates.templates_router())
@@ -104,6 +109,7 @@ def create_app(
     webhook_replay_window: timedelta | None = None,
     limits: RequestLimits | None = None,
     provisioning: bool = True,
+    server_settings: ServerSettings | None = None,
 ) -> FastAPI:
     """The REST API on `/apis/v1alpha1`, with `/healthcheck` and `/openapi.json` (the docs
     pages and the web UI are mounted by `cyclone.ui.app.mount_ui`).
@@ -116,7 +122,8 @@ def create_app(
     uploaded artifacts are kept for `artifact_retention` (None: until deleted);
     `limits` bound request bodies before any route reads them (`cyclone.server.limits`);
     `provisioning`: the tenant provisioning controller runs with the app (False where the
-    caller runs it, e.g. under a leader lease: `cyclone.server.provisioning.run_provisioning`).
+    caller runs it, e.g. under a leader lease: `cyclone.server.provisioning.run_provisioning`);
+    `server_settings`: new tenants' defaults and cluster, and the runs' web link.
     """
     limits = limits or RequestLimits()
     state = ServerState(
@@ -130,6 +137,7 @@ def create_app(
                                else ServerState.webhook_replay_window),
         extras={ARTIFACT_RETENTION_KEY: artifact_retention},
         limits=limits,
+        settings=server_settings or ServerSettings(),
     )
 
     @contextlib.asynccontextmanager

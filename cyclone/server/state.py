@@ -10,6 +10,7 @@ from typing import Any
 
 from cyclone.api import keys
 from cyclone.engine.core.deliveries import DEFAULT_REPLAY_WINDOW_SECONDS
+from cyclone.engine.core.serversettings import ServerSettings
 from cyclone.kube.protocol import Cluster
 from cyclone.server.limits import RequestLimits
 
@@ -32,3 +33,5 @@ class ServerState:
     extras: dict = field(default_factory=dict)
     limits: RequestLimits = field(default_factory=RequestLimits)
     """Body size and JSON depth limits of requests (`cyclone.server.limits`)."""
+    settings: ServerSettings = field(default_factory=ServerSettings)
+    """Server-wide settings: new tenants' defaults and cluster, the runs' web link."""

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from cyclone.api import keys
+from cyclone.api.integration import Integration
 from cyclone.api.tenant import Tenant
+from cyclone.engine.core.serversettings import control_cluster_integration
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import (
     Principal,
@@ -19,7 +21,9 @@ from cyclone.server.auth import (
     tenant_allowed,
 )
 from cyclone.server.body_rules import check_rules
-from cyclone.server.clusters import reconciled
+from cyclone.server.clusters import open_cluster, reconciled
+from cyclone.server.integration_records import read_integration_secret
+from cyclone.server.integrations import create_integration
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.objects import check_annotations
 from cyclone.server.state import ServerState
@@ -70,7 +74,15 @@ async def create_tenant(
     state: ServerState = Depends(server_state),
     _: Principal = Depends(require_admin),
 ) -> dict:
+    """Create a tenant; what its body leaves out of the PVC and quota comes from the
+    server's defaults, and the control cluster is opened for it when the server opens it
+    for new tenants (a refused opening is logged and shown on the integration's status)."""
     _check_body(tenant)
+    given = tenant.spec.model_fields_set if "spec" in tenant.model_fields_set else set()
+    pvc_given = (tenant.spec.persistent_volume_claim.model_fields_set
+                 if "persistent_volume_claim" in given else set())
+    tenant = tenant.model_copy(update={"spec": state.settings.tenant_defaults.apply(
+        tenant.spec, set(given), set(pvc_given))})
     try:
         ns = await state.cluster.create(_namespace_object(tenant))
     except errors.AlreadyExists as exc:
@@ -78,7 +90,20 @@ async def create_tenant(
             raise errors.Conflict(f"tenant {tenant.name!r} is being deleted, "
                                   f"retry shortly") from exc
         raise errors.AlreadyExists(f"tenant {tenant.name!r} already exists") from exc
+    if state.settings.open_control_cluster and tenant.name != keys.DEFAULT_TENANT:
+        await _open_control_cluster(state, tenant.name)
     return tenant_from_namespace(ns) or {}
+
+
+async def _open_control_cluster(state: ServerState, tenant: str) -> None:
+    body = Integration.model_validate(control_cluster_integration(tenant))
+    try:
+        await create_integration(body, tenant=tenant, state=state)
+        secret = await read_integration_secret(state.cluster, tenant, body.metadata.name or "")
+        await open_cluster(state, tenant, secret)
+    except errors.ApiError as exc:
+        log.warning("the control cluster could not be opened for new tenant %s: %s",
+                    tenant, exc)
 
 
 @router.get("/tenants/{tenant}")

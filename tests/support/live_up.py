@@ -127,7 +127,8 @@ def live_up(data_dir: Path, *,
     async def main() -> None:
         holder["loop"] = asyncio.get_running_loop()
         holder["task"] = asyncio.current_task()
-        await up(UpOptions(data_dir=str(data_dir), port=port, runtime="host"), serve=serve)
+        await up(UpOptions(data_dir=str(data_dir), port=port, runtime="host",
+                           open_control_cluster=False), serve=serve)
 
     def run() -> None:
         try:

@@ -29,8 +29,13 @@ def write_engine_config(data_dir: Path, values: dict) -> None:
 
 @contextlib.asynccontextmanager
 async def cyclone_up(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                     kubeconfig: Path | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    """`cyclone up` (with its serve hook) in this event loop; an admin client of its API."""
+                     kubeconfig: Path | None = None, *,
+                     open_control_cluster: bool = False,
+                     **settings: object) -> AsyncIterator[httpx.AsyncClient]:
+    """`cyclone up` (with its serve hook) in this event loop; an admin client of its API.
+
+    New tenants get no cluster opened for them unless `open_control_cluster` (the tests
+    open their own); `settings` are further `UpOptions` fields."""
     from cyclone.up import UpOptions, up
     from cyclone.up_server import serve_api
 
@@ -38,7 +43,8 @@ async def cyclone_up(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
     write_engine_config(data_dir, {"gc_delay_seconds": 0})
     port = _free_port()
     options = UpOptions(data_dir=str(data_dir), port=port, runtime="host",
-                        kubeconfig=str(kubeconfig) if kubeconfig else None)
+                        kubeconfig=str(kubeconfig) if kubeconfig else None,
+                        open_control_cluster=open_control_cluster, **settings)  # type: ignore[arg-type]
     task = asyncio.create_task(up(options, serve=serve_api))
     base = f"http://127.0.0.1:{port}"
     try:

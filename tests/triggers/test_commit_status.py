@@ -88,8 +88,7 @@ async def test_github_gets_pending_then_success_with_context_and_link(
             assert request.headers["authorization"] == "token tok-123"
             assert request.body["context"] == f"cyclone/{WORKFLOW}"
             assert request.body["target_url"] == (
-                f"http://cyclone.test:7099/apis/v1alpha1/projects/{PROJECT}/workflows/"
-                f"{WORKFLOW}/workflowruns/{run}")
+                f"http://cyclone.test:7099/projects/{PROJECT}/workflows/{WORKFLOW}/runs/{run}")
 
 
 async def test_gitlab_gets_the_failed_state_of_a_failed_run(admin, cluster, anonymous,
@@ -110,7 +109,7 @@ async def test_gitlab_gets_the_failed_state_of_a_failed_run(admin, cluster, anon
         assert last.headers["private-token"] == "tok-123"
         assert last.body["state"] == "failed"
         assert last.body["name"] == f"cyclone/{WORKFLOW}"
-        assert last.body["target_url"].endswith(f"/workflowruns/{run}")
+        assert last.body["target_url"].endswith(f"/workflows/{WORKFLOW}/runs/{run}")
 
 
 async def test_a_provider_error_is_recorded_and_the_run_still_succeeds(

@@ -53,7 +53,7 @@ async def test_signed_push_starts_one_run_with_the_revision(github, cluster, ano
     assert event["type"] == "scm-push" and event["commit"] == p.SHA
     assert event["integration"] == "gh" and event["repo"] == "octo/app"
     assert event["targetURL"].endswith(
-        f"/projects/{PROJECT}/workflows/{WORKFLOW}/workflowruns/{meta['name']}")
+        f"/projects/{PROJECT}/workflows/{WORKFLOW}/runs/{meta['name']}")
     assert run["spec"]["workflowRef"]["name"] == WORKFLOW
     assert parameters(run, "src") == {"SCM_URL": "https://x", "SCM_REVISION": "refs/heads/main"}
     assert parameters(run, "img") == {}

@@ -34,7 +34,8 @@ from cyclone.engine.core.observing import pod_still_running
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.stopping import forced_stop, pod_deletion_grace
 from cyclone.engine.core.timefmt import parse_rfc3339
-from cyclone.engine.notify import notification_due, send_notification
+from cyclone.engine.core.weburl import run_link, with_link
+from cyclone.engine.notify import delivery_id, notification_due, send_notification, send_webhook
 from cyclone.engine.placement import checked_execution_target, execution_target
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, ApiError, NotFound
@@ -169,32 +170,41 @@ class RunFinisher:
                 pass
 
     async def _notify(self, state: RunState) -> bool:
+        """Send to the workflow's receivers its policy asks for, and to every server-wide
+        endpoint (recorded under its name), what is not recorded yet."""
         workflow_name = (state.spec.get("workflowRef") or {}).get("name") or ""
         workflow = self.caches.workflows.get(state.namespace, workflow_name)
         notification = ((workflow or {}).get("spec") or {}).get("notification") or {}
         phase = state.overall_phase or ""
-        if not notification or not notification_due(notification.get("policy"), phase):
-            return False
         recorded = state.status.get("notifications") or {}
         due = [
             (receiver.get("type") or "Webhook", address)
             for receiver in notification.get("receivers") or []
             for address in receiver.get("addresses") or []
             if address not in recorded
-        ]
-        if not due:
+        ] if notification and notification_due(notification.get("policy"), phase) else []
+        endpoints = [] if state.status.get("cleaned") else [
+            e for e in self.config.notification_endpoints if e.name not in recorded]
+        if not due and not endpoints:
             return False
         done = state.mutable("notifications")
-        run = state.run_with_status()
-        allow_local = await tenant_allows_local_addresses(self.control, state.namespace)
+        link = run_link(self.config.web_url_template, self.config.callback_base_url, state.run)
+        run = with_link(state.run_with_status(), link)
+        allow_local = await tenant_allows_local_addresses(self.control, state.namespace) \
+            if due else False
         for receiver_type, address in due:
             if address in done:
                 continue
             result = await send_notification(
                 receiver_type, address, run, self.config.smtp, self.config.http_timeout_seconds,
-                allow_local=allow_local,
+                allow_local=allow_local, link=link,
             )
             done[address] = result.as_status()
+        for endpoint in endpoints:
+            result = await send_webhook(
+                endpoint.url, run, self.config.http_timeout_seconds, allow_local=True,
+                delivery=delivery_id(state.run["metadata"].get("uid") or "", endpoint.name))
+            done[endpoint.name] = result.as_status()
         return True
 
     def _execution(self, run: dict) -> ExecutionCluster | None:

@@ -62,7 +62,7 @@ def notification_due(policy: str | None, overall_phase: str) -> bool:
     return False
 
 
-def _run_summary(run: dict) -> str:
+def _run_summary(run: dict, link: str | None = None) -> str:
     meta = run.get("metadata", {})
     overall = (run.get("status") or {}).get("overall") or {}
     workflow = ((run.get("spec") or {}).get("workflowRef") or {}).get("name", "")
@@ -72,6 +72,8 @@ def _run_summary(run: dict) -> str:
         text += f" ({overall['reason']})"
     if overall.get("message"):
         text += f" — {overall['message']}"
+    if link:
+        text += f"\n{link}"
     return text
 
 
@@ -101,8 +103,8 @@ async def send_webhook(url: str, run: dict, http_timeout: float = 10.0, *,
 
 
 async def send_slack(url: str, run: dict, http_timeout: float = 10.0, *,
-                     allow_local: bool = False,
-                     delivery: str | None = None) -> NotificationResult:
+                     allow_local: bool = False, delivery: str | None = None,
+                     link: str | None = None) -> NotificationResult:
     """POST a Slack incoming-webhook message describing the run."""
     overall = ((run.get("status") or {}).get("overall") or {}).get("phase")
     color = "good" if overall == SUCCEEDED else "danger"
@@ -112,7 +114,7 @@ async def send_slack(url: str, run: dict, http_timeout: float = 10.0, *,
         for name, s in stages.items()
     ]
     payload = {
-        "text": _run_summary(run),
+        "text": _run_summary(run, link),
         "attachments": [{"color": color, "fields": fields}],
     }
     return await _post(url, payload, http_timeout, allow_local, delivery)
@@ -141,13 +143,14 @@ def _send_mail_blocking(smtp: SmtpConfig, address: str, subject: str, body: str,
 
 
 async def send_email(smtp: SmtpConfig, address: str, run: dict, *,
-                     delivery: str | None = None) -> NotificationResult:
-    """Send a plain-text mail through the engine's SMTP server."""
+                     delivery: str | None = None, link: str | None = None
+                     ) -> NotificationResult:
+    """Send a plain-text mail through the engine's SMTP server (the run's link in its body)."""
     summary = _run_summary(run)
     delivery = delivery or delivery_id(((run.get("metadata") or {}).get("uid") or ""), address)
     try:
-        await asyncio.to_thread(_send_mail_blocking, smtp, address, summary, summary + "\n",
-                                delivery)
+        await asyncio.to_thread(_send_mail_blocking, smtp, address, summary,
+                                _run_summary(run, link) + "\n", delivery)
     except (OSError, smtplib.SMTPException) as exc:
         return NotificationResult(RESULT_FAILED, f"SMTP to {address}: {exc!r}")
     return NotificationResult(RESULT_SUCCEEDED, "sent")
@@ -155,18 +158,18 @@ async def send_email(smtp: SmtpConfig, address: str, run: dict, *,
 
 async def send_notification(
     receiver_type: str, address: str, run: dict, smtp: SmtpConfig, http_timeout: float = 10.0,
-    *, allow_local: bool = False,
+    *, allow_local: bool = False, link: str | None = None,
 ) -> NotificationResult:
     """Dispatch on the receiver type (Webhook, Slack, Email); `allow_local` is the
     tenant's `allowLocalAddresses`. Every receiver gets the run's delivery id for
-    `address`."""
+    `address`; Slack and Email messages end with the run's `link`."""
     delivery = delivery_id(((run.get("metadata") or {}).get("uid") or ""), address)
     if receiver_type == "Webhook":
         return await send_webhook(address, run, http_timeout, allow_local=allow_local,
                                   delivery=delivery)
     if receiver_type == "Slack":
         return await send_slack(address, run, http_timeout, allow_local=allow_local,
-                                delivery=delivery)
+                                delivery=delivery, link=link)
     if receiver_type == "Email":
-        return await send_email(smtp, address, run, delivery=delivery)
+        return await send_email(smtp, address, run, delivery=delivery, link=link)
     return NotificationResult(RESULT_FAILED, f"unknown receiver type {receiver_type!r}")

@@ -103,7 +103,7 @@ async def receive_webhook(
     answer = {"provider": str(provider), "event": event_name,
               "events": [str(e.type) for e in events]}
     delivery = Delivery(tenant, integration, delivery_id(headers, body), events,
-                        state.server_url)
+                        state.server_url, state.settings.web_url_template)
     if triggers:
         verdict = await check_delivery(
             state.cluster, tenant,

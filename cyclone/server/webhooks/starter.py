@@ -16,6 +16,7 @@ from cyclone.engine.core.triggerrun import (
     trigger_run,
     workflow_name_of,
 )
+from cyclone.engine.core.weburl import run_link
 from cyclone.engine.runstart import record_refusal, start_run
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, Conflict, Forbidden, Invalid, NotFound
@@ -36,6 +37,8 @@ class Delivery:
     delivery_id: str
     events: list[ScmEvent]
     server_url: str
+    web_url_template: str | None = None
+    """The runs' link template (`cyclone.engine.core.weburl`); None: the UI's run page."""
 
 
 @dataclass
@@ -47,14 +50,6 @@ class DeliveryOutcome:
     def to_json(self) -> dict:
         return {"workflowruns": self.created, "existing": self.existing,
                 "cancelled": self.cancelled}
-
-
-def run_url(server_url: str, run: dict) -> str:
-    labels = run["metadata"].get("labels") or {}
-    project = labels.get(keys.LABEL_PROJECT, "")
-    workflow = labels.get(keys.LABEL_WORKFLOW, "")
-    return (f"{server_url.rstrip('/')}/apis/v1alpha1/projects/{project}/workflows/"
-            f"{workflow}/workflowruns/{run['metadata']['name']}")
 
 
 async def resource_types(cluster: Cluster, namespace: str, names: list[str]) -> dict:
@@ -182,6 +177,6 @@ async def _build_run(cluster: Cluster, trigger: dict, event: ScmEvent, index: in
     run = trigger_run(trigger, name, str(event.type), labels=labels, spec=spec)
     run["metadata"]["annotations"][keys.ANNOTATION_SCM_EVENT] = event.to_annotation(
         integration=delivery.integration, delivery=delivery.delivery_id,
-        targetURL=run_url(delivery.server_url, run),
+        targetURL=run_link(delivery.web_url_template, delivery.server_url, run),
     )
     return run
