@@ -3,13 +3,18 @@ they are, and parse there."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
 import typer.main
 
 from cyclone.cli.main import app
 from cyclone.components import engine_overrides, server_settings
 from cyclone.engine.core.weburl import run_link
 
-from .chart import render_chart
+from .chart import REPO, render_chart
 
 TEMPLATE = "https://ci.example.com/{tenant}/{project}/{workflow}/{run}"
 
@@ -64,3 +69,24 @@ def test_chart_defaults_open_the_control_cluster_and_set_no_engine_override(monk
     engine = _params(objects, "engine")
     assert engine_overrides(engine["web_url_template"] or None,
                             tuple(engine["notification_endpoint"])) == {}
+
+
+@pytest.mark.parametrize(("command", "args", "message"), [
+    ("server", ["--web-url-template", "https://ci/{proj}/{run}"],
+     "unknown placeholder {proj} (known: {tenant}, {project}, {workflow}, {run})"),
+    ("server", ["--default-quota", "cpu=lots"], "default quota cpu: invalid quantity 'lots'"),
+    ("server", ["--default-pvc-size", "big"], "default PVC size 'big' is not a quantity"),
+    ("engine", ["--web-url-template", "https://ci/{run.uid}"], "unknown placeholder {run.uid}"),
+    ("engine", ["--notification-endpoint", "audit"], "'audit' is not NAME=URL"),
+])
+def test_bad_settings_are_refused_at_start_with_one_line(tmp_path, command, args, message):
+    done = subprocess.run(
+        [sys.executable, "-m", "cyclone.cli.main", command, "--embedded",
+         str(tmp_path / "c.db"), "--data-dir" if command == "server" else "--log-level",
+         str(tmp_path / "data") if command == "server" else "info", *args],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: cyclone {command}: ") and message in line
+    assert not (tmp_path / "c.db").exists()

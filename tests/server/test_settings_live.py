@@ -84,6 +84,10 @@ async def test_a_new_tenant_runs_in_the_opened_control_cluster_and_runs_reach_th
                 "defaultResourceQuota": QUOTA, "webURLTemplate": TEMPLATE,
                 "notificationEndpoints": ["audit"]}
             assert audit.url not in str(settings)
+            root = str(admin.base_url).rstrip("/").removesuffix("/apis/v1alpha1")
+            async with httpx.AsyncClient() as plain:
+                document = (await plain.get(f"{root}/openapi.json")).json()
+            assert "get" in document["paths"]["/apis/v1alpha1/settings"]
 
             tenant = f"st{secrets.token_hex(3)}"
             created = expect(await admin.post("/tenants", json={"metadata": {"name": tenant}}),
