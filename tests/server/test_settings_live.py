@@ -117,6 +117,17 @@ async def test_a_new_tenant_runs_in_the_opened_control_cluster_and_runs_reach_th
                 finished = await wait_run(http, "web", "ci", name)
                 assert finished["status"]["overall"]["phase"] == "Succeeded", finished
                 [body] = await audit.wait_for(1, within=30)
+
+                expect(await http.put(
+                    f"/integrations/{keys.CONTROL_CLUSTER_NAME}/closecluster"), 200)
+                closed = await start_run(http, "web", "ci")
+                refused = await wait_run(http, "web", "ci", closed["metadata"]["name"])
+                overall = refused["status"]["overall"]
+                assert overall["phase"] == "Failed"
+                assert f"tenant {tenant!r} has opened no cluster" in overall["message"]
+            assert (await admin.delete(f"/tenants/{tenant}")).status_code == 204
+            record = await cluster.get(kinds.EXECUTION_CLUSTER, keys.CONTROL_CLUSTER_NAME)
+            assert not any(tenant in key for key in record["metadata"].get("labels") or {})
     finally:
         kill_containers_under(tmp_path)
     assert body["metadata"]["name"] == name
