@@ -1,6 +1,7 @@
 """Server-wide settings the engine honours: every finished run is POSTed to each
-notification endpoint with its web link, and a tenant that opened no cluster has its runs
-fail at once, saying so, instead of waiting for a PVC that nobody makes."""
+notification endpoint with its web link (a workflow's Slack message ends with it too), and
+a tenant that opened no cluster has its runs fail at once, saying so, instead of waiting for
+a PVC that nobody makes."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cyclone.kube import kinds
 from .harness import (
     BACKENDS,
     NAMESPACE,
+    allow_local_addresses,
     overall,
     running_env,
     shell_stage,
@@ -33,19 +35,22 @@ TEMPLATE = "https://ci.example.com/{tenant}/{project}/{workflow}/{run}"
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_every_finished_run_is_posted_once_to_each_endpoint_with_its_link(
         tmp_path, backend):
-    async with http_receiver() as audit, http_receiver(status=500) as down:
+    async with http_receiver() as audit, http_receiver(status=500) as down, \
+            http_receiver() as slack:
         config = EngineConfig(
             gc_enabled=False, watch_pod_events=False, web_url_template=TEMPLATE,
             notification_endpoints=[{"name": "audit", "url": audit.url},
                                     {"name": "down", "url": down.url}])
         async with running_env(tmp_path, config, backend=backend) as env:
-            flow = workflow("wf", [{"name": "build"}])
+            await allow_local_addresses(env.cluster)
+            flow = workflow("wf", [{"name": "build"}], notification={
+                "policy": "Always", "receivers": [{"type": "Slack", "addresses": [slack.url]}]})
             flow["metadata"]["labels"] = {keys.LABEL_PROJECT: "web"}
             run = workflow_run("r1", "wf")
             run["metadata"]["labels"] = {keys.LABEL_PROJECT: "web", keys.LABEL_WORKFLOW: "wf"}
             await env.apply(shell_stage("build", "exit 3"), flow, run)
             await env.wait_run("r1", lambda r: len(
-                (r.get("status") or {}).get("notifications") or {}) == 2, within=60)
+                (r.get("status") or {}).get("notifications") or {}) == 3, within=60)
             assert env.engine is not None
             await env.engine.run_controller.requeue_and_wait(f"{NAMESPACE}/r1")
             run = await env.run("r1")
@@ -60,6 +65,8 @@ async def test_every_finished_run_is_posted_once_to_each_endpoint_with_its_link(
         "https://ci.example.com/system/web/wf/r1"
     assert ANNOTATION_WEB_URL not in (run["metadata"].get("annotations") or {})
     assert audit.headers[0]["x-cyclone-delivery"] == f"{run['metadata']['uid']}:audit"
+    [message] = slack.bodies
+    assert message["text"].endswith("\nhttps://ci.example.com/system/web/wf/r1")
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
