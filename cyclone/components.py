@@ -229,13 +229,15 @@ def server_settings(options: Any, endpoint_names: tuple[str, ...] = ()):
         check_pvc_size,
         parse_quota,
     )
+    from cyclone.kube.quantity import parse_quantity
 
     try:
         return ServerSettings(
             open_control_cluster=options.open_control_cluster,
             tenant_defaults=TenantDefaults(pvc_size=check_pvc_size(options.default_pvc_size),
                                            storage_class=options.default_storage_class,
-                                           quota=parse_quota(options.default_quota)),
+                                           quota=parse_quota(options.default_quota,
+                                                             parse_quantity)),
             web_url_template=(check_template(options.web_url_template)
                               if options.web_url_template else None),
             notification_endpoints=endpoint_names)

@@ -184,12 +184,18 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def local_url(host: str, port: int) -> str:
+    """How a client on this machine reaches a server listening on `host`."""
+    reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    if ":" in reachable and not reachable.startswith("["):
+        reachable = f"[{reachable}]"
+    return f"http://{reachable}:{port}"
+
+
 def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
     """Defaults for this process, overridden by ``{data_dir}/engine.json`` when present,
     and that by the options given (web URL template, notification endpoints). The link of a
     run defaults to the UI's run page at the address the banner shows."""
-    from cyclone.up_server import local_url
-
     values: dict = {"callback_base_url": f"http://{options.host}:{options.port}",
                     "web_url_template": default_template(local_url(options.host, options.port))}
     path = data_dir / ENGINE_CONFIG_FILE

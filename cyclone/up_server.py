@@ -25,20 +25,12 @@ from cyclone.server.logs.services import (
     run_log_and_artifact_services,
 )
 from cyclone.ui.app import mount_ui
-from cyclone.up import UpContext, up_server_settings
+from cyclone.up import UpContext, local_url, up_server_settings
 
 log = logging.getLogger("cyclone.up")
 
 DEFAULT_PORT = 7099
 EXAMPLE = Path("examples") / "diamond.yaml"
-
-
-def local_url(host: str, port: int) -> str:
-    """How a client on this machine reaches a server listening on `host`."""
-    reachable = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-    if ":" in reachable and not reachable.startswith("["):
-        reachable = f"[{reachable}]"
-    return f"http://{reachable}:{port}"
 
 
 def instance_context_name(port: int) -> str:

@@ -14,6 +14,7 @@ from cyclone.engine.core.serversettings import (
     parse_quota,
 )
 from cyclone.engine.core.weburl import run_link, template_problem, web_url
+from cyclone.kube.quantity import parse_quantity
 
 RUN = {"metadata": {"name": "ci 1", "namespace": "cyclone-acme",
                     "labels": {keys.LABEL_PROJECT: "web/app", keys.LABEL_WORKFLOW: "build"}},
@@ -51,13 +52,13 @@ def test_a_template_with_known_placeholders_and_literal_braces_is_accepted():
 
 
 def test_default_quota_is_read_from_resource_equals_quantity_pairs():
-    assert parse_quota("") == {}
-    assert parse_quota(" limits.cpu=2, requests.memory=1Gi ,") == {
+    assert parse_quota("", parse_quantity) == {}
+    assert parse_quota(" limits.cpu=2, requests.memory=1Gi ,", parse_quantity) == {
         "limits.cpu": "2", "requests.memory": "1Gi"}
     for bad, named in (("cpu", "not resource=quantity"), ("cpu=abc", "cpu: invalid quantity"),
                        ("cpu=-1", "negative")):
         with pytest.raises(ValueError, match=named):
-            parse_quota(bad)
+            parse_quota(bad, parse_quantity)
 
 
 def test_notification_endpoints_are_named_http_urls_given_once():

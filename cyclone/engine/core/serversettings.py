@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cyclone.api import keys
 from cyclone.api.tenant import DEFAULT_PVC_SIZE, PVC_SIZE_PATTERN, TenantPVC, TenantSpec
 from cyclone.engine.core.weburl import effective_template
-from cyclone.kube.quantity import parse_quantity
 
 CONTROL_CLUSTER_INTEGRATION = keys.CONTROL_CLUSTER_NAME
 """The Cluster integration through which a new tenant's control cluster is opened."""
@@ -48,9 +47,10 @@ def no_cluster_problem(tenant: str, is_tenant_record: bool, opened_anywhere: boo
             f"--open-control-cluster opens the control cluster for each new tenant")
 
 
-def parse_quota(text: str) -> dict[str, str]:
+def parse_quota(text: str, parse_quantity: Callable[[str], float]) -> dict[str, str]:
     """``cpu=1,memory=2Gi`` as a ResourceQuota's ``hard`` map; "" is no quota. ValueError
-    names the entry that is not ``resource=quantity``."""
+    names the entry that is not ``resource=quantity`` (`parse_quantity` reads a quantity,
+    raising ValueError for what is not one)."""
     quota: dict[str, str] = {}
     for entry in (e.strip() for e in text.split(",")):
         if not entry:
