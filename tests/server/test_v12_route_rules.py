@@ -90,3 +90,49 @@ async def test_working_pods_name_an_execution_cluster_that_cannot_be_reached(tmp
         await cluster.close()
     assert answer.status_code == 200, answer.text
     assert answer.json()["metadata"]["unreachable"] == ["far"]
+
+
+async def test_working_pods_include_a_remote_execution_clusters_stage_pods(tmp_path):
+    import httpx
+
+    from cyclone.kube.embedded import EmbeddedCluster
+    from cyclone.server import create_app
+
+    control = EmbeddedCluster(tmp_path / "control.db", poll_interval=0.01)
+    remote = EmbeddedCluster(tmp_path / "remote.db", poll_interval=0.01)
+    await control.start()
+    await remote.start()
+    asked: list[dict] = []
+
+    async def lookup(source: dict) -> EmbeddedCluster:
+        asked.append(source)
+        return remote
+
+    try:
+        app = create_app(cluster=control, data_dir=tmp_path / "data", admin_token="t",
+                         clusters=lookup, provisioning=False)
+        async with app.router.lifespan_context(app):
+            await control.create({"apiVersion": keys.API_VERSION, "kind": "ExecutionCluster",
+                                  "metadata": {"name": "far"},
+                                  "spec": {"credential": {"server": "https://far:6443"}}})
+            await remote.create({"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": "acme-work"}})
+            remote_pod = pod("far-pod", "Running")
+            remote_pod["metadata"]["namespace"] = "acme-work"
+            remote_pod.update(apiVersion="v1", kind="Pod", spec={
+                "containers": [{"name": "main", "image": "busybox"}]})
+            remote_pod["metadata"]["labels"].update({
+                keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+                keys.LABEL_POD_KIND: keys.POD_KIND_WORKLOAD})
+            await remote.create(remote_pod)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://cyclone.test/apis/v1alpha1",
+                                         headers={"Authorization": "Bearer t"}) as admin:
+                answer = await admin.get("/workingpods")
+    finally:
+        await control.close()
+        await remote.close()
+    assert answer.status_code == 200, answer.text
+    assert [(i["cluster"], i["metadata"]["name"], i["tenant"])
+            for i in answer.json()["items"]] == [("far", "far-pod", "acme")]
+    assert asked == [{"clusterName": "far", "credential": {"server": "https://far:6443"}}]
