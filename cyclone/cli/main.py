@@ -25,6 +25,7 @@ from cyclone.cli import (
     labels,
     logs,
     objects,
+    projects,
     runs,
     storage,
     tokens,
@@ -239,6 +240,7 @@ artifacts.register(app)
 tokens.register(app)
 storage.register(app)
 labels.register(app)
+projects.register(app)
 
 
 def main() -> None:
