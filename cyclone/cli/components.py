@@ -80,10 +80,9 @@ DEFAULT_QUOTA = typer.Option(
 )
 WEB_URL_TEMPLATE = typer.Option(
     None, "--web-url-template",
-    help="The link of a run in commit statuses and notifications, with the placeholders "
-    "{tenant}, {project}, {workflow} and {run}, e.g. "
-    "https://ci.example.com/projects/{project}/workflows/{workflow}/runs/{run} (default: the "
-    "web UI's run page under the server's URL). Give the server and the engine the same.",
+    help="The link of a run in commit statuses and notifications: a URL with the "
+    "placeholders tenant, project, workflow and run, each in curly braces (default: the web "
+    "UI's run page under the server's URL). Give the server and the engine the same.",
 )
 NOTIFICATION_ENDPOINT = typer.Option(
     [], "--notification-endpoint", metavar="NAME=URL",

@@ -27,6 +27,7 @@ from cyclone.cli import (
     objects,
     projects,
     runs,
+    settings,
     storage,
     tokens,
     triggers,
@@ -241,6 +242,7 @@ tokens.register(app)
 storage.register(app)
 labels.register(app)
 projects.register(app)
+settings.register(app)
 
 
 def main() -> None:

@@ -5,7 +5,9 @@ link the web URL template makes, and an admin reads the effective settings."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,8 +17,10 @@ import pytest
 from engine.receiver import http_receiver
 from support.sandboxes import kill_containers_under
 from tenancy.flows import apply_flow, expect, shell_stage, start_run, wait_run
+from typer.testing import CliRunner
 
 from cyclone.api import keys
+from cyclone.cli.main import app
 from cyclone.engine.core.weburl import ANNOTATION_WEB_URL
 from cyclone.kube import kinds
 from cyclone.kube.protocol import Cluster
@@ -88,6 +92,13 @@ async def test_a_new_tenant_runs_in_the_opened_control_cluster_and_runs_reach_th
             async with httpx.AsyncClient() as plain:
                 document = (await plain.get(f"{root}/openapi.json")).json()
             assert "get" in document["paths"]["/apis/v1alpha1/settings"]
+            admin_token = admin.headers["Authorization"].removeprefix("Bearer ")
+            shown = await asyncio.to_thread(CliRunner().invoke, app, [
+                "--server", root, "--token", admin_token, "settings", "-o", "json"])
+            assert shown.exit_code == 0 and json.loads(shown.stdout) == settings
+            table = await asyncio.to_thread(CliRunner().invoke, app, [
+                "--server", root, "--token", admin_token, "settings"])
+            assert f"webURLTemplate                              {TEMPLATE}" in table.stdout
 
             tenant = f"st{secrets.token_hex(3)}"
             created = expect(await admin.post("/tenants", json={"metadata": {"name": tenant}}),
