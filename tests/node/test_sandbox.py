@@ -100,6 +100,10 @@ async def test_a_container_reaches_nothing_but_its_own_volumes(
                 " socket.SOCK_RAW, 1)'"),
         attempt("host-process", f"test -e /proc/{os.getpid()}/cmdline"),
         attempt("new-userns", "unshare -U true"),
+        attempt("cgroup-write", "for f in /sys/fs/cgroup/*/cgroup.procs; do echo 1 > $f"
+                " && exit 0; done; exit 1"),
+        attempt("cgroup-mkdir", "mkdir /sys/fs/cgroup/memory/escape"),
+        attempt("cgroup-host-pids", f"cat /sys/fs/cgroup/*/cgroup.procs | grep -qx {os.getpid()}"),
         "echo build > /data/built; echo 'result:ok' > /cyclone/results/__result__; id -u",
     ]
     runtime = HostRuntime(hidden_paths=[up_dir, cli_config])

@@ -7,6 +7,8 @@ A container gets a new root (a tmpfs, read-only once set up) holding:
   state: `HIDDEN_DIRS` become empty read-only directories, `HIDDEN_FILES` (and the files
   matching `HIDDEN_FILE_PATTERNS`) read as `/dev/null`; so do the paths a node adds (the
   data directories of `cyclone up` and the node, the CLI's config file);
+- under `/sys/fs/cgroup`, its own cgroup of each hierarchy only (`cgroups`), so that what
+  its cgroup namespace names and what its mounts show agree;
 - its pod's volumes, bound at their mount paths (read-only when the mount asks), and its
   working directory.
 
@@ -35,6 +37,8 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cyclone.node.runtimes.cgroups import CGROUP_ROOT, cgroup_view
 
 NOBODY = 65534
 DEFAULT_WORKDIR = "/workspace"
@@ -170,6 +174,9 @@ def view_args(
         path = "/" + name
         if path in OWN_TOP_LEVEL:
             continue
+        if path == "/sys" and os.path.isdir(CGROUP_ROOT):
+            args += _sys_args(read_only)
+            continue
         args += ["--dir", path] if path in top_hidden else _entry_args(path)
     targets = [m.target for m in plan.mounts] + list(plan.make_dirs)
     for point in _splice_points(targets, tree):
@@ -210,6 +217,37 @@ def isolation_args(plan: SandboxPlan, *, nested: bool = True) -> list[str]:
         args += ["--dev-bind", "/", "/", "--proc", "/proc"]
     return [*args, "--chdir", plan.chdir, "--cap-drop", "ALL", "--new-session",
             "--die-with-parent"]
+
+
+def _sys_args(read_only: list[str]) -> list[str]:
+    """`/sys` read-only, its cgroup hierarchies being those of `cgroups.cgroup_view` (the
+    host's are left out of every bind, so none stays listed in the container's mountinfo).
+    Adds the tmpfs directories it makes to `read_only`."""
+    try:
+        view = cgroup_view(Path("/proc/self/mountinfo").read_text(),
+                           Path("/proc/self/cgroup").read_text())
+    except OSError:
+        view = None
+    if view and not all(os.path.isdir(source) for source in view.values()):
+        view = None
+    args: list[str] = []
+    for directory in ("/sys", posixpath.dirname(CGROUP_ROOT)):
+        args += ["--dir", directory]
+        for name in sorted(os.listdir(directory)):
+            path = posixpath.join(directory, name)
+            if path not in ("/sys/fs", CGROUP_ROOT):
+                args += _entry_args(path)
+    if view and CGROUP_ROOT in view:
+        return [*args, "--ro-bind", view[CGROUP_ROOT], CGROUP_ROOT]
+    args += ["--tmpfs", CGROUP_ROOT]
+    read_only.append(CGROUP_ROOT)
+    for name in sorted(os.listdir(CGROUP_ROOT)) if view else ():
+        path = posixpath.join(CGROUP_ROOT, name)
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif path in view:
+            args += ["--ro-bind", view[path], path]
+    return args
 
 
 def _parent_dirs(target: str, tree: _HostTree) -> list[str]:
