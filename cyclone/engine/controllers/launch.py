@@ -21,6 +21,7 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.core import acceleration
 from cyclone.engine.core.acceleration import NO_CACHES, CacheDecision
+from cyclone.engine.core.bindings import bind_resources, integration_spec
 from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING
 from cyclone.engine.core.podbuilder import (
     ArtifactUpload,
@@ -47,7 +48,7 @@ from cyclone.engine.core.tenancy import (
 from cyclone.engine.core.timefmt import rfc3339
 from cyclone.engine.placement import ExecutionTarget, tenant_of
 from cyclone.kube import kinds
-from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden
+from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden, NotFound
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class StageInputs:
     stage_obj: dict = dataclasses.field(default_factory=dict)
     caches: CacheDecision = NO_CACHES
     """Whether the workload mounts its project's acceleration caches."""
+    integrations: dict[str, dict] = dataclasses.field(default_factory=dict)
+    """Integration name → spec, of the run's tenant and named by its project (``spec.bind``)."""
 
     models: dict = dataclasses.field(default_factory=dict)
 
@@ -143,6 +146,27 @@ async def cache_decision(control: Cluster, run: dict, project: str | None,
     return decision
 
 
+async def project_integrations(control: Cluster, namespace: str,
+                               project: dict | None) -> dict[str, dict]:
+    """The specs of the integrations a project names, read from the run's own tenant
+    namespace only; a name that is no integration Secret there is left out."""
+    names = {item.get("name") for item in ((project or {}).get("spec") or {}).get(
+        "integrations") or [] if isinstance(item, dict) and item.get("name")}
+    found: dict[str, dict] = {}
+    for name in sorted(names):
+        try:
+            spec = integration_spec(await control.get(kinds.SECRET, name, namespace))
+        except NotFound:
+            continue
+        except ApiError as exc:
+            log.warning("integration %s/%s not readable for resource bindings: %s",
+                        namespace, name, exc)
+            continue
+        if spec is not None:
+            found[name] = spec
+    return found
+
+
 def is_quota_refusal(error: ApiError) -> bool:
     return isinstance(error, Forbidden) and "exceeded quota" in error.message
 
@@ -168,6 +192,11 @@ async def start_pod_stage(
     attempt = int(entry.get("attempts") or 0) + 1
     try:
         stage_model = Stage.from_object(inputs.stage_obj)
+        resource_models = inputs.resource_models(stage_model)
+        resource_types = {t: Resource.from_object(r) for t, r in inputs.resource_types.items()}
+        project = Project.from_object(inputs.project) if inputs.project else None
+        bound, binding_notes = bind_resources(
+            resource_models.values(), resource_types, project, inputs.integrations)
         context = StagePodContext(
             stage=stage_model,
             workflow=inputs.workflow_model(),
@@ -179,11 +208,10 @@ async def start_pod_stage(
             pvc=inputs.target.pvc,
             cluster=inputs.target.cluster,
             attempt=attempt,
-            resources=inputs.resource_models(stage_model),
-            resource_types={
-                t: Resource.from_object(r) for t, r in inputs.resource_types.items()
-            },
-            project=Project.from_object(inputs.project) if inputs.project else None,
+            resources=resource_models,
+            resource_types=resource_types,
+            project=project,
+            resource_integrations=bound,
             default_service_account=inputs.config.default_service_account,
             upstream_outputs=inputs.upstream_outputs(state),
             secret_lookup=inputs.secrets,
@@ -216,5 +244,6 @@ async def start_pod_stage(
     clear_quota_refusals(state, stage)
     entry["attempts"] = attempt
     entry["pod"] = {"name": pod_name, "namespace": inputs.target.namespace}
-    state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED)
+    state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED,
+                    "; ".join(binding_notes) or None)
     return True

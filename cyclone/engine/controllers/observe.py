@@ -13,10 +13,10 @@ from cyclone.engine.controllers.secrets import secret_references
 from cyclone.engine.core.masking import (
     Masker,
     integration_values,
+    masked_values,
     pod_secret_readable,
     pod_secret_refs,
     referenced_secret_readable,
-    secret_values,
 )
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError
@@ -43,10 +43,10 @@ async def output_masker(control: Cluster, pod_cluster: Cluster, run: dict,
     values: list[bytes | str] = []
     for name, selected in pod_secret_refs(pod).items():
         if pod_secret_readable(name):
-            values += secret_values(await _secret(pod_cluster, name, pod_namespace), selected)
+            values += masked_values(await _secret(pod_cluster, name, pod_namespace), selected)
     for namespace, name in sorted(secret_references(*documents)):
         if referenced_secret_readable(meta_namespace, namespace, name):
-            values += secret_values(await _secret(control, name, namespace))
+            values += masked_values(await _secret(control, name, namespace))
     try:
         listed = await control.list(kinds.SECRET, meta_namespace,
                                     label_selector=keys.LABEL_INTEGRATION_TYPE)

@@ -20,7 +20,12 @@ from cyclone.engine.controllers import delegation as delegations
 from cyclone.engine.controllers.admission import AdmissionGate
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.finish import FINALIZER, RunFinisher
-from cyclone.engine.controllers.launch import StageInputs, cache_decision, start_pod_stage
+from cyclone.engine.controllers.launch import (
+    StageInputs,
+    cache_decision,
+    project_integrations,
+    start_pod_stage,
+)
 from cyclone.engine.controllers.observe import output_masker
 from cyclone.engine.controllers.secrets import prefetch_secrets
 from cyclone.engine.controllers.versioned import PerVersion
@@ -326,6 +331,7 @@ class RunController:
             artifact_upload=await self._artifact_upload(state, project_name, workflow),
             caches=await cache_decision(self.control, state.run, project_name, target.pvc,
                                         self.config, state.now),
+            integrations=await project_integrations(self.control, state.namespace, project),
         )
 
     async def _artifact_upload(

@@ -13,8 +13,9 @@ with it, so both hide the same things:
 - each occurrence becomes ``MASK``.
 
 Where the values come from is decided here too, as pure functions over the objects: the
-Secrets a pod reads (``pod_secret_refs``), a Secret's decoded values (``secret_values``) and
-the credentials of an integration (``integration_values``).
+Secrets a pod reads (``pod_secret_refs``), a Secret's decoded values (``secret_values``),
+the credentials of an integration (``integration_values``), and which of the two a Secret
+gets (``masked_values``: an integration Secret is masked by its credentials only).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 from cyclone.api.credentials import strings_in
 from cyclone.api.integration import integration_credential_values
+from cyclone.api.keys import LABEL_INTEGRATION_TYPE
 from cyclone.engine.core.tenancy import (
     RESERVED_SECRET_NAMES,
     TenantPolicy,
@@ -202,6 +204,21 @@ def secret_values(secret: Mapping[str, Any] | None,
         if keys is None or key in keys:
             found.append(str(value).encode())
     return found
+
+
+def masked_values(secret: Mapping[str, Any] | None,
+                  keys: frozenset[str] | None = None) -> list[bytes | str]:
+    """What masking hides of a Secret a pod reads or a run references: of an integration
+    only its credentials (its type, server URL or user name stay readable in logs and
+    outputs), of any other Secret every value (``keys`` only, if given)."""
+    if is_integration(secret):
+        return list(integration_values(secret))  # type: ignore[arg-type]
+    return list(secret_values(secret, keys))
+
+
+def is_integration(secret: Mapping[str, Any] | None) -> bool:
+    labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
+    return LABEL_INTEGRATION_TYPE in labels
 
 
 def integration_values(secret: Mapping[str, Any]) -> list[str]:

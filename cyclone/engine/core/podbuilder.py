@@ -127,6 +127,10 @@ class StagePodContext:
     secret_lookup: SecretLookup | None = None
     integrations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Integration type → the project's integration spec (JSON), for ``spec.bind``."""
+    resource_integrations: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
+        default_factory=dict)
+    """Resource name → its bound integration (`bindings.bind_resources`); replaces
+    ``integrations`` for that resource."""
     options: PodBuildOptions = field(default_factory=PodBuildOptions)
     artifact_upload: ArtifactUpload | None = None
     """Where the run's Http push resolvers upload, unless their resource says otherwise."""
@@ -150,6 +154,10 @@ def _with_upload_defaults(resource: Resource, env: list[dict[str, str]],
                 "ARTIFACT": f"{resource.name}.tar.gz"}
     kept = [item for item in env if item["name"] not in defaults or item["name"] in given]
     return [*kept, *({"name": k, "value": v} for k, v in defaults.items() if k not in given)]
+
+
+def _integrations_of(ctx: StagePodContext, resource: Resource) -> Mapping[str, Any]:
+    return ctx.resource_integrations.get(resource.name, ctx.integrations)
 
 
 def _label_value(value: str) -> str:
@@ -283,7 +291,8 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     for item in pod.inputs.resources:
         resource = _lookup_resource(ctx, item.name)
         image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
-        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render, ctx.integrations)
+        env_vars = resource_env(resource, ctx.resource_types, ctx.run, render,
+                                _integrations_of(ctx, resource))
         data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
         pull_containers.append(pull_container(resource, image, env_vars, data))
         path = item.path or f"{RESOLVER_WORKDIR}/{item.name}"
@@ -315,7 +324,8 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
         env_vars = _with_upload_defaults(
             resource,
-            resource_env(resource, ctx.resource_types, ctx.run, render, ctx.integrations),
+            resource_env(resource, ctx.resource_types, ctx.run, render,
+                         _integrations_of(ctx, resource)),
             ctx.artifact_upload,
         )
         data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)

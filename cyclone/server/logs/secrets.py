@@ -9,6 +9,8 @@ Three sources:
 - Secrets the run, its workflow or its stages name as `${secrets.<ns>:<secret>/…}`, which
   the engine renders into plain values (only those its tenant may read: the engine renders
   no other, and masking with another tenant's value would be an oracle for it).
+Of a Secret that is an integration only the credentials are masked, wherever it is read
+from (`masking.masked_values`): its type and server URL stay readable.
 Which values and pieces of values are masked is `cyclone.engine.core.masking`. Anything
 that cannot be read (deleted, forbidden) is skipped.
 """
@@ -22,10 +24,10 @@ import re
 from cyclone.api import keys
 from cyclone.engine.core.masking import (
     integration_values,
+    masked_values,
     pod_secret_readable,
     pod_secret_refs,
     referenced_secret_readable,
-    secret_values,
 )
 from cyclone.kube import kinds
 from cyclone.kube.errors import ApiError
@@ -44,14 +46,14 @@ async def _read_secret(cluster: Cluster, name: str, namespace: str | None) -> di
         return None
 
 
-async def pod_secret_values(cluster: Cluster, pod: dict) -> list[bytes]:
+async def pod_secret_values(cluster: Cluster, pod: dict) -> list[bytes | str]:
     """The values of every Secret the pod's containers can see (env and volumes)."""
     namespace = pod.get("metadata", {}).get("namespace")
-    values: list[bytes] = []
+    values: list[bytes | str] = []
     for name, selected in pod_secret_refs(pod).items():
         if not pod_secret_readable(name):
             continue
-        values.extend(secret_values(await _read_secret(cluster, name, namespace), selected))
+        values.extend(masked_values(await _read_secret(cluster, name, namespace), selected))
     return values
 
 
@@ -67,7 +69,7 @@ async def integration_secret_values(control: Cluster, meta_namespace: str) -> li
 
 
 async def _referenced_secret_values(control: Cluster, pod: dict,
-                                    meta_namespace: str) -> list[bytes]:
+                                    meta_namespace: str) -> list[bytes | str]:
     labels = pod.get("metadata", {}).get("labels") or {}
     documents: list[dict] = []
     for kind, name in ((kinds.WORKFLOW_RUN, labels.get(keys.LABEL_WORKFLOWRUN)),
@@ -80,11 +82,11 @@ async def _referenced_secret_values(control: Cluster, pod: dict,
         except ApiError:
             continue
     references = {m.groups() for m in _SECRET_REFERENCE.finditer(json.dumps(documents))}
-    values: list[bytes] = []
+    values: list[bytes | str] = []
     for namespace, name in sorted(references):
         if not referenced_secret_readable(meta_namespace, namespace, name):
             continue
-        values.extend(secret_values(await _read_secret(control, name, namespace)))
+        values.extend(masked_values(await _read_secret(control, name, namespace)))
     return values
 
 
