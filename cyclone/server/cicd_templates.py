@@ -21,15 +21,9 @@ WORKSPACE = "/workspace"
 INTEGRATION_HINT = ("from an integration, as a ${…} reference to "
                     "secrets.cyclone-<tenant>:<integration>/data.integration/%s")
 """Written so that it is not itself a reference (the engine would read every one)."""
-GRADLE_HOME = (
-    'export GRADLE_USER_HOME="${GRADLE_USER_HOME:-$HOME/.gradle}"\n'
-    '"${JAVA_HOME:+$JAVA_HOME/bin/}java" -XshowSettings:system -version >/dev/null 2>&1 || '
-    'export JAVA_TOOL_OPTIONS="-XX:-UseContainerSupport ${JAVA_TOOL_OPTIONS:-}"\n')
+GRADLE_HOME = 'export GRADLE_USER_HOME="${GRADLE_USER_HOME:-$HOME/.gradle}"\n'
 """Gradle's user home defaults to the home directory of the user's passwd entry, which a
-sandboxed user may not have; `$HOME` is writable wherever a stage runs. A JVM whose
-container detection fails (JDK 17 in a cgroup namespace on a cgroup v1 host, as in the host
-runtime's sandbox) crashes as soon as Gradle asks for the memory size: it then runs without
-container detection."""
+sandboxed user may not have; `$HOME` is writable wherever a stage runs."""
 
 
 @cache
