@@ -44,11 +44,15 @@ run: setup
 control-plane: setup
 	bash scripts/control-plane/build.sh
 
+# The suite runs in TEST_WORKERS pytest-xdist processes (TEST_WORKERS=0: in this one). Each
+# worker starts its own control planes and `cyclone up`s; a test file's tests all go to one
+# worker, so module fixtures are started once.
+TEST_WORKERS ?= 2
 test: setup browser-deps template-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q --durations=20
+	$(VENV)/bin/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(VENV)/bin/ruff check .

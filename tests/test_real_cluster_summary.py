@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
+
+TESTS = Path(__file__).resolve().parent
 
 CASES = '''
 import pytest
@@ -86,4 +90,29 @@ def test_summary_counts_required_cluster_failures_apart(cases, monkeypatch):
 
 def test_summary_names_the_cases_an_early_stop_left_unrun(cases):
     result = cases.runpytest("-p", "support.k8s_summary", "-x", "-k", "fails or anyway")
+    assert summary(result) == ["real-cluster cases: 1 ran, 0 skipped, 1 not reached"]
+
+
+
+@pytest.fixture
+def parallel_cases(cases: pytest.Pytester) -> pytest.Pytester:
+    """The cases with the plugin loaded by a conftest: an xdist worker starts with the
+    interpreter's import path, without the directory `support` lies in."""
+    cases.makeconftest(f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n"
+                       "pytest_plugins = ['support.k8s_summary']\n")
+    return cases
+
+
+def test_summary_counts_the_cases_parallel_workers_ran(parallel_cases, monkeypatch):
+    monkeypatch.delenv("CYCLONE_REQUIRE_K8S", raising=False)
+    result = parallel_cases.runpytest("-n", "2")
+    result.assert_outcomes(passed=1, failed=1, skipped=5)
+    assert summary(result) == [
+        "real-cluster cases: 2 ran, 4 skipped (3: no kube-apiserver in the cache; "
+        "1: the cluster is too old)"
+    ]
+
+
+def test_summary_names_the_cases_a_worker_left_unrun(parallel_cases):
+    result = parallel_cases.runpytest("-n", "1", "-x", "-k", "fails or anyway")
     assert summary(result) == ["real-cluster cases: 1 ran, 0 skipped, 1 not reached"]

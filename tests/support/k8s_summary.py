@@ -4,6 +4,10 @@ Without a control plane those cases skip, and pytest says why only under `-rs`. 
 says at the end of every run how many of them ran and why the others did not, e.g.
 ``real-cluster cases: 0 ran, 187 skipped (187: Kubernetes control-plane binaries missing
 (kube-apiserver); run `bash scripts/control-plane/build.sh`)``.
+
+Under pytest-xdist the tests are collected and run in the workers: each report says there
+whether its case is a real-cluster one (`real_cluster`), and each worker hands the cases it
+selected to the controller, which prints the line.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from collections import Counter
 import pytest
 
 MARKER = "k8s"
+WORKER_OUTPUT_KEY = "real_cluster_selected"
 
 
 class RealClusterSummary:
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.selected: set[str] = set()
         self.outcomes: dict[str, str] = {}
         self.reasons: dict[str, str] = {}
@@ -26,12 +32,26 @@ class RealClusterSummary:
         self.selected = {
             item.nodeid for item in session.items if item.get_closest_marker(MARKER)
         }
+        worker_output = getattr(self.config, "workeroutput", None)
+        if worker_output is not None:
+            worker_output[WORKER_OUTPUT_KEY] = sorted(self.selected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """An xdist worker ended: the real-cluster cases it collected count as selected."""
+        self.selected.update(getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY, ()))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        report = yield
+        report.real_cluster = item.get_closest_marker(MARKER) is not None or (
+            report.skipped and _skip_reason(report) in _plane_reasons())
+        return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.nodeid not in self.selected:
-            if not (report.skipped and _skip_reason(report) in _plane_reasons()):
-                return
-            self.selected.add(report.nodeid)
+        if not getattr(report, "real_cluster", False):
+            return
+        self.selected.add(report.nodeid)
         if report.skipped and not hasattr(report, "wasxfail"):
             self.outcomes[report.nodeid] = "skipped"
             self.reasons[report.nodeid] = _skip_reason(report)
@@ -70,4 +90,4 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(RealClusterSummary(), "real-cluster-summary")
+    config.pluginmanager.register(RealClusterSummary(config), "real-cluster-summary")
