@@ -43,9 +43,11 @@ class Stack:
     data_dir: Path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tenancy_plane() -> Iterator[object]:
-    """One real control plane for the kube-backed stacks of a test module."""
+    """One real control plane for the kube-backed stacks of the session (of each xdist
+    worker): every stack has tenants and a node of its own names, so stacks share it as
+    the tests of one module always have, without a plane start per module."""
     from support.control_plane import extra_plane
 
     with extra_plane("cyclone-tenancy") as plane:
