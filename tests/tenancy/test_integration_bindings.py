@@ -109,10 +109,14 @@ async def test_a_projects_integrations_bind_its_git_resource_and_only_credential
             "metadata": {"name": "gitsrv"}, "spec": {"type": "SCM", "scm": {
                 "type": "GitLab", "server": url, "token": GIT_TOKEN}}}), 201)
         expect(await a.http.post("/integrations", json={
+            "metadata": {"name": "mirror"}, "spec": {"type": "SCM", "scm": {
+                "type": "GitLab", "server": url, "token": "mirror-token-5e1a0c"}}}), 201)
+        expect(await a.http.post("/integrations", json={
             "metadata": {"name": "sonar"}, "spec": {"type": "SonarQube", "sonarQube": {
                 "server": SONAR_URL, "token": SONAR_TOKEN}}}), 201)
         await _project(a.http, "bound", [{"type": "SCM", "name": "gitsrv"},
-                                         {"type": "SonarQube", "name": "sonar"}])
+                                         {"type": "SonarQube", "name": "sonar"},
+                                         {"type": "SCM", "name": "mirror"}])
         await apply_flow(a.http, "bound", "ci", [_checkout_stage(a.namespace)])
 
         plain = {"type": "SCM", "scm": {"server": url, "token": PLAIN_TOKEN}}
@@ -140,6 +144,10 @@ async def test_a_projects_integrations_bind_its_git_resource_and_only_credential
     for secret in (GIT_TOKEN, PLAIN_TOKEN, url):
         assert secret not in json.dumps(b_pods) + json.dumps(refused), secret
 
+    events = done["status"]["stages"]["checkout"].get("events") or []
+    assert [e["message"] for e in events if e["reason"] == "IntegrationBinding"] == [
+        'resource "src": the project has 2 SCM integrations (gitsrv, mirror); bound "gitsrv" '
+        "(annotation resource.cyclone.dev/integration names another)"]
     outputs = {o["key"]: o["value"] for o in done["status"]["stages"]["checkout"]["outputs"]}
     assert outputs["said"] == f"token *** for SonarQube at {SONAR_URL}"
     path = f"{runs_path('bound', 'ci')}/{ran['metadata']['name']}"

@@ -21,7 +21,8 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.core import acceleration
 from cyclone.engine.core.acceleration import NO_CACHES, CacheDecision
-from cyclone.engine.core.bindings import bind_resources, integration_spec
+from cyclone.engine.core.bindings import bind_resources, binding_event, integration_spec
+from cyclone.engine.core.observing import merge_events
 from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING
 from cyclone.engine.core.podbuilder import (
     ArtifactUpload,
@@ -242,6 +243,9 @@ async def start_pod_stage(
         state.set_stage(stage, FAILED, REASON_CREATE_POD_ERROR, exc.message)
         return False
     clear_quota_refusals(state, stage)
+    event = binding_event(pod_name, binding_notes, rfc3339(state.now))
+    if event is not None:
+        entry["events"] = merge_events(entry.get("events") or [], [event])
     entry["attempts"] = attempt
     entry["pod"] = {"name": pod_name, "namespace": inputs.target.namespace}
     state.set_stage(stage, RUNNING, REASON_STAGE_POD_CREATED,

@@ -30,6 +30,7 @@ from cyclone.api import keys
 from cyclone.api.project import Project
 from cyclone.api.resource import Resource
 
+REASON_BINDING = "IntegrationBinding"
 ANNOTATION_INTEGRATION = "resource.cyclone.dev/integration"
 """On a Resource: the name of the project's integration its type's binding reads."""
 INTEGRATION_DATA_KEY = "integration"
@@ -117,3 +118,12 @@ def bind_resources(resources: Iterable[Resource], resource_types: Mapping[str, R
             bound[resource.name] = {
                 resource_type.spec.bind.integration_type: binding.spec}  # type: ignore[union-attr,dict-item]
     return bound, notes
+
+
+def binding_event(pod_name: str, notes: list[str], now: str) -> dict[str, Any] | None:
+    """The stage event (``status.stages[s].events[]``) that tells which integration a
+    binding took when that was not obvious; None when there is nothing to tell."""
+    if not notes:
+        return None
+    return {"name": pod_name, "reason": REASON_BINDING, "message": "; ".join(notes),
+            "lastTimestamp": now, "count": 1}
