@@ -1,7 +1,8 @@
 """The v1.2 server settings against a live `cyclone up`, on the embedded cluster and on a
 real kube-apiserver: a new tenant gets the control cluster opened for it with the default
 PVC and quota, runs there, every finished run reaches the notification endpoint with the
-link the web URL template makes, and an admin reads the effective settings."""
+link the web URL template makes, and an admin reads the effective settings. The kube
+variant runs on the tenancy stacks' plane."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import httpx
 import pytest
 from engine.receiver import http_receiver
 from support.sandboxes import kill_containers_under
-from tenancy.flows import apply_flow, expect, shell_stage, start_run, wait_run
 from typer.testing import CliRunner
 
 from cyclone.api import keys
@@ -25,18 +25,12 @@ from cyclone.engine.core.weburl import ANNOTATION_WEB_URL
 from cyclone.kube import kinds
 from cyclone.kube.protocol import Cluster
 
+from .flows import apply_flow, expect, shell_stage, start_run, wait_run
+
 BACKENDS = ["embedded", pytest.param("kube", marks=pytest.mark.k8s)]
 TEMPLATE = "https://ci.example.com/t/{tenant}/{project}/{workflow}/{run}"
 QUOTA = {"limits.cpu": "2", "limits.memory": "2Gi", "requests.cpu": "1",
          "requests.memory": "1Gi"}
-
-
-@pytest.fixture(scope="module")
-def settings_plane():
-    from support.control_plane import extra_plane
-
-    with extra_plane("cyclone-settings") as plane:
-        yield plane
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +67,7 @@ async def _up(backend: str, tmp_path: Path, monkeypatch, plane, **settings
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_new_tenant_runs_in_the_opened_control_cluster_and_runs_reach_the_endpoint(
         backend, tmp_path, monkeypatch, request):
-    plane = request.getfixturevalue("settings_plane") if backend == "kube" else None
+    plane = request.getfixturevalue("tenancy_plane") if backend == "kube" else None
     try:
         async with http_receiver() as audit, _up(
                 backend, tmp_path, monkeypatch, plane, open_control_cluster=True,
