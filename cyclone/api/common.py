@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from functools import cache
+from types import NoneType
+from typing import Annotated, Any, Self, get_args
 
 from pydantic import (
     BaseModel,
@@ -47,6 +49,17 @@ class CycloneModel(BaseModel):
         extra="allow",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_given(cls, data: Any) -> Any:
+        """A null where the field takes no None (``depends:``, ``parameters: null``) means
+        the field was not given, as Go's zero value did in Cyclone v1.2's manifests."""
+        if not isinstance(data, dict) or None not in data.values():
+            return data
+        keys = _keys_without_none(cls)
+        return {key: value for key, value in data.items()
+                if value is not None or key not in keys}
+
     @model_serializer(mode="wrap")
     def _omit_untouched_defaults(
         self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
@@ -79,6 +92,18 @@ class CycloneModel(BaseModel):
     def to_object(self) -> dict[str, Any]:
         """The plain JSON object, camelCase keys, unset defaults left out."""
         return self.model_dump(mode="json", by_alias=True)
+
+
+@cache
+def _keys_without_none(model: type[BaseModel]) -> frozenset[str]:
+    """The names and aliases of the fields of ``model`` whose type does not take None."""
+    found: set[str] = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if annotation is Any or annotation is None or NoneType in get_args(annotation):
+            continue
+        found.update({name, field.alias or name})
+    return frozenset(found)
 
 
 class Phase(StrEnum):

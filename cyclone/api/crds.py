@@ -1,8 +1,9 @@
 """CustomResourceDefinitions of ``cyclone.dev/v1alpha1``, with schemas made from the models.
 
 A pydantic JSON schema is turned into a Kubernetes *structural* schema: every ``$ref`` is
-inlined, ``Optional[X]`` becomes ``X`` (a null in an object is pruned by the API server),
-titles and defaults are dropped, and only embedded free-form objects (a PodSpec, a
+inlined, ``Optional[X]`` becomes ``X`` and every field under ``spec`` and ``status`` is
+``nullable`` (a null reads as a field not given, see `nullable_below`), titles and
+defaults are dropped, and only embedded free-form objects (a PodSpec, a
 kubeconfig) carry ``x-kubernetes-preserve-unknown-fields``. ``metadata`` is left to the
 API server as ``type: object``.
 """
@@ -130,12 +131,40 @@ def structural_schema(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, A
     return {**first, **result}
 
 
+def nullable_below(node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` with ``nullable: true`` on it and on every field and map value below it.
+
+    Cyclone v1.2's fields are Go values: ``value: ""``, ``depends:`` or ``timeout: ""``
+    mean "no value", and Cyclone reads a null as a field not given. Without ``nullable`` a
+    kube-apiserver drops such a null, and a v1.20 one built with Go 1.16 or later refuses
+    every empty string as a null ("must be of type string: \"null\"")."""
+    result = {**node, "nullable": True}
+    if "properties" in node:
+        result["properties"] = {name: nullable_below(sub)
+                                for name, sub in node["properties"].items()}
+    if "items" in node:
+        result["items"] = _nullable_fields(node["items"])
+    if isinstance(node.get("additionalProperties"), dict):
+        result["additionalProperties"] = nullable_below(node["additionalProperties"])
+    return result
+
+
+def _nullable_fields(node: dict[str, Any]) -> dict[str, Any]:
+    """A list's item: itself not nullable (a null item is no item), its fields are."""
+    result = nullable_below(node)
+    del result["nullable"]
+    return result
+
+
 def object_schema(model: type[CycloneObject]) -> dict[str, Any]:
-    """The openAPIV3Schema of a kind."""
+    """The openAPIV3Schema of a kind; ``spec`` and ``status`` nullable throughout."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
     defs = schema.get("$defs", {})
     result = structural_schema(schema, defs)
     properties = result["properties"]
+    for name in ("spec", "status"):
+        if name in properties:
+            properties[name] = nullable_below(properties[name])
     properties["apiVersion"] = {"type": "string"}
     properties["kind"] = {"type": "string"}
     properties["metadata"] = {"type": "object"}

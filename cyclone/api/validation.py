@@ -129,7 +129,7 @@ def _check_metadata(meta: ObjectMeta, errors: list[FieldError], *, label: bool =
 
 def _check_duration(value: str | None, path: str, errors: list[FieldError],
                     maximum: timedelta = MAX_TIMEOUT) -> None:
-    if value is None:
+    if value is None or not value.strip():
         return
     try:
         parse_duration(value, maximum)

@@ -105,6 +105,15 @@ def _placement(kind: CliKind, obj: dict, project: str | None, workflow: str | No
     return project, workflow
 
 
+def refusal(kind: str, name: str | None, message: str) -> str:
+    """The server's refusal of object ``kind`` ``name`` as one line naming the object once:
+    ``Workflow 'x': spec.stages[0].name: …``; the server's own ``invalid Workflow 'x': ``
+    (or ``invalid Stage: ``) before the problems is left out."""
+    for said in (f"invalid {kind} {name!r}: ", f"invalid {kind}: "):
+        message = message.removeprefix(said)
+    return f"{kind} {name!r}: {message}"
+
+
 def apply_object(client: CycloneClient, obj: dict, project: str | None,
                  workflow: str | None, *, dry_run: bool = False) -> str:
     """Create the object, or update it when it exists; returns what happened.
@@ -122,14 +131,14 @@ def apply_object(client: CycloneClient, obj: dict, project: str | None,
         return f"{kind.kind.lower()}/{name} created{done}"
     except CliError as err:
         if err.status != 409 or not name:
-            raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status,
+            raise CliError(refusal(kind.kind, name, err.message), status=err.status,
                            causes=err.causes) from err
     if kind.kind == "WorkflowRun":
         return f"workflowrun/{name} unchanged (a run cannot be changed once created)"
     try:
         client.request("PUT", kind.path(p, wf, name), params=params, json=body)
     except CliError as err:
-        raise CliError(f"{kind.kind} {name!r}: {err.message}", status=err.status,
+        raise CliError(refusal(kind.kind, name, err.message), status=err.status,
                        causes=err.causes) from err
     return f"{kind.kind.lower()}/{name} configured{done}"
 

@@ -66,7 +66,7 @@ def test_a_misspelt_pod_field_is_refused_in_one_line_naming_path_and_fix(instanc
     result = instance.run_cli("apply", "-f", "-", input=stage("typo", key="comand"))
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: Stage 'typo': invalid Stage: spec.pod.spec.containers[0].comand: "
+        "error: Stage 'typo': spec.pod.spec.containers[0].comand: "
         "unknown field 'comand' (did you mean 'command'?)")
     assert not exists(instance, "stg", "typo")
 
@@ -76,7 +76,7 @@ def test_a_workflow_naming_a_missing_stage_is_refused_with_the_nearest_stage(ins
     result = cli(instance, "apply", "-f", "-", input=workflow("misnamed", "[{name: biuld}]"))
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: Workflow 'misnamed': invalid Workflow 'misnamed': spec.stages[0].name: stage "
+        "error: Workflow 'misnamed': spec.stages[0].name: stage "
         f"'biuld' not found in project {PROJECT} (did you mean 'build'?)")
     assert not exists(instance, "wf", "misnamed")
 

@@ -40,7 +40,7 @@ PROJECT = "v12"
 PLACEHOLDER_URL = "https://git.example.com/demo/app.git"
 ORDER = ["Project", "ResourceType", "Resource", "StageTemplate", "Stage", "Workflow",
          "WorkflowTrigger", "WorkflowRun"]
-RUNS = ("diamond-run-1", "git-ci-run-1")
+RUNS = ("diamond-run-1", "git-ci-run-1", "empty-values-run-1")
 
 
 def manifests() -> list[tuple[str, dict]]:
@@ -224,3 +224,11 @@ async def test_the_v12_git_input_without_a_name_is_pulled_with_the_runs_paramete
     assert {"name": "cyclone-data", "mountPath": "/workspace",
             "subPath": "workflowruns/git-ci-run-1/resources/git-workspace"} in (
         workload["volumeMounts"])
+
+
+async def test_the_v12_empty_and_null_values_mean_no_value(applied):
+    run = applied.runs["empty-values-run-1"]
+    assert overall(run).get("phase") == "Succeeded", run.get("status")
+    assert outputs(run, "scan-settings") == {"language": "[]", "encoding": "[]",
+                                             "profile": "strict"}
+    assert stage_status(run, "scan-summary").get("phase") == "Succeeded"
