@@ -12,12 +12,17 @@ from cyclone.engine.core.bindings import (
     ANNOTATION_INTEGRATION,
     bind_resource,
     bind_resources,
+    bound_credentials,
+    credentials_secret,
+    credentials_secret_name,
     integration_spec,
+    move_credentials,
 )
 from cyclone.engine.core.podbuilder import build_stage_pod
 
 from .fixtures import META_NS, context, git_resource
-from .test_podbuilder import container, env_of, git_type_template
+from .podchecks import container, env_of
+from .test_podbuilder import git_type_template
 
 
 def scm(server: str, token: str) -> dict:
@@ -109,3 +114,30 @@ def test_the_bound_integration_fills_the_pull_containers_parameters():
                                   resource_integrations=bound))
     env = env_of(container(pod, "csc-pull-src"))
     assert (env["SCM_URL"], env["SCM_AUTH"]) == ("https://gitea.local", "gitea-second")
+
+
+def test_bound_credentials_leave_the_pod_spec_for_its_own_secret():
+    resource = bare_git()
+    types = {"Git": git_type_template()}
+    bound, _ = bind_resources([resource], types, project(("SCM", "gitea")), INTEGRATIONS)
+    pod = build_stage_pod(context(resources={"src": resource}, resource_types=types,
+                                  resource_integrations=bound))
+    data = move_credentials(pod, bound_credentials(bound))
+    env = {e["name"]: e for e in container(pod, "csc-pull-src")["env"]}
+    name = credentials_secret_name(pod["metadata"]["name"])
+    assert data == {"csc-pull-src.SCM_AUTH": "gitea-second"}
+    assert env["SCM_AUTH"] == {"name": "SCM_AUTH", "valueFrom": {"secretKeyRef": {
+        "name": name, "key": "csc-pull-src.SCM_AUTH"}}}
+    assert env["SCM_URL"]["value"] == "https://gitea.local"
+    assert "gitea-second" not in str(pod)
+    secret = credentials_secret(pod, data)
+    assert secret["metadata"]["name"] == name
+    assert secret["metadata"]["namespace"] == pod["metadata"]["namespace"]
+    assert base64.b64decode(secret["data"]["csc-pull-src.SCM_AUTH"]) == b"gitea-second"
+
+
+def test_a_workload_printing_a_credential_keeps_its_own_env():
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "main", "env": [{"name": "T", "value": "glpat-first"}]}]}}
+    assert move_credentials(pod, {"glpat-first"}) == {}
+    assert pod["spec"]["containers"][0]["env"] == [{"name": "T", "value": "glpat-first"}]

@@ -128,18 +128,33 @@ async def test_a_projects_integrations_bind_its_git_resource_and_only_credential
                                           {"type": "SCM", "name": "plain"}])
         await apply_flow(b.http, "attack", "ci", [_checkout_stage("")])
 
+        seen_pods: dict[str, dict] = {}
+        held: dict[str, dict] = {}
+        watching = asyncio.create_task(_keep(stack.cluster, seen_pods, held))
         ran = await start_run(a.http, "bound", "ci")
         attacked = await start_run(b.http, "attack", "ci")
         done = await wait_run(a.http, "bound", "ci", ran["metadata"]["name"])
         refused = await wait_run(b.http, "attack", "ci", attacked["metadata"]["name"])
     finally:
+        watching.cancel()
         server.shutdown()
 
     assert done["status"]["overall"]["phase"] == "Succeeded", done["status"]
     assert refused["status"]["stages"]["checkout"]["status"]["phase"] == "Failed"
     assert set(seen) <= {"", GIT_TOKEN} and GIT_TOKEN in seen
-    b_pods = [p for p in (await stack.cluster.list(kinds.POD)).items
-              if p["metadata"]["namespace"].startswith(b.namespace)]
+    pods = list(seen_pods.values())
+    a_pods = [p for p in pods if p["metadata"]["namespace"].startswith(a.namespace)
+              and p["metadata"]["labels"].get("stage.cyclone.dev/name") == "checkout"]
+    b_pods = [p for p in pods if p["metadata"]["namespace"].startswith(b.namespace)]
+    assert a_pods and GIT_TOKEN not in json.dumps(a_pods)
+    pull = next(c for c in a_pods[0]["spec"]["initContainers"] if c["name"] == "csc-pull-src")
+    env = {e["name"]: e for e in pull["env"]}
+    assert env["SCM_URL"]["value"] == url
+    assert env["SCM_AUTH"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{a_pods[0]['metadata']['name']}-bound", "key": "csc-pull-src.SCM_AUTH"}
+    owned = held[f"{a_pods[0]['metadata']['name']}-bound"]
+    assert [o["uid"] for o in owned["metadata"]["ownerReferences"]] == [
+        a_pods[0]["metadata"]["uid"]]
     assert b_pods
     for secret in (GIT_TOKEN, PLAIN_TOKEN, url):
         assert secret not in json.dumps(b_pods) + json.dumps(refused), secret
@@ -159,6 +174,19 @@ async def test_a_projects_integrations_bind_its_git_resource_and_only_credential
         assert f"the token *** is not valid for SonarQube at {SONAR_URL}" in log
     for text in (json.dumps(done), stored, live):
         assert GIT_TOKEN not in text and SONAR_TOKEN not in text
+
+
+async def _keep(cluster, pods: dict[str, dict], secrets: dict[str, dict]) -> None:
+    """Every stage pod and bound-credentials Secret as last seen (a run's pods go when it
+    ends); Secrets once they are owned."""
+    while True:
+        for pod in (await cluster.list(kinds.POD)).items:
+            pods[pod["metadata"]["name"]] = pod
+        for secret in (await cluster.list(kinds.SECRET)).items:
+            meta = secret["metadata"]
+            if meta["name"].endswith("-bound") and meta.get("ownerReferences"):
+                secrets[meta["name"]] = secret
+        await asyncio.sleep(0.05)
 
 
 async def _stored_log(http: httpx.AsyncClient, path: str, within: float = 60.0) -> str:

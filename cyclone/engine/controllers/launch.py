@@ -21,7 +21,15 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.core import acceleration
 from cyclone.engine.core.acceleration import NO_CACHES, CacheDecision
-from cyclone.engine.core.bindings import bind_resources, binding_event, integration_spec
+from cyclone.engine.core.bindings import (
+    bind_resources,
+    binding_event,
+    bound_credentials,
+    credentials_secret,
+    integration_spec,
+    move_credentials,
+    owned_by,
+)
 from cyclone.engine.core.observing import merge_events
 from cyclone.engine.core.phases import FAILED, PENDING, REASON_STAGE_POD_CREATED, RUNNING
 from cyclone.engine.core.podbuilder import (
@@ -168,6 +176,37 @@ async def project_integrations(control: Cluster, namespace: str,
     return found
 
 
+async def _store(cluster: Cluster, secret: dict) -> None:
+    """Create (or, for a pod created before, refresh) a pod's bound-credentials Secret."""
+    meta = secret["metadata"]
+    try:
+        await cluster.create(secret, namespace=meta["namespace"])
+    except AlreadyExists:
+        await cluster.patch(kinds.SECRET, meta["name"], {"data": secret["data"]},
+                            meta["namespace"])
+
+
+async def _forget(cluster: Cluster, secret: dict | None) -> None:
+    if secret is None:
+        return
+    try:
+        await cluster.delete(kinds.SECRET, secret["metadata"]["name"],
+                             secret["metadata"]["namespace"])
+    except ApiError as exc:
+        log.warning("cannot delete the unused Secret %s: %s", secret["metadata"]["name"], exc)
+
+
+async def _own(cluster: Cluster, secret: dict, pod: dict) -> None:
+    """Make the pod the owner of its credentials Secret, so they are deleted together."""
+    meta = secret["metadata"]
+    try:
+        if not pod["metadata"].get("uid"):
+            pod = await cluster.get(kinds.POD, pod["metadata"]["name"], meta["namespace"])
+        await cluster.patch(kinds.SECRET, meta["name"], owned_by(pod), meta["namespace"])
+    except ApiError as exc:
+        log.warning("Secret %s is not owned by its pod: %s", meta["name"], exc)
+
+
 def is_quota_refusal(error: ApiError) -> bool:
     return isinstance(error, Forbidden) and "exceeded quota" in error.message
 
@@ -225,23 +264,30 @@ async def start_pod_stage(
     except (ValueError, KeyError, TypeError) as exc:
         state.set_stage(stage, FAILED, REASON_GENERATE_POD_ERROR, str(exc))
         return False
+    credentials = move_credentials(pod, bound_credentials(bound))
     refused = [Violation(v.field, v.message, v.feature, "pod")
                for v in pod_spec_violations(policy, pod.get("spec"), "spec")]
     if refused:
         state.set_stage(stage, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
         return False
     pod_name = pod["metadata"]["name"]
+    secret = credentials_secret(pod, credentials) if credentials else None
     try:
-        await cluster.create(pod, namespace=inputs.target.namespace)
+        if secret is not None:
+            await _store(cluster, secret)
+        created = await cluster.create(pod, namespace=inputs.target.namespace)
     except AlreadyExists:
-        pass
+        created = None
     except ApiError as exc:
+        await _forget(cluster, secret)
         if is_quota_refusal(exc):
             record_quota_refusal(state, stage)
             state.set_stage(stage, PENDING, REASON_QUOTA, exc.message)
             return False
         state.set_stage(stage, FAILED, REASON_CREATE_POD_ERROR, exc.message)
         return False
+    if secret is not None:
+        await _own(cluster, secret, created or pod)
     clear_quota_refusals(state, stage)
     event = binding_event(pod_name, binding_notes, rfc3339(state.now))
     if event is not None:

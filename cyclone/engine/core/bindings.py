@@ -22,11 +22,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cyclone.api import keys
+from cyclone.api.integration import integration_credential_values
 from cyclone.api.project import Project
 from cyclone.api.resource import Resource
 
@@ -34,6 +36,8 @@ REASON_BINDING = "IntegrationBinding"
 ANNOTATION_INTEGRATION = "resource.cyclone.dev/integration"
 """On a Resource: the name of the project's integration its type's binding reads."""
 INTEGRATION_DATA_KEY = "integration"
+RESOLVER_PREFIX = "csc-"
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,57 @@ def binding_event(pod_name: str, notes: list[str], now: str) -> dict[str, Any] |
         return None
     return {"name": pod_name, "reason": REASON_BINDING, "message": "; ".join(notes),
             "lastTimestamp": now, "count": 1}
+
+
+def bound_credentials(bound: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> set[str]:
+    """Every credential string of the integrations bound to a stage's resources."""
+    return {value for by_type in bound.values() for spec in by_type.values()
+            for value in integration_credential_values(dict(spec)) if value}
+
+
+def credentials_secret_name(pod_name: str) -> str:
+    """The Secret holding the bound credentials of one stage pod (one per attempt)."""
+    return f"{pod_name}-bound"
+
+
+def move_credentials(pod: dict[str, Any], credentials: set[str]) -> dict[str, str]:
+    """Take every bound credential out of the env of Cyclone's resolver containers (``csc-*``)
+    of ``pod``: each such env value becomes a ``secretKeyRef`` to the pod's credentials
+    Secret (`credentials_secret_name`), so the pod spec never holds it in clear. Returns
+    that Secret's data (key → value); empty when nothing moved."""
+    data: dict[str, str] = {}
+    if not credentials:
+        return data
+    secret = credentials_secret_name(pod["metadata"]["name"])
+    spec = pod.get("spec") or {}
+    for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        if not str(container.get("name", "")).startswith(RESOLVER_PREFIX):
+            continue
+        for item in container.get("env") or []:
+            key = f"{container['name']}.{item.get('name')}"
+            if item.get("value") in credentials and _SECRET_KEY.fullmatch(key):
+                data[key] = item.pop("value")
+                item["valueFrom"] = {"secretKeyRef": {"name": secret, "key": key}}
+    return data
+
+
+def credentials_secret(pod: Mapping[str, Any], data: Mapping[str, str]) -> dict[str, Any]:
+    """The Secret `move_credentials` points the pod at, in the pod's namespace."""
+    labels = pod["metadata"].get("labels") or {}
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {
+            "name": credentials_secret_name(pod["metadata"]["name"]),
+            "namespace": pod["metadata"].get("namespace"),
+            "labels": {keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+                       **{k: v for k, v in labels.items() if k == keys.LABEL_WORKFLOWRUN}},
+        },
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def owned_by(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The patch that makes the credentials Secret go with its pod."""
+    meta = pod["metadata"]
+    return {"metadata": {"ownerReferences": [{
+        "apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}]}}
