@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from cyclone.api.project import Project
 from cyclone.api.resource import Resource
 from cyclone.engine.core.bindings import (
@@ -18,6 +20,7 @@ from cyclone.engine.core.bindings import (
     integration_spec,
     move_credentials,
 )
+from cyclone.engine.core.errors import StagePodError
 from cyclone.engine.core.podbuilder import build_stage_pod
 
 from .fixtures import META_NS, context, git_resource
@@ -141,3 +144,18 @@ def test_a_workload_printing_a_credential_keeps_its_own_env():
         {"name": "main", "env": [{"name": "T", "value": "glpat-first"}]}]}}
     assert move_credentials(pod, {"glpat-first"}) == {}
     assert pod["spec"]["containers"][0]["env"] == [{"name": "T", "value": "glpat-first"}]
+
+
+def test_a_required_parameter_left_empty_after_binding_fails_the_pod_naming_it():
+    resource = bare_git()
+    template = git_type_template()
+    for parameter in template.spec.parameters:
+        parameter.required = parameter.name == "SCM_URL"
+    with pytest.raises(StagePodError, match=(
+            r'resource "src": parameter SCM_URL is required and has no value \(set it on the '
+            r"Resource, in the run's spec.resources or bind it from a SCM integration")):
+        build_stage_pod(context(resources={"src": resource}, resource_types={"Git": template}))
+    bound, _ = bind_resources([resource], {"Git": template}, project(("SCM", "gitlab")),
+                              INTEGRATIONS)
+    build_stage_pod(context(resources={"src": resource}, resource_types={"Git": template},
+                            resource_integrations=bound))

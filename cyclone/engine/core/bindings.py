@@ -133,6 +133,23 @@ def binding_event(pod_name: str, notes: list[str], now: str) -> dict[str, Any] |
             "lastTimestamp": now, "count": 1}
 
 
+def missing_required(resource: Resource, resource_type: Resource | None,
+                     env: list[dict[str, Any]]) -> str | None:
+    """Why a resource cannot be pulled or pushed: a parameter the Resource or its type marks
+    ``required`` is still empty after binding; None when every one has a value."""
+    given = {item["name"] for item in env if item.get("value") or item.get("valueFrom")}
+    declared = [*(resource_type.spec.parameters if resource_type is not None else []),
+                *resource.spec.parameters]
+    missing = list(dict.fromkeys(p.name for p in declared if p.required and p.name not in given))
+    if not missing:
+        return None
+    bind = resource_type.spec.bind if resource_type is not None else None
+    source = (f" or bind it from a {bind.integration_type} integration of the project"
+              if bind is not None and bind.integration_type else "")
+    return (f'resource "{resource.name}": parameter {", ".join(missing)} is required and has '
+            f"no value (set it on the Resource, in the run's spec.resources{source})")
+
+
 def bound_credentials(bound: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> set[str]:
     """Every credential string of the integrations bound to a stage's resources."""
     return {value for by_type in bound.values() for spec in by_type.values()

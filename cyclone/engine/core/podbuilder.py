@@ -53,6 +53,7 @@ from cyclone.api.stage import Stage
 from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.core.acceleration import cache_mounts, tool_env
+from cyclone.engine.core.bindings import missing_required
 from cyclone.engine.core.errors import StagePodError
 from cyclone.engine.core.names import dns_label_part, stage_pod_name
 from cyclone.engine.core.podresources import (
@@ -158,6 +159,12 @@ def _with_upload_defaults(resource: Resource, env: list[dict[str, str]],
 
 def _integrations_of(ctx: StagePodContext, resource: Resource) -> Mapping[str, Any]:
     return ctx.resource_integrations.get(resource.name, ctx.integrations)
+
+
+def _check_required(ctx: StagePodContext, resource: Resource, env: list[dict[str, Any]]) -> None:
+    problem = missing_required(resource, ctx.resource_types.get(resource.spec.type), env)
+    if problem:
+        raise StagePodError(ctx.stage.name, problem)
 
 
 def _label_value(value: str) -> str:
@@ -293,6 +300,7 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
         env_vars = resource_env(resource, ctx.resource_types, ctx.run, render,
                                 _integrations_of(ctx, resource))
+        _check_required(ctx, resource, env_vars)
         data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
         pull_containers.append(pull_container(resource, image, env_vars, data))
         path = item.path or f"{RESOLVER_WORKDIR}/{item.name}"
@@ -328,6 +336,7 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
                          _integrations_of(ctx, resource)),
             ctx.artifact_upload,
         )
+        _check_required(ctx, resource, env_vars)
         data = resource_mount(ctx.run.name, resource, RESOLVER_DATA_DIR, volumes)
         push_containers.append(push_container(resource, image, env_vars, data))
     if push_containers:
