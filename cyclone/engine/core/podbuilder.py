@@ -8,8 +8,11 @@ WORKFLOWRUN_NAME, STAGE_NAME``):
   ``spec.resolver``, else its resource type's, else ``cyclone/resolver-<type>``) as
   ``/entrypoint.sh pull`` in ``/workspace`` with the data at ``/workspace/data`` = the
   data volume at ``workflowruns/<run>/resources/<resource>`` (a persistent resource: its own
-  PVC at its ``path``, with ``PULL_POLICY``), and the resource's parameters as env vars,
-  the run's ``spec.resources[].parameters`` winning.
+  PVC at its ``path``, with ``PULL_POLICY``), and the resource's parameters as env vars:
+  its type's defaults, then values its type's ``spec.bind`` takes from the project's
+  integration (``resource_integrations``, see ``bindings``), then its own, then the run's
+  ``spec.resources[].parameters``. A parameter marked ``required`` still empty fails the
+  pod (``StagePodError``).
 - the workload: the PodSpec's first container (unnamed → ``c0``). It mounts each input
   resource at ``inputs.resources[].path`` (default ``/workspace/<resource>``), each input
   artifact at its ``path``, each output artifact at its ``path``, and the results volume
