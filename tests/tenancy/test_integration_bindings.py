@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import http.server
 import json
@@ -131,12 +132,16 @@ async def test_a_projects_integrations_bind_its_git_resource_and_only_credential
         seen_pods: dict[str, dict] = {}
         held: dict[str, dict] = {}
         watching = asyncio.create_task(_keep(stack.cluster, seen_pods, held))
-        ran = await start_run(a.http, "bound", "ci")
-        attacked = await start_run(b.http, "attack", "ci")
-        done = await wait_run(a.http, "bound", "ci", ran["metadata"]["name"])
-        refused = await wait_run(b.http, "attack", "ci", attacked["metadata"]["name"])
+        try:
+            ran = await start_run(a.http, "bound", "ci")
+            attacked = await start_run(b.http, "attack", "ci")
+            done = await wait_run(a.http, "bound", "ci", ran["metadata"]["name"])
+            refused = await wait_run(b.http, "attack", "ci", attacked["metadata"]["name"])
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
     finally:
-        watching.cancel()
         server.shutdown()
 
     assert done["status"]["overall"]["phase"] == "Succeeded", done["status"]
@@ -190,7 +195,7 @@ async def _keep(cluster, pods: dict[str, dict], secrets: dict[str, dict]) -> Non
             meta = secret["metadata"]
             if meta["name"].endswith("-bound") and meta.get("ownerReferences"):
                 secrets[meta["name"]] = secret
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
 
 
 async def _stored_log(http: httpx.AsyncClient, path: str, within: float = 60.0) -> str:
