@@ -188,7 +188,7 @@ async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
         "--host", "127.0.0.1", "--port", str(port), "--admin-token-file", str(token_file),
         "--server-url", f"http://127.0.0.1:{port}", "--lease-namespace", "cyclone",
         "--engine-key-namespace", ENGINE_CONFIG["system_namespace"],
-        "--identity", "server-1",
+        "--identity", "server-1", "--no-open-control-cluster",
         stdout=asyncio.subprocess.DEVNULL, stderr=server_log.open("wb"),
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
@@ -233,7 +233,9 @@ STAGE_SPEC = {"pod": {"spec": {"containers": [{
 
 
 async def drive_tenant_workflow(http: httpx.AsyncClient) -> dict[str, int]:
-    """Through the API: a tenant, an opened cluster, a project, stages, a workflow, a run."""
+    """Through the API: a tenant, an opened cluster, an SCM integration, a project using
+    it, a Git resource whose URL and token the engine binds from it (a Secret of the
+    pod's, which the engine's role must be allowed to create), stages, a workflow, a run."""
     tenant = {"X-Tenant": "devops"}
     steps = {}
     steps["tenant"] = (await http.post("/tenants", json={
@@ -247,11 +249,23 @@ async def drive_tenant_workflow(http: httpx.AsyncClient) -> dict[str, int]:
             "isControlCluster": True, "namespace": "cyclone-devops-worker"}}})).status_code
     steps["open"] = (await http.put("/integrations/local/opencluster",
                                     headers=tenant)).status_code
-    steps["project"] = (await http.post("/projects", headers=tenant,
-                                        json={"metadata": {"name": "demo"}})).status_code
+    steps["scm"] = (await http.post("/integrations", headers=tenant, json={
+        "metadata": {"name": "scm"}, "spec": {"type": "SCM", "scm": {
+            "type": "GitHub", "server": "https://git.example.com",
+            "token": "bound-token"}}})).status_code
+    steps["project"] = (await http.post("/projects", headers=tenant, json={
+        "metadata": {"name": "demo"},
+        "spec": {"integrations": [{"type": "SCM", "name": "scm"}]}})).status_code
+    steps["resource"] = (await http.post("/projects/demo/resources", headers=tenant, json={
+        "metadata": {"name": "src"}, "spec": {"type": "Git", "parameters": [
+            {"name": "SCM_REPO", "value": "org/app"},
+            {"name": "SCM_REVISION", "value": "main"}]}})).status_code
     for name in ("build", "test"):
+        spec = dict(STAGE_SPEC["pod"])
+        if name == "build":
+            spec["inputs"] = {"resources": [{"name": "src", "path": "/workspace/src"}]}
         steps[name] = (await http.post("/projects/demo/stages", headers=tenant, json={
-            "metadata": {"name": name}, "spec": STAGE_SPEC})).status_code
+            "metadata": {"name": name}, "spec": {"pod": spec}})).status_code
     steps["workflow"] = (await http.post("/projects/demo/workflows", headers=tenant, json={
         "metadata": {"name": "ci"}, "spec": {"stages": [
             {"name": "build"}, {"name": "test", "depends": ["build"]}]}})).status_code
