@@ -171,7 +171,7 @@ def _sonarqube_scan() -> dict:
 def _deploy() -> dict:
     credential = "cluster.credential."
     return _template(
-        "deploy", "Deploy (CD)", "cd",
+        "kubectl-deploy", "Deploy (CD)", "cd",
         "Update the images of a Deployment (kubectl set image) and/or apply a manifest in "
         "a cluster; outputs deployment and revision",
         [*_common("bitnami/kubectl:1.30"),

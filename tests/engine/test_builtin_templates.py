@@ -209,7 +209,7 @@ async def test_deploy_template_sets_a_deployments_image_and_reports_its_revision
     credential = {"server": plane.server, "bearerToken": plane.token, "tlsClientConfig": {
         "caData": base64.b64encode(plane.ca_file.read_bytes()).decode()}}
     stage = from_template(
-        "deploy", "deploy", None, namespace=namespace, deployment="web",
+        "kubectl-deploy", "deploy", None, namespace=namespace, deployment="web",
         images="web=registry.local/web:2.0",
         server=integration_ref("target", "cluster.credential.server"),
         token=integration_ref("target", "cluster.credential.bearerToken"),

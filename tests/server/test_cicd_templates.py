@@ -11,7 +11,7 @@ from cyclone.api import keys
 from cyclone.server.builtins import builtin_stage_templates
 
 CICD = ("gradle-build", "gradle-test", "golang-test-report", "image-build", "sonarqube-scan",
-        "deploy")
+        "kubectl-deploy")
 
 
 async def test_the_cicd_templates_are_served_labelled_with_every_argument_described(devops):
@@ -27,7 +27,7 @@ async def test_the_cicd_templates_are_served_labelled_with_every_argument_descri
         arguments = listed[name]["spec"]["pod"]["inputs"]["arguments"]
         assert all(a.get("description") for a in arguments), name
         assert {"image", "workDir"} <= {a["name"] for a in arguments}
-    assert (await devops.delete("/templates/deploy")).status_code == 403
+    assert (await devops.delete("/templates/kubectl-deploy")).status_code == 403
 
 
 @pytest.mark.parametrize("name", CICD)
