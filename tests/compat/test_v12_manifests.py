@@ -31,7 +31,7 @@ from cyclone.cli.config import CliSettings
 from cyclone.cli.lint import documents, offline_problems
 from cyclone.cli.objects import apply_object, read_documents
 from cyclone.kube import kinds
-from cyclone.kube.errors import NotFound
+from cyclone.kube.errors import Invalid, NotFound
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -232,3 +232,36 @@ async def test_the_v12_empty_and_null_values_mean_no_value(applied):
     assert outputs(run, "scan-settings") == {"language": "[]", "encoding": "[]",
                                              "profile": "strict"}
     assert stage_status(run, "scan-summary").get("phase") == "Succeeded"
+
+
+SCHEMA_REFUSALS = [
+    ({"kind": "Stage", "metadata": {"name": "typed"},
+      "spec": {"retries": "two", "pod": {"spec": {}}}},
+     'Stage.cyclone.dev "typed" is invalid: spec.retries: Invalid value: "string": '
+     'spec.retries in body must be of type integer: "string"'),
+    ({"kind": "Workflow", "metadata": {"name": "null-item"},
+      "spec": {"stages": [{"name": "a", "depends": [None]}]}},
+     'Workflow.cyclone.dev "null-item" is invalid: spec.stages.depends: Invalid value: '
+     '"null": spec.stages.depends in body must be of type string: "null"'),
+    ({"kind": "WorkflowTrigger", "metadata": {"name": "untyped"},
+      "spec": {"type": "Nightly", "disabled": "yes"}},
+     'WorkflowTrigger.cyclone.dev "untyped" is invalid: [spec.type: Unsupported value: '
+     '"Nightly": supported values: "Cron", "SCM", "Webhook", spec.disabled: Invalid value: '
+     '"string": spec.disabled in body must be of type boolean: "string"]'),
+    ({"kind": "WorkflowTrigger", "metadata": {"name": "no-spec"}},
+     'WorkflowTrigger.cyclone.dev "no-spec" is invalid: spec: Required value'),
+]
+
+
+async def test_both_clusters_refuse_what_does_not_fit_the_crd_schema_in_the_same_words(
+        applied):
+    said = []
+    for doc, _ in SCHEMA_REFUSALS:
+        obj = {"apiVersion": keys.API_VERSION, **doc,
+               "metadata": {**doc["metadata"], "namespace": applied.kube_namespace}}
+        try:
+            await applied.served.env.cluster.create(obj)
+            said.append("created")
+        except Invalid as err:
+            said.append(err.message)
+    assert said == [message for _, message in SCHEMA_REFUSALS]

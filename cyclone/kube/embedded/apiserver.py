@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from cyclone.api.common import FINISHED_POD_PHASES
 from cyclone.kube import kinds
-from cyclone.kube.embedded import objects, quota
+from cyclone.kube.embedded import objects, quota, schema
 from cyclone.kube.embedded.store import Transaction
 from cyclone.kube.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
 from cyclone.kube.kinds import Kind
@@ -77,6 +77,7 @@ def create(tx: Transaction, obj: dict, namespace: str | None) -> dict:
     else:
         raise AlreadyExists(f'{kind.plural} "{meta["name"]}" already exists')
     objects.validate_name(kind, meta["name"])
+    schema.check_custom_resource(kind, obj)
     if ns is not None:
         _require_active_namespace(tx, kind, ns, meta["name"])
     if kind is kinds.POD:
@@ -146,6 +147,7 @@ def update(
         return current
     if kind is not kinds.NAMESPACE and _finalized(result):
         return _remove(tx, kind, result, "Background")
+    schema.check_custom_resource(kind, result)
     stored = tx.put(kind, result, current, old_body=current_body)
     if kind is kinds.NAMESPACE:
         _finish_namespace_if_empty(tx, name)
