@@ -48,13 +48,26 @@ def signed_in_client(base_url: str, token: str, **kwargs: Any) -> Iterator[httpx
         yield client
 
 
-def new_tenant(api: httpx.Client, prefix: str = "ui") -> tuple[str, str]:
-    """A new tenant (admin client on the API) and a token of it: (name, token)."""
+def new_tenant(api: httpx.Client, prefix: str = "ui",
+               open_cluster: bool = False) -> tuple[str, str]:
+    """A new tenant (admin client on the API) and a token of it: (name, token).
+
+    The shared `cyclone up` opens no cluster for new tenants; with ``open_cluster`` the
+    tenant opens the control cluster in its own namespace, as the default settings would,
+    so its runs can start."""
     name = f"{prefix}{secrets.token_hex(3)}"
     response = api.post("/apis/v1alpha1/tenants", json={
         "metadata": {"name": name},
         "spec": {"persistentVolumeClaim": {"size": "1Gi"}}})
     assert response.status_code == 201, response.text
+    if open_cluster:
+        tenant = {"X-Tenant": name}
+        response = api.post("/apis/v1alpha1/integrations", headers=tenant, json={
+            "metadata": {"name": "control"}, "spec": {"type": "Cluster", "cluster": {
+                "isControlCluster": True, "namespace": f"cyclone-{name}"}}})
+        assert response.status_code == 201, response.text
+        response = api.put("/apis/v1alpha1/integrations/control/opencluster", headers=tenant)
+        assert response.status_code == 200, response.text
     response = api.post(f"/apis/v1alpha1/tenants/{name}/tokens", json={"description": "ui"})
     assert response.status_code == 201, response.text
     return name, response.json()["token"]

@@ -37,7 +37,7 @@ def _ended(api: httpx.Client, run: str) -> str:
 
 def test_a_reused_stage_shows_the_log_of_the_run_that_ran_it(
         ui_up: LiveUp, admin_api: httpx.Client) -> None:
-    _, token = new_tenant(admin_api, "reuse")
+    _, token = new_tenant(admin_api, "reuse", open_cluster=True)
     with httpx.Client(base_url=ui_up.url, timeout=30,
                       headers={"Authorization": f"Bearer {token}"}) as api:
         assert api.post(f"{API}/projects", json={"metadata": {"name": PROJECT}}
