@@ -31,7 +31,8 @@ from cyclone.cli.session import client_from, handles_errors
 Apply = Callable[..., str]
 """`cyclone.cli.objects.apply_object`: (client, obj, project, workflow, *, dry_run) → what
 happened."""
-DRY_RUN_KINDS = ("Project", "Resource", "Stage", "Workflow", "WorkflowTrigger", "WorkflowRun")
+DRY_RUN_KINDS = ("Tenant", "Integration", "Project", "Resource", "Stage", "Workflow",
+                 "WorkflowTrigger", "WorkflowRun")
 """Kinds whose create and update routes take ``dryRun``."""
 
 

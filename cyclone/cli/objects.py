@@ -143,6 +143,19 @@ def apply_object(client: CycloneClient, obj: dict, project: str | None,
     return f"{kind.kind.lower()}/{name} configured{done}"
 
 
+OPERATIONS = ("pull", "push")
+
+
+def check_operation(kind: CliKind, operation: str | None) -> None:
+    """``--operation`` filters resource types, by one of `OPERATIONS`."""
+    if operation is None:
+        return
+    if kind.plural != "resourcetypes":
+        raise CliError("--operation filters resourcetypes only")
+    if operation not in OPERATIONS:
+        raise CliError(f"--operation: must be pull or push, got {operation!r}")
+
+
 class DryRun(StrEnum):
     NONE = "none"
     SERVER = "server"
@@ -217,9 +230,13 @@ def register(app: typer.Typer) -> None:
         all_tenants: bool = typer.Option(False, "--all-tenants", "-A",
                                          help="Every tenant's workflows, stages, resources, "
                                          "workflowruns or workflowtriggers (admin token)."),
+        operation: str | None = typer.Option(None, "--operation",
+                                             help="resourcetypes: only the types that can "
+                                             "pull or push."),
     ) -> None:
         """Show objects of a kind; one run by name shows its stages and events."""
         cli_kind = lookup_kind(kind)
+        check_operation(cli_kind, operation)
         with client_from(ctx) as client:
             if all_tenants:
                 if name:
@@ -238,8 +255,10 @@ def register(app: typer.Typer) -> None:
                     print_object(cli_kind, obj, output, no_headers=no_headers)
                 return
             parse_output(output)
+            listed = (client.get(cli_kind.path(), operation=operation).get("items") or []
+                      if operation else list_objects(client, cli_kind, project, workflow))
             found = filter_objects(
-                list_objects(client, cli_kind, project, workflow), selector=selector,
+                listed, selector=selector,
                 since=since, phase=phase, phase_of=cli_kind.phase, phases=RUN_PHASES)
             print_objects(cli_kind, found, output, no_headers=no_headers, sort_by=sort_by)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -86,6 +87,11 @@ def dry_run_query(
                              details={"causes": [{"field": "dryRun",
                                                   "message": f"must be {DRY_RUN_ALL!r}"}]})
     return True
+
+
+DryRunQuery = Annotated[bool, Depends(dry_run_query)]
+"""A route's ``dryRun`` parameter that defaults to False when the route is called as a
+function (the web UI and tenant creation call some routes directly)."""
 
 
 async def check_references(scope: Scope, obj: dict, pending: Sequence[dict] = ()) -> None:

@@ -11,9 +11,11 @@ from cyclone.api import keys
 from cyclone.api.integration import Integration, IntegrationSpec
 from cyclone.engine.core.tenancy import RESERVED_SECRET_NAMES
 from cyclone.kube import errors, kinds
+from cyclone.kube.creation import create_named
 from cyclone.server.auth import require_tenant, server_state
 from cyclone.server.body_rules import check_rules
 from cyclone.server.clusters import reconciled
+from cyclone.server.crud import DryRunQuery
 from cyclone.server.integration_records import (
     keep_stored_secrets,
     list_integration_secrets,
@@ -94,20 +96,20 @@ async def create_integration(
     body: Integration,
     tenant: str = Depends(require_tenant),
     state: ServerState = Depends(server_state),
+    dry_run: DryRunQuery = False,
 ) -> dict:
+    """Store an integration; with ``dryRun``, check it alike and answer what would be
+    stored (credentials masked) without storing it."""
     name = _checked_name(body)
     await read_tenant(state.cluster, tenant)
     if name in RESERVED_SECRET_NAMES:
         raise errors.Invalid(f"metadata.name: {name!r} is reserved by Cyclone")
     namespace = keys.tenant_namespace(tenant)
     await check_integration_urls(state, tenant, _dump_spec(body.spec))
-    try:
-        created = await state.cluster.create(
-            _secret_object(name, namespace, body, keep_stored_secrets(_dump_spec(body.spec), {})),
-            namespace=namespace,
-        )
-    except errors.AlreadyExists as exc:
-        raise errors.AlreadyExists(f"integration {name!r} already exists") from exc
+    created = await create_named(
+        state.cluster,
+        _secret_object(name, namespace, body, keep_stored_secrets(_dump_spec(body.spec), {})),
+        "integration", dry_run=dry_run)
     return to_api(created)
 
 
@@ -126,6 +128,7 @@ async def update_integration(
     body: Integration,
     tenant: str = Depends(require_tenant),
     state: ServerState = Depends(server_state),
+    dry_run: DryRunQuery = False,
 ) -> dict:
     _checked_name(body, integration)
     if body.metadata.name and body.metadata.name != integration:
@@ -142,6 +145,9 @@ async def update_integration(
                                                   .get("isWorkerCluster"))
     fresh = _secret_object(integration, keys.tenant_namespace(tenant), body, spec, stored)
     fresh["metadata"]["resourceVersion"] = stored["metadata"].get("resourceVersion")
+    if dry_run:
+        fresh["metadata"]["creationTimestamp"] = stored["metadata"].get("creationTimestamp")
+        return to_api(fresh)
     return to_api(await state.cluster.replace(fresh))
 
 

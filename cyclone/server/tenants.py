@@ -13,6 +13,7 @@ from cyclone.api.integration import Integration
 from cyclone.api.tenant import Tenant
 from cyclone.engine.core.serversettings import control_cluster_integration
 from cyclone.kube import errors, kinds
+from cyclone.kube.creation import create_named
 from cyclone.server.auth import (
     Principal,
     current_principal,
@@ -22,6 +23,7 @@ from cyclone.server.auth import (
 )
 from cyclone.server.body_rules import check_rules
 from cyclone.server.clusters import open_cluster, reconciled
+from cyclone.server.crud import DryRunQuery
 from cyclone.server.integration_records import read_integration_secret
 from cyclone.server.integrations import create_integration
 from cyclone.server.listing import ListQuery, list_query, paginate
@@ -73,10 +75,13 @@ async def create_tenant(
     tenant: Tenant,
     state: ServerState = Depends(server_state),
     _: Principal = Depends(require_admin),
+    dry_run: DryRunQuery = False,
 ) -> dict:
     """Create a tenant; what its body leaves out of the PVC and quota comes from the
     server's defaults, and the control cluster is opened for it when the server opens it
-    for new tenants (a refused opening is logged and shown on the integration's status)."""
+    for new tenants (a refused opening is logged and shown on the integration's status).
+    With ``dryRun`` the checks run alike and the answer is the tenant that would be
+    created; nothing is stored, provisioned or opened."""
     _check_body(tenant)
     given = tenant.spec.model_fields_set if "spec" in tenant.model_fields_set else set()
     pvc_given = (tenant.spec.persistent_volume_claim.model_fields_set
@@ -84,12 +89,15 @@ async def create_tenant(
     tenant = tenant.model_copy(update={"spec": state.settings.tenant_defaults.apply(
         tenant.spec, set(given), set(pvc_given))})
     try:
-        ns = await state.cluster.create(_namespace_object(tenant))
+        ns = await create_named(state.cluster, _namespace_object(tenant), "tenant",
+                                dry_run=dry_run)
     except errors.AlreadyExists as exc:
         if await being_deleted(state.cluster, tenant.name):
             raise errors.Conflict(f"tenant {tenant.name!r} is being deleted, "
                                   f"retry shortly") from exc
         raise errors.AlreadyExists(f"tenant {tenant.name!r} already exists") from exc
+    if dry_run:
+        return tenant_from_namespace(ns) or {}
     if state.settings.open_control_cluster and tenant.name != keys.DEFAULT_TENANT:
         await _open_control_cluster(state, tenant.name)
     return tenant_from_namespace(ns) or {}
@@ -123,6 +131,7 @@ async def update_tenant(
     body: Tenant,
     state: ServerState = Depends(server_state),
     _: Principal = Depends(require_admin),
+    dry_run: DryRunQuery = False,
 ) -> dict:
     check_rules(body)
     if body.name != tenant:
@@ -136,6 +145,8 @@ async def update_tenant(
     annotations = {k: v for k, v in (ns["metadata"].get("annotations") or {}).items()
                    if k in (ANNOTATION_STORAGE_USAGE,)}
     ns["metadata"]["annotations"] = {**wanted["annotations"], **annotations}
+    if dry_run:
+        return tenant_from_namespace(ns) or {}
     updated = await state.cluster.replace(ns)
     await reconciled(state, tenant)
     return tenant_from_namespace(updated) or {}

@@ -1,6 +1,7 @@
 """The v1.2 routes where a CLI user looks for them, against a live server: `get KIND -A`
 (every tenant's objects, admin), `get workingpods`, `get executioncontexts`, `integration
-stop-pvc-watcher|start-pvc-watcher`, `integration dockerfiles` and `storage cleanup`."""
+stop-pvc-watcher|start-pvc-watcher`, `integration dockerfiles`, `storage cleanup`,
+`get resourcetypes --operation` and `apply --dry-run=server` of tenants and integrations."""
 
 from __future__ import annotations
 
@@ -215,3 +216,43 @@ def test_label_and_annotate_change_a_run_but_never_cyclones_records(cyclone, tok
     theirs = cyclone("label", "run", "done", "owner=b", "-p", "pa", "-w", "ci",
                      env=as_tenant(tokens[B]))
     assert theirs.exit_code == 1 and "not found" in theirs.stderr
+
+
+def test_get_resourcetypes_filters_by_operation(cyclone, tokens):
+    for operation in ("pull", "push"):
+        listed = cyclone("get", "resourcetypes", "--operation", operation, "-o", "json")
+        assert listed.exit_code == 0, listed.output
+        types = json.loads(listed.stdout)
+        assert types and all(operation in t["spec"]["operations"] for t in types)
+    every = json.loads(cyclone("get", "resourcetypes", "-o", "json").stdout)
+    assert {t["metadata"]["name"] for t in types} == {
+        t["metadata"]["name"] for t in every if "push" in t["spec"].get("operations", [])}
+    for args in (("resourcetypes", "--operation", "delete"), ("stages", "--operation", "pull")):
+        refused = cyclone("get", *args)
+        assert refused.exit_code == 1 and refused.stderr.startswith("error: --operation")
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+def test_apply_server_dry_run_checks_tenants_and_integrations_storing_nothing(
+        cyclone, tokens, tmp_path, live_server):
+    manifest = tmp_path / "tenancy.yaml"
+    manifest.write_text(
+        "kind: Integration\nmetadata: {name: dry-scm}\nspec:\n  type: SCM\n"
+        "  scm: {type: GitHub, server: 'https://github.com', token: dry-secret-token}\n"
+        "---\nkind: Tenant\nmetadata: {name: dry-tenant}\n"
+        "spec: {persistentVolumeClaim: {size: 1Gi}}\n")
+    checked = cyclone("apply", "-f", str(manifest), "--dry-run=server")
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.splitlines() == ["tenant/dry-tenant created (server dry run)",
+                                           "integration/dry-scm created (server dry run)"]
+    assert "dry-secret-token" not in checked.output
+    for path in ("/tenants/dry-tenant", "/integrations/dry-scm"):
+        answer = httpx.get(f"{live_server.url}{API}{path}", timeout=30,
+                           headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert answer.status_code == 404, (path, answer.text)
+    manifest.write_text(f"kind: Tenant\nmetadata: {{name: {A}}}\n---\n"
+                        "kind: Integration\nmetadata: {name: bad}\nspec: {type: SCM}\n")
+    refused = cyclone("apply", "-f", str(manifest), "--dry-run=server",
+                      env=as_tenant(tokens[A]))
+    assert refused.exit_code == 1, refused.output
+    assert "doc 1 Tenant/" in refused.stdout and "doc 2 Integration/bad" in refused.stdout

@@ -1,7 +1,8 @@
 """The Cyclone v1.2 routes on a live server beside the engine, on the embedded cluster and on
 a real kube-apiserver: the admin lists across tenants, the stage pods running now, a
 tenant's execution contexts, the PVC watchdog's start and stop, the Dockerfiles of a
-repository, updating a run, `dryrun` on create, the `operation` filter of resource types
+repository, updating a run, `dryrun` on create and update (tenants and integrations
+too), the `operation` filter of resource types
 and the cleanup of finished runs' data. Tenant `a` is the default tenant (its runs
 execute), `b` a second tenant holding only its own token and attacking `a`'s names."""
 
@@ -24,7 +25,8 @@ from triggers.scm_standin import scm_stand_in
 from cyclone.api import keys
 from cyclone.api.credentials import MASK
 from cyclone.engine.core.phases import is_terminal
-from cyclone.kube import kinds
+from cyclone.kube import errors, kinds
+from cyclone.server.integration_records import spec_of_secret
 from cyclone.server.watchdog import watchdog_pod_name
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -346,6 +348,83 @@ async def test_resource_types_filter_by_operation(world: World):
     assert bad.status_code == 422 and "operation" in bad.text, bad.text
 
 
+def scm_integration(name: str, token: str, **labels: str) -> dict:
+    return {"metadata": {"name": name, "labels": labels}, "spec": {"type": "SCM", "scm": {
+        "type": "GitHub", "server": "https://github.com", "user": "bot", "token": token}}}
+
+
+async def stored_token(world: World, name: str) -> str | None:
+    """The token the integration's Secret holds, or None when there is no Secret."""
+    try:
+        secret = await world.cluster.get(kinds.SECRET, name,
+                                         keys.tenant_namespace(keys.DEFAULT_TENANT))
+    except errors.NotFound:
+        return None
+    return spec_of_secret(secret)["scm"]["token"]
+
+
+async def test_dryrun_of_an_integration_checks_it_and_stores_no_secret(world: World):
+    a = world.a
+    answer = expect(await a.post("/integrations", params={"dryrun": "true"},
+                                 json=scm_integration("dry-scm", "dry-token-value")), 201)
+    assert answer["metadata"]["name"] == "dry-scm" and answer["spec"]["scm"]["token"] == MASK
+    assert await stored_token(world, "dry-scm") is None
+    assert (await a.get("/integrations/dry-scm")).status_code == 404
+    broken = {"metadata": {"name": "broken"}, "spec": {"type": "SCM"}}
+    as_create = await a.post("/integrations", json=broken)
+    as_dry = await a.post("/integrations", params={"dryRun": "All"}, json=broken)
+    assert as_dry.status_code == as_create.status_code == 422, as_dry.text
+    assert as_dry.json()["message"] == as_create.json()["message"]
+    expect(await a.post("/integrations", json=scm_integration("kept", "old-token")), 201)
+    taken = await a.post("/integrations", params={"dryrun": "true"},
+                         json=scm_integration("kept", "x"))
+    assert taken.status_code == 409 and "kept" in taken.json()["message"], taken.text
+    changed = expect(await a.put("/integrations/kept", params={"dryRun": "All"},
+                                 json=scm_integration("kept", "new-token", team="web")), 200)
+    assert changed["metadata"]["labels"]["team"] == "web"
+    assert changed["spec"]["scm"]["token"] == MASK and "new-token" not in str(changed)
+    assert await stored_token(world, "kept") == "old-token"
+    assert "team" not in expect(await a.get("/integrations/kept"), 200)["metadata"]["labels"]
+    retyped = await a.put("/integrations/kept", params={"dryrun": "true"}, json={
+        "metadata": {"name": "kept"}, "spec": {"type": "General", "general": []}})
+    assert retyped.status_code == 400 and "type" in retyped.json()["message"]
+    theirs = await world.b.put("/integrations/kept", params={"dryrun": "true"},
+                               json=scm_integration("kept", "stolen"))
+    assert theirs.status_code == 404, theirs.text
+
+
+async def test_dryrun_of_a_tenant_checks_it_and_creates_nothing(world: World):
+    admin, name = world.admin, f"dry{secrets.token_hex(3)}"
+    body = {"metadata": {"name": name}, "spec": {"persistentVolumeClaim": {"size": "1Gi"}}}
+    answer = expect(await admin.post("/tenants", params={"dryRun": "All"}, json=body), 201)
+    assert answer["metadata"]["name"] == name
+    assert answer["spec"]["persistentVolumeClaim"]["size"] == "1Gi"
+    assert (await admin.get(f"/tenants/{name}")).status_code == 404
+    namespaces = await world.cluster.list(kinds.NAMESPACE)
+    assert not [n for n in namespaces.items if name in n["metadata"]["name"]]
+    bad = {**body, "spec": {"resourceQuota": {"limits.cpu": "lots"}}}
+    as_create = await admin.post("/tenants", json=bad)
+    as_dry = await admin.post("/tenants", params={"dryrun": "true"}, json=bad)
+    assert as_dry.status_code == as_create.status_code == 422, as_dry.text
+    assert as_dry.json()["message"] == as_create.json()["message"]
+    taken = await admin.post("/tenants", params={"dryrun": "true"},
+                             json={"metadata": {"name": world.b_name}})
+    assert taken.status_code == 409, taken.text
+    stored = expect(await admin.get(f"/tenants/{world.b_name}"), 200)
+    edited = {"metadata": {"name": world.b_name, "annotations": {"team": "web"}},
+              "spec": stored["spec"]}
+    dry = expect(await admin.put(f"/tenants/{world.b_name}", params={"dryRun": "All"},
+                                 json=edited), 200)
+    assert dry["metadata"]["annotations"]["team"] == "web"
+    after = expect(await admin.get(f"/tenants/{world.b_name}"), 200)
+    assert "team" not in after["metadata"]["annotations"]
+    for method in ("post", "put"):
+        refused = await getattr(world.b, method)(
+            "/tenants" if method == "post" else f"/tenants/{world.b_name}",
+            params={"dryrun": "true"}, json=edited)
+        assert refused.status_code == 403, (method, refused.text)
+
+
 # -- Dockerfiles of a repository -----------------------------------------------------------
 
 FILES = ("Dockerfile", "README.md", "deploy/Dockerfile.prod", "web/app.Dockerfile",
@@ -421,3 +500,7 @@ async def test_the_new_routes_are_in_the_openapi_document(world: World):
     for method, path in expected:
         operation = paths[API + path][method]
         assert operation.get("summary"), (method, path)
+    for method, path in (("post", "/integrations"), ("put", "/integrations/{integration}"),
+                         ("post", "/tenants"), ("put", "/tenants/{tenant}")):
+        names = {p["name"] for p in paths[API + path][method].get("parameters", [])}
+        assert {"dryRun", "dryrun"} <= names, (method, path, names)
