@@ -33,3 +33,12 @@ def test_only_the_keys_a_pod_reads_of_a_plain_secret_are_masked():
         "a": base64.b64encode(b"value-of-a").decode(),
         "b": base64.b64encode(b"value-of-b").decode()}}
     assert masked_values(plain, frozenset({"a"})) == [b"value-of-a"]
+
+
+def test_a_labelled_secret_holding_no_integration_spec_is_masked_by_every_value():
+    labelled = {"metadata": {"labels": {"integration.cyclone.dev/type": "SCM"}}, "data": {
+        "token": base64.b64encode(b"ghp_supersecretvalue123").decode(),
+        "integration": base64.b64encode(b"not json ghp_otherSecret456").decode()}}
+    masker = Masker(masked_values(labelled))
+    assert masker.mask_text("token=ghp_supersecretvalue123 and not json ghp_otherSecret456") \
+        == "token=*** and ***"

@@ -29,7 +29,7 @@ from typing import Any
 
 from cyclone.api.credentials import strings_in
 from cyclone.api.integration import integration_credential_values
-from cyclone.api.keys import LABEL_INTEGRATION_TYPE
+from cyclone.engine.core.bindings import integration_spec
 from cyclone.engine.core.tenancy import (
     RESERVED_SECRET_NAMES,
     TenantPolicy,
@@ -210,15 +210,14 @@ def masked_values(secret: Mapping[str, Any] | None,
                   keys: frozenset[str] | None = None) -> list[bytes | str]:
     """What masking hides of a Secret a pod reads or a run references: of an integration
     only its credentials (its type, server URL or user name stay readable in logs and
-    outputs), of any other Secret every value (``keys`` only, if given)."""
-    if is_integration(secret):
-        return list(integration_values(secret))  # type: ignore[arg-type]
+    outputs), of any other Secret every value (``keys`` only, if given).
+
+    A Secret is an integration only when it has the integration label AND an integration
+    spec under ``integration``: a labelled Secret holding anything else is masked by every
+    value, since its credentials cannot be told from the rest."""
+    if secret is not None and integration_spec(secret) is not None:
+        return list(integration_values(secret))
     return list(secret_values(secret, keys))
-
-
-def is_integration(secret: Mapping[str, Any] | None) -> bool:
-    labels = ((secret or {}).get("metadata") or {}).get("labels") or {}
-    return LABEL_INTEGRATION_TYPE in labels
 
 
 def integration_values(secret: Mapping[str, Any]) -> list[str]:
