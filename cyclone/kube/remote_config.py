@@ -21,10 +21,21 @@ from cyclone.kube.errors import Invalid
 SingleConfig = lk_kubeconfig.SingleConfig
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where a kubeconfig is not valid YAML, by line and column only: the parser's own
+    message quotes the document around the error, which may be a token or a key."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None:
+        return "not valid YAML"
+    return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}"
+
+
 def config_from_kubeconfig(path: str | Path, context: str | None = None) -> SingleConfig:
     try:
         config = lk_kubeconfig.KubeConfig.from_file(path).get(context_name=context)
-    except (LightkubeConfigError, KeyError, OSError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        raise Invalid(f"kubeconfig {path}: {yaml_problem(exc)}") from exc
+    except (LightkubeConfigError, KeyError, OSError) as exc:
         raise Invalid(f"kubeconfig {path}: {exc}") from exc
     assert config is not None
     return config
@@ -38,7 +49,9 @@ def config_from_kubeconfig_text(text: str | dict, context: str | None = None) ->
         if not isinstance(document, dict):
             raise Invalid("kubeConfig is not a YAML mapping")
         config = lk_kubeconfig.KubeConfig.from_dict(document).get(context_name=context)
-    except (LightkubeConfigError, KeyError, TypeError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        raise Invalid(f"kubeConfig: {yaml_problem(exc)}") from exc
+    except (LightkubeConfigError, KeyError, TypeError) as exc:
         raise Invalid(f"kubeConfig: {exc}") from exc
     assert config is not None
     return config

@@ -99,6 +99,19 @@ def test_missing_kubeconfig_is_invalid(tmp_path: Path) -> None:
         config_from_kubeconfig(tmp_path / "absent")
 
 
+def test_a_kubeconfig_that_is_not_yaml_is_named_by_its_position_never_its_text(
+        tmp_path: Path) -> None:
+    broken = "users:\n- name: u\n  user: {token: SEKRET-TOKEN-123\n"
+    with pytest.raises(Invalid) as from_credential:
+        config_from_credential({"kubeConfig": broken})
+    (tmp_path / "config").write_text(broken)
+    with pytest.raises(Invalid) as from_file:
+        config_from_kubeconfig(tmp_path / "config")
+    assert str(from_credential.value) == "kubeConfig: not valid YAML at line 4, column 1"
+    assert str(from_file.value).endswith(": not valid YAML at line 4, column 1")
+    assert "SEKRET" not in str(from_file.value)
+
+
 async def test_cluster_named_after_context_unless_named(tmp_path: Path) -> None:
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump({
