@@ -21,6 +21,8 @@ class Receiver:
     senders_gone: list[bool] = field(default_factory=list)
     """Whether each request's sender had closed its end (it died) before it was read."""
     status: int = 200
+    reply: bytes = b"{}"
+    """The body of every answer."""
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
     on_request: Callable[[int], Awaitable[None]] | None = None
     """Awaited with the request's index once it is recorded, before it is answered."""
@@ -74,8 +76,8 @@ async def http_receiver(status: int = 200) -> AsyncIterator[Receiver]:
             if receiver.on_request is not None:
                 await receiver.on_request(index)
             writer.write(
-                f"HTTP/1.1 {receiver.status} OK\r\nContent-Length: 2\r\n"
-                "Connection: close\r\n\r\n{}".encode()
+                f"HTTP/1.1 {receiver.status} OK\r\nContent-Length: {len(receiver.reply)}\r\n"
+                "Connection: close\r\n\r\n".encode() + receiver.reply
             )
             await writer.drain()
         except ConnectionError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 import time
 
 import pytest
@@ -67,6 +68,33 @@ async def test_every_finished_run_is_posted_once_to_each_endpoint_with_its_link(
     assert audit.headers[0]["x-cyclone-delivery"] == f"{run['metadata']['uid']}:audit"
     [message] = slack.bodies
     assert message["text"].endswith("\nhttps://ci.example.com/system/web/wf/r1")
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_a_failing_endpoint_is_recorded_by_its_name_and_status_never_its_url_or_answer(
+        tmp_path, backend):
+    token = f"ADMIN-SECRET-{secrets.token_hex(4)}"
+    async with http_receiver(status=500) as down:
+        down.reply = json.dumps({"error": f"bad token {token}"}).encode()
+        config = EngineConfig(gc_enabled=False, watch_pod_events=False, notification_endpoints=[
+            {"name": "down", "url": f"{down.url}?token={token}"},
+            {"name": "gone", "url": f"http://127.0.0.1:{closed_port()}/services/{token}"}])
+        async with running_env(tmp_path, config, backend=backend) as env:
+            await env.apply(shell_stage("build", "exit 3"), workflow("wf", [{"name": "build"}]),
+                            workflow_run("r1", "wf"))
+            run = await env.wait_run("r1", lambda r: len(
+                (r.get("status") or {}).get("notifications") or {}) == 2, within=60)
+    assert len(down.bodies) == 1
+    assert run["status"]["notifications"] == {
+        "down": {"result": "Failed", "message": "HTTP 500"},
+        "gone": {"result": "Failed", "message": "POST to gone: connection failed"}}
+    assert token not in json.dumps(run) and "127.0.0.1" not in json.dumps(run["status"])
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)

@@ -35,7 +35,12 @@ from cyclone.engine.core.runstate import RunState
 from cyclone.engine.core.stopping import forced_stop, pod_deletion_grace
 from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.engine.core.weburl import run_link, with_link
-from cyclone.engine.notify import delivery_id, notification_due, send_notification, send_webhook
+from cyclone.engine.notify import (
+    delivery_id,
+    notification_due,
+    send_notification,
+    send_to_endpoint,
+)
 from cyclone.engine.placement import checked_execution_target, execution_target
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, ApiError, NotFound
@@ -201,8 +206,8 @@ class RunFinisher:
             )
             done[address] = result.as_status()
         for endpoint in endpoints:
-            result = await send_webhook(
-                endpoint.url, run, self.config.http_timeout_seconds, allow_local=True,
+            result = await send_to_endpoint(
+                endpoint.name, endpoint.url, run, self.config.http_timeout_seconds,
                 delivery=delivery_id(state.run["metadata"].get("uid") or "", endpoint.name))
             done[endpoint.name] = result.as_status()
         return True

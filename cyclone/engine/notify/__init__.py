@@ -8,6 +8,7 @@ from cyclone.engine.notify.senders import (
     send_email,
     send_notification,
     send_slack,
+    send_to_endpoint,
     send_webhook,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "send_email",
     "send_notification",
     "send_slack",
+    "send_to_endpoint",
     "send_webhook",
 ]
