@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header
 from cyclone.api import keys
 from cyclone.api.credentials import mask_credentials
 from cyclone.api.trigger import WorkflowTrigger
-from cyclone.engine.core.tenancy import policy_for
+from cyclone.engine.core.tenancy import opened_by, policy_for
 from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.kube import errors, kinds
 from cyclone.kube.kinds import Kind
@@ -152,6 +152,17 @@ async def _cluster_pods(state: ServerState, ec: dict) -> list[dict]:
         await client.close()
 
 
+def clusters_to_dial(tenant: str | None, ecs: list[dict]) -> list[dict]:
+    """The ExecutionClusters whose stage pods `/workingpods` lists: every one for the
+    admin; for one tenant the control cluster and those it opened, chosen before any is
+    dialled, so that its answer never names another tenant's cluster and its request never
+    connects with another tenant's credential."""
+    if tenant is None:
+        return ecs
+    opened = {o.cluster for o in opened_by(tenant, ecs)} | {keys.CONTROL_CLUSTER_NAME}
+    return [ec for ec in ecs if ec["metadata"]["name"] in opened]
+
+
 async def pods_tenant(principal: Principal = Depends(current_principal),
                       x_tenant: str | None = Header(default=None, description=(
                           "Only this tenant's pods (a tenant token: always its own)"))
@@ -169,10 +180,12 @@ async def list_working_pods(query: ListQuery = Depends(list_query),
                             state: ServerState = Depends(server_state)) -> dict:
     """The stage pods (`pod.kubernetes.io/kind=workload`) pending or running in every
     execution cluster, with their tenant, project, workflow, run, stage, phase and age.
-    The admin sees every tenant's (one tenant's with `X-Tenant`); a tenant token, its own.
-    A cluster that cannot be reached is named in `metadata.unreachable`."""
+    The admin sees every tenant's; one tenant's (the admin's with `X-Tenant`; a tenant
+    token: always its own) are looked for in the control cluster and the clusters that
+    tenant opened only. A cluster that cannot be reached is named in
+    `metadata.unreachable`."""
     now = datetime.now(UTC)
-    ecs = (await state.cluster.list(kinds.EXECUTION_CLUSTER)).items
+    ecs = clusters_to_dial(tenant, (await state.cluster.list(kinds.EXECUTION_CLUSTER)).items)
     seen: set[str] = set()
     unreachable: list[str] = []
     items: list[dict] = []

@@ -3,10 +3,12 @@ operation selects, and how a stage pod is shown among the working pods."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from cyclone.api import keys
-from cyclone.server.crosstenant import project_objects, running_pods
+from cyclone.engine.core.tenancy import OPENED_PREFIX
+from cyclone.server.crosstenant import clusters_to_dial, project_objects, running_pods
 from cyclone.server.scmrepos import is_dockerfile
 from cyclone.server.templates import with_operation
 
@@ -51,6 +53,20 @@ def test_working_pods_are_the_unfinished_ones_with_their_tenant_and_age():
         "workflowrun": "r", "stage": "s", "phase": "Running", "ageSeconds": 125}
     assert [i["metadata"]["name"] for i in running_pods(pods, "c1", now, "other")] == [
         "legacy"]
+
+
+def test_a_tenants_working_pods_are_looked_for_in_the_control_cluster_and_its_own_clusters():
+    def ec(name: str, *openers: str) -> dict:
+        return {"metadata": {"name": name, "annotations": {
+            f"{OPENED_PREFIX}{tenant}": json.dumps([
+                {"integration": "c", "namespace": f"{tenant}-work", "pvc": "p"}])
+            for tenant in openers}}}
+
+    ecs = [ec(keys.CONTROL_CLUSTER_NAME), ec("acme-prod", "acme"), ec("shared", "acme", "bob"),
+           ec("spare")]
+    assert [e["metadata"]["name"] for e in clusters_to_dial("bob", ecs)] == [
+        keys.CONTROL_CLUSTER_NAME, "shared"]
+    assert clusters_to_dial(None, ecs) == ecs
 
 
 def test_admin_lists_leave_out_templates_and_namespaces_of_no_tenant():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from triggers.scm_standin import scm_stand_in
 from cyclone.api import keys
 from cyclone.api.credentials import MASK
 from cyclone.engine.core.phases import is_terminal
+from cyclone.engine.core.tenancy import OPENED_PREFIX
 from cyclone.kube import errors, kinds
 from cyclone.server.integration_records import spec_of_secret
 from cyclone.server.watchdog import watchdog_pod_name
@@ -264,6 +266,25 @@ async def test_working_pods_show_a_running_stage_to_the_admin_and_its_tenant_onl
         assert named.status_code == 404, named.text
     finally:
         expect(await world.a.put(f"{SLOW}/workflowruns/s1/stop", params={"force": True}), 200)
+
+
+async def test_a_tenant_token_never_learns_of_another_tenants_execution_cluster(world: World):
+    name = f"acme-secret-{secrets.token_hex(3)}"
+    await world.cluster.create({
+        "apiVersion": keys.API_VERSION, "kind": "ExecutionCluster", "metadata": {
+            "name": name, "annotations": {f"{OPENED_PREFIX}acme": json.dumps([
+                {"integration": "prod", "namespace": "acme-work", "pvc": "acme"}])}},
+        "spec": {"credential": {"server": "https://127.0.0.1:1",
+                                "tlsClientConfig": {"caData": "%%% not base64"}}}})
+    try:
+        listed = expect(await world.admin.get("/workingpods"), 200)
+        assert name in listed["metadata"]["unreachable"]
+        for answer in (await world.b.get("/workingpods"), await world.a.get("/workingpods"),
+                       await world.admin.get("/workingpods",
+                                             headers={"X-Tenant": world.b_name})):
+            assert answer.status_code == 200 and name not in answer.text, answer.text
+    finally:
+        await world.cluster.delete(kinds.EXECUTION_CLUSTER, name)
 
 
 # -- Updating a run -------------------------------------------------------------------------
