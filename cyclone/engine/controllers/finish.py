@@ -8,13 +8,14 @@ Notifications are recorded per address in ``status.notifications`` right after s
 so a restart does not send them again (a crash between the POST and the status write can
 repeat one, never skip one; the repeat carries the same delivery id). A write that meets a
 Conflict is made again on the run as it is now, since an unrecorded notification would be
-sent again. GC deletes the run's stage pods, runs the GC pod ``wfrgc--{run}`` that removes
-``workflowruns/{run}`` from the tenant PVC, records ``status.dataRemoved`` once it has
-succeeded, deletes it and sets ``status.cleaned``: once the GC pod is deleted nothing but
-that record tells a restarted engine that GC has run. Where the workload namespace refuses
-the GC pod because it is terminating or gone (its tenant being deleted), collection ends
-with the stage pods deleted: the namespace takes the tenant PVC, and so the run's data,
-with it.
+sent again. GC deletes the run's stage pods and the Secrets of credentials bound to them
+(by label: a Secret whose pod never came is collected too), runs the GC pod
+``wfrgc--{run}`` that removes ``workflowruns/{run}`` from the tenant PVC, records
+``status.dataRemoved`` once it has succeeded, deletes it and sets ``status.cleaned``:
+once the GC pod is deleted nothing but that record tells a restarted engine that GC has
+run. Where the workload namespace refuses the GC pod because it is terminating or gone
+(its tenant being deleted), collection ends with the stage pods deleted: the namespace
+takes the tenant PVC, and so the run's data, with it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.scm_api import tenant_allows_local_addresses
 from cyclone.engine.controllers.writer import StatusWriter
-from cyclone.engine.core.gcpod import build_gc_pod, gc_due, gc_pod_refused_for_good
+from cyclone.engine.core.gcpod import (
+    bound_secrets_of,
+    bound_secrets_selector,
+    build_gc_pod,
+    gc_due,
+    gc_pod_refused_for_good,
+)
 from cyclone.engine.core.names import gc_pod_name
 from cyclone.engine.core.observing import pod_still_running
 from cyclone.engine.core.runstate import RunState
@@ -249,6 +256,26 @@ class RunFinisher:
                 )
             except NotFound:
                 pass
+        await self._delete_bound_secrets(run, execution, target.namespace)
+
+    async def _delete_bound_secrets(self, run: dict, execution: ExecutionCluster,
+                                    namespace: str) -> None:
+        """Delete the run's bound-credentials Secrets by their labels, owned by a pod or
+        not: one left by a crash between the Secret and its pod, or whose ownership patch
+        failed, has no owner to take it (nor has it on a cluster without a garbage
+        collector). A failure is logged and does not hold collection up."""
+        try:
+            listed = await execution.cluster.list(
+                kinds.SECRET, namespace,
+                label_selector=bound_secrets_selector(run["metadata"]["name"]))
+            for name in bound_secrets_of(listed.items, run["metadata"]["namespace"]):
+                try:
+                    await execution.cluster.delete(kinds.SECRET, name, namespace)
+                except NotFound:
+                    pass
+        except ApiError as exc:
+            log.warning("cannot delete the bound credentials of run %s: %s",
+                        run["metadata"]["name"], exc)
 
     async def _collect(self, run: dict) -> bool | None:
         """Drive GC one step: True once the data is removed (the GC pod, if one could run,

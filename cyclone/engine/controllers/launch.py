@@ -176,14 +176,35 @@ async def project_integrations(control: Cluster, namespace: str,
     return found
 
 
-async def _store(cluster: Cluster, secret: dict) -> None:
-    """Create (or, for a pod created before, refresh) a pod's bound-credentials Secret."""
+def _bound_secret(pod: dict, credentials: dict[str, str]) -> dict:
+    """The pod's bound-credentials Secret, marked with the run's namespace as the pod is,
+    so that collecting the run finds it (`gcpod.bound_secrets_of`)."""
+    secret = credentials_secret(pod, credentials)
+    meta_namespace = (pod["metadata"].get("annotations") or {}).get(
+        keys.ANNOTATION_META_NAMESPACE)
+    if meta_namespace is not None:
+        secret["metadata"]["annotations"] = {keys.ANNOTATION_META_NAMESPACE: meta_namespace}
+    return secret
+
+
+async def store_bound_secret(cluster: Cluster, secret: dict) -> None:
+    """Create (or, for a pod created before, refresh) a pod's bound-credentials Secret.
+
+    One found already (left by an attempt whose pod was never recorded) is rewritten whole:
+    its keys, labels and annotations become these, and it loses its ownerReferences, since
+    a stale owner would let the garbage collector delete it under the new pod before `_own`
+    names that pod."""
     meta = secret["metadata"]
     try:
         await cluster.create(secret, namespace=meta["namespace"])
     except AlreadyExists:
-        await cluster.patch(kinds.SECRET, meta["name"], {"data": secret["data"]},
-                            meta["namespace"])
+        await cluster.patch(kinds.SECRET, meta["name"], [
+            {"op": "add", "path": "/data", "value": secret["data"]},
+            {"op": "add", "path": "/metadata/labels", "value": meta.get("labels") or {}},
+            {"op": "add", "path": "/metadata/annotations",
+             "value": meta.get("annotations") or {}},
+            {"op": "add", "path": "/metadata/ownerReferences", "value": []},
+        ], meta["namespace"], patch_type="json")
 
 
 async def _forget(cluster: Cluster, secret: dict | None) -> None:
@@ -271,10 +292,10 @@ async def start_pod_stage(
         state.set_stage(stage, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
         return False
     pod_name = pod["metadata"]["name"]
-    secret = credentials_secret(pod, credentials) if credentials else None
+    secret = _bound_secret(pod, credentials) if credentials else None
     try:
         if secret is not None:
-            await _store(cluster, secret)
+            await store_bound_secret(cluster, secret)
         created = await cluster.create(pod, namespace=inputs.target.namespace)
     except AlreadyExists:
         created = None

@@ -1,4 +1,5 @@
-"""The GC pod that removes a finished run's data from the tenant PVC."""
+"""What collecting a finished run removes: its data on the tenant PVC (the GC pod), and the
+per-pod Secrets of credentials bound to its stages."""
 
 from __future__ import annotations
 
@@ -15,6 +16,32 @@ from cyclone.engine.core.podvolumes import run_data_path
 GC_MOUNT_PATH = "/data"
 GC_VOLUME = "cyclone-data"
 DEFAULT_GC_IMAGE = "busybox:1.36"
+
+
+def run_label(run: str) -> str:
+    """The value of a run's ``workflowrun.cyclone.dev/name`` label on what it creates."""
+    return dns_label_part(run)[:63].strip("-")
+
+
+BOUND_SECRET_SUFFIX = "-bound"
+"""Of `bindings.credentials_secret_name`."""
+
+
+def bound_secrets_selector(run: str) -> str:
+    """The label selector of the Secrets of credentials bound to ``run``'s stage pods."""
+    return (f"{keys.LABEL_POD_CREATED_BY}={keys.CREATED_BY_CYCLONE},"
+            f"{keys.LABEL_WORKFLOWRUN}={run_label(run)}")
+
+
+def bound_secrets_of(secrets: Iterable[Mapping[str, Any]], meta_namespace: str) -> list[str]:
+    """The names of the bound-credentials Secrets among ``secrets`` (listed with
+    `bound_secrets_selector`) that belong to the run of ``meta_namespace``; one without the
+    meta-namespace annotation belongs to the run its labels name, as its stage pods do."""
+    return sorted(
+        meta["name"] for meta in (secret.get("metadata") or {} for secret in secrets)
+        if str(meta.get("name", "")).endswith(BOUND_SECRET_SUFFIX)
+        and (meta.get("annotations") or {}).get(keys.ANNOTATION_META_NAMESPACE,
+                                                 meta_namespace) == meta_namespace)
 
 
 def gc_command(run: str) -> list[str]:
@@ -39,7 +66,7 @@ def build_gc_pod(
     labels = {
         keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
         keys.LABEL_POD_KIND: keys.POD_KIND_GC,
-        keys.LABEL_WORKFLOWRUN: dns_label_part(run)[:63].strip("-"),
+        keys.LABEL_WORKFLOWRUN: run_label(run),
     }
     if workflow:
         labels[keys.LABEL_WORKFLOW] = dns_label_part(workflow)[:63].strip("-")
