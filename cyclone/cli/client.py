@@ -130,11 +130,17 @@ class CycloneClient:
         raise CliError(message, status=response.status_code, causes=_causes_of(response))
 
     def request(self, method: str, path: str, *, params: dict | None = None,
-                json: Any = None, api: bool = True) -> Any:
-        """Send a request; the decoded JSON answer (None when there is no body)."""
+                json: Any = None, api: bool = True, every_tenant: bool = False) -> Any:
+        """Send a request; the decoded JSON answer (None when there is no body).
+
+        ``every_tenant``: send no ``X-Tenant`` (the admin's lists across tenants, which a
+        tenant named by the context would narrow)."""
         url = f"{API_PREFIX}{path}" if api else path
         try:
-            response = self._http.request(method, url, params=params, json=json)
+            request = self._http.build_request(method, url, params=params, json=json)
+            if every_tenant:
+                request.headers.pop("X-Tenant", None)
+            response = self._http.send(request)
         except httpx.HTTPError as err:
             raise self.unreachable(err) from err
         self._check(response)
@@ -157,9 +163,9 @@ class CycloneClient:
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 
-    def items(self, path: str) -> list[dict]:
-        """Every item of a list route."""
-        answer = self.get(path)
+    def items(self, path: str, *, every_tenant: bool = False) -> list[dict]:
+        """Every item of a list route (of every tenant's, sent with no ``X-Tenant``)."""
+        answer = self.request("GET", path, every_tenant=every_tenant)
         if isinstance(answer, dict):
             return list(answer.get("items") or [])
         return list(answer or [])

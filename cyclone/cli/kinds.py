@@ -218,7 +218,8 @@ KINDS: tuple[CliKind, ...] = (
             (("TYPE", _integration_type),)),
 )
 
-ALL_TENANTS_KINDS = ("workflows", "stages", "resources", "workflowruns", "workflowtriggers")
+ALL_TENANTS_KINDS = ("workflows", "stages", "resources", "workflowruns", "workflowtriggers",
+                     "workingpods")
 """The kinds the admin lists across tenants (`cyclone get KIND --all-tenants`)."""
 
 
@@ -229,7 +230,10 @@ def all_tenants_items(client: CycloneClient, kind: CliKind, project: str | None,
     if kind.plural not in ALL_TENANTS_KINDS:
         raise CliError(f"--all-tenants lists {', '.join(ALL_TENANTS_KINDS)}, "
                        f"not {kind.plural}")
-    found = client.items(f"/{kind.plural}")
+    found = client.items(f"/{kind.plural}", every_tenant=True)
+    if kind.plural == "workingpods":
+        wanted = {"project": project, "workflow": workflow}
+        return kind, [o for o in found if all(o.get(k) == v for k, v in wanted.items() if v)]
     for key, value in ((keys.LABEL_PROJECT, project), (keys.LABEL_WORKFLOW, workflow)):
         if value:
             found = [o for o in found if (_meta(o).get("labels") or {}).get(key) == value]

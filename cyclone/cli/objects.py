@@ -133,13 +133,15 @@ def apply_object(client: CycloneClient, obj: dict, project: str | None,
         if err.status != 409 or not name:
             raise CliError(refusal(kind.kind, name, err.message), status=err.status,
                            causes=err.causes) from err
+        taken = err
     if kind.kind == "WorkflowRun":
         return f"workflowrun/{name} unchanged (a run cannot be changed once created)"
     try:
         client.request("PUT", kind.path(p, wf, name), params=params, json=body)
     except CliError as err:
-        raise CliError(refusal(kind.kind, name, err.message), status=err.status,
-                       causes=err.causes) from err
+        why = taken if err.status == 404 else err
+        raise CliError(refusal(kind.kind, name, why.message), status=why.status,
+                       causes=why.causes) from err
     return f"{kind.kind.lower()}/{name} configured{done}"
 
 
@@ -229,7 +231,8 @@ def register(app: typer.Typer) -> None:
                                          help="Runs in these phases, e.g. Failed,Paused."),
         all_tenants: bool = typer.Option(False, "--all-tenants", "-A",
                                          help="Every tenant's workflows, stages, resources, "
-                                         "workflowruns or workflowtriggers (admin token)."),
+                                         "workflowruns, workflowtriggers or workingpods "
+                                         "(admin token)."),
         operation: str | None = typer.Option(None, "--operation",
                                              help="resourcetypes: only the types that can "
                                              "pull or push."),

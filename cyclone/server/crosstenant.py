@@ -224,8 +224,10 @@ async def list_execution_contexts(tenant: str, query: ListQuery = Depends(list_q
     ns = await state.cluster.get(kinds.NAMESPACE, keys.tenant_namespace(tenant))
     ecs = (await state.cluster.list(kinds.EXECUTION_CLUSTER)).items
     policy = policy_for(tenant, ns, ecs)
+    opened = [o.target.as_context() for o in policy.opened]
     items = [{"metadata": {"name": f"{t.cluster}/{t.namespace}"}, **t.as_context(),
-              "integration": None} for t in policy.owned_targets()[:1]]
+              "integration": None} for t in policy.owned_targets()[:1]
+             if t.as_context() not in opened]
     items += [{"metadata": {"name": f"{o.cluster}/{o.namespace}"}, **o.target.as_context(),
                "integration": o.integration} for o in policy.opened]
     return paginate(items, query if query.sort else ListQuery(

@@ -126,7 +126,30 @@ async def create_object(spec: KindRoutes, scope: Scope, body: ObjectBody,
     name = resolve_name(body.metadata, spec.what)
     obj = build_object(spec.kind, body, name, scope.namespace, _labels(spec, scope))
     await _admit(spec, scope, obj)
-    return await create_named(scope.cluster, obj, spec.what, dry_run=dry_run)
+    try:
+        return await create_named(scope.cluster, obj, spec.what, dry_run=dry_run)
+    except errors.AlreadyExists as exc:
+        held = await _holder(spec, scope, name)
+        if not held:
+            raise
+        raise errors.AlreadyExists(f"{exc.message} in {held}; {spec.what} names are unique per "
+                                   "tenant") from exc
+
+
+async def _holder(spec: KindRoutes, scope: Scope, name: str) -> str | None:
+    """The project (and workflow) holding the object `name` when it is not the scope's:
+    the name is taken there, and no update in this scope can reach it."""
+    try:
+        held = await scope.cluster.get(spec.kind, name, scope.namespace)
+    except errors.ApiError:
+        return None
+    labels = held["metadata"].get("labels") or {}
+    project, workflow = labels.get(keys.LABEL_PROJECT), labels.get(keys.LABEL_WORKFLOW)
+    if scope.workflow and workflow and (project, workflow) != (scope.project, scope.workflow):
+        return f"workflow {workflow!r} of project {project!r}"
+    if scope.project and project and project != scope.project:
+        return f"project {project!r}"
+    return None
 
 
 async def update_object(spec: KindRoutes, scope: Scope, name: str, body: ObjectBody,

@@ -1,7 +1,9 @@
 """The v1.2 routes where a CLI user looks for them, against a live server: `get KIND -A`
-(every tenant's objects, admin), `get workingpods`, `get executioncontexts`, `integration
+(every tenant's objects, admin), `get workingpods` (scoped to the context's tenant, every
+tenant's with `-A`), `get executioncontexts`, `integration
 stop-pvc-watcher|start-pvc-watcher`, `integration dockerfiles`, `storage cleanup`,
-`get resourcetypes --operation` and `apply --dry-run=server` of tenants and integrations."""
+`get resourcetypes --operation`, `apply --dry-run=server` of tenants and integrations, and
+`apply` (CLI and SDK) of a name another project of the tenant holds."""
 
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import pytest
 
 from cli.conftest import ADMIN_TOKEN
 from cyclone.api import keys
+from cyclone.cli.config import save_instance_context
 from cyclone.engine.core.gcpod import ANNOTATION_COLLECT_NOW
 from cyclone.kube import kinds
+from cyclone.sdk import APIError, Client, Stage
 from cyclone.server.watchdog import ANNOTATION_WATCHER
 
 API = "/apis/v1alpha1"
@@ -111,6 +115,25 @@ def test_get_workingpods_shows_a_tenants_stage_pods_to_it_and_the_admin(cyclone,
     theirs = cyclone("get", "workingpods", env=as_tenant(tokens[B]))
     assert theirs.exit_code == 0 and theirs.stdout == ""
     assert "No workingpods found." in theirs.stderr
+
+
+def test_workingpods_follow_an_up_context_tenant_and_all_tenants_lists_every_one(
+        cyclone, tokens, live_server, tmp_path):
+    token_file = tmp_path / "admin-token"
+    token_file.write_text(ADMIN_TOKEN)
+    save_instance_context("up-local", live_server.url, keys.DEFAULT_TENANT, token_file,
+                          make_current=True)
+    as_up = {"CYCLONE_SERVER": None, "CYCLONE_TOKEN": None}
+    scoped = cyclone("get", "workingpods", env=as_up)
+    assert scoped.exit_code == 0 and scoped.stdout == "", scoped.output
+    every = cyclone("get", "workingpods", "-A", env=as_up)
+    assert every.exit_code == 0, every.output
+    assert [r.split()[:3] for r in every.stdout.splitlines()] == [
+        ["NAME", "TENANT", "PROJECT"], ["ci-build-x1", A, "pa"]]
+    named = cyclone("get", "workingpods", "-A", "-p", "pa", "-w", "ci", "-o", "name", env=as_up)
+    assert named.stdout == "workingpod/ci-build-x1\n", named.output
+    elsewhere = cyclone("get", "workingpods", "--all-tenants", "-p", "pb", env=as_up)
+    assert elsewhere.exit_code == 0 and elsewhere.stdout == "", elsewhere.output
 
 
 def test_get_executioncontexts_lists_the_tenants_own(cyclone, tokens):
@@ -256,3 +279,20 @@ def test_apply_server_dry_run_checks_tenants_and_integrations_storing_nothing(
                       env=as_tenant(tokens[A]))
     assert refused.exit_code == 1, refused.output
     assert "doc 1 Tenant/" in refused.stdout and "doc 2 Integration/bad" in refused.stdout
+
+
+def test_apply_of_a_name_taken_in_another_project_names_that_project(cyclone, tokens,
+                                                                      tmp_path, live_server):
+    manifest = tmp_path / "taken.yaml"
+    manifest.write_text("kind: Project\nmetadata: {name: pz}\n---\nkind: Stage\n"
+                        "metadata: {name: build}\nspec:\n  pod:\n    spec:\n"
+                        "      containers: [{image: busybox, command: ['true']}]\n")
+    refused = cyclone("apply", "-f", str(manifest), "-p", "pz", env=as_tenant(tokens[A]))
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr == ("error: Stage 'build': stage 'build' already exists in project "
+                              "'pa'; stage names are unique per tenant\n")
+    with Client(server=live_server.url, token=tokens[A]) as client, \
+            pytest.raises(APIError) as sdk_refused:
+        client.apply("pz", Stage("build", image="busybox", command=["true"]))
+    assert sdk_refused.value.status == 409
+    assert "already exists in project 'pa'" in sdk_refused.value.message

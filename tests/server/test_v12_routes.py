@@ -193,6 +193,44 @@ async def test_a_tenant_sees_its_execution_contexts_and_only_its_own(world: Worl
     assert theirs.status_code == 404, theirs.text
 
 
+async def test_a_home_also_opened_as_a_cluster_is_listed_once_with_its_integration(
+        world: World):
+    c_name = f"v12c{secrets.token_hex(3)}"
+    expect(await world.admin.post("/tenants", json={
+        "metadata": {"name": c_name}, "spec": {"persistentVolumeClaim": {"size": "1Gi"}}}), 201)
+    try:
+        c_token = expect(await world.admin.post(f"/tenants/{c_name}/tokens", json={}),
+                         201)["token"]
+        c = {"Authorization": f"Bearer {c_token}"}
+        expect(await world.admin.post("/integrations", headers=c, json={
+            "metadata": {"name": "at-home"},
+            "spec": {"type": "Cluster", "cluster": {"isControlCluster": True,
+                                                     "namespace": f"cyclone-{c_name}"}}}), 201)
+        expect(await world.admin.put("/integrations/at-home/opencluster", headers=c), 200)
+        listed = expect(await world.admin.get(f"/tenants/{c_name}/executioncontexts",
+                                              headers=c), 200)
+        assert [(i["metadata"]["name"], i["pvc"], i["integration"]) for i in listed["items"]] == [
+            (f"{keys.CONTROL_CLUSTER_NAME}/cyclone-{c_name}", keys.tenant_pvc_name(c_name),
+             "at-home")]
+        assert listed["metadata"]["total"] == 1
+    finally:
+        with contextlib.suppress(httpx.HTTPError):
+            await world.admin.delete(f"/tenants/{c_name}")
+
+
+async def test_a_stage_name_taken_in_another_project_is_refused_naming_that_project(
+        world: World):
+    expect(await world.a.post("/projects", json={"metadata": {"name": "v12other"}}), 201)
+    for params in ({}, {"dryrun": "true"}):
+        taken = await world.a.post("/projects/v12other/stages", params=params,
+                                   json=stage("ci", "echo other"))
+        assert taken.status_code == 409, taken.text
+        assert taken.json()["message"] == (
+            "stage 'ci' already exists in project 'v12'; stage names are unique per tenant")
+    again = await world.a.post(f"{P}/stages", json=stage("ci", "echo again"))
+    assert again.status_code == 409 and again.json()["message"] == "stage 'ci' already exists"
+
+
 async def test_a_stopped_pvc_watchdog_stays_stopped_until_started(world: World):
     b, namespace = world.b, f"cyclone-{world.b_name}-work"
     pod = watchdog_pod_name(world.b_name)
