@@ -201,11 +201,12 @@ class TenantProvisioner:
         outcomes: dict[str, str] = {}
         for name, source in sorted(wanted.items()):
             assert spec is not None
+            watcher = name in watched
             try:
                 if not (cached and self._remote.current(
-                        tenant, name, source, spec, self.caches.execution_clusters())):
-                    await self._open(tenant, name, source, spec, watcher=name in watched)
-                    self._remote.made(tenant, name, source, spec)
+                        tenant, name, source, spec, watcher, self.caches.execution_clusters())):
+                    await self._open(tenant, name, source, spec, watcher=watcher)
+                    self._remote.made(tenant, name, source, spec, watcher)
             except errors.ApiError as exc:
                 self._remote.forget(tenant, name)
                 self._failures[(tenant, name)] = exc
@@ -317,7 +318,8 @@ class TenantProvisioner:
     async def _open(self, tenant: str, name: str, source: dict, spec: TenantSpec, *,
                     watcher: bool = True) -> None:
         """Make what the opening needs; the PVC watchdog only when `watcher` (else it is
-        removed: the tenant stopped it)."""
+        removed with its token Secret and its token revoked: the tenant stopped it; a start
+        issues a new one)."""
         await check_placement(self.control, tenant, name, source, self._read_control)
         namespace = plan.workload_namespace(tenant, source)
         pvc = plan.workload_pvc(tenant, source)
@@ -336,7 +338,7 @@ class TenantProvisioner:
                 await self._ensure(cluster, kinds.PERSISTENT_VOLUME_CLAIM,
                                    plan.pvc_object(tenant, namespace, spec))
             if not watcher:
-                await _delete(cluster, kinds.POD, watchdog_pod_name(tenant), namespace)
+                await self._remove_watchdog(cluster, tenant, name, namespace)
                 return
             await self._ensure_watchdog_token(cluster, tenant, name, namespace)
             await self._ensure(cluster, kinds.POD,
@@ -383,6 +385,19 @@ class TenantProvisioner:
                          "labels": plan.provisioned_labels(tenant)},
             "data": {"token": base64.b64encode(token.encode()).decode()},
         })
+
+    async def _remove_watchdog(self, cluster: Cluster, tenant: str, integration: str,
+                               namespace: str) -> None:
+        """Delete a stopped watchdog's pod and token Secret and revoke its token; what a
+        cached reconcile finds gone already is left alone (its coming back is an event)."""
+        for kind, name in ((kinds.POD, watchdog_pod_name(tenant)),
+                           (kinds.SECRET, WATCHDOG_TOKEN_SECRET)):
+            if await self._read(cluster, kind, name, namespace) is not None:
+                await _delete(cluster, kind, name, namespace)
+        token_id = watchdog_token_id(integration)
+        if (self.caches.has_token(tenant, token_id) if _FROM_CACHE.get()
+                else await self.tokens.has(tenant, token_id)):
+            await self.tokens.revoke(tenant, token_id)
 
     async def _has_token(self, tenant: str, token_id: str) -> bool:
         """Whether the token record holds `token_id`; the cache answers yes, only the

@@ -124,12 +124,13 @@ class ProvisioningCaches:
         return token_id in ((secret or {}).get("data") or {})
 
 
-def _fingerprint(source: dict, spec: TenantSpec) -> str:
-    return json.dumps([source, spec.model_dump(mode="json")], sort_keys=True)
+def _fingerprint(source: dict, spec: TenantSpec, watcher: bool) -> str:
+    return json.dumps([source, spec.model_dump(mode="json"), watcher], sort_keys=True)
 
 
 class RemoteOpenings:
-    """When each remote opening was last made, and from what intent.
+    """When each remote opening was last made, and from what intent (the Cluster source,
+    the tenant's spec and whether the PVC watchdog runs).
 
     Remote clusters are not watched, so what the controller made there is read live; but
     only when the opening's intent changed or `period` has passed since it was made, not
@@ -141,9 +142,11 @@ class RemoteOpenings:
         self._period = period
         self._made: dict[tuple[str, str], tuple[str, float]] = {}
 
-    def made(self, tenant: str, name: str, source: dict, spec: TenantSpec) -> None:
+    def made(self, tenant: str, name: str, source: dict, spec: TenantSpec,
+             watcher: bool) -> None:
         if not source.get("isControlCluster"):
-            self._made[(tenant, name)] = (_fingerprint(source, spec), self._clock.monotonic())
+            self._made[(tenant, name)] = (_fingerprint(source, spec, watcher),
+                                          self._clock.monotonic())
 
     def forget(self, tenant: str, name: str) -> None:
         self._made.pop((tenant, name), None)
@@ -153,14 +156,14 @@ class RemoteOpenings:
             del self._made[key]
 
     def current(self, tenant: str, name: str, source: dict, spec: TenantSpec,
-                records: list[dict]) -> bool:
+                watcher: bool, records: list[dict]) -> bool:
         """Whether the remote opening `name` was made from this same intent less than a
         period ago, and the ExecutionClusters (`records`) still record it."""
         made = self._made.get((tenant, name))
         if source.get("isControlCluster") or made is None:
             return False
         fingerprint, at = made
-        if fingerprint != _fingerprint(source, spec) or (
+        if fingerprint != _fingerprint(source, spec, watcher) or (
                 self._clock.monotonic() - at >= self._period):
             return False
         opening = (name, plan.execution_cluster_name(name, source),

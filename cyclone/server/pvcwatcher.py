@@ -41,9 +41,9 @@ async def pvc_watcher_route(
     state: ServerState = Depends(server_state),
 ) -> dict:
     """`stop` removes the watchdog pod that reports the tenant PVC's usage to
-    `/storage/usages` from the integration's workload namespace, and keeps it away;
-    `start` brings it back. The integration must be an opened Cluster integration (409
-    otherwise)."""
+    `/storage/usages` from the integration's workload namespace, and keeps it away; its
+    token is revoked. `start` brings it back with a new token. The integration must be an
+    opened Cluster integration (409 otherwise)."""
     await read_tenant(state.cluster, tenant)
     secret = await read_integration_secret(state.cluster, tenant, integration)
     spec = spec_of_secret(secret)
