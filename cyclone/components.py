@@ -28,6 +28,7 @@ import yaml
 from cyclone.api import keys
 from cyclone.api.tenant import DEFAULT_PVC_SIZE
 from cyclone.engine.core.deliveries import DEFAULT_REPLAY_WINDOW_SECONDS
+from cyclone.engine.core.gcpod import DEFAULT_GC_IMAGE
 from cyclone.engine.core.weburl import check_template
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, ApiError, Forbidden, Invalid, NotFound
@@ -127,6 +128,8 @@ class ServerOptions:
     default_quota: str = ""
     """``resource=quantity,…`` of tenants created without a quota; "" for none."""
     web_url_template: str | None = None
+    gc_image: str = DEFAULT_GC_IMAGE
+    """The engine's ``gc_image``: the image of the cache cleaning pods."""
 
 
 @dataclass
@@ -222,7 +225,8 @@ def engine_overrides(web_url_template: str | None, endpoints: tuple[str, ...]) -
 
 def server_settings(options: Any, endpoint_names: tuple[str, ...] = ()):
     """The `ServerSettings` of server (or `cyclone up`) options; one clear ComponentError
-    for an unknown placeholder, a bad quota or PVC size."""
+    for an unknown placeholder, a bad quota or PVC size. The GC image is the server's
+    `--gc-image` (`cyclone up` gives the engine's own: `up.up_server_settings`)."""
     from cyclone.engine.core.serversettings import (
         ServerSettings,
         TenantDefaults,
@@ -240,7 +244,8 @@ def server_settings(options: Any, endpoint_names: tuple[str, ...] = ()):
                                                              parse_quantity)),
             web_url_template=(check_template(options.web_url_template)
                               if options.web_url_template else None),
-            notification_endpoints=endpoint_names)
+            notification_endpoints=endpoint_names,
+            gc_image=getattr(options, "gc_image", None) or DEFAULT_GC_IMAGE)
     except ValueError as exc:
         raise ComponentError(str(exc)) from None
 

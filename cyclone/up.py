@@ -226,12 +226,14 @@ def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
 
 def up_server_settings(options: UpOptions, config: EngineConfig) -> ServerSettings:
     """The server's settings under `cyclone up`: its options, and the engine's link
-    template and endpoint names, so the server and the engine make the same link."""
+    template and endpoint names, so the server and the engine make the same link, and its
+    GC pod image and resources, which the server's cache cleaning pods take too."""
     try:
         settings = server_settings(options, tuple(e.name for e in config.notification_endpoints))
     except ComponentError as exc:
         raise UpError(str(exc)) from None
-    return dataclasses.replace(settings, web_url_template=config.web_url_template)
+    return dataclasses.replace(settings, web_url_template=config.web_url_template,
+                               gc_image=config.gc_image, gc_resources=config.gc_resources)
 
 
 def default_tenant_namespace(defaults: TenantDefaults | None = None) -> dict:

@@ -90,6 +90,12 @@ NOTIFICATION_ENDPOINT = typer.Option(
     "workflowrun.cyclone.dev/web-url) to URL, recorded in the run's "
     "status.notifications.NAME. Repeatable; one value may list several, comma-separated.",
 )
+GC_IMAGE = typer.Option(
+    "busybox:1.36", "--gc-image", envvar="CYCLONE_GC_IMAGE",
+    help="The image of the pods that empty a project's acceleration caches: give the "
+    "engine's gc_image, so a mirror of images serves them as it serves the GC pods. "
+    "Env: CYCLONE_GC_IMAGE.",
+)
 LOG_LEVEL = typer.Option(
     "info", "--log-level", help="Least severe log lines shown: debug, info, warning or error."
 )
@@ -234,6 +240,7 @@ def register(app: typer.Typer) -> None:
         default_storage_class: str = DEFAULT_STORAGE_CLASS,
         default_quota: str = DEFAULT_QUOTA,
         web_url_template: str | None = WEB_URL_TEMPLATE,
+        gc_image: str = GC_IMAGE,
         log_level: str = LOG_LEVEL,
         log_format: str = LOG_FORMAT,
     ) -> None:
@@ -252,7 +259,7 @@ def register(app: typer.Typer) -> None:
                                renew_deadline, retry_period),
             open_control_cluster=open_control_cluster, default_pvc_size=default_pvc_size,
             default_storage_class=default_storage_class, default_quota=default_quota,
-            web_url_template=web_url_template or None,
+            web_url_template=web_url_template or None, gc_image=gc_image,
         )
         run_component("server", lambda: run_server(options), log_level=log_level,
                       log_format=log_format)

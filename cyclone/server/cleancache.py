@@ -3,8 +3,10 @@
 A task is the GC-style pod `cachegc--{project}` (`engine/core/acceleration.py`) in the
 workload namespace where the tenant's new runs go (the control cluster, or the worker
 cluster the tenant opened, reached with its integration's credential), on the PVC they
-use; its phase is the task's. One task per project at a time: asking again while one
-runs answers that one.
+use; its phase is the task's. It runs the engine's GC image (`ServerSettings.gc_image`).
+One task per project at a time: asking again while one runs answers that one; asking
+again once it has ended replaces it, so at most one finished pod per project is kept, the
+one `GET` reports on.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ router = APIRouter(tags=["projects"])
 
 CLEAN_POD_RESOURCES = {"requests": {"cpu": "50m", "memory": "32Mi"},
                        "limits": {"cpu": "200m", "memory": "128Mi"}}
-"""So that the workload namespace's ResourceQuota, which demands them, admits the pod."""
+"""So that the workload namespace's ResourceQuota, which demands them, admits the pod: the
+engine's default ``gc_resources``, where the server is not told the engine's own
+(`ServerSettings.gc_resources`)."""
 
 
 class CleanCacheTask(BaseModel):
@@ -120,8 +124,9 @@ async def create_clean_cache_task(
                 return _task(project, existing)
             with contextlib.suppress(errors.NotFound):
                 await cluster.delete(kinds.POD, name, namespace, grace_period_seconds=0)
-        pod = build_clean_cache_pod(project, scope.tenant, namespace, pvc,
-                                    resources=CLEAN_POD_RESOURCES)
+        pod = build_clean_cache_pod(
+            project, scope.tenant, namespace, pvc, image=state.settings.gc_image,
+            resources=state.settings.gc_resources or CLEAN_POD_RESOURCES)
         try:
             created = await cluster.create(pod, namespace=namespace)
         except errors.AlreadyExists:

@@ -89,3 +89,21 @@ def test_a_cleanup_takes_the_finished_uncleaned_runs_only():
         run("going", "Failed", deletionTimestamp="2026-01-01T00:00:00Z"),
         run("marked", "Failed", annotations={ANNOTATION_COLLECT_NOW: "true"}),
     ]) == ["bad", "ok", "stopped"]
+
+
+def test_the_cache_cleaning_pod_runs_as_the_gc_pod_does():
+    from cyclone.engine.core.acceleration import build_clean_cache_pod
+
+    settings = {"image": "mirror.example/busybox:1.36", "service_account": "gc",
+                "resources": {"requests": {"cpu": "10m"}, "limits": {"cpu": "100m"}}}
+    gc = build_gc_pod("r1", "ns", "pvc", **settings)
+    clean = build_clean_cache_pod("shop", "devops", "ns", "pvc", **settings)
+    assert_valid_pod(clean)
+
+    def how_it_runs(pod: dict) -> dict:
+        return {**pod["spec"], "containers": [
+            {k: v for k, v in c.items() if k not in ("name", "command")}
+            for c in pod["spec"]["containers"]]}
+
+    assert how_it_runs(clean) == how_it_runs(gc)
+    assert clean["spec"]["containers"][0]["image"] == "mirror.example/busybox:1.36"

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cyclone.api import keys
+from cyclone.engine.core.gcpod import DEFAULT_GC_IMAGE, GC_MOUNT_PATH, pvc_maintenance_pod
 from cyclone.engine.core.podvolumes import DATA_VOLUME
 
 LABEL_ACCELERATION = keys.LABEL_ACCELERATION
@@ -157,7 +158,7 @@ def decide(labels: Mapping[str, str] | None, project: str | None, pvc: str | Non
 
 
 CLEAN_POD_PREFIX = "cachegc--"
-CLEAN_MOUNT_PATH = "/data"
+CLEAN_MOUNT_PATH = GC_MOUNT_PATH
 
 
 def clean_cache_pod_name(project: str) -> str:
@@ -173,38 +174,24 @@ def clean_cache_command(project: str) -> list[str]:
 
 
 def build_clean_cache_pod(project: str, tenant: str, namespace: str, pvc: str, *,
-                          image: str = "busybox:1.36",
-                          resources: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The GC-style pod ``cachegc--{project}`` that empties the project's caches on ``pvc``."""
+                          image: str = DEFAULT_GC_IMAGE,
+                          resources: Mapping[str, Any] | None = None,
+                          service_account: str | None = None) -> dict[str, Any]:
+    """The GC-style pod ``cachegc--{project}`` that empties the project's caches on ``pvc``
+    (`gcpod.pvc_maintenance_pod`, with the image, resources and service account GC pods
+    have)."""
     if not _PROJECT_FOLDER.match(project):
         raise ValueError(f"project {project!r} is not a valid folder name")
-    container: dict[str, Any] = {
-        "name": "csc-clean-cache",
-        "image": image,
-        "command": clean_cache_command(project),
-        "volumeMounts": [{"name": DATA_VOLUME, "mountPath": CLEAN_MOUNT_PATH}],
+    labels = {
+        keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
+        keys.LABEL_POD_KIND: keys.POD_KIND_GC,
+        keys.LABEL_PROJECT: project,
+        keys.LABEL_TENANT: tenant,
     }
-    if resources:
-        container["resources"] = dict(resources)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": clean_cache_pod_name(project),
-            "namespace": namespace,
-            "labels": {
-                keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
-                keys.LABEL_POD_KIND: keys.POD_KIND_GC,
-                keys.LABEL_PROJECT: project,
-                keys.LABEL_TENANT: tenant,
-            },
-        },
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [container],
-            "volumes": [{"name": DATA_VOLUME, "persistentVolumeClaim": {"claimName": pvc}}],
-        },
-    }
+    return pvc_maintenance_pod(
+        clean_cache_pod_name(project), namespace, pvc, "csc-clean-cache",
+        clean_cache_command(project), labels, image=image, resources=resources,
+        service_account=service_account)
 
 
 REASON_ACCELERATION_SKIPPED = "AccelerationSkipped"

@@ -50,6 +50,37 @@ def gc_command(run: str) -> list[str]:
     return ["sh", "-c", f"rm -rf {shlex.quote(target)}"]
 
 
+def pvc_maintenance_pod(name: str, namespace: str, pvc: str, container: str,
+                        command: list[str], labels: Mapping[str, str], *,
+                        image: str = DEFAULT_GC_IMAGE,
+                        resources: Mapping[str, Any] | None = None,
+                        service_account: str | None = None,
+                        annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A pod that runs `command` once on the tenant PVC `pvc`, mounted at ``/data``: the run
+    GC pod and the cache cleaning pod (`acceleration.build_clean_cache_pod`). Both take
+    the engine's ``gc_image`` and ``gc_resources``, so a mirror of images and a quota that
+    demands requests and limits serve both alike."""
+    spec_container: dict[str, Any] = {
+        "name": container,
+        "image": image,
+        "command": command,
+        "volumeMounts": [{"name": GC_VOLUME, "mountPath": GC_MOUNT_PATH}],
+    }
+    if resources:
+        spec_container["resources"] = dict(resources)
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "containers": [spec_container],
+        "volumes": [{"name": GC_VOLUME, "persistentVolumeClaim": {"claimName": pvc}}],
+    }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
 def build_gc_pod(
     run: str,
     namespace: str,
@@ -72,27 +103,10 @@ def build_gc_pod(
         labels[keys.LABEL_WORKFLOW] = dns_label_part(workflow)[:63].strip("-")
     if project:
         labels[keys.LABEL_PROJECT] = dns_label_part(project)[:63].strip("-")
-    annotations = {keys.ANNOTATION_META_NAMESPACE: meta_namespace} if meta_namespace else {}
-    container: dict[str, Any] = {
-        "name": "csc-gc",
-        "image": image,
-        "command": gc_command(run),
-        "volumeMounts": [{"name": GC_VOLUME, "mountPath": GC_MOUNT_PATH}],
-    }
-    if resources:
-        container["resources"] = dict(resources)
-    spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "containers": [container],
-        "volumes": [{"name": GC_VOLUME, "persistentVolumeClaim": {"claimName": pvc}}],
-    }
-    if service_account:
-        spec["serviceAccountName"] = service_account
-    metadata: dict[str, Any] = {"name": gc_pod_name(run), "namespace": namespace, "labels": labels}
-    if annotations:
-        metadata["annotations"] = annotations
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
-
+    return pvc_maintenance_pod(
+        gc_pod_name(run), namespace, pvc, "csc-gc", gc_command(run), labels, image=image,
+        resources=resources, service_account=service_account,
+        annotations={keys.ANNOTATION_META_NAMESPACE: meta_namespace} if meta_namespace else None)
 
 
 NAMESPACE_TERMINATING = "because it is being terminated"

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from cyclone.api import keys
 from cyclone.api.tenant import DEFAULT_PVC_SIZE, PVC_SIZE_PATTERN, TenantPVC, TenantSpec
+from cyclone.engine.core.gcpod import DEFAULT_GC_IMAGE
 from cyclone.engine.core.weburl import effective_template
 
 CONTROL_CLUSTER_INTEGRATION = keys.CONTROL_CLUSTER_NAME
@@ -142,6 +143,11 @@ class ServerSettings:
     """The link of a run (`cyclone.engine.core.weburl`); None: the UI's run page."""
     notification_endpoints: tuple[str, ...] = ()
     """The names of the engine's notification endpoints, where the server knows them."""
+    gc_image: str = DEFAULT_GC_IMAGE
+    """The engine's ``gc_image``, which the cache cleaning pods the server starts use too
+    (`cyclone up` passes the engine's; `cyclone server --gc-image`)."""
+    gc_resources: dict | None = None
+    """The engine's ``gc_resources`` where the server knows them (`cyclone up`)."""
 
     def shown(self, server_url: str) -> dict:
         """What an admin sees of them: nothing secret (endpoint URLs may hold a token)."""
