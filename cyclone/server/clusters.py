@@ -66,11 +66,27 @@ async def _write_intent(state: ServerState, secret: dict, opened: bool) -> dict:
     return await write_integration_spec(state.cluster, secret, spec)
 
 
+INTENT_WRITE_ATTEMPTS = 3
+
+
+async def _write_fresh_intent(state: ServerState, tenant: str, secret: dict,
+                              opened: bool) -> dict:
+    """Write the intent; when the provisioning controller recorded an outcome on the
+    Secret between our read and our write (409), read it again and write once more."""
+    for _ in range(INTENT_WRITE_ATTEMPTS - 1):
+        try:
+            return await _write_intent(state, secret, opened)
+        except errors.Conflict:
+            secret = await read_integration_secret(state.cluster, tenant,
+                                                   secret["metadata"]["name"])
+    return await _write_intent(state, secret, opened)
+
+
 async def open_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
     name = secret["metadata"]["name"]
     source = spec_of_secret(secret).get("cluster") or {}
     await check_placement(state.cluster, tenant, name, source)
-    updated = await _write_intent(state, secret, True)
+    updated = await _write_fresh_intent(state, tenant, secret, True)
     provisioner = await reconciled(state, tenant)
     failure = provisioner.failure(tenant, name) if provisioner else None
     if failure is not None:
@@ -86,7 +102,7 @@ async def open_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
 
 async def close_cluster(state: ServerState, tenant: str, secret: dict) -> dict:
     name = secret["metadata"]["name"]
-    updated = await _write_intent(state, secret, False)
+    updated = await _write_fresh_intent(state, tenant, secret, False)
     await reconciled(state, tenant)
     return _answer(name, tenant, updated)
 

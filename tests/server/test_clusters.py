@@ -259,3 +259,20 @@ async def test_two_tenants_opening_one_namespace_at_once_leave_one_owner(app, ad
     ec = await cluster.get(kinds.EXECUTION_CLUSTER, "worker-1")
     opened = [k for k in ec["metadata"]["labels"] if k.startswith("opened.tenant.cyclone.dev/")]
     assert len(opened) == 1
+
+
+async def test_an_opening_written_over_a_controller_update_is_written_again(
+        app, devops, cluster):
+    """The provisioning controller records its outcome on the integration's Secret; an
+    opening read before that record and written after it is written again, not a 409."""
+    from cyclone.server.clusters import open_cluster
+
+    assert (await devops.post("/integrations", json=WORKER)).status_code == 201
+    namespace = keys.tenant_namespace("devops")
+    stale = await cluster.get(kinds.SECRET, "worker", namespace)
+    await cluster.patch(kinds.SECRET, "worker", {"metadata": {"annotations": {
+        "test.cyclone.dev/touched": "yes"}}}, namespace)
+    answer = await open_cluster(app.state.cyclone, "devops", stale)
+    assert answer["spec"]["cluster"]["isWorkerCluster"] is True
+    stored = await cluster.get(kinds.SECRET, "worker", namespace)
+    assert stored["metadata"]["annotations"]["test.cyclone.dev/touched"] == "yes"
