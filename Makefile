@@ -32,8 +32,9 @@ browser-deps:
 
 # The built-in Gradle and Go templates' tests run Debian's gradle and go (with JUnit 4).
 template-deps:
-	@command -v gradle >/dev/null && command -v go >/dev/null || { \
-	  echo "installing gradle and golang-go (built-in template tests)"; \
+	@command -v gradle >/dev/null && command -v go >/dev/null \
+	  && [ -e /usr/share/java/junit4.jar ] || { \
+	  echo "installing gradle, golang-go and junit4 (built-in template tests)"; \
 	  (apt-get update -qq && apt-get install -y -qq gradle golang-go junit4) >/dev/null; }
 
 # make run ARGS="--port 7100 --log-level debug": the arguments go to `cyclone up`.
