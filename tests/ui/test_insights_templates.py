@@ -3,7 +3,6 @@ every tenant-controlled text escaped."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,10 +95,8 @@ def test_a_large_triage_stays_bounded() -> None:
     green = run("green", {}, parameters=many)
     red = run("red", {"build": stage(0, 9, "Failed")}, "Failed", 50,
               parameters={k: v + "!" for k, v in many.items()})
-    started = time.perf_counter()
     html = render_card(triage(red, None, green, lambda s: lines))
     tail = render_card(triage(red, None, None, lambda s: quiet))
-    assert time.perf_counter() - started < 5
     assert html.count('class="match"') == 20 and html.count("Parameter <code>") == 300
     assert "x" * 501 not in html
     assert "Last lines of the log" in tail and 'href="/s#L100000"' in tail
@@ -125,13 +122,11 @@ def test_the_compare_page_shows_phases_durations_deltas_and_differences() -> Non
     assert "<code>build.out</code>" in html
 
 
-def test_a_large_comparison_renders_quickly_and_escapes_names() -> None:
+def test_a_large_comparison_renders_and_escapes_names() -> None:
     stages = {f"stage-{i}": stage(i, i + 5) for i in range(2000)}
     a = run("a", stages)
     b = run("b", {**{f"stage-{i}": stage(i, i + 9) for i in range(2000)},
                   EVIL: stage(0, 1)}, created=10)
-    started = time.perf_counter()
     html = render_compare(runs=[b, a] * 100, a="a", b="b", comparison=compare(a, b))
-    assert time.perf_counter() - started < 6
     assert html.count("<tr data-stage=") == 2001
     assert "<script>alert" not in html

@@ -3,7 +3,6 @@ empty, normal and large data, with tenant text escaped."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -51,9 +50,8 @@ def test_the_runs_list_renders_empty_normal_and_large() -> None:
     html = runs_list([hostile])
     assert HOSTILE not in html and "&lt;img src=x" in html
     assert 'sse-swap="run-r1"' in html and 'data-phase="Failed"' in html
-    began = time.perf_counter()
     large = runs_list(summaries(50))
-    assert large.count("<tr id=") == 50 and time.perf_counter() - began < 0.5
+    assert large.count("<tr id=") == 50
 
 
 def test_the_overview_renders_empty_and_large() -> None:
