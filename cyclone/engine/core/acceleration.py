@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cyclone.api import keys
+from cyclone.engine.core.events import warning_event
 from cyclone.engine.core.gcpod import DEFAULT_GC_IMAGE, GC_MOUNT_PATH, pvc_maintenance_pod
 from cyclone.engine.core.podvolumes import DATA_VOLUME
 
@@ -200,21 +201,7 @@ REASON_ACCELERATION_SKIPPED = "AccelerationSkipped"
 def skipped_event(run: Mapping[str, Any], message: str, now: str) -> dict[str, Any]:
     """The Warning Event on an accelerated run that got no caches; one per run (by name)."""
     meta = run.get("metadata") or {}
-    involved = {"apiVersion": run.get("apiVersion") or keys.API_VERSION, "kind": "WorkflowRun",
-                "name": meta.get("name"), "namespace": meta.get("namespace")}
-    if meta.get("uid"):
-        involved["uid"] = meta["uid"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{meta.get('name')}.{meta.get('uid') or 'run'}.caches",
-                     "namespace": meta.get("namespace")},
-        "involvedObject": involved,
-        "reason": REASON_ACCELERATION_SKIPPED,
-        "message": message,
-        "type": "Warning",
-        "source": {"component": "cyclone"},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
+    return warning_event(
+        {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun", **run},
+        f"{meta.get('name')}.{meta.get('uid') or 'run'}.caches",
+        REASON_ACCELERATION_SKIPPED, message, now)

@@ -18,6 +18,7 @@ from cyclone.api import keys
 from cyclone.api.common import Phase
 from cyclone.api.validation import validate_object as field_errors
 from cyclone.engine.core.dag import scope_problems
+from cyclone.engine.core.events import warning_event
 from cyclone.engine.core.masking import Masker
 from cyclone.engine.core.tenancy import Violation, describe
 
@@ -169,22 +170,6 @@ def refusal_event(trigger: Mapping[str, Any], run_name: str, message: str,
     created. Named after the run and the trigger's uid, so a repeated attempt finds it
     already there, and a trigger created again under the same name gets its own."""
     meta = trigger.get("metadata") or {}
-    namespace = meta.get("namespace")
-    involved = {"apiVersion": trigger.get("apiVersion"), "kind": trigger.get("kind"),
-                "name": meta.get("name"), "namespace": namespace}
-    if meta.get("uid"):
-        involved["uid"] = meta["uid"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{run_name}.{meta.get('uid') or 'refused'}",
-                     "namespace": namespace},
-        "involvedObject": involved,
-        "reason": REASON_RUN_REFUSED,
-        "message": f"run {run_name} not created: {message}"[:EVENT_MESSAGE_LIMIT],
-        "type": "Warning",
-        "source": {"component": "cyclone"},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    }
+    return warning_event(
+        trigger, f"{run_name}.{meta.get('uid') or 'refused'}", REASON_RUN_REFUSED,
+        f"run {run_name} not created: {message}"[:EVENT_MESSAGE_LIMIT], now)
