@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from cyclone.api import keys
 from cyclone.cli.config import CliSettings
 
 API_PREFIX = "/apis/v1alpha1"
@@ -101,7 +102,7 @@ class CycloneClient:
         if self.settings.tenant:
             return self.settings.tenant
         parts = (self.settings.token or "").split(".")
-        return parts[1] if len(parts) == 4 and parts[0] == "cyt" else "system"
+        return parts[1] if len(parts) == 4 and parts[0] == "cyt" else keys.DEFAULT_TENANT
 
     def close(self) -> None:
         self._http.close()

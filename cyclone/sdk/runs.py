@@ -3,11 +3,13 @@ on their own. Both carry the same WorkflowRunSpec fields."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from cyclone.sdk.manifest import API_VERSION, Value, compact, object_meta, parameters, validated
+from cyclone.api import keys
+from cyclone.cli.runs import new_run_name
+from cyclone.sdk.manifest import API_VERSION, Value, compact, object_meta, validated
+from cyclone.sdk.manifest import parameters as parameter_list
 from cyclone.sdk.stage import Collector, Stage, current_workflow
 
 StageParameters = Mapping["Stage | str", Mapping[str, Value]]
@@ -30,25 +32,15 @@ def run_spec(workflow: Collector | str | None, *, parameters: StageParameters | 
     if timeout:
         spec["timeout"] = timeout
     if variables:
-        spec["globalVariables"] = _parameters(variables)
+        spec["globalVariables"] = parameter_list(variables)
     if parameters:
-        spec["stages"] = [{"name": _name(stage), "parameters": _parameters(values)}
+        spec["stages"] = [{"name": _name(stage), "parameters": parameter_list(values)}
                           for stage, values in parameters.items()]
     if start_stages:
         spec["startStages"] = [_name(s) for s in start_stages]
     if end_stages:
         spec["endStages"] = [_name(s) for s in end_stages]
     return spec
-
-
-def _parameters(values: Mapping[str, Value]) -> list[dict[str, Any]]:
-    return parameters(values)
-
-
-def new_run_name(workflow: str) -> str:
-    """``<workflow>-<5 random letters and digits>``, as `cyclone run` names runs."""
-    suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
-    return f"{workflow[:57]}-{suffix}"
 
 
 class RunRequest:
@@ -73,7 +65,7 @@ class RunRequest:
     def to_dict(self, project: str | None = None) -> dict[str, Any]:
         """The WorkflowRun manifest (`ManifestError` when the server would refuse it)."""
         meta = object_meta(self.name, project=project or self.project,
-                           labels={"workflow.cyclone.dev/name": self.workflow})
+                           labels={keys.LABEL_WORKFLOW: self.workflow})
         return validated({"apiVersion": API_VERSION, "kind": "WorkflowRun", "metadata": meta,
                           "spec": self.spec})
 
