@@ -29,6 +29,7 @@ from cyclone.engine.placement import execution_context
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import server_state
+from cyclone.server.dialing import dialled
 from cyclone.server.integration_records import list_integration_secrets, spec_of_secret
 from cyclone.server.scopes import Scope, project_scope
 from cyclone.server.state import ServerState
@@ -73,22 +74,8 @@ async def _target(scope: Scope, state: ServerState
         yield state.cluster, namespace, pvc
         return
     source = await _worker_source(state, scope.tenant, context["cluster"])
-    if state.clusters is not None:
-        yield await state.clusters(source), namespace, pvc
-        return
-    from cyclone.kube.remote import RemoteCluster
-
-    try:
-        remote = RemoteCluster.from_credential(source.get("credential") or {})
-    except errors.ApiError:
-        raise
-    except Exception as exc:  # an unusable credential is the tenant's input
-        raise errors.BadRequest(f"cannot use the credential of cluster "
-                                f"{context['cluster']!r}: {exc}") from exc
-    try:
-        yield remote, namespace, pvc
-    finally:
-        await remote.close()
+    async with dialled(state.cluster, state.clusters, source) as cluster:
+        yield cluster, namespace, pvc
 
 
 def _task(project: str, pod: dict) -> CleanCacheTask:

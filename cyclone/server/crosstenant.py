@@ -28,6 +28,7 @@ from cyclone.server.auth import (
     server_state,
     tenant_allowed,
 )
+from cyclone.server.dialing import dialled
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import is_tenant_record, read_tenant, tenant_name_of
@@ -140,16 +141,8 @@ async def _cluster_pods(state: ServerState, ec: dict) -> list[dict]:
     if name == keys.CONTROL_CLUSTER_NAME or not credential:
         return (await state.cluster.list(kinds.POD, label_selector=WORKLOAD_SELECTOR)).items
     source = {"clusterName": name, "credential": credential}
-    if state.clusters is not None:
-        remote = await state.clusters(source)
+    async with dialled(state.cluster, state.clusters, source) as remote:
         return (await remote.list(kinds.POD, label_selector=WORKLOAD_SELECTOR)).items
-    from cyclone.kube.remote import RemoteCluster
-
-    client = RemoteCluster.from_credential(credential)
-    try:
-        return (await client.list(kinds.POD, label_selector=WORKLOAD_SELECTOR)).items
-    finally:
-        await client.close()
 
 
 def clusters_to_dial(tenant: str | None, ecs: list[dict]) -> list[dict]:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 
 from cyclone.api import keys
@@ -42,6 +42,7 @@ from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.controller import Controller
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
+from cyclone.server.dialing import dialled
 from cyclone.server.execution_credentials import execution_credential
 from cyclone.server.integration_records import (
     list_integration_secrets,
@@ -292,28 +293,8 @@ class TenantProvisioner:
             if fresh is not None:
                 await self._release_finalizer(fresh)
 
-    @asynccontextmanager
-    async def _cluster(self, source: dict) -> AsyncIterator[Cluster]:
-        if source.get("isControlCluster"):
-            yield self.control
-            return
-        if self.lookup is not None:
-            yield await self.lookup(source)
-            return
-        try:
-            from cyclone.kube.remote import RemoteCluster
-        except ImportError as exc:
-            raise errors.Unavailable("remote clusters are not supported by this build") from exc
-        try:
-            remote = RemoteCluster.from_credential(source.get("credential") or {})
-        except errors.ApiError:
-            raise
-        except Exception as exc:  # any unusable credential is the tenant's input
-            raise errors.BadRequest(f"cannot use the cluster credential: {exc}") from exc
-        try:
-            yield remote
-        finally:
-            await remote.close()
+    def _cluster(self, source: dict) -> AbstractAsyncContextManager[Cluster]:
+        return dialled(self.control, self.lookup, source)
 
     async def _open(self, tenant: str, name: str, source: dict, spec: TenantSpec, *,
                     watcher: bool = True) -> None:
