@@ -122,6 +122,7 @@ class RunFinisher:
             run = state.run
         elif not cleaned:
             await self._delete_stage_pods(run)
+            await self._delete_bound_secrets(run)
         if await self.writer.remove_finalizer(run, FINALIZER) is None:
             return 0.0
         return None
@@ -256,14 +257,18 @@ class RunFinisher:
                 )
             except NotFound:
                 pass
-        await self._delete_bound_secrets(run, execution, target.namespace)
 
-    async def _delete_bound_secrets(self, run: dict, execution: ExecutionCluster,
-                                    namespace: str) -> None:
+    async def _delete_bound_secrets(self, run: dict) -> None:
         """Delete the run's bound-credentials Secrets by their labels, owned by a pod or
         not: one left by a crash between the Secret and its pod, or whose ownership patch
         failed, has no owner to take it (nor has it on a cluster without a garbage
-        collector). A failure is logged and does not hold collection up."""
+        collector). Done once, before the GC pod is made (or when the run goes without GC):
+        no stage pod, and so no new Secret, comes after. A failure is logged and does not
+        hold collection up."""
+        execution = self._execution(run)
+        if execution is None:
+            return
+        namespace = execution_target(run).namespace
         try:
             listed = await execution.cluster.list(
                 kinds.SECRET, namespace,
@@ -300,6 +305,7 @@ class RunFinisher:
                 except NotFound:
                     pod = None
             if pod is None:
+                await self._delete_bound_secrets(run)
                 manifest = build_gc_pod(
                     name, target.namespace, target.pvc, self.config.gc_image,
                     workflow=((run.get("spec") or {}).get("workflowRef") or {}).get("name"),
