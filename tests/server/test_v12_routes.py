@@ -29,7 +29,7 @@ from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.tenancy import OPENED_PREFIX
 from cyclone.kube import errors, kinds
 from cyclone.server.integration_records import spec_of_secret
-from cyclone.server.watchdog import watchdog_pod_name
+from cyclone.server.watchdog import ANNOTATION_WATCHER, watchdog_pod_name
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 API = "/apis/v1alpha1"
@@ -246,9 +246,15 @@ async def test_a_stopped_pvc_watchdog_stays_stopped_until_started(world: World):
     await until(lambda: _absent(watchdog), what="the watchdog pod gone")
     expect(await b.put("/integrations/home/opencluster"), 200)
     shown = expect(await b.get("/integrations/home"), 200)
-    expect(await b.put("/integrations/home", json={
-        "metadata": {"name": "home", "annotations": shown["metadata"]["annotations"]},
-        "spec": shown["spec"]}), 200)
+    assert shown["metadata"]["annotations"][ANNOTATION_WATCHER] == "stopped"
+    others = {k: v for k, v in shown["metadata"]["annotations"].items()
+              if k != ANNOTATION_WATCHER}
+    for annotations in (others, {**others, ANNOTATION_WATCHER: ""}):
+        expect(await b.put("/integrations/home", json={
+            "metadata": {"name": "home", "annotations": annotations},
+            "spec": shown["spec"]}), 200)
+        kept = expect(await b.get("/integrations/home"), 200)
+        assert kept["metadata"]["annotations"][ANNOTATION_WATCHER] == "stopped"
     expect(await b.put("/integrations/home/opencluster"), 200)
     assert await watchdog() is None
     started = expect(await b.put("/integrations/home/pvcwatcher", params={"action": "start"}),
