@@ -122,5 +122,5 @@ async def test_a_run_of_a_tenant_that_opened_no_cluster_fails_naming_what_to_do(
     assert overall(run)["phase"] == "Failed", run.get("status")
     message = overall(run)["message"]
     assert f"tenant {tenant!r} has opened no cluster" in message
-    assert "opencluster" in message
+    assert "cyclone integration open-cluster" in message and "opencluster" in message
     assert pods == []

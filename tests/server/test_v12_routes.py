@@ -561,6 +561,8 @@ async def test_the_new_routes_are_in_the_openapi_document(world: World):
         ("put", "/integrations/{integration}/pvcwatcher"),
         ("get", "/integrations/{integration}/scmrepos/{repo}/dockerfiles"),
         ("put", "/projects/{project}/workflows/{workflow}/workflowruns/{name}"),
+        ("post", "/projects/{project}/cleancachetasks"),
+        ("get", "/projects/{project}/cleancachetasks/{task}"), ("get", "/settings"),
     }
     for method, path in expected:
         operation = paths[API + path][method]
