@@ -31,7 +31,11 @@ from cyclone.server.auth import (
 from cyclone.server.dialing import dialled
 from cyclone.server.listing import ListQuery, list_query, paginate
 from cyclone.server.state import ServerState
-from cyclone.server.tenant_records import is_tenant_record, read_tenant, tenant_name_of
+from cyclone.server.tenant_records import (
+    is_tenant_record,
+    read_tenant_namespace,
+    tenant_name_of,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["admin"])
@@ -213,8 +217,7 @@ async def list_execution_contexts(tenant: str, query: ListQuery = Depends(list_q
     each cluster it opened, with the Cluster integration that opened it."""
     if not tenant_allowed(principal, tenant):
         raise errors.NotFound(f"tenant {tenant!r} not found")
-    await read_tenant(state.cluster, tenant)
-    ns = await state.cluster.get(kinds.NAMESPACE, keys.tenant_namespace(tenant))
+    ns = await read_tenant_namespace(state.cluster, tenant)
     ecs = (await state.cluster.list(kinds.EXECUTION_CLUSTER)).items
     policy = policy_for(tenant, ns, ecs)
     opened = [o.target.as_context() for o in policy.opened]

@@ -108,13 +108,13 @@ UPDATE_ATTEMPTS = 5
 async def update_run(scope: Scope, name: str, body: ObjectBody) -> dict:
     """The run with the body's labels and annotations (`run_update` says what may change),
     written over the run as it is now: the engine's status writes in between are kept."""
+    if body.metadata.name and body.metadata.name != name:
+        raise errors.BadRequest(f"metadata.name {body.metadata.name!r} does not match "
+                                f"the path name {name!r}")
+    check_labels(body.metadata.labels)
+    check_annotations(body.metadata.annotations)
     for _ in range(UPDATE_ATTEMPTS):
         stored = await get_owned(scope, kinds.WORKFLOW_RUN, name, "workflowrun")
-        if body.metadata.name and body.metadata.name != name:
-            raise errors.BadRequest(f"metadata.name {body.metadata.name!r} does not match "
-                                    f"the path name {name!r}")
-        check_labels(body.metadata.labels)
-        check_annotations(body.metadata.annotations)
         metadata, refusal = run_update(stored, body.metadata.labels,
                                        body.metadata.annotations, body.spec)
         raise_refusal(refusal)
