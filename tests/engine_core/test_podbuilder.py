@@ -482,7 +482,7 @@ def test_resource_type_binds_parameters_from_an_integration():
         context(
             resources={"src": bare},
             resource_types={"Git": git_type_template()},
-            integrations=integrations,
+            resource_integrations={"src": integrations},
         )
     )
     env = env_of(container(pod, "csc-pull-src"))
@@ -494,7 +494,8 @@ def test_resource_type_binds_parameters_from_an_integration():
 def test_resource_values_win_over_integration_values():
     integrations = {"SCM": {"type": "SCM", "scm": {"server": "https://git.local"}}}
     pod = build_stage_pod(
-        context(resource_types={"Git": git_type_template()}, integrations=integrations)
+        context(resource_types={"Git": git_type_template()},
+                resource_integrations={"src": integrations})
     )
     assert env_of(container(pod, "csc-pull-src"))["SCM_URL"] == "https://github.com"
 

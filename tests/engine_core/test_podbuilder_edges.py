@@ -172,7 +172,7 @@ def test_a_pushed_resource_binds_parameters_from_an_integration():
     integrations = {"SCM": {"type": "SCM", "scm": {"server": "https://git.local", "token": "t"}}}
     pod = build_stage_pod(context(stage=_push_stage(), resources={"src": bare},
                                   resource_types={"Git": git_type_template()},
-                                  integrations=integrations))
+                                  resource_integrations={"src": integrations}))
     env = env_of(container(pod, "csc-push-src"))
     assert (env["SCM_URL"], env["SCM_AUTH"]) == ("https://git.local", "t")
 

@@ -129,12 +129,10 @@ class StagePodContext:
     default_service_account: str | None = None
     upstream_outputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     secret_lookup: SecretLookup | None = None
-    integrations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """Integration type → the project's integration spec (JSON), for ``spec.bind``."""
     resource_integrations: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(
         default_factory=dict)
-    """Resource name → its bound integration (`bindings.bind_resources`); replaces
-    ``integrations`` for that resource."""
+    """Resource name → its bound integration, by type (`bindings.bind_resources`), for
+    its type's ``spec.bind``."""
     options: PodBuildOptions = field(default_factory=PodBuildOptions)
     artifact_upload: ArtifactUpload | None = None
     """Where the run's Http push resolvers upload, unless their resource says otherwise."""
@@ -161,7 +159,7 @@ def _with_upload_defaults(resource: Resource, env: list[dict[str, str]],
 
 
 def _integrations_of(ctx: StagePodContext, resource: Resource) -> Mapping[str, Any]:
-    return ctx.resource_integrations.get(resource.name, ctx.integrations)
+    return ctx.resource_integrations.get(resource.name, {})
 
 
 def _check_required(ctx: StagePodContext, resource: Resource, env: list[dict[str, Any]]) -> None:
