@@ -249,9 +249,9 @@ async def test_a_stopped_pvc_watchdog_stays_stopped_until_started(world: World):
     assert shown["metadata"]["annotations"][ANNOTATION_WATCHER] == "stopped"
     others = {k: v for k, v in shown["metadata"]["annotations"].items()
               if k != ANNOTATION_WATCHER}
-    for annotations in (others, {**others, ANNOTATION_WATCHER: ""}):
+    for given in (others, {**others, ANNOTATION_WATCHER: ""}):
         expect(await b.put("/integrations/home", json={
-            "metadata": {"name": "home", "annotations": annotations},
+            "metadata": {"name": "home", "annotations": given},
             "spec": shown["spec"]}), 200)
         kept = expect(await b.get("/integrations/home"), 200)
         assert kept["metadata"]["annotations"][ANNOTATION_WATCHER] == "stopped"
