@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
-.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane mutate clean
+.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane images images-deps mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,13 +45,24 @@ run: setup
 control-plane: setup
 	bash scripts/control-plane/build.sh
 
+# The images Cyclone's own pods use, as OCI archives in dist/images/ (scripts/images/README.md).
+images-deps:
+	@command -v mmdebstrap >/dev/null && command -v umoci >/dev/null && command -v skopeo >/dev/null \
+	  && [ -x /bin/busybox ] && dpkg -s busybox-static >/dev/null 2>&1 || { \
+	  echo "installing mmdebstrap, umoci, skopeo and busybox-static (images)"; \
+	  (apt-get update -qq && apt-get install -y -qq mmdebstrap umoci skopeo busybox-static) >/dev/null; }
+
+images: setup images-deps
+	bash scripts/images/build.sh
+
 # The suite runs in TEST_WORKERS pytest-xdist processes (TEST_WORKERS=0: in this one). Each
 # worker starts its own control planes and `cyclone up`s; a test file's tests all go to one
 # worker, so module fixtures are started once.
 TEST_WORKERS ?= 2
-test: setup browser-deps template-deps
+test: setup browser-deps template-deps images-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
+	@bash scripts/images/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadfile
 

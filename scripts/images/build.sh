@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Build every image Cyclone's own pods use, offline, from Debian packages, as OCI archives in
+# dist/images/ (no registry, no container daemon): see scripts/images/README.md.
+#
+#   bash scripts/images/build.sh [IMAGE...]     (default: all of them)
+#
+# Every layer and archive is cached under $CYCLONE_IMAGES_CACHE (~/.cache/cyclone/images) by a
+# hash of its inputs; an unchanged input re-uses its archive at once. SOURCE_DATE_EPOCH fixes
+# every timestamp, so two builds of the same inputs give the same digests.
+set -euo pipefail
+shopt -s inherit_errexit
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="${REPO}/scripts/images"
+OUT="${CYCLONE_IMAGES_OUT:-${REPO}/dist/images}"
+CACHE="${CYCLONE_IMAGES_CACHE:-${HOME}/.cache/cyclone/images}"
+SUITE="${CYCLONE_IMAGES_SUITE:-bookworm}"
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1747699200}"
+HOST_PYTHON="${HOST_PYTHON:-python3}"
+PIP="${CYCLONE_IMAGES_PIP:-${REPO}/.venv/bin/python -m pip}"
+ALL_IMAGES=(toolbox pause resolver-git resolver-svn resolver-image resolver-http cyclone)
+RESOLVER_PACKAGES="ca-certificates,curl,git,subversion,skopeo"
+CYCLONE_PACKAGES="ca-certificates,python3"
+CYCLONE_UID=10001
+
+VERSION="$(sed -nE 's/^version = "([^"]+)"/\1/p' "${REPO}/pyproject.toml" | head -n1)"
+[[ -n "${VERSION}" ]] || { echo "[images] ERROR: no version in pyproject.toml" >&2; exit 1; }
+
+log() { printf '[images] %s\n' "$*" >&2; }
+fail() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
+now_ms() { date +%s%3N; }
+human() { numfmt --to=iec --suffix=B --format='%.1f' "$1"; }
+hash_of() { sha256sum | cut -c1-16; }
+oci() { "${HOST_PYTHON}" "${HERE}/oci.py" "$@"; }
+
+for tool in "${HOST_PYTHON}" sha256sum numfmt; do
+  command -v "${tool%% *}" >/dev/null || fail "${tool} not found"
+done
+
+TMP="$(mktemp -d /tmp/cyclone-images.XXXXXX)"
+trap 'rm -rf "${TMP}"' EXIT
+mkdir -p "${OUT}" "${CACHE}/layers" "${CACHE}/archives"
+
+# What every layer key includes: the packer and the reproducibility knobs.
+COMMON_KEY="$(cat "${HERE}/oci.py"; echo "epoch=${SOURCE_DATE_EPOCH} suite=${SUITE}")"
+
+apt_sources() {
+  { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
+      2>/dev/null || true; } | grep -v '^#' || true
+}
+
+# debian_rootfs PACKAGES OUT.tar [HOOK...]: a minbase rootfs of SUITE from the machine's own apt
+# sources, without docs, man pages or locales.
+debian_rootfs() {
+  local packages=$1 out=$2; shift 2
+  command -v mmdebstrap >/dev/null || fail "mmdebstrap not found (make images-deps)"
+  local hooks=()
+  for hook in "$@"; do hooks+=(--customize-hook="${hook}"); done
+  apt_sources | mmdebstrap --quiet --variant=minbase --include="${packages}" --format=tar \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \
+    --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/* "$1"/var/cache/ldconfig/aux-cache' \
+    "${hooks[@]}" "${SUITE}" "${out}" - >&2
+}
+
+# cached_layer NAME KEY BUILDER: the cached layer blob path for KEY, building it with
+# `BUILDER OUT.tar.gz` when missing.
+cached_layer() {
+  local name=$1 key=$2 builder=$3
+  local blob="${CACHE}/layers/${name}-${key}.tar.gz"
+  if [[ ! -s "${blob}" || ! -s "${blob}.json" ]]; then
+    "${builder}" "${blob}.tmp" >&2
+    mv "${blob}.tmp.json" "${blob}.json"
+    mv "${blob}.tmp" "${blob}"
+  fi
+  printf '%s' "${blob}"
+}
+
+build_busybox_layer() {  # OUT KIND: toolbox (every applet) or pause (sh and sleep)
+  local out=$1 kind=$2 root="${TMP}/busybox-${2}"
+  command -v busybox >/dev/null || fail "busybox not found (make images-deps)"
+  local busybox; busybox="$(command -v busybox)"
+  grep -q 'not a dynamic' < <(ldd "${busybox}" 2>&1) || fail "${busybox} is not static (busybox-static)"
+  rm -rf "${root}"; mkdir -p "${root}"/{bin,dev,proc,sys,etc,tmp,root}
+  chmod 1777 "${root}/tmp"; chmod 700 "${root}/root"
+  cp "${busybox}" "${root}/bin/busybox"; chmod 755 "${root}/bin/busybox"
+  if [[ "${kind}" == pause ]]; then
+    ln -s busybox "${root}/bin/sh"; ln -s busybox "${root}/bin/sleep"
+  else
+    local applet
+    mkdir -p "${root}"/{sbin,usr/bin,usr/sbin}
+    while read -r applet; do
+      [[ "${applet}" == bin/busybox || -e "${root}/${applet}" ]] && continue
+      ln -s /bin/busybox "${root}/${applet}"
+    done < <("${busybox}" --list-full)
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+      > "${root}/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "${root}/etc/group"
+  fi
+  oci layer "${root}" "${out}" >/dev/null
+}
+toolbox_layer() { build_busybox_layer "$1" toolbox; }
+pause_layer() { build_busybox_layer "$1" pause; }
+
+resolver_base_layer() {
+  debian_rootfs "${RESOLVER_PACKAGES}" "${TMP}/resolver-base.tar" 'mkdir -p "$1"/workspace'
+  oci layer "${TMP}/resolver-base.tar" "$1" >/dev/null
+}
+
+resolver_script_layer() {  # OUT: /entrypoint.sh = the package's resolver script, byte for byte
+  local root="${TMP}/entry-${RESOLVER_TYPE}"
+  rm -rf "${root}"; mkdir -p "${root}"
+  cp "${REPO}/cyclone/resolvers/${RESOLVER_TYPE}.sh" "${root}/entrypoint.sh"
+  chmod 755 "${root}/entrypoint.sh"
+  oci layer "${root}" "$1" >/dev/null
+}
+
+# The project's wheel and the exact versions of its dependencies installed in the virtualenv
+# the suite runs in (so the image runs what the tests ran).
+cyclone_requirements() {
+  "${REPO}/.venv/bin/python" - <<'EOF'
+import re
+from importlib.metadata import distribution
+from packaging.requirements import Requirement
+
+seen, todo, extras = {}, ["cyclone"], {"cyclone": set()}
+while todo:
+    name = todo.pop()
+    dist = distribution(name)
+    for spec in dist.requires or []:
+        req = Requirement(spec)
+        env_ok = req.marker is None or any(
+            req.marker.evaluate({"extra": e}) for e in (extras.get(name) or {""}))
+        if not env_ok:
+            continue
+        key = re.sub(r"[-_.]+", "-", req.name).lower()
+        if key not in seen:
+            seen[key] = distribution(req.name).version
+            extras[req.name] = set(req.extras)
+            todo.append(req.name)
+for key in sorted(seen):
+    print(f"{key}=={seen[key]}")
+EOF
+}
+
+cyclone_sources_hash() {
+  (cd "${REPO}" && git ls-files -z -- cyclone pyproject.toml README.md 2>/dev/null \
+    | xargs -0 sha256sum 2>/dev/null; git status --porcelain -- cyclone pyproject.toml 2>/dev/null \
+    | awk '{print $2}' | xargs -r sha256sum 2>/dev/null) | sha256sum | cut -c1-16
+}
+
+cyclone_layer() {
+  local out=$1 wheels="${TMP}/wheels" site=/usr/local/lib/python3/dist-packages
+  mkdir -p "${wheels}"
+  ${PIP} wheel -q --no-deps --no-build-isolation --wheel-dir "${wheels}" "${REPO}" >&2
+  ${PIP} download -q --only-binary=:all: --no-deps --python-version 3.11 --platform manylinux2014_x86_64 \
+    --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform any \
+    --implementation cp --abi cp311 --abi abi3 --abi none \
+    --dest "${wheels}" -r "${TMP}/requirements.txt" >&2
+  export CYCLONE_WHEELS="${wheels}" CYCLONE_SITE="${site}" CYCLONE_UID PIP
+  debian_rootfs "${CYCLONE_PACKAGES}" "${TMP}/cyclone.tar" \
+    'mkdir -p "$1$CYCLONE_SITE" && $PIP install -q --no-deps --no-compile --no-index --target "$1$CYCLONE_SITE" "$CYCLONE_WHEELS"/*.whl' \
+    'rm -rf "$1$CYCLONE_SITE"/bin "$1$CYCLONE_SITE"/*.dist-info/direct_url.json "$1$CYCLONE_SITE"/*.dist-info/RECORD' \
+    'printf "#!/usr/bin/python3\nimport sys\nfrom cyclone.cli.main import app\nsys.exit(app())\n" > "$1"/usr/local/bin/cyclone && chmod 755 "$1"/usr/local/bin/cyclone' \
+    'echo "cyclone:x:$CYCLONE_UID:$CYCLONE_UID:cyclone:/var/lib/cyclone:/usr/sbin/nologin" >> "$1"/etc/passwd && echo "cyclone:x:$CYCLONE_UID:" >> "$1"/etc/group && mkdir -p "$1"/var/lib/cyclone && chown $CYCLONE_UID:$CYCLONE_UID "$1"/var/lib/cyclone' \
+    'chroot "$1" /usr/local/bin/cyclone --help >/dev/null'
+  oci layer "${TMP}/cyclone.tar" "${out}" >/dev/null
+}
+
+# image NAME LAYER... -- OCI-ARGS...: the archive of NAME (cached by its layers and config) copied
+# to OUT, and one progress line.
+INDEX_LINES=()
+image() {
+  local name=$1 started=$2; shift 2
+  local layers=() args=()
+  while [[ $# -gt 0 && "$1" != -- ]]; do layers+=("$1"); shift; done
+  shift
+  args=("$@")
+  local ref="docker.io/cyclone/${name}:${VERSION}"
+  local key; key="$({ cat "${layers[@]/%/.json}"; printf '%s\n' "${ref}" "${args[@]}"; echo "${COMMON_KEY}"; } | hash_of)"
+  local archive="${CACHE}/archives/${name}-${key}.oci.tar" state=cached
+  if [[ ! -s "${archive}" || ! -s "${archive}.json" ]]; then
+    oci image "${archive}.part" --ref "${ref}" "${args[@]}" "${layers[@]}" > "${archive}.json"
+    mv "${archive}.part" "${archive}"
+    state=built
+  fi
+  if ! cmp -s "${archive}" "${OUT}/${name}.oci.tar"; then
+    cp "${archive}" "${OUT}/${name}.oci.tar.tmp" && mv "${OUT}/${name}.oci.tar.tmp" "${OUT}/${name}.oci.tar"
+  fi
+  local size; size=$(stat -c %s "${archive}")
+  log "$(printf '%-15s %-6s %9s %6.1fs  %s' "${name}" "${state}" "$(human "${size}")" \
+    "$(( $(now_ms) - started ))e-3" "${ref}")"
+  INDEX_LINES+=("${name}	${ref}	${name}.oci.tar	$("${HOST_PYTHON}" -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "${archive}.json")	${size}")
+}
+
+build_one() {
+  local name=$1 started; started=$(now_ms)
+  local key layer base
+  case "${name}" in
+    toolbox|pause)
+      key="$({ echo "${name}"; sha256sum < "$(command -v busybox || echo /dev/null)"; declare -f build_busybox_layer; echo "${COMMON_KEY}"; } | hash_of)"
+      layer="$(cached_layer "${name}" "${key}" "${name}_layer")"
+      if [[ "${name}" == pause ]]; then
+        image pause "${started}" "${layer}" -- --cmd '["/bin/sleep","infinity"]'
+      else
+        image toolbox "${started}" "${layer}" -- --cmd '["sh"]'
+      fi ;;
+    resolver-*)
+      RESOLVER_TYPE="${name#resolver-}"
+      [[ -f "${REPO}/cyclone/resolvers/${RESOLVER_TYPE}.sh" ]] || fail "no resolver script for ${name}"
+      key="$({ echo "${RESOLVER_PACKAGES}"; declare -f debian_rootfs resolver_base_layer; apt_sources; echo "${COMMON_KEY}"; } | hash_of)"
+      base="$(cached_layer resolver-base "${key}" resolver_base_layer)"
+      key="$({ sha256sum < "${REPO}/cyclone/resolvers/${RESOLVER_TYPE}.sh"; declare -f resolver_script_layer; echo "${COMMON_KEY}"; } | hash_of)"
+      layer="$(cached_layer "${name}-entrypoint" "${key}" resolver_script_layer)"
+      image "${name}" "${started}" "${base}" "${layer}" -- --entrypoint '["/entrypoint.sh"]' \
+        --cmd '["pull"]' --workdir /workspace ;;
+    cyclone)
+      cyclone_requirements > "${TMP}/requirements.txt"
+      key="$({ echo "${CYCLONE_PACKAGES}"; cat "${TMP}/requirements.txt"; cyclone_sources_hash; declare -f debian_rootfs cyclone_layer; apt_sources; echo "${COMMON_KEY}"; } | hash_of)"
+      layer="$(cached_layer cyclone "${key}" cyclone_layer)"
+      image cyclone "${started}" "${layer}" -- --entrypoint '["cyclone"]' --cmd '["--help"]' \
+        --user "${CYCLONE_UID}:${CYCLONE_UID}" --workdir /var/lib/cyclone \
+        --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1 --env HOME=/var/lib/cyclone ;;
+    *) fail "unknown image ${name} (one of: ${ALL_IMAGES[*]})" ;;
+  esac
+}
+
+write_index() {
+  printf '%s\n' "${INDEX_LINES[@]}" | "${HOST_PYTHON}" -c '
+import json, sys
+index, out = {}, sys.argv[1]
+try:
+    index = {i["name"]: i for i in json.load(open(out))["images"]}
+except (OSError, ValueError, KeyError, TypeError):
+    pass
+for line in sys.stdin:
+    if line.strip():
+        n, r, a, d, s = line.rstrip("\n").split("\t")
+        index[n] = {"name": n, "reference": r, "archive": a, "digest": d, "size": int(s)}
+json.dump({"images": [index[n] for n in sorted(index)]}, sys.stdout, indent=2)
+print()' "${OUT}/index.json" > "${OUT}/index.json.tmp"
+  mv "${OUT}/index.json.tmp" "${OUT}/index.json"
+}
+
+total_started=$(now_ms)
+selected=("$@")
+[[ ${#selected[@]} -gt 0 ]] || selected=("${ALL_IMAGES[@]}")
+for name in "${selected[@]}"; do build_one "${name}"; done
+write_index
+log "$(printf 'done in %.1fs: %s' "$(( $(now_ms) - total_started ))e-3" "${OUT}")"
