@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager and kube-scheduler (v1.20.2) from Debian
-# bookworm's `kubernetes` source package, offline, with a private Go 1.19 toolchain, and take
-# etcd from Debian's etcd-server package. Nothing is installed system-wide: apt runs with a
+# Build kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet (v1.20.2) from
+# Debian bookworm's `kubernetes` source package, offline, with a private Go 1.19 toolchain;
+# take etcd from Debian's etcd-server package and kubectl from kubernetes-client. Nothing is installed system-wide: apt runs with a
 # private configuration and every package is unpacked under $CACHE_DIR.
 #
-# Output: $CACHE_DIR/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,etcd}.
-# Idempotent: when all four binaries exist, it exits at once.
+# Output: $CACHE_DIR/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,etcd,
+# kubectl}. Idempotent: when all of them exist, it exits at once; otherwise it builds only
+# the missing ones.
 set -euo pipefail
 
 CACHE_DIR="${CYCLONE_K8S_CACHE:-${HOME}/.cache/cyclone/k8s}"
@@ -14,9 +15,10 @@ WORK_DIR="${CACHE_DIR}/work"
 APT_DIR="${WORK_DIR}/apt"
 ROOT_DIR="${WORK_DIR}/root"
 SRC_DIR="${WORK_DIR}/src"
-BINARIES=(kube-apiserver kube-controller-manager kube-scheduler etcd)
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet etcd kubectl)
+BUILT=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
 DEBS=(golang-1.19-go golang-1.19-src golang-github-modern-go-reflect2-dev rsync libpopt0
-      etcd-server)
+      etcd-server kubernetes-client)
 KUBE_VERSION="v1.20.2"
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
@@ -113,22 +115,26 @@ if [[ ! -f "${KUBE_SRC}/.cyclone-prepared" ]]; then
   touch "${KUBE_SRC}/.cyclone-prepared"
 fi
 
-log "building kube-apiserver, kube-controller-manager, kube-scheduler (a few minutes)"
-export GOROOT GOFLAGS="-mod=vendor" GOPROXY=off GO111MODULE=on CGO_ENABLED=0
-export GOCACHE="${WORK_DIR}/gocache" GOPATH="${WORK_DIR}/gopath"
-export KUBE_GIT_VERSION="${KUBE_VERSION}" KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20
-export KUBE_GIT_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56 KUBE_GIT_TREE_STATE=clean
-export SOURCE_DATE_EPOCH=1610582400
-(cd "${KUBE_SRC}" && make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler" \
-  GOLDFLAGS="-s -w") || fail "make failed"
-
-out="${KUBE_SRC}/_output/local/bin/linux/amd64"
-[[ -d "${out}" ]] || out=$(dirname "$(find "${KUBE_SRC}/_output" -type f -name kube-apiserver | head -n1)")
-for b in kube-apiserver kube-controller-manager kube-scheduler; do
-  [[ -x "${out}/${b}" ]] || fail "${b} was not produced"
-  install -m 0755 "${out}/${b}" "${BIN_DIR}/${b}"
-done
+missing=()
+for b in "${BUILT[@]}"; do [[ -x "${BIN_DIR}/${b}" ]] || missing+=("${b}"); done
+if (( ${#missing[@]} )); then
+  log "building ${missing[*]} (a few minutes)"
+  export GOROOT GOFLAGS="-mod=vendor" GOPROXY=off GO111MODULE=on CGO_ENABLED=0
+  export GOCACHE="${WORK_DIR}/gocache" GOPATH="${WORK_DIR}/gopath"
+  export KUBE_GIT_VERSION="${KUBE_VERSION}" KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20
+  export KUBE_GIT_COMMIT=faecb196815e248d3ecfb03c680a4507229c2a56 KUBE_GIT_TREE_STATE=clean
+  export SOURCE_DATE_EPOCH=1610582400
+  (cd "${KUBE_SRC}" && make WHAT="${missing[*]/#/cmd/}" GOLDFLAGS="-s -w") || fail "make failed"
+  out="${KUBE_SRC}/_output/local/bin/linux/amd64"
+  [[ -d "${out}" ]] || out=$(dirname "$(find "${KUBE_SRC}/_output" -type f -name "${missing[0]}" | head -n1)")
+  for b in "${missing[@]}"; do
+    [[ -x "${out}/${b}" ]] || fail "${b} was not produced"
+    install -m 0755 "${out}/${b}" "${BIN_DIR}/${b}"
+  done
+fi
 install -m 0755 "${ROOT_DIR}/usr/bin/etcd" "${BIN_DIR}/etcd"
+[[ -x "${ROOT_DIR}/usr/bin/kubectl" ]] || fail "kubectl not found after unpacking kubernetes-client"
+install -m 0755 "${ROOT_DIR}/usr/bin/kubectl" "${BIN_DIR}/kubectl"
 "${BIN_DIR}/kube-apiserver" --version >&2
 
 log "removing the build tree (keeping ${BIN_DIR})"

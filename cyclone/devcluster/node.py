@@ -1,0 +1,413 @@
+"""A genuine Kubernetes node beside a control plane: kubelet, containerd, runc, a CNI bridge.
+
+`start_node(plane, workdir)` starts a private containerd (config, root, state and socket under
+`workdir`), imports the OCI archives of `dist/images` into it, creates the CNI bridge with
+its gateway address (`RealNode.bridge_ip`, where pods reach the host), and starts the
+kubelet built by `scripts/control-plane/build.sh` registered with `plane` as node
+`localhost`; it returns once the node is Ready. Pods then run in real runc containers.
+
+Only one real node can run on a machine (the kubelet bind-mounts over /var/log/pods and
+friends and owns the `kubepods` cgroups): every start takes the flock `LOCK_FILE` and holds
+it until `stop()`. Whatever the node changes on the host is journaled first
+(`node_host`), and `stop()` undoes it even after a failure part-way; a node left behind by a
+killed process is cleaned up by the next start.
+
+Launching is synchronous; callers in an event loop run `start_node` in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from cyclone import __version__
+from cyclone.devcluster import node_config
+from cyclone.devcluster.node_config import NodeLayout
+from cyclone.devcluster.node_host import JOURNAL, HostChanges, restore
+from cyclone.devcluster.plane import ControlPlane, _terminate, default_bin_dir, free_port
+
+LOCK_FILE = Path("/tmp/cyclone-real-node.lock")
+DEFAULT_IMAGES = Path(os.environ.get("CYCLONE_NODE_IMAGES")
+                      or Path(__file__).resolve().parents[2] / "dist" / "images")
+"""The OCI archives a node imports (`make images`; `CYCLONE_NODE_IMAGES` overrides)."""
+NODE_BINARIES = ("kubelet", "kubectl")
+HOST_COMMANDS = ("containerd", "ctr", "runc", "ip", "mount")
+REQUIRED_IMAGES = ("pause", "toolbox")
+"""The archives a node cannot do without: the sandbox image and the tests' stage image."""
+PAUSE_IMAGE = f"docker.io/cyclone/pause:{__version__}"
+BRIDGE = "cni-cyclone0"
+POD_CIDR = "10.88.0.0/16"
+BRIDGE_IP = "10.88.0.1"
+HARD_CODED_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins",
+                   "/var/lib/cni/results")
+"""Host paths the kubelet and CNI use whatever they are told: node-private dirs are
+bind-mounted over them while the node runs."""
+RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
+
+
+class NodeError(RuntimeError):
+    """The node could not be started or stopped cleanly."""
+
+
+class NodeBusy(NodeError):
+    """Another real node holds the machine-wide lock."""
+
+
+def missing_node_parts(bin_dir: Path | None = None, images: Path | None = None,
+                       required_images: tuple[str, ...] = REQUIRED_IMAGES) -> list[str]:
+    """What this machine lacks to run a node, as words a skip or failure reason can name."""
+    directory = bin_dir or default_bin_dir()
+    images = images or DEFAULT_IMAGES
+    missing = [b for b in NODE_BINARIES if not os.access(directory / b, os.X_OK)]
+    missing += [c for c in HOST_COMMANDS if shutil.which(c) is None]
+    missing += [f"{node_config.CNI_BIN_DIR}/{p}" for p in node_config.CNI_PLUGINS
+                if not os.access(node_config.CNI_BIN_DIR / p, os.X_OK)]
+    missing += [f"{images}/{name}.oci.tar" for name in required_images
+                if not (images / f"{name}.oci.tar").is_file()]
+    if os.geteuid() != 0:
+        missing.append("root privileges")
+    return missing
+
+
+class NodeLock:
+    """The machine-wide flock that makes one real node at a time."""
+
+    def __init__(self, path: Path = LOCK_FILE) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self, timeout: float | None = None) -> None:
+        handle = self.path.open("a")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    handle.close()
+                    raise NodeBusy(
+                        f"another real node holds {self.path} (waited {timeout:g}s)") from None
+                time.sleep(0.2)
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
+
+@dataclass
+class RealNode:
+    """A running node. `stop()` ends it and restores the host; it is idempotent."""
+
+    name: str
+    bridge_ip: str
+    kubeconfig: Path
+    workdir: Path
+    plane: ControlPlane
+    changes: HostChanges
+    lock: NodeLock
+    snapshotter: str = "overlayfs"
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    preexec_fn: Callable[[], None] | None = field(default=None, repr=False)
+
+    def log_path(self, component: str) -> Path:
+        return self.workdir / "logs" / f"{component}.log"
+
+    def logs(self, lines: int = 30) -> str:
+        """The last lines of each component's log, for failure messages."""
+        return "\n".join(
+            f"--- {component} ---\n{_tail(self.log_path(component), lines)}"
+            for component in ("containerd", "kubelet", "import")
+        )
+
+    def alive(self) -> bool:
+        return bool(self.processes) and all(p.poll() is None for p in self.processes.values())
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the kubelet and containerd, kill what still runs in the node's containers,
+        and restore the host; raise `NodeError` naming anything that could not be undone."""
+        if not self.lock.held:
+            return
+        problems: list[str] = []
+        try:
+            _delete_node_object(self.plane, self.name)
+            for component in ("kubelet", "containerd"):
+                proc = self.processes.pop(component, None)
+                if proc is not None:
+                    _terminate(proc, timeout)
+            problems = restore(self.changes)
+            if not problems:
+                JOURNAL.unlink(missing_ok=True)
+        finally:
+            self.lock.release()
+        if problems:
+            raise NodeError("the node left the host changed: " + "; ".join(problems))
+
+    def __enter__(self) -> RealNode:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_node(
+    plane: ControlPlane,
+    workdir: Path,
+    images: Path = DEFAULT_IMAGES,
+    *,
+    name: str = "localhost",
+    bin_dir: Path | None = None,
+    timeout: float = 120.0,
+    lock_timeout: float | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> RealNode:
+    """Start a node registered with `plane`, state and logs in `workdir` (see the module doc).
+
+    Waits for the machine-wide lock (`lock_timeout` seconds, or for ever), cleans up a node
+    a killed process left behind, and returns once the node is Ready and every archive in
+    `images` is imported. `preexec_fn` (default: the plane's) runs in each child before it
+    starts. On failure everything started is stopped and `NodeError` carries the log tails.
+    """
+    bin_dir = bin_dir or default_bin_dir()
+    missing = missing_node_parts(bin_dir, images)
+    if missing:
+        raise NodeError(f"cannot start a real node, missing: {', '.join(missing)}")
+    lock = NodeLock()
+    lock.acquire(lock_timeout)
+    try:
+        _clean_up_left_over_node()
+    except BaseException:
+        lock.release()
+        raise
+    workdir = workdir.resolve()
+    for sub in ("logs", "cni/net.d", "cni/ipam", "containerd", "kubelet", "pki",
+                "volume-plugins", "runc", "host"):
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    layout = NodeLayout(workdir=workdir, bridge=BRIDGE, pod_cidr=POD_CIDR, bridge_ip=BRIDGE_IP,
+                        prefix_length=int(POD_CIDR.split("/")[1]))
+    changes = HostChanges(workdir=str(workdir), socket=str(layout.socket))
+    changes.save()
+    kubeconfig = workdir / "kubeconfig"
+    shutil.copyfile(plane.kubeconfig, kubeconfig)
+    kubeconfig.chmod(0o600)
+    node = RealNode(name=name, bridge_ip=BRIDGE_IP, kubeconfig=kubeconfig, workdir=workdir,
+                    plane=plane, changes=changes, lock=lock,
+                    preexec_fn=preexec_fn or plane.preexec_fn)
+    try:
+        _start(node, layout, images, bin_dir, timeout)
+    except BaseException as exc:
+        logs = node.logs()
+        try:
+            node.stop()
+        except NodeError as stop_error:
+            logs += f"\n{stop_error}"
+        if isinstance(exc, Exception) and not isinstance(exc, NodeError):
+            raise NodeError(f"the node did not start: {exc}\n{logs}") from exc
+        if isinstance(exc, NodeError):
+            raise NodeError(f"{exc}\n{logs}") from exc
+        raise
+    return node
+
+
+def _clean_up_left_over_node() -> None:
+    left = HostChanges.load()
+    if left is None:
+        return
+    problems = restore(left)
+    if problems:
+        raise NodeError("a node left behind by an earlier run could not be cleaned up: "
+                        + "; ".join(problems))
+    JOURNAL.unlink(missing_ok=True)
+
+
+def _start(node: RealNode, layout: NodeLayout, images: Path, bin_dir: Path,
+           timeout: float) -> None:
+    changes = node.changes
+    changes.record_sysctls()
+    for path in HARD_CODED_DIRS:
+        private = layout.workdir / "host" / path.lstrip("/")
+        private.mkdir(parents=True, exist_ok=True)
+        changes.bind_mount(private, Path(path))
+    for path in RUNTIME_DIRS:
+        changes.make_dirs(Path(path))
+    changes.record_netns()
+    changes.create_bridge(layout.bridge, layout.bridge_ip, layout.prefix_length)
+    changes.record_cgroups()
+    node.snapshotter = _snapshotter(layout.workdir)
+    layout.containerd_config.write_text(node_config.containerd_config(
+        layout, sandbox_image=PAUSE_IMAGE, snapshotter=node.snapshotter))
+    (layout.cni_conf_dir / "10-cyclone.conflist").write_text(node_config.cni_network(layout))
+
+    _spawn(node, "containerd", [shutil.which("containerd") or "containerd",
+                                f"--config={layout.containerd_config}"])
+    _wait_for_containerd(node, layout, timeout)
+    archives = sorted(images.glob("*.oci.tar"), key=lambda a: a.name != "pause.oci.tar")
+    _import(node, layout, archives[:1])
+    importer = _Importer(node, layout, archives[1:])
+    importer.start()
+
+    port, healthz_port = free_port(), free_port()
+    layout.kubelet_config.write_text(node_config.kubelet_config(
+        layout, port=port, healthz_port=healthz_port, client_ca=node.plane.kubelet_client_ca))
+    _delete_node_object(node.plane, node.name)
+    _spawn(node, "kubelet", [
+        str(bin_dir / "kubelet"),
+        f"--config={layout.kubelet_config}",
+        f"--kubeconfig={node.kubeconfig}",
+        f"--hostname-override={node.name}",
+        f"--node-ip={layout.bridge_ip}",
+        "--container-runtime=remote",
+        f"--container-runtime-endpoint=unix://{layout.socket}",
+        f"--image-service-endpoint=unix://{layout.socket}",
+        "--runtime-request-timeout=5m",
+        f"--pod-infra-container-image={PAUSE_IMAGE}",
+        f"--root-dir={layout.workdir / 'kubelet'}",
+        f"--cert-dir={layout.workdir / 'pki'}",
+        "--v=1",
+    ])
+    _wait_ready(node, timeout)
+    importer.join()
+    if importer.error:
+        raise NodeError(importer.error)
+
+
+def _snapshotter(workdir: Path) -> str:
+    """overlayfs where this filesystem can hold an overlay (not e.g. overlay-on-overlay)."""
+    probe = workdir / "overlay-probe"
+    parts = [probe / p for p in ("lower", "upper", "work", "merged")]
+    for part in parts:
+        part.mkdir(parents=True, exist_ok=True)
+    lower, upper, work, merged = parts
+    result = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o",
+         f"lowerdir={lower},upperdir={upper},workdir={work}", str(merged)],
+        capture_output=True)
+    if result.returncode == 0:
+        subprocess.run(["umount", str(merged)], capture_output=True)
+    shutil.rmtree(probe, ignore_errors=True)
+    return "overlayfs" if result.returncode == 0 else "native"
+
+
+def _spawn(node: RealNode, component: str, argv: list[str]) -> None:
+    log = node.log_path(component).open("ab")
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            cwd=node.workdir, start_new_session=True, preexec_fn=node.preexec_fn,
+        )
+    finally:
+        log.close()
+    node.processes[component] = proc
+    node.changes.record_pid(component, proc.pid)
+
+
+def _ctr(layout: NodeLayout, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ctr", f"--address={layout.socket}", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _check_alive(node: RealNode) -> None:
+    for component, proc in node.processes.items():
+        if proc.poll() is not None:
+            raise NodeError(f"{component} exited with code {proc.returncode}")
+
+
+def _wait_for_containerd(node: RealNode, layout: NodeLayout, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not layout.socket.exists():
+        _check_alive(node)
+        if time.monotonic() > deadline:
+            raise NodeError(f"containerd did not open {layout.socket} within {timeout:g}s")
+        time.sleep(0.05)
+    result = _ctr(layout, "version")
+    if result.returncode != 0:
+        raise NodeError(f"containerd does not answer on {layout.socket}: {result.stderr.strip()}")
+
+
+def _import(node: RealNode, layout: NodeLayout, archives: list[Path]) -> None:
+    with node.log_path("import").open("a") as log:
+        for archive in archives:
+            result = _ctr(layout, "--namespace=k8s.io", "images", "import",
+                          f"--snapshotter={node.snapshotter}", str(archive))
+            log.write(f"$ ctr images import {archive}\n{result.stdout}{result.stderr}")
+            if result.returncode != 0:
+                raise NodeError(f"importing {archive.name} failed: {result.stderr.strip()}")
+
+
+class _Importer(threading.Thread):
+    """Imports the large archives while the kubelet starts up (it needs only the pause one)."""
+
+    def __init__(self, node: RealNode, layout: NodeLayout, archives: list[Path]) -> None:
+        super().__init__(name="node-image-import", daemon=True)
+        self.node, self.layout, self.archives = node, layout, archives
+        self.error = ""
+
+    def run(self) -> None:
+        try:
+            _import(self.node, self.layout, self.archives)
+        except (NodeError, OSError, subprocess.SubprocessError) as exc:
+            self.error = str(exc)
+
+
+def _api(plane: ControlPlane, method: str, path: str) -> tuple[int, bytes]:
+    context = ssl.create_default_context(cafile=str(plane.ca_file))
+    request = urllib.request.Request(
+        plane.server + path, method=method, headers={"Authorization": f"Bearer {plane.token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _delete_node_object(plane: ControlPlane, name: str) -> None:
+    """No stale Node (and its Ready condition) outlives or precedes the kubelet."""
+    with contextlib.suppress(OSError, ssl.SSLError):
+        _api(plane, "DELETE", f"/api/v1/nodes/{name}")
+
+
+def _node_ready(plane: ControlPlane, name: str) -> bool:
+    try:
+        status, body = _api(plane, "GET", f"/api/v1/nodes/{name}")
+    except (OSError, ssl.SSLError):
+        return False
+    if status != 200:
+        return False
+    conditions = json.loads(body).get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _wait_ready(node: RealNode, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not _node_ready(node.plane, node.name):
+        _check_alive(node)
+        if time.monotonic() > deadline:
+            raise NodeError(f"node {node.name} not Ready after {timeout:g}s")
+        time.sleep(0.2)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

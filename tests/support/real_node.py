@@ -1,0 +1,72 @@
+"""A genuine node (kubelet + containerd + runc) for tests, on a control plane of its own.
+
+The node runs beside an `extra_plane` with Cyclone's CRDs installed, never beside the session
+plane (whose pods node agents run). Only one real node runs on a machine at a time: starting
+one waits for the machine-wide lock of `cyclone.devcluster.node`. Without the binaries, the
+host tools or the images, the tests skip with what is missing, or fail when
+`CYCLONE_REQUIRE_K8S=1`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from cyclone.devcluster import ControlPlane
+from cyclone.devcluster.node import (
+    DEFAULT_IMAGES,
+    NodeError,
+    RealNode,
+    missing_node_parts,
+    start_node,
+)
+from support.control_plane import _die_with_parent, extra_plane, remote_cluster_on, unavailable
+from support.kube_engine import install_crds
+
+
+def require_node_parts(images: Path = DEFAULT_IMAGES) -> None:
+    """Skip (or fail under CYCLONE_REQUIRE_K8S=1) when this machine cannot run a node."""
+    missing = missing_node_parts(images=images)
+    if missing:
+        unavailable(
+            f"real-node parts missing ({', '.join(missing)}); run `make node-deps images` "
+            "and `bash scripts/control-plane/build.sh`"
+        )
+
+
+async def _install_crds(plane: ControlPlane) -> None:
+    async with remote_cluster_on(plane) as cluster:
+        await install_crds(cluster)
+
+
+@contextmanager
+def real_node_plane(name: str = "cyclone-realnode", images: Path = DEFAULT_IMAGES
+                    ) -> Iterator[tuple[ControlPlane, RealNode]]:
+    """A plane with Cyclone's CRDs and a Ready real node; both stopped (host restored) after."""
+    require_node_parts(images)
+    with extra_plane(name) as plane:
+        asyncio.run(_install_crds(plane))
+        workdir = Path(tempfile.mkdtemp(prefix="cyclone-node-"))
+        try:
+            try:
+                node = start_node(plane, workdir, images, preexec_fn=_die_with_parent)
+            except NodeError as exc:
+                pytest.fail(f"the real node did not start: {exc}", pytrace=False)
+            try:
+                yield plane, node
+            finally:
+                node.stop()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def real_node() -> Iterator[tuple[ControlPlane, RealNode]]:
+    with real_node_plane() as pair:
+        yield pair
