@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
-.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane images images-deps mutate clean
+.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane images images-deps node-deps mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,11 +55,20 @@ images-deps:
 images: setup images-deps
 	bash scripts/images/build.sh
 
+# The real node of the tests (cyclone/devcluster/node.py): containerd, runc, the CNI plugins
+# and iptables from Debian; the kubelet and kubectl come from scripts/control-plane/build.sh.
+node-deps:
+	@command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null \
+	  && command -v iptables >/dev/null && [ -x /usr/lib/cni/bridge ] || { \
+	  echo "installing containerd, runc, containernetworking-plugins and iptables (real node)"; \
+	  (apt-get update -qq && apt-get install -y -qq containerd runc containernetworking-plugins \
+	    iptables) >/dev/null; }
+
 # The suite runs in TEST_WORKERS pytest-xdist processes (TEST_WORKERS=0: in this one). Each
 # worker starts its own control planes and `cyclone up`s; a test file's tests all go to one
 # worker, so module fixtures are started once.
 TEST_WORKERS ?= 2
-test: setup browser-deps template-deps images-deps
+test: setup browser-deps template-deps images-deps node-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
 	@bash scripts/images/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }
