@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
-.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane images images-deps node-deps mutate clean
+.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane images images-deps node-deps runtime-deps mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,11 +64,17 @@ node-deps:
 	  (apt-get update -qq && apt-get install -y -qq containerd runc containernetworking-plugins \
 	    iptables) >/dev/null; }
 
+# Optional: podman for `cyclone up --runtime podman` and its tests (skipped without it).
+runtime-deps:
+	@command -v podman >/dev/null || { echo "installing podman (optional: --runtime podman)"; \
+	  (apt-get update -qq && apt-get install -y -qq podman) >/dev/null \
+	  || echo "podman not installed: its runtime tests are skipped"; }
+
 # The suite runs in TEST_WORKERS pytest-xdist processes (TEST_WORKERS=0: in this one). Each
 # worker starts its own control planes and `cyclone up`s; a test file's tests all go to one
 # worker, so module fixtures are started once.
 TEST_WORKERS ?= 2
-test: setup browser-deps template-deps images-deps node-deps
+test: setup browser-deps template-deps images-deps node-deps runtime-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
 	@bash scripts/images/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }

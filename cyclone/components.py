@@ -438,12 +438,21 @@ def read_admin_token(path: str | None, data_dir: Path) -> str:
 
 
 def node_runtime(name: str, hidden_paths: tuple[Path, ...] = (), *,
-                 sandbox_uid: int = NOBODY, sandbox_gid: int = NOBODY):
-    """The node agent runtime called `name` (`host` with the resolver scripts, or `fake`).
+                 sandbox_uid: int = NOBODY, sandbox_gid: int = NOBODY,
+                 data_dir: Path | None = None):
+    """The node agent runtime called `name` (`host` with the resolver scripts, `fake`, or
+    `podman`/`docker`, which keep their state under `data_dir`).
 
     `hidden_paths`: host paths no container may see (data dirs); the CLI's config file, which
     may hold the admin token, is always among them.
     """
+    if name in ("podman", "docker"):
+        from cyclone.node.runtimes.container_cli import RuntimeUnavailable, container_cli_runtime
+
+        try:
+            return container_cli_runtime(name, data_dir)
+        except RuntimeUnavailable as exc:
+            raise ComponentError(str(exc)) from None
     if name == "host":
         from cyclone.cli.config import config_path
         from cyclone.node.runtimes.host import HostRuntime
@@ -456,7 +465,7 @@ def node_runtime(name: str, hidden_paths: tuple[Path, ...] = (), *,
         from cyclone.node.runtimes.fake import FakeRuntime
 
         return FakeRuntime()
-    raise ComponentError(f"unknown runtime {name!r}: choose host or fake")
+    raise ComponentError(f"unknown runtime {name!r}: choose host, fake, podman or docker")
 
 
 async def run_node(options: NodeOptions) -> None:
@@ -465,7 +474,7 @@ async def run_node(options: NodeOptions) -> None:
 
     log_client_ca = log_client_ca_path(options.log_server_port, options.log_client_ca_file)
     runtime = node_runtime(options.runtime, sandbox_uid=options.sandbox_uid,
-                           sandbox_gid=options.sandbox_gid)
+                           sandbox_gid=options.sandbox_gid, data_dir=prepared_dir(options.data_dir))
     cluster = await open_cluster(options.cluster)
     try:
         await run_node_agent(

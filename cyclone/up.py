@@ -274,7 +274,7 @@ def _runtime(name: str, data_dir: Path, options: UpOptions):
 
     try:
         return node_runtime(name, hidden_paths=(data_dir,), sandbox_uid=options.sandbox_uid,
-                            sandbox_gid=options.sandbox_gid)
+                            sandbox_gid=options.sandbox_gid, data_dir=data_dir)
     except ComponentError as exc:
         raise UpError(str(exc)) from exc
 

@@ -275,7 +275,8 @@ def register(app: typer.Typer) -> None:
             "/var/lib/cyclone-node", "--data-dir", help="Where pods' files live."
         ),
         node_name: str | None = typer.Option(None, "--node-name", help="Default: host name."),
-        runtime: str = typer.Option("host", "--runtime", help="host or fake."),
+        runtime: str = typer.Option(
+            "host", "--runtime", help="host, fake, podman or docker."),
         schedule_unbound: bool = typer.Option(
             False, "--schedule-unbound", help="Bind pending pods to this node (no scheduler)."
         ),

@@ -157,7 +157,8 @@ def up(
     data_dir: str = typer.Option("./.cyclone", "--data-dir", help="Where all state lives."),
     port: int = typer.Option(7099, "--port", help="Port of the REST API."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address the server listens on."),
-    runtime: str = typer.Option("host", "--runtime", help="Node agent runtime: host or fake."),
+    runtime: str = typer.Option(
+        "host", "--runtime", help="Node agent runtime: host, fake, podman or docker."),
     kubeconfig: str | None = typer.Option(
         None, "--kubeconfig",
         help="Run against this Kubernetes cluster instead of the embedded one.",

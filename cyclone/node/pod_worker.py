@@ -241,6 +241,7 @@ class PodWorker:
                 run_as_user=user,
                 run_as_group=group,
                 node_dir=layout.data_dir,
+                image_pull_policy=spec.get("imagePullPolicy") or None,
             )
             self._termination_paths[spec["name"]] = mounts.termination_message_host_path
         self.launches = launches

@@ -42,7 +42,8 @@ async def cyclone_up(data_dir: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("CYCLONE_CONFIG", str(data_dir / "cli-config.yaml"))
     write_engine_config(data_dir, {"gc_delay_seconds": 0})
     port = _free_port()
-    options = UpOptions(data_dir=str(data_dir), port=port, runtime="host",
+    settings.setdefault("runtime", "host")
+    options = UpOptions(data_dir=str(data_dir), port=port,
                         kubeconfig=str(kubeconfig) if kubeconfig else None,
                         open_control_cluster=open_control_cluster, **settings)  # type: ignore[arg-type]
     task = asyncio.create_task(up(options, serve=serve_api))

@@ -37,6 +37,8 @@ class ContainerLaunch:
     node_dir: Path | None = None
     """The node's data directory (every pod's volumes, logs and state): never visible to a
     container."""
+    image_pull_policy: str | None = None
+    """`imagePullPolicy` of the container (None: Kubernetes' default for its image)."""
 
 
 @dataclass
