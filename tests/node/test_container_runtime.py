@@ -364,3 +364,52 @@ async def test_cyclone_up_with_podman_runs_the_diamond_with_outputs_and_logs(
     assert report["release"] == f"app-{version}-linux,app-{version}-mac"
     assert logs.status_code == 200, logs.text
     assert "stage report\n" in logs.text
+
+
+DIST_IMAGES = Path(__file__).parents[2] / "dist" / "images"
+
+
+async def test_cyclone_up_with_podman_checks_out_git_and_passes_artifacts_with_cyclones_images(
+    tmp_path: Path, images_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engine.gates import serve_git_repository
+    from engine.test_examples import make_demo_repo
+    from support.up import cyclone_up
+
+    from cyclone import __version__
+    from cyclone.api import keys
+
+    if not (DIST_IMAGES / "index.json").exists():
+        pytest.skip("no dist/images: `make images` builds Cyclone's images")
+    head = make_demo_repo(tmp_path / "repo")
+    url = serve_git_repository(tmp_path / "repo", tmp_path / "served")
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / "ci-pipeline.yaml").read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "Stage":
+            for container in doc["spec"]["pod"]["spec"]["containers"]:
+                container["image"] = f"cyclone/toolbox:{__version__}"
+        if doc["kind"] == "WorkflowRun":
+            doc["spec"]["globalVariables"] = [{"name": "REPO_URL", "value": url}]
+    data_dir = tmp_path / "up"
+    monkeypatch.setenv("CYCLONE_IMAGES_DIR", str(DIST_IMAGES))
+    try:
+        async with cyclone_up(data_dir, monkeypatch, runtime="podman"), \
+                EmbeddedCluster(data_dir / "cluster.db") as cluster:
+            for doc in docs:
+                await cluster.create(doc)
+            name = next(d["metadata"]["name"] for d in docs if d["kind"] == "WorkflowRun")
+            run: dict = {}
+            async with asyncio.timeout(120):
+                while (run.get("status") or {}).get("overall", {}).get("phase") not in (
+                        "Succeeded", "Failed"):
+                    await asyncio.sleep(0.2)
+                    run = await cluster.get(kinds.WORKFLOW_RUN, name, keys.SYSTEM_NAMESPACE)
+    finally:
+        await asyncio.to_thread(remove_containers, data_dir / "podman")
+    assert run["status"]["overall"]["phase"] == "Succeeded", run["status"]
+    stages = run["status"]["stages"]
+    tested = {o["key"]: o["value"] for o in stages["ci-test"]["outputs"]}
+    assert (tested["passed"], tested["failed"]) == ("3", "0")
+    assert {o["key"]: o["value"] for o in stages["ci-build"]["outputs"]}["LastCommitID"] == head
+    assert {o["key"]: o["value"] for o in stages["ci-package"]["outputs"]}["package"] == \
+        "greet.tgz"
