@@ -101,6 +101,13 @@ class EngineConfig(BaseModel):
         "spec.notification), recorded in status.notifications under the endpoint's name.",
     )
     delegation_timeout_seconds: float = 3600.0
+    pod_pending_timeout_seconds: float = Field(
+        default=300.0, ge=0,
+        description="A stage whose pod has not started this long after it was made (or "
+        "after its last init container ended) fails with the reason it waited for: the "
+        "scheduler's, the kubelet's (an image that cannot be pulled) or an unbound "
+        "claim's. 0: wait forever.",
+    )
     http_timeout_seconds: float = 10.0
     quota_retry_backoff_seconds: float = 1.0
     quota_retry_max_backoff_seconds: float = 30.0

@@ -39,6 +39,7 @@ from cyclone.engine.core.observing import (
     retry_policy,
 )
 from cyclone.engine.core.parallelism import Admission
+from cyclone.engine.core.pending import claims_to_read
 from cyclone.engine.core.phases import (
     CANCELLED,
     FAILED,
@@ -213,7 +214,7 @@ class RunController:
 
         enter_scope(state, scope)
         wakeups: list[datetime] = [deadline] if deadline else []
-        await self._observe(state, execution, workflow, stage_objs)
+        wakeups += await self._observe(state, execution, workflow, stage_objs)
         await delegations.take_reported_results(self.control, state,
                                                 self.config.system_namespace)
         delegation_deadline = expire_delegations(state)
@@ -280,8 +281,11 @@ class RunController:
     async def _observe(
         self, state: RunState, execution: ExecutionCluster, workflow: dict,
         stage_objs: dict[str, dict],
-    ) -> None:
+    ) -> list[datetime]:
+        """Fold what the stages' pods say into their statuses; returns when stages whose
+        pods wait to start reach the pending timeout."""
         finished_but_running: list[dict] = []
+        pending_deadlines: list[datetime] = []
         for name in stages_to_observe(state):
             pod_ref = state.stages[name]["pod"]
             pod = execution.pods.get(pod_ref.get("namespace"), pod_ref["name"])
@@ -298,11 +302,17 @@ class RunController:
                 masker = await output_masker(
                     self.control, execution.cluster, state.run,
                     [state.spec, workflow.get("spec"), *stage_objs.values()], pod)
-            observe_pod(state, name, pod, retry_policy(stage_objs.get(name)), events, masker)
+            claims = await _claims(execution.cluster, pod)
+            pending_until = observe_pod(
+                state, name, pod, retry_policy(stage_objs.get(name)), events, masker, claims,
+                self.config.pod_pending_timeout_seconds)
+            if pending_until is not None:
+                pending_deadlines.append(pending_until)
             if state.stage_phase(name) != RUNNING and pod_still_running(pod):
                 finished_but_running.append(pod_ref)
         if finished_but_running:
             await _delete_pods(execution.cluster, finished_but_running, 0)
+        return pending_deadlines
 
     async def _inputs(
         self,
@@ -396,6 +406,23 @@ class RunController:
             execution = self.caches.execution_cluster(execution_target(state.run).cluster)
             if execution is not None:
                 await _delete_pods(execution.cluster, doomed, pod_deletion_grace(state.run))
+
+
+async def _claims(cluster: Cluster, pod: dict | None) -> dict[str, dict | None]:
+    """The claims that may explain why `pod` waits (`pending.claims_to_read`), as read;
+    None for a claim that does not exist. A claim that cannot be read is left out."""
+    found: dict[str, dict | None] = {}
+    if pod is None:
+        return found
+    namespace = pod["metadata"].get("namespace")
+    for name in claims_to_read(pod):
+        try:
+            found[name] = await cluster.get(kinds.PERSISTENT_VOLUME_CLAIM, name, namespace)
+        except NotFound:
+            found[name] = None
+        except ApiError as exc:
+            log.debug("claim %s/%s not readable: %s", namespace, name, exc)
+    return found
 
 
 async def _delete_pods(cluster: Cluster, pods: list[dict], grace: int | None) -> None:

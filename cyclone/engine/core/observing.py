@@ -11,9 +11,16 @@ from cyclone.api.common import FINISHED_POD_PHASES
 from cyclone.api.formats import parse_duration
 from cyclone.engine.core import podstatus
 from cyclone.engine.core.masking import Masker, mask_outputs
+from cyclone.engine.core.pending import (
+    PendingReason,
+    pending_deadline,
+    pending_reason,
+    timed_out_reason,
+)
 from cyclone.engine.core.phases import (
     FAILED,
     PENDING,
+    REASON_POD_PENDING,
     REASON_TIMEOUT,
     RUNNING,
     SUCCEEDED,
@@ -50,20 +57,26 @@ def observe_pod(
     policy: RetryPolicy,
     events: list[dict] | None = None,
     masker: Masker | None = None,
-) -> None:
-    """Fold what a Running stage's pod says into the stage status.
+    claims: dict[str, dict | None] | None = None,
+    pending_timeout_seconds: float = 0,
+) -> datetime | None:
+    """Fold what a Running stage's pod says into the stage status; returns when the
+    stage fails if its pod is still waiting to start then.
 
     ``pod`` None means the pod is gone (confirmed by the caller): ``PodDeleted``. A failed
     attempt with retries left puts the stage back to Pending (reason
     ``RetryAfterFailure``); it is started again once its backoff has passed. ``masker``
     hides secret values in the outputs and the message taken from termination messages.
+    ``claims``: the claims `pending.claims_to_read` named for the pod, as read. A pod
+    waiting longer than ``pending_timeout_seconds`` (0: no limit) fails the attempt with
+    the last reason it waited for.
     """
     entry = state.stage(stage)
     if pod is None:
         gone = podstatus.deleted_pod_status((entry.get("pod") or {}).get("name"))
         fail_or_retry(state, stage, gone["reason"], gone.get("message"), policy)
-        return
-    seen = podstatus.observe_stage_pod(pod, events)
+        return None
+    seen = podstatus.observe_stage_pod(pod, events, claims)
     if seen.events:
         entry["events"] = merge_events(entry.get("events") or [], seen.events)
     phase, reason, message = seen.status["phase"], seen.status["reason"], seen.status.get("message")
@@ -78,7 +91,23 @@ def observe_pod(
             entry["outputs"] = seen.outputs
         fail_or_retry(state, stage, reason, message, policy)
     else:
-        state.set_stage(stage, RUNNING, reason, message)
+        deadline = pending_deadline(pod, pending_timeout_seconds)
+        if deadline is None or deadline > state.now:
+            state.set_stage(stage, RUNNING, reason, message)
+            return deadline
+        failure = timed_out_reason((pod.get("metadata") or {}).get("name"),
+                                   pending_timeout_seconds,
+                                   pending_reason(pod, claims) or _last_pending(entry))
+        fail_or_retry(state, stage, failure.reason, failure.message, policy)
+    return None
+
+
+def _last_pending(entry: dict) -> PendingReason | None:
+    """The reason a stage last showed for its waiting pod, if any."""
+    status = entry.get("status") or {}
+    if status.get("reason") == REASON_POD_PENDING and status.get("message"):
+        return PendingReason(REASON_POD_PENDING, status["message"])
+    return None
 
 
 def has_termination_messages(pod: dict | None) -> bool:

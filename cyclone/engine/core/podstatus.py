@@ -2,7 +2,8 @@
 
 The stage follows its workload container (the pod's first container), not the pod:
 - pod Pending (scheduling, init containers, image pulls) → Running, reason ``PodPending``
-  (the pod exists, so the stage has started; the message says what it waits for);
+  (the pod exists, so the stage has started; the message says what it waits for, as
+  `cyclone.engine.core.pending` picks it);
 - workload exited non-zero, or any init container failed → Failed, ``PodFailed``, with the
   container, its reason and exit code in the message — even while user sidecars still run;
 - workload exited 0 and every Cyclone container (``csc-*``: output pushes) has exited 0 →
@@ -24,6 +25,7 @@ from typing import Any
 
 from cyclone.api.common import PodPhase
 from cyclone.api.keys import ANNOTATION_LOGS_COLLECTED
+from cyclone.engine.core.pending import pending_reason
 from cyclone.engine.core.phases import (
     FAILED,
     REASON_POD_DELETED,
@@ -77,23 +79,6 @@ def _failure_message(name: str, terminated: Mapping[str, Any]) -> str:
 
 def _failed(terminated: Mapping[str, Any] | None) -> bool:
     return terminated is not None and terminated.get("exitCode") not in (0, None)
-
-
-def _waiting_message(pod: Mapping[str, Any]) -> str | None:
-    status = pod.get("status") or {}
-    for entry in [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-    ]:
-        waiting = (entry.get("state") or {}).get("waiting")
-        if waiting and waiting.get("reason") not in (None, "PodInitializing", "ContainerCreating"):
-            detail = waiting.get("message")
-            text = f'container "{entry.get("name")}": {waiting["reason"]}'
-            return f"{text}: {detail}" if detail else text
-    for condition in status.get("conditions") or []:
-        if condition.get("status") == "False" and condition.get("reason") == "Unschedulable":
-            return condition.get("message") or "Unschedulable"
-    return None
 
 
 def pod_outputs(pod: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -170,9 +155,11 @@ def _container_phase(pod: Mapping[str, Any]) -> dict[str, str] | None:
 
 
 def observe_stage_pod(
-    pod: Mapping[str, Any], events: Iterable[Mapping[str, Any]] | None = None
+    pod: Mapping[str, Any], events: Iterable[Mapping[str, Any]] | None = None,
+    claims: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> StageObservation:
-    """The stage status a pod shows (see the module doc for the rules)."""
+    """The stage status a pod shows (see the module doc for the rules); ``claims``: the
+    claims `pending.claims_to_read` named, as read."""
     status = pod.get("status") or {}
     phase = status.get("phase") or PodPhase.PENDING
     from_containers = _container_phase(pod)
@@ -186,7 +173,8 @@ def observe_stage_pod(
     elif phase == PodPhase.RUNNING:
         result = _status(RUNNING, REASON_POD_RUNNING)
     else:
-        result = _status(RUNNING, REASON_POD_PENDING, _waiting_message(pod))
+        waiting = pending_reason(pod, claims)
+        result = _status(RUNNING, REASON_POD_PENDING, waiting.message if waiting else None)
     outputs = pod_outputs(pod) if result["phase"] in (SUCCEEDED, FAILED) else []
     return StageObservation(status=result, outputs=outputs, events=stage_events(events))
 
