@@ -300,7 +300,8 @@ async def test_a_restarted_agent_reattaches_to_its_container_without_running_it_
     spec = {"volumes": [volume], "containers": [{
         "name": "main", "image": TEST_IMAGE, "volumeMounts": [mount],
         "command": ["sh", "-c", "echo started >> /signal/starts;"
-                    " while ! test -e /signal/go; do sleep 0.1; done; echo done"],
+                    " while ! test -e /signal/go; do sleep 0.1; done;"
+                    " echo went > /dev/termination-log"],
     }]}
     with podman_runtime(tmp_path / "podman", images_dir) as runtime:
         async with running_agent(cluster, tmp_path / "node", runtime):
@@ -314,6 +315,7 @@ async def test_a_restarted_agent_reattaches_to_its_container_without_running_it_
             names = _podman(runtime, "ps", "--all", "--format", "{{.Names}}").split()
     assert pod["status"]["phase"] == "Succeeded"
     assert (shared / "starts").read_text() == "started\n"
+    assert statuses(pod)["main"]["state"]["terminated"]["message"] == "went\n"
     uid = pod["metadata"]["uid"]
     assert names == [f"cyclone-{uid}-main"]
     assert container_name(launch(tmp_path, pod_uid=uid)) == names[0]
