@@ -98,6 +98,9 @@ def test_volumes_workdir_user_and_identity_are_on_the_command_line(tmp_path: Pat
     assert option(created.argv, "--pull") == ["never"]
     assert option(created.argv, "--network") == ["host"]
     assert option(created.argv, "--name") == ["cyclone-0f6c-main"]
+    assert "--hostname" not in created.argv
+    podman = create_command("podman", launch(tmp_path), [], pull="missing")
+    assert option(podman.argv, "--hostname") == ["build-pod"]
     assert "dev.cyclone.pod-uid=0f6c" in option(created.argv, "--label")
 
 

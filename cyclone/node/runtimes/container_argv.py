@@ -5,7 +5,9 @@ derived from the pod's uid and the container's name, so a restarted agent finds 
 without any state of its own. The pod's volumes are bind-mounted at their mount paths, the
 command replaces the image's entrypoint (and drops its cmd), args replace the cmd, as in
 Kubernetes. Every container of a pod uses the host's network namespace (the pod IP the agent
-reports is the host's, as under the host runtime), so the containers of one pod share it.
+reports is the host's, as under the host runtime), so the containers of one pod share it;
+podman gives each the pod's name as its host name (docker refuses one with the host's
+network), and `HOSTNAME` is the pod's name under both.
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ def create_command(
         "--network", "host", "--pull", pull,
     ]
     hostname = launch.pod_name[:63].rstrip("-.")
-    if hostname:
+    if hostname and engine == "podman":
         argv += ["--hostname", hostname]
     env = {"HOSTNAME": hostname or "pod", **launch.env}
     passed: dict[str, str] = {}
