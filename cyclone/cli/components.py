@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import typer
 
+from cyclone import __version__
 from cyclone.api import keys
 from cyclone.cli.session import print_error
 
@@ -91,7 +92,7 @@ NOTIFICATION_ENDPOINT = typer.Option(
     "status.notifications.NAME. Repeatable; one value may list several, comma-separated.",
 )
 GC_IMAGE = typer.Option(
-    "busybox:1.36", "--gc-image", envvar="CYCLONE_GC_IMAGE",
+    f"cyclone/toolbox:{__version__}", "--gc-image", envvar="CYCLONE_GC_IMAGE",
     help="The image of the pods that empty a project's acceleration caches: give the "
     "engine's gc_image, so a mirror of images serves them as it serves the GC pods. "
     "Env: CYCLONE_GC_IMAGE.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, field_validator
 
 from cyclone.api import keys
-from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES
+from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES, TOOLBOX_IMAGE
 from cyclone.engine.core.serversettings import (
     ENDPOINT_NAME,
     check_endpoint_url,
@@ -55,7 +55,7 @@ class EngineConfig(BaseModel):
     per_workflow: QueueLimits = Field(default_factory=QueueLimits)
     gc_delay_seconds: float = 300.0
     gc_enabled: bool = True
-    gc_image: str = "busybox:1.36"
+    gc_image: str = TOOLBOX_IMAGE
     resolver_resources: dict = Field(
         default_factory=lambda: {"requests": {"cpu": "50m", "memory": "64Mi"},
                                  "limits": {"cpu": "500m", "memory": "256Mi"}},

@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from cyclone.api import keys
+from cyclone.engine.core.images import OWN_IMAGE_PULL_POLICY, TOOLBOX_IMAGE
 from cyclone.kube import errors
 
 WATCHDOG_TOKEN_SECRET = "cyclone-pvc-watcher-token"
-WATCHDOG_IMAGE = "busybox:1.36"
+WATCHDOG_IMAGE = TOOLBOX_IMAGE
 REPORT_INTERVAL_SECONDS = 30
 DATA_MOUNT = "/pvc-data"
 TOKEN_MOUNT = "/var/run/cyclone"
@@ -69,6 +70,7 @@ def watchdog_pod(tenant: str, namespace: str, pvc: str, server_url: str) -> dict
             "containers": [{
                 "name": "csc-pvc-watcher",
                 "image": WATCHDOG_IMAGE,
+                "imagePullPolicy": OWN_IMAGE_PULL_POLICY,
                 "command": ["sh", "-c", WATCHDOG_SCRIPT],
                 "env": [{"name": k, "value": v} for k, v in env.items()],
                 "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},

@@ -150,14 +150,21 @@ cyclone_sources_hash() {
     | awk '{print $2}' | xargs -r sha256sum 2>/dev/null) | sha256sum | cut -c1-16
 }
 
+quiet_pip() {  # pip, without its notes about index locations that are not there
+  ${PIP} "$@" 2>&1 | { grep -v '^WARNING: Location' || true; } >&2
+}
+
 cyclone_layer() {
-  local out=$1 wheels="${TMP}/wheels" site=/usr/local/lib/python3/dist-packages
+  local out=$1 wheels="${TMP}/wheels" site=/usr/local/lib/python3.11/dist-packages
   mkdir -p "${wheels}"
-  ${PIP} wheel -q --no-deps --no-build-isolation --wheel-dir "${wheels}" "${REPO}" >&2
-  ${PIP} download -q --only-binary=:all: --no-deps --python-version 3.11 --platform manylinux2014_x86_64 \
+  mkdir -p "${TMP}/src"
+  (cd "${REPO}" && git ls-files -z --cached --others --exclude-standard -- cyclone pyproject.toml README.md \
+    | xargs -0 cp --parents -t "${TMP}/src")
+  quiet_pip wheel -q --no-deps --wheel-dir "${wheels}" "${TMP}/src"
+  quiet_pip download -q --only-binary=:all: --no-deps --python-version 3.11 --platform manylinux2014_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform any \
     --implementation cp --abi cp311 --abi abi3 --abi none \
-    --dest "${wheels}" -r "${TMP}/requirements.txt" >&2
+    --dest "${wheels}" -r "${TMP}/requirements.txt"
   export CYCLONE_WHEELS="${wheels}" CYCLONE_SITE="${site}" CYCLONE_UID PIP
   debian_rootfs "${CYCLONE_PACKAGES}" "${TMP}/cyclone.tar" \
     'mkdir -p "$1$CYCLONE_SITE" && $PIP install -q --no-deps --no-compile --no-index --target "$1$CYCLONE_SITE" "$CYCLONE_WHEELS"/*.whl' \

@@ -2,6 +2,7 @@ import pytest
 
 from cyclone.api.resource import Resource
 from cyclone.engine.core.errors import StagePodError
+from cyclone.engine.core.images import IMAGE_TAG
 from cyclone.engine.core.podbuilder import PodBuildOptions, build_stage_pod
 from cyclone.engine.core.render import RenderError
 
@@ -128,7 +129,7 @@ def test_input_resource_is_pulled_by_an_init_container_and_mounted():
     pod = build_stage_pod(context())
     pull = container(pod, "csc-pull-src")
     assert pod["spec"]["initContainers"][0]["name"] == "csc-pull-src"
-    assert pull["image"] == "cyclone/resolver-git"
+    assert pull["image"] == f"cyclone/resolver-git:{IMAGE_TAG}"
     assert pull["command"] == ["/entrypoint.sh", "pull"]
     assert pull["workingDir"] == "/workspace"
     assert mounts_of(pull)["/workspace/data"] == {
@@ -183,7 +184,8 @@ def test_resolver_image_from_resource_then_type_template_then_builtin():
     assert env_of(pull)["SCM_DEPTH"] == "1"
     options = PodBuildOptions(resolver_image_prefix="registry.local/cyclone/resolver-")
     pod = build_stage_pod(context(options=options))
-    assert container(pod, "csc-pull-src")["image"] == "registry.local/cyclone/resolver-git"
+    assert container(pod, "csc-pull-src")["image"] == (
+        f"registry.local/cyclone/resolver-git:{IMAGE_TAG}")
 
 
 def test_persistent_resource_uses_its_own_claim():
@@ -288,7 +290,7 @@ def test_output_resources_are_pushed_after_the_workload_succeeds():
         "workflowruns/ci-run-1/resources/img"
     )
     assert push["name"] == "csc-push-img"
-    assert push["image"] == "cyclone/resolver-image"
+    assert push["image"] == f"cyclone/resolver-image:{IMAGE_TAG}"
     assert "/entrypoint.sh push" in push["command"][2]
     assert "/cyclone/results/__exit__" in push["command"][2]
     assert mounts_of(push)["/workspace/data"]["subPath"] == "workflowruns/ci-run-1/resources/img"

@@ -9,13 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cyclone.api import keys
+from cyclone.engine.core.images import OWN_IMAGE_PULL_POLICY, TOOLBOX_IMAGE
 from cyclone.engine.core.names import dns_label_part, gc_pod_name
 from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podvolumes import run_data_path
 
 GC_MOUNT_PATH = "/data"
 GC_VOLUME = "cyclone-data"
-DEFAULT_GC_IMAGE = "busybox:1.36"
+DEFAULT_GC_IMAGE = TOOLBOX_IMAGE
 
 
 def run_label(run: str) -> str:
@@ -63,6 +64,7 @@ def pvc_maintenance_pod(name: str, namespace: str, pvc: str, container: str,
     spec_container: dict[str, Any] = {
         "name": container,
         "image": image,
+        "imagePullPolicy": OWN_IMAGE_PULL_POLICY,
         "command": command,
         "volumeMounts": [{"name": GC_VOLUME, "mountPath": GC_MOUNT_PATH}],
     }

@@ -5,7 +5,7 @@ WORKFLOWRUN_NAME, STAGE_NAME``):
 
 - init containers ``csc-pull-<resource>``, one per input resource, in order, then the
   user's own init containers. Each runs the resolver image (the Resource's
-  ``spec.resolver``, else its resource type's, else ``cyclone/resolver-<type>``) as
+  ``spec.resolver``, else its resource type's, else ``cyclone/resolver-<type>:<version>``) as
   ``/entrypoint.sh pull`` in ``/workspace`` with the data at ``/workspace/data`` = the
   data volume at ``workflowruns/<run>/resources/<resource>`` (a persistent resource: its own
   PVC at its ``path``, with ``PULL_POLICY``), and the resource's parameters as env vars:
@@ -58,6 +58,7 @@ from cyclone.api.workflowrun import WorkflowRun
 from cyclone.engine.core.acceleration import cache_mounts, tool_env
 from cyclone.engine.core.bindings import missing_required
 from cyclone.engine.core.errors import StagePodError
+from cyclone.engine.core.images import IMAGE_TAG, RESOLVER_IMAGE_PREFIX
 from cyclone.engine.core.names import dns_label_part, stage_pod_name
 from cyclone.engine.core.podresources import (
     RECORD_EXIT_CODE,
@@ -101,7 +102,10 @@ CYCLONE_CONTAINER_PREFIX = "csc-"
 class PodBuildOptions:
     """Engine-wide settings of stage pods."""
 
-    resolver_image_prefix: str = "cyclone/resolver-"
+    resolver_image_prefix: str = RESOLVER_IMAGE_PREFIX
+    resolver_image_tag: str = IMAGE_TAG
+    """The tag of ``<resolver_image_prefix><type>``, the resolver of a resource whose type
+    names none; empty: no tag."""
     cyclone_container_resources: Mapping[str, Any] | None = None
     """Resources of Cyclone's own containers; None → the same defaults as the workload."""
     fallback_container_resources: Mapping[str, Any] | None = None
@@ -298,7 +302,8 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
     pull_containers: list[dict[str, Any]] = []
     for item in pod.inputs.resources:
         resource = _lookup_resource(ctx, item.name)
-        image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
+        image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix,
+                               ctx.options.resolver_image_tag)
         env_vars = resource_env(resource, ctx.resource_types, ctx.run, render,
                                 _integrations_of(ctx, resource))
         _check_required(ctx, resource, env_vars)
@@ -330,7 +335,8 @@ def build_stage_pod(ctx: StagePodContext) -> dict[str, Any]:
         resource = _lookup_resource(ctx, item.name)
         if item.path:
             workload_mounts.append(resource_mount(ctx.run.name, resource, item.path, volumes))
-        image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix)
+        image = resolver_image(resource, ctx.resource_types, ctx.options.resolver_image_prefix,
+                               ctx.options.resolver_image_tag)
         env_vars = _with_upload_defaults(
             resource,
             resource_env(resource, ctx.resource_types, ctx.run, render,

@@ -12,6 +12,7 @@ from typing import Any
 
 from cyclone.api.resource import Resource
 from cyclone.api.workflowrun import WorkflowRun
+from cyclone.engine.core.images import OWN_IMAGE_PULL_POLICY
 from cyclone.engine.core.names import dns_label_part
 from cyclone.engine.core.podvolumes import (
     DATA_VOLUME,
@@ -42,15 +43,18 @@ def container_name(prefix: str, name: str) -> str:
 
 
 def resolver_image(
-    resource: Resource, resource_types: Mapping[str, Resource], image_prefix: str
+    resource: Resource, resource_types: Mapping[str, Resource], image_prefix: str,
+    image_tag: str = "",
 ) -> str:
-    """The Resource's resolver, else its resource type's, else ``<prefix><type>``."""
+    """The Resource's resolver, else its resource type's, else ``<prefix><type>:<tag>``
+    (``<prefix><type>`` without a tag)."""
     if resource.spec.resolver:
         return resource.spec.resolver
     template = resource_types.get(resource.spec.type)
     if template is not None and template.spec.resolver:
         return template.spec.resolver
-    return f"{image_prefix}{resource.spec.type.lower()}"
+    image = f"{image_prefix}{resource.spec.type.lower()}"
+    return f"{image}:{image_tag}" if image_tag else image
 
 
 def bound_parameters(
@@ -139,6 +143,7 @@ def pull_container(
     return {
         "name": container_name("csc-pull-", resource.name),
         "image": image,
+        "imagePullPolicy": OWN_IMAGE_PULL_POLICY,
         "command": ["/entrypoint.sh", "pull"],
         "workingDir": RESOLVER_WORKDIR,
         "env": env,
@@ -152,6 +157,7 @@ def push_container(
     return {
         "name": container_name("csc-push-", resource.name),
         "image": image,
+        "imagePullPolicy": OWN_IMAGE_PULL_POLICY,
         "command": ["sh", "-c", WAIT_AND_PUSH],
         "workingDir": RESOLVER_WORKDIR,
         "env": env,

@@ -17,9 +17,10 @@ import shutil
 import signal
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cyclone.node.runtimes.base import (
     ContainerExited,
@@ -55,6 +56,18 @@ def image_name(image: str) -> str:
     if ":" in last:
         last = last.split(":", 1)[0]
     return f"{head}/{last}" if head else last
+
+
+def image_entry(table: Mapping[str, Any], image: str) -> Any:
+    """``table``'s entry for ``image``, keyed by image names without tags: its own name's,
+    else that of its name without its leading registry and path parts, one at a time, so
+    ``mirror.example/cyclone/resolver-git:0.1.0`` finds ``cyclone/resolver-git``."""
+    parts = image_name(image).split("/")
+    for start in range(len(parts)):
+        entry = table.get("/".join(parts[start:]))
+        if entry is not None:
+            return entry
+    return None
 
 
 def host_target(path: str) -> str:
@@ -185,7 +198,7 @@ class HostRuntime:
         for bind in launch.binds:
             mounts.append(SandboxMount(bind.source, host_target(bind.target), bind.read_only,
                                        bind.within))
-        for target, source in self.image_overlays.get(image_name(launch.image), {}).items():
+        for target, source in (image_entry(self.image_overlays, launch.image) or {}).items():
             mounts.append(SandboxMount(Path(source), host_target(target), read_only=True))
         hidden = [*self.hidden_paths, *([launch.node_dir] if launch.node_dir else [])]
         return SandboxPlan(
@@ -204,7 +217,7 @@ class HostRuntime:
     ) -> list[str]:
         """The full command line: bwrap as root building the view, the privilege drop, and
         bwrap isolating the command (one unprivileged bwrap when the agent is not root)."""
-        command = launch.command or self.image_entrypoints.get(image_name(launch.image), [])
+        command = launch.command or image_entry(self.image_entrypoints, launch.image) or []
         program = [*command, *launch.args]
         if not program:
             raise StartError(
