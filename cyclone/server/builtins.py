@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cyclone.api import keys
 from cyclone.api.resource import BUILTIN_RESOURCE_TYPES
-from cyclone.kube import errors
+from cyclone.engine.core.images import replaces_default_resolver
+from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.cicd_templates import cicd_stage_templates
 
@@ -101,9 +102,23 @@ def builtin_resource_types(resolver_images: dict[str, str] | None = None) -> lis
 
 async def ensure_builtins(cluster: Cluster, resolver_images: dict[str, str] | None = None
                           ) -> None:
-    """Create the built-in templates and resource types that are missing; keep edits."""
+    """Create the built-in templates and resource types that are missing; keep edits, but
+    move a resource type still naming an earlier release's default resolver to this one's."""
     for obj in [*builtin_stage_templates(), *builtin_resource_types(resolver_images)]:
         try:
             await cluster.create(obj, namespace=SYSTEM_NAMESPACE)
         except errors.AlreadyExists:
-            pass
+            if obj["kind"] == "Resource" and obj["spec"].get("resolver"):
+                await _upgrade_default_resolver(cluster, obj)
+
+
+async def _upgrade_default_resolver(cluster: Cluster, obj: dict) -> None:
+    name = obj["metadata"]["name"]
+    try:
+        stored = await cluster.get(kinds.RESOURCE, name, SYSTEM_NAMESPACE)
+        if replaces_default_resolver((stored.get("spec") or {}).get("resolver"),
+                                     obj["spec"]["resolver"]):
+            stored["spec"]["resolver"] = obj["spec"]["resolver"]
+            await cluster.replace(stored)
+    except (errors.NotFound, errors.Conflict):
+        pass

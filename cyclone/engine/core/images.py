@@ -38,3 +38,12 @@ default, and what the server's built-in ResourceTypes name)."""
 
 TOOLBOX_IMAGE = cyclone_image("toolbox")
 """The GC pods', the PVC watchdog's and the cache cleaning pods' image (busybox with sh)."""
+
+
+def replaces_default_resolver(resolver: str | None, default: str) -> bool:
+    """Whether a built-in resource type's stored ``resolver`` is an earlier release's default
+    (``cyclone/resolver-<type>`` untagged or with another tag) that ``default`` supersedes;
+    any other image is an administrator's choice and stays."""
+    if not resolver or resolver == default or "@" in resolver:
+        return False
+    return resolver.split(":", 1)[0] == default.split(":", 1)[0]
