@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.clusters import eventually
 
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
@@ -335,7 +336,45 @@ def diamond_documents() -> list[dict]:
     return docs
 
 
-async def test_cyclone_up_with_podman_runs_the_diamond_with_outputs_and_logs(
+async def stop_a_running_stage(http, cluster: EmbeddedCluster, state_dir: Path) -> str:
+    """Start a run whose stage waits, stop it through the API; the stage's stored log."""
+    from cyclone.api import keys
+
+    meta = {"namespace": keys.SYSTEM_NAMESPACE, "labels": {"project.cyclone.dev/name": "demo"}}
+    script = "trap 'echo got TERM; exit 0' TERM; echo waiting; while true; do sleep 0.1; done"
+    await cluster.create({"apiVersion": "cyclone.dev/v1alpha1", "kind": "Stage",
+                          "metadata": {"name": "wait", **meta}, "spec": {"pod": {"spec": {
+                              "containers": [{"image": TEST_IMAGE,
+                                              "command": ["sh", "-c", script]}]}}}})
+    await cluster.create({"apiVersion": "cyclone.dev/v1alpha1", "kind": "Workflow",
+                          "metadata": {"name": "waits", **meta},
+                          "spec": {"stages": [{"name": "wait"}]}})
+    await cluster.create({"apiVersion": "cyclone.dev/v1alpha1", "kind": "WorkflowRun",
+                          "metadata": {"name": "waits-1", **meta, "labels": {
+                              **meta["labels"], "workflow.cyclone.dev/name": "waits"}},
+                          "spec": {"workflowRef": {"name": "waits"}}})
+    runtime = ContainerCliRuntime("podman", state_dir=state_dir)
+    run_path = "/projects/demo/workflows/waits/workflowruns/waits-1"
+
+    async def running() -> bool:
+        return bool(await asyncio.to_thread(
+            _podman, runtime, "ps", "--quiet", "--filter", "label=dev.cyclone.pod"))
+
+    async def ended() -> bool:
+        return not await running()
+
+    await eventually(running, timeout=60, interval=0.2)
+    assert (await http.put(f"{run_path}/stop")).status_code == 200
+    await eventually(ended, timeout=60, interval=0.2)
+    log = ""
+    async with asyncio.timeout(30):
+        while "got TERM" not in log:
+            await asyncio.sleep(0.2)
+            log = (await http.get(f"{run_path}/logs", params={"stage": "wait"})).text
+    return log
+
+
+async def test_cyclone_up_with_podman_runs_the_diamond_and_stops_a_running_stage(
     tmp_path: Path, images_dir: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from support.up import cyclone_up
@@ -360,6 +399,7 @@ async def test_cyclone_up_with_podman_runs_the_diamond_with_outputs_and_logs(
             logs = await http.get(
                 "/projects/demo/workflows/diamond/workflowruns/diamond-run-1/logs",
                 params={"stage": "report"})
+            stopped_log = await stop_a_running_stage(http, cluster, data_dir / "podman")
     finally:
         await asyncio.to_thread(remove_containers, data_dir / "podman")
     assert run["status"]["overall"]["phase"] == "Succeeded", run["status"]
@@ -369,6 +409,7 @@ async def test_cyclone_up_with_podman_runs_the_diamond_with_outputs_and_logs(
     assert report["release"] == f"app-{version}-linux,app-{version}-mac"
     assert logs.status_code == 200, logs.text
     assert "stage report\n" in logs.text
+    assert stopped_log == "waiting\ngot TERM\n"
 
 
 DIST_IMAGES = Path(__file__).parents[2] / "dist" / "images"
