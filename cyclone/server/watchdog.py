@@ -31,7 +31,7 @@ while true; do
     curl -fsS -m 10 -X POST -H "Content-Type: application/json" \
       -H "Authorization: Bearer $token" -d "$body" "$REPORT_URL" >/dev/null || true
   else
-    wget -q -T 10 -O /dev/null --header "Content-Type: application/json" \
+    timeout 10 wget -q -O /dev/null --header "Content-Type: application/json" \
       --header "Authorization: Bearer $token" --post-data "$body" "$REPORT_URL" || true
   fi
   sleep "$INTERVAL"

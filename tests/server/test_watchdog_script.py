@@ -22,7 +22,24 @@ def _usage(base_url: str) -> httpx.Response:
                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
 
-def test_watchdog_script_reports_folder_sizes(tmp_path: Path):
+BUSYBOX = Path("/bin/busybox")
+TOOLBOX_APPLETS = ("sh", "df", "du", "awk", "basename", "cat", "wget", "timeout", "sleep")
+
+
+def busybox_path(tmp_path: Path) -> str:
+    """A PATH of busybox applets only, as in the toolbox image (no curl)."""
+    if not BUSYBOX.exists():
+        pytest.skip("busybox is not installed")
+    applets = tmp_path / "busybox-bin"
+    applets.mkdir()
+    for applet in TOOLBOX_APPLETS:
+        (applets / applet).symlink_to(BUSYBOX)
+    return str(applets)
+
+
+@pytest.mark.parametrize("tools", ["host", "busybox"])
+def test_watchdog_script_reports_folder_sizes(tmp_path: Path, tools: str):
+    path = "/usr/bin:/bin" if tools == "host" else busybox_path(tmp_path)
     data = tmp_path / "pvc"
     (data / "workflowruns" / "r1").mkdir(parents=True)
     (data / "workflowruns" / "r1" / "blob").write_bytes(b"x" * 200_000)
@@ -31,9 +48,10 @@ def test_watchdog_script_reports_folder_sizes(tmp_path: Path):
     token_file.write_text(ADMIN_TOKEN)
     with live_server(tmp_path / "server", ADMIN_TOKEN) as base_url:
         assert _usage(base_url).status_code == 404
-        env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(data), "TOKEN_FILE": str(token_file),
+        env = {"PATH": path, "DATA_DIR": str(data), "TOKEN_FILE": str(token_file),
                "REPORT_URL": base_url + "/apis/v1alpha1/storage/usages", "INTERVAL": "0.2"}
-        process = subprocess.Popen(["sh", "-c", WATCHDOG_SCRIPT], env=env,
+        shell = "sh" if tools == "host" else str(Path(path) / "sh")
+        process = subprocess.Popen([shell, "-c", WATCHDOG_SCRIPT], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 30
