@@ -105,6 +105,11 @@ class EngineOptions:
     """Where ``/metrics`` is served on all interfaces, leader or not; 0: not served. None:
     `DEFAULT_METRICS_PORT`, skipped with a warning when taken (as by a second engine on
     the same host), where a port asked for and taken is an error."""
+    pod_pending_timeout: float | None = None
+    """Overrides the configuration's `pod_pending_timeout_seconds` when given."""
+    local_path_dir: str | None = None
+    """When given, the leader also runs the local-path provisioner with volumes there (a
+    directory of the cluster's one node)."""
 
 
 @dataclass
@@ -207,11 +212,14 @@ def one_line_error(exc: ValueError) -> str:
     return " ".join(str(exc).split())
 
 
-def engine_overrides(web_url_template: str | None, endpoints: tuple[str, ...]) -> dict:
+def engine_overrides(web_url_template: str | None, endpoints: tuple[str, ...], *,
+                     pod_pending_timeout: float | None = None) -> dict:
     """The engine settings command-line options give (none when not given)."""
     from cyclone.engine.core.serversettings import parse_endpoints
 
     overrides: dict = {}
+    if pod_pending_timeout is not None:
+        overrides["pod_pending_timeout_seconds"] = pod_pending_timeout
     try:
         if web_url_template:
             overrides["web_url_template"] = check_template(web_url_template)
@@ -333,13 +341,22 @@ async def run_engine(options: EngineOptions) -> None:
     from cyclone.engine.manager import Engine
 
     config = load_engine_config(options.config_file, engine_overrides(
-        options.web_url_template, options.notification_endpoints))
+        options.web_url_template, options.notification_endpoints,
+        pod_pending_timeout=options.pod_pending_timeout))
     cluster = await open_cluster(options.cluster)
     try:
 
         async def engine_term() -> None:
             engine = Engine(cluster, config)
-            await engine.run()
+            if options.local_path_dir is None:
+                await engine.run()
+                return
+            from cyclone.node.provisioner import LocalPathProvisioner
+
+            provisioner = LocalPathProvisioner(cluster, volumes_dir=Path(options.local_path_dir))
+            async with asyncio.TaskGroup() as group:
+                group.create_task(engine.run(), name="engine")
+                group.create_task(provisioner.run(), name="local-path-provisioner")
 
         sock = engine_metrics_socket(options.metrics_port)
         async with asyncio.TaskGroup() as group:

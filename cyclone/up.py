@@ -88,6 +88,14 @@ class UpOptions:
     web_url_template: str | None = None
     notification_endpoints: tuple[str, ...] = ()
     """``NAME=URL`` values; they replace engine.json's notification_endpoints."""
+    pod_pending_timeout: float | None = None
+    """Overrides engine.json's pod_pending_timeout_seconds when given."""
+    local_path_provisioner: bool | None = None
+    """Run the local-path provisioner (`cyclone.node.provisioner`); None: only with
+    --kubeconfig and --node-agent."""
+    local_path_dir: str | None = None
+    """Where the provisioner's volumes are, without a node agent (default
+    ``{data_dir}/volumes``)."""
 
 
 @dataclass
@@ -210,7 +218,8 @@ def engine_config(data_dir: Path, options: UpOptions) -> EngineConfig:
             raise UpError(f"{path} must hold a JSON object of engine settings")
         values.update(loaded)
     try:
-        values.update(engine_overrides(options.web_url_template, options.notification_endpoints))
+        values.update(engine_overrides(options.web_url_template, options.notification_endpoints,
+                                       pod_pending_timeout=options.pod_pending_timeout))
     except ComponentError as exc:
         raise UpError(str(exc)) from None
     try:
@@ -297,6 +306,33 @@ async def _open_cluster(options: UpOptions, data_dir: Path) -> Cluster:
     return cluster
 
 
+def local_path_volumes(options: UpOptions) -> Path | None:
+    """Where the local-path provisioner puts volumes when it runs without a node agent;
+    None when it does not run or runs for the node agent (its own ``node/volumes``)."""
+    data_dir = Path(options.data_dir).expanduser().resolve()
+    wanted = options.local_path_provisioner
+    if wanted and not options.kubeconfig:
+        raise UpError("--local-path-provisioner is used only with --kubeconfig (the embedded "
+                      "cluster needs no volumes)")
+    if options.local_path_dir is not None:
+        if not wanted:
+            raise UpError("--local-path-dir is used only with --local-path-provisioner")
+        if options.node_agent:
+            raise UpError("--local-path-dir cannot be used with --node-agent: the node agent "
+                          f"keeps claims under {data_dir / 'node' / 'volumes'}")
+    if not wanted or options.node_agent:
+        return None
+    return Path(options.local_path_dir or data_dir / "volumes").expanduser().resolve()
+
+
+def runs_local_path_provisioner(options: UpOptions) -> bool:
+    """Whether `cyclone up` provisions claims: asked for, or by default for its node agent
+    on a real API server."""
+    if options.local_path_provisioner is not None:
+        return options.local_path_provisioner
+    return bool(options.kubeconfig and options.node_agent)
+
+
 def log_client_ca(options: UpOptions) -> Path | None:
     """The node agent's log-server client CA, checked; None when no log server runs."""
     if options.log_client_ca_file is None:
@@ -322,6 +358,7 @@ async def up(options: UpOptions, *, serve: ServeHook | None = None) -> None:
     Everything that can be refused (the data dir and its lock, the configuration, the
     port) is checked before the cluster is opened, as one `UpError`.
     """
+    local_path_volumes(options)
     client_ca = log_client_ca(options)
     data_dir = prepare_data_dir(options)
     with DataDirLock(data_dir), contextlib.ExitStack() as stack:
@@ -342,13 +379,22 @@ async def _run(options: UpOptions, data_dir: Path, config: EngineConfig, runtime
         await ensure_default_tenant(cluster, home_pvc=serve is None,
                                     defaults=up_server_settings(options, config).tenant_defaults)
         engine = Engine(cluster, config)
+        node_name = socket.gethostname().lower() or "cyclone-node"
         async with asyncio.TaskGroup() as group:
+            if runs_local_path_provisioner(options):
+                from cyclone.node.provisioner import LocalPathProvisioner
+
+                volumes = local_path_volumes(options)
+                provisioner = (
+                    LocalPathProvisioner(cluster, volumes_dir=volumes) if volumes is not None
+                    else LocalPathProvisioner(cluster, data_dir / "node", node_name=node_name))
+                group.create_task(provisioner.run(), name="local-path-provisioner")
             if options.kubeconfig is None or options.node_agent:
                 from cyclone.node.agent import NodeAgent
 
                 agent = NodeAgent(
                     cluster,
-                    node_name=socket.gethostname().lower() or "cyclone-node",
+                    node_name=node_name,
                     data_dir=data_dir / "node",
                     runtime=runtime,
                     schedule_unbound=options.kubeconfig is None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -97,6 +98,12 @@ GC_IMAGE = typer.Option(
     "engine's gc_image, so a mirror of images serves them as it serves the GC pods. "
     "Env: CYCLONE_GC_IMAGE.",
 )
+POD_PENDING_TIMEOUT = typer.Option(
+    None, "--pod-pending-timeout", min=0, metavar="SECONDS",
+    help="A stage whose pod has not started after this long fails with the reason it "
+    "waited for (unschedulable, image not pulled, claim not bound); 0: wait forever. "
+    "Overrides the configuration's pod_pending_timeout_seconds (default 300).",
+)
 LOG_LEVEL = typer.Option(
     "info", "--log-level", help="Least severe log lines shown: debug, info, warning or error."
 )
@@ -176,14 +183,26 @@ def register(app: typer.Typer) -> None:
             "skipped with a warning when taken; 0: none)."),
         web_url_template: str | None = WEB_URL_TEMPLATE,
         notification_endpoint: list[str] = NOTIFICATION_ENDPOINT,
+        pod_pending_timeout: float | None = POD_PENDING_TIMEOUT,
+        local_path_provisioner: bool = typer.Option(
+            False, "--local-path-provisioner/--no-local-path-provisioner",
+            envvar="CYCLONE_LOCAL_PATH_PROVISIONER",
+            help="The leader also gives pending claims of no storage class (or of class "
+            "cyclone-local-path) hostPath volumes under --local-path-dir: for a one-node "
+            "cluster without a provisioner. Env: CYCLONE_LOCAL_PATH_PROVISIONER=true|false."),
+        local_path_dir: str = typer.Option(
+            "/var/lib/cyclone/volumes", "--local-path-dir",
+            help="With --local-path-provisioner: the node's directory of the volumes."),
         log_level: str = LOG_LEVEL,
         log_format: str = LOG_FORMAT,
     ) -> None:
         """Run the workflow engine (controllers) alone, with leader election.
 
-        --web-url-template and --notification-endpoint override the configuration file's
-        web_url_template and notification_endpoints ([{name, url}])."""
+        --web-url-template, --notification-endpoint and --pod-pending-timeout override the
+        configuration file's web_url_template, notification_endpoints ([{name, url}]) and
+        pod_pending_timeout_seconds."""
         from cyclone.components import EngineOptions, run_engine
+
 
         options = EngineOptions(
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
@@ -191,7 +210,8 @@ def register(app: typer.Typer) -> None:
             notification_endpoints=tuple(notification_endpoint),
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
-            metrics_port=metrics_port,
+            metrics_port=metrics_port, pod_pending_timeout=pod_pending_timeout,
+            local_path_dir=os.path.abspath(local_path_dir) if local_path_provisioner else None,
         )
         run_component("engine", lambda: run_engine(options), log_level=log_level,
                       log_format=log_format)

@@ -190,6 +190,16 @@ def up(
     default_quota: str = components.DEFAULT_QUOTA,
     web_url_template: str | None = components.WEB_URL_TEMPLATE,
     notification_endpoint: list[str] = components.NOTIFICATION_ENDPOINT,
+    pod_pending_timeout: float | None = components.POD_PENDING_TIMEOUT,
+    local_path_provisioner: bool | None = typer.Option(
+        None, "--local-path-provisioner/--no-local-path-provisioner",
+        help="With --kubeconfig: give pending claims of no storage class (or of class "
+             "cyclone-local-path) hostPath volumes on this machine, for a one-node cluster "
+             "without a provisioner. On by default with --node-agent."),
+    local_path_dir: str | None = typer.Option(
+        None, "--local-path-dir",
+        help="With --local-path-provisioner (no node agent): where the volumes are "
+             "(default <data-dir>/volumes)."),
     log_level: str = components.LOG_LEVEL,
     log_format: str = components.LOG_FORMAT,
 ) -> None:
@@ -225,6 +235,9 @@ def up(
             default_quota=default_quota,
             web_url_template=web_url_template or None,
             notification_endpoints=tuple(notification_endpoint),
+            pod_pending_timeout=pod_pending_timeout,
+            local_path_provisioner=local_path_provisioner,
+            local_path_dir=local_path_dir,
         ),
         serve=serve_api,
     )

@@ -1,12 +1,19 @@
-"""A local-path volume provisioner for clusters whose only node is the node agent.
+"""A local-path volume provisioner for single-node clusters without one.
 
 A real control plane leaves a PersistentVolumeClaim Pending until some provisioner gives it
 a volume, and the scheduler will not place a pod whose claim is unbound. This controller
 creates, for each pending claim without a volume, a hostPath PersistentVolume pre-bound to
-the claim (`claimRef`), pointing at the directory the agent mounts for that claim
-(`{data_dir}/volumes/pvc/{namespace}/{claim}`), so both agree on where the data lives. The
+the claim (`claimRef`) at ``{volumes_dir}/pvc/{namespace}/{claim}`` (type
+DirectoryOrCreate: the node makes the directory when a pod first mounts it). The
 PersistentVolume controller then completes the binding. When a claim goes away its volume
 object is deleted (reclaim policy Retain, so the data directory is left to whoever owns it).
+
+It serves claims of no storage class (what a tenant's PVC asks for unless the tenant or
+the server's default names one, on a cluster without a default StorageClass) and of the
+class `STORAGE_CLASS`; no StorageClass object is needed for either. Its volumes are
+directories of the one machine they are made on: with the node agent, the agent's
+``{data_dir}/volumes`` with node affinity to the agent's Node; with a kubelet on the
+machine `cyclone up` runs on, any directory of that machine.
 """
 
 from __future__ import annotations
@@ -29,6 +36,13 @@ PROVISIONER_NAME = "cyclone.dev/local-path"
 PROVISIONED_BY_LABEL = "pv.cyclone.dev/provisioned-by"
 PROVISIONED_BY_VALUE = "local-path"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+STORAGE_CLASS = "cyclone-local-path"
+SERVED_STORAGE_CLASSES = frozenset({"", STORAGE_CLASS})
+
+
+def claim_dir(volumes_dir: Path, namespace: str, claim: str) -> Path:
+    """Where a claim's volume lives (the node agent's `NodeLayout.pvc_dir` agrees)."""
+    return volumes_dir / "pvc" / namespace / claim
 
 
 def volume_name(claim: dict) -> str:
@@ -47,8 +61,9 @@ def wants_volume(claim: dict, storage_classes: frozenset[str]) -> bool:
     return (spec.get("storageClassName") or "") in storage_classes
 
 
-def volume_for_claim(claim: dict, layout: NodeLayout, node_name: str | None = None) -> dict:
-    """The hostPath PersistentVolume pre-bound to `claim`."""
+def volume_for_claim(claim: dict, where: NodeLayout | Path, node_name: str | None = None) -> dict:
+    """The hostPath PersistentVolume pre-bound to `claim`: under a volumes directory, or
+    where a node agent of that layout mounts the claim."""
     meta = claim["metadata"]
     spec = claim.get("spec") or {}
     storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage") or "1Gi"
@@ -59,7 +74,9 @@ def volume_for_claim(claim: dict, layout: NodeLayout, node_name: str | None = No
         "storageClassName": spec.get("storageClassName") or "",
         "volumeMode": spec.get("volumeMode") or "Filesystem",
         "hostPath": {
-            "path": str(layout.pvc_dir(meta["namespace"], meta["name"])),
+            "path": str(where.pvc_dir(meta["namespace"], meta["name"])
+                        if isinstance(where, NodeLayout)
+                        else claim_dir(where, meta["namespace"], meta["name"])),
             "type": "DirectoryOrCreate",
         },
         "claimRef": {
@@ -96,23 +113,29 @@ def _claim_key_of_volume(volume: dict) -> str | None:
 
 
 class LocalPathProvisioner:
-    """Gives pending claims hostPath volumes under `data_dir`; removes volumes of gone claims.
+    """Gives pending claims hostPath volumes; removes volumes of gone claims.
 
-    With `node_name`, volumes carry node affinity to that node (the `kubernetes.io/hostname`
-    label), so pods using them are only scheduled where the directory is.
+    The volumes are under `volumes_dir`, or where the node agent with data dir `data_dir`
+    mounts claims (give one of the two). With `node_name`, volumes carry node affinity to
+    that node (the `kubernetes.io/hostname` label), so pods using them are only scheduled
+    where the directory is.
     """
 
     def __init__(
         self,
         cluster: Cluster,
-        data_dir: Path,
+        data_dir: Path | None = None,
         *,
+        volumes_dir: Path | None = None,
         node_name: str | None = None,
-        storage_classes: frozenset[str] = frozenset({""}),
+        storage_classes: frozenset[str] = SERVED_STORAGE_CLASSES,
         workers: int = 2,
     ) -> None:
+        if (data_dir is None) == (volumes_dir is None):
+            raise ValueError("give the node agent's data_dir or a volumes_dir, not both")
         self.cluster = cluster
-        self.layout = NodeLayout(Path(data_dir))
+        self.where: NodeLayout | Path = (
+            NodeLayout(Path(data_dir)) if data_dir is not None else Path(volumes_dir))
         self.node_name = node_name
         self.storage_classes = storage_classes
         self.claims = Informer(cluster, kinds.PERSISTENT_VOLUME_CLAIM)
@@ -147,7 +170,7 @@ class LocalPathProvisioner:
             return
         if any(v["spec"]["claimRef"].get("uid") == claim_uid for v in ours):
             return
-        volume = volume_for_claim(claim, self.layout, self.node_name)
+        volume = volume_for_claim(claim, self.where, self.node_name)
         log.info("provisioning %s for claim %s", volume["metadata"]["name"], key)
         with contextlib.suppress(AlreadyExists):
             await self.cluster.create(volume)
