@@ -9,6 +9,7 @@
 # every timestamp, so two builds of the same inputs give the same digests.
 set -euo pipefail
 shopt -s inherit_errexit
+umask 022
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="${REPO}/scripts/images"
@@ -154,25 +155,46 @@ quiet_pip() {  # pip, without its notes about index locations that are not there
   ${PIP} "$@" 2>&1 | { grep -v '^WARNING: Location' || true; } >&2
 }
 
-cyclone_layer() {
-  local out=$1 wheels="${TMP}/wheels" site=/usr/local/lib/python3.11/dist-packages
+CYCLONE_SITE=/usr/local/lib/python3.11/dist-packages
+
+# The cyclone image's lower layer: Debian python3, the dependencies and the user; it changes
+# only with the pinned dependency versions.
+cyclone_base_layer() {
+  local wheels="${TMP}/wheels"
   mkdir -p "${wheels}"
-  mkdir -p "${TMP}/src"
-  (cd "${REPO}" && git ls-files -z --cached --others --exclude-standard -- cyclone pyproject.toml README.md \
-    | xargs -0 cp --parents -t "${TMP}/src")
-  quiet_pip wheel -q --no-deps --wheel-dir "${wheels}" "${TMP}/src"
-  quiet_pip download -q --only-binary=:all: --no-deps --python-version 3.11 --platform manylinux2014_x86_64 \
-    --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform any \
-    --implementation cp --abi cp311 --abi abi3 --abi none \
-    --dest "${wheels}" -r "${TMP}/requirements.txt"
-  export CYCLONE_WHEELS="${wheels}" CYCLONE_SITE="${site}" CYCLONE_UID PIP
-  debian_rootfs "${CYCLONE_PACKAGES}" "${TMP}/cyclone.tar" \
+  quiet_pip download -q --only-binary=:all: --no-deps --python-version 3.11 \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux_2_28_x86_64 --platform any --implementation cp \
+    --abi cp311 --abi abi3 --abi none --dest "${wheels}" -r "${TMP}/requirements.txt"
+  export CYCLONE_WHEELS="${wheels}" CYCLONE_SITE CYCLONE_UID PIP
+  debian_rootfs "${CYCLONE_PACKAGES}" "${TMP}/cyclone-base.tar" \
     'mkdir -p "$1$CYCLONE_SITE" && $PIP install -q --no-deps --no-compile --no-index --target "$1$CYCLONE_SITE" "$CYCLONE_WHEELS"/*.whl' \
     'rm -rf "$1$CYCLONE_SITE"/bin "$1$CYCLONE_SITE"/*.dist-info/direct_url.json "$1$CYCLONE_SITE"/*.dist-info/RECORD' \
-    'printf "#!/usr/bin/python3\nimport sys\nfrom cyclone.cli.main import app\nsys.exit(app())\n" > "$1"/usr/local/bin/cyclone && chmod 755 "$1"/usr/local/bin/cyclone' \
-    'echo "cyclone:x:$CYCLONE_UID:$CYCLONE_UID:cyclone:/var/lib/cyclone:/usr/sbin/nologin" >> "$1"/etc/passwd && echo "cyclone:x:$CYCLONE_UID:" >> "$1"/etc/group && mkdir -p "$1"/var/lib/cyclone && chown $CYCLONE_UID:$CYCLONE_UID "$1"/var/lib/cyclone' \
-    'chroot "$1" /usr/local/bin/cyclone --help >/dev/null'
-  oci layer "${TMP}/cyclone.tar" "${out}" >/dev/null
+    'echo "cyclone:x:$CYCLONE_UID:$CYCLONE_UID:cyclone:/var/lib/cyclone:/usr/sbin/nologin" >> "$1"/etc/passwd && echo "cyclone:x:$CYCLONE_UID:" >> "$1"/etc/group && mkdir -p "$1"/var/lib/cyclone && chown $CYCLONE_UID:$CYCLONE_UID "$1"/var/lib/cyclone'
+  oci layer "${TMP}/cyclone-base.tar" "$1" >/dev/null
+}
+
+# The upper layer: the project's wheel and the `cyclone` command; checked by running
+# `cyclone --help` as uid 10001 in the two layers unpacked.
+cyclone_app_layer() {
+  local app="${TMP}/cyclone-app" check="${TMP}/cyclone-check"
+  mkdir -p "${TMP}/src" "${TMP}/wheel" "${app}${CYCLONE_SITE}" "${app}/usr/local/bin"
+  (cd "${REPO}" && git ls-files -z --cached --others --exclude-standard -- cyclone pyproject.toml README.md \
+    | xargs -0 cp --parents -t "${TMP}/src")
+  quiet_pip wheel -q --no-deps --wheel-dir "${TMP}/wheel" "${TMP}/src"
+  quiet_pip install -q --no-deps --no-compile --no-index --target "${app}${CYCLONE_SITE}" "${TMP}/wheel"/*.whl
+  rm -rf "${app}${CYCLONE_SITE}"/bin "${app}${CYCLONE_SITE}"/*.dist-info/direct_url.json \
+    "${app}${CYCLONE_SITE}"/*.dist-info/RECORD
+  printf '#!/usr/bin/python3\nimport sys\nfrom cyclone.cli.main import app\nsys.exit(app())\n' \
+    > "${app}/usr/local/bin/cyclone"
+  chmod 755 "${app}/usr/local/bin/cyclone"
+  mkdir -p "${check}"
+  tar -xzf "${CYCLONE_BASE_LAYER}" -C "${check}"
+  cp -a "${app}/." "${check}/"
+  HOME=/var/lib/cyclone chroot --userspec="${CYCLONE_UID}:${CYCLONE_UID}" "${check}" \
+    /usr/local/bin/cyclone --help >/dev/null || fail "cyclone --help fails in the cyclone image"
+  rm -rf "${check}"
+  oci layer "${app}" "$1" >/dev/null
 }
 
 # image NAME LAYER... -- OCI-ARGS...: the archive of NAME (cached by its layers and config) copied
@@ -224,9 +246,12 @@ build_one() {
         --cmd '["pull"]' --workdir /workspace ;;
     cyclone)
       cyclone_requirements > "${TMP}/requirements.txt"
-      key="$({ echo "${CYCLONE_PACKAGES}"; cat "${TMP}/requirements.txt"; cyclone_sources_hash; declare -f debian_rootfs cyclone_layer; apt_sources; echo "${COMMON_KEY}"; } | hash_of)"
-      layer="$(cached_layer cyclone "${key}" cyclone_layer)"
-      image cyclone "${started}" "${layer}" -- --entrypoint '["cyclone"]' --cmd '["--help"]' \
+      key="$({ echo "${CYCLONE_PACKAGES}"; cat "${TMP}/requirements.txt"; declare -f debian_rootfs cyclone_base_layer; apt_sources; echo "${COMMON_KEY}"; } | hash_of)"
+      base="$(cached_layer cyclone-base "${key}" cyclone_base_layer)"
+      export CYCLONE_BASE_LAYER="${base}"
+      key="$({ echo "${key}"; cyclone_sources_hash; declare -f cyclone_app_layer; } | hash_of)"
+      layer="$(cached_layer cyclone-app "${key}" cyclone_app_layer)"
+      image cyclone "${started}" "${base}" "${layer}" -- --entrypoint '["cyclone"]' --cmd '["--help"]' \
         --user "${CYCLONE_UID}:${CYCLONE_UID}" --workdir /var/lib/cyclone \
         --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1 --env HOME=/var/lib/cyclone ;;
     *) fail "unknown image ${name} (one of: ${ALL_IMAGES[*]})" ;;

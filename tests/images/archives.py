@@ -5,13 +5,15 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import tarfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGES = REPO / "dist" / "images"
+IMAGES = Path(os.environ.get("CYCLONE_IMAGES_OUT") or REPO / "dist" / "images")
+"""Where the build wrote its archives (`scripts/images/build.sh` honours the same variable)."""
 BUILD = REPO / "scripts" / "images" / "build.sh"
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 
