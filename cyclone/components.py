@@ -485,6 +485,23 @@ def node_runtime(name: str, hidden_paths: tuple[Path, ...] = (), *,
     raise ComponentError(f"unknown runtime {name!r}: choose host, fake, podman or docker")
 
 
+async def run_local_path_provisioner(cluster_source: ClusterSource, volumes_dir: str,
+                                     node_name: str | None = None) -> None:
+    """Run the local-path provisioner alone until cancelled (one replica: what it writes
+    is idempotent, so a second one during a rollout does no harm)."""
+    from cyclone.node.provisioner import LocalPathProvisioner
+
+    if not Path(volumes_dir).is_absolute():
+        raise ComponentError(f"--local-path-dir must be an absolute path of the node, not "
+                             f"{volumes_dir!r}")
+    cluster = await open_cluster(cluster_source)
+    try:
+        await LocalPathProvisioner(cluster, volumes_dir=Path(volumes_dir),
+                                   node_name=node_name).run()
+    finally:
+        await cluster.close()
+
+
 async def run_node(options: NodeOptions) -> None:
     """Run a node agent (the kubelet stand-in) until cancelled."""
     from cyclone.node.agent import run_node_agent

@@ -333,3 +333,26 @@ def register(app: typer.Typer) -> None:
             options.node_name = node_name
         run_component("node", lambda: run_node(options), log_level=log_level,
                       log_format=log_format)
+
+    @app.command("local-path-provisioner")
+    def local_path_provisioner(
+        kubeconfig: str | None = KUBECONFIG,
+        context: str | None = CONTEXT,
+        qps: float | None = QPS,
+        burst: int | None = BURST,
+        local_path_dir: str = typer.Option(
+            "/var/lib/cyclone/volumes", "--local-path-dir",
+            help="The node's directory of the volumes (absolute)."),
+        node_name: str | None = typer.Option(
+            None, "--node-name", help="Pin every volume to this Node (default: none)."),
+        log_level: str = LOG_LEVEL,
+        log_format: str = LOG_FORMAT,
+    ) -> None:
+        """Give pending claims of no storage class (or of class cyclone-local-path)
+        hostPath volumes: for a one-node cluster without a provisioner."""
+        from cyclone.components import run_local_path_provisioner
+
+        source = _cluster_source(kubeconfig, context, None, qps, burst)
+        run_component("local-path-provisioner",
+                      lambda: run_local_path_provisioner(source, local_path_dir, node_name),
+                      log_level=log_level, log_format=log_format)

@@ -169,6 +169,10 @@ def render_run(run: dict, workflow: dict | None, now: datetime | None = None) ->
     return RunView(run, workflow, now)
 
 
+POD_PENDING = "PodPending"
+"""The reason of a stage whose pod has not started; its message says why, and each new
+message is a line of the view printed to pipes."""
+
 RECONNECTS = 5
 """Connection failures in a row after which following a stream gives up."""
 READ_TIMEOUT = 60.0
@@ -233,7 +237,8 @@ def watch_run(states: Iterable[dict], workflow: dict | None, console: Console) -
     successive states (`run_states`).
 
     On a terminal the DAG is redrawn in place; otherwise (CI logs, pipes) each change of a
-    stage's phase is printed as one line, then the final DAG.
+    stage's phase, and of why its pod has not started, is printed as one line, then the
+    final DAG.
     """
     updates = iter(states)
     try:
@@ -244,14 +249,16 @@ def watch_run(states: Iterable[dict], workflow: dict | None, console: Console) -
                 for run in _until_terminal(first, updates):
                     live.update(render_run(run, workflow))
             return run
-        seen: dict[str, str] = {}
+        seen: dict[str, tuple[str, str]] = {}
         for run in _until_terminal(first, updates):
             for row in stage_rows(run, workflow):
-                if seen.get(row.name) != row.phase:
-                    seen[row.name] = row.phase
+                waiting = row.message if row.reason == POD_PENDING else ""
+                if seen.get(row.name) != (row.phase, waiting):
+                    seen[row.name] = (row.phase, waiting)
                     if row.phase != Phase.PENDING:
+                        detail = ": ".join(p for p in (row.reason, waiting) if p)
                         console.print(f"{row.name}: {row.phase}"
-                                      + (f" ({row.reason})" if row.reason else ""),
+                                      + (f" ({detail})" if detail else ""),
                                       markup=False, highlight=False, soft_wrap=True)
         for line, _ in run_lines(run, workflow):
             console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -22,7 +22,7 @@ from cyclone.devcluster import ControlPlane
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 from cyclone.kube.remote import RemoteCluster
-from cyclone.up import UpOptions, local_path_volumes, runs_local_path_provisioner, up
+from cyclone.up import UpError, UpOptions, local_path_volumes, runs_local_path_provisioner, up
 
 NAMESPACE = keys.tenant_namespace(keys.DEFAULT_TENANT)
 PVC = keys.tenant_pvc_name(keys.DEFAULT_TENANT)
@@ -40,24 +40,24 @@ def test_the_provisioner_runs_by_default_only_for_a_node_agent_on_a_real_api_ser
     assert local_path_volumes(UpOptions(kubeconfig="k", node_agent=True)) is None
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--local-path-provisioner",), "--local-path-provisioner is used only with --kubeconfig"),
-    (("--kubeconfig", "k", "--local-path-dir", "/v"),
-     "--local-path-dir is used only with --local-path-provisioner"),
-    (("--kubeconfig", "k", "--node-agent", "--local-path-provisioner", "--local-path-dir", "/v"),
-     "--local-path-dir cannot be used with --node-agent"),
-])
-def test_local_path_options_that_do_not_fit_are_refused_in_one_line(tmp_path, args, message):
+def test_local_path_options_that_do_not_fit_are_refused_in_one_line(tmp_path):
     data_dir = tmp_path / "data"
     result = subprocess.run(
         [sys.executable, "-m", "cyclone.cli.main", "up", "--data-dir", str(data_dir),
-         "--port", "0", "--runtime", "fake", *args],
+         "--port", "0", "--runtime", "fake", "--local-path-provisioner"],
         capture_output=True, text=True, timeout=60,
         env={**os.environ, "CYCLONE_CONFIG": str(tmp_path / "config.yaml")})
     assert result.returncode == 1
-    assert result.stderr.startswith(f"error: cyclone up: {message}"), result.stderr
-    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr == "error: cyclone up: --local-path-provisioner is used only with " \
+                            "--kubeconfig (the embedded cluster needs no volumes)\n"
     assert not (data_dir / "cluster.db").exists()
+    with pytest.raises(UpError, match=r"^--local-path-dir is used only with "
+                                      r"--local-path-provisioner$"):
+        local_path_volumes(UpOptions(kubeconfig="k", local_path_dir="/v"))
+    with pytest.raises(UpError, match=r"^--local-path-dir cannot be used with --node-agent: "
+                                      r"the node agent keeps claims under "):
+        local_path_volumes(UpOptions(kubeconfig="k", node_agent=True,
+                                     local_path_provisioner=True, local_path_dir="/v"))
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +130,12 @@ async def test_up_with_a_node_agent_binds_the_tenant_claim_on_the_agents_node(
 
 
 @pytest.mark.k8s
-async def test_the_engine_with_the_local_path_provisioner_binds_a_claim_under_its_dir(
-        plane: ControlPlane, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [
+    ("engine", "--no-leader-elect", "--metrics-port", "0", "--local-path-provisioner"),
+    ("local-path-provisioner",),
+])
+async def test_the_engine_or_the_provisioner_alone_binds_a_claim_under_its_dir(
+        plane: ControlPlane, tmp_path: Path, command: tuple[str, ...]) -> None:
     async with remote_cluster_on(plane) as cluster:
         await install_crds(cluster)
         with contextlib.suppress(NotFound):
@@ -139,9 +143,8 @@ async def test_the_engine_with_the_local_path_provisioner_binds_a_claim_under_it
         for volume in (await cluster.list(kinds.PERSISTENT_VOLUME)).items:
             await cluster.delete(kinds.PERSISTENT_VOLUME, volume["metadata"]["name"])
         engine = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cyclone.cli.main", "engine", "--kubeconfig",
-            str(plane.kubeconfig), "--no-leader-elect", "--metrics-port", "0",
-            "--local-path-provisioner", "--local-path-dir", str(tmp_path / "volumes"),
+            sys.executable, "-m", "cyclone.cli.main", *command, "--kubeconfig",
+            str(plane.kubeconfig), "--local-path-dir", str(tmp_path / "volumes"),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         try:
             await eventually(lambda: _namespace_exists(cluster), timeout=30)
