@@ -44,6 +44,6 @@ def replaces_default_resolver(resolver: str | None, default: str) -> bool:
     """Whether a built-in resource type's stored ``resolver`` is an earlier release's default
     (``cyclone/resolver-<type>`` untagged or with another tag) that ``default`` supersedes;
     any other image is an administrator's choice and stays."""
-    if not resolver or resolver == default or "@" in resolver:
+    if not resolver or resolver == default:
         return False
     return resolver.split(":", 1)[0] == default.split(":", 1)[0]
