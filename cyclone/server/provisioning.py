@@ -54,6 +54,7 @@ from cyclone.server.provisioning_checks import check_placement, get_or_none, ref
 from cyclone.server.state import ServerState
 from cyclone.server.tenant_records import is_tenant_record, spec_of_namespace, tenant_name_of
 from cyclone.server.watchdog import (
+    WATCHDOG_IMAGE,
     WATCHDOG_TOKEN_SECRET,
     AuthorityTokens,
     Tokens,
@@ -110,8 +111,10 @@ class TenantProvisioner:
 
     def __init__(self, control: Cluster, tokens: Tokens, *, server_url: str,
                  lookup: ClusterLookup | None = None, clock: Clock = SYSTEM_CLOCK,
-                 resync_seconds: float = RESYNC_SECONDS, workers: int = 2) -> None:
+                 resync_seconds: float = RESYNC_SECONDS, workers: int = 2,
+                 watchdog_image: str = WATCHDOG_IMAGE) -> None:
         self.control = control
+        self.watchdog_image = watchdog_image
         self.tokens = tokens
         self.server_url = server_url
         self.lookup = lookup
@@ -323,7 +326,8 @@ class TenantProvisioner:
                 return
             await self._ensure_watchdog_token(cluster, tenant, name, namespace)
             await self._ensure(cluster, kinds.POD,
-                               watchdog_pod(tenant, namespace, pvc, self.server_url))
+                               watchdog_pod(tenant, namespace, pvc, self.server_url,
+                                            self.watchdog_image))
 
     async def _ensure_quota(self, cluster: Cluster, tenant: str, namespace: str,
                             spec: TenantSpec) -> None:
@@ -470,7 +474,8 @@ def provisioner_for(state: ServerState, clock: Clock = SYSTEM_CLOCK) -> TenantPr
     """The provisioning controller of a server: its cluster, token authority, remote
     cluster lookup and URL."""
     return TenantProvisioner(state.cluster, AuthorityTokens(state.auth),
-                             server_url=state.server_url, lookup=state.clusters, clock=clock)
+                             server_url=state.server_url, lookup=state.clusters, clock=clock,
+                             watchdog_image=state.settings.gc_image)
 
 
 async def run_provisioning(state: ServerState) -> None:

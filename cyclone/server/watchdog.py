@@ -47,7 +47,8 @@ def watchdog_token_id(integration: str) -> str:
     return f"pvc-watcher-{integration}"[:63].rstrip("-")
 
 
-def watchdog_pod(tenant: str, namespace: str, pvc: str, server_url: str) -> dict:
+def watchdog_pod(tenant: str, namespace: str, pvc: str, server_url: str,
+                 image: str = WATCHDOG_IMAGE) -> dict:
     labels = {
         keys.LABEL_POD_KIND: keys.POD_KIND_PVC_WATCHER,
         keys.LABEL_POD_CREATED_BY: keys.CREATED_BY_CYCLONE,
@@ -69,7 +70,7 @@ def watchdog_pod(tenant: str, namespace: str, pvc: str, server_url: str) -> dict
             "restartPolicy": "Always",
             "containers": [{
                 "name": "csc-pvc-watcher",
-                "image": WATCHDOG_IMAGE,
+                "image": image,
                 "imagePullPolicy": OWN_IMAGE_PULL_POLICY,
                 "command": ["sh", "-c", WATCHDOG_SCRIPT],
                 "env": [{"name": k, "value": v} for k, v in env.items()],

@@ -144,8 +144,8 @@ class ServerSettings:
     notification_endpoints: tuple[str, ...] = ()
     """The names of the engine's notification endpoints, where the server knows them."""
     gc_image: str = DEFAULT_GC_IMAGE
-    """The engine's ``gc_image``, which the cache cleaning pods the server starts use too
-    (`cyclone up` passes the engine's; `cyclone server --gc-image`)."""
+    """The engine's ``gc_image``, which the cache cleaning pods and the PVC watchdog pods the
+    server starts use too (`cyclone up` passes the engine's; `cyclone server --gc-image`)."""
     gc_resources: dict | None = None
     """The engine's ``gc_resources`` where the server knows them (`cyclone up`)."""
 
