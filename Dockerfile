@@ -1,5 +1,7 @@
 # The `cyclone` image: the engine, the server and the node agent are its commands
 # (`cyclone engine`, `cyclone server`, `cyclone node`), as deploy/ runs them.
+# `make images` builds the same image (dist/images/cyclone.oci.tar) from Debian packages
+# without a daemon or registry: scripts/images/README.md.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
