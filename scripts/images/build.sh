@@ -65,6 +65,15 @@ debian_rootfs() {
     "${hooks[@]}" "${SUITE}" "${out}" - >&2
 }
 
+# prune DIR NAME KEY SUFFIX: drop NAME's cached files of other keys (one version is kept).
+prune() {
+  local dir=$1 name=$2 key=$3 suffix=$4 file
+  for file in "${dir}/${name}"-????????????????"${suffix}"*; do
+    [[ -e "${file}" && "${file}" != "${dir}/${name}-${key}${suffix}"* ]] && rm -f "${file}"
+  done
+  return 0
+}
+
 # cached_layer NAME KEY BUILDER: the cached layer blob path for KEY, building it with
 # `BUILDER OUT.tar.gz` when missing.
 cached_layer() {
@@ -74,6 +83,7 @@ cached_layer() {
     "${builder}" "${blob}.tmp" >&2
     mv "${blob}.tmp.json" "${blob}.json"
     mv "${blob}.tmp" "${blob}"
+    prune "${CACHE}/layers" "${name}" "${key}" .tar.gz
   fi
   printf '%s' "${blob}"
 }
@@ -212,6 +222,7 @@ image() {
   if [[ ! -s "${archive}" || ! -s "${archive}.json" ]]; then
     oci image "${archive}.part" --ref "${ref}" "${args[@]}" "${layers[@]}" > "${archive}.json"
     mv "${archive}.part" "${archive}"
+    prune "${CACHE}/archives" "${name}" "${key}" .oci.tar
     state=built
   fi
   if ! cmp -s "${archive}" "${OUT}/${name}.oci.tar"; then

@@ -21,9 +21,12 @@ needs_busybox = pytest.mark.skipif(
     shutil.which("busybox") is None, reason="busybox-static not installed (make images-deps)")
 
 
-def build(tmp_path: Path, out: str, *images: str) -> tuple[Path, str]:
+def build(tmp_path: Path, out: str, *images: str, epoch: str | None = None
+          ) -> tuple[Path, str]:
     env = {**os.environ, "CYCLONE_IMAGES_CACHE": str(tmp_path / "cache"),
            "CYCLONE_IMAGES_OUT": str(tmp_path / out)}
+    if epoch:
+        env["SOURCE_DATE_EPOCH"] = epoch
     result = subprocess.run(["bash", str(BUILD), *images], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -47,6 +50,17 @@ def test_two_cold_builds_give_the_same_digest(tmp_path: Path) -> None:
     first, _ = build(tmp_path / "a", "out", "toolbox")
     second, _ = build(tmp_path / "b", "out", "toolbox")
     assert (first / "toolbox.oci.tar").read_bytes() == (second / "toolbox.oci.tar").read_bytes()
+
+
+@needs_busybox
+def test_the_cache_keeps_one_version_of_each_image(tmp_path: Path) -> None:
+    build(tmp_path, "out", "pause", epoch="1000")
+    build(tmp_path, "out", "pause", epoch="2000")
+    cache = tmp_path / "cache"
+    assert len(list((cache / "archives").glob("pause-*.oci.tar"))) == 1
+    assert len(list((cache / "layers").glob("pause-*.tar.gz"))) == 1
+    assert read_archive(tmp_path / "out" / "pause.oci.tar").config["created"].startswith(
+        "1970-01-01T00:33:20")
 
 
 def pack(source: Path, out: Path, epoch: int) -> dict:
