@@ -336,12 +336,16 @@ def diamond_documents() -> list[dict]:
     return docs
 
 
-async def stop_a_running_stage(http, cluster: EmbeddedCluster, state_dir: Path) -> str:
-    """Start a run whose stage waits, stop it through the API; the stage's stored log."""
+async def stop_a_running_stage(http, cluster: EmbeddedCluster, data_dir: Path) -> str:
+    """Start a run whose stage waits, stop it through the API; what the stage wrote.
+
+    The stage's output is read from the node's log file: it lingers after SIGTERM, and the
+    file is there until its container has ended."""
     from cyclone.api import keys
 
     meta = {"namespace": keys.SYSTEM_NAMESPACE, "labels": {"project.cyclone.dev/name": "demo"}}
-    script = "trap 'echo got TERM; exit 0' TERM; echo waiting; while true; do sleep 0.1; done"
+    script = ("trap 'echo got TERM; sleep 5; exit 0' TERM; echo waiting;"
+              " while true; do sleep 0.1; done")
     await cluster.create({"apiVersion": "cyclone.dev/v1alpha1", "kind": "Stage",
                           "metadata": {"name": "wait", **meta}, "spec": {"pod": {"spec": {
                               "containers": [{"image": TEST_IMAGE,
@@ -353,25 +357,26 @@ async def stop_a_running_stage(http, cluster: EmbeddedCluster, state_dir: Path) 
                           "metadata": {"name": "waits-1", **meta, "labels": {
                               **meta["labels"], "workflow.cyclone.dev/name": "waits"}},
                           "spec": {"workflowRef": {"name": "waits"}}})
-    runtime = ContainerCliRuntime("podman", state_dir=state_dir)
-    run_path = "/projects/demo/workflows/waits/workflowruns/waits-1"
+    runtime = ContainerCliRuntime("podman", state_dir=data_dir / "podman")
+    logs = data_dir / "node" / "logs" / keys.SYSTEM_NAMESPACE
 
-    async def running() -> bool:
-        return bool(await asyncio.to_thread(
-            _podman, runtime, "ps", "--quiet", "--filter", "label=dev.cyclone.pod"))
+    def written(line: str) -> str:
+        for path in logs.glob("*/*.log"):
+            with contextlib.suppress(OSError):
+                if line in (text := path.read_text()):
+                    return text
+        return ""
 
     async def ended() -> bool:
-        return not await running()
+        return not await asyncio.to_thread(
+            _podman, runtime, "ps", "--quiet", "--filter", "label=dev.cyclone.pod")
 
-    await eventually(running, timeout=60, interval=0.2)
+    await eventually(lambda: written("waiting"), timeout=60, interval=0.1)
+    run_path = "/projects/demo/workflows/waits/workflowruns/waits-1"
     assert (await http.put(f"{run_path}/stop")).status_code == 200
+    text = await eventually(lambda: written("got TERM"), timeout=30, interval=0.1)
     await eventually(ended, timeout=60, interval=0.2)
-    log = ""
-    async with asyncio.timeout(30):
-        while "got TERM" not in log:
-            await asyncio.sleep(0.2)
-            log = (await http.get(f"{run_path}/logs", params={"stage": "wait"})).text
-    return log
+    return text
 
 
 async def test_cyclone_up_with_podman_runs_the_diamond_and_stops_a_running_stage(
@@ -399,7 +404,7 @@ async def test_cyclone_up_with_podman_runs_the_diamond_and_stops_a_running_stage
             logs = await http.get(
                 "/projects/demo/workflows/diamond/workflowruns/diamond-run-1/logs",
                 params={"stage": "report"})
-            stopped_log = await stop_a_running_stage(http, cluster, data_dir / "podman")
+            stopped_log = await stop_a_running_stage(http, cluster, data_dir)
     finally:
         await asyncio.to_thread(remove_containers, data_dir / "podman")
     assert run["status"]["overall"]["phase"] == "Succeeded", run["status"]
