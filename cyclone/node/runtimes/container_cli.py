@@ -146,6 +146,8 @@ class ContainerCliRuntime:
             self.env["CONTAINERS_CONF"] = str(state_dir / "containers.conf")
             self.env["CONTAINERS_STORAGE_CONF"] = str(state_dir / "storage.conf")
         self._image_locks: dict[str, asyncio.Lock] = {}
+        self._present: set[str] = set()
+        """Archived images known to be loaded (an image is not removed behind the agent)."""
         self._tasks: set[asyncio.Task] = set()
 
     def check(self) -> None:
@@ -240,15 +242,20 @@ class ContainerCliRuntime:
 
     async def _ensure_image(self, image: str, pull: str) -> None:
         """Load an absent image from Cyclone's archives (pulling stays the CLI's job)."""
+        if image in self._present:
+            return
         archive = image_archives(self.images_dir).get(image)
         if archive is None or pull == "always":
             return
         async with self._image_locks.setdefault(image, asyncio.Lock()):
-            if await self._image_present(image):
+            if image in self._present:
                 return
-            code, _, err = await self._cli("load", "--input", str(archive))
-            if code != 0:
-                raise StartError(f"image {image}: cannot load {archive}: {_first_line(err)}")
+            if not await self._image_present(image):
+                code, _, err = await self._cli("load", "--input", str(archive))
+                if code != 0:
+                    raise StartError(
+                        f"image {image}: cannot load {archive}: {_first_line(err)}")
+            self._present.add(image)
 
     async def start(self, launch: ContainerLaunch) -> None:
         name = container_name(launch)
