@@ -1,4 +1,5 @@
-"""Container runtimes of the node agent: `host` (bubblewrap) and `fake`."""
+"""Container runtimes of the node agent: `host` (bubblewrap), `fake`, and `podman`/`docker`
+(`ContainerCliRuntime`: each container from its image, through the engine's CLI)."""
 
 from cyclone.node.runtimes.base import (
     ContainerExited,
@@ -8,10 +9,12 @@ from cyclone.node.runtimes.base import (
     Runtime,
     StartError,
 )
+from cyclone.node.runtimes.container_cli import ContainerCliRuntime
 from cyclone.node.runtimes.fake import FakeRuntime
 from cyclone.node.runtimes.host import HostRuntime
 
 __all__ = [
+    "ContainerCliRuntime",
     "ContainerExited",
     "ContainerLaunch",
     "ContainerProgress",
