@@ -10,13 +10,15 @@ it kills and restarts `cyclone up`.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -37,6 +39,8 @@ from support.realnode_kit import (
 )
 
 from cyclone.api import keys
+from cyclone.devcluster import ControlPlane
+from cyclone.devcluster.node import RealNode
 from cyclone.engine.core.podbuilder import ANNOTATION_ATTEMPT
 from cyclone.engine.core.timefmt import parse_rfc3339
 from cyclone.kube import kinds
@@ -48,6 +52,7 @@ PENDING_TIMEOUT = 20
 """`--pod-pending-timeout`: long enough for every pod of a concurrent burst to start on two
 busy cores, short enough for the unpullable image to fail the stage soon."""
 GRACE = 10
+T = TypeVar("T")
 SYSTEM = keys.SYSTEM_NAMESPACE
 
 
@@ -84,7 +89,7 @@ TIER = [
                   "fieldPath": f"metadata.annotations['{ANNOTATION_ATTEMPT}']"}}}]}),
     workflow("flaky", [{"name": "flaky"}]),
     stage("graceful",
-          "trap 'echo got SIGTERM; sleep 1; echo clean exit; exit 0' TERM; echo waiting; "
+          "trap 'echo got SIGTERM; sleep 3; echo clean exit; exit 0' TERM; echo waiting; "
           "while true; do sleep 0.2; done",
           pod={"terminationGracePeriodSeconds": GRACE}),
     workflow("stoppable", [{"name": "graceful"}]),
@@ -104,8 +109,8 @@ TIER = [
 @dataclass
 class Tier:
     up: UpProcess
-    node: object
-    plane: object
+    node: RealNode
+    plane: ControlPlane
     ledger: PodLedger
     workdir: Path
 
@@ -173,6 +178,8 @@ def test_readme_ci_example_checks_out_over_http_builds_tests_and_packages(batch:
         up.cli_ok("apply", "-f", str(manifest))
         watched = up.cli("run", "ci", "-p", "demo", "--var", f"REPO_URL={url}",
                          "--name", "ci-2", "--watch", timeout=240)
+        applied = batch.runs("ci", "demo").finished("ci-run-1")
+    assert overall(applied)["phase"] == "Succeeded", applied["status"]
     assert watched.returncode == 0, f"{watched.stdout}\n{watched.stderr}"
     for name in ("ci-build", "ci-test", "ci-package"):
         assert name in watched.stdout
@@ -216,7 +223,6 @@ def test_stop_gives_the_running_stage_sigterm_and_its_grace_period(batch: Tier):
     runs = batch.runs("stoppable")
     runs.wait("stoppable-1", lambda r: stage_status(r, "graceful").get("phase") == "Running"
               and "waiting" in runs.logs("stoppable-1", "graceful"), 90, "a running stage")
-    stopped_at = time.monotonic()
     assert "stopped" in batch.up.cli_ok("stop", "stoppable-1", "-p", "tier")
     run = runs.finished("stoppable-1", timeout=60)
     assert overall(run)["phase"] == "Cancelled"
@@ -224,7 +230,6 @@ def test_stop_gives_the_running_stage_sigterm_and_its_grace_period(batch: Tier):
     log = wait_for(lambda: (text := runs.logs("stoppable-1", "graceful"))
                    and "clean exit" in text and text, 60, "the trap's lines in the log")
     assert log.index("waiting") < log.index("got SIGTERM") < log.index("clean exit")
-    assert time.monotonic() - stopped_at < GRACE + 30
 
 
 def test_a_stage_pod_deleted_mid_stage_fails_the_stage_once(batch: Tier):
@@ -235,13 +240,13 @@ def test_a_stage_pod_deleted_mid_stage_fails_the_stage_once(batch: Tier):
 
     async def delete() -> None:
         async with remote_cluster_on(batch.plane) as cluster:
-            await cluster.delete(kinds.POD, pod, SYSTEM, grace_period_seconds=1)
+            await cluster.delete(kinds.POD, pod, SYSTEM, grace_period_seconds=0)
 
     _run(delete())
     run = runs.finished("victim-1", timeout=90)
     assert overall(run)["phase"] == "Failed"
     assert stage_status(run, "victim")["phase"] == "Failed"
-    assert stage_status(run, "victim")["reason"] in ("PodDeleted", "PodFailed")
+    assert stage_status(run, "victim")["reason"] == "PodDeleted"
     assert run["status"]["stages"]["victim"]["attempts"] == 1
     assert pods_per_stage(batch, "victim-1") == {"victim": 1}
 
@@ -439,9 +444,8 @@ def test_sigkill_of_cyclone_up_mid_burst_loses_no_run_and_doubles_no_pod(batch: 
     names = [f"burst-{i}" for i in range(6)]
     for name in names:
         runs.start(name)
-    wait_for(lambda: len(batch.ledger.pods(kind=keys.POD_KIND_WORKLOAD)) and any(
-        p.run in names for p in batch.ledger.pods(kind=keys.POD_KIND_WORKLOAD)), 60,
-        "a pod of the burst")
+    wait_for(lambda: any(p.run in names for p in batch.ledger.pods(kind=keys.POD_KIND_WORKLOAD)),
+             60, "a pod of the burst")
     time.sleep(1.5)
     unfinished = [n for n in names if overall(runs.get(n)).get("phase") not in
                   ("Succeeded", "Failed", "Cancelled")]
@@ -469,7 +473,5 @@ def _quota_status_seen(tier: Tier) -> bool:
     return _run(seen())
 
 
-def _run(coro):
-    import asyncio
-
+def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
