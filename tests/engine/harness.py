@@ -189,6 +189,9 @@ async def running_env(
     reaches the cluster through `engine_sees(cluster)` when given (e.g. a recorder of what
     it asks for)."""
     config = config or EngineConfig(gc_enabled=False, watch_pod_events=False)
+    if clock is not SYSTEM_CLOCK and "pod_pending_timeout_seconds" not in config.model_fields_set:
+        # A manual clock jumps over minutes while real pods take real time to start.
+        config = config.model_copy(update={"pod_pending_timeout_seconds": 0})
     runtime = HostRuntime(image_overlays=resolver_image_overlays())
     if backend == "kube":
         from support.kube_engine import engine_test_cluster, remove_node

@@ -153,12 +153,13 @@ def test_claims_are_read_only_once_the_scheduler_refused_the_pod():
 
 
 def test_a_pod_waits_from_its_creation_or_its_last_finished_init_container():
-    assert waiting_since(err_image_pull()) == CREATED
-    resolved = NOW - 10 * SECOND
+    assert waiting_since(err_image_pull()) == 0 * SECOND
     after_inputs = kubelet_pod({"waiting": {"reason": "ErrImagePull"}}, {
         "csc-inputs": {"terminated": {"exitCode": 0, "reason": "Completed",
-                                      "finishedAt": rfc3339(resolved)}}})
-    assert waiting_since(after_inputs) == resolved
+                                      "finishedAt": rfc3339(CREATED + 90 * SECOND)}}})
+    assert waiting_since(after_inputs) == 90 * SECOND
+    made = NOW + 5 * 365 * 24 * 3600 * SECOND
+    assert pending_deadline(after_inputs, 30, made) == made + 120 * SECOND
 
 
 def test_a_pod_with_a_running_container_or_past_pending_is_not_waiting():
@@ -166,8 +167,8 @@ def test_a_pod_with_a_running_container_or_past_pending_is_not_waiting():
                           {"csc-inputs": {"running": {"startedAt": rfc3339(NOW)}}})
     assert waiting_since(cloning) is None
     assert waiting_since(kubelet_pod({"running": {}}, phase="Running")) is None
-    assert pending_deadline(err_image_pull(), 0) is None
-    assert pending_deadline(err_image_pull(), 30) == CREATED + 30 * SECOND
+    assert pending_deadline(err_image_pull(), 0, CREATED) is None
+    assert pending_deadline(err_image_pull(), 30, CREATED) == CREATED + 30 * SECOND
 
 
 def running_state() -> RunState:
@@ -220,6 +221,17 @@ def test_a_waiting_pod_past_the_timeout_is_retried_when_retries_are_left():
     status = state.stages["build"]["status"]
     assert (status["phase"], status["reason"]) == ("Pending", "RetryAfterFailure")
     assert "PersistentVolumeClaim cyclone-pvc-system is not bound" in status["message"]
+
+
+def test_the_wait_is_counted_on_the_engines_clock_from_when_it_made_the_pod():
+    state = running_state()
+    later = NOW + 5 * 365 * 24 * 3600 * SECOND
+    state.stages["build"]["status"]["lastTransitionTime"] = rfc3339(later)
+    state.now = later + 10 * SECOND
+    deadline = observe_pod(state, "build", err_image_pull(), RetryPolicy(0, None),
+                           pending_timeout_seconds=60)
+    assert state.stages["build"]["status"]["phase"] == "Running"
+    assert deadline == later + 60 * SECOND
 
 
 def test_no_timeout_waits_forever():

@@ -91,7 +91,9 @@ def observe_pod(
             entry["outputs"] = seen.outputs
         fail_or_retry(state, stage, reason, message, policy)
     else:
-        deadline = pending_deadline(pod, pending_timeout_seconds)
+        made = (entry.get("status") or {}).get("lastTransitionTime")
+        deadline = pending_deadline(pod, pending_timeout_seconds,
+                                    parse_rfc3339(made) if made else state.now)
         if deadline is None or deadline > state.now:
             state.set_stage(stage, RUNNING, reason, message)
             return deadline

@@ -13,9 +13,13 @@ reason known, picked in this order:
 3. the scheduler's refusal (``PodScheduled=False``): its message.
 
 Image pulls the kubelet retries are still waiting, not failures: a later pull may work.
-The one limit is the pending timeout, counted from when the pod began to wait (its
-creation, or the end of the last init container that ran), so it is read from the pod
-alone and holds across engine restarts.
+The one limit is the pending timeout, counted from when the pod began to wait: its
+creation, or the end of the last init container that ran. The creation is the moment the
+stage's status turned Running (the engine made the pod then), on the engine's own clock;
+the end of an init container is that moment plus how long after the pod's
+``creationTimestamp`` the container finished, both the cluster's clocks. So the deadline is
+read from stored state alone (it holds across engine restarts), and a skew between the
+engine's clock and the cluster's does not move it.
 """
 
 from __future__ import annotations
@@ -48,23 +52,22 @@ def _statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
             *(status.get("containerStatuses") or [])]
 
 
-def waiting_since(pod: Mapping[str, Any]) -> datetime | None:
-    """Since when a Pending pod has waited with no container running; None when a
+def waiting_since(pod: Mapping[str, Any]) -> timedelta | None:
+    """How long after its creation a Pending pod began to wait with no container running
+    (zero, or until its last init container that ran had finished); None when a
     container runs, the workload has started, or the pod is past Pending."""
     status = pod.get("status") or {}
     if (status.get("phase") or "Pending") != "Pending":
         return None
     created = (pod.get("metadata") or {}).get("creationTimestamp")
-    if not created:
-        return None
-    since = parse_rfc3339(created)
+    since = timedelta(0)
     for entry in status.get("initContainerStatuses") or []:
         state = entry.get("state") or {}
         if state.get("running"):
             return None
         finished = (state.get("terminated") or {}).get("finishedAt")
-        if finished:
-            since = max(since, parse_rfc3339(finished))
+        if finished and created:
+            since = max(since, parse_rfc3339(finished) - parse_rfc3339(created))
     for entry in status.get("containerStatuses") or []:
         state = entry.get("state") or {}
         if state.get("running") or state.get("terminated"):
@@ -132,13 +135,15 @@ def pending_reason(
     return PendingReason(reason, message)
 
 
-def pending_deadline(pod: Mapping[str, Any], timeout_seconds: float) -> datetime | None:
-    """When a waiting pod's stage fails; None when the pod is not waiting or the
-    timeout is 0 (wait forever)."""
+def pending_deadline(
+    pod: Mapping[str, Any], timeout_seconds: float, created_at: datetime
+) -> datetime | None:
+    """When a waiting pod's stage fails, on the clock of `created_at` (when the engine
+    made the pod); None when the pod is not waiting or the timeout is 0 (wait forever)."""
     if timeout_seconds <= 0:
         return None
     since = waiting_since(pod)
-    return None if since is None else since + timedelta(seconds=timeout_seconds)
+    return None if since is None else created_at + since + timedelta(seconds=timeout_seconds)
 
 
 def timed_out_reason(
