@@ -278,7 +278,7 @@ def test_the_gc_pod_runs_the_toolbox_and_the_run_is_cleaned(batch: Tier):
                     "status.cleaned")
     assert run["status"]["cleaned"] is True
     gc_pods = batch.ledger.pods("diamond-run-1", keys.POD_KIND_GC)
-    assert len(gc_pods) == 1, gc_pods
+    assert [p.image for p in gc_pods] == [STAGE_IMAGE], gc_pods
 
     async def workload_pods() -> list[dict]:
         async with remote_cluster_on(batch.plane) as cluster:

@@ -263,6 +263,7 @@ class SeenPod:
     run: str
     stage: str
     attempt: str
+    image: str
 
 
 class PodLedger:
@@ -300,7 +301,8 @@ class PodLedger:
         seen = SeenPod(meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""),
                        labels.get(keys.LABEL_POD_KIND, ""),
                        labels.get(keys.LABEL_WORKFLOWRUN, ""), labels.get(keys.LABEL_STAGE, ""),
-                       (meta.get("annotations") or {}).get(ANNOTATION_ATTEMPT, ""))
+                       (meta.get("annotations") or {}).get(ANNOTATION_ATTEMPT, ""),
+                       ((pod.get("spec") or {}).get("containers") or [{}])[0].get("image", ""))
         with self._lock:
             self._pods.setdefault(seen.uid, seen)
 
