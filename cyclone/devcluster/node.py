@@ -36,7 +36,7 @@ from typing import IO
 from cyclone import __version__
 from cyclone.devcluster import node_config
 from cyclone.devcluster.node_config import NodeLayout
-from cyclone.devcluster.node_host import JOURNAL, HostChanges, restore
+from cyclone.devcluster.node_host import HostChanges, restore
 from cyclone.devcluster.plane import ControlPlane, _terminate, default_bin_dir, free_port
 
 LOCK_FILE = Path("/tmp/cyclone-real-node.lock")
@@ -56,6 +56,7 @@ HARD_CODED_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/dev
 """Host paths the kubelet and CNI use whatever they are told: node-private dirs are
 bind-mounted over them while the node runs."""
 RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
+MAX_SOCKET_PATH = 107
 
 
 class NodeError(RuntimeError):
@@ -90,18 +91,24 @@ class NodeLock:
         self._file: IO[str] | None = None
 
     def acquire(self, timeout: float | None = None) -> None:
+        """Wait for the lock (for ever without `timeout`: a blocked flock is woken as soon as
+        the holder lets go, ahead of anyone who asks later)."""
         handle = self.path.open("a")
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if timeout is None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._file = handle
+            return
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if deadline is not None and time.monotonic() >= deadline:
+                if time.monotonic() >= deadline:
                     handle.close()
                     raise NodeBusy(
                         f"another real node holds {self.path} (waited {timeout:g}s)") from None
-                time.sleep(0.2)
+                time.sleep(0.1)
         self._file = handle
 
     def release(self) -> None:
@@ -126,7 +133,10 @@ class RealNode:
     plane: ControlPlane
     changes: HostChanges
     lock: NodeLock
+    owns_lock: bool = True
+    """False when the caller passed a lock it holds (and releases) itself."""
     snapshotter: str = "overlayfs"
+    stopped: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     preexec_fn: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -146,20 +156,22 @@ class RealNode:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the kubelet and containerd, kill what still runs in the node's containers,
         and restore the host; raise `NodeError` naming anything that could not be undone."""
-        if not self.lock.held:
+        if self.stopped:
             return
+        self.stopped = True
         problems: list[str] = []
         try:
-            _delete_node_object(self.plane, self.name)
             for component in ("kubelet", "containerd"):
                 proc = self.processes.pop(component, None)
                 if proc is not None:
                     _terminate(proc, timeout)
+            _delete_node_object(self.plane, self.name)
             problems = restore(self.changes)
             if not problems:
-                JOURNAL.unlink(missing_ok=True)
+                self.changes.discard()
         finally:
-            self.lock.release()
+            if self.owns_lock:
+                self.lock.release()
         if problems:
             raise NodeError("the node left the host changed: " + "; ".join(problems))
 
@@ -179,52 +191,53 @@ def start_node(
     bin_dir: Path | None = None,
     timeout: float = 120.0,
     lock_timeout: float | None = None,
+    lock: NodeLock | None = None,
+    only_images: tuple[str, ...] | None = None,
     preexec_fn: Callable[[], None] | None = None,
 ) -> RealNode:
     """Start a node registered with `plane`, state and logs in `workdir` (see the module doc).
 
-    Waits for the machine-wide lock (`lock_timeout` seconds, or for ever), cleans up a node
+    Waits for the machine-wide lock (`lock_timeout` seconds, or for ever; or uses `lock`, which
+    the caller holds, e.g. to look at the host before and after the node), cleans up a node
     a killed process left behind, and returns once the node is Ready and every archive in
     `images` is imported. `preexec_fn` (default: the plane's) runs in each child before it
-    starts. On failure everything started is stopped and `NodeError` carries the log tails.
+    starts. `only_images` (e.g. `("pause", "toolbox")`) imports just those archives: each
+    start imports into a fresh containerd, and the large ones take seconds each. On failure
+    everything started is stopped and `NodeError` carries the log tails.
     """
     bin_dir = bin_dir or default_bin_dir()
     missing = missing_node_parts(bin_dir, images)
     if missing:
         raise NodeError(f"cannot start a real node, missing: {', '.join(missing)}")
-    lock = NodeLock()
-    lock.acquire(lock_timeout)
-    try:
-        _clean_up_left_over_node()
-    except BaseException:
-        lock.release()
-        raise
     workdir = workdir.resolve()
-    for sub in ("logs", "cni/net.d", "cni/ipam", "containerd", "kubelet", "pki",
-                "volume-plugins", "runc", "host"):
-        (workdir / sub).mkdir(parents=True, exist_ok=True)
     layout = NodeLayout(workdir=workdir, bridge=BRIDGE, pod_cidr=POD_CIDR, bridge_ip=BRIDGE_IP,
                         prefix_length=int(POD_CIDR.split("/")[1]))
-    changes = HostChanges(workdir=str(workdir), socket=str(layout.socket))
-    changes.save()
-    kubeconfig = workdir / "kubeconfig"
-    shutil.copyfile(plane.kubeconfig, kubeconfig)
-    kubeconfig.chmod(0o600)
-    node = RealNode(name=name, bridge_ip=BRIDGE_IP, kubeconfig=kubeconfig, workdir=workdir,
-                    plane=plane, changes=changes, lock=lock,
-                    preexec_fn=preexec_fn or plane.preexec_fn)
+    if len(f"{layout.socket}.ttrpc".encode()) > MAX_SOCKET_PATH:
+        raise NodeError(f"the node's workdir {workdir} is too long a path for containerd's "
+                        f"socket (at most {MAX_SOCKET_PATH} bytes)")
+    owns_lock = lock is None
+    if lock is None:
+        lock = NodeLock()
+        lock.acquire(lock_timeout)
+    elif not lock.held:
+        raise NodeError("start_node was given a lock that is not held")
+    node = RealNode(name=name, bridge_ip=BRIDGE_IP, kubeconfig=workdir / "kubeconfig",
+                    workdir=workdir, plane=plane,
+                    changes=HostChanges(workdir=str(workdir), socket=str(layout.socket)),
+                    lock=lock, owns_lock=owns_lock, preexec_fn=preexec_fn or plane.preexec_fn)
     try:
-        _start(node, layout, images, bin_dir, timeout)
+        _clean_up_left_over_node()
+        _start(node, layout, _archives(images, only_images), bin_dir, timeout)
     except BaseException as exc:
         logs = node.logs()
         try:
             node.stop()
         except NodeError as stop_error:
             logs += f"\n{stop_error}"
-        if isinstance(exc, Exception) and not isinstance(exc, NodeError):
-            raise NodeError(f"the node did not start: {exc}\n{logs}") from exc
         if isinstance(exc, NodeError):
             raise NodeError(f"{exc}\n{logs}") from exc
+        if isinstance(exc, Exception):
+            raise NodeError(f"the node did not start: {exc}\n{logs}") from exc
         raise
     return node
 
@@ -237,12 +250,26 @@ def _clean_up_left_over_node() -> None:
     if problems:
         raise NodeError("a node left behind by an earlier run could not be cleaned up: "
                         + "; ".join(problems))
-    JOURNAL.unlink(missing_ok=True)
+    left.discard()
 
 
-def _start(node: RealNode, layout: NodeLayout, images: Path, bin_dir: Path,
+def _archives(images: Path, only: tuple[str, ...] | None) -> list[Path]:
+    """The archives to import, the sandbox (pause) image first."""
+    archives = sorted(images.glob("*.oci.tar"), key=lambda a: (a.name != "pause.oci.tar", a.name))
+    if only is not None:
+        archives = [a for a in archives if a.name.removesuffix(".oci.tar") in {"pause", *only}]
+    return archives
+
+
+def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Path,
            timeout: float) -> None:
+    for sub in ("logs", "cni/net.d", "cni/ipam", "containerd", "kubelet", "pki",
+                "volume-plugins", "runc", "host"):
+        (layout.workdir / sub).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(node.plane.kubeconfig, node.kubeconfig)
+    node.kubeconfig.chmod(0o600)
     changes = node.changes
+    changes.save()
     changes.record_sysctls()
     for path in HARD_CODED_DIRS:
         private = layout.workdir / "host" / path.lstrip("/")
@@ -250,7 +277,7 @@ def _start(node: RealNode, layout: NodeLayout, images: Path, bin_dir: Path,
         changes.bind_mount(private, Path(path))
     for path in RUNTIME_DIRS:
         changes.make_dirs(Path(path))
-    changes.record_netns()
+    changes.record_runtime_dirs()
     changes.create_bridge(layout.bridge, layout.bridge_ip, layout.prefix_length)
     changes.record_cgroups()
     node.snapshotter = _snapshotter(layout.workdir)
@@ -261,7 +288,6 @@ def _start(node: RealNode, layout: NodeLayout, images: Path, bin_dir: Path,
     _spawn(node, "containerd", [shutil.which("containerd") or "containerd",
                                 f"--config={layout.containerd_config}"])
     _wait_for_containerd(node, layout, timeout)
-    archives = sorted(images.glob("*.oci.tar"), key=lambda a: a.name != "pause.oci.tar")
     _import(node, layout, archives[:1])
     importer = _Importer(node, layout, archives[1:])
     importer.start()

@@ -23,6 +23,9 @@ STATE_DIR = Path("/tmp/cyclone-real-node")
 JOURNAL = STATE_DIR / "host-changes.json"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/run/netns")
+SHIM_SOCKETS = Path("/run/containerd/s")
+"""Where containerd's shims put their sockets, whatever containerd's state dir; a killed shim
+leaves its socket behind."""
 
 SYSCTLS = (
     "vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
@@ -41,6 +44,7 @@ class HostChanges:
     created_dirs: list[str] = field(default_factory=list)
     bind_mounts: list[str] = field(default_factory=list)
     netns_before: list[str] | None = None
+    shim_sockets_before: list[str] | None = None
     bridge: str = ""
     cgroups: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
@@ -50,6 +54,12 @@ class HostChanges:
         temporary = JOURNAL.with_suffix(".tmp")
         temporary.write_text(json.dumps(asdict(self), indent=1))
         temporary.replace(JOURNAL)
+
+    def discard(self) -> None:
+        """Remove the journal once everything is undone (only if it is this node's)."""
+        current = HostChanges.load()
+        if current is not None and current.workdir == self.workdir:
+            JOURNAL.unlink(missing_ok=True)
 
     @classmethod
     def load(cls) -> HostChanges | None:
@@ -79,8 +89,10 @@ class HostChanges:
         self.save()
         _run(["mount", "--bind", str(source), str(target)])
 
-    def record_netns(self) -> None:
-        self.netns_before = sorted(os.listdir(NETNS_DIR)) if NETNS_DIR.is_dir() else []
+    def record_runtime_dirs(self) -> None:
+        """What /run/netns and the shim socket dir hold before the node adds its own."""
+        self.netns_before = _listing(NETNS_DIR)
+        self.shim_sockets_before = _listing(SHIM_SOCKETS)
         self.save()
 
     def create_bridge(self, name: str, address: str, prefix_length: int) -> None:
@@ -135,6 +147,10 @@ def restore(changes: HostChanges) -> list[str]:
                 _umount(str(path))
                 with contextlib.suppress(OSError):
                     path.unlink()
+    if changes.shim_sockets_before is not None:
+        for name in set(_listing(SHIM_SOCKETS)) - set(changes.shim_sockets_before):
+            with contextlib.suppress(OSError):
+                (SHIM_SOCKETS / name).unlink()
     for mountpoint in sorted(_mounts_under(changes.workdir), reverse=True):
         if not _umount(mountpoint):
             problems.append(f"could not unmount {mountpoint}")
@@ -142,12 +158,9 @@ def restore(changes: HostChanges) -> list[str]:
         if target in _mountpoints() and not _umount(target):
             problems.append(f"could not unmount {target}")
     for directory in reversed(changes.created_dirs):
-        try:
-            Path(directory).rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            problems.append(f"could not remove {directory}: {exc.strerror}")
+        problem = _remove_created_dir(directory)
+        if problem:
+            problems.append(problem)
     if changes.bridge and Path("/sys/class/net", changes.bridge).exists():
         result = subprocess.run(["ip", "link", "delete", changes.bridge],
                                 capture_output=True, text=True)
@@ -162,6 +175,27 @@ def restore(changes: HostChanges) -> list[str]:
         except OSError as exc:
             problems.append(f"could not restore {key}={value}: {exc.strerror}")
     return problems
+
+
+def _remove_created_dir(directory: str) -> str:
+    """rmdir a directory the node created; containerd bind-mounts /run/netns on itself to
+    make it shared, so unmount it first."""
+    for _ in range(20):
+        while directory in _mountpoints() and _umount(directory):
+            pass
+        try:
+            Path(directory).rmdir()
+            return ""
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            error = exc
+            time.sleep(0.05)
+    return f"could not remove {directory}: {error.strerror}"
+
+
+def _listing(directory: Path) -> list[str]:
+    return sorted(os.listdir(directory)) if directory.is_dir() else []
 
 
 def _run(argv: list[str]) -> None:

@@ -12,22 +12,24 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.control_plane import extra_plane
 from support.real_node import real_node_plane, require_node_parts
 
 from cyclone import __version__
-from cyclone.devcluster import default_bin_dir
-from cyclone.devcluster.node import NodeBusy, NodeLock, start_node
+from cyclone.devcluster import ControlPlane, default_bin_dir
+from cyclone.devcluster.node import BRIDGE, NodeBusy, NodeLock, RealNode, start_node
 from cyclone.devcluster.node_host import CGROUP_ROOT, SYSCTLS, read_sysctl
 
-pytestmark = pytest.mark.k8s
+pytestmark = [pytest.mark.k8s, pytest.mark.timeout(600)]
 
 TOOLBOX = f"cyclone/toolbox:{__version__}"
+IMAGES = ("toolbox",)
 POD = {
     "apiVersion": "v1", "kind": "Pod",
     "metadata": {"name": "lifecycle", "namespace": "default"},
@@ -50,19 +52,33 @@ POD = {
 }
 
 
-def host_state() -> dict[str, Any]:
-    """What a node may change on the host, as comparable values."""
+NODE_PATHS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet", "/var/lib/cni",
+              "/run/containerd", "/run/netns")
+
+
+def host_state(node_links: Iterable[str] = ()) -> dict[str, Any]:
+    """What a node may change on the host, as comparable values. Other tests run beside this
+    one (their own mounts, links, iptables rules): only what a node could touch is compared."""
     with open("/proc/mounts") as mounts:
         mountpoints = sorted(line.split()[1] for line in mounts)
+    watched = ("/var/", "/run/netns", "/run/containerd", "/tmp/cyclone-node-")
+    links = set(os.listdir("/sys/class/net"))
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
     return {
         "sysctls": {key: read_sysctl(key) for key in SYSCTLS},
-        "mounts": mountpoints,
-        "links": sorted(os.listdir("/sys/class/net")),
+        "mounts": [m for m in mountpoints if m.startswith(watched)],
+        "links": sorted(links & {BRIDGE, *node_links}),
         "kubepods": sorted(str(p) for p in CGROUP_ROOT.glob("*/kubepods")),
-        "dirs": {d: sorted(os.listdir(d)) for d in ("/var/log", "/var/lib", "/run")
-                 if os.path.isdir(d)},
-        "iptables": subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout,
+        "dirs": {d: sorted(os.listdir(d)) if os.path.isdir(d) else None for d in NODE_PATHS},
+        "iptables": [r for r in rules.splitlines()
+                     if "KUBE" in r or BRIDGE in r or "10.88." in r],
     }
+
+
+def links_on_the_bridge() -> list[str]:
+    """The host ends of the pods' veth pairs."""
+    return [name for name in os.listdir("/sys/class/net")
+            if os.path.realpath(f"/sys/class/net/{name}/master").endswith(f"/{BRIDGE}")]
 
 
 @dataclass
@@ -75,7 +91,11 @@ class Lifecycle:
     second_start: str = ""
     second_start_waited: float = 0.0
     after: dict[str, Any] = field(default_factory=dict)
-    lock_free_after_stop: bool = False
+    abandoned_shims: list[int] = field(default_factory=list)
+    node_links: list[str] = field(default_factory=list)
+    abandoned_links: list[str] = field(default_factory=list)
+    abandoned_links_left: list[str] = field(default_factory=list)
+    abandoned_shims_alive: list[int] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -97,41 +117,103 @@ def wait_finished(kubeconfig: Path, name: str, timeout: float = 60) -> dict[str,
         time.sleep(0.2)
 
 
+SLEEPER = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "left-behind", "namespace": "default"},
+    "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "containers": [{
+        "name": "main", "image": TOOLBOX, "imagePullPolicy": "IfNotPresent",
+        "command": ["sleep", "3600"]}]},
+}
+
+
+def wait_running(kubeconfig: Path, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while json.loads(kubectl(kubeconfig, "get", "pod", name, "-o", "json")
+                     )["status"].get("phase") != "Running":
+        assert time.monotonic() < deadline, f"pod {name} not Running"
+        time.sleep(0.2)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def abandon_a_node(plane: ControlPlane, workdir: Path, lock: NodeLock,
+                   links: list[str]) -> list[int]:
+    """A node whose test process died: kubelet and containerd killed, `stop()` never run, a
+    container still running. Returns the pids of its container shims; puts its pod's veth
+    in `links`."""
+    node = start_node(plane, workdir, lock=lock, only_images=IMAGES)
+    kubectl(node.kubeconfig, "create", "-f", "-", stdin=json.dumps(SLEEPER))
+    wait_running(node.kubeconfig, "left-behind")
+    links.extend(links_on_the_bridge())
+    for proc in node.processes.values():
+        proc.kill()
+        proc.wait()
+    return processes_mentioning(f"{workdir}/containerd/containerd.sock")
+
+
 @pytest.fixture(scope="module")
 def lifecycle() -> Iterator[Lifecycle]:
+    """Holds the machine-wide lock throughout, so that no other node changes the host
+    between the two looks at it."""
     require_node_parts()
-    record = Lifecycle(before=host_state())
-    started = time.monotonic()
-    with real_node_plane("cyclone-node-lifecycle") as (plane, node):
-        record.timings["plane and node up"] = time.monotonic() - started
-        record.bridge_ip = node.bridge_ip
-        kubeconfig = node.kubeconfig
-        created = time.monotonic()
-        kubectl(kubeconfig, "create", "-f", "-", stdin=json.dumps(POD))
-        record.pod = wait_finished(kubeconfig, "lifecycle")
-        record.timings["pod created to finished"] = time.monotonic() - created
-        for container in ("prepare", "main"):
-            record.logs[container] = kubectl(kubeconfig, "logs", "lifecycle", "-c", container)
-        addresses = json.loads(kubectl(kubeconfig, "get", "node", node.name, "-o", "json"))
-        record.node_ip = next(a["address"] for a in addresses["status"]["addresses"]
-                              if a["type"] == "InternalIP")
-        with tempfile.TemporaryDirectory(prefix="cyclone-node-second-") as second:
-            tried = time.monotonic()
-            try:
-                start_node(plane, Path(second), lock_timeout=1.0)
-            except NodeBusy as exc:
-                record.second_start = str(exc)
-            record.second_start_waited = time.monotonic() - tried
-        stopping = time.monotonic()
-    record.timings["node and plane stop"] = time.monotonic() - stopping
-    record.after = host_state()
     lock = NodeLock()
+    lock.acquire()
     try:
-        lock.acquire(timeout=0)
-        record.lock_free_after_stop = True
+        record = Lifecycle(before=host_state())
+        with extra_plane("cyclone-node-lifecycle") as plane, \
+                tempfile.TemporaryDirectory(prefix="cyclone-node-abandoned-") as abandoned:
+            record.abandoned_shims = abandon_a_node(plane, Path(abandoned), lock,
+                                                    record.abandoned_links)
+            started = time.monotonic()
+            with real_node_plane(plane=plane, lock=lock, only_images=IMAGES) as (_, node):
+                record.timings["node up, after cleaning up the abandoned one"] = (
+                    time.monotonic() - started)
+                record.abandoned_shims_alive = [
+                    pid for pid in record.abandoned_shims if Path(f"/proc/{pid}").exists()]
+                record.abandoned_links_left = [
+                    name for name in record.abandoned_links
+                    if os.path.exists(f"/sys/class/net/{name}")]
+                run_the_pod(node, record)
+                with tempfile.TemporaryDirectory(prefix="cyclone-node-second-") as second:
+                    tried = time.monotonic()
+                    try:
+                        start_node(plane, Path(second), lock_timeout=1.0)
+                    except NodeBusy as exc:
+                        record.second_start = str(exc)
+                    record.second_start_waited = time.monotonic() - tried
+                stopping = time.monotonic()
+                node.stop()
+                record.timings["node stop"] = time.monotonic() - stopping
+                node.stop()
+        record.after = host_state([*record.abandoned_links, *record.node_links])
     finally:
         lock.release()
     yield record
+
+
+def run_the_pod(node: RealNode, record: Lifecycle) -> None:
+    kubeconfig = node.kubeconfig
+    record.bridge_ip = node.bridge_ip
+    created = time.monotonic()
+    kubectl(kubeconfig, "create", "-f", "-", stdin=json.dumps(POD))
+    record.pod = wait_finished(kubeconfig, "lifecycle")
+    record.timings["pod created to finished"] = time.monotonic() - created
+    record.node_links.extend(links_on_the_bridge())
+    for container in ("prepare", "main"):
+        record.logs[container] = kubectl(kubeconfig, "logs", "lifecycle", "-c", container)
+    addresses = json.loads(kubectl(kubeconfig, "get", "node", node.name, "-o", "json"))
+    record.node_ip = next(a["address"] for a in addresses["status"]["addresses"]
+                          if a["type"] == "InternalIP")
 
 
 def test_a_pod_with_an_init_container_and_an_empty_dir_fails_with_its_termination_message(
@@ -151,6 +233,14 @@ def test_container_logs_come_through_the_apiserver_from_the_kubelet(
     assert lifecycle.logs == {"prepare": "prepared\n", "main": "from-init\n"}
 
 
+def test_the_next_start_cleans_up_a_node_whose_process_was_killed(
+        lifecycle: Lifecycle) -> None:
+    assert lifecycle.abandoned_shims, "the abandoned node had no running container"
+    assert lifecycle.abandoned_links, "the abandoned node's pod had a veth on the bridge"
+    assert lifecycle.abandoned_links_left == []
+    assert lifecycle.abandoned_shims_alive == []
+
+
 def test_the_node_address_is_the_bridge_address_pods_reach_the_host_at(
         lifecycle: Lifecycle) -> None:
     assert lifecycle.node_ip == lifecycle.bridge_ip == "10.88.0.1"
@@ -159,7 +249,6 @@ def test_the_node_address_is_the_bridge_address_pods_reach_the_host_at(
 def test_a_second_node_waits_for_the_machine_wide_lock(lifecycle: Lifecycle) -> None:
     assert "another real node holds /tmp/cyclone-real-node.lock" in lifecycle.second_start
     assert lifecycle.second_start_waited >= 1.0
-    assert lifecycle.lock_free_after_stop
 
 
 @pytest.mark.parametrize("aspect", ["sysctls", "mounts", "links", "kubepods", "dirs", "iptables"])

@@ -10,6 +10,7 @@ host tools or the images, the tests skip with what is missing, or fail when
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from cyclone.devcluster import ControlPlane
 from cyclone.devcluster.node import (
     DEFAULT_IMAGES,
     NodeError,
+    NodeLock,
     RealNode,
     missing_node_parts,
     start_node,
@@ -46,18 +48,30 @@ async def _install_crds(plane: ControlPlane) -> None:
 
 
 @contextmanager
-def real_node_plane(name: str = "cyclone-realnode", images: Path = DEFAULT_IMAGES
+def real_node_plane(name: str = "cyclone-realnode", images: Path = DEFAULT_IMAGES, *,
+                    plane: ControlPlane | None = None, lock: NodeLock | None = None,
+                    only_images: tuple[str, ...] | None = None,
                     ) -> Iterator[tuple[ControlPlane, RealNode]]:
-    """A plane with Cyclone's CRDs and a Ready real node; both stopped (host restored) after."""
+    """A plane with Cyclone's CRDs and a Ready real node; both stopped (host restored) after.
+    With `plane`, the node joins that one (left running) instead of a new one; with `lock`
+    (held by the caller), it does not wait for the machine-wide lock itself; `only_images`
+    limits the archives imported (all of `images` by default)."""
     require_node_parts(images)
-    with extra_plane(name) as plane:
+    with contextlib.ExitStack() as stack:
+        if plane is None:
+            plane = stack.enter_context(extra_plane(name))
         asyncio.run(_install_crds(plane))
         workdir = Path(tempfile.mkdtemp(prefix="cyclone-node-"))
         try:
             try:
-                node = start_node(plane, workdir, images, preexec_fn=_die_with_parent)
+                node = start_node(plane, workdir, images, lock=lock, only_images=only_images,
+                                  preexec_fn=_die_with_parent)
             except NodeError as exc:
-                pytest.fail(f"the real node did not start: {exc}", pytrace=False)
+                failure = f"the real node did not start: {exc}"
+            else:
+                failure = ""
+            if failure:
+                pytest.fail(failure, pytrace=False)
             try:
                 yield plane, node
             finally:
