@@ -210,7 +210,10 @@ def run_the_pod(node: RealNode, record: Lifecycle) -> None:
     record.timings["pod created to finished"] = time.monotonic() - created
     record.node_links.extend(links_on_the_bridge())
     for container in ("prepare", "main"):
-        record.logs[container] = kubectl(kubeconfig, "logs", "lifecycle", "-c", container)
+        result = subprocess.run(
+            [str(default_bin_dir() / "kubectl"), f"--kubeconfig={kubeconfig}", "logs",
+             "lifecycle", "-c", container], capture_output=True, text=True, timeout=60)
+        record.logs[container] = result.stdout if result.returncode == 0 else result.stderr
     addresses = json.loads(kubectl(kubeconfig, "get", "node", node.name, "-o", "json"))
     record.node_ip = next(a["address"] for a in addresses["status"]["addresses"]
                           if a["type"] == "InternalIP")
