@@ -46,7 +46,7 @@ from cyclone.kube.errors import NotFound
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(600)]
 
-PENDING_TIMEOUT = 20
+PENDING_TIMEOUT = 30
 """`--pod-pending-timeout`: long enough for every pod of a concurrent burst to start on two
 busy cores, short enough for the unpullable image to fail the stage soon."""
 GRACE = 10
