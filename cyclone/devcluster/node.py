@@ -226,7 +226,7 @@ def start_node(
                     changes=HostChanges(workdir=str(workdir), socket=str(layout.socket)),
                     lock=lock, owns_lock=owns_lock, preexec_fn=preexec_fn or plane.preexec_fn)
     try:
-        _clean_up_left_over_node()
+        clean_up_left_over_node()
         _start(node, layout, _archives(images, only_images), bin_dir, timeout)
     except BaseException as exc:
         logs = node.logs()
@@ -242,7 +242,9 @@ def start_node(
     return node
 
 
-def _clean_up_left_over_node() -> None:
+def clean_up_left_over_node() -> None:
+    """Restore the host from the journal of a node that was never stopped (its process was
+    killed, or it is being abandoned on purpose); the caller holds the lock."""
     left = HostChanges.load()
     if left is None:
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -23,7 +24,14 @@ from support.real_node import real_node_plane, require_node_parts
 
 from cyclone import __version__
 from cyclone.devcluster import ControlPlane, default_bin_dir
-from cyclone.devcluster.node import BRIDGE, NodeBusy, NodeLock, RealNode, start_node
+from cyclone.devcluster.node import (
+    BRIDGE,
+    NodeBusy,
+    NodeLock,
+    RealNode,
+    clean_up_left_over_node,
+    start_node,
+)
 from cyclone.devcluster.node_host import CGROUP_ROOT, SYSCTLS, read_sysctl
 
 pytestmark = [pytest.mark.k8s, pytest.mark.timeout(600)]
@@ -168,11 +176,11 @@ def lifecycle() -> Iterator[Lifecycle]:
     require_node_parts()
     lock = NodeLock()
     lock.acquire()
+    abandoned = Path(tempfile.mkdtemp(prefix="cyclone-node-abandoned-"))
     try:
         record = Lifecycle(before=host_state())
-        with extra_plane("cyclone-node-lifecycle") as plane, \
-                tempfile.TemporaryDirectory(prefix="cyclone-node-abandoned-") as abandoned:
-            record.abandoned_shims = abandon_a_node(plane, Path(abandoned), lock,
+        with extra_plane("cyclone-node-lifecycle") as plane:
+            record.abandoned_shims = abandon_a_node(plane, abandoned, lock,
                                                     record.abandoned_links)
             started = time.monotonic()
             with real_node_plane(plane=plane, lock=lock, only_images=IMAGES) as (_, node):
@@ -197,7 +205,11 @@ def lifecycle() -> Iterator[Lifecycle]:
                 node.stop()
         record.after = host_state([*record.abandoned_links, *record.node_links])
     finally:
-        lock.release()
+        try:
+            clean_up_left_over_node()
+        finally:
+            lock.release()
+            shutil.rmtree(abandoned, ignore_errors=True)
     yield record
 
 
