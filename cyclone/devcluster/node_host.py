@@ -96,8 +96,12 @@ class HostChanges:
         self.save()
 
     def create_bridge(self, name: str, address: str, prefix_length: int) -> None:
+        """Create the bridge with its address (replacing one of that name a lost node left:
+        under the node lock, no other node uses it)."""
         self.bridge = name
         self.save()
+        if Path("/sys/class/net", name).exists():
+            _run(["ip", "link", "delete", name])
         _run(["ip", "link", "add", "name", name, "type", "bridge"])
         _run(["ip", "addr", "add", f"{address}/{prefix_length}", "dev", name])
         _run(["ip", "link", "set", name, "up"])
