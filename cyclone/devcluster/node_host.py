@@ -166,6 +166,8 @@ def restore(changes: HostChanges) -> list[str]:
         if problem:
             problems.append(problem)
     if changes.bridge and Path("/sys/class/net", changes.bridge).exists():
+        for port in _listing(Path("/sys/class/net", changes.bridge, "brif")):
+            subprocess.run(["ip", "link", "delete", port], capture_output=True)
         result = subprocess.run(["ip", "link", "delete", changes.bridge],
                                 capture_output=True, text=True)
         if result.returncode != 0:
