@@ -30,11 +30,12 @@ from cyclone.devcluster.node import (
     NodeLock,
     RealNode,
     clean_up_left_over_node,
+    missing_node_parts,
     start_node,
 )
 from cyclone.devcluster.node_host import CGROUP_ROOT, SYSCTLS, read_sysctl
 
-pytestmark = [pytest.mark.k8s, pytest.mark.timeout(600)]
+pytestmark = pytest.mark.timeout(600)
 
 TOOLBOX = f"cyclone/toolbox:{__version__}"
 IMAGES = ("toolbox",)
@@ -231,6 +232,7 @@ def run_the_pod(node: RealNode, record: Lifecycle) -> None:
                           if a["type"] == "InternalIP")
 
 
+@pytest.mark.k8s
 def test_a_pod_with_an_init_container_and_an_empty_dir_fails_with_its_termination_message(
         lifecycle: Lifecycle) -> None:
     status = lifecycle.pod["status"]
@@ -243,11 +245,13 @@ def test_a_pod_with_an_init_container_and_an_empty_dir_fails_with_its_terminatio
     assert status["containerStatuses"][0]["containerID"].startswith("containerd://")
 
 
+@pytest.mark.k8s
 def test_container_logs_come_through_the_apiserver_from_the_kubelet(
         lifecycle: Lifecycle) -> None:
     assert lifecycle.logs == {"prepare": "prepared\n", "main": "from-init\n"}
 
 
+@pytest.mark.k8s
 def test_the_next_start_cleans_up_a_node_whose_process_was_killed(
         lifecycle: Lifecycle) -> None:
     assert lifecycle.abandoned_shims, "the abandoned node had no running container"
@@ -256,16 +260,29 @@ def test_the_next_start_cleans_up_a_node_whose_process_was_killed(
     assert lifecycle.abandoned_shims_alive == []
 
 
+@pytest.mark.k8s
 def test_the_node_address_is_the_bridge_address_pods_reach_the_host_at(
         lifecycle: Lifecycle) -> None:
     assert lifecycle.node_ip == lifecycle.bridge_ip == "10.88.0.1"
 
 
+@pytest.mark.k8s
 def test_a_second_node_waits_for_the_machine_wide_lock(lifecycle: Lifecycle) -> None:
     assert "another real node holds /tmp/cyclone-real-node.lock" in lifecycle.second_start
     assert lifecycle.second_start_waited >= 1.0
 
 
+@pytest.mark.k8s
 @pytest.mark.parametrize("aspect", ["sysctls", "mounts", "links", "kubepods", "dirs", "iptables"])
 def test_stopping_the_node_restores_the_host(lifecycle: Lifecycle, aspect: str) -> None:
     assert lifecycle.after[aspect] == lifecycle.before[aspect]
+
+
+def test_missing_node_parts_names_each_binary_and_image_archive_it_lacks(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "pause.oci.tar").write_bytes(b"")
+    missing = missing_node_parts(bin_dir=tmp_path, images=images)
+    assert missing[:2] == ["kubelet", "kubectl"]
+    assert f"{images}/toolbox.oci.tar" in missing
+    assert f"{images}/pause.oci.tar" not in missing
