@@ -3,8 +3,9 @@
 It starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler from the binaries
 that `scripts/control-plane/build.sh` caches under `~/.cache/cyclone/k8s/bin`, each on a free
 127.0.0.1 port, with a private certificate authority, a token file holding one admin token
-(group `system:masters`), RBAC, and service-account signing keys. There is no kubelet: the
-node agent registers a Node and runs what the scheduler binds to it. The apiserver reaches
+(group `system:masters`), RBAC, and service-account signing keys. It starts no kubelet: the
+node agent registers a Node and runs what the scheduler binds to it, or `node.start_node`
+runs a genuine kubelet beside it. The apiserver reaches kubelets and
 node agents' log servers with a client certificate signed by the plane's CA
 (`kubelet_client_ca`, what a node agent's `log_client_ca` must be); it does not verify their
 self-signed serving certificates (no `--kubelet-certificate-authority`).
