@@ -7,11 +7,13 @@ runs one pod, tries a second start, stops the node and records the host again.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -104,6 +106,7 @@ class Lifecycle:
     node_links: list[str] = field(default_factory=list)
     abandoned_links: list[str] = field(default_factory=list)
     abandoned_links_left: list[str] = field(default_factory=list)
+    exec_output: str = ""
     abandoned_shims_alive: list[int] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -193,6 +196,7 @@ def lifecycle() -> Iterator[Lifecycle]:
                     name for name in record.abandoned_links
                     if os.path.exists(f"/sys/class/net/{name}")]
                 run_the_pod(node, record)
+                exec_into_a_pod_that_calls_the_host(node, record)
                 with tempfile.TemporaryDirectory(prefix="cyclone-node-second-") as second:
                     tried = time.monotonic()
                     try:
@@ -232,6 +236,36 @@ def run_the_pod(node: RealNode, record: Lifecycle) -> None:
                           if a["type"] == "InternalIP")
 
 
+class Greeting(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"hello from the host")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def exec_into_a_pod_that_calls_the_host(node: RealNode, record: Lifecycle) -> None:
+    """`kubectl exec` (through the apiserver) runs wget in a pod against a server on the host
+    bound to the bridge address."""
+    server = http.server.ThreadingHTTPServer((node.bridge_ip, 0), Greeting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        pod = {**SLEEPER, "metadata": {"name": "exec-target", "namespace": "default"}}
+        kubectl(node.kubeconfig, "create", "-f", "-", stdin=json.dumps(pod))
+        wait_running(node.kubeconfig, "exec-target")
+        result = subprocess.run(
+            [str(default_bin_dir() / "kubectl"), f"--kubeconfig={node.kubeconfig}", "exec",
+             "exec-target", "--", "wget", "-qO-",
+             f"http://{node.bridge_ip}:{server.server_address[1]}/"],
+            capture_output=True, text=True, timeout=60)
+        record.exec_output = result.stdout if result.returncode == 0 else result.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.k8s
 def test_a_pod_with_an_init_container_and_an_empty_dir_fails_with_its_termination_message(
         lifecycle: Lifecycle) -> None:
@@ -249,6 +283,12 @@ def test_a_pod_with_an_init_container_and_an_empty_dir_fails_with_its_terminatio
 def test_container_logs_come_through_the_apiserver_from_the_kubelet(
         lifecycle: Lifecycle) -> None:
     assert lifecycle.logs == {"prepare": "prepared\n", "main": "from-init\n"}
+
+
+@pytest.mark.k8s
+def test_exec_through_the_apiserver_runs_in_a_pod_that_reaches_the_host_at_the_bridge_address(
+        lifecycle: Lifecycle) -> None:
+    assert lifecycle.exec_output == "hello from the host"
 
 
 @pytest.mark.k8s
