@@ -18,7 +18,6 @@ Launching is synchronous; callers in an event loop run `start_node` in a thread.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -31,15 +30,20 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from cyclone import __version__
 from cyclone.devcluster import node_config
 from cyclone.devcluster.node_config import NodeLayout
 from cyclone.devcluster.node_host import HostChanges, restore
+from cyclone.devcluster.node_lock import LOCK_FILE, NodeBusy, NodeError, NodeLock
 from cyclone.devcluster.plane import ControlPlane, _terminate, default_bin_dir, free_port
 
-LOCK_FILE = Path("/tmp/cyclone-real-node.lock")
+__all__ = [
+    "BRIDGE", "BRIDGE_IP", "DEFAULT_IMAGES", "LOCK_FILE", "PAUSE_IMAGE", "POD_CIDR",
+    "REQUIRED_IMAGES", "NodeBusy", "NodeError", "NodeLock", "RealNode",
+    "clean_up_left_over_node", "missing_node_parts", "start_node",
+]
+
 DEFAULT_IMAGES = Path(os.environ.get("CYCLONE_NODE_IMAGES")
                       or Path(__file__).resolve().parents[2] / "dist" / "images")
 """The OCI archives a node imports (`make images`; `CYCLONE_NODE_IMAGES` overrides)."""
@@ -59,14 +63,6 @@ RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
 MAX_SOCKET_PATH = 107
 
 
-class NodeError(RuntimeError):
-    """The node could not be started or stopped cleanly."""
-
-
-class NodeBusy(NodeError):
-    """Another real node holds the machine-wide lock."""
-
-
 def missing_node_parts(bin_dir: Path | None = None, images: Path | None = None,
                        required_images: tuple[str, ...] = REQUIRED_IMAGES) -> list[str]:
     """What this machine lacks to run a node, as words a skip or failure reason can name."""
@@ -81,45 +77,6 @@ def missing_node_parts(bin_dir: Path | None = None, images: Path | None = None,
     if os.geteuid() != 0:
         missing.append("root privileges")
     return missing
-
-
-class NodeLock:
-    """The machine-wide flock that makes one real node at a time."""
-
-    def __init__(self, path: Path = LOCK_FILE) -> None:
-        self.path = path
-        self._file: IO[str] | None = None
-
-    def acquire(self, timeout: float | None = None) -> None:
-        """Wait for the lock (for ever without `timeout`: a blocked flock is woken as soon as
-        the holder lets go, ahead of anyone who asks later)."""
-        handle = self.path.open("a")
-        if timeout is None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            self._file = handle
-            return
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.close()
-                    raise NodeBusy(
-                        f"another real node holds {self.path} (waited {timeout:g}s)") from None
-                time.sleep(0.1)
-        self._file = handle
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
 
 
 @dataclass
