@@ -10,7 +10,8 @@ Only one real node can run on a machine (the kubelet bind-mounts over /var/log/p
 friends and owns the `kubepods` cgroups): every start takes the flock `LOCK_FILE` and holds
 it until `stop()`. Whatever the node changes on the host is journaled first
 (`node_host`), and `stop()` undoes it even after a failure part-way; a node left behind by a
-killed process is cleaned up by the next start.
+killed process is cleaned up by the next start. The lock and the journal live in `STATE_DIR`,
+a directory only root can read or write (`node_lock.open_state_dir`).
 
 Launching is synchronous; callers in an event loop run `start_node` in a thread.
 """
@@ -34,13 +35,22 @@ from pathlib import Path
 from cyclone import __version__
 from cyclone.devcluster import node_config
 from cyclone.devcluster.node_config import NodeLayout
-from cyclone.devcluster.node_host import HostChanges, restore
-from cyclone.devcluster.node_lock import LOCK_FILE, NodeBusy, NodeError, NodeLock
+from cyclone.devcluster.node_host import (
+    BRIDGE,
+    HARD_CODED_DIRS,
+    JOURNAL_NAME,
+    RUNTIME_DIRS,
+    HostChanges,
+    restore,
+    valid_workdir,
+)
+from cyclone.devcluster.node_lock import LOCK_FILE, STATE_DIR, NodeBusy, NodeError, NodeLock
 from cyclone.devcluster.plane import ControlPlane, _terminate, default_bin_dir, free_port
 
 __all__ = [
-    "BRIDGE", "BRIDGE_IP", "DEFAULT_IMAGES", "LOCK_FILE", "PAUSE_IMAGE", "POD_CIDR",
-    "REQUIRED_IMAGES", "NodeBusy", "NodeError", "NodeLock", "RealNode",
+    "BRIDGE", "BRIDGE_IP", "DEFAULT_IMAGES", "HARD_CODED_DIRS", "LOCK_FILE", "PAUSE_IMAGE",
+    "POD_CIDR", "REQUIRED_IMAGES", "RUNTIME_DIRS", "STATE_DIR", "NodeBusy", "NodeError",
+    "NodeLock", "RealNode",
     "clean_up_left_over_node", "missing_node_parts", "start_node",
 ]
 
@@ -52,14 +62,8 @@ HOST_COMMANDS = ("containerd", "ctr", "runc", "ip", "mount")
 REQUIRED_IMAGES = ("pause", "toolbox")
 """The archives a node cannot do without: the sandbox image and the tests' stage image."""
 PAUSE_IMAGE = f"docker.io/cyclone/pause:{__version__}"
-BRIDGE = "cni-cyclone0"
 POD_CIDR = "10.88.0.0/16"
 BRIDGE_IP = "10.88.0.1"
-HARD_CODED_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins",
-                   "/var/lib/cni/results")
-"""Host paths the kubelet and CNI use whatever they are told: node-private dirs are
-bind-mounted over them while the node runs."""
-RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
 MAX_SOCKET_PATH = 107
 
 
@@ -167,6 +171,9 @@ def start_node(
     if missing:
         raise NodeError(f"cannot start a real node, missing: {', '.join(missing)}")
     workdir = workdir.resolve()
+    if not valid_workdir(str(workdir)):
+        raise NodeError(f"the node's workdir {workdir} must be a directory below the top level "
+                        "that holds none of the host paths the node mounts over")
     layout = NodeLayout(workdir=workdir, bridge=BRIDGE, pod_cidr=POD_CIDR, bridge_ip=BRIDGE_IP,
                         prefix_length=int(POD_CIDR.split("/")[1]))
     if len(f"{layout.socket}.ttrpc".encode()) > MAX_SOCKET_PATH:
@@ -199,16 +206,18 @@ def start_node(
     return node
 
 
-def clean_up_left_over_node() -> None:
+def clean_up_left_over_node(state_dir: Path = STATE_DIR) -> None:
     """Restore the host from the journal of a node that was never stopped (its process was
-    killed, or it is being abandoned on purpose); the caller holds the lock."""
-    left = HostChanges.load()
+    killed, or it is being abandoned on purpose); the caller holds the lock. A journal with
+    entries no node writes is kept, and every start refuses, until someone has looked."""
+    left = HostChanges.load(state_dir)
     if left is None:
         return
     problems = restore(left)
     if problems:
         raise NodeError("a node left behind by an earlier run could not be cleaned up: "
-                        + "; ".join(problems))
+                        + "; ".join(problems)
+                        + f" (check the host, then remove {state_dir / JOURNAL_NAME})")
     left.discard()
 
 

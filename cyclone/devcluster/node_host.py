@@ -6,6 +6,11 @@ the `kubepods` cgroups, and container processes whose shims outlive containerd. 
 is appended to a journal file in `STATE_DIR` *before* it is made; `restore` undoes whatever
 the journal lists, so a node that failed half-way, or whose test process was killed, is
 cleaned up by `stop()` or by the next start.
+
+`restore` runs as root, so it acts only on entries a node writes (`trusted`): the sysctls the
+kubelet rewrites, bind mounts over the paths it hard-codes, directories on the way to those,
+the node's bridge and its veths, the `kubepods` cgroups, mounts under the node's own
+containerd and kubelet dirs, and pids whose executable and arguments are the node's.
 """
 
 from __future__ import annotations
@@ -13,14 +18,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-STATE_DIR = Path("/tmp/cyclone-real-node")
-JOURNAL = STATE_DIR / "host-changes.json"
+from cyclone.devcluster.node_lock import STATE_DIR, NodeError, open_private_file
+
+JOURNAL_NAME = "host-changes.json"
+JOURNAL = STATE_DIR / JOURNAL_NAME
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/run/netns")
 SHIM_SOCKETS = Path("/run/containerd/s")
@@ -32,6 +41,16 @@ SYSCTLS = (
     "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward",
 )
 """What the kubelet rewrites on start (and the bridge plugin: ip_forward)."""
+BRIDGE = "cni-cyclone0"
+HARD_CODED_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins",
+                   "/var/lib/cni/results")
+"""Host paths the kubelet and CNI use whatever they are told: node-private dirs are
+bind-mounted over them while the node runs."""
+RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
+COMPONENTS = ("kubelet", "containerd")
+MOUNTING_SUBDIRS = ("containerd", "kubelet", "overlay-probe")
+"""The parts of a node's workdir where it mounts (container root filesystems, sandbox shm,
+pod volumes, the snapshotter probe)."""
 
 
 @dataclass
@@ -48,27 +67,44 @@ class HostChanges:
     bridge: str = ""
     cgroups: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
+    state_dir: Path = field(default=STATE_DIR, repr=False, compare=False)
+    """Where the journal is kept (not part of it)."""
 
     def save(self) -> None:
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        temporary = JOURNAL.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=1))
-        temporary.replace(JOURNAL)
+        record = asdict(self)
+        del record["state_dir"]
+        temporary = self.state_dir / f"{JOURNAL_NAME}.tmp"
+        fd = open_private_file(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(record, indent=1))
+        try:
+            os.replace(temporary, self.state_dir / JOURNAL_NAME)
+        except OSError as exc:
+            raise NodeError(f"cannot write {self.state_dir / JOURNAL_NAME}: {exc.strerror}"
+                            ) from None
 
     def discard(self) -> None:
         """Remove the journal once everything is undone (only if it is this node's)."""
-        current = HostChanges.load()
+        current = HostChanges.load(self.state_dir)
         if current is not None and current.workdir == self.workdir:
-            JOURNAL.unlink(missing_ok=True)
+            (self.state_dir / JOURNAL_NAME).unlink(missing_ok=True)
 
     @classmethod
-    def load(cls) -> HostChanges | None:
+    def load(cls, state_dir: Path = STATE_DIR) -> HostChanges | None:
+        """The journal in `state_dir` (checked, see `node_lock.open_state_dir`), if any."""
+        journal = state_dir / JOURNAL_NAME
         try:
-            return cls(**json.loads(JOURNAL.read_text()))
+            fd = open_private_file(journal, os.O_RDONLY)
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError):
-            JOURNAL.unlink(missing_ok=True)
+        with os.fdopen(fd) as source:
+            text = source.read()
+        try:
+            record = json.loads(text)
+            record.pop("state_dir", None)
+            return cls(**record, state_dir=state_dir)
+        except (ValueError, TypeError, AttributeError):
+            journal.unlink(missing_ok=True)
             return None
 
     def record_sysctls(self) -> None:
@@ -126,16 +162,98 @@ def write_sysctl(key: str, value: str) -> None:
     (Path("/proc/sys") / key.replace(".", "/")).write_text(value + "\n")
 
 
+def _known_dirs() -> set[str]:
+    """The directories a node creates: the paths it bind-mounts over or whose runtime dirs it
+    needs, and the parents of those below the top level."""
+    known = set()
+    for path in (*HARD_CODED_DIRS, *RUNTIME_DIRS):
+        known.update(str(p) for p in (Path(path), *Path(path).parents) if len(p.parts) > 2)
+    return known
+
+
+def valid_workdir(path: Any) -> bool:
+    """An absolute, normalized path that holds none of the host paths a node touches."""
+    if not isinstance(path, str) or not path.startswith("/") or os.path.normpath(path) != path:
+        return False
+    if len(Path(path).parts) < 3:
+        return False
+    return not any(k == path or k.startswith(path + "/")
+                   for k in (*HARD_CODED_DIRS, *RUNTIME_DIRS, str(CGROUP_ROOT)))
+
+
+def _names(value: Any) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+def trusted(changes: HostChanges) -> tuple[HostChanges, list[str]]:
+    """`changes` without the entries a node never writes, and those entries, named.
+
+    The journal is root's own file in a private directory; this is the second line: whatever
+    it holds, `restore` writes only the kubelet's sysctls (as numbers), unmounts only the
+    node's paths and deletes only its bridge, so a planted or corrupt entry cannot make root
+    act elsewhere on the host.
+    """
+    foreign: list[str] = []
+    workdir = changes.workdir if valid_workdir(changes.workdir) else ""
+    if not workdir:
+        foreign.append(f"workdir {changes.workdir!r}")
+    socket = f"{workdir}/containerd/containerd.sock" if workdir else ""
+    if changes.socket and changes.socket != socket:
+        foreign.append(f"socket {changes.socket!r}")
+    lists = {"created_dirs": changes.created_dirs, "bind_mounts": changes.bind_mounts,
+             "cgroups": changes.cgroups}
+    foreign += [f"{k} {v!r}" for k, v in lists.items() if _names(v) is None]
+    foreign += [f"{k} {v!r}" for k, v in (("sysctls", changes.sysctls), ("pids", changes.pids))
+                if not isinstance(v, dict)]
+    sysctls = changes.sysctls if isinstance(changes.sysctls, dict) else {}
+    kept_sysctls = {k: v for k, v in sysctls.items()
+                    if k in SYSCTLS and isinstance(v, str) and re.fullmatch(r"-?\d+", v)}
+    foreign += [f"sysctl {k}={v!r}" for k, v in sysctls.items() if k not in kept_sysctls]
+    known = _known_dirs()
+    dirs = _names(changes.created_dirs) or []
+    foreign += [f"directory {d}" for d in dirs if d not in known]
+    mounts = _names(changes.bind_mounts) or []
+    foreign += [f"mount {m}" for m in mounts if m not in HARD_CODED_DIRS]
+    bridge = changes.bridge if changes.bridge == BRIDGE else ""
+    if changes.bridge and not bridge:
+        foreign.append(f"link {changes.bridge!r}")
+    cgroups = _names(changes.cgroups) or []
+    kept_cgroups = [c for c in cgroups if os.path.normpath(c) == c
+                    and Path(c).name == "kubepods" and Path(c).parent.parent == CGROUP_ROOT]
+    foreign += [f"cgroup {c}" for c in cgroups if c not in kept_cgroups]
+    pids = changes.pids if isinstance(changes.pids, dict) else {}
+    kept_pids = {c: p for c, p in pids.items() if c in COMPONENTS and workdir
+                 and type(p) is int and p > 1}
+    foreign += [f"pid {c}={p!r}" for c, p in pids.items() if c not in kept_pids]
+    before = {"netns_before": changes.netns_before,
+              "shim_sockets_before": changes.shim_sockets_before}
+    foreign += [f"{k} {v!r}" for k, v in before.items() if v is not None and _names(v) is None]
+    kept = HostChanges(
+        workdir=workdir, socket=socket if changes.socket == socket else "",
+        sysctls=kept_sysctls, created_dirs=[d for d in dirs if d in known],
+        bind_mounts=[m for m in mounts if m in HARD_CODED_DIRS],
+        netns_before=_names(changes.netns_before),
+        shim_sockets_before=_names(changes.shim_sockets_before),
+        bridge=bridge, cgroups=kept_cgroups, pids=kept_pids, state_dir=changes.state_dir)
+    return kept, foreign
+
+
 def restore(changes: HostChanges) -> list[str]:
-    """Undo everything `changes` lists; return what could not be undone (empty: all of it).
+    """Undo everything `changes` lists; return what could not be undone (empty: all of it),
+    and the entries ignored because no node writes them (`trusted`).
 
     Order matters: processes first (the node's own by recorded pid, then every process in
     its cgroups, then the container shims bound to its socket), so that nothing holds the
     namespaces and mounts removed next.
     """
+    changes, foreign = trusted(changes)
     problems: list[str] = []
+    if foreign:
+        problems.append("ignored journal entries a node never writes: " + ", ".join(foreign))
     for component, pid in changes.pids.items():
-        if _is_ours(pid, changes.workdir):
+        if _is_ours(component, pid, changes.workdir):
             _kill(pid, signal.SIGKILL)
             if not _gone(pid, 10.0):
                 problems.append(f"{component} (pid {pid}) did not exit")
@@ -155,7 +273,9 @@ def restore(changes: HostChanges) -> list[str]:
         for name in set(_listing(SHIM_SOCKETS)) - set(changes.shim_sockets_before):
             with contextlib.suppress(OSError):
                 (SHIM_SOCKETS / name).unlink()
-    for mountpoint in sorted(_mounts_under(changes.workdir), reverse=True):
+    node_mounts = [m for sub in MOUNTING_SUBDIRS if changes.workdir
+                   for m in _mounts_under(f"{changes.workdir}/{sub}", itself=True)]
+    for mountpoint in sorted(node_mounts, reverse=True):
         if not _umount(mountpoint):
             problems.append(f"could not unmount {mountpoint}")
     for target in reversed(changes.bind_mounts):
@@ -167,7 +287,8 @@ def restore(changes: HostChanges) -> list[str]:
             problems.append(problem)
     if changes.bridge and Path("/sys/class/net", changes.bridge).exists():
         for port in _listing(Path("/sys/class/net", changes.bridge, "brif")):
-            subprocess.run(["ip", "link", "delete", port], capture_output=True)
+            if port.startswith("veth"):
+                subprocess.run(["ip", "link", "delete", port], capture_output=True)
         result = subprocess.run(["ip", "link", "delete", changes.bridge],
                                 capture_output=True, text=True)
         if result.returncode != 0:
@@ -187,7 +308,7 @@ def _remove_created_dir(directory: str) -> str:
     """rmdir a directory the node created; containerd bind-mounts /run/netns on itself to
     make it shared, so unmount it first."""
     for _ in range(20):
-        while directory in _mountpoints() and _umount(directory):
+        while directory in RUNTIME_DIRS and directory in _mountpoints() and _umount(directory):
             pass
         try:
             Path(directory).rmdir()
@@ -229,9 +350,12 @@ def _mountpoints() -> list[str]:
         return [_unescape(line.split()[1]) for line in mounts if line.strip()]
 
 
-def _mounts_under(directory: str) -> list[str]:
+def _mounts_under(directory: str, itself: bool = False) -> list[str]:
+    """The mountpoints below `directory` (and `directory` too, with `itself`: the kubelet
+    bind-mounts its root dir onto itself)."""
     prefix = directory.rstrip("/") + "/"
-    return sorted({m for m in _mountpoints() if m.startswith(prefix)})
+    return sorted({m for m in _mountpoints()
+                   if m.startswith(prefix) or (itself and m == directory)})
 
 
 def _umount(path: str) -> bool:
@@ -240,17 +364,28 @@ def _umount(path: str) -> bool:
     return subprocess.run(["umount", "-l", path], capture_output=True).returncode == 0
 
 
-def _cmdline(pid: int) -> str:
+def _argv(pid: int) -> list[str]:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
+
+
+def _executable(pid: int) -> str:
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)")
     except OSError:
         return ""
 
 
-def _is_ours(pid: int, workdir: str) -> bool:
-    """Still the node's process, not a later one that reused the pid."""
-    return workdir in _cmdline(pid)
+def _is_ours(component: str, pid: int, workdir: str) -> bool:
+    """Still the node's kubelet or containerd (by executable and the arguments the node gave
+    it), not a later process that reused the pid."""
+    marks = {"kubelet": f"--root-dir={workdir}/kubelet",
+             "containerd": f"--config={workdir}/containerd.toml"}
+    return (component in marks and bool(workdir) and _executable(pid) == component
+            and marks[component] in _argv(pid))
 
 
 def _kill(pid: int, sig: signal.Signals) -> None:
@@ -274,8 +409,9 @@ def _shims(socket: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            cmdline = _cmdline(int(entry.name))
-            if "containerd-shim" in cmdline and socket in cmdline:
+            argv = _argv(int(entry.name))
+            if argv and os.path.basename(argv[0]).startswith("containerd-shim") and (
+                    socket in argv):
                 found.append(int(entry.name))
     return found
 

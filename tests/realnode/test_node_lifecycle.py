@@ -308,7 +308,7 @@ def test_the_node_address_is_the_bridge_address_pods_reach_the_host_at(
 
 @pytest.mark.k8s
 def test_a_second_node_waits_for_the_machine_wide_lock(lifecycle: Lifecycle) -> None:
-    assert "another real node holds /tmp/cyclone-real-node.lock" in lifecycle.second_start
+    assert "another real node holds /run/cyclone-real-node/lock" in lifecycle.second_start
     assert lifecycle.second_start_waited >= 1.0
 
 
