@@ -5,6 +5,11 @@ runs under a small shell wrapper in its own session, so it outlives the agent pr
 wrapper records its pid and the exit code in the container's state directory, which is all a
 restarted agent needs to reattach (wait for it, or read how it ended). The wrapper itself
 stays root; only the sandbox (bubblewrap and what it runs) gets the unprivileged host uid.
+
+The wrapper and every bubblewrap and setpriv above the command run with a fixed environment
+(`WRAPPER_ENV`); the container's own variables go to the bubblewrap that runs the command,
+through a memory file it reads its `--setenv` options from (`--args FD`), so none of them
+(`LD_PRELOAD`, `PATH`, `BASH_ENV`...) ever applies to a process that runs as root.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from cyclone.node.runtimes.sandbox import (
     NOBODY,
     SandboxMount,
     SandboxPlan,
+    env_args,
     isolation_args,
     setpriv_args,
     view_args,
@@ -43,6 +49,8 @@ from cyclone.node.volumes import open_beneath
 
 WRAPPER = Path(__file__).with_name("wrapper.sh")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+WRAPPER_ENV = {"PATH": DEFAULT_PATH}
+"""The whole environment of the wrapper and of the bubblewraps and setpriv it starts."""
 START_TIMEOUT_SECONDS = 10.0
 """How long a launched container may take to record its pid before it is deemed lost."""
 SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
@@ -97,6 +105,38 @@ def private_working_dir(launch: ContainerLaunch) -> bool:
     if not os.path.isdir(target) or not os.listdir(target):
         return True
     return not any(_within(target, tree) for tree in SYSTEM_TREES)
+
+
+def command_env(launch: ContainerLaunch) -> dict[str, str]:
+    """The environment of a container's command: a default PATH, HOME and HOSTNAME, then the
+    container's variables (which may override them)."""
+    return {"PATH": DEFAULT_PATH, "HOME": DEFAULT_HOME, "HOSTNAME": launch.pod_name,
+            **launch.env}
+
+
+def _env_args(launch: ContainerLaunch) -> list[str]:
+    try:
+        return env_args(command_env(launch))
+    except ValueError as error:
+        raise StartError(f"container {launch.name!r}: {error}") from None
+
+
+def _args_file(args: list[str]) -> int:
+    """A memory file holding `args` as bubblewrap's `--args` reads them, from its start.
+
+    It is never on disk and never on a command line; only the processes it is passed to hold it.
+    """
+    fd = os.memfd_create("cyclone-args", os.MFD_CLOEXEC)
+    try:
+        data = b"".join(os.fsencode(arg) + b"\0" for arg in args)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _children(parents: set[int]) -> set[int]:
@@ -214,9 +254,12 @@ class HostRuntime:
         self,
         launch: ContainerLaunch,
         source_args: Callable[[SandboxMount], list[str]] | None = None,
+        env_fd: int | None = None,
     ) -> list[str]:
         """The full command line: bwrap as root building the view, the privilege drop, and
-        bwrap isolating the command (one unprivileged bwrap when the agent is not root)."""
+        bwrap isolating the command (one unprivileged bwrap when the agent is not root).
+
+        `env_fd`: the file the bwrap that runs the command reads its environment from."""
         command = launch.command or image_entry(self.image_entrypoints, launch.image) or []
         program = [*command, *launch.args]
         if not program:
@@ -225,11 +268,12 @@ class HostRuntime:
                 f" does not know the entrypoint of image {launch.image!r}"
             )
         plan = self.plan(launch)
+        env = [] if env_fd is None else ["--args", str(env_fd)]
         if not self.privileged:
-            return [self.bwrap, *isolation_args(plan, nested=False),
+            return [self.bwrap, *env, *isolation_args(plan, nested=False),
                     *view_args(plan, source_args, nested=False), "--", *program]
         return [self.bwrap, *view_args(plan, source_args), "--",
-                *setpriv_args(*self.host_ids), self.bwrap, *isolation_args(plan), "--",
+                *setpriv_args(*self.host_ids), self.bwrap, *env, *isolation_args(plan), "--",
                 *program]
 
     @property
@@ -301,6 +345,7 @@ class HostRuntime:
 
     async def start(self, launch: ContainerLaunch) -> None:
         self.argv(launch)
+        env = _env_args(launch)
         await self.check_sandbox()
         launch.state_dir.mkdir(parents=True, exist_ok=True)
         if private_working_dir(launch):
@@ -309,13 +354,18 @@ class HostRuntime:
             if self.volume_owner is not None:
                 os.chown(workdir, *self.volume_owner)
         fds = self._open_sources(launch) if self.privileged else {}
+        try:
+            env_fd = _args_file(env)
+        except BaseException:
+            self._close(fds)
+            raise
 
         def by_fd(mount: SandboxMount) -> list[str]:
             option = "--ro-bind-fd" if mount.read_only else "--bind-fd"
             return [option, str(fds[mount]), mount.target]
 
         try:
-            argv = self.argv(launch, by_fd if self.privileged else None)
+            argv = self.argv(launch, by_fd if self.privileged else None, env_fd)
             try:
                 fd = os.open(launch.state_dir / "launched",
                              os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -323,20 +373,20 @@ class HostRuntime:
                 raise StartError(f"container {launch.name!r} was already launched") from None
             os.close(fd)
             launch.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            env = {"PATH": DEFAULT_PATH, "HOME": DEFAULT_HOME, "HOSTNAME": launch.pod_name,
-                   **launch.env}
             log = os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
                           0o600)
             try:
                 process = await asyncio.create_subprocess_exec(
                     "/bin/sh", str(WRAPPER), str(launch.state_dir), *argv,
                     stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                    env=env, start_new_session=True, cwd="/", pass_fds=list(fds.values()),
+                    env=WRAPPER_ENV, start_new_session=True, cwd="/",
+                    pass_fds=[*fds.values(), env_fd],
                 )
             finally:
                 os.close(log)
         finally:
             self._close(fds)
+            os.close(env_fd)
         self._children[process.pid] = process
         await self._until_pid_recorded(launch)
 

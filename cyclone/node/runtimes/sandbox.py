@@ -26,6 +26,9 @@ tree (so it reaches volume sources whatever the modes of the directories above t
 binds them from file descriptors the agent opened without following symlinks); it runs
 `setpriv` to the unprivileged host uid, then the inner one, which creates the user namespace
 and the others. Otherwise one bubblewrap, as the agent's own user, does both.
+
+The command's environment (`env_args`) is set by the bubblewrap that runs it; the processes
+above keep the fixed environment the agent starts them with.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import glob
 import os
 import posixpath
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -268,6 +271,24 @@ def _parent_dirs(target: str, tree: _HostTree) -> list[str]:
 
 def _path_args(mount: SandboxMount) -> list[str]:
     return ["--ro-bind" if mount.read_only else "--bind", str(mount.source), mount.target]
+
+
+def env_args(env: Mapping[str, str]) -> list[str]:
+    """The bubblewrap options that give the command exactly `env` as its environment.
+
+    They reach the (innermost) bubblewrap through `--args FD`, never its command line nor the
+    environment of the processes above it: those run as root (or as the agent), so a
+    container's `LD_PRELOAD`, `PATH` or `BASH_ENV` there would run its code with their rights.
+    Raises ValueError naming a variable no environment can hold.
+    """
+    args = ["--clearenv"]
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"environment variable name {name!r} is not valid")
+        if "\0" in value:
+            raise ValueError(f"environment variable {name!r} holds a NUL character")
+        args += ["--setenv", name, value]
+    return args
 
 
 def setpriv_args(host_uid: int, host_gid: int) -> list[str]:
