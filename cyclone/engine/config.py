@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from cyclone.api import keys
 from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES, TOOLBOX_IMAGE
+from cyclone.engine.core.pending import MAX_PENDING_TIMEOUT_SECONDS
 from cyclone.engine.core.serversettings import (
     ENDPOINT_NAME,
     check_endpoint_url,
@@ -102,11 +103,11 @@ class EngineConfig(BaseModel):
     )
     delegation_timeout_seconds: float = 3600.0
     pod_pending_timeout_seconds: float = Field(
-        default=300.0, ge=0,
+        default=300.0, ge=0, le=MAX_PENDING_TIMEOUT_SECONDS,
         description="A stage whose pod has not started this long after it was made (or "
         "after its last init container ended) fails with the reason it waited for: the "
         "scheduler's, the kubelet's (an image that cannot be pulled) or an unbound "
-        "claim's. 0: wait forever.",
+        "claim's. 0: wait forever; at most 30 days (2592000).",
     )
     http_timeout_seconds: float = 10.0
     quota_retry_backoff_seconds: float = 1.0

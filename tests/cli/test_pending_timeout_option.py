@@ -9,7 +9,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from cyclone.cli.main import app
-from cyclone.components import engine_overrides, load_engine_config
+from cyclone.components import ComponentError, engine_overrides, load_engine_config
 from cyclone.up import UpOptions, engine_config
 
 
@@ -42,3 +42,27 @@ def test_a_negative_timeout_is_refused_naming_the_option():
     result = CliRunner().invoke(app, ["engine", "--pod-pending-timeout", "-1"])
     assert result.exit_code == 2
     assert "--pod-pending-timeout" in result.output
+
+
+def test_an_infinite_or_huge_timeout_is_refused_in_one_line_naming_the_option():
+    for command in ("engine", "up"):
+        for value in ("inf", "1e12"):
+            result = CliRunner().invoke(app, [command, "--pod-pending-timeout", value])
+            assert result.exit_code == 2, (command, value, result.output)
+            assert "--pod-pending-timeout" in result.output
+            assert "Traceback" not in result.output
+
+
+def test_a_configuration_file_with_a_huge_timeout_is_one_clear_error(tmp_path):
+    config = tmp_path / "engine.json"
+    config.write_text(json.dumps({"pod_pending_timeout_seconds": 1e12}))
+    try:
+        load_engine_config(str(config))
+    except ComponentError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a timeout of 1e12 seconds was accepted")
+    assert "pod_pending_timeout_seconds" in message
+    assert "\n" not in message
+    assert load_engine_config(None, {"pod_pending_timeout_seconds": 2592000}) \
+        .pod_pending_timeout_seconds == 2592000

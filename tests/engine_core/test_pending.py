@@ -240,3 +240,26 @@ def test_no_timeout_waits_forever():
     assert observe_pod(state, "build", copy.deepcopy(err_image_pull()), RetryPolicy(0, None),
                        pending_timeout_seconds=0) is None
     assert state.stages["build"]["status"]["phase"] == "Running"
+
+
+def test_a_pod_refused_for_cpu_shows_the_schedulers_reason_though_its_claim_waits():
+    insufficient_cpu = "0/1 nodes are available: 1 Insufficient cpu."
+    pod = unschedulable(insufficient_cpu)
+    waits_for_first_consumer = {"cyclone-pvc-system": claim("Pending", "standard")}
+    assert claims_to_read(pod) == []
+    found = pending_reason(pod, waits_for_first_consumer)
+    assert (found.reason, found.message) == ("Unschedulable", insufficient_cpu)
+
+
+def test_a_refusal_about_volumes_names_the_unbound_claim():
+    pod = unschedulable("0/1 nodes are available: 1 node(s) didn't find available "
+                        "persistent volumes to bind.")
+    assert claims_to_read(pod) == ["cyclone-pvc-system"]
+    found = pending_reason(pod, {"cyclone-pvc-system": claim("Pending", "standard")})
+    assert found.reason == "PersistentVolumeClaimNotBound"
+
+
+def test_a_huge_or_infinite_timeout_counts_as_thirty_days():
+    bound = CREATED + 30 * 24 * 3600 * SECOND
+    assert pending_deadline(err_image_pull(), 1e12, CREATED) == bound
+    assert pending_deadline(err_image_pull(), float("inf"), CREATED) == bound

@@ -8,9 +8,12 @@ reason known, picked in this order:
 1. a container (init containers first) waiting with a reason other than the routine
    ``ContainerCreating``/``PodInitializing`` (``ErrImagePull``, ``ImagePullBackOff``,
    ``CreateContainerConfigError``, …) — the kubelet's reason and message;
-2. once the scheduler has refused the pod, a claim it mounts that is not Bound, by name
-   (the scheduler only says "pod has unbound immediate PersistentVolumeClaims");
-3. the scheduler's refusal (``PodScheduled=False``): its message.
+2. once the scheduler has refused the pod for its claims (its message speaks of
+   PersistentVolumeClaims or persistent volumes), a claim it mounts that is not Bound, by
+   name (the scheduler only says "pod has unbound immediate PersistentVolumeClaims");
+3. the scheduler's refusal (``PodScheduled=False``): its message. A claim that is merely
+   unbound does not hide another refusal: on a WaitForFirstConsumer class every claim
+   stays unbound until its first pod is placed, so "Insufficient cpu" is the real reason.
 
 Image pulls the kubelet retries are still waiting, not failures: a later pull may work.
 The one limit is the pending timeout, counted from when the pod began to wait: its
@@ -35,6 +38,9 @@ from cyclone.engine.core.timefmt import parse_rfc3339
 ROUTINE_WAITING = frozenset({"ContainerCreating", "PodInitializing"})
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_CLAIM_NOT_BOUND = "PersistentVolumeClaimNotBound"
+MAX_PENDING_TIMEOUT_SECONDS = 30 * 24 * 3600
+CLAIM_REFUSAL_MARKERS = ("persistentvolumeclaim", "unbound immediate", "persistent volume",
+                         "binding volumes")
 
 
 @dataclass(frozen=True)
@@ -83,10 +89,17 @@ def scheduler_refusal(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def refused_for_claims(refusal: Mapping[str, Any] | None) -> bool:
+    """Whether a ``PodScheduled=False`` condition is about the pod's claims or volumes."""
+    text = ((refusal or {}).get("message") or "").lower()
+    return any(marker in text for marker in CLAIM_REFUSAL_MARKERS)
+
+
 def claims_to_read(pod: Mapping[str, Any]) -> list[str]:
     """The claims whose state can explain the pod's wait: those it mounts, once the
-    scheduler has refused it (before that nothing says a claim is in the way)."""
-    if scheduler_refusal(pod) is None or waiting_since(pod) is None:
+    scheduler has refused it for its claims (before that nothing says a claim is in the
+    way)."""
+    if not refused_for_claims(scheduler_refusal(pod)) or waiting_since(pod) is None:
         return []
     names = []
     for volume in (pod.get("spec") or {}).get("volumes") or []:
@@ -124,10 +137,11 @@ def pending_reason(
     refusal = scheduler_refusal(pod)
     if refusal is None:
         return None
-    for name, claim in (claims or {}).items():
-        problem = _claim_problem(name, claim)
-        if problem:
-            return PendingReason(REASON_CLAIM_NOT_BOUND, problem)
+    if refused_for_claims(refusal):
+        for name, claim in (claims or {}).items():
+            problem = _claim_problem(name, claim)
+            if problem:
+                return PendingReason(REASON_CLAIM_NOT_BOUND, problem)
     reason = refusal.get("reason") or REASON_UNSCHEDULABLE
     message = refusal.get("message") or reason
     if reason != REASON_UNSCHEDULABLE:
@@ -139,11 +153,15 @@ def pending_deadline(
     pod: Mapping[str, Any], timeout_seconds: float, created_at: datetime
 ) -> datetime | None:
     """When a waiting pod's stage fails, on the clock of `created_at` (when the engine
-    made the pod); None when the pod is not waiting or the timeout is 0 (wait forever)."""
+    made the pod); None when the pod is not waiting or the timeout is 0 (wait forever).
+    A timeout above `MAX_PENDING_TIMEOUT_SECONDS` counts as that bound."""
     if timeout_seconds <= 0:
         return None
     since = waiting_since(pod)
-    return None if since is None else created_at + since + timedelta(seconds=timeout_seconds)
+    if since is None:
+        return None
+    return created_at + since + timedelta(
+        seconds=min(timeout_seconds, MAX_PENDING_TIMEOUT_SECONDS))
 
 
 def timed_out_reason(
