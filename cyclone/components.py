@@ -1,4 +1,5 @@
-"""Cyclone's parts run alone, as the Deployments run them: engine, server, node agent.
+"""Cyclone's parts run alone, as the Deployments run them: engine and server (the node
+agent and the local-path provisioner: `cyclone.node_components`).
 
 Each part opens its cluster (a kubeconfig, the in-cluster service account, or an embedded
 store file shared with other processes on one machine) and runs until cancelled. The
@@ -135,22 +136,6 @@ class ServerOptions:
     web_url_template: str | None = None
     gc_image: str = DEFAULT_GC_IMAGE
     """The engine's ``gc_image``: the image of the cache cleaning pods."""
-
-
-@dataclass
-class NodeOptions:
-    cluster: ClusterSource = field(default_factory=ClusterSource)
-    data_dir: str = "/var/lib/cyclone-node"
-    node_name: str = field(default_factory=lambda: socket.gethostname().lower() or "cyclone-node")
-    runtime: str = "host"
-    schedule_unbound: bool = False
-    heartbeat_seconds: float = 10.0
-    log_server_port: int | None = None
-    log_client_ca_file: str | None = None
-    """The CA of the API server's kubelet client certificate; the log server (started only
-    with it and `log_server_port`) answers no one else."""
-    sandbox_uid: int = NOBODY
-    sandbox_gid: int = NOBODY
 
 
 def prepared_dir(path: str) -> Path:
@@ -339,7 +324,10 @@ async def serve_metrics(sock: socket.socket) -> None:
 async def run_engine(options: EngineOptions) -> None:
     """Run the engine until cancelled, only while leading (a fresh Engine each term)."""
     from cyclone.engine.manager import Engine
+    from cyclone.node_components import alongside_local_path_provisioner, checked_volumes_dir
 
+    volumes_dir = (None if options.local_path_dir is None
+                   else checked_volumes_dir(options.local_path_dir))
     config = load_engine_config(options.config_file, engine_overrides(
         options.web_url_template, options.notification_endpoints,
         pod_pending_timeout=options.pod_pending_timeout))
@@ -348,15 +336,10 @@ async def run_engine(options: EngineOptions) -> None:
 
         async def engine_term() -> None:
             engine = Engine(cluster, config)
-            if options.local_path_dir is None:
+            if volumes_dir is None:
                 await engine.run()
-                return
-            from cyclone.node.provisioner import LocalPathProvisioner
-
-            provisioner = LocalPathProvisioner(cluster, volumes_dir=Path(options.local_path_dir))
-            async with asyncio.TaskGroup() as group:
-                group.create_task(engine.run(), name="engine")
-                group.create_task(provisioner.run(), name="local-path-provisioner")
+            else:
+                await alongside_local_path_provisioner(cluster, volumes_dir, engine.run())
 
         sock = engine_metrics_socket(options.metrics_port)
         async with asyncio.TaskGroup() as group:
@@ -483,61 +466,3 @@ def node_runtime(name: str, hidden_paths: tuple[Path, ...] = (), *,
 
         return FakeRuntime()
     raise ComponentError(f"unknown runtime {name!r}: choose host, fake, podman or docker")
-
-
-async def run_local_path_provisioner(cluster_source: ClusterSource, volumes_dir: str,
-                                     node_name: str | None = None) -> None:
-    """Run the local-path provisioner alone until cancelled (one replica: what it writes
-    is idempotent, so a second one during a rollout does no harm)."""
-    from cyclone.node.provisioner import LocalPathProvisioner
-
-    if not Path(volumes_dir).is_absolute():
-        raise ComponentError(f"--local-path-dir must be an absolute path of the node, not "
-                             f"{volumes_dir!r}")
-    cluster = await open_cluster(cluster_source)
-    try:
-        await LocalPathProvisioner(cluster, volumes_dir=Path(volumes_dir),
-                                   node_name=node_name).run()
-    finally:
-        await cluster.close()
-
-
-async def run_node(options: NodeOptions) -> None:
-    """Run a node agent (the kubelet stand-in) until cancelled."""
-    from cyclone.node.agent import run_node_agent
-
-    log_client_ca = log_client_ca_path(options.log_server_port, options.log_client_ca_file)
-    runtime = node_runtime(options.runtime, sandbox_uid=options.sandbox_uid,
-                           sandbox_gid=options.sandbox_gid, data_dir=prepared_dir(options.data_dir))
-    cluster = await open_cluster(options.cluster)
-    try:
-        await run_node_agent(
-            cluster, node_name=options.node_name, data_dir=Path(options.data_dir),
-            runtime=runtime, schedule_unbound=options.schedule_unbound,
-            heartbeat_seconds=options.heartbeat_seconds,
-            log_server_port=options.log_server_port, log_client_ca=log_client_ca,
-        )
-    finally:
-        await cluster.close()
-
-
-def log_client_ca_path(port: int | None, ca_file: str | None) -> Path | None:
-    """The log server's client CA, checked: a port needs a CA and a CA needs a port, since
-    the log server serves raw pod logs and must answer only the API server."""
-    if port is None and ca_file is None:
-        return None
-    if ca_file is None:
-        raise ComponentError(
-            "--log-server-port needs --log-client-ca-file (the CA of the API server's "
-            "--kubelet-client-certificate): the log server never serves unauthenticated callers"
-        )
-    if port is None:
-        raise ComponentError("--log-client-ca-file is used only with --log-server-port")
-    from cyclone.node.log_server import LogServerError, check_client_ca
-
-    path = Path(ca_file).expanduser().resolve()
-    try:
-        check_client_ca(path)
-    except LogServerError as exc:
-        raise ComponentError(f"--log-client-ca-file: {exc}") from None
-    return path

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +16,7 @@ import typer
 from cyclone import __version__
 from cyclone.api import keys
 from cyclone.cli.session import print_error
+from cyclone.engine.core.pending import MAX_PENDING_TIMEOUT_SECONDS
 
 KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig of the cluster to use.")
 CONTEXT = typer.Option(None, "--context", help="kubeconfig context (default: current).")
@@ -99,10 +99,11 @@ GC_IMAGE = typer.Option(
     "Env: CYCLONE_GC_IMAGE.",
 )
 POD_PENDING_TIMEOUT = typer.Option(
-    None, "--pod-pending-timeout", min=0, metavar="SECONDS",
+    None, "--pod-pending-timeout", min=0, max=MAX_PENDING_TIMEOUT_SECONDS, metavar="SECONDS",
     help="A stage whose pod has not started after this long fails with the reason it "
-    "waited for (unschedulable, image not pulled, claim not bound); 0: wait forever. "
-    "Overrides the configuration's pod_pending_timeout_seconds (default 300).",
+    "waited for (unschedulable, image not pulled, claim not bound); 0: wait forever; at "
+    "most 2592000 (30 days). Overrides the configuration's pod_pending_timeout_seconds "
+    "(default 300).",
 )
 LOG_LEVEL = typer.Option(
     "info", "--log-level", help="Least severe log lines shown: debug, info, warning or error."
@@ -192,7 +193,8 @@ def register(app: typer.Typer) -> None:
             "cluster without a provisioner. Env: CYCLONE_LOCAL_PATH_PROVISIONER=true|false."),
         local_path_dir: str = typer.Option(
             "/var/lib/cyclone/volumes", "--local-path-dir",
-            help="With --local-path-provisioner: the node's directory of the volumes."),
+            help="With --local-path-provisioner: the node's directory of the volumes "
+            "(absolute)."),
         log_level: str = LOG_LEVEL,
         log_format: str = LOG_FORMAT,
     ) -> None:
@@ -211,7 +213,7 @@ def register(app: typer.Typer) -> None:
             election=_election(leader_elect, lease_namespace, identity, lease_duration,
                                renew_deadline, retry_period),
             metrics_port=metrics_port, pod_pending_timeout=pod_pending_timeout,
-            local_path_dir=os.path.abspath(local_path_dir) if local_path_provisioner else None,
+            local_path_dir=local_path_dir if local_path_provisioner else None,
         )
         run_component("engine", lambda: run_engine(options), log_level=log_level,
                       log_format=log_format)
@@ -320,7 +322,7 @@ def register(app: typer.Typer) -> None:
         log_format: str = LOG_FORMAT,
     ) -> None:
         """Run a node agent alone: it registers a Node and runs the pods bound to it."""
-        from cyclone.components import NodeOptions, run_node
+        from cyclone.node_components import NodeOptions, run_node
 
         options = NodeOptions(
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
@@ -350,7 +352,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Give pending claims of no storage class (or of class cyclone-local-path)
         hostPath volumes: for a one-node cluster without a provisioner."""
-        from cyclone.components import run_local_path_provisioner
+        from cyclone.node_components import run_local_path_provisioner
 
         source = _cluster_source(kubeconfig, context, None, qps, burst)
         run_component("local-path-provisioner",

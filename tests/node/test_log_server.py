@@ -12,13 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cyclone.components import ComponentError, log_client_ca_path
+from cyclone.components import ComponentError
 from cyclone.devcluster.certs import PlanePki, write_certificates
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node import HostRuntime, NodeAgent
 from cyclone.node.layout import NodeLayout
 from cyclone.node.log_server import LogServer, LogServerError, _tail_offset, check_client_ca
+from cyclone.node_components import log_client_ca_path
 from cyclone.up import UpError, UpOptions, log_client_ca
 from node.helpers import (
     NODE,
