@@ -3,10 +3,14 @@
 A real control plane leaves a PersistentVolumeClaim Pending until some provisioner gives it
 a volume, and the scheduler will not place a pod whose claim is unbound. This controller
 creates, for each pending claim without a volume, a hostPath PersistentVolume pre-bound to
-the claim (`claimRef`) at ``{volumes_dir}/pvc/{namespace}/{claim}`` (type
+the claim (`claimRef`) at ``{volumes_dir}/pvc/{namespace}/{claim}-{uid}`` (type
 DirectoryOrCreate: the node makes the directory when a pod first mounts it). The
 PersistentVolume controller then completes the binding. When a claim goes away its volume
 object is deleted (reclaim policy Retain, so the data directory is left to whoever owns it).
+The claim's uid in the path keeps that old data from a claim made again under the same
+namespace and name (a tenant deleted and created anew, perhaps by someone else): it gets a
+directory of its own. With the node agent, volumes follow the agent's own layout
+(`NodeLayout.pvc_dir`), which it mounts by namespace and name.
 
 It serves claims of no storage class (what a tenant's PVC asks for unless the tenant or
 the server's default names one, on a cluster without a default StorageClass) and of the
@@ -40,9 +44,10 @@ STORAGE_CLASS = "cyclone-local-path"
 SERVED_STORAGE_CLASSES = frozenset({"", STORAGE_CLASS})
 
 
-def claim_dir(volumes_dir: Path, namespace: str, claim: str) -> Path:
-    """Where a claim's volume lives (the node agent's `NodeLayout.pvc_dir` agrees)."""
-    return volumes_dir / "pvc" / namespace / claim
+def claim_dir(volumes_dir: Path, namespace: str, claim: str, uid: str) -> Path:
+    """Where a claim's volume lives under a volumes directory: one directory per claim
+    object, so a claim re-created with the same name never sees the old one's data."""
+    return volumes_dir / "pvc" / namespace / f"{claim}-{uid}"
 
 
 def volume_name(claim: dict) -> str:
@@ -76,7 +81,7 @@ def volume_for_claim(claim: dict, where: NodeLayout | Path, node_name: str | Non
         "hostPath": {
             "path": str(where.pvc_dir(meta["namespace"], meta["name"])
                         if isinstance(where, NodeLayout)
-                        else claim_dir(where, meta["namespace"], meta["name"])),
+                        else claim_dir(where, meta["namespace"], meta["name"], meta["uid"])),
             "type": "DirectoryOrCreate",
         },
         "claimRef": {

@@ -60,6 +60,19 @@ def test_local_path_options_that_do_not_fit_are_refused_in_one_line(tmp_path):
                                      local_path_provisioner=True, local_path_dir="/v"))
 
 
+def test_the_engine_refuses_a_relative_volumes_dir_in_one_line(tmp_path):
+    store = tmp_path / "store.db"
+    result = subprocess.run(
+        [sys.executable, "-m", "cyclone.cli.main", "engine", "--embedded", str(store),
+         "--no-leader-elect", "--metrics-port", "0", "--local-path-provisioner",
+         "--local-path-dir", "volumes"],
+        capture_output=True, text=True, timeout=20, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "error: cyclone engine: --local-path-dir must be an absolute " \
+                            "path of the node, not 'volumes'\n"
+    assert not store.exists()
+
+
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
     with extra_plane("cyclone-up-volumes") as started:
@@ -100,6 +113,10 @@ async def bound_volume(cluster: RemoteCluster) -> dict:
     return await cluster.get(kinds.PERSISTENT_VOLUME, claim["spec"]["volumeName"])
 
 
+def volume_uid(volume: dict) -> str:
+    return volume["spec"]["claimRef"]["uid"]
+
+
 @pytest.mark.k8s
 async def test_up_with_the_local_path_provisioner_binds_the_tenant_claim_under_its_dir(
         plane: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,7 +127,8 @@ async def test_up_with_the_local_path_provisioner_binds_the_tenant_claim_under_i
     async with running_up(plane, options) as cluster:
         volume = await bound_volume(cluster)
     assert volume["spec"]["hostPath"] == {
-        "path": str(tmp_path / "volumes" / "pvc" / NAMESPACE / PVC), "type": "DirectoryOrCreate"}
+        "path": str(tmp_path / "volumes" / "pvc" / NAMESPACE / f"{PVC}-{volume_uid(volume)}"),
+        "type": "DirectoryOrCreate"}
     assert "nodeAffinity" not in volume["spec"]
 
 
@@ -158,7 +176,7 @@ async def test_the_engine_or_the_provisioner_alone_binds_a_claim_under_its_dir(
             engine.terminate()
             await asyncio.wait_for(engine.wait(), 30)
     assert volume["spec"]["hostPath"]["path"] == str(tmp_path / "volumes" / "pvc" / NAMESPACE
-                                                     / PVC)
+                                                     / f"{PVC}-{volume_uid(volume)}")
 
 
 async def _namespace_exists(cluster: RemoteCluster) -> bool:

@@ -49,6 +49,16 @@ def test_volume_points_at_the_agent_claim_directory_and_is_prebound(tmp_path: Pa
     assert "nodeAffinity" not in volume["spec"]
 
 
+def test_a_claim_made_again_under_the_same_name_never_gets_the_old_ones_directory(
+        tmp_path: Path) -> None:
+    first = volume_for_claim(claim(), tmp_path)
+    again = claim()
+    again["metadata"]["uid"] = "u-2"
+    second = volume_for_claim(again, tmp_path)
+    assert first["spec"]["hostPath"]["path"] == str(tmp_path / "pvc/ns/data-u-1")
+    assert second["spec"]["hostPath"]["path"] == str(tmp_path / "pvc/ns/data-u-2")
+
+
 def test_volume_is_pinned_to_the_node_when_one_is_named(tmp_path: Path) -> None:
     volume = volume_for_claim(claim(), NodeLayout(tmp_path), node_name="agent-1")
     terms = volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
