@@ -1,14 +1,18 @@
 """The chart's local-path provisioner (`localPathProvisioner`, off by default) and the
-engine's pending timeout (`engine.podPendingTimeoutSeconds`)."""
+engine's pending timeout (`engine.podPendingTimeoutSeconds`, the engine ConfigMap's
+`pod_pending_timeout_seconds`, which no flag overrides)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import kubernetes_validate
 import typer.main
 
 from cyclone.cli.main import app
+from cyclone.components import load_engine_config
 
-from .chart import render_chart
+from .chart import documents, plain_manifest_files, render_chart
 from .test_manifests import K8S_VERSION
 
 COMPONENT = "app.kubernetes.io/component"
@@ -51,10 +55,25 @@ def test_an_enabled_provisioner_runs_with_its_path_and_may_only_manage_volumes()
                                     "name": "ci-local-path-provisioner", "namespace": "tools"}]
 
 
-def test_the_pending_timeout_reaches_the_engine_and_it_may_read_claims():
+def _engine_config(objects: list[dict], tmp_path: Path):
+    [config_map] = [o for o in _of(objects, "engine") if o["kind"] == "ConfigMap"]
+    path = tmp_path / "engine.yaml"
+    path.write_text(config_map["data"]["engine.yaml"])
+    return load_engine_config(str(path))
+
+
+def test_the_pending_timeout_reaches_the_engine_and_it_may_read_claims(tmp_path):
     objects = render_chart({"engine": {"podPendingTimeoutSeconds": 90}})
     [engine] = [o for o in _of(objects, "engine") if o["kind"] == "Deployment"]
-    assert _params(engine)["pod_pending_timeout"] == 90
+    assert _params(engine)["pod_pending_timeout"] is None
+    assert _engine_config(objects, tmp_path).pod_pending_timeout_seconds == 90
     [role] = [o for o in _of(objects, "engine") if o["kind"] == "ClusterRole"]
     assert {"resources": ["persistentvolumeclaims"], "verbs": ["get"],
             "apiGroups": [""]} in role["rules"]
+
+
+def test_the_plain_engine_takes_the_pending_timeout_from_its_config_map_alone(tmp_path):
+    objects = [doc for path in plain_manifest_files() for doc in documents(path)]
+    [engine] = [o for o in _of(objects, "engine") if o["kind"] == "Deployment"]
+    assert _params(engine)["pod_pending_timeout"] is None
+    assert _engine_config(objects, tmp_path).pod_pending_timeout_seconds == 300

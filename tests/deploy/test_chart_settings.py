@@ -11,7 +11,7 @@ import pytest
 import typer.main
 
 from cyclone.cli.main import app
-from cyclone.components import engine_overrides, server_settings
+from cyclone.components import engine_overrides, load_engine_config, server_settings
 from cyclone.engine.core.weburl import run_link
 
 from .chart import REPO, render_chart
@@ -69,6 +69,19 @@ def test_chart_defaults_open_the_control_cluster_and_set_no_engine_override(monk
     engine = _params(objects, "engine")
     assert engine_overrides(engine["web_url_template"] or None,
                             tuple(engine["notification_endpoint"])) == {}
+
+
+def test_the_gc_image_value_reaches_the_engine_config_and_the_server(tmp_path):
+    image = "registry.example/cyclone/toolbox:0.1.0"
+    objects = render_chart({"settings": {"gcImage": image}})
+    config_map = next(o for o in objects if o["kind"] == "ConfigMap"
+                      and o["metadata"]["labels"]["app.kubernetes.io/component"] == "engine")
+    path = tmp_path / "engine.yaml"
+    path.write_text(config_map["data"]["engine.yaml"])
+    assert load_engine_config(str(path)).gc_image == image
+    server = _params(objects, "server")
+    assert server["gc_image"] == image
+    assert server_settings(type("Options", (), server)()).gc_image == image
 
 
 @pytest.mark.parametrize(("command", "args", "message"), [

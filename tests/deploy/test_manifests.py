@@ -137,7 +137,8 @@ def test_chart_values_reach_the_objects():
     assert option(args, "--server-url") == "http://ci-server.tools.svc:8080"
     config = next(o for o in objects if o["kind"] == "ConfigMap")
     assert yaml.safe_load(config["data"]["engine.yaml"]) == {
-        "callback_base_url": "http://ci-server.tools.svc:8080", "system_namespace": "tools"}
+        "callback_base_url": "http://ci-server.tools.svc:8080", "system_namespace": "tools",
+        "pod_pending_timeout_seconds": 300, "gc_image": "cyclone/toolbox:0.1.0"}
     binding = role(objects, "ClusterRoleBinding", "ci-engine")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ci-engine",
                                     "namespace": "tools"}]

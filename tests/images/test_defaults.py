@@ -94,7 +94,10 @@ def test_deploy_manifests_and_chart_run_the_built_cyclone_image() -> None:
         "cyclone/cyclone", IMAGE_TAG, "IfNotPresent")
     for manifest in ("engine.yaml", "server.yaml"):
         text = (REPO / "deploy" / manifest).read_text()
-        assert re.findall(r"image: (\S+)", text) == [f"cyclone/cyclone:{IMAGE_TAG}"]
+        assert re.findall(r"^\s*(?:- )?image: (\S+)", text, re.M) == [
+            f"cyclone/cyclone:{IMAGE_TAG}"]
+    assert re.findall(r"gc_image: (\S+)", (REPO / "deploy/engine.yaml").read_text()) == [
+        TOOLBOX_IMAGE]
 
 
 def launch(tmp_path: Path, image: str) -> ContainerLaunch:
