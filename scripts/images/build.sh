@@ -51,17 +51,19 @@ apt_sources() {
 }
 
 # debian_rootfs PACKAGES OUT.tar [HOOK...]: a minbase rootfs of SUITE from the machine's own apt
-# sources, without docs, man pages or locales.
+# sources, without docs, man pages or locales. The image's own apt sources are Debian's public
+# mirrors: the machine's (an internal mirror, credentials in a URI) never leave it.
 debian_rootfs() {
   local packages=$1 out=$2; shift 2
   command -v mmdebstrap >/dev/null || fail "mmdebstrap not found (make images-deps)"
   local hooks=()
   for hook in "$@"; do hooks+=(--customize-hook="${hook}"); done
-  apt_sources | mmdebstrap --quiet --variant=minbase --include="${packages}" --format=tar \
+  apt_sources | SUITE="${SUITE}" mmdebstrap --quiet --variant=minbase --include="${packages}" --format=tar \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/lintian/*' \
     --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/* "$1"/var/cache/ldconfig/aux-cache' \
+    --customize-hook='rm -f "$1"/etc/apt/sources.list "$1"/etc/apt/sources.list.d/* && printf "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s %s-updates\nComponents: main\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: %s-security\nComponents: main\n" "$SUITE" "$SUITE" "$SUITE" > "$1"/etc/apt/sources.list.d/debian.sources' \
     "${hooks[@]}" "${SUITE}" "${out}" - >&2
 }
 

@@ -44,6 +44,18 @@ class Archive:
                         return layer_tar.extractfile(member).read()
         raise KeyError(name)
 
+    def layer_files_under(self, layer: int, prefix: str) -> dict[str, bytes]:
+        """The regular files of a layer whose names start with `prefix`, read in one pass."""
+        digest = self.manifest["layers"][layer]["digest"]
+        found = {}
+        with tarfile.open(self.path) as outer:
+            blob = outer.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
+            with tarfile.open(fileobj=gzip.GzipFile(fileobj=blob), mode="r|") as layer_tar:
+                for member in layer_tar:
+                    if member.isfile() and member.name.startswith(prefix):
+                        found[member.name] = layer_tar.extractfile(member).read()
+        return found
+
 
 @cache
 def _members(path: Path, digest: str) -> list[tarfile.TarInfo]:

@@ -5,8 +5,10 @@ built; under CYCLONE_REQUIRE_K8S=1 (where `make test` builds them) a missing one
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.control_plane import unavailable
@@ -71,6 +73,38 @@ def test_resolver_images_share_one_debian_layer() -> None:
     bases = {archive(name.removeprefix("cyclone/")).manifest["layers"][0]["digest"]
              for name in RESOLVER_SCRIPTS}
     assert len(bases) == 1
+
+
+SUITE = os.environ.get("CYCLONE_IMAGES_SUITE") or "bookworm"
+PUBLIC_DEBIAN_SOURCES = (
+    f"Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {SUITE} {SUITE}-updates\n"
+    f"Components: main\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\n"
+    f"Suites: {SUITE}-security\nComponents: main\n").encode()
+
+
+def _host_apt_sources() -> list[bytes]:
+    """The build machine's apt source files, as read and as the build passes them on."""
+    files = [Path("/etc/apt/sources.list"), *Path("/etc/apt/sources.list.d").glob("*")]
+    found = []
+    for path in files:
+        if path.is_file() and path.read_bytes().strip():
+            text = path.read_bytes()
+            found += [text, b"".join(line for line in text.splitlines(keepends=True)
+                                     if not line.startswith(b"#"))]
+    return found
+
+
+@pytest.mark.parametrize("name", ["resolver-git", "cyclone"])
+def test_debian_images_carry_public_apt_sources_not_the_build_machines(name: str) -> None:
+    image = archive(name)
+    host = _host_apt_sources()
+    sources = {}
+    for layer in range(len(image.manifest["layers"])):
+        for member, content in image.layer_files_under(layer, "etc/apt/").items():
+            assert content not in host, f"{member} is the build machine's apt source"
+            if member.startswith("etc/apt/sources.list"):
+                sources[member] = content
+    assert sources == {"etc/apt/sources.list.d/debian.sources": PUBLIC_DEBIAN_SOURCES}
 
 
 def test_toolbox_has_sh_and_the_tools_the_gc_and_watchdog_pods_run() -> None:
