@@ -175,7 +175,7 @@ def valid_workdir(path: Any) -> bool:
     """An absolute, normalized path that holds none of the host paths a node touches."""
     if not isinstance(path, str) or not path.startswith("/") or os.path.normpath(path) != path:
         return False
-    if len(Path(path).parts) < 3:
+    if len(Path(path).parts) < 3 or path.startswith("//"):
         return False
     return not any(k == path or k.startswith(path + "/")
                    for k in (*HARD_CODED_DIRS, *RUNTIME_DIRS, str(CGROUP_ROOT)))

@@ -179,7 +179,7 @@ def test_a_journal_entry_no_node_writes_is_dropped_and_named(
 
 
 @pytest.mark.parametrize("workdir", ["", "/", "/var", "/var/lib", "/run/containerd", "tmp/x",
-                                     "/tmp/../var/lib"])
+                                     "/tmp/../var/lib", "//var/lib"])
 def test_a_workdir_that_would_reach_host_paths_is_refused_with_what_depends_on_it(
         workdir: str) -> None:
     journal = a_node_journal()
