@@ -6,10 +6,9 @@ wrapper records its pid and the exit code in the container's state directory, wh
 restarted agent needs to reattach (wait for it, or read how it ended). The wrapper itself
 stays root; only the sandbox (bubblewrap and what it runs) gets the unprivileged host uid.
 
-The wrapper and every bubblewrap and setpriv above the command run with a fixed environment
-(`WRAPPER_ENV`); the container's own variables go to the bubblewrap that runs the command,
-through a memory file it reads its `--setenv` options from (`--args FD`), so none of them
-(`LD_PRELOAD`, `PATH`, `BASH_ENV`...) ever applies to a process that runs as root.
+The wrapper, bubblewraps and setpriv above the command have a fixed environment (`WRAPPER_ENV`):
+the container's variables (`LD_PRELOAD`, `PATH`...) reach only the bubblewrap that runs the
+command, as `--setenv` options in a memory file (`--args FD`), never a process run as root.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from cyclone.node.runtimes.sandbox import (
     NOBODY,
     SandboxMount,
     SandboxPlan,
+    args_file,
     env_args,
     isolation_args,
     setpriv_args,
@@ -119,24 +119,6 @@ def _env_args(launch: ContainerLaunch) -> list[str]:
         return env_args(command_env(launch))
     except ValueError as error:
         raise StartError(f"container {launch.name!r}: {error}") from None
-
-
-def _args_file(args: list[str]) -> int:
-    """A memory file holding `args` as bubblewrap's `--args` reads them, from its start.
-
-    It is never on disk and never on a command line; only the processes it is passed to hold it.
-    """
-    fd = os.memfd_create("cyclone-args", os.MFD_CLOEXEC)
-    try:
-        data = b"".join(os.fsencode(arg) + b"\0" for arg in args)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.lseek(fd, 0, os.SEEK_SET)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _children(parents: set[int]) -> set[int]:
@@ -355,7 +337,7 @@ class HostRuntime:
                 os.chown(workdir, *self.volume_owner)
         fds = self._open_sources(launch) if self.privileged else {}
         try:
-            env_fd = _args_file(env)
+            env_fd = args_file(env)
         except BaseException:
             self._close(fds)
             raise

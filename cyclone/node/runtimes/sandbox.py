@@ -291,6 +291,23 @@ def env_args(env: Mapping[str, str]) -> list[str]:
     return args
 
 
+def args_file(args: list[str]) -> int:
+    """A memory file holding `args` as bubblewrap's `--args FD` reads them, from its start.
+
+    It is never on disk and never on a command line; only the processes it is passed to hold it.
+    """
+    fd = os.memfd_create("cyclone-args", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(b"".join(os.fsencode(arg) + b"\0" for arg in args))
+        while view:
+            view = view[os.write(fd, view):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def setpriv_args(host_uid: int, host_gid: int) -> list[str]:
     """Drop from root to the sandbox's host uid/gid (no groups, no new privileges)."""
     return ["setpriv", f"--reuid={host_uid}", f"--regid={host_gid}", "--clear-groups",
