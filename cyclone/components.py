@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -321,10 +321,31 @@ async def serve_metrics(sock: socket.socket) -> None:
         sock.close()
 
 
+def checked_volumes_dir(path: str) -> Path:
+    """`--local-path-dir` checked: an absolute path of the node. A relative one would be
+    resolved in the working directory of the process that reads it (in a pod, not a
+    directory of the node), so it is refused."""
+    if not Path(path).is_absolute():
+        raise ComponentError(f"--local-path-dir must be an absolute path of the node, not "
+                             f"{path!r}")
+    return Path(path)
+
+
+async def alongside_local_path_provisioner(cluster: Cluster, volumes_dir: Path,
+                                           work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` (the engine) and a local-path provisioner with volumes under
+    `volumes_dir` together, until one fails or both are cancelled."""
+    from cyclone.node.provisioner import LocalPathProvisioner
+
+    provisioner = LocalPathProvisioner(cluster, volumes_dir=volumes_dir)
+    async with asyncio.TaskGroup() as group:
+        group.create_task(work, name="engine")
+        group.create_task(provisioner.run(), name="local-path-provisioner")
+
+
 async def run_engine(options: EngineOptions) -> None:
     """Run the engine until cancelled, only while leading (a fresh Engine each term)."""
     from cyclone.engine.manager import Engine
-    from cyclone.node_components import alongside_local_path_provisioner, checked_volumes_dir
 
     volumes_dir = (None if options.local_path_dir is None
                    else checked_volumes_dir(options.local_path_dir))

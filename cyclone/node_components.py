@@ -4,22 +4,19 @@ provisioner, on its own (`cyclone local-path-provisioner`) or beside the engine
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cyclone.components import (
     NOBODY,
     ClusterSource,
     ComponentError,
+    checked_volumes_dir,
     node_runtime,
     open_cluster,
     prepared_dir,
 )
-from cyclone.kube.protocol import Cluster
 
 
 @dataclass
@@ -36,28 +33,6 @@ class NodeOptions:
     with it and `log_server_port`) answers no one else."""
     sandbox_uid: int = NOBODY
     sandbox_gid: int = NOBODY
-
-
-def checked_volumes_dir(path: str) -> Path:
-    """`--local-path-dir` checked: an absolute path of the node. A relative one would be
-    resolved in the working directory of the process that reads it (in a pod, not a
-    directory of the node), so it is refused."""
-    if not Path(path).is_absolute():
-        raise ComponentError(f"--local-path-dir must be an absolute path of the node, not "
-                             f"{path!r}")
-    return Path(path)
-
-
-async def alongside_local_path_provisioner(cluster: Cluster, volumes_dir: Path,
-                                           work: Coroutine[Any, Any, None]) -> None:
-    """Run `work` (the engine) and a local-path provisioner with volumes under
-    `volumes_dir` together, until one fails or both are cancelled."""
-    from cyclone.node.provisioner import LocalPathProvisioner
-
-    provisioner = LocalPathProvisioner(cluster, volumes_dir=volumes_dir)
-    async with asyncio.TaskGroup() as group:
-        group.create_task(work, name="engine")
-        group.create_task(provisioner.run(), name="local-path-provisioner")
 
 
 async def run_local_path_provisioner(cluster_source: ClusterSource, volumes_dir: str,

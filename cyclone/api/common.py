@@ -141,6 +141,9 @@ class PodPhase(StrEnum):
 FINISHED_POD_PHASES = frozenset({PodPhase.SUCCEEDED, PodPhase.FAILED})
 """Pod phases after which no container of the pod runs again."""
 
+MAX_PENDING_TIMEOUT_SECONDS = 30 * 24 * 3600
+"""The longest a stage's pod may be let wait to start (`pod_pending_timeout_seconds`)."""
+
 
 class Status(CycloneModel):
     """Status of a stage in a run, or of the whole run; ``phase`` is always written out."""

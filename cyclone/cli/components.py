@@ -15,8 +15,8 @@ import typer
 
 from cyclone import __version__
 from cyclone.api import keys
+from cyclone.api.common import MAX_PENDING_TIMEOUT_SECONDS
 from cyclone.cli.session import print_error
-from cyclone.engine.core.pending import MAX_PENDING_TIMEOUT_SECONDS
 
 KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig of the cluster to use.")
 CONTEXT = typer.Option(None, "--context", help="kubeconfig context (default: current).")

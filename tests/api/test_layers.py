@@ -1,9 +1,9 @@
 """The layers of docs/architecture.md import downward only, and no module imports itself
 back through others.
 
-The composition roots (`up`, `up_server`, `components`) may import everything; the CLI
-reaches them only from the commands that start a part. Imports inside functions count
-like any other: hiding a cycle in a function body does not remove it.
+The composition roots (`up`, `up_server`, `components`, `node_components`) may import
+everything; the CLI reaches them only from the commands that start a part. Imports inside
+functions count like any other: hiding a cycle in a function body does not remove it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "cyclone"
-COMPOSITION_ROOTS = {"up", "up_server", "components"}
+COMPOSITION_ROOTS = {"up", "up_server", "components", "node_components"}
 MAY_IMPORT = {
     "api": set(),
     "kube": {"api"},

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cyclone.api.common import MAX_PENDING_TIMEOUT_SECONDS
 from cyclone.engine.core.phases import REASON_POD_PENDING
 from cyclone.engine.core.timefmt import parse_rfc3339
 
 ROUTINE_WAITING = frozenset({"ContainerCreating", "PodInitializing"})
 REASON_UNSCHEDULABLE = "Unschedulable"
 REASON_CLAIM_NOT_BOUND = "PersistentVolumeClaimNotBound"
-MAX_PENDING_TIMEOUT_SECONDS = 30 * 24 * 3600
 CLAIM_REFUSAL_MARKERS = ("persistentvolumeclaim", "unbound immediate", "persistent volume",
                          "binding volumes")
 
