@@ -68,22 +68,32 @@ def option(argv: list[str], flag: str) -> list[str]:
 
 def test_a_command_replaces_the_entrypoint_and_args_follow_the_image(tmp_path: Path) -> None:
     created = create_command("podman", launch(tmp_path, command=["sh", "-c"], args=["echo hi"]),
-                             [], pull="missing")
+                             [], pull="missing", env_file="-")
     assert option(created.argv, "--entrypoint") == ["sh"]
     assert created.argv[-3:] == ["docker.io/library/alpine:3.20", "-c", "echo hi"]
-    only_args = create_command("podman", launch(tmp_path, args=["x"]), [], pull="missing")
+    only_args = create_command("podman", launch(tmp_path, args=["x"]), [], pull="missing",
+                               env_file="-")
     assert "--entrypoint" not in only_args.argv
     assert only_args.argv[-2:] == ["docker.io/library/alpine:3.20", "x"]
 
 
-def test_env_values_go_through_the_environment_never_the_command_line(tmp_path: Path) -> None:
+def test_env_values_go_through_the_env_file_never_the_command_line(tmp_path: Path) -> None:
     created = create_command(
-        "podman", launch(tmp_path, env={"TOKEN": "s3cret\nline", "PATH": "/opt/bin"}), [],
-        pull="missing")
+        "podman", launch(tmp_path, env={"TOKEN": "s3cret=x", "PATH": "/opt/bin"}), [],
+        pull="missing", env_file="/private/env")
     assert not any("s3cret" in word for word in created.argv)
-    assert created.env["TOKEN"] == "s3cret\nline"
-    assert option(created.argv, "--env") == ["HOSTNAME", "TOKEN", "PATH=/opt/bin"]
-    assert created.env["HOSTNAME"] == "build-pod"
+    assert "--env" not in created.argv
+    assert option(created.argv, "--env-file") == ["/private/env"]
+    assert created.env_file == "HOSTNAME=build-pod\nTOKEN=s3cret=x\nPATH=/opt/bin\n"
+
+
+def test_an_env_value_the_env_file_cannot_carry_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ArgvError, match=r"^env TOKEN: a value with a line break"):
+        create_command("podman", launch(tmp_path, env={"TOKEN": "s3cret\nline"}), [],
+                       pull="missing", env_file="/private/env")
+    with pytest.raises(ArgvError, match=r"^env: '#X' is not a valid variable name"):
+        create_command("podman", launch(tmp_path, env={"#X": "1"}), [], pull="missing",
+                       env_file="/private/env")
 
 
 def test_volumes_workdir_user_and_identity_are_on_the_command_line(tmp_path: Path) -> None:
@@ -91,7 +101,7 @@ def test_volumes_workdir_user_and_identity_are_on_the_command_line(tmp_path: Pat
     created = create_command(
         "docker", launch(tmp_path, binds=binds, working_dir="/workspace", run_as_user=1000,
                          run_as_group=2000), [str(tmp_path / "ws"), str(tmp_path / "cfg")],
-        pull="never")
+        pull="never", env_file="-")
     assert option(created.argv, "--volume") == [f"{tmp_path}/ws:/workspace:rw",
                                                 f"{tmp_path}/cfg:/etc/cfg:ro"]
     assert option(created.argv, "--workdir") == ["/workspace"]
@@ -100,7 +110,7 @@ def test_volumes_workdir_user_and_identity_are_on_the_command_line(tmp_path: Pat
     assert option(created.argv, "--network") == ["host"]
     assert option(created.argv, "--name") == ["cyclone-0f6c-main"]
     assert "--hostname" not in created.argv
-    podman = create_command("podman", launch(tmp_path), [], pull="missing")
+    podman = create_command("podman", launch(tmp_path), [], pull="missing", env_file="-")
     assert option(podman.argv, "--hostname") == ["build-pod"]
     assert "dev.cyclone.pod-uid=0f6c" in option(created.argv, "--label")
 
@@ -108,7 +118,7 @@ def test_volumes_workdir_user_and_identity_are_on_the_command_line(tmp_path: Pat
 def test_a_mount_path_the_cli_cannot_express_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ArgvError, match="mountPath '/a:b'"):
         create_command("podman", launch(tmp_path, binds=[Bind(tmp_path, "/a:b")]),
-                       [str(tmp_path)], pull="missing")
+                       [str(tmp_path)], pull="missing", env_file="-")
 
 
 def test_images_are_qualified_and_pulled_by_kubernetes_defaults() -> None:

@@ -8,11 +8,18 @@ Kubernetes. Every container of a pod uses the host's network namespace (the pod 
 reports is the host's, as under the host runtime), so the containers of one pod share it;
 podman gives each the pod's name as its host name (docker refuses one with the host's
 network), and `HOSTNAME` is the pod's name under both.
+
+Isolation: every container drops all capabilities, cannot gain privileges (setuid binaries,
+file capabilities), has a pids limit, and runs as the pod's `runAsUser` or else as nobody
+(65534); root is refused. A container's environment goes to the engine in an env file, never
+in the CLI's own environment (the loader and the CLI read variables such as `LD_PRELOAD`), and
+the image is the first word after `--`, so it can never be read as a flag.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,9 +35,20 @@ LABEL_POD_UID = "dev.cyclone.pod-uid"
 LABEL_CONTAINER = "dev.cyclone.container"
 LABEL_POD = "dev.cyclone.pod"
 PULL_FLAGS = {"Always": "always", "IfNotPresent": "missing", "Never": "never"}
-CLI_ENV_NAMES = frozenset({"PATH", "HOME", "TMPDIR", "USER", "LANG", "LC_ALL", "SHELL"})
-"""Variables the CLI itself reads: a container's value for one of them is given inline."""
-CLI_ENV_PREFIXES = ("CONTAINERS_", "DOCKER_", "XDG_", "REGISTRY_", "BUILDAH_", "PODMAN_")
+NOBODY = 65534
+"""The user and group of a container whose pod names none."""
+PIDS_LIMIT = 4096
+ISOLATION = ("--cap-drop", "all", "--security-opt", "no-new-privileges",
+             "--pids-limit", str(PIDS_LIMIT))
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+IMAGE_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?"
+    rf"{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+"""The reference grammar of the distribution spec: [domain[:port]/]path[:tag][@digest]."""
 RUNNING_STATES = frozenset({"running", "paused", "stopping"})
 NOT_STARTED_STATES = frozenset({"created", "configured", "initialized"})
 
@@ -49,6 +67,8 @@ def qualified_image(image: str) -> str:
     `cyclone/toolbox:1` → `docker.io/cyclone/toolbox:1`; a registry host is kept."""
     if not image:
         raise ArgvError("image: must not be empty")
+    if len(image) > 4096 or not IMAGE_REFERENCE.fullmatch(image):
+        raise ArgvError(f"image: {image[:200]!r} is not an image reference")
     first, slash, _ = image.partition("/")
     if slash and ("." in first or ":" in first or first == "localhost"):
         return image
@@ -78,20 +98,40 @@ def pull_flag(policy: str | None, image: str) -> str:
                         ) from None
 
 
-def _inline(name: str) -> bool:
-    return name in CLI_ENV_NAMES or name.startswith(CLI_ENV_PREFIXES)
-
-
 @dataclass(frozen=True)
 class CreateCommand:
-    """A `create` command line and the environment its CLI must run with.
+    """A `create` command line and the env file it names.
 
-    Environment values never appear on the command line (others can read it in /proc):
-    each is named with `--env NAME` and passed through `env`, except the few variables the
-    CLI reads itself, which go inline."""
+    Environment values appear neither on the command line (others can read it in /proc) nor
+    in the CLI's environment: `env_file` is the text of the file given as `--env-file`, one
+    `NAME=VALUE` a line."""
 
     argv: list[str]
-    env: dict[str, str]
+    env_file: str
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    """The env file of a container; a variable the format cannot carry is refused by name."""
+    lines = []
+    for name, value in env.items():
+        if (not name or "=" in name or name[0] in "# \t"
+                or any(c < " " or c == "\x7f" for c in name)):
+            raise ArgvError(f"env: {name[:100]!r} is not a valid variable name")
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise ArgvError(f"env {name}: a value with a line break cannot be passed to a "
+                            "container of this runtime (mount it from a Secret volume)")
+        lines.append(f"{name}={value}\n")
+    return "".join(lines)
+
+
+def user_option(run_as_user: int | None, run_as_group: int | None) -> str:
+    """`--user` of a container: the pod's uid and gid, nobody for what it leaves unset."""
+    for field_name, value in (("runAsUser", run_as_user), ("runAsGroup", run_as_group)):
+        if value == 0:
+            raise ArgvError(f"{field_name}: 0 (root) is not allowed under this runtime")
+    user = NOBODY if run_as_user is None else run_as_user
+    group = NOBODY if run_as_group is None else run_as_group
+    return f"{user}:{group}"
 
 
 def entrypoint_and_args(command: list[str], args: list[str]) -> tuple[str | None, list[str]]:
@@ -118,10 +158,11 @@ def create_command(
     sources: list[str],
     *,
     pull: str,
+    env_file: str,
     extra: tuple[str, ...] = (),
 ) -> CreateCommand:
     """The `create` command of a launch; `sources[i]` is the host path bound for
-    `launch.binds[i]` (a subPath already resolved inside its volume)."""
+    `launch.binds[i]`, `env_file` where the runtime writes `CreateCommand.env_file`."""
     if engine not in ENGINES:
         raise ArgvError(f"runtime {engine!r}: choose podman or docker")
     argv = [
@@ -129,28 +170,16 @@ def create_command(
         "--label", f"{LABEL_POD_UID}={launch.pod_uid}",
         "--label", f"{LABEL_CONTAINER}={launch.name}",
         "--label", f"{LABEL_POD}={launch.namespace}/{launch.pod_name}",
-        "--network", "host", "--pull", pull,
+        "--network", "host", "--pull", pull, *ISOLATION,
+        "--user", user_option(launch.run_as_user, launch.run_as_group),
+        "--env-file", env_file,
     ]
     hostname = launch.pod_name[:63].rstrip("-.")
     if hostname and engine == "podman":
         argv += ["--hostname", hostname]
-    env = {"HOSTNAME": hostname or "pod", **launch.env}
-    passed: dict[str, str] = {}
-    for name, value in env.items():
-        if not name or "=" in name:
-            raise ArgvError(f"env: {name!r} is not a valid variable name")
-        if _inline(name):
-            argv += ["--env", f"{name}={value}"]
-        else:
-            argv += ["--env", name]
-            passed[name] = value
+    env = env_file_text({"HOSTNAME": hostname or "pod", **launch.env})
     if launch.working_dir:
         argv += ["--workdir", launch.working_dir]
-    if launch.run_as_user is not None:
-        user = str(launch.run_as_user)
-        if launch.run_as_group is not None:
-            user += f":{launch.run_as_group}"
-        argv += ["--user", user]
     if len(sources) != len(launch.binds):
         raise ArgvError("one source per bind is needed")
     for bind, source in zip(launch.binds, sources, strict=True):
@@ -158,8 +187,8 @@ def create_command(
     entrypoint, arguments = entrypoint_and_args(launch.command, launch.args)
     if entrypoint is not None:
         argv += ["--entrypoint", entrypoint]
-    argv += [*extra, qualified_image(launch.image), *arguments]
-    return CreateCommand(argv, passed)
+    argv += [*extra, "--", qualified_image(launch.image), *arguments]
+    return CreateCommand(argv, env)
 
 
 def stop_command(name: str, grace_seconds: float) -> list[str]:

@@ -13,18 +13,29 @@ state directory (images and containers stay inside the data dir; cgroupfs, file 
 host's rlimits: a VM that withholds CAP_SYS_RESOURCE refuses podman's default rlimits).
 Images that are not present are loaded from Cyclone's image archives (`dist/images`, listed
 in its `index.json`) before the image's pull policy is applied.
+
+The CLI runs with Cyclone's own fixed environment; a container's variables reach the engine
+through an owner-only env file that is removed once the container is created. A subPath is
+opened from its volume without following symlinks and the descriptor itself is bind-mounted
+on a private mount point, which is what the engine binds: a container that swaps a directory
+of a shared volume for a symlink cannot make another container's mount leave the volume.
+The private mount is taken down once the engine holds the container's own (after `init` or
+`start`); it needs the agent to be root, so a non-root agent refuses subPaths.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
 import resource
 import shutil
+import stat
 import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +47,7 @@ from cyclone.node.runtimes.base import (
 )
 from cyclone.node.runtimes.container_argv import (
     LABEL_POD_UID,
+    NOBODY,
     ArgvError,
     container_name,
     create_command,
@@ -51,6 +63,9 @@ CHECK_TIMEOUT_SECONDS = 20.0
 COMMAND_TIMEOUT_SECONDS = 300.0
 """A create may pull an image; nothing else the runtime asks takes long."""
 STOP_SLACK_SECONDS = 30.0
+MS_BIND = 4096
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class RuntimeUnavailable(Exception):
@@ -122,10 +137,35 @@ def _first_line(text: bytes) -> str:
     return (errors or [line for line in lines if line] or ["no output"])[-1]
 
 
+def _bind_fd(fd: int, target: Path) -> None:
+    """Bind-mount what `fd` (an `O_PATH` descriptor of this process) names on `target`."""
+    if _libc.mount(f"/proc/self/fd/{fd}".encode(), os.fsencode(target), None, MS_BIND,
+                   None) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(target))
+
+
+def _unmount(target: Path) -> None:
+    """Take down every mount on `target` (none: nothing to do)."""
+    for _ in range(16):
+        if _libc.umount2(os.fsencode(target), MNT_DETACH) != 0:
+            return
+
+
+def _mount_point(target: Path, directory: bool) -> None:
+    """An empty directory or file at `target`, in a directory only the agent writes."""
+    _unmount(target)
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(target).st_mode) != directory:
+            (os.rmdir if stat.S_ISDIR(os.lstat(target).st_mode) else os.unlink)(target)
+    if directory:
+        target.mkdir(mode=0o700, exist_ok=True)
+    else:
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+
+
 class ContainerCliRuntime:
     """Runs containers with `podman` or `docker` (their CLIs agree on what is used here)."""
-
-    volume_owner = None
 
     def __init__(self, engine: str, *, binary: str | None = None, state_dir: Path | None = None,
                  images_dir: Path | None = None) -> None:
@@ -149,6 +189,12 @@ class ContainerCliRuntime:
         self._present: set[str] = set()
         """Archived images known to be loaded (an image is not removed behind the agent)."""
         self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def volume_owner(self) -> tuple[int, int] | None:
+        """Who must own the directories the agent makes for a pod: the user containers run as
+        when their pod names none (None when the agent cannot give files away)."""
+        return (NOBODY, NOBODY) if os.geteuid() == 0 else None
 
     def check(self) -> None:
         """Raise `RuntimeUnavailable` unless the CLI is installed and its engine answers."""
@@ -176,12 +222,11 @@ class ContainerCliRuntime:
         except ArgvError:
             return f"{self.name}://{image}"
 
-    async def _cli(self, *args: str, env: dict[str, str] | None = None, stdout: int = -1,
-                   stderr: int = -1, limit: float | None = COMMAND_TIMEOUT_SECONDS,
-                   ) -> tuple[int, bytes, bytes]:
-        """Run the CLI; a cancelled call kills it."""
+    async def _cli(self, *args: str, stdout: int = -1, stderr: int = -1,
+                   limit: float | None = COMMAND_TIMEOUT_SECONDS) -> tuple[int, bytes, bytes]:
+        """Run the CLI, with Cyclone's environment only; a cancelled call kills it."""
         process = await asyncio.create_subprocess_exec(
-            self.binary, *args, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
+            self.binary, *args, env=dict(self.env), stdin=subprocess.DEVNULL,
             stdout=stdout, stderr=stderr, cwd="/",
         )
         try:
@@ -207,36 +252,84 @@ class ContainerCliRuntime:
         return progress_of(self.name, await self._inspect(container_name(launch)),
                            datetime.now(UTC))
 
-    def _sources(self, launch: ContainerLaunch) -> list[str]:
-        """Each bind's host path; a subPath is walked from its volume without following
-        symlinks, and what it resolved to is bound (it must still lie in the volume)."""
-        sources = []
-        for bind in launch.binds:
-            try:
+    def _private_dir(self, launch: ContainerLaunch) -> Path:
+        """Where the runtime keeps what only the agent may see, outside every pod directory
+        (a pod's directory is deleted recursively, which must never reach a volume)."""
+        base = self.state_dir if self.state_dir is not None else launch.state_dir.parent
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return base
+
+    def _mount_root(self, launch: ContainerLaunch) -> Path:
+        root = self._private_dir(launch) / "binds"
+        root.mkdir(exist_ok=True, mode=0o700)
+        return root
+
+    def bind_sources(self, launch: ContainerLaunch) -> tuple[list[str], list[Path]]:
+        """Each bind's host path, and the private mounts made for subPaths (to be taken down
+        with `release_sources` once the engine has mounted them)."""
+        sources: list[str] = []
+        mounted: list[Path] = []
+        try:
+            for index, bind in enumerate(launch.binds):
                 if bind.within is None:
                     if bind.source.is_symlink():
                         raise StartError(f"container {launch.name!r}: the source of "
                                          f"{bind.target} is a symlink ({bind.source})")
                     sources.append(str(bind.source))
                     continue
-                fd = open_beneath(bind.within, bind.source)
-                try:
-                    resolved = os.readlink(f"/proc/self/fd/{fd}")
-                finally:
-                    os.close(fd)
-            except OSError as error:
-                raise StartError(f"container {launch.name!r}: cannot open {error.filename}: "
-                                 f"{error.strerror}") from None
-            root = str(bind.within.resolve())
+                target = self._mount_root(launch) / f"{launch.pod_uid}-{launch.name}-{index}"
+                self._mount_sub_path(launch, bind.within, bind.source, bind.target, target)
+                mounted.append(target)
+                sources.append(str(target))
+        except BaseException:
+            release_sources(mounted)
+            raise
+        return sources, mounted
+
+    def _mount_sub_path(self, launch: ContainerLaunch, volume: Path, source: Path,
+                        mount_path: str, target: Path) -> None:
+        if os.geteuid() != 0:
+            raise StartError(f"container {launch.name!r}: the subPath mount at {mount_path} "
+                             f"needs the agent to run as root under the {self.name} runtime")
+        try:
+            fd = open_beneath(volume, source)
+        except OSError as error:
+            raise StartError(f"container {launch.name!r}: cannot open {error.filename}: "
+                             f"{error.strerror}") from None
+        try:
+            resolved = os.readlink(f"/proc/self/fd/{fd}")
+            root = str(volume.resolve())
             if resolved != root and not resolved.startswith(root.rstrip("/") + "/"):
-                raise StartError(f"container {launch.name!r}: subPath of {bind.target} leaves "
+                raise StartError(f"container {launch.name!r}: subPath of {mount_path} leaves "
                                  "its volume")
-            sources.append(resolved)
-        return sources
+            _mount_point(target, stat.S_ISDIR(os.fstat(fd).st_mode))
+            _bind_fd(fd, target)
+        except OSError as error:
+            raise StartError(f"container {launch.name!r}: cannot mount the subPath of "
+                             f"{mount_path}: {error.strerror}") from None
+        finally:
+            os.close(fd)
+
+    async def _create(self, launch: ContainerLaunch, image: str, pull: str,
+                      sources: list[str]) -> None:
+        """`create`, the container's env file readable by the agent only, in a directory of
+        its own that is removed right after."""
+        directory = Path(tempfile.mkdtemp(prefix="env-", dir=self._private_dir(launch)))
+        try:
+            path = directory / "env"
+            command = create_command(self.name, launch, sources, pull=pull, env_file=str(path))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(command.env_file)
+            code, _, err = await self._cli(*command.argv)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        if code != 0:
+            raise StartError(f"image {image}: {self.name} create: {_first_line(err)}")
 
     async def _image_present(self, image: str) -> bool:
-        args = ("image", "exists", image) if self.name == "podman" else (
-            "image", "inspect", image)
+        args = ("image", "exists", "--", image) if self.name == "podman" else (
+            "image", "inspect", "--", image)
         code, _, _ = await self._cli(*args)
         return code == 0
 
@@ -258,19 +351,26 @@ class ContainerCliRuntime:
             self._present.add(image)
 
     async def start(self, launch: ContainerLaunch) -> None:
-        name = container_name(launch)
         try:
             pull = pull_flag(launch.image_pull_policy, launch.image)
-            command = create_command(self.name, launch, self._sources(launch), pull=pull)
+            image = qualified_image(launch.image)
+            create_command(self.name, launch, [str(b.source) for b in launch.binds],
+                           pull=pull, env_file="-")
         except ArgvError as error:
             raise StartError(f"container {launch.name!r}: {error}") from None
+        sources, mounted = await asyncio.to_thread(self.bind_sources, launch)
+        try:
+            await self._create_and_start(launch, image, pull, sources)
+        finally:
+            await asyncio.to_thread(release_sources, mounted)
+
+    async def _create_and_start(self, launch: ContainerLaunch, image: str, pull: str,
+                                sources: list[str]) -> None:
+        name = container_name(launch)
         existing = await self._inspect(name)
         if existing is None:
-            image = qualified_image(launch.image)
             await self._ensure_image(image, pull)
-            code, _, err = await self._cli(*command.argv, env=command.env)
-            if code != 0:
-                raise StartError(f"image {image}: {self.name} create: {_first_line(err)}")
+            await self._create(launch, image, pull, sources)
         elif progress_of(self.name, existing, datetime.now(UTC)) is not None:
             raise StartError(f"container {launch.name!r} was already launched")
         launch.log_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -369,6 +469,12 @@ class ContainerCliRuntime:
         ids = out.decode().split()
         if code == 0 and ids:
             await self._cli("rm", "--force", *ids)
+
+
+def release_sources(mounted: list[Path]) -> None:
+    """Take down the private mounts of `bind_sources`."""
+    for target in mounted:
+        _unmount(target)
 
 
 def container_cli_runtime(engine: str, data_dir: Path | None,
