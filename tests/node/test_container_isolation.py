@@ -4,6 +4,7 @@ do once it runs."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
@@ -17,7 +18,7 @@ from cyclone.node.runtimes.container_argv import (
     create_command,
     qualified_image,
 )
-from cyclone.node.runtimes.container_cli import release_sources
+from cyclone.node.runtimes.container_cli import ContainerCliRuntime
 from cyclone.node.volumes import Bind
 from node.test_container_runtime import (
     TEST_IMAGE,
@@ -103,6 +104,7 @@ async def test_a_container_runs_unprivileged_and_its_env_never_reaches_the_cli(
         await runtime.start(container)
         exited = await runtime.wait(container)
         mount_points = list((tmp_path / "podman" / "binds").iterdir())
+        await runtime.remove_pod(container.pod_uid)
     assert isinstance(exited, ContainerExited) and exited.exit_code == 0, exited
     assert not marker.exists(), marker.read_text()
     log = container.log_path.read_text().split("\n")
@@ -113,11 +115,21 @@ async def test_a_container_runs_unprivileged_and_its_env_never_reaches_the_cli(
     assert f"preload={library} token=s3cret" in log
     assert "in the volume" in log
     assert (volume / "sub" / "new").read_text() == "w\n"
-    assert [list(point.iterdir()) for point in mount_points] == [[]]
+    assert mount_points == []
     assert not [p for p in (tmp_path / "podman").iterdir() if p.name.startswith("env-")]
 
 
-def test_a_sub_path_swapped_for_a_symlink_after_it_was_opened_stays_in_its_volume(
+def listing_in_a_container(runtime: ContainerCliRuntime, source: str) -> list[str]:
+    """What a podman container sees at `/sub` when `source` is bound there."""
+    _podman(runtime, "create", "--name", "probe", "--network", "none", "-v", f"{source}:/sub",
+            TEST_IMAGE)
+    subprocess.run(["podman", "init", "probe"], env=runtime.env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = _podman(runtime, "inspect", "--format", "{{.State.Pid}}", "probe").strip()
+    return sorted(os.listdir(f"/proc/{pid}/root/sub"))
+
+
+async def test_a_sub_path_swapped_for_a_symlink_after_it_was_opened_stays_in_its_volume(
     tmp_path: Path, images_dir: Path,  # noqa: F811
 ) -> None:
     volume = tmp_path / "volume"
@@ -134,13 +146,9 @@ def test_a_sub_path_swapped_for_a_symlink_after_it_was_opened_stays_in_its_volum
             (volume / "sub").rename(volume / "sub.real")
             (volume / "sub").symlink_to(host)
             _podman(runtime, "load", "--input", str(images_dir / "busybox.oci.tar"))
-            _podman(runtime, "create", "--name", "probe", "--network", "none", "-v",
-                    f"{sources[0]}:/sub", TEST_IMAGE)
-            subprocess.run(["podman", "init", "probe"], env=runtime.env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            pid = _podman(runtime, "inspect", "--format", "{{.State.Pid}}", "probe").strip()
-            listed = sorted(os.listdir(f"/proc/{pid}/root/sub"))
+            listed = await asyncio.to_thread(listing_in_a_container, runtime, sources[0])
         finally:
-            release_sources(mounted)
+            await runtime.remove_pod(container.pod_uid)
     assert listed == ["inside"]
-    assert os.listdir(mounted[0]) == []
+    assert not mounted[0].exists()
+    assert (volume / "sub.real" / "inside").exists()

@@ -259,11 +259,6 @@ class ContainerCliRuntime:
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         return base
 
-    def _mount_root(self, launch: ContainerLaunch) -> Path:
-        root = self._private_dir(launch) / "binds"
-        root.mkdir(exist_ok=True, mode=0o700)
-        return root
-
     def bind_sources(self, launch: ContainerLaunch) -> tuple[list[str], list[Path]]:
         """Each bind's host path, and the private mounts made for subPaths (to be taken down
         with `release_sources` once the engine has mounted them)."""
@@ -277,7 +272,9 @@ class ContainerCliRuntime:
                                          f"{bind.target} is a symlink ({bind.source})")
                     sources.append(str(bind.source))
                     continue
-                target = self._mount_root(launch) / f"{launch.pod_uid}-{launch.name}-{index}"
+                root = self._private_dir(launch) / "binds"
+                root.mkdir(exist_ok=True, mode=0o700)
+                target = root / f"{launch.pod_uid}-{launch.name}-{index}"
                 self._mount_sub_path(launch, bind.within, bind.source, bind.target, target)
                 mounted.append(target)
                 sources.append(str(target))
@@ -469,12 +466,18 @@ class ContainerCliRuntime:
         ids = out.decode().split()
         if code == 0 and ids:
             await self._cli("rm", "--force", *ids)
+        if self.state_dir is not None:
+            left = sorted((self.state_dir / "binds").glob(f"{pod_uid}-*"))
+            await asyncio.to_thread(release_sources, left)
 
 
 def release_sources(mounted: list[Path]) -> None:
-    """Take down the private mounts of `bind_sources`."""
+    """Take down the private mounts of `bind_sources` and remove their mount points (a mount
+    point still in use stays: it cannot be removed)."""
     for target in mounted:
         _unmount(target)
+        with contextlib.suppress(OSError):
+            (os.rmdir if target.is_dir() else os.unlink)(target)
 
 
 def container_cli_runtime(engine: str, data_dir: Path | None,
