@@ -14,13 +14,11 @@ host's rlimits: a VM that withholds CAP_SYS_RESOURCE refuses podman's default rl
 Images that are not present are loaded from Cyclone's image archives (`dist/images`, listed
 in its `index.json`) before the image's pull policy is applied.
 
-The CLI runs with Cyclone's own fixed environment; a container's variables reach the engine
-through an owner-only env file that is removed once the container is created. A subPath is
-opened from its volume without following symlinks and the descriptor itself is bind-mounted
-on a private mount point, which is what the engine binds: a container that swaps a directory
-of a shared volume for a symlink cannot make another container's mount leave the volume.
-The private mount is taken down once the engine holds the container's own (after `init` or
-`start`); it needs the agent to be root, so a non-root agent refuses subPaths.
+The CLI runs with Cyclone's own environment; a container's variables reach the engine in an
+owner-only env file, removed once the container is created. A subPath is opened from its
+volume without following symlinks and that descriptor is bind-mounted on a private mount
+point, which the engine binds (a directory swapped for a symlink cannot lead it out of the
+volume); it is taken down after `init`/`start`. Only a root agent can do this.
 """
 
 from __future__ import annotations
@@ -156,12 +154,11 @@ def _mount_point(target: Path, directory: bool) -> None:
     """An empty directory or file at `target`, in a directory only the agent writes."""
     _unmount(target)
     with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISDIR(os.lstat(target).st_mode) != directory:
-            (os.rmdir if stat.S_ISDIR(os.lstat(target).st_mode) else os.unlink)(target)
+        (os.rmdir if stat.S_ISDIR(os.lstat(target).st_mode) else os.unlink)(target)
     if directory:
-        target.mkdir(mode=0o700, exist_ok=True)
+        target.mkdir(mode=0o700)
     else:
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
 
 
 class ContainerCliRuntime:
@@ -192,8 +189,8 @@ class ContainerCliRuntime:
 
     @property
     def volume_owner(self) -> tuple[int, int] | None:
-        """Who must own the directories the agent makes for a pod: the user containers run as
-        when their pod names none (None when the agent cannot give files away)."""
+        """Who must own the directories the agent makes for a pod: whom containers run as by
+        default (None: the agent cannot give files away)."""
         return (NOBODY, NOBODY) if os.geteuid() == 0 else None
 
     def check(self) -> None:
@@ -253,9 +250,8 @@ class ContainerCliRuntime:
                            datetime.now(UTC))
 
     def _private_dir(self, launch: ContainerLaunch) -> Path:
-        """Where the runtime keeps what only the agent may see, outside every pod directory
-        (a pod's directory is deleted recursively, which must never reach a volume)."""
-        base = self.state_dir if self.state_dir is not None else launch.state_dir.parent
+        """Where the runtime keeps what only the agent may see."""
+        base = self.state_dir if self.state_dir is not None else launch.state_dir
         base.mkdir(parents=True, exist_ok=True, mode=0o700)
         return base
 
@@ -272,9 +268,8 @@ class ContainerCliRuntime:
                                          f"{bind.target} is a symlink ({bind.source})")
                     sources.append(str(bind.source))
                     continue
-                root = self._private_dir(launch) / "binds"
-                root.mkdir(exist_ok=True, mode=0o700)
-                target = root / f"{launch.pod_uid}-{launch.name}-{index}"
+                target = self._mount_root(launch, bind.target) / \
+                    f"{launch.pod_uid}-{launch.name}-{index}"
                 self._mount_sub_path(launch, bind.within, bind.source, bind.target, target)
                 mounted.append(target)
                 sources.append(str(target))
@@ -282,6 +277,15 @@ class ContainerCliRuntime:
             release_sources(mounted)
             raise
         return sources, mounted
+
+    def _mount_root(self, launch: ContainerLaunch, mount_path: str) -> Path:
+        """Where subPaths are mounted: never in a pod's directory (deleted recursively)."""
+        if self.state_dir is None:
+            raise StartError(f"container {launch.name!r}: the subPath mount at {mount_path} "
+                             f"needs a state directory for the {self.name} runtime")
+        root = self._private_dir(launch) / "binds"
+        root.mkdir(exist_ok=True, mode=0o700)
+        return root
 
     def _mount_sub_path(self, launch: ContainerLaunch, volume: Path, source: Path,
                         mount_path: str, target: Path) -> None:
@@ -472,8 +476,7 @@ class ContainerCliRuntime:
 
 
 def release_sources(mounted: list[Path]) -> None:
-    """Take down the private mounts of `bind_sources` and remove their mount points (a mount
-    point still in use stays: it cannot be removed)."""
+    """Take down the private mounts of `bind_sources` and remove their mount points."""
     for target in mounted:
         _unmount(target)
         with contextlib.suppress(OSError):
