@@ -321,6 +321,8 @@ async def test_a_restarted_agent_reattaches_to_its_container_without_running_it_
         async with running_agent(cluster, tmp_path / "node", runtime):
             await cluster.create(pod_manifest("reattached", spec))
             await until(lambda: (shared / "starts").exists(), within=60)
+            await wait_for_pod(cluster, "reattached", lambda pod: "running" in (
+                statuses(pod).get("main", {}).get("state") or {}), within=60)
         restarted = ContainerCliRuntime("podman", state_dir=tmp_path / "podman",
                                         images_dir=images_dir)
         async with running_agent(cluster, tmp_path / "node", restarted):
