@@ -10,7 +10,7 @@ from pathlib import Path
 from cyclone.kube import kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.node import NodeAgent
-from cyclone.node.runtimes.base import Runtime
+from cyclone.node.runtimes.base import ContainerLaunch, Runtime
 
 NODE = "node-a"
 
@@ -110,3 +110,14 @@ def signal_volume(tmp_path: Path) -> tuple[Path, dict, dict]:
     shared.chmod(0o777)
     volume = {"name": "signal", "hostPath": {"path": str(shared)}}
     return shared, volume, {"name": "signal", "mountPath": "/signal"}
+
+
+def container_launch(tmp_path: Path, **fields: object) -> ContainerLaunch:
+    """A runtime's launch of one container, its files under `tmp_path`; `fields` override."""
+    values: dict = {
+        "pod_uid": "u", "pod_name": "p", "namespace": "ns", "name": "c", "image": "img:1",
+        "command": [], "args": [], "env": {}, "working_dir": None, "binds": [],
+        "state_dir": tmp_path / "state", "log_path": tmp_path / "c.log",
+    }
+    values.update(fields)
+    return ContainerLaunch(**values)

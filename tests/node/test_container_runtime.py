@@ -37,6 +37,7 @@ from cyclone.node.runtimes.container_cli import (
 )
 from cyclone.node.volumes import Bind
 from node.helpers import (
+    container_launch,
     pod_manifest,
     running_agent,
     signal_volume,
@@ -51,13 +52,9 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def launch(tmp_path: Path, **fields: object) -> ContainerLaunch:
-    values: dict = {
-        "pod_uid": "0f6c", "pod_name": "build-pod", "namespace": "ns", "name": "main",
-        "image": "alpine:3.20", "command": [], "args": [], "env": {}, "working_dir": None,
-        "binds": [], "state_dir": tmp_path / "state", "log_path": tmp_path / "main.log",
-    }
-    values.update(fields)
-    return ContainerLaunch(**values)
+    values: dict = {"pod_uid": "0f6c", "pod_name": "build-pod", "name": "main",
+                    "image": "alpine:3.20", "log_path": tmp_path / "main.log", **fields}
+    return container_launch(tmp_path, **values)
 
 
 def option(argv: list[str], flag: str) -> list[str]:

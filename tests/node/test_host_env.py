@@ -17,10 +17,11 @@ from typing import NamedTuple
 import pytest
 
 from cyclone.node import HostRuntime
-from cyclone.node.runtimes.base import ContainerLaunch, StartError
+from cyclone.node.runtimes.base import StartError
 from cyclone.node.runtimes.host import DEFAULT_PATH, WRAPPER_ENV
 from cyclone.node.runtimes.sandbox import NOBODY
 from cyclone.node.volumes import Bind
+from node.helpers import container_launch as launch
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="needs bubblewrap")
 
@@ -33,16 +34,6 @@ __attribute__((constructor)) static void mark(void) {
 }
 """
 ODD_VALUE = "a b\nc=d $(HOME) 'é'"
-
-
-def launch(tmp_path: Path, **fields: object) -> ContainerLaunch:
-    values: dict = {
-        "pod_uid": "u", "pod_name": "p", "namespace": "ns", "name": "c", "image": "img:1",
-        "command": [], "args": [], "env": {}, "working_dir": None, "binds": [],
-        "state_dir": tmp_path / "state", "log_path": tmp_path / "c.log",
-    }
-    values.update(fields)
-    return ContainerLaunch(**values)
 
 
 @pytest.fixture

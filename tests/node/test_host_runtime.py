@@ -9,10 +9,17 @@ import pytest
 
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node import HostRuntime
-from cyclone.node.runtimes.base import ContainerLaunch, StartError
+from cyclone.node.runtimes.base import StartError
 from cyclone.node.runtimes.host import image_name
 from cyclone.node.volumes import Bind
-from node.helpers import pod_manifest, running_agent, statuses, terminal, wait_for_pod
+from node.helpers import container_launch as launch
+from node.helpers import (
+    pod_manifest,
+    running_agent,
+    statuses,
+    terminal,
+    wait_for_pod,
+)
 
 
 @pytest.mark.parametrize(
@@ -27,16 +34,6 @@ from node.helpers import pod_manifest, running_agent, statuses, terminal, wait_f
 )
 def test_image_name_drops_tag_and_digest(image: str, name: str) -> None:
     assert image_name(image) == name
-
-
-def launch(tmp_path: Path, **fields: object) -> ContainerLaunch:
-    values: dict = {
-        "pod_uid": "u", "pod_name": "p", "namespace": "ns", "name": "c", "image": "img:1",
-        "command": [], "args": [], "env": {}, "working_dir": None, "binds": [],
-        "state_dir": tmp_path / "state", "log_path": tmp_path / "c.log",
-    }
-    values.update(fields)
-    return ContainerLaunch(**values)
 
 
 def _contains(argv: list[str], part: list[str]) -> bool:
