@@ -79,15 +79,20 @@ def plane() -> Iterator[ControlPlane]:
         yield started
 
 
+async def no_claim_or_volume_left(cluster: RemoteCluster) -> None:
+    """Cyclone's CRDs installed, and no tenant claim or volume left by an earlier case."""
+    await install_crds(cluster)
+    with contextlib.suppress(NotFound):
+        await cluster.delete(kinds.PERSISTENT_VOLUME_CLAIM, PVC, NAMESPACE)
+    for volume in (await cluster.list(kinds.PERSISTENT_VOLUME)).items:
+        await cluster.delete(kinds.PERSISTENT_VOLUME, volume["metadata"]["name"])
+
+
 @contextlib.asynccontextmanager
 async def running_up(plane: ControlPlane, options: UpOptions) -> AsyncIterator[RemoteCluster]:
     """`up` (engine, no API server) on the plane, with no tenant PVC or volume left over."""
     async with remote_cluster_on(plane) as cluster:
-        await install_crds(cluster)
-        with contextlib.suppress(NotFound):
-            await cluster.delete(kinds.PERSISTENT_VOLUME_CLAIM, PVC, NAMESPACE)
-        for volume in (await cluster.list(kinds.PERSISTENT_VOLUME)).items:
-            await cluster.delete(kinds.PERSISTENT_VOLUME, volume["metadata"]["name"])
+        await no_claim_or_volume_left(cluster)
         with contextlib.suppress(NotFound):
             await cluster.delete(kinds.NODE, NODE)
         task = asyncio.create_task(up(options))
@@ -155,11 +160,7 @@ async def test_up_with_a_node_agent_binds_the_tenant_claim_on_the_agents_node(
 async def test_the_engine_or_the_provisioner_alone_binds_a_claim_under_its_dir(
         plane: ControlPlane, tmp_path: Path, command: tuple[str, ...]) -> None:
     async with remote_cluster_on(plane) as cluster:
-        await install_crds(cluster)
-        with contextlib.suppress(NotFound):
-            await cluster.delete(kinds.PERSISTENT_VOLUME_CLAIM, PVC, NAMESPACE)
-        for volume in (await cluster.list(kinds.PERSISTENT_VOLUME)).items:
-            await cluster.delete(kinds.PERSISTENT_VOLUME, volume["metadata"]["name"])
+        await no_claim_or_volume_left(cluster)
         engine = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "cyclone.cli.main", *command, "--kubeconfig",
             str(plane.kubeconfig), "--local-path-dir", str(tmp_path / "volumes"),
