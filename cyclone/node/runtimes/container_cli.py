@@ -379,10 +379,9 @@ class ContainerCliRuntime:
             state = str(((existing or {}).get("State") or {}).get("Status", "")).lower()
             if state != "initialized":
                 await self._init_podman(launch)
-            code, _, err = await self._cli("start", name, stdout=subprocess.DEVNULL)
         else:
             os.close(os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-            code, _, err = await self._cli("start", name, stdout=subprocess.DEVNULL)
+        code, _, err = await self._cli("start", name, stdout=subprocess.DEVNULL)
         if code != 0:
             raise StartError(f"{self.name} start: {await self._start_error(launch, err)}")
         if self.name == "docker":
