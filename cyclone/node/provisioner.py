@@ -3,14 +3,20 @@
 A real control plane leaves a PersistentVolumeClaim Pending until some provisioner gives it
 a volume, and the scheduler will not place a pod whose claim is unbound. This controller
 creates, for each pending claim without a volume, a hostPath PersistentVolume pre-bound to
-the claim (`claimRef`) at ``{volumes_dir}/pvc/{namespace}/{claim}-{uid}`` (type
-DirectoryOrCreate: the node makes the directory when a pod first mounts it). The
-PersistentVolume controller then completes the binding. When a claim goes away its volume
-object is deleted (reclaim policy Retain, so the data directory is left to whoever owns it).
-The claim's uid in the path keeps that old data from a claim made again under the same
-namespace and name (a tenant deleted and created anew, perhaps by someone else): it gets a
-directory of its own. With the node agent, volumes follow the agent's own layout
-(`NodeLayout.pvc_dir`), which it mounts by namespace and name.
+the claim (`claimRef`) at ``{volumes_dir}/pvc/{namespace}/{claim}-{uid}``. The provisioner
+makes that directory itself, writable by every uid (mode 0777, as other local-path
+provisioners do), because a hostPath volume ignores the pod's fsGroup: a pod running as a
+non-root user (the server, uid 10001; a stage of any uid) could not write to a directory the
+kubelet made for root. The directories above it (``pvc``, ``pvc/{namespace}``) are 0711:
+anyone on the node may pass through them but no one but root may list them, so a claim's
+directory is reached only by its exact path. Where the provisioner cannot write under
+`volumes_dir` the volume is still made (type DirectoryOrCreate: the kubelet then makes a
+directory only root may write to). The PersistentVolume controller completes the binding.
+When a claim goes away its volume object is deleted (reclaim policy Retain, so the data
+directory is left to whoever owns it). The claim's uid in the path keeps that old data from
+a claim made again under the same namespace and name (a tenant deleted and created anew,
+perhaps by someone else): it gets a directory of its own. With the node agent, volumes
+follow the agent's own layout (`NodeLayout.pvc_dir`), which it mounts by namespace and name.
 
 It serves claims of no storage class (what a tenant's PVC asks for unless the tenant or
 the server's default names one, on a cluster without a default StorageClass) and of the
@@ -25,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 from cyclone.kube import kinds
@@ -42,12 +49,28 @@ PROVISIONED_BY_VALUE = "local-path"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 STORAGE_CLASS = "cyclone-local-path"
 SERVED_STORAGE_CLASSES = frozenset({"", STORAGE_CLASS})
+VOLUME_DIR_MODE = 0o777
+PARENT_DIR_MODE = 0o711
 
 
 def claim_dir(volumes_dir: Path, namespace: str, claim: str, uid: str) -> Path:
     """Where a claim's volume lives under a volumes directory: one directory per claim
     object, so a claim re-created with the same name never sees the old one's data."""
     return volumes_dir / "pvc" / namespace / f"{claim}-{uid}"
+
+
+def make_claim_dir(volumes_dir: Path, namespace: str, claim: str, uid: str) -> Path:
+    """Make a claim's directory under `volumes_dir`, writable by every uid, in parents only
+    root may list (see the module's docstring); returns it. Modes are set explicitly, not
+    left to the umask, also on directories that were already there."""
+    directory = claim_dir(volumes_dir, namespace, claim, uid)
+    volumes_dir.mkdir(mode=PARENT_DIR_MODE, parents=True, exist_ok=True)
+    for parent in (volumes_dir / "pvc", directory.parent):
+        parent.mkdir(mode=PARENT_DIR_MODE, exist_ok=True)
+        os.chmod(parent, PARENT_DIR_MODE)
+    directory.mkdir(exist_ok=True)
+    os.chmod(directory, VOLUME_DIR_MODE)
+    return directory
 
 
 def volume_name(claim: dict) -> str:
@@ -176,6 +199,13 @@ class LocalPathProvisioner:
         if any(v["spec"]["claimRef"].get("uid") == claim_uid for v in ours):
             return
         volume = volume_for_claim(claim, self.where, self.node_name)
+        if isinstance(self.where, Path):
+            meta = claim["metadata"]
+            try:
+                make_claim_dir(self.where, meta["namespace"], meta["name"], meta["uid"])
+            except OSError as exc:
+                log.warning("could not make the directory of claim %s (%s); the kubelet will "
+                            "make one only root may write to", key, exc)
         log.info("provisioning %s for claim %s", volume["metadata"]["name"], key)
         with contextlib.suppress(AlreadyExists):
             await self.cluster.create(volume)

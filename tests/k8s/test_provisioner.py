@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import stat
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +21,8 @@ from cyclone.node.layout import NodeLayout
 from cyclone.node.provisioner import (
     PROVISIONED_BY_LABEL,
     LocalPathProvisioner,
+    claim_dir,
+    make_claim_dir,
     volume_for_claim,
     volume_name,
     wants_volume,
@@ -81,6 +86,44 @@ def test_only_pending_unbound_claims_of_served_classes_want_a_volume(
     assert wants_volume(candidate, frozenset({""})) is wanted
 
 
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_claim_directory_is_writable_by_every_uid_in_parents_none_may_list(
+        tmp_path: Path) -> None:
+    os.umask(old := os.umask(0o077))
+    try:
+        directory = make_claim_dir(tmp_path / "volumes", "ns", "data", "u-1")
+    finally:
+        os.umask(old)
+    assert directory == claim_dir(tmp_path / "volumes", "ns", "data", "u-1")
+    assert mode(directory) == 0o777
+    assert mode(directory.parent) == mode(directory.parent.parent) == 0o711
+    (directory / "kept").write_text("data")
+    assert make_claim_dir(tmp_path / "volumes", "ns", "data", "u-1") == directory
+    assert (directory / "kept").read_text() == "data"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to other uids needs root")
+def test_a_non_root_pod_user_writes_its_volume_and_cannot_list_the_others(
+        tmp_path: Path) -> None:
+    """What a pod's bind mount gives a process of uid 10001 (the server) and of another
+    uid: its own directory to write; the namespace's directory of claims closed to listing."""
+    directory = make_claim_dir(tmp_path, "ns", "data", "u-1")
+    make_claim_dir(tmp_path, "ns", "other", "u-2")
+
+    def as_user(uid: int, script: str, cwd: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(["sh", "-c", script], cwd=cwd, user=uid, group=uid,
+                              extra_groups=[], capture_output=True, text=True)
+
+    wrote = as_user(10001, "echo written > probe && cat probe", directory)
+    assert wrote.returncode == 0, wrote.stderr
+    assert (directory / "probe").stat().st_uid == 10001
+    listed = as_user(10002, "ls .", directory.parent)
+    assert listed.returncode != 0 and "data-u-1" not in listed.stdout
+
+
 @pytest.fixture
 async def namespace(remote_cluster: RemoteCluster) -> AsyncIterator[str]:
     name = f"pv-{secrets.token_hex(4)}"
@@ -130,6 +173,30 @@ async def test_pending_claim_is_bound_to_a_provisioned_volume_and_released_on_de
 
         await eventually(volume_gone, timeout=30)
         task.cancel()
+
+
+@pytest.mark.k8s
+async def test_a_volume_under_a_volumes_dir_is_made_writable_before_it_is_bound(
+    remote_cluster: RemoteCluster, namespace: str, tmp_path: Path,
+) -> None:
+    volumes = tmp_path / "volumes"
+    provisioner = LocalPathProvisioner(remote_cluster, volumes_dir=volumes)
+    created = await remote_cluster.create({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }, namespace=namespace)
+    async with asyncio.TaskGroup() as group:
+        task = group.create_task(provisioner.run())
+        await eventually(lambda: remote_cluster.get(kinds.PERSISTENT_VOLUME,
+                                                    volume_name(created)), timeout=30)
+        task.cancel()
+    volume = await remote_cluster.get(kinds.PERSISTENT_VOLUME, volume_name(created))
+    directory = Path(volume["spec"]["hostPath"]["path"])
+    assert directory == claim_dir(volumes, namespace, "data", created["metadata"]["uid"])
+    assert mode(directory) == 0o777
+    assert mode(directory.parent) == 0o711
+    await remote_cluster.delete(kinds.PERSISTENT_VOLUME, volume_name(created))
 
 
 async def _equals(value: object, expected: object) -> bool:
