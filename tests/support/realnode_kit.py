@@ -1,7 +1,8 @@
 """Helpers of the real-node tier: `cyclone up --kubeconfig` run as a user runs it (a process of
-its own, so it can be SIGKILLed and started again), its CLI and REST API, a Git repository
-served over dumb HTTP at the node's bridge address, and a watch that records every Cyclone
-pod the cluster ever held (to count duplicates after a crash)."""
+its own, so it can be SIGKILLed and started again), its CLI and REST API, the seed's steps
+against any Cyclone server, a Git repository served over dumb HTTP at the node's bridge
+address, and a watch that records every Cyclone pod the cluster ever held (to count
+duplicates after a crash)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from cyclone import __version__
 from cyclone.api import keys
+from cyclone.devcluster import ControlPlane
 from cyclone.engine.core.podbuilder import ANNOTATION_ATTEMPT
 from cyclone.kube import kinds
-from support.control_plane import _die_with_parent
+from cyclone.kube.errors import NotFound
+from support.control_plane import _die_with_parent, remote_cluster_on
 from support.live_up import free_port
 
 STAGE_IMAGE = f"cyclone/toolbox:{__version__}"
@@ -176,10 +179,18 @@ class UpProcess:
         return result.stdout
 
 
+class CycloneServer(Protocol):
+    """A Cyclone server the tier drives: `cyclone up` or one installed in the cluster."""
+
+    def api(self, tenant: str = keys.DEFAULT_TENANT) -> httpx.Client:
+        """An admin client of the REST API, acting in `tenant`."""
+        ...
+
+
 class RunsOf:
     """The runs of one workflow through the REST API."""
 
-    def __init__(self, up: UpProcess, project: str, workflow: str,
+    def __init__(self, up: CycloneServer, project: str, workflow: str,
                  tenant: str = keys.DEFAULT_TENANT) -> None:
         self.up, self.tenant, self.workflow = up, tenant, workflow
         self.path = f"/projects/{project}/workflows/{workflow}/workflowruns"
@@ -227,6 +238,119 @@ class RunsOf:
         with self.up.api(self.tenant) as http:
             response = http.put(f"{self.path}/{name}/{action}", params=params or None)
         assert response.status_code == 200, response.text
+
+
+def run_seed_steps(server: CycloneServer, plane: ControlPlane) -> None:
+    """The seed's "Running a Workflow Step by Step" (as tests/server/test_seed_flow.py)
+    against `server`, with the control cluster (`plane`, whose node is real) as the tenant's
+    execution cluster."""
+    tenant, meta_ns, worker_ns = "devops", "cyclone-devops", "cyclone-devops-worker"
+    claim = "cyclone-pvc-devops"
+    path = "/projects/demo/workflows/ci/workflowruns"
+    limits = {"cpu": "100m", "memory": "64Mi"}
+
+    def get(kind: kinds.Kind, name: str, namespace: str | None = None) -> dict:
+        async def read() -> dict:
+            async with remote_cluster_on(plane) as cluster:
+                return await cluster.get(kind, name, namespace)
+
+        return asyncio.run(read())
+
+    def pods(namespace: str, selector: str) -> list[dict]:
+        async def read() -> list[dict]:
+            async with remote_cluster_on(plane) as cluster:
+                return (await cluster.list(kinds.POD, namespace,
+                                           label_selector=selector)).items
+
+        return asyncio.run(read())
+
+    with server.api() as admin, server.api(tenant) as http:
+        # 1. A tenant: its namespace, its info in an annotation.
+        answer = admin.post("/tenants", json={"metadata": {"name": tenant}, "spec": {
+            "persistentVolumeClaim": {"size": "1Gi"},
+            "resourceQuota": {"limits.cpu": "2", "limits.memory": "4Gi",
+                              "requests.cpu": "1", "requests.memory": "2Gi"}}})
+        assert answer.status_code == 201, answer.text
+        assert keys.ANNOTATION_TENANT_INFO in get(kinds.NAMESPACE, meta_ns)[
+            "metadata"]["annotations"]
+        # 2. A cluster integration, kept as a Secret.
+        answer = http.post("/integrations", json={"metadata": {"name": "cluster"}, "spec": {
+            "type": "Cluster",
+            "cluster": {"isControlCluster": True, "namespace": worker_ns}}})
+        assert answer.status_code == 201, answer.text
+        assert get(kinds.SECRET, "cluster", meta_ns)["metadata"]["labels"][
+            keys.LABEL_INTEGRATION_TYPE] == "Cluster"
+        # 3. Open it: quota, PVC (bound by the local-path provisioner), watchdog pod.
+        answer = http.put("/integrations/cluster/opencluster")
+        assert answer.status_code == 200, answer.text
+        get(kinds.RESOURCE_QUOTA, f"cyclone-quota-{tenant}", worker_ns)
+        wait_for(lambda: get(kinds.PERSISTENT_VOLUME_CLAIM, claim, worker_ns)["status"].get(
+            "phase") == "Bound", 60, "the tenant PVC bound")
+        watchdogs = pods(worker_ns, f"{keys.LABEL_POD_KIND}=pvc-watcher")
+        assert len(watchdogs) == 1
+        wait_for(lambda: (u := http.get("/storage/usages")).status_code == 200 and u.json(),
+                 90, "the watchdog's storage usage")
+        # 4. Resources, stages, a workflow.
+        for body in ({"metadata": {"name": "source"}, "spec": {"type": "Git", "parameters": [
+                          {"name": "SCM_URL", "value": "https://git.example/demo.git"},
+                          {"name": "SCM_REVISION", "value": "main"}]}},
+                     {"metadata": {"name": "package"}, "spec": {"type": "Http"}}):
+            if body["metadata"]["name"] == "source":
+                assert http.post("/projects", json={
+                    "metadata": {"name": "demo"}}).status_code == 201
+            answer = http.post("/projects/demo/resources", json=body)
+            assert answer.status_code == 201, answer.text
+        scripts = {
+            "build": "echo 'artifact:demo.tar' > /cyclone/results/__result__; echo building; "
+                     "echo binary > /workspace/package/app.bin; sleep 2; echo built",
+            "test": "echo testing ${stages.build.outputs.artifact}; echo passed",
+        }
+        for name, script in scripts.items():
+            pod: dict = {"spec": {"containers": [{
+                "image": STAGE_IMAGE, "command": ["sh", "-c", script],
+                "resources": {"requests": limits, "limits": limits}}]}}
+            if name == "build":
+                pod["outputs"] = {"resources": [{"name": "package", "path": "/workspace/package"}]}
+            answer = http.post("/projects/demo/stages",
+                               json={"metadata": {"name": name}, "spec": {"pod": pod}})
+            assert answer.status_code == 201, answer.text
+        answer = http.post("/projects/demo/workflows", json={
+            "metadata": {"name": "ci"}, "spec": {"stages": [
+                {"name": "build"}, {"name": "test", "depends": ["build"]}]}})
+        assert answer.status_code == 201, answer.text
+        # 5. A run: its pods in the worker namespace, its log live while it runs.
+        answer = http.post(path, json={"metadata": {"name": "r1"}})
+        assert answer.status_code == 201, answer.text
+        with http.stream("GET", f"{path}/r1/logstream", params={"stage": "build"},
+                         headers={"Accept": "text/event-stream"}, timeout=90) as stream:
+            assert stream.status_code == 200
+            assert any("building" in line for line in stream.iter_lines()
+                       if line.startswith("data:"))
+        runs = RunsOf(server, "demo", "ci", tenant)
+        run = runs.finished("r1", timeout=120)
+        assert overall(run)["phase"] == "Succeeded", run["status"]
+        assert run["status"]["stages"]["build"]["pod"]["namespace"] == worker_ns
+        artifacts = http.get(f"{path}/r1/artifacts").json()
+        assert [a["name"] for a in artifacts["items"]] == ["package.tar.gz"], artifacts
+        assert "testing demo.tar" in wait_for(
+            lambda: "passed" in (log := runs.logs("r1", "test")) and log, 30, "the test log")
+        # 6. GC: the run's data leaves the PVC, its pods go, its logs stay.
+        runs.wait("r1", lambda r: bool(r["status"].get("cleaned")), 120, "status.cleaned")
+        volume = get(kinds.PERSISTENT_VOLUME,
+                     get(kinds.PERSISTENT_VOLUME_CLAIM, claim, worker_ns)["spec"]["volumeName"])
+        assert not (Path(volume["spec"]["hostPath"]["path"]) / "workflowruns" / "r1").exists()
+        assert pods(worker_ns, f"{keys.LABEL_WORKFLOWRUN}=r1") == []
+        assert "built" in runs.logs("r1", "build")
+        # Deleting the tenant removes its namespaces.
+        assert admin.delete(f"/tenants/{tenant}").status_code == 204
+
+    def gone(name: str) -> bool:
+        try:
+            return bool(get(kinds.NAMESPACE, name)["metadata"].get("deletionTimestamp"))
+        except NotFound:
+            return True
+
+    wait_for(lambda: gone(worker_ns) and gone(meta_ns), 30, "the tenant's namespaces gone")
 
 
 class _QuietFiles(SimpleHTTPRequestHandler):
