@@ -1,0 +1,289 @@
+"""Cyclone installed with Helm on a real node, as deploy/README.md tells an operator to.
+
+`readme_install_block()` is the ```sh block after `<!-- helm-install -->` in deploy/README.md;
+`run_install_block()` runs it with `KUBECONFIG` and the cached helm/kubectl on `PATH`, the
+test's values file appended to its `helm install` line and nothing else changed. `Release`
+then drives helm and kubectl against the plane, finds the engine's leader, reads the admin
+token from the Secret the server created, and gathers what explains a failure (helm status,
+pods, events, container logs). `InstalledServer` is the CLI and REST API of the installed
+server, reached through its Service ClusterIP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from cyclone.api import keys
+from cyclone.devcluster.plane import default_bin_dir
+from support.control_plane import unavailable
+
+REPO = Path(__file__).parents[2]
+README = REPO / "deploy" / "README.md"
+INSTALL_MARK = "<!-- helm-install -->"
+RELEASE = "cyclone"
+NAMESPACE = "cyclone"
+ENGINE_LEASE = "cyclone-engine"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+
+
+def helm_binary() -> Path:
+    return default_bin_dir() / "helm"
+
+
+def require_helm() -> None:
+    """Skip (or fail under CYCLONE_REQUIRE_K8S=1) without helm and kubectl in the cache."""
+    missing = [p.name for p in (helm_binary(), default_bin_dir() / "kubectl")
+               if not os.access(p, os.X_OK)]
+    if missing:
+        unavailable(f"{', '.join(missing)} missing from {default_bin_dir()}; run `make helm` "
+                    "and `bash scripts/control-plane/build.sh`")
+
+
+def readme_install_block(readme: Path = README) -> str:
+    """The first ```sh block after the install mark of deploy/README.md."""
+    text = readme.read_text()
+    if INSTALL_MARK not in text:
+        raise AssertionError(f"{readme} has no {INSTALL_MARK} line")
+    after = text.split(INSTALL_MARK, 1)[1]
+    if "```sh\n" not in after:
+        raise AssertionError(f"no ```sh block after {INSTALL_MARK} in {readme}")
+    return after.split("```sh\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def with_values_file(block: str, values: Path) -> str:
+    """`block` with ` -f VALUES` at the end of its `helm install` command (after the last of
+    its continuation lines)."""
+    lines = block.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("helm install")]
+    if len(starts) != 1:
+        raise AssertionError(f"the install block has {len(starts)} `helm install` lines:\n"
+                             f"{block}")
+    end = starts[0]
+    while lines[end].rstrip().endswith("\\"):
+        end += 1
+    lines[end] = f"{lines[end].rstrip()} -f {values}"
+    return "\n".join(lines) + "\n"
+
+
+def tool_env(kubeconfig: Path, cli_config: Path) -> dict[str, str]:
+    """The environment of an operator's shell: the plane's kubeconfig, helm and kubectl of
+    the cache and `cyclone` of this Python on PATH, a CLI config of the test's own."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CYCLONE_SERVER", "CYCLONE_TENANT", "CYCLONE_TOKEN", "CYCLONE_CONTEXT")}
+    env["KUBECONFIG"] = str(kubeconfig)
+    env["CYCLONE_CONFIG"] = str(cli_config)
+    env["PATH"] = os.pathsep.join(
+        [str(default_bin_dir()), str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+@dataclass
+class InstallShell:
+    """The README's block run in a shell of its own session: what it leaves running in the
+    background (a port-forward) is ended with `stop()`."""
+
+    block: str
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    def run(self, timeout: float) -> int:
+        script = self.log_path.with_suffix(".sh")
+        script.write_text(self.block)
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                ["bash", "-e", "-o", "pipefail", "-x", str(script)], cwd=REPO, env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return -1
+
+    def output(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")
+        return ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(10)
+
+
+@dataclass
+class Release:
+    """The release `cyclone` in namespace `cyclone` of a plane, through helm and kubectl."""
+
+    kubeconfig: Path
+    workdir: Path
+    containerd_socket: str
+    name: str = RELEASE
+    namespace: str = NAMESPACE
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.env = tool_env(self.kubeconfig, self.workdir / "readme-cli-config.yaml")
+
+    def tool(self, binary: str, *args: str, timeout: float = 120,
+             check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(default_bin_dir() / binary), *args], cwd=REPO,
+                                env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{binary} {' '.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}\n{self.diagnostics()}")
+        return result
+
+    def helm(self, *args: str, timeout: float = 300) -> str:
+        return self.tool("helm", *args, "-n", self.namespace, timeout=timeout).stdout
+
+    def kubectl(self, *args: str, check: bool = True) -> str:
+        return self.tool("kubectl", *args, check=check).stdout
+
+    def kubectl_json(self, *args: str) -> dict:
+        return json.loads(self.kubectl(*args, "-o", "json"))
+
+    def pods(self, component: str) -> list[dict]:
+        return self.kubectl_json("-n", self.namespace, "get", "pods", "-l",
+                                 f"{COMPONENT_LABEL}={component}")["items"]
+
+    def ready_pods(self, component: str) -> list[str]:
+        """Names of the component's pods that are Ready and not being deleted."""
+        return [p["metadata"]["name"] for p in self.pods(component)
+                if not p["metadata"].get("deletionTimestamp")
+                and any(c["type"] == "Ready" and c["status"] == "True"
+                        for c in (p.get("status") or {}).get("conditions") or [])]
+
+    def wait_ready(self, component: str, count: int, timeout: float = 180) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self.ready_pods(component)
+            if len(ready) == count:
+                return ready
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} Ready {component} pods not within {timeout:.0f}s "
+                                     f"(Ready: {ready})\n{self.diagnostics()}")
+            time.sleep(0.5)
+
+    def leader(self) -> str:
+        """The engine pod holding the Lease (its holderIdentity is the pod's name)."""
+        lease = self.kubectl_json("-n", self.namespace, "get", "lease", ENGINE_LEASE)
+        return (lease.get("spec") or {}).get("holderIdentity") or ""
+
+    def kill_pod(self, name: str) -> None:
+        """SIGKILL every container of the pod through containerd (nothing of it gets to
+        release anything), then delete the pod at once so no restart of it comes back."""
+        pod = self.kubectl_json("-n", self.namespace, "get", "pod", name)
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            container = (status.get("containerID") or "").removeprefix("containerd://")
+            if container:
+                result = subprocess.run(
+                    ["ctr", f"--address={self.containerd_socket}", "--namespace=k8s.io",
+                     "tasks", "kill", "--signal", "SIGKILL", container],
+                    capture_output=True, text=True, timeout=30)
+                assert result.returncode == 0, f"ctr tasks kill {container}: {result.stderr}"
+        self.kubectl("-n", self.namespace, "delete", "pod", name, "--grace-period=0",
+                     "--force", "--wait=false")
+
+    def config_map(self, name: str) -> dict[str, str]:
+        return self.kubectl_json("-n", self.namespace, "get", "configmap", name).get(
+            "data") or {}
+
+    def admin_token(self, secret: str = "cyclone-admin-token", key: str = "token") -> str:
+        """The admin token from the Secret the server created (never printed)."""
+        import base64
+
+        data = self.kubectl_json("-n", self.namespace, "get", "secret", secret).get(
+            "data") or {}
+        assert key in data, f"Secret {secret} has no key {key} (keys: {sorted(data)})"
+        return base64.b64decode(data[key]).decode().strip()
+
+    def service_url(self, service: str, port_name: str = "http") -> str:
+        service_object = self.kubectl_json("-n", self.namespace, "get", "service", service)
+        spec = service_object["spec"]
+        port = next((p["port"] for p in spec["ports"] if p.get("name") == port_name),
+                    spec["ports"][0]["port"])
+        return f"http://{spec['clusterIP']}:{port}"
+
+    def diagnostics(self) -> str:
+        """helm status, every pod of the cluster, the release namespace's events and the
+        last log lines of each container of its pods (and of their previous runs)."""
+        def quietly(binary: str, *args: str) -> str:
+            try:
+                result = self.tool(binary, *args, timeout=60, check=False)
+            except subprocess.TimeoutExpired:
+                return f"({binary} {' '.join(args)} timed out)"
+            return (result.stdout + result.stderr).strip()
+
+        parts = [
+            ("helm status", quietly("helm", "status", self.name, "-n", self.namespace)),
+            ("pods", quietly("kubectl", "get", "pods", "-A", "-o", "wide")),
+            ("events", quietly("kubectl", "-n", self.namespace, "get", "events",
+                               "--sort-by=.lastTimestamp")),
+            ("lease", quietly("kubectl", "-n", self.namespace, "get", "lease", "-o",
+                              "custom-columns=NAME:.metadata.name,"
+                              "HOLDER:.spec.holderIdentity,RENEWED:.spec.renewTime")),
+        ]
+        listed = quietly("kubectl", "-n", self.namespace, "get", "pods", "-o",
+                         "jsonpath={range .items[*]}{.metadata.name}{'\\n'}{end}")
+        for pod in listed.split():
+            parts.append((f"logs {pod}", quietly("kubectl", "-n", self.namespace, "logs", pod,
+                                                 "--all-containers", "--tail=40")))
+            previous = quietly("kubectl", "-n", self.namespace, "logs", pod,
+                               "--all-containers", "--previous", "--tail=20")
+            if "previous terminated container" not in previous:
+                parts.append((f"previous logs {pod}", previous))
+        return "\n".join(f"--- {title} ---\n{text}" for title, text in parts)
+
+
+@dataclass
+class InstalledServer:
+    """The installed server's REST API and the `cyclone` CLI pointed at it (the admin
+    token through the environment, never on a command line)."""
+
+    url: str
+    token: str
+    cli_config: Path
+
+    def api(self, tenant: str = keys.DEFAULT_TENANT) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.url}/apis/v1alpha1", timeout=30, headers={
+            "Authorization": f"Bearer {self.token}", "X-Tenant": tenant})
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("CYCLONE_TENANT", "CYCLONE_CONTEXT")}
+        env.update(CYCLONE_SERVER=self.url, CYCLONE_TOKEN=self.token,
+                   CYCLONE_CONFIG=str(self.cli_config))
+        return env
+
+    def cli(self, *args: str, input: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "cyclone.cli.main", *args], input=input,
+            capture_output=True, text=True, timeout=timeout, env=self.env())
+
+    def cli_ok(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
+        result = self.cli(*args, input=input, timeout=timeout)
+        assert result.returncode == 0, (
+            f"cyclone {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def healthy(self) -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            return httpx.get(f"{self.url}/healthcheck", timeout=2).status_code == 200
+        return False
+
