@@ -121,6 +121,9 @@ class ServerOptions:
     port: int = 7099
     server_url: str | None = None
     admin_token_file: str | None = None
+    admin_token_secret: str | None = None
+    """``NAME[:KEY]`` of the Secret of the server's namespace holding the admin token (key
+    ``token`` by default), created with a random token when missing."""
     engine_key_namespace: str = keys.ENGINE_NAMESPACE
     artifact_retention_days: float = DEFAULT_ARTIFACT_RETENTION_DAYS
     webhook_replay_window_seconds: float = DEFAULT_REPLAY_WINDOW_SECONDS
@@ -304,9 +307,10 @@ def engine_metrics_socket(port: int | None) -> socket.socket | None:
 async def serve_metrics(sock: socket.socket) -> None:
     """Serve this process's Prometheus metrics (`/metrics`) on `sock` until cancelled."""
     import uvicorn
-    from prometheus_client import make_asgi_app
 
-    config = uvicorn.Config(make_asgi_app(), lifespan="off", log_config=None,
+    from cyclone.engine.health import metrics_app
+
+    config = uvicorn.Config(metrics_app(), lifespan="off", log_config=None,
                             access_log=False)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -384,10 +388,13 @@ async def run_server(options: ServerOptions) -> None:
 
     settings = server_settings(options)
     data_dir = prepared_dir(options.data_dir)
-    admin_token = read_admin_token(options.admin_token_file, data_dir)
+    if not options.admin_token_secret:
+        admin_token = read_admin_token(options.admin_token_file, data_dir)
     url = options.server_url or f"http://{socket.gethostname()}:{options.port}"
     cluster = await open_cluster(options.cluster)
     try:
+        if options.admin_token_secret:
+            admin_token = await admin_token_of_secret(cluster, options)
         app = create_app(cluster=cluster, data_dir=data_dir, admin_token=admin_token,
                          extra_routers=log_and_artifact_routers(), server_url=url,
                          provisioning=False,
@@ -438,6 +445,24 @@ def engine_key_namespace(options: ServerOptions) -> str:
             f"(cyclone-*), readable by that tenant; use the engine's system_namespace "
             f"(default {keys.ENGINE_NAMESPACE!r})")
     return options.engine_key_namespace
+
+
+async def admin_token_of_secret(cluster: Cluster, options: ServerOptions) -> str:
+    """The admin token of `--admin-token-secret`, the Secret created when missing."""
+    from cyclone.server.admin_secret import (
+        AdminSecretError,
+        read_or_create_admin_token,
+        secret_ref,
+    )
+
+    if options.admin_token_file:
+        raise ComponentError("give either --admin-token-file or --admin-token-secret, not both")
+    try:
+        ref = secret_ref(options.admin_token_secret or "",
+                         os.environ.get("POD_NAMESPACE") or options.engine_key_namespace)
+        return await read_or_create_admin_token(cluster, ref)
+    except AdminSecretError as exc:
+        raise ComponentError(str(exc)) from None
 
 
 def read_admin_token(path: str | None, data_dir: Path) -> str:

@@ -238,6 +238,12 @@ def register(app: typer.Typer) -> None:
             help="File holding the admin token (default: $CYCLONE_ADMIN_TOKEN or "
             "<data-dir>/admin-token).",
         ),
+        admin_token_secret: str | None = typer.Option(
+            None, "--admin-token-secret", metavar="NAME[:KEY]",
+            help="Read the admin token from the Secret NAME (key KEY, default token) of the "
+            "server's namespace ($POD_NAMESPACE, else --engine-key-namespace), and create it "
+            "with a random token when it is missing; an existing Secret is used as it is.",
+        ),
         artifact_retention_days: float = ARTIFACT_RETENTION_DAYS,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
@@ -273,7 +279,8 @@ def register(app: typer.Typer) -> None:
         options = ServerOptions(
             cluster=_cluster_source(kubeconfig, context, embedded, qps, burst),
             data_dir=data_dir, host=host, port=port, server_url=server_url,
-            admin_token_file=admin_token_file, engine_key_namespace=engine_key_namespace,
+            admin_token_file=admin_token_file, admin_token_secret=admin_token_secret,
+            engine_key_namespace=engine_key_namespace,
             webhook_replay_window_seconds=webhook_replay_window,
             artifact_retention_days=artifact_retention_days,
             max_body_bytes=max_body_bytes, max_artifact_bytes=max_artifact_bytes,
