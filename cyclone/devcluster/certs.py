@@ -111,9 +111,10 @@ def issue_client_certificate(
                 x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
-def write_certificates(directory: Path) -> PlanePki:
+def write_certificates(directory: Path, extra_serving_hosts: tuple[str, ...] = ()) -> PlanePki:
     """Create (or reuse) the CA, the apiserver's serving and kubelet-client pairs and the
-    service-account key."""
+    service-account key. The serving certificate names `SERVING_HOSTS` and
+    `extra_serving_hosts` (e.g. the address the apiserver advertises to pods)."""
     directory.mkdir(parents=True, exist_ok=True)
     pki = PlanePki(
         ca_cert=directory / "ca.crt",
@@ -152,7 +153,7 @@ def write_certificates(directory: Path) -> PlanePki:
     _write_key(pki.ca_key, ca_key)
     issue_serving_certificate(
         pki.ca_cert, pki.ca_key, pki.serving_cert, pki.serving_key,
-        SERVING_HOSTS, "kube-apiserver",
+        (*SERVING_HOSTS, *extra_serving_hosts), "kube-apiserver",
     )
     issue_client_certificate(
         pki.ca_cert, pki.ca_key, pki.kubelet_client_cert, pki.kubelet_client_key,

@@ -1,10 +1,17 @@
-"""A genuine Kubernetes node beside a control plane: kubelet, containerd, runc, a CNI bridge.
+"""A genuine Kubernetes node beside a control plane: kubelet, containerd, runc, a CNI bridge,
+kube-proxy and a cluster DNS.
 
 `start_node(plane, workdir)` starts a private containerd (config, root, state and socket under
 `workdir`), imports the OCI archives of `dist/images` into it, creates the CNI bridge with
 its gateway address (`RealNode.bridge_ip`, where pods reach the host), and starts the
 kubelet built by `scripts/control-plane/build.sh` registered with `plane` as node
 `localhost`; it returns once the node is Ready. Pods then run in real runc containers.
+
+Services work as in any cluster: kube-proxy (iptables mode) makes ClusterIPs reachable from
+pods and from the host, and dnsmasq on the bridge address answers
+`<service>.<namespace>.svc.cluster.local` from the Services' ClusterIPs (`node_dns`); the
+kubelet gives pods that nameserver and the cluster's search path. With a plane started with
+`pod_network=True`, pods reach the apiserver through `default/kubernetes` (in-cluster config).
 
 Only one real node can run on a machine (the kubelet bind-mounts over /var/log/pods and
 friends and owns the `kubepods` cgroups): every start takes the flock `LOCK_FILE` and holds
@@ -35,6 +42,7 @@ from pathlib import Path
 from cyclone import __version__
 from cyclone.devcluster import node_config
 from cyclone.devcluster.node_config import NodeLayout
+from cyclone.devcluster.node_dns import CLUSTER_DOMAIN, ServiceRecords, dnsmasq_argv, resolve
 from cyclone.devcluster.node_host import (
     BRIDGE,
     HARD_CODED_DIRS,
@@ -45,10 +53,19 @@ from cyclone.devcluster.node_host import (
     valid_workdir,
 )
 from cyclone.devcluster.node_lock import LOCK_FILE, STATE_DIR, NodeBusy, NodeError, NodeLock
-from cyclone.devcluster.plane import ControlPlane, _terminate, default_bin_dir, free_port
+from cyclone.devcluster.plane import (
+    KUBERNETES_SERVICE_IP,
+    NODE_BRIDGE_IP,
+    SERVICE_CLUSTER_IP_RANGE,
+    ControlPlane,
+    _terminate,
+    default_bin_dir,
+    free_port,
+)
 
 __all__ = [
-    "BRIDGE", "BRIDGE_IP", "DEFAULT_IMAGES", "HARD_CODED_DIRS", "LOCK_FILE", "PAUSE_IMAGE",
+    "BRIDGE", "BRIDGE_IP", "CLUSTER_DOMAIN", "DEFAULT_IMAGES", "HARD_CODED_DIRS", "LOCK_FILE",
+    "PAUSE_IMAGE",
     "POD_CIDR", "REQUIRED_IMAGES", "RUNTIME_DIRS", "STATE_DIR", "NodeBusy", "NodeError",
     "NodeLock", "RealNode",
     "clean_up_left_over_node", "missing_node_parts", "start_node",
@@ -57,13 +74,14 @@ __all__ = [
 DEFAULT_IMAGES = Path(os.environ.get("CYCLONE_NODE_IMAGES")
                       or Path(__file__).resolve().parents[2] / "dist" / "images")
 """The OCI archives a node imports (`make images`; `CYCLONE_NODE_IMAGES` overrides)."""
-NODE_BINARIES = ("kubelet", "kubectl")
-HOST_COMMANDS = ("containerd", "ctr", "runc", "ip", "mount")
+NODE_BINARIES = ("kubelet", "kubectl", "kube-proxy")
+HOST_COMMANDS = ("containerd", "ctr", "runc", "ip", "mount", "iptables", "conntrack", "dnsmasq")
 REQUIRED_IMAGES = ("pause", "toolbox")
 """The archives a node cannot do without: the sandbox image and the tests' stage image."""
 PAUSE_IMAGE = f"docker.io/cyclone/pause:{__version__}"
 POD_CIDR = "10.88.0.0/16"
-BRIDGE_IP = "10.88.0.1"
+BRIDGE_IP = NODE_BRIDGE_IP
+COMPONENTS_IN_STOP_ORDER = ("kube-proxy", "dnsmasq", "kubelet", "containerd")
 MAX_SOCKET_PATH = 107
 
 
@@ -100,6 +118,9 @@ class RealNode:
     stopped: bool = False
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     preexec_fn: Callable[[], None] | None = field(default=None, repr=False)
+    service_records: ServiceRecords | None = field(default=None, repr=False)
+    startup: dict[str, float] = field(default_factory=dict)
+    """Seconds each part of the start took (for reports)."""
 
     def log_path(self, component: str) -> Path:
         return self.workdir / "logs" / f"{component}.log"
@@ -108,21 +129,24 @@ class RealNode:
         """The last lines of each component's log, for failure messages."""
         return "\n".join(
             f"--- {component} ---\n{_tail(self.log_path(component), lines)}"
-            for component in ("containerd", "kubelet", "import")
+            for component in ("containerd", "kubelet", "import", "kube-proxy", "dnsmasq")
         )
 
     def alive(self) -> bool:
         return bool(self.processes) and all(p.poll() is None for p in self.processes.values())
 
     def stop(self, timeout: float = 15.0) -> None:
-        """Stop the kubelet and containerd, kill what still runs in the node's containers,
-        and restore the host; raise `NodeError` naming anything that could not be undone."""
+        """Stop kube-proxy, the cluster DNS, the kubelet and containerd, kill what still runs
+        in the node's containers, and restore the host (iptables included); raise `NodeError`
+        naming anything that could not be undone."""
         if self.stopped:
             return
         self.stopped = True
         problems: list[str] = []
         try:
-            for component in ("kubelet", "containerd"):
+            if self.service_records is not None:
+                self.service_records.stop()
+            for component in COMPONENTS_IN_STOP_ORDER:
                 proc = self.processes.pop(component, None)
                 if proc is not None:
                     _terminate(proc, timeout)
@@ -232,7 +256,7 @@ def _archives(images: Path, only: tuple[str, ...] | None) -> list[Path]:
 def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Path,
            timeout: float) -> None:
     for sub in ("logs", "cni/net.d", "cni/ipam", "containerd", "kubelet", "pki",
-                "volume-plugins", "runc", "host"):
+                "volume-plugins", "runc", "host", "dns/hosts", "dns/staging"):
         (layout.workdir / sub).mkdir(parents=True, exist_ok=True)
     shutil.copyfile(node.plane.kubeconfig, node.kubeconfig)
     node.kubeconfig.chmod(0o600)
@@ -247,11 +271,15 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
         changes.make_dirs(Path(path))
     changes.record_runtime_dirs()
     changes.create_bridge(layout.bridge, layout.bridge_ip, layout.prefix_length)
+    started = time.monotonic()
+    _start_services(node, layout, bin_dir, timeout)
+    node.startup["kube-proxy and dnsmasq started"] = time.monotonic() - started
     changes.record_cgroups()
     node.snapshotter = _snapshotter(layout.workdir)
     layout.containerd_config.write_text(node_config.containerd_config(
         layout, sandbox_image=PAUSE_IMAGE, snapshotter=node.snapshotter))
-    (layout.cni_conf_dir / "10-cyclone.conflist").write_text(node_config.cni_network(layout))
+    (layout.cni_conf_dir / "10-cyclone.conflist").write_text(
+        node_config.cni_network(layout, SERVICE_CLUSTER_IP_RANGE))
 
     _spawn(node, "containerd", [shutil.which("containerd") or "containerd",
                                 f"--config={layout.containerd_config}"])
@@ -261,8 +289,10 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
     importer.start()
 
     port, healthz_port = free_port(), free_port()
+    layout.resolv_conf.write_text("")
     layout.kubelet_config.write_text(node_config.kubelet_config(
-        layout, port=port, healthz_port=healthz_port, client_ca=node.plane.kubelet_client_ca))
+        layout, port=port, healthz_port=healthz_port, client_ca=node.plane.kubelet_client_ca,
+        cluster_domain=CLUSTER_DOMAIN))
     _delete_node_object(node.plane, node.name)
     _spawn(node, "kubelet", [
         str(bin_dir / "kubelet"),
@@ -280,9 +310,52 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
         "--v=1",
     ])
     _wait_ready(node, timeout)
+    waited = time.monotonic()
+    _wait_for_services(node, timeout)
+    node.startup["waited for kube-proxy's first sync and the DNS"] = time.monotonic() - waited
     importer.join()
     if importer.error:
         raise NodeError(importer.error)
+
+
+def _start_services(node: RealNode, layout: NodeLayout, bin_dir: Path, timeout: float) -> None:
+    """The cluster DNS (once the hosts file holds the Services, so dnsmasq starts with them)
+    and kube-proxy, after journaling the KUBE-* chains iptables holds before it. ClusterIPs
+    are routed into the bridge (the route goes with the bridge), so the host reaches them
+    whatever its own routes."""
+    subprocess.run(["ip", "route", "add", SERVICE_CLUSTER_IP_RANGE, "dev", layout.bridge,
+                    "src", layout.bridge_ip], capture_output=True)
+    records = ServiceRecords(node.plane, layout.dns_hosts_dir, layout.dns_staging_dir)
+    node.service_records = records
+    records.start()
+    if not records.synced.wait(timeout):
+        raise NodeError(f"the cluster DNS records were not written: {records.error}")
+    _spawn(node, "dnsmasq", dnsmasq_argv(
+        shutil.which("dnsmasq") or "dnsmasq", listen_address=layout.bridge_ip,
+        hosts_dir=layout.dns_hosts_dir, pid_file=layout.workdir / "dnsmasq.pid"))
+    node.changes.record_kube_chains()
+    _spawn(node, "kube-proxy", [str(bin_dir / "kube-proxy"), *node_config.kube_proxy_args(
+        layout, kubeconfig=node.kubeconfig, node_name=node.name,
+        healthz_port=free_port(), metrics_port=free_port())])
+
+
+def _kube_proxy_synced() -> bool:
+    """kube-proxy has written its rules once: its last rule of KUBE-SERVICES is there."""
+    result = subprocess.run(["iptables", "-w", "5", "-t", "nat", "-S", "KUBE-SERVICES"],
+                            capture_output=True, text=True)
+    return result.returncode == 0 and "-j KUBE-NODEPORTS" in result.stdout
+
+
+def _wait_for_services(node: RealNode, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    name = f"kubernetes.default.svc.{CLUSTER_DOMAIN}"
+    while not (_kube_proxy_synced()
+               and resolve(name, node.bridge_ip, timeout=0.5) == [KUBERNETES_SERVICE_IP]):
+        _check_alive(node)
+        if time.monotonic() > deadline:
+            raise NodeError(f"kube-proxy did not program iptables or the cluster DNS does not "
+                            f"answer {name} within {timeout:g}s")
+        time.sleep(0.1)
 
 
 def _snapshotter(workdir: Path) -> str:

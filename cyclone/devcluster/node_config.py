@@ -1,4 +1,5 @@
-"""The configuration files of a real node: containerd's, the CNI network's and the kubelet's.
+"""The configuration of a real node: containerd's, the CNI network's, the kubelet's and
+kube-proxy's command line.
 
 Pure functions of the node's layout (no I/O): `node.start_node` writes what they return.
 The settings that matter on a shared test machine, and why:
@@ -7,12 +8,19 @@ The settings that matter on a shared test machine, and why:
   a VM that withholds CAP_SYS_RESOURCE makes runc fail every sandbox that asks for -998.
 - The CNI bridge has no masquerading and no default route: pods reach the host only at the
   bridge's own address, which is created before the kubelet starts so a test server can
-  bind there.
+  bind there, and the Services' ClusterIPs through it (a route for the service range).
 - The kubelet serves on the bridge address (its node IP, which the apiserver dials for logs
   and exec) and authenticates callers by client certificate against the control plane's
   kubelet-client CA: only the apiserver gets in, not the pods on the bridge.
 - `makeIPTablesUtilChains: false` keeps the kubelet's KUBE-* chains out of the host's
-  iptables (there is no kube-proxy); eviction and image GC are relaxed for a shared disk.
+  iptables; eviction and image GC are relaxed for a shared disk.
+- Pods resolve names at the cluster DNS on the bridge address (`node_dns`), with the
+  cluster's search path and no search domain of the host (`resolvConf` is an empty file).
+- kube-proxy (iptables mode) masquerades all Service traffic: a pod reaching a Service whose
+  endpoint is a pod on the same bridge gets the answer back through the host, where the
+  translation is undone (the bridge does not pass its frames through iptables). It leaves
+  the host's conntrack sysctls alone, serves health and metrics on loopback only, and
+  reprograms iptables at most every quarter second.
 - `nodeStatusUpdateFrequency: 2s` makes the node Ready about ten seconds sooner.
 """
 
@@ -54,6 +62,19 @@ class NodeLayout:
     def kubelet_config(self) -> Path:
         return self.workdir / "kubelet.yaml"
 
+    @property
+    def resolv_conf(self) -> Path:
+        """The kubelet's base resolv.conf: empty, so pods get no search domain of the host."""
+        return self.workdir / "resolv.conf"
+
+    @property
+    def dns_hosts_dir(self) -> Path:
+        return self.workdir / "dns" / "hosts"
+
+    @property
+    def dns_staging_dir(self) -> Path:
+        return self.workdir / "dns" / "staging"
+
 
 def containerd_config(layout: NodeLayout, *, sandbox_image: str, snapshotter: str) -> str:
     w = layout.workdir
@@ -88,7 +109,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 """
 
 
-def cni_network(layout: NodeLayout) -> str:
+def cni_network(layout: NodeLayout, service_cidr: str) -> str:
     network = {
         "cniVersion": "0.4.0",
         "name": "cyclone-node",
@@ -98,6 +119,7 @@ def cni_network(layout: NodeLayout) -> str:
             "ipam": {
                 "type": "host-local",
                 "ranges": [[{"subnet": layout.pod_cidr, "gateway": layout.bridge_ip}]],
+                "routes": [{"dst": service_cidr, "gw": layout.bridge_ip}],
                 "dataDir": str(layout.workdir / "cni" / "ipam"),
             },
         }],
@@ -105,7 +127,8 @@ def cni_network(layout: NodeLayout) -> str:
     return json.dumps(network, indent=2) + "\n"
 
 
-def kubelet_config(layout: NodeLayout, *, port: int, healthz_port: int, client_ca: Path) -> str:
+def kubelet_config(layout: NodeLayout, *, port: int, healthz_port: int, client_ca: Path,
+                   cluster_domain: str) -> str:
     config = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
@@ -124,6 +147,9 @@ def kubelet_config(layout: NodeLayout, *, port: int, healthz_port: int, client_c
         "cgroupsPerQOS": True,
         "enforceNodeAllocatable": ["pods"],
         "failSwapOn": False,
+        "clusterDNS": [layout.bridge_ip],
+        "clusterDomain": cluster_domain,
+        "resolvConf": str(layout.resolv_conf),
         "makeIPTablesUtilChains": False,
         "rotateCertificates": False,
         "serializeImagePulls": False,
@@ -138,3 +164,25 @@ def kubelet_config(layout: NodeLayout, *, port: int, healthz_port: int, client_c
         "fileCheckFrequency": "10s",
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def kube_proxy_args(layout: NodeLayout, *, kubeconfig: Path, node_name: str,
+                    healthz_port: int, metrics_port: int) -> list[str]:
+    """kube-proxy's arguments (after the executable); `kubeconfig` must be in the workdir:
+    `node_host` recognises the node's kube-proxy by that argument."""
+    return [
+        f"--kubeconfig={kubeconfig}",
+        "--proxy-mode=iptables",
+        f"--hostname-override={node_name}",
+        f"--bind-address={layout.bridge_ip}",
+        f"--cluster-cidr={layout.pod_cidr}",
+        "--masquerade-all",
+        "--conntrack-max-per-core=0",
+        "--conntrack-tcp-timeout-established=0",
+        "--conntrack-tcp-timeout-close-wait=0",
+        "--oom-score-adj=0",
+        "--iptables-min-sync-period=250ms",
+        f"--healthz-bind-address=127.0.0.1:{healthz_port}",
+        f"--metrics-bind-address=127.0.0.1:{metrics_port}",
+        "--v=1",
+    ]

@@ -2,7 +2,8 @@
 
 A kubelet and its runtime touch the machine outside their own directory: sysctls, bind
 mounts over paths the kubelet hard-codes, directories, network namespaces, the CNI bridge,
-the `kubepods` cgroups, and container processes whose shims outlive containerd. Each change
+the `kubepods` cgroups, and container processes whose shims outlive containerd; kube-proxy
+adds its KUBE-* chains to iptables. Each change
 is appended to a journal file in `STATE_DIR` *before* it is made; `restore` undoes whatever
 the journal lists, so a node that failed half-way, or whose test process was killed, is
 cleaned up by `stop()` or by the next start.
@@ -10,7 +11,9 @@ cleaned up by `stop()` or by the next start.
 `restore` runs as root, so it acts only on entries a node writes (`trusted`): the sysctls the
 kubelet rewrites, bind mounts over the paths it hard-codes, directories on the way to those,
 the node's bridge and its veths, the `kubepods` cgroups, mounts under the node's own
-containerd and kubelet dirs, and pids whose executable and arguments are the node's.
+containerd and kubelet dirs, pids whose executable and arguments are the node's, and the
+KUBE-* iptables chains that were not there before the node started (and the rules that jump
+to them).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import contextlib
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from cyclone.devcluster.node_lock import STATE_DIR, NodeError, open_private_file
+from cyclone.devcluster.plane import default_bin_dir
 
 JOURNAL_NAME = "host-changes.json"
 JOURNAL = STATE_DIR / JOURNAL_NAME
@@ -39,15 +45,20 @@ leaves its socket behind."""
 SYSCTLS = (
     "vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
     "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward",
+    "net.ipv4.conf.all.route_localnet",
 )
-"""What the kubelet rewrites on start (and the bridge plugin: ip_forward)."""
+"""What the kubelet rewrites on start (the bridge plugin: ip_forward; kube-proxy:
+route_localnet)."""
 BRIDGE = "cni-cyclone0"
 HARD_CODED_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/device-plugins",
                    "/var/lib/cni/results")
 """Host paths the kubelet and CNI use whatever they are told: node-private dirs are
 bind-mounted over them while the node runs."""
 RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
-COMPONENTS = ("kubelet", "containerd")
+COMPONENTS = ("kubelet", "containerd", "kube-proxy", "dnsmasq")
+IPTABLES_COMMANDS = ("iptables", "ip6tables")
+IPTABLES_TABLES = ("nat", "filter", "mangle")
+KUBE_CHAIN = re.compile(r"KUBE-[A-Z0-9-]+")
 MOUNTING_SUBDIRS = ("containerd", "kubelet", "overlay-probe")
 """The parts of a node's workdir where it mounts (container root filesystems, sandbox shm,
 pod volumes, the snapshotter probe)."""
@@ -67,6 +78,9 @@ class HostChanges:
     bridge: str = ""
     cgroups: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
+    kube_chains_before: list[str] | None = None
+    """The KUBE-* chains (`command table chain`) iptables held before kube-proxy started;
+    None until then."""
     state_dir: Path = field(default=STATE_DIR, repr=False, compare=False)
     """Where the journal is kept (not part of it)."""
 
@@ -147,6 +161,11 @@ class HostChanges:
         self.cgroups = [
             str(h / "kubepods") for h in _hierarchies() if not (h / "kubepods").exists()
         ]
+        self.save()
+
+    def record_kube_chains(self) -> None:
+        """What KUBE-* chains exist before kube-proxy adds its own."""
+        self.kube_chains_before = kube_chains()
         self.save()
 
     def record_pid(self, component: str, pid: int) -> None:
@@ -230,13 +249,16 @@ def trusted(changes: HostChanges) -> tuple[HostChanges, list[str]]:
     before = {"netns_before": changes.netns_before,
               "shim_sockets_before": changes.shim_sockets_before}
     foreign += [f"{k} {v!r}" for k, v in before.items() if v is not None and _names(v) is None]
+    if changes.kube_chains_before is not None and _names(changes.kube_chains_before) is None:
+        foreign.append(f"kube_chains_before {changes.kube_chains_before!r}")
     kept = HostChanges(
         workdir=workdir, socket=socket if changes.socket == socket else "",
         sysctls=kept_sysctls, created_dirs=[d for d in dirs if d in known],
         bind_mounts=[m for m in mounts if m in HARD_CODED_DIRS],
         netns_before=_names(changes.netns_before),
         shim_sockets_before=_names(changes.shim_sockets_before),
-        bridge=bridge, cgroups=kept_cgroups, pids=kept_pids, state_dir=changes.state_dir)
+        bridge=bridge, cgroups=kept_cgroups, pids=kept_pids,
+        kube_chains_before=_names(changes.kube_chains_before), state_dir=changes.state_dir)
     return kept, foreign
 
 
@@ -258,6 +280,8 @@ def restore(changes: HostChanges) -> list[str]:
             if not _gone(pid, 10.0):
                 problems.append(f"{component} (pid {pid}) did not exit")
     _kill_cgroup_members(changes.cgroups)
+    if changes.kube_chains_before is not None:
+        problems.extend(_remove_kube_chains(set(changes.kube_chains_before)))
     if changes.socket:
         for pid in _shims(changes.socket):
             _kill(pid, signal.SIGKILL)
@@ -380,10 +404,12 @@ def _executable(pid: int) -> str:
 
 
 def _is_ours(component: str, pid: int, workdir: str) -> bool:
-    """Still the node's kubelet or containerd (by executable and the arguments the node gave
-    it), not a later process that reused the pid."""
+    """Still the node's kubelet, containerd, kube-proxy or dnsmasq (by executable and the
+    arguments the node gave it), not a later process that reused the pid."""
     marks = {"kubelet": f"--root-dir={workdir}/kubelet",
-             "containerd": f"--config={workdir}/containerd.toml"}
+             "containerd": f"--config={workdir}/containerd.toml",
+             "kube-proxy": f"--kubeconfig={workdir}/kubeconfig",
+             "dnsmasq": f"--pid-file={workdir}/dnsmasq.pid"}
     return (component in marks and bool(workdir) and _executable(pid) == component
             and marks[component] in _argv(pid))
 
@@ -451,3 +477,57 @@ def _remove_cgroup_tree(root: Path) -> list[str]:
             except OSError:
                 time.sleep(0.1)
     return [f"could not remove cgroup {root}"] if root.exists() else []
+
+
+def _iptables(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([command, "-w", "5", *args], capture_output=True, text=True)
+
+
+def _table_rules(command: str, table: str) -> list[str]:
+    """`iptables -t table -S` ([] when the command or the table is not there)."""
+    if shutil.which(command) is None:
+        return []
+    result = _iptables(command, "-t", table, "-S")
+    return result.stdout.splitlines() if result.returncode == 0 else []
+
+
+def kube_chains() -> list[str]:
+    """Every KUBE-* chain in the host's iptables, as `command table chain`."""
+    found = []
+    for command in IPTABLES_COMMANDS:
+        for table in IPTABLES_TABLES:
+            for rule in _table_rules(command, table):
+                words = rule.split()
+                if len(words) == 2 and words[0] == "-N" and KUBE_CHAIN.fullmatch(words[1]):
+                    found.append(f"{command} {table} {words[1]}")
+    return sorted(found)
+
+
+def _remove_kube_chains(before: set[str]) -> list[str]:
+    """Run `kube-proxy --cleanup` (iptables mode), then remove whatever KUBE-* chain it left
+    that was not there before the node (the canaries, the masquerade mark) with the rules that
+    jump to them. `before` holding chains means another Kubernetes shares the host: its
+    chains stay, and so kube-proxy's clean-up, which removes them by name, is not run."""
+    kube_proxy = default_bin_dir() / "kube-proxy"
+    if not before and os.access(kube_proxy, os.X_OK):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([str(kube_proxy), "--cleanup", "--cleanup-ipvs=false"],
+                           capture_output=True, timeout=60)
+    left_by_cleanup = set(kube_chains()) - before
+    for command in IPTABLES_COMMANDS:
+        for table in IPTABLES_TABLES:
+            ours = {entry.split()[2] for entry in left_by_cleanup
+                    if entry.startswith(f"{command} {table} ")}
+            if not ours:
+                continue
+            for rule in _table_rules(command, table):
+                words = shlex.split(rule)
+                if (words[:1] == ["-A"] and words[1] not in ours and "-j" in words
+                        and words[words.index("-j") + 1] in ours):
+                    _iptables(command, "-t", table, "-D", *words[1:])
+            for chain in sorted(ours):
+                _iptables(command, "-t", table, "-F", chain)
+            for chain in sorted(ours):
+                _iptables(command, "-t", table, "-X", chain)
+    left = sorted(set(kube_chains()) - before)
+    return [f"could not remove iptables chains {', '.join(left)}"] if left else []

@@ -10,6 +10,13 @@ node agents' log servers with a client certificate signed by the plane's CA
 (`kubelet_client_ca`, what a node agent's `log_client_ca` must be); it does not verify their
 self-signed serving certificates (no `--kubelet-certificate-authority`).
 
+With `pod_network=True` the plane serves the pods of a real node too (`node.start_node`):
+the apiserver listens on every address, advertises the node's bridge address
+`NODE_BRIDGE_IP` and keeps the `default/kubernetes` Service's endpoint on it (the default
+lease reconciler), and its serving certificate names that address, the Service's ClusterIP
+and `kubernetes.default.svc…`, so pods use the in-cluster configuration unchanged. Clients on
+the host still use https://127.0.0.1:<port> (the kubeconfig).
+
 Launching is synchronous (child processes and a readiness poll); callers in an event loop
 run `start_control_plane` in a thread.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
 import json
 import os
 import secrets
@@ -39,6 +47,11 @@ from cyclone.devcluster.certs import write_certificates
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ADMIN_USER = "cyclone-admin"
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+KUBERNETES_SERVICE_IP = str(next(ipaddress.ip_network(SERVICE_CLUSTER_IP_RANGE).hosts()))
+"""The ClusterIP of `default/kubernetes`: the first address of the service range."""
+NODE_BRIDGE_IP = "10.88.0.1"
+"""The real node's bridge address (`node.BRIDGE_IP`): where a pod-network plane's apiserver
+is advertised, and where pods reach the host."""
 
 
 class ControlPlaneError(RuntimeError):
@@ -80,6 +93,8 @@ class ControlPlane:
     kubelet_client_ca: Path
     """The CA of the apiserver's client certificate for kubelets: node agents' log servers
     trust it (`NodeAgent(log_client_ca=...)`, `--log-client-ca-file`)."""
+    pod_network: bool = False
+    """The apiserver is reachable from a real node's pods (see the module doc)."""
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     preexec_fn: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -124,12 +139,15 @@ def start_control_plane(
     scheduler: bool = True,
     timeout: float = 90.0,
     preexec_fn: Callable[[], None] | None = None,
+    pod_network: bool = False,
 ) -> ControlPlane:
     """Start a control plane whose state, certificates, kubeconfig and logs live in `workdir`.
 
     Returns once `/readyz` answers ok and the `default` namespace exists (and, with the
     controller-manager, once its `default` ServiceAccount exists, so pods are admitted).
     `preexec_fn` runs in each child before it starts (e.g. to tie its life to the caller).
+    `pod_network` makes the apiserver reachable from a real node's pods (module doc);
+    without it the apiserver listens on loopback only and keeps no endpoints.
     """
     bin_dir = bin_dir or default_bin_dir()
     missing = missing_binaries(bin_dir)
@@ -140,7 +158,7 @@ def start_control_plane(
         )
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir(exist_ok=True)
-    pki = write_certificates(workdir / "pki")
+    pki = write_certificates(workdir / "pki", (NODE_BRIDGE_IP,) if pod_network else ())
     token = secrets.token_hex(16)
     token_file = workdir / "tokens.csv"
     token_file.write_text(f'{token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
@@ -154,8 +172,13 @@ def start_control_plane(
     plane = ControlPlane(
         name=name, workdir=workdir, server=server, token=token, kubeconfig=kubeconfig,
         ca_file=pki.ca_cert, etcd_endpoint=etcd_endpoint, kubelet_client_ca=pki.ca_cert,
-        preexec_fn=preexec_fn,
+        preexec_fn=preexec_fn, pod_network=pod_network,
     )
+    if pod_network:
+        addresses = ["--bind-address=0.0.0.0", f"--advertise-address={NODE_BRIDGE_IP}"]
+    else:
+        addresses = ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+                     "--endpoint-reconciler-type=none"]
     try:
         _spawn(plane, bin_dir, "etcd", [
             "--name=default",
@@ -170,8 +193,7 @@ def start_control_plane(
         ])
         _spawn(plane, bin_dir, "kube-apiserver", [
             f"--etcd-servers={etcd_endpoint}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            *addresses,
             f"--secure-port={api_port}",
             "--insecure-port=0",
             f"--cert-dir={workdir / 'apiserver-certs'}",
@@ -185,7 +207,6 @@ def start_control_plane(
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
             "--enable-priority-and-fairness=false",
-            "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--kubelet-preferred-address-types=InternalIP,Hostname",
             f"--kubelet-client-certificate={pki.kubelet_client_cert}",

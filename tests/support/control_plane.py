@@ -51,8 +51,9 @@ def _die_with_parent() -> None:
     libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
-def start_plane(name: str) -> ControlPlane:
-    """Start a plane in a fresh temporary directory (removed again by `stop_plane`)."""
+def start_plane(name: str, pod_network: bool = False) -> ControlPlane:
+    """Start a plane in a fresh temporary directory (removed again by `stop_plane`);
+    `pod_network`: see `cyclone.devcluster.plane`."""
     missing = missing_binaries()
     if missing:
         unavailable(
@@ -62,7 +63,7 @@ def start_plane(name: str) -> ControlPlane:
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
     try:
         return plane_module.start_control_plane(
-            workdir, name=name, preexec_fn=_die_with_parent
+            workdir, name=name, preexec_fn=_die_with_parent, pod_network=pod_network
         )
     except ControlPlaneError:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -101,9 +102,10 @@ def _stop_session() -> None:
 
 
 @contextmanager
-def extra_plane(name: str = "cyclone-extra") -> Iterator[ControlPlane]:
+def extra_plane(name: str = "cyclone-extra", pod_network: bool = False
+                ) -> Iterator[ControlPlane]:
     """A second (third…) plane for the duration of the block."""
-    plane = start_plane(name)
+    plane = start_plane(name, pod_network)
     try:
         yield plane
     finally:

@@ -1,10 +1,12 @@
 """A genuine node (kubelet + containerd + runc) for tests, on a control plane of its own.
 
 The node runs beside an `extra_plane` with Cyclone's CRDs installed, never beside the session
-plane (whose pods node agents run). Only one real node runs on a machine at a time: starting
-one waits for the machine-wide lock of `cyclone.devcluster.node`. Without the binaries, the
-host tools or the images, the tests skip with what is missing, or fail when
-`CYCLONE_REQUIRE_K8S=1`.
+plane (whose pods node agents run). Every node runs kube-proxy and the cluster DNS;
+`real_node_cluster` also gives its pods the apiserver (`pod_network`: the `kubernetes`
+Service and the in-cluster configuration), as a cluster an operator installs Cyclone on
+does. Only one real node runs on a machine at a time: starting one waits for the
+machine-wide lock of `cyclone.devcluster.node`. Without the binaries, the host tools or the
+images, the tests skip with what is missing, or fail when `CYCLONE_REQUIRE_K8S=1`.
 """
 
 from __future__ import annotations
@@ -50,16 +52,17 @@ async def _install_crds(plane: ControlPlane) -> None:
 @contextmanager
 def real_node_plane(name: str = "cyclone-realnode", images: Path = DEFAULT_IMAGES, *,
                     plane: ControlPlane | None = None, lock: NodeLock | None = None,
-                    only_images: tuple[str, ...] | None = None,
+                    only_images: tuple[str, ...] | None = None, pod_network: bool = False,
                     ) -> Iterator[tuple[ControlPlane, RealNode]]:
     """A plane with Cyclone's CRDs and a Ready real node; both stopped (host restored) after.
     With `plane`, the node joins that one (left running) instead of a new one; with `lock`
     (held by the caller), it does not wait for the machine-wide lock itself; `only_images`
-    limits the archives imported (all of `images` by default)."""
+    limits the archives imported (all of `images` by default); `pod_network` starts the new
+    plane so that pods reach its apiserver (`cyclone.devcluster.plane`)."""
     require_node_parts(images)
     with contextlib.ExitStack() as stack:
         if plane is None:
-            plane = stack.enter_context(extra_plane(name))
+            plane = stack.enter_context(extra_plane(name, pod_network=pod_network))
         asyncio.run(_install_crds(plane))
         workdir = Path(tempfile.mkdtemp(prefix="cyclone-node-"))
         try:
@@ -83,4 +86,11 @@ def real_node_plane(name: str = "cyclone-realnode", images: Path = DEFAULT_IMAGE
 @pytest.fixture(scope="module")
 def real_node() -> Iterator[tuple[ControlPlane, RealNode]]:
     with real_node_plane() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def real_node_cluster() -> Iterator[tuple[ControlPlane, RealNode]]:
+    """A real node whose pods reach the apiserver through the `kubernetes` Service."""
+    with real_node_plane("cyclone-cluster", pod_network=True) as pair:
         yield pair

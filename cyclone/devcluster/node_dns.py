@@ -1,0 +1,170 @@
+"""Cluster DNS of a real node: dnsmasq answering `<service>.<namespace>.svc.cluster.local`.
+
+dnsmasq listens on the node's bridge address and answers only from the hosts files in a
+directory (`--hostsdir`), re-reading a file by itself (inotify) whenever it is replaced.
+`ServiceRecords`, a thread of the process that started the node, lists the plane's Services
+every half second and, when their ClusterIPs changed, writes the one hosts file anew
+(written beside the directory, then renamed into it, so dnsmasq never reads half a file).
+Headless Services (ClusterIP `None`) and those without a ClusterIP get no record.
+
+`resolve` is a minimal DNS client (one A query over UDP), enough to wait for the server and to
+check it from the host without a resolver library.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import socket
+import ssl
+import struct
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from cyclone.devcluster.plane import ControlPlane
+
+CLUSTER_DOMAIN = "cluster.local"
+HOSTS_FILE_NAME = "services"
+POLL_INTERVAL = 0.5
+
+
+def hosts_lines(services: list[dict[str, Any]], domain: str = CLUSTER_DOMAIN) -> str:
+    """The hosts file for `services` (items of a Service list): one line per Service with a
+    ClusterIP, sorted, so that an unchanged cluster gives an unchanged file."""
+    lines = []
+    for service in services:
+        meta = service.get("metadata") or {}
+        name, namespace = meta.get("name"), meta.get("namespace")
+        address = (service.get("spec") or {}).get("clusterIP") or ""
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        if name and namespace:
+            lines.append(f"{address} {name}.{namespace}.svc.{domain}")
+    return "".join(f"{line}\n" for line in sorted(lines))
+
+
+def dnsmasq_argv(executable: str, *, listen_address: str, hosts_dir: Path, pid_file: Path,
+                 domain: str = CLUSTER_DOMAIN) -> list[str]:
+    """dnsmasq answering on `listen_address`:53 from `hosts_dir` alone: no upstream servers,
+    no /etc/hosts, no configuration file; every other name under `domain` is NXDOMAIN.
+    It stays root (the hosts dir is root's private workdir)."""
+    return [
+        executable, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
+        "--no-hosts", f"--listen-address={listen_address}", "--bind-interfaces", "--port=53",
+        f"--hostsdir={hosts_dir}", f"--local=/{domain}/", f"--pid-file={pid_file}",
+        "--user=root", "--group=root", "--log-facility=-",
+    ]
+
+
+class ServiceRecords(threading.Thread):
+    """Keeps the hosts file in `hosts_dir` in step with the Services of `plane` (module doc).
+
+    `synced` is set once the file holds the Services of a first successful list; `error`
+    holds the last failure to list them (cleared by the next success).
+    """
+
+    def __init__(self, plane: ControlPlane, hosts_dir: Path, staging_dir: Path,
+                 interval: float = POLL_INTERVAL) -> None:
+        super().__init__(name="node-service-records", daemon=True)
+        self.plane, self.hosts_dir, self.staging_dir = plane, hosts_dir, staging_dir
+        self.interval = interval
+        self.synced = threading.Event()
+        self.error = ""
+        self._stopping = threading.Event()
+        self._written: str | None = None
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            self.sync_once()
+            self._stopping.wait(self.interval)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def sync_once(self) -> None:
+        try:
+            services = self._list_services()
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            self.error = f"listing Services failed: {exc}"
+            return
+        self.error = ""
+        content = hosts_lines(services)
+        if content != self._written:
+            self._write(content)
+            self._written = content
+        self.synced.set()
+
+    def _list_services(self) -> list[dict[str, Any]]:
+        context = ssl.create_default_context(cafile=str(self.plane.ca_file))
+        request = urllib.request.Request(
+            f"{self.plane.server}/api/v1/services",
+            headers={"Authorization": f"Bearer {self.plane.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5, context=context) as response:
+                return json.loads(response.read()).get("items") or []
+        except urllib.error.HTTPError as exc:
+            raise OSError(f"HTTP {exc.code}") from None
+
+    def _write(self, content: str) -> None:
+        staged = self.staging_dir / f"{HOSTS_FILE_NAME}.{secrets.token_hex(4)}"
+        staged.write_text(content)
+        os.replace(staged, self.hosts_dir / HOSTS_FILE_NAME)
+
+
+def _encode_name(name: str) -> bytes:
+    labels = [label.encode("idna") for label in name.rstrip(".").split(".")]
+    return b"".join(bytes([len(label)]) + label for label in labels) + b"\0"
+
+
+def _skip_name(message: bytes, offset: int) -> int:
+    while True:
+        length = message[offset]
+        if length == 0:
+            return offset + 1
+        if length & 0xC0 == 0xC0:
+            return offset + 2
+        offset += 1 + length
+
+
+def resolve(name: str, server: str, port: int = 53, timeout: float = 2.0) -> list[str] | None:
+    """The IPv4 addresses `server` gives for `name` (an A query over UDP): [] for NXDOMAIN or
+    no record, None when it does not answer or answers with another error."""
+    query_id = secrets.randbelow(1 << 16)
+    question = _encode_name(name) + struct.pack(">HH", 1, 1)
+    query = struct.pack(">HHHHHH", query_id, 0x0100, 1, 0, 0, 0) + question
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(query, (server, port))
+            answer, _ = sock.recvfrom(4096)
+        except OSError:
+            return None
+    if len(answer) < 12 or struct.unpack(">H", answer[:2])[0] != query_id:
+        return None
+    flags, questions, records = struct.unpack(">HHH", answer[2:8])
+    code = flags & 0xF
+    if code == 3:
+        return []
+    if code != 0:
+        return None
+    offset = 12
+    for _ in range(questions):
+        offset = _skip_name(answer, offset) + 4
+    addresses = []
+    for _ in range(records):
+        offset = _skip_name(answer, offset)
+        kind, _class, _ttl, length = struct.unpack(">HHIH", answer[offset:offset + 10])
+        offset += 10
+        if kind == 1 and length == 4:
+            addresses.append(socket.inet_ntoa(answer[offset:offset + 4]))
+        offset += length
+    return addresses
