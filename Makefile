@@ -60,14 +60,17 @@ images-deps:
 images: setup images-deps
 	bash scripts/images/build.sh
 
-# The real node of the tests (cyclone/devcluster/node.py): containerd, runc, the CNI plugins
-# and iptables from Debian; the kubelet and kubectl come from scripts/control-plane/build.sh.
+# The real node of the tests (cyclone/devcluster/node.py): containerd, runc, the CNI plugins,
+# iptables and conntrack (kube-proxy) and dnsmasq (the cluster DNS) from Debian; the kubelet,
+# kube-proxy and kubectl come from scripts/control-plane/build.sh.
 node-deps:
 	@command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null \
-	  && command -v iptables >/dev/null && [ -x /usr/lib/cni/bridge ] || { \
-	  echo "installing containerd, runc, containernetworking-plugins and iptables (real node)"; \
+	  && command -v iptables >/dev/null && command -v conntrack >/dev/null \
+	  && command -v dnsmasq >/dev/null && [ -x /usr/lib/cni/bridge ] || { \
+	  echo "installing containerd, runc, containernetworking-plugins, iptables, conntrack and" \
+	    "dnsmasq-base (real node)"; \
 	  (apt-get update -qq && apt-get install -y -qq containerd runc containernetworking-plugins \
-	    iptables) >/dev/null; }
+	    iptables conntrack dnsmasq-base) >/dev/null; }
 
 # Optional: podman for `cyclone up --runtime podman` and its tests (skipped without it).
 runtime-deps:
