@@ -96,11 +96,15 @@ class ServiceRecords(threading.Thread):
         except (OSError, ssl.SSLError, ValueError) as exc:
             self.error = f"listing Services failed: {exc}"
             return
-        self.error = ""
         content = hosts_lines(services)
         if content != self._written:
-            self._write(content)
+            try:
+                self._write(content)
+            except OSError as exc:
+                self.error = f"writing the hosts file failed: {exc}"
+                return
             self._written = content
+        self.error = ""
         self.synced.set()
 
     def _list_services(self) -> list[dict[str, Any]]:

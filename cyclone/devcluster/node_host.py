@@ -22,8 +22,6 @@ import contextlib
 import json
 import os
 import re
-import shlex
-import shutil
 import signal
 import subprocess
 import time
@@ -31,8 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cyclone.devcluster.node_iptables import kube_chains, remove_kube_chains
 from cyclone.devcluster.node_lock import STATE_DIR, NodeError, open_private_file
-from cyclone.devcluster.plane import default_bin_dir
 
 JOURNAL_NAME = "host-changes.json"
 JOURNAL = STATE_DIR / JOURNAL_NAME
@@ -56,9 +54,7 @@ HARD_CODED_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/dev
 bind-mounted over them while the node runs."""
 RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
 COMPONENTS = ("kubelet", "containerd", "kube-proxy", "dnsmasq")
-IPTABLES_COMMANDS = ("iptables", "ip6tables")
-IPTABLES_TABLES = ("nat", "filter", "mangle")
-KUBE_CHAIN = re.compile(r"KUBE-[A-Z0-9-]+")
+
 MOUNTING_SUBDIRS = ("containerd", "kubelet", "overlay-probe")
 """The parts of a node's workdir where it mounts (container root filesystems, sandbox shm,
 pod volumes, the snapshotter probe)."""
@@ -281,7 +277,7 @@ def restore(changes: HostChanges) -> list[str]:
                 problems.append(f"{component} (pid {pid}) did not exit")
     _kill_cgroup_members(changes.cgroups)
     if changes.kube_chains_before is not None:
-        problems.extend(_remove_kube_chains(set(changes.kube_chains_before)))
+        problems.extend(remove_kube_chains(set(changes.kube_chains_before)))
     if changes.socket:
         for pid in _shims(changes.socket):
             _kill(pid, signal.SIGKILL)
@@ -478,56 +474,3 @@ def _remove_cgroup_tree(root: Path) -> list[str]:
                 time.sleep(0.1)
     return [f"could not remove cgroup {root}"] if root.exists() else []
 
-
-def _iptables(command: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([command, "-w", "5", *args], capture_output=True, text=True)
-
-
-def _table_rules(command: str, table: str) -> list[str]:
-    """`iptables -t table -S` ([] when the command or the table is not there)."""
-    if shutil.which(command) is None:
-        return []
-    result = _iptables(command, "-t", table, "-S")
-    return result.stdout.splitlines() if result.returncode == 0 else []
-
-
-def kube_chains() -> list[str]:
-    """Every KUBE-* chain in the host's iptables, as `command table chain`."""
-    found = []
-    for command in IPTABLES_COMMANDS:
-        for table in IPTABLES_TABLES:
-            for rule in _table_rules(command, table):
-                words = rule.split()
-                if len(words) == 2 and words[0] == "-N" and KUBE_CHAIN.fullmatch(words[1]):
-                    found.append(f"{command} {table} {words[1]}")
-    return sorted(found)
-
-
-def _remove_kube_chains(before: set[str]) -> list[str]:
-    """Run `kube-proxy --cleanup` (iptables mode), then remove whatever KUBE-* chain it left
-    that was not there before the node (the canaries, the masquerade mark) with the rules that
-    jump to them. `before` holding chains means another Kubernetes shares the host: its
-    chains stay, and so kube-proxy's clean-up, which removes them by name, is not run."""
-    kube_proxy = default_bin_dir() / "kube-proxy"
-    if not before and os.access(kube_proxy, os.X_OK):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run([str(kube_proxy), "--cleanup", "--cleanup-ipvs=false"],
-                           capture_output=True, timeout=60)
-    left_by_cleanup = set(kube_chains()) - before
-    for command in IPTABLES_COMMANDS:
-        for table in IPTABLES_TABLES:
-            ours = {entry.split()[2] for entry in left_by_cleanup
-                    if entry.startswith(f"{command} {table} ")}
-            if not ours:
-                continue
-            for rule in _table_rules(command, table):
-                words = shlex.split(rule)
-                if (words[:1] == ["-A"] and words[1] not in ours and "-j" in words
-                        and words[words.index("-j") + 1] in ours):
-                    _iptables(command, "-t", table, "-D", *words[1:])
-            for chain in sorted(ours):
-                _iptables(command, "-t", table, "-F", chain)
-            for chain in sorted(ours):
-                _iptables(command, "-t", table, "-X", chain)
-    left = sorted(set(kube_chains()) - before)
-    return [f"could not remove iptables chains {', '.join(left)}"] if left else []

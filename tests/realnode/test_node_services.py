@@ -10,6 +10,7 @@ the node, a few pods and Services, then stops the node and looks at the host aga
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -24,7 +25,8 @@ from cyclone import __version__
 from cyclone.devcluster import default_bin_dir
 from cyclone.devcluster.node import BRIDGE, NodeLock, RealNode, clean_up_left_over_node
 from cyclone.devcluster.node_dns import hosts_lines, resolve
-from cyclone.devcluster.node_host import IPTABLES_TABLES, SYSCTLS, kube_chains, read_sysctl
+from cyclone.devcluster.node_host import SYSCTLS, HostChanges, read_sysctl, trusted
+from cyclone.devcluster.node_iptables import IPTABLES_TABLES, kube_chains, remove_kube_chains
 from cyclone.devcluster.plane import KUBERNETES_SERVICE_IP, SERVICE_CLUSTER_IP_RANGE
 
 pytestmark = pytest.mark.timeout(600)
@@ -258,3 +260,39 @@ def test_dns_records_name_every_service_with_a_cluster_ip() -> None:
         "10.96.0.1 kubernetes.default.svc.cluster.local\n"
         "10.96.0.20 web.a.svc.cluster.local\n")
 
+
+
+def test_a_journal_whose_chain_list_is_not_a_list_of_names_is_foreign() -> None:
+    planted = HostChanges(workdir="/tmp/cyclone-node-abc123",
+                          kube_chains_before="KUBE-*")  # type: ignore[arg-type]
+    kept, foreign = trusted(planted)
+    assert kept.kube_chains_before is None
+    assert foreign == ["kube_chains_before 'KUBE-*'"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (iptables)")
+def test_removing_the_nodes_chains_keeps_those_that_were_there_before() -> None:
+    """Under the machine-wide lock: no node's kube-proxy chains are there meanwhile."""
+    lock = NodeLock()
+    lock.acquire()
+    try:
+        ours, theirs = "KUBE-CYCLONE-PROBE-OURS", "KUBE-CYCLONE-PROBE-THEIRS"
+        subprocess.run(["iptables", "-t", "filter", "-N", theirs], check=True)
+        before = set(kube_chains())
+        subprocess.run(["iptables", "-t", "filter", "-N", ours], check=True)
+        subprocess.run(["iptables", "-t", "filter", "-A", "INPUT", "-m", "comment", "--comment",
+                        "probe jump", "-j", ours], check=True)
+        problems = remove_kube_chains(before)
+        left = kube_chains()
+        input_rules = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True,
+                                     text=True).stdout
+    finally:
+        for chain in (ours, theirs):
+            subprocess.run(["iptables", "-D", "INPUT", "-m", "comment", "--comment",
+                            "probe jump", "-j", chain], capture_output=True)
+            subprocess.run(["iptables", "-X", chain], capture_output=True)
+        lock.release()
+    assert problems == []
+    assert f"iptables filter {theirs}" in left
+    assert f"iptables filter {ours}" not in left
+    assert ours not in input_rules
