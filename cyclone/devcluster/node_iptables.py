@@ -49,7 +49,9 @@ def remove_kube_chains(before: set[str]) -> list[str]:
     """Run `kube-proxy --cleanup` (iptables mode), then remove whatever KUBE-* chain it left
     that was not there before the node (the canaries, the masquerade mark) with the rules that
     jump to them. `before` holding chains means another Kubernetes shares the host: its
-    chains stay, and so kube-proxy's clean-up, which removes them by name, is not run."""
+    chains stay, and so kube-proxy's clean-up, which removes them by name, is not run. Its
+    exit status is not used (without `ipset` it fails on the IPVS sets it never made): what
+    counts is which chains are left. The caller holds the node lock."""
     kube_proxy = default_bin_dir() / "kube-proxy"
     if not before and os.access(kube_proxy, os.X_OK):
         with contextlib.suppress(OSError, subprocess.SubprocessError):
