@@ -16,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,13 @@ from support.real_node import real_node_plane, require_node_parts
 
 from cyclone import __version__
 from cyclone.devcluster import default_bin_dir
-from cyclone.devcluster.node import BRIDGE, NodeLock, RealNode, clean_up_left_over_node
+from cyclone.devcluster.node import (
+    BRIDGE,
+    NodeLock,
+    RealNode,
+    clean_up_left_over_node,
+    missing_node_parts,
+)
 from cyclone.devcluster.node_dns import hosts_lines, resolve
 from cyclone.devcluster.node_host import SYSCTLS, HostChanges, read_sysctl, trusted
 from cyclone.devcluster.node_iptables import IPTABLES_TABLES, kube_chains, remove_kube_chains
@@ -296,3 +303,10 @@ def test_removing_the_nodes_chains_keeps_those_that_were_there_before() -> None:
     assert f"iptables filter {theirs}" in left
     assert f"iptables filter {ours}" not in left
     assert ours not in input_rules
+
+
+def test_missing_node_parts_names_kube_proxy_and_dnsmasq(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    missing = missing_node_parts(bin_dir=tmp_path, images=tmp_path)
+    assert {"kube-proxy", "dnsmasq", "conntrack", "iptables"} <= set(missing)

@@ -53,17 +53,20 @@ async def _install_crds(plane: ControlPlane) -> None:
 def real_node_plane(name: str = "cyclone-realnode", images: Path = DEFAULT_IMAGES, *,
                     plane: ControlPlane | None = None, lock: NodeLock | None = None,
                     only_images: tuple[str, ...] | None = None, pod_network: bool = False,
+                    install_crds: bool = True,
                     ) -> Iterator[tuple[ControlPlane, RealNode]]:
     """A plane with Cyclone's CRDs and a Ready real node; both stopped (host restored) after.
     With `plane`, the node joins that one (left running) instead of a new one; with `lock`
     (held by the caller), it does not wait for the machine-wide lock itself; `only_images`
     limits the archives imported (all of `images` by default); `pod_network` starts the new
-    plane so that pods reach its apiserver (`cyclone.devcluster.plane`)."""
+    plane so that pods reach its apiserver (`cyclone.devcluster.plane`); without
+    `install_crds` the plane has no Cyclone CRDs (e.g. for `helm install` to bring them)."""
     require_node_parts(images)
     with contextlib.ExitStack() as stack:
         if plane is None:
             plane = stack.enter_context(extra_plane(name, pod_network=pod_network))
-        asyncio.run(_install_crds(plane))
+        if install_crds:
+            asyncio.run(_install_crds(plane))
         workdir = Path(tempfile.mkdtemp(prefix="cyclone-node-"))
         try:
             try:
