@@ -308,9 +308,9 @@ async def serve_metrics(sock: socket.socket) -> None:
     """Serve this process's Prometheus metrics (`/metrics`) on `sock` until cancelled."""
     import uvicorn
 
-    from prometheus_client import make_asgi_app
+    from cyclone.engine.health import metrics_app
 
-    config = uvicorn.Config(make_asgi_app(), lifespan="off", log_config=None,
+    config = uvicorn.Config(metrics_app(), lifespan="off", log_config=None,
                             access_log=False)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

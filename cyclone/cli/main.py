@@ -22,6 +22,7 @@ from cyclone.cli import (
     components,
     contexts,
     describe,
+    health,
     labels,
     logs,
     objects,
@@ -257,6 +258,7 @@ storage.register(app)
 labels.register(app)
 projects.register(app)
 settings.register(app)
+health.register(app)
 
 
 def main() -> None:

@@ -21,8 +21,14 @@ HOST_PYTHON="${HOST_PYTHON:-python3}"
 PIP="${CYCLONE_IMAGES_PIP:-${REPO}/.venv/bin/python -m pip}"
 ALL_IMAGES=(toolbox pause resolver-git resolver-svn resolver-image resolver-http cyclone)
 RESOLVER_PACKAGES="ca-certificates,curl,git,subversion,skopeo"
-CYCLONE_PACKAGES="ca-certificates,python3"
+CYCLONE_PACKAGES="ca-certificates,python3,usr-is-merged"
 CYCLONE_UID=10001
+CYCLONE_LOCK="${HERE}/requirements.lock"
+# Docker's HEALTHCHECK as the image config's Healthcheck (durations in ns): podman and docker
+# run it; the kubelet does not (the chart's probes ask the same endpoints).
+CYCLONE_HEALTHCHECK='{"Test":["CMD","cyclone","healthcheck"],"Interval":30000000000,"Timeout":5000000000,"StartPeriod":10000000000,"Retries":3}'
+# shellcheck source=scripts/images/wheel-target.sh
+source "${HERE}/wheel-target.sh"
 
 VERSION="$(sed -nE 's/^version = "([^"]+)"/\1/p' "${REPO}/pyproject.toml" | head -n1)"
 [[ -n "${VERSION}" ]] || { echo "[images] ERROR: no version in pyproject.toml" >&2; exit 1; }
@@ -129,34 +135,6 @@ resolver_script_layer() {  # OUT: /entrypoint.sh = the package's resolver script
   oci layer "${root}" "$1" >/dev/null
 }
 
-# The project's wheel and the exact versions of its dependencies installed in the virtualenv
-# the suite runs in (so the image runs what the tests ran).
-cyclone_requirements() {
-  "${REPO}/.venv/bin/python" - <<'EOF'
-import re
-from importlib.metadata import distribution
-from packaging.requirements import Requirement
-
-seen, todo, extras = {}, ["cyclone"], {"cyclone": set()}
-while todo:
-    name = todo.pop()
-    dist = distribution(name)
-    for spec in dist.requires or []:
-        req = Requirement(spec)
-        env_ok = req.marker is None or any(
-            req.marker.evaluate({"extra": e}) for e in (extras.get(name) or {""}))
-        if not env_ok:
-            continue
-        key = re.sub(r"[-_.]+", "-", req.name).lower()
-        if key not in seen:
-            seen[key] = distribution(req.name).version
-            extras[req.name] = set(req.extras)
-            todo.append(req.name)
-for key in sorted(seen):
-    print(f"{key}=={seen[key]}")
-EOF
-}
-
 cyclone_sources_hash() {
   (cd "${REPO}" && git ls-files -z -- cyclone pyproject.toml README.md 2>/dev/null \
     | xargs -0 sha256sum 2>/dev/null; git status --porcelain -- cyclone pyproject.toml 2>/dev/null \
@@ -169,25 +147,28 @@ quiet_pip() {  # pip, without its notes about index locations that are not there
 
 CYCLONE_SITE=/usr/local/lib/python3.11/dist-packages
 
-# The cyclone image's lower layer: Debian python3, the dependencies and the user; it changes
-# only with the pinned dependency versions.
+# The cyclone image's lower layer: Debian python3, the dependencies of requirements.lock
+# (fetched with their hashes checked) byte-compiled, and the user; it changes only with the
+# lock, the package list or cyclone-rootfs.sh.
 cyclone_base_layer() {
   local wheels="${TMP}/wheels"
   mkdir -p "${wheels}"
-  quiet_pip download -q --only-binary=:all: --no-deps --python-version 3.11 \
-    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux_2_28_x86_64 --platform any --implementation cp \
-    --abi cp311 --abi abi3 --abi none --dest "${wheels}" -r "${TMP}/requirements.txt"
-  export CYCLONE_WHEELS="${wheels}" CYCLONE_SITE CYCLONE_UID PIP
-  debian_rootfs "${CYCLONE_PACKAGES}" "${TMP}/cyclone-base.tar" \
-    'mkdir -p "$1$CYCLONE_SITE" && $PIP install -q --no-deps --no-compile --no-index --target "$1$CYCLONE_SITE" "$CYCLONE_WHEELS"/*.whl' \
-    'rm -rf "$1$CYCLONE_SITE"/bin "$1$CYCLONE_SITE"/*.dist-info/direct_url.json "$1$CYCLONE_SITE"/*.dist-info/RECORD' \
-    'echo "cyclone:x:$CYCLONE_UID:$CYCLONE_UID:cyclone:/var/lib/cyclone:/usr/sbin/nologin" >> "$1"/etc/passwd && echo "cyclone:x:$CYCLONE_UID:" >> "$1"/etc/group && mkdir -p "$1"/var/lib/cyclone && chown $CYCLONE_UID:$CYCLONE_UID "$1"/var/lib/cyclone'
+  quiet_pip download -q --require-hashes "${WHEEL_TARGET[@]}" --dest "${wheels}" -r "${CYCLONE_LOCK}"
+  export CYCLONE_WHEELS="${wheels}" CYCLONE_LOCK CYCLONE_SITE CYCLONE_UID PIP
+  debian_rootfs "${CYCLONE_PACKAGES}" "${TMP}/cyclone-base.tar" "${HERE}/cyclone-rootfs.sh"
   oci layer "${TMP}/cyclone-base.tar" "$1" >/dev/null
 }
 
-# The upper layer: the project's wheel and the `cyclone` command; checked by running
-# `cyclone --help` as uid 10001 in the two layers unpacked.
+# in_cyclone_image ROOT COMMAND...: COMMAND as uid 10001 in the unpacked image ROOT.
+in_cyclone_image() {
+  local root=$1; shift
+  chroot --userspec="${CYCLONE_UID}:${CYCLONE_UID}" "${root}" /usr/bin/env -i \
+    PATH=/usr/local/bin:/usr/bin:/bin HOME=/var/lib/cyclone PYTHONDONTWRITEBYTECODE=1 "$@"
+}
+
+# The upper layer: the project's wheel, byte-compiled, and the `cyclone` command
+# (cyclone-command); checked in the two layers unpacked, as uid 10001: `cyclone --help` runs
+# (its time is logged) and `cyclone healthcheck` reports a closed port.
 cyclone_app_layer() {
   local app="${TMP}/cyclone-app" check="${TMP}/cyclone-check"
   mkdir -p "${TMP}/src" "${TMP}/wheel" "${app}${CYCLONE_SITE}" "${app}/usr/local/bin"
@@ -196,15 +177,23 @@ cyclone_app_layer() {
   quiet_pip wheel -q --no-deps --wheel-dir "${TMP}/wheel" "${TMP}/src"
   quiet_pip install -q --no-deps --no-compile --no-index --target "${app}${CYCLONE_SITE}" "${TMP}/wheel"/*.whl
   rm -rf "${app}${CYCLONE_SITE}"/bin "${app}${CYCLONE_SITE}"/*.dist-info/direct_url.json \
-    "${app}${CYCLONE_SITE}"/*.dist-info/RECORD
-  printf '#!/usr/bin/python3\nimport sys\nfrom cyclone.cli.main import app\nsys.exit(app())\n' \
-    > "${app}/usr/local/bin/cyclone"
-  chmod 755 "${app}/usr/local/bin/cyclone"
+    "${app}${CYCLONE_SITE}"/*.dist-info/RECORD "${app}${CYCLONE_SITE}"/*.dist-info/INSTALLER
+  install -m 755 "${HERE}/cyclone-command" "${app}/usr/local/bin/cyclone"
   mkdir -p "${check}"
   tar -xzf "${CYCLONE_BASE_LAYER}" -C "${check}"
   cp -a "${app}/." "${check}/"
-  HOME=/var/lib/cyclone chroot --userspec="${CYCLONE_UID}:${CYCLONE_UID}" "${check}" \
-    /usr/local/bin/cyclone --help >/dev/null || fail "cyclone --help fails in the cyclone image"
+  chroot "${check}" python3 -m compileall -q -j 1 --invalidation-mode unchecked-hash \
+    "${CYCLONE_SITE}/cyclone" >&2
+  rm -rf "${app}${CYCLONE_SITE}/cyclone"
+  cp -a "${check}${CYCLONE_SITE}/cyclone" "${app}${CYCLONE_SITE}/"
+  local started; started=$(now_ms)
+  in_cyclone_image "${check}" cyclone --help >/dev/null || fail "cyclone --help fails in the cyclone image"
+  log "$(printf 'cyclone --help in the image: %.2fs' "$(( $(now_ms) - started ))e-3")"
+  local health
+  health="$(in_cyclone_image "${check}" cyclone healthcheck --url http://127.0.0.1:9/ --timeout 1 2>&1)" \
+    && fail "cyclone healthcheck passes against a closed port"
+  [[ "${health}" == "unhealthy: http://127.0.0.1:9/: connection refused" ]] \
+    || fail "cyclone healthcheck in the cyclone image: ${health}"
   rm -rf "${check}"
   oci layer "${app}" "$1" >/dev/null
 }
@@ -230,10 +219,14 @@ image() {
   if ! cmp -s "${archive}" "${OUT}/${name}.oci.tar"; then
     cp "${archive}" "${OUT}/${name}.oci.tar.tmp" && mv "${OUT}/${name}.oci.tar.tmp" "${OUT}/${name}.oci.tar"
   fi
-  local size; size=$(stat -c %s "${archive}")
-  log "$(printf '%-15s %-6s %9s %6.1fs  %s' "${name}" "${state}" "$(human "${size}")" \
-    "$(( $(now_ms) - started ))e-3" "${ref}")"
-  INDEX_LINES+=("${name}	${ref}	${name}.oci.tar	$("${HOST_PYTHON}" -c 'import json,sys; print(json.load(open(sys.argv[1]))["digest"])' "${archive}.json")	${size}")
+  local size digest unpacked
+  size=$(stat -c %s "${archive}")
+  read -r digest unpacked < <("${HOST_PYTHON}" -c 'import json, sys
+meta = json.load(open(sys.argv[1]))
+print(meta["digest"], meta["unpacked_size"])' "${archive}.json")
+  log "$(printf '%-15s %-6s %9s %9s unpacked %6.1fs  %s' "${name}" "${state}" "$(human "${size}")" \
+    "$(human "${unpacked}")" "$(( $(now_ms) - started ))e-3" "${ref}")"
+  INDEX_LINES+=("${name}	${ref}	${name}.oci.tar	${digest}	${size}	${unpacked}")
 }
 
 build_one() {
@@ -258,14 +251,14 @@ build_one() {
       image "${name}" "${started}" "${base}" "${layer}" -- --entrypoint '["/entrypoint.sh"]' \
         --cmd '["pull"]' --workdir /workspace ;;
     cyclone)
-      cyclone_requirements > "${TMP}/requirements.txt"
-      key="$({ echo "${CYCLONE_PACKAGES}"; cat "${TMP}/requirements.txt"; declare -f debian_rootfs cyclone_base_layer; apt_sources; echo "${COMMON_KEY}"; } | hash_of)"
+      key="$({ echo "${CYCLONE_PACKAGES}"; cat "${CYCLONE_LOCK}" "${HERE}/wheel-target.sh" "${HERE}/cyclone-rootfs.sh"; declare -f debian_rootfs cyclone_base_layer; apt_sources; echo "${COMMON_KEY}"; } | hash_of)"
       base="$(cached_layer cyclone-base "${key}" cyclone_base_layer)"
       export CYCLONE_BASE_LAYER="${base}"
-      key="$({ echo "${key}"; cyclone_sources_hash; declare -f cyclone_app_layer; } | hash_of)"
+      key="$({ echo "${key}"; cyclone_sources_hash; cat "${HERE}/cyclone-command"; declare -f cyclone_app_layer in_cyclone_image; } | hash_of)"
       layer="$(cached_layer cyclone-app "${key}" cyclone_app_layer)"
       image cyclone "${started}" "${base}" "${layer}" -- --entrypoint '["cyclone"]' --cmd '["--help"]' \
         --user "${CYCLONE_UID}:${CYCLONE_UID}" --workdir /var/lib/cyclone \
+        --healthcheck "${CYCLONE_HEALTHCHECK}" \
         --env PYTHONUNBUFFERED=1 --env PYTHONDONTWRITEBYTECODE=1 --env HOME=/var/lib/cyclone ;;
     *) fail "unknown image ${name} (one of: ${ALL_IMAGES[*]})" ;;
   esac
@@ -281,8 +274,9 @@ except (OSError, ValueError, KeyError, TypeError):
     pass
 for line in sys.stdin:
     if line.strip():
-        n, r, a, d, s = line.rstrip("\n").split("\t")
-        index[n] = {"name": n, "reference": r, "archive": a, "digest": d, "size": int(s)}
+        n, r, a, d, s, u = line.rstrip("\n").split("\t")
+        index[n] = {"name": n, "reference": r, "archive": a, "digest": d, "size": int(s),
+                    "unpacked_size": int(u)}
 json.dump({"images": [index[n] for n in sorted(index)]}, sys.stdout, indent=2)
 print()' "${OUT}/index.json" > "${OUT}/index.json.tmp"
   mv "${OUT}/index.json.tmp" "${OUT}/index.json"

@@ -7,12 +7,16 @@ Standard library only, so the build needs no registry, no daemon and no virtuale
                                         re-packed in name order with every mtime clamped
                                         to SOURCE_DATE_EPOCH, owners numeric, no user or
                                         group names, gzip without a timestamp. Writes
-                                        OUT.tar.gz.json: {digest, diff_id, size}.
+                                        OUT.tar.gz.json: {digest, diff_id, size,
+                                        unpacked_size}.
     oci.py image OUT.oci.tar --ref REF [--entrypoint JSON] [--cmd JSON] [--user U]
-                 [--env K=V]... [--workdir DIR] LAYER.tar.gz...
+                 [--env K=V]... [--workdir DIR] [--healthcheck JSON] LAYER.tar.gz...
                                         an oci-archive (oci-layout, index.json, blobs)
                                         whose index names REF (the annotations
                                         `ctr images import` and `podman load` read).
+                                        --healthcheck is Docker's config field
+                                        {Test, Interval, Timeout, StartPeriod, Retries}
+                                        (durations in ns), which docker and podman run.
 
 The same inputs and SOURCE_DATE_EPOCH give byte-identical outputs.
 """
@@ -117,7 +121,8 @@ def make_layer(source: Path, out: Path) -> dict:
                                filename="") as gz:
                 shutil.copyfileobj(raw, gz, CHUNK)
     meta = {"digest": f"sha256:{packed.sha.hexdigest()}",
-            "diff_id": f"sha256:{plain.sha.hexdigest()}", "size": packed.size}
+            "diff_id": f"sha256:{plain.sha.hexdigest()}", "size": packed.size,
+            "unpacked_size": plain.size}
     Path(f"{out}.json").write_text(json.dumps(meta, sort_keys=True) + "\n")
     return meta
 
@@ -132,7 +137,7 @@ def _canonical(value) -> bytes:
 
 def make_image(out: Path, ref: str, layers: list[Path], *, entrypoint: list[str] | None,
                cmd: list[str] | None, user: str | None, env: list[str],
-               workdir: str | None) -> dict:
+               workdir: str | None, healthcheck: dict | None = None) -> dict:
     created = datetime.fromtimestamp(epoch(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     metas = [json.loads(Path(f"{layer}.json").read_text()) for layer in layers]
     config: dict = {"Env": [PATH_ENV, *env]}
@@ -144,6 +149,8 @@ def make_image(out: Path, ref: str, layers: list[Path], *, entrypoint: list[str]
         config["User"] = user
     if workdir:
         config["WorkingDir"] = workdir
+    if healthcheck is not None:
+        config["Healthcheck"] = healthcheck
     config_digest, config_bytes = _blob(_canonical({
         "architecture": "amd64", "os": "linux", "created": created, "config": config,
         "rootfs": {"type": "layers", "diff_ids": [m["diff_id"] for m in metas]},
@@ -193,7 +200,8 @@ def make_image(out: Path, ref: str, layers: list[Path], *, entrypoint: list[str]
                 info.size = len(content)
                 archive.addfile(info, io.BytesIO(content))
     tmp.replace(out)
-    return {"reference": ref, "digest": manifest_digest, "size": out.stat().st_size}
+    return {"reference": ref, "digest": manifest_digest, "size": out.stat().st_size,
+            "unpacked_size": sum(m["unpacked_size"] for m in metas)}
 
 
 def main(argv: list[str]) -> int:
@@ -211,12 +219,14 @@ def main(argv: list[str]) -> int:
     image.add_argument("--user")
     image.add_argument("--env", action="append", default=[])
     image.add_argument("--workdir")
+    image.add_argument("--healthcheck", type=json.loads)
     args = parser.parse_args(argv)
     if args.command == "layer":
         result = make_layer(args.source, args.out)
     else:
         result = make_image(args.out, args.ref, args.layers, entrypoint=args.entrypoint,
-                            cmd=args.cmd, user=args.user, env=args.env, workdir=args.workdir)
+                            cmd=args.cmd, user=args.user, env=args.env, workdir=args.workdir,
+                            healthcheck=args.healthcheck)
     print(json.dumps(result, sort_keys=True))
     return 0
 
