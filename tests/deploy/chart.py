@@ -1,31 +1,53 @@
-"""Reading deploy/: its manifests, and the Helm chart rendered by plain substitution.
+"""Reading deploy/: its plain manifests, and the Helm chart rendered by the real `helm
+template` (the binary `make helm` caches beside the control-plane binaries; without it the
+chart's tests skip, or fail under CYCLONE_REQUIRE_K8S=1).
 
-The chart's templates are plain YAML whose only template actions are `{{ .Values.a.b }}`,
-`{{ .Release.Name }}` and `{{ .Release.Namespace }}`, so substituting them is exactly what
-`helm template` would do with them. A template may also be optional as a whole: its first
-line `{{- if .Values.a.b }}` and its last `{{- end }}`.
+The plain manifests are the chart's defaults without what only Helm uses: the labels
+`app.kubernetes.io/managed-by` and `helm.sh/chart`, and the annotations `checksum/config`
+and `helm.sh/resource-policy` (`without_helm_bookkeeping`).
 """
 
 from __future__ import annotations
 
 import copy
-import re
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from functools import cache
 from pathlib import Path
-from typing import Any
 
 import yaml
+from support.control_plane import unavailable
+
+from cyclone.devcluster.plane import default_bin_dir
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CHART = DEPLOY / "helm" / "cyclone"
-ACTION = re.compile(r"\{\{(.*?)\}\}")
-PLACEHOLDER = re.compile(r"^\s*\.(Values|Release)\.([A-Za-z0-9_.]+)\s*$")
-WHOLE_FILE_CONDITION = re.compile(
-    r"\A\{\{-? if \.Values\.([A-Za-z0-9_.]+) \}\}\n(.*\n)\{\{-? end \}\}\n?\Z", re.S)
+HELM_ONLY_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+HELM_ONLY_ANNOTATIONS = ("checksum/config", "helm.sh/resource-policy")
 
 
-class RenderError(Exception):
-    pass
+def helm_binary() -> Path:
+    helm = default_bin_dir() / "helm"
+    if not os.access(helm, os.X_OK):
+        unavailable(f"helm missing from {default_bin_dir()}; run `make helm`")
+    return helm
+
+
+def helm(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess:
+    """`helm ARGS CHART` without a cluster (no kubeconfig is read)."""
+    return subprocess.run(
+        [str(helm_binary()), *args, str(chart)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "KUBECONFIG": os.devnull, "HELM_CACHE_HOME": _helm_home("cache"),
+             "HELM_CONFIG_HOME": _helm_home("config"), "HELM_DATA_HOME": _helm_home("data")})
+
+
+@cache
+def _helm_home(kind: str) -> str:
+    return tempfile.mkdtemp(prefix=f"cyclone-helm-{kind}-")
 
 
 def plain_manifest_files() -> list[Path]:
@@ -41,78 +63,87 @@ def chart_values() -> dict:
     return yaml.safe_load((CHART / "values.yaml").read_text())
 
 
+def chart_schema() -> dict:
+    return json.loads((CHART / "values.schema.json").read_text())
+
+
 def template_files() -> list[Path]:
-    return sorted((CHART / "templates").glob("*.yaml"))
+    return sorted(p for p in (CHART / "templates").iterdir() if p.is_file())
 
 
-def _lookup(values: dict, dotted: str, where: str) -> Any:
-    node: Any = values
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise RenderError(f"{where}: no value {dotted}")
-        node = node[part]
-    if isinstance(node, dict | list):
-        raise RenderError(f"{where}: {dotted} is not a scalar")
-    return node
+class RenderError(Exception):
+    """`helm template` refused the values; the message is helm's."""
 
 
-def placeholders(text: str) -> list[tuple[str, str]]:
-    """The (Values|Release, path) of every template action; anything else is an error."""
-    condition = WHOLE_FILE_CONDITION.match(text)
-    if condition is not None:
-        return [("Values", condition.group(1)), *placeholders(condition.group(2))]
-    found = []
-    for action in ACTION.findall(text):
-        match = PLACEHOLDER.match(action)
-        if match is None:
-            raise RenderError(f"unsupported template action {{{{{action}}}}}")
-        found.append((match.group(1), match.group(2)))
-    return found
+def _template_args(overrides: dict | None, name: str, namespace: str,
+                   values_dir: Path) -> list[str]:
+    args = ["template", name, "--namespace", namespace]
+    if overrides:
+        values = values_dir / "values.yaml"
+        values.write_text(yaml.safe_dump(overrides))
+        args += ["-f", str(values)]
+    return args
 
 
-def render_text(text: str, values: dict, release: dict[str, str], where: str = "") -> str:
-    condition = WHOLE_FILE_CONDITION.match(text)
-    if condition is not None:
-        if not _lookup(values, condition.group(1), where):
-            return ""
-        text = condition.group(2)
-    placeholders(text)
-
-    def substitute(match: re.Match[str]) -> str:
-        scope, dotted = PLACEHOLDER.match(match.group(1)).groups()  # type: ignore[union-attr]
-        source = values if scope == "Values" else release
-        return str(_lookup(source, dotted, where))
-
-    return ACTION.sub(substitute, text)
+@cache
+def _rendered(overrides_json: str, name: str, namespace: str) -> tuple[str, str, int]:
+    with tempfile.TemporaryDirectory() as scratch:
+        done = helm(*_template_args(json.loads(overrides_json), name, namespace,
+                                    Path(scratch)))
+    return done.stdout, done.stderr, done.returncode
 
 
-def render_chart(
-    overrides: dict | None = None, *, name: str = "cyclone", namespace: str = "cyclone"
-) -> list[dict]:
-    values = merge(chart_values(), overrides or {})
-    release = {"Name": name, "Namespace": namespace}
-    rendered: list[dict] = []
-    for path in template_files():
-        text = render_text(path.read_text(), values, release, path.name)
-        rendered.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return rendered
+def render_chart(overrides: dict | None = None, *, name: str = "cyclone",
+                 namespace: str = "cyclone") -> list[dict]:
+    """The objects `helm template NAME --namespace NAMESPACE -f <overrides>` renders."""
+    stdout, stderr, code = _rendered(json.dumps(overrides or {}, sort_keys=True), name,
+                                     namespace)
+    if code != 0:
+        raise RenderError(stderr.strip())
+    return copy.deepcopy([doc for doc in yaml.safe_load_all(stdout) if doc])
 
 
-def merge(base: dict, overrides: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def render_notes(overrides: dict | None = None, *, name: str = "cyclone",
+                 namespace: str = "cyclone") -> str:
+    """templates/NOTES.txt as `helm install` shows it: rendered through a copy of the chart
+    that carries it in a ConfigMap (`helm template` leaves the notes out)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        copied = Path(scratch) / "cyclone"
+        shutil.copytree(CHART, copied)
+        (copied / "templates" / "NOTES.txt").rename(copied / "notes.txt")
+        (copied / "templates" / "notes-shown.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n"
+            '{{ tpl (.Files.Get "notes.txt") . | indent 4 }}\n')
+        done = helm(*_template_args(overrides, name, namespace, Path(scratch)),
+                    "--show-only", "templates/notes-shown.yaml", chart=copied)
+    if done.returncode != 0:
+        raise RenderError(done.stderr.strip())
+    return yaml.safe_load(done.stdout)["data"]["notes"]
+
+
+def without_helm_bookkeeping(objects: list[dict]) -> list[dict]:
+    """The objects without the labels and annotations only Helm uses."""
+    stripped = copy.deepcopy(objects)
+    for item in stripped:
+        metas = [item["metadata"]]
+        if item["kind"] == "Deployment":
+            metas.append(item["spec"]["template"]["metadata"])
+        for meta in metas:
+            for label in HELM_ONLY_LABELS:
+                (meta.get("labels") or {}).pop(label, None)
+            annotations = meta.get("annotations") or {}
+            for annotation in HELM_ONLY_ANNOTATIONS:
+                annotations.pop(annotation, None)
+            if "annotations" in meta and not annotations:
+                del meta["annotations"]
+    return stripped
 
 
 def leaf_paths(values: dict, prefix: str = "") -> set[str]:
     paths: set[str] = set()
     for key, value in values.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             paths |= leaf_paths(value, f"{path}.")
         else:
             paths.add(path)

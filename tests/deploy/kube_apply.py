@@ -20,6 +20,7 @@ PLURALS = {
     "Service": ("services", True),
     "PersistentVolumeClaim": ("persistentvolumeclaims", True),
     "Deployment": ("deployments", True),
+    "PodDisruptionBudget": ("poddisruptionbudgets", True),
     "ClusterRole": ("clusterroles", False),
     "ClusterRoleBinding": ("clusterrolebindings", False),
     "Role": ("roles", True),

@@ -35,8 +35,9 @@ def test_the_service_monitor_scrapes_the_server_and_engine_ports():
     assert len(monitors) == 1
     monitor = monitors[0]
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
-    assert monitor["metadata"] == {"name": "ci", "namespace": "tools",
-                                   "labels": {"app.kubernetes.io/name": "cyclone"}}
+    assert (monitor["metadata"]["name"], monitor["metadata"]["namespace"]) == ("ci", "tools")
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "cyclone", "app.kubernetes.io/instance": "ci"}
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["tools"]}
     assert monitor["spec"]["endpoints"] == [
         {"port": "http", "path": "/metrics", "interval": "15s",

@@ -6,6 +6,7 @@ lease duration, and every run finishes with one pod per stage."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import sys
@@ -43,7 +44,6 @@ pytestmark = pytest.mark.k8s
 RUNS = 3
 STAGES = 3
 ENGINE_CONFIG = {"gc_enabled": False, "system_namespace": "cyclone"}
-ADMIN_TOKEN = "deploy-admin-token"
 
 
 async def install(applier: Applier) -> None:
@@ -56,6 +56,8 @@ async def install(applier: Applier) -> None:
             await applier.apply(doc)
     for path in (DEPLOY / "engine.yaml", DEPLOY / "server.yaml"):
         for doc in documents(path):
+            if doc["kind"] == "PodDisruptionBudget":
+                doc["apiVersion"] = "policy/v1beta1"  # policy/v1 is served from 1.21 on
             await applier.apply(doc, dry_run=True)
 
     async def established() -> bool:
@@ -178,14 +180,12 @@ async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
     plane: ControlPlane, tmp_path: Path
 ):
     kubeconfigs = await installed(plane, tmp_path)
-    token_file = tmp_path / "admin-token"
-    token_file.write_text(ADMIN_TOKEN)
     port = free_port()
     server_log = tmp_path / "server.log"
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cyclone.cli.main", "server",
         "--kubeconfig", str(kubeconfigs["server"]), "--data-dir", str(tmp_path / "data"),
-        "--host", "127.0.0.1", "--port", str(port), "--admin-token-file", str(token_file),
+        "--host", "127.0.0.1", "--port", str(port), "--admin-token-secret", "cyclone-admin-token",
         "--server-url", f"http://127.0.0.1:{port}", "--lease-namespace", "cyclone",
         "--engine-key-namespace", ENGINE_CONFIG["system_namespace"],
         "--identity", "server-1", "--no-open-control-cluster",
@@ -197,21 +197,24 @@ async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
     try:
         async with remote_cluster_on(plane) as admin, \
                 running_node(admin, "deploy-node-2", tmp_path / "node",
-                             FakeRuntime(duration_seconds=0.5)), \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/apis/v1alpha1",
-                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                                  timeout=30) as http:
-            engine = await start_replica("engine-c", where, tmp_path, config=ENGINE_CONFIG)
+                             FakeRuntime(duration_seconds=0.5)):
+            token_secret = await eventually(
+                lambda: admin.get(kinds.SECRET, "cyclone-admin-token", "cyclone"), timeout=60)
+            token = base64.b64decode(token_secret["data"]["token"]).decode()
+            async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}/apis/v1alpha1",
+                    headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+                engine = await start_replica("engine-c", where, tmp_path, config=ENGINE_CONFIG)
 
-            async def healthy() -> bool:
-                return (await http.get("/tenants")).status_code == 200
+                async def healthy() -> bool:
+                    return (await http.get("/tenants")).status_code == 200
 
-            await eventually(healthy, timeout=60)
-            steps = await drive_tenant_workflow(http)
-            assert all(code < 300 for code in steps.values()), (steps, server_log.read_text())
-            run = await eventually(lambda: finished_run(http), timeout=90)
-            server_holder = await eventually(
-                lambda: lease_holder(admin, "cyclone-server"), timeout=30)
+                await eventually(healthy, timeout=60)
+                steps = await drive_tenant_workflow(http)
+                assert all(code < 300 for code in steps.values()), (steps, server_log.read_text())
+                run = await eventually(lambda: finished_run(http), timeout=90)
+                server_holder = await eventually(
+                    lambda: lease_holder(admin, "cyclone-server"), timeout=30)
     finally:
         for process in (server, engine and engine.process):
             if process is not None and process.returncode is None:
@@ -223,6 +226,7 @@ async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
     assert server_holder == "server-1"
     for log in (server_log.read_text(), engine.log(tail=None)):
         assert "forbidden" not in log.lower(), log[-4000:]
+        assert token not in log
 
 
 RUN_PATH = "/projects/demo/workflows/ci/workflowruns"
