@@ -21,6 +21,7 @@ HOST_PYTHON="${HOST_PYTHON:-python3}"
 PIP="${CYCLONE_IMAGES_PIP:-${REPO}/.venv/bin/python -m pip}"
 ALL_IMAGES=(toolbox pause resolver-git resolver-svn resolver-image resolver-http cyclone)
 RESOLVER_PACKAGES="ca-certificates,curl,git,subversion,skopeo"
+# usr-is-merged: so that cyclone-rootfs.sh can purge usrmerge and the perl it brings.
 CYCLONE_PACKAGES="ca-certificates,python3,usr-is-merged"
 CYCLONE_UID=10001
 CYCLONE_LOCK="${HERE}/requirements.lock"

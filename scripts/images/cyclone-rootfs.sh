@@ -5,7 +5,7 @@
 #
 #   cyclone-rootfs.sh ROOT     env: PIP, CYCLONE_WHEELS, CYCLONE_LOCK, CYCLONE_SITE, CYCLONE_UID
 set -euo pipefail
-shopt -s inherit_errexit nullglob
+shopt -s inherit_errexit
 
 root=$1
 site="${root}${CYCLONE_SITE}"
@@ -19,7 +19,8 @@ rm -rf "${site}"/bin "${site}"/*.dist-info/direct_url.json "${site}"/*.dist-info
 find "${site}" -mindepth 2 -maxdepth 2 -type d \( -name tests -o -name test \) -prune \
   -exec rm -rf {} +
 
-# Perl is there only for usrmerge, which set up the merged /usr while bootstrapping;
+# mmdebstrap merges /usr with usrmerge, which brings perl (50 MB unpacked) into an image that
+# never runs it: purged, usr-is-merged (in the package list) now answering for it;
 # perl-base (essential, used by debconf) stays.
 mapfile -t perl < <(chroot "${root}" dpkg-query -W -f '${Package}\n' \
   | grep -E '^(usrmerge|perl|libperl[0-9.]+|perl-modules-[0-9.]+|lib[a-z0-9-]+-perl)$' || true)
