@@ -238,3 +238,10 @@ def test_everything_enabled_validates_strictly():
     for component in ("engine", "server", "local-path-provisioner"):
         pod = deployment(objects, component)["spec"]["template"]["spec"]
         assert pod["imagePullSecrets"] == [{"name": "registry"}]
+
+
+def test_values_as_helm_set_types_them_are_accepted():
+    objects = render_chart({"settings": {"openControlCluster": False}, "image": {"tag": 2}})
+    server = deployment(objects, "server")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "CYCLONE_OPEN_CONTROL_CLUSTER", "value": "false"} in server["env"]
+    assert server["image"] == "cyclone/cyclone:2"
