@@ -75,13 +75,17 @@ def with_values_file(block: str, values: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tool_env(kubeconfig: Path, cli_config: Path) -> dict[str, str]:
+def tool_env(kubeconfig: Path, home: Path) -> dict[str, str]:
     """The environment of an operator's shell: the plane's kubeconfig, helm and kubectl of
-    the cache and `cyclone` of this Python on PATH, a CLI config of the test's own."""
+    the cache and `cyclone` of this Python on PATH, a home directory (and so a CLI config,
+    helm's and kubectl's caches) of the test's own."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("CYCLONE_SERVER", "CYCLONE_TENANT", "CYCLONE_TOKEN", "CYCLONE_CONTEXT")}
+           if k not in ("CYCLONE_SERVER", "CYCLONE_TENANT", "CYCLONE_TOKEN", "CYCLONE_CONTEXT",
+                        "CYCLONE_CONFIG", "HELM_NAMESPACE", "XDG_CACHE_HOME",
+                        "XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env["HOME"] = str(home)
     env["KUBECONFIG"] = str(kubeconfig)
-    env["CYCLONE_CONFIG"] = str(cli_config)
     env["PATH"] = os.pathsep.join(
         [str(default_bin_dir()), str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
@@ -102,7 +106,7 @@ class InstallShell:
         script.write_text(self.block)
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                ["bash", "-e", "-o", "pipefail", "-x", str(script)], cwd=REPO, env=self.env,
+                ["bash", "-e", "-o", "pipefail", str(script)], cwd=REPO, env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         try:
@@ -136,7 +140,7 @@ class Release:
     env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.env = tool_env(self.kubeconfig, self.workdir / "readme-cli-config.yaml")
+        self.env = tool_env(self.kubeconfig, self.workdir / "home")
 
     def tool(self, binary: str, *args: str, timeout: float = 120,
              check: bool = True) -> subprocess.CompletedProcess:
@@ -179,9 +183,10 @@ class Release:
             time.sleep(0.5)
 
     def leader(self) -> str:
-        """The engine pod holding the Lease (its holderIdentity is the pod's name)."""
+        """The engine pod holding the Lease (its holderIdentity is `<pod name>_<nonce>`)."""
         lease = self.kubectl_json("-n", self.namespace, "get", "lease", ENGINE_LEASE)
-        return (lease.get("spec") or {}).get("holderIdentity") or ""
+        holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+        return holder.rpartition("_")[0] or holder
 
     def kill_pod(self, name: str) -> None:
         """SIGKILL every container of the pod through containerd (nothing of it gets to
