@@ -5,7 +5,7 @@
 # scripts/images/requirements.lock (linux/amd64: the lock pins x86_64 wheels by hash).
 FROM debian:bookworm-slim AS build
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv \
+    && apt-get install -y --no-install-recommends binutils ca-certificates python3 python3-venv \
     && python3 -m venv /venv
 WORKDIR /src
 COPY scripts/images/requirements.lock ./requirements.lock
@@ -19,7 +19,8 @@ RUN /venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheel . \
     && cd "${SITE}" \
     && rm -rf bin ./*.dist-info/direct_url.json ./*.dist-info/RECORD ./*.dist-info/INSTALLER \
     && find . -mindepth 2 -maxdepth 2 -type d \( -name tests -o -name test \) -prune \
-        -exec rm -rf {} +
+        -exec rm -rf {} + \
+    && find . -type f \( -name '*.so' -o -name '*.so.*' \) -exec strip --strip-unneeded {} +
 
 FROM debian:bookworm-slim
 RUN apt-get update \

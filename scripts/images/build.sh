@@ -160,6 +160,16 @@ cyclone_base_layer() {
   oci layer "${TMP}/cyclone-base.tar" "$1" >/dev/null
 }
 
+# Imports every native module of the dependencies (they were stripped).
+IMPORT_NATIVE_MODULES='
+import importlib, pathlib, sys
+site = pathlib.Path(sys.argv[1])
+for library in sorted(site.rglob("*.so")):
+    parts = library.relative_to(site).parts
+    if not parts[0].endswith(".libs"):
+        importlib.import_module(".".join((*parts[:-1], parts[-1].split(".")[0])))
+'
+
 # in_cyclone_image ROOT COMMAND...: COMMAND as uid 10001 in the unpacked image ROOT.
 in_cyclone_image() {
   local root=$1; shift
@@ -190,6 +200,8 @@ cyclone_app_layer() {
   local started; started=$(now_ms)
   in_cyclone_image "${check}" cyclone --help >/dev/null || fail "cyclone --help fails in the cyclone image"
   log "$(printf 'cyclone --help in the image: %.2fs' "$(( $(now_ms) - started ))e-3")"
+  in_cyclone_image "${check}" python3 -c "${IMPORT_NATIVE_MODULES}" "${CYCLONE_SITE}" \
+    || fail "a native module of the cyclone image does not load"
   local health
   health="$(in_cyclone_image "${check}" cyclone healthcheck --url http://127.0.0.1:9/ --timeout 1 2>&1)" \
     && fail "cyclone healthcheck passes against a closed port"
@@ -252,10 +264,10 @@ build_one() {
       image "${name}" "${started}" "${base}" "${layer}" -- --entrypoint '["/entrypoint.sh"]' \
         --cmd '["pull"]' --workdir /workspace ;;
     cyclone)
-      key="$({ echo "${CYCLONE_PACKAGES}"; cat "${CYCLONE_LOCK}" "${HERE}/wheel-target.sh" "${HERE}/cyclone-rootfs.sh"; declare -f debian_rootfs cyclone_base_layer; apt_sources; echo "${COMMON_KEY}"; } | hash_of)"
+      key="$({ echo "${CYCLONE_PACKAGES}"; cat "${CYCLONE_LOCK}" "${HERE}/wheel-target.sh" "${HERE}/cyclone-rootfs.sh"; declare -f debian_rootfs cyclone_base_layer; apt_sources; command -v strip || true; echo "${COMMON_KEY}"; } | hash_of)"
       base="$(cached_layer cyclone-base "${key}" cyclone_base_layer)"
       export CYCLONE_BASE_LAYER="${base}"
-      key="$({ echo "${key}"; cyclone_sources_hash; cat "${HERE}/cyclone-command"; declare -f cyclone_app_layer in_cyclone_image; } | hash_of)"
+      key="$({ echo "${key}"; cyclone_sources_hash; cat "${HERE}/cyclone-command"; echo "${IMPORT_NATIVE_MODULES}"; declare -f cyclone_app_layer in_cyclone_image; } | hash_of)"
       layer="$(cached_layer cyclone-app "${key}" cyclone_app_layer)"
       image cyclone "${started}" "${base}" "${layer}" -- --entrypoint '["cyclone"]' --cmd '["--help"]' \
         --user "${CYCLONE_UID}:${CYCLONE_UID}" --workdir /var/lib/cyclone \
