@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Build kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet (v1.20.2) from
+# Build kube-apiserver, kube-controller-manager, kube-scheduler, the kubelet and kube-proxy (v1.20.2) from
 # Debian bookworm's `kubernetes` source package, offline, with a private Go 1.19 toolchain;
 # take etcd from Debian's etcd-server package and kubectl from kubernetes-client. Nothing is installed system-wide: apt runs with a
 # private configuration and every package is unpacked under $CACHE_DIR.
 #
-# Output: $CACHE_DIR/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,etcd,
+# Output: $CACHE_DIR/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet,kube-proxy,etcd,
 # kubectl}. Idempotent: when all of them exist, it exits at once; otherwise it builds only
 # the missing ones.
 set -euo pipefail
@@ -15,8 +15,8 @@ WORK_DIR="${CACHE_DIR}/work"
 APT_DIR="${WORK_DIR}/apt"
 ROOT_DIR="${WORK_DIR}/root"
 SRC_DIR="${WORK_DIR}/src"
-BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet etcd kubectl)
-BUILT=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd kubectl)
+BUILT=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 DEBS=(golang-1.19-go golang-1.19-src golang-github-modern-go-reflect2-dev rsync libpopt0
       etcd-server kubernetes-client)
 KUBE_VERSION="v1.20.2"
