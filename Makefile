@@ -53,9 +53,11 @@ helm:
 # The images Cyclone's own pods use, as OCI archives in dist/images/ (scripts/images/README.md).
 images-deps:
 	@command -v mmdebstrap >/dev/null && command -v umoci >/dev/null && command -v skopeo >/dev/null \
+	  && command -v strip >/dev/null \
 	  && [ -x /bin/busybox ] && dpkg -s busybox-static >/dev/null 2>&1 || { \
-	  echo "installing mmdebstrap, umoci, skopeo and busybox-static (images)"; \
-	  (apt-get update -qq && apt-get install -y -qq mmdebstrap umoci skopeo busybox-static) >/dev/null; }
+	  echo "installing mmdebstrap, umoci, skopeo, binutils and busybox-static (images)"; \
+	  (apt-get update -qq && apt-get install -y -qq mmdebstrap umoci skopeo binutils \
+	    busybox-static) >/dev/null; }
 
 images: setup images-deps
 	bash scripts/images/build.sh
