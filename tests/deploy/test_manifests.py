@@ -117,7 +117,8 @@ def test_chart_values_reach_the_objects():
     config = next(o for o in objects if o["kind"] == "ConfigMap")
     assert yaml.safe_load(config["data"]["engine.yaml"]) == {
         "callback_base_url": "http://ci-server.tools.svc:8080", "system_namespace": "tools",
-        "pod_pending_timeout_seconds": 300, "gc_image": "cyclone/toolbox:0.1.0"}
+        "pod_pending_timeout_seconds": 300, "gc_delay_seconds": 300,
+        "gc_image": "cyclone/toolbox:0.1.0"}
     binding = role(objects, "ClusterRoleBinding", "ci-engine")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "ci-engine",
                                     "namespace": "tools"}]

@@ -34,6 +34,7 @@ http://{{ .Release.Name }}-server.{{ .Release.Namespace }}.svc:{{ .Values.server
 callback_base_url: {{ include "cyclone.serverURL" . }}
 system_namespace: {{ .Release.Namespace }}
 pod_pending_timeout_seconds: {{ .Values.engine.podPendingTimeoutSeconds }}
+gc_delay_seconds: {{ .Values.engine.gcDelaySeconds }}
 gc_image: {{ .Values.settings.gcImage }}
 {{- end }}
 
