@@ -245,3 +245,13 @@ def test_values_as_helm_set_types_them_are_accepted():
     server = deployment(objects, "server")["spec"]["template"]["spec"]["containers"][0]
     assert {"name": "CYCLONE_OPEN_CONTROL_CLUSTER", "value": "false"} in server["env"]
     assert server["image"] == "cyclone/cyclone:2"
+
+
+def test_the_gc_delay_reaches_the_engine_config(tmp_path):
+    from cyclone.components import load_engine_config
+
+    [config_map] = [o for o in render_chart({"engine": {"gcDelaySeconds": 5}})
+                    if o["kind"] == "ConfigMap"]
+    path = tmp_path / "engine.yaml"
+    path.write_text(config_map["data"]["engine.yaml"])
+    assert load_engine_config(str(path)).gc_delay_seconds == 5
