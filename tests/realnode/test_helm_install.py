@@ -1,0 +1,223 @@
+"""Cyclone installed the way deploy/README.md tells an operator to: the commands of its
+install block (a real `helm install` of deploy/helm/cyclone with a real Helm 3) on a plane
+whose only node is a real kubelet with containerd, with Services (kube-proxy) and cluster DNS.
+
+The engine (two replicas, one leading through the Lease `cyclone/cyclone-engine`) and the
+server run as pods from the image of `make images`; the tests reach the server through its
+Service ClusterIP with the admin token the server put in its Secret, and drive it with the
+`cyclone` CLI and its REST API: the diamond (its engine leader killed mid-run), the seed's
+steps, a `helm upgrade` mid-run, and `helm uninstall` (what must stay, stays). One plane, one
+node and one release serve the whole module, in file order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from support.helm_kit import (
+    RELEASE,
+    InstalledServer,
+    InstallShell,
+    Release,
+    readme_install_block,
+    require_helm,
+    with_values_file,
+)
+from support.real_node import real_node_plane
+from support.realnode_kit import (
+    STAGE_IMAGE,
+    PodLedger,
+    RunsOf,
+    example,
+    outputs,
+    overall,
+    run_seed_steps,
+    stage_status,
+    wait_for,
+)
+
+from cyclone import __version__
+from cyclone.api import keys
+from cyclone.devcluster import ControlPlane
+
+pytestmark = [pytest.mark.k8s, pytest.mark.timeout(900)]
+
+SYSTEM = keys.SYSTEM_NAMESPACE
+LEASE_TIMINGS = {"leaseDurationSeconds": 6, "renewDeadlineSeconds": 4, "retryPeriodSeconds": 1}
+"""Short engine lease timings: a standby takes over from a killed leader within seconds."""
+GC_DELAY = 2
+UPGRADED_PENDING_TIMEOUT = 240
+DIAMOND_STAGES = ("version", "build-linux", "build-mac", "report")
+RELAY = [
+    {"apiVersion": keys.API_VERSION, "kind": "Project",
+     "metadata": {"name": "installed", "namespace": SYSTEM}, "spec": {}},
+    *({"apiVersion": keys.API_VERSION, "kind": "Stage",
+       "metadata": {"name": name, "namespace": SYSTEM,
+                    "labels": {keys.LABEL_PROJECT: "installed"}},
+       "spec": {"pod": {"spec": {"containers": [{
+           "name": "main", "image": STAGE_IMAGE,
+           "command": ["sh", "-c", f"sleep 4; echo 'leg:{name}' > /cyclone/results/__result__"],
+       }]}}}} for name in ("first", "second")),
+    {"apiVersion": keys.API_VERSION, "kind": "Workflow",
+     "metadata": {"name": "relay", "namespace": SYSTEM,
+                  "labels": {keys.LABEL_PROJECT: "installed"}},
+     "spec": {"stages": [{"name": "first"}, {"name": "second", "depends": ["first"]}]}},
+]
+
+
+@dataclass
+class Installed:
+    plane: ControlPlane
+    release: Release
+    server: InstalledServer
+    ledger: PodLedger
+    shell: InstallShell
+    workdir: Path
+
+    def runs(self, project: str, workflow: str) -> RunsOf:
+        return RunsOf(self.server, project, workflow)
+
+    def pods_per_stage(self, run: str) -> Counter:
+        return Counter(p.stage for p in self.ledger.pods(run, keys.POD_KIND_WORKLOAD))
+
+
+def node_values(workdir: Path) -> dict:
+    """What this node and these tests need beyond the chart's defaults: a local-path
+    provisioner (no StorageClass here), the images the node imported, short lease timings
+    and a short GC delay (the seed's last step sees a run's pods and data go)."""
+    return {"localPathProvisioner": {"enabled": True, "path": str(workdir / "volumes")},
+            "engine": {**LEASE_TIMINGS, "gcDelaySeconds": GC_DELAY},
+            "image": {"pullPolicy": "Never"}}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    require_helm()
+    block = readme_install_block()
+    workdir = tmp_path_factory.mktemp("helm-install")
+    values = workdir / "values.yaml"
+    values.write_text(yaml.safe_dump(node_values(workdir)))
+    with real_node_plane("cyclone-helm", pod_network=True, install_crds=False) as (plane, node):
+        release = Release(plane.kubeconfig, workdir, node.changes.socket)
+        shell = InstallShell(with_values_file(block, values), release.env,
+                             workdir / "install.log")
+        with PodLedger(plane.kubeconfig) as ledger:
+            try:
+                code = shell.run(timeout=300)
+                if code != 0:
+                    pytest.fail(f"the install block of deploy/README.md exited {code}:\n"
+                                f"{shell.output()}\n{release.diagnostics()}", pytrace=False)
+                release.wait_ready("engine", 2)
+                release.wait_ready("server", 1)
+                server = InstalledServer(release.service_url(f"{RELEASE}-server"),
+                                         release.admin_token(), workdir / "cli-config.yaml")
+                try:
+                    wait_for(server.healthy, 60, "the server's /healthcheck at its ClusterIP")
+                except AssertionError as exc:
+                    pytest.fail(f"{exc}\n{release.diagnostics()}", pytrace=False)
+                yield Installed(plane, release, server, ledger, shell, workdir)
+            finally:
+                shell.stop()
+
+
+@pytest.fixture(autouse=True)
+def _failures_explained(request: pytest.FixtureRequest, installed: Installed) -> Iterator[None]:
+    """A failed test prints helm status, the pods, events and container logs."""
+    failed = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed:
+        print(f"\n{installed.release.diagnostics()}")
+
+
+def test_the_readme_installs_cyclone_and_the_server_makes_the_admin_token(installed: Installed):
+    release, server = installed.release, installed.server
+    assert len(release.ready_pods("engine")) == 2
+    assert len(release.ready_pods("server")) == 1
+    assert len(release.ready_pods("local-path-provisioner")) == 1
+    assert server.token, "the admin token Secret is empty"
+    shown = (installed.shell.output() + release.helm("status", RELEASE)
+             + release.helm("get", "manifest", RELEASE) + release.helm("get", "notes", RELEASE))
+    assert server.token not in shown, "the admin token appears in helm's or the README's output"
+    claim = release.kubectl_json("-n", release.namespace, "get", "pvc", f"{RELEASE}-server-data")
+    assert claim["status"]["phase"] == "Bound"
+    assert f"Server Version: {__version__}" in server.cli_ok("version")
+
+
+def test_the_diamond_finishes_once_under_the_other_engine_after_the_leader_is_killed(
+        installed: Installed):
+    release, ledger = installed.release, installed.ledger
+    leader = wait_for(release.leader, 60, "an engine leader")
+    manifest = installed.workdir / "diamond.yaml"
+    manifest.write_text(example("diamond.yaml"))
+    installed.server.cli_ok("apply", "-f", str(manifest))
+    wait_for(lambda: ledger.pods("diamond-run-1", keys.POD_KIND_WORKLOAD), 90,
+             "the diamond's first stage pod", interval=0.01)
+    release.kill_pod(leader)
+    pods_at_kill = len(ledger.pods("diamond-run-1", keys.POD_KIND_WORKLOAD))
+    successor = wait_for(lambda: (holder := release.leader()) not in ("", leader) and holder,
+                         60, "another engine taking the Lease")
+    run = installed.runs("demo", "diamond").finished("diamond-run-1", timeout=180)
+    assert pods_at_kill < len(DIAMOND_STAGES), "the diamond ended before its leader was killed"
+    assert overall(run)["phase"] == "Succeeded", run["status"]
+    version = outputs(run, "version")["version"]
+    assert outputs(run, "report")["release"] == f"app-{version}-linux,app-{version}-mac"
+    assert installed.pods_per_stage("diamond-run-1") == dict.fromkeys(DIAMOND_STAGES, 1)
+    assert successor != leader
+    release.wait_ready("engine", 2)
+
+
+def test_the_seed_steps_run_through_the_installed_server(installed: Installed):
+    run_seed_steps(installed.server, installed.plane)
+
+
+def test_helm_upgrade_mid_run_keeps_the_run_and_changes_the_engine_config(
+        installed: Installed):
+    release = installed.release
+    manifest = installed.workdir / "relay.yaml"
+    manifest.write_text(yaml.safe_dump_all(RELAY))
+    installed.server.cli_ok("apply", "-f", str(manifest))
+    runs = installed.runs("installed", "relay")
+    runs.start("relay-1")
+    runs.wait("relay-1", lambda r: stage_status(r, "first").get("phase") == "Running", 90,
+              "the first of its two stages running")
+    release.helm("upgrade", RELEASE, "deploy/helm/cyclone", "--reuse-values", "--set",
+                 f"engine.podPendingTimeoutSeconds={UPGRADED_PENDING_TIMEOUT}", "--wait",
+                 "--timeout=4m")
+    engine_config = yaml.safe_load(release.config_map(f"{RELEASE}-engine")["engine.yaml"])
+    assert engine_config["pod_pending_timeout_seconds"] == UPGRADED_PENDING_TIMEOUT
+    run = runs.finished("relay-1", timeout=180)
+    assert overall(run)["phase"] == "Succeeded", run["status"]
+    assert {s: outputs(run, s) for s in ("first", "second")} == {
+        "first": {"leg": "first"}, "second": {"leg": "second"}}
+    assert installed.pods_per_stage("relay-1") == {"first": 1, "second": 1}
+    history = release.helm("history", RELEASE)
+    assert re.search(r"^2\s.*deployed", history, re.MULTILINE), history
+
+
+def test_helm_uninstall_removes_the_pods_and_keeps_crds_tenant_data_and_the_token(
+        installed: Installed):
+    release = installed.release
+    release.helm("uninstall", RELEASE, "--wait", "--timeout=3m")
+
+    def cyclone_pods() -> list[str]:
+        return [p["metadata"]["name"] for component in ("engine", "server")
+                for p in release.pods(component)]
+
+    wait_for(lambda: not cyclone_pods(), 90, "the engine and server pods gone")
+    kubectl = release.kubectl
+    assert "workflowruns.cyclone.dev" in kubectl("get", "crd", "-o", "name")
+    assert kubectl("get", "namespace", SYSTEM, "-o", "name").strip() == f"namespace/{SYSTEM}"
+    kept_runs = kubectl("-n", SYSTEM, "get", "workflowruns.cyclone.dev", "-o", "name")
+    assert "diamond-run-1" in kept_runs and "relay-1" in kept_runs, kept_runs
+    assert kubectl("-n", SYSTEM, "get", "pvc", f"cyclone-pvc-{keys.DEFAULT_TENANT}", "-o",
+                   "name").strip()
+    namespace = release.namespace
+    assert kubectl("-n", namespace, "get", "pvc", f"{RELEASE}-server-data", "-o",
+                   "name").strip()
+    assert release.admin_token() == installed.server.token
