@@ -6,7 +6,8 @@ The engine (two replicas, one leading through the Lease `cyclone/cyclone-engine`
 server run as pods from the image of `make images`; the tests reach the server through its
 Service ClusterIP with the admin token the server put in its Secret, and drive it with the
 `cyclone` CLI and its REST API: the diamond (its engine leader killed mid-run), the seed's
-steps, a `helm upgrade` mid-run, and `helm uninstall` (what must stay, stays). One plane, one
+steps, the README's CI example, a `helm upgrade` mid-run (the engine pods roll while the run
+goes on), and `helm uninstall` (what must stay, stays). One plane, one
 node and one release serve the whole module, in file order.
 """
 
@@ -37,6 +38,7 @@ from support.realnode_kit import (
     example,
     outputs,
     overall,
+    run_readme_ci_example,
     run_seed_steps,
     stage_status,
     wait_for,
@@ -79,6 +81,8 @@ class Installed:
     ledger: PodLedger
     shell: InstallShell
     workdir: Path
+    host: str
+    """The node's bridge address: where its pods reach this machine."""
 
     def runs(self, project: str, workflow: str) -> RunsOf:
         return RunsOf(self.server, project, workflow)
@@ -121,7 +125,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
                     wait_for(server.healthy, 60, "the server's /healthcheck at its ClusterIP")
                 except AssertionError as exc:
                     pytest.fail(f"{exc}\n{release.diagnostics()}", pytrace=False)
-                yield Installed(plane, release, server, ledger, shell, workdir)
+                yield Installed(plane, release, server, ledger, shell, workdir, node.bridge_ip)
             finally:
                 shell.stop()
 
@@ -176,6 +180,10 @@ def test_the_seed_steps_run_through_the_installed_server(installed: Installed):
     run_seed_steps(installed.server, installed.plane)
 
 
+def test_the_readme_ci_example_runs_through_the_installed_server(installed: Installed):
+    run_readme_ci_example(installed.server, installed.workdir, installed.host)
+
+
 def test_helm_upgrade_mid_run_keeps_the_run_and_changes_the_engine_config(
         installed: Installed):
     release = installed.release
@@ -186,6 +194,7 @@ def test_helm_upgrade_mid_run_keeps_the_run_and_changes_the_engine_config(
     runs.start("relay-1")
     runs.wait("relay-1", lambda r: stage_status(r, "first").get("phase") == "Running", 90,
               "the first of its two stages running")
+    engines_before = set(release.ready_pods("engine"))
     release.helm("upgrade", RELEASE, "deploy/helm/cyclone", "--reuse-values", "--set",
                  f"engine.podPendingTimeoutSeconds={UPGRADED_PENDING_TIMEOUT}", "--wait",
                  "--timeout=4m")
@@ -193,6 +202,8 @@ def test_helm_upgrade_mid_run_keeps_the_run_and_changes_the_engine_config(
     assert engine_config["pod_pending_timeout_seconds"] == UPGRADED_PENDING_TIMEOUT
     run = runs.finished("relay-1", timeout=180)
     assert overall(run)["phase"] == "Succeeded", run["status"]
+    assert not engines_before & set(release.wait_ready("engine", 2)), (
+        "the changed engine ConfigMap did not roll the engine pods")
     assert {s: outputs(run, s) for s in ("first", "second")} == {
         "first": {"leg": "first"}, "second": {"leg": "second"}}
     assert installed.pods_per_stage("relay-1") == {"first": 1, "second": 1}

@@ -11,7 +11,6 @@ it kills and restarts `cyclone up`.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections import Counter
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -23,15 +22,14 @@ import yaml
 from support.control_plane import remote_cluster_on
 from support.real_node import real_node  # noqa: F401  (the module's node fixture)
 from support.realnode_kit import (
-    EXAMPLES,
     STAGE_IMAGE,
     PodLedger,
     RunsOf,
     UpProcess,
-    dumb_http_git,
     example,
     outputs,
     overall,
+    run_readme_ci_example,
     run_seed_steps,
     stage_status,
     wait_for,
@@ -163,34 +161,7 @@ def test_diamond_outputs_come_back_through_the_termination_message(batch: Tier):
 
 
 def test_readme_ci_example_checks_out_over_http_builds_tests_and_packages(batch: Tier):
-    up = batch.up
-    repo = batch.workdir / "cyclone-demo-repo"
-    subprocess.run(["sh", str(EXAMPLES / "make-demo-repo.sh"), str(repo)], check=True,
-                   capture_output=True)
-    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
-                          capture_output=True, text=True).stdout.strip()
-    manifest = batch.workdir / "ci-pipeline.yaml"
-    with dumb_http_git(repo, batch.workdir / "served", batch.node.bridge_ip) as url:
-        manifest.write_text(example("ci-pipeline.yaml").replace(
-            "git://127.0.0.1:9418/cyclone-demo-repo", url))
-        up.cli_ok("apply", "-f", str(manifest))
-        watched = up.cli("run", "ci", "-p", "demo", "--var", f"REPO_URL={url}",
-                         "--name", "ci-2", "--watch", timeout=240)
-        applied = batch.runs("ci", "demo").finished("ci-run-1")
-    assert overall(applied)["phase"] == "Succeeded", applied["status"]
-    assert watched.returncode == 0, f"{watched.stdout}\n{watched.stderr}"
-    for name in ("ci-build", "ci-test", "ci-package"):
-        assert name in watched.stdout
-    runs = batch.runs("ci", "demo")
-    run = runs.get("ci-2")
-    assert overall(run)["phase"] == "Succeeded"
-    assert outputs(run, "ci-build")["LastCommitID"] == head
-    assert outputs(run, "ci-test") | {"LastCommitID": head} == {
-        "LastCommitID": head, "passed": "3", "failed": "0"}
-    packaged = outputs(run, "ci-package")
-    assert packaged["package"] == "greet.tgz" and int(packaged["size"]) > 0
-    logs = up.cli_ok("logs", "ci-2", "-s", "ci-test")
-    assert "passed:3" in logs
+    run_readme_ci_example(batch.up, batch.workdir, batch.node.bridge_ip)
 
 
 def test_artifacts_between_stages_live_on_the_local_path_volume(batch: Tier):

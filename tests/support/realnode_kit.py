@@ -186,6 +186,14 @@ class CycloneServer(Protocol):
         """An admin client of the REST API, acting in `tenant`."""
         ...
 
+    def cli(self, *args: str, input: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        """`cyclone ARGS…` pointed at this server."""
+        ...
+
+    def cli_ok(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
+        ...
+
 
 class RunsOf:
     """The runs of one workflow through the REST API."""
@@ -351,6 +359,40 @@ def run_seed_steps(server: CycloneServer, plane: ControlPlane) -> None:
             return True
 
     wait_for(lambda: gone(worker_ns) and gone(meta_ns), 30, "the tenant's namespaces gone")
+
+
+def run_readme_ci_example(up: CycloneServer, workdir: Path, host: str) -> None:
+    """The README's CI example (examples/ci-pipeline.yaml) against `up`, its repository
+    served over HTTP on `host` (where the node's pods reach this machine): the manifest's
+    own run and `cyclone run --watch` of a second one (`ci-2`) check out, build, test and
+    package."""
+    repo = workdir / "cyclone-demo-repo"
+    subprocess.run(["sh", str(EXAMPLES / "make-demo-repo.sh"), str(repo)], check=True,
+                   capture_output=True)
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    manifest = workdir / "ci-pipeline.yaml"
+    with dumb_http_git(repo, workdir / "served", host) as url:
+        manifest.write_text(example("ci-pipeline.yaml").replace(
+            "git://127.0.0.1:9418/cyclone-demo-repo", url))
+        up.cli_ok("apply", "-f", str(manifest))
+        watched = up.cli("run", "ci", "-p", "demo", "--var", f"REPO_URL={url}",
+                         "--name", "ci-2", "--watch", timeout=240)
+        applied = RunsOf(up, "demo", "ci").finished("ci-run-1")
+    assert overall(applied)["phase"] == "Succeeded", applied["status"]
+    assert watched.returncode == 0, f"{watched.stdout}\n{watched.stderr}"
+    for name in ("ci-build", "ci-test", "ci-package"):
+        assert name in watched.stdout
+    runs = RunsOf(up, "demo", "ci")
+    run = runs.get("ci-2")
+    assert overall(run)["phase"] == "Succeeded"
+    assert outputs(run, "ci-build")["LastCommitID"] == head
+    assert outputs(run, "ci-test") | {"LastCommitID": head} == {
+        "LastCommitID": head, "passed": "3", "failed": "0"}
+    packaged = outputs(run, "ci-package")
+    assert packaged["package"] == "greet.tgz" and int(packaged["size"]) > 0
+    logs = up.cli_ok("logs", "ci-2", "-s", "ci-test")
+    assert "passed:3" in logs
 
 
 class _QuietFiles(SimpleHTTPRequestHandler):
