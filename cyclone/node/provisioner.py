@@ -7,16 +7,17 @@ the claim (`claimRef`) at ``{volumes_dir}/pvc/{namespace}/{claim}-{uid}``. The p
 makes that directory itself, writable by every uid (mode 0777, as other local-path
 provisioners do), because a hostPath volume ignores the pod's fsGroup: a pod running as a
 non-root user (the server, uid 10001; a stage of any uid) could not write to a directory the
-kubelet made for root. The directories above it (``pvc``, ``pvc/{namespace}``) are 0711:
-anyone on the node may pass through them but no one but root may list them, so a claim's
-directory is reached only by its exact path. Where the provisioner cannot write under
-`volumes_dir` the volume is still made (type DirectoryOrCreate: the kubelet then makes a
-directory only root may write to). The PersistentVolume controller completes the binding.
-When a claim goes away its volume object is deleted (reclaim policy Retain, so the data
-directory is left to whoever owns it). The claim's uid in the path keeps that old data from
-a claim made again under the same namespace and name (a tenant deleted and created anew,
-perhaps by someone else): it gets a directory of its own. With the node agent, volumes
-follow the agent's own layout (`NodeLayout.pvc_dir`), which it mounts by namespace and name.
+kubelet made for root. The directories above it (``pvc``, ``pvc/{namespace}``) are 0700, its
+owner's (root's under the chart): no other user of the node enters them, while a pod still
+reaches its own claim's directory through the kubelet's bind mount. Where the provisioner
+cannot write under `volumes_dir` the volume is still made (type DirectoryOrCreate: the
+kubelet then makes a directory only root may write to). The PersistentVolume controller
+completes the binding. When a claim goes away its volume object is deleted (reclaim policy
+Retain, so the data directory is left to whoever owns it). The claim's uid in the path keeps
+that old data from a claim made again under the same namespace and name (a tenant deleted
+and created anew, perhaps by someone else): it gets a directory of its own. With the node
+agent, volumes follow the agent's own layout (`NodeLayout.pvc_dir`), which it mounts by
+namespace and name.
 
 It serves claims of no storage class (what a tenant's PVC asks for unless the tenant or
 the server's default names one, on a cluster without a default StorageClass) and of the
@@ -50,7 +51,7 @@ HOSTNAME_LABEL = "kubernetes.io/hostname"
 STORAGE_CLASS = "cyclone-local-path"
 SERVED_STORAGE_CLASSES = frozenset({"", STORAGE_CLASS})
 VOLUME_DIR_MODE = 0o777
-PARENT_DIR_MODE = 0o711
+PARENT_DIR_MODE = 0o700
 
 
 def claim_dir(volumes_dir: Path, namespace: str, claim: str, uid: str) -> Path:
@@ -61,8 +62,9 @@ def claim_dir(volumes_dir: Path, namespace: str, claim: str, uid: str) -> Path:
 
 def make_claim_dir(volumes_dir: Path, namespace: str, claim: str, uid: str) -> Path:
     """Make a claim's directory under `volumes_dir`, writable by every uid, in parents only
-    root may list (see the module's docstring); returns it. Modes are set explicitly, not
-    left to the umask, also on directories that were already there."""
+    the provisioner's user may enter (see the module's docstring); returns it. The modes of
+    the claim's directory and of its two parents are set explicitly (not left to the umask),
+    also when they were already there; an existing `volumes_dir` keeps its mode."""
     directory = claim_dir(volumes_dir, namespace, claim, uid)
     volumes_dir.mkdir(mode=PARENT_DIR_MODE, parents=True, exist_ok=True)
     for parent in (volumes_dir / "pvc", directory.parent):

@@ -90,7 +90,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_a_claim_directory_is_writable_by_every_uid_in_parents_none_may_list(
+def test_a_claim_directory_is_writable_by_every_uid_in_parents_no_one_else_enters(
         tmp_path: Path) -> None:
     os.umask(old := os.umask(0o077))
     try:
@@ -99,17 +99,17 @@ def test_a_claim_directory_is_writable_by_every_uid_in_parents_none_may_list(
         os.umask(old)
     assert directory == claim_dir(tmp_path / "volumes", "ns", "data", "u-1")
     assert mode(directory) == 0o777
-    assert mode(directory.parent) == mode(directory.parent.parent) == 0o711
+    assert mode(directory.parent) == mode(directory.parent.parent) == 0o700
     (directory / "kept").write_text("data")
     assert make_claim_dir(tmp_path / "volumes", "ns", "data", "u-1") == directory
     assert (directory / "kept").read_text() == "data"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to other uids needs root")
-def test_a_non_root_pod_user_writes_its_volume_and_cannot_list_the_others(
+def test_a_non_root_pod_user_writes_its_volume_and_other_users_cannot_enter_the_parents(
         tmp_path: Path) -> None:
-    """What a pod's bind mount gives a process of uid 10001 (the server) and of another
-    uid: its own directory to write; the namespace's directory of claims closed to listing."""
+    """What a pod's bind mount gives a process of uid 10001 (the server): its own directory
+    to write; a user of the node of another uid cannot enter the directories of claims."""
     directory = make_claim_dir(tmp_path, "ns", "data", "u-1")
     make_claim_dir(tmp_path, "ns", "other", "u-2")
 
@@ -122,6 +122,8 @@ def test_a_non_root_pod_user_writes_its_volume_and_cannot_list_the_others(
     assert (directory / "probe").stat().st_uid == 10001
     listed = as_user(10002, "ls .", directory.parent)
     assert listed.returncode != 0 and "data-u-1" not in listed.stdout
+    entered = as_user(10002, f"cat {directory / 'probe'}", tmp_path)
+    assert entered.returncode != 0 and "written" not in entered.stdout
 
 
 @pytest.fixture
@@ -195,7 +197,7 @@ async def test_a_volume_under_a_volumes_dir_is_made_writable_before_it_is_bound(
     directory = Path(volume["spec"]["hostPath"]["path"])
     assert directory == claim_dir(volumes, namespace, "data", created["metadata"]["uid"])
     assert mode(directory) == 0o777
-    assert mode(directory.parent) == 0o711
+    assert mode(directory.parent) == 0o700
     await remote_cluster.delete(kinds.PERSISTENT_VOLUME, volume_name(created))
 
 
