@@ -14,6 +14,7 @@ node and one release serve the whole module, in file order.
 from __future__ import annotations
 
 import re
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ SYSTEM = keys.SYSTEM_NAMESPACE
 LEASE_TIMINGS = {"leaseDurationSeconds": 6, "renewDeadlineSeconds": 4, "retryPeriodSeconds": 1}
 """Short engine lease timings: a standby takes over from a killed leader within seconds."""
 GC_DELAY = 2
+SERVER_UID = 10001
 UPGRADED_PENDING_TIMEOUT = 240
 DIAMOND_STAGES = ("version", "build-linux", "build-mac", "report")
 RELAY = [
@@ -140,6 +142,8 @@ def _failures_explained(request: pytest.FixtureRequest, installed: Installed) ->
 
 
 def test_the_readme_installs_cyclone_and_the_server_makes_the_admin_token(installed: Installed):
+    """The server made the admin token Secret (no output shows the token) and, as uid 10001,
+    writes to the data volume the local-path provisioner made for it."""
     release, server = installed.release, installed.server
     assert len(release.ready_pods("engine")) == 2
     assert len(release.ready_pods("server")) == 1
@@ -150,6 +154,13 @@ def test_the_readme_installs_cyclone_and_the_server_makes_the_admin_token(instal
     assert server.token not in shown, "the admin token appears in helm's or the README's output"
     claim = release.kubectl_json("-n", release.namespace, "get", "pvc", f"{RELEASE}-server-data")
     assert claim["status"]["phase"] == "Bound"
+    volume = release.kubectl_json("get", "pv", claim["spec"]["volumeName"])
+    data_dir = Path(volume["spec"]["hostPath"]["path"])
+    assert data_dir.is_relative_to(installed.workdir / "volumes"), data_dir
+    assert (stat.S_IMODE(data_dir.stat().st_mode), stat.S_IMODE(data_dir.parent.stat().st_mode)
+            ) == (0o777, 0o700)
+    assert SERVER_UID in {entry.stat().st_uid for entry in data_dir.iterdir()}, (
+        "the server (non-root) wrote nothing to its data volume")
     assert f"Server Version: {__version__}" in server.cli_ok("version")
 
 
