@@ -55,6 +55,7 @@ SYSTEM = keys.SYSTEM_NAMESPACE
 LEASE_TIMINGS = {"leaseDurationSeconds": 6, "renewDeadlineSeconds": 4, "retryPeriodSeconds": 1}
 """Short engine lease timings: a standby takes over from a killed leader within seconds."""
 GC_DELAY = 2
+INSTALL_TIMEOUT = 300
 SERVER_UID = 10001
 UPGRADED_PENDING_TIMEOUT = 240
 DIAMOND_STAGES = ("version", "build-linux", "build-mac", "report")
@@ -115,9 +116,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
                              workdir / "install.log")
         with PodLedger(plane.kubeconfig) as ledger:
             try:
-                code = shell.run(timeout=300)
+                code = shell.run(timeout=INSTALL_TIMEOUT)
                 if code != 0:
-                    pytest.fail(f"the install block of deploy/README.md exited {code}:\n"
+                    ended = (f"exited {code}" if code > 0
+                             else f"did not finish within {INSTALL_TIMEOUT} s")
+                    pytest.fail(f"the install block of deploy/README.md {ended}:\n"
                                 f"{shell.output()}\n{release.diagnostics()}", pytrace=False)
                 release.wait_ready("engine", 2)
                 release.wait_ready("server", 1)
