@@ -122,7 +122,7 @@ def test_a_non_root_pod_user_writes_its_volume_and_other_users_cannot_enter_the_
     assert (directory / "probe").stat().st_uid == 10001
     listed = as_user(10002, "ls .", directory.parent)
     assert listed.returncode != 0 and "data-u-1" not in listed.stdout
-    entered = as_user(10002, f"cat {directory / 'probe'}", tmp_path)
+    entered = as_user(10002, f"cat {(directory / 'probe').relative_to(tmp_path)}", tmp_path)
     assert entered.returncode != 0 and "written" not in entered.stdout
 
 
