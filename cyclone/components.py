@@ -388,7 +388,9 @@ async def run_server(options: ServerOptions) -> None:
 
     settings = server_settings(options)
     data_dir = prepared_dir(options.data_dir)
-    if not options.admin_token_secret:
+    if options.admin_token_secret:
+        refuse_other_admin_token_sources(options)
+    else:
         admin_token = read_admin_token(options.admin_token_file, data_dir)
     url = options.server_url or f"http://{socket.gethostname()}:{options.port}"
     cluster = await open_cluster(options.cluster)
@@ -455,14 +457,24 @@ async def admin_token_of_secret(cluster: Cluster, options: ServerOptions) -> str
         secret_ref,
     )
 
-    if options.admin_token_file:
-        raise ComponentError("give either --admin-token-file or --admin-token-secret, not both")
+    refuse_other_admin_token_sources(options)
     try:
         ref = secret_ref(options.admin_token_secret or "",
                          os.environ.get("POD_NAMESPACE") or options.engine_key_namespace)
         return await read_or_create_admin_token(cluster, ref)
     except AdminSecretError as exc:
         raise ComponentError(str(exc)) from None
+
+
+def refuse_other_admin_token_sources(options: ServerOptions) -> None:
+    """`--admin-token-secret` is the only source of the admin token when given: a token
+    file or `$CYCLONE_ADMIN_TOKEN` beside it would be ignored, so either is an error."""
+    if options.admin_token_file:
+        raise ComponentError("give either --admin-token-file or --admin-token-secret, not both")
+    if os.environ.get(ADMIN_TOKEN_ENV):
+        raise ComponentError(
+            f"${ADMIN_TOKEN_ENV} is set together with --admin-token-secret; unset it or drop "
+            f"the option, not both")
 
 
 def read_admin_token(path: str | None, data_dir: Path) -> str:

@@ -242,7 +242,8 @@ def register(app: typer.Typer) -> None:
             None, "--admin-token-secret", metavar="NAME[:KEY]",
             help="Read the admin token from the Secret NAME (key KEY, default token) of the "
             "server's namespace ($POD_NAMESPACE, else --engine-key-namespace), and create it "
-            "with a random token when it is missing; an existing Secret is used as it is.",
+            "with a random token when it is missing; an existing Secret is used as it is. "
+            "Not together with --admin-token-file or $CYCLONE_ADMIN_TOKEN.",
         ),
         artifact_retention_days: float = ARTIFACT_RETENTION_DAYS,
         max_body_bytes: int = MAX_BODY_BYTES,

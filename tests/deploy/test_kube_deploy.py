@@ -226,7 +226,8 @@ async def test_server_and_engine_with_deploy_rbac_run_a_tenant_workflow(
     assert server_holder == "server-1"
     for log in (server_log.read_text(), engine.log(tail=None)):
         assert "forbidden" not in log.lower(), log[-4000:]
-        assert token not in log
+        if token in log:
+            pytest.fail("the admin token appears in a component's log")
 
 
 RUN_PATH = "/projects/demo/workflows/ci/workflowruns"

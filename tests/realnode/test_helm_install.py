@@ -154,7 +154,8 @@ def test_the_readme_installs_cyclone_and_the_server_makes_the_admin_token(instal
     assert server.token, "the admin token Secret is empty"
     shown = (installed.shell.output() + release.helm("status", RELEASE)
              + release.helm("get", "manifest", RELEASE) + release.helm("get", "notes", RELEASE))
-    assert server.token not in shown, "the admin token appears in helm's or the README's output"
+    if server.token in shown:
+        pytest.fail("the admin token appears in helm's or the README's output")
     claim = release.kubectl_json("-n", release.namespace, "get", "pvc", f"{RELEASE}-server-data")
     assert claim["status"]["phase"] == "Bound"
     volume = release.kubectl_json("get", "pv", claim["spec"]["volumeName"])
@@ -245,4 +246,5 @@ def test_helm_uninstall_removes_the_pods_and_keeps_crds_tenant_data_and_the_toke
     namespace = release.namespace
     assert kubectl("-n", namespace, "get", "pvc", f"{RELEASE}-server-data", "-o",
                    "name").strip()
-    assert release.admin_token() == installed.server.token
+    if release.admin_token() != installed.server.token:
+        pytest.fail("the admin token Secret changed across helm uninstall")
