@@ -137,16 +137,51 @@ def test_the_chart_holds_no_admin_token_and_the_server_makes_it_in_its_namespace
     assert option(args, "--admin-token-secret") == "ops-token:admin"
     assert {e["name"] for e in server["containers"][0]["env"]} >= {"POD_NAMESPACE"}
     assert not [v for v in server["volumes"] if "secret" in v]
-    role = named(objects, "Role", "ci-server")
-    assert role["metadata"]["namespace"] == "tools"
-    secret_rules = [r for r in role["rules"] if r["resources"] == ["secrets"]]
-    assert {(tuple(r.get("resourceNames", ())), tuple(r["verbs"])) for r in secret_rules} == {
-        (("ops-token",), ("get",)), ((), ("create",))}
     notes = render_notes({"adminToken": {"secretName": "ops-token", "key": "admin"}},
                          name="ci", namespace="tools")
-    assert ("kubectl -n tools get secret ops-token -o jsonpath='{.data.admin}' | base64 -d"
+    assert ("install -m 600 /dev/null ~/.cyclone/admin-token\n  kubectl -n tools get secret "
+            "ops-token -o jsonpath='{.data.admin}' | base64 -d > ~/.cyclone/admin-token\n"
             in notes)
+    assert not re.search(r"base64 -d *$", notes, re.MULTILINE), "NOTES print the token"
     assert "kubectl -n tools port-forward service/ci-server 7099:7099" in notes
+    assert ("cyclone config set-context ci --server http://127.0.0.1:7099 "
+            "--token-file ~/.cyclone/admin-token --current" in notes)
+    assert "WARNING" not in notes
+
+
+def _who_may_read_secrets_of(objects: list[dict], namespace: str) -> set[str]:
+    """The ServiceAccounts whose bound roles `get` Secrets in `namespace`."""
+    readers = set()
+    for binding in of_kind(objects, "ClusterRoleBinding") + of_kind(objects, "RoleBinding"):
+        if binding["kind"] == "RoleBinding" and binding["metadata"]["namespace"] != namespace:
+            continue
+        role = named(objects, binding["roleRef"]["kind"], binding["roleRef"]["name"])
+        if any("secrets" in r["resources"] and "get" in r["verbs"] for r in role["rules"]):
+            readers |= {s["name"] for s in binding["subjects"]}
+    return readers
+
+
+def test_the_engine_and_the_server_are_who_may_read_the_admin_token():
+    """Both ClusterRoles reach every namespace's Secrets (tenant namespaces come and go), so
+    the token Secret of the release namespace too: the Roles add no rule on Secrets."""
+    objects = render_chart(EVERYTHING_ON, name="ci", namespace="tools")
+    assert _who_may_read_secrets_of(objects, "tools") == {"ci-engine", "ci-server"}
+    for role in of_kind(objects, "Role"):
+        assert not [r for r in role["rules"] if "secrets" in r["resources"]], role
+    for name in ("ci-engine", "ci-server"):
+        rules = named(objects, "ClusterRole", name)["rules"]
+        assert any("secrets" in r["resources"] and {"get", "create"} <= set(r["verbs"])
+                   for r in rules)
+
+
+def test_the_notes_warn_of_an_ingress_without_tls():
+    plain = {"ingress": {"enabled": True, "host": "ci.example.com"}}
+    notes = render_notes(plain)
+    assert "WARNING: the Ingress has no TLS" in notes
+    assert "--server http://ci.example.com " in notes
+    secured = render_notes({"ingress": {**plain["ingress"], "tls": [
+        {"secretName": "ci-tls", "hosts": ["ci.example.com"]}]}})
+    assert "WARNING" not in secured and "--server https://ci.example.com " in secured
 
 
 def test_both_parts_have_probes_and_resources():
@@ -187,6 +222,8 @@ def test_a_leader_stays_through_upgrades_and_drains():
 
 
 def test_network_policies_are_off_by_default_and_admit_only_the_ports_when_on():
+    """The server's port from `serverFrom` (`[]`: anywhere); the engine's metrics port from
+    `metricsFrom`, `[]` admitting only pods of the release namespace, never every pod."""
     assert not of_kind(render_chart(), "NetworkPolicy")
     objects = render_chart(EVERYTHING_ON)
     server = named(objects, "NetworkPolicy", "cyclone-server")
@@ -198,10 +235,19 @@ def test_network_policies_are_off_by_default_and_admit_only_the_ports_when_on():
     assert server["spec"]["ingress"] == [{
         "ports": [{"protocol": "TCP", "port": 7099}],
         "from": EVERYTHING_ON["networkPolicy"]["serverFrom"]}]
-    assert engine["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9090}]}]
-    anyone = named(render_chart({"networkPolicy": {"enabled": True}}), "NetworkPolicy",
-                   "cyclone-server")
+    assert engine["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9090}],
+                                          "from": [{"podSelector": {}}]}]
+    defaults = render_chart({"networkPolicy": {"enabled": True}})
+    anyone = named(defaults, "NetworkPolicy", "cyclone-server")
     assert anyone["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 7099}]}]
+    assert named(defaults, "NetworkPolicy", "cyclone-engine")["spec"]["ingress"] == engine[
+        "spec"]["ingress"]
+    prometheus = [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}]
+    scraped = named(render_chart({"networkPolicy": {"enabled": True, "metricsFrom": prometheus}}),
+                    "NetworkPolicy", "cyclone-engine")
+    assert scraped["spec"]["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9090}],
+                                           "from": prometheus}]
 
 
 def test_the_ingress_is_optional_and_routes_to_the_server_service():

@@ -193,10 +193,10 @@ def test_server_checks_delegation_tokens_with_the_engines_key(source):
     key_namespace = option(server_args, "--engine-key-namespace")
     assert key_namespace == engine_config.get("system_namespace", keys.ENGINE_NAMESPACE)
     assert not keys.is_tenant_namespace(key_namespace)
-    engine_role = role(objects, "Role", "cyclone-engine")
-    assert engine_role["metadata"]["namespace"] == key_namespace
-    assert any("secrets" in r["resources"] and "create" in r["verbs"]
-               for r in engine_role["rules"])
+    assert role(objects, "Role", "cyclone-engine")["metadata"]["namespace"] == key_namespace
+    engine_rules = role(objects, "ClusterRole", "cyclone-engine")["rules"]
+    assert any("secrets" in r["resources"] and {"get", "create"} <= set(r["verbs"])
+               for r in engine_rules)
     server_rules = role(objects, "ClusterRole", "cyclone-server")["rules"]
     assert any("secrets" in r["resources"] and {"get", "create", "delete"} <= set(r["verbs"])
                for r in server_rules)
