@@ -6,9 +6,10 @@ The engine (two replicas, one leading through the Lease `cyclone/cyclone-engine`
 server run as pods from the image of `make images`; the tests reach the server through its
 Service ClusterIP with the admin token the server put in its Secret, and drive it with the
 `cyclone` CLI and its REST API: the diamond (its engine leader killed mid-run), the seed's
-steps, the README's CI example, a `helm upgrade` mid-run (the engine pods roll while the run
-goes on), and `helm uninstall` (what must stay, stays). One plane, one
-node and one release serve the whole module, in file order.
+steps, deploy/README.md's CI example block (through the install block's port-forward), a
+`helm upgrade` mid-run (the engine pods roll while the run goes on), `helm uninstall` (what
+must stay, stays) and the install block again (it finds the token, the runs and the tenant).
+One plane, one node and one release serve the whole module, in file order.
 """
 
 from __future__ import annotations
@@ -20,18 +21,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from support.helm_kit import (
     RELEASE,
     InstalledServer,
-    InstallShell,
+    ReadmeShell,
     Release,
+    readme_ci_block,
     readme_install_block,
     require_helm,
     with_values_file,
 )
+from support.live_up import free_port
 from support.real_node import real_node_plane
+from support.realnode_flows import check_ci_example_runs, run_seed_steps
 from support.realnode_kit import (
     STAGE_IMAGE,
     PodLedger,
@@ -39,8 +44,6 @@ from support.realnode_kit import (
     example,
     outputs,
     overall,
-    run_readme_ci_example,
-    run_seed_steps,
     stage_status,
     wait_for,
 )
@@ -56,6 +59,8 @@ LEASE_TIMINGS = {"leaseDurationSeconds": 6, "renewDeadlineSeconds": 4, "retryPer
 """Short engine lease timings: a standby takes over from a killed leader within seconds."""
 GC_DELAY = 2
 INSTALL_TIMEOUT = 300
+CI_EXAMPLE_TIMEOUT = 300
+KEPT_TENANT = "kept"
 SERVER_UID = 10001
 UPGRADED_PENDING_TIMEOUT = 240
 DIAMOND_STAGES = ("version", "build-linux", "build-mac", "report")
@@ -74,6 +79,18 @@ RELAY = [
                   "labels": {keys.LABEL_PROJECT: "installed"}},
      "spec": {"stages": [{"name": "first"}, {"name": "second", "depends": ["first"]}]}},
 ]
+ONE_STAGE = [
+    {"apiVersion": keys.API_VERSION, "kind": "Stage",
+     "metadata": {"name": "again", "namespace": SYSTEM,
+                  "labels": {keys.LABEL_PROJECT: "installed"}},
+     "spec": {"pod": {"spec": {"containers": [{
+         "name": "main", "image": STAGE_IMAGE,
+         "command": ["sh", "-c", "echo 'again:yes' > /cyclone/results/__result__"]}]}}}},
+    {"apiVersion": keys.API_VERSION, "kind": "Workflow",
+     "metadata": {"name": "again", "namespace": SYSTEM,
+                  "labels": {keys.LABEL_PROJECT: "installed"}},
+     "spec": {"stages": [{"name": "again"}]}},
+]
 
 
 @dataclass
@@ -82,16 +99,39 @@ class Installed:
     release: Release
     server: InstalledServer
     ledger: PodLedger
-    shell: InstallShell
+    shells: list[ReadmeShell]
+    """The README blocks run so far, the install block first (stopped at the end)."""
     workdir: Path
     host: str
     """The node's bridge address: where its pods reach this machine."""
+
+    @property
+    def values(self) -> Path:
+        return self.workdir / "values.yaml"
+
+    def run_block(self, block: str, name: str, timeout: float,
+                  env: dict[str, str] | None = None) -> ReadmeShell:
+        """Run a README block in the release's shell environment (and `env`); fail, with its
+        output and the cluster's state, unless it exits 0."""
+        shell = ReadmeShell(block, {**self.release.env, **(env or {})},
+                            self.workdir / f"{name}.log")
+        self.shells.append(shell)
+        finished(shell, shell.run(timeout), timeout, name, self.release)
+        return shell
 
     def runs(self, project: str, workflow: str) -> RunsOf:
         return RunsOf(self.server, project, workflow)
 
     def pods_per_stage(self, run: str) -> Counter:
         return Counter(p.stage for p in self.ledger.pods(run, keys.POD_KIND_WORKLOAD))
+
+
+def finished(shell: ReadmeShell, code: int, timeout: float, name: str,
+             release: Release) -> None:
+    if code != 0:
+        ended = f"exited {code}" if code > 0 else f"did not finish within {timeout:.0f} s"
+        pytest.fail(f"the {name} block of deploy/README.md {ended}:\n{shell.output()}\n"
+                    f"{release.diagnostics()}", pytrace=False)
 
 
 def node_values(workdir: Path) -> dict:
@@ -112,16 +152,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     values.write_text(yaml.safe_dump(node_values(workdir)))
     with real_node_plane("cyclone-helm", pod_network=True, install_crds=False) as (plane, node):
         release = Release(plane.kubeconfig, workdir, node.changes.socket)
-        shell = InstallShell(with_values_file(block, values), release.env,
-                             workdir / "install.log")
+        shells = [ReadmeShell(with_values_file(block, values), release.env,
+                              workdir / "install.log")]
         with PodLedger(plane.kubeconfig) as ledger:
             try:
-                code = shell.run(timeout=INSTALL_TIMEOUT)
-                if code != 0:
-                    ended = (f"exited {code}" if code > 0
-                             else f"did not finish within {INSTALL_TIMEOUT} s")
-                    pytest.fail(f"the install block of deploy/README.md {ended}:\n"
-                                f"{shell.output()}\n{release.diagnostics()}", pytrace=False)
+                finished(shells[0], shells[0].run(INSTALL_TIMEOUT), INSTALL_TIMEOUT, "install",
+                         release)
                 release.wait_ready("engine", 2)
                 release.wait_ready("server", 1)
                 server = InstalledServer(release.service_url(f"{RELEASE}-server"),
@@ -130,9 +166,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
                     wait_for(server.healthy, 60, "the server's /healthcheck at its ClusterIP")
                 except AssertionError as exc:
                     pytest.fail(f"{exc}\n{release.diagnostics()}", pytrace=False)
-                yield Installed(plane, release, server, ledger, shell, workdir, node.bridge_ip)
+                yield Installed(plane, release, server, ledger, shells, workdir, node.bridge_ip)
             finally:
-                shell.stop()
+                for shell in shells:
+                    shell.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -152,7 +189,7 @@ def test_the_readme_installs_cyclone_and_the_server_makes_the_admin_token(instal
     assert len(release.ready_pods("server")) == 1
     assert len(release.ready_pods("local-path-provisioner")) == 1
     assert server.token, "the admin token Secret is empty"
-    shown = (installed.shell.output() + release.helm("status", RELEASE)
+    shown = (installed.shells[0].output() + release.helm("status", RELEASE)
              + release.helm("get", "manifest", RELEASE) + release.helm("get", "notes", RELEASE))
     if server.token in shown:
         pytest.fail("the admin token appears in helm's or the README's output")
@@ -196,7 +233,21 @@ def test_the_seed_steps_run_through_the_installed_server(installed: Installed):
 
 
 def test_the_readme_ci_example_runs_through_the_installed_server(installed: Installed):
-    run_readme_ci_example(installed.server, installed.workdir, installed.host)
+    """deploy/README.md's CI example block, in the install block's shell setup (its CLI
+    context, through the port-forward), with the repository served on the node's bridge."""
+    port = free_port()
+    shell = installed.run_block(readme_ci_block(), "ci-example", CI_EXAMPLE_TIMEOUT, {
+        "HOST": installed.host, "STAGE_IMAGE": STAGE_IMAGE, "GIT_PORT": str(port)})
+    try:
+        refs = httpx.get(f"http://{installed.host}:{port}/demo.git/info/refs", timeout=10)
+        head = next(line.split("\t")[0] for line in refs.text.splitlines()
+                    if line.endswith("\trefs/heads/main"))
+        applied = installed.runs("demo", "ci").finished("ci-run-1")
+    finally:
+        shell.stop()
+    output = shell.output()
+    check_ci_example_runs(installed.server, applied, output, head)
+    assert "passed:3" in output, output
 
 
 def test_helm_upgrade_mid_run_keeps_the_run_and_changes_the_engine_config(
@@ -229,6 +280,9 @@ def test_helm_upgrade_mid_run_keeps_the_run_and_changes_the_engine_config(
 def test_helm_uninstall_removes_the_pods_and_keeps_crds_tenant_data_and_the_token(
         installed: Installed):
     release = installed.release
+    with installed.server.api() as admin:
+        answer = admin.post("/tenants", json={"metadata": {"name": KEPT_TENANT}})
+    assert answer.status_code == 201, answer.text
     release.helm("uninstall", RELEASE, "--wait", "--timeout=3m")
 
     def cyclone_pods() -> list[str]:
@@ -248,3 +302,39 @@ def test_helm_uninstall_removes_the_pods_and_keeps_crds_tenant_data_and_the_toke
                    "name").strip()
     if release.admin_token() != installed.server.token:
         pytest.fail("the admin token Secret changed across helm uninstall")
+
+
+def test_the_install_block_again_finds_the_token_the_runs_and_the_tenant(installed: Installed):
+    """After `helm uninstall`, deploy/README.md's install block (the same values) brings the
+    server back on its kept data: the same admin token, the runs and their logs, the tenant;
+    a new run succeeds."""
+    release, token = installed.release, installed.server.token
+    installed.shells[0].stop()
+    installed.run_block(with_values_file(readme_install_block(), installed.values),
+                        "install-again", INSTALL_TIMEOUT)
+    release.wait_ready("engine", 2)
+    release.wait_ready("server", 1)
+    if release.admin_token() != token:
+        pytest.fail("the reinstalled server made a new admin token")
+    written = (Path(release.env["HOME"]) / ".cyclone" / "admin-token").read_text().strip()
+    if written != token:
+        pytest.fail("the install block wrote another token to ~/.cyclone/admin-token")
+    server = InstalledServer(release.service_url(f"{RELEASE}-server"), token,
+                             installed.workdir / "cli-config-again.yaml")
+    wait_for(server.healthy, 60, "the reinstalled server's /healthcheck")
+    assert overall(RunsOf(server, "demo", "diamond").get("diamond-run-1"))[
+        "phase"] == "Succeeded"
+    assert overall(RunsOf(server, "installed", "relay").get("relay-1"))["phase"] == "Succeeded"
+    assert "passed:3" in server.cli_ok("logs", "ci-2", "-s", "ci-test")
+    with server.api() as admin:
+        tenants = admin.get("/tenants")
+    assert tenants.status_code == 200, tenants.text
+    assert KEPT_TENANT in {t["metadata"]["name"] for t in tenants.json()["items"]}
+    manifest = installed.workdir / "again.yaml"
+    manifest.write_text(yaml.safe_dump_all(ONE_STAGE))
+    server.cli_ok("apply", "-f", str(manifest))
+    server.cli_ok("run", "again", "-p", "installed", "--name", "again-1", "--watch",
+                  timeout=180)
+    run = RunsOf(server, "installed", "again").get("again-1")
+    assert overall(run)["phase"] == "Succeeded", run["status"]
+    assert outputs(run, "again") == {"again": "yes"}

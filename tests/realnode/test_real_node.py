@@ -21,6 +21,7 @@ import pytest
 import yaml
 from support.control_plane import remote_cluster_on
 from support.real_node import real_node  # noqa: F401  (the module's node fixture)
+from support.realnode_flows import run_readme_ci_example, run_seed_steps
 from support.realnode_kit import (
     STAGE_IMAGE,
     PodLedger,
@@ -29,8 +30,6 @@ from support.realnode_kit import (
     example,
     outputs,
     overall,
-    run_readme_ci_example,
-    run_seed_steps,
     stage_status,
     wait_for,
 )

@@ -1,8 +1,10 @@
 """Cyclone installed with Helm on a real node, as deploy/README.md tells an operator to.
 
-`readme_install_block()` is the ```sh block after `<!-- helm-install -->` in deploy/README.md;
-`run_install_block()` runs it with `KUBECONFIG` and the cached helm/kubectl on `PATH`, the
-test's values file appended to its `helm install` line and nothing else changed. `Release`
+`readme_install_block()` is the ```sh block after `<!-- helm-install -->` in deploy/README.md
+(`readme_ci_block()` the one after `<!-- ci-example -->`); `ReadmeShell` runs such a block
+from the repository root as an operator's shell would, with only `KUBECONFIG` and a home of
+the test's own set (the block itself puts the CLI, helm and kubectl on `PATH`) and the test's
+values file appended to its `helm install` line. `Release`
 then drives helm and kubectl against the plane, finds the engine's leader, reads the admin
 token from the Secret the server created, and gathers what explains a failure (helm status,
 pods, events, container logs). `InstalledServer` is the CLI and REST API of the installed
@@ -30,6 +32,7 @@ from support.control_plane import unavailable
 REPO = Path(__file__).parents[2]
 README = REPO / "deploy" / "README.md"
 INSTALL_MARK = "<!-- helm-install -->"
+CI_EXAMPLE_MARK = "<!-- ci-example -->"
 RELEASE = "cyclone"
 NAMESPACE = "cyclone"
 ENGINE_LEASE = "cyclone-engine"
@@ -49,15 +52,23 @@ def require_helm() -> None:
                     "and `bash scripts/control-plane/build.sh`")
 
 
-def readme_install_block(readme: Path = README) -> str:
-    """The first ```sh block after the install mark of deploy/README.md."""
+def readme_block(mark: str, readme: Path = README) -> str:
+    """The first ```sh block after the line `mark` of deploy/README.md."""
     text = readme.read_text()
-    if INSTALL_MARK not in text:
-        raise AssertionError(f"{readme} has no {INSTALL_MARK} line")
-    after = text.split(INSTALL_MARK, 1)[1]
+    if mark not in text:
+        raise AssertionError(f"{readme} has no {mark} line")
+    after = text.split(mark, 1)[1]
     if "```sh\n" not in after:
-        raise AssertionError(f"no ```sh block after {INSTALL_MARK} in {readme}")
+        raise AssertionError(f"no ```sh block after {mark} in {readme}")
     return after.split("```sh\n", 1)[1].split("\n```", 1)[0] + "\n"
+
+
+def readme_install_block(readme: Path = README) -> str:
+    return readme_block(INSTALL_MARK, readme)
+
+
+def readme_ci_block(readme: Path = README) -> str:
+    return readme_block(CI_EXAMPLE_MARK, readme)
 
 
 def with_values_file(block: str, values: Path) -> str:
@@ -76,25 +87,35 @@ def with_values_file(block: str, values: Path) -> str:
 
 
 def tool_env(kubeconfig: Path, home: Path) -> dict[str, str]:
-    """The environment of an operator's shell: the plane's kubeconfig, helm and kubectl of
-    the cache and `cyclone` of this Python on PATH, a home directory (and so a CLI config,
-    helm's and kubectl's caches) of the test's own."""
+    """The environment of an operator's shell: the plane's kubeconfig and a home directory
+    (and so a CLI config, helm's and kubectl's caches) of the test's own, whose
+    `.cache/cyclone/k8s/bin` is the binary cache `make helm` filled. PATH is this process's
+    without the venv and the cache: the README's block must put them there itself."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("CYCLONE_SERVER", "CYCLONE_TENANT", "CYCLONE_TOKEN", "CYCLONE_CONTEXT",
                         "CYCLONE_CONFIG", "HELM_NAMESPACE", "XDG_CACHE_HOME",
-                        "XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+                        "XDG_CONFIG_HOME", "XDG_DATA_HOME", "VIRTUAL_ENV",
+                        "CYCLONE_K8S_BIN", "CYCLONE_K8S_CACHE")}
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cached = home / ".cache" / "cyclone" / "k8s" / "bin"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.symlink_to(default_bin_dir().resolve(), target_is_directory=True)
     env["HOME"] = str(home)
     env["KUBECONFIG"] = str(kubeconfig)
+    hidden = {default_bin_dir().resolve(), (REPO / ".venv" / "bin").resolve(),
+              Path(sys.executable).parent.resolve()}
     env["PATH"] = os.pathsep.join(
-        [str(default_bin_dir()), str(Path(sys.executable).parent), env.get("PATH", "")])
+        entry for entry in env.get("PATH", "").split(os.pathsep)
+        if entry and Path(entry).resolve() not in hidden)
     return env
 
 
 @dataclass
-class InstallShell:
-    """The README's block run in a shell of its own session: what it leaves running in the
-    background (a port-forward) is ended with `stop()`."""
+class ReadmeShell:
+    """A block of the README run by `bash -e -o pipefail` from the repository root, in a
+    session of its own: what it leaves running in the background (a port-forward, an HTTP
+    server) is ended with `stop()`."""
 
     block: str
     env: dict[str, str]
