@@ -13,6 +13,13 @@ pods and from the host, and dnsmasq on the bridge address answers
 kubelet gives pods that nameserver and the cluster's search path. With a plane started with
 `pod_network=True`, pods reach the apiserver through `default/kubernetes` (in-cluster config).
 
+The host's loopback services stay the host's own: kube-proxy sets
+`net.ipv4.conf.all.route_localnet=1`, so it starts only once the kubelet's KUBE-FIREWALL drops
+packets to 127.0.0.0/8 from elsewhere, and the sysctl is put back to the host's value after
+its first sync (it sets it once; NodePorts are on the bridge address only, so nothing needs
+it). A host whose iptables already hold KUBE-* chains runs another Kubernetes: the node
+refuses to start there (`HostRunsKubernetes`). dnsmasq runs as `nobody`.
+
 Only one real node can run on a machine (the kubelet bind-mounts over /var/log/pods and
 friends and owns the `kubepods` cgroups): every start takes the flock `LOCK_FILE` and holds
 it until `stop()`. Whatever the node changes on the host is journaled first
@@ -42,17 +49,33 @@ from pathlib import Path
 from cyclone import __version__
 from cyclone.devcluster import node_config
 from cyclone.devcluster.node_config import NodeLayout
-from cyclone.devcluster.node_dns import CLUSTER_DOMAIN, ServiceRecords, dnsmasq_argv, resolve
+from cyclone.devcluster.node_dns import (
+    CLUSTER_DOMAIN,
+    HOSTS_DIR_MODE,
+    ServiceRecords,
+    dnsmasq_argv,
+    resolve,
+)
 from cyclone.devcluster.node_host import (
     BRIDGE,
     HARD_CODED_DIRS,
     JOURNAL_NAME,
     RUNTIME_DIRS,
     HostChanges,
+    read_sysctl,
     restore,
     valid_workdir,
+    write_sysctl,
 )
-from cyclone.devcluster.node_lock import LOCK_FILE, STATE_DIR, NodeBusy, NodeError, NodeLock
+from cyclone.devcluster.node_iptables import kube_chains, kube_proxy_synced, localnet_guarded
+from cyclone.devcluster.node_lock import (
+    LOCK_FILE,
+    STATE_DIR,
+    HostRunsKubernetes,
+    NodeBusy,
+    NodeError,
+    NodeLock,
+)
 from cyclone.devcluster.plane import (
     KUBERNETES_SERVICE_IP,
     NODE_BRIDGE_IP,
@@ -66,8 +89,8 @@ from cyclone.devcluster.plane import (
 __all__ = [
     "BRIDGE", "BRIDGE_IP", "CLUSTER_DOMAIN", "DEFAULT_IMAGES", "HARD_CODED_DIRS", "LOCK_FILE",
     "PAUSE_IMAGE",
-    "POD_CIDR", "REQUIRED_IMAGES", "RUNTIME_DIRS", "STATE_DIR", "NodeBusy", "NodeError",
-    "NodeLock", "RealNode",
+    "POD_CIDR", "REQUIRED_IMAGES", "RUNTIME_DIRS", "STATE_DIR", "HostRunsKubernetes",
+    "NodeBusy", "NodeError", "NodeLock", "RealNode",
     "clean_up_left_over_node", "missing_node_parts", "start_node",
 ]
 
@@ -83,6 +106,12 @@ POD_CIDR = "10.88.0.0/16"
 BRIDGE_IP = NODE_BRIDGE_IP
 COMPONENTS_IN_STOP_ORDER = ("kube-proxy", "dnsmasq", "kubelet", "containerd")
 MAX_SOCKET_PATH = 107
+ROUTE_LOCALNET = "net.ipv4.conf.all.route_localnet"
+WORKDIR_MODE = 0o711
+"""Others may pass through the workdir to the cluster DNS's hosts dir (dnsmasq reads it as
+`nobody`); everything else in it is root's alone (0700 directories, 0600 files)."""
+WORKDIR_SUBDIRS = ("logs", "cni/net.d", "cni/ipam", "containerd", "kubelet", "pki",
+                   "volume-plugins", "runc", "host", "dns/hosts", "dns/staging")
 
 
 def missing_node_parts(bin_dir: Path | None = None, images: Path | None = None,
@@ -188,7 +217,8 @@ def start_node(
     `images` is imported. `preexec_fn` (default: the plane's) runs in each child before it
     starts. `only_images` (e.g. `("pause", "toolbox")`) imports just those archives: each
     start imports into a fresh containerd, and the large ones take seconds each. On failure
-    everything started is stopped and `NodeError` carries the log tails.
+    everything started is stopped and `NodeError` carries the log tails; on a host that runs
+    another Kubernetes, `HostRunsKubernetes` names its chains.
     """
     bin_dir = bin_dir or default_bin_dir()
     missing = missing_node_parts(bin_dir, images)
@@ -222,6 +252,8 @@ def start_node(
             node.stop()
         except NodeError as stop_error:
             logs += f"\n{stop_error}"
+        if isinstance(exc, HostRunsKubernetes):
+            raise
         if isinstance(exc, NodeError):
             raise NodeError(f"{exc}\n{logs}") from exc
         if isinstance(exc, Exception):
@@ -253,15 +285,43 @@ def _archives(images: Path, only: tuple[str, ...] | None) -> list[Path]:
     return archives
 
 
+def _prepare_workdir(layout: NodeLayout) -> None:
+    """The node's directories, closed to others but for the DNS hosts dir (`WORKDIR_MODE`)."""
+    workdir = layout.workdir
+    for sub in WORKDIR_SUBDIRS:
+        (workdir / sub).mkdir(parents=True, exist_ok=True)
+    for top in {sub.split("/")[0] for sub in WORKDIR_SUBDIRS}:
+        (workdir / top).chmod(0o700)
+    for shared in (layout.dns_hosts_dir.parent, layout.dns_hosts_dir):
+        shared.chmod(HOSTS_DIR_MODE)
+    workdir.chmod(WORKDIR_MODE)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
+
+
+def _refuse_another_kubernetes(changes: HostChanges) -> None:
+    """Journal that iptables holds no KUBE-* chain, before the kubelet adds its own; a host
+    where it does runs another Kubernetes, whose Service rules kube-proxy would rewrite."""
+    chains = kube_chains()
+    if chains:
+        raise HostRunsKubernetes(
+            "this host's iptables already hold KUBE-* chains, so another Kubernetes runs "
+            f"here and a real node would rewrite its rules: {', '.join(chains)}")
+    changes.record_kube_chains(chains)
+
+
 def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Path,
            timeout: float) -> None:
-    for sub in ("logs", "cni/net.d", "cni/ipam", "containerd", "kubelet", "pki",
-                "volume-plugins", "runc", "host", "dns/hosts", "dns/staging"):
-        (layout.workdir / sub).mkdir(parents=True, exist_ok=True)
+    _refuse_another_kubernetes(node.changes)
+    _prepare_workdir(layout)
     shutil.copyfile(node.plane.kubeconfig, node.kubeconfig)
     node.kubeconfig.chmod(0o600)
     changes = node.changes
-    changes.save()
     changes.record_sysctls()
     for path in HARD_CODED_DIRS:
         private = layout.workdir / "host" / path.lstrip("/")
@@ -272,14 +332,14 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
     changes.record_runtime_dirs()
     changes.create_bridge(layout.bridge, layout.bridge_ip, layout.prefix_length)
     started = time.monotonic()
-    _start_services(node, layout, bin_dir, timeout)
-    node.startup["kube-proxy and dnsmasq started"] = time.monotonic() - started
+    _start_dns(node, layout, timeout)
+    node.startup["dnsmasq started"] = time.monotonic() - started
     changes.record_cgroups()
     node.snapshotter = _snapshotter(layout.workdir)
-    layout.containerd_config.write_text(node_config.containerd_config(
+    _write_private(layout.containerd_config, node_config.containerd_config(
         layout, sandbox_image=PAUSE_IMAGE, snapshotter=node.snapshotter))
-    (layout.cni_conf_dir / "10-cyclone.conflist").write_text(
-        node_config.cni_network(layout, SERVICE_CLUSTER_IP_RANGE))
+    _write_private(layout.cni_conf_dir / "10-cyclone.conflist",
+                   node_config.cni_network(layout, SERVICE_CLUSTER_IP_RANGE))
 
     _spawn(node, "containerd", [shutil.which("containerd") or "containerd",
                                 f"--config={layout.containerd_config}"])
@@ -289,8 +349,8 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
     importer.start()
 
     port, healthz_port = free_port(), free_port()
-    layout.resolv_conf.write_text("")
-    layout.kubelet_config.write_text(node_config.kubelet_config(
+    _write_private(layout.resolv_conf, "")
+    _write_private(layout.kubelet_config, node_config.kubelet_config(
         layout, port=port, healthz_port=healthz_port, client_ca=node.plane.kubelet_client_ca,
         cluster_domain=CLUSTER_DOMAIN))
     _delete_node_object(node.plane, node.name)
@@ -309,20 +369,27 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
         f"--cert-dir={layout.workdir / 'pki'}",
         "--v=1",
     ])
+    waited = time.monotonic()
+    _wait_for(node, localnet_guarded, timeout, "the kubelet did not add KUBE-FIREWALL's "
+              "rule against packets to 127.0.0.0/8 from elsewhere")
+    node.startup["waited for the kubelet's KUBE-FIREWALL"] = time.monotonic() - waited
+    _spawn(node, "kube-proxy", [str(bin_dir / "kube-proxy"), *node_config.kube_proxy_args(
+        layout, kubeconfig=node.kubeconfig, node_name=node.name,
+        healthz_port=free_port(), metrics_port=free_port())])
     _wait_ready(node, timeout)
     waited = time.monotonic()
     _wait_for_services(node, timeout)
+    _put_back_route_localnet(changes)
     node.startup["waited for kube-proxy's first sync and the DNS"] = time.monotonic() - waited
     importer.join()
     if importer.error:
         raise NodeError(importer.error)
 
 
-def _start_services(node: RealNode, layout: NodeLayout, bin_dir: Path, timeout: float) -> None:
-    """The cluster DNS (once the hosts file holds the Services, so dnsmasq starts with them)
-    and kube-proxy, after journaling the KUBE-* chains iptables holds before it. ClusterIPs
-    are routed into the bridge (the route goes with the bridge), so the host reaches them
-    whatever its own routes."""
+def _start_dns(node: RealNode, layout: NodeLayout, timeout: float) -> None:
+    """The cluster DNS, once the hosts file holds the Services, so dnsmasq starts with them.
+    ClusterIPs are routed into the bridge (the route goes with the bridge), so the host
+    reaches them whatever its own routes."""
     subprocess.run(["ip", "route", "add", SERVICE_CLUSTER_IP_RANGE, "dev", layout.bridge,
                     "src", layout.bridge_ip], capture_output=True)
     records = ServiceRecords(node.plane, layout.dns_hosts_dir, layout.dns_staging_dir)
@@ -333,23 +400,29 @@ def _start_services(node: RealNode, layout: NodeLayout, bin_dir: Path, timeout: 
     _spawn(node, "dnsmasq", dnsmasq_argv(
         shutil.which("dnsmasq") or "dnsmasq", listen_address=layout.bridge_ip,
         hosts_dir=layout.dns_hosts_dir, pid_file=layout.workdir / "dnsmasq.pid"))
-    node.changes.record_kube_chains()
-    _spawn(node, "kube-proxy", [str(bin_dir / "kube-proxy"), *node_config.kube_proxy_args(
-        layout, kubeconfig=node.kubeconfig, node_name=node.name,
-        healthz_port=free_port(), metrics_port=free_port())])
 
 
-def _kube_proxy_synced() -> bool:
-    """kube-proxy has written its rules once: its last rule of KUBE-SERVICES is there."""
-    result = subprocess.run(["iptables", "-w", "5", "-t", "nat", "-S", "KUBE-SERVICES"],
-                            capture_output=True, text=True)
-    return result.returncode == 0 and "-j KUBE-NODEPORTS" in result.stdout
+def _put_back_route_localnet(changes: HostChanges) -> None:
+    """kube-proxy turned route_localnet on as it started (only then); NodePorts are on the
+    bridge address alone, so the host's own value serves Services as well."""
+    recorded = changes.sysctls.get(ROUTE_LOCALNET)
+    if recorded is not None and read_sysctl(ROUTE_LOCALNET) != recorded:
+        write_sysctl(ROUTE_LOCALNET, recorded)
+
+
+def _wait_for(node: RealNode, check: Callable[[], bool], timeout: float, failure: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        _check_alive(node)
+        if time.monotonic() > deadline:
+            raise NodeError(f"{failure} within {timeout:g}s")
+        time.sleep(0.05)
 
 
 def _wait_for_services(node: RealNode, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     name = f"kubernetes.default.svc.{CLUSTER_DOMAIN}"
-    while not (_kube_proxy_synced()
+    while not (kube_proxy_synced()
                and resolve(name, node.bridge_ip, timeout=0.5) == [KUBERNETES_SERVICE_IP]):
         _check_alive(node)
         if time.monotonic() > deadline:

@@ -12,15 +12,19 @@ The settings that matter on a shared test machine, and why:
 - The kubelet serves on the bridge address (its node IP, which the apiserver dials for logs
   and exec) and authenticates callers by client certificate against the control plane's
   kubelet-client CA: only the apiserver gets in, not the pods on the bridge.
-- `makeIPTablesUtilChains: false` keeps the kubelet's KUBE-* chains out of the host's
-  iptables; eviction and image GC are relaxed for a shared disk.
+- `makeIPTablesUtilChains: true` makes the kubelet add KUBE-FIREWALL, whose rule drops every
+  packet to 127.0.0.0/8 that does not come from there: kube-proxy sets
+  `net.ipv4.conf.all.route_localnet=1`, which without it lets another machine on the link,
+  or a pod with CAP_NET_RAW, reach the host's loopback-only services (CVE-2020-8558).
+  Eviction and image GC are relaxed for a shared disk.
 - Pods resolve names at the cluster DNS on the bridge address (`node_dns`), with the
   cluster's search path and no search domain of the host (`resolvConf` is an empty file).
 - kube-proxy (iptables mode) masquerades all Service traffic: a pod reaching a Service whose
   endpoint is a pod on the same bridge gets the answer back through the host, where the
   translation is undone (the bridge does not pass its frames through iptables). It leaves
-  the host's conntrack sysctls alone, serves health and metrics on loopback only, and
-  reprograms iptables at most every quarter second.
+  the host's conntrack sysctls alone, serves health and metrics on loopback only, opens
+  NodePorts on the bridge address alone (not on the host's other addresses), and reprograms
+  iptables at most every quarter second.
 - `nodeStatusUpdateFrequency: 2s` makes the node Ready about ten seconds sooner.
 """
 
@@ -150,7 +154,7 @@ def kubelet_config(layout: NodeLayout, *, port: int, healthz_port: int, client_c
         "clusterDNS": [layout.bridge_ip],
         "clusterDomain": cluster_domain,
         "resolvConf": str(layout.resolv_conf),
-        "makeIPTablesUtilChains": False,
+        "makeIPTablesUtilChains": True,
         "rotateCertificates": False,
         "serializeImagePulls": False,
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
@@ -177,6 +181,7 @@ def kube_proxy_args(layout: NodeLayout, *, kubeconfig: Path, node_name: str,
         f"--bind-address={layout.bridge_ip}",
         f"--cluster-cidr={layout.pod_cidr}",
         "--masquerade-all",
+        f"--nodeport-addresses={layout.bridge_ip}/32",
         "--conntrack-max-per-core=0",
         "--conntrack-tcp-timeout-established=0",
         "--conntrack-tcp-timeout-close-wait=0",

@@ -13,9 +13,11 @@ check it from the host without a resolver library.
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import json
 import os
+import pwd
 import secrets
 import socket
 import ssl
@@ -31,6 +33,10 @@ from cyclone.devcluster.plane import ControlPlane
 CLUSTER_DOMAIN = "cluster.local"
 HOSTS_FILE_NAME = "services"
 POLL_INTERVAL = 0.5
+DNS_USER = "nobody"
+HOSTS_DIR_MODE = 0o755
+HOSTS_FILE_MODE = 0o644
+"""Service names and ClusterIPs are no secret; dnsmasq reads them as `DNS_USER`."""
 
 
 def hosts_lines(services: list[dict[str, Any]], domain: str = CLUSTER_DOMAIN) -> str:
@@ -50,16 +56,27 @@ def hosts_lines(services: list[dict[str, Any]], domain: str = CLUSTER_DOMAIN) ->
     return "".join(f"{line}\n" for line in sorted(lines))
 
 
+def unprivileged_account() -> tuple[str, str]:
+    """The user dnsmasq answers as, and that user's own group (`nogroup` or `nobody`)."""
+    user = pwd.getpwnam(DNS_USER)
+    return user.pw_name, grp.getgrgid(user.pw_gid).gr_name
+
+
 def dnsmasq_argv(executable: str, *, listen_address: str, hosts_dir: Path, pid_file: Path,
                  domain: str = CLUSTER_DOMAIN) -> list[str]:
     """dnsmasq answering on `listen_address`:53 from `hosts_dir` alone: no upstream servers,
     no /etc/hosts, no configuration file; every other name under `domain` is NXDOMAIN.
-    It stays root (the hosts dir is root's private workdir)."""
+
+    It parses the queries of every pod, so it runs as `nobody`: started as root, it binds
+    port 53 and writes its pid file, then drops to that user. So `hosts_dir` and the file in
+    it must be readable by anyone, and every directory above it passable (`HOSTS_DIR_MODE`).
+    """
+    user, group = unprivileged_account()
     return [
         executable, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
         "--no-hosts", f"--listen-address={listen_address}", "--bind-interfaces", "--port=53",
         f"--hostsdir={hosts_dir}", f"--local=/{domain}/", f"--pid-file={pid_file}",
-        "--user=root", "--group=root", "--log-facility=-",
+        f"--user={user}", f"--group={group}", "--log-facility=-",
     ]
 
 
@@ -121,6 +138,7 @@ class ServiceRecords(threading.Thread):
     def _write(self, content: str) -> None:
         staged = self.staging_dir / f"{HOSTS_FILE_NAME}.{secrets.token_hex(4)}"
         staged.write_text(content)
+        staged.chmod(HOSTS_FILE_MODE)
         os.replace(staged, self.hosts_dir / HOSTS_FILE_NAME)
 
 

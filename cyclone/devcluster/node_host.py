@@ -2,8 +2,8 @@
 
 A kubelet and its runtime touch the machine outside their own directory: sysctls, bind
 mounts over paths the kubelet hard-codes, directories, network namespaces, the CNI bridge,
-the `kubepods` cgroups, and container processes whose shims outlive containerd; kube-proxy
-adds its KUBE-* chains to iptables. Each change
+the `kubepods` cgroups, and container processes whose shims outlive containerd; the kubelet
+(KUBE-FIREWALL) and kube-proxy add their KUBE-* chains to iptables. Each change
 is appended to a journal file in `STATE_DIR` *before* it is made; `restore` undoes whatever
 the journal lists, so a node that failed half-way, or whose test process was killed, is
 cleaned up by `stop()` or by the next start.
@@ -75,8 +75,8 @@ class HostChanges:
     cgroups: list[str] = field(default_factory=list)
     pids: dict[str, int] = field(default_factory=dict)
     kube_chains_before: list[str] | None = None
-    """The KUBE-* chains (`command table chain`) iptables held before kube-proxy started;
-    None until then."""
+    """The KUBE-* chains (`command table chain`) iptables held before the kubelet and
+    kube-proxy started; None until then."""
     state_dir: Path = field(default=STATE_DIR, repr=False, compare=False)
     """Where the journal is kept (not part of it)."""
 
@@ -159,9 +159,10 @@ class HostChanges:
         ]
         self.save()
 
-    def record_kube_chains(self) -> None:
-        """What KUBE-* chains exist before kube-proxy adds its own."""
-        self.kube_chains_before = kube_chains()
+    def record_kube_chains(self, chains: list[str] | None = None) -> None:
+        """What KUBE-* chains exist (`chains`, when just listed) before the kubelet and
+        kube-proxy add their own."""
+        self.kube_chains_before = kube_chains() if chains is None else chains
         self.save()
 
     def record_pid(self, component: str, pid: int) -> None:

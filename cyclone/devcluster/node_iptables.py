@@ -1,8 +1,11 @@
-"""The KUBE-* chains kube-proxy adds to the host's iptables, listed and removed again.
+"""The KUBE-* chains a node's kubelet and kube-proxy add to the host's iptables, listed,
+checked and removed again.
 
-`node_host` journals the chains there before a node's kube-proxy starts
-(`HostChanges.record_kube_chains`) and `restore` removes the others. Only chains named
-KUBE-*, in the tables kube-proxy uses, and the rules that jump to them are ever touched.
+A node starts only on a host without KUBE-* chains (another Kubernetes' kube-proxy and ours
+would rewrite each other's Service rules); `node_host` journals that before the kubelet
+starts (`HostChanges.record_kube_chains`) and `restore` removes the chains that were not
+there. Only chains named KUBE-*, in the tables kube-proxy uses, and the rules that jump to
+them are ever touched.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from cyclone.devcluster.plane import default_bin_dir
 IPTABLES_COMMANDS = ("iptables", "ip6tables")
 IPTABLES_TABLES = ("nat", "filter", "mangle")
 KUBE_CHAIN = re.compile(r"KUBE-[A-Z0-9-]+")
+LOCALNET_GUARD = "block incoming localnet connections"
+"""The comment of the kubelet's KUBE-FIREWALL rule that drops packets to 127.0.0.0/8 from
+elsewhere."""
 
 
 def _iptables(command: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -43,6 +49,23 @@ def kube_chains() -> list[str]:
                 if len(words) == 2 and words[0] == "-N" and KUBE_CHAIN.fullmatch(words[1]):
                     found.append(f"{command} {table} {words[1]}")
     return sorted(found)
+
+
+def localnet_guarded() -> bool:
+    """The kubelet's guard is in place: INPUT jumps to KUBE-FIREWALL, which drops packets to
+    127.0.0.0/8 that do not come from there."""
+    firewall = _iptables("iptables", "-t", "filter", "-S", "KUBE-FIREWALL")
+    incoming = _iptables("iptables", "-t", "filter", "-S", "INPUT")
+    return (firewall.returncode == 0 and any(
+        LOCALNET_GUARD in rule and "-d 127.0.0.0/8" in rule and "-j DROP" in rule
+        for rule in firewall.stdout.splitlines())
+        and "-j KUBE-FIREWALL" in incoming.stdout)
+
+
+def kube_proxy_synced() -> bool:
+    """kube-proxy has written its rules once: its last rule of KUBE-SERVICES is there."""
+    result = _iptables("iptables", "-t", "nat", "-S", "KUBE-SERVICES")
+    return result.returncode == 0 and "-j KUBE-NODEPORTS" in result.stdout
 
 
 def remove_kube_chains(before: set[str]) -> list[str]:

@@ -32,6 +32,11 @@ class NodeBusy(NodeError):
     """Another real node holds the machine-wide lock."""
 
 
+class HostRunsKubernetes(NodeError):
+    """The host's iptables already hold KUBE-* chains: another Kubernetes runs here, and a
+    node's kube-proxy would rewrite its Service rules."""
+
+
 def open_state_dir(path: Path = STATE_DIR) -> int:
     """A descriptor of `path` (created with mode 0700 when missing), or `NodeError` unless
     it is a directory reached through no symlink, owned by our uid, with mode 0700."""
