@@ -38,7 +38,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -66,6 +65,13 @@ from cyclone.devcluster.node_host import (
     restore,
     valid_workdir,
     write_sysctl,
+)
+from cyclone.devcluster.node_images import (
+    Importer,
+    archives_to_import,
+    ctr,
+    import_archives,
+    snapshotter_for,
 )
 from cyclone.devcluster.node_iptables import kube_chains, kube_proxy_synced, localnet_guarded
 from cyclone.devcluster.node_lock import (
@@ -245,7 +251,7 @@ def start_node(
                     lock=lock, owns_lock=owns_lock, preexec_fn=preexec_fn or plane.preexec_fn)
     try:
         clean_up_left_over_node()
-        _start(node, layout, _archives(images, only_images), bin_dir, timeout)
+        _start(node, layout, archives_to_import(images, only_images), bin_dir, timeout)
     except BaseException as exc:
         logs = node.logs()
         try:
@@ -275,14 +281,6 @@ def clean_up_left_over_node(state_dir: Path = STATE_DIR) -> None:
                         + "; ".join(problems)
                         + f" (check the host, then remove {state_dir / JOURNAL_NAME})")
     left.discard()
-
-
-def _archives(images: Path, only: tuple[str, ...] | None) -> list[Path]:
-    """The archives to import, the sandbox (pause) image first."""
-    archives = sorted(images.glob("*.oci.tar"), key=lambda a: (a.name != "pause.oci.tar", a.name))
-    if only is not None:
-        archives = [a for a in archives if a.name.removesuffix(".oci.tar") in {"pause", *only}]
-    return archives
 
 
 def _prepare_workdir(layout: NodeLayout) -> None:
@@ -335,7 +333,7 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
     _start_dns(node, layout, timeout)
     node.startup["dnsmasq started"] = time.monotonic() - started
     changes.record_cgroups()
-    node.snapshotter = _snapshotter(layout.workdir)
+    node.snapshotter = snapshotter_for(layout.workdir)
     _write_private(layout.containerd_config, node_config.containerd_config(
         layout, sandbox_image=PAUSE_IMAGE, snapshotter=node.snapshotter))
     _write_private(layout.cni_conf_dir / "10-cyclone.conflist",
@@ -344,8 +342,8 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
     _spawn(node, "containerd", [shutil.which("containerd") or "containerd",
                                 f"--config={layout.containerd_config}"])
     _wait_for_containerd(node, layout, timeout)
-    _import(node, layout, archives[:1])
-    importer = _Importer(node, layout, archives[1:])
+    import_archives(layout, node.snapshotter, archives[:1], node.log_path("import"))
+    importer = Importer(layout, node.snapshotter, archives[1:], node.log_path("import"))
     importer.start()
 
     port, healthz_port = free_port(), free_port()
@@ -431,23 +429,6 @@ def _wait_for_services(node: RealNode, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def _snapshotter(workdir: Path) -> str:
-    """overlayfs where this filesystem can hold an overlay (not e.g. overlay-on-overlay)."""
-    probe = workdir / "overlay-probe"
-    parts = [probe / p for p in ("lower", "upper", "work", "merged")]
-    for part in parts:
-        part.mkdir(parents=True, exist_ok=True)
-    lower, upper, work, merged = parts
-    result = subprocess.run(
-        ["mount", "-t", "overlay", "overlay", "-o",
-         f"lowerdir={lower},upperdir={upper},workdir={work}", str(merged)],
-        capture_output=True)
-    if result.returncode == 0:
-        subprocess.run(["umount", str(merged)], capture_output=True)
-    shutil.rmtree(probe, ignore_errors=True)
-    return "overlayfs" if result.returncode == 0 else "native"
-
-
 def _spawn(node: RealNode, component: str, argv: list[str]) -> None:
     log = node.log_path(component).open("ab")
     try:
@@ -459,11 +440,6 @@ def _spawn(node: RealNode, component: str, argv: list[str]) -> None:
         log.close()
     node.processes[component] = proc
     node.changes.record_pid(component, proc.pid)
-
-
-def _ctr(layout: NodeLayout, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ctr", f"--address={layout.socket}", *args],
-                          capture_output=True, text=True, timeout=300)
 
 
 def _check_alive(node: RealNode) -> None:
@@ -479,34 +455,9 @@ def _wait_for_containerd(node: RealNode, layout: NodeLayout, timeout: float) -> 
         if time.monotonic() > deadline:
             raise NodeError(f"containerd did not open {layout.socket} within {timeout:g}s")
         time.sleep(0.05)
-    result = _ctr(layout, "version")
+    result = ctr(layout, "version")
     if result.returncode != 0:
         raise NodeError(f"containerd does not answer on {layout.socket}: {result.stderr.strip()}")
-
-
-def _import(node: RealNode, layout: NodeLayout, archives: list[Path]) -> None:
-    with node.log_path("import").open("a") as log:
-        for archive in archives:
-            result = _ctr(layout, "--namespace=k8s.io", "images", "import",
-                          f"--snapshotter={node.snapshotter}", str(archive))
-            log.write(f"$ ctr images import {archive}\n{result.stdout}{result.stderr}")
-            if result.returncode != 0:
-                raise NodeError(f"importing {archive.name} failed: {result.stderr.strip()}")
-
-
-class _Importer(threading.Thread):
-    """Imports the large archives while the kubelet starts up (it needs only the pause one)."""
-
-    def __init__(self, node: RealNode, layout: NodeLayout, archives: list[Path]) -> None:
-        super().__init__(name="node-image-import", daemon=True)
-        self.node, self.layout, self.archives = node, layout, archives
-        self.error = ""
-
-    def run(self) -> None:
-        try:
-            _import(self.node, self.layout, self.archives)
-        except (NodeError, OSError, subprocess.SubprocessError) as exc:
-            self.error = str(exc)
 
 
 def _api(plane: ControlPlane, method: str, path: str) -> tuple[int, bytes]:
