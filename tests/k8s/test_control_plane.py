@@ -29,7 +29,7 @@ def fake_cache(tmp_path: Path, present: tuple[str, ...]) -> Path:
 
 def test_build_script_does_nothing_when_binaries_are_cached(tmp_path: Path) -> None:
     cache = fake_cache(tmp_path, ("etcd", "kube-apiserver", "kube-controller-manager",
-                                  "kube-scheduler", "kubelet", "kubectl"))
+                                  "kube-scheduler", "kubelet", "kube-proxy", "kubectl"))
     result = subprocess.run(
         ["bash", str(BUILD)], env={**os.environ, "CYCLONE_K8S_CACHE": str(cache)},
         capture_output=True, text=True, timeout=30, check=False,
