@@ -374,7 +374,9 @@ def _start(node: RealNode, layout: NodeLayout, archives: list[Path], bin_dir: Pa
     _spawn(node, "kube-proxy", [str(bin_dir / "kube-proxy"), *node_config.kube_proxy_args(
         layout, kubeconfig=node.kubeconfig, node_name=node.name,
         healthz_port=free_port(), metrics_port=free_port())])
+    waited = time.monotonic()
     _wait_ready(node, timeout)
+    node.startup["then waited for the node to be Ready"] = time.monotonic() - waited
     waited = time.monotonic()
     _wait_for_services(node, timeout)
     _put_back_route_localnet(changes)

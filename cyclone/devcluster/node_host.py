@@ -265,7 +265,8 @@ def restore(changes: HostChanges) -> list[str]:
 
     Order matters: processes first (the node's own by recorded pid, then every process in
     its cgroups, then the container shims bound to its socket), so that nothing holds the
-    namespaces and mounts removed next.
+    namespaces and mounts removed next; the sysctls before the KUBE-* chains, so that
+    route_localnet is off again before KUBE-FIREWALL goes.
     """
     changes, foreign = trusted(changes)
     problems: list[str] = []
@@ -277,6 +278,12 @@ def restore(changes: HostChanges) -> list[str]:
             if not _gone(pid, 10.0):
                 problems.append(f"{component} (pid {pid}) did not exit")
     _kill_cgroup_members(changes.cgroups)
+    for key, value in changes.sysctls.items():
+        try:
+            if read_sysctl(key) != value:
+                write_sysctl(key, value)
+        except OSError as exc:
+            problems.append(f"could not restore {key}={value}: {exc.strerror}")
     if changes.kube_chains_before is not None:
         problems.extend(remove_kube_chains(set(changes.kube_chains_before)))
     if changes.socket:
@@ -316,12 +323,6 @@ def restore(changes: HostChanges) -> list[str]:
             problems.append(f"could not delete bridge {changes.bridge}: {result.stderr.strip()}")
     for cgroup in changes.cgroups:
         problems.extend(_remove_cgroup_tree(Path(cgroup)))
-    for key, value in changes.sysctls.items():
-        try:
-            if read_sysctl(key) != value:
-                write_sysctl(key, value)
-        except OSError as exc:
-            problems.append(f"could not restore {key}={value}: {exc.strerror}")
     return problems
 
 
