@@ -25,9 +25,9 @@ from pathlib import Path
 
 import httpx
 
-from cyclone.api import keys
 from cyclone.devcluster.plane import default_bin_dir
 from support.control_plane import unavailable
+from support.realnode_kit import ServerClient
 
 REPO = Path(__file__).parents[2]
 README = REPO / "deploy" / "README.md"
@@ -276,7 +276,7 @@ class Release:
 
 
 @dataclass
-class InstalledServer:
+class InstalledServer(ServerClient):
     """The installed server's REST API and the `cyclone` CLI pointed at it (the admin
     token through the environment, never on a command line)."""
 
@@ -284,29 +284,12 @@ class InstalledServer:
     token: str
     cli_config: Path
 
-    def api(self, tenant: str = keys.DEFAULT_TENANT) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.url}/apis/v1alpha1", timeout=30, headers={
-            "Authorization": f"Bearer {self.token}", "X-Tenant": tenant})
-
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items()
                if k not in ("CYCLONE_TENANT", "CYCLONE_CONTEXT")}
         env.update(CYCLONE_SERVER=self.url, CYCLONE_TOKEN=self.token,
                    CYCLONE_CONFIG=str(self.cli_config))
         return env
-
-    def cli(self, *args: str, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "cyclone.cli.main", *args], input=input,
-            capture_output=True, text=True, timeout=timeout, env=self.env())
-
-    def cli_ok(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
-        result = self.cli(*args, input=input, timeout=timeout)
-        assert result.returncode == 0, (
-            f"cyclone {' '.join(args)} exited {result.returncode}:\n"
-            f"{result.stdout}\n{result.stderr}")
-        return result.stdout
 
     def healthy(self) -> bool:
         with contextlib.suppress(httpx.HTTPError):

@@ -68,8 +68,38 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
         time.sleep(interval)
 
 
+class ServerClient:
+    """The REST API and the `cyclone` CLI of a server at `url` with the admin `token`; the
+    CLI runs with `env()` (the context and credentials of the subclass)."""
+
+    url: str
+    token: str
+
+    def env(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def api(self, tenant: str = keys.DEFAULT_TENANT) -> httpx.Client:
+        """An admin client of the REST API, acting in `tenant`."""
+        return httpx.Client(base_url=f"{self.url}/apis/v1alpha1", timeout=30, headers={
+            "Authorization": f"Bearer {self.token}", "X-Tenant": tenant})
+
+    def cli(self, *args: str, input: str | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        """`cyclone ARGS…` as the user runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "cyclone.cli.main", *args], input=input,
+            capture_output=True, text=True, timeout=timeout, env=self.env())
+
+    def cli_ok(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
+        result = self.cli(*args, input=input, timeout=timeout)
+        assert result.returncode == 0, (
+            f"cyclone {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+
 @dataclass
-class UpProcess:
+class UpProcess(ServerClient):
     """`cyclone up --kubeconfig K --local-path-provisioner` as a child process.
 
     It listens on `host` (the node's bridge address, so that the pods reach the server for
@@ -155,24 +185,6 @@ class UpProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
-    def api(self, tenant: str = keys.DEFAULT_TENANT) -> httpx.Client:
-        """An admin client of the REST API, acting in `tenant`."""
-        return httpx.Client(base_url=f"{self.url}/apis/v1alpha1", timeout=30, headers={
-            "Authorization": f"Bearer {self.token}", "X-Tenant": tenant})
-
-    def cli(self, *args: str, input: str | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-        """`cyclone ARGS…` as the user runs it, with the context `cyclone up` wrote."""
-        return subprocess.run(
-            [sys.executable, "-m", "cyclone.cli.main", *args], input=input,
-            capture_output=True, text=True, timeout=timeout, env=self.env())
-
-    def cli_ok(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
-        result = self.cli(*args, input=input, timeout=timeout)
-        assert result.returncode == 0, (
-            f"cyclone {' '.join(args)} exited {result.returncode}:\n"
-            f"{result.stdout}\n{result.stderr}")
-        return result.stdout
 
 
 class CycloneServer(Protocol):
