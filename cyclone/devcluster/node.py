@@ -94,9 +94,8 @@ from cyclone.devcluster.plane import (
 
 __all__ = [
     "BRIDGE", "BRIDGE_IP", "CLUSTER_DOMAIN", "DEFAULT_IMAGES", "HARD_CODED_DIRS", "LOCK_FILE",
-    "PAUSE_IMAGE",
-    "POD_CIDR", "REQUIRED_IMAGES", "RUNTIME_DIRS", "STATE_DIR", "HostRunsKubernetes",
-    "NodeBusy", "NodeError", "NodeLock", "RealNode",
+    "PAUSE_IMAGE", "POD_CIDR", "REQUIRED_IMAGES", "RUNTIME_DIRS", "STATE_DIR",
+    "HostRunsKubernetes", "NodeBusy", "NodeError", "NodeLock", "RealNode",
     "clean_up_left_over_node", "missing_node_parts", "start_node",
 ]
 
@@ -420,15 +419,10 @@ def _wait_for(node: RealNode, check: Callable[[], bool], timeout: float, failure
 
 
 def _wait_for_services(node: RealNode, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
     name = f"kubernetes.default.svc.{CLUSTER_DOMAIN}"
-    while not (kube_proxy_synced()
-               and resolve(name, node.bridge_ip, timeout=0.5) == [KUBERNETES_SERVICE_IP]):
-        _check_alive(node)
-        if time.monotonic() > deadline:
-            raise NodeError(f"kube-proxy did not program iptables or the cluster DNS does not "
-                            f"answer {name} within {timeout:g}s")
-        time.sleep(0.1)
+    _wait_for(node, lambda: kube_proxy_synced() and resolve(
+        name, node.bridge_ip, timeout=0.5) == [KUBERNETES_SERVICE_IP], timeout,
+        f"kube-proxy did not program iptables or the cluster DNS does not answer {name}")
 
 
 def _spawn(node: RealNode, component: str, argv: list[str]) -> None:

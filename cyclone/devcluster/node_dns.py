@@ -2,9 +2,10 @@
 
 dnsmasq listens on the node's bridge address and answers only from the hosts files in a
 directory (`--hostsdir`), re-reading a file by itself (inotify) whenever it is replaced.
-`ServiceRecords`, a thread of the process that started the node, lists the plane's Services
-every half second and, when their ClusterIPs changed, writes the one hosts file anew
-(written beside the directory, then renamed into it, so dnsmasq never reads half a file).
+`ServiceRecords`, a thread of the process that started the node, lists the plane's Services,
+then watches them from that list's resourceVersion and lists again at the first change; when
+their ClusterIPs changed, it writes the one hosts file anew (written beside the directory,
+then renamed into it, so dnsmasq never reads half a file).
 Headless Services (ClusterIP `None`) and those without a ClusterIP get no record.
 
 `resolve` is a minimal DNS client (one A query over UDP), enough to wait for the server and to
@@ -32,7 +33,10 @@ from cyclone.devcluster.plane import ControlPlane
 
 CLUSTER_DOMAIN = "cluster.local"
 HOSTS_FILE_NAME = "services"
-POLL_INTERVAL = 0.5
+RETRY_INTERVAL = 0.5
+"""Seconds before listing again after a failed list or watch."""
+WATCH_SECONDS = 2
+"""How long one watch request lasts at most: how long `stop` may wait for the thread."""
 DNS_USER = "nobody"
 HOSTS_DIR_MODE = 0o755
 HOSTS_FILE_MODE = 0o644
@@ -88,7 +92,7 @@ class ServiceRecords(threading.Thread):
     """
 
     def __init__(self, plane: ControlPlane, hosts_dir: Path, staging_dir: Path,
-                 interval: float = POLL_INTERVAL) -> None:
+                 interval: float = RETRY_INTERVAL) -> None:
         super().__init__(name="node-service-records", daemon=True)
         self.plane, self.hosts_dir, self.staging_dir = plane, hosts_dir, staging_dir
         self.interval = interval
@@ -99,41 +103,60 @@ class ServiceRecords(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.is_set():
-            self.sync_once()
-            self._stopping.wait(self.interval)
+            version = self.sync_once()
+            if version is None or not self._watch_until_change(version):
+                self._stopping.wait(self.interval)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         if self.is_alive():
             self.join(timeout)
 
-    def sync_once(self) -> None:
+    def sync_once(self) -> str | None:
+        """List the Services and write the hosts file if it changed; the list's
+        resourceVersion, or None when that failed (`error` says why)."""
         try:
-            services = self._list_services()
+            listed = self._get("/api/v1/services", timeout=5)
         except (OSError, ssl.SSLError, ValueError) as exc:
             self.error = f"listing Services failed: {exc}"
-            return
-        content = hosts_lines(services)
+            return None
+        content = hosts_lines(listed.get("items") or [])
         if content != self._written:
             try:
                 self._write(content)
             except OSError as exc:
                 self.error = f"writing the hosts file failed: {exc}"
-                return
+                return None
             self._written = content
         self.error = ""
         self.synced.set()
+        return (listed.get("metadata") or {}).get("resourceVersion") or None
 
-    def _list_services(self) -> list[dict[str, Any]]:
+    def _watch_until_change(self, version: str) -> bool:
+        """Block until a Service changes after `version` (True) or the watch ends without
+        one (True too: list again); False when the watch failed."""
+        path = (f"/api/v1/services?watch=1&resourceVersion={version}"
+                f"&timeoutSeconds={WATCH_SECONDS}")
+        try:
+            with self._open(path, timeout=WATCH_SECONDS + 5) as stream:
+                stream.readline()
+        except (OSError, ssl.SSLError) as exc:
+            self.error = f"watching Services failed: {exc}"
+            return False
+        return True
+
+    def _open(self, path: str, timeout: float) -> Any:
         context = ssl.create_default_context(cafile=str(self.plane.ca_file))
         request = urllib.request.Request(
-            f"{self.plane.server}/api/v1/services",
-            headers={"Authorization": f"Bearer {self.plane.token}"})
+            f"{self.plane.server}{path}", headers={"Authorization": f"Bearer {self.plane.token}"})
         try:
-            with urllib.request.urlopen(request, timeout=5, context=context) as response:
-                return json.loads(response.read()).get("items") or []
+            return urllib.request.urlopen(request, timeout=timeout, context=context)
         except urllib.error.HTTPError as exc:
             raise OSError(f"HTTP {exc.code}") from None
+
+    def _get(self, path: str, timeout: float) -> dict[str, Any]:
+        with self._open(path, timeout) as response:
+            return json.loads(response.read())
 
     def _write(self, content: str) -> None:
         staged = self.staging_dir / f"{HOSTS_FILE_NAME}.{secrets.token_hex(4)}"

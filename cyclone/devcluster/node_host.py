@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cyclone.devcluster.node_iptables import kube_chains, remove_kube_chains
+from cyclone.devcluster.node_iptables import remove_kube_chains
 from cyclone.devcluster.node_lock import STATE_DIR, NodeError, open_private_file
 
 JOURNAL_NAME = "host-changes.json"
@@ -54,7 +54,6 @@ HARD_CODED_DIRS = ("/var/log/pods", "/var/log/containers", "/var/lib/kubelet/dev
 bind-mounted over them while the node runs."""
 RUNTIME_DIRS = ("/run/containerd/s", "/run/containerd/runc", "/run/netns")
 COMPONENTS = ("kubelet", "containerd", "kube-proxy", "dnsmasq")
-
 MOUNTING_SUBDIRS = ("containerd", "kubelet", "overlay-probe")
 """The parts of a node's workdir where it mounts (container root filesystems, sandbox shm,
 pod volumes, the snapshotter probe)."""
@@ -159,10 +158,9 @@ class HostChanges:
         ]
         self.save()
 
-    def record_kube_chains(self, chains: list[str] | None = None) -> None:
-        """What KUBE-* chains exist (`chains`, when just listed) before the kubelet and
-        kube-proxy add their own."""
-        self.kube_chains_before = kube_chains() if chains is None else chains
+    def record_kube_chains(self, chains: list[str]) -> None:
+        """The KUBE-* chains that exist before the kubelet and kube-proxy add their own."""
+        self.kube_chains_before = chains
         self.save()
 
     def record_pid(self, component: str, pid: int) -> None:

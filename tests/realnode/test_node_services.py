@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from support.control_plane import extra_plane
 from support.real_node import real_node_plane, require_node_parts
+from support.realnode_kit import wait_for
 
 from cyclone import __version__
 from cyclone.devcluster import default_bin_dir
@@ -156,16 +157,6 @@ def pod(name: str, image: str, command: list[str], **spec: Any) -> dict[str, Any
                  "containers": [{"name": "main", "image": image,
                                  "imagePullPolicy": "IfNotPresent", "command": command}]},
     }
-
-
-def wait_for(check: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not within {timeout:g}s (last: {value!r})"
-        time.sleep(interval)
 
 
 def pod_status(node: RealNode, name: str) -> dict[str, Any]:
