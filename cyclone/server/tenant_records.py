@@ -108,11 +108,12 @@ async def tenant_spec(cluster: Cluster, tenant: str) -> TenantSpec:
     return spec_of_namespace(await read_tenant_namespace(cluster, tenant))
 
 
-async def being_deleted(cluster: Cluster, tenant: str) -> bool:
+async def being_deleted(cluster: Cluster, tenant: str) -> bool | None:
+    """Whether the tenant's metadata namespace is ending; None when it is already gone."""
     try:
         ns = await cluster.get(kinds.NAMESPACE, keys.tenant_namespace(tenant))
     except errors.NotFound:
-        return False
+        return None
     return bool(ns["metadata"].get("deletionTimestamp"))
 
 

@@ -88,19 +88,30 @@ async def create_tenant(
                  if "persistent_volume_claim" in given else set())
     tenant = tenant.model_copy(update={"spec": state.settings.tenant_defaults.apply(
         tenant.spec, set(given), set(pvc_given))})
-    try:
-        ns = await create_named(state.cluster, _namespace_object(tenant), "tenant",
-                                dry_run=dry_run)
-    except errors.AlreadyExists as exc:
-        if await being_deleted(state.cluster, tenant.name):
-            raise errors.Conflict(f"tenant {tenant.name!r} is being deleted, "
-                                  f"retry shortly") from exc
-        raise errors.AlreadyExists(f"tenant {tenant.name!r} already exists") from exc
+    ns = await _create_namespace(state, tenant, dry_run)
     if dry_run:
         return tenant_from_namespace(ns) or {}
     if state.settings.open_control_cluster and tenant.name != keys.DEFAULT_TENANT:
         await _open_control_cluster(state, tenant.name)
     return tenant_from_namespace(ns) or {}
+
+
+async def _create_namespace(state: ServerState, tenant: Tenant, dry_run: bool) -> dict:
+    """The tenant's metadata namespace, created; a namespace that ends between the refused
+    create and the look at it is created once more rather than reported as existing."""
+    for _ in range(2):
+        try:
+            return await create_named(state.cluster, _namespace_object(tenant), "tenant",
+                                      dry_run=dry_run)
+        except errors.AlreadyExists as exc:
+            deleting = await being_deleted(state.cluster, tenant.name)
+            if deleting is None:
+                continue
+            if deleting:
+                raise errors.Conflict(f"tenant {tenant.name!r} is being deleted, "
+                                      f"retry shortly") from exc
+            raise errors.AlreadyExists(f"tenant {tenant.name!r} already exists") from exc
+    raise errors.Conflict(f"tenant {tenant.name!r} is being deleted, retry shortly")
 
 
 async def _open_control_cluster(state: ServerState, tenant: str) -> None:

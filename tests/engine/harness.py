@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.clusters import eventually
 
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
@@ -20,7 +21,7 @@ from cyclone.engine.manager import Engine
 from cyclone.kube import kinds
 from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.embedded import EmbeddedCluster
-from cyclone.kube.errors import AlreadyExists
+from cyclone.kube.errors import AlreadyExists, NotFound
 from cyclone.kube.protocol import Cluster
 from cyclone.node.agent import NodeAgent
 from cyclone.node.runtimes.host import HostRuntime
@@ -99,6 +100,27 @@ async def allow_local_addresses(cluster: Cluster, namespace: str = NAMESPACE) ->
     delegation URLs and SCM servers may then be on 127.0.0.1, as the tests' fakes are."""
     await cluster.patch(kinds.NAMESPACE, namespace, {"metadata": {"annotations": {
         keys.ANNOTATION_TENANT_INFO: json.dumps({"allowLocalAddresses": True})}}})
+
+
+async def quota_of_pods(cluster: Cluster, pods: int) -> None:
+    """The tenant's ResourceQuota allows `pods` pods, once its status says so (the
+    apiserver refuses pods while a quota's status is unknown)."""
+    body = {"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": "pods", "namespace": NAMESPACE},
+            "spec": {"hard": {"pods": str(pods)}}}
+    try:
+        current = await cluster.get(kinds.RESOURCE_QUOTA, "pods", NAMESPACE)
+    except NotFound:
+        await cluster.create(body, namespace=NAMESPACE)
+    else:
+        current["spec"] = body["spec"]
+        await cluster.replace(current)
+
+    async def in_force() -> bool:
+        status = (await cluster.get(kinds.RESOURCE_QUOTA, "pods", NAMESPACE)).get("status") or {}
+        return (status.get("hard") or {}).get("pods") == str(pods) and "used" in status
+
+    await eventually(in_force, timeout=30)
 
 
 async def prepare_tenant(cluster: EmbeddedCluster) -> None:

@@ -8,7 +8,16 @@ from cyclone.api import keys
 from cyclone.kube import kinds
 
 from .gates import Counter, Gate
-from .harness import BACKENDS, NAMESPACE, overall, shell_stage, stage_status, workflow, workflow_run
+from .harness import (
+    BACKENDS,
+    NAMESPACE,
+    overall,
+    quota_of_pods,
+    shell_stage,
+    stage_status,
+    workflow,
+    workflow_run,
+)
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
@@ -161,11 +170,7 @@ async def test_retries_exhausted_fail_the_stage(env):
 
 async def test_exceeded_quota_keeps_stage_pending_and_retries(env, tmp_path):
     gate = Gate()
-    await env.cluster.create({
-        "apiVersion": "v1", "kind": "ResourceQuota",
-        "metadata": {"name": "one-pod", "namespace": NAMESPACE},
-        "spec": {"hard": {"pods": "1"}},
-    })
+    await quota_of_pods(env.cluster, 1)
     await env.apply(
         shell_stage("holder", gate_script(gate)),
         shell_stage("waiter", "true"),

@@ -13,16 +13,14 @@ from support.clusters import eventually
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.core.timefmt import parse_rfc3339
-from cyclone.kube import kinds
 from cyclone.kube.clock import ManualClock
-from cyclone.kube.errors import NotFound
 from cyclone.kube.protocol import Cluster
 
 from .gates import Gate
 from .harness import (
     BACKENDS,
-    NAMESPACE,
     overall,
+    quota_of_pods,
     running_env,
     shell_stage,
     stage_status,
@@ -57,27 +55,6 @@ class PodCreations:
 
 def advance_to(clock: ManualClock, moment: float) -> None:
     clock.advance(moment - clock.monotonic())
-
-
-async def quota_of_pods(cluster: Cluster, pods: int) -> None:
-    """The tenant's ResourceQuota allows `pods` pods, once its status says so (the
-    apiserver refuses pods while a quota's status is unknown)."""
-    body = {"apiVersion": "v1", "kind": "ResourceQuota",
-            "metadata": {"name": "pods", "namespace": NAMESPACE},
-            "spec": {"hard": {"pods": str(pods)}}}
-    try:
-        current = await cluster.get(kinds.RESOURCE_QUOTA, "pods", NAMESPACE)
-    except NotFound:
-        await cluster.create(body, namespace=NAMESPACE)
-    else:
-        current["spec"] = body["spec"]
-        await cluster.replace(current)
-
-    async def in_force() -> bool:
-        status = (await cluster.get(kinds.RESOURCE_QUOTA, "pods", NAMESPACE)).get("status") or {}
-        return (status.get("hard") or {}).get("pods") == str(pods) and "used" in status
-
-    await eventually(in_force, timeout=30)
 
 
 async def test_a_stage_refused_by_quota_is_retried_at_doubling_intervals_up_to_the_max(

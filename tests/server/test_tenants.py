@@ -126,3 +126,22 @@ async def test_tenant_quota_update_reaches_opened_cluster(admin, devops, cluster
     quota = await cluster.get(kinds.RESOURCE_QUOTA, "cyclone-quota-devops",
                               "cyclone-devops-worker")
     assert quota["spec"]["hard"] == {"limits.cpu": "16", "limits.memory": "32Gi"}
+
+
+async def test_a_tenant_whose_old_namespace_ends_during_the_create_is_created(
+        admin, cluster, monkeypatch):
+    """The create is refused while the old namespace still exists; by the time the server
+    looks, it is gone: the tenant is created rather than reported as existing."""
+    real_create = cluster.create
+    refused = []
+
+    async def create_after_a_refusal(obj, *args, **kwargs):
+        if obj.get("kind") == "Namespace" and not refused:
+            refused.append(obj["metadata"]["name"])
+            raise errors.AlreadyExists(f'namespaces "{obj["metadata"]["name"]}" already exists')
+        return await real_create(obj, *args, **kwargs)
+
+    monkeypatch.setattr(cluster, "create", create_after_a_refusal)
+    created = await create_tenant(admin, "reborn")
+    assert created["metadata"]["name"] == "reborn"
+    assert refused == ["cyclone-reborn"]

@@ -229,7 +229,10 @@ async def _own(cluster: Cluster, secret: dict, pod: dict) -> None:
 
 
 def is_quota_refusal(error: ApiError) -> bool:
-    return isinstance(error, Forbidden) and "exceeded quota" in error.message
+    """Exceeded quota, or a quota too new for Kubernetes to have counted its usage yet
+    ("status unknown for quota"): both pass with time, so the stage waits and retries."""
+    return isinstance(error, Forbidden) and (
+        "exceeded quota" in error.message or "status unknown for quota" in error.message)
 
 
 async def start_pod_stage(
