@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.clusters import eventually
+from support.seed_objects import seed_posts
 from support.up import cyclone_up
 
 from cyclone.api import keys
@@ -160,35 +161,9 @@ async def test_seed_steps_run_a_workflow_in_the_worker_namespace(seed: Seed):
     await eventually(usage_reported, timeout=60, interval=0.5)
 
     # 4. Resources, stages and a workflow.
-    assert (await http.post("/projects", headers=tenant,
-                            json={"metadata": {"name": "demo"}})).status_code == 201
-    response = await http.post("/projects/demo/resources", headers=tenant, json={
-        "metadata": {"name": "source"},
-        "spec": {"type": "Git", "parameters": [
-            {"name": "SCM_URL", "value": "https://git.example/demo.git"},
-            {"name": "SCM_REVISION", "value": "main"}]}})
-    assert response.status_code == 201, response.text
-    response = await http.post("/projects/demo/resources", headers=tenant, json={
-        "metadata": {"name": "package"}, "spec": {"type": "Http"}})
-    assert response.status_code == 201, response.text
-    stages = {
-        "build": "echo 'artifact:demo.tar' > /cyclone/results/__result__; "
-                 "echo building; echo binary > /workspace/package/app.bin; sleep 2; echo built",
-        "test": "echo testing ${stages.build.outputs.artifact}; echo passed",
-    }
-    for name, script in stages.items():
-        pod: dict = {"spec": {"containers": [{
-            "image": "busybox", "command": ["sh", "-c", script],
-            "resources": STAGE_RESOURCES}]}}
-        if name == "build":
-            pod["outputs"] = {"resources": [{"name": "package", "path": "/workspace/package"}]}
-        response = await http.post("/projects/demo/stages", headers=tenant, json={
-            "metadata": {"name": name}, "spec": {"pod": pod}})
+    for route, body in seed_posts("busybox", STAGE_RESOURCES):
+        response = await http.post(route, headers=tenant, json=body)
         assert response.status_code == 201, response.text
-    response = await http.post("/projects/demo/workflows", headers=tenant, json={
-        "metadata": {"name": "ci"}, "spec": {"stages": [
-            {"name": "build"}, {"name": "test", "depends": ["build"]}]}})
-    assert response.status_code == 201, response.text
     for kind in (kinds.RESOURCE, kinds.STAGE, kinds.WORKFLOW):
         assert (await seed.control.list(kind, META_NS)).items
 

@@ -30,6 +30,7 @@ from support.realnode_kit import (
     overall,
     wait_for,
 )
+from support.seed_objects import seed_posts
 
 
 def run_seed_steps(server: CycloneServer, plane: ControlPlane) -> None:
@@ -83,33 +84,9 @@ def run_seed_steps(server: CycloneServer, plane: ControlPlane) -> None:
         wait_for(lambda: (u := http.get("/storage/usages")).status_code == 200 and u.json(),
                  90, "the watchdog's storage usage")
         # 4. Resources, stages, a workflow.
-        for body in ({"metadata": {"name": "source"}, "spec": {"type": "Git", "parameters": [
-                          {"name": "SCM_URL", "value": "https://git.example/demo.git"},
-                          {"name": "SCM_REVISION", "value": "main"}]}},
-                     {"metadata": {"name": "package"}, "spec": {"type": "Http"}}):
-            if body["metadata"]["name"] == "source":
-                assert http.post("/projects", json={
-                    "metadata": {"name": "demo"}}).status_code == 201
-            answer = http.post("/projects/demo/resources", json=body)
+        for route, body in seed_posts(STAGE_IMAGE, {"requests": limits, "limits": limits}):
+            answer = http.post(route, json=body)
             assert answer.status_code == 201, answer.text
-        scripts = {
-            "build": "echo 'artifact:demo.tar' > /cyclone/results/__result__; echo building; "
-                     "echo binary > /workspace/package/app.bin; sleep 2; echo built",
-            "test": "echo testing ${stages.build.outputs.artifact}; echo passed",
-        }
-        for name, script in scripts.items():
-            pod: dict = {"spec": {"containers": [{
-                "image": STAGE_IMAGE, "command": ["sh", "-c", script],
-                "resources": {"requests": limits, "limits": limits}}]}}
-            if name == "build":
-                pod["outputs"] = {"resources": [{"name": "package", "path": "/workspace/package"}]}
-            answer = http.post("/projects/demo/stages",
-                               json={"metadata": {"name": name}, "spec": {"pod": pod}})
-            assert answer.status_code == 201, answer.text
-        answer = http.post("/projects/demo/workflows", json={
-            "metadata": {"name": "ci"}, "spec": {"stages": [
-                {"name": "build"}, {"name": "test", "depends": ["build"]}]}})
-        assert answer.status_code == 201, answer.text
         # 5. A run: its pods in the worker namespace, its log live while it runs.
         answer = http.post(path, json={"metadata": {"name": "r1"}})
         assert answer.status_code == 201, answer.text
