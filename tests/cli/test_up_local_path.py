@@ -80,12 +80,23 @@ def plane() -> Iterator[ControlPlane]:
 
 
 async def no_claim_or_volume_left(cluster: RemoteCluster) -> None:
-    """Cyclone's CRDs installed, and no tenant claim or volume left by an earlier case."""
+    """Cyclone's CRDs installed, and no tenant claim or volume left by an earlier case: gone,
+    not only deleted (their protection finalizers keep an old, bound claim readable a while)."""
     await install_crds(cluster)
     with contextlib.suppress(NotFound):
         await cluster.delete(kinds.PERSISTENT_VOLUME_CLAIM, PVC, NAMESPACE)
     for volume in (await cluster.list(kinds.PERSISTENT_VOLUME)).items:
-        await cluster.delete(kinds.PERSISTENT_VOLUME, volume["metadata"]["name"])
+        with contextlib.suppress(NotFound):
+            await cluster.delete(kinds.PERSISTENT_VOLUME, volume["metadata"]["name"])
+
+    async def gone() -> bool:
+        try:
+            await cluster.get(kinds.PERSISTENT_VOLUME_CLAIM, PVC, NAMESPACE)
+        except NotFound:
+            return not (await cluster.list(kinds.PERSISTENT_VOLUME)).items
+        return False
+
+    await eventually(gone, timeout=60, interval=0.2)
 
 
 @contextlib.asynccontextmanager
