@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node import HostRuntime
 from cyclone.node.runtimes.base import StartError
-from cyclone.node.runtimes.host import image_name
+from cyclone.node.runtimes.host import image_name, process_tree
 from cyclone.node.volumes import Bind
 from node.helpers import container_launch as launch
 from node.helpers import (
@@ -158,3 +161,21 @@ async def test_a_sub_path_swapped_for_a_symlink_is_never_followed(tmp_path: Path
     bind = Bind(volume / "runs", "/data", within=volume)
     with pytest.raises(StartError, match="cannot open"):
         await HostRuntime().start(launch(tmp_path, command=["true"], binds=[bind]))
+
+
+def test_the_process_tree_holds_every_live_descendant_and_no_other() -> None:
+    """A shell, its background sleep, a subshell and the subshell's sleep: four processes."""
+    shell = subprocess.Popen(["sh", "-c", "sleep 30 & (sleep 30 & wait) & wait"],
+                             start_new_session=True)
+    try:
+        for _ in range(250):
+            if len(process_tree(shell.pid)) == 4:
+                break
+            time.sleep(0.02)
+        tree = process_tree(shell.pid)
+        assert len(tree) == 4, tree
+        assert shell.pid in tree
+        assert os.getpid() not in tree
+    finally:
+        os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()

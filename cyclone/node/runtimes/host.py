@@ -51,6 +51,8 @@ WRAPPER = Path(__file__).with_name("wrapper.sh")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WRAPPER_ENV = {"PATH": DEFAULT_PATH}
 """The whole environment of the wrapper and of the bubblewraps and setpriv it starts."""
+KILL_TIMEOUT_SECONDS = 10.0
+"""How long stopping a container waits for its killed processes to be gone."""
 START_TIMEOUT_SECONDS = 10.0
 """How long a launched container may take to record its pid before it is deemed lost."""
 SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
@@ -137,6 +139,22 @@ def _children(parents: set[int]) -> set[int]:
     return children
 
 
+def process_tree(root: int) -> set[int]:
+    """`root` and every live process below it."""
+    tree, level = {root}, {root}
+    while level := _children(level) - tree:
+        tree |= level
+    return tree
+
+
+def _open_pidfds(pids: Iterable[int]) -> list[int]:
+    fds = []
+    for pid in pids:
+        with contextlib.suppress(OSError, AttributeError):
+            fds.append(os.pidfd_open(pid))
+    return fds
+
+
 def container_command_pid(wrapper_pid: int, levels: int = 4) -> int | None:
     """The host pid of a container's command: wrapper → outer bwrap → inner bwrap → its
     namespace init → command (3 levels when one bwrap does it all)."""
@@ -146,6 +164,26 @@ def container_command_pid(wrapper_pid: int, levels: int = 4) -> int | None:
         if not level:
             return None
     return min(level)
+
+
+async def _until_ended(pidfds: list[int], at_most: float) -> None:
+    """Wait (up to `at_most` in all) until the processes of these pidfds have ended; close them.
+
+    The wrapper ends as soon as it is killed, but what ran in the container's pid namespace
+    dies only when the kernel gets to it; a stopped container has left nothing behind."""
+    loop = asyncio.get_running_loop()
+    waiting = []
+    for fd in pidfds:
+        ended = loop.create_future()
+        loop.add_reader(fd, lambda done=ended: done.done() or done.set_result(None))
+        waiting.append(ended)
+    try:
+        if waiting:
+            await asyncio.wait(waiting, timeout=at_most)
+    finally:
+        for fd in pidfds:
+            loop.remove_reader(fd)
+            os.close(fd)
 
 
 def _mtime(path: Path) -> datetime:
@@ -445,20 +483,11 @@ class HostRuntime:
 
     async def _wait_pid(self, pid: int, at_most: float) -> None:
         """Return when the process ends (through a pidfd when possible) or after `at_most`."""
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (OSError, AttributeError):
+        pidfds = _open_pidfds([pid])
+        if not pidfds:
             await asyncio.sleep(at_most)
             return
-        loop = asyncio.get_running_loop()
-        ended = loop.create_future()
-        loop.add_reader(pidfd, lambda: ended.done() or ended.set_result(None))
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended, at_most)
-        finally:
-            loop.remove_reader(pidfd)
-            os.close(pidfd)
+        await _until_ended(pidfds, at_most)
 
     async def stop(self, launch: ContainerLaunch, grace_seconds: float) -> None:
         """SIGTERM the container's command, SIGKILL all that is left after the grace period.
@@ -477,9 +506,11 @@ class HostRuntime:
             if pid is not None and grace_seconds > 0:
                 await self._terminate(launch, pid, grace_seconds)
         if pid is not None:
+            tree = _open_pidfds(process_tree(pid)) if isinstance(progress, ContainerRunning) else []
             self._signal(pid, signal.SIGKILL)
             if isinstance(progress, ContainerRunning):
                 await self.wait(launch)
+            await _until_ended(tree, KILL_TIMEOUT_SECONDS)
 
     async def _terminate(self, launch: ContainerLaunch, pid: int, grace_seconds: float) -> None:
         """SIGTERM the container's command once it can be found; wait up to the grace period."""
