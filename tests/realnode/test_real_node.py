@@ -258,12 +258,14 @@ def test_the_gc_pod_runs_the_toolbox_and_the_run_is_cleaned(batch: Tier):
 
 
 def test_exceeded_quota_keeps_a_stage_pending_and_retries_it(batch: Tier):
-    """A real ResourceQuota that admits one more pod: of two parallel stages one is refused
-    and waits, then runs once the other has finished."""
-    async def live_pods() -> int:
+    """A real ResourceQuota of one pod: of two parallel stages one is refused and waits, then
+    runs once the other has finished. The quota is set once no earlier pod counts against it
+    (a pod ending after the count would let both stages in)."""
+    async def live_pods() -> list[str]:
         async with remote_cluster_on(batch.plane) as cluster:
             listed = (await cluster.list(kinds.POD, SYSTEM)).items
-            return sum(p["status"].get("phase") not in ("Succeeded", "Failed") for p in listed)
+            return [p["metadata"]["name"] for p in listed
+                    if p["status"].get("phase") not in ("Succeeded", "Failed")]
 
     async def set_quota(pods: int | None) -> None:
         async with remote_cluster_on(batch.plane) as cluster:
@@ -276,7 +278,13 @@ def test_exceeded_quota_keeps_a_stage_pending_and_retries_it(batch: Tier):
 
     for name in ("stoppable-1", "victim-1", "unpullable-1"):
         batch.runs(name.rsplit("-", 1)[0]).finished(name, timeout=120)
-    _run(set_quota(_run(live_pods()) + 1))
+    live: list[list[str]] = [[]]
+    try:
+        wait_for(lambda: live.append(_run(live_pods())) or live[-1] == [], 90,
+                 "no pod of the earlier runs counted by a quota")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; pods still live: {live[-1]}") from None
+    _run(set_quota(1))
     try:
         runs = batch.runs("quota")
         wait_for(lambda: _quota_status_seen(batch), 30, "the quota's usage")

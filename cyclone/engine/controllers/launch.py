@@ -187,13 +187,27 @@ def _bound_secret(pod: dict, credentials: dict[str, str]) -> dict:
     return secret
 
 
+_STORE_ATTEMPTS = 3
+
+
 async def store_bound_secret(cluster: Cluster, secret: dict) -> None:
     """Create (or, for a pod created before, refresh) a pod's bound-credentials Secret.
 
     One found already (left by an attempt whose pod was never recorded) is rewritten whole:
     its keys, labels and annotations become these, and it loses its ownerReferences, since
     a stale owner would let the garbage collector delete it under the new pod before `_own`
-    names that pod."""
+    names that pod. The collector may also delete it between the create and the rewrite;
+    it is then created again."""
+    for _ in range(_STORE_ATTEMPTS - 1):
+        try:
+            await _create_or_rewrite(cluster, secret)
+            return
+        except NotFound:
+            continue
+    await _create_or_rewrite(cluster, secret)
+
+
+async def _create_or_rewrite(cluster: Cluster, secret: dict) -> None:
     meta = secret["metadata"]
     try:
         await cluster.create(secret, namespace=meta["namespace"])

@@ -141,3 +141,36 @@ async def test_a_bound_secret_found_already_is_refreshed_without_its_stale_owner
         assert not stored["metadata"].get("ownerReferences"), stored["metadata"]
         assert stored["metadata"]["labels"] == RUN_LABELS
         assert stored["data"] == fresh["data"]
+
+
+class _CollectedBeforeThePatch:
+    """The cluster as the engine sees it when the garbage collector deletes a Secret of a
+    gone owner between the engine's create (refused: it exists) and its rewrite."""
+
+    def __init__(self, cluster) -> None:
+        self._cluster = cluster
+        self.collected = 0
+
+    def __getattr__(self, name):
+        return getattr(self._cluster, name)
+
+    async def patch(self, kind, name, patch, namespace=None, **options):
+        if kind == kinds.SECRET and not self.collected:
+            self.collected += 1
+            await self._cluster.delete(kind, name, namespace)
+        return await self._cluster.patch(kind, name, patch, namespace, **options)
+
+
+async def test_a_bound_secret_collected_during_its_refresh_is_created_again(
+        tmp_path, backend):
+    async with control_cluster(tmp_path, backend) as cluster:
+        await cluster.create(_secret("wf-a-x1-bound", {}))
+        fresh = _secret("wf-a-x1-bound", RUN_LABELS,
+                        {keys.ANNOTATION_META_NAMESPACE: NAMESPACE})
+        fresh["data"] = {"csc-pull-src.SCM_AUTH": base64.b64encode(TOKEN.encode()).decode()}
+        racing = _CollectedBeforeThePatch(cluster)
+        await store_bound_secret(racing, fresh)
+        assert racing.collected == 1
+        stored = await cluster.get(kinds.SECRET, "wf-a-x1-bound", NAMESPACE)
+        assert stored["metadata"]["labels"] == RUN_LABELS
+        assert stored["data"] == fresh["data"]
