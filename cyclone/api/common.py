@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from enum import StrEnum
 from functools import cache
 from types import NoneType
 from typing import Annotated, Any, Self, get_args
@@ -21,6 +20,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
+
+from cyclone.api.phases import (  # noqa: F401 (re-exported; defined without pydantic)
+    FINISHED_POD_PHASES,
+    MAX_PENDING_TIMEOUT_SECONDS,
+    REASON_MANUALLY_PAUSE,
+    TERMINAL_PHASES,
+    Phase,
+    PodPhase,
+)
 
 FREE_FORM_SCHEMA: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 QUANTITY_SCHEMA: dict[str, Any] = {
@@ -104,45 +112,6 @@ def _keys_without_none(model: type[BaseModel]) -> frozenset[str]:
             continue
         found.update({name, field.alias or name})
     return frozenset(found)
-
-
-class Phase(StrEnum):
-    """Phase of a stage or of a whole run."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    WAITING = "Waiting"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_PHASES
-
-
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
-"""Phases a stage or run never leaves."""
-
-REASON_MANUALLY_PAUSE = "ManuallyPause"
-"""The overall reason of a run while it is paused (its phase stays Running)."""
-
-
-class PodPhase(StrEnum):
-    """``status.phase`` of a Kubernetes Pod (a different vocabulary from `Phase`)."""
-
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    UNKNOWN = "Unknown"
-
-
-FINISHED_POD_PHASES = frozenset({PodPhase.SUCCEEDED, PodPhase.FAILED})
-"""Pod phases after which no container of the pod runs again."""
-
-MAX_PENDING_TIMEOUT_SECONDS = 30 * 24 * 3600
-"""The longest a stage's pod may be let wait to start (`pod_pending_timeout_seconds`)."""
 
 
 class Status(CycloneModel):

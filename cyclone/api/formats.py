@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from croniter import croniter
-
 DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -95,6 +93,8 @@ def cron_schedule_error(schedule: str) -> str | None:
     fields = schedule.split()
     if len(fields) not in (5, 6):
         return f"{schedule!r} must have 5 fields (or 6 with seconds first), has {len(fields)}"
+    from croniter import croniter  # imported here: the CLI imports this module at start
+
     minute_fields = " ".join(fields[-5:])
     if not croniter.is_valid(minute_fields):
         return f"{schedule!r} is not a valid cron schedule"
