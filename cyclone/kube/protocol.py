@@ -25,9 +25,13 @@ class WatchEvent:
 
 @dataclass
 class ObjectList:
+    """A list answer. `continue_` is the token of the next page when the list was asked
+    with a `limit` and more objects may follow; empty on the last page (and unpaged)."""
+
     items: list[dict]
     resource_version: str
     extra: dict = field(default_factory=dict)
+    continue_: str = ""
 
 
 @runtime_checkable
@@ -39,6 +43,12 @@ class Cluster(Protocol):
     - `label_selector` uses the Kubernetes syntax (`a=b,c!=d,e in (f,g),!h,i`);
       `field_selector` supports `metadata.name`, `metadata.namespace` (and `spec.nodeName`
       for pods) with `=`/`==`/`!=`.
+    - `list` with a `limit` answers one page in key order (namespace, then name) and the
+      token of the next page in `ObjectList.continue_`; passing that token as `continue_`
+      (with the same kind, namespace and selectors) answers the page after it. Every page
+      reports the resourceVersion of the first. A token too old to continue raises `Gone`,
+      a token that is not one raises `BadRequest`. Without a limit, `list` answers
+      everything (a `RemoteCluster` pages underneath).
     - `replace` and `replace_status` are optimistic: a `metadata.resourceVersion` that is not
       the stored one raises `Conflict`. Without resourceVersion the write is unconditional.
     - `watch` yields events after `resource_version` (all current objects as ADDED first
@@ -58,6 +68,8 @@ class Cluster(Protocol):
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
     ) -> ObjectList: ...
 
     async def create(self, obj: dict, *, namespace: str | None = None) -> dict: ...

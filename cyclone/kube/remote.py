@@ -182,11 +182,16 @@ class RemoteCluster:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
     ) -> ObjectList:
+        """With a `limit` (or a `continue_` token), the one page kube-apiserver answers;
+        without, every object, read `list_page_size` at a time."""
         path = resource_path(kind, namespace if kind.namespaced else None)
+        paged = bool(limit and limit > 0) or bool(continue_)
         params: dict[str, Any] = {
             "labelSelector": label_selector, "fieldSelector": field_selector,
-            "limit": self.list_page_size,
+            "limit": limit if paged else self.list_page_size, "continue": continue_ or None,
         }
         items: list[dict] = []
         resource_version = ""
@@ -198,6 +203,9 @@ class RemoteCluster:
                 item.setdefault("apiVersion", kind.api_version)
                 item.setdefault("kind", kind.kind)
                 items.append(item)
+            if paged:
+                return ObjectList(items=items, resource_version=resource_version,
+                                  continue_=meta.get("continue") or "")
             if not meta.get("continue"):
                 break
             params["continue"] = meta["continue"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from cyclone.kube import kinds
-from cyclone.kube.embedded import apiserver, jsontext, objects
+from cyclone.kube.embedded import apiserver, jsontext, objects, paging
 from cyclone.kube.embedded.feed import ChangeFeed
 from cyclone.kube.embedded.logs import read_pod_logs
 from cyclone.kube.embedded.store import (
@@ -183,8 +183,14 @@ class EmbeddedCluster:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
     ) -> ObjectList:
         accept = object_filter(label_selector, field_selector, kind.kind)
+        if limit or continue_:
+            ns = namespace if kind.namespaced else None
+            return await self._read(
+                lambda tx: paging.read_page(tx, kind, ns, accept, limit, continue_))
         items, rv = await self._read(
             lambda tx: (tx.list(kind, namespace if kind.namespaced else None), tx.current_rv())
         )

@@ -174,6 +174,26 @@ class Transaction:
             )
         return [jsontext.decode(row[0]) for row in rows]
 
+    def list_from(
+        self, kind: Kind, namespace: str | None, start: tuple[str, str], *, inclusive: bool,
+        limit: int,
+    ) -> list[tuple[str, str, str]]:
+        """Up to `limit` (namespace, name, body text) rows in key order from the
+        (namespace, name) key `start` (past it unless `inclusive`); within `namespace` when
+        given, when the kind is namespaced."""
+        op = ">=" if inclusive else ">"
+        if kind.namespaced and namespace is None:
+            return self._conn.execute(
+                "SELECT namespace, name, body FROM objects WHERE kind_key=? AND "
+                f"(namespace, name) {op} (?, ?) ORDER BY namespace, name LIMIT ?",
+                (kind_key(kind), *start, limit),
+            ).fetchall()
+        return self._conn.execute(
+            "SELECT namespace, name, body FROM objects WHERE kind_key=? AND namespace=? AND "
+            f"name {op} ? ORDER BY name LIMIT ?",
+            (kind_key(kind), namespace if kind.namespaced else "", start[1], limit),
+        ).fetchall()
+
     def terminating(self, kind: Kind) -> list[dict]:
         """Objects of a kind that carry a deletionTimestamp (found by text, then parsed)."""
         rows = self._conn.execute(
