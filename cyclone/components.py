@@ -4,9 +4,12 @@ agent and the local-path provisioner: `cyclone.node_components`).
 Each part opens its cluster (a kubeconfig, the in-cluster service account, or an embedded
 store file shared with other processes on one machine) and runs until cancelled. The
 engine runs only while it holds the `cyclone-engine` Lease, so several replicas never both
-reconcile; server replicas all serve the API, and only the holder of `cyclone-server`
-collects stage logs, sweeps artifacts and provisions tenants (a replica that does not lead
-answers open, close and tenant changes once their intent is written).
+reconcile; with `--shards N` the replicas divide the namespaces instead, each reconciling
+the shards whose Leases (`cyclone-engine-shard-<i>`) it holds (`cyclone.engine.sharding`),
+and the holder of shard 0 also does the cluster-wide duties. Server replicas all serve the
+API, and only the holder of `cyclone-server` collects stage logs, sweeps artifacts and
+provisions tenants (a replica that does not lead answers open, close and tenant changes
+once their intent is written).
 """
 
 from __future__ import annotations
@@ -111,6 +114,10 @@ class EngineOptions:
     local_path_dir: str | None = None
     """When given, the leader also runs the local-path provisioner with volumes there (a
     directory of the cluster's one node)."""
+    shards: int = 1
+    """1: one leader reconciles everything. More: the namespaces are divided into this
+    many shards, each reconciled by the replica holding its Lease (the holder of shard 0,
+    as the leader does, runs the cluster-wide duties and the local-path provisioner)."""
 
 
 @dataclass
@@ -356,8 +363,13 @@ async def run_engine(options: EngineOptions) -> None:
     config = load_engine_config(options.config_file, engine_overrides(
         options.web_url_template, options.notification_endpoints,
         pod_pending_timeout=options.pod_pending_timeout))
+    if options.shards > 1:
+        check_shardable(options, config)
     cluster = await open_cluster(options.cluster)
     try:
+        if options.shards > 1:
+            await run_sharded_engine(cluster, config, options, volumes_dir)
+            return
 
         async def engine_term() -> None:
             engine = Engine(cluster, config)
@@ -374,6 +386,53 @@ async def run_engine(options: EngineOptions) -> None:
                 metrics.cancel()
     finally:
         await cluster.close()
+
+
+def check_shardable(options: EngineOptions, config: Any) -> None:
+    """Refuse what sharding cannot keep: work without Leases, more shards than the
+    limit, and an overall parallelism limit (counted by each replica over its own
+    namespaces only, it would be exceeded)."""
+    from cyclone.engine.sharding import MAX_SHARDS
+
+    if not options.election.enabled:
+        raise ComponentError("--shards needs Leases: drop --no-leader-elect")
+    if options.shards > MAX_SHARDS:
+        raise ComponentError(f"--shards must be at most {MAX_SHARDS}")
+    if config.overall.max_running is not None or config.overall.max_queued is not None:
+        raise ComponentError(
+            "an overall parallelism limit (overall.max_running/max_queued) needs one engine "
+            "deciding for every namespace: use --shards 1 (per_workflow limits work with "
+            "shards)")
+
+
+async def run_sharded_engine(cluster: Cluster, config: Any, options: EngineOptions,
+                             volumes_dir: Path | None) -> None:
+    """One Engine for the life of the process, reconciling the shards its Leases hold."""
+    from cyclone.engine.manager import Engine
+    from cyclone.engine.sharding_leases import ShardLeases
+    from cyclone.engine.sharding_work import ShardWork
+
+    election = options.election
+    identity = election.identity_or_default()
+    work = ShardWork(options.shards)
+    engine = Engine(cluster, config, shards=work)
+    leases = ShardLeases(cluster, work, election.namespace, identity, election.timings)
+    await ensure_namespace(cluster, election.namespace)
+    sock = engine_metrics_socket(options.metrics_port)
+    async with asyncio.TaskGroup() as group:
+        if sock is not None:
+            group.create_task(serve_metrics(sock), name="metrics")
+        group.create_task(engine.run(), name="engine")
+        if volumes_dir is not None:
+            from cyclone.node.provisioner import LocalPathProvisioner
+
+            provisioner = LocalPathProvisioner(cluster, volumes_dir=volumes_dir)
+            group.create_task(work.while_holding(0, provisioner.run),
+                              name="local-path-provisioner")
+        await engine.ready.wait()
+        log.info("%s takes its share of %d shards (Leases in %s)", identity,
+                 options.shards, election.namespace)
+        group.create_task(leases.run(), name="shard-leases")
 
 
 async def run_server(options: ServerOptions) -> None:

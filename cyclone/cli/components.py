@@ -195,6 +195,12 @@ def register(app: typer.Typer) -> None:
             "/var/lib/cyclone/volumes", "--local-path-dir",
             help="With --local-path-provisioner: the node's directory of the volumes "
             "(absolute)."),
+        shards: int = typer.Option(
+            1, "--shards", min=1, max=256, envvar="CYCLONE_ENGINE_SHARDS",
+            help="1: one replica leads and reconciles everything. N>1: namespaces are "
+            "divided into N shards (Leases cyclone-engine-shard-<i>) and every replica "
+            "reconciles the shards it holds, ceil(N / live replicas) at most; give every "
+            "replica the same N. Env: CYCLONE_ENGINE_SHARDS."),
         log_level: str = LOG_LEVEL,
         log_format: str = LOG_FORMAT,
     ) -> None:
@@ -214,6 +220,7 @@ def register(app: typer.Typer) -> None:
                                renew_deadline, retry_period),
             metrics_port=metrics_port, pod_pending_timeout=pod_pending_timeout,
             local_path_dir=local_path_dir if local_path_provisioner else None,
+            shards=shards,
         )
         run_component("engine", lambda: run_engine(options), log_level=log_level,
                       log_format=log_format)

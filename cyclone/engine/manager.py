@@ -6,35 +6,77 @@ controller (`add_cluster`), and an `ExecutionClusterRegistry` adds and removes t
 the ExecutionCluster objects describe. Controllers start once the control cluster's caches
 have synced and the ExecutionClusters present at start are connected, so no reconcile acts
 on a half-filled cache; a worker cluster that does not answer never holds up the others.
+
+Given a `ShardWork` (`cyclone engine --shards N`), every controller reconciles only the
+keys of namespaces in the shards this replica holds, each reconcile cancelled when its
+shard is lost, and a shard taken over has all its keys queued again; the ExecutionCluster
+statuses, the one cluster-wide duty, are written by the holder of shard 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.clusterstatus import report_cluster_statuses
-from cyclone.engine.controllers.history import RunHistoryController, enqueue_history
+from cyclone.engine.controllers.history import (
+    RunHistoryController,
+    enqueue_history,
+    history_key_of_run,
+    history_key_of_workflow,
+)
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podstatus import pod_change_matters
 from cyclone.engine.metrics import log_resumed, tracking_runs
-from cyclone.engine.placement import execution_target
+from cyclone.engine.placement import execution_target, run_key_of_pod
+from cyclone.engine.sharding_work import ShardWork
 from cyclone.kube import kinds
 from cyclone.kube.clock import SYSTEM_CLOCK, Clock
-from cyclone.kube.controller import Controller
+from cyclone.kube.controller import Controller, KeyFunction
 from cyclone.kube.execution_clusters import Connect, ExecutionClusterRegistry, connect_remote
-from cyclone.kube.informer import Informer, object_key
+from cyclone.kube.informer import Informer, object_key, split_key
 from cyclone.kube.protocol import Cluster
+
+NamespaceOf = Callable[[str], "str | None"]
 
 log = logging.getLogger(__name__)
 
 CYCLONE_POD_SELECTOR = f"{keys.LABEL_POD_CREATED_BY}={keys.CREATED_BY_CYCLONE}"
+
+
+def namespace_of_key(key: str) -> str | None:
+    return split_key(key)[0]
+
+
+@dataclass(frozen=True)
+class ShardKeys:
+    """Where a sharded controller's keys come from: `key_fn` of each object in `cache`."""
+
+    controller: Controller
+    namespace_of: NamespaceOf
+    cache: Informer
+    key_fn: KeyFunction
+
+
+class OwnedRuns:
+    """The run cache as far as this replica owns it: the runs the gauges count."""
+
+    def __init__(self, runs: Informer, shards: ShardWork) -> None:
+        self._runs = runs
+        self._shards = shards
+
+    def list(self, namespace: str | None = None, label_selector: str | None = None
+             ) -> list[dict]:
+        return [run for run in self._runs.list(namespace, label_selector)
+                if self._shards.owns(run["metadata"].get("namespace"))]
 
 
 def _waiting_for_slot(run: dict) -> bool:
@@ -52,8 +94,11 @@ class Engine:
         *,
         clock: Clock = SYSTEM_CLOCK,
         connect: Connect = connect_remote,
+        shards: ShardWork | None = None,
     ) -> None:
         self.control = control
+        self.shards = shards
+        self._shard_keys: list[ShardKeys] = []
         self.clock = clock
         self.config = config or EngineConfig()
         self._informers = {
@@ -73,6 +118,8 @@ class Engine:
         self.run_controller = Controller("workflowrun", self.runs.reconcile,
                                          workers=self.config.workers, clock=clock)
         self.run_controller.enqueue_on(self._informers[kinds.WORKFLOW_RUN])
+        self._shard(self.run_controller, namespace_of_key,
+                    (self._informers[kinds.WORKFLOW_RUN], object_key))
         self._informers[kinds.WORKFLOW_RUN].add_handler(self._on_run_event)
         self.triggers = TriggerControllers(control, self._informers[kinds.WORKFLOW_RUN],
                                            self._informers[kinds.WORKFLOW], self.config,
@@ -86,6 +133,10 @@ class Engine:
         )
         enqueue_history(self.history, self._informers[kinds.WORKFLOW_RUN],
                         self._informers[kinds.WORKFLOW])
+        self._shard(self.history, namespace_of_key,
+                    (self._informers[kinds.WORKFLOW_RUN], history_key_of_run),
+                    (self._informers[kinds.WORKFLOW], history_key_of_workflow))
+        self._shard_triggers()
         self._cluster_parts: dict[str, tuple[list[Informer], Controller]] = {}
         self._cluster_tasks: dict[str, list[asyncio.Task]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -98,6 +149,41 @@ class Engine:
                 connect=connect,
             )
             self.caches.cluster_problem = self._cluster_problem
+
+    def _shard(self, controller: Controller, namespace_of: NamespaceOf,
+               *sources: tuple[Informer, KeyFunction]) -> None:
+        """With shards: `controller` reconciles only keys of held shards, and the keys
+        `sources` map their objects to are queued again when a shard is taken."""
+        if self.shards is None:
+            return
+        controller.reconcile = self.shards.guarded(controller.reconcile, namespace_of)
+        self._shard_keys.extend(ShardKeys(controller, namespace_of, cache, key_fn)
+                                for cache, key_fn in sources)
+
+    def _shard_triggers(self) -> None:
+        triggers = self.triggers
+        runs = self._informers[kinds.WORKFLOW_RUN]
+        self._shard(triggers.cron_controller, namespace_of_key,
+                    (triggers.trigger_informer, triggers._cron_key),
+                    (runs, triggers._trigger_of_run))
+        self._shard(triggers.commit_status_controller, namespace_of_key,
+                    (runs, triggers.commit_status.key_of))
+        self._shard(triggers.hooks_controller, namespace_of_key,
+                    (triggers.trigger_informer, triggers.hooks.key_of))
+
+    def _queue_shard(self, shard: int) -> None:
+        """A shard was taken: every key of it is looked at by this replica."""
+        assert self.shards is not None
+        queued = 0
+        for source in list(self._shard_keys):
+            for obj in source.cache.list():
+                found = source.key_fn(obj)
+                for key in _as_keys(found):
+                    namespace = source.namespace_of(key)
+                    if namespace is not None and self.shards.shard_of(namespace) == shard:
+                        source.controller.queue.add(key)
+                        queued += 1
+        log.info("shard %d taken: %d key(s) queued", shard, queued)
 
     @property
     def ready(self) -> asyncio.Event:
@@ -124,6 +210,13 @@ class Engine:
             clock=self.clock,
         )
         pod_controller.enqueue_on(pods, object_key)
+
+        def run_namespace_of_pod(key: str) -> str | None:
+            pod = pods.get_by_key(key)
+            owner = run_key_of_pod(pod) if pod is not None else None
+            return owner[0] if owner else None
+
+        self._shard(pod_controller, run_namespace_of_pod, (pods, object_key))
         pods.add_handler(self._wake_run_of_pod)
         if events is not None:
 
@@ -210,8 +303,19 @@ class Engine:
 
     async def run(self) -> None:
         """Run every informer and controller until cancelled."""
-        with tracking_runs(self.caches.runs):
+        tracked = (self.caches.runs if self.shards is None
+                   else OwnedRuns(self._informers[kinds.WORKFLOW_RUN], self.shards))
+        if self.shards is not None:
+            self.shards.on_granted(self._queue_shard)
+        with tracking_runs(tracked):
             await self._run()
+
+    async def _cluster_duty(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run a cluster-wide duty: always, or while holding shard 0."""
+        if self.shards is None:
+            await work()
+        else:
+            await self.shards.while_holding(0, work)
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -232,9 +336,9 @@ class Engine:
                     await self.registry.wait_settled()
                 group.create_task(self.run_controller.run(), name="controller-workflowrun")
                 if self.registry is not None:
-                    group.create_task(report_cluster_statuses(
+                    group.create_task(self._cluster_duty(lambda: report_cluster_statuses(
                         self.control, self.registry, self.caches, self.config,
-                        self.runs.clock), name="execution-cluster-status")
+                        self.runs.clock)), name="execution-cluster-status")
                 group.create_task(self.triggers.run(), name="controller-triggers")
                 group.create_task(self.history.run(), name="controller-workflowrun-history")
                 self._ready.set()
@@ -242,3 +346,9 @@ class Engine:
             except BaseException:
                 self._group = None
                 raise
+
+
+def _as_keys(found: str | Iterable[str] | None) -> Iterable[str]:
+    if found is None:
+        return ()
+    return (found,) if isinstance(found, str) else found
