@@ -8,6 +8,7 @@ code only says what it observed.
 from __future__ import annotations
 
 import copy
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,12 @@ class RunState:
             self.stages[name] = copy.deepcopy(self.stages.get(name) or {})
             self._own.add(name)
         return self.stages[name]
+
+    @property
+    def touched_stages(self) -> AbstractSet[str]:
+        """The stages whose entries this working copy changed or may have changed (every
+        entry handed out by `stage`): the only ones that can differ from the run read."""
+        return self._own
 
     def mutable(self, key: str) -> dict:
         """A top-level status map (e.g. ``notifications``) safe to change."""
