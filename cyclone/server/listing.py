@@ -1,7 +1,17 @@
-"""The list conventions: `start, limit, filter, sort, ascending` → `{metadata, items}`."""
+"""The list conventions: `start, limit, filter, sort, ascending` → `{metadata, items}`.
+
+A list route answers from the whole list: it filters, sorts and cuts every object of its
+scope (`paginate`). The runs route can also page at the cluster, Kubernetes' way: a request
+that carries `continue` (empty for the first page) is one `limit`/`continue` list of the
+cluster (`cluster_page_selector`, `cluster_page`), so a page costs the page whatever the
+number of runs stored. Such pages come in the cluster's order (name, ascending) and take
+the filters the cluster applies: label filters. `start`, other sorts and the `name`,
+`phase` and field-path filters need the whole list, and are refused with `continue`.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +19,7 @@ from fastapi import Query
 
 from cyclone.api import keys
 from cyclone.kube import errors
+from cyclone.kube.protocol import ObjectList
 
 
 @dataclass(frozen=True)
@@ -111,3 +122,56 @@ def paginate(items: list[dict], query: ListQuery) -> dict:
     if query.limit:
         window = window[: query.limit]
     return {"metadata": {"total": total, "itemsLength": len(window)}, "items": window}
+
+
+def continue_query(
+    continue_: str | None = Query(
+        None, alias="continue", max_length=4096,
+        description="Page at the cluster: empty for the first page, then the "
+        "`metadata.continue` of the page before (pages come in name order; `limit` is the "
+        "page size, 0 for all the rest; only label filters apply)",
+    ),
+) -> str | None:
+    return continue_
+
+
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+_WHOLE_LIST_FILTERS = ("name", "phase")
+
+
+def _is_label_filter(key: str) -> bool:
+    return key not in _WHOLE_LIST_FILTERS and ("/" in key or "." not in key)
+
+
+def cluster_page_selector(query: ListQuery, scope_selector: str | None) -> str | None:
+    """The label selector of a page read at the cluster: the scope's, and the query's
+    label filters (a filter key with a `/` or without a `.`). BadRequest for what needs
+    the whole list."""
+    whole_list = "; list without continue to use it"
+    if query.start:
+        raise errors.BadRequest("start does not combine with continue: pages at the cluster "
+                                "go on from the continue token" + whole_list)
+    sort = query.sort.strip()
+    if sort not in ("", "name") or (sort == "name" and not query.ascending):
+        raise errors.BadRequest(f"sort {sort!r}{'' if query.ascending else ' descending'} "
+                                "needs the whole list: pages at the cluster come in name "
+                                "order, ascending" + whole_list)
+    terms = [scope_selector] if scope_selector else []
+    for key, value in parse_filter(query.filter):
+        if not _is_label_filter(key):
+            raise errors.BadRequest(f"filter {key!r} needs the whole list: with continue, "
+                                    "only label filters apply" + whole_list)
+        if (len(key) > 317 or len(value) > 63 or not _LABEL_KEY.fullmatch(key)
+                or not _LABEL_VALUE.fullmatch(value)):
+            raise errors.BadRequest(f"filter {key}={value!r}: not a label key and value")
+        terms.append(f"{key}={value}")
+    return ",".join(terms) or None
+
+
+def cluster_page(listed: ObjectList) -> dict:
+    """The list answer of one page read at the cluster: `metadata.continue` is the token
+    of the next page, empty on the last (no `total`: counting would read the whole list)."""
+    return {"metadata": {"itemsLength": len(listed.items), "continue": listed.continue_},
+            "items": listed.items}

@@ -14,7 +14,14 @@ from cyclone.engine.runstart import raise_refusal, start_run
 from cyclone.kube import errors, kinds
 from cyclone.server.auth import Principal, current_principal, server_state
 from cyclone.server.crud import KindRoutes, delete_object, dry_run_query, list_objects
-from cyclone.server.listing import ListQuery, list_query, paginate
+from cyclone.server.listing import (
+    ListQuery,
+    cluster_page,
+    cluster_page_selector,
+    continue_query,
+    list_query,
+    paginate,
+)
 from cyclone.server.objects import (
     ObjectBody,
     build_object,
@@ -82,8 +89,22 @@ async def _set_flags(scope: Scope, name: str, flags: dict,
 
 @router.get(RUNS.path, summary="List workflowruns")
 async def list_runs(query: ListQuery = Depends(list_query),
+                    continue_: str | None = Depends(continue_query),
                     scope: Scope = Depends(workflow_scope)) -> dict:
-    return paginate(await list_objects(RUNS, scope), query)
+    """Without `continue`: the runs of the workflow filtered, sorted (newest first by
+    default) and cut by `start` and `limit`, with `metadata.total`; this reads every run.
+
+    With `continue` (empty for the first page): one page of at most `limit` runs read at
+    the cluster in name order, and `metadata.continue`, the token of the next page (empty
+    on the last). Only label filters combine with it; `start`, a sort other than by name,
+    and the `name` and `phase` filters need the whole list and answer 400. A token that is
+    not one answers 400; one too old to go on from answers 410 (start again)."""
+    if continue_ is None:
+        return paginate(await list_objects(RUNS, scope), query)
+    selector = cluster_page_selector(query, scope.selector)
+    return cluster_page(await scope.cluster.list(
+        kinds.WORKFLOW_RUN, scope.namespace, label_selector=selector,
+        limit=query.limit or None, continue_=continue_ or None))
 
 
 @router.post(RUNS.path, status_code=201, summary="Run the workflow")

@@ -185,7 +185,7 @@ async def test_an_expired_token_is_gone(cluster, namespaces):
     for name in ("a", "b", "c"):
         await _config_map(cluster, namespace, name)
     first = await cluster.list(kinds.CONFIG_MAP, namespace, limit=1)
-    for round_ in range(CHANGE_LOG + 8):
+    for round_ in range(2 * CHANGE_LOG):
         await cluster.patch(kinds.CONFIG_MAP, "c", {"data": {"n": str(round_)}}, namespace)
     if isinstance(cluster, EmbeddedCluster):
         with pytest.raises(Gone):
@@ -199,3 +199,14 @@ async def test_an_expired_token_is_gone(cluster, namespaces):
         return True
 
     await eventually(gone, timeout=10)
+
+
+async def test_a_token_of_negative_version_goes_on_from_the_current_state(cluster, namespaces):
+    """The token kube-apiserver offers with its 410 (`rv` -1) lists on, inconsistently."""
+    namespace, _ = namespaces
+    for name in ("a", "b", "c"):
+        await _config_map(cluster, namespace, name)
+    token = _token({"v": "meta.k8s.io/v1", "rv": -1, "start": "a\0"})
+    page = await cluster.list(kinds.CONFIG_MAP, namespace, label_selector=OURS, limit=5,
+                              continue_=token)
+    assert [obj["metadata"]["name"] for obj in page.items] == ["b", "c"]

@@ -15,7 +15,8 @@ created between pages appears if its key lies ahead, one deleted between pages d
 Every page still reports the first page's resourceVersion, so a client that watches from
 it after the last page misses no change. A token expires (410) once its version has left
 the change log, the point at which a watch from it would be refused too, as a
-kube-apiserver's does once etcd has compacted that revision.
+kube-apiserver's does once etcd has compacted that revision. A negative version, as in the
+token kube-apiserver offers with that 410, goes on from the current state.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def decode_continue(token: str) -> tuple[int, str]:
     if not isinstance(data, dict) or data.get("v") != TOKEN_VERSION:
         raise _invalid("continue key is not valid: server does not recognize this encoding")
     rv, start = data.get("rv"), data.get("start")
-    if not isinstance(rv, int) or isinstance(rv, bool) or rv <= 0:
+    if not isinstance(rv, int) or isinstance(rv, bool) or rv == 0:
         raise _invalid("continue key is not valid: incorrect encoded start resourceVersion "
                        f"(version {TOKEN_VERSION})")
     if not isinstance(start, str) or not start:
@@ -96,6 +97,8 @@ def read_page(
     current = tx.current_rv()
     if continue_:
         list_rv, start = decode_continue(continue_)
+        if list_rv < 0:
+            list_rv = current
         if list_rv > current:
             raise _invalid(f"continue key is not valid: resourceVersion {list_rv} is newer "
                            "than the store")
