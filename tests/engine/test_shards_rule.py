@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from cyclone.components import ComponentError, ElectionOptions, EngineOptions, check_shardable
+from cyclone.engine.config import EngineConfig
 from cyclone.engine.sharding import (
     LeaseObservations,
     fair_share,
@@ -112,3 +114,19 @@ def test_a_lease_expires_only_after_it_stayed_unchanged_for_its_duration():
     assert seen.expired("unseen", now=0)
     seen.keep_only(())
     assert seen.expired("l", now=111)
+
+
+@pytest.mark.parametrize(("options", "config", "message"), [
+    ({"election": ElectionOptions(enabled=False)}, {}, "--no-leader-elect"),
+    ({}, {"overall": {"max_running": 3}}, "overall parallelism limit"),
+    ({"shards": 1000}, {}, "at most 256"),
+])
+def test_what_sharding_cannot_keep_is_refused_at_start(options, config, message):
+    engine_options = EngineOptions(**{"shards": 4, **options})
+    with pytest.raises(ComponentError, match=message):
+        check_shardable(engine_options, EngineConfig.model_validate(config))
+
+
+def test_per_workflow_limits_are_kept_with_shards():
+    check_shardable(EngineOptions(shards=4),
+                    EngineConfig.model_validate({"per_workflow": {"max_running": 1}}))
