@@ -18,6 +18,7 @@ from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers import delegation as delegations
 from cyclone.engine.controllers.admission import AdmissionGate
+from cyclone.engine.controllers.books import RunBooks, ScopeCache
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.finish import FINALIZER, RunFinisher
 from cyclone.engine.controllers.launch import (
@@ -30,7 +31,7 @@ from cyclone.engine.controllers.observe import output_masker
 from cyclone.engine.controllers.secrets import prefetch_secrets
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.controllers.writer import StatusWriter
-from cyclone.engine.core.dag import dag_stages, plan_step, scope_problems, stages_in_scope
+from cyclone.engine.core.dag import dag_stages, plan_step
 from cyclone.engine.core.observing import (
     expire_delegations,
     has_termination_messages,
@@ -104,6 +105,10 @@ _dag_of = PerVersion(lambda workflow: dag_stages(
     (workflow.get("spec") or {}).get("stages") or []))
 """A workflow's DAG nodes, built once per stored version."""
 
+_trivial_of = PerVersion(lambda workflow: frozenset(
+    node.name for node in _dag_of(workflow) if node.trivial))
+"""A workflow's trivial stages, once per stored version."""
+
 
 class RunController:
     def __init__(
@@ -121,12 +126,15 @@ class RunController:
         self.gate = AdmissionGate(config)
         self.writer = StatusWriter(control, caches.runs)
         self.finisher = RunFinisher(control, caches, config, self.writer)
+        self.books = RunBooks()
+        self.scopes = ScopeCache()
         self._upload_key: bytes | None = None
 
     async def reconcile(self, key: str) -> float | None:
         namespace, name = split_key(key)
         run = self.writer.current(namespace or "", name)
         if run is None:
+            self.books.forget(namespace or "", name)
             return None
         if run["metadata"].get("deletionTimestamp"):
             return await self.finisher.finalize(run)
@@ -136,13 +144,17 @@ class RunController:
                 return 0.0
         state = RunState(run, self.clock())
         if is_terminal(state.overall_phase):
+            self.books.forget(state.namespace, state.name)
             return await self.finisher.finish(state)
         requeue = await self._progress(state)
         if state.changed:
             written = await self.writer.write_status(state)
+            self.books.close(state, written)
             if written is None:
                 return 0.0
             state = RunState(written, state.now)
+        else:
+            self.books.close(state, None)
         sent = await delegations.send_pending(
             self.control, state, self.config.system_namespace,
             self.config.callback_base_url, self.config.http_timeout_seconds,
@@ -164,11 +176,11 @@ class RunController:
             return None
         wf_stages = _dag_of(workflow)
         start, end = spec.get("startStages") or None, spec.get("endStages") or None
-        failure = scope_failure(scope_problems(wf_stages, start, end))
+        problems, scope = self.scopes(workflow, wf_stages, start, end)
+        failure = scope_failure(problems)
         if failure is not None:
             await self._end(state, FAILED, *failure)
             return None
-        scope = stages_in_scope(wf_stages, start, end)
         found = {n: self.caches.stages.get(state.namespace, n) for n in scope}
         failure = stages_missing(workflow_name, found)
         if failure is not None:
@@ -212,17 +224,22 @@ class RunController:
         if execution is None or verdict.recheck is not None:
             return verdict.recheck
 
-        enter_scope(state, scope)
+        book = self.books.open(state, workflow, wf_stages, start, end, scope)
+        enter_scope(state, scope if book is None else book.unphased())
         wakeups: list[datetime] = [deadline] if deadline else []
-        wakeups += await self._observe(state, execution, workflow, stage_objs)
+        wakeups += await self._observe(state, execution, workflow, stage_objs,
+                                       None if book is None else book.in_phase(RUNNING))
         await delegations.take_reported_results(self.control, state,
                                                 self.config.system_namespace)
         delegation_deadline = expire_delegations(state)
         if delegation_deadline:
             wakeups.append(delegation_deadline)
 
-        trivial = {s.name for s in wf_stages if s.trivial}
-        step = plan_step(wf_stages, state.stages, start, end)
+        if book is None:
+            step = plan_step(wf_stages, state.stages, start, end)
+        else:
+            book.update(state.stages, state.touched_stages)
+            step = book.step()
         cancel_blocked(state, step.blocked)
         paused = bool(spec.get("paused"))
         if not paused and step.start:
@@ -233,8 +250,14 @@ class RunController:
                                 scope=scope)
                 return None
             wakeups += await self._start_stages(state, step.start, stage_objs, inputs, execution)
-        record_stage_shapes(state, wf_stages)
-        settle_overall(state, trivial, paused)
+        if book is None:
+            record_stage_shapes(state, wf_stages)
+            settle_overall(state, _trivial_of(workflow), paused)
+        else:
+            book.update(state.stages, state.touched_stages)
+            record_stage_shapes(state, book.misshapen())
+            book.update(state.stages, state.touched_stages)
+            settle_overall(state, _trivial_of(workflow), paused, book.overall_phase())
         if is_terminal(state.overall_phase):
             return 0.0
         return requeue_after(state.now, wakeups)
@@ -246,11 +269,9 @@ class RunController:
             state.namespace, (spec.get("workflowRef") or {}).get("name") or "")
         if workflow is None:
             return []
-        wf_stages = _dag_of(workflow)
         start, end = spec.get("startStages") or None, spec.get("endStages") or None
-        if scope_problems(wf_stages, start, end):
-            return []
-        return list(stages_in_scope(wf_stages, start, end))
+        problems, scope = self.scopes(workflow, _dag_of(workflow), start, end)
+        return [] if problems else list(scope)
 
     async def _admit(self, state: RunState, workflow: dict, scope: Iterable[str]) -> bool:
         others = () if self.gate.unlimited else self.caches.runs.list()  # O(runs): only if used
@@ -280,13 +301,14 @@ class RunController:
 
     async def _observe(
         self, state: RunState, execution: ExecutionCluster, workflow: dict,
-        stage_objs: dict[str, dict],
+        stage_objs: dict[str, dict], running: list[str] | None,
     ) -> list[datetime]:
-        """Fold what the stages' pods say into their statuses; returns when stages whose
-        pods wait to start reach the pending timeout."""
+        """Fold what the stages' pods say into their statuses (``running``: the Running
+        stages, when known); returns when stages whose pods wait to start reach the
+        pending timeout."""
         finished_but_running: list[dict] = []
         pending_deadlines: list[datetime] = []
-        for name in stages_to_observe(state):
+        for name in stages_to_observe(state, running):
             pod_ref = state.stages[name]["pod"]
             pod = execution.pods.get(pod_ref.get("namespace"), pod_ref["name"])
             if pod is None:

@@ -8,7 +8,7 @@ writes what they decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,10 +115,14 @@ def cancel_blocked(state: RunState, names: Iterable[str]) -> None:
         state.set_stage(name, CANCELLED, REASON_UPSTREAM_FAILED, "an upstream stage failed")
 
 
-def stages_to_observe(state: RunState) -> list[str]:
-    """The Running stages with a pod: what their pods say is folded in."""
-    return [name for name, entry in state.stages.items()
-            if (entry.get("status") or {}).get("phase") == RUNNING and entry.get("pod")]
+def stages_to_observe(state: RunState, running: Iterable[str] | None = None) -> list[str]:
+    """The Running stages with a pod: what their pods say is folded in. ``running``: the
+    names of the Running entries when known (`RunBook.in_phase`), so only those are read."""
+    names = state.stages if running is None else running
+    stages = state.stages
+    return [name for name in names
+            if (entry := stages.get(name)) is not None
+            and (entry.get("status") or {}).get("phase") == RUNNING and entry.get("pod")]
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,7 @@ STAGE_MESSAGE_LIMIT = 200
 """How much of a failed stage's own message the run's message repeats."""
 
 
-def failure_summary(stages: Mapping[str, dict], trivial: set[str]) -> str | None:
+def failure_summary(stages: Mapping[str, dict], trivial: Collection[str]) -> str | None:
     """The run's message when its stages failed it: each failed non-trivial stage with its
     own message, then the cancelled ones counted apart — ``stage build failed: exit code
     1; 2 stages cancelled: a, b``. None when no non-trivial stage failed or was
@@ -290,14 +294,18 @@ def failure_summary(stages: Mapping[str, dict], trivial: set[str]) -> str | None
     return "; ".join(failed) or None
 
 
-def settle_overall(state: RunState, trivial: set[str], paused: bool) -> None:
-    """The run's overall phase, reason and message from its stages after a DAG step.
+def settle_overall(state: RunState, trivial: Collection[str], paused: bool,
+                   phase: str | None = None) -> None:
+    """The run's overall phase, reason and message from its stages after a DAG step
+    (``phase``: `status.overall_phase` of them when known already, e.g. from the run's
+    `RunBook`).
 
     Ended: ``StageFailed`` with `failure_summary` of the non-trivial stages that failed or
     were cancelled.
     Going on: ``ManuallyPause`` while paused, ``ManuallyResume`` after a pause, otherwise
     no reason."""
-    phase = overall_phase(state.stages, trivial)
+    if phase is None:
+        phase = overall_phase(state.stages, trivial)
     if is_terminal(phase):
         message = failure_summary(state.stages, trivial)
         state.set_overall(phase, REASON_STAGE_FAILED if message else None, message)
