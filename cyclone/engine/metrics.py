@@ -56,10 +56,12 @@ def _phase(run: dict) -> str:
     return ((run.get("status") or {}).get("overall") or {}).get("phase") or PENDING
 
 
-def observe_status_write(before: dict, after: dict) -> None:
-    """Log and count what writing `after` over `before` (one run) changed."""
+def observe_status_write(before: dict, after: dict, stages: Iterable[str] | None = None
+                         ) -> None:
+    """Log and count what writing `after` over `before` (one run) changed (`stages`: the
+    stage entries the write changed, when known)."""
     change = run_transition(before.get("status"), after.get("status"),
-                            (after.get("metadata") or {}).get("creationTimestamp"))
+                            (after.get("metadata") or {}).get("creationTimestamp"), stages)
     if change.empty:
         return
     namespace, project = _labels(after)

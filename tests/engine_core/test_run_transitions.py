@@ -73,3 +73,12 @@ def test_a_stage_cancelled_before_it_began_is_not_timed_though_its_end_gives_it_
     change = run_transition(before, after)
     assert change.stages_ended == [StageEnd("late", "Cancelled", None)]
     assert change.duration_seconds == 70.0
+
+
+def test_a_write_that_names_its_changed_stages_is_read_for_those_only():
+    before = {"overall": {"phase": "Running", "startTime": T0},
+              "stages": {"a": stage("Running"), "b": stage("Running")}}
+    after = {"overall": {"phase": "Running", "startTime": T0},
+             "stages": {"a": stage("Succeeded", T0, T1), "b": stage("Succeeded", T0, T2)}}
+    assert run_transition(before, after, stages=["b", "gone"]).stages_ended == [
+        StageEnd("b", "Succeeded", 70.0)]

@@ -79,7 +79,7 @@ class StatusWriter:
         except NotFound:
             return None
         self.remember(written)
-        observe_status_write(state.run, written)
+        observe_status_write(state.run, written, (changes.get("stages") or {}).keys())
         return written
 
     async def record(self, state: RunState, apply: Callable[[RunState], None]) -> dict | None:

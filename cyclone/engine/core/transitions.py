@@ -8,6 +8,7 @@ status it read with the one it wrote sees each transition exactly once: the run'
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cyclone.engine.core.phases import PENDING, is_terminal
@@ -59,9 +60,11 @@ def _stage_status(stages: dict, name: str) -> dict:
 
 
 def run_transition(before: dict | None, after: dict | None,
-                   created: str | None = None) -> RunTransition:
+                   created: str | None = None,
+                   stages: Iterable[str] | None = None) -> RunTransition:
     """The transition from the status `before` to `after` of one run (`created`: its
-    creationTimestamp, the start of a run that ended without starting).
+    creationTimestamp, the start of a run that ended without starting; `stages`: the
+    stage entries the write changed, when known, so the others are not read).
 
     Starts are read from `before`: the write that ends a run or stage that never began
     also gives it a `startTime`, which is its end. A stage that never began is not timed."""
@@ -80,7 +83,7 @@ def run_transition(before: dict | None, after: dict | None,
     old_stages = before.get("stages") or {}
     new_stages = after.get("stages") or {}
     stages_ended = []
-    for name in new_stages:
+    for name in new_stages if stages is None else (n for n in stages if n in new_stages):
         status = _stage_status(new_stages, name)
         if is_terminal(status.get("phase")) and not is_terminal(
                 _stage_status(old_stages, name).get("phase")):
