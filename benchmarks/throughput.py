@@ -2,8 +2,8 @@
 on a real kube-apiserver.
 
     python benchmarks/throughput.py [--sizes 100,1000,10000] [--kube-sizes 100,1000]
-        [--paced-rate 3] [--paced-runs 60] [--no-kube] [--no-embedded] [--quick]
-        [--json FILE]
+        [--paced-rate 3] [--paced-runs 60] [--replicas 1,2] [--replica-runs 1000]
+        [--kube-replica-runs 500] [--no-kube] [--no-embedded] [--quick] [--json FILE]
 
 Two kinds of series, on each cluster:
 
@@ -20,6 +20,11 @@ the pod Succeeded). Requests are the calls the engine (and, apart, the node agen
 to its Cluster, per stage; a watch counts once as one stream. On the real apiserver the
 engine and the node agent each use their own client with the default client-side limit
 (50 requests/s, burst 100); the kube-scheduler binds the pods.
+
+- replicas: the same burst of one-stage runs over four tenant namespaces (one per shard)
+  with 1 engine replica (`cyclone engine --shards 1`, today's leader) and with 2
+  (`--shards 4`), each replica a process of its own (`engine_replicas.py`); runs/min of
+  each and the ratio, and a check that no run was lost or got two pods.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from common import (
     workflow_manifest,
 )
 from counting import split
+from engine_replicas import replica_series
 from stacks import (
     Stack,
     embedded_stack,
@@ -193,10 +199,18 @@ async def measure(args: argparse.Namespace) -> list[dict]:
         if not args.no_embedded:
             async with embedded_stack(workdir / "embedded") as stack:
                 rows += await series(stack, args, args.sizes)
+            if args.replicas:
+                rows += await replica_series(workdir / "replicas", None, args.replicas,
+                                             args.replica_runs, args.creators, args.timeout)
         if args.kube:
-            async with kube_plane(workdir / "kube") as plane, \
-                    kube_stack(plane, workdir / "kube") as stack:
-                rows += await series(stack, args, args.kube_sizes)
+            async with kube_plane(workdir / "kube") as plane:
+                if args.kube_sizes:
+                    async with kube_stack(plane, workdir / "kube") as stack:
+                        rows += await series(stack, args, args.kube_sizes)
+                if args.replicas:
+                    rows += await replica_series(
+                        workdir / "kube-replicas", plane, args.replicas,
+                        args.kube_replica_runs, args.creators, args.timeout)
     return rows
 
 
@@ -204,7 +218,33 @@ def ms(seconds: float | None) -> float:
     return float("nan") if seconds is None else seconds * 1000
 
 
+def print_replicas(rows: list[dict]) -> None:
+    """runs/min of each replica count and the ratio to one replica, per cluster."""
+    if not rows:
+        return
+    print("\nEngine replicas: the same burst of one-stage runs over 4 namespaces, each "
+          "replica a process (all on this machine's cores)")
+    headers = ["cluster", "replicas", "shards", "runs", "runs/min", "vs 1 replica (median)",
+               "lost", "duplicated"]
+    lines = []
+    for row in rows:
+        ones = [r["per_min"] for r in rows
+                if r["cluster"] == row["cluster"] and r["replicas"] == 1]
+        ratio = row["per_min"] / median(ones) if ones else float("nan")
+        lines.append([row["cluster"], row["replicas"], row["shards"], row["runs"],
+                      row["per_min"], f"{ratio:.2f}x", row["lost"], row["duplicated"]])
+    print(table(headers, lines))
+    for row in rows:
+        print(f"replicas: {row['cluster']}, {row['replicas']} replica(s): "
+              f"{row['per_min']:,.0f} runs/min over {row['runs']:,} runs")
+
+
 def print_report(rows: list[dict], args: argparse.Namespace) -> None:
+    replicas = [row for row in rows if "replicas" in row]
+    rows = [row for row in rows if "replicas" not in row]
+    if not rows:
+        print_replicas(replicas)
+        return
     headers = ["cluster", "series", "runs", "reps", "runs/min", "create→pod p50 ms",
                "p99 ms", "stage done→next pod p50 ms", "p99 ms", "engine reads/stage",
                "engine writes/stage", "agent reads/stage", "agent writes/stage"]
@@ -231,6 +271,7 @@ def print_report(rows: list[dict], args: argparse.Namespace) -> None:
             if row["cluster"] == cluster and row["kind"].startswith("paced"):
                 print(f"- {cluster}: at {args.paced_rate:g} runs/s creation→pod p99 is "
                       f"{ms(row['pod_p99']):,.0f} ms (Tekton: tens of seconds at 2-3 runs/s)")
+    print_replicas(replicas)
 
 
 def main() -> None:
@@ -246,6 +287,13 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=3.0, help="runs/s (default 3)")
     parser.add_argument("--paced-runs", type=int, default=60,
                         help="runs in the paced series, 0 to skip it (default 60)")
+    parser.add_argument("--replicas", default="1,2",
+                        help="engine replica counts compared over one burst, each replica a "
+                        "process ('' to skip; default 1,2)")
+    parser.add_argument("--replica-runs", type=int, default=1000,
+                        help="runs of the replicas burst on the embedded cluster (default 1000)")
+    parser.add_argument("--kube-replica-runs", type=int, default=500,
+                        help="runs of the replicas burst on the real apiserver (default 500)")
     parser.add_argument("--no-kube", action="store_true", help="skip the real kube-apiserver")
     parser.add_argument("--no-embedded", action="store_true", help="skip the embedded cluster")
     parser.add_argument("--quick", action="store_true",
@@ -255,8 +303,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.kube_sizes, args.paced_runs, args.small_reps = "100,1000", "100", 30, 1
+        args.replica_runs, args.kube_replica_runs = 300, 200
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.kube_sizes = [int(s) for s in args.kube_sizes.split(",") if s]
+    args.replicas = [int(s) for s in args.replicas.split(",") if s]
     args.kube = not args.no_kube and kube_available()
     if not args.no_kube and not args.kube:
         print("no kube-apiserver binaries (bash scripts/control-plane/build.sh): "
