@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cyclone.cli import options
-from cyclone.cli.client import CliError
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import lookup_kind
 from cyclone.cli.objects import read_documents
 from cyclone.cli.output import print_objects, print_records

@@ -6,20 +6,22 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import typer
 
 from cyclone.cli import options
-from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import human_duration, parse_time, time_since
 from cyclone.cli.output import print_records
 from cyclone.cli.runs import locate_run
 from cyclone.cli.session import client_from, handles_errors
+
+if TYPE_CHECKING:
+    from cyclone.cli.client import CycloneClient
 
 CHUNK_BYTES = 1024 * 1024
 PROGRESS_MIN_BYTES = 4 * CHUNK_BYTES
@@ -128,6 +130,8 @@ def _download_to(client: CycloneClient, path: str, name: str, target: str) -> tu
         destination = Path(target)
         if destination.is_dir():
             destination = destination / name
+        import tempfile
+
         fd, partial = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
         try:
             with os.fdopen(fd, "wb") as out:

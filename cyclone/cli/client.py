@@ -10,21 +10,9 @@ import httpx
 
 from cyclone.api import keys
 from cyclone.cli.config import CliSettings
+from cyclone.cli.errors import CliError
 
 API_PREFIX = "/apis/v1alpha1"
-
-
-class CliError(Exception):
-    """A failure to report as `error: <message>`; `exit_code` is the process status."""
-
-    def __init__(self, message: str, *, exit_code: int = 1, status: int | None = None,
-                 causes: list[dict] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
-        self.status = status
-        self.causes = causes or []
-        """The server's ``details.causes`` of a refusal: ``{field, message}`` each."""
 
 
 def _causes_of(response: httpx.Response) -> list[dict]:

@@ -6,16 +6,13 @@ service account (the default, as in the Deployments) or an embedded store file.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 from collections.abc import Awaitable, Callable
 
 import typer
 
 from cyclone import __version__
 from cyclone.api import keys
-from cyclone.api.common import MAX_PENDING_TIMEOUT_SECONDS
+from cyclone.api.phases import MAX_PENDING_TIMEOUT_SECONDS
 from cyclone.cli.session import print_error
 
 KUBECONFIG = typer.Option(None, "--kubeconfig", help="kubeconfig of the cluster to use.")
@@ -136,6 +133,10 @@ def _election(enabled, namespace, identity, lease_duration, renew_deadline, retr
 def run_component(name: str, main: Callable[[], Awaitable[None]], *,
                   log_level: str = "info", log_format: str = "text") -> None:
     """Run a part until Ctrl-C or SIGTERM; a `ComponentError` is one `error:` line."""
+    import asyncio
+    import contextlib
+    import signal
+
     from cyclone.cli.logsetup import LogSetupError, configure_logging
     from cyclone.components import ComponentError
 

@@ -25,8 +25,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 DEFAULT_SERVER = "http://127.0.0.1:7099"
 LEGACY_CONTEXT = "default"
 
@@ -160,6 +158,8 @@ def read_config(path: Path | None = None) -> CliConfig:
         return CliConfig()
     except OSError as exc:
         raise ConfigError(f"cannot read the CLI config {path}: {exc.strerror}") from None
+    import yaml
+
     try:
         return parse_config(yaml.safe_load(text))
     except (yaml.YAMLError, ValueError, AttributeError) as exc:
@@ -169,6 +169,8 @@ def read_config(path: Path | None = None) -> CliConfig:
 
 def write_config(config: CliConfig, path: Path | None = None) -> Path:
     """Write the config file atomically, readable only by its owner; returns its path."""
+    import yaml
+
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -8,8 +8,8 @@ import typer
 
 from cyclone.cli import config as cli_config
 from cyclone.cli import options
-from cyclone.cli.client import CliError
 from cyclone.cli.config import CliConfig, ConfigError, Context, config_path
+from cyclone.cli.errors import CliError
 from cyclone.cli.output import format_table
 from cyclone.cli.session import handles_errors
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 
 from cyclone.api import keys
-from cyclone.api.common import Phase
+from cyclone.api.phases import Phase
 from cyclone.cli import options
-from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import (
     find_object,
     human_duration,
@@ -37,6 +38,9 @@ from cyclone.cli.watch import (
     stage_rows,
     watch_run,
 )
+
+if TYPE_CHECKING:
+    from cyclone.cli.client import CycloneClient
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
 _SYMBOL = {Phase.SUCCEEDED: "✔", Phase.FAILED: "✖", Phase.CANCELLED: "⊘",

@@ -10,8 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from cyclone.api.selectors import SelectorError, parse_label_selector
-from cyclone.cli.client import CliError
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import parse_time
 
 _DURATION = re.compile(r"(\d+)(w|d|h|m|s)")
@@ -30,6 +29,8 @@ def label_matcher(selector: str) -> Callable[[dict], bool]:
     """Whether an object's labels satisfy every requirement of the selector."""
     if not selector.strip():
         raise CliError("label selector is empty")
+    from cyclone.api.selectors import SelectorError, parse_label_selector
+
     try:
         parsed = parse_label_selector(selector)
     except SelectorError as exc:

@@ -8,10 +8,7 @@ without loading the rest of the CLI).
 """
 
 import argparse
-import socket
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 
 DEFAULT_URLS = ("http://127.0.0.1:7099/healthcheck", "http://127.0.0.1:9090/healthz")
@@ -20,6 +17,9 @@ DEFAULT_TIMEOUT = 2.0
 
 
 def _why(err: BaseException, timeout: float) -> str:
+    import socket
+    import urllib.error
+
     if isinstance(err, urllib.error.HTTPError):
         return f"HTTP {err.code}"
     reason = err.reason if isinstance(err, urllib.error.URLError) else err
@@ -33,7 +33,11 @@ def _why(err: BaseException, timeout: float) -> str:
 
 
 def probe(url: str, timeout: float) -> str | None:
-    """None when `url` answers 200, else why not (a few words)."""
+    """None when `url` answers 200, else why not (a few words). urllib is imported here,
+    not when `cyclone --help` loads this module."""
+    import urllib.error
+    import urllib.request
+
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(urllib.request.Request(url, method="GET"), timeout=timeout) as answer:

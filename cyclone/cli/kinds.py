@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cyclone.api import keys
-from cyclone.api.common import REASON_MANUALLY_PAUSE, Phase
-from cyclone.cli.client import CliError, CycloneClient
+from cyclone.api.phases import REASON_MANUALLY_PAUSE, Phase
+from cyclone.cli.errors import CliError
 from cyclone.cli.trigger_columns import count_column, next_fire_column
+
+if TYPE_CHECKING:
+    from cyclone.cli.client import CycloneClient
 
 Scope = Literal["global", "tenant", "project", "workflow"]
 Column = tuple[str, Callable[[dict], str]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from cyclone.cli import options
-from cyclone.cli.client import CliError
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import find_object, lookup_kind
 from cyclone.cli.session import client_from, handles_errors
 

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from cyclone.api import keys
-from cyclone.api.references import workflow_reference_errors
-from cyclone.api.validation import FieldError, validate_object
 from cyclone.cli import options
-from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import kind_of_object
 from cyclone.cli.session import client_from, handles_errors
+
+if TYPE_CHECKING:
+    from cyclone.api.validation import FieldError
+    from cyclone.cli.client import CycloneClient
 
 Apply = Callable[..., str]
 """`cyclone.cli.objects.apply_object`: (client, obj, project, workflow, *, dry_run) → what
@@ -66,6 +69,9 @@ def offline_problems(docs: list[Document]) -> list[str]:
     """Schema and rule problems of each object, and the references between the file's own
     objects (a stage a Workflow names that the file lacks may exist on the server: only the
     server's verdict can tell). ``apiVersion`` may be left out, as ``apply`` allows."""
+    from cyclone.api.references import workflow_reference_errors
+    from cyclone.api.validation import validate_object
+
     stages = stages_of(docs)
     found: list[str] = []
     for doc in docs:

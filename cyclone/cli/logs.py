@@ -9,18 +9,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import httpx
 import typer
 
-from cyclone.api.common import TERMINAL_PHASES, Phase
 from cyclone.api.formats import parse_duration
-from cyclone.api.references import upstream_of
+from cyclone.api.phases import TERMINAL_PHASES, Phase
 from cyclone.cli import options
-from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.errors import CliError
 from cyclone.cli.runs import locate_run, workflow_definition
 from cyclone.cli.session import client_from, handles_errors
 from cyclone.cli.watch import READ_TIMEOUT, RECONNECTS, dag_order, run_phase, run_states
+
+if TYPE_CHECKING:
+    from cyclone.cli.client import CycloneClient
 
 SETTLE_SECONDS = 5.0
 """How long -f waits, after a stage's stream ended, for the stage's phase to be final."""
@@ -47,6 +49,8 @@ def _stage_phase(run: dict, stage: str) -> str:
 
 def waiting_notice(run: dict, graph: dict[str, tuple[str, ...]], stage: str) -> str:
     """What a follower waits for while `stage` has not started."""
+    from cyclone.api.references import upstream_of
+
     before = [s for s in upstream_of(graph, stage)
               if _stage_phase(run, s) not in TERMINAL_PHASES]
     count = f"{len(before)} stage{'' if len(before) == 1 else 's'} before it"
@@ -126,6 +130,8 @@ def log_lines(client: CycloneClient, path: str, params: dict,
     The stream starts from the log's first line (of those the parameters select), so a
     dropped connection is made again and the lines already given are skipped.
     """
+    import httpx
+
     given = 0
     failures = 0
     while True:

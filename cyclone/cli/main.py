@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import PurePath
 from typing import Any, get_args, get_origin
@@ -33,7 +34,7 @@ from cyclone.cli import (
     tokens,
     triggers,
 )
-from cyclone.cli.client import CliError
+from cyclone.cli.errors import CliError
 from cyclone.cli.session import (
     INTERRUPTED_EXIT_CODE,
     client_from,
@@ -97,6 +98,34 @@ def _usage_display_name(argument: Any) -> str:
 
 
 use_plain_type_names()
+
+
+class _CoercionOnFirstValue:
+    """A parameter's coercion as Typer makes it, built only once a value is given: a value
+    not given is None, or () for a repeated parameter, as Typer's own coercion returns."""
+
+    def __init__(self, parameter: Any, build: Callable[[Any], Any]) -> None:
+        self.parameter = parameter
+        self.build = build
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:
+            return () if param.multiple or param.nargs == -1 else None
+        return self.build(self.parameter).coerce(value, param=param, ctx=ctx)
+
+
+def coerce_missing_values_without_pydantic() -> None:
+    """Typer from 0.29 coerces each parameter through a pydantic TypeAdapter that it builds
+    when the parameter is first processed, given or not; `cyclone run --help` processes the
+    global options first, so pydantic (a third of the start) was imported for none of them.
+    The adapter is now built for the first value given. Older Typers have no adapters."""
+    parameter = getattr(typer.core, "_TyperParameter", None)
+    build = getattr(parameter, "get_runtime_param", None)
+    if callable(build):
+        parameter.get_runtime_param = lambda param: _CoercionOnFirstValue(param, build)
+
+
+coerce_missing_values_without_pydantic()
 
 
 class CycloneApp(typer.Typer):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-import yaml
 
 from cyclone.api import keys
 from cyclone.cli import lint, options
-from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.describe import show_run
+from cyclone.cli.errors import CliError
 from cyclone.cli.filters import filter_objects
 from cyclone.cli.kinds import (
     RUN_PHASES,
@@ -30,6 +30,9 @@ from cyclone.cli.output import (
 )
 from cyclone.cli.session import client_from, handles_errors
 
+if TYPE_CHECKING:
+    from cyclone.cli.client import CycloneClient
+
 APPLY_ORDER = ("Tenant", "Integration", "Project", "Resource", "Stage", "Workflow",
                "WorkflowTrigger", "WorkflowRun")
 _SERVER_OWNED = ("resourceVersion", "uid", "creationTimestamp", "generation",
@@ -43,6 +46,8 @@ def read_documents(source: str) -> list[dict]:
         text = sys.stdin.read() if source == "-" else Path(source).read_text()
     except OSError as err:
         raise CliError(f"cannot read {source}: {err.strerror or err}") from err
+    import yaml
+
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as err:

@@ -15,15 +15,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
-import yaml
 from rich.cells import cell_len, set_cell_size
-from rich.console import Console
 
 from cyclone.cli import jsonpath
-from cyclone.cli.client import CliError
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import CliKind
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 OUTPUT_FORMATS = ("table", "wide", "yaml", "json", "name", "jsonpath=TEMPLATE")
 OUTPUT_HELP = "table, wide, yaml, json, name or jsonpath=TEMPLATE."
@@ -32,6 +34,8 @@ _SEPARATOR = "   "
 
 
 def console() -> Console:
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
 
 
@@ -140,6 +144,8 @@ def table_lines(kind: CliKind, objects: list[dict], *, wide: bool = False,
 
 def print_objects(kind: CliKind, objects: list[dict], output: str, *,
                   no_headers: bool = False, sort_by: str | None = None) -> None:
+    import yaml
+
     fmt = parse_output(output)
     objects = sort_objects(objects, sort_by)
     if fmt.name == "json":
@@ -165,6 +171,8 @@ def print_records(records: list[dict], output: str, *, headers: list[str],
                   no_headers: bool = False) -> None:
     """Records that are not Kubernetes objects (artifacts, tokens) in any `-o` format; `rows`
     makes the table's rows (in its own order), `name` the line `-o name` prints."""
+    import yaml
+
     fmt = parse_output(output)
     if fmt.name == "json":
         typer.echo(json.dumps(records, indent=2))
@@ -182,6 +190,8 @@ def print_records(records: list[dict], output: str, *, headers: list[str],
 
 
 def print_object(kind: CliKind, obj: dict, output: str, *, no_headers: bool = False) -> None:
+    import yaml
+
     fmt = parse_output(output)
     if fmt.name == "json":
         typer.echo(json.dumps(obj, indent=2))

@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from cyclone.cli.client import CliError
+from cyclone.cli.errors import CliError
 from cyclone.cli.session import client_from, handles_errors
 
 WAIT_POLL_SECONDS = 0.5

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import secrets
+from typing import TYPE_CHECKING
 
 import typer
 
 from cyclone.api import keys
-from cyclone.api.common import Phase
+from cyclone.api.phases import Phase
 from cyclone.cli import options
-from cyclone.cli.client import CliError, CycloneClient
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import find_object, lookup_kind
 from cyclone.cli.output import console
 from cyclone.cli.session import Interrupted, client_from, handles_errors
 from cyclone.cli.watch import failure_reason, run_phase, run_states, watch_run
+
+if TYPE_CHECKING:
+    from cyclone.cli.client import CycloneClient
 
 WORKFLOW_RUNS = lookup_kind("workflowruns")
 
@@ -50,6 +53,8 @@ def run_body(workflow: str, name: str, variables: list[str], params: list[str],
 
 
 def new_run_name(workflow: str) -> str:
+    import secrets
+
     suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
     return f"{workflow[:57]}-{suffix}"
 

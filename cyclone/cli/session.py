@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
-from cyclone.cli.client import CliError, CycloneClient
 from cyclone.cli.config import CliSettings, ConfigError, resolve_settings
+from cyclone.cli.errors import CliError
+
+if TYPE_CHECKING:
+    from cyclone.cli.client import CycloneClient
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,6 +75,8 @@ def settings_from(ctx: typer.Context) -> CliSettings:
 
 
 def client_from(ctx: typer.Context) -> CycloneClient:
+    from cyclone.cli.client import CycloneClient
+
     return CycloneClient(settings_from(ctx))
 
 

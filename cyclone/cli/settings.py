@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-import yaml
 
 from cyclone.cli.session import client_from, handles_errors
 
@@ -47,6 +46,8 @@ def register(app: typer.Typer) -> None:
         if output == "json":
             typer.echo(json.dumps(found, indent=2))
         elif output == "yaml":
+            import yaml
+
             typer.echo(yaml.safe_dump(found, sort_keys=False), nl=False)
         else:
             rows = [["SETTING", "VALUE"], *setting_rows(found)]

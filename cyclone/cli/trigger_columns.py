@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import UTC, datetime
-
-from croniter import croniter
 
 from cyclone.api.formats import cron_schedule_error
 
@@ -17,6 +14,10 @@ def next_fire_time(trigger: dict, now: datetime | None = None) -> datetime | Non
     schedule = cron.get("schedule") or ""
     if spec.get("type") != "Cron" or spec.get("disabled") or cron_schedule_error(schedule):
         return None
+    import zoneinfo
+
+    from croniter import croniter
+
     try:
         zone = zoneinfo.ZoneInfo(cron["timezone"]) if cron.get("timezone") else UTC
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -9,7 +9,7 @@ import typer
 from cyclone.api import keys
 from cyclone.api.formats import cron_schedule_error
 from cyclone.cli import options
-from cyclone.cli.client import CliError
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import age, find_object, list_objects, lookup_kind
 from cyclone.cli.output import (
     format_table,

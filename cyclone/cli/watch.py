@@ -7,17 +7,19 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from rich.cells import cell_len, set_cell_size
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.live import Live
-from rich.text import Text
 
-from cyclone.api.common import TERMINAL_PHASES, Phase
-from cyclone.cli.client import CliError, CycloneClient
+from cyclone.api.phases import TERMINAL_PHASES, Phase
+from cyclone.cli.errors import CliError
 from cyclone.cli.kinds import PAUSED, human_duration, parse_time, run_display_phase
 from cyclone.cli.output import format_table
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+    from cyclone.cli.client import CycloneClient
 
 _STYLE = {Phase.SUCCEEDED: ("✔", "green"), Phase.FAILED: ("✖", "red"),
           Phase.CANCELLED: ("⊘", "yellow"), Phase.RUNNING: ("●", "cyan"),
@@ -159,6 +161,8 @@ class RunView:
         self.run, self.workflow, self.now = run, workflow, now
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
         lines = run_lines(self.run, self.workflow, self.now, width=options.max_width)
         for index, (line, phase) in enumerate(lines):
             style = "bold" if index < 2 else _STYLE.get(phase, ("", ""))[1]
@@ -200,6 +204,8 @@ def run_states(client: CycloneClient, path: str, *, heartbeat: float | None = No
     A dropped connection is made again with `Last-Event-ID` (the server then sends only
     what changed since); `RECONNECTS` failures in a row end in a `CliError`.
     """
+    import httpx
+
     name = path.rsplit("/", 1)[-1]
     run: dict | None = None
     last_id: str | None = None
@@ -244,6 +250,8 @@ def watch_run(states: Iterable[dict], workflow: dict | None, console: Console) -
     try:
         first = run = next(updates)
         if console.is_terminal:
+            from rich.live import Live
+
             with Live(render_run(first, workflow), console=console,
                       refresh_per_second=4) as live:
                 for run in _until_terminal(first, updates):
