@@ -27,8 +27,10 @@ def _version(obj: dict) -> tuple[str, str]:
     return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
 
 
-def _shape(workflow: dict, start: Sequence[str] | None, end: Sequence[str] | None
-           ) -> _Shape | None:
+def scope_key(workflow: dict, start: Sequence[str] | None, end: Sequence[str] | None
+              ) -> _Shape | None:
+    """What names a run's sub-graph for ever (None for a workflow without a stored
+    version): the workflow's uid and resourceVersion, the start and end stages."""
     uid, version = _version(workflow)
     if not uid or not version:
         return None
@@ -61,7 +63,7 @@ class RunBooks:
         (a workflow without a stored version, or whose sub-graph is not a DAG)."""
         key = (state.namespace, state.name)
         uid, version = _version(state.run)
-        shape = _shape(workflow, start, end)
+        shape = scope_key(workflow, start, end)
         held = self._held.pop(key, None)
         if shape is None or not uid or not version:
             return RunBook.build(nodes, scope, state.stages)
@@ -92,6 +94,16 @@ class RunBooks:
         held.book.update(state.stages, state.touched_stages)
         held.version = _version(written if written is not None else state.run)[1]
 
+    def current(self, state: RunState) -> RunBook | None:
+        """The book of ``state``'s run when it matches the version ``state`` was read at
+        and no reconcile is editing it."""
+        held = self._held.get((state.namespace, state.name))
+        uid, version = _version(state.run)
+        if held is None or held.editing is not None or (held.uid, held.version) != (
+                uid, version):
+            return None
+        return held.book
+
     def forget(self, namespace: str, name: str) -> None:
         self._held.pop((namespace, name), None)
 
@@ -107,7 +119,7 @@ class ScopeCache:
     def __call__(self, workflow: dict, nodes: Sequence[DagStage],
                  start: Sequence[str] | None, end: Sequence[str] | None
                  ) -> tuple[list[tuple[str, str]], list[str]]:
-        shape = _shape(workflow, start, end)
+        shape = scope_key(workflow, start, end)
         value = self._values.get(shape) if shape is not None else None
         if value is None:
             problems = scope_problems(nodes, start, end)

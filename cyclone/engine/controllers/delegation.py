@@ -14,6 +14,7 @@ stored in the run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -94,18 +95,22 @@ async def send_pending(
     key_namespace: str,
     callback_base_url: str,
     http_timeout: float,
+    waiting: Iterable[str] | None = None,
 ) -> list[Sent]:
     """POST the requests of stages that went Waiting since the last write; what was sent
-    is for `mark_sent` to record.
+    is for `mark_sent` to record. ``waiting``: the Waiting stages when known, so only
+    those are read.
 
     Called after the Waiting status is written, so a request is never sent for a stage
     the cluster does not show Waiting; a crash right after the POST sends it again, with
     the same ``X-Cyclone-Delivery: <run uid>:<stage>``, by which the outside system
     recognises the repeat.
     """
+    stages = state.stages
     pending = [
-        name for name, entry in state.stages.items()
-        if (entry.get("status") or {}).get("phase") == WAITING
+        name for name in (stages if waiting is None else waiting)
+        if (entry := stages.get(name) or {})
+        and (entry.get("status") or {}).get("phase") == WAITING
         and (entry.get("delegation") or {}).get("sent") is False
     ]
     if not pending:

@@ -18,7 +18,7 @@ from cyclone.api import keys
 from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers import delegation as delegations
 from cyclone.engine.controllers.admission import AdmissionGate
-from cyclone.engine.controllers.books import RunBooks, ScopeCache
+from cyclone.engine.controllers.books import RunBooks, ScopeCache, scope_key
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.finish import FINALIZER, RunFinisher
 from cyclone.engine.controllers.launch import (
@@ -29,6 +29,7 @@ from cyclone.engine.controllers.launch import (
 )
 from cyclone.engine.controllers.observe import output_masker
 from cyclone.engine.controllers.secrets import prefetch_secrets
+from cyclone.engine.controllers.stage_objects import StageObjects
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.controllers.writer import StatusWriter
 from cyclone.engine.core.dag import dag_stages, plan_step
@@ -46,6 +47,7 @@ from cyclone.engine.core.phases import (
     FAILED,
     REASON_TOO_MANY_WAITING,
     RUNNING,
+    WAITING,
     is_terminal,
 )
 from cyclone.engine.core.podbuilder import ArtifactUpload
@@ -128,6 +130,7 @@ class RunController:
         self.finisher = RunFinisher(control, caches, config, self.writer)
         self.books = RunBooks()
         self.scopes = ScopeCache()
+        self.stage_objects = StageObjects(caches.stages)
         self._upload_key: bytes | None = None
 
     async def reconcile(self, key: str) -> float | None:
@@ -155,9 +158,11 @@ class RunController:
             state = RunState(written, state.now)
         else:
             self.books.close(state, None)
+        book = self.books.current(state)
         sent = await delegations.send_pending(
             self.control, state, self.config.system_namespace,
             self.config.callback_base_url, self.config.http_timeout_seconds,
+            None if book is None else book.in_phase(WAITING),
         )
         if sent and await self.writer.record(
                 state, lambda target: delegations.mark_sent(target, sent)) is None:
@@ -181,12 +186,13 @@ class RunController:
         if failure is not None:
             await self._end(state, FAILED, *failure)
             return None
-        found = {n: self.caches.stages.get(state.namespace, n) for n in scope}
-        failure = stages_missing(workflow_name, found)
+        found = self.stage_objects.lookup(state.namespace, scope_key(workflow, start, end),
+                                          scope)
+        failure = stages_missing(workflow_name, dict.fromkeys(found.missing))
         if failure is not None:
             await self._end(state, FAILED, *failure, scope=scope)
             return None
-        stage_objs = {n: obj for n, obj in found.items() if obj is not None}
+        stage_objs = found.objects
         if state.status.get("deadline") is None:
             failure = invalid_objects(workflow, stage_objs) or invalid_references(
                 validate_output_references(workflow, stage_objs, spec.get("stages") or []))
@@ -231,7 +237,10 @@ class RunController:
                                        None if book is None else book.in_phase(RUNNING))
         await delegations.take_reported_results(self.control, state,
                                                 self.config.system_namespace)
-        delegation_deadline = expire_delegations(state)
+        if book is not None:
+            book.update(state.stages, state.touched_stages)
+        delegation_deadline = expire_delegations(
+            state, None if book is None else book.in_phase(WAITING))
         if delegation_deadline:
             wakeups.append(delegation_deadline)
 

@@ -4,6 +4,7 @@ controllers fetch the pods and events and call these."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -154,10 +155,13 @@ def retry_not_before(state: RunState, stage: str, policy: RetryPolicy) -> dateti
     return decision.not_before
 
 
-def expire_delegations(state: RunState) -> datetime | None:
-    """Fail Waiting delegation stages past their deadline; the earliest deadline left."""
+def expire_delegations(state: RunState, waiting: Iterable[str] | None = None
+                       ) -> datetime | None:
+    """Fail Waiting delegation stages past their deadline; the earliest deadline left.
+    ``waiting``: the Waiting stages when known, so only those are read."""
     earliest: datetime | None = None
-    for name, entry in state.stages.items():
+    for name in state.stages if waiting is None else waiting:
+        entry = state.stages.get(name) or {}
         if (entry.get("status") or {}).get("phase") != WAITING:
             continue
         deadline_text = (entry.get("delegation") or {}).get("deadline")
