@@ -45,6 +45,8 @@ def validate_output_references(
         stage_obj = as_json(stages_by_name.get(node.name)) or {}
         pod = (stage_obj.get("spec") or {}).get("pod") if isinstance(stage_obj, Mapping) else None
         refs = output_references(pod or {}) + output_references(run_params.get(node.name, []))
+        if not refs:
+            continue
         upstream = upstream_stages(nodes, node.name)
         for ref_stage, key in refs:
             ref = f"${{stages.{ref_stage}.outputs.{key}}}"
