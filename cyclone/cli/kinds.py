@@ -280,8 +280,11 @@ def workflow_names(client: CycloneClient, project: str, workflow: str | None) ->
 
 
 def list_objects(client: CycloneClient, kind: CliKind, project: str | None,
-                 workflow: str | None) -> list[dict]:
-    """Objects of a kind; without --project (or --workflow) across all of them."""
+                 workflow: str | None, *, chunk_size: int = 0) -> list[dict]:
+    """Objects of a kind; without --project (or --workflow) across all of them. Runs are
+    read `chunk_size` at a time (`cyclone.cli.paging`)."""
+    from cyclone.cli.paging import paged_items
+
     if kind.scope == "global":
         return client.items(kind.path())
     if kind.scope == "tenant":
@@ -292,7 +295,8 @@ def list_objects(client: CycloneClient, kind: CliKind, project: str | None,
             found.extend(client.items(kind.path(p)))
             continue
         for wf in workflow_names(client, p, workflow):
-            found.extend(client.items(kind.path(p, wf)))
+            found.extend(paged_items(client, kind.path(p, wf),
+                                     chunk_size if kind.kind == "WorkflowRun" else 0))
     return found
 
 

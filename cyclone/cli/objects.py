@@ -241,6 +241,9 @@ def register(app: typer.Typer) -> None:
         operation: str | None = typer.Option(None, "--operation",
                                              help="resourcetypes: only the types that can "
                                              "pull or push."),
+        chunk_size: int = typer.Option(500, "--chunk-size", min=0,
+                                       help="workflowruns: read this many per request, "
+                                       "each page read at the cluster (0: one request)."),
     ) -> None:
         """Show objects of a kind; one run by name shows its stages and events."""
         cli_kind = lookup_kind(kind)
@@ -264,7 +267,8 @@ def register(app: typer.Typer) -> None:
                 return
             parse_output(output)
             listed = (client.get(cli_kind.path(), operation=operation).get("items") or []
-                      if operation else list_objects(client, cli_kind, project, workflow))
+                      if operation else list_objects(client, cli_kind, project, workflow,
+                                                     chunk_size=chunk_size))
             found = filter_objects(
                 listed, selector=selector,
                 since=since, phase=phase, phase_of=cli_kind.phase, phases=RUN_PHASES)
