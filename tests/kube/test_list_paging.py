@@ -210,3 +210,20 @@ async def test_a_token_of_negative_version_goes_on_from_the_current_state(cluste
     page = await cluster.list(kinds.CONFIG_MAP, namespace, label_selector=OURS, limit=5,
                               continue_=token)
     assert [obj["metadata"]["name"] for obj in page.items] == ["b", "c"]
+
+
+async def test_a_selective_page_skips_what_the_selector_refuses(cluster, namespaces):
+    """Few matches among many objects, and objects holding the selector's text elsewhere
+    than in their labels."""
+    namespace, _ = namespaces
+    for i in range(40):
+        await _config_map(cluster, namespace, f"cm-{i:02d}", team="red")
+    for name in ("cm-05a", "cm-25a", "cm-39a"):
+        await _config_map(cluster, namespace, name, team="blue")
+    await cluster.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "cm-10a", "namespace": namespace, "labels": {"made-by": "paging-test"},
+        "annotations": {"team": "blue"}}, "data": {"team": "blue"}})
+    pages = await _pages(cluster, namespace, limit=2, selector=f"{OURS},team=blue")
+    assert _flat(pages) == ["cm-05a", "cm-25a", "cm-39a"]
+    assert _flat(await _pages(cluster, namespace, limit=2,
+                              selector=f"{OURS},team in (blue),team!=red")) == _flat(pages)

@@ -189,8 +189,9 @@ class EmbeddedCluster:
         accept = object_filter(label_selector, field_selector, kind.kind)
         if limit or continue_:
             ns = namespace if kind.namespaced else None
+            needles = paging.label_needles(label_selector)
             return await self._read(
-                lambda tx: paging.read_page(tx, kind, ns, accept, limit, continue_))
+                lambda tx: paging.read_page(tx, kind, ns, accept, limit, continue_, needles))
         items, rv = await self._read(
             lambda tx: (tx.list(kind, namespace if kind.namespaced else None), tx.current_rv())
         )

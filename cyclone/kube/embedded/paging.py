@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import posixpath
+import re
 from collections.abc import Callable
 
 from cyclone.kube.embedded import jsontext
@@ -32,6 +33,7 @@ from cyclone.kube.embedded.store import Transaction
 from cyclone.kube.errors import BadRequest, Gone
 from cyclone.kube.kinds import Kind
 from cyclone.kube.protocol import ObjectList
+from cyclone.kube.selectors import parse_label_selector
 
 TOKEN_VERSION = "meta.k8s.io/v1"
 FIRST_BATCH = 64
@@ -74,6 +76,22 @@ def _invalid(message: str) -> BadRequest:
     return BadRequest(f"invalid continue token: {message}")
 
 
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def label_needles(label_selector: str | None) -> tuple[str, ...]:
+    """Text that the stored JSON of every object the selector accepts holds: `"key":"value"`
+    for each `key=value` of the selector (the store writes compact JSON, and label keys and
+    values have no character JSON escapes). Rows without it are skipped unparsed, so a
+    page of a workflow's runs costs its own runs, not every run of the namespace."""
+    return tuple(
+        f'"{req.key}":"{req.values[0]}"'
+        for req in parse_label_selector(label_selector).requirements
+        if req.operator == "=" and len(req.values) == 1 and _PLAIN_TEXT.fullmatch(req.key)
+        and _PLAIN_TEXT.fullmatch(req.values[0])
+    )
+
+
 def _position(start: str, across_namespaces: bool) -> tuple[tuple[str, str], bool]:
     """The (namespace, name) key a start key stands for, and whether to include it."""
     inclusive = not start.endswith("\0")
@@ -91,8 +109,10 @@ def read_page(
     accept: Callable[[dict], bool],
     limit: int | None,
     continue_: str | None,
+    needles: tuple[str, ...] = (),
 ) -> ObjectList:
-    """One page of `limit` accepted objects (all the rest when no limit), in key order."""
+    """One page of `limit` accepted objects (all the rest when no limit), in key order.
+    `needles`: text every accepted object's stored JSON holds (`label_needles`)."""
     across_namespaces = kind.namespaced and namespace is None
     current = tx.current_rv()
     if continue_:
@@ -111,7 +131,8 @@ def read_page(
     items: list[dict] = []
     batch = FIRST_BATCH if wanted is None else min(max(wanted + 1, FIRST_BATCH), LARGEST_BATCH)
     while True:
-        rows = tx.list_from(kind, namespace, key, inclusive=inclusive, limit=batch)
+        rows = tx.list_from(kind, namespace, key, inclusive=inclusive, limit=batch,
+                            containing=needles)
         for index, (row_namespace, name, body) in enumerate(rows):
             obj = jsontext.decode(body)
             if accept(obj):
@@ -119,7 +140,7 @@ def read_page(
             if wanted is not None and len(items) == wanted:
                 more = index + 1 < len(rows) or bool(
                     tx.list_from(kind, namespace, (row_namespace, name), inclusive=False,
-                                 limit=1))
+                                 limit=1, containing=needles))
                 last = f"{row_namespace}/{name}" if across_namespaces else name
                 token = encode_continue(list_rv, last) if more else ""
                 return ObjectList(items, str(list_rv), continue_=token)

@@ -176,22 +176,24 @@ class Transaction:
 
     def list_from(
         self, kind: Kind, namespace: str | None, start: tuple[str, str], *, inclusive: bool,
-        limit: int,
+        limit: int, containing: tuple[str, ...] = (),
     ) -> list[tuple[str, str, str]]:
         """Up to `limit` (namespace, name, body text) rows in key order from the
         (namespace, name) key `start` (past it unless `inclusive`); within `namespace` when
-        given, when the kind is namespaced."""
+        given, when the kind is namespaced; only rows whose text holds every `containing`."""
         op = ">=" if inclusive else ">"
+        texts = "".join(" AND instr(body, ?) > 0" for _ in containing)
         if kind.namespaced and namespace is None:
             return self._conn.execute(
                 "SELECT namespace, name, body FROM objects WHERE kind_key=? AND "
-                f"(namespace, name) {op} (?, ?) ORDER BY namespace, name LIMIT ?",
-                (kind_key(kind), *start, limit),
+                f"(namespace, name) {op} (?, ?){texts} ORDER BY namespace, name LIMIT ?",
+                (kind_key(kind), *start, *containing, limit),
             ).fetchall()
         return self._conn.execute(
             "SELECT namespace, name, body FROM objects WHERE kind_key=? AND namespace=? AND "
-            f"name {op} ? ORDER BY name LIMIT ?",
-            (kind_key(kind), namespace if kind.namespaced else "", start[1], limit),
+            f"name {op} ?{texts} ORDER BY name LIMIT ?",
+            (kind_key(kind), namespace if kind.namespaced else "", start[1], *containing,
+             limit),
         ).fetchall()
 
     def terminating(self, kind: Kind) -> list[dict]:
