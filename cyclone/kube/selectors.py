@@ -59,11 +59,16 @@ def field_value(obj: dict, path: str) -> str:
     return "" if current is None else str(current)
 
 
+def selectable_fields(kind: str) -> tuple[str, ...]:
+    """The fields a field selector may name for objects of `kind`."""
+    return _COMMON_FIELDS + (_POD_FIELDS if kind == "Pod" else ())
+
+
 def parse_field_selector(text: str | None, kind: str = "") -> FieldSelector:
     """Parse `metadata.name=x,spec.nodeName!=y`; unsupported fields are a `BadRequest`."""
     if not text or not text.strip():
         return FieldSelector()
-    allowed = _COMMON_FIELDS + (_POD_FIELDS if kind == "Pod" else ())
+    allowed = selectable_fields(kind)
     reqs = []
     for term in text.split(","):
         match = _FIELD_RE.match(term)

@@ -120,10 +120,9 @@ def update(
     `replacement()` (a replace)."""
     if status_only and not kind.has_status:
         raise NotFound(f'{kind.plural} "{name}" has no status subresource')
-    found = tx.get_with_body(kind, namespace, name)
-    if found is None:
+    current = tx.get(kind, namespace, name)
+    if current is None:
         raise not_found(kind, name)
-    current, current_body = found
     if replacement is not None:
         incoming = replacement()
     else:
@@ -147,8 +146,8 @@ def update(
         return current
     if kind is not kinds.NAMESPACE and _finalized(result):
         return _remove(tx, kind, result, "Background")
-    schema.check_custom_resource(kind, result)
-    stored = tx.put(kind, result, current, old_body=current_body)
+    schema.check_custom_resource(kind, result, current)
+    stored = tx.put(kind, result, current)
     if kind is kinds.NAMESPACE:
         _finish_namespace_if_empty(tx, name)
     if kind is kinds.POD and quota.counts_against_quota(current) != quota.counts_against_quota(

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from cyclone.kube import kinds
-from cyclone.kube.embedded import apiserver, jsontext, objects, paging
+from cyclone.kube.embedded import apiserver, frozen, jsontext, objects, paging
+from cyclone.kube.embedded.current import CurrentObjects
 from cyclone.kube.embedded.feed import ChangeFeed
 from cyclone.kube.embedded.logs import read_pod_logs
 from cyclone.kube.embedded.store import (
@@ -35,6 +37,7 @@ from cyclone.kube.selectors import object_filter
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _BATCH = 1000
+_WRITTEN_CHANGES_KEPT = 1000
 
 
 class EmbeddedCluster:
@@ -43,6 +46,10 @@ class EmbeddedCluster:
     Lifecycle: `await start()` (or first use, or `async with`) opens the file and starts the
     change feed that serves watches; `await close()` stops it. All SQLite work runs on one
     thread owned by the cluster, so the event loop never blocks on the file.
+
+    Objects of watch events and of write results are read-only (`frozen`) and shared: the
+    store keeps the current ones parsed (`CurrentObjects`) and every watcher of a change
+    gets the same object. `get` and `list` answer private, mutable copies.
     """
 
     def __init__(
@@ -60,6 +67,9 @@ class EmbeddedCluster:
         self._poll_interval = poll_interval
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedded-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self.current_objects = CurrentObjects()
+        self._written_changes: OrderedDict[int, Change] = OrderedDict()
+        """Changes this process wrote, with their objects, until the feed hands them out."""
         self._feed: ChangeFeed | None = None
         self._feed_task: asyncio.Task[None] | None = None
         self._pod_gc_interval = pod_gc_interval
@@ -144,8 +154,14 @@ class EmbeddedCluster:
 
     async def _write(self, fn: Callable[[Transaction], T]) -> T:
         def run() -> T:
-            with write_transaction(self._open_connection(), self._change_log_size) as tx:
-                return fn(tx)
+            with write_transaction(self._open_connection(), self._change_log_size,
+                                   self.current_objects) as tx:
+                result = fn(tx)
+            for change in tx.changes:
+                self._written_changes[change.rv] = change
+            while len(self._written_changes) > _WRITTEN_CHANGES_KEPT:
+                self._written_changes.popitem(last=False)
+            return result
 
         result = await self._call(run)
         if self._feed is not None:
@@ -166,11 +182,15 @@ class EmbeddedCluster:
         return await self._call(run)
 
     async def _fetch_changes(self, after: int) -> list[Change]:
-        return await self._call(lambda: changes_after(self._open_connection(), after, _BATCH))
+        def fetch() -> list[Change]:
+            rows = changes_after(self._open_connection(), after, _BATCH)
+            return [self._written_changes.pop(row.rv, row) for row in rows]
+
+        return await self._call(fetch)
 
     @counted(EMBEDDED, "GET")
     async def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict:
-        obj = await self._read(lambda tx: tx.get(kind, namespace, name))
+        obj = await self._read(lambda tx: tx.get_private(kind, namespace, name))
         if obj is None:
             raise apiserver.not_found(kind, name)
         return obj
@@ -325,7 +345,8 @@ class EmbeddedCluster:
         compacted = tx.compacted_rv()
         if after < compacted:
             raise Gone(f"too old resource version: {after} ({compacted + 1})")
-        return tx.changes_after(after, _BATCH)
+        return [self._written_changes.get(row.rv, row)
+                for row in tx.changes_after(after, _BATCH)]
 
     async def pod_logs(
         self,
@@ -349,22 +370,23 @@ def _event_for(
 ) -> WatchEvent | None:
     """The event a watcher sees, as the watch cache computes it when selectors apply.
 
-    Each event carries the watcher's own copy of the object."""
+    Every watcher of a change gets the same read-only object."""
     if change.kind_key != key or (namespace is not None and change.namespace != namespace):
         return None
     if not selective:
-        return WatchEvent(change.type, change.object_copy())  # type: ignore[arg-type]
+        return WatchEvent(change.type, change.object)  # type: ignore[arg-type]
     now = accept(change.object)
     if change.type != "MODIFIED" or change.old is None:
-        return WatchEvent(change.type, change.object_copy()) if now else None  # type: ignore[arg-type]
+        return WatchEvent(change.type, change.object) if now else None  # type: ignore[arg-type]
     before = accept(change.old)
     if now and before:
-        return WatchEvent("MODIFIED", change.object_copy())
+        return WatchEvent("MODIFIED", change.object)
     if now:
-        return WatchEvent("ADDED", change.object_copy())
+        return WatchEvent("ADDED", change.object)
     if before:
-        old = change.old_copy()
+        old = change.old
         assert old is not None
-        old["metadata"]["resourceVersion"] = change.object["metadata"]["resourceVersion"]
-        return WatchEvent("DELETED", old)
+        version = change.object["metadata"]["resourceVersion"]
+        return WatchEvent("DELETED", frozen.freeze(
+            {**old, "metadata": {**old["metadata"], "resourceVersion": version}}))
     return None

@@ -6,6 +6,12 @@ schema is not ``nullable`` (after dropping such a null from a field that has one
 messages here are the apiserver's. Unknown fields are not refused (the apiserver prunes
 them, see `cyclone.api.pruning`), and free-form objects are not looked into. As in the
 apiserver's messages, a path does not say which item of a list is meant.
+
+An update is checked against the version it replaces: a part of the new object that is
+the very object found at the same place in the stored one (what a patch did not touch,
+shared copy-on-write) passed when it was stored and is not walked again, so a patch of
+one stage entry of a large run checks that entry, not the whole status. Like the
+apiserver's validation ratcheting, this lets an unchanged part stay as it was stored.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from cyclone.kube.kinds import Kind
 _PRESERVE = "x-kubernetes-preserve-unknown-fields"
 _INT_OR_STRING = "x-kubernetes-int-or-string"
 _CHECKED_ROOT_FIELDS = ("spec", "status")
+_ABSENT = object()
 
 
 @cache
@@ -57,7 +64,10 @@ def _shown(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str | int | float | bool) else repr(value)
 
 
-def _problems(value: Any, schema: Mapping[str, Any], path: str) -> list[str]:
+def _problems(value: Any, schema: Mapping[str, Any], path: str,
+              stored: Any = _ABSENT) -> list[str]:
+    if value is stored:
+        return []
     if value is None:
         if schema.get("nullable"):
             return []
@@ -83,36 +93,44 @@ def _problems(value: Any, schema: Mapping[str, Any], path: str) -> list[str]:
         found.append(f"{path}: Invalid value: {_shown(value)}: {path} in body should be "
                      f"greater than or equal to {schema['minimum']}")
     if isinstance(value, Mapping) and not schema.get(_PRESERVE):
-        found += _object_problems(value, schema, path)
+        found += _object_problems(value, schema, path, stored)
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        stored_items = {id(item) for item in stored} if isinstance(stored, list) else ()
         for item in value:
-            found += _problems(item, schema["items"], path)
+            if id(item) not in stored_items:
+                found += _problems(item, schema["items"], path)
     return found
 
 
 def _object_problems(value: Mapping[str, Any], schema: Mapping[str, Any],
-                     path: str) -> list[str]:
+                     path: str, stored: Any = _ABSENT) -> list[str]:
     properties = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
+    extra = additional if isinstance(additional, Mapping) else None
+    stored_items = stored if isinstance(stored, Mapping) else {}
     found: list[str] = []
-    given = set()
     for key, item in value.items():
-        sub = properties.get(key) or (additional if isinstance(additional, Mapping) else None)
-        if sub is None:
+        was = stored_items.get(key, _ABSENT)
+        if was is item:
             continue
-        if item is None and not sub.get("nullable") and key in properties:
+        sub = properties.get(key) or extra
+        if sub is None or (item is None and not sub.get("nullable") and key in properties):
             continue
-        given.add(key)
-        found += _problems(item, sub, f"{path}.{key}" if path else key)
+        found += _problems(item, sub, f"{path}.{key}" if path else key, was)
     for key in schema.get("required") or ():
-        if key not in given:
+        sub = properties.get(key) or extra
+        item = value.get(key)
+        if key not in value or sub is None or (
+                item is None and not sub.get("nullable") and key in properties):
             found.append(f"{path}.{key}: Required value" if path else f"{key}: Required value")
     return found
 
 
-def check_custom_resource(kind: Kind, obj: Mapping[str, Any]) -> None:
+def check_custom_resource(kind: Kind, obj: Mapping[str, Any],
+                          stored: Mapping[str, Any] | None = None) -> None:
     """Raise `Invalid` as a kube-apiserver would when ``obj`` does not fit its CRD schema;
-    objects of other groups than Cyclone's pass unchecked."""
+    objects of other groups than Cyclone's pass unchecked. ``stored`` is the version
+    ``obj`` replaces, whose parts ``obj`` shares need no second look."""
     if kind.group != keys.GROUP:
         return
     schema = _schemas().get(kind.kind)
@@ -122,7 +140,9 @@ def check_custom_resource(kind: Kind, obj: Mapping[str, Any]) -> None:
     checked = {**schema, "properties": {key: schema["properties"][key]
                                         for key in _CHECKED_ROOT_FIELDS
                                         if key in schema["properties"]}}
-    problems = _object_problems(root, checked, "")
+    stored_root = {key: stored.get(key) for key in _CHECKED_ROOT_FIELDS
+                   if key in stored} if stored is not None else _ABSENT
+    problems = _object_problems(root, checked, "", stored_root)
     if not problems:
         return
     name = (obj.get("metadata") or {}).get("name") or ""

@@ -16,12 +16,14 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from cyclone.kube.embedded import jsontext
+from cyclone.kube.embedded import frozen, jsontext
+from cyclone.kube.embedded.current import Current, CurrentObjects, ObjectKey
 from cyclone.kube.kinds import Kind
+from cyclone.kube.selectors import field_value, selectable_fields
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -67,35 +69,47 @@ def _owner_uids(obj: dict) -> list[str]:
     return sorted({ref.get("uid", "") for ref in obj["metadata"].get("ownerReferences") or []})
 
 
+def _selection_may_change(kind: Kind, old: dict, new: dict) -> bool:
+    """Whether a label or field selector could match one of `old` and `new` but not the
+    other: only then does a watcher with a selector need the old object."""
+    if (old["metadata"].get("labels") or {}) != (new["metadata"].get("labels") or {}):
+        return True
+    return any(field_value(old, path) != field_value(new, path)
+               for path in selectable_fields(kind.kind))
+
+
 @dataclass
 class Change:
-    """One entry of the change log, holding the objects as the JSON text stored.
+    """One entry of the change log.
 
-    The text is parsed on first use (`object`, `old`), and every watcher gets a private
-    copy by parsing it again (`object_copy`), which is several times cheaper than deep
-    copying the parsed object: a large run status is written, fanned out and read often.
+    `object` and `old` are read-only (`frozen`) and shared by every watcher of the change.
+    A change written by this process carries them as written; one read back from the file
+    (another process's write, or history older than the feed) parses its text once, on
+    first use. `old` is kept only when a selector could tell the two versions apart
+    (`_selection_may_change`), which is all a watcher needs it for.
     """
 
     rv: int
     kind_key: str
     namespace: str
     type: str
-    body: str
+    body: str | None
     old_body: str | None = None
+    _object: Any = field(default=None, repr=False)
+    _old: Any = field(default=None, repr=False)
 
-    @cached_property
+    @property
     def object(self) -> dict:
-        return jsontext.decode(self.body)
+        if self._object is None:
+            assert self.body is not None
+            self._object = frozen.parse(self.body)
+        return self._object
 
-    @cached_property
+    @property
     def old(self) -> dict | None:
-        return jsontext.decode(self.old_body) if self.old_body else None
-
-    def object_copy(self) -> dict:
-        return jsontext.decode(self.body)
-
-    def old_copy(self) -> dict | None:
-        return jsontext.decode(self.old_body) if self.old_body else None
+        if self._old is None and self.old_body:
+            self._old = frozen.parse(self.old_body)
+        return self._old
 
 
 FILE_MODE = 0o600
@@ -125,12 +139,22 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 class Transaction:
-    """Reads and writes inside one SQLite transaction; every write takes a new version."""
+    """Reads and writes inside one SQLite transaction; every write takes a new version.
 
-    def __init__(self, conn: sqlite3.Connection, change_log_size: int) -> None:
+    `get` and the writes hand out read-only objects (`frozen`), taken from the process's
+    parsed current objects when their version is the stored one; what the transaction
+    wrote reaches those only when it commits (`written`, applied by `write_transaction`).
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, change_log_size: int,
+        current: CurrentObjects | None = None,
+    ) -> None:
         self._conn = conn
         self._change_log_size = change_log_size
+        self._current = current if current is not None else CurrentObjects(0)
         self.changes: list[Change] = []
+        self.written: dict[ObjectKey, Current | None] = {}
 
     def current_rv(self) -> int:
         return self._counter("resource_version")
@@ -147,19 +171,46 @@ class Transaction:
         return int(row[0])
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> dict | None:
-        found = self.get_with_body(kind, namespace, name)
-        return found[0] if found else None
+        """The stored object, read-only; parsed only when this process does not hold its
+        stored version already."""
+        key = (kind_key(kind), (namespace or "") if kind.namespaced else "", name)
+        if key in self.written:
+            entry = self.written[key]
+            return entry.object if entry is not None else None
+        held = self._current.version_of(key)
+        row = self._conn.execute(
+            "SELECT rv, CASE WHEN rv = ? THEN NULL ELSE body END FROM objects "
+            "WHERE kind_key=? AND namespace=? AND name=?",
+            (-1 if held is None else held, *key),
+        ).fetchone()
+        if row is None:
+            return None
+        rv, body = row
+        if body is None:
+            obj = self._current.get(key, rv)
+            if obj is not None:
+                self._current.hits += 1
+                return obj
+            body = self._body(key)
+        self._current.misses += 1
+        obj = frozen.parse(body)
+        self._current.remember(key, Current(rv, obj, len(body)))
+        return obj
 
-    def get_with_body(
-        self, kind: Kind, namespace: str | None, name: str
-    ) -> tuple[dict, str] | None:
-        """The object and the JSON text it was parsed from."""
+    def _body(self, key: ObjectKey) -> str:
+        row = self._conn.execute(
+            "SELECT body FROM objects WHERE kind_key=? AND namespace=? AND name=?", key
+        ).fetchone()
+        return row[0]
+
+    def get_private(self, kind: Kind, namespace: str | None, name: str) -> dict | None:
+        """The stored object as a private, mutable copy."""
         ns = (namespace or "") if kind.namespaced else ""
         row = self._conn.execute(
             "SELECT body FROM objects WHERE kind_key=? AND namespace=? AND name=?",
             (kind_key(kind), ns, name),
         ).fetchone()
-        return (jsontext.decode(row[0]), row[0]) if row else None
+        return jsontext.decode(row[0]) if row else None
 
     def list(self, kind: Kind, namespace: str | None = None) -> list[dict]:
         if kind.namespaced and namespace is not None:
@@ -233,19 +284,15 @@ class Transaction:
         )
         return self.current_rv()
 
-    def put(
-        self, kind: Kind, obj: dict, old: dict | None, *, old_body: str | None = None
-    ) -> dict:
-        """Store an object (ADDED when `old` is None, else MODIFIED) under a new version.
-
-        `old_body` is the stored text of `old` when the caller has it (saves encoding it).
-        """
+    def put(self, kind: Kind, obj: dict, old: dict | None) -> dict:
+        """Store an object (ADDED when `old` is None, else MODIFIED) under a new version;
+        returns it as stored, read-only. `obj` itself is left as it is."""
         rv = self._next_rv()
-        obj["metadata"]["resourceVersion"] = str(rv)
-        body = jsontext.encode(obj)
-        ns = _namespace_of(kind, obj)
-        key = (kind_key(kind), ns, obj["metadata"]["name"])
-        owners = _owner_uids(obj)
+        stored = frozen.freeze(_at_version(obj, rv))
+        body = jsontext.encode(stored)
+        ns = _namespace_of(kind, stored)
+        key = (kind_key(kind), ns, stored["metadata"]["name"])
+        owners = _owner_uids(stored)
         self._conn.execute(
             "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?)",
             (*key, rv, ",".join(owners), body),
@@ -255,19 +302,24 @@ class Transaction:
             self._conn.executemany(
                 "INSERT INTO owner_refs VALUES (?, ?, ?, ?)", [(uid, *key) for uid in owners]
             )
-        self._record(rv, kind, ns, "ADDED" if old is None else "MODIFIED", body, old, old_body)
-        return obj
+        self.written[key] = Current(rv, stored, len(body))
+        kept_old = old if old is not None and _selection_may_change(kind, old, stored) else None
+        self._record(rv, kind, ns, "ADDED" if old is None else "MODIFIED", body, stored,
+                     kept_old)
+        return stored
 
     def remove(self, kind: Kind, obj: dict) -> dict:
-        """Delete an object; the DELETED event carries it at the deletion's version."""
+        """Delete an object; the DELETED event carries it at the deletion's version
+        (returned, read-only; `obj` itself is left as it is)."""
         rv = self._next_rv()
-        obj["metadata"]["resourceVersion"] = str(rv)
-        ns = _namespace_of(kind, obj)
-        key = (kind_key(kind), ns, obj["metadata"]["name"])
+        removed = frozen.freeze(_at_version(obj, rv))
+        ns = _namespace_of(kind, removed)
+        key = (kind_key(kind), ns, removed["metadata"]["name"])
         self._conn.execute("DELETE FROM objects WHERE kind_key=? AND namespace=? AND name=?", key)
         self._forget_owners(key)
-        self._record(rv, kind, ns, "DELETED", jsontext.encode(obj), None)
-        return obj
+        self.written[key] = None
+        self._record(rv, kind, ns, "DELETED", jsontext.encode(removed), removed, None)
+        return removed
 
     def _forget_owners(self, key: tuple[str, str, str]) -> None:
         self._conn.execute(
@@ -275,18 +327,16 @@ class Transaction:
         )
 
     def _record(
-        self, rv: int, kind: Kind, ns: str, type_: str, body: str, old: dict | None,
-        old_body: str | None = None,
+        self, rv: int, kind: Kind, ns: str, type_: str, body: str, stored: dict,
+        old: dict | None,
     ) -> None:
-        if old is None:
-            old_body = None
-        elif old_body is None:
-            old_body = jsontext.encode(old)
+        old_body = None if old is None else jsontext.encode(old)
         self._conn.execute(
             "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)",
             (rv, kind_key(kind), ns, type_, body, old_body),
         )
-        self.changes.append(Change(rv, kind_key(kind), ns, type_, body, old_body))
+        self.changes.append(Change(rv, kind_key(kind), ns, type_, None, old_body, stored,
+                                   None if old is None else frozen.freeze(old)))
         keep_after = rv - self._change_log_size
         step = max(1, min(64, self._change_log_size // 4))
         if keep_after > 0 and rv % step == 0:
@@ -297,17 +347,26 @@ class Transaction:
             )
 
 
+def _at_version(obj: dict, rv: int) -> dict:
+    """A new top level of `obj` whose metadata carries resourceVersion `rv`."""
+    return {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(rv)}}
+
+
 @contextmanager
 def write_transaction(
-    conn: sqlite3.Connection, change_log_size: int
+    conn: sqlite3.Connection, change_log_size: int, current: CurrentObjects | None = None
 ) -> Iterator[Transaction]:
+    """A write transaction; once it commits, `current` holds what it wrote."""
     conn.execute("BEGIN IMMEDIATE")
+    tx = Transaction(conn, change_log_size, current)
     try:
-        yield Transaction(conn, change_log_size)
+        yield tx
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    if current is not None:
+        current.apply(tx.written)
 
 
 @contextmanager
