@@ -55,6 +55,10 @@ class Cluster(Protocol):
       when it is None) and raises `Gone` when that version has been compacted away. The
       iterator ends when the server closes the stream; callers re-watch from the last
       resourceVersion they saw.
+    - Objects of watch events and of write results are read-only: the embedded store
+      shares one object per change between itself and every watcher (and makes them
+      raise on change under `CYCLONE_READ_ONLY_OBJECTS=1`). Change a `copy.deepcopy`;
+      `get` and `list` answer private copies.
     """
 
     name: str
