@@ -103,7 +103,6 @@ async def start_engines(count: int, where: list[str], workdir: Path) -> list[Any
                 sys.executable, "-m", "cyclone.cli.main", "engine", *where,
                 "--shards", str(shards), "--identity", f"bench-{index}",
                 "--lease-namespace", LEASE_NAMESPACE, "--metrics-port", "0",
-                "--lease-duration", "6", "--renew-deadline", "4", "--retry-period", "0.5",
                 "--config", str(config), "--log-level", "warning",
                 stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)}))
         finally:
@@ -158,6 +157,13 @@ async def observing_runs(cluster: Any) -> AsyncIterator[Observer]:
             await task
 
 
+async def all_ended(observer: Observer, names: list[str], limit: float) -> None:
+    """Wait until the observer has seen every run of `names` end."""
+    deadline = time.monotonic() + limit
+    while not all(name in observer.run_done for name in names):
+        await observer.wait_done(len(observer.run_done) + 1, deadline - time.monotonic())
+
+
 async def one_series(cluster: Any, where: list[str], workdir: Path, count: int,
                      runs: int, creators: int, limit: float, series: int = 0) -> dict:
     """`count` engine replicas over a burst of `runs` one-stage runs; `series` tells the
@@ -173,11 +179,10 @@ async def one_series(cluster: Any, where: list[str], workdir: Path, count: int,
                     for index, namespace in enumerate(namespaces)]
             for namespace, name in warm:
                 await cluster.create(_run(namespace, name))
-            await observer.wait_done(len(warm), limit)
+            await all_ended(observer, [name for _, name in warm], limit)
             names = [(namespaces[index % SHARDS], f"s{series}-burst-{index:05d}")
                      for index in range(runs)]
             pending = iter(names)
-            done_before = len(observer.run_done)
 
             async def creator() -> None:
                 for namespace, name in pending:
@@ -187,7 +192,7 @@ async def one_series(cluster: Any, where: list[str], workdir: Path, count: int,
             async with asyncio.TaskGroup() as group:
                 for _ in range(creators):
                     group.create_task(creator())
-            await observer.wait_done(done_before + runs, limit)
+            await all_ended(observer, [name for _, name in names], limit)
             finished = max(observer.run_done[name] for _, name in names)
         failed = [name for _, name in names if observer.run_phase.get(name) != "Succeeded"]
         if failed:

@@ -12,6 +12,15 @@ its in-flight work awaited, and only then is the Lease cleared, so the replica t
 it next never overlaps with this one. On the way out (cancellation) every shard is
 released the same way and the replica's own Lease deleted, so the others take over within
 a round instead of a lease duration.
+
+The leader Lease (`cyclone-engine`) tells which way the engine runs. Sharded replicas hold
+it together under the holder ``shards/<N>`` (`mode_holder`), each renewing it every round,
+and work only while their own last renewal of it is within `renew_deadline`, as for a
+shard. So a leader (`--shards 1`, which campaigns for the same Lease) never starts while
+sharded replicas work, sharded replicas never start while a leader works, and replicas of
+another N wait until the last of the old N has stopped: a rolling update that changes the
+mode or N never has two engines reconcile one namespace. The Lease is never released by a
+sharded replica (another may still work); after the last one it expires.
 """
 
 from __future__ import annotations
@@ -39,12 +48,25 @@ from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
 
+SHARDS_ANNOTATION = "cyclone.dev/shards"
+"""On a replica's own Lease: how many shards it divides the namespaces into (only replicas
+of the same number count in one another's fair share)."""
 ROUND_JITTER = 0.2
 """Rounds are spread over `retry_period * [1, 1 + ROUND_JITTER)`."""
 
 
 def _holder(lease: dict) -> str | None:
     return (lease.get("spec") or {}).get("holderIdentity") or None
+
+
+def _shards_of(lease: dict) -> int | None:
+    value = ((lease.get("metadata") or {}).get("annotations") or {}).get(SHARDS_ANNOTATION)
+    return int(value) if value and value.isdigit() else None
+
+
+def mode_holder(shards: int) -> str:
+    """The holder sharded replicas of `shards` shards write in the leader Lease."""
+    return f"shards/{shards}"
 
 
 class ShardLeases:
@@ -58,6 +80,7 @@ class ShardLeases:
         identity: str,
         timings: LeaseTimings | None = None,
         *,
+        mode_lease: str = "cyclone-engine",
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -71,6 +94,10 @@ class ShardLeases:
         self._clock = clock
         self._now = now
         self._observed = LeaseObservations(self.timings.lease_duration)
+        self.mode_lease = mode_lease
+        self.mode = mode_holder(work.shards)
+        self._mode_renewed: float | None = None
+        """The start of this replica's last successful write of the leader Lease."""
         self.rounds = 0
 
     @property
@@ -111,10 +138,13 @@ class ShardLeases:
             if not name.startswith(REPLICA_LEASE_PREFIX) or name == self.replica_lease:
                 continue
             if _holder(lease) and not self._observed.expired(name, now):
-                live.add(_holder(lease) or "")
+                if _shards_of(lease) == self.work.shards:
+                    live.add(_holder(lease) or "")
             elif self._observed.expired(name, now):
                 await self._delete_expired(lease)
         await self._renew_or_create(self.replica_lease, leases.get(self.replica_lease))
+        if not await self._renew_mode(leases.get(self.mode_lease), now):
+            return
         for shard in sorted(self.work.held()):
             await self._renew_shard(shard, shard_leases.get(shard))
         taken = {
@@ -128,6 +158,39 @@ class ShardLeases:
         for shard in plan.acquire:
             await self._acquire_shard(shard, shard_leases.get(shard))
 
+    async def _renew_mode(self, lease: dict | None, now: float) -> bool:
+        """Renew the leader Lease as one of the sharded replicas; False (and every shard
+        stopped) while a leader or replicas of another N hold it."""
+        holder = _holder(lease) if lease is not None else None
+        if holder not in (None, self.mode) and not self._observed.expired(self.mode_lease,
+                                                                          now):
+            if self.work.held() or self._mode_renewed is not None:
+                log.warning("the Lease %s is held by %s: this replica stands by", self.mode_lease,
+                            holder)
+            self._mode_renewed = None
+            self.work.revoke_all(reason="mode")
+            return False
+        started = self._clock()
+        written = await self._renew_or_create(self.mode_lease, lease, holder=self.mode)
+        if written is None and lease is not None:
+            try:
+                fresh = await self.cluster.get(kinds.LEASE, self.mode_lease, self.namespace)
+            except ApiError:
+                fresh = None
+            if fresh is not None and _holder(fresh) == self.mode:
+                started = self._clock()
+                written = await self._renew_or_create(self.mode_lease, fresh,
+                                                      holder=self.mode)
+        if written is not None:
+            self._mode_renewed = started
+        return self._mode_renewed is not None
+
+    def _until(self, started: float) -> float:
+        """When holding a shard written at `started` ends: its deadline, or the leader
+        Lease's if that comes first."""
+        mode = self._mode_renewed if self._mode_renewed is not None else started
+        return min(started, mode) + self.timings.renew_deadline
+
     async def _renew_shard(self, shard: int, lease: dict | None) -> None:
         if lease is None or _holder(lease) != self.identity:
             log.warning("shard %d: its Lease %s; stopping its work", shard,
@@ -136,13 +199,13 @@ class ShardLeases:
             return
         started = self._clock()
         if await self._renew_or_create(shard_lease_name(shard), lease) is not None:
-            self.work.grant(shard, started + self.timings.renew_deadline)
+            self.work.grant(shard, self._until(started))
 
     async def _acquire_shard(self, shard: int, lease: dict | None) -> None:
         started = self._clock()
         if await self._renew_or_create(shard_lease_name(shard), lease) is not None:
             log.info("%s acquired shard %d", self.identity, shard)
-            self.work.grant(shard, started + self.timings.renew_deadline)
+            self.work.grant(shard, self._until(started))
 
     async def _release_shard(self, shard: int) -> None:
         """Stop the shard's work, wait for it to end, then clear the Lease's holder."""
@@ -164,30 +227,34 @@ class ShardLeases:
         except ApiError as exc:
             log.warning("cannot delete Lease %s: %s", self.replica_lease, exc)
 
-    def _spec(self, previous: dict | None) -> dict:
+    def _spec(self, previous: dict | None, holder: str) -> dict:
         stamp = micro_time(self._now())
         previous = previous or {}
         transitions = int(previous.get("leaseTransitions") or 0)
         acquired = previous.get("acquireTime")
-        if previous.get("holderIdentity") != self.identity or not acquired:
+        if previous.get("holderIdentity") != holder or not acquired:
             acquired = stamp
             if previous.get("holderIdentity"):
                 transitions += 1
-        return {**previous, "holderIdentity": self.identity,
+        return {**previous, "holderIdentity": holder,
                 "leaseDurationSeconds": self.timings.lease_duration_seconds,
                 "acquireTime": acquired, "renewTime": stamp, "leaseTransitions": transitions}
 
-    async def _renew_or_create(self, name: str, lease: dict | None) -> dict | None:
-        """The Lease written with this replica as holder (conditional on the version
-        listed), or None when another write came first or the request failed."""
+    async def _renew_or_create(self, name: str, lease: dict | None, *,
+                               holder: str | None = None) -> dict | None:
+        """The Lease written with `holder` (this replica by default) as holder, conditional
+        on the version listed; None when another write came first or the request failed."""
+        holder = holder or self.identity
         try:
             if lease is None:
+                meta: dict = {"name": name, "namespace": self.namespace}
+                if name == self.replica_lease:
+                    meta["annotations"] = {SHARDS_ANNOTATION: str(self.work.shards)}
                 return await self.cluster.create({
                     "apiVersion": kinds.LEASE.api_version, "kind": kinds.LEASE.kind,
-                    "metadata": {"name": name, "namespace": self.namespace},
-                    "spec": self._spec(None)})
+                    "metadata": meta, "spec": self._spec(None, holder)})
             return await self.cluster.replace(
-                {**lease, "spec": self._spec(lease.get("spec"))})
+                {**lease, "spec": self._spec(lease.get("spec"), holder)})
         except AlreadyExists:
             return None
         except ApiError as exc:

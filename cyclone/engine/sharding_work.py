@@ -76,7 +76,11 @@ class ShardWork:
         self._granted_handlers.append(handler)
 
     def grant(self, shard: int, until: float) -> None:
-        """Hold `shard` until the monotonic time `until` (a renewal moves it forward)."""
+        """Hold `shard` until the monotonic time `until` (a renewal moves it forward); an
+        `until` already past stops it."""
+        if until <= self._clock():
+            self.revoke(shard, reason="deadline")
+            return
         new = not self.holds(shard)
         self._until[shard] = until
         timer = self._timers.pop(shard, None)

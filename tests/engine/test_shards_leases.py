@@ -20,7 +20,7 @@ from cyclone.engine.sharding_leases import ShardLeases
 from cyclone.engine.sharding_work import ShardWork
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound, Unavailable
-from cyclone.kube.leader import LeaseTimings
+from cyclone.kube.leader import LeaseTimings, run_as_leader
 from cyclone.kube.protocol import Cluster
 
 SHARDS = 4
@@ -245,3 +245,76 @@ async def test_duty_of_shard_zero_runs_only_while_it_is_held():
 async def _forever(_key: str) -> float | None:
     await asyncio.get_running_loop().create_future()
     return None
+
+
+async def test_a_leader_and_sharded_replicas_never_work_at_once(cluster, namespace):
+    history: list[str] = []
+
+    def leader_work(identity: str):
+        async def work() -> None:
+            history.append(f"{identity} leads")
+            try:
+                await asyncio.get_running_loop().create_future()
+            finally:
+                history.append(f"{identity} stops leading")
+
+        return work
+
+    leader = asyncio.create_task(run_as_leader(cluster, namespace, "cyclone-engine", "leader",
+                                               leader_work("leader"), TIMINGS))
+    sharded = Replica(cluster, namespace, "sharded", history)
+    standby: asyncio.Task | None = None
+    try:
+        await eventually(lambda: "leader leads" in history, timeout=PATIENCE)
+        sharded.start()
+        await eventually(lambda: sharded.leases.rounds > 15, timeout=PATIENCE)
+        assert not sharded.work.held()
+        leader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leader
+        await eventually(lambda: held(sharded, SHARDS), timeout=PATIENCE)
+        standby = asyncio.create_task(run_as_leader(
+            cluster, namespace, "cyclone-engine", "standby", leader_work("standby"), TIMINGS))
+        rounds = sharded.leases.rounds
+        await eventually(lambda: sharded.leases.rounds > rounds + 15, timeout=PATIENCE)
+        assert "standby leads" not in history and len(sharded.work.held()) == SHARDS
+        sharded.work.on_granted(lambda shard: history.append("sharded gains after stop"))
+        await sharded.stop()
+        history.append("sharded stopped")
+        await eventually(lambda: "standby leads" in history, timeout=PATIENCE)
+    finally:
+        for task in (leader, standby):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if sharded.task is not None and not sharded.task.done():
+            await sharded.stop()
+    first_shard = history.index("sharded holds 0")
+    assert history.index("leader stops leading") < first_shard
+    assert history.index("sharded stopped") < history.index("standby leads")
+    assert "sharded gains after stop" not in history
+
+
+async def test_replicas_of_another_shard_count_wait_until_the_old_ones_stop(cluster, namespace):
+    history: list[str] = []
+    old = Replica(cluster, namespace, "old", history).start()
+    new = Replica(cluster, namespace, "new", history)
+    new.work = ShardWork(2 * SHARDS)
+    new.leases = ShardLeases(cluster, new.work, namespace, "new", TIMINGS)
+    new.work.on_granted(lambda shard: history.append(f"new holds {shard}"))
+    try:
+        await eventually(lambda: held(old, SHARDS), timeout=PATIENCE)
+        new.start()
+        await eventually(lambda: new.leases.rounds > 15, timeout=PATIENCE)
+        assert not new.work.held() and len(old.work.held()) == SHARDS
+        await old.stop()
+        history.append("old stopped")
+        await eventually(lambda: held(new, 2 * SHARDS), timeout=PATIENCE)
+    finally:
+        if old.task is not None and not old.task.done():
+            await old.stop()
+        if new.task is not None:
+            await new.stop()
+    assert history.index("old stopped") < min(
+        index for index, entry in enumerate(history) if entry.startswith("new holds"))
