@@ -21,7 +21,6 @@ from cyclone.kube.embedded.logs import read_pod_logs
 from cyclone.kube.embedded.store import (
     Change,
     Transaction,
-    changes_after,
     connect,
     kind_key,
     read_transaction,
@@ -183,8 +182,11 @@ class EmbeddedCluster:
 
     async def _fetch_changes(self, after: int) -> list[Change]:
         def fetch() -> list[Change]:
-            rows = changes_after(self._open_connection(), after, _BATCH)
-            return [self._written_changes.pop(row.rv, row) for row in rows]
+            with read_transaction(self._open_connection()) as tx:
+                rows = tx.changes_after(after, _BATCH, self._written_changes)
+            for row in rows:
+                self._written_changes.pop(row.rv, None)
+            return rows
 
         return await self._call(fetch)
 
@@ -345,8 +347,7 @@ class EmbeddedCluster:
         compacted = tx.compacted_rv()
         if after < compacted:
             raise Gone(f"too old resource version: {after} ({compacted + 1})")
-        return [self._written_changes.get(row.rv, row)
-                for row in tx.changes_after(after, _BATCH)]
+        return tx.changes_after(after, _BATCH, self._written_changes)
 
     async def pod_logs(
         self,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,9 +159,11 @@ class Transaction:
     def current_rv(self) -> int:
         return self._counter("resource_version")
 
-    def changes_after(self, rv: int, limit: int = 1000) -> list[Change]:
+    def changes_after(
+        self, rv: int, limit: int = 1000, held: Mapping[int, Change] | None = None
+    ) -> list[Change]:
         """The change log after `rv`, read on this transaction's own connection."""
-        return changes_after(self._conn, rv, limit)
+        return changes_after(self._conn, rv, limit, held)
 
     def compacted_rv(self) -> int:
         return self._counter("compacted")
@@ -378,10 +380,31 @@ def read_transaction(conn: sqlite3.Connection) -> Iterator[Transaction]:
         conn.execute("COMMIT")
 
 
-def changes_after(conn: sqlite3.Connection, rv: int, limit: int = 1000) -> list[Change]:
-    rows = conn.execute(
-        "SELECT rv, kind_key, namespace, type, body, old_body FROM changes "
-        "WHERE rv > ? ORDER BY rv LIMIT ?",
+def changes_after(
+    conn: sqlite3.Connection, rv: int, limit: int = 1000,
+    held: Mapping[int, Change] | None = None,
+) -> list[Change]:
+    """The change log after `rv`. Changes found in `held` (this process's own writes,
+    which carry their objects) are answered from there without reading their text; run it
+    in a transaction when `held` is given, so both reads see one state of the log."""
+    if not held:
+        rows = conn.execute(
+            "SELECT rv, kind_key, namespace, type, body, old_body FROM changes "
+            "WHERE rv > ? ORDER BY rv LIMIT ?",
+            (rv, limit),
+        )
+        return [Change(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    heads = conn.execute(
+        "SELECT rv, kind_key, namespace, type FROM changes WHERE rv > ? ORDER BY rv LIMIT ?",
         (rv, limit),
-    )
-    return [Change(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    ).fetchall()
+    missing = [head[0] for head in heads if head[0] not in held]
+    texts: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(missing), 500):
+        part = missing[start:start + 500]
+        texts.update((r[0], (r[1], r[2])) for r in conn.execute(
+            f"SELECT rv, body, old_body FROM changes WHERE rv IN ({','.join('?' * len(part))})",
+            part,
+        ))
+    return [held[head[0]] if head[0] in held else Change(*head, *texts[head[0]])
+            for head in heads]
