@@ -41,11 +41,11 @@ def _summary(entry: Any) -> _Summary | None:
     if entry is None:
         return None
     status = entry.get("status")
-    phase = status.get("phase") if type(status) is dict else None
+    phase = status.get("phase") if isinstance(status, dict) else None
     if phase is not None and type(phase) is not str:
         phase = phase_value(phase)
     depends = entry.get("depends")
-    if type(depends) is list:
+    if isinstance(depends, list):
         depends = tuple(depends)
     trivial = entry.get("trivial")
     return phase, bool(trivial or False), depends, trivial
