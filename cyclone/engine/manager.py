@@ -157,6 +157,7 @@ class Engine:
         if self.shards is None:
             return
         controller.reconcile = self.shards.guarded(controller.reconcile, namespace_of)
+        controller.queue.add = self.shards.owned_only(controller.queue.add, namespace_of)
         self._shard_keys.extend(ShardKeys(controller, namespace_of, cache, key_fn)
                                 for cache, key_fn in sources)
 

@@ -179,6 +179,19 @@ class ShardWork:
 
         return sharded
 
+    def owned_only(self, add: Callable[[str], None],
+                   namespace_of: NamespaceOf) -> Callable[[str], None]:
+        """A work queue's `add` that drops the keys of shards not held, so the events of
+        other replicas' namespaces cost no queue round; `guarded` still checks when the
+        key is reconciled, since a shard may be lost while its key waits."""
+
+        def add_if_owned(key: str) -> None:
+            namespace = namespace_of(key)
+            if namespace is not None and self.holds(self.shard_of(namespace)):
+                add(key)
+
+        return add_if_owned
+
     async def while_holding(self, shard: int, work: Callable[[], Awaitable[Any]]) -> None:
         """Run `work()` whenever `shard` is held (the cluster-wide duties go with shard 0),
         cancelling it when the shard is lost; until cancelled. A failure of `work` is

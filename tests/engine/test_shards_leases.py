@@ -318,3 +318,15 @@ async def test_replicas_of_another_shard_count_wait_until_the_old_ones_stop(clus
             await new.stop()
     assert history.index("old stopped") < min(
         index for index, entry in enumerate(history) if entry.startswith("new holds"))
+
+
+async def test_keys_of_shards_not_held_are_not_queued():
+    work = ShardWork(SHARDS)
+    queued: list[str] = []
+    add = work.owned_only(queued.append, lambda key: key.partition("/")[0])
+    work.grant(1, time.monotonic() + 60)
+    add(f"{namespace_in(1)}/run")
+    add(f"{namespace_in(2)}/run")
+    add("cluster-scoped")
+    assert queued == [f"{namespace_in(1)}/run"]
+    work.revoke_all()
