@@ -330,3 +330,17 @@ async def test_keys_of_shards_not_held_are_not_queued():
     add("cluster-scoped")
     assert queued == [f"{namespace_in(1)}/run"]
     work.revoke_all()
+
+
+async def test_the_shards_held_are_on_the_metrics():
+    from prometheus_client import REGISTRY
+
+    work = ShardWork(SHARDS)
+    work.grant(0, time.monotonic() + 60)
+    work.grant(3, time.monotonic() + 60)
+    assert REGISTRY.get_sample_value("cyclone_engine_shards_held") == 2
+    assert REGISTRY.get_sample_value("cyclone_engine_shard_held", {"shard": "3"}) == 1
+    assert REGISTRY.get_sample_value("cyclone_engine_shard_held", {"shard": "1"}) == 0
+    work.revoke(3)
+    assert REGISTRY.get_sample_value("cyclone_engine_shards_held") == 1
+    work.revoke_all()
