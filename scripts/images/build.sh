@@ -31,8 +31,8 @@ CYCLONE_HEALTHCHECK='{"Test":["CMD","cyclone","healthcheck"],"Interval":30000000
 # shellcheck source=scripts/images/wheel-target.sh
 source "${HERE}/wheel-target.sh"
 
-VERSION="$(sed -nE 's/^version = "([^"]+)"/\1/p' "${REPO}/pyproject.toml" | head -n1)"
-[[ -n "${VERSION}" ]] || { echo "[images] ERROR: no version in pyproject.toml" >&2; exit 1; }
+VERSION="$(sed -nE 's/^__version__ = "([^"]+)"/\1/p' "${REPO}/cyclone/__init__.py" | head -n1)"
+[[ -n "${VERSION}" ]] || { echo "[images] ERROR: no __version__ in cyclone/__init__.py" >&2; exit 1; }
 
 log() { printf '[images] %s\n' "$*" >&2; }
 fail() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
