@@ -389,3 +389,20 @@ async def test_a_part_a_patch_leaves_alone_is_kept_as_stored(cluster: EmbeddedCl
     with pytest.raises(Invalid, match="Unsupported value"):
         await _status_patch(cluster, {"status": {"stages": {"old": {"status": {
             "phase": "Gone"}}}}})
+
+
+async def test_a_replace_of_an_answer_edited_in_place_is_still_written(
+    cluster: EmbeddedCluster, objects_mode: str,
+) -> None:
+    """Editing an answer of the store breaks the rule (and raises with read-only objects),
+    but the get-edit-replace habit must not lose the write: a replace compares with the
+    stored text, not with the kept object the edit changed."""
+    created = await cluster.create(_run())
+    if objects_mode == "read-only":
+        with pytest.raises(TypeError):
+            created["metadata"]["labels"]["team"] = "b"
+        return
+    created["metadata"]["labels"]["team"] = "b"
+    replaced = await cluster.replace(created)
+    assert replaced["metadata"]["labels"] == {"team": "b"}
+    assert (await _stored(cluster))["metadata"]["labels"] == {"team": "b"}

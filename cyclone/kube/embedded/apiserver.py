@@ -120,7 +120,11 @@ def update(
     `replacement()` (a replace)."""
     if status_only and not kind.has_status:
         raise NotFound(f'{kind.plural} "{name}" has no status subresource')
-    current = tx.get(kind, namespace, name)
+    # A replace reads the stored text, not the kept object: it is the one write whose
+    # caller sends a whole object, often an earlier answer of the store edited in place,
+    # and that must be compared with what is stored, not with itself.
+    read = tx.get if replacement is None else tx.get_private
+    current = read(kind, namespace, name)
     if current is None:
         raise not_found(kind, name)
     if replacement is not None:
