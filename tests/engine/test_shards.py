@@ -173,6 +173,10 @@ async def test_replicas_in_shards_finish_every_run_once_when_one_is_killed(tmp_p
                 return started >= 2
 
             await eventually(victim_mid_burst, timeout=PATIENCE, interval=0.05)
+            unfinished_at_kill = [
+                run["metadata"]["name"] for namespace in victim_namespaces
+                for run in (await cluster.list(kinds.WORKFLOW_RUN, namespace)).items
+                if overall(run).get("phase") not in ("Succeeded", "Failed", "Cancelled")]
             processes[victim].send_signal(signal.SIGKILL)
             await processes[victim].wait()
 
@@ -201,6 +205,7 @@ async def test_replicas_in_shards_finish_every_run_once_when_one_is_killed(tmp_p
                 for namespace in namespaces:
                     await remove_namespace(cluster, namespace)
 
+    assert unfinished_at_kill, "every run of the killed replica had ended before the kill"
     assert [overall(run).get("phase") for run in finished] == ["Succeeded"] * len(runs)
     for run in finished:
         for name, entry in run["status"]["stages"].items():
