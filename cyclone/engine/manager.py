@@ -37,15 +37,13 @@ from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podstatus import pod_change_matters
 from cyclone.engine.metrics import log_resumed, tracking_runs
 from cyclone.engine.placement import execution_target, run_key_of_pod
-from cyclone.engine.sharding_work import ShardWork
+from cyclone.engine.sharding_work import NamespaceOf, ShardWork
 from cyclone.kube import kinds
 from cyclone.kube.clock import SYSTEM_CLOCK, Clock
 from cyclone.kube.controller import Controller, KeyFunction
 from cyclone.kube.execution_clusters import Connect, ExecutionClusterRegistry, connect_remote
 from cyclone.kube.informer import Informer, object_key, split_key
 from cyclone.kube.protocol import Cluster
-
-NamespaceOf = Callable[[str], "str | None"]
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +155,8 @@ class Engine:
         if self.shards is None:
             return
         controller.reconcile = self.shards.guarded(controller.reconcile, namespace_of)
-        controller.queue.add = self.shards.owned_only(controller.queue.add, namespace_of)
+        controller.queue.add = self.shards.owned_only(  # type: ignore[method-assign]
+            controller.queue.add, namespace_of)
         self._shard_keys.extend(ShardKeys(controller, namespace_of, cache, key_fn)
                                 for cache, key_fn in sources)
 
