@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any, get_args, get_origin
 
 import typer
 import typer.core
+import typer.main
 
 try:
     from typer._click.exceptions import ClickException
@@ -126,6 +128,73 @@ def coerce_missing_values_without_pydantic() -> None:
 
 
 coerce_missing_values_without_pydantic()
+
+
+class _CommandBuiltOnUse(typer.core.TyperCommand):
+    """A command whose parameters Typer reads from its function's signature only when they
+    are first needed (the command runs, or shows its own help): the help of the whole CLI
+    lists a command by its name and help text alone, and reading all 112 signatures was
+    about a tenth of `cyclone --help`. Every other setting is Typer's, from the same
+    command info."""
+
+    def __init__(self, build: Callable[[], Any], **settings: Any) -> None:
+        self._build = build
+        self._built: Any = None
+        super().__init__(**settings)
+
+    def _command(self) -> Any:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    @property
+    def params(self) -> list[Any]:
+        return self._command().params
+
+    @params.setter
+    def params(self, _value: Any) -> None:
+        """Set by the base class to the empty list this command was made with."""
+
+    @property
+    def callback(self) -> Any:
+        return self._command().callback
+
+    @callback.setter
+    def callback(self, _value: Any) -> None:
+        """Set by the base class to the None this command was made with."""
+
+
+def build_commands_on_use() -> None:
+    """Typer builds every command's click parameters when it makes the CLI; here a plain
+    command gets them when first needed. A command with a class of its own is built as
+    Typer builds it."""
+    build = getattr(typer.main, "get_command_from_info", None)
+    if not callable(build):
+        return
+
+    def command_from_info(command_info: Any, **options: Any) -> Any:
+        callback = command_info.callback
+        if command_info.cls not in (None, typer.core.TyperCommand) or callback is None:
+            return build(command_info, **options)
+        use_help = command_info.help
+        use_help = inspect.getdoc(callback) if use_help is None else inspect.cleandoc(use_help)
+        return _CommandBuiltOnUse(
+            lambda: build(command_info, **options),
+            name=command_info.name or typer.main.get_command_name(callback.__name__),
+            context_settings=command_info.context_settings, help=use_help,
+            epilog=command_info.epilog, short_help=command_info.short_help,
+            options_metavar=command_info.options_metavar,
+            add_help_option=command_info.add_help_option,
+            no_args_is_help=command_info.no_args_is_help, hidden=command_info.hidden,
+            deprecated=command_info.deprecated,
+            rich_markup_mode=options.get("rich_markup_mode", typer.core.DEFAULT_MARKUP_MODE),
+            rich_help_panel=command_info.rich_help_panel,
+        )
+
+    typer.main.get_command_from_info = command_from_info
+
+
+build_commands_on_use()
 
 
 class CycloneApp(typer.Typer):
