@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,7 +15,7 @@ import pytest
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node import HostRuntime
 from cyclone.node.runtimes.base import StartError
-from cyclone.node.runtimes.host import image_name, process_tree
+from cyclone.node.runtimes.host import _until_ended, image_name, kill_tree, process_tree
 from cyclone.node.volumes import Bind
 from node.helpers import container_launch as launch
 from node.helpers import (
@@ -178,4 +180,36 @@ def test_the_process_tree_holds_every_live_descendant_and_no_other() -> None:
         assert os.getpid() not in tree
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_killing_the_tree_ends_what_left_the_process_group() -> None:
+    """A process that made a session of its own (as a container's namespace init does) is
+    out of reach of the group kill; killing the tree ends it too."""
+    shell = subprocess.Popen(["sh", "-c", 'setsid sh -c "sleep 30 & wait" & wait'],
+                             start_new_session=True)
+    try:
+        for _ in range(250):
+            if len(process_tree(shell.pid)) == 3:
+                break
+            time.sleep(0.02)
+        tree = process_tree(shell.pid)
+        assert len(tree) == 3, tree
+        asyncio.run(_until_ended(kill_tree(shell.pid), 10))
+        shell.wait(timeout=10)
+        assert all(_gone(pid) for pid in tree), [p for p in tree if not _gone(p)]
+    finally:
+        for pid in process_tree(shell.pid) - {shell.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
