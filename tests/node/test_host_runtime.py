@@ -165,17 +165,23 @@ async def test_a_sub_path_swapped_for_a_symlink_is_never_followed(tmp_path: Path
         await HostRuntime().start(launch(tmp_path, command=["true"], binds=[bind]))
 
 
+def _tree_once_grown(root: int, size: int) -> set[int]:
+    """The process tree of `root` once it has `size` processes (within 5 s)."""
+    for _ in range(250):
+        if len(process_tree(root)) == size:
+            break
+        time.sleep(0.02)
+    tree = process_tree(root)
+    assert len(tree) == size, tree
+    return tree
+
+
 def test_the_process_tree_holds_every_live_descendant_and_no_other() -> None:
     """A shell, its background sleep, a subshell and the subshell's sleep: four processes."""
     shell = subprocess.Popen(["sh", "-c", "sleep 30 & (sleep 30 & wait) & wait"],
                              start_new_session=True)
     try:
-        for _ in range(250):
-            if len(process_tree(shell.pid)) == 4:
-                break
-            time.sleep(0.02)
-        tree = process_tree(shell.pid)
-        assert len(tree) == 4, tree
+        tree = _tree_once_grown(shell.pid, 4)
         assert shell.pid in tree
         assert os.getpid() not in tree
     finally:
@@ -197,12 +203,7 @@ def test_killing_the_tree_ends_what_left_the_process_group() -> None:
     shell = subprocess.Popen(["sh", "-c", 'setsid sh -c "sleep 30 & wait" & wait'],
                              start_new_session=True)
     try:
-        for _ in range(250):
-            if len(process_tree(shell.pid)) == 3:
-                break
-            time.sleep(0.02)
-        tree = process_tree(shell.pid)
-        assert len(tree) == 3, tree
+        tree = _tree_once_grown(shell.pid, 3)
         asyncio.run(_until_ended(kill_tree(shell.pid), 10))
         shell.wait(timeout=10)
         assert all(_gone(pid) for pid in tree), [p for p in tree if not _gone(p)]

@@ -156,7 +156,9 @@ def kill_tree(root: int) -> list[int]:
     be left out; the namespace init of a container caught starting up would then outlive
     its bubblewrap (its parent-death signal is not armed yet) and run on."""
     stopped: dict[int, int] = {}
-    while new := process_tree(root) - stopped.keys():
+    seen: set[int] = set()
+    while new := process_tree(root) - seen:
+        seen |= new
         for pid in new:
             try:
                 fd = os.pidfd_open(pid)
