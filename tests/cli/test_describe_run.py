@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from support.live_up import LiveUp, cli_ok, live_up, shell_stage_manifest
+from support.live_up import LiveUp, cli, cli_ok, live_up, shell_stage_manifest
 
 from cyclone.api import keys
 
@@ -163,7 +163,7 @@ def test_run_events_route_lists_only_events_of_that_run(instance) -> None:
 
 def test_watch_reattaches_to_a_running_run_and_exits_by_its_outcome(instance) -> None:
     cli_ok(instance, "run", "slowish", "-p", PROJECT, "--name", "slowish-1")
-    watched = instance.run_cli("watch", "slowish-1", "--interval", "0.2")
+    watched = cli(instance, "watch", "slowish-1", "--interval", "0.2")
     assert watched.returncode == 0, watched.stderr
     assert "nap: Running" in watched.stdout
     assert watched.stdout.rstrip().endswith("workflowrun/slowish-1 Succeeded")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from support.live_up import LiveUp, live_up
+from support.live_up import LiveUp, cli, cli_ok, live_up
 
 from cyclone.api import keys
 from cyclone.kube import kinds
@@ -140,8 +140,8 @@ def test_stored_logs_come_in_start_order_under_the_header_follow_prints(instance
 
 def test_follow_says_what_it_waits_for_and_fails_when_the_stage_never_started(
         instance) -> None:
-    start(instance, "doomed", "doomed-1")
-    followed = instance.run_cli("logs", "doomed-1", "--stage", "alpha", "-f")
+    cli_ok(instance, "run", "doomed", "-p", PROJECT, "--name", "doomed-1")
+    followed = cli(instance, "logs", "doomed-1", "--stage", "alpha", "-f")
     assert followed.returncode == 1, followed.stderr
     assert followed.stdout == ""
     *waiting, error = followed.stderr.splitlines()

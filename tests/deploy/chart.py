@@ -9,6 +9,7 @@ and `helm.sh/resource-policy` (`without_helm_bookkeeping`).
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
@@ -47,7 +48,10 @@ def helm(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess:
 
 @cache
 def _helm_home(kind: str) -> str:
-    return tempfile.mkdtemp(prefix=f"cyclone-helm-{kind}-")
+    """One empty Helm home per kind and test process, removed when the process ends."""
+    path = tempfile.mkdtemp(prefix=f"cyclone-helm-{kind}-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def plain_manifest_files() -> list[Path]:

@@ -62,7 +62,7 @@ def cleaned(run: dict) -> bool:
     return bool((run.get("status") or {}).get("cleaned"))
 
 
-async def deleted_once_notified(env, run: str, within: float = 90.0) -> dict:
+async def deleted_once_notified(env, run: str, within: float = 150.0) -> dict:
     """Delete `run` once its notifications are recorded; its last state when it is gone."""
     seen = await env.wait_run(run, lambda r: len((r.get("status") or {}).get(
         "notifications") or {}) == len(PATHS), within=within)
@@ -168,7 +168,7 @@ async def test_finished_runs_are_notified_and_collected_once_however_the_engine_
                            random_writes) as engines:
             notifications.engines = engines
             async with asyncio.TaskGroup() as group:
-                ended = {run: group.create_task(env.wait_run(run, cleaned, within=90))
+                ended = {run: group.create_task(env.wait_run(run, cleaned, within=150))
                          for run in ENDS if run != "n-4"}
                 ended["n-4"] = group.create_task(deleted_once_notified(env, "n-4"))
                 group.create_task(end_n1_alone(

@@ -164,7 +164,7 @@ async def test_stage_side_effects_happen_once_however_the_engine_is_killed(tmp_p
 
         async def stop_h0() -> None:
             await env.wait_run("h-0", lambda r: stage_status(r, "hold").get("phase") == "Running"
-                               and bool(r["status"]["stages"]["hold"].get("pod")), within=60)
+                               and bool(r["status"]["stages"]["hold"].get("pod")), within=150)
             await stop(env, "h-0")
 
         async def start_d1_alone(engines: Engines) -> None:
@@ -173,14 +173,14 @@ async def test_stage_side_effects_happen_once_however_the_engine_is_killed(tmp_p
                     await point.hit.wait()
             for run in ENDS:
                 if run != "d-1":
-                    await env.wait_phase(run, *ENDS.values(), within=90)
+                    await env.wait_phase(run, *ENDS.values(), within=150)
             await engines.end_random_kills()
             gate.touch()
 
         async def answer_d1_after_its_pause() -> None:
             await d1_recorded.hit.wait()
             await env.wait_run("d-1", lambda r: overall(r).get("reason") == "ManuallyPause",
-                               within=60)
+                               within=150)
             await pause(env, "d-1", False)
             await delegations.answer(("d-1", "approve"))
 
@@ -192,7 +192,7 @@ async def test_stage_side_effects_happen_once_however_the_engine_is_killed(tmp_p
                 group.create_task(stop_h0())
                 group.create_task(answer_d1_after_its_pause())
                 group.create_task(start_d1_alone(engines))
-                ended = {run: group.create_task(env.wait_phase(run, *ENDS.values(), within=90))
+                ended = {run: group.create_task(env.wait_phase(run, *ENDS.values(), within=150))
                          for run in ENDS}
             for task in delegations.answers:
                 await task

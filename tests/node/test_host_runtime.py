@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,7 +15,7 @@ import pytest
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.node import HostRuntime
 from cyclone.node.runtimes.base import StartError
-from cyclone.node.runtimes.host import image_name, process_tree
+from cyclone.node.runtimes.host import _until_ended, image_name, kill_tree, process_tree
 from cyclone.node.volumes import Bind
 from node.helpers import container_launch as launch
 from node.helpers import (
@@ -163,19 +165,52 @@ async def test_a_sub_path_swapped_for_a_symlink_is_never_followed(tmp_path: Path
         await HostRuntime().start(launch(tmp_path, command=["true"], binds=[bind]))
 
 
+def _tree_once_grown(root: int, size: int) -> set[int]:
+    """The process tree of `root` once it has `size` processes (within 5 s)."""
+    for _ in range(250):
+        if len(process_tree(root)) == size:
+            break
+        time.sleep(0.02)
+    tree = process_tree(root)
+    assert len(tree) == size, tree
+    return tree
+
+
 def test_the_process_tree_holds_every_live_descendant_and_no_other() -> None:
     """A shell, its background sleep, a subshell and the subshell's sleep: four processes."""
     shell = subprocess.Popen(["sh", "-c", "sleep 30 & (sleep 30 & wait) & wait"],
                              start_new_session=True)
     try:
-        for _ in range(250):
-            if len(process_tree(shell.pid)) == 4:
-                break
-            time.sleep(0.02)
-        tree = process_tree(shell.pid)
-        assert len(tree) == 4, tree
+        tree = _tree_once_grown(shell.pid, 4)
         assert shell.pid in tree
         assert os.getpid() not in tree
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
+        shell.wait()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_killing_the_tree_ends_what_left_the_process_group() -> None:
+    """A process that made a session of its own (as a container's namespace init does) is
+    out of reach of the group kill; killing the tree ends it too."""
+    shell = subprocess.Popen(["sh", "-c", 'setsid sh -c "sleep 30 & wait" & wait'],
+                             start_new_session=True)
+    try:
+        tree = _tree_once_grown(shell.pid, 3)
+        asyncio.run(_until_ended(kill_tree(shell.pid), 10))
+        shell.wait(timeout=10)
+        assert all(_gone(pid) for pid in tree), [p for p in tree if not _gone(p)]
+    finally:
+        for pid in process_tree(shell.pid) - {shell.pid}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()

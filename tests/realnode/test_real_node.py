@@ -278,12 +278,16 @@ def test_exceeded_quota_keeps_a_stage_pending_and_retries_it(batch: Tier):
 
     for name in ("stoppable-1", "victim-1", "unpullable-1"):
         batch.runs(name.rsplit("-", 1)[0]).finished(name, timeout=120)
-    live: list[list[str]] = [[]]
+    still_live: list[str] = []
+
+    def earlier_pods_ended() -> bool:
+        still_live[:] = _run(live_pods())
+        return not still_live
+
     try:
-        wait_for(lambda: live.append(_run(live_pods())) or live[-1] == [], 90,
-                 "no pod of the earlier runs counted by a quota")
+        wait_for(earlier_pods_ended, 90, "no pod of the earlier runs counted by a quota")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; pods still live: {live[-1]}") from None
+        raise AssertionError(f"{exc}; pods still live: {still_live}") from None
     _run(set_quota(1))
     try:
         runs = batch.runs("quota")

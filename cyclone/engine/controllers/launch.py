@@ -193,25 +193,32 @@ _STORE_ATTEMPTS = 3
 async def store_bound_secret(cluster: Cluster, secret: dict) -> None:
     """Create (or, for a pod created before, refresh) a pod's bound-credentials Secret.
 
-    One found already (left by an attempt whose pod was never recorded) is rewritten whole:
-    its keys, labels and annotations become these, and it loses its ownerReferences, since
-    a stale owner would let the garbage collector delete it under the new pod before `_own`
-    names that pod. The collector may also delete it between the create and the rewrite;
-    it is then created again."""
-    for _ in range(_STORE_ATTEMPTS - 1):
-        try:
-            await _create_or_rewrite(cluster, secret)
+    One found already (left by an attempt whose pod was never recorded) must not keep its
+    ownerReferences: a gone owner lets the garbage collector delete it under the new pod
+    before `_own` names that pod. One with owners is therefore deleted and created anew
+    (the collector deletes only the uid it judged, so it cannot take the new one); one
+    without is rewritten whole. Should it vanish between two of these steps, it is
+    created again."""
+    for _ in range(_STORE_ATTEMPTS):
+        if await _created_or_rewritten(cluster, secret):
             return
-        except NotFound:
-            continue
-    await _create_or_rewrite(cluster, secret)
+    await cluster.create(secret, namespace=secret["metadata"]["namespace"])
 
 
-async def _create_or_rewrite(cluster: Cluster, secret: dict) -> None:
+async def _created_or_rewritten(cluster: Cluster, secret: dict) -> bool:
+    """False when the Secret found already is gone, or was deleted here, before it could
+    be rewritten: it is to be created again."""
     meta = secret["metadata"]
     try:
         await cluster.create(secret, namespace=meta["namespace"])
+        return True
     except AlreadyExists:
+        pass
+    try:
+        found = await cluster.get(kinds.SECRET, meta["name"], meta["namespace"])
+        if found["metadata"].get("ownerReferences"):
+            await cluster.delete(kinds.SECRET, meta["name"], meta["namespace"])
+            return False
         await cluster.patch(kinds.SECRET, meta["name"], [
             {"op": "add", "path": "/data", "value": secret["data"]},
             {"op": "add", "path": "/metadata/labels", "value": meta.get("labels") or {}},
@@ -219,6 +226,9 @@ async def _create_or_rewrite(cluster: Cluster, secret: dict) -> None:
              "value": meta.get("annotations") or {}},
             {"op": "add", "path": "/metadata/ownerReferences", "value": []},
         ], meta["namespace"], patch_type="json")
+    except NotFound:
+        return False
+    return True
 
 
 async def _forget(cluster: Cluster, secret: dict | None) -> None:

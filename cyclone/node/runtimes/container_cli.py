@@ -34,8 +34,10 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from cyclone.node.runtimes.base import (
     ContainerExited,
@@ -381,7 +383,7 @@ class ContainerCliRuntime:
                 await self._init_podman(launch)
         else:
             os.close(os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        code, _, err = await self._cli("start", name, stdout=subprocess.DEVNULL)
+        code, _, err = await _to_the_end(self._cli("start", name, stdout=subprocess.DEVNULL))
         if code != 0:
             raise StartError(f"{self.name} start: {await self._start_error(launch, err)}")
         if self.name == "docker":
@@ -472,6 +474,24 @@ class ContainerCliRuntime:
         if self.state_dir is not None:
             left = sorted((self.state_dir / "binds").glob(f"{pod_uid}-*"))
             await asyncio.to_thread(release_sources, left)
+
+
+T = TypeVar("T")
+
+
+async def _to_the_end(call: Coroutine[Any, Any, T]) -> T:
+    """Await `call`; a cancelled caller still waits for it to end before it is cancelled.
+
+    For a CLI call that must not be killed halfway: a `start` killed once the container's
+    process runs leaves the engine's record of the container short of running, so the
+    stop that follows the cancellation would see nothing to stop and skip the grace."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 def release_sources(mounted: list[Path]) -> None:

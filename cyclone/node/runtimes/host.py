@@ -147,6 +147,34 @@ def process_tree(root: int) -> set[int]:
     return tree
 
 
+def kill_tree(root: int) -> list[int]:
+    """SIGKILL `root` and everything below it, whatever session or group it is in; returns
+    pidfds of what was killed, for `_until_ended`.
+
+    The tree is stopped first (SIGSTOP, through pidfds so no reused pid is signalled) until
+    it shows no new process, since a process that forks while its parent is killed would
+    be left out; the namespace init of a container caught starting up would then outlive
+    its bubblewrap (its parent-death signal is not armed yet) and run on."""
+    stopped: dict[int, int] = {}
+    seen: set[int] = set()
+    while new := process_tree(root) - seen:
+        seen |= new
+        for pid in new:
+            try:
+                fd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            stopped[pid] = fd
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(fd, signal.SIGSTOP)
+        if root not in stopped:
+            break
+    for fd in stopped.values():
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    return list(stopped.values())
+
+
 def _open_pidfds(pids: Iterable[int]) -> list[int]:
     fds = []
     for pid in pids:
@@ -493,8 +521,8 @@ class HostRuntime:
         """SIGTERM the container's command, SIGKILL all that is left after the grace period.
 
         Only the command itself gets SIGTERM (bubblewrap would die of it at once and take the
-        container with it, leaving no grace); the final SIGKILL goes to the whole process group,
-        and the pid namespace ends whatever left the group.
+        container with it, leaving no grace); the final SIGKILL goes to every process below
+        the wrapper (`kill_tree`) and to its process group.
         """
         progress = await self.inspect(launch)
         pid = _read_int(launch.state_dir / "pid")
@@ -506,7 +534,8 @@ class HostRuntime:
             if pid is not None and grace_seconds > 0:
                 await self._terminate(launch, pid, grace_seconds)
         if pid is not None:
-            tree = _open_pidfds(process_tree(pid)) if isinstance(progress, ContainerRunning) else []
+            running = isinstance(progress, ContainerRunning) and self._alive(pid, launch)
+            tree = kill_tree(pid) if running else []
             self._signal(pid, signal.SIGKILL)
             if isinstance(progress, ContainerRunning):
                 await self.wait(launch)

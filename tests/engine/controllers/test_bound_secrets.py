@@ -127,18 +127,20 @@ async def test_deleting_a_run_without_gc_deletes_its_bound_credentials(tmp_path,
         assert await _bound_secrets(world) == ["wf-a-elsewhere-bound", "wf-a-other-run-bound"]
 
 
-async def test_a_bound_secret_found_already_is_refreshed_without_its_stale_owner(
+async def test_a_bound_secret_found_already_is_made_anew_without_its_stale_owner(
         tmp_path, backend):
     async with control_cluster(tmp_path, backend) as cluster:
         stale = [{"apiVersion": "v1", "kind": "Pod", "name": "wf-a-x1",
                   "uid": "0b8e5c0e-0000-4000-8000-00000000dead"}]
-        await cluster.create(_secret("wf-a-x1-bound", {}, ownerReferences=stale))
+        left = await cluster.create(_secret("wf-a-x1-bound", {}, ownerReferences=stale))
         fresh = _secret("wf-a-x1-bound", RUN_LABELS,
                         {keys.ANNOTATION_META_NAMESPACE: NAMESPACE})
         fresh["data"] = {"csc-pull-src.SCM_AUTH": base64.b64encode(TOKEN.encode()).decode()}
         await store_bound_secret(cluster, fresh)
         stored = await cluster.get(kinds.SECRET, "wf-a-x1-bound", NAMESPACE)
         assert not stored["metadata"].get("ownerReferences"), stored["metadata"]
+        assert stored["metadata"]["uid"] != left["metadata"]["uid"], (
+            "a Secret the garbage collector may have judged is replaced, not rewritten")
         assert stored["metadata"]["labels"] == RUN_LABELS
         assert stored["data"] == fresh["data"]
 
