@@ -31,6 +31,7 @@ from cyclone.engine.controllers.history import (
     history_key_of_workflow,
 )
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
+from cyclone.engine.controllers.policies import tenant_namespaces
 from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
@@ -111,7 +112,11 @@ class Engine:
             stages=self._informers[kinds.STAGE],
             resources=self._informers[kinds.RESOURCE],
             projects=self._informers[kinds.PROJECT],
+            tenant_namespaces=tenant_namespaces(control),
+            execution_clusters=Informer(control, kinds.EXECUTION_CLUSTER),
         )
+        self._informers[kinds.NAMESPACE] = self.caches.tenant_namespaces
+        self._informers[kinds.EXECUTION_CLUSTER] = self.caches.execution_clusters
         self.runs = RunController(control, self.caches, self.config, clock=clock.now)
         self.run_controller = Controller("workflowrun", self.runs.reconcile,
                                          workers=self.config.workers, clock=clock)

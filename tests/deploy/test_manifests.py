@@ -144,7 +144,9 @@ def test_rbac_is_least_privilege(source):
     # update, and never watch.
     assert {g[2] for g in granted if g[1] == "secrets"} == {
         "get", "list", "create", "patch", "delete"}
-    assert {g for g in granted if g[1] == "namespaces"} == {("", "namespaces", "get")}
+    # Namespaces: read and watched (tenant policies come from an informer), never written.
+    assert {g for g in granted if g[1] == "namespaces"} == {
+        ("", "namespaces", verb) for verb in ("get", "list", "watch")}
     assert not {g for g in granted if g[1] in ("leases", "clusterroles")}
     for name in ("cyclone-engine", "cyclone-server"):
         lease_rules = [r for r in role(objects, "Role", name)["rules"]

@@ -147,3 +147,24 @@ async def test_work_after_admission_goes_only_where_the_tenant_may(env):
             assert await checked_execution_target(env.cluster, run) == expected, context
     finally:
         await env.cluster.delete(kinds.EXECUTION_CLUSTER, "opened-w")
+
+
+async def test_a_feature_allowed_before_the_engine_cache_sees_it_is_admitted(env, monkeypatch):
+    """Tenant policies come from the engine's informers, which can lag a change; what the
+    cached policy refuses is read again before the run or stage is refused."""
+    informer = env.engine.caches.tenant_namespaces
+    await env.cluster.patch(kinds.NAMESPACE, NAMESPACE, {"metadata": {"labels": {
+        keys.LABEL_TENANT: keys.DEFAULT_TENANT}}})
+    async with asyncio.timeout(30):
+        while not ((informer.get(None, NAMESPACE) or {}).get("metadata", {}).get(
+                "labels") or {}).get(keys.LABEL_TENANT):
+            await asyncio.sleep(0.05)
+    stale = informer.get(None, NAMESPACE)
+    monkeypatch.setattr(informer, "get", lambda namespace, name: stale
+                        if name == NAMESPACE else None)
+    await env.cluster.patch(kinds.NAMESPACE, NAMESPACE, {"metadata": {"annotations": {
+        keys.ANNOTATION_TENANT_INFO: json.dumps({"allowedPodFeatures": ["hostNetwork"]})}}})
+    await env.apply(with_pod(shell_stage("net", "true"), hostNetwork=True),
+                    workflow("wf-net", [{"name": "net"}]), workflow_run("net-1", "wf-net"))
+    run = await env.wait_phase("net-1", "Succeeded", within=60)
+    assert stage_status(run, "net")["phase"] == "Succeeded"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
 
 
@@ -55,6 +56,10 @@ class ControlCaches:
     stages: ObjectCache
     resources: ObjectCache
     projects: ObjectCache
+    tenant_namespaces: Informer | None = None
+    """The tenants' metadata Namespaces; with `execution_clusters`, where the run
+    controller reads tenant policies from (`policies.TenantPolicies`)."""
+    execution_clusters: Informer | None = None
     execution: dict[str, ExecutionCluster] = field(default_factory=dict)
     cluster_problem: Callable[[str], str | None] = lambda _name: None
     """Why a cluster that is not in `execution` is missing: a message when it cannot be

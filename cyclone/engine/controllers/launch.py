@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,6 +83,8 @@ class StageInputs:
     artifact_upload: ArtifactUpload | None = None
     policy: TenantPolicy | None = None
     """What the run's tenant may use; None: no pod feature, only the tenant's own PVC."""
+    fresh_policy: Callable[[], Awaitable[TenantPolicy]] | None = None
+    """When `policy` comes from a cache: the policy read anew, to confirm a refusal."""
     stage_obj: dict = dataclasses.field(default_factory=dict)
     caches: CacheDecision = NO_CACHES
     """Whether the workload mounts its project's acceleration caches."""
@@ -259,6 +262,11 @@ def is_quota_refusal(error: ApiError) -> bool:
         "exceeded quota" in error.message or "status unknown for quota" in error.message)
 
 
+def _pod_violations(policy: TenantPolicy, pod: dict) -> list[Violation]:
+    return [Violation(v.field, v.message, v.feature, "pod")
+            for v in pod_spec_violations(policy, pod.get("spec"), "spec")]
+
+
 async def start_pod_stage(
     cluster: Cluster, state: RunState, stage: str, inputs: StageInputs
 ) -> bool:
@@ -273,6 +281,9 @@ async def start_pod_stage(
     """
     policy = inputs.policy or TenantPolicy(tenant_of(state.namespace))
     refused = stage_violations(policy, inputs.stage_obj)
+    if refused and inputs.fresh_policy is not None:
+        policy = await inputs.fresh_policy()
+        refused = stage_violations(policy, inputs.stage_obj)
     if refused:
         state.set_stage(stage, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
         return False
@@ -313,8 +324,9 @@ async def start_pod_stage(
         state.set_stage(stage, FAILED, REASON_GENERATE_POD_ERROR, str(exc))
         return False
     credentials = move_credentials(pod, bound_credentials(bound))
-    refused = [Violation(v.field, v.message, v.feature, "pod")
-               for v in pod_spec_violations(policy, pod.get("spec"), "spec")]
+    refused = _pod_violations(policy, pod)
+    if refused and inputs.fresh_policy is not None:
+        refused = _pod_violations(await inputs.fresh_policy(), pod)
     if refused:
         state.set_stage(stage, FAILED, REASON_TENANCY_VIOLATION, describe(refused))
         return False

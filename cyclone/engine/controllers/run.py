@@ -10,6 +10,8 @@ deterministic per (run, stage, attempt), so a repeated step never makes a second
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -28,6 +30,7 @@ from cyclone.engine.controllers.launch import (
     start_pod_stage,
 )
 from cyclone.engine.controllers.observe import output_masker
+from cyclone.engine.controllers.policies import TenantPolicies
 from cyclone.engine.controllers.secrets import prefetch_secrets
 from cyclone.engine.controllers.stage_objects import StageObjects
 from cyclone.engine.controllers.versioned import PerVersion
@@ -80,7 +83,12 @@ from cyclone.engine.core.stagestart import (
     reuse_succeeded_stages,
 )
 from cyclone.engine.core.stopping import pod_deletion_grace, stop_cause
-from cyclone.engine.core.tenancy import REASON_TENANCY_VIOLATION, describe, run_violations
+from cyclone.engine.core.tenancy import (
+    REASON_TENANCY_VIOLATION,
+    TenantPolicy,
+    describe,
+    run_violations,
+)
 from cyclone.engine.core.timeouts import deadline_for
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, artifact_upload_url
 from cyclone.engine.core.validation import validate_output_references
@@ -126,6 +134,10 @@ class RunController:
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
         self.gate = AdmissionGate(config)
+        self.policies = (
+            TenantPolicies(control, caches.tenant_namespaces, caches.execution_clusters)
+            if caches.tenant_namespaces is not None and caches.execution_clusters is not None
+            else None)
         self.writer = StatusWriter(control, caches.runs)
         self.finisher = RunFinisher(control, caches, config, self.writer)
         self.books = RunBooks()
@@ -199,7 +211,11 @@ class RunController:
             if failure is not None:
                 await self._end(state, FAILED, *failure, scope=scope)
                 return None
-            refused = await admission_violations(self.control, state.run, workflow, stage_objs)
+            refused = await admission_violations(self._policy_reads, state.run, workflow,
+                                                 stage_objs)
+            if refused and self.policies is not None:
+                refused = await admission_violations(self.control, state.run, workflow,
+                                                     stage_objs)
             if refused:
                 await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused),
                                 scope=scope)
@@ -254,6 +270,9 @@ class RunController:
         if not paused and step.start:
             inputs = await self._inputs(state, workflow, target)
             refused = run_violations(inputs.policy, state.run)
+            if refused and inputs.fresh_policy is not None:
+                inputs = dataclasses.replace(inputs, policy=await inputs.fresh_policy())
+                refused = run_violations(inputs.policy, state.run)
             if refused:
                 await self._end(state, FAILED, REASON_TENANCY_VIOLATION, describe(refused),
                                 scope=scope)
@@ -270,6 +289,15 @@ class RunController:
         if is_terminal(state.overall_phase):
             return 0.0
         return requeue_after(state.now, wakeups)
+
+    @property
+    def _policy_reads(self) -> Cluster:
+        return self.control if self.policies is None else self.policies.reads  # type: ignore[return-value]
+
+    async def _policy(self, tenant: str, clusters: list[str]) -> TenantPolicy:
+        if self.policies is None:
+            return await read_policy(self.control, tenant, clusters)
+        return await self.policies.cached(tenant, clusters)
 
     def _scope(self, state: RunState) -> list[str]:
         """The stages the run would run, when its workflow is known and its range valid."""
@@ -367,7 +395,9 @@ class RunController:
             project=project,
             target=target,
             config=self.config,
-            policy=await read_policy(self.control, tenant_of(state.namespace), [target.cluster]),
+            policy=await self._policy(tenant_of(state.namespace), [target.cluster]),
+            fresh_policy=None if self.policies is None else functools.partial(
+                self.policies.fresh, tenant_of(state.namespace), [target.cluster]),
             secrets=await prefetch_secrets(self.control, state.run, workflow, self.caches),
             artifact_upload=await self._artifact_upload(state, project_name, workflow),
             caches=await cache_decision(self.control, state.run, project_name, target.pvc,
