@@ -39,6 +39,9 @@ the body."""
 ANNOTATION_STAGE_SPECS = "workflowrun.cyclone.dev/stage-specs"
 """The specs of the workflow's stages when the run was started (JSON by stage name), so a
 later run can show what changed; written by the run start, never taken from the caller."""
+FINALIZER_RUN_CLEANUP = "cyclone.dev/workflowrun-cleanup"
+"""On a WorkflowRun: holds its deletion until the engine has removed its pods and data. A
+run started through Cyclone is created with it; the engine adds it to one that is not."""
 ANNOTATION_META_NAMESPACE = "cyclone.dev/meta-namespace"
 ANNOTATION_WORKFLOWRUN_UID = "workflowrun.cyclone.dev/uid"
 """On a stage pod: the uid of its run, so what the pod leaves (its stored logs) belongs to

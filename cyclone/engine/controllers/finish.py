@@ -54,7 +54,7 @@ from cyclone.kube.errors import AlreadyExists, ApiError, NotFound
 
 log = logging.getLogger(__name__)
 
-FINALIZER = "cyclone.dev/workflowrun-cleanup"
+FINALIZER = keys.FINALIZER_RUN_CLEANUP
 GC_RETRY_SECONDS = 5.0
 LOG_WAIT_RECHECK_SECONDS = 2.0
 DATA_REMOVED = "dataRemoved"
