@@ -68,9 +68,12 @@ def workflow_manifest(name: str, graph: dict[str, list[str]]) -> dict:
 
 
 def run_manifest(name: str, workflow: str) -> dict:
+    """A run as Cyclone's run start writes it (REST, CLI, triggers): with the engine's
+    cleanup finalizer already set."""
     return {
         "apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
-        "metadata": {"name": name, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": NAMESPACE,
+                     "finalizers": [keys.FINALIZER_RUN_CLEANUP]},
         "spec": {"workflowRef": {"name": workflow}},
     }
 

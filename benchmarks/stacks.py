@@ -47,6 +47,7 @@ class Observer:
     pod_succeeded: dict[tuple[str, str], float] = field(default_factory=dict)
     run_done: dict[str, float] = field(default_factory=dict)
     run_phase: dict[str, str] = field(default_factory=dict)
+    run_reason: dict[str, str] = field(default_factory=dict)
     _waiting: list[tuple[int, asyncio.Event]] = field(default_factory=list)
 
     def on_pod(self, event_type: str, pod: dict, _old: dict | None) -> None:
@@ -65,6 +66,8 @@ class Observer:
         if phase in TERMINAL and name not in self.run_done:
             self.run_done[name] = time.perf_counter()
             self.run_phase[name] = phase or ""
+            overall = (run.get("status") or {}).get("overall") or {}
+            self.run_reason[name] = f"{overall.get('reason')}: {overall.get('message')}"
             for target, event in self._waiting:
                 if len(self.run_done) >= target:
                     event.set()
@@ -177,7 +180,7 @@ async def _install(plane: Any) -> None:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"CRD {crd['metadata']['name']} not established")
                 await asyncio.sleep(0.1)
-        await ensure_default_tenant(admin)
+        await ensure_default_tenant(admin, home_pvc=True)
         while True:
             try:
                 await admin.get(kinds.SERVICE_ACCOUNT, "default", NAMESPACE)

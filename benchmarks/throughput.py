@@ -115,7 +115,8 @@ async def burst(stack: Stack, observer, prefix: str, runs: int, creators: int,
     finished = max(observer.run_done[name] for name in names)
     failed = [n for n in names if observer.run_phase.get(n) != "Succeeded"]
     if failed:
-        raise RuntimeError(f"{len(failed)} runs did not succeed, e.g. {failed[0]}")
+        raise RuntimeError(f"{len(failed)} runs did not succeed, e.g. {failed[0]} "
+                           f"({observer.run_reason.get(failed[0])})")
     latencies = [observer.pod_added[(n, "only")] - created[n] for n in names]
     return {
         "kind": "burst", "runs": runs, "seconds": finished - started,
@@ -148,7 +149,8 @@ async def paced(stack: Stack, observer, prefix: str, runs: int, rate: float,
     finished = max(observer.run_done[name] for name in names)
     failed = [n for n in names if observer.run_phase.get(n) != "Succeeded"]
     if failed:
-        raise RuntimeError(f"{len(failed)} runs did not succeed, e.g. {failed[0]}")
+        raise RuntimeError(f"{len(failed)} runs did not succeed, e.g. {failed[0]} "
+                           f"({observer.run_reason.get(failed[0])})")
     first = [observer.pod_added[(n, "a")] - created[n] for n in names]
     handoff = [observer.pod_added[(n, "b")] - observer.pod_succeeded[(n, "a")] for n in names]
     return {
