@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from common import stage_manifest, workflow_manifest
+from common import run_manifest, stage_manifest, workflow_manifest
 from stacks import Observer
 
 from cyclone.api import keys
@@ -63,7 +63,8 @@ async def prepare_namespace(cluster: Any, namespace: str) -> None:
     tenant = namespace.removeprefix(keys.TENANT_NAMESPACE_PREFIX)
     with contextlib.suppress(AlreadyExists):
         await cluster.create({"apiVersion": "v1", "kind": "Namespace",
-                              "metadata": {"name": namespace}})
+                              "metadata": {"name": namespace,
+                                           "labels": {keys.LABEL_TENANT: tenant}}})
     for _ in range(600):
         try:
             await cluster.get(kinds.SERVICE_ACCOUNT, "default", namespace)
@@ -85,9 +86,7 @@ async def prepare_namespace(cluster: Any, namespace: str) -> None:
 
 
 def _run(namespace: str, name: str) -> dict:
-    return {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"workflowRef": {"name": "one"}}}
+    return _in(namespace, run_manifest(name, "one"))
 
 
 async def start_engines(count: int, where: list[str], workdir: Path) -> list[Any]:
