@@ -1,8 +1,9 @@
 """Throughput and latency: N one-stage runs on the fake runtime, on the embedded cluster and
 on a real kube-apiserver.
 
-    python benchmarks/throughput.py [--sizes 100,1000,10000] [--kube-sizes 100,1000]
-        [--paced-rate 3] [--paced-runs 60] [--replicas 1,2] [--replica-runs 1000]
+    python benchmarks/throughput.py [--sizes 100,1000,10000] [--kube-sizes 100,2000]
+        [--paced-rate 3] [--paced-runs 60] [--paced-one-stage-rate 10]
+        [--paced-one-stage-runs 300] [--replicas 1,2] [--replica-runs 1000]
         [--kube-replica-runs 500] [--no-kube] [--no-embedded] [--quick] [--json FILE]
 
 Two kinds of series, on each cluster:
@@ -13,7 +14,8 @@ Two kinds of series, on each cluster:
 - paced: two-stage runs (a -> b) created at a steady rate (default 3 runs/s, where
   Tekton's creation-to-pod gap is reported to grow to tens of seconds); the latencies
   from creation to the first pod and from stage a's pod Succeeded to stage b's pod
-  created, without a backlog.
+  created, without a backlog. A second paced series creates one-stage runs (default
+  10 runs/s) and times creation to pod.
 
 Times are taken when this process's own watches first see a thing (the run, the pod,
 the pod Succeeded). Requests are the calls the engine (and, apart, the node agent) makes
@@ -128,7 +130,9 @@ async def burst(stack: Stack, observer, prefix: str, runs: int, creators: int,
 
 
 async def paced(stack: Stack, observer, prefix: str, runs: int, rate: float,
-                limit: float) -> dict:
+                limit: float, stages: int = 2) -> dict:
+    """Runs created at `rate` per second: of workflow `two` (a -> b), or of `one` with
+    `stages=1` (then there is no handoff to time)."""
     names = [f"{prefix}-{i:05d}" for i in range(runs)]
     created: dict[str, float] = {}
     before = _counters(stack)
@@ -139,7 +143,7 @@ async def paced(stack: Stack, observer, prefix: str, runs: int, rate: float,
     async def create(name: str, at: float) -> None:
         await asyncio.sleep(max(0.0, at - loop.time()))
         created[name] = time.perf_counter()
-        await stack.admin.create(run_manifest(name, "two"))
+        await stack.admin.create(run_manifest(name, "two" if stages == 2 else "one"))
 
     began = time.perf_counter()
     async with asyncio.TaskGroup() as group:
@@ -151,14 +155,17 @@ async def paced(stack: Stack, observer, prefix: str, runs: int, rate: float,
     if failed:
         raise RuntimeError(f"{len(failed)} runs did not succeed, e.g. {failed[0]} "
                            f"({observer.run_reason.get(failed[0])})")
-    first = [observer.pod_added[(n, "a")] - created[n] for n in names]
-    handoff = [observer.pod_added[(n, "b")] - observer.pod_succeeded[(n, "a")] for n in names]
+    first_stage = "a" if stages == 2 else "only"
+    first = [observer.pod_added[(n, first_stage)] - created[n] for n in names]
+    handoff = [observer.pod_added[(n, "b")] - observer.pod_succeeded[(n, "a")]
+               for n in names] if stages == 2 else []
     return {
-        "kind": f"paced {rate:g}/s", "runs": runs, "seconds": finished - began,
-        "per_min": runs / (finished - began) * 60,
+        "kind": f"paced {rate:g}/s" + ("" if stages == 2 else " one-stage"), "runs": runs,
+        "seconds": finished - began, "per_min": runs / (finished - began) * 60,
         "pod_p50": percentile(first, 0.5), "pod_p99": percentile(first, 0.99),
-        "next_p50": percentile(handoff, 0.5), "next_p99": percentile(handoff, 0.99),
-        **_figures(stack, before, runs * 2),
+        "next_p50": percentile(handoff, 0.5) if handoff else None,
+        "next_p99": percentile(handoff, 0.99) if handoff else None,
+        **_figures(stack, before, runs * stages),
     }
 
 
@@ -182,6 +189,12 @@ async def series(stack: Stack, args: argparse.Namespace, sizes: list[int]) -> li
                                  args.paced_rate, args.timeout)
             rows.append({"cluster": stack.name, **_merge([result])})
             print(f"  {stack.name}: paced series done", flush=True)
+        if args.paced_one_stage_runs:
+            result = await paced(stack, observer, f"p{next(counter)}",
+                                 args.paced_one_stage_runs, args.paced_one_stage_rate,
+                                 args.timeout, stages=1)
+            rows.append({"cluster": stack.name, **_merge([result])})
+            print(f"  {stack.name}: paced one-stage series done", flush=True)
         for size in sizes:
             reps = args.small_reps if size <= 100 and stack.name == "embedded" else 1
             results = [
@@ -206,7 +219,7 @@ async def measure(args: argparse.Namespace) -> list[dict]:
                                              args.replica_runs, args.creators, args.timeout)
         if args.kube:
             async with kube_plane(workdir / "kube") as plane:
-                if args.kube_sizes:
+                if args.kube_sizes or args.paced_runs or args.paced_one_stage_runs:
                     async with kube_stack(plane, workdir / "kube") as stack:
                         rows += await series(stack, args, args.kube_sizes)
                 if args.replicas:
@@ -258,7 +271,8 @@ def print_report(rows: list[dict], args: argparse.Namespace) -> None:
     ] for row in rows]
     print(table(headers, lines))
     print("burst: N one-stage runs created at once (latencies include the backlog); "
-          "paced: two-stage runs at a steady rate; figures are medians over reps")
+          "paced: two-stage runs (one-stage where it says so) at a steady rate; figures are "
+          "medians over reps")
     print("\nWhere we stand (this machine also hosts the API server and etcd):")
     for cluster in dict.fromkeys(row["cluster"] for row in rows):
         bursts = [r for r in rows if r["cluster"] == cluster and r["kind"] == "burst"]
@@ -271,7 +285,7 @@ def print_report(rows: list[dict], args: argparse.Namespace) -> None:
                   "tuned for one controller")
         for row in rows:
             if row["cluster"] == cluster and row["kind"].startswith("paced"):
-                print(f"- {cluster}: at {args.paced_rate:g} runs/s creation→pod p99 is "
+                print(f"- {cluster}: {row['kind']}: creation→pod p99 is "
                       f"{ms(row['pod_p99']):,.0f} ms (Tekton: tens of seconds at 2-3 runs/s)")
     print_replicas(replicas)
 
@@ -280,8 +294,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000",
                         help="burst sizes on the embedded cluster (default 100,1000,10000)")
-    parser.add_argument("--kube-sizes", default="100,1000",
-                        help="burst sizes on the real kube-apiserver (default 100,1000)")
+    parser.add_argument("--kube-sizes", default="100,2000",
+                        help="burst sizes on the real kube-apiserver (default 100,2000)")
     parser.add_argument("--small-reps", type=int, default=3,
                         help="repetitions of embedded bursts of up to 100 runs (default 3; else 1)")
     parser.add_argument("--creators", type=int, default=4,
@@ -289,6 +303,10 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=float, default=3.0, help="runs/s (default 3)")
     parser.add_argument("--paced-runs", type=int, default=60,
                         help="runs in the paced series, 0 to skip it (default 60)")
+    parser.add_argument("--paced-one-stage-rate", type=float, default=10.0,
+                        help="runs/s of the paced series of one-stage runs (default 10)")
+    parser.add_argument("--paced-one-stage-runs", type=int, default=300,
+                        help="runs in that series, 0 to skip it (default 300)")
     parser.add_argument("--replicas", default="1,2",
                         help="engine replica counts compared over one burst, each replica a "
                         "process ('' to skip; default 1,2)")
@@ -305,6 +323,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.kube_sizes, args.paced_runs, args.small_reps = "100,1000", "100", 30, 1
+        args.paced_one_stage_runs = 50
         args.replica_runs, args.kube_replica_runs = 300, 200
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.kube_sizes = [int(s) for s in args.kube_sizes.split(",") if s]
