@@ -1,7 +1,7 @@
 """DAG overhead: random DAGs of `true` stages on Cyclone, `make -j2` and Prefect 3.
 
-    python benchmarks/dag_overhead.py [--sizes 50,200,1000] [--reps 3] [--large-reps 1]
-        [--no-prefect] [--no-cyclone] [--quick] [--json FILE]
+    python benchmarks/dag_overhead.py [--sizes 50,200,1000,5000] [--reps 3] [--large-reps 1]
+        [--prefect-max 1000] [--no-prefect] [--no-cyclone] [--quick] [--json FILE]
 
 Each DAG (layers of 1-8 stages, 1-3 dependencies per stage, fixed seed) runs:
 
@@ -15,7 +15,9 @@ Each DAG (layers of 1-8 stages, 1-3 dependencies per stage, fixed seed) runs:
   and database are in a temporary directory.
 
 Prints the medians of the repetitions and the ratios to make. Sizes of at least 1,000
-stages use `--large-reps` repetitions (Prefect and Cyclone both take minutes there).
+stages use `--large-reps` repetitions (Prefect and Cyclone both take minutes there);
+Prefect runs only up to `--prefect-max` stages (the 5,000-stage size measures how
+Cyclone's cost per stage grows, against its own 50-stage figure).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ def measure(size: int, reps: int, args: argparse.Namespace) -> dict:
                 rep_dir = workdir / f"rep-{rep}"
                 rep_dir.mkdir()
                 row["cyclone"].append(run_cyclone(graph, rep_dir, args.timeout))
-        if args.prefect:
+        if args.prefect and size <= args.prefect_max:
             found = run_prefect(graph, workdir, reps)
             row["prefect"] = found["seconds"]
             row["prefect_version"] = found["version"]
@@ -187,8 +189,8 @@ def print_report(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="50,200,1000",
-                        help="comma-separated stage counts (default 50,200,1000)")
+    parser.add_argument("--sizes", default="50,200,1000,5000",
+                        help="comma-separated stage counts (default 50,200,1000,5000)")
     parser.add_argument("--width", type=int, default=8, help="widest layer (default 8)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reps", type=int, default=3,
@@ -196,6 +198,8 @@ def main() -> None:
     parser.add_argument("--large-reps", type=int, default=1,
                         help="repetitions at 1,000 stages and more (default 1)")
     parser.add_argument("--no-prefect", action="store_true", help="skip Prefect")
+    parser.add_argument("--prefect-max", type=int, default=1000,
+                        help="largest DAG Prefect runs (default 1000)")
     parser.add_argument("--no-cyclone", action="store_true", help="skip Cyclone")
     parser.add_argument("--quick", action="store_true", help="sizes 50,200, one repetition")
     parser.add_argument("--timeout", type=float, default=900, help="per Cyclone run, seconds")
