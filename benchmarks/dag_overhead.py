@@ -9,10 +9,12 @@ Each DAG (layers of 1-8 stages, 1-3 dependencies per stage, fixed seed) runs:
   with the host runtime, engine with its default configuration), one stage pod per
   stage running `true` in bubblewrap; timed from the WorkflowRun's creation until the
   engine's cache shows it Succeeded, a fresh data dir each repetition;
-- with `make -j2` (each target's recipe is `true`): the floor, process spawning alone;
-- with Prefect 3 (benchmarks/prefect_dag.py): one task per stage running `true` in a
-  subprocess, dependencies as `wait_for`, on Prefect's own ephemeral server whose home
-  and database are in a temporary directory.
+- with `make -j2`, each target's recipe `true` (process spawning alone), and again with
+  each recipe `bwrap --dev-bind / / --tmpfs /tmp /bin/true`: the sandboxed floor, the
+  baseline of the ratios;
+- with Prefect 3 (benchmarks/prefect_dag.py): one task per stage running the same
+  sandboxed `true` in a subprocess, dependencies as `wait_for`, on Prefect's own
+  ephemeral server whose home and database are in a temporary directory.
 
 Prints the medians of the repetitions and the ratios to make. Sizes of at least 1,000
 stages use `--large-reps` repetitions (Prefect and Cyclone both take minutes there);
@@ -55,10 +57,16 @@ HERE = Path(__file__).resolve().parent
 LARGE = 1000
 
 
-def run_make(graph: dict[str, list[str]], workdir: Path) -> float:
+SANDBOXED_TRUE = "bwrap --dev-bind / / --tmpfs /tmp /bin/true"
+"""Each stage's work in the sandboxed floor and for Prefect: `true` in a bubblewrap
+sandbox, as each Cyclone stage runs in one."""
+
+
+def run_make(graph: dict[str, list[str]], workdir: Path, sandboxed: bool = False) -> float:
+    recipe = SANDBOXED_TRUE if sandboxed else "true"
     lines = [".PHONY: all " + " ".join(graph), f"all: {' '.join(graph)}"]
     for name, deps in graph.items():
-        lines.append(f"{name}: {' '.join(deps)}\n\ttrue")
+        lines.append(f"{name}: {' '.join(deps)}\n\t{recipe}")
     makefile = workdir / "Makefile"
     makefile.write_text("\n".join(lines) + "\n")
     started = time.perf_counter()
@@ -129,7 +137,8 @@ def run_prefect(graph: dict[str, list[str]], workdir: Path, reps: int) -> dict:
     dag_file = workdir / "dag.json"
     dag_file.write_text(json.dumps(graph))
     result = subprocess.run(
-        [sys.executable, str(HERE / "prefect_dag.py"), str(dag_file), "--reps", str(reps)],
+        [sys.executable, str(HERE / "prefect_dag.py"), str(dag_file), "--reps", str(reps),
+         "--sandbox"],
         env=prefect_env(workdir / "prefect-home"), cwd=workdir,
         capture_output=True, text=True, timeout=3600,
     )
@@ -153,6 +162,8 @@ def measure(size: int, reps: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="cyclone-bench-dag-") as tmp:
         workdir = Path(tmp)
         row["make"] = [run_make(graph, workdir) for _ in range(max(reps, 5))]
+        row["make_sandboxed"] = [run_make(graph, workdir, sandboxed=True)
+                                 for _ in range(max(reps, 5))]
         if not args.no_cyclone:
             row["cyclone"] = []
             for rep in range(reps):
@@ -166,22 +177,29 @@ def measure(size: int, reps: int, args: argparse.Namespace) -> dict:
     return row
 
 
+def floor_seconds(row: dict) -> float:
+    """The sandboxed `make -j2` of the row (plain make for figures kept from before it)."""
+    return median(row.get("make_sandboxed") or row["make"])
+
+
 def print_report(rows: list[dict]) -> None:
-    headers = ["stages", "depth", "make -j2 s", "cyclone s", "cyclone/make",
-               "cyclone ms/stage", "prefect s", "prefect/make", "reps"]
+    headers = ["stages", "depth", "make -j2 s", "sandboxed make s", "cyclone s",
+               "cyclone/sandboxed make", "cyclone ms/stage", "prefect s",
+               "prefect/sandboxed make", "reps"]
     lines = []
     for row in rows:
-        make = median(row["make"])
+        make, floor = median(row["make"]), floor_seconds(row)
         cyclone = median(row.get("cyclone") or [])
         prefect = median(row.get("prefect") or [])
         lines.append([
-            row["stages"], row["depth"], make, cyclone, ratio(cyclone, make),
-            (cyclone - make) / row["stages"] * 1000, prefect, ratio(prefect, make),
+            row["stages"], row["depth"], make, floor, cyclone, ratio(cyclone, floor),
+            (cyclone - floor) / row["stages"] * 1000, prefect, ratio(prefect, floor),
             f"{len(row['make'])}/{len(row.get('cyclone') or [])}/{len(row.get('prefect') or [])}",
         ])
     print(table(headers, lines))
-    print("medians; reps = repetitions for make/cyclone/prefect; cyclone ms/stage = "
-          "(cyclone - make) / stages")
+    print("medians; reps = repetitions for make/cyclone/prefect; sandboxed make runs each "
+          f"recipe as `{SANDBOXED_TRUE}`, as Prefect's tasks do here; cyclone ms/stage = "
+          "(cyclone - sandboxed make) / stages")
     versions = {row.get("prefect_version") for row in rows} - {None}
     if versions:
         print(f"prefect {', '.join(sorted(versions))}, ThreadPoolTaskRunner, ephemeral server")

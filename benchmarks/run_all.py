@@ -7,11 +7,12 @@
 Each benchmark runs in its own process (so peak memory and caches are its own); the
 defaults measure at the sizes the targets of the scale work name (a 5,000-stage DAG, a
 10,000-stage run, 2,000 runs on the real apiserver), which takes the better part of an
-hour on 2 cores. `--quick` passes `--quick` to each for a smoke run of about two minutes. Each writes its raw figures
-with `--json` (into DIR, else a temporary directory), which the final table of targets
-(`targets.py`) reads; a benchmark that is missing or fails leaves its targets "not
-measured". Its printed lines are kept beside, as `<name>.out`, so `--targets-only
---json-dir DIR` prints the targets of benchmarks run apart into one DIR.
+hour on 2 cores. `--quick` passes `--quick` to each for a smoke run of about two
+minutes. Each writes its raw figures with `--json` (into DIR, else a temporary
+directory), which the final table of targets (`targets.py`) reads; a benchmark that is
+missing or fails leaves its targets "not measured". Its printed lines are kept beside,
+as `<name>.out`, so `--targets-only --json-dir DIR` prints the targets of benchmarks run
+apart into one DIR.
 """
 
 from __future__ import annotations
