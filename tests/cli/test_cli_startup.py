@@ -1,7 +1,7 @@
 """`cyclone --help` starts without what only a command's work needs: the HTTP client, YAML,
-the pydantic models, lightkube, asyncio and the server, engine and node packages are
-imported by the commands that use them. How fast it starts is measured by
-benchmarks/cli_startup.py; this pins what it imports."""
+rich's console (help is plain text), the pydantic models, lightkube, asyncio and the
+server, engine and node packages are imported by the commands that use them. How fast it
+starts is measured by benchmarks/cli_startup.py; this pins what it imports."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ HEAVY_MODULES = (
     "croniter",
     "asyncio",
     "importlib.metadata",
+    "rich.console",
+    "rich.markdown",
     "rich.live",
+    "typer.rich_utils",
     "fastapi",
     "starlette",
     "uvicorn",
