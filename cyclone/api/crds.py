@@ -22,6 +22,7 @@ from cyclone.api.meta import CycloneObject
 from cyclone.api.project import Project
 from cyclone.api.resource import Resource
 from cyclone.api.stage import Stage
+from cyclone.api.stagechunks import WorkflowRunStages
 from cyclone.api.trigger import WorkflowTrigger
 from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
@@ -38,6 +39,7 @@ class CycloneKind:
 
     model: type[CycloneObject]
     printer_columns: tuple[dict[str, Any], ...] = ()
+    status_subresource: bool = True
 
     @property
     def kind(self) -> str:
@@ -78,6 +80,15 @@ CYCLONE_KINDS: tuple[CycloneKind, ...] = (
             _column("Reason", ".status.overall.reason", priority=1),
             AGE_COLUMN,
         ),
+    ),
+    CycloneKind(
+        WorkflowRunStages,
+        (
+            _column("Run", ".spec.run"),
+            _column("Index", ".spec.index", "integer"),
+            AGE_COLUMN,
+        ),
+        status_subresource=False,
     ),
     CycloneKind(
         WorkflowTrigger,
@@ -195,7 +206,7 @@ def render_crd(entry: CycloneKind) -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "schema": {"openAPIV3Schema": object_schema(model)},
-                    "subresources": {"status": {}},
+                    **({"subresources": {"status": {}}} if entry.status_subresource else {}),
                     "additionalPrinterColumns": [dict(c) for c in entry.printer_columns],
                 }
             ],
@@ -204,7 +215,7 @@ def render_crd(entry: CycloneKind) -> dict[str, Any]:
 
 
 def render_crds() -> list[dict[str, Any]]:
-    """The seven CRDs, in a stable order."""
+    """The CRDs of every Cyclone kind, in a stable order."""
     return [render_crd(entry) for entry in CYCLONE_KINDS]
 
 

@@ -55,6 +55,8 @@ class ControlCaches:
     stages: ObjectCache
     resources: ObjectCache
     projects: ObjectCache
+    run_stages: ObjectCache | None = None
+    """The stage chunks of large runs (`cyclone.api.stagechunks`)."""
     execution: dict[str, ExecutionCluster] = field(default_factory=dict)
     cluster_problem: Callable[[str], str | None] = lambda _name: None
     """Why a cluster that is not in `execution` is missing: a message when it cannot be
