@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from cyclone.api import stagechunks
 from cyclone.kube import kinds
+from cyclone.kube.errors import NotFound
 from cyclone.kube.protocol import Cluster
 
 
@@ -26,3 +27,21 @@ async def read_run(cluster: Cluster, run: dict) -> dict:
 def chunk_of_run(chunk: dict) -> str | None:
     """The name of the run a chunk holds stages of."""
     return (chunk.get("spec") or {}).get("run")
+
+
+async def read_run_stage(cluster: Cluster, run: dict, stage: str) -> dict:
+    """``run`` with the entry of one stage filled in (the only one in ``status.stages`` of
+    a large run, read from the one chunk that holds it); a small run as it is."""
+    count = stagechunks.recorded_chunks(run)
+    if count is None:
+        return run
+    meta = run["metadata"]
+    name = stagechunks.chunk_name(meta["name"], stagechunks.chunk_index(stage, count))
+    try:
+        chunk = await cluster.get(kinds.WORKFLOW_RUN_STAGES, name, meta["namespace"])
+    except NotFound:
+        chunk = None
+    entries = ((chunk.get("status") or {}).get("stages") or {}) if stagechunks.belongs_to(
+        chunk, run) and chunk is not None else {}
+    stages = {stage: entries[stage]} if stage in entries else {}
+    return {**run, "status": {**(run.get("status") or {}), "stages": stages}}
