@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 import pytest
 
@@ -15,6 +16,7 @@ from cyclone.engine.runstages import read_run
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 
+from .crash_kit import CrashPoint, Engines, engine_target
 from .harness import BACKENDS, NAMESPACE, running_env, shell_stage, workflow, workflow_run
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
@@ -83,3 +85,48 @@ async def test_run_above_the_threshold_keeps_its_stages_in_chunks(tmp_path, back
             await asyncio.sleep(0.2)
         with pytest.raises(NotFound):
             await env.cluster.get(kinds.WORKFLOW_RUN, "wide-1", NAMESPACE)
+
+
+CRASH_RUNS = 3
+
+
+async def test_engine_killed_between_chunk_and_run_writes_finishes_each_stage_once(
+        tmp_path, backend):
+    """Kills right after a chunk is created (the run does not record its chunks yet),
+    after a chunk write that starts or ends a stage (the run's summary is behind), and
+    after random numbers of writes: every run still succeeds with one pod per stage."""
+    points = [
+        CrashPoint("chunk created", "create", "WorkflowRunStages", "crash-0-stages-*"),
+        CrashPoint("stage started in a chunk", "patch", "WorkflowRunStages", "crash-1-*",
+                   contains='"phase":"Running"'),
+        CrashPoint("stage ended in a chunk", "patch", "WorkflowRunStages", "crash-2-*",
+                   contains='"phase":"Succeeded"'),
+    ]
+    config = {"gc_enabled": False, "watch_pod_events": False, "workers": 1,
+              "stage_chunk_threshold": THRESHOLD}
+    async with running_env(tmp_path, with_engine=False, backend=backend) as env:
+        await env.apply(
+            *(shell_stage(f"s{i}", f"echo 'stage:s{i}' > /cyclone/results/__result__")
+              for i in range(STAGES)),
+            chained_workflow("wide", STAGES)[-1])
+        async with Engines(engine_target(env), tmp_path, config, points, [],
+                           random_writes=(20, 45)):
+            for index in range(CRASH_RUNS):
+                await env.apply(workflow_run(f"crash-{index}", "wide"))
+            runs = [await env.wait_phase(f"crash-{index}", "Succeeded", within=180)
+                    for index in range(CRASH_RUNS)]
+            for point in points:
+                assert point.hit.is_set(), f"never crashed at: {point.label}"
+        pods = await env.pods(f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}")
+        per_stage = Counter((p["metadata"]["labels"][keys.LABEL_WORKFLOWRUN],
+                             p["metadata"]["labels"][keys.LABEL_STAGE]) for p in pods)
+        assert set(per_stage) == {(f"crash-{r}", f"s{s}") for r in range(CRASH_RUNS)
+                                  for s in range(STAGES)}
+        assert set(per_stage.values()) == {1}, per_stage.most_common(3)
+        for run in runs:
+            assert not run["status"].get("stages")
+            assert run["status"][stagechunks.COUNTS_FIELD] == {"Succeeded": STAGES}
+            assembled = await read_run(env.cluster, run)
+            for name, entry in assembled["status"]["stages"].items():
+                assert entry["status"]["phase"] == "Succeeded"
+                assert entry["outputs"] == [{"key": "stage", "value": name}]
