@@ -105,6 +105,15 @@ def group_by_chunk(stages: Mapping[str, Any], count: int) -> dict[int, dict[str,
     return grouped
 
 
+def split_status_patch(changes: Mapping[str, Any], count: int
+                       ) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """A merge patch of a large run's assembled status, split into the patch of the run
+    (all but ``stages``) and, per chunk whose entries change, the patch of its
+    ``status.stages``."""
+    run_patch = {key: value for key, value in changes.items() if key != "stages"}
+    return run_patch, group_by_chunk(changes.get("stages") or {}, count)
+
+
 def stage_counts(stages: Iterable[Mapping[str, Any] | None]) -> dict[str, int]:
     """Entries per phase (`NO_PHASE` for entries without one), for ``status.stageCounts``."""
     counts = Counter(((entry or {}).get("status") or {}).get("phase") or NO_PHASE

@@ -60,15 +60,15 @@ class StageChunks:
                     if key[0] == namespace and key[1].startswith(prefix)]:
             self._written.pop(key, None)
 
-    async def write(self, run: dict, count: int, changes: Mapping[str, Any],
+    async def write(self, run: dict, count: int, patches: Mapping[int, dict[str, Any]],
                     stages: Mapping[str, Any]) -> bool:
-        """Write the stage entry ``changes`` (a merge patch of ``status.stages``) of the
-        assembled ``run`` into its chunks, one write per chunk changed; ``stages`` are the
-        entries after the change (a chunk not yet read is written whole from them). False
-        when a chunk changed meanwhile (the reconcile starts again)."""
+        """Write the stage entry ``patches`` (per chunk index, a merge patch of its
+        ``status.stages``) of the assembled ``run``, one write per chunk changed;
+        ``stages`` are the entries after the change (a chunk not yet read is written whole
+        from them). False when a chunk changed meanwhile (the reconcile starts again)."""
         known: Mapping[str, str] = run.get(stagechunks.VERSIONS_KEY) or {}
         whole: dict[int, dict[str, Any]] | None = None
-        for index, patch in sorted(stagechunks.group_by_chunk(changes, count).items()):
+        for index, patch in sorted(patches.items()):
             name = stagechunks.chunk_name(run["metadata"]["name"], index)
             if name in known:
                 written = await self._patch(run, name, patch, known[name])

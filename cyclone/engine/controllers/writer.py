@@ -106,9 +106,9 @@ class StatusWriter:
             count = stagechunks.chunk_count_for(len(state.stages))
             changes[stagechunks.CHUNKS_FIELD] = {"count": count}
         if count is not None:
-            changes.pop("stages", None)
-            if stage_changes:
-                if not await self.chunks.write(state.run, count, stage_changes, state.stages):
+            changes, chunk_patches = stagechunks.split_status_patch(changes, count)
+            if chunk_patches:
+                if not await self.chunks.write(state.run, count, chunk_patches, state.stages):
                     return None
                 counts = stagechunks.stage_counts(state.stages.values())
                 if counts != before.get(stagechunks.COUNTS_FIELD):
