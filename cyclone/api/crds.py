@@ -39,7 +39,6 @@ class CycloneKind:
 
     model: type[CycloneObject]
     printer_columns: tuple[dict[str, Any], ...] = ()
-    status_subresource: bool = True
 
     @property
     def kind(self) -> str:
@@ -88,7 +87,6 @@ CYCLONE_KINDS: tuple[CycloneKind, ...] = (
             _column("Index", ".spec.index", "integer"),
             AGE_COLUMN,
         ),
-        status_subresource=False,
     ),
     CycloneKind(
         WorkflowTrigger,
@@ -206,7 +204,7 @@ def render_crd(entry: CycloneKind) -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "schema": {"openAPIV3Schema": object_schema(model)},
-                    **({"subresources": {"status": {}}} if entry.status_subresource else {}),
+                    "subresources": {"status": {}},
                     "additionalPrinterColumns": [dict(c) for c in entry.printer_columns],
                 }
             ],

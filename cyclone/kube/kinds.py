@@ -55,10 +55,8 @@ STAGE = _cyclone("Stage", "stages", "stg")
 WORKFLOW = _cyclone("Workflow", "workflows", "wf")
 WORKFLOW_RUN = _cyclone("WorkflowRun", "workflowruns", "wfr")
 WORKFLOW_TRIGGER = _cyclone("WorkflowTrigger", "workflowtriggers", "wft")
-WORKFLOW_RUN_STAGES = Kind(keys.API_VERSION, "WorkflowRunStages", "workflowrunstages", True,
-                           False, ("wfrs",))
-"""The stage entries of a large run (`cyclone.api.stagechunks`); no status subresource:
-only the engine writes them, as a whole object."""
+WORKFLOW_RUN_STAGES = _cyclone("WorkflowRunStages", "workflowrunstages", "wfrs")
+"""The stage entries of a large run (`cyclone.api.stagechunks`), in its status."""
 
 CYCLONE_KINDS: tuple[Kind, ...] = (
     EXECUTION_CLUSTER, PROJECT, RESOURCE, STAGE, WORKFLOW, WORKFLOW_RUN, WORKFLOW_RUN_STAGES,

@@ -69,10 +69,7 @@ def test_eight_crds_with_names_scope_and_version() -> None:
         assert spec["names"]["shortNames"] == [short]
         (version,) = spec["versions"]
         assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
-        if kind == "WorkflowRunStages":
-            assert "subresources" not in version, "only the engine writes it, whole"
-        else:
-            assert version["subresources"] == {"status": {}}
+        assert version["subresources"] == {"status": {}}
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED_NAMES))

@@ -86,30 +86,33 @@ class StageChunks:
         try:
             return await self.control.patch(
                 kinds.WORKFLOW_RUN_STAGES, name, {"status": {"stages": patch}}, namespace,
-                resource_version=version or None)
+                subresource="status", resource_version=version or None)
         except (Conflict, NotFound):
             await self._refresh(namespace, name)
             return None
 
     async def _put(self, run: dict, index: int, entries: Mapping[str, Any]) -> dict | None:
-        """Create the chunk holding ``entries``; one left by an earlier attempt (a crash
-        before the run recorded its chunks) or by an earlier run of the same name is
-        replaced whole."""
+        """Create the chunk, then write ``entries`` as its status (the status subresource
+        is a second write); one left by an earlier attempt (a crash before the run
+        recorded its chunks) or by an earlier run of the same name is taken over and its
+        status replaced whole."""
         wanted = stagechunks.chunk_object(run, index, entries)
-        namespace = run["metadata"]["namespace"]
+        namespace, name = run["metadata"]["namespace"], wanted["metadata"]["name"]
         try:
-            return await self.control.create(copy.deepcopy(wanted), namespace=namespace)
-        except AlreadyExists:
-            pass
-        try:
-            found = await self.control.get(kinds.WORKFLOW_RUN_STAGES, wanted["metadata"]["name"],
-                                           namespace)
-            wanted["metadata"] = {**found["metadata"], **wanted["metadata"],
-                                  "resourceVersion": found["metadata"].get("resourceVersion")}
-            return await self.control.replace(wanted)
+            try:
+                found = await self.control.create(
+                    {key: value for key, value in wanted.items() if key != "status"},
+                    namespace=namespace)
+            except AlreadyExists:
+                found = await self.control.get(kinds.WORKFLOW_RUN_STAGES, name, namespace)
+                if not stagechunks.belongs_to(found, run):
+                    found = await self.control.replace({
+                        **found, "metadata": {**found["metadata"], **wanted["metadata"]},
+                        "spec": wanted["spec"]})
+            return await self.control.replace_status(
+                {**found, "status": copy.deepcopy(wanted["status"])})
         except (Conflict, NotFound) as exc:
-            log.info("chunk %s/%s changed while being written: %s", namespace,
-                     wanted["metadata"]["name"], exc)
+            log.info("chunk %s/%s changed while being written: %s", namespace, name, exc)
             return None
 
     async def _refresh(self, namespace: str, name: str) -> None:
