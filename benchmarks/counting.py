@@ -37,8 +37,11 @@ class CountingCluster:
             self.calls[attribute] += 1
             if attribute == "patch" and kwargs.get("subresource") == "status":
                 self.calls["patch_status"] += 1  # also counted as a patch
-            if attribute in ("patch", "create", "replace") and _is_stage_chunk(args):
+            if attribute in ("patch", "create", "replace", "replace_status") and (
+                    _is_stage_chunk(args)):
                 self.calls["stage_chunk_writes"] += 1  # also counted as its verb
+                if attribute == "replace_status" or kwargs.get("subresource") == "status":
+                    self.calls["stage_chunk_status_writes"] += 1
             return target(*args, **kwargs)
 
         return counted

@@ -12,11 +12,13 @@ import pytest
 
 from cyclone.api import keys, stagechunks
 from cyclone.engine.config import EngineConfig
+from cyclone.engine.core.stagestart import REASON_REUSED
 from cyclone.engine.runstages import read_run
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
 
 from .crash_kit import CrashPoint, Engines, engine_target
+from .gates import Gate
 from .harness import BACKENDS, NAMESPACE, running_env, shell_stage, workflow, workflow_run
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
@@ -130,3 +132,27 @@ async def test_engine_killed_between_chunk_and_run_writes_finishes_each_stage_on
             for name, entry in assembled["status"]["stages"].items():
                 assert entry["status"]["phase"] == "Succeeded"
                 assert entry["outputs"] == [{"key": "stage", "value": name}]
+
+
+async def test_a_retry_of_a_chunked_run_takes_its_succeeded_stages_over(tmp_path, backend):
+    config = EngineConfig(gc_enabled=False, watch_pod_events=False,
+                          stage_chunk_threshold=THRESHOLD)
+    flag = Gate()
+    async with running_env(tmp_path, config, backend=backend) as env:
+        stages = chained_workflow("wide", STAGES)
+        last = f"s{STAGES - 1}"
+        stages[STAGES - 1] = shell_stage(last, flag.check())
+        await env.apply(*stages, workflow_run("first", "wide"))
+        first = await env.wait_phase("first", "Failed", within=120)
+        assert not first["status"].get("stages")
+        flag.touch()
+        await env.apply(workflow_run("again", "wide", retryOf="first"))
+        again = await read_run(env.cluster, await env.wait_phase("again", "Succeeded",
+                                                                  within=120))
+        reused = {name for name, entry in again["status"]["stages"].items()
+                  if entry["status"].get("reason") == REASON_REUSED}
+        assert reused == {f"s{i}" for i in range(STAGES - 1)}
+        runs_of_pods = Counter(p["metadata"]["labels"][keys.LABEL_WORKFLOWRUN]
+                               for p in await env.pods(
+                                   f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"))
+        assert runs_of_pods == {"first": STAGES, "again": 1}
