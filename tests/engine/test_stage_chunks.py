@@ -16,10 +16,21 @@ from cyclone.engine.core.stagestart import REASON_REUSED
 from cyclone.engine.runstages import read_run
 from cyclone.kube import kinds
 from cyclone.kube.errors import NotFound
+from cyclone.server.delegation import report_delegation_result
 
 from .crash_kit import CrashPoint, Engines, engine_target
 from .gates import Gate
-from .harness import BACKENDS, NAMESPACE, running_env, shell_stage, workflow, workflow_run
+from .harness import (
+    BACKENDS,
+    NAMESPACE,
+    allow_local_addresses,
+    delegation_stage,
+    running_env,
+    shell_stage,
+    workflow,
+    workflow_run,
+)
+from .receiver import http_receiver
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 
@@ -156,3 +167,26 @@ async def test_a_retry_of_a_chunked_run_takes_its_succeeded_stages_over(tmp_path
                                for p in await env.pods(
                                    f"{keys.LABEL_POD_KIND}={keys.POD_KIND_WORKLOAD}"))
         assert runs_of_pods == {"first": STAGES, "again": 1}
+
+
+async def test_a_delegation_stage_of_a_chunked_run_takes_its_callback(tmp_path, backend):
+    config = EngineConfig(gc_enabled=False, watch_pod_events=False,
+                          stage_chunk_threshold=THRESHOLD)
+    async with (http_receiver() as receiver,
+                running_env(tmp_path, config, backend=backend) as env):
+        await allow_local_addresses(env.cluster)
+        objects = chained_workflow("wide", STAGES)
+        objects[5] = delegation_stage("s5", receiver.url)
+        objects[9] = shell_stage(
+            "s9", "echo \"by:${stages.s5.outputs.approver}\" > /cyclone/results/__result__")
+        await env.apply(*objects, workflow_run("wide-1", "wide"))
+        [request] = await receiver.wait_for(1, within=60)
+        assert request["stage"] == "s5"
+        await report_delegation_result(env.cluster, NAMESPACE, "wide-1", "s5",
+                                       request["token"], True, "approved",
+                                       {"approver": "alice"})
+        run = await read_run(env.cluster, await env.wait_phase("wide-1", "Succeeded",
+                                                                within=120))
+        assert not (await env.run("wide-1"))["status"].get("stages")
+        assert run["status"]["stages"]["s5"]["status"]["phase"] == "Succeeded"
+        assert run["status"]["stages"]["s9"]["outputs"] == [{"key": "by", "value": "alice"}]
