@@ -37,9 +37,21 @@ class CountingCluster:
             self.calls[attribute] += 1
             if attribute == "patch" and kwargs.get("subresource") == "status":
                 self.calls["patch_status"] += 1  # also counted as a patch
+            if attribute in ("patch", "create", "replace", "replace_status") and (
+                    _is_stage_chunk(args)):
+                self.calls["stage_chunk_writes"] += 1  # also counted as its verb
+                if attribute == "replace_status" or kwargs.get("subresource") == "status":
+                    self.calls["stage_chunk_status_writes"] += 1
             return target(*args, **kwargs)
 
         return counted
+
+
+def _is_stage_chunk(args: tuple) -> bool:
+    """Whether a write's first argument (a Kind, or the object written) is a stage chunk."""
+    first = args[0] if args else None
+    kind = getattr(first, "kind", None) if not isinstance(first, dict) else first.get("kind")
+    return kind == "WorkflowRunStages"
 
 
 def split(calls: Counter[str]) -> tuple[int, int]:

@@ -6,8 +6,10 @@
 1. A random DAG of `--stages` stages (layers of 1-8) on the embedded cluster with the
    fake runtime, engine and node agent in this process as `cyclone up` runs them: the
    time to completion, the size of the finished WorkflowRun object as stored (compact
-   JSON, what etcd would hold; its default request limit is 1.5 MiB), and this
-   process's resident memory before the run and at its peak (VmHWM).
+   JSON, what etcd would hold; its default request limit is 1.5 MiB) and of the largest
+   of its stage chunks (WorkflowRunStages, for a run above the engine's threshold), and
+   this process's resident memory before the run and at its peak (VmHWM).
+   `--stored 0` skips part 2.
 2. `--stored` finished one-stage runs of one workflow, loaded into a fresh embedded
    store in bulk, then listed through the REST API (`GET .../workflowruns`, in-process
    ASGI) for the first page of 20 and for all of them, and through the Cluster alone.
@@ -68,14 +70,30 @@ async def big_run(stages: int, workdir: Path, limit: float) -> dict:
         seconds = time.perf_counter() - started
         calls = stack.engine_calls.snapshot() - before
         run = await stack.admin.get(kinds.WORKFLOW_RUN, "big-1", NAMESPACE)
+        chunks = await _stage_chunks(stack.admin, "big-1")
     if overall_phase(run) != "Succeeded":
         raise RuntimeError(f"the run ended {overall_phase(run)}: {run['status']['overall']}")
     size = len(json.dumps(run, separators=(",", ":")))
+    chunk_sizes = [len(json.dumps(chunk, separators=(",", ":"))) for chunk in chunks]
     return {
         "stages": stages, "depth": dag_depth(graph), "seconds": seconds, "bytes": size,
-        "bytes_per_stage": size / stages, "rss_before": rss_before, "rss_peak": rss_peak_mib(),
-        "status_writes": calls["replace_status"] + calls["patch_status"],
+        "bytes_per_stage": (size + sum(chunk_sizes)) / stages, "chunks": len(chunks),
+        "largest_chunk_bytes": max(chunk_sizes, default=0),
+        "rss_before": rss_before, "rss_peak": rss_peak_mib(),
+        "status_writes": (calls["replace_status"] + calls["patch_status"]
+                          - calls["stage_chunk_status_writes"]),
+        "chunk_writes": calls["stage_chunk_writes"],
     }
+
+
+async def _stage_chunks(cluster, run: str) -> list[dict]:
+    """The WorkflowRunStages objects of a run (none on a version without them)."""
+    kind = getattr(kinds, "WORKFLOW_RUN_STAGES", None)
+    if kind is None:
+        return []
+    listed = await cluster.list(kind, NAMESPACE,
+                                label_selector=f"{keys.LABEL_WORKFLOWRUN}={run}")
+    return listed.items
 
 
 def finished_run(name: str, template: dict) -> dict:
@@ -194,21 +212,29 @@ async def measure(args: argparse.Namespace) -> dict:
         workdir = Path(tmp)
         run = await big_run(args.stages, workdir / "run", args.timeout)
         print(f"  {args.stages}-stage run done", flush=True)
-        listed = await listing(args.stored, args.list_reps, workdir / "list")
-        print(f"  listing with {args.stored} stored done", flush=True)
+        listed = None
+        if args.stored:
+            listed = await listing(args.stored, args.list_reps, workdir / "list")
+            print(f"  listing with {args.stored} stored done", flush=True)
     return {"run": run, "list": listed}
 
 
 def print_report(result: dict) -> None:
     run, listed = result["run"], result["list"]
-    print(table(["stages", "depth", "wall s", "ms/stage", "status writes", "run object KiB",
-                 "bytes/stage", "share of 1.5 MiB", "RSS before MiB", "peak RSS MiB"], [[
+    largest = max(run["bytes"], run["largest_chunk_bytes"])
+    print(table(["stages", "depth", "wall s", "ms/stage", "run status writes", "chunk writes",
+                 "run object KiB", "chunks", "largest chunk KiB", "bytes/stage",
+                 "largest object / 1.5 MiB", "RSS before MiB", "peak RSS MiB"], [[
         run["stages"], run["depth"], run["seconds"], run["seconds"] / run["stages"] * 1000,
-        run["status_writes"], run["bytes"] / 1024, run["bytes_per_stage"],
-        f"{run['bytes'] / ETCD_LIMIT:.0%}", run["rss_before"], run["rss_peak"],
+        run["status_writes"], run["chunk_writes"], run["bytes"] / 1024, run["chunks"],
+        run["largest_chunk_bytes"] / 1024, run["bytes_per_stage"],
+        f"{largest / ETCD_LIMIT:.0%}", run["rss_before"], run["rss_peak"],
     ]]))
-    print("one run, fake runtime, embedded cluster; RSS of this process (cluster, node agent "
-          "and engine in one, as `cyclone up`)\n")
+    print("one run, fake runtime, embedded cluster; bytes/stage counts the run and its "
+          "chunks; RSS of this process (cluster, node agent and engine in one, as "
+          "`cyclone up`)\n")
+    if listed is None:
+        return
     print(table(["runs stored", "API first page (20) ms", "API all ms", "all: response MiB",
                  "Cluster list ms", "reps"], [[
         listed["stored"], listed["page_seconds"] * 1000, listed["all_seconds"] * 1000,

@@ -22,6 +22,7 @@ from cyclone.api.meta import CycloneObject
 from cyclone.api.project import Project
 from cyclone.api.resource import Resource
 from cyclone.api.stage import Stage
+from cyclone.api.stagechunks import WorkflowRunStages
 from cyclone.api.trigger import WorkflowTrigger
 from cyclone.api.workflow import Workflow
 from cyclone.api.workflowrun import WorkflowRun
@@ -76,6 +77,14 @@ CYCLONE_KINDS: tuple[CycloneKind, ...] = (
             _column("Workflow", ".spec.workflowRef.name"),
             _column("Phase", ".status.overall.phase"),
             _column("Reason", ".status.overall.reason", priority=1),
+            AGE_COLUMN,
+        ),
+    ),
+    CycloneKind(
+        WorkflowRunStages,
+        (
+            _column("Run", ".spec.run"),
+            _column("Index", ".spec.index", "integer"),
             AGE_COLUMN,
         ),
     ),
@@ -204,7 +213,7 @@ def render_crd(entry: CycloneKind) -> dict[str, Any]:
 
 
 def render_crds() -> list[dict[str, Any]]:
-    """The seven CRDs, in a stable order."""
+    """The CRDs of every Cyclone kind, in a stable order."""
     return [render_crd(entry) for entry in CYCLONE_KINDS]
 
 

@@ -125,6 +125,13 @@ class StageStatus(CycloneModel):
         "the last of those refusals.")
 
 
+class StageChunkRecord(CycloneModel):
+    """Beyond Cyclone v1: in a large run's status, where its stage entries are stored."""
+
+    count: int = Field(ge=1, description="Number of WorkflowRunStages objects that hold the "
+                       "run's stage entries, named <run>-stages-<index>; fixed for the run.")
+
+
 class NotificationResult(CycloneModel):
     result: str | None = None
     message: str | None = None
@@ -151,6 +158,13 @@ class WorkflowRunStatus(CycloneModel):
     completion_time: str | None = Field(
         default=None, description="Beyond Cyclone v1: RFC 3339 time the run ended."
     )
+    stage_chunks: StageChunkRecord | None = Field(
+        default=None, description="Beyond Cyclone v1: set on a run with more stages than the "
+        "engine keeps in the run itself; its stage entries are then in WorkflowRunStages "
+        "objects and `stages` is empty in the stored run (the API fills it in).")
+    stage_counts: dict[str, int] | None = Field(
+        default=None, description="Beyond Cyclone v1: stages per phase of a run whose stages "
+        "are stored in WorkflowRunStages objects.")
 
 
 class WorkflowRun(CycloneObject):

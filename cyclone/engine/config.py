@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import BaseModel, Field, field_validator
 
 from cyclone.api import keys
+from cyclone.api.stagechunks import DEFAULT_CHUNK_THRESHOLD
 from cyclone.engine.core.images import DEFAULT_RESOLVER_IMAGES, TOOLBOX_IMAGE
 from cyclone.engine.core.pending import MAX_PENDING_TIMEOUT_SECONDS
 from cyclone.engine.core.serversettings import (
@@ -125,6 +128,14 @@ class EngineConfig(BaseModel):
         default=True, description="Copy non-Normal pod events into stage statuses."
     )
     workers: int = Field(default=4, ge=1)
+    stage_chunk_threshold: int = Field(
+        default_factory=lambda: int(os.environ.get("CYCLONE_STAGE_CHUNK_THRESHOLD")
+                                    or DEFAULT_CHUNK_THRESHOLD),
+        ge=1,
+        description="A run with more stages than this keeps its stage entries in "
+        "WorkflowRunStages objects instead of its own status (decided at its first stage "
+        "write, for good); env CYCLONE_STAGE_CHUNK_THRESHOLD.",
+    )
     cluster_unreachable_seconds: float = Field(
         default=30.0, gt=0,
         description="How long an execution cluster may fail to answer before the runs "

@@ -103,7 +103,8 @@ class Engine:
         self._informers = {
             kind: Informer(control, kind)
             for kind in (
-                kinds.WORKFLOW_RUN, kinds.WORKFLOW, kinds.STAGE, kinds.RESOURCE, kinds.PROJECT
+                kinds.WORKFLOW_RUN, kinds.WORKFLOW, kinds.STAGE, kinds.RESOURCE, kinds.PROJECT,
+                kinds.WORKFLOW_RUN_STAGES,
             )
         }
         self.caches = ControlCaches(
@@ -112,6 +113,7 @@ class Engine:
             stages=self._informers[kinds.STAGE],
             resources=self._informers[kinds.RESOURCE],
             projects=self._informers[kinds.PROJECT],
+            run_stages=self._informers[kinds.WORKFLOW_RUN_STAGES],
             tenant_namespaces=tenant_namespaces(control),
             execution_clusters=Informer(control, kinds.EXECUTION_CLUSTER),
         )
@@ -121,6 +123,7 @@ class Engine:
         self.run_controller = Controller("workflowrun", self.runs.reconcile,
                                          workers=self.config.workers, clock=clock)
         self.run_controller.enqueue_on(self._informers[kinds.WORKFLOW_RUN])
+        self._informers[kinds.WORKFLOW_RUN_STAGES].add_handler(self._on_chunk_event)
         self._shard(self.run_controller, namespace_of_key,
                     (self._informers[kinds.WORKFLOW_RUN], object_key))
         self._informers[kinds.WORKFLOW_RUN].add_handler(self._on_run_event)
@@ -152,6 +155,16 @@ class Engine:
                 connect=connect,
             )
             self.caches.cluster_problem = self._cluster_problem
+
+    def _on_chunk_event(self, event_type: str, obj: dict, _old: dict | None) -> None:
+        """A deleted stage chunk makes its run look again (the engine writes it anew);
+        the engine's own chunk writes are followed by a run write that queues the run."""
+        if event_type != "DELETED":
+            return
+        run = (obj.get("spec") or {}).get("run")
+        namespace = obj["metadata"].get("namespace")
+        if run and namespace:
+            self.run_controller.queue.add(f"{namespace}/{run}")
 
     def _shard(self, controller: Controller, namespace_of: NamespaceOf,
                *sources: tuple[Informer, KeyFunction]) -> None:

@@ -55,9 +55,12 @@ STAGE = _cyclone("Stage", "stages", "stg")
 WORKFLOW = _cyclone("Workflow", "workflows", "wf")
 WORKFLOW_RUN = _cyclone("WorkflowRun", "workflowruns", "wfr")
 WORKFLOW_TRIGGER = _cyclone("WorkflowTrigger", "workflowtriggers", "wft")
+WORKFLOW_RUN_STAGES = _cyclone("WorkflowRunStages", "workflowrunstages", "wfrs")
+"""The stage entries of a large run (`cyclone.api.stagechunks`), in its status."""
 
 CYCLONE_KINDS: tuple[Kind, ...] = (
-    EXECUTION_CLUSTER, PROJECT, RESOURCE, STAGE, WORKFLOW, WORKFLOW_RUN, WORKFLOW_TRIGGER,
+    EXECUTION_CLUSTER, PROJECT, RESOURCE, STAGE, WORKFLOW, WORKFLOW_RUN, WORKFLOW_RUN_STAGES,
+    WORKFLOW_TRIGGER,
 )
 ALL_KINDS: tuple[Kind, ...] = (
     NAMESPACE, POD, SECRET, CONFIG_MAP, PERSISTENT_VOLUME_CLAIM, PERSISTENT_VOLUME,

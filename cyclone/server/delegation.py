@@ -30,6 +30,7 @@ from cyclone.engine.core.delegation import (
 )
 from cyclone.engine.core.phases import SUCCEEDED
 from cyclone.engine.core.tokens import Purpose
+from cyclone.engine.runstages import read_run_stage
 from cyclone.engine.signing import DEFAULT_KEY_NAMESPACE, token_key
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
@@ -98,7 +99,8 @@ async def report_delegation_result(
         obj = None
         if keys.is_tenant_namespace(namespace):
             with contextlib.suppress(errors.NotFound, errors.BadRequest, errors.Invalid):
-                obj = await cluster.get(kinds.WORKFLOW_RUN, run, namespace)
+                obj = await read_run_stage(
+                    cluster, await cluster.get(kinds.WORKFLOW_RUN, run, namespace), stage)
         now = datetime.now(UTC)
         refused = refuse_report(obj, stage, token, key, now)
         if refused is not None:

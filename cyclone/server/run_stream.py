@@ -12,6 +12,11 @@ token ends the stream).
 The watch is read by a task that the stream cancels when it ends or the client goes away, so
 a stream holds no worker and polls nothing; should that task die, the stream closes at its
 next heartbeat and the client reconnects.
+
+A large run (`cyclone.api.stagechunks`) is followed through two watches: the run, whose
+events carry its summary, and its stage chunks, whose events carry the stages that changed
+(`id:` is then the chunk's resourceVersion). Its stages are assembled once more when it
+ends, so `end` comes after its last stage change whichever watch delivered first.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from cyclone.api import stagechunks
 from cyclone.engine.core.phases import is_terminal
+from cyclone.engine.runstages import read_run
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.runs import RUNS
@@ -142,6 +149,85 @@ async def _pump(target: RunTarget, version: str, out: asyncio.Queue) -> None:
             await asyncio.sleep(RETRY_SECONDS)
 
 
+@dataclass(frozen=True)
+class ChunkChange:
+    """A stage chunk of the followed run as written (`_pump_chunks`)."""
+
+    chunk: dict
+
+
+async def _pump_chunks(target: RunTarget, version: str | None, out: asyncio.Queue) -> None:
+    """Put every written stage chunk of the run on `out` as a `ChunkChange`, watching from
+    `version`; when the version is gone, every chunk as listed (a stage changed meanwhile
+    is then sent once, from the list)."""
+    selector = f"{stagechunks.LABEL_CHUNK_OF}={target.name}"
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            async for event in target.cluster.watch(
+                    kinds.WORKFLOW_RUN_STAGES, target.namespace, label_selector=selector,
+                    resource_version=version, timeout_seconds=WATCH_TIMEOUT_SECONDS):
+                obj = event.object
+                version = version_of(obj) or version
+                if event.type in ("ADDED", "MODIFIED"):
+                    await out.put(ChunkChange(obj))
+        except errors.Gone:
+            try:
+                listed = await target.cluster.list(kinds.WORKFLOW_RUN_STAGES, target.namespace,
+                                                   label_selector=selector)
+            except errors.ApiError as err:
+                await _pause_after(target, err)
+                continue
+            for chunk in listed.items:
+                await out.put(ChunkChange(chunk))
+            version = listed.resource_version
+            continue
+        except errors.ApiError as err:
+            await _pause_after(target, err)
+            continue
+        if loop.time() - started < RETRY_SECONDS:
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+def _number(version: str) -> int:
+    try:
+        return int(version)
+    except ValueError:
+        return 0
+
+
+async def _list_chunks(target: RunTarget) -> tuple[list[dict], str]:
+    """The stage chunks of the run now, and the version to watch them from (none and ""
+    when they cannot be read: the watch then lists them)."""
+    try:
+        listed = await target.cluster.list(
+            kinds.WORKFLOW_RUN_STAGES, target.namespace,
+            label_selector=f"{stagechunks.LABEL_CHUNK_OF}={target.name}")
+    except errors.ApiError:
+        return [], ""
+    return listed.items, listed.resource_version or ""
+
+
+def _with_chunk(current: dict, chunk: dict) -> dict:
+    """The assembled run ``current`` with the stage entries of one of its chunks."""
+    if not stagechunks.belongs_to(chunk, current):
+        return current
+    status = current.get("status") or {}
+    stages = {**(status.get("stages") or {}),
+              **((chunk.get("status") or {}).get("stages") or {})}
+    return {**current, "status": {**status, "stages": stages}}
+
+
+def _with_stages_of(run: dict, current: dict) -> dict:
+    """A new version of a large run (stored without stages) with the stages followed so
+    far."""
+    if stagechunks.recorded_chunks(run) is None:
+        return run
+    stages = (current.get("status") or {}).get("stages") or {}
+    return {**run, "status": {**(run.get("status") or {}), "stages": stages}}
+
+
 async def _pause_after(target: RunTarget, err: errors.ApiError) -> None:
     log.info("watch of workflowrun %s/%s failed, watching again: %s", target.namespace,
              target.name, err)
@@ -159,42 +245,70 @@ async def follow_run(target: RunTarget, run: dict, *, last_event_id: str | None 
     if run_finished(run):
         yield sse_event("end", {"reason": "finished", "phase": run_phase(run)}, version_of(run))
         return
-    queue: asyncio.Queue[dict | None] = asyncio.Queue()
-    pump = asyncio.create_task(_pump(target, version_of(run), queue),
-                               name=f"run-stream-{target.namespace}-{target.name}")
+    current = run
+    seen: dict[str, int] = {}
+    """For a large run, the newest resourceVersion of each chunk taken in: an older one
+    arriving late from a watch would undo newer entries."""
+    queue: asyncio.Queue[dict | ChunkChange | None] = asyncio.Queue()
+    pumps = [asyncio.create_task(_pump(target, version_of(run), queue),
+                                 name=f"run-stream-{target.namespace}-{target.name}")]
     allowed = AllowedEvery(still_allowed, heartbeat)
     try:
-        current = run
         while True:
+            if len(pumps) == 1 and stagechunks.recorded_chunks(current) is not None:
+                chunks, version = await _list_chunks(target)
+                before = current
+                for chunk in chunks:
+                    seen[chunk["metadata"]["name"]] = _number(version_of(chunk))
+                    current = _with_chunk(current, chunk)
+                pumps.append(asyncio.create_task(
+                    _pump_chunks(target, version or None, queue),
+                    name=f"run-stream-chunks-{target.namespace}-{target.name}"))
+                change = run_change(before, current)
+                if change is not None:
+                    yield sse_event("change", change, version_of(current))
             quiet = False
             try:
-                obj = await asyncio.wait_for(queue.get(), heartbeat)
+                item = await asyncio.wait_for(queue.get(), heartbeat)
             except TimeoutError:
-                if pump.done():
+                if any(pump.done() for pump in pumps):
                     return
-                obj, quiet = current, True
+                item, quiet = current, True
             if not await allowed(due=quiet):
                 return
             if quiet:
                 yield KEEP_ALIVE
                 continue
+            if isinstance(item, ChunkChange):
+                name, event_id = item.chunk["metadata"]["name"], version_of(item.chunk)
+                if _number(event_id) <= seen.get(name, 0):
+                    continue
+                seen[name] = _number(event_id)
+                obj = _with_chunk(current, item.chunk)
+            else:
+                obj = item if item is None else _with_stages_of(item, current)
+                event_id = version_of(item) if item is not None else ""
             if obj is None or uid_of(obj) != uid or not target.owns(obj):
                 yield sse_event("end", {"reason": "deleted"}, version_of(current))
                 return
+            if run_finished(obj) and stagechunks.recorded_chunks(obj) is not None:
+                obj = await read_run(target.cluster, obj)
             change = run_change(current, obj)
             current = obj
             if change is not None:
-                yield sse_event("change", change, version_of(obj))
+                change["resourceVersion"] = event_id
+                yield sse_event("change", change, event_id)
             if run_finished(obj):
                 yield sse_event("end", {"reason": "finished", "phase": run_phase(obj)},
                                 version_of(obj))
                 return
     finally:
-        pump.cancel()
-        (outcome,) = await asyncio.gather(pump, return_exceptions=True)
-        if isinstance(outcome, Exception):
-            log.error("the watch of workflowrun %s/%s failed", target.namespace, target.name,
-                      exc_info=outcome)
+        for pump in pumps:
+            pump.cancel()
+        for outcome in await asyncio.gather(*pumps, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.error("the watch of workflowrun %s/%s failed", target.namespace,
+                          target.name, exc_info=outcome)
 
 
 def event_stream(events: AsyncIterator[str]) -> StreamingResponse:

@@ -9,6 +9,7 @@ from fastapi import Depends
 from fastapi import Path as PathParam
 
 from cyclone.api import keys
+from cyclone.engine.runstages import read_run
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
@@ -49,6 +50,8 @@ async def get_owned(scope: Scope, kind: kinds.Kind, name: str, what: str) -> dic
         obj = None
     if obj is None or not scope.owns(obj):
         raise errors.NotFound(f"{what} {name!r} not found")
+    if kind is kinds.WORKFLOW_RUN:
+        return await read_run(scope.cluster, obj)
     return obj
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from cyclone.api import keys
+from cyclone.api import keys, stagechunks
 from cyclone.engine.core.phases import TERMINAL_PHASES
 from cyclone.ui.run_summary import run_phase, trigger_of
 
@@ -82,7 +82,8 @@ def summarize(run: dict) -> RunSummary:
         finished=finished,
         trigger=trigger_of(run).kind,
         message=str(overall.get("message") or overall.get("reason") or "")[:500],
-        stages=len(status.get("stages") or {}),
+        stages=len(status.get("stages") or {}) or sum(
+            (status.get(stagechunks.COUNTS_FIELD) or {}).values()),
         version=str(meta.get("resourceVersion") or ""),
     )
 

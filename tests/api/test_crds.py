@@ -1,4 +1,4 @@
-"""The CRDs: seven structural schemas made from the models, shipped in deploy/crds."""
+"""The CRDs: eight structural schemas made from the models, shipped in deploy/crds."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ EXPECTED_NAMES = {
     "Stage": ("stages", "stg", "Namespaced"),
     "Workflow": ("workflows", "wf", "Namespaced"),
     "WorkflowRun": ("workflowruns", "wfr", "Namespaced"),
+    "WorkflowRunStages": ("workflowrunstages", "wfrs", "Namespaced"),
     "WorkflowTrigger": ("workflowtriggers", "wft", "Namespaced"),
 }
 
@@ -56,7 +57,7 @@ def test_rendered_yaml_parses_back_to_the_crds() -> None:
     assert list(yaml.safe_load_all(render_crds_yaml())) == render_crds()
 
 
-def test_seven_crds_with_names_scope_and_version() -> None:
+def test_eight_crds_with_names_scope_and_version() -> None:
     crds = _crd_by_kind()
     assert set(crds) == set(EXPECTED_NAMES)
     for kind, (plural, short, scope) in EXPECTED_NAMES.items():

@@ -153,12 +153,13 @@ async def test_a_feature_allowed_before_the_engine_cache_sees_it_is_admitted(env
     """Tenant policies come from the engine's informers, which can lag a change; what the
     cached policy refuses is read again before the run or stage is refused."""
     informer = env.engine.caches.tenant_namespaces
+    labelled = asyncio.Event()
+    informer.add_handler(lambda _type, obj, _old: labelled.set()
+                         if obj["metadata"]["name"] == NAMESPACE else None)
     await env.cluster.patch(kinds.NAMESPACE, NAMESPACE, {"metadata": {"labels": {
         keys.LABEL_TENANT: keys.DEFAULT_TENANT}}})
     async with asyncio.timeout(30):
-        while not ((informer.get(None, NAMESPACE) or {}).get("metadata", {}).get(
-                "labels") or {}).get(keys.LABEL_TENANT):
-            await asyncio.sleep(0.05)
+        await labelled.wait()
     stale = informer.get(None, NAMESPACE)
     monkeypatch.setattr(informer, "get", lambda namespace, name: stale
                         if name == NAMESPACE else None)

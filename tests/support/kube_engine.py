@@ -27,8 +27,9 @@ from support.control_plane import start_plane, stop_plane
 
 CRD_FILE = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "cyclone-crds.yaml"
 NAMESPACED_KINDS = (
-    kinds.WORKFLOW_RUN, kinds.WORKFLOW_TRIGGER, kinds.WORKFLOW, kinds.STAGE, kinds.RESOURCE,
-    kinds.PROJECT, kinds.RESOURCE_QUOTA, kinds.SECRET, kinds.CONFIG_MAP,
+    kinds.WORKFLOW_RUN, kinds.WORKFLOW_RUN_STAGES, kinds.WORKFLOW_TRIGGER, kinds.WORKFLOW,
+    kinds.STAGE, kinds.RESOURCE, kinds.PROJECT, kinds.RESOURCE_QUOTA, kinds.SECRET,
+    kinds.CONFIG_MAP,
 )
 
 _plane: ControlPlane | None = None

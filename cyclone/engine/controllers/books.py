@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cyclone.api import stagechunks
 from cyclone.engine.core.bookkeeping import RunBook
 from cyclone.engine.core.dag import DagStage, scope_problems, stages_in_scope
 from cyclone.engine.core.runstate import RunState
@@ -23,8 +24,10 @@ _Shape = tuple[str, str, tuple[str, ...], tuple[str, ...]]
 
 
 def _version(obj: dict) -> tuple[str, str]:
+    """The object's uid and resourceVersion; for a run assembled from stage chunks, the
+    versions of its chunks too, so a chunk written by someone else is a new version."""
     meta = obj.get("metadata") or {}
-    return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+    return str(meta.get("uid") or ""), stagechunks.assembled_version(obj)
 
 
 def scope_key(workflow: dict, start: Sequence[str] | None, end: Sequence[str] | None

@@ -56,6 +56,8 @@ class ControlCaches:
     stages: ObjectCache
     resources: ObjectCache
     projects: ObjectCache
+    run_stages: ObjectCache | None = None
+    """The stage chunks of large runs (`cyclone.api.stagechunks`)."""
     tenant_namespaces: Informer | None = None
     """The tenants' metadata Namespaces; with `execution_clusters`, where the run
     controller reads tenant policies from (`policies.TenantPolicies`)."""

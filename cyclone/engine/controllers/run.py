@@ -138,7 +138,8 @@ class RunController:
             TenantPolicies(control, caches.tenant_namespaces, caches.execution_clusters)
             if caches.tenant_namespaces is not None and caches.execution_clusters is not None
             else None)
-        self.writer = StatusWriter(control, caches.runs)
+        self.writer = StatusWriter(control, caches.runs, caches.run_stages,
+                                   config.stage_chunk_threshold)
         self.finisher = RunFinisher(control, caches, config, self.writer)
         self.books = RunBooks()
         self.scopes = ScopeCache()
@@ -150,6 +151,7 @@ class RunController:
         run = self.writer.current(namespace or "", name)
         if run is None:
             self.books.forget(namespace or "", name)
+            self.writer.chunks.forget(namespace or "", name)
             return None
         if run["metadata"].get("deletionTimestamp"):
             return await self.finisher.finalize(run)
@@ -331,7 +333,7 @@ class RunController:
         mark_admitted(state, deadline)
         previous_name = state.spec.get("retryOf")
         if previous_name:
-            previous = self.caches.runs.get(state.namespace, previous_name)
+            previous = self.writer.current(state.namespace, previous_name)
             if previous is not None:
                 reuse_succeeded_stages(state, previous, workflow["metadata"]["name"])
         return True

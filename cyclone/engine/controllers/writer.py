@@ -6,7 +6,12 @@ A status write is a merge patch of what changed (for a large run, a few stage en
 hundreds), made conditional on the resourceVersion the reconcile read: the stored status
 is then exactly the one the reconcile computed, and a run changed meanwhile answers
 Conflict as a whole replace would. Each write that succeeded is therefore a transition
-seen exactly once: it feeds the run logs and metrics (`cyclone.engine.metrics`)."""
+seen exactly once: it feeds the run logs and metrics (`cyclone.engine.metrics`).
+
+A large run (`cyclone.api.stagechunks`) is read assembled from its chunks, and its status
+write is split: the changed stage entries go to their chunks first (`chunks.StageChunks`),
+then the rest of the status, with the stage counts, to the run. Whether a run is large is
+decided at its first write of stage entries and recorded in the run."""
 
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ import copy
 import logging
 from collections.abc import Callable
 
+from cyclone.api import stagechunks
 from cyclone.engine.controllers.caches import ObjectCache
+from cyclone.engine.controllers.chunks import StageChunks
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.metrics import observe_status_write
 from cyclone.kube import kinds
@@ -34,14 +41,38 @@ def _version(obj: dict) -> int:
         return 0
 
 
+def stored_form(run: dict) -> dict:
+    """A run as the cluster stores it: an assembled large run without its stage entries."""
+    if stagechunks.VERSIONS_KEY not in run:
+        return run
+    stored = {key: value for key, value in run.items() if key != stagechunks.VERSIONS_KEY}
+    if stagechunks.recorded_chunks(run) is not None:
+        stored["status"] = {key: value for key, value in (run.get("status") or {}).items()
+                            if key != "stages"}
+    return stored
+
+
+def _counts_patch(old: dict | None, new: dict[str, int]) -> dict:
+    return {**dict.fromkeys(old or {}), **new}
+
+
 class StatusWriter:
-    def __init__(self, control: Cluster, runs: ObjectCache) -> None:
+    def __init__(self, control: Cluster, runs: ObjectCache,
+                 run_stages: ObjectCache | None = None,
+                 chunk_threshold: int = stagechunks.DEFAULT_CHUNK_THRESHOLD) -> None:
         self.control = control
         self.runs = runs
+        self.chunks = StageChunks(control, run_stages)
+        self.chunk_threshold = chunk_threshold
         self._written: dict[tuple[str, str], dict] = {}
 
     def current(self, namespace: str, name: str) -> dict | None:
-        """The newest of the cached run and the one this controller last wrote."""
+        """The newest of the cached run and the one this controller last wrote, with the
+        stage entries of a large run filled in from its chunks."""
+        run = self._newest(namespace, name)
+        return None if run is None else self.chunks.assemble(run)
+
+    def _newest(self, namespace: str, name: str) -> dict | None:
         key = (namespace, name)
         cached = self.runs.get(namespace, name)
         written = self._written.get(key)
@@ -66,20 +97,41 @@ class StatusWriter:
 
     async def write_status(self, state: RunState) -> dict | None:
         """Write the working status; None on a Conflict (the caller reconciles again)."""
-        changes = merge_patch_between(state.run.get("status") or {}, state.status)
+        before = state.run.get("status") or {}
+        changes = merge_patch_between(before, state.status)
+        stage_changes = changes.get("stages") or {}
+        count = stagechunks.recorded_chunks(state.run)
+        if count is None and not before.get("stages") and (
+                len(state.stages) > self.chunk_threshold):
+            count = stagechunks.chunk_count_for(len(state.stages))
+            changes[stagechunks.CHUNKS_FIELD] = {"count": count}
+        if count is not None:
+            changes, chunk_patches = stagechunks.split_status_patch(changes, count)
+            if chunk_patches:
+                if not await self.chunks.write(state.run, count, chunk_patches, state.stages):
+                    return None
+                counts = stagechunks.stage_counts(state.stages.values())
+                if counts != before.get(stagechunks.COUNTS_FIELD):
+                    changes[stagechunks.COUNTS_FIELD] = _counts_patch(
+                        before.get(stagechunks.COUNTS_FIELD), counts)
         meta = state.run["metadata"]
-        try:
-            written = await self.control.patch(
-                kinds.WORKFLOW_RUN, meta["name"], {"status": changes}, meta["namespace"],
-                subresource="status", resource_version=meta.get("resourceVersion"),
-            )
-        except Conflict:
-            await self.refresh(state.namespace, state.name)
-            return None
-        except NotFound:
-            return None
-        self.remember(written)
-        observe_status_write(state.run, written, (changes.get("stages") or {}).keys())
+        if changes:
+            try:
+                written = await self.control.patch(
+                    kinds.WORKFLOW_RUN, meta["name"], {"status": changes}, meta["namespace"],
+                    subresource="status", resource_version=meta.get("resourceVersion"),
+                )
+            except Conflict:
+                await self.refresh(state.namespace, state.name)
+                return None
+            except NotFound:
+                return None
+            self.remember(written)
+        else:
+            written = self._newest(state.namespace, state.name) or stored_form(state.run)
+        if count is not None:
+            written = self.chunks.assemble(written)
+        observe_status_write(state.run, written, stage_changes.keys())
         return written
 
     async def record(self, state: RunState, apply: Callable[[RunState], None]) -> dict | None:
@@ -102,7 +154,7 @@ class StatusWriter:
         return None
 
     async def add_finalizer(self, run: dict, finalizer: str) -> dict | None:
-        updated = copy.deepcopy(run)
+        updated = copy.deepcopy(stored_form(run))
         updated["metadata"]["finalizers"] = [
             *(run["metadata"].get("finalizers") or []), finalizer
         ]
@@ -110,7 +162,7 @@ class StatusWriter:
         return await self._replace(updated)
 
     async def remove_finalizer(self, run: dict, finalizer: str) -> dict | None:
-        updated = copy.deepcopy(run)
+        updated = copy.deepcopy(stored_form(run))
         updated["metadata"]["finalizers"] = [
             f for f in run["metadata"].get("finalizers") or [] if f != finalizer
         ]
@@ -126,4 +178,4 @@ class StatusWriter:
         except NotFound:
             return None
         self.remember(written)
-        return written
+        return self.chunks.assemble(written)

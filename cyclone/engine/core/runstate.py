@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cyclone.api.stagechunks import VERSIONS_KEY
 from cyclone.engine.core.phases import PENDING, is_terminal
 from cyclone.engine.core.status import apply_stage_status, make_status
 from cyclone.engine.core.timefmt import parse_rfc3339
@@ -128,5 +129,8 @@ class RunState:
         return [name for name in self.stages if not is_terminal(self.stage_phase(name))]
 
     def run_with_status(self) -> dict[str, Any]:
-        """The run object carrying the working status (for builders and writes)."""
-        return {**self.run, "status": self.status}
+        """The run object carrying the working status (for builders, notifications and
+        writes), without what the engine notes on a run it assembled from chunks."""
+        run = {**self.run, "status": self.status}
+        run.pop(VERSIONS_KEY, None)
+        return run

@@ -29,6 +29,7 @@ from cyclone.engine.core.tokens import (
     upload_token_tenant,
 )
 from cyclone.engine.core.tokens import artifact_upload_token as run_upload_token
+from cyclone.engine.runstages import read_run
 from cyclone.engine.signing import token_key
 from cyclone.kube import errors, kinds
 from cyclone.server.artifacts.store import (
@@ -94,7 +95,8 @@ async def artifact_upload_token(state: ServerState, tenant: str, run_uid: str) -
 
 async def _run_of(state: ServerState, tenant: str, run: str) -> dict | None:
     try:
-        return await state.cluster.get(kinds.WORKFLOW_RUN, run, keys.tenant_namespace(tenant))
+        return await read_run(state.cluster, await state.cluster.get(
+            kinds.WORKFLOW_RUN, run, keys.tenant_namespace(tenant)))
     except (errors.NotFound, errors.BadRequest, errors.Invalid):
         return None
 

@@ -35,6 +35,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from cyclone.api import keys
 from cyclone.engine.core.phases import RUNNING, TERMINAL_PHASES
 from cyclone.engine.core.timefmt import parse_rfc3339
+from cyclone.engine.runstages import read_run_stage
 from cyclone.kube import errors, kinds
 from cyclone.kube.protocol import Cluster
 from cyclone.server.auth import require_tenant, server_state
@@ -212,7 +213,7 @@ class StageProgress:
         if not run_matches(run, self._run_ref.project, self._run_ref.workflow) or (
                 self._run_ref.uid and run["metadata"].get("uid") != self._run_ref.uid):
             return True
-        status = run.get("status") or {}
+        status = (await read_run_stage(self._cluster, run, self._stage)).get("status") or {}
         stage = ((status.get("stages") or {}).get(self._stage) or {}).get("status") or {}
         overall = (status.get("overall") or {}).get("phase")
         phase = stage.get("phase")

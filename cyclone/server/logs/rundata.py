@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclone.api import keys
+from cyclone.engine.runstages import read_run
 from cyclone.kube import errors, kinds
 from cyclone.kube.informer import Informer
 from cyclone.kube.protocol import Cluster
@@ -54,7 +55,7 @@ async def current_run(cluster: Cluster, ref: RunRef) -> dict | None:
         run = await cluster.get(kinds.WORKFLOW_RUN, ref.run, keys.tenant_namespace(ref.tenant))
     except (errors.NotFound, errors.BadRequest, errors.Invalid):
         return None
-    return run if run_matches(run, ref.project, ref.workflow) else None
+    return await read_run(cluster, run) if run_matches(run, ref.project, ref.workflow) else None
 
 
 async def resolve_run_ref(cluster: Cluster | None, ref: RunRef) -> RunRef:
