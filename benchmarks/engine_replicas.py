@@ -91,7 +91,8 @@ def _run(namespace: str, name: str) -> dict:
 
 async def start_engines(count: int, where: list[str], workdir: Path) -> list[Any]:
     config = workdir / "engine.json"
-    config.write_text(json.dumps({"gc_enabled": False, "max_workflowruns": 0}))
+    config.write_text(json.dumps({"gc_enabled": False, "max_workflowruns": 0,
+                                  "pod_pending_timeout_seconds": 0}))
     shards = SHARDS if count > 1 else 1
     processes = []
     for index in range(count):
