@@ -5,6 +5,7 @@ tenant can neither write a chunk nor read another tenant's run through it."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 
 import httpx
@@ -123,8 +124,9 @@ async def test_a_tenant_cannot_write_chunks_nor_read_another_tenants(served, htt
     await followed(http, "wide", wide)
     chunk = stagechunks.chunk_name(wide, 0)
 
-    await create_tenant(http, "other")
-    token = await tenant_token(http, "other")
+    other_tenant = f"other-{secrets.token_hex(3)}"
+    await create_tenant(http, other_tenant)
+    token = await tenant_token(http, other_tenant)
     async with httpx.AsyncClient(base_url=served.base_url + API, timeout=30,
                                  headers={"Authorization": f"Bearer {token}"}) as other:
         run_path = f"{RUNS.format(workflow='wide')}/{wide}"
