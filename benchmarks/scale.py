@@ -1,7 +1,7 @@
-"""Scale: a 2,000-stage workflow run to completion, and listing runs with 10,000 stored.
+"""Scale: a 10,000-stage workflow run to completion, and listing runs with 10,000 stored.
 
-    python benchmarks/scale.py [--stages 2000] [--stored 10000] [--list-reps 5]
-        [--quick] [--json FILE]
+    python benchmarks/scale.py [--stages 10000] [--stored 10000] [--list-reps 5]
+        [--timeout 3600] [--quick] [--json FILE]
 
 1. A random DAG of `--stages` stages (layers of 1-8) on the embedded cluster with the
    fake runtime, engine and node agent in this process as `cyclone up` runs them: the
@@ -247,11 +247,11 @@ def print_report(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", type=int, default=2000)
+    parser.add_argument("--stages", type=int, default=10000)
     parser.add_argument("--stored", type=int, default=10000)
     parser.add_argument("--list-reps", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="500 stages, 2,000 runs stored")
-    parser.add_argument("--timeout", type=float, default=900, help="for the big run, seconds")
+    parser.add_argument("--timeout", type=float, default=3600, help="for the big run, seconds")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
     if args.quick:
