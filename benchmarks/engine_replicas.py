@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -30,7 +31,7 @@ from common import run_manifest, stage_manifest, workflow_manifest
 from stacks import Observer
 
 from cyclone.api import keys
-from cyclone.engine.sharding import shard_lease_name, shard_of
+from cyclone.engine.sharding import namespaces_covering_shards, shard_lease_name
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, NotFound
 from cyclone.kube.informer import Informer
@@ -44,13 +45,8 @@ LEASE_NAMESPACE = "cyclone"
 
 def shard_namespaces(prefix: str) -> list[str]:
     """One tenant namespace per shard."""
-    found: dict[int, str] = {}
-    index = 0
-    while len(found) < SHARDS:
-        namespace = keys.tenant_namespace(f"{prefix}{index}")
-        found.setdefault(shard_of(namespace, SHARDS), namespace)
-        index += 1
-    return [found[shard] for shard in range(SHARDS)]
+    return namespaces_covering_shards(
+        (keys.tenant_namespace(f"{prefix}{i}") for i in itertools.count()), SHARDS)
 
 
 def _in(namespace: str, obj: dict) -> dict:

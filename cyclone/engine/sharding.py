@@ -23,7 +23,7 @@ is the pure part: no I/O, no clock of its own.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 SHARD_LEASE_PREFIX = "cyclone-engine-shard-"
@@ -41,6 +41,17 @@ def shard_of(namespace: str, shards: int) -> int:
     if shards <= 1:
         return 0
     return _stable_hash(namespace) % shards
+
+
+def namespaces_covering_shards(names: Iterable[str], shards: int) -> list[str]:
+    """For each shard in order, the first of `names` that falls in it (`names` must cover
+    every shard before it ends, e.g. an endless count)."""
+    found: dict[int, str] = {}
+    for name in names:
+        found.setdefault(shard_of(name, shards), name)
+        if len(found) == shards:
+            break
+    return [found[shard] for shard in range(shards)]
 
 
 def shard_lease_name(shard: int) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -19,7 +20,11 @@ import pytest
 from support.clusters import eventually
 
 from cyclone.api import keys
-from cyclone.engine.sharding import fair_share, shard_lease_name, shard_of
+from cyclone.engine.sharding import (
+    fair_share,
+    namespaces_covering_shards,
+    shard_lease_name,
+)
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, NotFound
 from cyclone.kube.protocol import Cluster
@@ -38,13 +43,8 @@ ROOT = Path(__file__).parents[2]
 
 def namespaces_covering_every_shard(prefix: str) -> list[str]:
     """One tenant namespace per shard, named from `prefix`."""
-    found: dict[int, str] = {}
-    index = 0
-    while len(found) < SHARDS:
-        namespace = keys.tenant_namespace(f"{prefix}{index}")
-        found.setdefault(shard_of(namespace, SHARDS), namespace)
-        index += 1
-    return [found[shard] for shard in range(SHARDS)]
+    return namespaces_covering_shards(
+        (keys.tenant_namespace(f"{prefix}{i}") for i in itertools.count()), SHARDS)
 
 
 def tenant_of(namespace: str) -> str:

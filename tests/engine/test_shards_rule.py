@@ -15,12 +15,22 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.sharding import (
     LeaseObservations,
     fair_share,
+    namespaces_covering_shards,
     plan_shards,
     replica_lease_name,
     shard_lease_name,
     shard_of,
     shard_of_lease,
 )
+
+
+def test_namespaces_covering_shards_gives_the_first_name_of_each_shard():
+    names = [f"cyclone-t{i}" for i in range(200)]
+    covering = namespaces_covering_shards(iter(names), 4)
+    assert [shard_of(name, 4) for name in covering] == [0, 1, 2, 3]
+    for name in covering:
+        earlier = names[:names.index(name)]
+        assert all(shard_of(other, 4) != shard_of(name, 4) for other in earlier)
 
 
 def test_shard_of_is_the_same_in_another_process():
