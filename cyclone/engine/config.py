@@ -128,6 +128,14 @@ class EngineConfig(BaseModel):
         default=True, description="Copy non-Normal pod events into stage statuses."
     )
     workers: int = Field(default=4, ge=1)
+    progress_write_delay_seconds: float = Field(
+        default=1.0, ge=0, le=60,
+        description="How long the engine may keep a run's progress (admitted, stages "
+        "started, pods running) before writing it to the run, so that a stage that ends "
+        "meanwhile costs one status write instead of two. Outcomes (a stage or the run "
+        "ending) are written at once; with parallelism limits every change is. 0: write "
+        "every change at once.",
+    )
     stage_chunk_threshold: int = Field(
         default_factory=lambda: int(os.environ.get("CYCLONE_STAGE_CHUNK_THRESHOLD")
                                     or DEFAULT_CHUNK_THRESHOLD),

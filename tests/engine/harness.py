@@ -214,6 +214,10 @@ async def running_env(
     if clock is not SYSTEM_CLOCK and "pod_pending_timeout_seconds" not in config.model_fields_set:
         # A manual clock jumps over minutes while real pods take real time to start.
         config = config.model_copy(update={"pod_pending_timeout_seconds": 0})
+    if clock is not SYSTEM_CLOCK and "progress_write_delay_seconds" not in config.model_fields_set:
+        # Held progress is written when a delay on `clock` has passed: the test would have
+        # to advance the clock before it could see a stage start.
+        config = config.model_copy(update={"progress_write_delay_seconds": 0})
     runtime = HostRuntime(image_overlays=resolver_image_overlays())
     if backend == "kube":
         from support.kube_engine import engine_test_cluster, remove_node

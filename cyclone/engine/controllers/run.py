@@ -92,6 +92,7 @@ from cyclone.engine.core.tenancy import (
 from cyclone.engine.core.timeouts import deadline_for
 from cyclone.engine.core.tokens import Purpose, artifact_upload_token, artifact_upload_url
 from cyclone.engine.core.validation import validate_output_references
+from cyclone.engine.core.writeback import progress_only
 from cyclone.engine.placement import (
     ExecutionTarget,
     admission_violations,
@@ -139,7 +140,9 @@ class RunController:
             if caches.tenant_namespaces is not None and caches.execution_clusters is not None
             else None)
         self.writer = StatusWriter(control, caches.runs, caches.run_stages,
-                                   config.stage_chunk_threshold)
+                                   config.stage_chunk_threshold,
+                                   progress_delay=config.progress_write_delay_seconds,
+                                   clock=lambda: self.clock().timestamp())
         self.finisher = RunFinisher(control, caches, config, self.writer)
         self.books = RunBooks()
         self.scopes = ScopeCache()
@@ -164,12 +167,16 @@ class RunController:
             self.books.forget(state.namespace, state.name)
             return await self.finisher.finish(state)
         requeue = await self._progress(state)
-        if state.changed:
-            written = await self.writer.write_status(state)
+        if state.changed or self.writer.holds(state):
+            written = await self.writer.write_status(
+                state, may_hold=self.gate.unlimited and progress_only(state))
             self.books.close(state, written)
             if written is None:
                 return 0.0
             state = RunState(written, state.now)
+            held_for = self.writer.due_in(state.namespace, state.name)
+            if held_for is not None:
+                requeue = held_for if requeue is None else min(requeue, held_for)
         else:
             self.books.close(state, None)
         book = self.books.current(state)

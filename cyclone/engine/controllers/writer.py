@@ -11,13 +11,20 @@ seen exactly once: it feeds the run logs and metrics (`cyclone.engine.metrics`).
 A large run (`cyclone.api.stagechunks`) is read assembled from its chunks, and its status
 write is split: the changed stage entries go to their chunks first (`chunks.StageChunks`),
 then the rest of the status, with the stage counts, to the run. Whether a run is large is
-decided at its first write of stage entries and recorded in the run."""
+decided at its first write of stage entries and recorded in the run.
+
+A write of progress only (`cyclone.engine.core.writeback`) may be held back for up to the
+engine's ``progress_write_delay_seconds``: the controller then reads the held status as
+the run's current one, builds on it, and writes it with what follows (at the latest when
+the delay is over) in one patch over the stored status it was computed from."""
 
 from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from cyclone.api import stagechunks
 from cyclone.engine.controllers.caches import ObjectCache
@@ -52,6 +59,22 @@ def stored_form(run: dict) -> dict:
     return stored
 
 
+def _same_version(a: dict, b: dict) -> bool:
+    meta_a, meta_b = a["metadata"], b["metadata"]
+    return (meta_a.get("uid"), meta_a.get("resourceVersion")) == (
+        meta_b.get("uid"), meta_b.get("resourceVersion"))
+
+
+@dataclass(frozen=True)
+class _Held:
+    run: dict
+    """The run with the status not written yet (at `base`'s resourceVersion)."""
+    base: dict
+    """The stored run that status is to be written over."""
+    due: float
+    """When (``time.monotonic``) it is to be written at the latest."""
+
+
 def _counts_patch(old: dict | None, new: dict[str, int]) -> dict:
     return {**dict.fromkeys(old or {}), **new}
 
@@ -59,18 +82,49 @@ def _counts_patch(old: dict | None, new: dict[str, int]) -> dict:
 class StatusWriter:
     def __init__(self, control: Cluster, runs: ObjectCache,
                  run_stages: ObjectCache | None = None,
-                 chunk_threshold: int = stagechunks.DEFAULT_CHUNK_THRESHOLD) -> None:
+                 chunk_threshold: int = stagechunks.DEFAULT_CHUNK_THRESHOLD,
+                 progress_delay: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.control = control
         self.runs = runs
         self.chunks = StageChunks(control, run_stages)
         self.chunk_threshold = chunk_threshold
+        self.progress_delay = progress_delay
+        self.clock = clock
         self._written: dict[tuple[str, str], dict] = {}
+        self._held: dict[tuple[str, str], _Held] = {}
 
     def current(self, namespace: str, name: str) -> dict | None:
         """The newest of the cached run and the one this controller last wrote, with the
-        stage entries of a large run filled in from its chunks."""
+        stage entries of a large run filled in from its chunks; a status held back
+        (`write_status` with ``may_hold``) in place of the stored one, also over a newer
+        version whose status is still the one it was computed over (its spec edited)."""
         run = self._newest(namespace, name)
-        return None if run is None else self.chunks.assemble(run)
+        key = (namespace, name)
+        held = self._held.get(key)
+        if run is None:
+            self._held.pop(key, None)
+            return None
+        if held is not None:
+            if _same_version(held.base, run):
+                return held.run
+            if held.base["metadata"].get("uid") == run["metadata"].get("uid") and (
+                    held.base.get("status") == run.get("status")):
+                rebased = _Held({**run, "status": held.run.get("status")}, run, held.due)
+                self._held[key] = rebased
+                return rebased.run
+            del self._held[key]
+        return self.chunks.assemble(run)
+
+    def holds(self, state: RunState) -> bool:
+        """Whether `state` was read from a status held back, not yet written."""
+        held = self._held.get((state.namespace, state.name))
+        return held is not None and held.run is state.run
+
+    def due_in(self, namespace: str, name: str) -> float | None:
+        """Seconds until the status held back for the run is to be written; None: none is."""
+        held = self._held.get((namespace, name))
+        return None if held is None else max(0.0, held.due - self.clock())
 
     def _newest(self, namespace: str, name: str) -> dict | None:
         key = (namespace, name)
@@ -95,9 +149,23 @@ class StatusWriter:
         except NotFound:
             self._written.pop((namespace, name), None)
 
-    async def write_status(self, state: RunState) -> dict | None:
-        """Write the working status; None on a Conflict (the caller reconciles again)."""
-        before = state.run.get("status") or {}
+    async def write_status(self, state: RunState, *, may_hold: bool = False) -> dict | None:
+        """Write the working status; None on a Conflict (the caller reconciles again).
+
+        With ``may_hold`` (the changes are progress only) and a progress delay, a run of
+        its own status holds the status back instead, until the delay since the first
+        change held is over, and returns the run as it would be written."""
+        key = (state.namespace, state.name)
+        held = self._held.pop(key, None)
+        base = held.base if held is not None and held.run is state.run else state.run
+        if may_hold and self.progress_delay > 0 and stagechunks.recorded_chunks(
+                state.run) is None and len(state.stages) <= self.chunk_threshold:
+            due = held.due if base is not state.run else self.clock() + self.progress_delay
+            if self.clock() < due:
+                run = state.run_with_status()
+                self._held[key] = _Held(run, base, due)
+                return run
+        before = base.get("status") or {}
         changes = merge_patch_between(before, state.status)
         stage_changes = changes.get("stages") or {}
         count = stagechunks.recorded_chunks(state.run)
@@ -114,7 +182,7 @@ class StatusWriter:
                 if counts != before.get(stagechunks.COUNTS_FIELD):
                     changes[stagechunks.COUNTS_FIELD] = _counts_patch(
                         before.get(stagechunks.COUNTS_FIELD), counts)
-        meta = state.run["metadata"]
+        meta = base["metadata"]
         if changes:
             try:
                 written = await self.control.patch(
@@ -128,10 +196,13 @@ class StatusWriter:
                 return None
             self.remember(written)
         else:
-            written = self._newest(state.namespace, state.name) or stored_form(state.run)
+            written = self._newest(state.namespace, state.name) or stored_form(base)
         if count is not None:
             written = self.chunks.assemble(written)
-        observe_status_write(state.run, written, stage_changes.keys())
+        if base is not state.run and held is not None:
+            observe_status_write(base, held.run)
+            base = held.run
+        observe_status_write(base, written, stage_changes.keys())
         return written
 
     async def record(self, state: RunState, apply: Callable[[RunState], None]) -> dict | None:

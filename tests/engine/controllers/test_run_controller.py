@@ -157,7 +157,7 @@ def make_world(cluster: Cluster) -> World:
     )
     config = EngineConfig(gc_enabled=False, watch_pod_events=False,
                           quota_retry_backoff_seconds=1, quota_retry_max_backoff_seconds=4,
-                          cluster_unreachable_seconds=30)
+                          cluster_unreachable_seconds=30, progress_write_delay_seconds=0)
     world = World(cluster, ManualClock(), config, caches, pods, problems)
     world.restart()
     return world
