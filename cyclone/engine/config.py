@@ -130,11 +130,12 @@ class EngineConfig(BaseModel):
     workers: int = Field(default=4, ge=1)
     progress_write_delay_seconds: float = Field(
         default=1.0, ge=0, le=60,
-        description="How long the engine may keep a run's progress (admitted, stages "
-        "started, pods running) before writing it to the run, so that a stage that ends "
-        "meanwhile costs one status write instead of two. Outcomes (a stage or the run "
-        "ending) are written at once; with parallelism limits every change is. 0: write "
-        "every change at once.",
+        description="While the engine is behind (runs wait for a worker, or its API "
+        "client has spent half its burst), how long it may keep a run's progress "
+        "(admitted, stages started, pods running) before writing it to the run, so that a "
+        "stage that ends meanwhile costs one status write instead of two. Outcomes (a "
+        "stage or the run ending) are written at once; so is everything on an idle engine "
+        "or with parallelism limits. 0: write every change at once.",
     )
     stage_chunk_threshold: int = Field(
         default_factory=lambda: int(os.environ.get("CYCLONE_STAGE_CHUNK_THRESHOLD")

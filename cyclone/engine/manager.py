@@ -16,6 +16,7 @@ statuses, the one cluster-wide duty, are written by the holder of shard 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from cyclone.engine.controllers.history import (
 )
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.policies import tenant_namespaces
+from cyclone.engine.controllers.pressure import engine_behind
 from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
@@ -123,6 +125,8 @@ class Engine:
         self.run_controller = Controller("workflowrun", self.runs.reconcile,
                                          workers=self.config.workers, clock=clock)
         self.run_controller.enqueue_on(self._informers[kinds.WORKFLOW_RUN])
+        self.runs.behind = functools.partial(
+            engine_behind, self.run_controller.queue, getattr(control, "rate_limiter", None))
         self._informers[kinds.WORKFLOW_RUN_STAGES].add_handler(self._on_chunk_event)
         self._shard(self.run_controller, namespace_of_key,
                     (self._informers[kinds.WORKFLOW_RUN], object_key))

@@ -30,6 +30,14 @@ class TokenBucket:
         self._tokens = float(self.burst)
         self._updated = clock()
 
+    def available(self) -> float:
+        """The tokens in the bucket now (negative: in debt), none taken; infinite when
+        disabled."""
+        if self.qps <= 0:
+            return float("inf")
+        elapsed = self._clock() - self._updated
+        return min(float(self.burst), self._tokens + elapsed * self.qps)
+
     def reserve(self) -> float:
         """Take one token; return how many seconds to wait before it may be used."""
         if self.qps <= 0:

@@ -148,6 +148,9 @@ class RunController:
         self.scopes = ScopeCache()
         self.stage_objects = StageObjects(caches.stages)
         self._upload_key: bytes | None = None
+        self.behind: Callable[[], bool] = lambda: False
+        """Whether the engine is behind its work (`pressure.engine_behind`): only then is
+        progress held back (`StatusWriter.write_status` with ``may_hold``)."""
 
     async def reconcile(self, key: str) -> float | None:
         namespace, name = split_key(key)
@@ -169,7 +172,7 @@ class RunController:
         requeue = await self._progress(state)
         if state.changed or self.writer.holds(state):
             written = await self.writer.write_status(
-                state, may_hold=self.gate.unlimited and progress_only(state))
+                state, may_hold=self.gate.unlimited and progress_only(state) and self.behind())
             self.books.close(state, written)
             if written is None:
                 return 0.0

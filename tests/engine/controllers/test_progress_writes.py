@@ -46,8 +46,15 @@ async def delayed(tmp_path, backend) -> AsyncIterator[World]:
     async with control_cluster(tmp_path, backend) as cluster:
         world = make_world(cluster)
         world.config = world.config.model_copy(update={"progress_write_delay_seconds": 1.0})
-        world.restart()
+        restart(world)
         yield world
+
+
+def restart(world: World, behind: bool = True) -> None:
+    """A new engine, behind its work unless `behind` is False."""
+    world.restart()
+    assert world.controller is not None
+    world.controller.behind = lambda: behind
 
 
 def one_stage(world: World) -> None:
@@ -74,7 +81,7 @@ async def _pod_ends(world: World, pod: dict, phase: str) -> None:
 async def test_a_stage_that_ends_within_the_delay_costs_one_status_write(delayed):
     counting = CountingWrites(delayed.cluster)
     delayed.cluster = counting
-    delayed.restart()
+    restart(delayed)
     one_stage(delayed)
     await delayed.submit(workflow_run("r1", "wf"))
     requeue, run = await delayed.look()
@@ -126,7 +133,7 @@ async def test_a_restart_that_loses_the_held_start_makes_no_second_pod(delayed):
     await delayed.submit(workflow_run("r1", "wf"))
     await delayed.look()
     pod = await _only_pod(delayed)
-    delayed.restart()
+    restart(delayed)
     delayed.clock.advance(2)
     _, run = await delayed.look()
     assert "status" not in run
@@ -155,9 +162,17 @@ async def test_a_run_stopped_before_its_start_was_written_still_loses_its_pod(de
 
 async def test_with_a_parallelism_limit_every_change_is_written_at_once(delayed):
     delayed.config = delayed.config.model_copy(update={"overall": QueueLimits(max_running=1)})
-    delayed.restart()
+    restart(delayed)
     one_stage(delayed)
     await delayed.submit(workflow_run("r1", "wf"))
     _, run = await delayed.look()
     assert stage_status(run, "a")["phase"] == "Running"
 
+
+
+async def test_an_engine_that_is_not_behind_writes_progress_at_once(delayed):
+    restart(delayed, behind=False)
+    one_stage(delayed)
+    await delayed.submit(workflow_run("r1", "wf"))
+    _, run = await delayed.look()
+    assert stage_status(run, "a")["phase"] == "Running"
