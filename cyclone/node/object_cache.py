@@ -2,14 +2,17 @@
 
 Many pods read the same objects (every pod a real API server admits mounts the
 `kube-root-ca.crt` ConfigMap), so reading each one per pod would cost a request per pod.
-Like the kubelet's "Watch" change-detection strategy, each referenced object is kept by a
-list and a watch of its own (`fieldSelector=metadata.name=<name>`) while some pod of the
-node references it: the first reference pays the list and starts the watch, later ones read
-what the watch keeps current, and the watch stops when the last pod holding it ends.
+As in the kubelet's "Watch" change-detection strategy, an object that pods of the node
+share is kept by a list and a watch of its own (`fieldSelector=metadata.name=<name>`),
+started when a second pod references it while the first still holds it; later pods read
+what the watch keeps current, and the watch stops when the last pod holding the object
+ends. An object one pod alone references (the engine's per-pod bound-credentials Secret)
+is listed each time that pod asks for it, one request as a GET would be, and holds no watch
+open.
 
 A miss is never trusted: an object missing when a pod asks for it is listed again, so an
-object created just before its pod (a pod's bound-credentials Secret) is found. Secrets are
-held in memory only while a pod of the node references them, and are never logged.
+object created just before its pod is found. Secrets are held in memory only while a pod
+of the node references them, and are never logged.
 """
 
 from __future__ import annotations
@@ -93,7 +96,8 @@ class ReferencedObjects:
         return entry is not None and entry.watch is not None and not entry.watch.done()
 
     async def get(self, kind: Kind, namespace: str, name: str, *, holder: str) -> dict:
-        """The object as last listed or watched; NotFound when a fresh list has it missing.
+        """The object as its watch keeps it, else as listed now; NotFound when a fresh list
+        has it missing.
 
         The object is shared and read-only.
         """
@@ -104,7 +108,7 @@ class ReferencedObjects:
         entry.holders.add(holder)
         self._held.setdefault(holder, set()).add(key)
         async with entry.lock:
-            if not entry.listed or entry.object is None:
+            if entry.watch is None or entry.object is None:
                 await self._list(entry)
         if entry.object is None:
             raise NotFound(f'{kind.plural} "{name}" not found')
@@ -123,7 +127,8 @@ class ReferencedObjects:
                     entry.watch.cancel()
 
     async def _list(self, entry: _Entry) -> None:
-        """List the object; when it was missing and is found, follow it from this list on."""
+        """List the object, and follow it from this list on when pods share it (a watch
+        that had it missing is replaced, so the object found is not undone by its lag)."""
         was_missing = entry.listed and entry.object is None
         listed = await self.cluster.list(
             entry.kind, entry.namespace, field_selector=entry.selector
@@ -131,7 +136,10 @@ class ReferencedObjects:
         entry.object = listed.items[0] if listed.items else None
         entry.version = listed.resource_version
         entry.listed = True
-        if entry.watch is None or entry.watch.done() or (was_missing and entry.object):
+        if entry.watch is None:
+            if len(entry.holders) > 1:
+                self._follow(entry)
+        elif was_missing and entry.object is not None:
             self._follow(entry)
 
     def _follow(self, entry: _Entry) -> None:

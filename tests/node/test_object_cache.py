@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import secrets
@@ -85,18 +86,49 @@ def secret(name: str, namespace: str, value: bytes) -> dict:
             "data": {"token": base64.b64encode(value).decode()}}
 
 
-async def test_pods_sharing_an_object_pay_one_list(
+async def test_pods_sharing_an_object_pay_two_lists_and_one_watch_whatever_their_number(
     cluster: Cluster, recording: RecordingCluster, namespace: str
 ) -> None:
     await cluster.create(config_map("shared", namespace, "v1"))
     async with ReferencedObjects(recording) as objects:
-        first = await objects.get(kinds.CONFIG_MAP, namespace, "shared", holder="pod-a")
-        second = await objects.get(kinds.CONFIG_MAP, namespace, "shared", holder="pod-b")
-        third = await objects.get(kinds.CONFIG_MAP, namespace, "shared", holder="pod-c")
+        pods = [f"pod-{i}" for i in range(10)]
+        found = [await objects.get(kinds.CONFIG_MAP, namespace, "shared", holder=pod)
+                 for pod in pods]
 
-        assert first["data"] == second["data"] == third["data"] == {"key": "v1"}
-        assert (recording.calls["list"], recording.calls["get"]) == (1, 0)
+        assert all(obj["data"] == {"key": "v1"} for obj in found)
+        await eventually(lambda: recording.open_watches == 1)
+        assert (recording.calls["list"], recording.calls["watch"]) == (2, 1)
+        assert recording.calls["get"] == 0
         assert objects.watching(kinds.CONFIG_MAP, namespace, "shared")
+
+
+async def test_pods_arriving_together_on_an_object_pay_one_list(
+    cluster: Cluster, recording: RecordingCluster, namespace: str
+) -> None:
+    await cluster.create(config_map("burst", namespace, "v1"))
+    async with ReferencedObjects(recording) as objects:
+        found = await asyncio.gather(*(
+            objects.get(kinds.CONFIG_MAP, namespace, "burst", holder=f"pod-{i}")
+            for i in range(10)))
+
+        assert all(obj["data"] == {"key": "v1"} for obj in found)
+        await eventually(lambda: recording.open_watches == 1)
+        assert (recording.calls["list"], recording.calls["watch"]) == (1, 1)
+
+
+async def test_an_object_of_one_pod_is_listed_each_time_without_a_watch(
+    cluster: Cluster, recording: RecordingCluster, namespace: str
+) -> None:
+    await cluster.create(secret("own", namespace, b"v1"))
+    async with ReferencedObjects(recording) as objects:
+        await objects.get(kinds.SECRET, namespace, "own", holder="pod-a")
+        await cluster.patch(kinds.SECRET, "own",
+                            {"data": {"token": base64.b64encode(b"v2").decode()}}, namespace)
+        again = await objects.get(kinds.SECRET, namespace, "own", holder="pod-a")
+
+        assert base64.b64decode(again["data"]["token"]) == b"v2"
+        assert (recording.calls["list"], recording.calls["watch"]) == (2, 0)
+        assert not objects.watching(kinds.SECRET, namespace, "own")
 
 
 async def test_release_of_the_last_reference_stops_the_watch(
@@ -122,11 +154,13 @@ async def test_an_object_created_after_a_miss_is_found_by_a_new_pod(
     cluster: Cluster, recording: RecordingCluster, namespace: str
 ) -> None:
     async with ReferencedObjects(recording) as objects:
-        with pytest.raises(NotFound):
-            await objects.get(kinds.SECRET, namespace, "late", holder="pod-a")
+        for pod in ("pod-a", "pod-b"):
+            with pytest.raises(NotFound):
+                await objects.get(kinds.SECRET, namespace, "late", holder=pod)
+        assert objects.watching(kinds.SECRET, namespace, "late")
 
         await cluster.create(secret("late", namespace, b"bound"))
-        found = await objects.get(kinds.SECRET, namespace, "late", holder="pod-b")
+        found = await objects.get(kinds.SECRET, namespace, "late", holder="pod-c")
 
         assert base64.b64decode(found["data"]["token"]) == b"bound"
 
@@ -137,14 +171,15 @@ async def test_an_update_arrives_through_the_watch(
     await cluster.create(config_map("settings", namespace, "v1"))
     async with ReferencedObjects(recording) as objects:
         await objects.get(kinds.CONFIG_MAP, namespace, "settings", holder="pod-a")
+        await objects.get(kinds.CONFIG_MAP, namespace, "settings", holder="pod-b")
         await cluster.patch(kinds.CONFIG_MAP, "settings", {"data": {"key": "v2"}}, namespace)
 
         async def updated() -> bool:
-            got = await objects.get(kinds.CONFIG_MAP, namespace, "settings", holder="pod-b")
+            got = await objects.get(kinds.CONFIG_MAP, namespace, "settings", holder="pod-c")
             return got["data"] == {"key": "v2"}
 
         await eventually(updated)
-        assert recording.calls["list"] == 1
+        assert recording.calls["list"] == 2
 
 
 async def test_a_deleted_object_is_missing_for_the_next_pod(
@@ -153,11 +188,12 @@ async def test_a_deleted_object_is_missing_for_the_next_pod(
     await cluster.create(config_map("brief", namespace, "v1"))
     async with ReferencedObjects(recording) as objects:
         await objects.get(kinds.CONFIG_MAP, namespace, "brief", holder="pod-a")
+        await objects.get(kinds.CONFIG_MAP, namespace, "brief", holder="pod-b")
         await cluster.delete(kinds.CONFIG_MAP, "brief", namespace)
 
         async def missing() -> bool:
             try:
-                await objects.get(kinds.CONFIG_MAP, namespace, "brief", holder="pod-b")
+                await objects.get(kinds.CONFIG_MAP, namespace, "brief", holder="pod-c")
             except NotFound:
                 return True
             return False
@@ -172,7 +208,8 @@ async def test_an_expired_watch_relists_and_keeps_following(
     recording.expire_next_watch = True
     async with ReferencedObjects(recording) as objects:
         await objects.get(kinds.CONFIG_MAP, namespace, "followed", holder="pod-a")
-        await eventually(lambda: recording.calls["list"] == 2 and recording.open_watches == 1)
+        await objects.get(kinds.CONFIG_MAP, namespace, "followed", holder="pod-b")
+        await eventually(lambda: recording.calls["list"] == 3 and recording.open_watches == 1)
 
         await cluster.patch(kinds.CONFIG_MAP, "followed", {"data": {"key": "v2"}}, namespace)
 
