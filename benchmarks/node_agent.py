@@ -1,6 +1,7 @@
 """The node agent alone on a real kube-apiserver: pods/min it sustains and its requests per pod.
 
-    python benchmarks/node_agent.py [--pods 1000] [--creators 4] [--json FILE]
+    python benchmarks/node_agent.py [--pods 1000] [--creators 4] [--own-secrets]
+        [--json FILE]
 
 An unthrottled client creates N pods bound to the agent's node (fake runtime, every
 container exits at once) as fast as a few concurrent creators can; the agent (its own
@@ -8,7 +9,9 @@ client, the default client-side limit of 50 requests/s, burst 100) runs them. Po
 over the time from the first creation to the last pod seen Succeeded through the
 benchmark's own watch. Requests are the agent's calls to its Cluster, per pod (a watch
 counts once, as one stream). The ServiceAccount admission gives every pod the projected
-`kube-api-access-*` volume, whose `kube-root-ca.crt` ConfigMap all pods share.
+`kube-api-access-*` volume, whose `kube-root-ca.crt` ConfigMap all pods share. With
+`--own-secrets` each pod also reads a Secret of its own (created just before it, as the
+engine creates a stage pod's bound-credentials Secret) into its environment.
 """
 
 from __future__ import annotations
@@ -36,13 +39,22 @@ NAMESPACE = "agent-bench"
 NODE = "bench-node"
 
 
-def pod_manifest(name: str) -> dict:
+def pod_manifest(name: str, own_secret: bool) -> dict:
+    container: dict = {"name": "main", "image": "busybox"}
+    if own_secret:
+        container["env"] = [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {
+            "name": f"{name}-bound", "key": "token"}}}]
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"nodeName": NODE, "restartPolicy": "Never",
-                 "containers": [{"name": "main", "image": "busybox"}]},
+        "spec": {"nodeName": NODE, "restartPolicy": "Never", "containers": [container]},
     }
+
+
+def secret_manifest(pod: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": f"{pod}-bound", "namespace": NAMESPACE},
+            "stringData": {"token": "not-a-real-token"}}
 
 
 async def prepare(admin: RemoteCluster) -> None:
@@ -73,7 +85,7 @@ async def follow_succeeded(admin: RemoteCluster, succeeded: dict[str, float],
                     everyone.set()
 
 
-async def measure(pods: int, creators: int, limit: float) -> dict:
+async def measure(pods: int, creators: int, limit: float, own_secrets: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="cyclone-bench-agent-") as tmp:
         workdir = Path(tmp)
         async with kube_plane(workdir / "kube") as plane:
@@ -97,7 +109,9 @@ async def measure(pods: int, creators: int, limit: float) -> dict:
 
                     async def creator() -> None:
                         for name in names:
-                            await admin.create(pod_manifest(name))
+                            if own_secrets:
+                                await admin.create(secret_manifest(name))
+                            await admin.create(pod_manifest(name, own_secrets))
 
                     async with asyncio.TaskGroup() as creating:
                         for _ in range(creators):
@@ -122,6 +136,8 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=1000, help="pods created (default 1000)")
     parser.add_argument("--creators", type=int, default=4,
                         help="concurrent clients creating pods (default 4)")
+    parser.add_argument("--own-secrets", action="store_true",
+                        help="each pod also reads a Secret of its own")
     parser.add_argument("--timeout", type=float, default=900, help="seconds")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
@@ -131,7 +147,7 @@ def main() -> None:
     quiet_logs()
     print(f"machine: {machine()}")
     print(f"cyclone from {Path(cyclone.__file__).parent}")
-    result = asyncio.run(measure(args.pods, args.creators, args.timeout))
+    result = asyncio.run(measure(args.pods, args.creators, args.timeout, args.own_secrets))
     print(table(["pods", "pods/min", "agent reads/pod", "agent writes/pod", "calls"],
                 [[result["pods"], round(result["pods_per_min"]),
                   f"{result['reads_per_pod']:.2f}", f"{result['writes_per_pod']:.2f}",
