@@ -62,6 +62,7 @@ class NodeContext:
     objects: ReferencedObjects = field(init=False)
     """The Secrets and ConfigMaps the node's pods reference."""
     statuses: PodStatusWriter = field(init=False)
+    """Writes the statuses of the node's pods."""
 
     def __post_init__(self) -> None:
         self.objects = ReferencedObjects(self.cluster)
