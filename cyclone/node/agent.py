@@ -70,7 +70,8 @@ class NodeAgent:
     async def run(self) -> None:
         """Serve the node until cancelled."""
         self.layout.prepare()
-        async with asyncio.TaskGroup() as group:
+        context = self.context
+        async with context.objects, context.statuses, asyncio.TaskGroup() as group:
             self._group = group
             if self.log_server_port is not None and self.log_client_ca is not None:
                 from cyclone.node.log_server import serve_logs
@@ -184,6 +185,8 @@ class NodeAgent:
             log.exception("pod %s/%s: worker failed", worker.namespace, worker.name)
         finally:
             self.workers.pop(worker.uid, None)
+            self.context.statuses.forget(worker)
+            self.context.objects.release(worker.uid)
 
     async def _watch_pods(self) -> None:
         selector = f"spec.nodeName={self.node_name}"

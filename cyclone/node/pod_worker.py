@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cyclone.kube import kinds
-from cyclone.kube.errors import ApiError, NotFound
+from cyclone.kube.errors import NotFound
 from cyclone.kube.protocol import Cluster
 from cyclone.node.env import ContainerConfigError, container_env, expand_all, run_as
 from cyclone.node.layout import NodeLayout
+from cyclone.node.object_cache import ReferencedObjects
 from cyclone.node.runtimes.base import (
     ContainerExited,
     ContainerLaunch,
@@ -35,8 +36,8 @@ from cyclone.node.status import (
     log_tail,
     pod_status,
     read_termination_message,
-    status_patch,
 )
+from cyclone.node.status_writer import PodStatusWriter
 from cyclone.node.volumes import (
     container_mounts,
     prepare_sub_paths,
@@ -58,6 +59,14 @@ class NodeContext:
     host_ip: str = "127.0.0.1"
     workers: dict[str, PodWorker] = field(default_factory=dict)
     """Every pod worker of the node by pod uid."""
+    objects: ReferencedObjects = field(init=False)
+    """The Secrets and ConfigMaps the node's pods reference."""
+    statuses: PodStatusWriter = field(init=False)
+    """Writes the statuses of the node's pods."""
+
+    def __post_init__(self) -> None:
+        self.objects = ReferencedObjects(self.cluster)
+        self.statuses = PodStatusWriter(self.cluster)
 
 
 def is_terminal(pod: dict) -> bool:
@@ -84,7 +93,8 @@ class PodWorker:
         self.namespace: str = pod["metadata"]["namespace"]
         self._changed = asyncio.Event()
         self._vanished = False
-        self._published: dict | None = None
+        self.published: dict | None = None
+        """The status last written."""
         spec = pod.get("spec") or {}
         self.init_specs: list[dict] = list(spec.get("initContainers") or [])
         self.main_specs: list[dict] = list(spec.get("containers") or [])
@@ -131,7 +141,7 @@ class PodWorker:
         await self._stop_containers(0.0 if self._vanished else grace_seconds(self.pod))
         observed = any(o.progress is not None for o in [*self.init, *self.main])
         if not self._vanished and observed and not is_terminal(self.pod):
-            await self._publish(persist=False)
+            await self.node.statuses.flush(self)
         await asyncio.to_thread(shutil.rmtree, self.node.layout.pod_dir(self.uid), True)
         self._forget()
         if not self._vanished:
@@ -160,13 +170,13 @@ class PodWorker:
         for spec, observation in zip(self.init_specs, self.init, strict=True):
             await self._run_container(spec, observation)
             if observation.failed:
-                await self._publish()
+                self._status_changed()
                 return
         await self._start_containers()
         async with asyncio.TaskGroup() as group:
             for spec, observation in zip(self.main_specs, self.main, strict=True):
                 group.create_task(self._run_container(spec, observation))
-        await self._publish()
+        self._status_changed()
 
     async def _prepare(self) -> None:
         """Build every container's launch; wait and retry while Secrets or keys are missing.
@@ -179,7 +189,7 @@ class PodWorker:
             progress = await self.node.runtime.inspect(self._launch_for_stop(spec["name"]))
             self._record(spec, observation, progress)
         if all(o.progress is None for o in [*self.init, *self.main]):
-            await self._publish()
+            self._status_changed()
         while True:
             try:
                 await self._build_launches()
@@ -189,14 +199,14 @@ class PodWorker:
                     if observation.progress is None:
                         observation.waiting_reason = "CreateContainerConfigError"
                         observation.waiting_message = str(error)
-                await self._publish()
+                self._status_changed()
             await asyncio.sleep(CONFIG_RETRY_SECONDS)
 
     async def _fetch_secret(self, namespace: str, name: str) -> dict:
-        return await self.node.cluster.get(kinds.SECRET, name, namespace)
+        return await self.node.objects.get(kinds.SECRET, namespace, name, holder=self.uid)
 
     async def _fetch_config_map(self, namespace: str, name: str) -> dict:
-        return await self.node.cluster.get(kinds.CONFIG_MAP, name, namespace)
+        return await self.node.objects.get(kinds.CONFIG_MAP, namespace, name, holder=self.uid)
 
     async def _build_launches(self) -> None:
         layout = self.node.layout
@@ -273,16 +283,16 @@ class PodWorker:
     async def _start_containers(self) -> None:
         for spec, observation in zip(self.main_specs, self.main, strict=True):
             await self._start(spec, observation)
-        await self._publish()
+        self._status_changed()
 
     async def _run_container(self, spec: dict, observation: ContainerObservation) -> None:
         if not isinstance(observation.progress, ContainerExited):
             await self._start(spec, observation)
         if not isinstance(observation.progress, ContainerExited):
-            await self._publish()
+            self._status_changed()
             exited = await self.node.runtime.wait(self.launches[spec["name"]])
             self._record(spec, observation, exited)
-        await self._publish()
+        self._status_changed()
 
     def _termination_message(self, spec: dict, observation: ContainerObservation) -> str | None:
         path = self._termination_paths.get(spec["name"])
@@ -295,37 +305,19 @@ class PodWorker:
     def _observation_of(self, name: str) -> ContainerObservation:
         return next(o for o in [*self.init, *self.main] if o.name == name)
 
-    async def _publish(self, *, persist: bool = True) -> None:
-        """Write the pod status when it differs from what was last written.
+    def _status_changed(self) -> None:
+        """Have the node's status writer write the pod's status (see `status_writer.py`)."""
+        self.node.statuses.mark(self)
 
-        With `persist`, failed writes are retried until they succeed (or the pod is gone).
-        """
-        status = pod_status(
+    def current_status(self) -> dict:
+        return pod_status(
             self.pod, self.init, self.main, host_ip=self.node.host_ip, now=datetime.now(UTC)
         )
-        if status == self._published:
-            return
-        delay = 0.1
-        while True:
-            try:
-                updated = await self.node.cluster.patch(
-                    kinds.POD, self.name, status_patch(status), self.namespace,
-                    subresource="status",
-                )
-            except NotFound:
-                self.vanish()
-                return
-            except ApiError as error:
-                log.warning("pod %s/%s: status not written: %s", self.namespace, self.name, error)
-                if not persist:
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._published = status
-            if updated["metadata"].get("uid") == self.uid:
-                self.update(updated)
-            return
+
+    def written(self, status: dict, updated: dict) -> None:
+        self.published = status
+        if updated["metadata"].get("uid") == self.uid:
+            self.update(updated)
 
     def _launch_for_stop(self, name: str) -> ContainerLaunch:
         if name in self.launches:
