@@ -2,9 +2,12 @@
 
 A pod worker only marks its pod changed. A few writers take marked pods from a work queue
 (never one pod to two writers at once) and compute each pod's status at the moment they
-write it. On an idle node every change is written at once; when the API client is rate
-limited, changes that pile up while a pod waits for a writer become one write (a pod whose
-container finished before its first write gets Succeeded, not Running and then Succeeded).
+write it. A pod that ends (Succeeded, Failed) is written at once; a change short of that
+(Pending with its containers being created, Running) settles for `settle_seconds` first,
+as the kubelet reports container states some time after they change: a stage that runs
+for less than that costs one status write instead of three, while a longer one shows as
+Running a moment after it started. When the API client is rate limited, changes that pile
+up while a pod waits for a writer become one write as well.
 The status written never steps back: it is computed from what the runtime reported last,
 and a pod's writes never overlap. A failed write is retried with backoff until it
 succeeds, the pod is gone, or the pod's worker ends.
@@ -25,6 +28,8 @@ from cyclone.node.status import status_patch
 
 log = logging.getLogger(__name__)
 DEFAULT_WRITERS = 4
+DEFAULT_SETTLE_SECONDS = 0.1
+ENDED_PHASES = ("Succeeded", "Failed")
 FIRST_RETRY_SECONDS = 0.1
 MAX_RETRY_SECONDS = 5.0
 
@@ -52,9 +57,11 @@ class StatusSource(Protocol):
 class PodStatusWriter:
     """The node's status writes; an async context manager that owns its writers."""
 
-    def __init__(self, cluster: Cluster, *, writers: int = DEFAULT_WRITERS) -> None:
+    def __init__(self, cluster: Cluster, *, writers: int = DEFAULT_WRITERS,
+                 settle_seconds: float = DEFAULT_SETTLE_SECONDS) -> None:
         self.cluster = cluster
         self.writers = writers
+        self.settle_seconds = settle_seconds
         self._queue = WorkQueue(base_delay=FIRST_RETRY_SECONDS, max_delay=MAX_RETRY_SECONDS)
         self._sources: dict[str, StatusSource] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -79,9 +86,14 @@ class PodStatusWriter:
             await group.__aexit__(kind, error, traceback)
 
     def mark(self, source: StatusSource) -> None:
-        """The pod's status may have changed: write it soon."""
+        """The pod's status may have changed: write it now if the pod ended, else once it
+        has settled (a later change that ends it is written at once)."""
         self._sources[source.uid] = source
-        self._queue.add(source.uid)
+        if self.settle_seconds > 0 and (
+                source.current_status().get("phase") not in ENDED_PHASES):
+            self._queue.add_after(source.uid, self.settle_seconds)
+        else:
+            self._queue.add(source.uid)
 
     def forget(self, source: StatusSource) -> None:
         """The pod's worker ended: nothing more is written for it."""

@@ -82,7 +82,9 @@ async def test_a_pod_that_finishes_while_its_first_write_waits_gets_one_more_wri
         writes.held.set()
         pod = await wait_for_pod(cluster, "quick", terminal)
 
-        assert phases(writes.written) == ["Pending", "Succeeded"]
+        assert len(writes.written) == 2
+        assert phases(writes.written)[-1] == "Succeeded"
+        assert never_steps_back(writes.written)
         assert pod["status"]["phase"] == "Succeeded"
         assert statuses(pod)["work"]["state"]["terminated"]["exitCode"] == 0
 
@@ -119,4 +121,31 @@ async def test_a_pod_deleted_while_a_write_waits_has_its_final_status_written_fi
 
         final = writes.written[-1]
         assert "terminated" in statuses({"status": final})["work"]["state"]
+        assert never_steps_back(writes.written)
+
+
+async def test_a_pod_that_ends_before_its_status_settles_gets_one_write(
+    cluster: EmbeddedCluster, tmp_path: Path
+) -> None:
+    writes = StatusWrites(cluster)
+    async with running_agent(writes, tmp_path / "node", FakeRuntime()) as agent:
+        agent.context.statuses.settle_seconds = 600
+        await cluster.create(pod_manifest("brief", SPEC))
+        pod = await wait_for_pod(cluster, "brief", terminal)
+
+        assert phases(writes.written) == ["Succeeded"]
+        assert statuses(pod)["work"]["state"]["terminated"]["exitCode"] == 0
+
+
+async def test_a_running_pod_is_written_once_its_status_has_settled(
+    cluster: EmbeddedCluster, tmp_path: Path
+) -> None:
+    writes = StatusWrites(cluster)
+    annotations = {"fake.cyclone.dev/duration-seconds": "1000"}
+    async with running_agent(writes, tmp_path / "node", FakeRuntime()) as agent:
+        agent.context.statuses.settle_seconds = 0.05
+        await cluster.create(pod_manifest("long", SPEC, annotations=annotations))
+        pod = await wait_for_pod(cluster, "long", lambda p: p["status"].get("phase") == "Running")
+
+        assert statuses(pod)["work"]["state"]["running"]
         assert never_steps_back(writes.written)
