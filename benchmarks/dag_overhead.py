@@ -10,9 +10,10 @@ Each DAG (layers of 1-8 stages, 1-3 dependencies per stage, fixed seed) runs:
   stage running `true` in bubblewrap; timed from the WorkflowRun's creation until the
   engine's cache shows it Succeeded, a fresh data dir each repetition;
 - with `make -j2`, each target's recipe `true` (process spawning alone), and again with
-  each recipe `bwrap --dev-bind / / --tmpfs /tmp /bin/true`: the sandboxed floor, the
-  baseline of the ratios;
-- with Prefect 3 (benchmarks/prefect_dag.py): one task per stage running the same
+  each recipe `/bin/true` in the same sandbox a Cyclone stage container runs in
+  (benchmarks/stage_sandbox.py: the host runtime's two nested bubblewraps, built by
+  `HostRuntime.argv`): the sandboxed floor, the baseline of the ratios;
+- with Prefect 3 (benchmarks/prefect_dag.py): one task per stage running that same
   sandboxed `true` in a subprocess, dependencies as `wait_for`, on Prefect's own
   ephemeral server whose home and database are in a temporary directory.
 
@@ -30,6 +31,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,7 @@ from common import (
     wait_in_cache,
     workflow_manifest,
 )
+from stage_sandbox import stage_sandbox_argv
 
 from cyclone.up import UpContext, UpOptions, up
 
@@ -57,13 +60,8 @@ HERE = Path(__file__).resolve().parent
 LARGE = 1000
 
 
-SANDBOXED_TRUE = "bwrap --dev-bind / / --tmpfs /tmp /bin/true"
-"""Each stage's work in the sandboxed floor and for Prefect: `true` in a bubblewrap
-sandbox, as each Cyclone stage runs in one."""
-
-
 def run_make(graph: dict[str, list[str]], workdir: Path, sandboxed: bool = False) -> float:
-    recipe = SANDBOXED_TRUE if sandboxed else "true"
+    recipe = shlex.join(stage_sandbox_argv(workdir / "floor")) if sandboxed else "true"
     lines = [".PHONY: all " + " ".join(graph), f"all: {' '.join(graph)}"]
     for name, deps in graph.items():
         lines.append(f"{name}: {' '.join(deps)}\n\t{recipe}")
@@ -138,7 +136,7 @@ def run_prefect(graph: dict[str, list[str]], workdir: Path, reps: int) -> dict:
     dag_file.write_text(json.dumps(graph))
     result = subprocess.run(
         [sys.executable, str(HERE / "prefect_dag.py"), str(dag_file), "--reps", str(reps),
-         "--sandbox"],
+         "--command", json.dumps(stage_sandbox_argv(workdir / "prefect-floor"))],
         env=prefect_env(workdir / "prefect-home"), cwd=workdir,
         capture_output=True, text=True, timeout=3600,
     )
@@ -198,8 +196,8 @@ def print_report(rows: list[dict]) -> None:
         ])
     print(table(headers, lines))
     print("medians; reps = repetitions for make/cyclone/prefect; sandboxed make runs each "
-          f"recipe as `{SANDBOXED_TRUE}`, as Prefect's tasks do here; cyclone ms/stage = "
-          "(cyclone - sandboxed make) / stages")
+          "recipe `/bin/true` in the sandbox of a Cyclone stage container (stage_sandbox.py), "
+          "as Prefect's tasks do here; cyclone ms/stage = (cyclone - sandboxed make) / stages")
     versions = {row.get("prefect_version") for row in rows} - {None}
     if versions:
         print(f"prefect {', '.join(sorted(versions))}, ThreadPoolTaskRunner, ephemeral server")

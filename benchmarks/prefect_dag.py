@@ -1,9 +1,10 @@
 """One DAG of `true` subprocesses as a Prefect 3 flow, timed; run by dag_overhead.py.
 
-    python benchmarks/prefect_dag.py DAG.json --reps 3 [--sandbox]
+    python benchmarks/prefect_dag.py DAG.json --reps 3 [--command JSON]
 
 The DAG file maps each stage to the stages it depends on. Each stage is a Prefect task
-that runs `true` (with `--sandbox`, in bubblewrap) in a subprocess; a task is submitted
+that runs `true` (or `--command`, a JSON argv: dag_overhead.py gives the sandbox of a
+Cyclone stage container) in a subprocess; a task is submitted
 with its dependencies' futures as `wait_for`, on the default task runner (a thread pool),
 and the results are awaited once at the end. The API is Prefect's own
 ephemeral server (a local subprocess with its SQLite database under `PREFECT_HOME`),
@@ -20,7 +21,6 @@ import time
 from pathlib import Path
 
 TRUE = ["true"]
-SANDBOXED_TRUE = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", "/tmp", "/bin/true"]
 
 
 def build_flow(graph: dict[str, list[str]], command: list[str]):
@@ -48,11 +48,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dag", type=Path)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--sandbox", action="store_true",
-                        help="run each `true` in bubblewrap, as each Cyclone stage runs")
+    parser.add_argument("--command", type=json.loads, default=TRUE,
+                        help="the argv each task runs, as JSON (default: true)")
     args = parser.parse_args()
     graph = json.loads(args.dag.read_text())
-    command = SANDBOXED_TRUE if args.sandbox else TRUE
+    command = args.command
 
     import prefect
 
