@@ -6,6 +6,7 @@ import asyncio
 import os
 import platform
 import random
+import socket
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -180,3 +181,10 @@ def rss_now_mib(pid: int | str = "self") -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def free_port() -> int:
+    """A loopback port no one listens on now (for a `cyclone up` beside another)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -41,6 +41,7 @@ from pathlib import Path
 from common import (
     NAMESPACE,
     dag_depth,
+    free_port,
     machine,
     median,
     overall_phase,
@@ -101,7 +102,7 @@ async def _time_run(ctx: UpContext, graph: dict[str, list[str]], limit: float) -
 
 
 def run_cyclone(graph: dict[str, list[str]], workdir: Path, timeout: float) -> float:
-    options = UpOptions(data_dir=str(workdir / "cyclone"), runtime="host")
+    options = UpOptions(data_dir=str(workdir / "cyclone"), runtime="host", port=free_port())
 
     async def main() -> float:
         finished: list[float] = []
