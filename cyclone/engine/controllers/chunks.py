@@ -24,6 +24,16 @@ from cyclone.kube.protocol import Cluster
 log = logging.getLogger(__name__)
 
 
+_Entries = tuple[str, tuple[tuple[str, str], ...]]
+"""Which stage entries an assembled run holds: its uid and the versions of its chunks."""
+
+_COUNTS_KEPT = 512
+
+
+def _entries_of(run: Mapping[str, Any], versions: Mapping[str, str]) -> _Entries:
+    return str(run["metadata"].get("uid") or ""), tuple(sorted(versions.items()))
+
+
 def _version(obj: Mapping[str, Any]) -> int:
     try:
         return int(obj["metadata"].get("resourceVersion") or 0)
@@ -36,6 +46,8 @@ class StageChunks:
         self.control = control
         self.cache = cache
         self._written: dict[tuple[str, str], dict] = {}
+        self._counts: dict[tuple[str, str], tuple[_Entries, _Entries, dict[str, int]]] = {}
+        """Per run: the entries the last write read, those it stored, and their counts."""
 
     def current(self, namespace: str, name: str) -> dict | None:
         """The newest of the cached chunk and the one this controller last wrote."""
@@ -55,6 +67,7 @@ class StageChunks:
 
     def forget(self, namespace: str, run: str) -> None:
         """Drop what this controller remembers of a run's chunks (the run is gone)."""
+        self._counts.pop((namespace, run), None)
         prefix = stagechunks.chunk_name(run, 0)[:-1]
         for key in [key for key in self._written
                     if key[0] == namespace and key[1].startswith(prefix)]:
@@ -67,6 +80,7 @@ class StageChunks:
         ``stages`` are the entries after the change (a chunk not yet read is written whole
         from them). False when a chunk changed meanwhile (the reconcile starts again)."""
         known: Mapping[str, str] = run.get(stagechunks.VERSIONS_KEY) or {}
+        versions = dict(known)
         whole: dict[int, dict[str, Any]] | None = None
         for index, patch in sorted(patches.items()):
             name = stagechunks.chunk_name(run["metadata"]["name"], index)
@@ -79,7 +93,37 @@ class StageChunks:
             if written is None:
                 return False
             self._written[(run["metadata"]["namespace"], name)] = written
+            versions[name] = str(written["metadata"].get("resourceVersion") or "")
+        self._count(run, versions, stages, patches)
         return True
+
+    def stage_counts(self, run: dict, stages: Mapping[str, Any]) -> dict[str, int]:
+        """`stagechunks.stage_counts` of ``stages``, the entries the last `write` of the
+        assembled ``run`` stored: kept from that write, counted afresh otherwise."""
+        kept = self._counts.get((run["metadata"]["namespace"], run["metadata"]["name"]))
+        read = _entries_of(run, run.get(stagechunks.VERSIONS_KEY) or {})
+        if kept is not None and kept[0] == read:
+            return dict(kept[2])
+        return stagechunks.stage_counts(stages.values())
+
+    def _count(self, run: dict, versions: Mapping[str, str], stages: Mapping[str, Any],
+               patches: Mapping[int, dict[str, Any]]) -> None:
+        """Keep the stage counts of the entries just stored, for the chunk versions that
+        hold them: from those of the entries read (kept when the run was read at the
+        versions the last write left) and the entries the write changed; counted afresh
+        after a restart or a chunk written by someone else."""
+        key = (run["metadata"]["namespace"], run["metadata"]["name"])
+        read = _entries_of(run, run.get(stagechunks.VERSIONS_KEY) or {})
+        kept = self._counts.pop(key, None)
+        if kept is not None and kept[1] == read:
+            before = (run.get("status") or {}).get("stages") or {}
+            counts = stagechunks.counts_after(
+                kept[2], before, stages, (stage for patch in patches.values() for stage in patch))
+        else:
+            counts = stagechunks.stage_counts(stages.values())
+        self._counts[key] = (read, _entries_of(run, versions), counts)
+        while len(self._counts) > _COUNTS_KEPT:
+            self._counts.pop(next(iter(self._counts)))
 
     async def _patch(self, run: dict, name: str, patch: dict, version: str) -> dict | None:
         namespace = run["metadata"]["namespace"]

@@ -22,11 +22,11 @@ from collections.abc import Callable
 from cyclone.api import stagechunks
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.chunks import StageChunks
+from cyclone.engine.controllers.statusdiff import status_changes
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.metrics import observe_status_write
 from cyclone.kube import kinds
 from cyclone.kube.errors import Conflict, NotFound
-from cyclone.kube.patching import merge_patch_between
 from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class StatusWriter:
     async def write_status(self, state: RunState) -> dict | None:
         """Write the working status; None on a Conflict (the caller reconciles again)."""
         before = state.run.get("status") or {}
-        changes = merge_patch_between(before, state.status)
+        changes = status_changes(state)
         stage_changes = changes.get("stages") or {}
         count = stagechunks.recorded_chunks(state.run)
         if count is None and not before.get("stages") and (
@@ -110,7 +110,7 @@ class StatusWriter:
             if chunk_patches:
                 if not await self.chunks.write(state.run, count, chunk_patches, state.stages):
                     return None
-                counts = stagechunks.stage_counts(state.stages.values())
+                counts = self.chunks.stage_counts(state.run, state.stages)
                 if counts != before.get(stagechunks.COUNTS_FIELD):
                     changes[stagechunks.COUNTS_FIELD] = _counts_patch(
                         before.get(stagechunks.COUNTS_FIELD), counts)
