@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cyclone.api import stagechunks
@@ -34,6 +35,47 @@ def _entries_of(run: Mapping[str, Any], versions: Mapping[str, str]) -> _Entries
     return str(run["metadata"].get("uid") or ""), tuple(sorted(versions.items()))
 
 
+_ASSEMBLIES_KEPT = 64
+
+
+def _in_place(part: Mapping[str, Any], index: int, count: int) -> bool:
+    """Whether every entry of a chunk is in the chunk that holds its stage: then no stage
+    is in two chunks, and a chunk's entries replace those of its last version alone."""
+    return all(stagechunks.chunk_index(stage, count) == index for stage in part)
+
+
+@dataclass
+class _Assembly:
+    """The stage entries of a run as last assembled, and the chunk entries (the very
+    objects) they were made from; kept only when every entry is in its place."""
+
+    uid: str
+    parts: dict[str, Mapping[str, Any]]
+    stages: dict[str, Any]
+
+    def reassembled(self, uid: str, parts: Mapping[str, Mapping[str, Any]],
+                    index: Mapping[str, int]) -> dict[str, Any] | None:
+        """The entries of ``parts`` (``index``: each chunk's index) made from this
+        assembly: shared when no chunk changed, a copy with the changed chunks' entries
+        replaced otherwise; None when they must be assembled whole (another run, other
+        chunks, an entry out of place)."""
+        if uid != self.uid or parts.keys() != self.parts.keys():
+            return None
+        changed = [name for name, part in parts.items() if part is not self.parts[name]]
+        if not changed:
+            return self.stages
+        stages = dict(self.stages)
+        for name in changed:
+            part = parts[name]
+            if not _in_place(part, index[name], len(index)):
+                return None
+            for stage in self.parts[name]:
+                if stage not in part:
+                    stages.pop(stage, None)
+            stages.update(part)
+        return stages
+
+
 def _version(obj: Mapping[str, Any]) -> int:
     try:
         return int(obj["metadata"].get("resourceVersion") or 0)
@@ -48,6 +90,7 @@ class StageChunks:
         self._written: dict[tuple[str, str], dict] = {}
         self._counts: dict[tuple[str, str], tuple[_Entries, _Entries, dict[str, int]]] = {}
         """Per run: the entries the last write read, those it stored, and their counts."""
+        self._assembled: dict[tuple[str, str], _Assembly] = {}
 
     def current(self, namespace: str, name: str) -> dict | None:
         """The newest of the cached chunk and the one this controller last wrote."""
@@ -60,14 +103,50 @@ class StageChunks:
         return cached
 
     def assemble(self, run: dict) -> dict:
-        """The run with its stage entries from its chunks (as is for a small run)."""
+        """The run with its stage entries from its chunks (as is for a small run):
+        `stagechunks.assemble`, made from the last assembly of the run when it has one,
+        so that a reconcile costs the chunks that changed, not every entry."""
+        names = stagechunks.chunk_names(run)
+        if not names:
+            return run
         namespace = run["metadata"].get("namespace") or ""
-        return stagechunks.assemble(run, lambda name: self.current(namespace, name),
-                                    with_versions=True)
+        parts: dict[str, Mapping[str, Any]] = {}
+        versions: dict[str, str] = {}
+        for name in names:
+            chunk = self.current(namespace, name)
+            if not stagechunks.belongs_to(chunk, run):
+                continue
+            assert chunk is not None
+            parts[name] = (chunk.get("status") or {}).get("stages") or {}
+            versions[name] = str(chunk["metadata"].get("resourceVersion") or "")
+        key = (namespace, run["metadata"]["name"])
+        uid = str(run["metadata"].get("uid") or "")
+        held = self._assembled.pop(key, None)
+        index = {name: position for position, name in enumerate(names)}
+        stages = None if held is None else held.reassembled(uid, parts, index)
+        if stages is None:
+            stages = {}
+            for part in parts.values():
+                stages.update(part)
+            if not all(_in_place(part, index[name], len(names))
+                       for name, part in parts.items()):
+                held = None
+            else:
+                held = _Assembly(uid, parts, stages)
+        else:
+            assert held is not None
+            held = _Assembly(uid, parts, stages)
+        if held is not None:
+            self._assembled[key] = held
+            while len(self._assembled) > _ASSEMBLIES_KEPT:
+                self._assembled.pop(next(iter(self._assembled)))
+        return {**run, "status": {**(run.get("status") or {}), "stages": stages},
+                stagechunks.VERSIONS_KEY: versions}
 
     def forget(self, namespace: str, run: str) -> None:
         """Drop what this controller remembers of a run's chunks (the run is gone)."""
         self._counts.pop((namespace, run), None)
+        self._assembled.pop((namespace, run), None)
         prefix = stagechunks.chunk_name(run, 0)[:-1]
         for key in [key for key in self._written
                     if key[0] == namespace and key[1].startswith(prefix)]:
