@@ -124,20 +124,15 @@ class StageChunks:
         held = self._assembled.pop(key, None)
         index = {name: position for position, name in enumerate(names)}
         stages = None if held is None else held.reassembled(uid, parts, index)
+        in_place = True
         if stages is None:
             stages = {}
             for part in parts.values():
                 stages.update(part)
-            if not all(_in_place(part, index[name], len(names))
-                       for name, part in parts.items()):
-                held = None
-            else:
-                held = _Assembly(uid, parts, stages)
-        else:
-            assert held is not None
-            held = _Assembly(uid, parts, stages)
-        if held is not None:
-            self._assembled[key] = held
+            in_place = all(_in_place(part, index[name], len(names))
+                           for name, part in parts.items())
+        if in_place:
+            self._assembled[key] = _Assembly(uid, parts, stages)
             while len(self._assembled) > _ASSEMBLIES_KEPT:
                 self._assembled.pop(next(iter(self._assembled)))
         return {**run, "status": {**(run.get("status") or {}), "stages": stages},
