@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,11 @@ def _entries_of(run: Mapping[str, Any], versions: Mapping[str, str]) -> _Entries
 _ASSEMBLIES_KEPT = 64
 
 
-def _in_place(part: Mapping[str, Any], index: int, count: int) -> bool:
-    """Whether every entry of a chunk is in the chunk that holds its stage: then no stage
-    is in two chunks, and a chunk's entries replace those of its last version alone."""
-    return all(stagechunks.chunk_index(stage, count) == index for stage in part)
+def _in_place(stages: Iterable[str], index: int, count: int) -> bool:
+    """Whether the entries of ``stages`` in chunk ``index`` are in the chunk that holds
+    their stage: when all of a run's are, no stage is in two chunks, and a chunk's
+    entries replace those of its last version alone."""
+    return all(stagechunks.chunk_index(stage, count) == index for stage in stages)
 
 
 @dataclass
@@ -66,10 +67,11 @@ class _Assembly:
             return self.stages
         stages = dict(self.stages)
         for name in changed:
-            part = parts[name]
-            if not _in_place(part, index[name], len(index)):
+            part, last = parts[name], self.parts[name]
+            if not _in_place((stage for stage in part if stage not in last), index[name],
+                             len(index)):
                 return None
-            for stage in self.parts[name]:
+            for stage in last:
                 if stage not in part:
                     stages.pop(stage, None)
             stages.update(part)
