@@ -114,11 +114,28 @@ def split_status_patch(changes: Mapping[str, Any], count: int
     return run_patch, group_by_chunk(changes.get("stages") or {}, count)
 
 
+def counted_phase(entry: Mapping[str, Any] | None) -> str:
+    """The key of ``status.stageCounts`` an entry counts under."""
+    return ((entry or {}).get("status") or {}).get("phase") or NO_PHASE
+
+
 def stage_counts(stages: Iterable[Mapping[str, Any] | None]) -> dict[str, int]:
     """Entries per phase (`NO_PHASE` for entries without one), for ``status.stageCounts``."""
-    counts = Counter(((entry or {}).get("status") or {}).get("phase") or NO_PHASE
-                     for entry in stages)
+    counts = Counter(counted_phase(entry) for entry in stages)
     return dict(sorted(counts.items()))
+
+
+def counts_after(counts: Mapping[str, int], before: Mapping[str, Any],
+                 after: Mapping[str, Any], changed: Iterable[str]) -> dict[str, int]:
+    """`stage_counts` of ``after`` from ``counts``, those of ``before``, when the entries
+    of the two differ only in the ``changed`` stages."""
+    new = Counter(counts)
+    for stage in changed:
+        if stage in before:
+            new[counted_phase(before[stage])] -= 1
+        if stage in after:
+            new[counted_phase(after[stage])] += 1
+    return dict(sorted((phase, count) for phase, count in new.items() if count))
 
 
 def chunk_object(run: Mapping[str, Any], index: int, stages: Mapping[str, Any]) -> dict:

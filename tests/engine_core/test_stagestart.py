@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
@@ -142,6 +143,33 @@ def test_later_stages_see_the_outputs_of_succeeded_stages_only():
         "c": {"status": {"phase": "Succeeded"}},
     })
     assert upstream_outputs(state) == {"a": {"k": "v", "empty": ""}, "c": {}}
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_outputs_read_on_use_equal_those_of_every_succeeded_stage(seed):
+    rng = random.Random(seed)
+    stages: dict[str, dict] = {}
+    for index in range(rng.randint(0, 12)):
+        entry: dict = {}
+        if rng.random() < 0.8:
+            entry["status"] = {"phase": rng.choice(
+                ["Succeeded", "Succeeded", "Failed", "Running", "Pending"])}
+        if rng.random() < 0.7:
+            entry["outputs"] = [{"key": f"k{key}", **({"value": f"v{key}"}
+                                                     if rng.random() < 0.8 else {})}
+                                for key in range(rng.randint(0, 3))]
+        stages[f"s{index}"] = entry
+    every = {
+        name: {o["key"]: o.get("value") or "" for o in entry.get("outputs") or []}
+        for name, entry in stages.items()
+        if (entry.get("status") or {}).get("phase") == "Succeeded"
+    }
+    outputs = upstream_outputs(state_of(stages))
+    for name in rng.sample([*stages, "unknown"], k=min(4, len(stages) + 1)):
+        assert (name in outputs) == (name in every)
+        if name in every:
+            assert outputs[name] == every[name]
+    assert dict(outputs) == every and len(outputs) == len(every)
 
 
 def resource(name: str, type_: str = "Git", template: bool = False) -> dict:

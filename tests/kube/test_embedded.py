@@ -84,6 +84,26 @@ async def test_watch_from_a_compacted_version_is_gone(cluster: EmbeddedCluster) 
         pass
 
 
+async def test_watch_history_is_that_of_its_own_kind_in_order(tmp_path: Path) -> None:
+    """More changes of the watched kind than one read of the history holds, between
+    changes of another kind: the watch sees every one of its own, in order."""
+    async with EmbeddedCluster(tmp_path / "h.db") as cluster:
+        start = (await cluster.list(kinds.CONFIG_MAP, "default")).resource_version
+        await cluster.create({"apiVersion": "v1", "kind": "ConfigMap",
+                              "metadata": {"name": "c", "namespace": "default"}})
+        await cluster.create({"apiVersion": "v1", "kind": "Secret",
+                              "metadata": {"name": "s", "namespace": "default"}})
+        for index in range(250):
+            await cluster.patch(kinds.SECRET, "s", {"stringData": {"i": str(index)}},
+                                "default")
+            await cluster.patch(kinds.CONFIG_MAP, "c", {"data": {"i": str(index)}},
+                                "default")
+        seen = [(event.type, (event.object.get("data") or {}).get("i"))
+                async for event in cluster.watch(kinds.CONFIG_MAP, "default",
+                                                 resource_version=start, timeout_seconds=1)]
+        assert seen == [("ADDED", None)] + [("MODIFIED", str(i)) for i in range(250)]
+
+
 async def test_events_and_secrets_are_plain_objects(cluster: EmbeddedCluster) -> None:
     event = await cluster.create({"apiVersion": "v1", "kind": "Event",
                                   "metadata": {"generateName": "run.", "namespace": "default"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,7 +109,7 @@ class StageInputs:
             )
         return self.models["run"]
 
-    def upstream_outputs(self, state: RunState) -> dict[str, dict[str, str]]:
+    def upstream_outputs(self, state: RunState) -> Mapping[str, Mapping[str, str]]:
         if "outputs" not in self.models:
             self.models["outputs"] = upstream_outputs(state)
         return self.models["outputs"]

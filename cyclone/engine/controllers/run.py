@@ -280,7 +280,8 @@ class RunController:
         cancel_blocked(state, step.blocked)
         paused = bool(spec.get("paused"))
         if not paused and step.start:
-            inputs = await self._inputs(state, workflow, target)
+            inputs = await self._inputs(state, workflow, target,
+                                        [stage_objs.get(name) for name in step.start])
             refused = run_violations(inputs.policy, state.run)
             if refused and inputs.fresh_policy is not None:
                 inputs = dataclasses.replace(inputs, policy=await inputs.fresh_policy())
@@ -390,7 +391,10 @@ class RunController:
         state: RunState,
         workflow: dict,
         target: ExecutionTarget,
+        starting: list[dict | None],
     ) -> StageInputs:
+        """What building the pods of the stages starting (``starting``: their Stage
+        objects) needs."""
         namespaces = dict.fromkeys(
             (keys.SYSTEM_NAMESPACE, self.config.system_namespace, state.namespace))
         resources, resource_types = resources_of_run(state.namespace, [
@@ -410,7 +414,7 @@ class RunController:
             policy=await self._policy(tenant_of(state.namespace), [target.cluster]),
             fresh_policy=None if self.policies is None else functools.partial(
                 self.policies.fresh, tenant_of(state.namespace), [target.cluster]),
-            secrets=await prefetch_secrets(self.control, state.run, workflow, self.caches),
+            secrets=await prefetch_secrets(self.control, state.run, workflow, starting),
             artifact_upload=await self._artifact_upload(state, project_name, workflow),
             caches=await cache_decision(self.control, state.run, project_name, target.pvc,
                                         self.config, state.now),

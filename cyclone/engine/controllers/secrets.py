@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 
-from cyclone.engine.controllers.caches import ControlCaches
 from cyclone.engine.controllers.versioned import PerVersion
 from cyclone.engine.core.tenancy import TenantPolicy, secret_allowed, tenant_of
 from cyclone.kube import kinds
@@ -31,18 +31,17 @@ _stored_references = PerVersion(lambda obj: frozenset(secret_references(obj)), l
 
 
 async def prefetch_secrets(
-    control: Cluster, run: dict, workflow: dict, caches: ControlCaches
+    control: Cluster, run: dict, workflow: dict, stage_objects: Iterable[dict | None]
 ):
-    """A lookup over every Secret the run, its workflow or its stages refer to that the
-    run's tenant may read."""
+    """A lookup over every Secret the run, its workflow or ``stage_objects`` (the Stage
+    objects of the stages whose pods are about to be built) refer to that the run's tenant
+    may read. A pod renders the run's and workflow's values and its own Stage only, so
+    the stages not being started are not read: the cost is that of the stages started,
+    not of the run."""
     namespace = run["metadata"]["namespace"]
     policy = TenantPolicy(tenant_of(namespace))
-    stages = [
-        caches.stages.get(namespace, s.get("name", ""))
-        for s in (workflow.get("spec") or {}).get("stages") or []
-    ]
     references = secret_references(run.get("spec")) | _stored_references(workflow)
-    for stage in stages:
+    for stage in stage_objects:
         if stage is not None:
             references |= _stored_references(stage)
     found: dict[tuple[str, str], dict | None] = {}

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from cyclone.api import stagechunks
 from cyclone.engine.controllers.caches import ObjectCache
 from cyclone.engine.controllers.chunks import StageChunks
+from cyclone.engine.controllers.statusdiff import status_changes
 from cyclone.engine.core.runstate import RunState
 from cyclone.engine.metrics import observe_status_write
 from cyclone.kube import kinds
@@ -166,7 +167,8 @@ class StatusWriter:
                 self._held[key] = _Held(run, base, due)
                 return run
         before = base.get("status") or {}
-        changes = merge_patch_between(before, state.status)
+        changes = (status_changes(state) if base is state.run
+                   else merge_patch_between(before, state.status))
         stage_changes = changes.get("stages") or {}
         count = stagechunks.recorded_chunks(state.run)
         if count is None and not before.get("stages") and (
@@ -178,7 +180,7 @@ class StatusWriter:
             if chunk_patches:
                 if not await self.chunks.write(state.run, count, chunk_patches, state.stages):
                     return None
-                counts = stagechunks.stage_counts(state.stages.values())
+                counts = self.chunks.stage_counts(state.run, state.stages)
                 if counts != before.get(stagechunks.COUNTS_FIELD):
                     changes[stagechunks.COUNTS_FIELD] = _counts_patch(
                         before.get(stagechunks.COUNTS_FIELD), counts)

@@ -6,8 +6,9 @@ Resources and templates, its project, the outputs of the stages before it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cyclone.api import keys
 from cyclone.engine.core.phases import FAILED, PENDING, SUCCEEDED, WAITING
@@ -51,13 +52,45 @@ def project_of_run(run: dict, workflow: dict) -> str | None:
             or (workflow["metadata"].get("labels") or {}).get(keys.LABEL_PROJECT))
 
 
-def upstream_outputs(state: RunState) -> dict[str, dict[str, str]]:
-    """Outputs of every Succeeded stage, for ``${stages.<s>.outputs.<key>}``."""
-    return {
-        name: {o["key"]: o.get("value") or "" for o in entry.get("outputs") or []}
-        for name, entry in state.stages.items()
-        if (entry.get("status") or {}).get("phase") == SUCCEEDED
-    }
+class SucceededOutputs(Mapping[str, Mapping[str, str]]):
+    """Outputs of the Succeeded stages of a run, for ``${stages.<s>.outputs.<key>}``,
+    read from the stage entries when a reference names a stage: building a stage's pod
+    costs the references it renders, not the size of the run. A stage that is not
+    Succeeded (or has no entry) is not a key."""
+
+    def __init__(self, stages: Mapping[str, Any]) -> None:
+        self._stages = stages
+        self._read: dict[str, dict[str, str]] = {}
+
+    def __getitem__(self, stage: str) -> dict[str, str]:
+        outputs = self._read.get(stage)
+        if outputs is None:
+            entry = self._stages.get(stage)
+            if not isinstance(entry, Mapping) or (
+                    entry.get("status") or {}).get("phase") != SUCCEEDED:
+                raise KeyError(stage)
+            outputs = {o["key"]: o.get("value") or "" for o in entry.get("outputs") or []}
+            self._read[stage] = outputs
+        return outputs
+
+    def __contains__(self, stage: object) -> bool:
+        try:
+            self[stage]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in list(self._stages) if name in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def upstream_outputs(state: RunState) -> SucceededOutputs:
+    """Outputs of every Succeeded stage, for ``${stages.<s>.outputs.<key>}``, read on
+    use (`SucceededOutputs`)."""
+    return SucceededOutputs(state.stages)
 
 
 def mark_delegation_waiting(

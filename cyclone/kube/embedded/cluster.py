@@ -36,6 +36,9 @@ from cyclone.kube.selectors import object_filter
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _BATCH = 1000
+_HISTORY_BATCH = 100
+"""Changes of one kind a watch reads back at a time: a chunk of a large run's stages is
+~120 KiB of text, so a batch of 1,000 of them would hold ~120 MiB while it is handed out."""
 _WRITTEN_CHANGES_KEPT = 1000
 
 
@@ -314,13 +317,15 @@ class EmbeddedCluster:
             else:
                 last = int(resource_version)  # type: ignore[arg-type]
             while True:
-                batch = await self._read(lambda tx, after=last: self._history(tx, after))
+                batch = await self._read(
+                    lambda tx, after=last: self._history(tx, after, key))
                 for change in batch:
                     last = change.rv
                     if event := _event_for(change, key, ns, accept, selective):
                         yield event
-                if len(batch) < _BATCH:
+                if len(batch) < _HISTORY_BATCH:
                     break
+            batch, change = [], None  # the history is not held while the watch waits
             while True:
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
@@ -343,11 +348,11 @@ class EmbeddedCluster:
         finally:
             self._feed.unsubscribe(queue)
 
-    def _history(self, tx: Transaction, after: int) -> list[Change]:
+    def _history(self, tx: Transaction, after: int, key: str) -> list[Change]:
         compacted = tx.compacted_rv()
         if after < compacted:
             raise Gone(f"too old resource version: {after} ({compacted + 1})")
-        return tx.changes_after(after, _BATCH, self._written_changes)
+        return tx.changes_after(after, _HISTORY_BATCH, self._written_changes, key)
 
     async def pod_logs(
         self,

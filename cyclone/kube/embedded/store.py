@@ -160,10 +160,11 @@ class Transaction:
         return self._counter("resource_version")
 
     def changes_after(
-        self, rv: int, limit: int = 1000, held: Mapping[int, Change] | None = None
+        self, rv: int, limit: int = 1000, held: Mapping[int, Change] | None = None,
+        kind_key: str | None = None,
     ) -> list[Change]:
         """The change log after `rv`, read on this transaction's own connection."""
-        return changes_after(self._conn, rv, limit, held)
+        return changes_after(self._conn, rv, limit, held, kind_key)
 
     def compacted_rv(self) -> int:
         return self._counter("compacted")
@@ -382,21 +383,25 @@ def read_transaction(conn: sqlite3.Connection) -> Iterator[Transaction]:
 
 def changes_after(
     conn: sqlite3.Connection, rv: int, limit: int = 1000,
-    held: Mapping[int, Change] | None = None,
+    held: Mapping[int, Change] | None = None, kind_key: str | None = None,
 ) -> list[Change]:
-    """The change log after `rv`. Changes found in `held` (this process's own writes,
-    which carry their objects) are answered from there without reading their text; run it
-    in a transaction when `held` is given, so both reads see one state of the log."""
+    """The change log after `rv` (of one kind only, with `kind_key`: a watch's history
+    then never reads the text of other kinds' changes). Changes found in `held` (this
+    process's own writes, which carry their objects) are answered from there without
+    reading their text; run it in a transaction when `held` is given, so both reads see
+    one state of the log."""
+    where, args = ("rv > ?", (rv, limit)) if kind_key is None else (
+        "rv > ? AND kind_key = ?", (rv, kind_key, limit))
     if not held:
         rows = conn.execute(
             "SELECT rv, kind_key, namespace, type, body, old_body FROM changes "
-            "WHERE rv > ? ORDER BY rv LIMIT ?",
-            (rv, limit),
+            f"WHERE {where} ORDER BY rv LIMIT ?",
+            args,
         )
         return [Change(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
     heads = conn.execute(
-        "SELECT rv, kind_key, namespace, type FROM changes WHERE rv > ? ORDER BY rv LIMIT ?",
-        (rv, limit),
+        f"SELECT rv, kind_key, namespace, type FROM changes WHERE {where} ORDER BY rv LIMIT ?",
+        args,
     ).fetchall()
     missing = [head[0] for head in heads if head[0] not in held]
     texts: dict[int, tuple[str, str | None]] = {}
