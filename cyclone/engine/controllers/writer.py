@@ -73,7 +73,7 @@ class _Held:
     base: dict
     """The stored run that status is to be written over."""
     due: float
-    """When (``time.monotonic``) it is to be written at the latest."""
+    """When (on the writer's clock) it is to be written at the latest."""
 
 
 def _counts_patch(old: dict | None, new: dict[str, int]) -> dict:
