@@ -25,27 +25,12 @@ def status_changes(state: RunState) -> dict[str, Any]:
     changes = merge_patch_between(
         {key: value for key, value in before.items() if key != "stages"},
         {key: value for key, value in after.items() if key != "stages"})
-    stages: dict[str, Any] = {}
-    added = 0
-    for name in state.touched_stages:
-        if name not in new_stages:
-            continue
-        entry = new_stages[name]
-        if name not in old_stages:
-            added += 1
-            stages[name] = entry
-            continue
-        old = old_stages[name]
-        if old is entry:
-            continue
-        if isinstance(old, dict) and isinstance(entry, dict):
-            nested = merge_patch_between(old, entry)
-            if nested:
-                stages[name] = nested
-        elif old != entry:
-            stages[name] = entry
-    if len(old_stages) + added != len(new_stages):
+    touched = state.touched_stages
+    old_part = {name: old_stages[name] for name in touched if name in old_stages}
+    new_part = {name: new_stages[name] for name in touched if name in new_stages}
+    if len(old_stages) - len(old_part) != len(new_stages) - len(new_part):
         return merge_patch_between(before, after)
+    stages = merge_patch_between(old_part, new_part)
     if stages:
         changes["stages"] = stages
     return changes
