@@ -219,3 +219,27 @@ async def test_an_expired_watch_relists_and_keeps_following(
 
         await eventually(updated)
         assert recording.calls["watch"] == 2
+
+
+async def test_a_pod_never_gets_the_same_named_secret_of_another_namespace(
+    cluster: Cluster, namespace: str
+) -> None:
+    other = f"oc-{secrets.token_hex(4)}"
+    await cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
+    try:
+        await cluster.create(secret("token", namespace, b"victim"))
+        async with ReferencedObjects(cluster) as objects:
+            for holder in ("victim-1", "victim-2"):
+                held = await objects.get(kinds.SECRET, namespace, "token", holder=holder)
+                assert held["data"]["token"] == base64.b64encode(b"victim").decode()
+            await eventually(lambda: objects.watching(kinds.SECRET, namespace, "token"))
+
+            with pytest.raises(NotFound):
+                await objects.get(kinds.SECRET, other, "token", holder="attacker")
+            await cluster.create(secret("token", other, b"attacker"))
+            own = await objects.get(kinds.SECRET, other, "token", holder="attacker")
+            assert own["data"]["token"] == base64.b64encode(b"attacker").decode()
+            assert own["metadata"]["namespace"] == other
+    finally:
+        with contextlib.suppress(NotFound):
+            await cluster.delete(kinds.NAMESPACE, other)
