@@ -38,11 +38,11 @@ def test_a_stage_stays_in_one_chunk_for_a_given_count():
     assert {chunk_index(f"s{i}", 7) for i in range(1000)} == set(range(7))
 
 
-def test_ten_thousand_stages_spread_into_chunks_of_at_most_five_hundred():
+def test_ten_thousand_stages_spread_into_chunks_of_at_most_a_hundred_and_thirty():
     count = chunk_count_for(10_000)
     sizes = Counter(chunk_index(f"stage-{i}", count) for i in range(10_000))
-    assert len(sizes) == count == 25
-    assert max(sizes.values()) <= 500
+    assert len(sizes) == count == 100
+    assert max(sizes.values()) <= 130
 
 
 def test_the_chunks_of_a_status_assemble_into_the_same_stages():

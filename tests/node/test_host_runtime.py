@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -214,3 +215,36 @@ def test_killing_the_tree_ends_what_left_the_process_group() -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="needs bubblewrap")
+async def test_ended_containers_leave_no_zombie_and_no_waiting_thread(tmp_path: Path) -> None:
+    runtime = HostRuntime()
+    threads = threading.active_count()
+    launches = [launch(tmp_path / str(i), args=["sh", "-c", f"exit {i}"], name=f"c{i}",
+                       state_dir=tmp_path / str(i) / "state", log_path=tmp_path / f"{i}.log")
+                for i in range(3)]
+    for one in launches:
+        await runtime.start(one)
+    assert threading.active_count() == threads
+    codes = [(await runtime.wait(one)).exit_code for one in launches]
+    assert codes == [0, 1, 2]
+    wrappers = {int((one.state_dir / "pid").read_text()) for one in launches}
+    for _ in range(100):
+        runtime._reap()
+        if not runtime._children:
+            break
+        await asyncio.sleep(0.02)
+    assert not runtime._children
+    assert all(_reaped(pid) for pid in wrappers)
+
+
+def test_a_container_without_a_command_fails_before_anything_is_made(tmp_path: Path) -> None:
+    with pytest.raises(StartError, match="neither command nor args"):
+        asyncio.run(HostRuntime().start(launch(tmp_path)))
+    assert not (tmp_path / "state").exists()
+
+
+def _reaped(pid: int) -> bool:
+    """Not even a zombie: its parent has collected it."""
+    return not os.path.exists(f"/proc/{pid}")

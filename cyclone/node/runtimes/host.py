@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -262,7 +263,8 @@ class HostRuntime:
         self.privileged = os.geteuid() == 0
         self.host_ids = (sandbox_uid, sandbox_gid) if self.privileged else (
             os.geteuid(), os.getegid())
-        self._children: dict[int, asyncio.subprocess.Process] = {}
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        """The wrappers this runtime started and has not reaped yet (`_reap`)."""
         self._sandbox_checked = False
 
     @property
@@ -298,6 +300,17 @@ class HostRuntime:
             hidden=tuple(hidden),
         )
 
+    def program(self, launch: ContainerLaunch) -> list[str]:
+        """The command the container runs (its image's entrypoint when it names none)."""
+        command = launch.command or image_entry(self.image_entrypoints, launch.image) or []
+        program = [*command, *launch.args]
+        if not program:
+            raise StartError(
+                f"container {launch.name!r} has neither command nor args, and the host runtime"
+                f" does not know the entrypoint of image {launch.image!r}"
+            )
+        return program
+
     def argv(
         self,
         launch: ContainerLaunch,
@@ -308,13 +321,7 @@ class HostRuntime:
         bwrap isolating the command (one unprivileged bwrap when the agent is not root).
 
         `env_fd`: the file the bwrap that runs the command reads its environment from."""
-        command = launch.command or image_entry(self.image_entrypoints, launch.image) or []
-        program = [*command, *launch.args]
-        if not program:
-            raise StartError(
-                f"container {launch.name!r} has neither command nor args, and the host runtime"
-                f" does not know the entrypoint of image {launch.image!r}"
-            )
+        program = self.program(launch)
         plan = self.plan(launch)
         env = [] if env_fd is None else ["--args", str(env_fd)]
         if not self.privileged:
@@ -392,7 +399,7 @@ class HostRuntime:
             os.close(fd)
 
     async def start(self, launch: ContainerLaunch) -> None:
-        self.argv(launch)
+        self.program(launch)
         env = _env_args(launch)
         await self.check_sandbox()
         launch.state_dir.mkdir(parents=True, exist_ok=True)
@@ -424,18 +431,13 @@ class HostRuntime:
             log = os.open(launch.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
                           0o600)
             try:
-                process = await asyncio.create_subprocess_exec(
-                    "/bin/sh", str(WRAPPER), str(launch.state_dir), *argv,
-                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                    env=WRAPPER_ENV, start_new_session=True, cwd="/",
-                    pass_fds=[*fds.values(), env_fd],
-                )
+                self._spawn([str(launch.state_dir), *argv], log,
+                            [*fds.values(), env_fd])
             finally:
                 os.close(log)
         finally:
             self._close(fds)
             os.close(env_fd)
-        self._children[process.pid] = process
         await self._until_pid_recorded(launch)
 
     async def _until_pid_recorded(self, launch: ContainerLaunch) -> None:
@@ -477,13 +479,31 @@ class HostRuntime:
     def _exited(self, launch: ContainerLaunch, code: int) -> ContainerExited:
         state = launch.state_dir
         started = _mtime(state / "pid") if (state / "pid").exists() else _mtime(state / "launched")
-        self._forget(launch)
+        self._reap()
         return ContainerExited(code, started, _mtime(state / "exit"), self.container_id(launch))
 
-    def _forget(self, launch: ContainerLaunch) -> None:
-        pid = _read_int(launch.state_dir / "pid")
-        if pid is not None:
-            self._children.pop(pid, None)
+    def _spawn(self, wrapper_args: list[str], log: int, pass_fds: list[int]
+               ) -> subprocess.Popen[bytes]:
+        """Start the wrapper of a container, its output going to `log`.
+
+        Forking blocks as briefly as `asyncio.create_subprocess_exec` does (which forks
+        in the event loop too); unlike it, nothing waits for the child in a thread of its
+        own, as Python 3.11's asyncio does for every child: the container's end is known
+        from its state directory and a pidfd, and `_reap` collects the wrapper."""
+        self._reap()
+        process = subprocess.Popen(
+            ["/bin/sh", str(WRAPPER), *wrapper_args], stdin=subprocess.DEVNULL,
+            stdout=log, stderr=log, env=WRAPPER_ENV, start_new_session=True, cwd="/",
+            pass_fds=pass_fds,
+        )
+        self._children[process.pid] = process
+        return process
+
+    def _reap(self) -> None:
+        """Collect the wrappers that have ended, so that none lingers as a zombie."""
+        for pid, process in list(self._children.items()):
+            if process.poll() is not None:
+                del self._children[pid]
 
     def _alive(self, pid: int, launch: ContainerLaunch) -> bool:
         """Whether the wrapper of this container still runs (not a zombie, not a reused pid)."""
