@@ -9,13 +9,14 @@ import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.clusters import CLUSTER_FACTORIES, cluster_params, eventually
 
 from cyclone.kube import kinds
-from cyclone.kube.errors import NotFound
-from cyclone.kube.protocol import Cluster
+from cyclone.kube.errors import Gone, NotFound
+from cyclone.kube.protocol import Cluster, WatchEvent
 from cyclone.node import FakeRuntime
 from cyclone.node.runtimes.base import ContainerLaunch
 from node.helpers import pod_manifest, running_agent, terminal, wait_for_pod, wait_for_pod_gone
@@ -39,6 +40,26 @@ class CountingRuntime(FakeRuntime):
 
     def knows(self, uid: str) -> bool:
         return any(pod_uid == uid for pod_uid, _ in self._containers)
+
+
+class ExpiringWatches:
+    """Passes calls through; once `expire` is set, a watch stream ends with Gone instead
+    of giving its next event (the event is lost, and the agent lists again)."""
+
+    def __init__(self, inner: Cluster) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.expire = False
+
+    async def watch(self, *args: Any, **kwargs: Any) -> AsyncIterator[WatchEvent]:
+        async for event in self.inner.watch(*args, **kwargs):
+            if self.expire:
+                self.expire = False
+                raise Gone("too old resource version")
+            yield event
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 @pytest.fixture(params=cluster_params())
@@ -132,3 +153,28 @@ async def _remove(cluster: Cluster, name: str) -> None:
 async def _remove_node(cluster: Cluster, name: str) -> None:
     with contextlib.suppress(NotFound):
         await cluster.delete(kinds.NODE, name)
+
+
+async def test_an_ended_pod_missing_from_a_new_list_is_cleaned_up_after(
+    cluster: Cluster, tmp_path: Path, node_name: str
+) -> None:
+    runtime = CountingRuntime()
+    expiring = ExpiringWatches(cluster)
+    name = f"{node_name}-unseen"
+    try:
+        async with running_agent(expiring, tmp_path / "node", runtime,
+                                 node_name=node_name) as agent:
+            uid = (await cluster.create(manifest(name, node_name)))["metadata"]["uid"]
+            await ended(cluster, name)
+            await eventually(lambda: uid in agent.ended)
+            logs = agent.layout.pod_logs_dir("default", name)
+
+            expiring.expire = True
+            await cluster.delete(kinds.POD, name, "default", grace_period_seconds=0)
+            await eventually(lambda: uid not in agent.ended and uid not in agent.workers
+                             and not runtime.knows(uid) and not logs.exists())
+            assert not expiring.expire
+            assert not agent.layout.pod_dir(uid).exists()
+    finally:
+        await _remove(cluster, name)
+        await _remove_node(cluster, node_name)
