@@ -4,6 +4,11 @@ It registers a Node and keeps its heartbeat, watches the pods bound to the node 
 unscheduled ones to itself when asked, as the embedded cluster has no scheduler), and runs
 each pod through a `PodWorker`. It holds no state it cannot rebuild from the cluster and its
 data directory.
+
+A pod that has ended keeps its data (logs, volumes) until it is deleted, which may be long
+after (a run's pods stay until the run goes), but not its worker: the agent remembers only
+its name and containers (`EndedPod`), and starts a worker again for its deletion, the way
+an agent that restarted meets ended pods.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +26,7 @@ from cyclone.kube.errors import AlreadyExists, ApiError, Conflict, Gone, NotFoun
 from cyclone.kube.protocol import Cluster
 from cyclone.node.layout import NodeLayout
 from cyclone.node.node_object import node_conditions, node_metadata, node_object, node_status
-from cyclone.node.pod_worker import NodeContext, PodWorker
+from cyclone.node.pod_worker import NodeContext, PodWorker, is_terminal
 from cyclone.node.runtimes.base import ContainerLaunch, Runtime
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,33 @@ WATCH_TIMEOUT_SECONDS = 300
 MAX_BACKOFF_SECONDS = 10.0
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class EndedPod:
+    """What the agent keeps of a pod that ended, until the pod is deleted."""
+
+    namespace: str
+    name: str
+    init_containers: tuple[str, ...]
+    containers: tuple[str, ...]
+
+    @classmethod
+    def of(cls, pod: dict) -> EndedPod:
+        spec = pod.get("spec") or {}
+        return cls(
+            pod["metadata"]["namespace"], pod["metadata"]["name"],
+            tuple(c["name"] for c in spec.get("initContainers") or []),
+            tuple(c["name"] for c in spec.get("containers") or []),
+        )
+
+    def pod(self, uid: str) -> dict:
+        """A pod with what cleaning up after it reads (its containers, by name)."""
+        return {
+            "metadata": {"uid": uid, "name": self.name, "namespace": self.namespace},
+            "spec": {"initContainers": [{"name": n} for n in self.init_containers],
+                     "containers": [{"name": n} for n in self.containers]},
+        }
 
 
 class NodeAgent:
@@ -63,6 +96,8 @@ class NodeAgent:
         self.log_client_ca = Path(log_client_ca) if log_client_ca is not None else None
         self.context = NodeContext(cluster, self.layout, runtime, node_name)
         self.workers: dict[str, PodWorker] = self.context.workers
+        self.ended: dict[str, EndedPod] = {}
+        """Pods of the node that ended (their end written) and are not deleted, by uid."""
         self._group: asyncio.TaskGroup | None = None
         self._ready_since = datetime.now(UTC)
         self.registered = asyncio.Event()
@@ -168,7 +203,25 @@ class NodeAgent:
         if worker is not None:
             worker.update(pod)
             return
-        worker = PodWorker(self.context, pod)
+        if uid in self.ended:
+            if is_terminal(pod) and not pod["metadata"].get("deletionTimestamp"):
+                return
+            del self.ended[uid]
+        self._start_worker(PodWorker(self.context, pod))
+
+    def _vanished(self, uid: str) -> None:
+        """The pod is gone from the cluster: its worker stops and cleans up after it."""
+        worker = self.workers.get(uid)
+        if worker is None:
+            ended = self.ended.pop(uid, None)
+            if ended is None:
+                return
+            worker = PodWorker(self.context, ended.pod(uid))
+            self._start_worker(worker)
+        worker.vanish()
+
+    def _start_worker(self, worker: PodWorker) -> None:
+        uid = worker.uid
         assert self._group is not None
         run = self._run_worker(worker)
         try:
@@ -180,7 +233,8 @@ class NodeAgent:
 
     async def _run_worker(self, worker: PodWorker) -> None:
         try:
-            await worker.run()
+            if await worker.run():
+                self.ended[worker.uid] = EndedPod.of(worker.pod)
         except Exception:
             log.exception("pod %s/%s: worker failed", worker.namespace, worker.name)
         finally:
@@ -196,8 +250,8 @@ class NodeAgent:
             try:
                 listed = await self.cluster.list(kinds.POD, field_selector=selector)
                 present = {pod["metadata"]["uid"] for pod in listed.items}
-                for uid in [uid for uid in self.workers if uid not in present]:
-                    self.workers[uid].vanish()
+                for uid in [uid for uid in [*self.workers, *self.ended] if uid not in present]:
+                    self._vanished(uid)
                 for pod in listed.items:
                     self._observe(pod)
                 if first_list:
@@ -212,9 +266,7 @@ class NodeAgent:
                         version = event.object["metadata"].get("resourceVersion", version)
                         delay = 0.2
                         if event.type == "DELETED":
-                            worker = self.workers.get(event.object["metadata"]["uid"])
-                            if worker is not None:
-                                worker.vanish()
+                            self._vanished(event.object["metadata"]["uid"])
                         elif event.type in ("ADDED", "MODIFIED"):
                             self._observe(event.object)
             except Gone:

@@ -130,14 +130,21 @@ class PodWorker:
     def _stopping(self) -> bool:
         return self._vanished or bool(self.pod["metadata"].get("deletionTimestamp"))
 
-    async def run(self) -> None:
-        """Run the pod until it is deleted, then stop its containers and clean up after it."""
+    async def run(self) -> bool:
+        """Run the pod until it is deleted, then stop its containers and clean up after it.
+
+        A pod that has ended and whose end is in the cluster is left as it is instead
+        (True): its containers have exited, so what is left to do waits for its deletion,
+        and a worker started then for the ended pod does it (see `NodeAgent`)."""
         async with asyncio.TaskGroup() as group:
             lifecycle = group.create_task(self._run_pod_retrying())
-            while not self._stopping:
+            lifecycle.add_done_callback(lambda _: self._changed.set())
+            while not self._stopping and not (lifecycle.done() and is_terminal(self.pod)):
                 await self._changed.wait()
                 self._changed.clear()
             lifecycle.cancel()
+        if not self._stopping:
+            return True
         await self._stop_containers(0.0 if self._vanished else grace_seconds(self.pod))
         observed = any(o.progress is not None for o in [*self.init, *self.main])
         if not self._vanished and observed and not is_terminal(self.pod):
@@ -149,6 +156,7 @@ class PodWorker:
                 await self.node.cluster.delete(
                     kinds.POD, self.name, self.namespace, grace_period_seconds=0
                 )
+        return False
 
     async def _run_pod_retrying(self) -> None:
         delay = 0.5
