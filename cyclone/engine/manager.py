@@ -216,7 +216,8 @@ class Engine:
         """Register an execution cluster: its pod informer and pod controller."""
         if name in self._cluster_parts:
             return
-        pods = Informer(cluster, kinds.POD, label_selector=CYCLONE_POD_SELECTOR)
+        pods = Informer(cluster, kinds.POD, label_selector=CYCLONE_POD_SELECTOR,
+                        index_labels=(keys.LABEL_WORKFLOWRUN,))
         informers = [pods]
         events = None
         if self.config.watch_pod_events:

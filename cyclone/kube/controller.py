@@ -73,7 +73,11 @@ class Controller:
             self.queue.shutdown()
 
     async def _work(self) -> None:
+        """Reconcile keys one after the other. Between two, the worker lets every other
+        task run: a reconcile that finds nothing to write never waits, and a worker taking
+        such keys from a long queue would otherwise hold the event loop until it is empty."""
         while True:
+            await asyncio.sleep(0)
             try:
                 key = await self.queue.get()
             except WorkQueueShutDown:

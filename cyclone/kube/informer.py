@@ -6,8 +6,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+from cyclone.api.selectors import Requirement
 from cyclone.kube.errors import ApiError, Gone
 from cyclone.kube.kinds import Kind
 from cyclone.kube.protocol import Cluster
@@ -36,6 +37,10 @@ class Informer:
     The watch resumes from the last version seen when a stream ends, re-lists on `Gone`
     (emitting ADDED/MODIFIED/DELETED for what changed meanwhile) and backs off on errors.
     Handlers are synchronous and called in order with `(event_type, obj, old)`.
+
+    `index_labels`: labels whose values `list` finds objects by without looking at the
+    others (client-go's indexers), for a controller that asks often for the few objects of
+    one owner among many (a run's pods among all pods).
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class Informer:
         resync_seconds: float | None = None,
         watch_timeout_seconds: int = 300,
         max_backoff: float = 30.0,
+        index_labels: Iterable[str] = (),
     ) -> None:
         self.cluster = cluster
         self.kind = kind
@@ -59,6 +65,8 @@ class Informer:
         self._watch_timeout = watch_timeout_seconds
         self._max_backoff = max_backoff
         self._cache: dict[str, dict] = {}
+        self._index: dict[str, dict[str, set[str]]] = {label: {} for label in index_labels}
+        """{label: {value: keys of the cached objects that have it}}"""
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
         self.resource_version: str | None = None
@@ -98,10 +106,35 @@ class Informer:
     def list(self, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
         selector = parse_label_selector(label_selector)
         return [
-            obj for obj in self._cache.values()
+            obj for obj in self._candidates(selector.requirements)
             if (namespace is None or obj["metadata"].get("namespace") == namespace)
             and selector.matches(obj["metadata"].get("labels"))
         ]
+
+    def _candidates(self, requirements: Iterable[Requirement]) -> Iterable[dict]:
+        """The cached objects a selector can match: from the index when it requires an
+        indexed label to have given values, else all of them."""
+        for requirement in requirements:
+            by_value = self._index.get(requirement.key)
+            if by_value is not None and requirement.operator in ("=", "in"):
+                keys = set().union(*(by_value.get(v, ()) for v in requirement.values))
+                return [self._cache[key] for key in keys]
+        return self._cache.values()
+
+    def _indexed(self, key: str, obj: dict | None, add: bool) -> None:
+        if obj is None or not self._index:
+            return
+        labels = obj["metadata"].get("labels") or {}
+        for label, by_value in self._index.items():
+            value = labels.get(label)
+            if value is None:
+                continue
+            if add:
+                by_value.setdefault(value, set()).add(key)
+            elif (keys := by_value.get(value)) is not None:
+                keys.discard(key)
+                if not keys:
+                    del by_value[value]
 
     async def run(self) -> None:
         """Keep the cache current until cancelled."""
@@ -140,6 +173,10 @@ class Informer:
         fresh = {object_key(obj): obj for obj in listed.items}
         previous = self._cache
         self._cache = fresh
+        for by_value in self._index.values():
+            by_value.clear()
+        for key, obj in fresh.items():
+            self._indexed(key, obj, add=True)
         for key, obj in fresh.items():
             old = previous.get(key)
             if old is None:
@@ -171,10 +208,13 @@ class Informer:
         key = object_key(obj)
         if event_type == "DELETED":
             old = self._cache.pop(key, None)
+            self._indexed(key, old, add=False)
             self._emit("DELETED", obj, old)
             return
         old = self._cache.get(key)
+        self._indexed(key, old, add=False)
         self._cache[key] = obj
+        self._indexed(key, obj, add=True)
         self._emit("ADDED" if old is None else "MODIFIED", obj, old)
 
     async def _resync_loop(self, period: float) -> None:

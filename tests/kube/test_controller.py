@@ -130,3 +130,28 @@ async def test_requeue_after_follows_the_controller_clock() -> None:
         await eventually(lambda: len(calls) == 2)
         assert calls == [0.0, 3600.0]
         task.cancel()
+
+
+async def test_reconciles_that_never_wait_leave_other_tasks_their_turn() -> None:
+    ticks = 0
+    seen_at: list[int] = []
+
+    async def reconcile(key: str) -> None:
+        seen_at.append(ticks)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    controller = Controller("busy", reconcile, workers=1)
+    for index in range(200):
+        controller.queue.add(f"k{index}")
+    async with asyncio.TaskGroup() as group:
+        clock = group.create_task(ticker())
+        task = group.create_task(controller.run())
+        await eventually(lambda: len(seen_at) == 200)
+        task.cancel()
+        clock.cancel()
+    assert seen_at[-1] - seen_at[0] >= 150

@@ -1,4 +1,5 @@
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -130,3 +131,55 @@ async def test_errors_are_retried_with_backoff_until_synced() -> None:
         task.cancel()
     assert cluster.attempts == 3
     assert informer.keys() == ["ns/a"]
+
+
+class _Lister:
+    """Answers a list with the objects it is given (no watch: the test applies events)."""
+
+    name = "lister"
+
+    def __init__(self) -> None:
+        self.items: list[dict] = []
+
+    async def list(self, kind, namespace=None, **_: object) -> ObjectList:
+        return ObjectList(list(self.items), "1")
+
+
+async def test_an_indexed_label_finds_what_looking_at_every_object_finds() -> None:
+    rng = random.Random(7)
+    lister = _Lister()
+    indexed = Informer(lister, kinds.CONFIG_MAP, index_labels=("run",))  # type: ignore[arg-type]
+    plain = Informer(lister, kinds.CONFIG_MAP)  # type: ignore[arg-type]
+    objects: dict[tuple[str, str], dict] = {}
+    selectors = [None, "run=r1", "run in (r2,r3)", "run=r1,kind=x", "kind=x", "run!=r1",
+                 "run", "!run", "run=r9"]
+    for step in range(1500):
+        key = (rng.choice(["ns1", "ns2"]), f"o{rng.randrange(30)}")
+        roll = rng.random()
+        if roll < 0.05:
+            lister.items = list(objects.values())
+            await indexed._relist()
+            await plain._relist()
+        elif roll < 0.3 and key in objects:
+            gone = objects.pop(key)
+            indexed._apply("DELETED", gone)
+            plain._apply("DELETED", gone)
+        else:
+            labels = {}
+            if rng.random() < 0.8:
+                labels["run"] = f"r{rng.randrange(5)}"
+            if rng.random() < 0.5:
+                labels["kind"] = rng.choice(["x", "y"])
+            obj = _cm(key[1], step, **labels)
+            obj["metadata"]["namespace"] = key[0]
+            event = "MODIFIED" if key in objects else "ADDED"
+            objects[key] = obj
+            indexed._apply(event, obj)
+            plain._apply(event, obj)
+        for selector in selectors:
+            for namespace in (None, "ns1"):
+                found = sorted(o["metadata"]["namespace"] + "/" + o["metadata"]["name"]
+                               for o in indexed.list(namespace, selector))
+                assert found == sorted(o["metadata"]["namespace"] + "/" + o["metadata"]["name"]
+                                       for o in plain.list(namespace, selector)), (step, selector)
+    assert all(keys for by_value in indexed._index.values() for keys in by_value.values())
