@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from common import run_manifest, stage_manifest, workflow_manifest
+from common import median, run_manifest, stage_manifest, workflow_manifest
 from stacks import Observer
 
 from cyclone.api import keys
@@ -267,16 +267,30 @@ async def kube_side(plane: Any, workdir: Path) -> AsyncIterator[tuple[Any, list[
 
 
 async def replica_series(workdir: Path, plane: Any | None, counts: list[int], runs: int,
-                         creators: int, limit: float) -> list[dict]:
-    """One row per replica count, on the embedded store (`plane` None) or the plane."""
+                         creators: int, limit: float, reps: int = 1) -> list[dict]:
+    """One row per replica count, on the embedded store (`plane` None) or the plane.
+
+    With `reps` > 1 the counts take turns (1, 2, 1, 2, …), so that a machine getting
+    busier or quieter weighs on both, and a row gives the median runs/min of its
+    repetitions (`per_min_reps` holds them all) and what any of them lost or duplicated."""
+    cluster_name = "embedded" if plane is None else "kube-apiserver"
+    results: dict[int, list[dict]] = {count: [] for count in counts}
+    series = 0
+    for _ in range(reps):
+        for count in counts:
+            where = workdir / f"series-{series}"
+            await asyncio.to_thread(where.mkdir, parents=True, exist_ok=True)
+            side = embedded_side(where) if plane is None else kube_side(plane, where)
+            async with side as (cluster, target):
+                results[count].append(await one_series(cluster, target, where, count, runs,
+                                                        creators, limit, series))
+            series += 1
+            print(f"  {cluster_name}: {count} replica(s) done", flush=True)
     rows = []
-    for series, count in enumerate(counts):
-        where = workdir / f"series-{series}"
-        await asyncio.to_thread(where.mkdir, parents=True, exist_ok=True)
-        side = embedded_side(where) if plane is None else kube_side(plane, where)
-        async with side as (cluster, target):
-            row = await one_series(cluster, target, where, count, runs, creators, limit,
-                                   series)
-        rows.append({"cluster": "embedded" if plane is None else "kube-apiserver", **row})
-        print(f"  {rows[-1]['cluster']}: {count} replica(s) done", flush=True)
+    for done in results.values():
+        rows.append({"cluster": cluster_name, **done[0],
+                     "per_min": median([row["per_min"] for row in done]),
+                     "per_min_reps": [row["per_min"] for row in done],
+                     "lost": sum(row["lost"] for row in done),
+                     "duplicated": sum(row["duplicated"] for row in done)})
     return rows

@@ -4,7 +4,8 @@ on a real kube-apiserver.
     python benchmarks/throughput.py [--sizes 100,1000,10000] [--kube-sizes 100,2000]
         [--paced-rate 3] [--paced-runs 60] [--paced-one-stage-rate 10]
         [--paced-one-stage-runs 300] [--replicas 1,2] [--replica-runs 1000]
-        [--kube-replica-runs 500] [--no-kube] [--no-embedded] [--quick] [--json FILE]
+        [--kube-replica-runs 500] [--replica-reps 3] [--no-kube] [--no-embedded] [--quick]
+        [--json FILE]
 
 Two kinds of series, on each cluster:
 
@@ -216,7 +217,8 @@ async def measure(args: argparse.Namespace) -> list[dict]:
                 rows += await series(stack, args, args.sizes)
             if args.replicas:
                 rows += await replica_series(workdir / "replicas", None, args.replicas,
-                                             args.replica_runs, args.creators, args.timeout)
+                                             args.replica_runs, args.creators, args.timeout,
+                                             args.replica_reps)
         if args.kube:
             async with kube_plane(workdir / "kube") as plane:
                 if args.kube_sizes or args.paced_runs or args.paced_one_stage_runs:
@@ -225,7 +227,8 @@ async def measure(args: argparse.Namespace) -> list[dict]:
                 if args.replicas:
                     rows += await replica_series(
                         workdir / "kube-replicas", plane, args.replicas,
-                        args.kube_replica_runs, args.creators, args.timeout)
+                        args.kube_replica_runs, args.creators, args.timeout,
+                        args.replica_reps)
     return rows
 
 
@@ -250,8 +253,9 @@ def print_replicas(rows: list[dict]) -> None:
                       row["per_min"], f"{ratio:.2f}x", row["lost"], row["duplicated"]])
     print(table(headers, lines))
     for row in rows:
+        reps = ", ".join(f"{value:,.0f}" for value in row.get("per_min_reps") or [])
         print(f"replicas: {row['cluster']}, {row['replicas']} replica(s): "
-              f"{row['per_min']:,.0f} runs/min over {row['runs']:,} runs")
+              f"{row['per_min']:,.0f} runs/min over {row['runs']:,} runs (median of {reps})")
 
 
 def print_report(rows: list[dict], args: argparse.Namespace) -> None:
@@ -312,6 +316,9 @@ def main() -> None:
                         "process ('' to skip; default 1,2)")
     parser.add_argument("--replica-runs", type=int, default=1000,
                         help="runs of the replicas burst on the embedded cluster (default 1000)")
+    parser.add_argument("--replica-reps", type=int, default=3,
+                        help="bursts per replica count, taking turns; the rows give the "
+                             "median (default 3)")
     parser.add_argument("--kube-replica-runs", type=int, default=500,
                         help="runs of the replicas burst on the real apiserver (default 500)")
     parser.add_argument("--no-kube", action="store_true", help="skip the real kube-apiserver")
@@ -324,7 +331,7 @@ def main() -> None:
     if args.quick:
         args.sizes, args.kube_sizes, args.paced_runs, args.small_reps = "100,1000", "100", 30, 1
         args.paced_one_stage_runs = 50
-        args.replica_runs, args.kube_replica_runs = 300, 200
+        args.replica_runs, args.kube_replica_runs, args.replica_reps = 300, 200, 1
     args.sizes = [int(s) for s in args.sizes.split(",") if s]
     args.kube_sizes = [int(s) for s in args.kube_sizes.split(",") if s]
     args.replicas = [int(s) for s in args.replicas.split(",") if s]
