@@ -45,6 +45,21 @@ def stage_entry(run: dict, stage: str) -> dict | None:
     return entry if isinstance(entry, dict) else None
 
 
+def _stage_names(obj: dict | None) -> set[str]:
+    stages = ((obj or {}).get("spec") or {}).get("stages") or []
+    return {s.get("name") for s in stages if isinstance(s, dict) and s.get("name")}
+
+
+def stage_of_run(run: dict, workflow: dict | None, stage: str) -> bool:
+    """Whether `stage` is one of the run's: an entry of its status, a stage of its spec,
+    or, while the run has no stage entries yet (a busy engine may keep a run's first
+    status back for a moment, and a large run's entries are in its chunks), a stage of
+    its workflow."""
+    if stage_entry(run, stage) is not None or stage in _stage_names(run):
+        return True
+    return not (run.get("status") or {}).get("stages") and stage in _stage_names(workflow)
+
+
 def stage_live(entry: dict | None, run: dict) -> bool:
     """Whether the stage's log may still grow: it has not ended and its run goes on."""
     return stage_phase(entry) not in TERMINAL_PHASES and run_phase(run) not in TERMINAL_PHASES

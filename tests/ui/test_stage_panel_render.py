@@ -250,3 +250,16 @@ def test_search_results_render_for_no_some_and_many_hits(hits: int) -> None:
     assert html.count('class="ln mono"') == result.total
     assert "&lt;0&gt;" in html if hits else "1 matching line in 1 log" in html
     assert 'href="/r/stages/test?container=csc-git#L1"' in html or hits >= 500
+
+
+def test_a_stage_is_the_runs_by_its_entry_its_spec_or_its_workflow_until_entries_exist():
+    workflow = {"spec": {"stages": [{"name": "build"}, {"name": "test"}]}}
+    fresh = {"spec": {"workflowRef": {"name": "pipe"}}}
+    assert stage_view.stage_of_run(fresh, workflow, "test")
+    assert not stage_view.stage_of_run(fresh, workflow, "deploy")
+    assert not stage_view.stage_of_run(fresh, None, "test")
+    started = {**fresh, "status": {"stages": {"build": {"status": {"phase": "Running"}}}}}
+    assert stage_view.stage_of_run(started, None, "build")
+    assert not stage_view.stage_of_run(started, workflow, "test")
+    inline = {"spec": {"stages": [{"name": "lint"}]}, "status": {"stages": {"x": {}}}}
+    assert stage_view.stage_of_run(inline, None, "lint")
