@@ -4,15 +4,17 @@ Many pods read the same objects (every pod a real API server admits mounts the
 `kube-root-ca.crt` ConfigMap), so reading each one per pod would cost a request per pod.
 As in the kubelet's "Watch" change-detection strategy, an object that pods of the node
 share is kept by a list and a watch of its own (`fieldSelector=metadata.name=<name>`),
-started when a second pod references it while the first still holds it; later pods read
-what the watch keeps current, and the watch stops when the last pod holding the object
-ends. An object one pod alone references (the engine's per-pod bound-credentials Secret)
-is listed each time that pod asks for it, one request as a GET would be, and holds no watch
-open.
+started when a second pod references it while the first still holds it, or within
+`LINGER_SECONDS` after the last one let it go (pods that come one after the other share it
+as much as pods that overlap); later pods read what the watch keeps current, and the watch
+stops `LINGER_SECONDS` after the last pod holding the object ends. An object one pod alone
+references (the engine's per-pod bound-credentials Secret) is listed each time that pod
+asks for it, one request as a GET would be, and holds no watch open.
 
 A miss is never trusted: an object missing when a pod asks for it is listed again, so an
-object created just before its pod is found. Secrets are held in memory only while a pod
-of the node references them, and are never logged.
+object created just before its pod is found; nor is an object kept without a watch: it is
+listed again for the next pod. Secrets are held in memory only while a pod of the node
+references them and for `LINGER_SECONDS` after, and are never logged.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cyclone.kube.protocol import Cluster
 log = logging.getLogger(__name__)
 WATCH_TIMEOUT_SECONDS = 300
 MAX_BACKOFF_SECONDS = 10.0
+LINGER_SECONDS = 30.0
 
 ObjectKey = tuple[str, str, str, str]
 """(apiVersion, kind, namespace, name)."""
@@ -45,6 +48,10 @@ class _Entry:
     version: str = ""
     watch: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    lingering: int = 0
+    """Non-zero while no pod holds it: the number of its release, which its timer checks."""
+    shared: bool = False
+    """A pod took it up again while it lingered: it is followed like one pods share."""
 
     @property
     def selector(self) -> str:
@@ -61,8 +68,10 @@ class ReferencedObjects:
     holder is a pod uid: `get` adds the reference, `release` drops every reference of a pod.
     """
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, *, linger_seconds: float = LINGER_SECONDS) -> None:
         self.cluster = cluster
+        self.linger_seconds = linger_seconds
+        self._releases = 0
         self._entries: dict[ObjectKey, _Entry] = {}
         self._held: dict[str, set[ObjectKey]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -105,6 +114,8 @@ class ReferencedObjects:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry(kind, namespace, name)
+        elif entry.lingering:
+            entry.lingering, entry.shared = 0, True
         entry.holders.add(holder)
         self._held.setdefault(holder, set()).add(key)
         async with entry.lock:
@@ -115,16 +126,32 @@ class ReferencedObjects:
         return entry.object
 
     def release(self, holder: str) -> None:
-        """Drop every reference of a pod; an object no pod holds any more is forgotten."""
+        """Drop every reference of a pod; an object no pod holds any more is forgotten
+        `linger_seconds` later, unless a pod takes it up again meanwhile."""
         for key in self._held.pop(holder, set()):
             entry = self._entries.get(key)
             if entry is None:
                 continue
             entry.holders.discard(holder)
-            if not entry.holders:
-                del self._entries[key]
-                if entry.watch is not None:
-                    entry.watch.cancel()
+            if entry.holders:
+                continue
+            if self.linger_seconds <= 0:
+                self._forget(key, entry)
+                continue
+            self._releases += 1
+            entry.lingering = self._releases
+            asyncio.get_running_loop().call_later(
+                self.linger_seconds, self._forget_if_unheld, key, entry, entry.lingering)
+
+    def _forget_if_unheld(self, key: ObjectKey, entry: _Entry, release: int) -> None:
+        if entry.lingering == release and not entry.holders:
+            self._forget(key, entry)
+
+    def _forget(self, key: ObjectKey, entry: _Entry) -> None:
+        if self._entries.get(key) is entry:
+            del self._entries[key]
+        if entry.watch is not None:
+            entry.watch.cancel()
 
     async def _list(self, entry: _Entry) -> None:
         """List the object, and follow it from this list on when pods share it (a watch
@@ -137,7 +164,7 @@ class ReferencedObjects:
         entry.version = listed.resource_version
         entry.listed = True
         if entry.watch is None:
-            if len(entry.holders) > 1:
+            if len(entry.holders) > 1 or entry.shared:
                 self._follow(entry)
         elif was_missing and entry.object is not None:
             self._follow(entry)

@@ -131,23 +131,54 @@ async def test_an_object_of_one_pod_is_listed_each_time_without_a_watch(
         assert not objects.watching(kinds.SECRET, namespace, "own")
 
 
-async def test_release_of_the_last_reference_stops_the_watch(
+async def test_release_of_the_last_reference_stops_the_watch_after_the_linger(
     cluster: Cluster, recording: RecordingCluster, namespace: str
 ) -> None:
     await cluster.create(secret("creds", namespace, b"s3cret"))
-    async with ReferencedObjects(recording) as objects:
+    async with ReferencedObjects(recording, linger_seconds=0.3) as objects:
         await objects.get(kinds.SECRET, namespace, "creds", holder="pod-a")
         await objects.get(kinds.SECRET, namespace, "creds", holder="pod-b")
         await eventually(lambda: recording.open_watches == 1)
 
         objects.release("pod-a")
-        assert objects.watching(kinds.SECRET, namespace, "creds")
-
         objects.release("pod-b")
+        assert objects.watching(kinds.SECRET, namespace, "creds")
+        await eventually(lambda: len(objects) == 0 and recording.open_watches == 0)
         assert not objects.watching(kinds.SECRET, namespace, "creds")
+        assert recording.calls["watch"] == 1
+
+
+async def test_without_a_linger_the_last_release_forgets_at_once(
+    cluster: Cluster, recording: RecordingCluster, namespace: str
+) -> None:
+    await cluster.create(secret("creds", namespace, b"s3cret"))
+    async with ReferencedObjects(recording, linger_seconds=0) as objects:
+        await objects.get(kinds.SECRET, namespace, "creds", holder="pod-a")
+        await objects.get(kinds.SECRET, namespace, "creds", holder="pod-b")
+        objects.release("pod-a")
+        objects.release("pod-b")
         assert len(objects) == 0
         await eventually(lambda: recording.open_watches == 0)
-        assert recording.calls["watch"] == 1
+
+
+async def test_pods_one_after_the_other_share_an_object_like_pods_that_overlap(
+    cluster: Cluster, recording: RecordingCluster, namespace: str
+) -> None:
+    await cluster.create(config_map("ca", namespace, "v1"))
+    async with ReferencedObjects(recording, linger_seconds=30) as objects:
+        for index in range(10):
+            pod = f"pod-{index}"
+            found = await objects.get(kinds.CONFIG_MAP, namespace, "ca", holder=pod)
+            assert found["data"] == {"key": "v1"}
+            objects.release(pod)
+        await eventually(lambda: recording.open_watches == 1)
+        assert (recording.calls["list"], recording.calls["watch"]) == (2, 1)
+        await cluster.patch(kinds.CONFIG_MAP, "ca", {"data": {"key": "v2"}}, namespace)
+        entry = next(iter(objects._entries.values()))
+        await eventually(lambda: entry.object["data"] == {"key": "v2"})
+        again = await objects.get(kinds.CONFIG_MAP, namespace, "ca", holder="pod-late")
+        assert again["data"] == {"key": "v2"}
+        assert recording.calls["list"] == 2
 
 
 async def test_an_object_created_after_a_miss_is_found_by_a_new_pod(
