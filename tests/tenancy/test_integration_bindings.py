@@ -18,11 +18,13 @@ import http.server
 import json
 import subprocess
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 
 from cyclone.kube import kinds
+from cyclone.kube.informer import Informer
 
 from .flows import apply_flow, expect, runs_path, shell_stage, start_run, wait_run
 from .test_bad_input import allow_local
@@ -131,16 +133,11 @@ async def test_a_projects_integrations_bind_its_git_resource_and_only_credential
 
         seen_pods: dict[str, dict] = {}
         held: dict[str, dict] = {}
-        watching = asyncio.create_task(_keep(stack.cluster, seen_pods, held))
-        try:
+        async with _kept(stack.cluster, seen_pods, held):
             ran = await start_run(a.http, "bound", "ci")
             attacked = await start_run(b.http, "attack", "ci")
             done = await wait_run(a.http, "bound", "ci", ran["metadata"]["name"])
             refused = await wait_run(b.http, "attack", "ci", attacked["metadata"]["name"])
-        finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
     finally:
         server.shutdown()
 
@@ -185,17 +182,34 @@ async def test_a_projects_integrations_bind_its_git_resource_and_only_credential
         assert GIT_TOKEN not in text and SONAR_TOKEN not in text
 
 
-async def _keep(cluster, pods: dict[str, dict], secrets: dict[str, dict]) -> None:
-    """Every stage pod and bound-credentials Secret as last seen (a run's pods go when it
-    ends); Secrets once they are owned."""
-    while True:
-        for pod in (await cluster.list(kinds.POD)).items:
-            pods[pod["metadata"]["name"]] = pod
-        for secret in (await cluster.list(kinds.SECRET)).items:
-            meta = secret["metadata"]
-            if meta["name"].endswith("-bound") and meta.get("ownerReferences"):
-                secrets[meta["name"]] = secret
-        await asyncio.sleep(0.1)
+@contextlib.asynccontextmanager
+async def _kept(cluster, pods: dict[str, dict], secrets: dict[str, dict]
+                ) -> AsyncIterator[None]:
+    """Every pod and bound-credentials Secret as last seen, from watches started before
+    the block (a run's pods go when it ends, sooner than a poll may look); Secrets once
+    they are owned."""
+    def on_pod(_type: str, pod: dict, _old: dict | None) -> None:
+        pods[pod["metadata"]["name"]] = pod
+
+    def on_secret(_type: str, secret: dict, _old: dict | None) -> None:
+        meta = secret["metadata"]
+        if meta["name"].endswith("-bound") and meta.get("ownerReferences"):
+            secrets[meta["name"]] = secret
+
+    informers = [Informer(cluster, kinds.POD), Informer(cluster, kinds.SECRET)]
+    informers[0].add_handler(on_pod)
+    informers[1].add_handler(on_secret)
+    tasks = [asyncio.create_task(informer.run()) for informer in informers]
+    try:
+        for informer in informers:
+            await informer.wait_synced()
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _stored_log(http: httpx.AsyncClient, path: str, within: float = 60.0) -> str:
