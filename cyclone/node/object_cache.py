@@ -48,8 +48,8 @@ class _Entry:
     version: str = ""
     watch: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    lingering: int = 0
-    """Non-zero while no pod holds it: the number of its release, which its timer checks."""
+    linger: asyncio.TimerHandle | None = None
+    """While no pod holds it: the timer that forgets it."""
     shared: bool = False
     """A pod took it up again while it lingered: it is followed like one pods share."""
 
@@ -71,7 +71,6 @@ class ReferencedObjects:
     def __init__(self, cluster: Cluster, *, linger_seconds: float = LINGER_SECONDS) -> None:
         self.cluster = cluster
         self.linger_seconds = linger_seconds
-        self._releases = 0
         self._entries: dict[ObjectKey, _Entry] = {}
         self._held: dict[str, set[ObjectKey]] = {}
         self._group: asyncio.TaskGroup | None = None
@@ -88,6 +87,8 @@ class ReferencedObjects:
         traceback: TracebackType | None,
     ) -> None:
         for entry in self._entries.values():
+            if entry.linger is not None:
+                entry.linger.cancel()
             if entry.watch is not None:
                 entry.watch.cancel()
         self._entries.clear()
@@ -114,8 +115,9 @@ class ReferencedObjects:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry(kind, namespace, name)
-        elif entry.lingering:
-            entry.lingering, entry.shared = 0, True
+        elif entry.linger is not None:
+            entry.linger.cancel()
+            entry.linger, entry.shared = None, True
         entry.holders.add(holder)
         self._held.setdefault(holder, set()).add(key)
         async with entry.lock:
@@ -137,15 +139,9 @@ class ReferencedObjects:
                 continue
             if self.linger_seconds <= 0:
                 self._forget(key, entry)
-                continue
-            self._releases += 1
-            entry.lingering = self._releases
-            asyncio.get_running_loop().call_later(
-                self.linger_seconds, self._forget_if_unheld, key, entry, entry.lingering)
-
-    def _forget_if_unheld(self, key: ObjectKey, entry: _Entry, release: int) -> None:
-        if entry.lingering == release and not entry.holders:
-            self._forget(key, entry)
+            else:
+                entry.linger = asyncio.get_running_loop().call_later(
+                    self.linger_seconds, self._forget, key, entry)
 
     def _forget(self, key: ObjectKey, entry: _Entry) -> None:
         if self._entries.get(key) is entry:

@@ -121,10 +121,6 @@ async def _object(scope: Scope, kind: kinds.Kind, name: str) -> dict | None:
         return None
 
 
-def _workflow_of(run: dict, default: str) -> str:
-    return ((run.get("spec") or {}).get("workflowRef") or {}).get("name") or default
-
-
 async def _events(run_name: str, scope: Scope, stage: str, pod_name: str | None) -> list[dict]:
     listed = await list_run_events(run_name, scope)
     return stage_view.stage_events(listed["items"], stage, pod_name)
@@ -137,10 +133,10 @@ async def stage_panel(request: Request, project: str, workflow: str, run: str, s
     scope, run_obj = await _run_of(session, project, workflow, run)
     _check_stage(stage)
     entry = stage_view.stage_entry(run_obj, stage)
-    if not stage_view.stage_of_run(run_obj, None, stage) and not stage_view.stage_of_run(
-            run_obj, await _object(scope, kinds.WORKFLOW, _workflow_of(run_obj, workflow)),
-            stage):
-        raise errors.NotFound(f"stage {stage!r} is not part of run {run!r}")
+    if not stage_view.stage_of_run(run_obj, None, stage):
+        workflow_obj = await _object(scope, kinds.WORKFLOW, workflow)
+        if not stage_view.stage_of_run(run_obj, workflow_obj, stage):
+            raise errors.NotFound(f"stage {stage!r} is not part of run {run!r}")
     ran_in = await _ran_in(scope, run_obj, stage)
     ref = _run_ref(scope, project, workflow, ran_in)
     pod, pod_note = await _stage_pod(scope, run_obj, entry)
