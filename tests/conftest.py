@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from support.sandboxes import kill_containers_under
 
-pytest_plugins = ["support.k8s_summary"]
+pytest_plugins = ["support.k8s_summary", "support.xdist_groups"]
 
 
 @pytest.fixture(scope="session", autouse=True)
