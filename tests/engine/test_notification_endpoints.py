@@ -10,6 +10,7 @@ import json
 import secrets
 import socket
 import time
+from typing import Any
 
 import pytest
 
@@ -59,8 +60,8 @@ async def test_every_finished_run_is_posted_once_to_each_endpoint_with_its_link(
     recorded = run["status"]["notifications"]
     assert recorded["audit"] == {"result": "Succeeded", "message": "HTTP 200"}
     assert recorded["down"]["result"] == "Failed" and "HTTP 500" in recorded["down"]["message"]
+    assert len(audit.bodies) == len(down.bodies) == 1, deliveries(audit, down)
     [body] = audit.bodies
-    assert len(down.bodies) == 1
     assert body["metadata"]["name"] == "r1" and body["status"]["overall"]["phase"] == "Failed"
     assert body["metadata"]["annotations"][ANNOTATION_WEB_URL] == \
         "https://ci.example.com/system/web/wf/r1"
@@ -68,6 +69,17 @@ async def test_every_finished_run_is_posted_once_to_each_endpoint_with_its_link(
     assert audit.headers[0]["x-cyclone-delivery"] == f"{run['metadata']['uid']}:audit"
     [message] = slack.bodies
     assert message["text"].endswith("\nhttps://ci.example.com/system/web/wf/r1")
+
+
+def deliveries(*receivers: Any) -> list[tuple[str, str, str, list[str], str]]:
+    """What each endpoint received: run, uid, phase, notifications it carried, delivery id."""
+    return [
+        (body.get("metadata", {}).get("name"), body.get("metadata", {}).get("uid"),
+         overall(body).get("phase"), sorted((body.get("status") or {}).get("notifications") or {}),
+         headers.get("x-cyclone-delivery"))
+        for receiver in receivers
+        for body, headers in zip(receiver.bodies, receiver.headers, strict=True)
+    ]
 
 
 def closed_port() -> int:
