@@ -82,7 +82,8 @@ runtime-deps:
 
 # The suite runs in TEST_WORKERS pytest-xdist processes (TEST_WORKERS=0: in this one). Each
 # worker starts its own control planes and `cyclone up`s; a test file's tests all go to one
-# worker, so module fixtures are started once.
+# worker, so module fixtures are started once (the browser and real-node tests all to the same
+# one: tests/support/xdist_groups.py).
 TEST_WORKERS ?= 2
 test: setup browser-deps template-deps images-deps node-deps runtime-deps
 	@if [ -f scripts/control-plane/build.sh ]; then \
