@@ -29,7 +29,7 @@ from .harness import (
     workflow,
     workflow_run,
 )
-from .receiver import http_receiver
+from .receiver import Receiver, http_receiver
 
 TEMPLATE = "https://ci.example.com/{tenant}/{project}/{workflow}/{run}"
 
@@ -75,13 +75,13 @@ async def test_every_finished_run_is_posted_once_to_each_endpoint_with_its_link(
     assert message["text"].endswith("\nhttps://ci.example.com/system/web/wf/r1")
 
 
-def of_run(receiver: Any, uid: str) -> list[dict]:
+def of_run(receiver: Receiver, uid: str) -> list[dict]:
     """The bodies `receiver` got about the run `uid`. The engine posts every finished run
     in the cluster, and on the real apiserver other tests may have left some."""
     return [body for body in receiver.bodies if body.get("metadata", {}).get("uid") == uid]
 
 
-def deliveries(*receivers: Any) -> list[tuple[str, str, str, list[str], str]]:
+def deliveries(*receivers: Receiver) -> list[tuple[Any, ...]]:
     """What each endpoint received: run, uid, phase, notifications it carried, delivery id."""
     return [
         (body.get("metadata", {}).get("name"), body.get("metadata", {}).get("uid"),
