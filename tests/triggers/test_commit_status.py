@@ -104,7 +104,9 @@ async def test_gitlab_gets_the_failed_state_of_a_failed_run(admin, cluster, anon
             [run] = response.json()["workflowruns"]
             final = await wait_annotation(cluster, run, "failure")
         assert final["status"]["overall"]["phase"] == "Failed"
-        last = gitlab.requests[-1]
+        statuses = [r for r in gitlab.requests if "/statuses/" in r.path]
+        assert statuses, [f"{r.method} {r.path}" for r in gitlab.requests]
+        last = statuses[-1]
         assert last.path == f"/api/v4/projects/mike%2Fdiaspora/statuses/{p.SHA}"
         assert last.headers["private-token"] == "tok-123"
         assert last.body["state"] == "failed"
