@@ -36,6 +36,7 @@ from __future__ import annotations
 import glob
 import os
 import posixpath
+import select
 import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -178,7 +179,7 @@ def view_args(
         if path in OWN_TOP_LEVEL:
             continue
         if path == "/sys" and os.path.isdir(CGROUP_ROOT):
-            args += _sys_args(read_only)
+            args += _SYS_VIEW.args(read_only)
             continue
         args += ["--dir", path] if path in top_hidden else _entry_args(path)
     targets = [m.target for m in plan.mounts] + list(plan.make_dirs)
@@ -222,35 +223,82 @@ def isolation_args(plan: SandboxPlan, *, nested: bool = True) -> list[str]:
             "--die-with-parent"]
 
 
-def _sys_args(read_only: list[str]) -> list[str]:
+class SysView:
     """`/sys` read-only, its cgroup hierarchies being those of `cgroups.cgroup_view` (the
     host's are left out of every bind, so none stays listed in the container's mountinfo).
-    Adds the tmpfs directories it makes to `read_only`."""
-    try:
-        view = cgroup_view(Path("/proc/self/mountinfo").read_text(),
-                           Path("/proc/self/cgroup").read_text())
-    except OSError:
-        view = None
-    if view and not all(os.path.isdir(source) for source in view.values()):
-        view = None
-    args: list[str] = []
-    for directory in ("/sys", posixpath.dirname(CGROUP_ROOT)):
-        args += ["--dir", directory]
-        for name in sorted(os.listdir(directory)):
-            path = posixpath.join(directory, name)
-            if path not in ("/sys/fs", CGROUP_ROOT):
-                args += _entry_args(path)
-    if view and CGROUP_ROOT in view:
-        return [*args, "--ro-bind", view[CGROUP_ROOT], CGROUP_ROOT]
-    args += ["--tmpfs", CGROUP_ROOT]
-    read_only.append(CGROUP_ROOT)
-    for name in sorted(os.listdir(CGROUP_ROOT)) if view else ():
-        path = posixpath.join(CGROUP_ROOT, name)
-        if os.path.islink(path):
-            args += ["--symlink", os.readlink(path), path]
-        elif path in view:
-            args += ["--ro-bind", view[path], path]
-    return args
+
+    The arguments are the same for every container (its cgroups are the agent's), so they
+    are kept until the agent's mount table changes (the kernel marks an open
+    `/proc/self/mountinfo` with POLLPRI then), its cgroups change, or the entries of `/sys`
+    or `/sys/fs` do; each of those is looked at on every use.
+    """
+
+    def __init__(self) -> None:
+        self._mountinfo: int | None = None
+        self._poll = select.poll()
+        self._key: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
+        self._args: list[str] = []
+        self._read_only: list[str] = []
+
+    def args(self, read_only: list[str]) -> list[str]:
+        """The arguments; adds the tmpfs directories they make to `read_only`."""
+        try:
+            key = (Path("/proc/self/cgroup").read_text(), tuple(sorted(os.listdir("/sys"))),
+                   tuple(sorted(os.listdir(posixpath.dirname(CGROUP_ROOT)))))
+        except OSError:
+            key = None
+        if key is None or key != self._key or self._mounts_changed():
+            self._args, self._read_only = self._build(key[0] if key else None)
+            self._key = key
+        read_only += self._read_only
+        return list(self._args)
+
+    def _mounts_changed(self) -> bool:
+        if self._mountinfo is None:
+            return True
+        return bool(self._poll.poll(0))
+
+    def _read_mountinfo(self) -> str | None:
+        """The mount table, read through the descriptor watched for changes (reading it
+        again and polling it both start a new watch from the table read)."""
+        try:
+            if self._mountinfo is None:
+                self._mountinfo = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+                self._poll.register(self._mountinfo, select.POLLPRI | select.POLLERR)
+            self._poll.poll(0)
+            os.lseek(self._mountinfo, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(self._mountinfo, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks).decode()
+        except OSError:
+            return None
+
+    def _build(self, proc_cgroup: str | None) -> tuple[list[str], list[str]]:
+        mountinfo = self._read_mountinfo()
+        view = cgroup_view(mountinfo, proc_cgroup) if mountinfo and proc_cgroup else None
+        if view and not all(os.path.isdir(source) for source in view.values()):
+            view = None
+        args: list[str] = []
+        for directory in ("/sys", posixpath.dirname(CGROUP_ROOT)):
+            args += ["--dir", directory]
+            for name in sorted(os.listdir(directory)):
+                path = posixpath.join(directory, name)
+                if path not in ("/sys/fs", CGROUP_ROOT):
+                    args += _entry_args(path)
+        if view and CGROUP_ROOT in view:
+            return [*args, "--ro-bind", view[CGROUP_ROOT], CGROUP_ROOT], []
+        args += ["--tmpfs", CGROUP_ROOT]
+        for name in sorted(os.listdir(CGROUP_ROOT)) if view else ():
+            path = posixpath.join(CGROUP_ROOT, name)
+            if os.path.islink(path):
+                args += ["--symlink", os.readlink(path), path]
+            elif path in view:
+                args += ["--ro-bind", view[path], path]
+        return args, [CGROUP_ROOT]
+
+
+_SYS_VIEW = SysView()
 
 
 def _parent_dirs(target: str, tree: _HostTree) -> list[str]:
