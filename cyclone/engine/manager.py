@@ -26,10 +26,12 @@ from cyclone.engine.config import EngineConfig
 from cyclone.engine.controllers.caches import ControlCaches, ExecutionCluster
 from cyclone.engine.controllers.clusterstatus import report_cluster_statuses
 from cyclone.engine.controllers.history import (
+    RUNS_BY_WORKFLOW,
     RunHistoryController,
     enqueue_history,
     history_key_of_run,
     history_key_of_workflow,
+    workflow_key_of_run,
 )
 from cyclone.engine.controllers.pods import PodController, run_key_for_pod
 from cyclone.engine.controllers.policies import tenant_namespaces
@@ -38,6 +40,7 @@ from cyclone.engine.controllers.run import RunController
 from cyclone.engine.controllers.triggers import TriggerControllers
 from cyclone.engine.core.phases import is_terminal
 from cyclone.engine.core.podstatus import pod_change_matters
+from cyclone.engine.core.triggerrun import LABEL_TRIGGER
 from cyclone.engine.metrics import log_resumed, tracking_runs
 from cyclone.engine.placement import execution_target, run_key_of_pod
 from cyclone.engine.sharding_work import NamespaceOf, ShardWork
@@ -105,10 +108,13 @@ class Engine:
         self._informers = {
             kind: Informer(control, kind)
             for kind in (
-                kinds.WORKFLOW_RUN, kinds.WORKFLOW, kinds.STAGE, kinds.RESOURCE, kinds.PROJECT,
+                kinds.WORKFLOW, kinds.STAGE, kinds.RESOURCE, kinds.PROJECT,
                 kinds.WORKFLOW_RUN_STAGES,
             )
         }
+        self._informers[kinds.WORKFLOW_RUN] = Informer(
+            control, kinds.WORKFLOW_RUN, index_labels=(LABEL_TRIGGER,),
+            indexers={RUNS_BY_WORKFLOW: workflow_key_of_run})
         self.caches = ControlCaches(
             runs=self._informers[kinds.WORKFLOW_RUN],
             workflows=self._informers[kinds.WORKFLOW],

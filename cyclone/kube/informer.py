@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from cyclone.api.selectors import Requirement
 from cyclone.kube.errors import ApiError, Gone
@@ -17,6 +17,12 @@ from cyclone.kube.selectors import parse_label_selector
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict, "dict | None"], None]
+Indexer = Callable[[dict], "str | None"]
+"""The value an object is found by in one index (None: not in that index)."""
+
+
+def _label_indexer(label: str) -> Indexer:
+    return lambda obj: (obj["metadata"].get("labels") or {}).get(label)
 
 
 def object_key(obj: dict) -> str:
@@ -40,7 +46,9 @@ class Informer:
 
     `index_labels`: labels whose values `list` finds objects by without looking at the
     others (client-go's indexers), for a controller that asks often for the few objects of
-    one owner among many (a run's pods among all pods).
+    one owner among many (a run's pods among all pods). `indexers`: named functions of an
+    object whose values `by_index` finds objects by, for owners no label names reliably
+    (the workflow of a run made with kubectl is in its spec).
     """
 
     def __init__(
@@ -55,6 +63,7 @@ class Informer:
         watch_timeout_seconds: int = 300,
         max_backoff: float = 30.0,
         index_labels: Iterable[str] = (),
+        indexers: Mapping[str, Indexer] | None = None,
     ) -> None:
         self.cluster = cluster
         self.kind = kind
@@ -65,8 +74,14 @@ class Informer:
         self._watch_timeout = watch_timeout_seconds
         self._max_backoff = max_backoff
         self._cache: dict[str, dict] = {}
-        self._index: dict[str, dict[str, set[str]]] = {label: {} for label in index_labels}
-        """{label: {value: keys of the cached objects that have it}}"""
+        self._label_indexes = frozenset(index_labels)
+        self._indexers: dict[str, Indexer] = {
+            **{label: _label_indexer(label) for label in self._label_indexes},
+            **(indexers or {})}
+        if len(self._indexers) != len(self._label_indexes) + len(indexers or {}):
+            raise ValueError("an indexer has the name of an indexed label")
+        self._index: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
+        """{index: {value: keys of the cached objects that have it}}"""
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
         self.resource_version: str | None = None
@@ -111,12 +126,19 @@ class Informer:
             and selector.matches(obj["metadata"].get("labels"))
         ]
 
+    def by_index(self, index: str, value: str) -> list[dict]:
+        """The cached objects whose value in `index` (an indexer or indexed label) is
+        `value`."""
+        return [self._cache[key] for key in self._index[index].get(value, ())]
+
     def _candidates(self, requirements: Iterable[Requirement]) -> Iterable[dict]:
         """The cached objects a selector can match: from the index when it requires an
         indexed label to have given values, else all of them."""
         for requirement in requirements:
-            by_value = self._index.get(requirement.key)
-            if by_value is not None and requirement.operator in ("=", "in"):
+            if requirement.key not in self._label_indexes:
+                continue
+            by_value = self._index[requirement.key]
+            if requirement.operator in ("=", "in"):
                 keys = set().union(*(by_value.get(v, ()) for v in requirement.values))
                 return [self._cache[key] for key in keys]
         return self._cache.values()
@@ -124,9 +146,8 @@ class Informer:
     def _indexed(self, key: str, obj: dict | None, add: bool) -> None:
         if obj is None or not self._index:
             return
-        labels = obj["metadata"].get("labels") or {}
-        for label, by_value in self._index.items():
-            value = labels.get(label)
+        for name, by_value in self._index.items():
+            value = self._indexers[name](obj)
             if value is None:
                 continue
             if add:

@@ -35,8 +35,11 @@ async def test_history_limit_keeps_the_newest_finished_runs_and_never_a_running_
                           max_workflowruns=2)
     async with running_env(tmp_path, config, backend=backend) as env:
         await env.apply(shell_stage("quick", "true"), workflow("wf", [{"name": "quick"}]),
+                        workflow("other", [{"name": "quick"}]),
                         workflow_run("r0-paused", "wf", paused=True))
         await env.wait_run("r0-paused", lambda r: (r.get("status") or {}).get("deadline"))
+        await env.apply(workflow_run("o1", "other"))
+        await env.wait_phase("o1", "Succeeded", within=60)
         for name in ("r1", "r2", "r3", "r4"):
             await env.apply(workflow_run(name, "wf"))
             await env.wait_phase(name, "Succeeded", within=60)
@@ -45,7 +48,7 @@ async def test_history_limit_keeps_the_newest_finished_runs_and_never_a_running_
             return {"r1", "r2"}.isdisjoint(await run_names(env))
 
         await wait_for(trimmed, 30, "the oldest finished runs were not deleted")
-        assert await run_names(env) == {"r0-paused", "r3", "r4"}
+        assert await run_names(env) == {"r0-paused", "r3", "r4", "o1"}
         paused = await env.run("r0-paused")
         assert paused["status"]["overall"]["phase"] not in ("Succeeded", "Failed", "Cancelled")
         assert await env.pods("workflowrun.cyclone.dev/name=r1") == []

@@ -3,12 +3,13 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from support.clusters import eventually
 
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster
 from cyclone.kube.errors import Gone, Unavailable
-from cyclone.kube.informer import Informer
+from cyclone.kube.informer import Informer, object_key
 from cyclone.kube.protocol import ObjectList, WatchEvent
 
 
@@ -145,10 +146,15 @@ class _Lister:
         return ObjectList(list(self.items), "1")
 
 
-async def test_an_indexed_label_finds_what_looking_at_every_object_finds() -> None:
+def _owner(obj: dict) -> str | None:
+    return (obj.get("data") or {}).get("owner")
+
+
+async def test_an_index_finds_what_looking_at_every_object_finds() -> None:
     rng = random.Random(7)
     lister = _Lister()
-    indexed = Informer(lister, kinds.CONFIG_MAP, index_labels=("run",))  # type: ignore[arg-type]
+    indexed = Informer(lister, kinds.CONFIG_MAP, index_labels=("run",),  # type: ignore[arg-type]
+                       indexers={"owner": _owner})
     plain = Informer(lister, kinds.CONFIG_MAP)  # type: ignore[arg-type]
     objects: dict[tuple[str, str], dict] = {}
     selectors = [None, "run=r1", "run in (r2,r3)", "run=r1,kind=x", "kind=x", "run!=r1",
@@ -172,6 +178,8 @@ async def test_an_indexed_label_finds_what_looking_at_every_object_finds() -> No
                 labels["kind"] = rng.choice(["x", "y"])
             obj = _cm(key[1], step, **labels)
             obj["metadata"]["namespace"] = key[0]
+            if rng.random() < 0.7:
+                obj["data"] = {"owner": f"w{rng.randrange(4)}"}
             event = "MODIFIED" if key in objects else "ADDED"
             objects[key] = obj
             indexed._apply(event, obj)
@@ -182,4 +190,13 @@ async def test_an_indexed_label_finds_what_looking_at_every_object_finds() -> No
                                for o in indexed.list(namespace, selector))
                 assert found == sorted(o["metadata"]["namespace"] + "/" + o["metadata"]["name"]
                                        for o in plain.list(namespace, selector)), (step, selector)
+        for owner in ("w0", "w1", "w3", "w9"):
+            assert sorted(object_key(o) for o in indexed.by_index("owner", owner)) == sorted(
+                object_key(o) for o in plain.list() if _owner(o) == owner), (step, owner)
     assert all(keys for by_value in indexed._index.values() for keys in by_value.values())
+
+
+def test_an_indexer_may_not_take_the_name_of_an_indexed_label() -> None:
+    with pytest.raises(ValueError, match="indexed label"):
+        Informer(_Lister(), kinds.CONFIG_MAP, index_labels=("run",),  # type: ignore[arg-type]
+                 indexers={"run": _owner})

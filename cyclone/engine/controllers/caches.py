@@ -22,6 +22,12 @@ class ObjectCache(Protocol):
     ) -> list[dict]: ...
 
 
+class IndexedCache(ObjectCache, Protocol):
+    """An `ObjectCache` that also finds objects by the value of a named index."""
+
+    def by_index(self, index: str, value: str) -> list[dict]: ...
+
+
 @dataclass
 class ExecutionCluster:
     """A cluster pods run in, with the cache of Cyclone's pods in it."""

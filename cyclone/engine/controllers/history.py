@@ -4,6 +4,10 @@ Keyed by ``namespace/workflow``. A run that ends (or appears already ended, as a
 restart) and a change of the workflow enqueue the workflow; the reconcile applies
 `core.history.runs_to_prune` to the workflow's runs in the cache and deletes the chosen
 ones. Deleted runs go through their finalizer like any other deletion.
+
+The workflow's runs come from the run cache's `RUNS_BY_WORKFLOW` index (by
+``spec.workflowRef``, which every run has, where a label may be missing on a run made with
+kubectl), so a reconcile costs the workflow's runs, not every run of the namespace.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from cyclone.engine.config import EngineConfig
-from cyclone.engine.controllers.caches import ObjectCache
+from cyclone.engine.controllers.caches import IndexedCache, ObjectCache
 from cyclone.engine.core.history import history_limit, runs_to_prune
 from cyclone.engine.core.phases import is_terminal
 from cyclone.kube import kinds
@@ -22,18 +26,26 @@ from cyclone.kube.protocol import Cluster
 
 log = logging.getLogger(__name__)
 
+RUNS_BY_WORKFLOW = "workflow"
+"""The run cache's index of `workflow_key_of_run`."""
+
 
 def workflow_of(run: dict) -> str | None:
     return ((run.get("spec") or {}).get("workflowRef") or {}).get("name") or None
+
+
+def workflow_key_of_run(run: dict) -> str | None:
+    """`namespace/workflow` of any run (its value in the `RUNS_BY_WORKFLOW` index)."""
+    workflow = workflow_of(run)
+    namespace = (run.get("metadata") or {}).get("namespace")
+    return f"{namespace}/{workflow}" if workflow and namespace else None
 
 
 def history_key_of_run(run: dict) -> str | None:
     """`namespace/workflow` of a finished run; None for a run that may still change."""
     if not is_terminal(((run.get("status") or {}).get("overall") or {}).get("phase")):
         return None
-    workflow = workflow_of(run)
-    namespace = (run.get("metadata") or {}).get("namespace")
-    return f"{namespace}/{workflow}" if workflow and namespace else None
+    return workflow_key_of_run(run)
 
 
 def history_key_of_workflow(workflow: dict) -> str | None:
@@ -57,7 +69,7 @@ def enqueue_history(controller: Controller, runs: Informer, workflows: Informer)
 
 
 class RunHistoryController:
-    def __init__(self, control: Cluster, runs: ObjectCache, workflows: ObjectCache,
+    def __init__(self, control: Cluster, runs: IndexedCache, workflows: ObjectCache,
                  config: EngineConfig) -> None:
         self.control = control
         self.runs = runs
@@ -68,8 +80,7 @@ class RunHistoryController:
         namespace, workflow = split_key(key)
         keep = history_limit(self.workflows.get(namespace, workflow),
                              self.config.max_workflowruns)
-        runs = [r for r in self.runs.list(namespace) if workflow_of(r) == workflow]
-        for run in runs_to_prune(runs, keep):
+        for run in runs_to_prune(self.runs.by_index(RUNS_BY_WORKFLOW, key), keep):
             await self._delete(run)
         return None
 
