@@ -306,6 +306,15 @@ async def _open_cluster(options: UpOptions, data_dir: Path) -> Cluster:
     return cluster
 
 
+def schedule_here(cluster: Cluster, node_name: str) -> None:
+    """Pods created on the embedded cluster without a node are this node's from the start
+    (the agent would bind each of them anyway; it still does for pods made elsewhere)."""
+    from cyclone.kube.embedded import EmbeddedCluster
+
+    if isinstance(cluster, EmbeddedCluster):
+        cluster.schedule_on_create = node_name
+
+
 def local_path_volumes(options: UpOptions) -> Path | None:
     """Where the local-path provisioner puts volumes when it runs without a node agent;
     None when it does not run or runs for the node agent (its own ``node/volumes``)."""
@@ -401,6 +410,8 @@ async def _run(options: UpOptions, data_dir: Path, config: EngineConfig, runtime
                     log_server_port=0 if client_ca else None,
                     log_client_ca=client_ca,
                 )
+                if agent.schedule_unbound:
+                    schedule_here(cluster, node_name)
                 group.create_task(agent.run(), name="node-agent")
             group.create_task(engine.run(), name="engine")
             if serve is not None:

@@ -14,7 +14,7 @@ import pytest
 from cyclone.api import keys
 from cyclone.kube import kinds
 from cyclone.kube.embedded import EmbeddedCluster, objects
-from cyclone.kube.errors import BadRequest, Gone, Invalid, NotFound
+from cyclone.kube.errors import BadRequest, Conflict, Gone, Invalid, NotFound
 from cyclone.kube.protocol import Cluster
 
 RUN = {"apiVersion": keys.API_VERSION, "kind": "WorkflowRun",
@@ -240,3 +240,25 @@ async def test_a_pod_deleted_on_a_missing_node_goes_when_its_grace_period_ends(t
                 break
             assert loop.time() < deadline, "the orphaned pod was never collected"
             await asyncio.sleep(0.05)
+
+
+async def test_a_cluster_that_schedules_on_create_assigns_unbound_pods_only(
+        cluster: EmbeddedCluster) -> None:
+    def pod(name: str, **spec: object) -> dict:
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}], **spec}}
+
+    await cluster.create(pod("before"))
+    cluster.schedule_on_create = "node-1"
+    created = await cluster.create(pod("unbound"))
+    pinned = await cluster.create(pod("pinned", nodeName="node-2"))
+    assert created["spec"]["nodeName"] == "node-1"
+    assert [(c["type"], c["status"]) for c in created["status"]["conditions"]] == [
+        ("PodScheduled", "True")]
+    assert pinned["spec"]["nodeName"] == "node-2"
+    assert not (pinned.get("status") or {}).get("conditions")
+    assert not (await cluster.get(kinds.POD, "before", "default"))["spec"].get("nodeName")
+    await cluster.bind_pod("before", "default", "node-1")
+    with pytest.raises(Conflict):
+        await cluster.bind_pod("unbound", "default", "node-3")

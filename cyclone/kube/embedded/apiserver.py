@@ -55,7 +55,10 @@ def resolve_namespace(kind: Kind, obj: dict, namespace: str | None) -> str | Non
     return resolved
 
 
-def create(tx: Transaction, obj: dict, namespace: str | None) -> dict:
+def create(tx: Transaction, obj: dict, namespace: str | None,
+           schedule_to: str | None = None) -> dict:
+    """`schedule_to`: the node an unbound pod is assigned to as it is created (a cluster
+    whose one node schedules every pod), instead of by a later binding."""
     kind = objects.kind_for(obj)
     obj = objects.prepare_for_create(kind, obj)
     meta = obj["metadata"]
@@ -82,6 +85,8 @@ def create(tx: Transaction, obj: dict, namespace: str | None) -> dict:
         _require_active_namespace(tx, kind, ns, meta["name"])
     if kind is kinds.POD:
         quota.admit_pod(tx, obj)
+        if schedule_to and not (obj.get("spec") or {}).get("nodeName"):
+            _assign(obj, schedule_to)
     stored = tx.put(kind, obj, None)
     if kind is kinds.NAMESPACE:
         _create_default_service_account(tx, meta["name"])
@@ -310,10 +315,15 @@ def bind_pod(tx: Transaction, name: str, namespace: str, node_name: str) -> dict
     if current["metadata"].get("deletionTimestamp"):
         raise Conflict(f"pod {name} is being deleted, cannot be assigned to a host")
     pod = copy.deepcopy(current)
+    _assign(pod, node_name)
+    return tx.put(kinds.POD, pod, current)
+
+
+def _assign(pod: dict, node_name: str) -> None:
+    """What a binding does to the pod: its node, and the PodScheduled condition."""
     pod.setdefault("spec", {})["nodeName"] = node_name
     status = pod.setdefault("status", {})
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
     conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                        "lastTransitionTime": objects.now_rfc3339()})
     status["conditions"] = conditions
-    return tx.put(kinds.POD, pod, current)

@@ -80,6 +80,10 @@ class EmbeddedCluster:
         """Completed passes of the orphaned-pod collector."""
         self._start_lock = asyncio.Lock()
         self._closed = False
+        self.schedule_on_create: str | None = None
+        """The node every pod created without one is assigned to at once (`cyclone up`'s
+        one node, whose agent would bind each anyway), saving a write and an event per
+        pod; None leaves unbound pods to a scheduler (`NodeAgent(schedule_unbound=...)`)."""
 
     async def __aenter__(self) -> EmbeddedCluster:
         await self.start()
@@ -224,7 +228,8 @@ class EmbeddedCluster:
 
     @counted(EMBEDDED, "POST", 201)
     async def create(self, obj: dict, *, namespace: str | None = None) -> dict:
-        return await self._write(lambda tx: apiserver.create(tx, obj, namespace))
+        schedule_to = self.schedule_on_create
+        return await self._write(lambda tx: apiserver.create(tx, obj, namespace, schedule_to))
 
     @counted(EMBEDDED, "PUT")
     async def replace(self, obj: dict) -> dict:
