@@ -259,8 +259,8 @@ class SysView:
         return bool(self._poll.poll(0))
 
     def _read_mountinfo(self) -> str | None:
-        """The mount table, read through the descriptor watched for changes (reading it
-        again and polling it both start a new watch from the table read)."""
+        """The mount table, read through the descriptor watched for changes, polled first
+        so that the next poll reports any mount or unmount made after this read began."""
         try:
             if self._mountinfo is None:
                 self._mountinfo = os.open("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
