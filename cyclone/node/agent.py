@@ -24,6 +24,7 @@ from pathlib import Path
 from cyclone.kube import kinds
 from cyclone.kube.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
 from cyclone.kube.protocol import Cluster
+from cyclone.kube.scheduling import awaits_default_scheduler
 from cyclone.node.layout import NodeLayout
 from cyclone.node.node_object import node_conditions, node_metadata, node_object, node_status
 from cyclone.node.pod_worker import NodeContext, PodWorker, is_terminal
@@ -303,18 +304,13 @@ class NodeAgent:
                 ):
                     delay = 0.2
                     pod = event.object
-                    if event.type in ("ADDED", "MODIFIED") and self._should_bind(pod):
+                    if event.type in ("ADDED", "MODIFIED") and awaits_default_scheduler(pod):
                         await self._bind(pod)
             except (ApiError, OSError) as error:
                 log.warning("node %s: unscheduled pod watch failed: %s", self.node_name, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
-    @staticmethod
-    def _should_bind(pod: dict) -> bool:
-        return not (pod.get("spec") or {}).get("nodeName") and not pod["metadata"].get(
-            "deletionTimestamp"
-        )
 
     async def _bind(self, pod: dict) -> None:
         meta = pod["metadata"]

@@ -242,7 +242,7 @@ async def test_a_pod_deleted_on_a_missing_node_goes_when_its_grace_period_ends(t
             await asyncio.sleep(0.05)
 
 
-async def test_a_cluster_that_schedules_on_create_assigns_unbound_pods_only(
+async def test_a_cluster_that_schedules_on_create_assigns_unbound_default_pods_only(
         cluster: EmbeddedCluster) -> None:
     def pod(name: str, **spec: object) -> dict:
         return {"apiVersion": "v1", "kind": "Pod",
@@ -253,6 +253,8 @@ async def test_a_cluster_that_schedules_on_create_assigns_unbound_pods_only(
     cluster.schedule_on_create = "node-1"
     created = await cluster.create(pod("unbound"))
     pinned = await cluster.create(pod("pinned", nodeName="node-2"))
+    elsewhere = await cluster.create(pod("elsewhere", schedulerName="volcano"))
+    assert not elsewhere["spec"].get("nodeName")
     assert created["spec"]["nodeName"] == "node-1"
     assert [(c["type"], c["status"]) for c in created["status"]["conditions"]] == [
         ("PodScheduled", "True")]

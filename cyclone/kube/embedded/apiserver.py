@@ -17,6 +17,7 @@ from cyclone.kube.embedded import objects, quota, schema
 from cyclone.kube.embedded.store import Transaction
 from cyclone.kube.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
 from cyclone.kube.kinds import Kind
+from cyclone.kube.scheduling import awaits_default_scheduler
 
 _BY_KEY = {f"{k.api_version}/{k.kind}": k for k in kinds.ALL_KINDS}
 
@@ -85,7 +86,7 @@ def create(tx: Transaction, obj: dict, namespace: str | None,
         _require_active_namespace(tx, kind, ns, meta["name"])
     if kind is kinds.POD:
         quota.admit_pod(tx, obj)
-        if schedule_to and not (obj.get("spec") or {}).get("nodeName"):
+        if schedule_to and awaits_default_scheduler(obj):
             _assign(obj, schedule_to)
     stored = tx.put(kind, obj, None)
     if kind is kinds.NAMESPACE:

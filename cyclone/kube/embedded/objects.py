@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from cyclone.kube import kinds
 from cyclone.kube.errors import BadRequest, Invalid
 from cyclone.kube.kinds import Kind
+from cyclone.kube.scheduling import DEFAULT_SCHEDULER
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -121,7 +122,7 @@ def _default_pod(pod: dict) -> None:
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("schedulerName", DEFAULT_SCHEDULER)
     spec.setdefault("securityContext", {})
     all_containers = [*containers, *(spec.get("initContainers") or [])]
     pod["status"] = {"phase": "Pending", "qosClass": _qos_class(all_containers)}
