@@ -317,7 +317,8 @@ def register(app: typer.Typer) -> None:
         runtime: str = typer.Option(
             "host", "--runtime", help="host, fake, podman or docker."),
         schedule_unbound: bool = typer.Option(
-            False, "--schedule-unbound", help="Bind pending pods to this node (no scheduler)."
+            False, "--schedule-unbound",
+            help="Bind pending pods of the default scheduler to this node (no scheduler).",
         ),
         heartbeat_seconds: float = typer.Option(
             10.0, "--heartbeat-seconds", help="How often the Node's Ready condition is renewed."
