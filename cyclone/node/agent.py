@@ -311,7 +311,6 @@ class NodeAgent:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
-
     async def _bind(self, pod: dict) -> None:
         meta = pod["metadata"]
         with contextlib.suppress(Conflict, NotFound):
